@@ -1,0 +1,306 @@
+//! The read side of the two logs: in-memory indexes over the event log, and reads of
+//! streams, of the global log and of command statuses.
+//!
+//! Indexes (rebuilt at open by one scan of the event log):
+//! - `commit_first_position[n]`: the first position of commit `n` (8 bytes per command);
+//!   the commit holding position `p` is found by binary search.
+//! - `streams[name][v - 1]`: the position of version `v` of the stream (8 bytes per event).
+//!
+//! The committer thread extends the indexes after each sync and only then publishes the new
+//! end (`executed`, `last_position`), so a reader never finds a published position that the
+//! indexes do not cover, nor a record that is not durable.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use tokio::sync::watch;
+use writ_log::LogReader;
+
+use crate::error::ReadError;
+use crate::record::{CommandRecord, CommitRecord, CommitStatus};
+use crate::types::{CommandState, CommandStatus, EventRef, RecordedEvent};
+
+#[derive(Debug, Default)]
+pub(crate) struct Indexes {
+    commit_first_position: Vec<u64>,
+    streams: HashMap<Box<str>, Vec<u64>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Store {
+    pub(crate) commands: LogReader,
+    pub(crate) events: LogReader,
+    indexes: RwLock<Indexes>,
+    /// Commits whose effects are durable and indexed (= the next command sequence to run).
+    executed: AtomicU64,
+    /// The last durable, indexed position (0 before the first event).
+    last_position: AtomicU64,
+    position_tx: watch::Sender<u64>,
+    closed: AtomicBool,
+}
+
+impl Store {
+    pub(crate) fn new(commands: LogReader, events: LogReader) -> Self {
+        Self {
+            commands,
+            events,
+            indexes: RwLock::new(Indexes::default()),
+            executed: AtomicU64::new(0),
+            last_position: AtomicU64::new(0),
+            position_tx: watch::Sender::new(0),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Number of commands whose outcome is durable and indexed.
+    pub(crate) fn executed(&self) -> u64 {
+        self.executed.load(Ordering::Acquire)
+    }
+
+    /// The last durable, indexed position.
+    pub(crate) fn last_position(&self) -> u64 {
+        self.last_position.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn watch_position(&self) -> watch::Receiver<u64> {
+        self.position_tx.subscribe()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Ends every subscription once it has delivered what is durable.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.position_tx.send_modify(|_| {});
+    }
+
+    /// Extends the indexes with durable commits; see [`IndexWriter::push`].
+    pub(crate) fn index<R>(&self, f: impl FnOnce(&mut IndexWriter<'_>) -> R) -> R {
+        let mut indexes = self.indexes.write().expect("index lock");
+        f(&mut IndexWriter {
+            indexes: &mut indexes,
+        })
+    }
+
+    /// Publishes a new durable end after the indexes cover it.
+    pub(crate) fn publish(&self, executed: u64, last_position: u64) {
+        debug_assert!(executed >= self.executed());
+        debug_assert!(last_position >= self.last_position());
+        self.executed.store(executed, Ordering::Release);
+        self.last_position.store(last_position, Ordering::Release);
+        if last_position != *self.position_tx.borrow() {
+            self.position_tx.send_replace(last_position);
+        }
+    }
+
+    /// The current version of a stream (0 when it has no events).
+    pub(crate) fn stream_version(&self, stream: &str) -> u64 {
+        let indexes = self.indexes.read().expect("index lock");
+        indexes.streams.get(stream).map_or(0, |p| p.len() as u64)
+    }
+
+    /// Events of `stream` from version `from_version` (1-based), at most `limit`.
+    pub(crate) fn read_stream(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, ReadError> {
+        let wanted: Vec<(u64, u64)> = {
+            let indexes = self.indexes.read().expect("index lock");
+            let Some(positions) = indexes.streams.get(stream) else {
+                return Ok(Vec::new());
+            };
+            let start = from_version.max(1) - 1;
+            positions
+                .iter()
+                .skip(usize::try_from(start).unwrap_or(usize::MAX))
+                .take(limit)
+                .map(|&position| (position, indexes.commit_of(position)))
+                .collect()
+        };
+        let mut out = Vec::with_capacity(wanted.len());
+        let mut buf = Vec::new();
+        let mut loaded = u64::MAX;
+        for (position, seq) in wanted {
+            if seq != loaded {
+                self.events.read(seq, &mut buf)?;
+                loaded = seq;
+            }
+            let commit =
+                CommitRecord::decode(&buf).map_err(|source| ReadError::Record { seq, source })?;
+            let i = (position - commit.first_position) as usize;
+            let event = commit.events.get(i).ok_or(ReadError::Record {
+                seq,
+                source: crate::record::RecordError {
+                    kind: "commit",
+                    detail: "indexed position not in commit",
+                },
+            })?;
+            out.push(recorded(&commit, i, event));
+        }
+        Ok(out)
+    }
+
+    /// Events of the global log from `from_position` (1-based), at most `limit`, in order.
+    pub(crate) fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, ReadError> {
+        let from_position = from_position.max(1);
+        let last = self.last_position();
+        let executed = self.executed();
+        if from_position > last || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let start = {
+            let indexes = self.indexes.read().expect("index lock");
+            indexes.commit_of(from_position)
+        };
+        let mut out = Vec::new();
+        let mut iter = self.events.iter_from(start);
+        while let Some(item) = iter.next_record() {
+            let (seq, bytes) = item?;
+            if seq >= executed {
+                break;
+            }
+            let commit =
+                CommitRecord::decode(bytes).map_err(|source| ReadError::Record { seq, source })?;
+            for (i, event) in commit.events.iter().enumerate() {
+                let position = commit.first_position + i as u64;
+                if position >= from_position && position <= last {
+                    out.push(recorded(&commit, i, event));
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The status of the command logged at `seq`.
+    pub(crate) fn status_of(&self, seq: u64) -> Result<CommandStatus, ReadError> {
+        let mut buf = Vec::new();
+        if seq < self.executed() {
+            self.events.read(seq, &mut buf)?;
+            let commit =
+                CommitRecord::decode(&buf).map_err(|source| ReadError::Record { seq, source })?;
+            return Ok(status_from_commit(&commit));
+        }
+        self.commands.read(seq, &mut buf)?;
+        let command =
+            CommandRecord::decode(&buf).map_err(|source| ReadError::Record { seq, source })?;
+        Ok(CommandStatus {
+            id: command.id,
+            command: command.name.to_owned(),
+            state: CommandState::Accepted,
+            sequence: seq,
+            position: None,
+            events: Vec::new(),
+        })
+    }
+}
+
+/// Write access to the indexes, held by the committer for one batch.
+#[derive(Debug)]
+pub(crate) struct IndexWriter<'a> {
+    indexes: &'a mut Indexes,
+}
+
+impl IndexWriter<'_> {
+    /// Adds one commit: its first position and the (stream, version) of each event in order.
+    pub(crate) fn push<'s>(
+        &mut self,
+        first_position: u64,
+        events: impl Iterator<Item = (&'s str, u64)>,
+    ) {
+        let indexes = &mut *self.indexes;
+        if let Some(&last) = indexes.commit_first_position.last() {
+            assert!(first_position >= last, "commit positions never decrease");
+        }
+        indexes.commit_first_position.push(first_position);
+        for (i, (stream, version)) in events.enumerate() {
+            let positions = match indexes.streams.get_mut(stream) {
+                Some(p) => p,
+                None => indexes.streams.entry(stream.into()).or_default(),
+            };
+            assert_eq!(
+                positions.len() as u64 + 1,
+                version,
+                "versions of stream {stream} must be gap-free"
+            );
+            positions.push(first_position + i as u64);
+        }
+    }
+
+    /// Number of commits indexed.
+    pub(crate) fn commits(&self) -> u64 {
+        self.indexes.commit_first_position.len() as u64
+    }
+}
+
+impl Indexes {
+    /// The commit holding `position`. Commits without events share their first position
+    /// with the next commit that has events, so the last commit starting at or before the
+    /// position is the one holding it.
+    fn commit_of(&self, position: u64) -> u64 {
+        let after = self
+            .commit_first_position
+            .partition_point(|&first| first <= position);
+        after.saturating_sub(1) as u64
+    }
+}
+
+fn recorded(
+    commit: &CommitRecord<'_>,
+    i: usize,
+    event: &crate::record::CommitEvent<'_>,
+) -> RecordedEvent {
+    RecordedEvent {
+        position: commit.first_position + i as u64,
+        stream: event.stream.to_owned(),
+        version: event.version,
+        event_type: event.event_type.to_owned(),
+        data: event.data.to_vec(),
+        command_id: commit.command_id,
+        recorded_at_ms: commit.recorded_at_ms,
+    }
+}
+
+/// The final status a commit records.
+pub(crate) fn status_from_commit(commit: &CommitRecord<'_>) -> CommandStatus {
+    let state = match commit.status {
+        CommitStatus::Succeeded => CommandState::Succeeded,
+        CommitStatus::Rejected => CommandState::Rejected {
+            code: commit.code.to_owned(),
+            message: commit.message.to_owned(),
+        },
+        CommitStatus::Failed => CommandState::Failed {
+            message: commit.message.to_owned(),
+        },
+    };
+    let events: Vec<EventRef> = commit
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| EventRef {
+            stream: e.stream.to_owned(),
+            version: e.version,
+            event_type: e.event_type.to_owned(),
+            position: commit.first_position + i as u64,
+        })
+        .collect();
+    CommandStatus {
+        id: commit.command_id,
+        command: commit.command.to_owned(),
+        state,
+        sequence: commit.command_seq,
+        position: Some(commit.first_position + commit.events.len() as u64 - 1),
+        events,
+    }
+}

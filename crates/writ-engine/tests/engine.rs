@@ -1,0 +1,425 @@
+//! The engine's behaviour through its public API, on in-memory storage.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+use writ_engine::{
+    CommandState, CommandStatus, Engine, EngineOptions, Overload, SubmitError, Submitted,
+    SubscriptionError, WaitFor,
+};
+use writ_log::storage::SimStorage;
+use writ_tickets::Tickets;
+
+fn open(storage: &SimStorage) -> Engine<Tickets> {
+    open_with(storage, EngineOptions::default())
+}
+
+fn open_with(storage: &SimStorage, options: EngineOptions) -> Engine<Tickets> {
+    Engine::<Tickets>::open(Arc::new(storage.clone()), options)
+        .expect("engine opens")
+        .0
+}
+
+fn open_ticket(ticket: &str) -> Vec<u8> {
+    format!(r#"{{"ticketId":"{ticket}","title":"Title of {ticket}","reporter":"ann"}}"#)
+        .into_bytes()
+}
+
+fn comment(ticket: &str, text: &str) -> Vec<u8> {
+    format!(r#"{{"ticketId":"{ticket}","author":"bob","text":"{text}"}}"#).into_bytes()
+}
+
+/// Submits and waits for the final status.
+fn run(engine: &Engine<Tickets>, id: Uuid, command: &str, payload: &[u8]) -> CommandStatus {
+    match engine.submit(id, command, None, payload).expect("submit") {
+        Submitted::New(mut pending) => {
+            pending.blocking_accepted().expect("accepted");
+            pending.blocking_outcome().expect("outcome")
+        }
+        Submitted::Duplicate => panic!("fresh id {id} reported as duplicate"),
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+#[test]
+fn succeeded_command_records_events_with_versions_and_positions() {
+    let storage = SimStorage::new();
+    let engine = open(&storage);
+    let opened = run(&engine, Uuid::from_u128(1), "OpenTicket", &open_ticket("a"));
+    assert_eq!(opened.state, CommandState::Succeeded);
+    assert_eq!(opened.command, "OpenTicket");
+    assert_eq!(opened.position, Some(1));
+    assert_eq!(opened.events.len(), 1);
+    assert_eq!(
+        (
+            opened.events[0].stream.as_str(),
+            opened.events[0].version,
+            opened.events[0].position
+        ),
+        ("ticket-a", 1, 1)
+    );
+    let commented = run(
+        &engine,
+        Uuid::from_u128(2),
+        "AddComment",
+        &comment("a", "hi"),
+    );
+    assert_eq!(commented.events[0].version, 2);
+    assert_eq!(commented.events[0].position, 2);
+    assert_eq!(commented.events[0].event_type, "CommentAdded");
+
+    let events = engine.read_stream("ticket-a", 1, 100).unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].command_id, Uuid::from_u128(2));
+    let data: serde_json::Value = serde_json::from_slice(&events[1].data).unwrap();
+    assert_eq!(data["text"], "hi");
+    assert_eq!(engine.read_stream("ticket-a", 2, 100).unwrap().len(), 1);
+    assert_eq!(
+        engine.read_stream("ticket-missing", 1, 100).unwrap(),
+        vec![]
+    );
+    assert_eq!(engine.stream_version("ticket-a"), 2);
+    assert_eq!(engine.last_position(), 2);
+}
+
+#[test]
+fn rejected_command_records_no_events_and_keeps_its_code() {
+    let storage = SimStorage::new();
+    let engine = open(&storage);
+    let status = run(
+        &engine,
+        Uuid::from_u128(1),
+        "AddComment",
+        &comment("nope", "hi"),
+    );
+    assert!(
+        matches!(status.state, CommandState::Rejected { ref code, .. } if code == "ticket_not_found"),
+        "{status:?}"
+    );
+    assert!(status.events.is_empty());
+    assert_eq!(status.position, Some(0));
+    assert_eq!(engine.last_position(), 0);
+    // Stored and found by id.
+    assert_eq!(engine.status(Uuid::from_u128(1)).unwrap().unwrap(), status);
+}
+
+#[test]
+fn duplicate_id_with_same_content_is_not_run_again() {
+    let storage = SimStorage::new();
+    let engine = open(&storage);
+    let id = Uuid::from_u128(7);
+    let first = run(&engine, id, "OpenTicket", &open_ticket("a"));
+    // Same meaning, other spelling: key order and whitespace do not matter.
+    let respelled = br#"{ "reporter":"ann", "title":"Title of a", "ticketId":"a" }"#;
+    assert!(matches!(
+        engine.submit(id, "OpenTicket", Some(2), respelled).unwrap(),
+        Submitted::Duplicate
+    ));
+    let status = block_on(engine.wait(id, WaitFor::Final)).unwrap().unwrap();
+    assert_eq!(status, first);
+    assert_eq!(
+        engine.read_all(1, 100).unwrap().len(),
+        1,
+        "nothing ran again"
+    );
+    assert_eq!(engine.stats().duplicates, 1);
+}
+
+#[test]
+fn same_id_with_other_content_is_a_conflict() {
+    let storage = SimStorage::new();
+    let engine = open(&storage);
+    let id = Uuid::from_u128(7);
+    run(&engine, id, "OpenTicket", &open_ticket("a"));
+    assert!(matches!(
+        engine.submit(id, "OpenTicket", None, &open_ticket("b")),
+        Err(SubmitError::Conflict { .. })
+    ));
+    assert!(matches!(
+        engine.submit(id, "AddComment", None, &comment("a", "x")),
+        Err(SubmitError::Conflict { .. })
+    ));
+    // v1 and v2 are different commands even with the same fields.
+    assert!(matches!(
+        engine.submit(id, "OpenTicket", Some(1), &open_ticket("a")),
+        Err(SubmitError::Conflict { .. })
+    ));
+}
+
+#[test]
+fn invalid_commands_are_refused_before_logging() {
+    let storage = SimStorage::new();
+    let engine = open(&storage);
+    let id = Uuid::from_u128(1);
+    for (command, version, payload) in [
+        ("Nope", None, &b"{}"[..]),
+        ("OpenTicket", Some(9), &open_ticket("a")[..]),
+        ("OpenTicket", None, b"{\"ticketId\":\"a\"}"),
+        ("OpenTicket", None, b"not json"),
+    ] {
+        assert!(
+            matches!(
+                engine.submit(id, command, version, payload),
+                Err(SubmitError::Invalid(_))
+            ),
+            "{command} {version:?}"
+        );
+    }
+    let too_big = vec![b' '; engine.options().command_bytes_max + 1];
+    assert!(matches!(
+        engine.submit(id, "OpenTicket", None, &too_big),
+        Err(SubmitError::TooLarge { .. })
+    ));
+    // The id was never used, so it is still free.
+    assert_eq!(engine.status(id).unwrap(), None);
+    assert_eq!(
+        run(&engine, id, "OpenTicket", &open_ticket("a")).state,
+        CommandState::Succeeded
+    );
+}
+
+#[test]
+fn full_dedupe_index_refuses_instead_of_forgetting() {
+    let storage = SimStorage::new();
+    let engine = open_with(
+        &storage,
+        EngineOptions {
+            dedupe_entries_max: 2,
+            ..EngineOptions::default()
+        },
+    );
+    run(&engine, Uuid::from_u128(1), "OpenTicket", &open_ticket("a"));
+    run(&engine, Uuid::from_u128(2), "OpenTicket", &open_ticket("b"));
+    assert!(matches!(
+        engine.submit(Uuid::from_u128(3), "OpenTicket", None, &open_ticket("c")),
+        Err(SubmitError::Overloaded(Overload::DedupeIndexFull))
+    ));
+    // Known ids are still answered.
+    assert!(matches!(
+        engine
+            .submit(Uuid::from_u128(1), "OpenTicket", None, &open_ticket("a"))
+            .unwrap(),
+        Submitted::Duplicate
+    ));
+}
+
+#[test]
+fn global_log_reads_in_commit_order_without_gaps() {
+    let storage = SimStorage::new();
+    let engine = open(&storage);
+    for i in 0..20u128 {
+        let ticket = format!("t{}", i % 3);
+        let payload = if i < 3 {
+            open_ticket(&ticket)
+        } else {
+            comment(&ticket, "x")
+        };
+        let command = if i < 3 { "OpenTicket" } else { "AddComment" };
+        run(&engine, Uuid::from_u128(100 + i), command, &payload);
+    }
+    // A rejection in between takes no position.
+    run(
+        &engine,
+        Uuid::from_u128(999),
+        "AddComment",
+        &comment("none", "x"),
+    );
+    let all = engine.read_all(1, 1000).unwrap();
+    assert_eq!(all.len(), 20);
+    for (i, event) in all.iter().enumerate() {
+        assert_eq!(event.position, i as u64 + 1);
+    }
+    let page = engine.read_all(7, 5).unwrap();
+    assert_eq!(
+        page.iter().map(|e| e.position).collect::<Vec<_>>(),
+        vec![7, 8, 9, 10, 11]
+    );
+    assert!(engine.read_all(21, 5).unwrap().is_empty());
+    assert_eq!(engine.read_all(0, 1).unwrap()[0].position, 1);
+}
+
+#[test]
+fn subscription_delivers_history_then_live_events_in_order() {
+    let storage = SimStorage::new();
+    let engine = Arc::new(open(&storage));
+    for i in 0..5u128 {
+        run(
+            &engine,
+            Uuid::from_u128(i),
+            "OpenTicket",
+            &open_ticket(&format!("t{i}")),
+        );
+    }
+    let mut subscription = engine.subscribe(3);
+    let writer = {
+        let engine = Arc::clone(&engine);
+        std::thread::spawn(move || {
+            for i in 5..50u128 {
+                run(
+                    &engine,
+                    Uuid::from_u128(i),
+                    "OpenTicket",
+                    &open_ticket(&format!("t{i}")),
+                );
+            }
+        })
+    };
+    let mut seen = Vec::new();
+    block_on(async {
+        while seen.len() < 48 {
+            let batch = subscription.next_batch(7).await.unwrap();
+            assert!(!batch.is_empty() && batch.len() <= 7);
+            seen.extend(batch.into_iter().map(|e| e.position));
+        }
+    });
+    writer.join().unwrap();
+    assert_eq!(seen, (3..=50).collect::<Vec<u64>>());
+    assert_eq!(subscription.position(), 51);
+    engine.shutdown();
+    let end = block_on(subscription.next_batch(10));
+    assert!(matches!(end, Err(SubscriptionError::Closed)), "{end:?}");
+}
+
+#[test]
+fn wait_answers_when_the_outcome_is_final() {
+    let storage = SimStorage::new();
+    let engine = Arc::new(open(&storage));
+    let id = Uuid::from_u128(5);
+    assert_eq!(
+        block_on(engine.wait(id, WaitFor::Final)).unwrap(),
+        None,
+        "unknown ids answer at once"
+    );
+    let Submitted::New(_pending) = engine
+        .submit(id, "OpenTicket", None, &open_ticket("w"))
+        .unwrap()
+    else {
+        panic!("new");
+    };
+    let status = block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), engine.wait(id, WaitFor::Final))
+            .await
+            .expect("the outcome arrives")
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(status.state, CommandState::Succeeded);
+}
+
+#[test]
+fn restart_keeps_events_outcomes_and_dedupe() {
+    let storage = SimStorage::new();
+    let id = Uuid::from_u128(42);
+    let first = {
+        let engine = open(&storage);
+        run(&engine, Uuid::from_u128(1), "OpenTicket", &open_ticket("a"));
+        let status = run(&engine, id, "AddComment", &comment("a", "hello"));
+        engine.shutdown();
+        status
+    };
+    let engine = open(&storage);
+    assert_eq!(engine.status(id).unwrap().unwrap(), first);
+    assert!(matches!(
+        engine
+            .submit(id, "AddComment", None, &comment("a", "hello"))
+            .unwrap(),
+        Submitted::Duplicate
+    ));
+    assert!(matches!(
+        engine.submit(id, "AddComment", None, &comment("a", "other")),
+        Err(SubmitError::Conflict { .. })
+    ));
+    // State is rebuilt from the log: the ticket exists, versions continue.
+    let reopened = run(&engine, Uuid::from_u128(3), "OpenTicket", &open_ticket("a"));
+    assert!(
+        matches!(reopened.state, CommandState::Rejected { ref code, .. } if code == "ticket_exists")
+    );
+    let next = run(
+        &engine,
+        Uuid::from_u128(4),
+        "AddComment",
+        &comment("a", "again"),
+    );
+    assert_eq!((next.events[0].version, next.events[0].position), (3, 3));
+}
+
+#[test]
+fn ids_older_than_the_window_are_forgotten_at_restart() {
+    let storage = SimStorage::new();
+    let options = EngineOptions {
+        dedupe_window: Duration::from_millis(1),
+        ..EngineOptions::default()
+    };
+    let id = Uuid::from_u128(42);
+    {
+        let engine = open_with(&storage, options.clone());
+        run(&engine, id, "OpenTicket", &open_ticket("a"));
+    }
+    std::thread::sleep(Duration::from_millis(5));
+    let engine = open_with(&storage, options);
+    assert_eq!(
+        engine.status(id).unwrap(),
+        None,
+        "outside the window the id is unknown"
+    );
+    // It may be used again: a new command, which here is rejected by the domain.
+    let again = run(&engine, id, "OpenTicket", &open_ticket("a"));
+    assert!(
+        matches!(again.state, CommandState::Rejected { ref code, .. } if code == "ticket_exists")
+    );
+}
+
+#[test]
+fn expired_ids_are_evicted_while_running() {
+    let storage = SimStorage::new();
+    let engine = open_with(
+        &storage,
+        EngineOptions {
+            dedupe_window: Duration::from_millis(1),
+            ..EngineOptions::default()
+        },
+    );
+    let id = Uuid::from_u128(42);
+    run(&engine, id, "OpenTicket", &open_ticket("a"));
+    // Eviction runs about once a second; wait for its effect (not a timing assertion).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while engine.stats().dedupe_entries > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the id was never evicted"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(engine.status(id).unwrap(), None);
+}
+
+#[test]
+fn handler_time_comes_from_the_envelope_and_never_goes_back() {
+    let storage = SimStorage::new();
+    let engine = open(&storage);
+    let mut last = 0;
+    for i in 0..10u128 {
+        run(
+            &engine,
+            Uuid::from_u128(i),
+            "OpenTicket",
+            &open_ticket(&format!("t{i}")),
+        );
+    }
+    for event in engine.read_all(1, 100).unwrap() {
+        assert!(event.recorded_at_ms >= last);
+        last = event.recorded_at_ms;
+    }
+    assert!(
+        last > 1_700_000_000_000,
+        "recorded_at is wall-clock milliseconds"
+    );
+}

@@ -1,0 +1,462 @@
+//! The writer: staging records, group commit, segment rolls.
+//!
+//! Commit protocol (see `docs/log-format.md` for the argument why an acknowledged record
+//! survives a crash):
+//! 1. `append` encodes each record straight into the pending frame buffer (header, CRC over
+//!    sequence number and payload, padding): no allocation per record.
+//! 2. `commit` fills in the frame header (body CRC computed once over the contiguous body),
+//!    rolls to a new segment first if the frame does not fit, writes the frame with one
+//!    positional write (looping only over short writes) into the pre-zeroed segment, and
+//!    calls `sync_data` once.
+//! 3. Only after the sync returned are the batch's offsets published to the index and the
+//!    durable end advanced; readers never see a record before it is durable.
+//! 4. Any write or sync error poisons the log: a retried `fsync` may report success for
+//!    pages the kernel already dropped, so the only safe continuation is a reopen, whose
+//!    recovery decides from the disk what survived.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use crate::error::{AppendError, CommitError, OpenError, TailDamage};
+use crate::format::{
+    self, FRAME_HEADER_BYTES, FrameHeader, SEGMENT_BYTES_MAX, SEGMENT_HEADER_BYTES, SegmentHeader,
+    SegmentIndexFile,
+};
+use crate::index::{Index, SegmentEntry, Shared};
+use crate::prealloc::Preallocator;
+use crate::reader::LogReader;
+use crate::recovery::{self, ActiveSegment};
+use crate::segment::{SPARE_NAME, install_segment, prepare_file, write_index_file};
+use crate::storage::{Storage, write_all_at};
+
+/// Room a segment must leave beyond the largest record (segment header, frame header,
+/// record header, padding).
+const SEGMENT_SLACK_BYTES: u64 = 4096;
+/// Capacity of the frame buffer kept between commits; a larger one (after a huge batch) is
+/// shrunk back to this.
+const FRAME_BUF_RETAIN_BYTES: usize = 8 << 20;
+
+/// Sizes and limits of one log. Every field has a bound; see each default.
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// Size of a segment file, preallocated with zeros. Default 64 MiB.
+    pub segment_bytes: u64,
+    /// Largest record accepted by [`Log::append`]. Default 4 MiB. Must leave room for a
+    /// frame in a segment: `record_bytes_max + 4 KiB <= segment_bytes`.
+    pub record_bytes_max: usize,
+    /// Whether to prepare the next segment (zero-filled and synced) ahead of time on a
+    /// background thread. Default true. Writing into pre-zeroed files needs no metadata
+    /// update per `fdatasync`, which roughly doubles small-batch sync throughput.
+    pub preallocate: bool,
+}
+
+impl LogOptions {
+    /// Checks the bounds: `segment_bytes` a multiple of 8 and at most
+    /// [`SEGMENT_BYTES_MAX`](crate::format::SEGMENT_BYTES_MAX) (offsets are u32), and
+    /// `record_bytes_max + 4 KiB <= segment_bytes`.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.segment_bytes.is_multiple_of(format::ALIGN as u64) {
+            return Err(format!(
+                "segment_bytes ({}) must be a multiple of {}",
+                self.segment_bytes,
+                format::ALIGN
+            ));
+        }
+        if self.segment_bytes > SEGMENT_BYTES_MAX {
+            return Err(format!(
+                "segment_bytes ({}) must be at most {SEGMENT_BYTES_MAX}",
+                self.segment_bytes
+            ));
+        }
+        let record_max = u64::try_from(self.record_bytes_max).unwrap_or(u64::MAX);
+        if record_max.saturating_add(SEGMENT_SLACK_BYTES) > self.segment_bytes {
+            return Err(format!(
+                "record_bytes_max ({}) + {SEGMENT_SLACK_BYTES} must be at most segment_bytes ({})",
+                self.record_bytes_max, self.segment_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        Self {
+            segment_bytes: 64 << 20,
+            record_bytes_max: 4 << 20,
+            preallocate: true,
+        }
+    }
+}
+
+/// What opening a log found and did.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct OpenReport {
+    /// Number of durable records in the log (the next sequence number).
+    pub records: u64,
+    /// Number of segment files.
+    pub segments: usize,
+    /// A torn or corrupt tail that recovery cut off, if any.
+    pub truncated: Option<TailTruncation>,
+    /// Segments read frame by frame: the last one, and sealed ones whose sidecar index was
+    /// missing, invalid or inconsistent.
+    pub scanned_segments: usize,
+    /// Sidecar index files written again after a scan of their sealed segment.
+    pub rebuilt_indexes: usize,
+    /// Leftover temporary files removed (an unused preallocated segment, a half-written
+    /// index file or segment of a crashed process).
+    pub removed_temp_files: usize,
+}
+
+/// A tail cut off by recovery. Only bytes that were never acknowledged as durable can be
+/// here: a batch is acknowledged after its `fdatasync`, and a damaged frame with nothing
+/// valid after it is the unsynced end of the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TailTruncation {
+    /// The segment that held the damaged tail.
+    pub path: PathBuf,
+    /// Where the damage began (the end of the last valid frame).
+    pub offset: u64,
+    /// How many bytes were discarded: from `offset` through the last non-zero byte of the
+    /// segment (all of them now zero).
+    pub discarded_bytes: u64,
+    /// What was wrong.
+    pub damage: TailDamage,
+}
+
+/// The single writer of one log directory. See the crate documentation.
+pub struct Log {
+    shared: Arc<Shared>,
+    dir: PathBuf,
+    options: LogOptions,
+    active: ActiveSegment,
+    /// The pending frame: a header placeholder, then the encoded records.
+    frame: Vec<u8>,
+    /// Offset of each pending record's header from the start of the frame.
+    pending: Vec<u32>,
+    durable_seq: u64,
+    poisoned: bool,
+    prealloc: Option<Preallocator>,
+    /// The index file of a segment sealed by the current commit's roll, written (without
+    /// a preallocator thread) once the commit is durable.
+    sidecar: Option<(u64, Vec<u8>)>,
+    /// The largest frame a segment of `options.segment_bytes` holds.
+    max_frame_bytes: usize,
+}
+
+impl fmt::Debug for Log {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Log")
+            .field("dir", &self.dir)
+            .field("segment", &self.active.path)
+            .field("write_offset", &self.active.write_offset)
+            .field("durable_seq", &self.durable_seq)
+            .field("pending_records", &self.pending.len())
+            .field("poisoned", &self.poisoned)
+            .field("prealloc", &self.prealloc)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Log {
+    /// Opens the log in `dir` (relative to the storage root), creating it if missing, and
+    /// recovers it: a torn or corrupt tail is truncated and reported; damage before the tail
+    /// is refused with [`OpenError::Corrupt`].
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        options: LogOptions,
+    ) -> Result<(Log, OpenReport), OpenError> {
+        options
+            .validate()
+            .map_err(|detail| OpenError::InvalidOptions { detail })?;
+        let recovered = recovery::recover(&*storage, dir, &options)?;
+        let shared = Arc::new(Shared::new(
+            Arc::clone(&storage),
+            Index {
+                segments: recovered.segments,
+            },
+            recovered.next_seq,
+        ));
+        // Without the thread (it could not be spawned, or preallocation is off) segments
+        // are prepared inline when the writer rolls.
+        let prealloc = if options.preallocate {
+            Preallocator::start(storage, dir.to_path_buf()).ok()
+        } else {
+            None
+        };
+        let max_frame_bytes = (options.segment_bytes as usize) - SEGMENT_HEADER_BYTES;
+        let mut frame = Vec::with_capacity(64 << 10);
+        frame.resize(FRAME_HEADER_BYTES, 0);
+        let mut log = Log {
+            shared,
+            dir: dir.to_path_buf(),
+            options,
+            active: recovered.active,
+            frame,
+            pending: Vec::new(),
+            durable_seq: recovered.next_seq,
+            poisoned: false,
+            prealloc,
+            sidecar: None,
+            max_frame_bytes,
+        };
+        log.maybe_request_spare();
+        Ok((log, recovered.report))
+    }
+
+    /// Stages one record in the pending batch and returns its sequence number. Not durable
+    /// until [`Log::commit`] returns.
+    pub fn append(&mut self, record: &[u8]) -> Result<u64, AppendError> {
+        if self.poisoned {
+            return Err(AppendError::Poisoned);
+        }
+        if record.len() > self.options.record_bytes_max {
+            return Err(AppendError::RecordTooLarge {
+                size: record.len(),
+                max: self.options.record_bytes_max,
+            });
+        }
+        let encoded = format::encoded_record_len(record.len());
+        if self.frame.len() + encoded > self.max_frame_bytes {
+            return Err(AppendError::BatchFull {
+                pending_bytes: self.pending_bytes(),
+            });
+        }
+        let seq = self.next_seq();
+        // The frame is at most a segment, which u32 addresses.
+        let offset = self.frame.len() as u32;
+        format::encode_record(&mut self.frame, seq, record);
+        self.pending.push(offset);
+        debug_assert_eq!(self.frame.len() % format::ALIGN, 0);
+        Ok(seq)
+    }
+
+    /// Writes the pending batch as one frame and syncs it. Returns the durable end: every
+    /// record with a smaller sequence number is durable. With nothing pending it returns at
+    /// once without I/O. On error the log is poisoned.
+    pub fn commit(&mut self) -> Result<u64, CommitError> {
+        if self.poisoned {
+            return Err(CommitError::Poisoned);
+        }
+        if self.pending.is_empty() {
+            return Ok(self.durable_seq);
+        }
+        let first_seq = self.durable_seq;
+        let count = self.pending.len();
+        let body = &self.frame[FRAME_HEADER_BYTES..];
+        let header = FrameHeader {
+            first_seq,
+            record_count: count as u32,
+            body_len: body.len() as u32,
+            body_crc: crc32c::crc32c(body),
+        };
+        self.frame[..FRAME_HEADER_BYTES].copy_from_slice(&header.encode());
+        let frame_len = self.frame.len() as u64;
+        debug_assert!(frame_len <= self.max_frame_bytes as u64);
+
+        if self.active.write_offset + frame_len > self.active.size
+            && let Err((path, source)) = self.roll(first_seq)
+        {
+            self.poisoned = true;
+            return Err(CommitError::Io { path, source });
+        }
+        let offset = self.active.write_offset;
+        debug_assert!(offset + frame_len <= self.active.size);
+        let file = &*self.active.file;
+        if let Err(source) = write_all_at(file, &self.frame, offset).and_then(|()| file.sync_data())
+        {
+            // Never retry: after a failed fsync the kernel may have dropped the dirty pages
+            // and a second fsync would report success. Recovery at the next open decides.
+            self.poisoned = true;
+            return Err(CommitError::Io {
+                path: self.active.path.to_path_buf(),
+                source,
+            });
+        }
+
+        // Durable: publish to the index first, then the durable end.
+        let durable = first_seq + count as u64;
+        let end = offset + frame_len;
+        {
+            let mut index = self.shared.write_index();
+            if let Some(segment) = index.segments.last_mut() {
+                debug_assert_eq!(segment.first_seq, self.active.first_seq);
+                debug_assert_eq!(segment.end_seq(), first_seq);
+                let base = offset as u32;
+                segment
+                    .offsets
+                    .extend(self.pending.iter().map(|&at| base + at));
+                segment.end = end as u32;
+            }
+        }
+        self.shared.set_durable(durable);
+        self.durable_seq = durable;
+        self.active.write_offset = end;
+        self.active.records += count as u64;
+
+        self.frame.truncate(FRAME_HEADER_BYTES);
+        if self.frame.capacity() > FRAME_BUF_RETAIN_BYTES {
+            self.frame.shrink_to(FRAME_BUF_RETAIN_BYTES);
+        }
+        self.pending.clear();
+        self.write_pending_sidecar();
+        self.maybe_request_spare();
+        Ok(durable)
+    }
+
+    /// The sequence number the next appended record will get.
+    pub fn next_seq(&self) -> u64 {
+        self.durable_seq + self.pending.len() as u64
+    }
+
+    /// The first sequence number that is not durable.
+    pub fn durable_seq(&self) -> u64 {
+        self.durable_seq
+    }
+
+    /// Records staged and not yet committed.
+    pub fn pending_records(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Bytes staged and not yet committed, framing included.
+    pub fn pending_bytes(&self) -> usize {
+        if self.pending.is_empty() {
+            0
+        } else {
+            self.frame.len()
+        }
+    }
+
+    /// Whether an earlier I/O failure poisoned the log.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    /// A reader of this log's durable records.
+    pub fn reader(&self) -> LogReader {
+        LogReader::new(Arc::clone(&self.shared))
+    }
+
+    /// The options the log was opened with.
+    pub fn options(&self) -> &LogOptions {
+        &self.options
+    }
+
+    /// The segment file the next commit writes to (unless it rolls), relative to the
+    /// storage root.
+    pub fn active_segment(&self) -> &Path {
+        &self.active.path
+    }
+
+    /// Asks the preallocator for the next segment once the active one is half full, so that
+    /// it is ready (zero-filled and synced) by the time the writer rolls.
+    fn maybe_request_spare(&mut self) {
+        if let Some(prealloc) = &mut self.prealloc {
+            prealloc.poll();
+            if self.active.write_offset > self.active.size / 2 {
+                prealloc.request_spare(self.options.segment_bytes);
+            }
+        }
+    }
+
+    /// Seals the active segment and makes a new one, starting at `first_seq`, the active
+    /// one. On return the new segment is durable under its name (header synced, renamed,
+    /// directory synced), so records written into it can be acknowledged.
+    fn roll(&mut self, first_seq: u64) -> Result<(), (PathBuf, io::Error)> {
+        debug_assert!(!self.poisoned);
+        debug_assert_eq!(first_seq, self.durable_seq);
+        // Every frame of the active segment was synced by its own commit, so the sealed
+        // segment is complete and durable before anything goes into the next one.
+        let storage = Arc::clone(&self.shared.storage);
+        let size = self.options.segment_bytes;
+        let spare_path = self.dir.join(SPARE_NAME);
+        let spare = match self.prealloc.as_mut().and_then(Preallocator::take_spare) {
+            Some(Ok(spare)) if spare.size == size => Some(spare.file),
+            // A failed or mis-sized spare: prepare one inline instead. Nothing durable
+            // depended on it, so this is no retry of a failed sync.
+            _ => None,
+        };
+        let file = match spare {
+            Some(file) => file,
+            None => prepare_file(&*storage, &spare_path, size, self.options.preallocate, None)
+                .map_err(|e| (spare_path.clone(), e))?,
+        };
+        let header = SegmentHeader {
+            first_seq,
+            segment_bytes: size,
+        };
+        let path: Arc<Path> = Arc::from(install_segment(
+            &*storage,
+            &self.dir,
+            &spare_path,
+            &*file,
+            &header,
+        )?);
+
+        let sealed_empty = self.active.records == 0;
+        // The sealed segment's index file, encoded under the read lock (only this writer
+        // ever takes the write lock, so nothing waits for it).
+        let sidecar = (!sealed_empty).then(|| {
+            let index = self.shared.read_index();
+            let offsets = index.segments.last().map_or(&[][..], |s| &s.offsets[..]);
+            SegmentIndexFile::encode_parts(
+                self.active.first_seq,
+                self.active.header_crc,
+                self.active.write_offset as u32,
+                offsets,
+            )
+        });
+        let cell = OnceLock::new();
+        let _ = cell.set(Arc::clone(&file));
+        {
+            let mut index = self.shared.write_index();
+            if sealed_empty {
+                // An empty segment with this same first record (smaller than the frame, from
+                // older options) was replaced by the rename.
+                index.segments.pop();
+            }
+            index.segments.push(SegmentEntry {
+                first_seq,
+                path: Arc::clone(&path),
+                file: Arc::new(cell),
+                offsets: Vec::new(),
+                end: SEGMENT_HEADER_BYTES as u32,
+            });
+        }
+        let sealed_seq = self.active.first_seq;
+        self.active = ActiveSegment {
+            first_seq,
+            path,
+            file,
+            size,
+            write_offset: SEGMENT_HEADER_BYTES as u64,
+            header_crc: header.checksum(),
+            records: 0,
+        };
+        if let Some(bytes) = sidecar {
+            match &mut self.prealloc {
+                Some(prealloc) => {
+                    if let Err(bytes) = prealloc.write_index(sealed_seq, bytes) {
+                        self.sidecar = Some((sealed_seq, bytes));
+                    }
+                }
+                None => self.sidecar = Some((sealed_seq, bytes)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the index file of the segment sealed by this commit's roll, after the
+    /// commit's frame is durable so that it does not delay the batch's sync. Best effort:
+    /// a missing index file is rebuilt by the next open.
+    fn write_pending_sidecar(&mut self) {
+        if let Some((first_seq, bytes)) = self.sidecar.take() {
+            let _ = write_index_file(&*self.shared.storage, &self.dir, first_seq, &bytes);
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The log on real files: `FsStorage` in a fresh directory under `std::env::temp_dir()`,
+//! removed afterwards.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use writ_log::storage::{FsStorage, Storage};
+use writ_log::{Log, LogOptions, TailDamage};
+
+/// A fresh directory, removed on drop (also when the test fails).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path =
+            std::env::temp_dir().join(format!("writ-log-{name}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn record(seq: u64) -> Vec<u8> {
+    let len = (seq as usize * 37) % 1500;
+    (0..len).map(|i| (seq as usize + i) as u8).collect()
+}
+
+#[test]
+fn fs_storage_round_trip() {
+    let tmp = TempDir::new("round-trip");
+    let storage = Arc::new(FsStorage::new(&tmp.0));
+    let options = LogOptions {
+        segment_bytes: 64 << 10,
+        record_bytes_max: 4096,
+        preallocate: true,
+    };
+    let dir = Path::new("data/cmd");
+    let (mut log, report) = Log::open(storage.clone(), dir, options.clone()).expect("open");
+    assert_eq!(report.records, 0);
+    let mut seq = 0u64;
+    for batch in 0..200u64 {
+        for _ in 0..1 + batch % 5 {
+            assert_eq!(log.append(&record(seq)).unwrap(), seq);
+            seq += 1;
+        }
+        assert_eq!(log.commit().unwrap(), seq);
+    }
+    let reader = log.reader();
+    let mut buf = Vec::new();
+    for s in (0..seq).step_by(7) {
+        reader.read(s, &mut buf).unwrap();
+        assert_eq!(buf, record(s));
+    }
+    drop(log);
+
+    let names = storage.list(dir).unwrap();
+    let segments = names.iter().filter(|n| n.ends_with(".wlog")).count();
+    let indexes = names.iter().filter(|n| n.ends_with(".idx")).count();
+    assert!(segments >= 4, "{names:?}");
+    assert_eq!(indexes, segments - 1, "{names:?}");
+    assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+    for name in names.iter().filter(|n| n.ends_with(".wlog")) {
+        let len = std::fs::metadata(tmp.0.join(dir).join(name)).unwrap().len();
+        assert_eq!(len, options.segment_bytes, "segments are preallocated");
+    }
+
+    let (mut log, report) = Log::open(storage.clone(), dir, options.clone()).expect("reopen");
+    assert_eq!(report.records, seq);
+    assert_eq!(report.scanned_segments, 1);
+    assert_eq!(report.truncated, None);
+    let mut iter = log.reader().iter_from(0);
+    let mut expected = 0;
+    while let Some(next) = iter.next_record() {
+        let (s, bytes) = next.unwrap();
+        assert_eq!((s, bytes), (expected, &record(expected)[..]));
+        expected += 1;
+    }
+    assert_eq!(expected, seq);
+
+    // A torn tail on a real file: garbage after the last frame is cut at the next open.
+    let tail = log.reader().durable_seq();
+    log.append(&record(tail)).unwrap();
+    log.commit().unwrap();
+    let active = tmp.0.join(log.active_segment());
+    drop(log);
+    // Garbage (a torn write) far after the last frame, in the preallocated zeros.
+    let garbage = b"WFRM torn frame!";
+    let garbage_at = options.segment_bytes - 64;
+    {
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&active)
+            .unwrap();
+        file.write_all_at(garbage, garbage_at).unwrap();
+        file.sync_data().unwrap();
+    }
+    let (log, report) = Log::open(storage, dir, options).expect("reopen after tear");
+    let truncated = report.truncated.expect("torn tail reported");
+    assert!(truncated.offset < garbage_at);
+    assert_eq!(
+        truncated.offset + truncated.discarded_bytes,
+        garbage_at + garbage.len() as u64
+    );
+    assert_eq!(truncated.damage, TailDamage::Torn);
+    let bytes = std::fs::read(&active).unwrap();
+    assert!(bytes[truncated.offset as usize..].iter().all(|&b| b == 0));
+    assert_eq!(report.records, tail + 1);
+    let mut buf = Vec::new();
+    log.reader().read(tail, &mut buf).unwrap();
+    assert_eq!(buf, record(tail));
+}

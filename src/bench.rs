@@ -1,0 +1,182 @@
+//! `writ bench`: workloads that measure Writ, printing a machine-readable last line.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+use uuid::Uuid;
+use writ_engine::{CommandState, Engine, EngineOptions, Pending, SubmitError, Submitted};
+use writ_tickets::{Tickets, workload};
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// The tickets workload through the engine in-process (no HTTP): one OpenTicket per
+    /// ticket, then AddComment round-robin. A command counts when its outcome is durable.
+    Engine(EngineArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// Data directory; must not hold a store yet. Default: a fresh directory under the
+    /// system's temporary directory, removed afterwards.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Number of tickets (the first commands open them).
+    #[arg(long, default_value_t = 10_000)]
+    tickets: u64,
+    /// Total number of commands, opens included.
+    #[arg(long, default_value_t = 100_000)]
+    commands: u64,
+    /// Most commands submitted and not yet durable.
+    #[arg(long, default_value_t = 1_000)]
+    in_flight: usize,
+}
+
+pub fn run(command: BenchCommand) -> Result<(), String> {
+    match command {
+        BenchCommand::Engine(args) => bench_engine(args),
+    }
+}
+
+/// Removes the directory on drop when the bench made it.
+struct TempDir(Option<PathBuf>);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn bench_engine(args: EngineArgs) -> Result<(), String> {
+    if args.tickets == 0 || args.commands < args.tickets {
+        return Err("--commands must be at least --tickets, and --tickets at least 1".into());
+    }
+    if args.in_flight == 0 {
+        return Err("--in-flight must be at least 1".into());
+    }
+    let (dir, _cleanup) = match args.data_dir {
+        Some(dir) => {
+            if dir.join("commands").exists() {
+                return Err(format!(
+                    "{} already holds a store; give an empty directory",
+                    dir.display()
+                ));
+            }
+            (dir, TempDir(None))
+        }
+        None => {
+            let dir = std::env::temp_dir().join(format!(
+                "writ-bench-{}-{}",
+                std::process::id(),
+                Uuid::new_v4()
+            ));
+            (dir.clone(), TempDir(Some(dir)))
+        }
+    };
+    let options = EngineOptions {
+        intake_queue_max: args.in_flight.max(16_384),
+        ..EngineOptions::default()
+    };
+    let (engine, _) = Engine::<Tickets>::open_dir(&dir, options).map_err(|e| e.to_string())?;
+
+    let base = Uuid::new_v4().as_u128();
+    let mut payload = Vec::with_capacity(256);
+    let mut in_flight: VecDeque<(Instant, Pending)> = VecDeque::with_capacity(args.in_flight);
+    let mut latencies_us: Vec<u32> = Vec::with_capacity(args.commands as usize);
+    let mut failed = 0u64;
+    let mut finish =
+        |started: Instant, outcome: Result<writ_engine::CommandStatus, _>, now: Instant| {
+            latencies_us.push(
+                now.duration_since(started)
+                    .as_micros()
+                    .min(u128::from(u32::MAX)) as u32,
+            );
+            match outcome {
+                Ok(status) if status.state == CommandState::Succeeded => {}
+                _ => failed += 1,
+            }
+        };
+    let started = Instant::now();
+    for i in 0..args.commands {
+        // Make room, collecting every outcome that is already in.
+        while in_flight.len() >= args.in_flight {
+            let (t, pending) = in_flight.pop_front().expect("in flight");
+            let outcome = pending.blocking_outcome();
+            let now = Instant::now();
+            finish(t, outcome, now);
+            while let Some((t, pending)) = in_flight.front_mut() {
+                match pending.try_outcome() {
+                    Some(outcome) => {
+                        let t = *t;
+                        in_flight.pop_front();
+                        finish(t, outcome, now);
+                    }
+                    None => break,
+                }
+            }
+        }
+        payload.clear();
+        let (name, version) = if i < args.tickets {
+            workload::write_open_ticket_payload(&mut payload, i);
+            (workload::OPEN_TICKET, workload::OPEN_TICKET_VERSION)
+        } else {
+            workload::write_add_comment_payload(&mut payload, i % args.tickets, i / args.tickets);
+            (workload::ADD_COMMENT, workload::ADD_COMMENT_VERSION)
+        };
+        let id = Uuid::from_u128(base ^ u128::from(i));
+        let t = Instant::now();
+        loop {
+            match engine.submit(id, name, Some(version), &payload) {
+                Ok(Submitted::New(pending)) => {
+                    in_flight.push_back((t, pending));
+                    break;
+                }
+                Ok(Submitted::Duplicate) => {
+                    return Err(format!("command {id} reported as a duplicate"));
+                }
+                Err(SubmitError::Overloaded(_)) => std::thread::sleep(Duration::from_micros(100)),
+                Err(e) => return Err(format!("submit: {e}")),
+            }
+        }
+    }
+    while let Some((t, pending)) = in_flight.pop_front() {
+        let outcome = pending.blocking_outcome();
+        finish(t, outcome, Instant::now());
+    }
+    let elapsed = started.elapsed();
+    let stats = engine.stats();
+    engine.shutdown();
+
+    latencies_us.sort_unstable();
+    let pct = |p: f64| {
+        let i = ((latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        f64::from(latencies_us[i]) / 1000.0
+    };
+    let per_s = args.commands as f64 / elapsed.as_secs_f64();
+    println!(
+        "commands={} tickets={} in_flight={} elapsed_s={:.3} failed={failed}",
+        args.commands,
+        args.tickets,
+        args.in_flight,
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "command_syncs={} event_syncs={} commands_per_command_sync={:.1} commands_per_event_sync={:.1}",
+        stats.command_batches,
+        stats.event_batches,
+        stats.commands_accepted as f64 / stats.command_batches.max(1) as f64,
+        stats.commands_accepted as f64 / stats.event_batches.max(1) as f64,
+    );
+    if failed > 0 {
+        return Err(format!("{failed} commands did not succeed"));
+    }
+    println!(
+        "commands_per_s={per_s:.0} p50_ms={:.3} p99_ms={:.3}",
+        pct(0.50),
+        pct(0.99)
+    );
+    Ok(())
+}
