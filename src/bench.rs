@@ -2,11 +2,14 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::{Args, Subcommand};
 use uuid::Uuid;
-use writ_engine::{CommandState, Engine, EngineOptions, Pending, SubmitError, Submitted};
+use writ_engine::{
+    CommandState, CommandStatus, Engine, EngineOptions, Pending, SubmitError, Submitted,
+    Unavailable,
+};
 use writ_tickets::{Tickets, workload};
 
 #[derive(Debug, Subcommand)]
@@ -28,7 +31,8 @@ pub struct EngineArgs {
     /// Total number of commands, opens included.
     #[arg(long, default_value_t = 100_000)]
     commands: u64,
-    /// Most commands submitted and not yet durable.
+    /// Most commands submitted and not yet acknowledged (durable in the command log). Each
+    /// command counts, and its latency ends, when its outcome is durable.
     #[arg(long, default_value_t = 1_000)]
     in_flight: usize,
 }
@@ -84,13 +88,16 @@ fn bench_engine(args: EngineArgs) -> Result<(), String> {
 
     let base = Uuid::new_v4().as_u128();
     let mut payload = Vec::with_capacity(256);
-    let mut in_flight: VecDeque<(Instant, Pending)> = VecDeque::with_capacity(args.in_flight);
+    // Submitted and not yet acknowledged (durable in the command log): the window.
+    let mut unacknowledged: VecDeque<(Instant, Pending)> = VecDeque::with_capacity(args.in_flight);
+    // Acknowledged, outcome not yet durable.
+    let mut executing: VecDeque<(Instant, Pending)> = VecDeque::new();
     let mut latencies_us: Vec<u32> = Vec::with_capacity(args.commands as usize);
     let mut failed = 0u64;
     let mut finish =
-        |started: Instant, outcome: Result<writ_engine::CommandStatus, _>, now: Instant| {
+        |submitted: Instant, outcome: Result<CommandStatus, Unavailable>, now: Instant| {
             latencies_us.push(
-                now.duration_since(started)
+                now.duration_since(submitted)
                     .as_micros()
                     .min(u128::from(u32::MAX)) as u32,
             );
@@ -100,51 +107,67 @@ fn bench_engine(args: EngineArgs) -> Result<(), String> {
             }
         };
     let started = Instant::now();
-    for i in 0..args.commands {
-        // Make room, collecting every outcome that is already in.
-        while in_flight.len() >= args.in_flight {
-            let (t, pending) = in_flight.pop_front().expect("in flight");
-            let outcome = pending.blocking_outcome();
-            let now = Instant::now();
-            finish(t, outcome, now);
-            while let Some((t, pending)) = in_flight.front_mut() {
-                match pending.try_outcome() {
-                    Some(outcome) => {
-                        let t = *t;
-                        in_flight.pop_front();
-                        finish(t, outcome, now);
-                    }
-                    None => break,
-                }
-            }
-        }
-        payload.clear();
-        let (name, version) = if i < args.tickets {
-            workload::write_open_ticket_payload(&mut payload, i);
-            (workload::OPEN_TICKET, workload::OPEN_TICKET_VERSION)
-        } else {
-            workload::write_add_comment_payload(&mut payload, i % args.tickets, i / args.tickets);
-            (workload::ADD_COMMENT, workload::ADD_COMMENT_VERSION)
-        };
-        let id = Uuid::from_u128(base ^ u128::from(i));
-        let t = Instant::now();
-        loop {
+    let mut next = 0;
+    while next < args.commands || !unacknowledged.is_empty() {
+        // Fill the window.
+        while next < args.commands && unacknowledged.len() < args.in_flight {
+            payload.clear();
+            let (name, version) = if next < args.tickets {
+                workload::write_open_ticket_payload(&mut payload, next);
+                (workload::OPEN_TICKET, workload::OPEN_TICKET_VERSION)
+            } else {
+                workload::write_add_comment_payload(
+                    &mut payload,
+                    next % args.tickets,
+                    next / args.tickets,
+                );
+                (workload::ADD_COMMENT, workload::ADD_COMMENT_VERSION)
+            };
+            let id = Uuid::from_u128(base ^ u128::from(next));
+            let submitted = Instant::now();
             match engine.submit(id, name, Some(version), &payload) {
                 Ok(Submitted::New(pending)) => {
-                    in_flight.push_back((t, pending));
-                    break;
+                    unacknowledged.push_back((submitted, pending));
+                    next += 1;
                 }
                 Ok(Submitted::Duplicate) => {
                     return Err(format!("command {id} reported as a duplicate"));
                 }
-                Err(SubmitError::Overloaded(_)) => std::thread::sleep(Duration::from_micros(100)),
+                // The engine's queues are full: let it drain.
+                Err(SubmitError::Overloaded(_)) => break,
                 Err(e) => return Err(format!("submit: {e}")),
             }
         }
+        // Wait for the oldest acknowledgement (commands are acknowledged in order), then
+        // move every acknowledged command out of the window.
+        if let Some((_, pending)) = unacknowledged.front_mut() {
+            pending
+                .blocking_accepted()
+                .map_err(|e| format!("a command was not acknowledged: {e}"))?;
+        }
+        while let Some((_, pending)) = unacknowledged.front_mut() {
+            match pending.try_accepted() {
+                None => break,
+                Some(Ok(_)) => executing.push_back(unacknowledged.pop_front().expect("front")),
+                Some(Err(e)) => return Err(format!("a command was not acknowledged: {e}")),
+            }
+        }
+        // Collect the outcomes that are in (outcomes also arrive in order).
+        let now = Instant::now();
+        while let Some((submitted, pending)) = executing.front_mut() {
+            match pending.try_outcome() {
+                None => break,
+                Some(outcome) => {
+                    let submitted = *submitted;
+                    executing.pop_front();
+                    finish(submitted, outcome, now);
+                }
+            }
+        }
     }
-    while let Some((t, pending)) = in_flight.pop_front() {
+    while let Some((submitted, pending)) = executing.pop_front() {
         let outcome = pending.blocking_outcome();
-        finish(t, outcome, Instant::now());
+        finish(submitted, outcome, Instant::now());
     }
     let elapsed = started.elapsed();
     let stats = engine.stats();

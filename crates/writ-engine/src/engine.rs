@@ -590,6 +590,10 @@ impl<D: Domain> Engine<D> {
             }
         }
         loop {
+            // Declared before the receiver, so dropped after it: the registration is
+            // closed by then and `forget_closed` removes it, whichever way this returns
+            // (answered, woken, or cancelled).
+            let _forget = Forget(&self.shared.waiters, id);
             // Register before looking, so that a change between the look and the wait
             // still wakes us.
             let rx = self
@@ -597,7 +601,6 @@ impl<D: Domain> Engine<D> {
                 .waiters
                 .register(id)
                 .ok_or(WaitError::Overloaded(Overload::WaitersFull))?;
-            let _forget = Forget(&self.shared.waiters, id);
             match self.lookup(id)? {
                 Lookup::Unknown => return Ok(None),
                 Lookup::Known(status) if until == WaitFor::Accepted || status.state.is_final() => {

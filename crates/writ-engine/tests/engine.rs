@@ -11,8 +11,21 @@ use writ_engine::{
 use writ_log::storage::SimStorage;
 use writ_tickets::Tickets;
 
+/// Defaults, but segments of 4 MiB: zero-filling two 64 MiB segments per test in a debug
+/// build costs seconds and proves nothing here.
+fn options() -> EngineOptions {
+    EngineOptions {
+        log: writ_log::LogOptions {
+            segment_bytes: 4 << 20,
+            record_bytes_max: 2 << 20,
+            ..writ_log::LogOptions::default()
+        },
+        ..EngineOptions::default()
+    }
+}
+
 fn open(storage: &SimStorage) -> Engine<Tickets> {
-    open_with(storage, EngineOptions::default())
+    open_with(storage, options())
 }
 
 fn open_with(storage: &SimStorage, options: EngineOptions) -> Engine<Tickets> {
@@ -31,13 +44,34 @@ fn comment(ticket: &str, text: &str) -> Vec<u8> {
 }
 
 /// Submits and waits for the final status.
-fn run(engine: &Engine<Tickets>, id: Uuid, command: &str, payload: &[u8]) -> CommandStatus {
+fn run(
+    engine: &Engine<Tickets>,
+    id: impl Into<IdArg>,
+    command: &str,
+    payload: &[u8],
+) -> CommandStatus {
+    let id = id.into().0;
     match engine.submit(id, command, None, payload).expect("submit") {
         Submitted::New(mut pending) => {
             pending.blocking_accepted().expect("accepted");
             pending.blocking_outcome().expect("outcome")
         }
         Submitted::Duplicate => panic!("fresh id {id} reported as duplicate"),
+    }
+}
+
+/// A command id given as a `Uuid` or as a number.
+struct IdArg(Uuid);
+
+impl From<Uuid> for IdArg {
+    fn from(id: Uuid) -> Self {
+        IdArg(id)
+    }
+}
+
+impl From<u128> for IdArg {
+    fn from(n: u128) -> Self {
+        IdArg(Uuid::from_u128(n))
     }
 }
 
@@ -193,7 +227,7 @@ fn full_dedupe_index_refuses_instead_of_forgetting() {
         &storage,
         EngineOptions {
             dedupe_entries_max: 2,
-            ..EngineOptions::default()
+            ..options()
         },
     );
     run(&engine, Uuid::from_u128(1), "OpenTicket", &open_ticket("a"));
@@ -356,7 +390,7 @@ fn ids_older_than_the_window_are_forgotten_at_restart() {
     let storage = SimStorage::new();
     let options = EngineOptions {
         dedupe_window: Duration::from_millis(1),
-        ..EngineOptions::default()
+        ..options()
     };
     let id = Uuid::from_u128(42);
     {
@@ -384,7 +418,7 @@ fn expired_ids_are_evicted_while_running() {
         &storage,
         EngineOptions {
             dedupe_window: Duration::from_millis(1),
-            ..EngineOptions::default()
+            ..options()
         },
     );
     let id = Uuid::from_u128(42);
@@ -422,4 +456,36 @@ fn handler_time_comes_from_the_envelope_and_never_goes_back() {
         last > 1_700_000_000_000,
         "recorded_at is wall-clock milliseconds"
     );
+}
+
+#[test]
+fn waits_leave_no_registration_behind() {
+    let storage = SimStorage::new();
+    let engine = open_with(
+        &storage,
+        EngineOptions {
+            waiters_max: 4,
+            ..options()
+        },
+    );
+    run(&engine, 1, "OpenTicket", &open_ticket("a"));
+    let ids: Vec<Uuid> = (100..120u128).map(Uuid::from_u128).collect();
+    for id in &ids {
+        run(&engine, id.as_u128(), "AddComment", &comment("a", "x"));
+    }
+    block_on(async {
+        // Each id once: answered at once (final), or cancelled by a timeout while waiting.
+        for (i, id) in ids.iter().enumerate() {
+            let status = engine
+                .wait(*id, WaitFor::Final)
+                .await
+                .expect("registrations are released");
+            assert!(status.is_some());
+            let _ = tokio::time::timeout(
+                Duration::from_millis(1),
+                engine.wait(Uuid::from_u128(1000 + i as u128), WaitFor::Final),
+            )
+            .await;
+        }
+    });
 }

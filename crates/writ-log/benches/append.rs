@@ -16,6 +16,11 @@
 //! where the next segment is prepared. The reference loop never pays for zeroing its file;
 //! (a) does, once per byte of log, which (c) leaves out.
 //!
+//! A fourth variant is the plain loop as most programs write it: (d) one `pwrite` at the end
+//! of a new file + `fdatasync` per batch, the file growing as it goes. Like (a) it pays for
+//! the space it writes into (block allocation and its journal commit on each sync), where
+//! (a) pays with zero fills; (b) pays nothing for space and is the stricter reference.
+//!
 //! Directory: `WRIT_BENCH_DIR`, or a fresh one under `std::env::temp_dir()`; what the
 //! benchmark creates is removed afterwards.
 //!
@@ -126,6 +131,32 @@ fn run_plain(file: &File, batch: usize, budget: Duration) -> Sample {
     }
 }
 
+/// The plain loop appending to a new, growing file.
+fn run_plain_append(path: &Path, batch: usize, budget: Duration) -> Sample {
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .expect("create append file");
+    let bytes = vec![0x5au8; batch * RECORD_BYTES];
+    let start = Instant::now();
+    let mut batches = 0u64;
+    let mut offset = 0u64;
+    while start.elapsed() < budget {
+        file.write_all_at(&bytes, offset).expect("pwrite");
+        file.sync_data().expect("fdatasync");
+        offset += bytes.len() as u64;
+        batches += 1;
+    }
+    let sample = Sample {
+        batches,
+        elapsed: start.elapsed(),
+    };
+    drop(file);
+    std::fs::remove_file(path).expect("remove append file");
+    sample
+}
+
 fn prezeroed_file(path: &Path) -> File {
     let file = OpenOptions::new()
         .read(true)
@@ -180,10 +211,11 @@ fn main() {
     let record: Vec<u8> = (0..RECORD_BYTES).map(|i| (i * 7 + 1) as u8).collect();
 
     println!();
-    println!("MiB/s counts payload bytes. (a) log, default options; (b) plain pwrite+fdatasync;");
-    println!("(c) log in a segment zero-filled before the timed loop (commit path alone).");
+    println!("MiB/s counts payload bytes. (a) log, default options; (b) plain pwrite+fdatasync");
+    println!("into a pre-zeroed file; (c) log in a segment zero-filled before the timed loop");
+    println!("(commit path alone); (d) plain pwrite+fdatasync appending to a new file.");
     println!(
-        "{:>5} {:>8} {:>8} | {:>8} {:>9} {:>7} | {:>8} {:>9} {:>7} | {:>8} {:>7} | {:>6} {:>6}",
+        "{:>5} {:>8} {:>8} | {:>8} {:>9} {:>7} | {:>8} {:>9} {:>7} | {:>8} {:>7} | {:>8} {:>7} | {:>6} {:>6} {:>6}",
         "batch",
         "payload",
         "framed",
@@ -195,13 +227,17 @@ fn main() {
         "(b)MiB",
         "(c) b/s",
         "(c)MiB",
+        "(d) b/s",
+        "(d)MiB",
         "a/b",
-        "c/b"
+        "c/b",
+        "a/d"
     );
     for batch in BATCH_SIZES {
         let mut log_samples = Vec::new();
         let mut plain_samples = Vec::new();
         let mut prepared_samples = Vec::new();
+        let mut append_samples = Vec::new();
         let mut prepared = open_prepared(&base, batch);
         for run in 0..RUNS {
             log_samples.push(run_log(&base, run, batch, &record, budget));
@@ -213,6 +249,7 @@ fn main() {
                 budget,
                 PREPARED_RUN_BYTES,
             ));
+            append_samples.push(run_plain_append(&base.join("append.dat"), batch, budget));
         }
         drop(prepared);
         std::fs::remove_dir_all(base.join(format!("prepared-{batch}")))
@@ -222,9 +259,10 @@ fn main() {
         let log_rate = median(&log_samples);
         let plain_rate = median(&plain_samples);
         let prepared_rate = median(&prepared_samples);
+        let append_rate = median(&append_samples);
         let mib = |rate: f64| rate * payload as f64 / (1 << 20) as f64;
         println!(
-            "{:>5} {:>8} {:>8} | {:>8.0} {:>9.0} {:>7.1} | {:>8.0} {:>9.0} {:>7.1} | {:>8.0} {:>7.1} | {:>5.0}% {:>5.0}%",
+            "{:>5} {:>8} {:>8} | {:>8.0} {:>9.0} {:>7.1} | {:>8.0} {:>9.0} {:>7.1} | {:>8.0} {:>7.1} | {:>8.0} {:>7.1} | {:>5.0}% {:>5.0}% {:>5.0}%",
             batch,
             payload,
             framed,
@@ -236,8 +274,11 @@ fn main() {
             mib(plain_rate),
             prepared_rate,
             mib(prepared_rate),
+            append_rate,
+            mib(append_rate),
             100.0 * log_rate / plain_rate,
-            100.0 * prepared_rate / plain_rate
+            100.0 * prepared_rate / plain_rate,
+            100.0 * log_rate / append_rate
         );
     }
     drop(plain);
