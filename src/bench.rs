@@ -17,6 +17,9 @@ pub enum BenchCommand {
     /// The tickets workload through the engine in-process (no HTTP): one OpenTicket per
     /// ticket, then AddComment round-robin. A command counts when its outcome is durable.
     Engine(EngineArgs),
+    /// The same workload against a running server, over HTTP or WebSocket. A command counts
+    /// when it is acknowledged (durable); every outcome is checked afterwards.
+    Http(crate::bench_http::HttpArgs),
 }
 
 #[derive(Debug, Args)]
@@ -40,6 +43,7 @@ pub struct EngineArgs {
 pub fn run(command: BenchCommand) -> Result<(), String> {
     match command {
         BenchCommand::Engine(args) => bench_engine(args),
+        BenchCommand::Http(args) => crate::bench_http::run(args),
     }
 }
 

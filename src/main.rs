@@ -1,10 +1,23 @@
 //! `writ`: the command-line front of Writ. Thin glue over the library crates.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use writ_engine::{Engine, EngineOptions, RecoveryReport};
+use writ_server::{AppState, ServerOptions};
+use writ_tickets::Tickets;
 
 mod bench;
+mod bench_http;
+
+/// mimalloc rather than the system allocator: the HTTP path allocates on one thread and
+/// frees on another, where it measured clearly cheaper (see the root `Cargo.toml`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -19,21 +32,214 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the HTTP API on a data directory.
+    Serve(ServeArgs),
     /// Measure Writ's throughput and latency.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
 
+/// The domains this binary serves.
+const DOMAINS: [&str; 1] = ["tickets"];
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Data directory; created if missing.
+    #[arg(long, env = "WRIT_DATA_DIR", default_value = "./writ-data")]
+    data_dir: PathBuf,
+    /// Address to listen on, HOST:PORT; port 0 picks a free port (the printed line shows it).
+    #[arg(long, env = "WRIT_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// The domain to serve.
+    #[arg(long, default_value = "tickets")]
+    domain: String,
+    /// How long a command id is remembered for dedupe and status lookups: a number with a
+    /// unit, ms, s, m, h or d (90s, 15m, 24h, 1d).
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    dedupe_window: Duration,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result = init_logging().and_then(|()| match cli.command {
+        Command::Serve(args) => serve(args),
         Command::Bench(command) => bench::run(command),
-    };
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs go to stderr. `RUST_LOG` (full filter directives) wins over `LOG_LEVEL` (one of
+/// trace, debug, info, warn, error, fatal); the default is info.
+fn init_logging() -> Result<(), String> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => {
+            EnvFilter::try_new(&directives).map_err(|e| format!("RUST_LOG={directives:?}: {e}"))?
+        }
+        _ => {
+            let level = std::env::var("LOG_LEVEL").unwrap_or_default();
+            EnvFilter::new(log_level(&level)?)
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    Ok(())
+}
+
+/// The filter for a `LOG_LEVEL` value; `fatal` is `error`, the tracing crate's highest.
+fn log_level(level: &str) -> Result<&'static str, String> {
+    Ok(match level.trim().to_ascii_lowercase().as_str() {
+        "" | "info" => "info",
+        "trace" => "trace",
+        "debug" => "debug",
+        "warn" | "warning" => "warn",
+        "error" | "fatal" => "error",
+        _ => {
+            return Err(format!(
+                "LOG_LEVEL={level:?} is not a level; use trace, debug, info, warn, error or fatal"
+            ));
+        }
+    })
+}
+
+/// A duration as `--dedupe-window` takes it: digits and a unit (ms, s, m, h, d).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let usage = "use a number and a unit (ms, s, m, h or d), as in 90s, 15m, 24h or 1d";
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let unit_ms: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("{text:?} is not a duration; {usage}")),
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration; {usage}"))?;
+    let ms = number
+        .checked_mul(unit_ms)
+        .ok_or_else(|| format!("{text:?} is too long"))?;
+    if ms == 0 {
+        return Err("the duration must be longer than zero".to_owned());
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    if !DOMAINS.contains(&args.domain.as_str()) {
+        return Err(format!(
+            "unknown domain {:?}; known domains: {}",
+            args.domain,
+            DOMAINS.join(", ")
+        ));
+    }
+    // Before the engine opens, so that what it reports during recovery is recorded.
+    writ_server::prometheus();
+    let options = EngineOptions {
+        dedupe_window: args.dedupe_window,
+        ..EngineOptions::default()
+    };
+    let dir = &args.data_dir;
+    tracing::info!(data_dir = %dir.display(), domain = %args.domain, "opening the store");
+    let (engine, report) = Engine::<Tickets>::open_dir(dir, options)
+        .map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
+    log_recovery(&report);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("writ-http")
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let state = AppState::new(Arc::new(engine), ServerOptions::default());
+        let shutdown = async {
+            writ_server::shutdown_signal().await;
+            // A second signal does not wait for the drain. Nothing acknowledged is lost:
+            // accepted commands are in the command log and run again at the next start.
+            tokio::spawn(async {
+                writ_server::shutdown_signal().await;
+                tracing::warn!("second signal: exiting without draining");
+                std::process::exit(130);
+            });
+        };
+        writ_server::serve(&args.listen, state, shutdown)
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+fn log_recovery(report: &RecoveryReport) {
+    for (log, cut) in &report.truncated {
+        tracing::warn!(
+            log,
+            segment = %cut.path.display(),
+            offset = cut.offset,
+            discarded_bytes = cut.discarded_bytes,
+            damage = ?cut.damage,
+            "recovery cut a torn or corrupt tail (never acknowledged)"
+        );
+    }
+    if report.reexecuted > 0 {
+        tracing::info!(
+            commands = report.reexecuted,
+            "re-executing commands that were logged without a durable outcome"
+        );
+    }
+    tracing::info!(
+        commands = report.commands,
+        executed = report.executed,
+        reexecuted = report.reexecuted,
+        events = report.events,
+        dedupe_entries = report.dedupe_entries,
+        elapsed_ms = report.elapsed.as_millis() as u64,
+        "store open"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_a_number_and_a_unit() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(15 * 60)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(24 * 3600)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        for bad in [
+            "",
+            "24",
+            "h",
+            "1.5h",
+            "-1h",
+            "1 h",
+            "1H",
+            "1w",
+            "0s",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn log_levels_include_fatal() {
+        assert_eq!(log_level("fatal"), Ok("error"));
+        assert_eq!(log_level("WARN"), Ok("warn"));
+        assert_eq!(log_level(""), Ok("info"));
+        assert!(log_level("verbose").is_err());
     }
 }

@@ -1,0 +1,145 @@
+//! Operations: `GET /health`, `GET /metrics`, `GET /openapi.json`, and the answers for
+//! routes and methods that do not exist.
+
+use std::fmt::Write;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use utoipa::OpenApi;
+
+use crate::AppState;
+use crate::backend::Backend;
+use crate::problem::{ApiError, ProblemKind};
+use crate::wire::{self, Health, HealthState, json_response};
+
+/// The OpenAPI description of the server, generated from the handlers' annotations and
+/// the wire types. `GET /openapi.json` serves it with the domain's commands filled in.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "Writ",
+        description = "Writ, a command-first CQRS and event-sourcing server.\n\n\
+            Commands are submitted with `POST /update` (or many at once over the WebSocket `GET /ws`) and \
+            acknowledged once durable; their outcomes are read with `GET /update/{id}`. Events are read by \
+            stream or from the global log, as pages or as a live tail. Every error is \
+            `application/problem+json` (RFC 9457).",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    tags(
+        (name = "commands", description = "The write side: submit commands and follow their status."),
+        (name = "reads", description = "Events, by stream or from the global log."),
+        (name = "operations", description = "Health, metrics and this description."),
+    ),
+    components(schemas(wire::InvalidFrame, wire::ErrorBody)),
+)]
+pub struct ApiDoc;
+
+/// The serialized description, shared by every request.
+#[derive(Debug, Clone)]
+pub(crate) struct OpenApiDocument(Bytes);
+
+impl OpenApiDocument {
+    /// The document for the engine's domain: its commands are listed in the description.
+    pub(crate) fn new(mut openapi: utoipa::openapi::OpenApi, engine: &dyn Backend) -> Self {
+        let mut commands = String::new();
+        for info in engine.commands() {
+            let _ = write!(commands, "\n- `{}` version {}", info.name, info.version);
+        }
+        let description = openapi.info.description.get_or_insert_with(String::new);
+        let _ = write!(
+            description,
+            "\n\nThis server runs the domain `{}`, whose commands are:{commands}",
+            engine.domain()
+        );
+        Self(Bytes::from(
+            openapi.to_json().expect("the OpenAPI document serializes"),
+        ))
+    }
+}
+
+/// Whether the server takes writes, and how far the log is.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Serving reads and writes.", body = Health),
+        (status = 503, description = "The store refuses writes after an I/O failure (reads still work); restart after fixing the cause.",
+            body = Health),
+    )
+)]
+pub(crate) async fn health(State(state): State<AppState>) -> Response {
+    let engine = state.engine();
+    let poisoned = engine.poisoned();
+    let body = Health {
+        status: if poisoned.is_some() {
+            HealthState::Unavailable
+        } else {
+            HealthState::Ok
+        },
+        domain: engine.domain().to_owned(),
+        position: engine.last_position(),
+        detail: poisoned.map(|reason| reason.to_string()),
+    };
+    let status = match body.status {
+        HealthState::Ok => StatusCode::OK,
+        HealthState::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    json_response(status, &body)
+}
+
+/// Metrics in the Prometheus text format.
+///
+/// The engine's (intake queue, command and event log batches and syncs, outcomes) and the
+/// server's (requests by route and status, open streams and sockets).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4.", body = String,
+        content_type = "text/plain; version=0.0.4; charset=utf-8")),
+)]
+pub(crate) async fn metrics() -> Response {
+    let body = crate::telemetry::prometheus().render();
+    let mut response = body.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// This description.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 description of every endpoint.", body = Object)),
+)]
+pub(crate) async fn openapi_json(Extension(document): Extension<OpenApiDocument>) -> Response {
+    let mut response = document.0.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// No such route.
+pub(crate) async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        ProblemKind::NotFound,
+        format!("no route for {method} {}", uri.path()),
+    )
+}
+
+/// The route exists, not for this method.
+pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        ProblemKind::MethodNotAllowed,
+        format!("{} does not take {method}", uri.path()),
+    )
+}

@@ -1,0 +1,350 @@
+//! Every HTTP error the server gives, as RFC 9457 `application/problem+json`, and the one
+//! table that maps each kind of problem to its status code, `type` URI, title and the code
+//! WebSocket clients see.
+
+use std::fmt;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use writ_domain::CommandError;
+use writ_engine::{Overload, ReadError, SubmitError, Unavailable, WaitError};
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Where the problem type URIs live; the code is appended.
+const TYPE_BASE: &str = "https://writ.dev/problems/";
+
+/// The kinds of problem the server reports. The code of each is stable: it is the last
+/// segment of the problem's `type` URI and the `error.code` WebSocket clients get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// The request is not what the endpoint reads: malformed JSON, a missing or mistyped
+    /// field, a bad id or query parameter. Fix the request.
+    Malformed,
+    /// The body is not JSON (`Content-Type` is not `application/json` or `+json`).
+    UnsupportedMediaType,
+    /// The command, or the route, does not exist.
+    NotFound,
+    /// The route exists but not for this method.
+    MethodNotAllowed,
+    /// The domain has no such command, or not in that version.
+    UnknownCommand,
+    /// The payload does not fit the command's schema.
+    InvalidPayload,
+    /// The id was already used for another command or payload.
+    Conflict,
+    /// The body or the command is larger than the limit.
+    TooLarge,
+    /// A bound was reached (intake queue, requests, streams, waiters): retry shortly.
+    Overloaded,
+    /// The store refuses writes (poisoned by an I/O failure) or the server is shutting down.
+    Unavailable,
+    /// A bug or a failed read; the details are in the server's log.
+    Internal,
+}
+
+impl ProblemKind {
+    /// The one table: status, code, title, and `Retry-After` seconds where a retry helps.
+    const fn entry(self) -> (StatusCode, &'static str, &'static str, Option<u32>) {
+        use ProblemKind::*;
+        match self {
+            Malformed => (
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                "Malformed request",
+                None,
+            ),
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Unsupported media type",
+                None,
+            ),
+            NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found", None),
+            MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+                None,
+            ),
+            UnknownCommand => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_command",
+                "Unknown command",
+                None,
+            ),
+            InvalidPayload => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_payload",
+                "Invalid payload",
+                None,
+            ),
+            Conflict => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "Command id already used",
+                None,
+            ),
+            TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "Too large",
+                None,
+            ),
+            Overloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "Overloaded",
+                Some(1),
+            ),
+            Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Unavailable",
+                Some(5),
+            ),
+            Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                None,
+            ),
+        }
+    }
+
+    /// Every kind, for tests and documentation.
+    pub const ALL: [ProblemKind; 11] = [
+        ProblemKind::Malformed,
+        ProblemKind::UnsupportedMediaType,
+        ProblemKind::NotFound,
+        ProblemKind::MethodNotAllowed,
+        ProblemKind::UnknownCommand,
+        ProblemKind::InvalidPayload,
+        ProblemKind::Conflict,
+        ProblemKind::TooLarge,
+        ProblemKind::Overloaded,
+        ProblemKind::Unavailable,
+        ProblemKind::Internal,
+    ];
+
+    /// The HTTP status.
+    pub const fn status(self) -> StatusCode {
+        self.entry().0
+    }
+
+    /// The stable code, for example `conflict`.
+    pub const fn code(self) -> &'static str {
+        self.entry().1
+    }
+
+    /// A short summary that does not change between occurrences.
+    pub const fn title(self) -> &'static str {
+        self.entry().2
+    }
+
+    /// Seconds a client should wait before retrying, for the problems a retry can fix.
+    pub const fn retry_after_s(self) -> Option<u32> {
+        self.entry().3
+    }
+
+    /// The problem's `type` URI.
+    pub fn type_uri(self) -> String {
+        format!("{TYPE_BASE}{}", self.code())
+    }
+}
+
+/// An RFC 9457 problem document, the body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+#[schema(example = json!({
+    "type": "https://writ.dev/problems/conflict",
+    "title": "Command id already used",
+    "status": 409,
+    "detail": "command id 0b0e5b4c-9a53-4c9a-9d7c-6a3f0c2f7a10 was already used for a different command or payload"
+}))]
+pub struct Problem {
+    /// A URI naming the kind of problem; its last segment is a stable code.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// A short summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong in this occurrence.
+    pub detail: String,
+}
+
+/// An error answer: a kind of problem and what happened. Handlers return it; it renders
+/// as `application/problem+json` with the kind's status (and `Retry-After` where a retry
+/// helps).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The kind.
+    pub kind: ProblemKind,
+    /// What went wrong in this occurrence.
+    pub detail: String,
+}
+
+impl ApiError {
+    /// A problem of `kind`.
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    /// A malformed request.
+    pub fn malformed(detail: impl Into<String>) -> Self {
+        Self::new(ProblemKind::Malformed, detail)
+    }
+
+    /// A bound was reached.
+    pub fn overloaded(detail: impl Into<String>) -> Self {
+        Self::new(ProblemKind::Overloaded, detail)
+    }
+
+    /// A failed read, logged here with its cause; the client sees a generic detail.
+    pub fn read(error: &ReadError) -> Self {
+        tracing::error!(%error, "read failed");
+        Self::new(
+            ProblemKind::Internal,
+            "reading the store failed; see the server log",
+        )
+    }
+
+    /// The problem document.
+    pub fn problem(&self) -> Problem {
+        Problem {
+            problem_type: self.kind.type_uri(),
+            title: self.kind.title().to_owned(),
+            status: self.kind.status().as_u16(),
+            detail: self.detail.clone(),
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.code(), self.detail)
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(error: SubmitError) -> Self {
+        let kind = match &error {
+            SubmitError::Invalid(
+                CommandError::UnknownCommand { .. } | CommandError::UnknownVersion { .. },
+            ) => ProblemKind::UnknownCommand,
+            SubmitError::Invalid(_) => ProblemKind::InvalidPayload,
+            SubmitError::TooLarge { .. } => ProblemKind::TooLarge,
+            SubmitError::Conflict { .. } => ProblemKind::Conflict,
+            SubmitError::Overloaded(_) => ProblemKind::Overloaded,
+            SubmitError::Unavailable(_) => ProblemKind::Unavailable,
+            _ => ProblemKind::Internal,
+        };
+        Self::new(kind, error.to_string())
+    }
+}
+
+impl From<Unavailable> for ApiError {
+    fn from(error: Unavailable) -> Self {
+        Self::new(ProblemKind::Unavailable, error.to_string())
+    }
+}
+
+impl From<Overload> for ApiError {
+    fn from(error: Overload) -> Self {
+        Self::new(ProblemKind::Overloaded, error.to_string())
+    }
+}
+
+impl From<WaitError> for ApiError {
+    fn from(error: WaitError) -> Self {
+        match error {
+            WaitError::Overloaded(overload) => overload.into(),
+            WaitError::Unavailable(unavailable) => unavailable.into(),
+            WaitError::Read(read) => Self::read(&read),
+            other => Self::new(ProblemKind::Internal, other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::to_vec(&self.problem()).expect("a problem serializes");
+        let mut response = (self.kind.status(), body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(seconds) = self.kind.retry_after_s() {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_types_end_with_them() {
+        let mut codes: Vec<_> = ProblemKind::ALL.iter().map(|k| k.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), ProblemKind::ALL.len());
+        for kind in ProblemKind::ALL {
+            assert!(kind.type_uri().ends_with(&format!("/{}", kind.code())));
+            assert!(kind.status().is_client_error() || kind.status().is_server_error());
+        }
+    }
+
+    #[test]
+    fn only_503_problems_carry_retry_after() {
+        for kind in ProblemKind::ALL {
+            assert_eq!(
+                kind.retry_after_s().is_some(),
+                kind.status() == StatusCode::SERVICE_UNAVAILABLE,
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn submit_errors_map_to_the_contract_statuses() {
+        let id = uuid::Uuid::nil();
+        let cases = [
+            (
+                SubmitError::Invalid(CommandError::UnknownCommand { name: "X".into() }),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                SubmitError::Invalid(CommandError::InvalidPayload {
+                    name: "X".into(),
+                    version: 1,
+                    detail: "no".into(),
+                }),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                SubmitError::TooLarge { size: 2, max: 1 },
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            (SubmitError::Conflict { id }, StatusCode::CONFLICT),
+            (
+                SubmitError::Overloaded(Overload::IntakeQueueFull),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                SubmitError::Unavailable(Unavailable::ShuttingDown),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+        ];
+        for (error, status) in cases {
+            assert_eq!(ApiError::from(error).kind.status(), status);
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Metrics: the process's Prometheus recorder (installed once), the HTTP request metrics
+//! middleware, and gauges of open streams and sockets.
+//!
+//! The engine emits through the `metrics` facade too (intake queue depth, commands
+//! accepted, outcomes, batch sizes and sync times); whatever recorder is installed here
+//! collects both, and `GET /metrics` renders them.
+
+use std::collections::HashMap;
+use std::sync::{LazyLock, OnceLock, PoisonError, RwLock};
+use std::time::Duration;
+
+use axum::http::Method;
+use metrics::{
+    Counter, Gauge, Histogram, Label, counter, describe_counter, describe_gauge,
+    describe_histogram, gauge, histogram,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Requests answered, by method, route template and status.
+pub const HTTP_REQUESTS: &str = "writ_http_requests_total";
+/// Time to the response head, by method and route template.
+pub const HTTP_REQUEST_DURATION: &str = "writ_http_request_duration_seconds";
+/// Server-sent event streams open now.
+pub const SSE_STREAMS_OPEN: &str = "writ_http_sse_streams_open";
+/// WebSockets open now.
+pub const WEBSOCKETS_OPEN: &str = "writ_http_websockets_open";
+
+/// The engine's histograms of batch sizes (records per sync).
+const RECORD_HISTOGRAMS: [&str; 2] = [
+    "writ_command_log_batch_records",
+    "writ_event_log_batch_records",
+];
+/// The engine's histograms of sync times.
+const SYNC_HISTOGRAMS: [&str; 2] = [
+    "writ_command_log_sync_seconds",
+    "writ_event_log_sync_seconds",
+];
+
+/// How often histograms are drained into their buckets when nobody scrapes.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The handle of the process's Prometheus recorder, installing it on first use.
+///
+/// A process has one global recorder, so this installs it once and every server (and every
+/// test) in the process shares it. When another recorder was installed first, the handle
+/// renders a recorder of its own that nothing records into, and a warning says so.
+pub fn prometheus() -> &'static PrometheusHandle {
+    PROMETHEUS.get_or_init(|| {
+        let records: Vec<f64> = (0..=13).map(|i| f64::from(1u32 << i)).collect(); // 1 .. 8192
+        let sync_seconds = [
+            0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+        ];
+        let request_seconds = [
+            0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            30.0, 60.0,
+        ];
+        let mut builder = PrometheusBuilder::new();
+        let set = |builder: PrometheusBuilder, name: &str, buckets: &[f64]| {
+            builder
+                .set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)
+                .expect("bucket lists are not empty")
+        };
+        for name in RECORD_HISTOGRAMS {
+            builder = set(builder, name, &records);
+        }
+        for name in SYNC_HISTOGRAMS {
+            builder = set(builder, name, &sync_seconds);
+        }
+        builder = set(builder, HTTP_REQUEST_DURATION, &request_seconds);
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if let Err(error) = metrics::set_global_recorder(recorder) {
+            tracing::warn!(%error, "a metrics recorder was already installed; /metrics shows none of its metrics");
+        }
+        describe();
+        let upkeep = handle.clone();
+        let spawned = std::thread::Builder::new()
+            .name("writ-metrics-upkeep".to_owned())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_INTERVAL);
+                    upkeep.run_upkeep();
+                }
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "could not start the metrics upkeep thread; histograms drain only when scraped");
+        }
+        handle
+    })
+}
+
+fn describe() {
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by method, route template and status"
+    );
+    describe_histogram!(
+        HTTP_REQUEST_DURATION,
+        metrics::Unit::Seconds,
+        "Time from a request to its response head, by method and route template"
+    );
+    describe_gauge!(SSE_STREAMS_OPEN, "Server-sent event streams open");
+    describe_gauge!(WEBSOCKETS_OPEN, "WebSockets open");
+}
+
+/// The handles of one route's series, found by method (and status).
+#[derive(Default)]
+struct RouteSeries {
+    durations: Vec<(&'static str, Histogram)>,
+    requests: Vec<(&'static str, u16, Counter)>,
+}
+
+impl RouteSeries {
+    fn find(&self, method: &str, status: u16) -> Option<(&Histogram, &Counter)> {
+        let duration = self.durations.iter().find(|(m, _)| *m == method)?;
+        let requests = self
+            .requests
+            .iter()
+            .find(|(m, s, _)| *m == method && *s == status)?;
+        Some((&duration.1, &requests.2))
+    }
+}
+
+/// Series handles by route template, so that a request costs two lookups rather than
+/// building labels and finding the series in the recorder's registry. Bounded: routes
+/// are templates, methods and statuses few.
+static SERIES: LazyLock<RwLock<HashMap<String, RouteSeries>>> = LazyLock::new(Default::default);
+
+/// Counts a request by method, route template and status, and records its time to the
+/// response head.
+pub(crate) fn record_request(method: &'static str, route: &str, status: u16, seconds: f64) {
+    {
+        let series = SERIES.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some((duration, requests)) = series.get(route).and_then(|r| r.find(method, status)) {
+            duration.record(seconds);
+            requests.increment(1);
+            return;
+        }
+    }
+    let mut series = SERIES.write().unwrap_or_else(PoisonError::into_inner);
+    let entry = series.entry(route.to_owned()).or_default();
+    if !entry.durations.iter().any(|(m, _)| *m == method) {
+        let labels = vec![
+            Label::new("method", method),
+            Label::new("route", route.to_owned()),
+        ];
+        entry
+            .durations
+            .push((method, histogram!(HTTP_REQUEST_DURATION, labels)));
+    }
+    if !entry
+        .requests
+        .iter()
+        .any(|(m, s, _)| *m == method && *s == status)
+    {
+        let labels = vec![
+            Label::new("method", method),
+            Label::new("route", route.to_owned()),
+            Label::new("status", status.to_string()),
+        ];
+        entry
+            .requests
+            .push((method, status, counter!(HTTP_REQUESTS, labels)));
+    }
+    let (duration, requests) = entry.find(method, status).expect("registered above");
+    duration.record(seconds);
+    requests.increment(1);
+}
+
+pub(crate) fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Counts one open stream or socket in a gauge while it lives.
+#[derive(Debug)]
+pub(crate) struct OpenGauge(Gauge);
+
+impl OpenGauge {
+    pub(crate) fn sse() -> Self {
+        Self::new(gauge!(SSE_STREAMS_OPEN))
+    }
+
+    pub(crate) fn websocket() -> Self {
+        Self::new(gauge!(WEBSOCKETS_OPEN))
+    }
+
+    fn new(gauge: Gauge) -> Self {
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for OpenGauge {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}

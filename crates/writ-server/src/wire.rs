@@ -1,0 +1,578 @@
+//! The JSON wire shapes of the HTTP and WebSocket API, and their conversions from the
+//! engine's types. The OpenAPI schemas are derived from these very types.
+
+use std::borrow::Cow;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use utoipa::ToSchema;
+use uuid::Uuid;
+use writ_engine::{CommandState, CommandStatus, EventRef, RecordedEvent};
+
+use crate::problem::{ApiError, ProblemKind};
+use crate::rfc3339;
+
+/// The `error.code` of a command whose handler failed.
+pub const COMMAND_FAILED: &str = "command_failed";
+
+/// A command, as `POST /update` and WebSocket text frames carry it.
+//
+// Read with `UpdateRequest::parse`, which borrows the payload's bytes from the body so that
+// they reach the engine without being parsed into a tree and written again.
+#[derive(Debug, ToSchema)]
+#[schema(example = json!({
+    "id": "0b0e5b4c-9a53-4c9a-9d7c-6a3f0c2f7a10",
+    "command": "OpenTicket",
+    "version": 2,
+    "payload": {"ticketId": "t-1", "title": "Printer on fire", "reporter": "ann", "priority": "high"}
+}))]
+pub struct UpdateRequest<'a> {
+    /// The command's id, a UUID the client chooses. Sending it again within the dedupe
+    /// window is idempotent: nothing is logged or run twice.
+    pub id: Uuid,
+    /// The command's name, for example `OpenTicket`.
+    #[schema(value_type = String)]
+    pub command: Cow<'a, str>,
+    /// The payload's version; the newest when absent.
+    #[schema(value_type = Option<u32>, minimum = 1)]
+    pub version: Option<u32>,
+    /// The command's payload, a JSON object checked against the command version's schema.
+    #[schema(value_type = Object)]
+    pub payload: &'a RawValue,
+}
+
+/// Why a body is not an [`UpdateRequest`]: a `400`, or an `invalid` WebSocket frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedUpdate {
+    /// The id, when it could be read.
+    pub id: Option<Uuid>,
+    /// What is wrong.
+    pub detail: String,
+}
+
+impl From<MalformedUpdate> for ApiError {
+    fn from(error: MalformedUpdate) -> Self {
+        ApiError::malformed(error.detail)
+    }
+}
+
+/// The fields as they come, each checked on its own for a precise answer.
+#[derive(Deserialize)]
+struct UpdateFields<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    command: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    version: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    payload: Option<&'a RawValue>,
+}
+
+impl<'a> UpdateRequest<'a> {
+    /// Reads a command from JSON bytes. Fields other than the four are ignored; `null` is
+    /// the same as absent.
+    pub fn parse(body: &'a [u8]) -> Result<Self, MalformedUpdate> {
+        let malformed = |id, detail: String| MalformedUpdate { id, detail };
+        if first_non_whitespace(body) != Some(b'{') {
+            return Err(malformed(None, "the body must be a JSON object".to_owned()));
+        }
+        let fields: UpdateFields<'a> = serde_json::from_slice(body)
+            .map_err(|e| malformed(None, format!("malformed JSON: {e}")))?;
+        let id = match fields.id {
+            None => return Err(malformed(None, "`id` is missing".to_owned())),
+            Some(raw) => {
+                let text = serde_json::from_str::<Cow<'_, str>>(raw.get()).map_err(|_| {
+                    malformed(None, "`id` must be a string holding a UUID".to_owned())
+                })?;
+                Uuid::parse_str(&text)
+                    .map_err(|e| malformed(None, format!("`id` is not a UUID: {e}")))?
+            }
+        };
+        let command = match fields.command {
+            None => return Err(malformed(Some(id), "`command` is missing".to_owned())),
+            Some(raw) => serde_json::from_str::<Cow<'a, str>>(raw.get())
+                .map_err(|_| malformed(Some(id), "`command` must be a string".to_owned()))?,
+        };
+        let version = match fields.version {
+            None => None,
+            Some(raw) => match serde_json::from_str::<u32>(raw.get()) {
+                Ok(version) if version >= 1 => Some(version),
+                _ => {
+                    return Err(malformed(
+                        Some(id),
+                        "`version` must be a positive integer".to_owned(),
+                    ));
+                }
+            },
+        };
+        let payload = match fields.payload {
+            None => return Err(malformed(Some(id), "`payload` is missing".to_owned())),
+            Some(raw) if raw.get().starts_with('{') => raw,
+            Some(_) => {
+                return Err(malformed(
+                    Some(id),
+                    "`payload` must be a JSON object".to_owned(),
+                ));
+            }
+        };
+        Ok(Self {
+            id,
+            command,
+            version,
+            payload,
+        })
+    }
+}
+
+fn first_non_whitespace(bytes: &[u8]) -> Option<u8> {
+    bytes.iter().copied().find(|b| !b.is_ascii_whitespace())
+}
+
+/// Always `accepted`: in the command log, synced to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AcceptedState {
+    /// In the command log, synced to disk.
+    Accepted,
+}
+
+/// The answer to a new command once it is durable in the command log (`202`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Accepted {
+    /// The command's id.
+    pub id: Uuid,
+    /// Always `accepted`.
+    pub status: AcceptedState,
+}
+
+/// Where a command stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusName {
+    /// Logged and synced; not yet executed.
+    Accepted,
+    /// Executed; its events are durable.
+    Succeeded,
+    /// A business rule said no; no events. See `error.code`.
+    Rejected,
+    /// The handler errored; no events.
+    Failed,
+}
+
+impl StatusName {
+    /// Whether the status is final.
+    pub fn is_final(self) -> bool {
+        self != StatusName::Accepted
+    }
+}
+
+/// Why a command was rejected or failed, or why a WebSocket frame was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: the domain's rejection code (for example `ticket_closed`),
+    /// `command_failed`, or for refused frames the problem code (`malformed`,
+    /// `unknown_command`, `invalid_payload`, `conflict`, `too_large`, `overloaded`,
+    /// `unavailable`).
+    pub code: String,
+    /// For people.
+    pub message: String,
+}
+
+/// An event a command recorded, without its body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = EventRef)]
+pub struct EventRefBody {
+    /// The stream.
+    pub stream: String,
+    /// Its version in the stream, from 1.
+    pub version: u64,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Its position in the global log, from 1.
+    pub position: u64,
+}
+
+impl From<EventRef> for EventRefBody {
+    fn from(e: EventRef) -> Self {
+        Self {
+            stream: e.stream,
+            version: e.version,
+            event_type: e.event_type,
+            position: e.position,
+        }
+    }
+}
+
+/// What Writ knows of a command: `GET /update/{id}`, duplicates, and WebSocket outcomes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0b0e5b4c-9a53-4c9a-9d7c-6a3f0c2f7a10",
+    "command": "OpenTicket",
+    "status": "succeeded",
+    "position": 12,
+    "events": [{"stream": "ticket-t-1", "version": 1, "type": "TicketOpened", "position": 12}]
+}))]
+pub struct CommandStatusBody {
+    /// The command's id.
+    pub id: Uuid,
+    /// The command's name.
+    pub command: String,
+    /// Where it stands.
+    pub status: StatusName,
+    /// Final statuses only: the global log position that includes the command's effects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>)]
+    pub position: Option<u64>,
+    /// The events it recorded (succeeded only).
+    pub events: Vec<EventRefBody>,
+    /// Rejected and failed only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+    /// Present (and `true`) when this answers a resubmission of a known id.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub duplicate: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl From<CommandStatus> for CommandStatusBody {
+    fn from(s: CommandStatus) -> Self {
+        let (status, error) = match s.state {
+            CommandState::Accepted => (StatusName::Accepted, None),
+            CommandState::Succeeded => (StatusName::Succeeded, None),
+            CommandState::Rejected { code, message } => {
+                (StatusName::Rejected, Some(ErrorBody { code, message }))
+            }
+            CommandState::Failed { message } => (
+                StatusName::Failed,
+                Some(ErrorBody {
+                    code: COMMAND_FAILED.to_owned(),
+                    message,
+                }),
+            ),
+        };
+        Self {
+            id: s.id,
+            command: s.command,
+            status,
+            position: if status.is_final() { s.position } else { None },
+            events: s.events.into_iter().map(EventRefBody::from).collect(),
+            error,
+            duplicate: false,
+        }
+    }
+}
+
+/// Always `invalid`: the frame was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum InvalidState {
+    /// The frame was refused; the socket stays open.
+    Invalid,
+}
+
+/// The WebSocket answer to a frame that was refused (the socket stays open).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct InvalidFrame {
+    /// The command's id, when the frame held a readable one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Uuid>,
+    /// Always `invalid`.
+    pub status: InvalidState,
+    /// Why.
+    pub error: ErrorBody,
+}
+
+impl InvalidFrame {
+    /// The frame for a problem.
+    pub fn new(id: Option<Uuid>, error: &ApiError) -> Self {
+        Self {
+            id,
+            status: InvalidState::Invalid,
+            error: ErrorBody {
+                code: error.kind.code().to_owned(),
+                message: error.detail.clone(),
+            },
+        }
+    }
+}
+
+/// Who recorded an event, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventMetadata {
+    /// The id of the command that recorded the event.
+    pub command_id: Uuid,
+    /// When that command was recorded: RFC 3339, UTC, milliseconds.
+    #[schema(format = DateTime, example = "2026-11-23T18:34:05.123Z")]
+    pub recorded_at: String,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Event {
+    /// The stream.
+    pub stream: String,
+    /// Its version in the stream, from 1, without gaps.
+    pub version: u64,
+    /// Its position in the global log, from 1, without gaps.
+    pub position: u64,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The event's body, a JSON object.
+    #[schema(value_type = Object)]
+    pub data: Box<RawValue>,
+    /// Who recorded it, and when.
+    pub metadata: EventMetadata,
+}
+
+impl Event {
+    /// The wire form of an event read from the store.
+    pub fn from_recorded(e: RecordedEvent) -> Result<Self, ApiError> {
+        let data = String::from_utf8(e.data)
+            .ok()
+            .and_then(|text| RawValue::from_string(text).ok())
+            .ok_or_else(|| {
+                tracing::error!(position = e.position, "stored event data is not JSON");
+                ApiError::new(
+                    ProblemKind::Internal,
+                    "a stored event is not JSON; see the server log",
+                )
+            })?;
+        Ok(Self {
+            stream: e.stream,
+            version: e.version,
+            position: e.position,
+            event_type: e.event_type,
+            data,
+            metadata: EventMetadata {
+                command_id: e.command_id,
+                recorded_at: rfc3339::format_millis(e.recorded_at_ms),
+            },
+        })
+    }
+
+    /// Converts a batch read from the store.
+    pub fn from_batch(events: Vec<RecordedEvent>) -> Result<Vec<Self>, ApiError> {
+        events.into_iter().map(Self::from_recorded).collect()
+    }
+}
+
+/// A page of the global log: `GET /events`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventsPage {
+    /// Events in commit order.
+    pub events: Vec<Event>,
+    /// The position to ask for next (`from=next`).
+    pub next: u64,
+}
+
+/// A page of one stream: `GET /streams/{stream}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StreamPage {
+    /// The stream.
+    pub stream: String,
+    /// Its events in version order; empty for a stream without events.
+    pub events: Vec<Event>,
+}
+
+/// Whether the server takes writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthState {
+    /// Serving reads and writes.
+    Ok,
+    /// Refusing writes (the store is poisoned); reads still work.
+    Unavailable,
+}
+
+/// `GET /health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `unavailable` with a `503`.
+    pub status: HealthState,
+    /// The domain served.
+    pub domain: String,
+    /// The last durable position of the global log.
+    pub position: u64,
+    /// Why the server is unavailable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// A JSON response with a status code.
+pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    let bytes = serde_json::to_vec(body).expect("wire types serialize");
+    let mut response = (status, bytes).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The `Location` of a command's status.
+pub fn location(id: Uuid) -> HeaderValue {
+    HeaderValue::try_from(format!("/update/{}", id.hyphenated()))
+        .expect("a UUID is a valid header value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &str) -> Result<UpdateRequest<'_>, MalformedUpdate> {
+        UpdateRequest::parse(body.as_bytes())
+    }
+
+    const ID: &str = "0b0e5b4c-9a53-4c9a-9d7c-6a3f0c2f7a10";
+
+    #[test]
+    fn a_full_request_keeps_the_payload_bytes() {
+        let body = format!(
+            r#"{{"id":"{ID}","command":"OpenTicket","version":2,"payload": {{ "a" : 1 }} ,"extra":true}}"#
+        );
+        let request = parse(&body).unwrap();
+        assert_eq!(request.id, Uuid::parse_str(ID).unwrap());
+        assert_eq!(request.command, "OpenTicket");
+        assert_eq!(request.version, Some(2));
+        assert_eq!(request.payload.get(), r#"{ "a" : 1 }"#);
+    }
+
+    #[test]
+    fn version_is_optional_and_null_is_absent() {
+        for version in ["", r#","version":null"#] {
+            let body = format!(r#"{{"id":"{ID}","command":"X"{version},"payload":{{}}}}"#);
+            assert_eq!(parse(&body).unwrap().version, None);
+        }
+    }
+
+    #[test]
+    fn malformed_requests_say_what_is_wrong() {
+        let cases = [
+            ("", "JSON object"),
+            ("[]", "JSON object"),
+            ("{", "malformed JSON"),
+            (r#"{"id":"x","id":"y"}"#, "duplicate field"),
+            (r#"{"command":"X","payload":{}}"#, "`id` is missing"),
+            (
+                r#"{"id":7,"command":"X","payload":{}}"#,
+                "`id` must be a string",
+            ),
+            (
+                r#"{"id":"not-a-uuid","command":"X","payload":{}}"#,
+                "`id` is not a UUID",
+            ),
+        ];
+        for (body, expected) in cases {
+            let error = parse(body).unwrap_err();
+            assert!(error.detail.contains(expected), "{body}: {}", error.detail);
+            assert_eq!(error.id, None);
+        }
+        let with_id = [
+            (r#""payload":{}"#, "`command` is missing"),
+            (r#""command":1,"payload":{}"#, "`command` must be a string"),
+            (r#""command":"X""#, "`payload` is missing"),
+            (
+                r#""command":"X","payload":[1]"#,
+                "`payload` must be a JSON object",
+            ),
+            (
+                r#""command":"X","payload":"{}""#,
+                "`payload` must be a JSON object",
+            ),
+            (
+                r#""command":"X","version":0,"payload":{}"#,
+                "positive integer",
+            ),
+            (
+                r#""command":"X","version":-1,"payload":{}"#,
+                "positive integer",
+            ),
+            (
+                r#""command":"X","version":1.5,"payload":{}"#,
+                "positive integer",
+            ),
+            (
+                r#""command":"X","version":"2","payload":{}"#,
+                "positive integer",
+            ),
+            (
+                r#""command":"X","version":4294967296,"payload":{}"#,
+                "positive integer",
+            ),
+        ];
+        for (rest, expected) in with_id {
+            let body = format!(r#"{{"id":"{ID}",{rest}}}"#);
+            let error = parse(&body).unwrap_err();
+            assert!(error.detail.contains(expected), "{body}: {}", error.detail);
+            assert_eq!(error.id, Some(Uuid::parse_str(ID).unwrap()));
+        }
+    }
+
+    #[test]
+    fn statuses_render_as_the_contract_says() {
+        let id = Uuid::parse_str(ID).unwrap();
+        let status = |state, position| CommandStatus {
+            id,
+            command: "AddComment".into(),
+            state,
+            sequence: 3,
+            position,
+            events: vec![],
+        };
+        let json = |s| serde_json::to_value(CommandStatusBody::from(s)).unwrap();
+        assert_eq!(
+            json(status(CommandState::Accepted, Some(9))),
+            serde_json::json!({"id": ID, "command": "AddComment", "status": "accepted", "events": []})
+        );
+        assert_eq!(
+            json(status(
+                CommandState::Rejected {
+                    code: "ticket_not_found".into(),
+                    message: "no such ticket".into()
+                },
+                Some(4)
+            )),
+            serde_json::json!({"id": ID, "command": "AddComment", "status": "rejected", "position": 4, "events": [],
+                "error": {"code": "ticket_not_found", "message": "no such ticket"}})
+        );
+        assert_eq!(
+            json(status(
+                CommandState::Failed {
+                    message: "boom".into()
+                },
+                Some(0)
+            ))["error"],
+            serde_json::json!({"code": "command_failed", "message": "boom"})
+        );
+        let mut body = CommandStatusBody::from(status(CommandState::Succeeded, Some(1)));
+        body.duplicate = true;
+        assert_eq!(serde_json::to_value(&body).unwrap()["duplicate"], true);
+    }
+
+    #[test]
+    fn events_carry_raw_data_and_metadata() {
+        let event = Event::from_recorded(RecordedEvent {
+            position: 7,
+            stream: "ticket-t-1".into(),
+            version: 2,
+            event_type: "CommentAdded".into(),
+            data: br#"{"text":"hi"}"#.to_vec(),
+            command_id: Uuid::nil(),
+            recorded_at_ms: 1_798_137_245_123,
+        })
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&event).unwrap(),
+            r#"{"stream":"ticket-t-1","version":2,"position":7,"type":"CommentAdded","data":{"text":"hi"},"metadata":{"commandId":"00000000-0000-0000-0000-000000000000","recordedAt":"2026-12-24T18:34:05.123Z"}}"#
+        );
+    }
+}

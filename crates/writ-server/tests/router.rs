@@ -1,0 +1,954 @@
+//! The HTTP API through the router, without a socket: every status code of the contract,
+//! long polls, server-sent events, reads and operations.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use futures_util::StreamExt;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use uuid::Uuid;
+use writ_engine::{Engine, EngineOptions, Submitted};
+use writ_log::LogOptions;
+use writ_log::storage::{SimOp, SimStorage};
+use writ_server::wire::{CommandStatusBody, EventsPage, StatusName, StreamPage};
+use writ_server::{AppState, ServerOptions, router};
+use writ_tickets::Tickets;
+
+/// A bound for waits that should end at once; never a timing assertion.
+const BOUND: Duration = Duration::from_secs(30);
+
+struct Harness {
+    app: Router,
+    engine: Arc<Engine<Tickets>>,
+    storage: SimStorage,
+}
+
+fn harness() -> Harness {
+    harness_with(engine_options(), ServerOptions::default())
+}
+
+/// The defaults with small log segments: a test writes little, and opens fast.
+fn engine_options() -> EngineOptions {
+    EngineOptions {
+        log: LogOptions {
+            segment_bytes: 4 << 20,
+            record_bytes_max: 2 << 20,
+            ..LogOptions::default()
+        },
+        ..EngineOptions::default()
+    }
+}
+
+fn harness_with(engine_options: EngineOptions, server_options: ServerOptions) -> Harness {
+    let storage = SimStorage::new();
+    let (engine, _) = Engine::<Tickets>::open(Arc::new(storage.clone()), engine_options).unwrap();
+    let engine = Arc::new(engine);
+    let app = router(AppState::new(Arc::clone(&engine), server_options));
+    Harness {
+        app,
+        engine,
+        storage,
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn content_type(&self) -> &str {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .map_or("", |v| v.to_str().unwrap())
+    }
+
+    /// Checks that this is a problem document of `status`, and returns it.
+    fn problem(&self, status: StatusCode) -> Value {
+        assert_eq!(
+            self.status,
+            status,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(self.content_type(), "application/problem+json");
+        let problem = self.json();
+        assert_eq!(problem["status"], status.as_u16());
+        assert!(
+            problem["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://writ.dev/problems/")
+        );
+        assert!(problem["title"].is_string());
+        assert!(problem["detail"].is_string());
+        let retry_after = self.headers.get(header::RETRY_AFTER);
+        assert_eq!(
+            retry_after.is_some(),
+            status == StatusCode::SERVICE_UNAVAILABLE,
+            "Retry-After exactly on 503"
+        );
+        problem
+    }
+
+    fn status_body(&self) -> CommandStatusBody {
+        assert_eq!(
+            self.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+async fn call(app: &Router, request: Request<Body>) -> Answer {
+    let response = tokio::time::timeout(BOUND, app.clone().oneshot(request))
+        .await
+        .expect("the router answers")
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    let body = tokio::time::timeout(BOUND, body.collect())
+        .await
+        .expect("the body ends")
+        .unwrap()
+        .to_bytes();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+fn post(body: impl Into<String>) -> Request<Body> {
+    Request::post("/update")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.into()))
+        .unwrap()
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+fn get_events_stream(uri: &str, last_event_id: Option<u64>) -> Request<Body> {
+    let mut request = Request::get(uri).header(header::ACCEPT, "text/event-stream");
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id.to_string());
+    }
+    request.body(Body::empty()).unwrap()
+}
+
+fn open_ticket(id: Uuid, ticket: &str) -> String {
+    json!({"id": id, "command": "OpenTicket", "version": 2,
+        "payload": {"ticketId": ticket, "title": "Printer on fire", "reporter": "ann", "priority": "high"}})
+    .to_string()
+}
+
+fn add_comment(id: Uuid, ticket: &str, text: &str) -> String {
+    json!({"id": id, "command": "AddComment", "payload": {"ticketId": ticket, "author": "bob", "text": text}})
+        .to_string()
+}
+
+/// Submits through HTTP and waits for the final status.
+async fn run(app: &Router, body: String) -> CommandStatusBody {
+    let id = serde_json::from_str::<Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answer = call(app, post(body)).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    call(app, get(&format!("/update/{id}?wait=30")))
+        .await
+        .status_body()
+}
+
+#[tokio::test]
+async fn a_new_command_is_accepted_with_202_and_its_location() {
+    let h = harness();
+    let id = Uuid::new_v4();
+    let answer = call(&h.app, post(open_ticket(id, "t-1"))).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED);
+    assert_eq!(answer.content_type(), "application/json");
+    assert_eq!(answer.headers[header::LOCATION], format!("/update/{id}"));
+    assert_eq!(answer.json(), json!({"id": id, "status": "accepted"}));
+    // Acknowledged means in the engine's command log.
+    assert!(h.engine.status(id).unwrap().is_some());
+}
+
+#[tokio::test]
+async fn json_subtypes_are_json() {
+    let h = harness();
+    let request = Request::post("/update")
+        .header(
+            header::CONTENT_TYPE,
+            "application/vnd.writ+json; charset=utf-8",
+        )
+        .body(Body::from(open_ticket(Uuid::new_v4(), "t-1")))
+        .unwrap();
+    assert_eq!(call(&h.app, request).await.status, StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn the_same_command_again_is_a_duplicate_answered_200_with_its_status() {
+    let h = harness();
+    let id = Uuid::new_v4();
+    let first = run(&h.app, open_ticket(id, "t-1")).await;
+    assert_eq!(first.status, StatusName::Succeeded);
+
+    let answer = call(&h.app, post(open_ticket(id, "t-1"))).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.headers[header::LOCATION], format!("/update/{id}"));
+    let body = answer.json();
+    assert_eq!(body["duplicate"], true);
+    assert_eq!(body["status"], "succeeded");
+    assert_eq!(body["events"][0]["type"], "TicketOpened");
+    assert_eq!(
+        h.engine.read_stream("ticket-t-1", 1, 10).unwrap().len(),
+        1,
+        "run once"
+    );
+
+    // The same payload with whitespace and fields reordered is the same command.
+    let reordered = format!(
+        r#"{{ "payload" : {{"priority":"high","reporter":"ann","title":"Printer on fire","ticketId":"t-1"}}, "version":2, "command":"OpenTicket", "id":"{id}" }}"#
+    );
+    assert_eq!(
+        call(&h.app, post(reordered)).await.json()["duplicate"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn the_same_id_with_another_payload_is_a_409_conflict() {
+    let h = harness();
+    let id = Uuid::new_v4();
+    run(&h.app, open_ticket(id, "t-1")).await;
+    let problem = call(&h.app, post(open_ticket(id, "t-2")))
+        .await
+        .problem(StatusCode::CONFLICT);
+    assert_eq!(problem["type"], "https://writ.dev/problems/conflict");
+    let other_command = add_comment(id, "t-1", "hi");
+    call(&h.app, post(other_command))
+        .await
+        .problem(StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn malformed_requests_are_400() {
+    let h = harness();
+    let id = Uuid::new_v4();
+    let cases = [
+        "{".to_owned(),
+        "[]".to_owned(),
+        String::new(),
+        json!({"command": "OpenTicket", "payload": {}}).to_string(),
+        json!({"id": "not-a-uuid", "command": "OpenTicket", "payload": {}}).to_string(),
+        json!({"id": 12, "command": "OpenTicket", "payload": {}}).to_string(),
+        json!({"id": id, "payload": {}}).to_string(),
+        json!({"id": id, "command": 7, "payload": {}}).to_string(),
+        json!({"id": id, "command": "OpenTicket"}).to_string(),
+        json!({"id": id, "command": "OpenTicket", "payload": [1]}).to_string(),
+        json!({"id": id, "command": "OpenTicket", "payload": "{}"}).to_string(),
+        json!({"id": id, "command": "OpenTicket", "version": 0, "payload": {}}).to_string(),
+        json!({"id": id, "command": "OpenTicket", "version": "2", "payload": {}}).to_string(),
+        json!({"id": id, "command": "OpenTicket", "version": 1.5, "payload": {}}).to_string(),
+    ];
+    for body in cases {
+        let problem = call(&h.app, post(body.clone()))
+            .await
+            .problem(StatusCode::BAD_REQUEST);
+        assert_eq!(
+            problem["type"], "https://writ.dev/problems/malformed",
+            "{body}"
+        );
+    }
+    assert_eq!(h.engine.stats().commands_accepted, 0);
+}
+
+#[tokio::test]
+async fn bodies_not_declared_json_are_415() {
+    let h = harness();
+    let body = open_ticket(Uuid::new_v4(), "t-1");
+    let untyped = Request::post("/update")
+        .body(Body::from(body.clone()))
+        .unwrap();
+    call(&h.app, untyped)
+        .await
+        .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let text = Request::post("/update")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from(body))
+        .unwrap();
+    call(&h.app, text)
+        .await
+        .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
+async fn unknown_commands_and_invalid_payloads_are_422() {
+    let h = harness();
+    let cases = [
+        (
+            json!({"command": "Frobnicate", "payload": {}}),
+            "unknown_command",
+        ),
+        (
+            json!({"command": "OpenTicket", "version": 9, "payload": {}}),
+            "unknown_command",
+        ),
+        (
+            json!({"command": "OpenTicket", "payload": {"ticketId": "t-1"}}),
+            "invalid_payload",
+        ),
+        (
+            json!({"command": "OpenTicket", "version": 2, "payload":
+                {"ticketId": "t-1", "title": "x", "reporter": "ann", "priority": "whenever"}}),
+            "invalid_payload",
+        ),
+        (
+            json!({"command": "AddComment", "payload": {"ticketId": "t-1", "author": "a", "text": "b", "extra": 1}}),
+            "invalid_payload",
+        ),
+    ];
+    for (mut body, code) in cases {
+        body["id"] = json!(Uuid::new_v4());
+        let problem = call(&h.app, post(body.to_string()))
+            .await
+            .problem(StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            problem["type"],
+            format!("https://writ.dev/problems/{code}"),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413() {
+    let h = harness_with(
+        engine_options(),
+        ServerOptions {
+            body_bytes_max: 4096,
+            ..ServerOptions::default()
+        },
+    );
+    let body = add_comment(Uuid::new_v4(), "t-1", &"x".repeat(5000));
+    let problem = call(&h.app, post(body))
+        .await
+        .problem(StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(problem["type"], "https://writ.dev/problems/too_large");
+}
+
+#[tokio::test]
+async fn a_command_over_the_engines_limit_is_413() {
+    let h = harness_with(
+        EngineOptions {
+            command_bytes_max: 1024,
+            ..engine_options()
+        },
+        ServerOptions::default(),
+    );
+    let body = add_comment(Uuid::new_v4(), "t-1", &"x".repeat(2000));
+    let problem = call(&h.app, post(body))
+        .await
+        .problem(StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("1024"),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
+async fn a_full_bound_in_the_engine_is_503_with_retry_after() {
+    let h = harness_with(
+        EngineOptions {
+            dedupe_entries_max: 1,
+            ..engine_options()
+        },
+        ServerOptions::default(),
+    );
+    run(&h.app, open_ticket(Uuid::new_v4(), "t-1")).await;
+    let problem = call(&h.app, post(open_ticket(Uuid::new_v4(), "t-2")))
+        .await
+        .problem(StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(problem["type"], "https://writ.dev/problems/overloaded");
+}
+
+#[tokio::test]
+async fn a_poisoned_store_answers_503_and_keeps_serving_reads() {
+    let h = harness();
+    run(&h.app, open_ticket(Uuid::new_v4(), "t-1")).await;
+    // The command log's next sync fails: the command is never acknowledged.
+    h.storage.fail_next_sync();
+    let problem = call(&h.app, post(add_comment(Uuid::new_v4(), "t-1", "lost")))
+        .await
+        .problem(StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(problem["type"], "https://writ.dev/problems/unavailable");
+    // Every later write is refused at once.
+    call(&h.app, post(add_comment(Uuid::new_v4(), "t-1", "later")))
+        .await
+        .problem(StatusCode::SERVICE_UNAVAILABLE);
+    let health = call(&h.app, get("/health")).await;
+    assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health.json()["status"], "unavailable");
+    assert!(
+        health.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("poisoned")
+    );
+    let stream = call(&h.app, get("/streams/ticket-t-1")).await;
+    assert_eq!(stream.status, StatusCode::OK);
+    assert_eq!(stream.json()["events"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_command_whose_outcome_cannot_be_synced_stays_accepted_and_long_polls_answer_at_once() {
+    let h = harness();
+    run(&h.app, open_ticket(Uuid::new_v4(), "t-1")).await;
+    // The command log's sync succeeds, the event log's fails.
+    h.storage.fail_nth(SimOp::Sync, 1);
+    let id = Uuid::new_v4();
+    let answer = call(&h.app, post(add_comment(id, "t-1", "hi"))).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED);
+    let status = call(&h.app, get(&format!("/update/{id}?wait=60")))
+        .await
+        .status_body();
+    assert_eq!(status.status, StatusName::Accepted);
+    assert_eq!(status.position, None, "no position before a final status");
+}
+
+#[tokio::test]
+async fn too_many_requests_in_progress_are_shed_with_503() {
+    let h = harness_with(
+        engine_options(),
+        ServerOptions {
+            requests_max: 1,
+            ..ServerOptions::default()
+        },
+    );
+    // A request whose body never comes holds the only place.
+    let stuck = Request::post("/update")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(futures_util::stream::pending::<
+            Result<Bytes, std::io::Error>,
+        >()))
+        .unwrap();
+    let stuck = tokio::spawn(h.app.clone().oneshot(stuck));
+    let mut shed = None;
+    for _ in 0..10_000 {
+        let answer = call(&h.app, get("/events")).await;
+        if answer.status == StatusCode::SERVICE_UNAVAILABLE {
+            shed = Some(answer);
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let problem = shed
+        .expect("a request is shed")
+        .problem(StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(problem["type"], "https://writ.dev/problems/overloaded");
+    // Operations stay outside the bound.
+    assert_eq!(call(&h.app, get("/health")).await.status, StatusCode::OK);
+    stuck.abort();
+}
+
+#[tokio::test]
+async fn statuses_of_unknown_or_malformed_ids() {
+    let h = harness();
+    let problem = call(&h.app, get(&format!("/update/{}", Uuid::new_v4())))
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    assert_eq!(problem["type"], "https://writ.dev/problems/not_found");
+    call(&h.app, get(&format!("/update/{}?wait=1", Uuid::new_v4())))
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    call(&h.app, get("/update/not-a-uuid"))
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+    let id = Uuid::new_v4();
+    run(&h.app, open_ticket(id, "t-1")).await;
+    for bad in ["soon", "-1", "1.5", ""] {
+        call(&h.app, get(&format!("/update/{id}?wait={bad}")))
+            .await
+            .problem(StatusCode::BAD_REQUEST);
+    }
+}
+
+#[tokio::test]
+async fn statuses_carry_position_events_and_errors() {
+    let h = harness();
+    let open = run(&h.app, open_ticket(Uuid::new_v4(), "t-1")).await;
+    assert_eq!(open.status, StatusName::Succeeded);
+    assert_eq!(open.position, Some(1));
+    assert_eq!(open.events.len(), 1);
+    assert_eq!(
+        (
+            open.events[0].stream.as_str(),
+            open.events[0].version,
+            open.events[0].event_type.as_str(),
+            open.events[0].position
+        ),
+        ("ticket-t-1", 1, "TicketOpened", 1)
+    );
+    assert!(open.error.is_none());
+
+    let id = Uuid::new_v4();
+    let rejected = run(&h.app, add_comment(id, "t-404", "hello")).await;
+    assert_eq!(rejected.status, StatusName::Rejected);
+    assert_eq!(rejected.error.as_ref().unwrap().code, "ticket_not_found");
+    assert!(rejected.events.is_empty());
+    assert_eq!(
+        rejected.position,
+        Some(1),
+        "the last position before it was decided"
+    );
+    // The plain GET gives the same.
+    let again = call(&h.app, get(&format!("/update/{id}")))
+        .await
+        .status_body();
+    assert_eq!(again, rejected);
+    let raw = call(&h.app, get(&format!("/update/{id}"))).await.json();
+    assert_eq!(
+        raw["error"],
+        json!({"code": "ticket_not_found", "message": rejected.error.unwrap().message})
+    );
+    assert!(raw.get("duplicate").is_none());
+}
+
+#[tokio::test]
+async fn long_polls_answer_with_the_final_status_and_waits_are_cut_to_the_bound() {
+    let h = harness();
+    let id = Uuid::new_v4();
+    // Submitted straight to the engine, so the poll may start before the outcome.
+    let Submitted::New(mut pending) = h
+        .engine
+        .submit(
+            id,
+            "OpenTicket",
+            Some(2),
+            serde_json::to_string(
+                &json!({"ticketId": "t-1", "title": "x", "reporter": "ann", "priority": "low"}),
+            )
+            .unwrap()
+            .as_bytes(),
+        )
+        .unwrap()
+    else {
+        panic!("a new id")
+    };
+    pending.accepted().await.unwrap();
+    let status = call(
+        &h.app,
+        get(&format!("/update/{id}?wait=9999999999999999999999")),
+    )
+    .await
+    .status_body();
+    assert_eq!(status.status, StatusName::Succeeded);
+}
+
+#[tokio::test]
+async fn long_polls_and_duplicates_leave_no_waiters_behind() {
+    let h = harness_with(
+        EngineOptions {
+            waiters_max: 4,
+            ..engine_options()
+        },
+        ServerOptions::default(),
+    );
+    let id = Uuid::new_v4();
+    run(&h.app, open_ticket(id, "t-1")).await;
+    for i in 0..32 {
+        let status = call(&h.app, get(&format!("/update/{id}?wait=30")))
+            .await
+            .status_body();
+        assert_eq!(status.status, StatusName::Succeeded);
+        assert_eq!(
+            call(&h.app, post(open_ticket(id, "t-1"))).await.status,
+            StatusCode::OK
+        );
+        // Commands on their way, waited for through acceptance to their outcome.
+        let status = run(&h.app, add_comment(Uuid::new_v4(), "t-1", &format!("c{i}"))).await;
+        assert_eq!(status.status, StatusName::Succeeded);
+    }
+}
+
+/// The `data` of each `event: status` in a server-sent event body.
+fn status_events(body: &[u8]) -> Vec<CommandStatusBody> {
+    let text = std::str::from_utf8(body).unwrap();
+    let mut statuses = Vec::new();
+    for block in text
+        .split("\n\n")
+        .filter(|b| !b.trim().is_empty() && !b.starts_with(':'))
+    {
+        let mut lines = block.lines();
+        assert_eq!(lines.next(), Some("event: status"), "{block}");
+        let data = lines.next().unwrap().strip_prefix("data: ").unwrap();
+        statuses.push(serde_json::from_str(data).unwrap());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn the_status_stream_sends_each_change_and_ends_after_the_final_status() {
+    let h = harness();
+    // A command still on its way: accepted, then succeeded (or already succeeded).
+    let id = Uuid::new_v4();
+    let body = open_ticket(id, "t-1");
+    let payload = serde_json::from_str::<Value>(&body).unwrap()["payload"].to_string();
+    let Submitted::New(_pending) = h
+        .engine
+        .submit(id, "OpenTicket", None, payload.as_bytes())
+        .unwrap()
+    else {
+        panic!("a new id")
+    };
+    let answer = call(&h.app, get_events_stream(&format!("/update/{id}"), None)).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.content_type(), "text/event-stream");
+    let statuses = status_events(&answer.body);
+    assert!(!statuses.is_empty() && statuses.len() <= 2, "{statuses:?}");
+    assert_eq!(statuses.last().unwrap().status, StatusName::Succeeded);
+    if statuses.len() == 2 {
+        assert_eq!(statuses[0].status, StatusName::Accepted);
+    }
+
+    // A final command: one event.
+    let answer = call(&h.app, get_events_stream(&format!("/update/{id}"), None)).await;
+    assert_eq!(status_events(&answer.body).len(), 1);
+    // Unknown ids are 404 before any stream.
+    call(
+        &h.app,
+        get_events_stream(&format!("/update/{}", Uuid::new_v4()), None),
+    )
+    .await
+    .problem(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn streams_page_by_version_and_unknown_streams_are_empty() {
+    let h = harness();
+    let open_id = Uuid::new_v4();
+    run(&h.app, open_ticket(open_id, "t-1")).await;
+    for i in 0..4 {
+        run(
+            &h.app,
+            add_comment(Uuid::new_v4(), "t-1", &format!("comment {i}")),
+        )
+        .await;
+    }
+    let answer = call(&h.app, get("/streams/ticket-t-1")).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let page: StreamPage = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(page.stream, "ticket-t-1");
+    assert_eq!(page.events.len(), 5);
+    let first = &answer.json()["events"][0];
+    assert_eq!(first["type"], "TicketOpened");
+    assert_eq!(first["data"]["title"], "Printer on fire");
+    assert_eq!(first["metadata"]["commandId"], open_id.to_string());
+    let recorded_at = first["metadata"]["recordedAt"].as_str().unwrap();
+    assert!(
+        recorded_at.len() == 24 && recorded_at.ends_with('Z') && recorded_at.as_bytes()[19] == b'.',
+        "{recorded_at}"
+    );
+
+    let page: StreamPage = serde_json::from_slice(
+        &call(&h.app, get("/streams/ticket-t-1?from=3&limit=2"))
+            .await
+            .body,
+    )
+    .unwrap();
+    assert_eq!(
+        page.events.iter().map(|e| e.version).collect::<Vec<_>>(),
+        [3, 4]
+    );
+    let page: StreamPage =
+        serde_json::from_slice(&call(&h.app, get("/streams/ticket-t-1?limit=0")).await.body)
+            .unwrap();
+    assert!(page.events.is_empty());
+
+    let unknown = call(&h.app, get("/streams/ticket-nobody")).await;
+    assert_eq!(unknown.status, StatusCode::OK);
+    assert_eq!(
+        unknown.json(),
+        json!({"stream": "ticket-nobody", "events": []})
+    );
+
+    for bad in ["from=x", "limit=-1", "from=1.0"] {
+        call(&h.app, get(&format!("/streams/ticket-t-1?{bad}")))
+            .await
+            .problem(StatusCode::BAD_REQUEST);
+    }
+}
+
+#[tokio::test]
+async fn events_page_through_the_global_log_with_next() {
+    let h = harness();
+    for t in 0..3 {
+        run(&h.app, open_ticket(Uuid::new_v4(), &format!("t-{t}"))).await;
+        run(&h.app, add_comment(Uuid::new_v4(), &format!("t-{t}"), "hi")).await;
+    }
+    let mut positions = Vec::new();
+    let mut from = 1;
+    loop {
+        let answer = call(&h.app, get(&format!("/events?from={from}&limit=4"))).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        let page: EventsPage = serde_json::from_slice(&answer.body).unwrap();
+        if page.events.is_empty() {
+            assert_eq!(page.next, from, "an empty page points at the same place");
+            break;
+        }
+        assert!(page.events.len() <= 4);
+        positions.extend(page.events.iter().map(|e| e.position));
+        from = page.next;
+    }
+    assert_eq!(positions, (1..=6).collect::<Vec<_>>());
+    let page: EventsPage =
+        serde_json::from_slice(&call(&h.app, get("/events")).await.body).unwrap();
+    assert_eq!((page.events.len(), page.next), (6, 7));
+    call(&h.app, get("/events?from=one"))
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+}
+
+/// Reads server-sent events from a live body until `count` events arrived.
+async fn read_sse(body: Body, count: usize) -> Vec<(u64, Value)> {
+    let mut stream = body.into_data_stream();
+    let mut text = String::new();
+    let mut events = Vec::new();
+    while events.len() < count {
+        let chunk = tokio::time::timeout(BOUND, stream.next())
+            .await
+            .expect("the tail delivers")
+            .expect("the tail stays open")
+            .unwrap();
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            if block.starts_with(':') {
+                continue; // keep-alive
+            }
+            let mut id = None;
+            let mut data = None;
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("id: ") {
+                    id = Some(v.parse().unwrap());
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data = Some(serde_json::from_str(v).unwrap());
+                }
+            }
+            events.push((id.unwrap(), data.unwrap()));
+        }
+    }
+    events
+}
+
+#[tokio::test]
+async fn the_live_tail_delivers_in_order_and_resumes_after_last_event_id() {
+    let h = harness();
+    run(&h.app, open_ticket(Uuid::new_v4(), "t-1")).await;
+    run(&h.app, add_comment(Uuid::new_v4(), "t-1", "one")).await;
+
+    let response = h
+        .app
+        .clone()
+        .oneshot(get_events_stream("/events?from=1", None))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    let body = response.into_body();
+    // Two events now, a third while the tail is open.
+    let later = {
+        let app = h.app.clone();
+        tokio::spawn(async move { run(&app, add_comment(Uuid::new_v4(), "t-1", "two")).await })
+    };
+    let events = read_sse(body, 3).await;
+    later.await.unwrap();
+    assert_eq!(
+        events.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    for (id, event) in &events {
+        assert_eq!(event["position"], *id);
+        assert_eq!(event["stream"], "ticket-t-1");
+    }
+    assert_eq!(events[2].1["data"]["text"], "two");
+
+    // A reconnect with Last-Event-ID resumes after it, whatever `from` says.
+    let response = h
+        .app
+        .clone()
+        .oneshot(get_events_stream("/events?from=1", Some(2)))
+        .await
+        .unwrap();
+    let events = read_sse(response.into_body(), 1).await;
+    assert_eq!(events[0].0, 3);
+
+    let bad = Request::get("/events")
+        .header(header::ACCEPT, "text/event-stream")
+        .header("last-event-id", "three")
+        .body(Body::empty())
+        .unwrap();
+    call(&h.app, bad).await.problem(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn streams_beyond_the_bound_are_503() {
+    let h = harness_with(
+        engine_options(),
+        ServerOptions {
+            streams_max: 1,
+            ..ServerOptions::default()
+        },
+    );
+    let open = h
+        .app
+        .clone()
+        .oneshot(get_events_stream("/events", None))
+        .await
+        .unwrap();
+    assert_eq!(open.status(), StatusCode::OK);
+    call(&h.app, get_events_stream("/events", None))
+        .await
+        .problem(StatusCode::SERVICE_UNAVAILABLE);
+    drop(open);
+    let again = h
+        .app
+        .clone()
+        .oneshot(get_events_stream("/events", None))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::OK,
+        "the place is given back when a stream closes"
+    );
+}
+
+#[tokio::test]
+async fn health_reports_the_position() {
+    let h = harness();
+    run(&h.app, open_ticket(Uuid::new_v4(), "t-1")).await;
+    let answer = call(&h.app, get("/health")).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(
+        answer.json(),
+        json!({"status": "ok", "domain": "tickets", "position": 1})
+    );
+}
+
+#[tokio::test]
+async fn metrics_render_the_request_counters_in_prometheus_text() {
+    let h = harness();
+    run(&h.app, open_ticket(Uuid::new_v4(), "t-1")).await;
+    let answer = call(&h.app, get("/metrics")).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(answer.content_type().starts_with("text/plain"));
+    let text = String::from_utf8(answer.body.to_vec()).unwrap();
+    assert!(
+        text.contains(r#"writ_http_requests_total{method="POST",route="/update",status="202"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("writ_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/update/{id}""#),
+        "routes are templates, not raw paths: {text}"
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let h = harness();
+    let answer = call(&h.app, get("/openapi.json")).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.content_type(), "application/json");
+    let doc = answer.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/update",
+        "/update/{id}",
+        "/ws",
+        "/streams/{stream}",
+        "/events",
+        "/health",
+        "/metrics",
+        "/openapi.json",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing");
+    }
+    let post = &doc["paths"]["/update"]["post"];
+    for status in ["202", "200", "400", "409", "413", "415", "422", "503"] {
+        assert!(
+            post["responses"][status].is_object(),
+            "POST /update {status}"
+        );
+    }
+    assert!(post["responses"]["503"]["headers"]["Retry-After"].is_object());
+    assert!(post["responses"]["400"]["content"]["application/problem+json"].is_object());
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for schema in [
+        "UpdateRequest",
+        "Accepted",
+        "CommandStatusBody",
+        "Problem",
+        "Event",
+        "EventsPage",
+        "StreamPage",
+        "Health",
+    ] {
+        assert!(schemas.contains_key(schema), "schema {schema} missing");
+    }
+    let required = schemas["UpdateRequest"]["required"].as_array().unwrap();
+    for field in ["id", "command", "payload"] {
+        assert!(required.contains(&json!(field)), "{field} is required");
+    }
+    assert!(
+        doc["info"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("`OpenTicket` version 2")
+    );
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems() {
+    let h = harness();
+    call(&h.app, get("/nowhere"))
+        .await
+        .problem(StatusCode::NOT_FOUND);
+    let answer = call(
+        &h.app,
+        Request::delete("/update").body(Body::empty()).unwrap(),
+    )
+    .await;
+    answer.problem(StatusCode::METHOD_NOT_ALLOWED);
+    // Without an upgrade, /ws is a bad request.
+    call(&h.app, get("/ws"))
+        .await
+        .problem(StatusCode::BAD_REQUEST);
+}

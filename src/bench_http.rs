@@ -1,0 +1,771 @@
+//! `writ bench http`: the tickets workload against a running server, over HTTP/1.1 or
+//! WebSockets, printing a machine-readable last line.
+//!
+//! The workload is the engine bench's: one `OpenTicket` (version 2) per ticket, then
+//! `AddComment` round-robin over the tickets. Comments are sent only once every ticket is
+//! opened, so each comment finds its ticket whatever the interleaving of connections.
+//!
+//! A command counts when the server acknowledges it (`202`, or the `accepted` frame): it
+//! is then durable. Latency runs from the send to the acknowledgement; with `--rate`, a
+//! command that could not be sent when it was due (all connections busy) counts from when
+//! it was due, so that queueing in the client is not hidden. Then every outcome is
+//! checked: over HTTP by a long poll on each id, over WebSockets by the final status
+//! frames; and the event counts of a few tickets are read back.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1;
+use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+use writ_server::wire::{CommandStatusBody, ErrorBody, StatusName, StreamPage};
+use writ_tickets::workload;
+
+/// How the commands travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// `POST /update`, one request in flight per keep-alive connection.
+    Http,
+    /// Text frames on `GET /ws`, up to `--window` commands in flight per socket.
+    Ws,
+}
+
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// The server, as http://HOST:PORT.
+    #[arg(long)]
+    target: String,
+    /// HTTP/1.1 keep-alive connections (one request in flight each), or WebSockets.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Total number of commands, opens included.
+    #[arg(long, default_value_t = 100_000)]
+    commands: u64,
+    /// Number of tickets (the first commands open them).
+    #[arg(long, default_value_t = 10_000)]
+    tickets: u64,
+    /// Transport.
+    #[arg(long, value_enum, default_value_t = Mode::Http)]
+    mode: Mode,
+    /// Commands per second, paced open-loop (command i is due at start + i / rate).
+    /// Without it, each connection sends as fast as answers come.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// WebSockets only: commands in flight per socket (sent, no final status yet).
+    #[arg(long, default_value_t = 256)]
+    window: usize,
+}
+
+/// How often a command answered `503` (or `overloaded`) is sent again, same id.
+const RETRIES_MAX: u32 = 100;
+/// How long without any answer before the tool gives up.
+const SILENCE_MAX: Duration = Duration::from_secs(60);
+/// How late tokio's timer may wake a paced sender (its resolution is 1 ms).
+const TIMER_SLACK: Duration = Duration::from_millis(1);
+/// Failures described on stderr, at most.
+const ERRORS_SHOWN: usize = 5;
+
+pub fn run(args: HttpArgs) -> Result<(), String> {
+    if args.tickets == 0 || args.commands < args.tickets {
+        return Err("--commands must be at least --tickets, and --tickets at least 1".into());
+    }
+    if args.connections == 0 || args.window == 0 {
+        return Err("--connections and --window must be at least 1".into());
+    }
+    if args
+        .rate
+        .is_some_and(|rate| !(rate.is_finite() && rate > 0.0))
+    {
+        return Err("--rate must be a positive number of commands per second".into());
+    }
+    let target = Target::parse(&args.target)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(bench(args, target))
+}
+
+/// Where the server is.
+#[derive(Debug, Clone)]
+struct Target {
+    url: String,
+    /// `HOST:PORT`.
+    authority: String,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Self, String> {
+        let usage = || format!("--target {url:?} is not http://HOST:PORT");
+        let rest = url.strip_prefix("http://").ok_or_else(usage)?;
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.is_empty() || authority.contains('/') {
+            return Err(usage());
+        }
+        let authority = if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
+        {
+            authority.to_owned()
+        } else {
+            format!("{authority}:80")
+        };
+        Ok(Self {
+            url: url.to_owned(),
+            authority,
+        })
+    }
+}
+
+/// The commands: ids, bodies and what the tickets should hold afterwards.
+#[derive(Debug)]
+struct Workload {
+    base: u128,
+    /// The number of this run's first ticket: runs against the same server open tickets
+    /// of their own.
+    first_ticket: u64,
+    tickets: u64,
+    commands: u64,
+}
+
+impl Workload {
+    fn id(&self, i: u64) -> Uuid {
+        Uuid::from_u128(self.base ^ u128::from(i))
+    }
+
+    /// The ticket number of this run's ticket `n`.
+    fn ticket(&self, n: u64) -> u64 {
+        self.first_ticket + n
+    }
+
+    fn index(&self, id: Uuid) -> Option<u64> {
+        u64::try_from(id.as_u128() ^ self.base)
+            .ok()
+            .filter(|i| *i < self.commands)
+    }
+
+    /// The JSON of command `i`, as `POST /update` and WebSocket frames carry it.
+    fn write_command(&self, out: &mut Vec<u8>, i: u64) {
+        out.clear();
+        let (name, version) = if i < self.tickets {
+            (workload::OPEN_TICKET, workload::OPEN_TICKET_VERSION)
+        } else {
+            (workload::ADD_COMMENT, workload::ADD_COMMENT_VERSION)
+        };
+        write!(
+            out,
+            r#"{{"id":"{}","command":"{name}","version":{version},"payload":"#,
+            self.id(i).hyphenated()
+        )
+        .expect("writing to a Vec never fails");
+        if i < self.tickets {
+            workload::write_open_ticket_payload(out, self.ticket(i));
+        } else {
+            workload::write_add_comment_payload(
+                out,
+                self.ticket(i % self.tickets),
+                i / self.tickets,
+            );
+        }
+        out.push(b'}');
+    }
+
+    /// Comments on ticket `n`: commands `k * tickets + n` for `k >= 1` below `commands`.
+    fn comments_on(&self, n: u64) -> u64 {
+        (self.commands - 1).saturating_sub(n) / self.tickets
+    }
+}
+
+/// Hands out command indexes in order to the connections, holds comments back until every
+/// ticket is opened, and paces by `--rate`.
+#[derive(Debug)]
+struct Dispatch {
+    next: AtomicU64,
+    end: u64,
+    /// Commands below this open tickets.
+    tickets: u64,
+    opens_done: AtomicU64,
+    opened: watch::Sender<Option<Instant>>,
+    start: Instant,
+    rate: Option<f64>,
+}
+
+impl Dispatch {
+    fn new(end: u64, tickets: u64, rate: Option<f64>) -> Self {
+        Self {
+            next: AtomicU64::new(0),
+            end,
+            tickets,
+            opens_done: AtomicU64::new(0),
+            opened: watch::channel(if tickets == 0 {
+                Some(Instant::now())
+            } else {
+                None
+            })
+            .0,
+            start: Instant::now(),
+            rate,
+        }
+    }
+
+    /// The next command to send, if any are left.
+    fn claim(&self) -> Option<u64> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        (i < self.end).then_some(i)
+    }
+
+    /// When command `i` is due, if it may go now without waiting.
+    fn due_now(&self, i: u64) -> Option<Instant> {
+        let opened = i < self.tickets || self.opened.borrow().is_some();
+        (self.rate.is_none() && opened).then(Instant::now)
+    }
+
+    /// Waits until command `i` may be sent; returns the instant its latency counts from.
+    /// Cancel-safe: waiting again for the same `i` picks up where it was.
+    async fn ready(&self, i: u64) -> Instant {
+        let mut opened_at = None;
+        if i >= self.tickets {
+            let mut opened = self.opened.subscribe();
+            opened_at = *opened
+                .wait_for(Option::is_some)
+                .await
+                .expect("the sender lives in self");
+        }
+        match self.rate {
+            None => Instant::now(),
+            Some(rate) => {
+                let due = self.start + Duration::from_secs_f64(i as f64 / rate);
+                let due = opened_at.map_or(due, |opened: Instant| due.max(opened));
+                tokio::time::sleep_until(due).await;
+                // Tokio's timer wakes up to a millisecond late: that lateness is the
+                // client's, not the server's. Beyond it the command really waited in the
+                // client (no connection was free), and that wait counts.
+                let now = Instant::now();
+                if now.duration_since(due) <= TIMER_SLACK {
+                    now
+                } else {
+                    due
+                }
+            }
+        }
+    }
+
+    /// Command `i` is acknowledged or has failed for good.
+    fn finished(&self, i: u64) {
+        if i < self.tickets && self.opens_done.fetch_add(1, Ordering::AcqRel) + 1 == self.tickets {
+            self.opened.send_replace(Some(Instant::now()));
+        }
+    }
+}
+
+/// What one connection saw.
+#[derive(Debug, Default)]
+struct Tally {
+    latencies_us: Vec<u32>,
+    last_accepted: Option<Instant>,
+    succeeded: u64,
+    failed: u64,
+    retries: u64,
+    duplicates: u64,
+    errors: Vec<String>,
+}
+
+impl Tally {
+    fn accepted(&mut self, started: Instant) {
+        let now = Instant::now();
+        self.latencies_us.push(
+            now.duration_since(started)
+                .as_micros()
+                .min(u128::from(u32::MAX)) as u32,
+        );
+        self.last_accepted = Some(self.last_accepted.map_or(now, |last| last.max(now)));
+    }
+
+    fn fail(&mut self, error: String) {
+        self.failed += 1;
+        if self.errors.len() < ERRORS_SHOWN {
+            self.errors.push(error);
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.latencies_us.extend(other.latencies_us);
+        self.last_accepted = match (self.last_accepted, other.last_accepted) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        self.retries += other.retries;
+        self.duplicates += other.duplicates;
+        for error in other.errors {
+            if self.errors.len() < ERRORS_SHOWN {
+                self.errors.push(error);
+            }
+        }
+    }
+}
+
+async fn bench(args: HttpArgs, target: Target) -> Result<(), String> {
+    let base = Uuid::new_v4().as_u128();
+    let workload = Arc::new(Workload {
+        base,
+        first_ticket: (base >> 96) as u64 * 1_000_000,
+        tickets: args.tickets,
+        commands: args.commands,
+    });
+    // Connect everything first: an unreachable target fails here, before any command.
+    let mut clients = Vec::with_capacity(args.connections);
+    if args.mode == Mode::Http {
+        for _ in 0..args.connections {
+            clients.push(Client::connect(&target).await?);
+        }
+    }
+    let mut sockets = Vec::with_capacity(args.connections);
+    if args.mode == Mode::Ws {
+        for _ in 0..args.connections {
+            sockets.push(connect_ws(&target).await?);
+        }
+    }
+
+    let dispatch = Arc::new(Dispatch::new(args.commands, args.tickets, args.rate));
+    let started = dispatch.start;
+    let acknowledged: Arc<Vec<AtomicBool>> =
+        Arc::new((0..args.commands).map(|_| AtomicBool::new(false)).collect());
+    let mut tally = Tally::default();
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in clients.drain(..) {
+        let (workload, dispatch, acknowledged) = (
+            Arc::clone(&workload),
+            Arc::clone(&dispatch),
+            Arc::clone(&acknowledged),
+        );
+        tasks.spawn(async move { submit_http(client, &workload, &dispatch, &acknowledged).await });
+    }
+    for socket in sockets {
+        let (workload, dispatch, window) =
+            (Arc::clone(&workload), Arc::clone(&dispatch), args.window);
+        tasks.spawn(async move { submit_ws(socket, &workload, &dispatch, window).await });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let (part, client) = joined.map_err(|e| format!("a connection task failed: {e}"))??;
+        tally.merge(part);
+        clients.extend(client);
+    }
+    let acknowledged_count = tally.latencies_us.len() as u64;
+    let elapsed = tally
+        .last_accepted
+        .unwrap_or_else(Instant::now)
+        .duration_since(started);
+
+    // Every outcome: over HTTP a long poll per id; the WebSockets saw theirs already.
+    let outcomes_started = Instant::now();
+    if args.mode == Mode::Http {
+        let check = Arc::new(Dispatch::new(args.commands, 0, None));
+        let mut tasks = tokio::task::JoinSet::new();
+        for client in clients.drain(..) {
+            let (workload, check, acknowledged) = (
+                Arc::clone(&workload),
+                Arc::clone(&check),
+                Arc::clone(&acknowledged),
+            );
+            tasks.spawn(
+                async move { check_outcomes(client, &workload, &check, &acknowledged).await },
+            );
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (part, client) = joined.map_err(|e| format!("a connection task failed: {e}"))??;
+            tally.merge(part);
+            clients.push(client);
+        }
+    }
+    let outcomes_elapsed = outcomes_started.elapsed();
+    let lost = args.commands.saturating_sub(tally.succeeded + tally.failed);
+    if lost > 0 {
+        tally.fail(format!("{lost} commands have no final status"));
+        tally.failed += lost - 1;
+    }
+    let mut client = match clients.pop() {
+        Some(client) => client,
+        None => Client::connect(&target).await?,
+    };
+    let checked = check_tickets(&mut client, &workload, &mut tally).await?;
+
+    for error in &tally.errors {
+        eprintln!("failure: {error}");
+    }
+    tally.latencies_us.sort_unstable();
+    let pct = |p: f64| {
+        if tally.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((tally.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        f64::from(tally.latencies_us[i]) / 1000.0
+    };
+    let rate = args
+        .rate
+        .map_or_else(|| "none".to_owned(), |r| format!("{r}"));
+    println!(
+        "target={} mode={:?} connections={} commands={} tickets={} rate={rate} acknowledged={acknowledged_count} elapsed_s={:.3}",
+        target.url,
+        args.mode,
+        args.connections,
+        args.commands,
+        args.tickets,
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "succeeded={} failed={} retries={} duplicates={} outcomes_checked_s={:.3} tickets_checked={checked} p90_ms={:.3} p999_ms={:.3} max_ms={:.3}",
+        tally.succeeded,
+        tally.failed,
+        tally.retries,
+        tally.duplicates,
+        outcomes_elapsed.as_secs_f64(),
+        pct(0.90),
+        pct(0.999),
+        pct(1.0)
+    );
+    let per_s = acknowledged_count as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
+    println!(
+        "commands_per_s={per_s:.0} p50_ms={:.3} p99_ms={:.3} failed={}",
+        pct(0.50),
+        pct(0.99),
+        tally.failed
+    );
+    if tally.failed > 0 {
+        return Err(format!("{} commands did not succeed", tally.failed));
+    }
+    Ok(())
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Client {
+    sender: http1::SendRequest<Full<Bytes>>,
+    host: HeaderValue,
+}
+
+impl Client {
+    async fn connect(target: &Target) -> Result<Self, String> {
+        let tcp = TcpStream::connect(&target.authority)
+            .await
+            .map_err(|e| format!("cannot connect to {}: {e}", target.url))?;
+        let _ = tcp.set_nodelay(true);
+        let (sender, connection) = http1::handshake(TokioIo::new(tcp))
+            .await
+            .map_err(|e| format!("cannot talk HTTP/1.1 to {}: {e}", target.url))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let host = HeaderValue::try_from(target.authority.as_str())
+            .map_err(|e| format!("--target: {e}"))?;
+        Ok(Self { sender, host })
+    }
+
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> Result<(StatusCode, Bytes), String> {
+        let fail = |e: hyper::Error| format!("{method} {path}: {e}");
+        self.sender.ready().await.map_err(fail)?;
+        let mut request = Request::builder()
+            .method(&method)
+            .uri(path)
+            .header(HOST, self.host.clone());
+        if body.is_some() {
+            request = request.header(CONTENT_TYPE, "application/json");
+        }
+        let request = request
+            .body(Full::new(body.unwrap_or_default()))
+            .map_err(|e| format!("{method} {path}: {e}"))?;
+        let response = self.sender.send_request(request).await.map_err(fail)?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(fail)?
+            .to_bytes();
+        Ok((status, body))
+    }
+}
+
+/// Sends commands on one connection until none are left.
+async fn submit_http(
+    mut client: Client,
+    workload: &Workload,
+    dispatch: &Dispatch,
+    acknowledged: &[AtomicBool],
+) -> Result<(Tally, Option<Client>), String> {
+    let mut tally = Tally::default();
+    let mut body = Vec::with_capacity(256);
+    while let Some(i) = dispatch.claim() {
+        let started = dispatch.ready(i).await;
+        workload.write_command(&mut body, i);
+        let body = Bytes::copy_from_slice(&body);
+        let mut attempts = 0;
+        loop {
+            let (status, answer) = client
+                .send(Method::POST, "/update", Some(body.clone()))
+                .await?;
+            match status {
+                StatusCode::ACCEPTED | StatusCode::OK => {
+                    if status == StatusCode::OK {
+                        tally.duplicates += 1;
+                    }
+                    tally.accepted(started);
+                    acknowledged[i as usize].store(true, Ordering::Relaxed);
+                    break;
+                }
+                StatusCode::SERVICE_UNAVAILABLE if attempts < RETRIES_MAX => {
+                    attempts += 1;
+                    tally.retries += 1;
+                    tokio::time::sleep(Duration::from_millis(u64::from(attempts.min(10)))).await;
+                }
+                _ => {
+                    tally.fail(format!(
+                        "command {i}: POST /update answered {status}: {}",
+                        String::from_utf8_lossy(&answer)
+                    ));
+                    break;
+                }
+            }
+        }
+        dispatch.finished(i);
+    }
+    Ok((tally, Some(client)))
+}
+
+/// Long-polls the final status of every acknowledged command.
+async fn check_outcomes(
+    mut client: Client,
+    workload: &Workload,
+    check: &Dispatch,
+    acknowledged: &[AtomicBool],
+) -> Result<(Tally, Client), String> {
+    let mut tally = Tally::default();
+    while let Some(i) = check.claim() {
+        if !acknowledged[i as usize].load(Ordering::Relaxed) {
+            continue; // counted as failed when it was refused
+        }
+        let path = format!("/update/{}?wait=60", workload.id(i).hyphenated());
+        let mut polls = 0;
+        loop {
+            polls += 1;
+            let (status, body) = client.send(Method::GET, &path, None).await?;
+            if status != StatusCode::OK {
+                tally.fail(format!(
+                    "command {i}: GET {path} answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                ));
+                break;
+            }
+            let answer: CommandStatusBody = serde_json::from_slice(&body)
+                .map_err(|e| format!("GET {path}: not a status: {e}"))?;
+            match answer.status {
+                StatusName::Succeeded => {
+                    tally.succeeded += 1;
+                    break;
+                }
+                StatusName::Accepted if polls < 5 => {}
+                _ => {
+                    tally.fail(format!("command {i}: {}", String::from_utf8_lossy(&body)));
+                    break;
+                }
+            }
+        }
+    }
+    Ok((tally, client))
+}
+
+/// Reads back a few tickets' streams: one `TicketOpened`, then every comment.
+async fn check_tickets(
+    client: &mut Client,
+    workload: &Workload,
+    tally: &mut Tally,
+) -> Result<usize, String> {
+    let mut sample = vec![0, workload.tickets / 2, workload.tickets - 1];
+    sample.dedup();
+    for &n in &sample {
+        let stream = workload::stream(workload.ticket(n));
+        let expected = 1 + workload.comments_on(n);
+        let mut events = 0u64;
+        let mut types_ok = true;
+        loop {
+            let path = format!("/streams/{stream}?from={}&limit=1000", events + 1);
+            let (status, body) = client.send(Method::GET, &path, None).await?;
+            if status != StatusCode::OK {
+                return Err(format!("GET {path} answered {status}"));
+            }
+            let page: StreamPage = serde_json::from_slice(&body)
+                .map_err(|e| format!("GET {path}: not a stream page: {e}"))?;
+            if page.events.is_empty() {
+                break;
+            }
+            for event in &page.events {
+                events += 1;
+                let expected_type = if event.version == 1 {
+                    "TicketOpened"
+                } else {
+                    "CommentAdded"
+                };
+                types_ok &= event.event_type == expected_type && event.version == events;
+            }
+        }
+        if events != expected || !types_ok {
+            tally.fail(format!(
+                "{stream} holds {events} events (types in order: {types_ok}), expected 1 TicketOpened and {} CommentAdded",
+                expected - 1
+            ));
+        }
+    }
+    Ok(sample.len())
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+async fn connect_ws(target: &Target) -> Result<Socket, String> {
+    let url = format!("ws://{}/ws", target.authority);
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true)
+        .await
+        .map_err(|e| format!("cannot open a WebSocket to {url}: {e}"))?;
+    Ok(socket)
+}
+
+/// A frame the server sends: an acknowledgement, a status, or a refusal.
+#[derive(Debug, Deserialize)]
+struct Answer {
+    id: Option<Uuid>,
+    status: String,
+    #[serde(default)]
+    error: Option<ErrorBody>,
+}
+
+/// A command on its way on a socket.
+#[derive(Debug)]
+struct Flight {
+    started: Instant,
+    acknowledged: bool,
+}
+
+/// Sends commands on one socket, up to `window` without a final status, until none are
+/// left and every one has its final status.
+async fn submit_ws(
+    socket: Socket,
+    workload: &Workload,
+    dispatch: &Dispatch,
+    window: usize,
+) -> Result<(Tally, Option<Client>), String> {
+    let (mut sink, mut frames) = socket.split();
+    let mut tally = Tally::default();
+    let mut flights: HashMap<u64, Flight> = HashMap::with_capacity(window);
+    let mut retries: VecDeque<(Instant, u64)> = VecDeque::new();
+    let mut claimed: Option<u64> = None;
+    let mut exhausted = false;
+    let mut body = Vec::with_capacity(256);
+    let frame = |body: &mut Vec<u8>, i: u64| {
+        workload.write_command(body, i);
+        Message::Text(
+            String::from_utf8(body.clone())
+                .expect("commands are UTF-8")
+                .into(),
+        )
+    };
+    loop {
+        if claimed.is_none() && !exhausted && flights.len() < window {
+            claimed = dispatch.claim();
+            exhausted = claimed.is_none();
+        }
+        if exhausted && claimed.is_none() && flights.is_empty() {
+            break;
+        }
+        let retry_due = retries.front().map(|(due, _)| *due);
+        tokio::select! {
+            started = async { dispatch.ready(claimed.expect("guarded")).await }, if claimed.is_some() => {
+                let i = claimed.take().expect("guarded");
+                sink.feed(frame(&mut body, i)).await.map_err(|e| format!("WebSocket send: {e}"))?;
+                flights.insert(i, Flight { started, acknowledged: false });
+                // Send what else is due at once in the same write.
+                while flights.len() < window {
+                    let Some(next) = dispatch.claim() else {
+                        exhausted = true;
+                        break;
+                    };
+                    let Some(started) = dispatch.due_now(next) else {
+                        claimed = Some(next);
+                        break;
+                    };
+                    sink.feed(frame(&mut body, next)).await.map_err(|e| format!("WebSocket send: {e}"))?;
+                    flights.insert(next, Flight { started, acknowledged: false });
+                }
+                sink.flush().await.map_err(|e| format!("WebSocket send: {e}"))?;
+            }
+            () = async { tokio::time::sleep_until(retry_due.expect("guarded")).await }, if retry_due.is_some() => {
+                let (_, i) = retries.pop_front().expect("guarded");
+                sink.send(frame(&mut body, i)).await.map_err(|e| format!("WebSocket send: {e}"))?;
+            }
+            received = tokio::time::timeout(SILENCE_MAX, frames.next()) => {
+                let message = match received {
+                    Err(_) => return Err(format!("no answer on a WebSocket for {SILENCE_MAX:?} with {} commands in flight", flights.len())),
+                    Ok(None) => return Err(format!("the server closed a WebSocket with {} commands in flight", flights.len())),
+                    Ok(Some(message)) => message.map_err(|e| format!("WebSocket receive: {e}"))?,
+                };
+                let Message::Text(text) = message else { continue };
+                let answer: Answer = serde_json::from_str(&text).map_err(|e| format!("not an answer: {e}: {text}"))?;
+                let Some(i) = answer.id.and_then(|id| workload.index(id)) else {
+                    return Err(format!("an answer without a known id: {text}"));
+                };
+                let Some(flight) = flights.get_mut(&i) else {
+                    return Err(format!("an answer for command {i}, which is not in flight: {text}"));
+                };
+                match answer.status.as_str() {
+                    "accepted" => {
+                        if !flight.acknowledged {
+                            flight.acknowledged = true;
+                            tally.accepted(flight.started);
+                            dispatch.finished(i);
+                        }
+                    }
+                    "succeeded" => {
+                        let flight = flights.remove(&i).expect("looked up above");
+                        if !flight.acknowledged {
+                            // A duplicate answer carries the status straight away.
+                            tally.accepted(flight.started);
+                            dispatch.finished(i);
+                        }
+                        tally.succeeded += 1;
+                    }
+                    "invalid" if answer.error.as_ref().is_some_and(|e| e.code == "overloaded") => {
+                        tally.retries += 1;
+                        retries.push_back((Instant::now() + Duration::from_millis(2), i));
+                    }
+                    "rejected" | "failed" | "invalid" => {
+                        let flight = flights.remove(&i).expect("looked up above");
+                        if !flight.acknowledged {
+                            dispatch.finished(i);
+                        }
+                        tally.fail(format!("command {i}: {text}"));
+                    }
+                    _ => return Err(format!("an answer of unknown status: {text}")),
+                }
+            }
+        }
+    }
+    let _ = sink.close().await;
+    Ok((tally, None))
+}

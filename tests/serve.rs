@@ -1,0 +1,423 @@
+//! End to end: the real `writ serve` on 127.0.0.1, used as a client would.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use common::{BOUND, Http, Server, SseReader, TempDir, add_comment, open_ticket};
+use futures_util::{SinkExt, StreamExt};
+use hyper::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+#[tokio::test]
+async fn post_then_long_poll_then_read_the_stream() {
+    let dir = TempDir::new("e2e-http");
+    let server = Server::start(dir.path());
+    let mut http = Http::connect(server.port).await;
+
+    let id = Uuid::new_v4();
+    let (status, headers, body) = http
+        .call(Method::POST, "/update", Some(&open_ticket(id, "t-1")))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body, json!({"id": id, "status": "accepted"}));
+    let location = headers["location"].to_str().unwrap().to_owned();
+    assert_eq!(location, format!("/update/{id}"));
+
+    let (status, _, body) = http
+        .call(Method::GET, &format!("{location}?wait=30"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "succeeded");
+    assert_eq!(body["events"][0]["stream"], "ticket-t-1");
+
+    let comment = Uuid::new_v4();
+    let (status, _, _) = http
+        .call(
+            Method::POST,
+            "/update",
+            Some(&add_comment(comment, "t-1", "hello")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (_, _, body) = http
+        .call(Method::GET, &format!("/update/{comment}?wait=30"), None)
+        .await;
+    assert_eq!(body["status"], "succeeded");
+
+    let (status, _, page) = http.call(Method::GET, "/streams/ticket-t-1", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let types: Vec<_> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].clone())
+        .collect();
+    assert_eq!(types, [json!("TicketOpened"), json!("CommentAdded")]);
+    assert_eq!(page["events"][1]["data"]["text"], "hello");
+
+    // The same command again: a duplicate with the first one's status.
+    let (status, _, body) = http
+        .call(Method::POST, "/update", Some(&open_ticket(id, "t-1")))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (body["duplicate"].clone(), body["status"].clone()),
+        (json!(true), json!("succeeded"))
+    );
+
+    assert!(server.terminate().success());
+}
+
+#[tokio::test]
+async fn the_status_stream_ends_with_the_final_status() {
+    let dir = TempDir::new("e2e-sse-status");
+    let server = Server::start(dir.path());
+    let mut http = Http::connect(server.port).await;
+    let id = Uuid::new_v4();
+    let (status, _, _) = http
+        .call(Method::POST, "/update", Some(&open_ticket(id, "t-1")))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    let response = http
+        .send(
+            Method::GET,
+            &format!("/update/{id}"),
+            &[("accept", "text/event-stream")],
+            None,
+        )
+        .await;
+    let mut events = SseReader::new(response);
+    let mut statuses = Vec::new();
+    while let Some(event) = events.next().await {
+        assert_eq!(event.event.as_deref(), Some("status"));
+        statuses.push(event.data["status"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        statuses.last().map(String::as_str),
+        Some("succeeded"),
+        "{statuses:?}"
+    );
+    assert!(statuses.len() <= 2);
+}
+
+#[tokio::test]
+async fn the_live_tail_resumes_after_last_event_id() {
+    let dir = TempDir::new("e2e-tail");
+    let server = Server::start(dir.path());
+    let mut tail_connection = Http::connect(server.port).await;
+    let mut writer = Http::connect(server.port).await;
+
+    let response = tail_connection
+        .send(
+            Method::GET,
+            "/events?from=1",
+            &[("accept", "text/event-stream")],
+            None,
+        )
+        .await;
+    let mut tail = SseReader::new(response);
+    for (i, body) in [
+        open_ticket(Uuid::new_v4(), "t-1"),
+        add_comment(Uuid::new_v4(), "t-1", "one"),
+        add_comment(Uuid::new_v4(), "t-1", "two"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let (status, _, _) = writer.call(Method::POST, "/update", Some(body)).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        let event = tail.next().await.expect("the tail stays open");
+        let position = i as u64 + 1;
+        assert_eq!(event.id.as_deref(), Some(position.to_string().as_str()));
+        assert_eq!(event.data["position"], position);
+    }
+    drop(tail);
+
+    // Reconnect as an EventSource would: Last-Event-ID wins over `from`.
+    let mut reconnect = Http::connect(server.port).await;
+    let response = reconnect
+        .send(
+            Method::GET,
+            "/events?from=1",
+            &[("accept", "text/event-stream"), ("last-event-id", "2")],
+            None,
+        )
+        .await;
+    let mut tail = SseReader::new(response);
+    let event = tail.next().await.unwrap();
+    assert_eq!(event.id.as_deref(), Some("3"));
+    assert_eq!(event.data["data"]["text"], "two");
+    let (status, _, _) = writer
+        .call(
+            Method::POST,
+            "/update",
+            Some(&add_comment(Uuid::new_v4(), "t-1", "three")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let event = tail.next().await.unwrap();
+    assert_eq!(event.id.as_deref(), Some("4"));
+
+    // An open tail does not hold shutdown back.
+    assert!(server.terminate().success());
+}
+
+/// Reads WebSocket answers until `done` says enough, bounded.
+async fn read_answers<S>(socket: &mut S, mut done: impl FnMut(&Value) -> bool)
+where
+    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let message = tokio::time::timeout(BOUND, socket.next())
+            .await
+            .expect("the server answers")
+            .expect("the socket stays open")
+            .unwrap();
+        let Message::Text(text) = message else {
+            continue;
+        };
+        if done(&serde_json::from_str(&text).unwrap()) {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_websocket_carries_many_commands_and_survives_bad_frames() {
+    let dir = TempDir::new("e2e-ws");
+    let server = Server::start(dir.path());
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws", server.port))
+            .await
+            .expect("the upgrade succeeds");
+
+    // Open the ticket first, then many comments in flight at once.
+    let open = Uuid::new_v4();
+    socket
+        .send(Message::text(open_ticket(open, "t-ws")))
+        .await
+        .unwrap();
+    read_answers(&mut socket, |answer| {
+        answer["id"] == json!(open) && answer["status"] == "succeeded"
+    })
+    .await;
+
+    let comments: Vec<Uuid> = (0..300).map(|_| Uuid::new_v4()).collect();
+    for (i, id) in comments.iter().enumerate() {
+        socket
+            .feed(Message::text(add_comment(
+                *id,
+                "t-ws",
+                &format!("comment {i}"),
+            )))
+            .await
+            .unwrap();
+    }
+    // Bad frames in the middle: each answered, the socket stays open.
+    socket.feed(Message::text("{not json")).await.unwrap();
+    socket.feed(Message::binary(vec![1, 2, 3])).await.unwrap();
+    socket
+        .feed(Message::text(add_comment(
+            open,
+            "t-ws",
+            "reuses the open's id",
+        )))
+        .await
+        .unwrap();
+    socket
+        .feed(Message::text(
+            json!({"id": Uuid::new_v4(), "command": "Nope", "payload": {}}).to_string(),
+        ))
+        .await
+        .unwrap();
+    socket.flush().await.unwrap();
+
+    let mut seen: HashMap<Uuid, Vec<String>> = HashMap::new();
+    let mut invalid = Vec::new();
+    read_answers(&mut socket, |answer| {
+        if answer["status"] == "invalid" {
+            invalid.push(answer["error"]["code"].as_str().unwrap().to_owned());
+        } else {
+            let id: Uuid = serde_json::from_value(answer["id"].clone()).unwrap();
+            seen.entry(id)
+                .or_default()
+                .push(answer["status"].as_str().unwrap().to_owned());
+        }
+        invalid.len() == 4 && seen.len() == comments.len() && seen.values().all(|s| s.len() == 2)
+    })
+    .await;
+    invalid.sort();
+    assert_eq!(
+        invalid,
+        ["conflict", "malformed", "malformed", "unknown_command"]
+    );
+    for id in &comments {
+        assert_eq!(seen[id], ["accepted", "succeeded"], "{id}");
+    }
+
+    // A duplicate: the first command's status, marked.
+    socket
+        .send(Message::text(open_ticket(open, "t-ws")))
+        .await
+        .unwrap();
+    read_answers(&mut socket, |answer| {
+        assert_eq!(answer["id"], json!(open));
+        assert_eq!(answer["duplicate"], true);
+        assert_eq!(answer["status"], "succeeded");
+        true
+    })
+    .await;
+
+    let mut http = Http::connect(server.port).await;
+    let (_, _, page) = http
+        .call(Method::GET, "/streams/ticket-t-ws?limit=1000", None)
+        .await;
+    assert_eq!(page["events"].as_array().unwrap().len(), 1 + comments.len());
+
+    // Shutdown closes the socket cleanly and the process exits 0.
+    let exit = tokio::task::spawn_blocking(move || server.terminate());
+    let closed = tokio::time::timeout(BOUND, async {
+        while let Some(message) = socket.next().await {
+            if matches!(message, Ok(Message::Close(_)) | Err(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the server closes the socket");
+    assert!(exit.await.unwrap().success());
+}
+
+#[tokio::test]
+async fn a_restart_keeps_tickets_outcomes_and_the_dedupe_window() {
+    let dir = TempDir::new("e2e-restart");
+    let open = Uuid::new_v4();
+    let rejected = Uuid::new_v4();
+    let comment = Uuid::new_v4();
+    {
+        let server = Server::start(dir.path());
+        let mut http = Http::connect(server.port).await;
+        for body in [
+            open_ticket(open, "t-1"),
+            add_comment(rejected, "t-missing", "nobody here"),
+            add_comment(comment, "t-1", "before the restart"),
+        ] {
+            let (status, _, _) = http.call(Method::POST, "/update", Some(&body)).await;
+            assert_eq!(status, StatusCode::ACCEPTED);
+        }
+        // SIGTERM right away: what was accepted is finished and synced before the exit.
+        let status = tokio::task::spawn_blocking(move || server.terminate())
+            .await
+            .unwrap();
+        assert!(status.success(), "{status:?}");
+    }
+
+    let server = Server::start(dir.path());
+    let mut http = Http::connect(server.port).await;
+    let (status, _, body) = http
+        .call(Method::GET, &format!("/update/{open}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "succeeded");
+    let (_, _, body) = http
+        .call(Method::GET, &format!("/update/{rejected}?wait=30"), None)
+        .await;
+    assert_eq!(body["status"], "rejected");
+    assert_eq!(body["error"]["code"], "ticket_not_found");
+    let (_, _, page) = http.call(Method::GET, "/streams/ticket-t-1", None).await;
+    assert_eq!(page["events"].as_array().unwrap().len(), 2);
+    assert_eq!(page["events"][1]["data"]["text"], "before the restart");
+
+    // Old ids are still deduplicated: same command → duplicate, other payload → 409.
+    let (status, _, body) = http
+        .call(
+            Method::POST,
+            "/update",
+            Some(&add_comment(comment, "t-1", "before the restart")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["duplicate"], true);
+    let (status, headers, body) = http
+        .call(
+            Method::POST,
+            "/update",
+            Some(&add_comment(comment, "t-1", "changed")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(body["status"], 409);
+    let (_, _, page) = http.call(Method::GET, "/events", None).await;
+    assert_eq!(
+        page["events"].as_array().unwrap().len(),
+        2,
+        "nothing ran twice"
+    );
+    assert_eq!(page["next"], 3);
+
+    assert!(
+        tokio::task::spawn_blocking(move || server.terminate())
+            .await
+            .unwrap()
+            .success()
+    );
+}
+
+#[tokio::test]
+async fn sigterm_with_an_idle_keep_alive_connection_exits_zero() {
+    let dir = TempDir::new("e2e-sigterm");
+    let server = Server::start(dir.path());
+    let mut http = Http::connect(server.port).await;
+    let (status, _, health) = http.call(Method::GET, "/health", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["status"], "ok");
+    // The connection stays open and idle while the server shuts down: it does not hold
+    // the exit back.
+    assert!(server.terminate().success());
+    drop(http);
+}
+
+#[test]
+fn unknown_domains_and_bad_windows_are_refused_with_a_readable_error() {
+    let dir = TempDir::new("e2e-args");
+    let output = Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--domain",
+            "orders",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unknown domain") && stderr.contains("tickets"),
+        "{stderr}"
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--dedupe-window",
+            "soon",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("90s, 15m, 24h or 1d"), "{stderr}");
+}
