@@ -10,6 +10,10 @@
 //! command that decodes but breaks a rule is rejected with one of the stable codes in
 //! [`codes`]. [`Tickets`] documents the order in which rules are checked.
 //!
+//! The [`read`] module is the domain's read model for `writ-query`: a projection of the
+//! events with indexes, and the named queries `getTicket`, `searchTickets` and
+//! `ticketStats` in query API versions 1 and 2.
+//!
 //! ```
 //! use writ_domain::{Domain, testing::{DEFAULT_ENVELOPE, given}};
 //! use writ_tickets::{Priority, TicketState, Tickets};
@@ -41,6 +45,7 @@
 mod commands;
 mod domain;
 mod events;
+pub mod read;
 mod state;
 mod ticket_id;
 pub mod workload;

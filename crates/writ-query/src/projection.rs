@@ -1,0 +1,272 @@
+//! Projections, the snapshots they publish, and [`Replay`], which feeds one with events.
+
+use std::fmt;
+
+use writ_engine::RecordedEvent;
+
+use crate::RootId;
+
+/// A read model built by folding the global log, in commit order, into a state.
+///
+/// A projection declares its name, its version, the event types it handles and how an
+/// event changes its state. The runtime gives it only the events of the types it handles;
+/// the others still advance its position.
+///
+/// # The state
+///
+/// The runtime publishes a clone of the state after every batch, so `State::clone` must be
+/// cheap: build it from persistent collections (`imbl::OrdMap`, `HashMap`, `Vector`, and
+/// `Arc`s), whose clones share structure with the original and copy only what is changed
+/// afterwards. Never put a `std` collection of unbounded size in the state.
+///
+/// # Versions
+///
+/// Bump [`Projection::version`] whenever the state's structure or meaning changes (a new
+/// field, a new index, a fix that changes results): the `(name, version)` pair is the read
+/// model's [`Root`], and query API versions declare the oldest projection version they can
+/// read (see [`QueryCatalog`](crate::QueryCatalog)).
+pub trait Projection: Clone + Send + Sync + 'static {
+    /// The read model: cheap to clone by structural sharing.
+    type State: Clone + Send + Sync + 'static;
+
+    /// The projection's name, for example `tickets`.
+    fn name(&self) -> &'static str;
+
+    /// The version of the state's structure.
+    fn version(&self) -> u32;
+
+    /// The event types [`Projection::apply`] is given; other events only advance the
+    /// position.
+    fn event_types(&self) -> &[&'static str];
+
+    /// The state before the first event.
+    fn initial_state(&self) -> Self::State;
+
+    /// Applies one event of a handled type to the state.
+    ///
+    /// On an error the runtime records it and skips the event (see
+    /// [`ProjectionRuntime`](crate::ProjectionRuntime)), so the state must be unchanged by
+    /// a failed apply: check everything before changing anything.
+    fn apply(&self, state: &mut Self::State, event: &RecordedEvent) -> Result<(), ApplyError>;
+
+    /// The read model's root: the projection's name and version.
+    fn root(&self) -> Root {
+        Root {
+            name: self.name(),
+            version: self.version(),
+        }
+    }
+}
+
+/// Why a projection could not apply an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApplyError {
+    /// The event's body does not decode as the projection expects for its type. The event
+    /// is skipped; fix the projection (or upcast the old shape) and it is applied at the
+    /// next start, which rebuilds.
+    #[error("invalid data: {detail}")]
+    InvalidData {
+        /// What the decoder said.
+        detail: String,
+    },
+    /// The event does not fit the state, for example a comment on a ticket the read model
+    /// never saw opened. The event is skipped.
+    #[error("inconsistent with the read model: {detail}")]
+    Inconsistent {
+        /// What does not fit.
+        detail: String,
+    },
+}
+
+/// The identity of a read model structure: a projection's name and version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Root {
+    /// The projection's name.
+    pub name: &'static str,
+    /// The projection's version.
+    pub version: u32,
+}
+
+impl Root {
+    /// The root's stable id.
+    pub fn id(&self) -> RootId {
+        RootId::of(self.name, self.version)
+    }
+}
+
+impl fmt::Display for Root {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.name, self.version)
+    }
+}
+
+/// An immutable read model as of one position. Published behind an `Arc`: a reader that
+/// holds one sees the same state however far the projection goes on.
+#[derive(Clone)]
+pub struct Snapshot<S> {
+    /// The read model.
+    pub state: S,
+    /// The last position applied (0 before the first event): every event up to it, and
+    /// none after it, is reflected in `state`.
+    pub position: u64,
+    /// The structure `state` has.
+    pub root: Root,
+}
+
+impl<S> fmt::Debug for Snapshot<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("position", &self.position)
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An event a projection could not apply, as recorded by [`Replay`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectionFailure {
+    /// The event's position.
+    pub position: u64,
+    /// Its stream.
+    pub stream: String,
+    /// Its type.
+    pub event_type: String,
+    /// What went wrong.
+    pub error: ApplyError,
+}
+
+/// Counters of a [`Replay`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReplayStats {
+    /// Events applied.
+    pub events_applied: u64,
+    /// Events of types the projection does not handle (they only advance the position).
+    pub events_ignored: u64,
+    /// Events skipped because applying them failed.
+    pub errors: u64,
+    /// The last of those.
+    pub last_error: Option<ProjectionFailure>,
+}
+
+/// A projection being fed events: its state, the last position applied, and what went
+/// wrong. The runtime's threads use one each; tests and benchmarks use it to build a read
+/// model directly.
+///
+/// ```
+/// # use writ_query::{ApplyError, Projection, Replay};
+/// # use writ_engine::RecordedEvent;
+/// #[derive(Clone)]
+/// struct Count;
+/// impl Projection for Count {
+///     type State = u64;
+///     fn name(&self) -> &'static str { "count" }
+///     fn version(&self) -> u32 { 1 }
+///     fn event_types(&self) -> &[&'static str] { &["Tick"] }
+///     fn initial_state(&self) -> u64 { 0 }
+///     fn apply(&self, n: &mut u64, _: &RecordedEvent) -> Result<(), ApplyError> {
+///         *n += 1;
+///         Ok(())
+///     }
+/// }
+/// let event = |position, event_type: &str| RecordedEvent {
+///     position, stream: "s".into(), version: position, event_type: event_type.into(),
+///     data: b"{}".to_vec(), command_id: Default::default(), recorded_at_ms: 0,
+/// };
+/// let mut replay = Replay::new(Count);
+/// replay.apply(&[event(1, "Tick"), event(2, "Tock"), event(3, "Tick")]);
+/// assert_eq!((*replay.state(), replay.position()), (2, 3));
+/// assert_eq!(replay.stats().events_ignored, 1);
+/// ```
+#[derive(Debug)]
+pub struct Replay<P: Projection> {
+    projection: P,
+    state: P::State,
+    position: u64,
+    stats: ReplayStats,
+}
+
+impl<P: Projection> Replay<P> {
+    /// A projection at position 0, with its initial state.
+    pub fn new(projection: P) -> Self {
+        let state = projection.initial_state();
+        Self {
+            projection,
+            state,
+            position: 0,
+            stats: ReplayStats::default(),
+        }
+    }
+
+    /// Applies events that follow the last one applied, in order.
+    ///
+    /// # Panics
+    ///
+    /// When the events do not continue the positions without a gap: the log guarantees
+    /// gap-free positions, so anything else is a bug upstream.
+    pub fn apply(&mut self, events: &[RecordedEvent]) {
+        for event in events {
+            assert_eq!(
+                event.position,
+                self.position + 1,
+                "a projection is fed every position once, in order"
+            );
+            self.position = event.position;
+            if !self
+                .projection
+                .event_types()
+                .contains(&event.event_type.as_str())
+            {
+                self.stats.events_ignored += 1;
+                continue;
+            }
+            match self.projection.apply(&mut self.state, event) {
+                Ok(()) => self.stats.events_applied += 1,
+                Err(error) => {
+                    self.stats.errors += 1;
+                    self.stats.last_error = Some(ProjectionFailure {
+                        position: event.position,
+                        stream: event.stream.clone(),
+                        event_type: event.event_type.clone(),
+                        error,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The last position applied (0 before the first event).
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// The state as of [`Replay::position`].
+    pub fn state(&self) -> &P::State {
+        &self.state
+    }
+
+    /// The projection.
+    pub fn projection(&self) -> &P {
+        &self.projection
+    }
+
+    /// Counters since the start.
+    pub fn stats(&self) -> &ReplayStats {
+        &self.stats
+    }
+
+    /// An immutable snapshot of the state now (a cheap clone).
+    pub fn snapshot(&self) -> Snapshot<P::State> {
+        Snapshot {
+            state: self.state.clone(),
+            position: self.position,
+            root: self.projection.root(),
+        }
+    }
+
+    /// The state, giving up the replay.
+    pub fn into_state(self) -> P::State {
+        self.state
+    }
+}

@@ -1,0 +1,626 @@
+//! The projection runtime against real engines on simulated storage: publishing per batch,
+//! snapshot isolation, restarts, read-your-writes waits, rebuilds racing live writes, and
+//! projection failures.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+use writ_engine::{CommandState, Engine, EngineOptions, RecordedEvent, Submitted};
+use writ_log::LogOptions;
+use writ_log::storage::{SimStorage, Storage};
+use writ_query::{
+    ApplyError, EventSource, Projection, ProjectionRuntime, QueryError, QueryService,
+    RebuildStatus, Replay, RootId, RuntimeOptions, WaitError,
+};
+use writ_tickets::Tickets;
+use writ_tickets::read::{TicketsProjection, TicketsView, catalog};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn options() -> EngineOptions {
+    EngineOptions {
+        log: LogOptions {
+            segment_bytes: 4 << 20,
+            record_bytes_max: 2 << 20,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn open(storage: &Arc<SimStorage>) -> Arc<Engine<Tickets>> {
+    let storage: Arc<dyn Storage> = storage.clone();
+    Arc::new(Engine::open(storage, options()).unwrap().0)
+}
+
+fn engine() -> Arc<Engine<Tickets>> {
+    open(&Arc::new(SimStorage::new()))
+}
+
+/// Runs a command to its outcome; returns the position that includes its effects.
+fn run(engine: &Engine<Tickets>, command: &str, payload: Value) -> u64 {
+    let payload = serde_json::to_vec(&payload).unwrap();
+    let Submitted::New(pending) = engine
+        .submit(Uuid::new_v4(), command, None, &payload)
+        .unwrap()
+    else {
+        unreachable!("a fresh id")
+    };
+    let status = pending.blocking_outcome().unwrap();
+    assert_eq!(
+        status.state,
+        CommandState::Succeeded,
+        "{command} {status:?}"
+    );
+    status.position.unwrap()
+}
+
+fn open_ticket(engine: &Engine<Tickets>, n: u64) -> u64 {
+    let priority = ["low", "normal", "high", "urgent"][n as usize % 4];
+    run(
+        engine,
+        "OpenTicket",
+        json!({"ticketId": format!("t-{n}"), "title": format!("Ticket {n} printer"), "reporter": "ann",
+               "priority": priority}),
+    )
+}
+
+fn comment(engine: &Engine<Tickets>, n: u64, text: &str) -> u64 {
+    run(
+        engine,
+        "AddComment",
+        json!({"ticketId": format!("t-{n}"), "author": "bob", "text": text}),
+    )
+}
+
+/// A mixed history: opens, comments, assignments, closes and reopens.
+fn populate(engine: &Engine<Tickets>, tickets: u64) -> u64 {
+    let mut last = 0;
+    for n in 0..tickets {
+        last = open_ticket(engine, n);
+    }
+    for n in 0..tickets {
+        last = comment(engine, n, &format!("first look at {n}"));
+        if n % 3 == 0 {
+            last = run(
+                engine,
+                "AssignTicket",
+                json!({"ticketId": format!("t-{n}"), "assignee": "cy"}),
+            );
+        }
+        if n % 4 == 0 {
+            last = run(
+                engine,
+                "CloseTicket",
+                json!({"ticketId": format!("t-{n}"), "resolution": "fixed"}),
+            );
+        }
+        if n % 8 == 0 {
+            last = run(
+                engine,
+                "ReopenTicket",
+                json!({"ticketId": format!("t-{n}"), "reason": "again"}),
+            );
+        }
+    }
+    last
+}
+
+/// The read model a fresh projection builds from the engine's log up to `position`.
+fn fresh(engine: &Engine<Tickets>, projection: TicketsProjection, position: u64) -> TicketsView {
+    let mut replay = Replay::new(projection);
+    while replay.position() < position {
+        let limit = (position - replay.position()).min(1000) as usize;
+        let events = engine.read_all(replay.position() + 1, limit).unwrap();
+        replay.apply(&events);
+    }
+    assert_eq!(replay.stats().errors, 0);
+    replay.into_state()
+}
+
+fn args(value: Value) -> Map<String, Value> {
+    value.as_object().unwrap().clone()
+}
+
+#[test]
+fn snapshots_are_published_per_batch_never_half_a_batch() {
+    let engine = engine();
+    let last = populate(&engine, 20);
+    let runtime = ProjectionRuntime::start(
+        engine.clone(),
+        TicketsProjection::current(),
+        RuntimeOptions {
+            batch_events_max: 3,
+            catch_up_publish_interval: Duration::ZERO,
+        },
+    )
+    .unwrap();
+    // Every event was durable before the start, so batches are exactly 3 events: any
+    // position a reader sees ends a batch.
+    let mut seen = Vec::new();
+    loop {
+        let snapshot = runtime.snapshot();
+        seen.push(snapshot.position);
+        if snapshot.position == last {
+            break;
+        }
+        std::thread::yield_now();
+    }
+    assert!(
+        seen.iter().all(|p| p % 3 == 0 || *p == last),
+        "positions seen: {seen:?}"
+    );
+    let snapshot = runtime.snapshot();
+    assert_eq!(
+        snapshot.state,
+        fresh(&engine, TicketsProjection::current(), last)
+    );
+    let status = runtime.status();
+    assert_eq!(
+        (status.position, status.applied, status.lag),
+        (last, last, 0)
+    );
+    assert_eq!(status.stats.events_applied, last);
+    assert_eq!(status.root, TicketsProjection::current().root());
+}
+
+#[test]
+fn a_held_snapshot_never_changes_while_the_projection_advances() {
+    let engine = engine();
+    let before = populate(&engine, 5);
+    let runtime = ProjectionRuntime::start(
+        engine.clone(),
+        TicketsProjection::current(),
+        RuntimeOptions::default(),
+    )
+    .unwrap();
+    let held = runtime.blocking_wait_for(before, WAIT).unwrap();
+    let copy = held.state.clone();
+    let catalog = catalog();
+    let answer = |snapshot: &writ_query::Snapshot<TicketsView>| {
+        (
+            catalog
+                .call(2, "ticketStats", snapshot, Map::new())
+                .unwrap(),
+            catalog
+                .call(2, "getTicket", snapshot, args(json!({"id": "t-1"})))
+                .unwrap(),
+        )
+    };
+    let answered = answer(&held);
+
+    for n in 5..30 {
+        open_ticket(&engine, n);
+        comment(&engine, 1, &format!("more {n}"));
+        run(
+            &engine,
+            "CloseTicket",
+            json!({"ticketId": format!("t-{n}"), "resolution": "done"}),
+        );
+    }
+    let after = runtime
+        .blocking_wait_for(engine.last_position(), WAIT)
+        .unwrap();
+    assert!(after.position > held.position);
+    assert_ne!(answer(&after), answered);
+    // The held snapshot is as it was.
+    assert_eq!(held.position, before);
+    assert_eq!(held.state, copy);
+    assert_eq!(answer(&held), answered);
+    assert_eq!(
+        held.state,
+        fresh(&engine, TicketsProjection::current(), before)
+    );
+}
+
+#[test]
+fn a_restart_rebuilds_the_same_state() {
+    let storage = Arc::new(SimStorage::new());
+    let engine = open(&storage);
+    let last = populate(&engine, 30);
+    let start = |engine: &Arc<Engine<Tickets>>| {
+        let source: Arc<dyn EventSource> = engine.clone();
+        let runtime = ProjectionRuntime::start(
+            source,
+            TicketsProjection::current(),
+            RuntimeOptions::default(),
+        )
+        .unwrap();
+        let snapshot = runtime.blocking_wait_for(last, WAIT).unwrap();
+        runtime.shutdown();
+        snapshot
+    };
+    let first = start(&engine);
+    // The same engine, a new runtime.
+    let second = start(&engine);
+    assert_eq!((first.position, second.position), (last, last));
+    assert_eq!(first.state, second.state);
+    // The whole process again: engine and runtime reopened on the same storage.
+    engine.shutdown();
+    drop(engine);
+    let engine = open(&storage);
+    assert_eq!(engine.last_position(), last);
+    let third = start(&engine);
+    assert_eq!(first.state, third.state);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_returns_at_the_position_and_times_out_otherwise() {
+    let engine = engine();
+    let runtime = Arc::new(
+        ProjectionRuntime::start(
+            engine.clone(),
+            TicketsProjection::current(),
+            RuntimeOptions::default(),
+        )
+        .unwrap(),
+    );
+    // A waiter for a position not yet written is woken by the write.
+    let waiter = {
+        let runtime = runtime.clone();
+        tokio::spawn(async move { runtime.wait_for(1, WAIT).await })
+    };
+    let engine2 = engine.clone();
+    let written = tokio::task::spawn_blocking(move || open_ticket(&engine2, 1))
+        .await
+        .unwrap();
+    assert_eq!(written, 1);
+    let snapshot = waiter.await.unwrap().unwrap();
+    assert!(snapshot.position >= written);
+    assert!(snapshot.state.ticket("t-1").is_some());
+
+    // Read your writes: the snapshot for a command's position includes its effects.
+    let engine2 = engine.clone();
+    let written = tokio::task::spawn_blocking(move || comment(&engine2, 1, "hello"))
+        .await
+        .unwrap();
+    let snapshot = runtime.wait_for(written, WAIT).await.unwrap();
+    assert_eq!(snapshot.state.ticket("t-1").unwrap().comments.len(), 1);
+
+    // A position that never comes: timeout, with where the read model is.
+    let err = runtime
+        .wait_for(written + 10, Duration::from_millis(50))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        WaitError::Timeout {
+            wanted: written + 10,
+            position: written
+        }
+    );
+
+    // Once the engine shuts down, waiting cannot help: answered at once.
+    engine.shutdown();
+    let err = runtime.wait_for(written + 10, WAIT).await.unwrap_err();
+    assert_eq!(
+        err,
+        WaitError::Stopped {
+            wanted: written + 10,
+            position: written
+        }
+    );
+    assert!(runtime.status().stopped);
+    assert!(runtime.status().failure.is_none());
+}
+
+#[test]
+fn rebuild_to_a_new_version_racing_live_writes_ends_identical_to_a_fresh_build() {
+    let engine = engine();
+    populate(&engine, 200);
+    let runtime = Arc::new(
+        ProjectionRuntime::start(
+            engine.clone(),
+            TicketsProjection::with_version(1).unwrap(),
+            RuntimeOptions {
+                batch_events_max: 16,
+                ..RuntimeOptions::default()
+            },
+        )
+        .unwrap(),
+    );
+    let catalog = Arc::new(catalog());
+    let old = runtime
+        .blocking_wait_for(engine.last_position(), WAIT)
+        .unwrap();
+    assert_eq!(old.root.version, 1);
+    assert!(matches!(
+        catalog.bind(2, old.clone()),
+        Err(QueryError::Unavailable {
+            version: 2,
+            needs: 2,
+            ..
+        })
+    ));
+    let v1_before = catalog
+        .call(1, "getTicket", &old, args(json!({"id": "t-8"})))
+        .unwrap();
+
+    // Writes keep coming from another thread while the rebuild runs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let engine = engine.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut n = 1000;
+            while !stop.load(Ordering::Relaxed) {
+                open_ticket(&engine, n);
+                comment(&engine, n, &format!("live {n}"));
+                if n % 5 == 0 {
+                    run(
+                        &engine,
+                        "CloseTicket",
+                        json!({"ticketId": format!("t-{n}"), "resolution": "raced"}),
+                    );
+                }
+                n += 1;
+            }
+            n - 1000
+        })
+    };
+    let mut rebuild = runtime.rebuild_with(TicketsProjection::current()).unwrap();
+    assert!(matches!(
+        runtime.rebuild_with(TicketsProjection::current()),
+        Err(writ_query::RebuildError::AlreadyRunning { .. })
+    ));
+    let ended = rebuild.blocking_finished();
+    let RebuildStatus::Switched { root, position } = ended else {
+        panic!("the rebuild ended with {ended:?}")
+    };
+    assert_eq!(root, TicketsProjection::current().root());
+    // A few more writes after the switch, then stop.
+    let switched_at = engine.last_position();
+    while engine.last_position() < switched_at + 20 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let raced = writer.join().unwrap();
+    assert!(raced > 0);
+
+    let last = engine.last_position();
+    let live = runtime.blocking_wait_for(last, WAIT).unwrap();
+    assert!(position <= live.position);
+    assert_eq!(live.root, TicketsProjection::current().root());
+    assert_eq!(
+        live.state,
+        fresh(&engine, TicketsProjection::current(), live.position)
+    );
+    assert_eq!(runtime.status().rebuild, ended);
+
+    // The new root answers v2 with history; v1 answers the same as before, through the
+    // transformers, for data written before the switch.
+    let library = catalog.bind(2, live.clone()).unwrap();
+    assert_eq!(library.root(), RootId::of_library("tickets", 2, 2));
+    let t8 = library
+        .call("getTicket", args(json!({"id": "t-8"})))
+        .unwrap();
+    assert_eq!(t8["history"].as_array().unwrap().len(), 3, "{t8}");
+    let v1_after = catalog
+        .call(1, "getTicket", &live, args(json!({"id": "t-8"})))
+        .unwrap();
+    assert_eq!(v1_after, v1_before);
+    // A reader holding the old root's snapshot still has it.
+    assert_eq!(old.root.version, 1);
+    assert_eq!(
+        catalog
+            .call(1, "getTicket", &old, args(json!({"id": "t-8"})))
+            .unwrap(),
+        v1_before
+    );
+}
+
+#[test]
+fn rebuild_of_the_same_root_switches_and_keeps_serving() {
+    let engine = engine();
+    let last = populate(&engine, 50);
+    let runtime = ProjectionRuntime::start(
+        engine.clone(),
+        TicketsProjection::current(),
+        RuntimeOptions::default(),
+    )
+    .unwrap();
+    let before = runtime.blocking_wait_for(last, WAIT).unwrap();
+    let mut rebuild = runtime.rebuild().unwrap();
+    let ended = rebuild.blocking_finished();
+    assert!(
+        matches!(ended, RebuildStatus::Switched { position, .. } if position == last),
+        "{ended:?}"
+    );
+    let after = runtime.snapshot();
+    assert!(
+        !Arc::ptr_eq(&before, &after),
+        "readers moved to the new instance"
+    );
+    assert_eq!(before.state, after.state);
+    assert_eq!(after.root, before.root);
+    // The new instance follows new writes.
+    let written = open_ticket(&engine, 999);
+    let snapshot = runtime.blocking_wait_for(written, WAIT).unwrap();
+    assert!(snapshot.state.ticket("t-999").is_some());
+    assert_eq!(runtime.status().stats.events_applied, written);
+}
+
+/// Counts comments; fails on comments saying "boom", panics on "panic" unless tolerant.
+#[derive(Debug, Clone)]
+struct Fragile {
+    tolerant: bool,
+}
+
+impl Projection for Fragile {
+    type State = u64;
+
+    fn name(&self) -> &'static str {
+        "fragile"
+    }
+
+    fn version(&self) -> u32 {
+        u32::from(self.tolerant) + 1
+    }
+
+    fn event_types(&self) -> &[&'static str] {
+        &["CommentAdded"]
+    }
+
+    fn initial_state(&self) -> u64 {
+        0
+    }
+
+    fn apply(&self, count: &mut u64, event: &RecordedEvent) -> Result<(), ApplyError> {
+        let text = String::from_utf8_lossy(&event.data);
+        if text.contains("boom") {
+            return Err(ApplyError::InvalidData {
+                detail: "boom".into(),
+            });
+        }
+        if text.contains("panic") && !self.tolerant {
+            panic!("cannot handle {text}");
+        }
+        *count += 1;
+        Ok(())
+    }
+}
+
+#[test]
+fn an_event_the_projection_cannot_apply_is_counted_and_skipped() {
+    let engine = engine();
+    open_ticket(&engine, 1);
+    comment(&engine, 1, "fine");
+    let boom = comment(&engine, 1, "boom");
+    let last = comment(&engine, 1, "fine again");
+    let runtime = ProjectionRuntime::start(
+        engine.clone(),
+        Fragile { tolerant: false },
+        RuntimeOptions::default(),
+    )
+    .unwrap();
+    let snapshot = runtime.blocking_wait_for(last, WAIT).unwrap();
+    assert_eq!(snapshot.state, 2);
+    let status = runtime.status();
+    assert_eq!(status.stats.errors, 1);
+    assert_eq!(
+        status.stats.events_ignored, 1,
+        "TicketOpened is not handled"
+    );
+    let failure = status.stats.last_error.unwrap();
+    assert_eq!(
+        (failure.position, failure.event_type.as_str()),
+        (boom, "CommentAdded")
+    );
+    assert!(!status.stopped);
+}
+
+#[test]
+fn a_panicking_projection_stops_visibly_and_a_rebuild_replaces_it() {
+    let engine = engine();
+    open_ticket(&engine, 1);
+    let good = comment(&engine, 1, "fine");
+    let runtime = ProjectionRuntime::start(
+        engine.clone(),
+        Fragile { tolerant: false },
+        RuntimeOptions::default(),
+    )
+    .unwrap();
+    runtime.blocking_wait_for(good, WAIT).unwrap();
+    let bad = comment(&engine, 1, "panic");
+    let err = runtime.blocking_wait_for(bad, WAIT).unwrap_err();
+    assert_eq!(
+        err,
+        WaitError::Stopped {
+            wanted: bad,
+            position: good
+        }
+    );
+    let status = runtime.status();
+    assert!(status.stopped);
+    assert!(
+        status.failure.as_deref().unwrap().contains("panicked"),
+        "{status:?}"
+    );
+    // Readers keep the last snapshot.
+    assert_eq!(runtime.snapshot().state, 1);
+    assert_eq!(runtime.position(), good);
+
+    let mut rebuild = runtime.rebuild_with(Fragile { tolerant: true }).unwrap();
+    assert!(matches!(
+        rebuild.blocking_finished(),
+        RebuildStatus::Switched { .. }
+    ));
+    let snapshot = runtime.blocking_wait_for(bad, WAIT).unwrap();
+    assert_eq!(snapshot.state, 2);
+    assert!(!runtime.status().stopped);
+    assert_eq!(runtime.root().version, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_model_service_binds_libraries_per_version() {
+    let engine = engine();
+    let engine2 = engine.clone();
+    let last = tokio::task::spawn_blocking(move || populate(&engine2, 10))
+        .await
+        .unwrap();
+    let service: Arc<dyn QueryService> =
+        Arc::new(writ_tickets::read::start(engine.clone(), RuntimeOptions::default()).unwrap());
+    assert_eq!(service.versions(), [1, 2]);
+    assert_eq!(service.wait_for(last, WAIT).await.unwrap(), last);
+
+    let v1 = service.library(1).unwrap();
+    let v2 = service.library(2).unwrap();
+    assert_eq!((v1.position(), v2.position()), (last, last));
+    assert_eq!(v1.root(), RootId::of_library("tickets", 2, 1));
+    assert_ne!(v1.root(), v2.root(), "two function sets, two ids");
+    let names = |lib: &Arc<dyn writ_query::Library>| {
+        lib.functions()
+            .into_iter()
+            .map(|f| format!("{}({})", f.name, f.params.join(",")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&v1),
+        [
+            "getTicket(id)",
+            "searchTickets(status,assignee,priority,text,limit)",
+            "ticketStats()"
+        ]
+    );
+    assert_eq!(
+        names(&v2),
+        [
+            "getTicket(id)",
+            "searchTickets(status,assignee,priority,text,limit,cursor)",
+            "ticketStats()"
+        ]
+    );
+    // Positional call and options-object call.
+    let by_position = v1
+        .call("searchTickets", args(json!({"status": "closed"})))
+        .unwrap();
+    let by_object = v1
+        .call(
+            "searchTickets",
+            args(json!({"status": {"status": "closed"}})),
+        )
+        .unwrap();
+    assert_eq!(by_position, by_object);
+    assert_eq!(
+        by_position.as_array().unwrap().len(),
+        1,
+        "t-4 (t-0 and t-8 were reopened)"
+    );
+    assert_eq!(
+        v1.call("ticketStats", Map::new()).unwrap(),
+        json!({"open": 9, "closed": 1, "total": 10})
+    );
+    assert!(matches!(
+        v1.call("getTicket", args(json!({"id": "t-77"}))),
+        Err(QueryError::NotFound { .. })
+    ));
+    assert!(matches!(
+        service.library(3),
+        Err(QueryError::UnknownVersion { version: 3 })
+    ));
+    assert_eq!(service.status().position, last);
+    service.shutdown();
+}

@@ -1,0 +1,77 @@
+//! Writ's query sandbox: client JavaScript run against one immutable snapshot, within limits.
+//!
+//! `POST /query/v{N}` carries `{"code", "args"}`; the server hands the code to
+//! [`Sandbox::run`] with the query version's [`Library`] bound to one snapshot and answers
+//! the [`Outcome`]'s `result` and `position`.
+//!
+//! - [`Library`] is what the query side offers: functions such as `getTicket(id)`, the
+//!   snapshot's position, and the [`RootId`] of the read model structure they belong to.
+//! - [`Sandbox`] is a pool of worker threads, each with one warm QuickJS VM bound to a root,
+//!   and a bounded queue in front of them ([`SandboxError::Overloaded`] when full).
+//! - [`SandboxOptions`] bounds time, memory, stack, code, result, pool and queue.
+//!
+//! # What code means
+//!
+//! The code is an expression, whose value is the result (`getTicket(args.id).title`), or
+//! else the body of a function, whose `return` is the result
+//! (`return searchTickets({status: "open"}).length`; without a `return` the result is
+//! `null`). It runs in strict mode with `args` (the request's args, deeply frozen) and the
+//! library's functions in scope. An `async` body or a returned promise is settled first.
+//! The result is the value's JSON as `JSON.stringify` makes it: `undefined`, functions and
+//! symbols give `null`; a `BigInt` or a cycle is a [`SandboxError::Script`].
+//!
+//! A library function called with one plain object takes it as its named arguments
+//! (`searchTickets({status: "open"})`); otherwise positional arguments map to its parameters
+//! in order (`getTicket(42)` is `{"id": 42}`); `undefined` arguments are absent; more
+//! arguments than parameters throw a `TypeError`. Values cross as JSON. A library error is
+//! thrown as an `Error` named `LibraryError` with a `status` (code may catch it); uncaught,
+//! it ends the query with [`SandboxError::Library`] and that status.
+//!
+//! # Isolation
+//!
+//! Every query runs in a fresh QuickJS context (realm): nothing code does to globals or
+//! built-in prototypes is seen by another query. There is no I/O, no module loader (`import`
+//! fails), no `require` or `process`, no clock (`Date.now()` and `new Date()` without a time
+//! throw; `new Date(someTime)` works) and `Math.random` is a generator seeded from the
+//! snapshot's position: a query's result depends only on its code, its args and the
+//! snapshot. A VM that hit the time or memory limit is discarded.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use serde_json::{Map, Value, json};
+//! use writ_sandbox::{FunctionSpec, Library, LibraryError, RootId, Sandbox, SandboxOptions};
+//!
+//! struct Tickets;
+//!
+//! impl Library for Tickets {
+//!     fn functions(&self) -> Vec<FunctionSpec> {
+//!         vec![FunctionSpec { name: "getTicket".into(), params: vec!["id".into()] }]
+//!     }
+//!     fn call(&self, name: &str, args: Map<String, Value>) -> Result<Value, LibraryError> {
+//!         match (name, args.get("id")) {
+//!             ("getTicket", Some(id)) if id == 7 => Ok(json!({"id": 7, "title": "Printer on fire"})),
+//!             _ => Err(LibraryError { status: 404, message: "no such ticket".into() }),
+//!         }
+//!     }
+//!     fn position(&self) -> u64 { 1234 }
+//!     fn root(&self) -> RootId { RootId(1) }
+//! }
+//!
+//! let sandbox = Sandbox::new(SandboxOptions::default()).unwrap();
+//! let outcome = sandbox
+//!     .run(Arc::new(Tickets), "getTicket(args.id).title.toUpperCase()", json!({"id": 7}))
+//!     .unwrap();
+//! assert_eq!(outcome.result, json!("PRINTER ON FIRE"));
+//! assert_eq!(outcome.position, 1234);
+//! ```
+
+mod error;
+mod library;
+mod options;
+mod pool;
+mod vm;
+
+pub use error::{SandboxError, StartError};
+pub use library::{FunctionSpec, Library, LibraryError, RootId};
+pub use options::SandboxOptions;
+pub use pool::{Outcome, Sandbox, SandboxStats};

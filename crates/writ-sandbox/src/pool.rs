@@ -1,0 +1,392 @@
+//! The sandbox: a bounded queue of queries and a pool of worker threads, each with one warm
+//! VM bound to a root.
+//!
+//! A QuickJS runtime is not `Send` (without rquickjs's `parallel` feature), and its stack
+//! limit is measured on the thread that uses it, so each VM lives and dies on one worker
+//! thread whose stack size the sandbox chooses. Callers block on a reply channel.
+//!
+//! Roots: the root of the latest query that brought a root not seen before is *current*.
+//! When it changes, idle workers are woken to drop VMs of other roots; busy ones drop theirs
+//! after the query they run. A query for an older root (one still in flight when the root
+//! changed) runs in a VM made for it and dropped after it, never in a VM of another root.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    panic::{self, AssertUnwindSafe},
+    sync::{Arc, Condvar, Mutex, MutexGuard, mpsc},
+    thread,
+};
+
+use crate::{
+    Library, RootId, SandboxError, SandboxOptions, StartError,
+    vm::{Limits, Vm},
+};
+
+/// Roots remembered as superseded, so that a late query for one does not make it current
+/// again.
+const RETIRED_ROOTS_MAX: usize = 16;
+
+/// Runs client JavaScript against snapshots, within limits; see the crate documentation.
+pub struct Sandbox {
+    shared: Arc<Shared>,
+    options: SandboxOptions,
+    workers: Vec<thread::JoinHandle<()>>,
+}
+
+/// The result of a query.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// The JSON of the value the code returned (`null` for `undefined`).
+    pub result: serde_json::Value,
+    /// The position of the snapshot the query read.
+    pub position: u64,
+}
+
+/// A view of the sandbox's pool, for metrics and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SandboxStats {
+    /// VMs alive per root (at most one per worker).
+    pub vms_by_root: HashMap<RootId, usize>,
+    /// Queries waiting for a worker.
+    pub queued: usize,
+    /// Queries running now.
+    pub running: usize,
+    /// VMs made since the start.
+    pub vms_created: u64,
+    /// VMs dropped because their root was superseded or they answered their share of
+    /// queries.
+    pub vms_retired: u64,
+    /// VMs dropped because a query hit the time or memory limit, or something panicked.
+    pub vms_discarded: u64,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled when a job is queued, the current root changes, or the sandbox stops.
+    work: Condvar,
+    limits: Limits,
+}
+
+#[derive(Default)]
+struct State {
+    jobs: VecDeque<Job>,
+    /// Workers waiting for work.
+    idle: usize,
+    /// Workers running a query.
+    running: usize,
+    current_root: Option<RootId>,
+    retired_roots: VecDeque<RootId>,
+    /// Counts changes of `current_root`.
+    root_epoch: u64,
+    shutdown: bool,
+    stats: SandboxStats,
+}
+
+struct Job {
+    library: Arc<dyn Library>,
+    root: RootId,
+    code: String,
+    args_json: String,
+    reply: mpsc::SyncSender<Result<Outcome, SandboxError>>,
+}
+
+enum Event {
+    Job(Job),
+    RootChanged(Option<RootId>),
+    Shutdown,
+}
+
+impl Sandbox {
+    /// Starts the worker threads. VMs are made on first use of each root.
+    pub fn new(options: SandboxOptions) -> Result<Self, StartError> {
+        options
+            .validate()
+            .map_err(|detail| StartError::InvalidOptions { detail })?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            work: Condvar::new(),
+            limits: Limits {
+                time_limit: options.time_limit,
+                memory_bytes_max: options.memory_bytes_max,
+                stack_bytes_max: options.stack_bytes_max,
+                result_bytes_max: options.result_bytes_max,
+            },
+        });
+        let mut sandbox = Self {
+            shared,
+            options,
+            workers: Vec::new(),
+        };
+        for index in 0..sandbox.options.pool_size {
+            let shared = Arc::clone(&sandbox.shared);
+            let worker = thread::Builder::new()
+                .name(format!("writ-sandbox-{index}"))
+                // QuickJS's stack limit plus room for library functions and the host.
+                .stack_size(sandbox.options.stack_bytes_max + (8 << 20))
+                .spawn(move || work(&shared))
+                .map_err(StartError::Thread)?;
+            sandbox.workers.push(worker);
+        }
+        Ok(sandbox)
+    }
+
+    /// Runs `code` against `library`'s snapshot with `args` in scope and returns the JSON of
+    /// its result and the snapshot's position. Blocks until a worker has run it (from async
+    /// code, call it through `spawn_blocking`); refuses at once with
+    /// [`SandboxError::Overloaded`] when all workers are busy and the queue is full.
+    pub fn run(
+        &self,
+        library: Arc<dyn Library>,
+        code: &str,
+        args: serde_json::Value,
+    ) -> Result<Outcome, SandboxError> {
+        if code.len() > self.options.code_bytes_max {
+            return Err(SandboxError::CodeTooLarge {
+                size: code.len(),
+                max: self.options.code_bytes_max,
+            });
+        }
+        let args_json = args.to_string();
+        let root = library.root();
+        let (reply, answer) = mpsc::sync_channel(1);
+        let root_changed = {
+            let mut state = self.shared.lock();
+            if state.jobs.len() >= state.idle + self.options.queue_max {
+                return Err(SandboxError::Overloaded);
+            }
+            let root_changed = state.observe_root(root);
+            state.jobs.push_back(Job {
+                library,
+                root,
+                code: code.to_owned(),
+                args_json,
+                reply,
+            });
+            root_changed
+        };
+        if root_changed {
+            self.shared.work.notify_all();
+        } else {
+            self.shared.work.notify_one();
+        }
+        answer.recv().unwrap_or_else(|_| {
+            Err(SandboxError::Internal {
+                message: "the sandbox worker panicked before answering".into(),
+            })
+        })
+    }
+
+    /// The pool's state now.
+    pub fn stats(&self) -> SandboxStats {
+        let state = self.shared.lock();
+        let mut stats = state.stats.clone();
+        stats.queued = state.jobs.len();
+        stats.running = state.running;
+        stats
+    }
+
+    /// The options the sandbox runs with.
+    pub fn options(&self) -> &SandboxOptions {
+        &self.options
+    }
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("options", &self.options)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.shared.lock().shutdown = true;
+        self.shared.work.notify_all();
+        for worker in self.workers.drain(..) {
+            // A worker only ends by panicking outside a query, which is a bug already
+            // reported by the panic hook; nothing more to do here.
+            let _ = worker.join();
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is updated in single statements that do not panic, so a poisoned lock
+        // still guards consistent data.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits for the next thing this worker has to do.
+    fn next_event(&self, root_epoch: &mut u64) -> Event {
+        let mut state = self.lock();
+        loop {
+            if state.shutdown {
+                return Event::Shutdown;
+            }
+            if state.root_epoch != *root_epoch {
+                *root_epoch = state.root_epoch;
+                return Event::RootChanged(state.current_root);
+            }
+            if let Some(job) = state.jobs.pop_front() {
+                state.running += 1;
+                return Event::Job(job);
+            }
+            state.idle += 1;
+            state = self
+                .work
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            state.idle -= 1;
+        }
+    }
+}
+
+impl State {
+    /// Notes the root of a new query; returns whether the current root changed.
+    fn observe_root(&mut self, root: RootId) -> bool {
+        if self.current_root == Some(root) || self.retired_roots.contains(&root) {
+            return false;
+        }
+        if let Some(old) = self.current_root.replace(root) {
+            if self.retired_roots.len() == RETIRED_ROOTS_MAX {
+                self.retired_roots.pop_front();
+            }
+            self.retired_roots.push_back(old);
+        }
+        self.root_epoch += 1;
+        true
+    }
+}
+
+/// Why a VM is dropped.
+enum Removal {
+    Retired,
+    Discarded,
+}
+
+/// A worker thread: takes jobs, keeps at most one VM.
+fn work(shared: &Shared) {
+    let mut vm: Option<Vm> = None;
+    let mut root_epoch = 0;
+    loop {
+        match shared.next_event(&mut root_epoch) {
+            Event::Shutdown => return,
+            Event::RootChanged(current) => {
+                if let Some(old) = vm.take_if(|vm| Some(vm.root()) != current) {
+                    drop_vm(shared, old, Removal::Retired);
+                }
+            }
+            Event::Job(job) => {
+                // A panic outside the query itself (a library's `functions`) drops the job
+                // and its reply channel: the caller learns that the worker stopped.
+                let answered =
+                    panic::catch_unwind(AssertUnwindSafe(|| answer(shared, &mut vm, job)));
+                if answered.is_err() {
+                    // It panicked before answering, so `running` still counts the job.
+                    shared.lock().running -= 1;
+                    if let Some(old) = vm.take() {
+                        drop_vm(shared, old, Removal::Discarded);
+                    }
+                }
+                after_query(shared, &mut vm);
+            }
+        }
+    }
+}
+
+/// Runs a job in a VM of its root and sends the answer.
+fn answer(shared: &Shared, vm: &mut Option<Vm>, job: Job) {
+    if let Some(old) = vm.take_if(|vm| vm.root() != job.root) {
+        drop_vm(shared, old, Removal::Retired);
+    }
+    let current = match vm {
+        Some(current) => current,
+        None => match Vm::new(job.root, job.library.functions(), shared.limits) {
+            Ok(new) => {
+                let mut state = shared.lock();
+                *state.stats.vms_by_root.entry(job.root).or_default() += 1;
+                state.stats.vms_created += 1;
+                drop(state);
+                vm.insert(new)
+            }
+            Err(error) => return reply(shared, job.reply, Err(error)),
+        },
+    };
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        current.run(job.library, &job.code, &job.args_json)
+    }));
+    let result = result.unwrap_or_else(|panic| {
+        current.poison();
+        Err(SandboxError::Internal {
+            message: format!("a panic while running the query: {}", panic_message(&panic)),
+        })
+    });
+    // A VM that hit a limit goes before the answer, so that the next query (and the stats)
+    // never see it.
+    if let Some(old) = vm.take_if(|vm| !vm.healthy()) {
+        drop_vm(shared, old, Removal::Discarded);
+    }
+    reply(shared, job.reply, result);
+}
+
+/// Sends the answer; the job stops counting as running first, so that a caller who got its
+/// answer sees the stats without it.
+fn reply(
+    shared: &Shared,
+    reply: mpsc::SyncSender<Result<Outcome, SandboxError>>,
+    result: Result<Outcome, SandboxError>,
+) {
+    shared.lock().running -= 1;
+    // The caller waits for this; if it is gone there is no one to tell.
+    let _ = reply.send(result);
+}
+
+/// Keeps the VM warm for the next query of its root, or retires it.
+fn after_query(shared: &Shared, vm: &mut Option<Vm>) {
+    let Some(current) = vm.as_mut() else {
+        return;
+    };
+    if current.worn_out() || shared.lock().current_root != Some(current.root()) {
+        let old = vm.take().expect("checked above");
+        drop_vm(shared, old, Removal::Retired);
+        return;
+    }
+    let idle = panic::catch_unwind(AssertUnwindSafe(|| current.idle()));
+    if !matches!(idle, Ok(Ok(()))) {
+        let old = vm.take().expect("checked above");
+        drop_vm(shared, old, Removal::Discarded);
+    }
+}
+
+fn drop_vm(shared: &Shared, vm: Vm, why: Removal) {
+    let root = vm.root();
+    drop(vm);
+    let mut state = shared.lock();
+    let stats = &mut state.stats;
+    if let Some(count) = stats.vms_by_root.get_mut(&root) {
+        *count -= 1;
+        if *count == 0 {
+            stats.vms_by_root.remove(&root);
+        }
+    }
+    match why {
+        Removal::Retired => stats.vms_retired += 1,
+        Removal::Discarded => stats.vms_discarded += 1,
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+    if let Some(message) = panic.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = panic.downcast_ref::<String>() {
+        message
+    } else {
+        "(no message)"
+    }
+}

@@ -1,0 +1,238 @@
+//! The named queries over the [`TicketsView`] and their JSON shapes; the module
+//! documentation of [`read`](super) describes them for clients.
+
+use serde_json::{Map, Value, json};
+use writ_query::{Args, QueryCatalog, QueryError, rfc3339};
+
+use super::view::{
+    Comment, PRIORITIES, Status, StatusChange, Ticket, TicketFilter, TicketsView, parse_priority,
+    priority_name,
+};
+
+/// `getTicket`.
+pub const GET_TICKET: &str = "getTicket";
+/// `searchTickets`.
+pub const SEARCH_TICKETS: &str = "searchTickets";
+/// `ticketStats`.
+pub const TICKET_STATS: &str = "ticketStats";
+
+/// `searchTickets`' default `limit`.
+pub const SEARCH_LIMIT_DEFAULT: u64 = 50;
+/// `searchTickets`' largest `limit`.
+pub const SEARCH_LIMIT_MAX: u64 = 1000;
+
+const SEARCH_PARAMS_V1: [&str; 5] = ["status", "assignee", "priority", "text", "limit"];
+const SEARCH_PARAMS_V2: [&str; 6] = ["status", "assignee", "priority", "text", "limit", "cursor"];
+
+/// The tickets queries: version 2 over the view, version 1 as transformers of version 2.
+pub fn catalog() -> QueryCatalog<TicketsView> {
+    let mut catalog = QueryCatalog::new();
+    let _ = catalog
+        .version(2)
+        .requires_projection_version(2)
+        .query(GET_TICKET, &["id"], get_ticket)
+        .query(SEARCH_TICKETS, &SEARCH_PARAMS_V2, search_tickets)
+        .query(TICKET_STATS, &[], ticket_stats);
+    let _ = catalog
+        .version(1)
+        .transform(GET_TICKET, &["id"], (2, GET_TICKET), ticket_v1)
+        .transform(
+            SEARCH_TICKETS,
+            &SEARCH_PARAMS_V1,
+            (2, SEARCH_TICKETS),
+            search_v1,
+        )
+        .transform(TICKET_STATS, &[], (2, TICKET_STATS), stats_v1);
+    catalog
+}
+
+// ----- version 2, over the view -----
+
+fn get_ticket(view: &TicketsView, args: &Args<'_>) -> Result<Value, QueryError> {
+    let id = args.required_str("id")?;
+    let ticket = view
+        .ticket(id)
+        .ok_or_else(|| QueryError::not_found(format!("there is no ticket `{id}`")))?;
+    Ok(Value::Object(ticket_detail(ticket)))
+}
+
+fn search_tickets(view: &TicketsView, args: &Args<'_>) -> Result<Value, QueryError> {
+    // An empty value means the same as leaving the argument out (`?status=` from a form).
+    let given = |name: &str| -> Result<Option<&str>, QueryError> {
+        Ok(args.str(name)?.filter(|value| !value.is_empty()))
+    };
+    let status = given("status")?
+        .map(|name| {
+            Status::parse(name)
+                .ok_or_else(|| QueryError::bad_argument("status", "must be open or closed"))
+        })
+        .transpose()?;
+    let priority = given("priority")?
+        .map(|name| {
+            parse_priority(name).ok_or_else(|| {
+                QueryError::bad_argument("priority", "must be low, normal, high or urgent")
+            })
+        })
+        .transpose()?;
+    let limit = args.u64("limit")?.unwrap_or(SEARCH_LIMIT_DEFAULT);
+    if limit > SEARCH_LIMIT_MAX {
+        return Err(QueryError::bad_argument(
+            "limit",
+            format!("must be at most {SEARCH_LIMIT_MAX}"),
+        ));
+    }
+    let after = given("cursor")?.map(decode_cursor).transpose()?;
+    let filter = TicketFilter {
+        status,
+        assignee: given("assignee")?.map(str::to_owned),
+        priority,
+        text: given("text")?.map(str::to_owned),
+    };
+    let page = view.search(&filter, after, limit as usize);
+    Ok(json!({
+        "items": page.items.iter().map(|t| Value::Object(ticket_summary(t))).collect::<Vec<_>>(),
+        "total": page.total,
+        "cursor": page.next_after.map(encode_cursor),
+    }))
+}
+
+fn ticket_stats(view: &TicketsView, _: &Args<'_>) -> Result<Value, QueryError> {
+    let by_priority: Map<String, Value> = PRIORITIES
+        .into_iter()
+        .map(|p| (priority_name(p).to_owned(), view.count_priority(p).into()))
+        .collect();
+    Ok(json!({
+        "open": view.count(Status::Open),
+        "closed": view.count(Status::Closed),
+        "total": view.len(),
+        "byPriority": by_priority,
+    }))
+}
+
+// ----- version 1, transformers of version 2 -----
+
+/// v1 `getTicket`: v2's ticket without `history`.
+fn ticket_v1(mut ticket: Value) -> Result<Value, QueryError> {
+    remove_field(&mut ticket, "history")?;
+    Ok(ticket)
+}
+
+/// v1 `searchTickets`: v2's first page as a bare array (no `total`, no `cursor`).
+fn search_v1(mut page: Value) -> Result<Value, QueryError> {
+    match page.get_mut("items") {
+        Some(items @ Value::Array(_)) => Ok(items.take()),
+        _ => Err(QueryError::failed("v2 searchTickets answered no items")),
+    }
+}
+
+/// v1 `ticketStats`: v2's counts without `byPriority`.
+fn stats_v1(mut stats: Value) -> Result<Value, QueryError> {
+    remove_field(&mut stats, "byPriority")?;
+    Ok(stats)
+}
+
+fn remove_field(value: &mut Value, field: &str) -> Result<(), QueryError> {
+    value
+        .as_object_mut()
+        .ok_or_else(|| QueryError::failed("the v2 answer is not an object"))?
+        .remove(field);
+    Ok(())
+}
+
+// ----- shapes -----
+
+fn text(s: &str) -> Value {
+    Value::String(s.to_owned())
+}
+
+fn time(ms: u64) -> Value {
+    Value::String(rfc3339::format_millis(ms))
+}
+
+/// A ticket without its comments and history: what searches list.
+fn ticket_summary(t: &Ticket) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("id".into(), text(&t.id));
+    out.insert("title".into(), text(&t.title));
+    out.insert(
+        "description".into(),
+        t.description.as_deref().map_or(Value::Null, text),
+    );
+    out.insert("reporter".into(), text(&t.reporter));
+    out.insert("priority".into(), text(priority_name(t.priority)));
+    out.insert("status".into(), text(t.status.as_str()));
+    out.insert(
+        "assignee".into(),
+        t.assignee.as_deref().map_or(Value::Null, text),
+    );
+    out.insert("commentCount".into(), t.comments.len().into());
+    out.insert("createdAt".into(), time(t.created.recorded_at_ms));
+    out.insert("createdPosition".into(), t.created.position.into());
+    out.insert("updatedAt".into(), time(t.updated.recorded_at_ms));
+    out.insert("updatedPosition".into(), t.updated.position.into());
+    out
+}
+
+/// A ticket with its comments and history: what `getTicket` answers.
+fn ticket_detail(t: &Ticket) -> Map<String, Value> {
+    let mut out = ticket_summary(t);
+    out.insert(
+        "comments".into(),
+        t.comments
+            .iter()
+            .map(|c| comment(c))
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    out.insert(
+        "history".into(),
+        t.history
+            .iter()
+            .map(|c| status_change(c))
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    out
+}
+
+fn comment(c: &Comment) -> Value {
+    json!({
+        "id": c.id.to_string(),
+        "author": &*c.author,
+        "text": &*c.text,
+        "position": c.at.position,
+        "recordedAt": time(c.at.recorded_at_ms),
+    })
+}
+
+fn status_change(change: &StatusChange) -> Value {
+    let mut out = Map::new();
+    out.insert("status".into(), text(change.status.as_str()));
+    out.insert("at".into(), time(change.at.recorded_at_ms));
+    out.insert("position".into(), change.at.position.into());
+    if let Some(note) = &change.note {
+        let key = match change.status {
+            Status::Closed => "resolution",
+            Status::Open => "reason",
+        };
+        out.insert(key.into(), text(note));
+    }
+    Value::Object(out)
+}
+
+// ----- cursors -----
+
+/// A page cursor: the last listed ticket's number in hex. Opaque to clients; it stays
+/// valid across snapshots because tickets are never removed and pages are in creation
+/// order (new tickets only ever appear on later pages).
+fn encode_cursor(after: u64) -> Value {
+    Value::String(format!("{after:x}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<u64, QueryError> {
+    let bad = || QueryError::bad_argument("cursor", "is not a cursor from a previous page");
+    if cursor.is_empty() || cursor.len() > 16 || !cursor.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    u64::from_str_radix(cursor, 16).map_err(|_| bad())
+}
