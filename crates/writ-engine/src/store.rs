@@ -151,19 +151,35 @@ impl Store {
         from_position: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, ReadError> {
+        let mut out = Vec::new();
+        self.read_all_into(from_position, limit, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`Store::read_all`] into `out`, which ends up holding exactly the events read. The
+    /// events `out` held are overwritten in place, so their strings and buffers are
+    /// reused: a reader that passes the same vector again allocates only for bodies
+    /// longer than before. On an error `out` holds some events of no meaning.
+    pub(crate) fn read_all_into(
+        &self,
+        from_position: u64,
+        limit: usize,
+        out: &mut Vec<RecordedEvent>,
+    ) -> Result<(), ReadError> {
         let from_position = from_position.max(1);
         let last = self.last_position();
         let executed = self.executed();
         if from_position > last || limit == 0 {
-            return Ok(Vec::new());
+            out.clear();
+            return Ok(());
         }
         let start = {
             let indexes = self.indexes.read().expect("index lock");
             indexes.commit_of(from_position)
         };
-        let mut out = Vec::new();
+        let mut filled = 0;
         let mut iter = self.events.iter_from(start);
-        while let Some(item) = iter.next_record() {
+        'records: while let Some(item) = iter.next_record() {
             let (seq, bytes) = item?;
             if seq >= executed {
                 break;
@@ -173,14 +189,19 @@ impl Store {
             for (i, event) in commit.events.iter().enumerate() {
                 let position = commit.first_position + i as u64;
                 if position >= from_position && position <= last {
-                    out.push(recorded(&commit, i, event));
-                    if out.len() >= limit {
-                        return Ok(out);
+                    match out.get_mut(filled) {
+                        Some(reused) => overwrite(reused, &commit, i, event),
+                        None => out.push(recorded(&commit, i, event)),
+                    }
+                    filled += 1;
+                    if filled >= limit {
+                        break 'records;
                     }
                 }
             }
         }
-        Ok(out)
+        out.truncate(filled);
+        Ok(())
     }
 
     /// The status of the command logged at `seq`.
@@ -270,6 +291,25 @@ fn recorded(
         command_id: commit.command_id,
         recorded_at_ms: commit.recorded_at_ms,
     }
+}
+
+/// [`recorded`] into an event read before, keeping its allocations.
+fn overwrite(
+    out: &mut RecordedEvent,
+    commit: &CommitRecord<'_>,
+    i: usize,
+    event: &crate::record::CommitEvent<'_>,
+) {
+    out.position = commit.first_position + i as u64;
+    out.stream.clear();
+    out.stream.push_str(event.stream);
+    out.version = event.version;
+    out.event_type.clear();
+    out.event_type.push_str(event.event_type);
+    out.data.clear();
+    out.data.extend_from_slice(event.data);
+    out.command_id = commit.command_id;
+    out.recorded_at_ms = commit.recorded_at_ms;
 }
 
 /// The final status a commit records.

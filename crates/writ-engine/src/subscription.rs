@@ -46,15 +46,29 @@ impl Subscription {
         &mut self,
         max: usize,
     ) -> Result<Vec<RecordedEvent>, SubscriptionError> {
+        let mut events = Vec::new();
+        self.next_batch_into(max, &mut events).await?;
+        Ok(events)
+    }
+
+    /// [`Subscription::next_batch`] into `events`, which ends up holding exactly the next
+    /// batch. The events it held are overwritten in place, keeping their strings and
+    /// buffers: a reader that hands back the batches it is done with reads without
+    /// allocating. On an error `events` holds nothing of meaning. Cancel-safe.
+    pub async fn next_batch_into(
+        &mut self,
+        max: usize,
+        events: &mut Vec<RecordedEvent>,
+    ) -> Result<(), SubscriptionError> {
         let max = max.max(1);
         loop {
             let store = self.source.store();
             if store.last_position() >= self.next {
-                let events = store.read_all(self.next, max)?;
+                store.read_all_into(self.next, max, events)?;
                 if let Some(last) = events.last() {
                     debug_assert_eq!(events[0].position, self.next, "subscriptions never skip");
                     self.next = last.position + 1;
-                    return Ok(events);
+                    return Ok(());
                 }
             }
             if store.is_closed() {

@@ -323,6 +323,48 @@ fn subscription_delivers_history_then_live_events_in_order() {
 }
 
 #[test]
+fn next_batch_into_reuses_the_events_and_reads_the_same() {
+    let storage = SimStorage::new();
+    let engine = Arc::new(open(&storage));
+    for i in 0..6u128 {
+        run(
+            &engine,
+            Uuid::from_u128(i),
+            "OpenTicket",
+            &open_ticket(&format!("ticket-with-a-longer-id-{i}")),
+        );
+        run(
+            &engine,
+            Uuid::from_u128(100 + i),
+            "AddComment",
+            &comment(
+                &format!("ticket-with-a-longer-id-{i}"),
+                &"x".repeat(i as usize + 1),
+            ),
+        );
+    }
+    let expected = engine.read_all(1, 100).unwrap();
+    assert_eq!(expected.len(), 12);
+    let mut subscription = engine.subscribe(1);
+    // Batches of 5, 5 and 2 through one vector: longer events over shorter ones and
+    // the other way round, and a shorter batch than the vector held.
+    let mut events = Vec::new();
+    let mut seen = Vec::new();
+    block_on(async {
+        while seen.len() < expected.len() {
+            subscription.next_batch_into(5, &mut events).await.unwrap();
+            assert!(!events.is_empty() && events.len() <= 5);
+            seen.extend(events.iter().cloned());
+        }
+    });
+    assert_eq!(seen, expected);
+    assert_eq!(events.len(), 2, "the vector holds exactly the last batch");
+    engine.shutdown();
+    let end = block_on(subscription.next_batch_into(10, &mut events));
+    assert!(matches!(end, Err(SubscriptionError::Closed)), "{end:?}");
+}
+
+#[test]
 fn wait_answers_when_the_outcome_is_final() {
     let storage = SimStorage::new();
     let engine = Arc::new(open(&storage));

@@ -1,6 +1,6 @@
 //! Replay speed of the tickets projection: how long a start takes per million events.
 //!
-//! `cargo bench -p writ-query --bench replay [-- --tickets N --comments M --runs R --skip-engine]`
+//! `cargo bench -p writ-query --bench replay [-- --tickets N --comments M --runs R --skip-engine --skip-memory]`
 //!
 //! 1. From memory: `--tickets` `TicketOpened` then `--comments` `CommentAdded` events
 //!    (default 100k + 900k) applied by a [`Replay`] in batches of 4,096, a snapshot taken
@@ -11,6 +11,11 @@
 //!    it until it has published the last position, as at a server start.
 //!
 //! Each prints the median of `--runs` (default 5) runs, and a last line of key=value pairs.
+//! Every run also prints the CPU time it took (the applying thread's from memory; all of
+//! the process's threads from the engine's log), which varies much less than wall time on
+//! a machine others share, and the first memory run how much the resident set grew (about
+//! the read model's size). `--skip-memory` runs only the engine part, `--in-place-only`
+//! only the memory run that publishes once at the end (for profiling).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -27,6 +32,7 @@ struct Options {
     comments: u64,
     runs: usize,
     engine: bool,
+    memory: bool,
     /// Only the memory run that publishes one snapshot at the end (for profiling).
     in_place_only: bool,
 }
@@ -37,6 +43,7 @@ fn options() -> Options {
         comments: 900_000,
         runs: 5,
         engine: true,
+        memory: true,
         in_place_only: false,
     };
     let mut args = std::env::args().skip(1);
@@ -51,6 +58,7 @@ fn options() -> Options {
             "--comments" => options.comments = value(),
             "--runs" => options.runs = value() as usize,
             "--skip-engine" => options.engine = false,
+            "--skip-memory" => options.memory = false,
             "--in-place-only" => options.in_place_only = true,
             _ => {} // `cargo bench` passes `--bench`
         }
@@ -61,6 +69,42 @@ fn options() -> Options {
 /// The `writ` binary's allocator: replay allocates and frees many small nodes.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// CPU time this thread has run, from `/proc/thread-self/schedstat` (Linux; `None`
+/// elsewhere). On a shared machine wall time swings with the other work; CPU time much
+/// less, so each run prints both.
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// CPU time of the whole process (every thread), from `/proc/self/stat`'s `utime` and
+/// `stime` in clock ticks (assumed 100 per second, Linux's `USER_HZ` on every common
+/// platform); `None` elsewhere.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+/// The resident set size in bytes, from `/proc/self/statm` (assuming 4 KiB pages);
+/// `None` elsewhere.
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+fn cpu_since(start: Option<Duration>, now: Option<Duration>) -> String {
+    match (start, now) {
+        (Some(start), Some(now)) => format!(", {:.3} s CPU", (now - start).as_secs_f64()),
+        _ => String::new(),
+    }
+}
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -80,7 +124,7 @@ fn main() {
     let interval = RuntimeOptions::default().catch_up_publish_interval;
     let mut every_batch = Vec::new();
     let mut memory = Vec::new();
-    for _ in 0..options.runs {
+    for _ in 0..options.runs * usize::from(options.memory) {
         if options.in_place_only {
             memory_run(&events, batch, Duration::MAX, "one snapshot at the end");
             continue;
@@ -114,12 +158,17 @@ fn main() {
     if options.in_place_only {
         return;
     }
-    println!(
-        "memory median, snapshot per batch of {batch}: {:.0} events/s",
-        median(every_batch)
-    );
-    let memory = median(memory);
-    println!("memory median: {memory:.0} events/s");
+    let memory = if options.memory {
+        println!(
+            "memory median, snapshot per batch of {batch}: {:.0} events/s",
+            median(every_batch)
+        );
+        let memory = median(memory);
+        println!("memory median: {memory:.0} events/s");
+        memory
+    } else {
+        0.0
+    };
     drop(events);
 
     let mut engine_median = 0.0;
@@ -140,6 +189,8 @@ fn main() {
 /// Applies `events` in batches, publishing a snapshot (held until the next) after a batch
 /// when `interval` has passed since the last one, as the runtime does while catching up.
 fn memory_run(events: &[RecordedEvent], batch: usize, interval: Duration, label: &str) -> f64 {
+    let resident = resident_bytes();
+    let cpu = thread_cpu();
     let started = Instant::now();
     let mut replay = Replay::new(TicketsProjection::current());
     let mut published;
@@ -159,6 +210,15 @@ fn memory_run(events: &[RecordedEvent], batch: usize, interval: Duration, label:
         }
     }
     let elapsed = started.elapsed();
+    let cpu = cpu_since(cpu, thread_cpu());
+    // Growth of the resident set: on the first run about the read model's size; later
+    // runs mostly reuse what the allocator kept from earlier ones.
+    let grown = match (resident, resident_bytes()) {
+        (Some(before), Some(after)) if after > before => {
+            format!(", resident +{} MiB", (after - before) >> 20)
+        }
+        _ => String::new(),
+    };
     assert_eq!(published.position, events.len() as u64);
     assert_eq!(replay.stats().errors, 0);
     let per_s = events.len() as f64 / elapsed.as_secs_f64();
@@ -166,7 +226,7 @@ fn memory_run(events: &[RecordedEvent], batch: usize, interval: Duration, label:
     let started = Instant::now();
     drop((replay, published));
     println!(
-        "  memory, {label}: {:.3} s, {per_s:.0} events/s (then {:.3} s to free it)",
+        "  memory, {label}: {:.3} s{cpu}, {per_s:.0} events/s (then {:.3} s to free it){grown}",
         elapsed.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
@@ -179,6 +239,7 @@ fn engine_runs(dir: &std::path::Path, options: &Options) -> f64 {
     assert_eq!(last, options.tickets + options.comments);
 
     // The engine's own read path, for comparison: the subscription without a projection.
+    let cpu = thread_cpu();
     let started = Instant::now();
     let mut subscription = engine.subscribe(1);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -193,13 +254,15 @@ fn engine_runs(dir: &std::path::Path, options: &Options) -> f64 {
     }
     let elapsed = started.elapsed();
     println!(
-        "  subscription alone: {:.3} s, {:.0} events/s",
+        "  subscription alone: {:.3} s{}, {:.0} events/s",
         elapsed.as_secs_f64(),
+        cpu_since(cpu, thread_cpu()),
         last as f64 / elapsed.as_secs_f64()
     );
 
     let mut runs = Vec::new();
     for _ in 0..options.runs {
+        let cpu = process_cpu();
         let started = Instant::now();
         let runtime = ProjectionRuntime::start(
             engine.clone(),
@@ -211,11 +274,12 @@ fn engine_runs(dir: &std::path::Path, options: &Options) -> f64 {
             .blocking_wait_for(last, Duration::from_secs(600))
             .unwrap();
         let elapsed = started.elapsed();
+        let cpu = cpu_since(cpu, process_cpu());
         assert_eq!(snapshot.state.len() as u64, options.tickets);
         assert_eq!(runtime.status().stats.errors, 0);
         let per_s = last as f64 / elapsed.as_secs_f64();
         println!(
-            "  engine log → runtime: {:.3} s, {per_s:.0} events/s",
+            "  engine log → runtime: {:.3} s{cpu} (all threads), {per_s:.0} events/s",
             elapsed.as_secs_f64()
         );
         runs.push(per_s);

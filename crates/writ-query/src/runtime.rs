@@ -6,8 +6,12 @@
 //! Each projection instance runs on a dedicated OS thread (`writ-projection-{name}`, and
 //! `writ-rebuild-{name}` while a rebuild catches up), fed by a reader thread of its own
 //! (`writ-read-{name}`) through a channel of two batches, so that reading the log overlaps
-//! with applying it. Applying events is CPU-bound, a
-//! catch-up replays millions of them in one go, and the engine's subscription reads the
+//! with applying it; applied batches go back to the reader, which reads the next events
+//! into them (`Subscription::next_batch_into`), so replaying allocates nothing per event
+//! to read the log and frees nothing of it on the applying thread, the one that sets the
+//! pace. [`Replay`] hands the projection each run of 32 events to [`Projection::warm`]
+//! before applying them. Applying events is CPU-bound, a catch-up replays millions of
+//! them in one go, and the engine's subscription reads the
 //! log with blocking file reads: on a tokio worker that would stall every request task
 //! queued behind it (tokio cannot preempt), and on this 2-core machine it would take half
 //! of the server. A thread also makes the runtime independent of the caller's runtime:
@@ -42,9 +46,11 @@
 //!
 //! Nothing is persisted: [`ProjectionRuntime::start`] replays the log from position 1.
 //! On this 2-core machine a runtime replays a million tickets events (100k tickets, 900k
-//! comments) from the engine's log in about 1.75 s (the median of 5 runs, 1.65 to 1.9 s;
-//! `cargo bench -p writ-query --bench replay`), so a start costs about 1.75 s per million
-//! events of the log; reading the log alone takes 0.23 s of it, on the reader thread. In
+//! comments) from the engine's log with 1.63 s of CPU over its two threads (the median of
+//! 5 runs, 1.55 to 1.96 s; `cargo bench -p writ-query --bench replay`), of which reading
+//! the log takes about 0.25 s, on the reader thread; so on an idle machine a start costs
+//! about 1.4 s per million events of the log. (Measured while other work kept the load
+//! average near 7, where wall time was about twice that: 3.2 s.) In
 //! exchange there is no checkpoint format to version, no state to recover or distrust
 //! after a crash, and a projection whose version changed never needs a migration: the new
 //! binary simply builds the new structure at its start. Automatic rebuilds on a version
@@ -87,8 +93,9 @@ pub struct RuntimeOptions {
     /// the copying: each publish shares the state's nodes with readers, and the first
     /// change to each shared node (and each shared ticket, comment list...) copies it.
     /// Measured on the tickets replay of 1M events (100k tickets): a snapshot per
-    /// 4,096-event batch costs about two thirds of the replay speed, one per second about a
-    /// third, because the round-robin workload touches every ticket between two snapshots.
+    /// 4,096-event batch costs about 40% of the replay speed (2.2 s of CPU instead of
+    /// 1.4 s), because the round-robin workload touches every ticket between two
+    /// snapshots; one per second or per 2 s costs next to nothing.
     /// [`RuntimeStatus::applied`] shows the progress in between. Default 2 s.
     pub catch_up_publish_interval: Duration,
 }
@@ -639,8 +646,15 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
 type Batch = Result<Vec<RecordedEvent>, SubscriptionError>;
 
 /// Batches read ahead of the one being applied. Two keep the applying thread busy while
-/// bounding the memory to three batches.
+/// bounding the memory to three batches (and the one spare below, and the one being read).
 const READ_AHEAD_BATCHES: usize = 2;
+
+/// Applied batches handed back to the reader thread, which reads the next batch into them
+/// ([`writ_engine::Subscription::next_batch_into`]): their strings and buffers are reused,
+/// so a replay allocates nothing per event to read the log, and none of it is freed on the
+/// applying thread, the one that sets the pace. One is enough: the reader takes it
+/// back before the applier is done with the next.
+const SPARE_BATCHES: usize = 1;
 
 /// A projection instance: a reader thread follows the source and hands batches over a
 /// bounded channel to this thread, which applies them and publishes (or, while rebuilding,
@@ -657,12 +671,13 @@ fn run<P: Projection>(
     let batch_max = shared.options.batch_events_max.max(1);
     let subscription = shared.source.subscribe(1);
     let (batches_tx, batches) = mpsc::sync_channel::<Batch>(READ_AHEAD_BATCHES);
+    let (spare_tx, spare) = mpsc::sync_channel::<Vec<RecordedEvent>>(SPARE_BATCHES);
     let (done_tx, done) = watch::channel(false);
     std::thread::scope(|scope| {
         let reader = std::thread::Builder::new()
             .name(format!("writ-read-{}", projection.name()))
             .spawn_scoped(scope, move || {
-                read(subscription, batch_max, stop, done, batches_tx);
+                read(subscription, batch_max, stop, done, batches_tx, spare);
             });
         if let Err(e) = reader {
             return Exit::Failed(format!("cannot spawn the reader thread: {e}"));
@@ -670,7 +685,20 @@ fn run<P: Projection>(
         // However this thread leaves (returning or unwinding), the reader stops, so the
         // scope can join it.
         let _done = StopOnDrop(done_tx);
-        apply(shared, generation, projection, stats, &batches, live)
+        let exit = apply(
+            shared,
+            generation,
+            projection,
+            stats,
+            (&batches, &spare_tx),
+            live,
+        );
+        // The reader may be blocked sending a batch into the full channel: dropping the
+        // receiver here (the closure owns it, so unwinding drops it too) wakes it with an
+        // error, and the scope can join it. Held by `run` instead, it would deadlock.
+        drop(batches);
+        drop(spare_tx);
+        exit
     })
 }
 
@@ -682,29 +710,33 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// The reader thread: the subscription's batches into the channel, until the runtime
-/// stops the instance, the applying thread is done, or the subscription ends.
+/// The reader thread: the subscription's batches into the channel, each read into a
+/// spare batch when the applying thread has handed one back, until the runtime stops the
+/// instance, the applying thread is done, or the subscription ends.
 fn read(
     mut subscription: writ_engine::Subscription,
     batch_max: usize,
     mut stop: watch::Receiver<bool>,
     mut done: watch::Receiver<bool>,
     batches: mpsc::SyncSender<Batch>,
+    spare: mpsc::Receiver<Vec<RecordedEvent>>,
 ) {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else {
         // Dropping `batches` ends the applying thread's loop; it reports the stop.
         return;
     };
     loop {
-        let batch = rt.block_on(async {
+        let mut events = spare.try_recv().unwrap_or_default();
+        let read = rt.block_on(async {
             tokio::select! {
                 biased;
                 _ = stop.wait_for(|stop| *stop) => None,
                 _ = done.wait_for(|done| *done) => None,
-                batch = subscription.next_batch(batch_max) => Some(batch),
+                read = subscription.next_batch_into(batch_max, &mut events) => Some(read),
             }
         });
-        let Some(batch) = batch else { return };
+        let Some(read) = read else { return };
+        let batch = read.map(|()| events);
         let ended = batch.is_err();
         if batches.send(batch).is_err() || ended {
             return;
@@ -718,7 +750,10 @@ fn apply<P: Projection>(
     generation: u64,
     projection: P,
     stats: &Mutex<WorkerStats>,
-    batches: &mpsc::Receiver<Batch>,
+    (batches, spare): (
+        &mpsc::Receiver<Batch>,
+        &mpsc::SyncSender<Vec<RecordedEvent>>,
+    ),
     mut live: bool,
 ) -> Exit {
     let batch_max = shared.options.batch_events_max.max(1);
@@ -761,8 +796,9 @@ fn apply<P: Projection>(
                 published_at = Instant::now();
             }
         }
-        // Free the batch on this thread before waiting for the next.
-        drop(events);
+        // Back to the reader to be read into; when it has a spare already (or is gone),
+        // `try_send` hands the batch back and it is freed here.
+        drop(spare.try_send(events));
     }
 }
 

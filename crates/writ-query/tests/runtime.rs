@@ -624,3 +624,68 @@ async fn the_read_model_service_binds_libraries_per_version() {
     assert_eq!(service.status().position, last);
     service.shutdown();
 }
+
+/// Applies slowly, so that the reader thread fills the channel and blocks sending, and
+/// panics at position 50.
+#[derive(Debug, Clone)]
+struct SlowThenPanics;
+
+impl Projection for SlowThenPanics {
+    type State = u64;
+
+    fn name(&self) -> &'static str {
+        "slow"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn event_types(&self) -> &[&'static str] {
+        &["TicketOpened", "CommentAdded"]
+    }
+
+    fn initial_state(&self) -> u64 {
+        0
+    }
+
+    fn apply(&self, count: &mut u64, event: &RecordedEvent) -> Result<(), ApplyError> {
+        std::thread::sleep(Duration::from_millis(1));
+        assert!(event.position != 50, "cannot handle position 50");
+        *count += 1;
+        Ok(())
+    }
+}
+
+/// Regression: an instance whose applying thread stopped (here by a panic) while its
+/// reader thread was blocked sending into a full channel never ended: the instance waited
+/// for the reader, which waited for the channel's receiver, which the instance held.
+#[test]
+fn an_instance_stops_even_while_its_reader_waits_on_a_full_channel() {
+    let engine = engine();
+    open_ticket(&engine, 1);
+    for n in 0..200 {
+        comment(&engine, 1, &format!("comment {n}"));
+    }
+    let runtime = ProjectionRuntime::start(
+        engine.clone(),
+        SlowThenPanics,
+        RuntimeOptions {
+            batch_events_max: 1,
+            ..RuntimeOptions::default()
+        },
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while runtime.status().failure.is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the failed instance never ended"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let status = runtime.status();
+    assert!(status.stopped);
+    assert!(status.failure.unwrap().contains("position 50"));
+    runtime.shutdown();
+}

@@ -178,17 +178,13 @@ fn ticket_detail(t: &Ticket) -> Map<String, Value> {
     let mut out = ticket_summary(t);
     out.insert(
         "comments".into(),
-        t.comments
-            .iter()
-            .map(|c| comment(c))
-            .collect::<Vec<_>>()
-            .into(),
+        t.comments.iter().map(comment).collect::<Vec<_>>().into(),
     );
     out.insert(
         "history".into(),
         t.history
             .iter()
-            .map(|c| status_change(c))
+            .map(status_change)
             .collect::<Vec<_>>()
             .into(),
     );
