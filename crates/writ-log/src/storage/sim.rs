@@ -162,7 +162,16 @@ impl SimStorage {
     /// Makes the next `write_at` on any file write at most `max_bytes` bytes (a short
     /// write). With `max_bytes == 0` it returns `Ok(0)`.
     pub fn short_write_next(&self, max_bytes: usize) {
-        self.lock().faults.short_write = Some(max_bytes);
+        self.short_write_nth(max_bytes, 0);
+    }
+
+    /// Like [`short_write_next`](Self::short_write_next), for the `write_at` after `skip`
+    /// more whole ones (`skip == 0` is the next). Writes failed by an armed
+    /// [`SimOp::Write`] fault are not counted. One armed short write at a time: arming
+    /// replaces the previous one. Use it to reach a later writer, for example the event
+    /// log's write that follows the command log's in the engine.
+    pub fn short_write_nth(&self, max_bytes: usize, skip: usize) {
+        self.lock().faults.short_write = Some(ShortWrite { max_bytes, skip });
     }
 
     /// Limits the total size of all files. A `write_at` or `set_len` that would grow the
@@ -171,6 +180,14 @@ impl SimStorage {
     /// `u64::MAX` removes the limit.
     pub fn set_capacity(&self, bytes: u64) {
         self.lock().capacity = bytes;
+    }
+
+    /// The total size of the files that have a live directory entry: what
+    /// [`set_capacity`](Self::set_capacity) limits. `set_capacity(used_bytes())` makes
+    /// the disk full from now on: writes into the space files already have still succeed,
+    /// anything that grows a file fails.
+    pub fn used_bytes(&self) -> u64 {
+        self.lock().used_bytes()
     }
 
     /// Disarms every armed fault (not the capacity).
@@ -363,8 +380,16 @@ impl StorageFile for SimFile {
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
         let mut state = self.lock();
         state.take_fault(SimOp::Write)?;
-        let n = match state.faults.short_write.take() {
-            Some(max) => buf.len().min(max),
+        let n = match state.faults.short_write.as_mut() {
+            Some(short) if short.skip > 0 => {
+                short.skip -= 1;
+                buf.len()
+            }
+            Some(short) => {
+                let max = short.max_bytes;
+                state.faults.short_write = None;
+                buf.len().min(max)
+            }
             None => buf.len(),
         };
         if n == 0 {
@@ -434,7 +459,14 @@ struct Faults {
     ops: BTreeMap<SimOp, usize>,
     sync_persist: Option<usize>,
     sync_skip: usize,
-    short_write: Option<usize>,
+    short_write: Option<ShortWrite>,
+}
+
+/// An armed short write: the write after `skip` more writes `max_bytes` at most.
+#[derive(Debug, Clone, Copy)]
+struct ShortWrite {
+    max_bytes: usize,
+    skip: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -847,6 +879,11 @@ mod tests {
         assert_eq!(f.write_at(&[7u8; 10], 50).unwrap(), 10);
         sim.short_write_next(3);
         assert_eq!(f.write_at(&[9u8; 10], 0).unwrap(), 3);
+        sim.short_write_nth(2, 1);
+        assert_eq!(f.write_at(&[9u8; 4], 0).unwrap(), 4, "skipped");
+        assert_eq!(f.write_at(&[9u8; 4], 0).unwrap(), 2, "the armed one");
+        assert_eq!(f.write_at(&[9u8; 4], 0).unwrap(), 4, "disarmed");
+        assert_eq!(sim.used_bytes(), 100);
         sim.rename(p("a"), p("b")).unwrap();
         assert_eq!(sim.file_names(p("")), vec!["b".to_string()]);
         assert!(sim.open(p("a")).is_err());

@@ -1,0 +1,763 @@
+//! I/O faults seen through HTTP, each by name: a failed write, a failed fsync, a full disk,
+//! short writes and failed segment rolls, on the command log and on the event log.
+//!
+//! Every poisoning fault is run through the same scenario ([`poisoned_by`]), which checks:
+//! - the command in flight gets `503` with `Retry-After` and a problem+json body when its
+//!   own write failed (command log), or keeps its `202` and stays `accepted` when only its
+//!   outcome could not be made durable (event log); every later `POST /update` gets `503`;
+//! - reads keep working: earlier commands' statuses, `/streams`, `/events`, and `/health`
+//!   answers `503` naming the log and the cause;
+//! - nothing durable is changed: every file's durable bytes before the fault are still
+//!   there, after the fault and after recovery;
+//! - a restart on what a power cut leaves (`SimStorage::crash`) recovers cleanly: every
+//!   command that got `202` is there with the same final status (the one in flight runs
+//!   now), the comment counts are right, refused commands can be sent again, and new
+//!   commands are accepted.
+//!
+//! Faults are armed on the storage and hit "the next write", "the write after one more",
+//! and so on. One command is in flight at a time and the segments are large enough that
+//! the background preallocator stays idle, so the command log's write and sync always
+//! come before the event log's: the tests assert which log failed through `/health`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use uuid::Uuid;
+use writ_engine::{Engine, EngineOptions, RecoveryReport};
+use writ_log::LogOptions;
+use writ_log::storage::{SimOp, SimStorage};
+use writ_server::wire::{CommandStatusBody, EventsPage, StatusName, StreamPage};
+use writ_server::{AppState, ServerOptions, router};
+use writ_tickets::Tickets;
+
+/// A bound for waits that should end at once; never a timing assertion. A hang fails the
+/// test with the step that hung.
+const BOUND: Duration = Duration::from_secs(30);
+
+/// The defaults with 4 MiB segments: the preallocator starts only once a segment is half
+/// full, which these tests never reach, so every write and sync is the pipeline's own.
+fn options() -> EngineOptions {
+    EngineOptions {
+        log: LogOptions {
+            segment_bytes: 4 << 20,
+            record_bytes_max: 2 << 20,
+            ..LogOptions::default()
+        },
+        ..EngineOptions::default()
+    }
+}
+
+/// 64 KiB segments, preallocated on the background thread as in production: a few
+/// commands fill one, so a test reaches a segment roll (and a full disk) quickly.
+fn small_segments() -> EngineOptions {
+    EngineOptions {
+        command_bytes_max: 16 << 10,
+        log: LogOptions {
+            segment_bytes: 64 << 10,
+            record_bytes_max: 32 << 10,
+            preallocate: true,
+        },
+        ..EngineOptions::default()
+    }
+}
+
+/// An engine and its router on a storage.
+struct Node {
+    app: Router,
+    engine: Arc<Engine<Tickets>>,
+    storage: SimStorage,
+    report: RecoveryReport,
+}
+
+impl Node {
+    fn open(storage: SimStorage, options: EngineOptions) -> Node {
+        let (engine, report) =
+            Engine::<Tickets>::open(Arc::new(storage.clone()), options).expect("the engine opens");
+        let engine = Arc::new(engine);
+        let app = router(AppState::new(Arc::clone(&engine), ServerOptions::default()));
+        Node {
+            app,
+            engine,
+            storage,
+            report,
+        }
+    }
+
+    /// Shuts the engine down (a poisoned one too) without hanging.
+    async fn stop(self) {
+        let engine = Arc::clone(&self.engine);
+        drop(self);
+        tokio::time::timeout(
+            BOUND,
+            tokio::task::spawn_blocking(move || engine.shutdown()),
+        )
+        .await
+        .expect("the engine shuts down")
+        .unwrap();
+    }
+
+    async fn call(&self, request: Request<Body>) -> Answer {
+        let response = tokio::time::timeout(BOUND, self.app.clone().oneshot(request))
+            .await
+            .expect("the router answers")
+            .unwrap();
+        let (parts, body) = response.into_parts();
+        let body = tokio::time::timeout(BOUND, body.collect())
+            .await
+            .expect("the body ends")
+            .unwrap()
+            .to_bytes();
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    async fn post(&self, command: &Command) -> Answer {
+        self.call(
+            Request::post("/update")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(command.body.clone()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn get(&self, uri: &str) -> Answer {
+        self.call(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    /// The command's status after waiting (bounded) for a final one.
+    async fn wait_status(&self, id: Uuid) -> CommandStatusBody {
+        self.get(&format!("/update/{id}?wait=30"))
+            .await
+            .status_body()
+    }
+
+    /// Submits and waits for the final status.
+    async fn run(&self, command: &Command) -> CommandStatusBody {
+        let answer = self.post(command).await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text());
+        let status = self.wait_status(command.id).await;
+        assert!(status.status.is_final(), "{status:?}");
+        status
+    }
+
+    /// The stream's events, all of them.
+    async fn stream(&self, stream: &str) -> StreamPage {
+        let answer = self.get(&format!("/streams/{stream}?limit=1000")).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        serde_json::from_slice(&answer.body).unwrap()
+    }
+
+    /// The global log's positions, paging through all of it.
+    async fn positions(&self) -> Vec<u64> {
+        let mut positions = Vec::new();
+        let mut from = 1;
+        loop {
+            let answer = self.get(&format!("/events?from={from}&limit=1000")).await;
+            assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+            let page: EventsPage = serde_json::from_slice(&answer.body).unwrap();
+            if page.events.is_empty() {
+                return positions;
+            }
+            positions.extend(page.events.iter().map(|e| e.position));
+            from = page.next;
+        }
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Answer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    fn status_body(&self) -> CommandStatusBody {
+        assert_eq!(self.status, StatusCode::OK, "{}", self.text());
+        serde_json::from_slice(&self.body).unwrap()
+    }
+
+    /// Checks that this is the `503` of a store that refuses writes: problem+json of type
+    /// `unavailable`, with `Retry-After`, naming the poisoning. Returns the detail.
+    fn unavailable(&self) -> String {
+        assert_eq!(
+            self.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            self.text()
+        );
+        assert_eq!(
+            self.headers
+                .get(header::CONTENT_TYPE)
+                .map(|v| v.to_str().unwrap()),
+            Some("application/problem+json")
+        );
+        let retry_after = self
+            .headers
+            .get(header::RETRY_AFTER)
+            .expect("Retry-After on 503");
+        assert!(
+            retry_after.to_str().unwrap().parse::<u32>().unwrap() > 0,
+            "{retry_after:?}"
+        );
+        let problem = self.json();
+        assert_eq!(problem["status"], 503);
+        assert_eq!(problem["type"], "https://writ.dev/problems/unavailable");
+        assert!(problem["title"].is_string());
+        let detail = problem["detail"].as_str().unwrap().to_owned();
+        assert!(detail.contains("poisoned"), "{detail}");
+        detail
+    }
+}
+
+/// A command the test sends, with what it should come to.
+#[derive(Debug, Clone)]
+struct Command {
+    id: Uuid,
+    body: String,
+    /// `Some(ticket)` for a comment that succeeds on that ticket.
+    comment_on: Option<&'static str>,
+}
+
+fn open_ticket(ticket: &'static str) -> Command {
+    let id = Uuid::new_v4();
+    Command {
+        id,
+        body: json!({"id": id, "command": "OpenTicket", "version": 2,
+            "payload": {"ticketId": ticket, "title": "Printer on fire", "reporter": "ann", "priority": "high"}})
+        .to_string(),
+        comment_on: None,
+    }
+}
+
+/// A comment on `ticket`, which is open.
+fn comment(ticket: &'static str, text: &str) -> Command {
+    let id = Uuid::new_v4();
+    Command {
+        id,
+        body: json!({"id": id, "command": "AddComment",
+            "payload": {"ticketId": ticket, "author": "bob", "text": text}})
+        .to_string(),
+        comment_on: Some(ticket),
+    }
+}
+
+/// A comment on a ticket that does not exist: rejected with `ticket_not_found`.
+fn comment_on_nothing(text: &str) -> Command {
+    Command {
+        comment_on: None,
+        ..comment("t-404", text)
+    }
+}
+
+/// Which log a fault hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// The command's own write or sync fails: it is never acknowledged.
+    CommandLog,
+    /// The command is acknowledged; its outcome cannot be made durable.
+    EventLog,
+}
+
+impl Target {
+    /// How `/health` names the log.
+    fn name(self) -> &'static str {
+        match self {
+            Target::CommandLog => "command log",
+            Target::EventLog => "event log",
+        }
+    }
+}
+
+/// A fault scenario: how to arm it, which commands to send from then on (the `n`th), and
+/// what `/health` must say.
+struct Fault {
+    options: EngineOptions,
+    arm: Box<dyn FnOnce(&SimStorage)>,
+    next: Box<dyn FnMut(usize) -> Command>,
+    /// Most commands to send before the fault must have hit.
+    limit: usize,
+    target: Target,
+    /// Part of the cause `/health` must name.
+    cause: &'static str,
+}
+
+impl Fault {
+    /// A fault armed before one comment on the open ticket.
+    fn on_one_comment(
+        arm: impl FnOnce(&SimStorage) + 'static,
+        target: Target,
+        cause: &'static str,
+    ) -> Fault {
+        Fault {
+            options: options(),
+            arm: Box::new(arm),
+            next: Box::new(|n| comment("t-1", &format!("in flight {n}"))),
+            limit: 1,
+            target,
+            cause,
+        }
+    }
+}
+
+/// The durable bytes of every log file except temporary ones.
+fn durable_files(storage: &SimStorage) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for dir in ["commands", "events"] {
+        for name in storage.durable_file_names(Path::new(dir)) {
+            if name.ends_with(".tmp") {
+                continue;
+            }
+            let path = Path::new(dir).join(&name);
+            let bytes = storage.read_durable(&path).unwrap();
+            files.insert(path, bytes);
+        }
+    }
+    files
+}
+
+/// Every durable byte of `before` is still durable in `storage`: up to each file's last
+/// non-zero byte (segments are zero-filled beyond their end), nothing was overwritten,
+/// truncated or removed.
+fn assert_nothing_durable_changed(before: &BTreeMap<PathBuf, Vec<u8>>, storage: &SimStorage) {
+    for (path, old) in before {
+        let new = storage
+            .read_durable(path)
+            .unwrap_or_else(|e| panic!("{} is gone: {e}", path.display()));
+        let end = old.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        assert!(
+            new.len() >= end && new[..end] == old[..end],
+            "durable bytes of {} changed",
+            path.display()
+        );
+    }
+}
+
+/// What the test knows of the commands it sent.
+#[derive(Default)]
+struct Ledger {
+    /// Acknowledged commands and their final status, in order.
+    done: Vec<(Command, CommandStatusBody)>,
+}
+
+impl Ledger {
+    async fn run(&mut self, node: &Node, command: Command) {
+        let status = node.run(&command).await;
+        if command.comment_on.is_some() {
+            assert_eq!(status.status, StatusName::Succeeded, "{status:?}");
+        }
+        self.done.push((command, status));
+    }
+
+    /// The ids of the succeeded comments on `ticket`.
+    fn comments(&self, ticket: &str) -> BTreeSet<Uuid> {
+        self.done
+            .iter()
+            .filter(|(c, _)| c.comment_on == Some(ticket))
+            .map(|(c, _)| c.id)
+            .collect()
+    }
+}
+
+/// Checks `ticket`'s stream: opened once, then exactly the `expected` comments, each once,
+/// versions and positions without gaps.
+async fn assert_comments(node: &Node, ticket: &str, expected: &BTreeSet<Uuid>) {
+    let page = node.stream(&format!("ticket-{ticket}")).await;
+    let types: Vec<&str> = page.events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types.first(), Some(&"TicketOpened"), "{types:?}");
+    let versions: Vec<u64> = page.events.iter().map(|e| e.version).collect();
+    assert_eq!(versions, (1..=page.events.len() as u64).collect::<Vec<_>>());
+    let comments: Vec<Uuid> = page.events[1..]
+        .iter()
+        .map(|e| {
+            assert_eq!(e.event_type, "CommentAdded");
+            e.metadata.command_id
+        })
+        .collect();
+    let unique: BTreeSet<Uuid> = comments.iter().copied().collect();
+    assert_eq!(unique.len(), comments.len(), "a comment recorded twice");
+    assert_eq!(&unique, expected, "the comments on {ticket}");
+}
+
+/// The global log's positions are 1..=n without gaps, and `/health` agrees on n.
+async fn assert_positions_without_gaps(node: &Node) -> u64 {
+    let positions = node.positions().await;
+    let n = positions.len() as u64;
+    assert_eq!(positions, (1..=n).collect::<Vec<_>>());
+    assert_eq!(node.get("/health").await.json()["position"], n);
+    n
+}
+
+/// The scenario every poisoning fault goes through; see the module documentation.
+async fn poisoned_by(fault: Fault) {
+    let Fault {
+        options: engine_options,
+        arm,
+        mut next,
+        limit,
+        target,
+        cause,
+    } = fault;
+    let node = Node::open(SimStorage::new(), engine_options.clone());
+    let mut ledger = Ledger::default();
+    ledger.run(&node, open_ticket("t-1")).await;
+    ledger.run(&node, comment("t-1", "before one")).await;
+    ledger.run(&node, comment_on_nothing("before two")).await;
+    ledger.run(&node, comment("t-1", "before three")).await;
+    let durable_before = durable_files(&node.storage);
+
+    arm(&node.storage);
+    // Send commands until one is refused, or acknowledged without an outcome.
+    let mut in_flight = None;
+    for n in 0..limit {
+        let command = next(n);
+        let answer = node.post(&command).await;
+        match answer.status {
+            StatusCode::ACCEPTED => {
+                let status = node.wait_status(command.id).await;
+                if status.status.is_final() {
+                    ledger.done.push((command, status));
+                    continue;
+                }
+                assert_eq!(
+                    target,
+                    Target::EventLog,
+                    "{command:?} was acknowledged but has no outcome: {status:?}"
+                );
+                assert_eq!(status.position, None);
+                in_flight = Some((command, true));
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                answer.unavailable();
+                assert_eq!(
+                    target,
+                    Target::CommandLog,
+                    "a command whose log did not fail was refused"
+                );
+                in_flight = Some((command, false));
+            }
+            other => panic!("{command:?} answered {other}: {}", answer.text()),
+        }
+        break;
+    }
+    let (in_flight, acknowledged) = in_flight.expect("the fault hit within the limit");
+    assert!(node.engine.poisoned().is_some());
+
+    // Every later write is refused, the command in flight sent again too.
+    let again = in_flight.clone();
+    for command in [comment("t-1", "later"), open_ticket("t-2"), again.clone()] {
+        node.post(&command).await.unavailable();
+    }
+
+    // Reads keep working.
+    for (command, status) in &ledger.done {
+        let now = node.get(&format!("/update/{}", command.id)).await;
+        assert_eq!(&now.status_body(), status);
+    }
+    let now = node.get(&format!("/update/{}", in_flight.id)).await;
+    if acknowledged {
+        assert_eq!(now.status_body().status, StatusName::Accepted);
+    } else {
+        assert_eq!(now.status, StatusCode::NOT_FOUND, "{}", now.text());
+    }
+    assert_comments(&node, "t-1", &ledger.comments("t-1")).await;
+    let position = assert_positions_without_gaps(&node).await;
+    let health = node.get("/health").await;
+    assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
+    let health = health.json();
+    assert_eq!(health["status"], "unavailable");
+    assert_eq!(health["position"], position);
+    let detail = health["detail"].as_str().unwrap();
+    assert!(detail.contains("poisoned"), "{detail}");
+    assert!(
+        detail.contains(target.name()),
+        "names the {}: {detail}",
+        target.name()
+    );
+    assert!(
+        detail.contains(cause),
+        "names the cause {cause:?}: {detail}"
+    );
+    assert_nothing_durable_changed(&durable_before, &node.storage);
+
+    // A power cut now, and a restart once the cause is fixed (space freed).
+    let crashed = node.storage.crash();
+    crashed.set_capacity(u64::MAX);
+    node.stop().await;
+    let node = Node::open(crashed, engine_options);
+    assert!(
+        node.report.truncated.is_empty(),
+        "{:?}",
+        node.report.truncated
+    );
+    assert_nothing_durable_changed(&durable_before, &node.storage);
+    for (command, status) in &ledger.done {
+        assert_eq!(&node.wait_status(command.id).await, status, "{command:?}");
+    }
+    if acknowledged {
+        // The acknowledged command runs now, once.
+        let status = node.wait_status(in_flight.id).await;
+        assert_eq!(status.status, StatusName::Succeeded, "{status:?}");
+        ledger.done.push((in_flight, status));
+    } else {
+        // Never acknowledged and not durable: unknown, and the client's retry is new.
+        let now = node.get(&format!("/update/{}", in_flight.id)).await;
+        assert_eq!(now.status, StatusCode::NOT_FOUND, "{}", now.text());
+        ledger.run(&node, again).await;
+    }
+    ledger.run(&node, comment("t-1", "after restart")).await;
+    ledger.run(&node, open_ticket("t-3")).await;
+    assert_comments(&node, "t-1", &ledger.comments("t-1")).await;
+    assert_positions_without_gaps(&node).await;
+    let health = node.get("/health").await;
+    assert_eq!(health.status, StatusCode::OK, "{}", health.text());
+    assert_eq!(health.json()["status"], "ok");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_write_on_the_command_log() {
+    poisoned_by(Fault::on_one_comment(
+        |s| s.fail_next(SimOp::Write),
+        Target::CommandLog,
+        "injected Write failure",
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_write_on_the_event_log() {
+    // The command log's write goes through, the event log's fails.
+    poisoned_by(Fault::on_one_comment(
+        |s| s.fail_nth(SimOp::Write, 1),
+        Target::EventLog,
+        "injected Write failure",
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_fsync_on_the_command_log() {
+    poisoned_by(Fault::on_one_comment(
+        |s| s.fail_next_sync(),
+        Target::CommandLog,
+        "injected sync failure",
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_fsync_on_the_event_log() {
+    poisoned_by(Fault::on_one_comment(
+        |s| s.fail_nth(SimOp::Sync, 1),
+        Target::EventLog,
+        "injected sync failure",
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_byte_write_on_the_command_log() {
+    // A write that writes nothing (as a full disk may answer) is an error, not a retry.
+    poisoned_by(Fault::on_one_comment(
+        |s| s.short_write_next(0),
+        Target::CommandLog,
+        "wrote no bytes",
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_byte_write_on_the_event_log() {
+    poisoned_by(Fault::on_one_comment(
+        |s| s.short_write_nth(0, 1),
+        Target::EventLog,
+        "wrote no bytes",
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_full_on_the_command_log() {
+    // Large commands that are rejected: the command log grows fast, the event log (small
+    // rejection records) slowly, so the command log is the first to need a new segment.
+    poisoned_by(Fault {
+        options: small_segments(),
+        arm: Box::new(|s| s.set_capacity(s.used_bytes())),
+        next: Box::new(|n| comment_on_nothing(&format!("{n} {}", "x".repeat(6000)))),
+        limit: 100,
+        target: Target::CommandLog,
+        cause: "no space left on device",
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_full_on_the_event_log() {
+    // Small comments: each commit record (the event with its comment id, stream and type)
+    // is larger than its command record, so the event log needs a new segment first.
+    poisoned_by(Fault {
+        options: small_segments(),
+        arm: Box::new(|s| s.set_capacity(s.used_bytes())),
+        next: Box::new(|n| comment("t-1", &format!("c{n}"))),
+        limit: 5_000,
+        target: Target::EventLog,
+        cause: "no space left on device",
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_rename_at_a_command_log_segment_roll() {
+    // The first rename after the setup is the command log's, installing its next segment.
+    poisoned_by(Fault {
+        options: small_segments(),
+        arm: Box::new(|s| s.fail_next(SimOp::Rename)),
+        next: Box::new(|n| comment_on_nothing(&format!("{n} {}", "x".repeat(6000)))),
+        limit: 100,
+        target: Target::CommandLog,
+        cause: "injected Rename failure",
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_directory_sync_at_an_event_log_segment_roll() {
+    poisoned_by(Fault {
+        options: small_segments(),
+        arm: Box::new(|s| s.fail_next(SimOp::SyncDir)),
+        next: Box::new(|n| comment("t-1", &format!("c{n}"))),
+        limit: 5_000,
+        target: Target::EventLog,
+        cause: "injected SyncDir failure",
+    })
+    .await;
+}
+
+/// A failed fsync that persisted the whole batch anyway: the command was answered `503`
+/// but is on disk. After a restart it is there and has run; the client's retry with the
+/// same id is a duplicate, not a second comment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_fsync_that_persisted_the_command_runs_it_once() {
+    let node = Node::open(SimStorage::new(), options());
+    let mut ledger = Ledger::default();
+    ledger.run(&node, open_ticket("t-1")).await;
+    node.storage.fail_next_sync_persisting(usize::MAX);
+    let refused = comment("t-1", "maybe");
+    node.post(&refused).await.unavailable();
+
+    let crashed = node.storage.crash();
+    node.stop().await;
+    let node = Node::open(crashed, options());
+    assert_eq!(node.report.reexecuted, 1);
+    let status = node.wait_status(refused.id).await;
+    assert_eq!(status.status, StatusName::Succeeded);
+    let retry = node.post(&refused).await;
+    assert_eq!(retry.status, StatusCode::OK, "{}", retry.text());
+    assert_eq!(retry.json()["duplicate"], true);
+    assert_eq!(retry.json()["status"], "succeeded");
+    ledger.done.push((refused, status));
+    assert_comments(&node, "t-1", &ledger.comments("t-1")).await;
+    node.stop().await;
+}
+
+/// A short write is not a failure: the log writes the rest, nothing is poisoned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_writes_on_either_log_are_completed() {
+    let node = Node::open(SimStorage::new(), options());
+    let mut ledger = Ledger::default();
+    ledger.run(&node, open_ticket("t-1")).await;
+    // The command log's write, then the event log's (the second write of a command).
+    node.storage.short_write_next(7);
+    ledger.run(&node, comment("t-1", "short command")).await;
+    node.storage.short_write_nth(7, 1);
+    ledger.run(&node, comment("t-1", "short commit")).await;
+    assert!(node.engine.poisoned().is_none());
+    assert_eq!(node.get("/health").await.status, StatusCode::OK);
+
+    let crashed = node.storage.crash();
+    node.stop().await;
+    let node = Node::open(crashed, options());
+    assert_eq!(node.report.reexecuted, 0, "every outcome was durable");
+    for (command, status) in &ledger.done {
+        assert_eq!(&node.wait_status(command.id).await, status);
+    }
+    assert_comments(&node, "t-1", &ledger.comments("t-1")).await;
+    node.stop().await;
+}
+
+/// Many clients at once when an fsync fails: every answer is `202` or `503` (never
+/// another status, never a hang), and every `202` survives a power cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_fsync_under_concurrent_load_loses_no_acknowledged_command() {
+    let node = Arc::new(Node::open(SimStorage::new(), options()));
+    let mut ledger = Ledger::default();
+    ledger.run(&node, open_ticket("t-1")).await;
+    // Some batches of both logs go through first.
+    node.storage.fail_nth(SimOp::Sync, 12);
+    let mut clients = Vec::new();
+    for client in 0..8 {
+        let node = Arc::clone(&node);
+        clients.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            let mut refused = 0;
+            for n in 0..20 {
+                let command = comment("t-1", &format!("client {client} comment {n}"));
+                let answer = node.post(&command).await;
+                match answer.status {
+                    StatusCode::ACCEPTED => acknowledged.push(command),
+                    StatusCode::SERVICE_UNAVAILABLE => {
+                        answer.unavailable();
+                        refused += 1;
+                    }
+                    other => panic!("{command:?} answered {other}: {}", answer.text()),
+                }
+            }
+            (acknowledged, refused)
+        }));
+    }
+    let mut acknowledged = Vec::new();
+    let mut refused = 0;
+    for client in clients {
+        let (a, r) = client.await.unwrap();
+        acknowledged.extend(a);
+        refused += r;
+    }
+    assert!(refused > 0, "the fault hit");
+    assert!(node.engine.poisoned().is_some());
+
+    let crashed = node.storage.crash();
+    let node = Arc::into_inner(node).expect("the clients are done");
+    node.stop().await;
+    let node = Node::open(crashed, options());
+    for command in acknowledged {
+        let status = node.wait_status(command.id).await;
+        assert_eq!(status.status, StatusName::Succeeded, "{command:?}");
+        ledger.done.push((command, status));
+    }
+    assert_comments(&node, "t-1", &ledger.comments("t-1")).await;
+    assert_positions_without_gaps(&node).await;
+    ledger.run(&node, comment("t-1", "after restart")).await;
+    node.stop().await;
+}
