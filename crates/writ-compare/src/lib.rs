@@ -1,0 +1,464 @@
+//! `writ-compare`: the tickets workload through Writ and through a conventional event-sourced
+//! stack, cqrs-es + postgres-es on PostgreSQL, in one run, with the same rules, the same
+//! concurrency and the same durability on both sides.
+//!
+//! # What is compared
+//!
+//! The workload of `writ bench engine` ([`workload`]): `--tickets` `OpenTicket` commands
+//! (version 2, with priority), then `AddComment` round-robin over the tickets up to
+//! `--commands` in all (defaults 10,000 and 100,000).
+//!
+//! - **Writ** ([`writ_side`]): an in-process `writ_engine::Engine<writ_tickets::Tickets>`
+//!   on a data directory. A client calls `Engine::submit` with the command's JSON payload
+//!   and waits for the command's final outcome, which the engine delivers only after the
+//!   event log's fdatasync covers the command's commit.
+//! - **The peer** ([`peer`]): the same rules written as a cqrs-es `Aggregate`
+//!   ([`peer::TicketAggregate`]: `ticket_exists`, `title_required`, `ticket_not_found`,
+//!   `text_required`, in Writ's order, recording Writ's own event structs), stored by
+//!   postgres-es's `PostgresEventRepository`. A client calls `CqrsFramework::execute`,
+//!   which returns after PostgreSQL commits the events' transaction.
+//!
+//! # Why it is fair
+//!
+//! - **Durable on both sides.** A command counts only when a crash can no longer lose it.
+//!   Writ's outcome follows its fdatasyncs; PostgreSQL's commit follows the WAL flush when
+//!   `fsync = on` and `synchronous_commit = on`, which the run reads from the server and
+//!   prints (and warns about when they are off).
+//! - **Same concurrency.** `--clients C` clients on both sides, each with one command in
+//!   flight at a time, as tasks on one tokio runtime. Client `k` owns the tickets `n` with
+//!   `n % C == k`, so every ticket is opened before it is commented on, on both sides.
+//!   Nothing is batched by the benchmark: any grouping of syncs is each system's own (Writ's
+//!   group commit; PostgreSQL's WAL flush, which also covers other backends' commits).
+//! - **Same disk and machine.** Writ's data directory defaults to a fresh directory under the
+//!   system's temporary directory; the run prints whether it shares a device with
+//!   PostgreSQL's data directory (when the server is local and says where that is).
+//! - **The peer at its best honest setting.** One pooled connection per client, all opened
+//!   before the clock starts, without sqlx's ping before each checkout. The store is
+//!   postgres-es's `postgres_cqrs` event store, as its README shows; it reads a ticket's
+//!   events at each command, as Writ's engine would if its state cache were cold (Writ
+//!   keeps states in memory, which is part of its design).
+//! - **The outcome is checked.** After each side, the events are read back (Writ:
+//!   `Engine::read_all` over the whole log; the peer: a count over its events table): as many
+//!   distinct tickets opened as `--tickets`, and as many comments as `AddComment` commands.
+//!   Any difference, or any command that did not succeed, fails the run.
+//!
+//! The sides run one after the other (Writ first), each timed from its first command to
+//! its last outcome; setup (opening the engine, connecting, creating tables) is not timed.
+//!
+//! # Usage
+//!
+//! With PostgreSQL reachable (trust or password in the URL):
+//!
+//! ```text
+//! cargo run --release -p writ-compare -- --clients 8
+//! cargo run --release -p writ-compare -- --clients 1 --postgres-url postgres://postgres@127.0.0.1:5432/test
+//! ```
+//!
+//! Flags: `--clients` (default 8), `--tickets` (10,000), `--commands` (100,000),
+//! `--data-dir` (Writ's data directory; it must not hold a store; default a fresh directory
+//! under the temporary directory, removed afterwards), `--postgres-url` (default
+//! `WRIT_TEST_POSTGRES_URL`). The peer creates a schema `writ_compare_<random>` with the
+//! `events` and `snapshots` tables of postgres-es's README and drops it afterwards.
+//!
+//! The last line is machine-readable:
+//!
+//! ```text
+//! writ_cmds_per_s=N peer_cmds_per_s=M ratio=R
+//! ```
+//!
+//! where `ratio` is `N / M`. The lines before it give each side's elapsed time, p50 and p99
+//! latencies, what was verified, and PostgreSQL's `fsync` and `synchronous_commit`.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use writ_compare::{Options, Workload};
+//!
+//! let options = Options {
+//!     workload: Workload::new(20, 100, 2).unwrap(),
+//!     data_dir: None,
+//!     postgres_url: "postgres://postgres@127.0.0.1:5432/test".into(),
+//! };
+//! let comparison = writ_compare::run(&options).unwrap(); // fails on any mismatch
+//! assert_eq!(comparison.writ.tally.comments, 80);
+//! println!("{}", comparison.summary_line());
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub mod peer;
+pub mod workload;
+pub mod writ_side;
+
+pub use workload::{Workload, WorkloadError};
+
+/// Which side of the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Writ's engine.
+    Writ,
+    /// cqrs-es + postgres-es.
+    Peer,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Writ => "writ",
+            Side::Peer => "peer",
+        })
+    }
+}
+
+/// Why a comparison could not finish or did not hold.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CompareError {
+    /// `--data-dir` already holds a store: give an empty or new directory.
+    #[error("{} already holds a store; give an empty directory", path.display())]
+    DataDirNotEmpty {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// Writ's engine failed (open, submit, wait, read back): see the detail.
+    #[error("writ: {detail}")]
+    Writ {
+        /// What failed.
+        detail: String,
+    },
+    /// The peer failed (URL, connection, SQL): check that PostgreSQL runs at the URL.
+    #[error("peer: {detail}")]
+    Peer {
+        /// What failed.
+        detail: String,
+    },
+    /// A command did not succeed, which this workload never expects: a bug on that side.
+    #[error("{side}: a command did not succeed: {detail}")]
+    CommandFailed {
+        /// Where.
+        side: Side,
+        /// Which command, and how it ended.
+        detail: String,
+    },
+    /// What a side recorded differs from what the workload commanded.
+    #[error(
+        "{side}: recorded {found} but the workload commanded {expected}: the outcome does not match"
+    )]
+    Mismatch {
+        /// Where.
+        side: Side,
+        /// What the workload commanded.
+        expected: Tally,
+        /// What the side's store holds.
+        found: Tally,
+    },
+    /// The async runtime could not start.
+    #[error("starting the tokio runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// What a side's store holds after the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Distinct tickets with a `TicketOpened` event.
+    pub tickets: u64,
+    /// `TicketOpened` events.
+    pub open_events: u64,
+    /// `CommentAdded` events.
+    pub comments: u64,
+    /// Events of any other type.
+    pub other_events: u64,
+}
+
+impl Tally {
+    /// What the workload should leave: one `TicketOpened` per ticket and one
+    /// `CommentAdded` per `AddComment` command.
+    pub fn expected(workload: &Workload) -> Self {
+        Self {
+            tickets: workload.tickets(),
+            open_events: workload.tickets(),
+            comments: workload.comments(),
+            other_events: 0,
+        }
+    }
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "tickets={} open_events={} comments={} other_events={}",
+            self.tickets, self.open_events, self.comments, self.other_events
+        )
+    }
+}
+
+/// Checks a side's tally against the workload.
+pub fn verify(side: Side, workload: &Workload, found: Tally) -> Result<(), CompareError> {
+    let expected = Tally::expected(workload);
+    if found == expected {
+        Ok(())
+    } else {
+        Err(CompareError::Mismatch {
+            side,
+            expected,
+            found,
+        })
+    }
+}
+
+/// A side's timing: from its first command to its last durable outcome.
+#[derive(Debug, Clone)]
+pub struct SideRun {
+    /// Wall time of the timed part.
+    pub elapsed: Duration,
+    /// Every command's latency in microseconds, sorted.
+    pub latencies_us: Vec<u32>,
+}
+
+impl SideRun {
+    /// Sorts the latencies.
+    pub fn new(elapsed: Duration, mut latencies_us: Vec<u32>) -> Self {
+        latencies_us.sort_unstable();
+        Self {
+            elapsed,
+            latencies_us,
+        }
+    }
+
+    /// Commands per second.
+    pub fn commands_per_s(&self) -> f64 {
+        self.latencies_us.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The `p`-quantile (0.0 to 1.0) of the latencies, in milliseconds.
+    pub fn latency_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.latencies_us.len() as f64 - 1.0) * p.clamp(0.0, 1.0)).round() as usize;
+        f64::from(self.latencies_us[i]) / 1000.0
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Tickets, commands, clients.
+    pub workload: Workload,
+    /// Writ's data directory; it must not hold a store. `None`: a fresh directory under
+    /// the system's temporary directory, removed afterwards.
+    pub data_dir: Option<PathBuf>,
+    /// The PostgreSQL server of the peer, for example `postgres://postgres@127.0.0.1/test`.
+    pub postgres_url: String,
+}
+
+/// Both sides' results, verified.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    /// What ran.
+    pub workload: Workload,
+    /// Writ's side.
+    pub writ: writ_side::WritRun,
+    /// The peer's side.
+    pub peer: peer::PeerRun,
+    /// Writ's data directory, and whether it is on the same device as PostgreSQL's data
+    /// directory (`None` when that cannot be told).
+    pub data_dir: PathBuf,
+    /// See [`Comparison::data_dir`].
+    pub same_device: Option<bool>,
+}
+
+impl Comparison {
+    /// Writ's commands per second over the peer's.
+    pub fn ratio(&self) -> f64 {
+        self.writ.run.commands_per_s() / self.peer.run.commands_per_s().max(1e-9)
+    }
+
+    /// `writ_cmds_per_s=N peer_cmds_per_s=M ratio=R`.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "writ_cmds_per_s={:.0} peer_cmds_per_s={:.0} ratio={:.2}",
+            self.writ.run.commands_per_s(),
+            self.peer.run.commands_per_s(),
+            self.ratio()
+        )
+    }
+
+    /// The report: what ran, each side, PostgreSQL's durability settings, and last the
+    /// [`summary_line`](Comparison::summary_line).
+    pub fn report_lines(&self) -> Vec<String> {
+        let w = &self.workload;
+        let side = |name: &str, run: &SideRun, tally: &Tally| {
+            format!(
+                "{name}: elapsed_s={:.3} cmds_per_s={:.0} p50_ms={:.3} p99_ms={:.3} verified {tally}",
+                run.elapsed.as_secs_f64(),
+                run.commands_per_s(),
+                run.latency_ms(0.50),
+                run.latency_ms(0.99),
+            )
+        };
+        let s = &self.peer.settings;
+        let stats = &self.writ.stats;
+        let mut lines = vec![
+            format!(
+                "workload: tickets={} commands={} clients={} (client k owns the tickets n with n % clients == k; one command in flight per client)",
+                w.tickets(),
+                w.commands(),
+                w.clients()
+            ),
+            side("writ", &self.writ.run, &self.writ.tally),
+            format!(
+                "writ: command_syncs={} event_syncs={} commands_per_event_sync={:.1}",
+                stats.command_batches,
+                stats.event_batches,
+                stats.commands_accepted as f64 / stats.event_batches.max(1) as f64
+            ),
+            side("peer", &self.peer.run, &self.peer.tally),
+            format!(
+                "disk: same_device_as_postgres={}",
+                match self.same_device {
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                    None => "unknown",
+                }
+            ),
+            format!(
+                "postgres: fsync={} synchronous_commit={} wal_sync_method={} full_page_writes={} commit_delay={} server_version={} host={}",
+                s.fsync,
+                s.synchronous_commit,
+                s.wal_sync_method,
+                s.full_page_writes,
+                s.commit_delay,
+                s.server_version,
+                self.peer.host
+            ),
+        ];
+        if !s.durable() {
+            lines.push(
+                "warning: this PostgreSQL does not wait for the disk at commit (fsync or synchronous_commit is off): the peer was not durable and the comparison favours it".into(),
+            );
+        }
+        lines.push(self.summary_line());
+        lines
+    }
+}
+
+/// Removes the directory on drop when the run made it.
+struct TempDir(Option<PathBuf>);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Runs the workload through Writ, then through the peer, and verifies both outcomes.
+/// Returns an error on any failed command or mismatch; the peer's schema is dropped and a
+/// temporary data directory removed either way.
+pub fn run(options: &Options) -> Result<Comparison, CompareError> {
+    let workload = options.workload;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CompareError::Runtime)?;
+
+    let (data_dir, cleanup) = match &options.data_dir {
+        Some(dir) => (dir.clone(), TempDir(None)),
+        None => {
+            let dir = std::env::temp_dir().join(format!(
+                "writ-compare-{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ));
+            (dir.clone(), TempDir(Some(dir)))
+        }
+    };
+    let writ = writ_side::run(&workload, &data_dir, &runtime)?;
+    verify(Side::Writ, &workload, writ.tally)?;
+
+    let peer = runtime.block_on(peer::run(&workload, &options.postgres_url))?;
+    verify(Side::Peer, &workload, peer.tally)?;
+
+    let same_device = peer
+        .settings
+        .data_directory
+        .as_deref()
+        .filter(|_| is_local(&peer.host))
+        .and_then(|pg_dir| same_device(&data_dir, Path::new(pg_dir)));
+    drop(cleanup);
+    Ok(Comparison {
+        workload,
+        writ,
+        peer,
+        data_dir,
+        same_device,
+    })
+}
+
+fn is_local(host: &str) -> bool {
+    host == "localhost" || host.starts_with("127.") || host == "::1" || host.starts_with('/')
+}
+
+/// Whether two paths are on the same device; `None` when either cannot be inspected.
+fn same_device(a: &Path, b: &Path) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let a = std::fs::metadata(a).ok()?;
+    let b = std::fs::metadata(b).ok()?;
+    Some(a.dev() == b.dev())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mismatch_fails_with_both_tallies_in_the_message() {
+        let workload = Workload::new(10, 100, 2).unwrap();
+        assert!(verify(Side::Writ, &workload, Tally::expected(&workload)).is_ok());
+        let found = Tally {
+            comments: 89,
+            ..Tally::expected(&workload)
+        };
+        let err = verify(Side::Peer, &workload, found).unwrap_err();
+        assert!(matches!(
+            err,
+            CompareError::Mismatch {
+                side: Side::Peer,
+                ..
+            }
+        ));
+        let message = err.to_string();
+        assert!(
+            message.contains("peer: recorded tickets=10 open_events=10 comments=89"),
+            "{message}"
+        );
+        assert!(
+            message.contains("commanded tickets=10 open_events=10 comments=90"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn tickets_opened_twice_do_not_pass_as_distinct() {
+        let workload = Workload::new(10, 10, 1).unwrap();
+        let found = Tally {
+            tickets: 9,
+            open_events: 10,
+            comments: 0,
+            other_events: 0,
+        };
+        assert!(verify(Side::Writ, &workload, found).is_err());
+    }
+
+    #[test]
+    fn latencies_give_quantiles_in_ms() {
+        let run = SideRun::new(Duration::from_secs(2), vec![3000, 1000, 2000, 4000]);
+        assert_eq!(run.commands_per_s(), 2.0);
+        assert_eq!(run.latency_ms(0.0), 1.0);
+        assert_eq!(run.latency_ms(1.0), 4.0);
+    }
+}
