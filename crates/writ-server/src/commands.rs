@@ -5,17 +5,16 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
-use serde::Deserialize;
 use uuid::Uuid;
 use writ_engine::{CommandStatus, Submitted, WaitError, WaitFor};
 
-use crate::params;
+use crate::params::{self, StatusParams};
 use crate::problem::{ApiError, Problem, ProblemKind};
 use crate::wire::{
     Accepted, AcceptedState, CommandStatusBody, UpdateRequest, json_response, location,
@@ -144,11 +143,6 @@ async fn durable_status(state: &AppState, id: Uuid) -> Result<Option<CommandStat
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct StatusQuery {
-    wait: Option<String>,
-}
-
 /// Where a command stands.
 ///
 /// `?wait=SECONDS` long-polls: the answer comes as soon as the status is final, or when
@@ -159,9 +153,11 @@ pub(crate) struct StatusQuery {
     get,
     path = "/update/{id}",
     tag = "commands",
+    // `wait` is declared `usize` for a schema without a fixed-width `format`: the server
+    // takes any run of digits, and cuts what is beyond the bound to it.
     params(
         ("id" = Uuid, Path, description = "The command's id"),
-        ("wait" = Option<u64>, Query, minimum = 0, description = "Seconds to wait for a final status (cut to 60)"),
+        ("wait" = Option<usize>, Query, minimum = 0, description = "Seconds to wait for a final status (cut to 60)"),
     ),
     responses(
         (status = 200, description = "The command's status; as server-sent events with `Accept: text/event-stream`.",
@@ -180,13 +176,12 @@ pub(crate) struct StatusQuery {
 pub(crate) async fn get_update(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    query: Result<Query<StatusQuery>, QueryRejection>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Path(id) = path.map_err(|r| ApiError::malformed(r.body_text()))?;
     let id = params::command_id(&id)?;
-    let Query(query) = query.map_err(params::query_error)?;
-    let wait = params::number("wait", query.wait.as_deref())?;
+    let wait = StatusParams::from_uri(&uri)?.wait;
     if params::wants_event_stream(&headers) {
         return status_stream(state, id).await;
     }

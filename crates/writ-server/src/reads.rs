@@ -3,42 +3,27 @@
 
 use std::convert::Infallible;
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderName, StatusCode};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
-use serde::Deserialize;
 use writ_engine::{RecordedEvent, Subscription, SubscriptionError};
 
-use crate::params;
+use crate::params::{self, PageParams};
 use crate::problem::{ApiError, Problem};
 use crate::wire::{Event, EventsPage, StreamPage, json_response};
 use crate::{AppState, StreamGuard};
 
-const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct PageQuery {
-    from: Option<String>,
-    limit: Option<String>,
-}
-
-impl PageQuery {
-    fn from(&self) -> Result<Option<u64>, ApiError> {
-        params::number("from", self.from.as_deref())
-    }
-
-    /// `limit`, defaulted and cut to the page bound.
-    fn limit(&self, state: &AppState) -> Result<usize, ApiError> {
-        let options = state.options();
-        Ok(match params::number("limit", self.limit.as_deref())? {
-            None => options.page_events_default.min(options.page_events_max),
-            Some(limit) => usize::try_from(limit)
-                .unwrap_or(usize::MAX)
-                .min(options.page_events_max),
-        })
+/// `limit`, defaulted and cut to the page bound.
+fn page_limit(limit: Option<u64>, state: &AppState) -> usize {
+    let options = state.options();
+    match limit {
+        None => options.page_events_default.min(options.page_events_max),
+        Some(limit) => usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .min(options.page_events_max),
     }
 }
 
@@ -49,10 +34,12 @@ impl PageQuery {
     get,
     path = "/streams/{stream}",
     tag = "reads",
+    // The integers are declared `usize` for a schema without a fixed-width `format`: the
+    // server takes any run of digits, and cuts what is beyond a bound to it.
     params(
         ("stream" = String, Path, description = "The stream, for example `ticket-t-1`"),
-        ("from" = Option<u64>, Query, minimum = 0, description = "The first version to return (versions start at 1); default 1"),
-        ("limit" = Option<u64>, Query, minimum = 0, description = "Most events to return; default 100, cut to 1000"),
+        ("from" = Option<usize>, Query, minimum = 0, description = "The first version to return (versions start at 1); default 1"),
+        ("limit" = Option<usize>, Query, minimum = 0, description = "Most events to return; default 100, cut to 1000"),
     ),
     responses(
         (status = 200, description = "The stream's events from `from`.", body = StreamPage),
@@ -67,12 +54,12 @@ impl PageQuery {
 pub(crate) async fn get_stream(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    query: Result<Query<PageQuery>, QueryRejection>,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
     let Path(stream) = path.map_err(|r| ApiError::malformed(r.body_text()))?;
-    let Query(query) = query.map_err(params::query_error)?;
-    let from = query.from()?.unwrap_or(1).max(1);
-    let limit = query.limit(&state)?;
+    let page = PageParams::from_uri(&uri)?;
+    let from = page.from.unwrap_or(1).max(1);
+    let limit = page_limit(page.limit, &state);
     let events = read(limit, || state.engine().read_stream(&stream, from, limit))?;
     let events = Event::from_batch(events)?;
     Ok(json_response(
@@ -91,10 +78,12 @@ pub(crate) async fn get_stream(
     get,
     path = "/events",
     tag = "reads",
+    // The integers are declared `usize` for a schema without a fixed-width `format`: the
+    // server takes any run of digits, and cuts what is beyond a bound to it.
     params(
-        ("from" = Option<u64>, Query, minimum = 0, description = "The first position to return (positions start at 1); default 1"),
-        ("limit" = Option<u64>, Query, minimum = 0, description = "Most events on a page; default 100, cut to 1000 (pages only)"),
-        ("Last-Event-ID" = Option<u64>, Header, minimum = 0, description = "Live tail only: resume after this position"),
+        ("from" = Option<usize>, Query, minimum = 0, description = "The first position to return (positions start at 1); default 1"),
+        ("limit" = Option<usize>, Query, minimum = 0, description = "Most events on a page; default 100, cut to 1000 (pages only)"),
+        ("Last-Event-ID" = Option<usize>, Header, minimum = 0, description = "Live tail: resume after this position. Pages do not use it, but refuse a malformed one"),
     ),
     responses(
         (status = 200, description = "A page of events, or with `Accept: text/event-stream` a live tail.",
@@ -110,25 +99,21 @@ pub(crate) async fn get_stream(
 )]
 pub(crate) async fn get_events(
     State(state): State<AppState>,
-    query: Result<Query<PageQuery>, QueryRejection>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(params::query_error)?;
-    let from = query.from()?;
+    let page = PageParams::from_uri(&uri)?;
+    // Checked on pages too: a malformed header is a malformed request wherever it is sent.
+    let resume = params::last_event_id(&headers)?;
     if params::wants_event_stream(&headers) {
-        let resume = headers
-            .get(LAST_EVENT_ID)
-            .map(|value| params::number("Last-Event-ID", Some(value.to_str().unwrap_or("?"))))
-            .transpose()?
-            .flatten();
         let from = match resume {
             Some(last) => last.saturating_add(1),
-            None => from.unwrap_or(1),
+            None => page.from.unwrap_or(1),
         };
         return tail(state, from.max(1));
     }
-    let from = from.unwrap_or(1).max(1);
-    let limit = query.limit(&state)?;
+    let from = page.from.unwrap_or(1).max(1);
+    let limit = page_limit(page.limit, &state);
     let events = read(limit, || state.engine().read_all(from, limit))?;
     let next = events.last().map_or(from, |e| e.position + 1);
     let events = Event::from_batch(events)?;

@@ -1,5 +1,9 @@
 //! The JSON wire shapes of the HTTP and WebSocket API, and their conversions from the
 //! engine's types. The OpenAPI schemas are derived from these very types.
+//!
+//! Also here, for tools and the fuzz targets: the decoders the server reads requests with,
+//! [`UpdateRequest::parse`] for commands, and [`PageParams`], [`StatusParams`],
+//! [`last_event_id`], [`is_json`] and [`wants_event_stream`] for query strings and headers.
 
 use std::borrow::Cow;
 
@@ -13,6 +17,8 @@ use writ_engine::{CommandState, CommandStatus, EventRef, RecordedEvent};
 
 use crate::problem::{ApiError, ProblemKind};
 use crate::rfc3339;
+
+pub use crate::params::{PageParams, StatusParams, is_json, last_event_id, wants_event_stream};
 
 /// The `error.code` of a command whose handler failed.
 pub const COMMAND_FAILED: &str = "command_failed";

@@ -1,0 +1,146 @@
+//! The OpenAPI document against what the router answers: regressions for what schemathesis
+//! (`.ci/schemathesis`) found, each through the router without a socket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+use writ_engine::{Engine, EngineOptions};
+use writ_log::LogOptions;
+use writ_log::storage::SimStorage;
+use writ_server::{AppState, ServerOptions, router};
+use writ_tickets::Tickets;
+
+/// A bound for answers that should come at once; never a timing assertion.
+const BOUND: Duration = Duration::from_secs(30);
+
+fn app() -> Router {
+    let options = EngineOptions {
+        log: LogOptions {
+            segment_bytes: 4 << 20,
+            record_bytes_max: 2 << 20,
+            ..LogOptions::default()
+        },
+        ..EngineOptions::default()
+    };
+    let (engine, _) = Engine::<Tickets>::open(Arc::new(SimStorage::new()), options).unwrap();
+    router(AppState::new(Arc::new(engine), ServerOptions::default()))
+}
+
+async fn call(app: &Router, request: Request<Body>) -> (StatusCode, String, Bytes) {
+    let response = tokio::time::timeout(BOUND, app.clone().oneshot(request))
+        .await
+        .expect("the router answers")
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .map_or("", |v| v.to_str().unwrap())
+        .to_owned();
+    let body = tokio::time::timeout(BOUND, body.collect())
+        .await
+        .expect("the body ends")
+        .unwrap()
+        .to_bytes();
+    (parts.status, content_type, body)
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+async fn document(app: &Router) -> Value {
+    let (status, _, body) = call(app, get("/openapi.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// Found by schemathesis: the integer parameters were declared `format: int64`, so a
+/// client (and schemathesis) took `2^63` for invalid, while the server takes any run of
+/// digits and cuts what is beyond a bound. The schema now says what the server does.
+#[tokio::test]
+async fn integer_parameters_take_any_run_of_digits_as_documented() {
+    let app = app();
+    let doc = document(&app).await;
+    for (path, names) in [
+        ("/events", &["from", "limit", "Last-Event-ID"][..]),
+        ("/streams/{stream}", &["from", "limit"][..]),
+        ("/update/{id}", &["wait"][..]),
+    ] {
+        let parameters = doc["paths"][path]["get"]["parameters"].as_array().unwrap();
+        for name in names {
+            let parameter = parameters
+                .iter()
+                .find(|p| p["name"] == *name)
+                .unwrap_or_else(|| panic!("{path} documents {name}"));
+            let schema = &parameter["schema"];
+            assert_eq!(schema["minimum"], 0, "{path} {name}: {schema}");
+            assert!(
+                schema.get("format").is_none() && schema.get("maximum").is_none(),
+                "{path} {name} has no fixed width: {schema}"
+            );
+        }
+    }
+    for uri in [
+        "/events?from=9223372036854775808&limit=9223372036854775808",
+        "/streams/ticket-t-1?from=99999999999999999999999&limit=18446744073709551616",
+    ] {
+        let (status, content_type, body) = call(&app, get(uri)).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        assert_eq!(content_type, "application/json");
+        let page: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(page["events"], Value::Array(vec![]), "{uri}");
+    }
+    let (status, _, _) = call(
+        &app,
+        get("/update/0b0e5b4c-9a53-4c9a-9d7c-6a3f0c2f7a10?wait=9223372036854775808"),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "an unknown id, not a bad wait"
+    );
+}
+
+/// The document said a malformed `Last-Event-ID` answers `400`, but pages ignored the
+/// header whatever it held: now every `GET /events` refuses a malformed one.
+#[tokio::test]
+async fn a_malformed_last_event_id_is_refused_on_pages_too() {
+    let app = app();
+    let doc = document(&app).await;
+    let bad_request = &doc["paths"]["/events"]["get"]["responses"]["400"]["description"];
+    assert!(
+        bad_request.as_str().unwrap().contains("Last-Event-ID"),
+        "{bad_request}"
+    );
+    for value in ["x", "-1", "1.5", ""] {
+        let request = Request::get("/events")
+            .header("last-event-id", value)
+            .body(Body::empty())
+            .unwrap();
+        let (status, content_type, body) = call(&app, request).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{value:?}");
+        assert_eq!(content_type, "application/problem+json");
+        let problem: Value = serde_json::from_slice(&body).unwrap();
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("Last-Event-ID"),
+            "{problem}"
+        );
+    }
+    let request = Request::get("/events")
+        .header("last-event-id", "7")
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, _) = call(&app, request).await;
+    assert_eq!(status, StatusCode::OK, "a page ignores a well-formed one");
+}

@@ -1,0 +1,31 @@
+//! The tickets domain's payload decoding (`CommandCatalog::decode`), reached directly: the
+//! first byte picks the command name (a known one or not), the second the version (absent,
+//! or 0 to 3), the rest is the payload.
+//!
+//! Properties: see `writ_fuzz::check_command`.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+const NAMES: [&str; 7] = [
+    "OpenTicket",
+    "AssignTicket",
+    "AddComment",
+    "CloseTicket",
+    "ReopenTicket",
+    "openTicket",
+    "",
+];
+
+fuzz_target!(|data: &[u8]| {
+    let [name, version, payload @ ..] = data else {
+        return;
+    };
+    let name = NAMES[usize::from(*name) % NAMES.len()];
+    let version = match version % 5 {
+        4 => None,
+        v => Some(u32::from(v)),
+    };
+    writ_fuzz::check_command(name, version, payload);
+});
