@@ -20,6 +20,9 @@ pub enum BenchCommand {
     /// The same workload against a running server, over HTTP or WebSocket. A command counts
     /// when it is acknowledged (durable); every outcome is checked afterwards.
     Http(crate::bench_http::HttpArgs),
+    /// The read side of a running server: named queries, query code and a projection
+    /// replay, on the tickets workload (loaded first when the server lacks it).
+    Query(crate::bench_query::QueryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -44,6 +47,7 @@ pub fn run(command: BenchCommand) -> Result<(), String> {
     match command {
         BenchCommand::Engine(args) => bench_engine(args),
         BenchCommand::Http(args) => crate::bench_http::run(args),
+        BenchCommand::Query(args) => crate::bench_query::run(args),
     }
 }
 

@@ -20,12 +20,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
-use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::client::conn::http1;
-use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
-use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::{Method, StatusCode};
 use serde::Deserialize;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -34,6 +30,8 @@ use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 use writ_server::wire::{CommandStatusBody, ErrorBody, StatusName, StreamPage};
 use writ_tickets::workload;
+
+use crate::client::{Client, Target};
 
 /// How the commands travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -100,50 +98,19 @@ pub fn run(args: HttpArgs) -> Result<(), String> {
     runtime.block_on(bench(args, target))
 }
 
-/// Where the server is.
-#[derive(Debug, Clone)]
-struct Target {
-    url: String,
-    /// `HOST:PORT`.
-    authority: String,
-}
-
-impl Target {
-    fn parse(url: &str) -> Result<Self, String> {
-        let usage = || format!("--target {url:?} is not http://HOST:PORT");
-        let rest = url.strip_prefix("http://").ok_or_else(usage)?;
-        let authority = rest.strip_suffix('/').unwrap_or(rest);
-        if authority.is_empty() || authority.contains('/') {
-            return Err(usage());
-        }
-        let authority = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
-        {
-            authority.to_owned()
-        } else {
-            format!("{authority}:80")
-        };
-        Ok(Self {
-            url: url.to_owned(),
-            authority,
-        })
-    }
-}
-
 /// The commands: ids, bodies and what the tickets should hold afterwards.
 #[derive(Debug)]
-struct Workload {
-    base: u128,
+pub(crate) struct Workload {
+    pub(crate) base: u128,
     /// The number of this run's first ticket: runs against the same server open tickets
     /// of their own.
-    first_ticket: u64,
-    tickets: u64,
-    commands: u64,
+    pub(crate) first_ticket: u64,
+    pub(crate) tickets: u64,
+    pub(crate) commands: u64,
 }
 
 impl Workload {
-    fn id(&self, i: u64) -> Uuid {
+    pub(crate) fn id(&self, i: u64) -> Uuid {
         Uuid::from_u128(self.base ^ u128::from(i))
     }
 
@@ -159,7 +126,7 @@ impl Workload {
     }
 
     /// The JSON of command `i`, as `POST /update` and WebSocket frames carry it.
-    fn write_command(&self, out: &mut Vec<u8>, i: u64) {
+    pub(crate) fn write_command(&self, out: &mut Vec<u8>, i: u64) {
         out.clear();
         let (name, version) = if i < self.tickets {
             (workload::OPEN_TICKET, workload::OPEN_TICKET_VERSION)
@@ -450,59 +417,6 @@ async fn bench(args: HttpArgs, target: Target) -> Result<(), String> {
         return Err(format!("{} commands did not succeed", tally.failed));
     }
     Ok(())
-}
-
-/// One keep-alive HTTP/1.1 connection.
-struct Client {
-    sender: http1::SendRequest<Full<Bytes>>,
-    host: HeaderValue,
-}
-
-impl Client {
-    async fn connect(target: &Target) -> Result<Self, String> {
-        let tcp = TcpStream::connect(&target.authority)
-            .await
-            .map_err(|e| format!("cannot connect to {}: {e}", target.url))?;
-        let _ = tcp.set_nodelay(true);
-        let (sender, connection) = http1::handshake(TokioIo::new(tcp))
-            .await
-            .map_err(|e| format!("cannot talk HTTP/1.1 to {}: {e}", target.url))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        let host = HeaderValue::try_from(target.authority.as_str())
-            .map_err(|e| format!("--target: {e}"))?;
-        Ok(Self { sender, host })
-    }
-
-    async fn send(
-        &mut self,
-        method: Method,
-        path: &str,
-        body: Option<Bytes>,
-    ) -> Result<(StatusCode, Bytes), String> {
-        let fail = |e: hyper::Error| format!("{method} {path}: {e}");
-        self.sender.ready().await.map_err(fail)?;
-        let mut request = Request::builder()
-            .method(&method)
-            .uri(path)
-            .header(HOST, self.host.clone());
-        if body.is_some() {
-            request = request.header(CONTENT_TYPE, "application/json");
-        }
-        let request = request
-            .body(Full::new(body.unwrap_or_default()))
-            .map_err(|e| format!("{method} {path}: {e}"))?;
-        let response = self.sender.send_request(request).await.map_err(fail)?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(fail)?
-            .to_bytes();
-        Ok((status, body))
-    }
 }
 
 /// Sends commands on one connection until none are left.

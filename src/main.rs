@@ -8,11 +8,18 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use writ_engine::{Engine, EngineOptions, RecoveryReport};
-use writ_server::{AppState, ServerOptions};
+use writ_query::{EventSource, RuntimeOptions};
+use writ_sandbox::{Sandbox, SandboxOptions};
+use writ_server::{AppState, ReadSide, ServerOptions};
 use writ_tickets::Tickets;
+use writ_tickets::read::TicketsProjection;
 
 mod bench;
 mod bench_http;
+mod bench_query;
+mod client;
+mod proof;
+mod rebuild;
 
 /// mimalloc rather than the system allocator: the HTTP path allocates on one thread and
 /// frees on another, where it measured clearly cheaper (see the root `Cargo.toml`).
@@ -34,9 +41,14 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API on a data directory.
     Serve(ServeArgs),
+    /// Rebuild a running server's projection without downtime, with a progress bar.
+    Rebuild(rebuild::RebuildArgs),
     /// Measure Writ's throughput and latency.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Prove the server's promises from outside: crash it under load, overload it.
+    #[command(subcommand)]
+    Proof(proof::ProofCommand),
 }
 
 /// The domains this binary serves.
@@ -57,13 +69,29 @@ struct ServeArgs {
     /// unit, ms, s, m, h or d (90s, 15m, 24h, 1d).
     #[arg(long, default_value = "24h", value_parser = parse_duration)]
     dedupe_window: Duration,
+    /// The read model's projection version to start with (default: the newest). An older
+    /// one shows a structure change: `writ rebuild --version N` moves it on while it serves.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    projection_version: Option<u32>,
+    /// Requests handled at once (long polls included); beyond it requests are answered
+    /// 503 at once. Lower it to shed load sooner: under overload a 202 waits behind up to
+    /// this many requests.
+    #[arg(long, env = "WRIT_REQUESTS_MAX", default_value_t = 4_096,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    requests_max: u64,
+    /// Open connections; more wait in the listen backlog until one closes.
+    #[arg(long, env = "WRIT_CONNECTIONS_MAX", default_value_t = 8_192,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    connections_max: u64,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = init_logging().and_then(|()| match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Rebuild(args) => rebuild::run(args),
         Command::Bench(command) => bench::run(command),
+        Command::Proof(command) => proof::run(command),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -157,13 +185,41 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     let (engine, report) = Engine::<Tickets>::open_dir(dir, options)
         .map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
     log_recovery(&report);
+    let engine = Arc::new(engine);
+    let projection = match args.projection_version {
+        None => TicketsProjection::current(),
+        Some(version) => TicketsProjection::with_version(version).ok_or_else(|| {
+            format!(
+                "the tickets read model has projection versions 1 to {}, not {version}",
+                TicketsProjection::CURRENT_VERSION
+            )
+        })?,
+    };
+    let read_model = writ_tickets::read::start_with(
+        Arc::clone(&engine) as Arc<dyn EventSource>,
+        projection,
+        RuntimeOptions::default(),
+    )
+    .map_err(|e| format!("cannot start the read model: {e}"))?;
+    let sandbox = Sandbox::new(SandboxOptions::default())
+        .map_err(|e| format!("cannot start the query sandbox: {e}"))?;
+    let read = ReadSide {
+        service: Arc::new(read_model),
+        sandbox: Arc::new(sandbox),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("writ-http")
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
-        let state = AppState::new(Arc::new(engine), ServerOptions::default());
+        let options = ServerOptions {
+            // Both are at most a million (checked by clap), which fits any usize.
+            requests_max: usize::try_from(args.requests_max).unwrap_or(usize::MAX),
+            connections_max: usize::try_from(args.connections_max).unwrap_or(usize::MAX),
+            ..ServerOptions::default()
+        };
+        let state = AppState::new(engine, options).with_read_side(read);
         let shutdown = async {
             writ_server::shutdown_signal().await;
             // A second signal does not wait for the drain. Nothing acknowledged is lost:
@@ -233,6 +289,16 @@ mod tests {
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn serve_bounds_default_to_the_server_options() {
+        let Command::Serve(args) = Cli::parse_from(["writ", "serve"]).command else {
+            panic!("serve parses as serve");
+        };
+        let defaults = ServerOptions::default();
+        assert_eq!(args.requests_max, defaults.requests_max as u64);
+        assert_eq!(args.connections_max, defaults.connections_max as u64);
     }
 
     #[test]

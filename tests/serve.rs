@@ -370,6 +370,77 @@ async fn a_restart_keeps_tickets_outcomes_and_the_dedupe_window() {
 }
 
 #[tokio::test]
+async fn queries_read_the_writes_named_and_as_code_and_again_after_a_restart() {
+    let dir = TempDir::new("e2e-queries");
+    let open = Uuid::new_v4();
+    let comment = Uuid::new_v4();
+    for round in 0..2 {
+        let server = Server::start(dir.path());
+        let mut http = Http::connect(server.port).await;
+        if round == 0 {
+            for body in [
+                open_ticket(open, "t-1"),
+                add_comment(comment, "t-1", "smoke rising"),
+            ] {
+                let (status, _, _) = http.call(Method::POST, "/update", Some(&body)).await;
+                assert_eq!(status, StatusCode::ACCEPTED);
+            }
+        }
+        // The final status carries the position to pass as `after`.
+        let (_, _, status) = http
+            .call(Method::GET, &format!("/update/{comment}?wait=30"), None)
+            .await;
+        let position = status["position"].as_u64().unwrap();
+        let (status, headers, ticket) = http
+            .call(
+                Method::GET,
+                &format!("/query/v1/getTicket?id=t-1&after={position}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{ticket}");
+        assert!(
+            headers["writ-position"]
+                .to_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                >= position
+        );
+        assert_eq!(ticket["comments"][0]["text"], "smoke rising");
+        let (status, _, found) = http
+            .call(Method::GET, "/query/v1/searchTickets?text=smoke", None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(found[0]["id"], "t-1");
+        let code = json!({"code": "getTicket(args.id).commentCount", "args": {"id": "t-1"}});
+        let (status, _, answer) = http
+            .call(
+                Method::POST,
+                &format!("/query/v2?after={position}"),
+                Some(&code.to_string()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["result"], 1);
+        assert!(answer["position"].as_u64().unwrap() >= position);
+        let code = json!({"code": "for (;;) {}"});
+        let (status, headers, problem) = http
+            .call(Method::POST, "/query/v2", Some(&code.to_string()))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(headers["content-type"], "application/problem+json");
+        assert_eq!(problem["type"], "https://writ.dev/problems/time_limit");
+        assert!(
+            tokio::task::spawn_blocking(move || server.terminate())
+                .await
+                .unwrap()
+                .success()
+        );
+    }
+}
+
+#[tokio::test]
 async fn sigterm_with_an_idle_keep_alive_connection_exits_zero() {
     let dir = TempDir::new("e2e-sigterm");
     let server = Server::start(dir.path());

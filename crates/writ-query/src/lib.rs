@@ -20,11 +20,13 @@
 //!   `dyn` [`QueryService`].
 //!
 //! Measured on the project's 2-core machine (`cargo bench -p writ-query --bench replay`,
-//! medians of 5 runs on a shared machine whose runs vary by ±20%): the tickets projection
-//! applies 1,000,000 events (100k tickets, 900k comments) from memory at 0.63 to 0.68
-//! million events/s, and a `ProjectionRuntime` replays them from an engine's log at about
-//! 0.57 million events/s, so a start costs about 1.75 s per million events. The
-//! [`runtime`] module explains why every start rebuilds anyway.
+//! medians of 5 runs, while other work kept the load average near 7, so that wall times
+//! were about twice the CPU times): the tickets projection applies 1,000,000 events (100k
+//! tickets, 900k comments) from memory with 1.39 s of CPU (0.35 million events/s of wall
+//! time), and a `ProjectionRuntime` replays them from an engine's log with 1.63 s of CPU
+//! over its two threads (0.31 million events/s of wall time), so on an idle machine a
+//! start costs about 1.4 s per million events. The [`runtime`] module explains why every
+//! start rebuilds anyway.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -91,7 +93,7 @@ pub use runtime::{
     ProjectionRuntime, Rebuild, RebuildError, RebuildStatus, RuntimeOptions, RuntimeStatus,
     StartError, WaitError,
 };
-pub use service::{BoxFuture, QueryService, ReadModel};
+pub use service::{BoxFuture, QueryService, ReadModel, RebuildRequestError};
 pub use source::EventSource;
 /// The event type projections apply, re-exported so domains need not name the engine.
 pub use writ_engine::RecordedEvent;

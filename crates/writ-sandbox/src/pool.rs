@@ -3,7 +3,8 @@
 //!
 //! A QuickJS runtime is not `Send` (without rquickjs's `parallel` feature), and its stack
 //! limit is measured on the thread that uses it, so each VM lives and dies on one worker
-//! thread whose stack size the sandbox chooses. Callers block on a reply channel.
+//! thread whose stack size the sandbox chooses. Callers get the answer through a callback
+//! ([`Sandbox::submit`]) or block on a channel ([`Sandbox::run`]).
 //!
 //! Roots: the root of the latest query that brought a root not seen before is *current*.
 //! When it changes, idle workers are woken to drop VMs of other roots; busy ones drop theirs
@@ -88,8 +89,11 @@ struct Job {
     root: RootId,
     code: String,
     args_json: String,
-    reply: mpsc::SyncSender<Result<Outcome, SandboxError>>,
+    reply: Reply,
 }
+
+/// Where a job's answer goes: called once, on the worker thread.
+type Reply = Box<dyn FnOnce(Result<Outcome, SandboxError>) + Send>;
 
 enum Event {
     Job(Job),
@@ -133,14 +137,40 @@ impl Sandbox {
 
     /// Runs `code` against `library`'s snapshot with `args` in scope and returns the JSON of
     /// its result and the snapshot's position. Blocks until a worker has run it (from async
-    /// code, call it through `spawn_blocking`); refuses at once with
-    /// [`SandboxError::Overloaded`] when all workers are busy and the queue is full.
+    /// code, use [`Sandbox::submit`]); refuses at once with [`SandboxError::Overloaded`] when
+    /// all workers are busy and the queue is full.
     pub fn run(
         &self,
         library: Arc<dyn Library>,
         code: &str,
         args: serde_json::Value,
     ) -> Result<Outcome, SandboxError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.submit(library, code, args, move |result| {
+            // The caller waits for this; if it is gone there is no one to tell.
+            let _ = reply.send(result);
+        })?;
+        answer.recv().unwrap_or_else(|_| {
+            Err(SandboxError::Internal {
+                message: "the sandbox worker panicked before answering".into(),
+            })
+        })
+    }
+
+    /// Queues `code` like [`Sandbox::run`] without blocking: `done` is called once with the
+    /// answer, on the worker thread that ran it (keep it short: send the answer on). When
+    /// the query cannot be queued (the code is too large, or the sandbox is overloaded),
+    /// `done` is dropped uncalled and the error is returned at once. `done` must not panic.
+    /// If a worker panics before answering, `done` is dropped uncalled: a caller waiting on
+    /// a channel it captured sees the channel close, which it should treat as
+    /// [`SandboxError::Internal`].
+    pub fn submit(
+        &self,
+        library: Arc<dyn Library>,
+        code: &str,
+        args: serde_json::Value,
+        done: impl FnOnce(Result<Outcome, SandboxError>) + Send + 'static,
+    ) -> Result<(), SandboxError> {
         if code.len() > self.options.code_bytes_max {
             return Err(SandboxError::CodeTooLarge {
                 size: code.len(),
@@ -149,7 +179,6 @@ impl Sandbox {
         }
         let args_json = args.to_string();
         let root = library.root();
-        let (reply, answer) = mpsc::sync_channel(1);
         let root_changed = {
             let mut state = self.shared.lock();
             if state.jobs.len() >= state.idle + self.options.queue_max {
@@ -161,7 +190,7 @@ impl Sandbox {
                 root,
                 code: code.to_owned(),
                 args_json,
-                reply,
+                reply: Box::new(done),
             });
             root_changed
         };
@@ -170,11 +199,7 @@ impl Sandbox {
         } else {
             self.shared.work.notify_one();
         }
-        answer.recv().unwrap_or_else(|_| {
-            Err(SandboxError::Internal {
-                message: "the sandbox worker panicked before answering".into(),
-            })
-        })
+        Ok(())
     }
 
     /// The pool's state now.
@@ -337,14 +362,9 @@ fn answer(shared: &Shared, vm: &mut Option<Vm>, job: Job) {
 
 /// Sends the answer; the job stops counting as running first, so that a caller who got its
 /// answer sees the stats without it.
-fn reply(
-    shared: &Shared,
-    reply: mpsc::SyncSender<Result<Outcome, SandboxError>>,
-    result: Result<Outcome, SandboxError>,
-) {
+fn reply(shared: &Shared, reply: Reply, result: Result<Outcome, SandboxError>) {
     shared.lock().running -= 1;
-    // The caller waits for this; if it is gone there is no one to tell.
-    let _ = reply.send(result);
+    reply(result);
 }
 
 /// Keeps the VM warm for the next query of its root, or retires it.

@@ -924,3 +924,41 @@ fn a_library_that_panics_listing_its_functions_leaves_the_worker_running() {
     assert_eq!(run(&sandbox, "getTicket(6).id").unwrap(), json!(6));
     assert_eq!(sandbox.stats().running, 0);
 }
+
+#[test]
+fn submit_answers_through_the_callback_and_refuses_at_once() {
+    let sandbox = sandbox();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let library = Tickets::new(99, RootId(1));
+    for n in 0..8 {
+        let tx = tx.clone();
+        sandbox
+            .submit(
+                library.clone(),
+                "args.n * 2",
+                json!({"n": n}),
+                move |result| {
+                    tx.send((n, result)).unwrap();
+                },
+            )
+            .unwrap();
+    }
+    drop(tx);
+    let mut answers: Vec<_> = rx.iter().collect();
+    answers.sort_by_key(|(n, _)| *n);
+    assert_eq!(answers.len(), 8, "every callback is called once");
+    for (n, result) in answers {
+        let outcome = result.unwrap();
+        assert_eq!(outcome.result, json!(n * 2));
+        assert_eq!(outcome.position, 99);
+    }
+    // Refused before queueing: the callback is dropped uncalled.
+    let too_large = "1;".repeat(options().code_bytes_max);
+    let called = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&called);
+    let refused = sandbox.submit(library, &too_large, json!({}), move |_| {
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    assert!(matches!(refused, Err(SandboxError::CodeTooLarge { .. })));
+    assert!(!called.load(std::sync::atomic::Ordering::SeqCst));
+}

@@ -8,6 +8,11 @@
 //!   server-sent events; `GET /ws` carries many commands in flight on one WebSocket.
 //! - **Reads**: `GET /streams/{stream}`, `GET /events` (pages, or a live tail as
 //!   server-sent events that resumes from `Last-Event-ID`).
+//! - **Queries** (with a [`ReadSide`], see [`AppState::with_read_side`]):
+//!   `GET /query/v{N}/{name}` runs a named query of query API version N,
+//!   `POST /query/v{N}` runs client JavaScript in the sandbox against one snapshot, both
+//!   with `?after=POSITION` for reading one's writes; `GET /projections` and
+//!   `POST /projections/{name}/rebuild` show and rebuild the read model.
 //! - **Operations**: `GET /health`, `GET /metrics` (Prometheus), `GET /openapi.json`
 //!   (generated from the handlers and the wire types in [`wire`]).
 //!
@@ -50,6 +55,7 @@ mod listener;
 mod ops;
 mod params;
 pub mod problem;
+mod queries;
 mod reads;
 pub mod rfc3339;
 mod telemetry;
@@ -74,11 +80,17 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 use writ_domain::Domain;
 use writ_engine::{CommandStatus, Engine, WaitError, WaitFor};
+use writ_query::QueryService;
+use writ_sandbox::Sandbox;
 
 use crate::backend::Backend;
 use crate::problem::{ApiError, ProblemKind};
 
 pub use crate::ops::ApiDoc;
+pub use crate::queries::{
+    POSITION_HEADER, ProjectionState, Projections, QueryAnswer, QueryCode, RebuildPhase,
+    RebuildRequest, RebuildState,
+};
 pub use crate::telemetry::prometheus;
 
 /// The server's limits and timings. Each bound answers `503` (with `Retry-After`) when
@@ -125,6 +137,9 @@ pub struct ServerOptions {
     /// After a shutdown signal, how long in-flight requests, streams and sockets get to
     /// finish before they are closed. Default 10 s.
     pub shutdown_grace: Duration,
+    /// Longest wait of a query's `?after=POSITION` for the read model to reach the
+    /// position; then `504`. Default 10 s.
+    pub after_wait_max: Duration,
 }
 
 impl Default for ServerOptions {
@@ -145,6 +160,7 @@ impl Default for ServerOptions {
             page_events_default: 100,
             page_events_max: 1_000,
             shutdown_grace: Duration::from_secs(10),
+            after_wait_max: Duration::from_secs(10),
         }
     }
 }
@@ -158,6 +174,7 @@ pub struct AppState {
 
 struct Inner {
     engine: Arc<dyn Backend>,
+    read: Option<ReadSide>,
     options: ServerOptions,
     requests: Arc<Semaphore>,
     streams: Arc<Semaphore>,
@@ -204,12 +221,29 @@ impl AppState {
         Self {
             inner: Arc::new(Inner {
                 engine,
+                read: None,
                 requests: Arc::new(Semaphore::new(options.requests_max)),
                 streams: Arc::new(Semaphore::new(options.streams_max)),
                 shutdown: watch::channel(false).0,
                 options,
             }),
         }
+    }
+
+    /// Serves queries from `read` too. Call it right after [`AppState::new`].
+    ///
+    /// # Panics
+    /// If the state was cloned already (a router or server holds it).
+    pub fn with_read_side(mut self, read: ReadSide) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_read_side is called before the state is shared")
+            .read = Some(read);
+        self
+    }
+
+    /// The read side, when the server has one.
+    pub fn read_side(&self) -> Option<&ReadSide> {
+        self.inner.read.as_ref()
     }
 
     /// The limits.
@@ -286,6 +320,26 @@ impl AppState {
     }
 }
 
+/// What the server answers queries from: a read model (its projection kept up to date and
+/// its query catalog, as a [`QueryService`]) and the sandbox that runs query code.
+#[derive(Clone)]
+pub struct ReadSide {
+    /// The read model.
+    pub service: Arc<dyn QueryService>,
+    /// Runs `POST /query/v{N}` code against the read model's snapshots.
+    pub sandbox: Arc<Sandbox>,
+}
+
+impl fmt::Debug for ReadSide {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadSide")
+            .field("root", &self.service.status().root)
+            .field("versions", &self.service.versions())
+            .field("sandbox", &self.sandbox)
+            .finish()
+    }
+}
+
 /// Holds a place under `streams_max` and counts the stream or socket in its gauge.
 #[derive(Debug)]
 pub(crate) struct StreamGuard {
@@ -318,6 +372,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(ws::socket))
         .routes(routes!(reads::get_stream))
         .routes(routes!(reads::get_events))
+        .routes(routes!(queries::get_query))
+        .routes(routes!(queries::post_query))
+        .routes(routes!(queries::get_projections))
+        .routes(routes!(queries::post_rebuild))
         .routes(routes!(ops::health))
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::openapi_json))
@@ -414,9 +472,15 @@ pub async fn serve(
         tracing::warn!("sockets still open after the grace period; closing them");
     }
     let engine = Arc::clone(state.engine());
-    tokio::task::spawn_blocking(move || engine.shutdown())
-        .await
-        .map_err(io::Error::other)?;
+    let read = state.read_side().cloned();
+    tokio::task::spawn_blocking(move || {
+        engine.shutdown();
+        if let Some(read) = read {
+            read.service.shutdown();
+        }
+    })
+    .await
+    .map_err(io::Error::other)?;
     tracing::info!("engine shut down; every accepted command is synced");
     Ok(())
 }

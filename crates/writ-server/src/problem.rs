@@ -10,6 +10,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use writ_domain::CommandError;
 use writ_engine::{Overload, ReadError, SubmitError, Unavailable, WaitError};
+use writ_query::{QueryError, RebuildError, RebuildRequestError, WaitError as QueryWaitError};
+use writ_sandbox::SandboxError;
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -45,6 +47,26 @@ pub enum ProblemKind {
     Unavailable,
     /// A bug or a failed read; the details are in the server's log.
     Internal,
+    /// A query argument (or a rebuild's version) is missing, unknown, of the wrong type or
+    /// out of range.
+    BadArgument,
+    /// `?after=POSITION`: the read model did not reach the position within the bounded
+    /// wait. Retry, or check that the position exists.
+    Timeout,
+    /// Query code ran longer than the sandbox's time limit and was interrupted.
+    TimeLimit,
+    /// Query code allocated more than the sandbox's memory limit.
+    MemoryLimit,
+    /// Query code recursed deeper than the sandbox's stack limit.
+    StackLimit,
+    /// Query code returned more JSON than the sandbox's result limit.
+    ResultTooLarge,
+    /// Query code is longer than the sandbox's code limit; it was not run.
+    CodeTooLarge,
+    /// Query code did not compile, or threw an error it did not catch.
+    ScriptError,
+    /// A projection rebuild is already running; wait for it to finish.
+    RebuildRunning,
 }
 
 impl ProblemKind {
@@ -113,11 +135,65 @@ impl ProblemKind {
                 "Internal error",
                 None,
             ),
+            BadArgument => (
+                StatusCode::BAD_REQUEST,
+                "bad_argument",
+                "Bad argument",
+                None,
+            ),
+            Timeout => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                "The read model did not reach the position in time",
+                None,
+            ),
+            TimeLimit => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "time_limit",
+                "Query time limit exceeded",
+                None,
+            ),
+            MemoryLimit => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "memory_limit",
+                "Query memory limit exceeded",
+                None,
+            ),
+            StackLimit => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "stack_limit",
+                "Query stack limit exceeded",
+                None,
+            ),
+            ResultTooLarge => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "result_too_large",
+                "Query result limit exceeded",
+                None,
+            ),
+            CodeTooLarge => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "code_too_large",
+                "Query code limit exceeded",
+                None,
+            ),
+            ScriptError => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "script_error",
+                "Query code failed",
+                None,
+            ),
+            RebuildRunning => (
+                StatusCode::CONFLICT,
+                "rebuild_running",
+                "A rebuild is already running",
+                None,
+            ),
         }
     }
 
     /// Every kind, for tests and documentation.
-    pub const ALL: [ProblemKind; 11] = [
+    pub const ALL: [ProblemKind; 20] = [
         ProblemKind::Malformed,
         ProblemKind::UnsupportedMediaType,
         ProblemKind::NotFound,
@@ -129,6 +205,15 @@ impl ProblemKind {
         ProblemKind::Overloaded,
         ProblemKind::Unavailable,
         ProblemKind::Internal,
+        ProblemKind::BadArgument,
+        ProblemKind::Timeout,
+        ProblemKind::TimeLimit,
+        ProblemKind::MemoryLimit,
+        ProblemKind::StackLimit,
+        ProblemKind::ResultTooLarge,
+        ProblemKind::CodeTooLarge,
+        ProblemKind::ScriptError,
+        ProblemKind::RebuildRunning,
     ];
 
     /// The HTTP status.
@@ -270,6 +355,88 @@ impl From<WaitError> for ApiError {
             WaitError::Read(read) => Self::read(&read),
             other => Self::new(ProblemKind::Internal, other.to_string()),
         }
+    }
+}
+
+impl From<QueryError> for ApiError {
+    fn from(error: QueryError) -> Self {
+        let kind = match &error {
+            QueryError::NotFound { .. }
+            | QueryError::UnknownQuery { .. }
+            | QueryError::UnknownVersion { .. } => ProblemKind::NotFound,
+            QueryError::BadArgument { .. } => ProblemKind::BadArgument,
+            QueryError::Unavailable { .. } => ProblemKind::Unavailable,
+            QueryError::Failed { .. } => {
+                tracing::error!(%error, "a query failed");
+                ProblemKind::Internal
+            }
+            _ => ProblemKind::Internal,
+        };
+        Self::new(kind, error.to_string())
+    }
+}
+
+impl From<SandboxError> for ApiError {
+    fn from(error: SandboxError) -> Self {
+        let kind = match &error {
+            SandboxError::TimeLimit { .. } => ProblemKind::TimeLimit,
+            SandboxError::MemoryLimit { .. } => ProblemKind::MemoryLimit,
+            SandboxError::StackLimit { .. } => ProblemKind::StackLimit,
+            SandboxError::ResultTooLarge { .. } => ProblemKind::ResultTooLarge,
+            SandboxError::CodeTooLarge { .. } => ProblemKind::CodeTooLarge,
+            SandboxError::Script {
+                line,
+                column,
+                message,
+            } => {
+                let at = match (line, column) {
+                    (Some(line), Some(column)) => format!(" (line {line}, column {column})"),
+                    (Some(line), None) => format!(" (line {line})"),
+                    _ => String::new(),
+                };
+                return Self::new(ProblemKind::ScriptError, format!("{message}{at}"));
+            }
+            // The library's statuses are those of the named queries (see `QueryError`).
+            SandboxError::Library { status, message } if *status != 500 => {
+                let kind = match status {
+                    400 => ProblemKind::BadArgument,
+                    404 => ProblemKind::NotFound,
+                    503 => ProblemKind::Unavailable,
+                    _ => ProblemKind::Internal,
+                };
+                return Self::new(kind, message.clone());
+            }
+            SandboxError::Overloaded => ProblemKind::Overloaded,
+            _ => {
+                tracing::error!(%error, "query code failed in the sandbox");
+                ProblemKind::Internal
+            }
+        };
+        Self::new(kind, error.to_string())
+    }
+}
+
+impl From<QueryWaitError> for ApiError {
+    fn from(error: QueryWaitError) -> Self {
+        let kind = match &error {
+            QueryWaitError::Timeout { .. } => ProblemKind::Timeout,
+            _ => ProblemKind::Unavailable,
+        };
+        Self::new(kind, error.to_string())
+    }
+}
+
+impl From<RebuildRequestError> for ApiError {
+    fn from(error: RebuildRequestError) -> Self {
+        let kind = match &error {
+            RebuildRequestError::UnknownVersion { .. } => ProblemKind::BadArgument,
+            RebuildRequestError::Rebuild(RebuildError::AlreadyRunning { .. }) => {
+                ProblemKind::RebuildRunning
+            }
+            RebuildRequestError::Rebuild(RebuildError::ShutDown) => ProblemKind::Unavailable,
+            _ => ProblemKind::Internal,
+        };
+        Self::new(kind, error.to_string())
     }
 }
 

@@ -112,8 +112,8 @@ pub use queries::{
 };
 pub use text::{TOKEN_BYTES_MAX, tokens};
 pub use view::{
-    Comment, PRIORITIES, SearchPage, Stamp, Status, StatusChange, Ticket, TicketFilter,
-    TicketsView, parse_priority, priority_name,
+    Comment, List, ListIter, PRIORITIES, SearchPage, Stamp, Status, StatusChange, Ticket,
+    TicketFilter, TicketsView, parse_priority, priority_name,
 };
 
 /// Starts the newest tickets projection on `source` with its queries.
@@ -121,5 +121,22 @@ pub fn start(
     source: Arc<dyn EventSource>,
     options: RuntimeOptions,
 ) -> Result<ReadModel<TicketsProjection>, StartError> {
-    ReadModel::start(source, TicketsProjection::current(), catalog(), options)
+    start_with(source, TicketsProjection::current(), options)
+}
+
+/// Starts `projection` (any version, see [`TicketsProjection::with_version`]) on `source`
+/// with the queries of every API version. A rebuild may move it to any other projection
+/// version: starting at version 1 and rebuilding to 2 shows a structure change end to
+/// end, with query API version 1 answering throughout and version 2 from the switch on.
+pub fn start_with(
+    source: Arc<dyn EventSource>,
+    projection: TicketsProjection,
+    options: RuntimeOptions,
+) -> Result<ReadModel<TicketsProjection>, StartError> {
+    Ok(
+        ReadModel::start(source, projection, catalog(), options)?.with_versions(
+            1..=TicketsProjection::CURRENT_VERSION,
+            TicketsProjection::with_version,
+        ),
+    )
 }

@@ -1,0 +1,577 @@
+//! The read side: `GET /query/v{N}/{name}` (named queries), `POST /query/v{N}` (query code
+//! in the sandbox), and the projections' status and rebuilds (`GET /projections`,
+//! `POST /projections/{name}/rebuild`).
+//!
+//! Every query may carry `?after=POSITION` (read your writes): it waits, at most
+//! [`ServerOptions::after_wait_max`](crate::ServerOptions::after_wait_max), until the read
+//! model has applied that position, and answers `504` when it does not get there in time.
+//! The answer reads one snapshot at a position at least `after`; named queries give that
+//! position in the `Writ-Position` header, query code in the body's `position`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+use writ_query::{QueryError, QueryService, RebuildStatus, RuntimeStatus};
+use writ_sandbox::LibraryError;
+
+use crate::params;
+use crate::problem::{ApiError, Problem, ProblemKind};
+use crate::wire::json_response;
+use crate::{AppState, ReadSide};
+
+/// The header that carries the position of the snapshot a named query read.
+pub const POSITION_HEADER: HeaderName = HeaderName::from_static("writ-position");
+
+/// The body of `POST /query/v{N}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "searchTickets({status: args.status}).length", "args": {"status": "open"}}))]
+pub struct QueryCode {
+    /// JavaScript: an expression whose value is the result, or a function body that
+    /// `return`s it. The version's library functions and `args` are in scope.
+    pub code: String,
+    /// Arguments, in scope as `args` (deeply frozen); `{}` when absent.
+    #[serde(default)]
+    pub args: Option<Map<String, Value>>,
+}
+
+/// The answer of query code.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueryAnswer {
+    /// The JSON of the value the code returned (`null` for `undefined`).
+    pub result: Value,
+    /// The position of the snapshot the code read.
+    pub position: u64,
+}
+
+/// The body of `POST /projections/{name}/rebuild` (optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RebuildRequest {
+    /// The projection version to build; the live version when absent. Another version is
+    /// a structure change: readers switch to it once it has caught up.
+    #[serde(default)]
+    pub version: Option<u32>,
+}
+
+/// The projections a server runs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Projections {
+    /// One entry per read model.
+    pub projections: Vec<ProjectionState>,
+}
+
+/// Where a projection stands.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectionState {
+    /// The projection's name, for example `tickets`.
+    pub name: String,
+    /// The live version: the read model's structure.
+    pub version: u32,
+    /// The versions a rebuild can build.
+    pub versions: Vec<u32>,
+    /// The query API versions served, oldest first.
+    pub query_versions: Vec<u32>,
+    /// The position of the snapshot readers get.
+    pub position: u64,
+    /// The last position the live instance applied (ahead of `position` while it catches
+    /// up and publishes only now and then).
+    pub applied: u64,
+    /// The global log's last durable position.
+    pub last_position: u64,
+    /// Events readers do not see yet: `lastPosition - position`.
+    pub lag: u64,
+    /// Events the projection could not apply and skipped.
+    pub skipped: u64,
+    /// Whether the live instance stopped (a failure, or shutdown).
+    pub stopped: bool,
+    /// Why it stopped, when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// The last rebuild.
+    pub rebuild: RebuildState,
+}
+
+/// Where the last rebuild stands.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RebuildState {
+    /// `idle` (none started), `running`, `switched` (readers now get it), `failed` or
+    /// `cancelled`.
+    pub state: RebuildPhase,
+    /// The projection version it builds or built.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// Running: the last position it applied; switched: where it switched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<u64>,
+    /// Running: the live position it must reach (it moves while writes go on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<u64>,
+    /// Failed: why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The phases of a rebuild.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RebuildPhase {
+    /// No rebuild was started.
+    Idle,
+    /// Catching up beside the live instance.
+    Running,
+    /// Caught up; readers get its snapshots.
+    Switched,
+    /// Failed before switching; the live instance is untouched.
+    Failed,
+    /// The server shut down before it switched.
+    Cancelled,
+}
+
+impl From<RebuildStatus> for RebuildState {
+    fn from(status: RebuildStatus) -> Self {
+        let mut state = Self {
+            state: RebuildPhase::Idle,
+            version: None,
+            position: None,
+            target: None,
+            detail: None,
+        };
+        match status {
+            RebuildStatus::Running {
+                root,
+                position,
+                target,
+            } => {
+                state.state = RebuildPhase::Running;
+                state.version = Some(root.version);
+                state.position = Some(position);
+                state.target = Some(target);
+            }
+            RebuildStatus::Switched { root, position } => {
+                state.state = RebuildPhase::Switched;
+                state.version = Some(root.version);
+                state.position = Some(position);
+            }
+            RebuildStatus::Failed { root, detail } => {
+                state.state = RebuildPhase::Failed;
+                state.version = Some(root.version);
+                state.detail = Some(detail);
+            }
+            RebuildStatus::Cancelled { root } => {
+                state.state = RebuildPhase::Cancelled;
+                state.version = Some(root.version);
+            }
+            _ => {}
+        }
+        state
+    }
+}
+
+impl ProjectionState {
+    fn new(service: &dyn QueryService, status: RuntimeStatus) -> Self {
+        Self {
+            name: status.root.name.to_owned(),
+            version: status.root.version,
+            versions: service.projection_versions(),
+            query_versions: service.versions(),
+            position: status.position,
+            applied: status.applied,
+            last_position: status.last_position,
+            lag: status.lag,
+            skipped: status.stats.errors,
+            stopped: status.stopped,
+            failure: status.failure,
+            rebuild: status.rebuild.into(),
+        }
+    }
+}
+
+/// Run a named query.
+///
+/// The query string holds the query's arguments (see each query's documentation), plus
+/// `after`. The body is the query's result as JSON; the `Writ-Position` header is the
+/// position of the snapshot it read. Older query API versions answer through transformers
+/// of the newest one's answers.
+#[utoipa::path(
+    get,
+    path = "/query/{version}/{name}",
+    tag = "queries",
+    params(
+        ("version" = String, Path, pattern = "^v[1-9][0-9]{0,8}$", description = "The query API version, `v1`, `v2`, ..."),
+        ("name" = String, Path, description = "The query, for example `getTicket`, `searchTickets`, `ticketStats`"),
+        ("after" = Option<u64>, Query, minimum = 0, description = "Answer only once the read model includes this position (a final command status carries it); bounded wait"),
+    ),
+    responses(
+        (status = 200, description = "The query's result.", body = Value,
+            headers(("Writ-Position" = u64, description = "The position of the snapshot the query read"))),
+        (status = 400, description = "A query argument, or `after`, is missing, unknown, repeated or invalid; or `after` is beyond the end of the global log.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such query API version or query, or what the query looks up does not exist.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The query failed (a bug).",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded, or the live read model cannot answer this version yet.",
+            body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+        (status = 504, description = "`after`: the read model did not reach the position in time.",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn get_query(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Path((version, name)) = path.map_err(|r| ApiError::malformed(r.body_text()))?;
+    let read = read_side(&state)?;
+    let version = api_version(&version)?;
+    let Query(pairs) = query.map_err(params::query_error)?;
+    let mut args = Map::new();
+    let mut after = None;
+    for (key, value) in pairs {
+        if key == "after" {
+            if after.is_some() {
+                return Err(repeated("after"));
+            }
+            after = Some(position(&value)?);
+        } else if args.insert(key.clone(), Value::String(value)).is_some() {
+            return Err(repeated(&key));
+        }
+    }
+    wait_after(&state, read, after).await?;
+    let library = read.service.library(version)?;
+    let result = library.call(&name, args)?;
+    let mut response = json_response(StatusCode::OK, &result);
+    response
+        .headers_mut()
+        .insert(POSITION_HEADER, HeaderValue::from(library.position()));
+    Ok(response)
+}
+
+/// `?after=` of `POST /query/v{N}`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AfterQuery {
+    after: Option<String>,
+}
+
+/// Run query code in the sandbox.
+///
+/// The code runs against one immutable snapshot with the version's library functions
+/// (the named queries, as functions: `getTicket(id)`, `searchTickets({...})`,
+/// `ticketStats()`) and `args` in scope, and nothing else: no I/O, no clock, no other
+/// request's state. The time, memory, stack, code and result limits each answer `422`
+/// with a problem type naming the limit; they never affect other queries.
+#[utoipa::path(
+    post,
+    path = "/query/{version}",
+    tag = "queries",
+    params(
+        ("version" = String, Path, pattern = "^v[1-9][0-9]{0,8}$", description = "The query API version, `v1`, `v2`, ..."),
+        ("after" = Option<u64>, Query, minimum = 0, description = "Run only once the read model includes this position; bounded wait"),
+    ),
+    request_body(content = QueryCode, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The code's result and the snapshot's position.", body = QueryAnswer),
+        (status = 400, description = "Malformed body or `after` (or `after` beyond the end of the global log), or a library function refused its arguments.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such query API version, or a library function found nothing and the code did not catch it.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not declared JSON.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A sandbox limit was exceeded (problem types `time_limit`, `memory_limit`, `stack_limit`, `result_too_large`, `code_too_large`), or the code failed (`script_error`).",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "A library function or the sandbox failed (a bug).",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The sandbox's queue is full, the server is overloaded, or the live read model cannot answer this version yet.",
+            body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+        (status = 504, description = "`after`: the read model did not reach the position in time.",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn post_query(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<AfterQuery>, QueryRejection>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let Path(version) = path.map_err(|r| ApiError::malformed(r.body_text()))?;
+    let read = read_side(&state)?;
+    let version = api_version(&version)?;
+    let Query(query) = query.map_err(params::query_error)?;
+    let after = query.after.as_deref().map(position).transpose()?;
+    let body: QueryCode = json_body(&state, request).await?;
+    wait_after(&state, read, after).await?;
+    let library = read.service.library(version)?;
+    let args = Value::Object(body.args.unwrap_or_default());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    read.sandbox.submit(
+        Arc::new(SandboxLibrary(library)),
+        &body.code,
+        args,
+        move |result| {
+            // The client may have gone; then no one waits for the answer.
+            let _ = tx.send(result);
+        },
+    )?;
+    let outcome = rx.await.map_err(|_| {
+        ApiError::new(
+            ProblemKind::Internal,
+            "the sandbox worker stopped before answering",
+        )
+    })??;
+    Ok(json_response(
+        StatusCode::OK,
+        &QueryAnswer {
+            result: outcome.result,
+            position: outcome.position,
+        },
+    ))
+}
+
+/// The projections and where they stand.
+#[utoipa::path(
+    get,
+    path = "/projections",
+    tag = "queries",
+    responses(
+        (status = 200, description = "Every projection's position, lag and last rebuild.", body = Projections),
+        (status = 404, description = "This server runs no read model.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded.", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub(crate) async fn get_projections(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let read = read_side(&state)?;
+    let projection = ProjectionState::new(read.service.as_ref(), read.service.status());
+    Ok(json_response(
+        StatusCode::OK,
+        &Projections {
+            projections: vec![projection],
+        },
+    ))
+}
+
+/// Rebuild a projection without downtime.
+///
+/// Builds the projection from position 1 beside the live one; readers keep the live
+/// snapshots until it has caught up, then switch to it atomically. With a `version` other
+/// than the live one this is a structure change: query API versions that need the new
+/// structure answer once it has switched, older ones keep answering throughout. Follow the
+/// progress with `GET /projections` (`rebuild.position` of `rebuild.target`).
+#[utoipa::path(
+    post,
+    path = "/projections/{name}/rebuild",
+    tag = "queries",
+    params(("name" = String, Path, description = "The projection, for example `tickets`")),
+    request_body(content = Option<RebuildRequest>, content_type = "application/json",
+        description = "Optional: the projection version to build"),
+    responses(
+        (status = 202, description = "The rebuild started.", body = ProjectionState,
+            headers(("Location" = String, description = "Where to follow it: `/projections`"))),
+        (status = 400, description = "Malformed body, or a version the projection does not have.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such projection.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A rebuild is already running.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is too large.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A body that is not declared JSON.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The rebuild could not start.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded, or the server is shutting down.",
+            body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+    )
+)]
+pub(crate) async fn post_rebuild(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let Path(name) = path.map_err(|r| ApiError::malformed(r.body_text()))?;
+    let read = read_side(&state)?;
+    let live = read.service.status().root;
+    if name != live.name {
+        return Err(ApiError::new(
+            ProblemKind::NotFound,
+            format!(
+                "there is no projection {name:?}; this server runs {:?}",
+                live.name
+            ),
+        ));
+    }
+    let body = match body_bytes(&state, request).await? {
+        None => RebuildRequest::default(),
+        Some(bytes) => parse(&bytes)?,
+    };
+    let rebuild = read.service.rebuild(body.version)?;
+    tracing::info!(projection = %name, status = ?rebuild.status(), "rebuild started");
+    let mut response = json_response(
+        StatusCode::ACCEPTED,
+        &ProjectionState::new(read.service.as_ref(), read.service.status()),
+    );
+    response
+        .headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static("/projections"));
+    Ok(response)
+}
+
+/// The read side, or `404` on a server that runs none.
+fn read_side(state: &AppState) -> Result<&ReadSide, ApiError> {
+    state.read_side().ok_or_else(|| {
+        ApiError::new(
+            ProblemKind::NotFound,
+            "this server runs no read model: there are no queries",
+        )
+    })
+}
+
+/// `v2` → 2.
+fn api_version(text: &str) -> Result<u32, ApiError> {
+    text.strip_prefix('v')
+        .filter(|digits| !digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|digits| digits.parse::<u32>().ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                ProblemKind::NotFound,
+                format!("{text:?} is not a query API version; versions look like v1, v2"),
+            )
+        })
+}
+
+fn position(text: &str) -> Result<u64, ApiError> {
+    params::number("after", Some(text)).map(|after| after.unwrap_or(0))
+}
+
+fn repeated(name: &str) -> ApiError {
+    ApiError::new(
+        ProblemKind::BadArgument,
+        format!("the query string gives `{name}` more than once"),
+    )
+}
+
+/// Waits until the read model includes `after`, bounded by `after_wait_max`.
+///
+/// A position beyond the end of the durable log is refused at once (`400`): positions a
+/// client gets (a final status, an event) are durable and published before it sees them,
+/// so waiting for a later one would only hold the request for the whole bound.
+async fn wait_after(state: &AppState, read: &ReadSide, after: Option<u64>) -> Result<(), ApiError> {
+    let Some(after) = after else {
+        return Ok(());
+    };
+    let last = read.service.status().last_position;
+    if after > last {
+        return Err(ApiError::new(
+            ProblemKind::BadArgument,
+            format!(
+                "`after` is {after}, beyond the end of the global log ({last}); pass the position of a command's final status"
+            ),
+        ));
+    }
+    read.service
+        .wait_for(after, state.options().after_wait_max)
+        .await?;
+    Ok(())
+}
+
+/// A JSON body: `415` unless declared JSON, `413` over the body limit, `400` when it does
+/// not parse as `T`.
+async fn json_body<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    request: Request,
+) -> Result<T, ApiError> {
+    match body_bytes(state, request).await? {
+        Some(bytes) => parse(&bytes),
+        None => Err(ApiError::malformed(
+            "the body is empty; it must be a JSON object",
+        )),
+    }
+}
+
+/// The body, `None` when empty: `415` when there is one not declared JSON, `413` over the
+/// body limit.
+async fn body_bytes(state: &AppState, request: Request) -> Result<Option<Bytes>, ApiError> {
+    let json = params::is_json(request.headers());
+    let body = Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection: BytesRejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    ProblemKind::TooLarge,
+                    format!("the body exceeds {} bytes", state.options().body_bytes_max),
+                )
+            } else {
+                ApiError::malformed(rejection.body_text())
+            }
+        })?;
+    if body.is_empty() {
+        return Ok(None);
+    }
+    if !json {
+        return Err(ApiError::new(
+            ProblemKind::UnsupportedMediaType,
+            "the body must be JSON: Content-Type application/json",
+        ));
+    }
+    Ok(Some(body))
+}
+
+/// A body that must be a JSON object (serde would also read a struct from an array).
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::malformed(format!("the body: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::malformed("the body must be a JSON object"));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::malformed(format!("the body: {e}")))
+}
+
+/// A query version's library as the sandbox sees it.
+struct SandboxLibrary(Arc<dyn writ_query::Library>);
+
+impl writ_sandbox::Library for SandboxLibrary {
+    fn functions(&self) -> Vec<writ_sandbox::FunctionSpec> {
+        self.0
+            .functions()
+            .into_iter()
+            .map(|f| writ_sandbox::FunctionSpec {
+                name: f.name,
+                params: f.params,
+            })
+            .collect()
+    }
+
+    fn call(&self, name: &str, args: Map<String, Value>) -> Result<Value, LibraryError> {
+        self.0.call(name, args).map_err(|error: QueryError| {
+            let message = error.to_string();
+            LibraryError {
+                status: ApiError::from(error).kind.status().as_u16(),
+                message,
+            }
+        })
+    }
+
+    fn position(&self) -> u64 {
+        self.0.position()
+    }
+
+    fn root(&self) -> writ_sandbox::RootId {
+        writ_sandbox::RootId(self.0.root().0)
+    }
+}

@@ -1,0 +1,676 @@
+//! The read side through the router, without a socket: named queries in both API versions,
+//! query code in the sandbox and its limits, `?after=` (read your writes, `504`), and a
+//! structure change (a rebuild to a new projection version) while queries keep answering.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use uuid::Uuid;
+use writ_engine::{Engine, EngineOptions};
+use writ_log::LogOptions;
+use writ_log::storage::SimStorage;
+use writ_query::{
+    BoxFuture, EventSource, QueryError, QueryService, Rebuild, RebuildRequestError, RuntimeOptions,
+    RuntimeStatus, WaitError,
+};
+use writ_sandbox::{Sandbox, SandboxOptions};
+use writ_server::{AppState, ReadSide, ServerOptions, router};
+use writ_tickets::Tickets;
+use writ_tickets::read::TicketsProjection;
+
+/// A bound for waits that should end at once; never a timing assertion.
+const BOUND: Duration = Duration::from_secs(30);
+
+fn app(projection_version: u32, options: ServerOptions) -> Router {
+    let engine_options = EngineOptions {
+        log: LogOptions {
+            segment_bytes: 4 << 20,
+            record_bytes_max: 2 << 20,
+            ..LogOptions::default()
+        },
+        ..EngineOptions::default()
+    };
+    let (engine, _) = Engine::<Tickets>::open(Arc::new(SimStorage::new()), engine_options).unwrap();
+    let engine = Arc::new(engine);
+    let read_model = writ_tickets::read::start_with(
+        Arc::clone(&engine) as Arc<dyn EventSource>,
+        TicketsProjection::with_version(projection_version).unwrap(),
+        RuntimeOptions::default(),
+    )
+    .unwrap();
+    let sandbox = Sandbox::new(SandboxOptions {
+        // Generous: QuickJS is slow in test builds and tests run side by side.
+        time_limit: Duration::from_secs(2),
+        memory_bytes_max: 16 << 20,
+        pool_size: 2,
+        ..SandboxOptions::default()
+    })
+    .unwrap();
+    router(AppState::new(engine, options).with_read_side(ReadSide {
+        service: Arc::new(read_model),
+        sandbox: Arc::new(sandbox),
+    }))
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The JSON of a `200`.
+    fn ok(&self) -> Value {
+        assert_eq!(
+            self.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        self.json()
+    }
+
+    /// Checks that this is a problem of `status` with the type code `code`.
+    fn problem(&self, status: StatusCode, code: &str) -> Value {
+        assert_eq!(
+            self.status,
+            status,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(
+            self.headers[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let problem = self.json();
+        assert_eq!(
+            problem["type"],
+            format!("https://writ.dev/problems/{code}"),
+            "{problem}"
+        );
+        assert_eq!(problem["status"], status.as_u16());
+        assert_eq!(
+            self.headers.contains_key(header::RETRY_AFTER),
+            status == StatusCode::SERVICE_UNAVAILABLE
+        );
+        problem
+    }
+
+    fn position(&self) -> u64 {
+        self.headers["writ-position"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+}
+
+async fn call(app: &Router, request: Request<Body>) -> Answer {
+    let response = tokio::time::timeout(BOUND, app.clone().oneshot(request))
+        .await
+        .expect("the router answers")
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+fn post_json(uri: &str, body: &Value) -> Request<Body> {
+    Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+fn code(version: u32, code: &str, args: Value) -> Request<Body> {
+    post_json(
+        &format!("/query/v{version}"),
+        &json!({"code": code, "args": args}),
+    )
+}
+
+/// Runs a command through HTTP and returns the position of its final status.
+async fn run(app: &Router, command: &str, payload: Value) -> u64 {
+    let id = Uuid::new_v4();
+    let body = json!({"id": id, "command": command, "payload": payload});
+    let accepted = call(app, post_json("/update", &body)).await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED);
+    let status = call(app, get(&format!("/update/{id}?wait=30"))).await.ok();
+    assert_eq!(status["status"], "succeeded", "{status}");
+    status["position"].as_u64().unwrap()
+}
+
+/// Two tickets, one commented and closed, applied by the read model; returns the last
+/// position.
+async fn populate(app: &Router) -> u64 {
+    let open = |id: &str, title: &str| json!({"ticketId": id, "title": title, "reporter": "ann", "priority": "high"});
+    run(app, "OpenTicket", open("t-1", "Printer on fire")).await;
+    run(app, "OpenTicket", open("t-2", "Coffee machine leaks")).await;
+    run(
+        app,
+        "AddComment",
+        json!({"ticketId": "t-1", "author": "bob", "text": "Extinguisher found"}),
+    )
+    .await;
+    let last = run(
+        app,
+        "CloseTicket",
+        json!({"ticketId": "t-1", "resolution": "fixed"}),
+    )
+    .await;
+    // Read your writes: later queries without `after` see at least this.
+    call(app, get(&format!("/query/v1/ticketStats?after={last}")))
+        .await
+        .ok();
+    last
+}
+
+#[tokio::test]
+async fn named_queries_answer_in_both_versions_after_the_position_asked_for() {
+    let app = app(2, ServerOptions::default());
+    let last = populate(&app).await;
+
+    let v1 = call(
+        &app,
+        get(&format!("/query/v1/getTicket?id=t-1&after={last}")),
+    )
+    .await;
+    assert!(v1.position() >= last);
+    let v1 = v1.ok();
+    assert_eq!(v1["title"], "Printer on fire");
+    assert_eq!(v1["status"], "closed");
+    assert_eq!(v1["comments"][0]["text"], "Extinguisher found");
+    assert!(v1.get("history").is_none(), "v1 has no history: {v1}");
+
+    let v2 = call(&app, get("/query/v2/getTicket?id=t-1")).await.ok();
+    let history: Vec<&str> = v2["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|change| change["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, ["open", "closed"]);
+    // v1 is v2 without the history.
+    let mut stripped = v2.clone();
+    stripped.as_object_mut().unwrap().remove("history");
+    assert_eq!(stripped, v1);
+
+    let v1 = call(&app, get("/query/v1/searchTickets?status=open"))
+        .await
+        .ok();
+    assert_eq!(v1.as_array().unwrap().len(), 1);
+    assert_eq!(v1[0]["id"], "t-2");
+    let v2 = call(&app, get("/query/v2/searchTickets?text=printer&limit=5"))
+        .await
+        .ok();
+    assert_eq!(v2["total"], 1);
+    assert_eq!(v2["items"][0]["id"], "t-1");
+    assert_eq!(v2["cursor"], Value::Null);
+
+    let stats = call(&app, get("/query/v1/ticketStats")).await.ok();
+    assert_eq!(stats, json!({"open": 1, "closed": 1, "total": 2}));
+    let stats = call(&app, get("/query/v2/ticketStats")).await.ok();
+    assert_eq!(stats["byPriority"]["high"], 2);
+}
+
+#[tokio::test]
+async fn named_query_errors_are_problems_with_their_statuses() {
+    let app = app(2, ServerOptions::default());
+    populate(&app).await;
+    let cases = [
+        (
+            "/query/v1/getTicket?id=t-9",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/query/v3/getTicket?id=t-1",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/query/x1/getTicket?id=t-1",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/query/v01/getTicket?id=t-1",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        ("/query/v1/noSuchQuery", StatusCode::NOT_FOUND, "not_found"),
+        (
+            "/query/v1/searchTickets?limit=many",
+            StatusCode::BAD_REQUEST,
+            "bad_argument",
+        ),
+        (
+            "/query/v1/searchTickets?priority=whenever",
+            StatusCode::BAD_REQUEST,
+            "bad_argument",
+        ),
+        (
+            "/query/v1/searchTickets?status=open&status=closed",
+            StatusCode::BAD_REQUEST,
+            "bad_argument",
+        ),
+        (
+            "/query/v1/getTicket?id=t-1&colour=red",
+            StatusCode::BAD_REQUEST,
+            "bad_argument",
+        ),
+        (
+            "/query/v1/getTicket?id=t-1&after=soon",
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        (
+            "/query/v1/getTicket?id=t-1&after=1&after=2",
+            StatusCode::BAD_REQUEST,
+            "bad_argument",
+        ),
+    ];
+    for (uri, status, code) in cases {
+        let problem = call(&app, get(uri)).await.problem(status, code);
+        assert!(!problem["detail"].as_str().unwrap().is_empty(), "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn a_position_beyond_the_log_is_refused_at_once() {
+    let app = app(2, ServerOptions::default());
+    let last = populate(&app).await;
+    let far = last + 1_000;
+    let problem = call(&app, get(&format!("/query/v1/ticketStats?after={far}")))
+        .await
+        .problem(StatusCode::BAD_REQUEST, "bad_argument");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&far.to_string())
+    );
+    let request = post_json(
+        &format!("/query/v1?after={far}"),
+        &json!({"code": "ticketStats()"}),
+    );
+    call(&app, request)
+        .await
+        .problem(StatusCode::BAD_REQUEST, "bad_argument");
+    // A position already applied answers at once.
+    let request = post_json(
+        &format!("/query/v1?after={last}"),
+        &json!({"code": "ticketStats().total"}),
+    );
+    assert_eq!(
+        call(&app, request).await.ok(),
+        json!({"result": 2, "position": last})
+    );
+}
+
+/// A read model whose log is ahead of it by `ahead` positions it never applies: a stalled
+/// projection.
+struct Lagging {
+    inner: Arc<dyn QueryService>,
+    ahead: u64,
+}
+
+impl QueryService for Lagging {
+    fn versions(&self) -> Vec<u32> {
+        self.inner.versions()
+    }
+    fn queries(&self) -> Vec<writ_query::QueryInfo> {
+        self.inner.queries()
+    }
+    fn library(&self, version: u32) -> Result<Arc<dyn writ_query::Library>, QueryError> {
+        self.inner.library(version)
+    }
+    fn wait_for(&self, position: u64, timeout: Duration) -> BoxFuture<'_, Result<u64, WaitError>> {
+        self.inner.wait_for(position, timeout)
+    }
+    fn status(&self) -> RuntimeStatus {
+        let mut status = self.inner.status();
+        status.last_position += self.ahead;
+        status.lag += self.ahead;
+        status
+    }
+    fn rebuild(&self, version: Option<u32>) -> Result<Rebuild, RebuildRequestError> {
+        self.inner.rebuild(version)
+    }
+    fn projection_versions(&self) -> Vec<u32> {
+        self.inner.projection_versions()
+    }
+    fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+}
+
+#[tokio::test]
+async fn a_position_the_read_model_does_not_reach_in_time_is_504() {
+    let (engine, _) =
+        Engine::<Tickets>::open(Arc::new(SimStorage::new()), EngineOptions::default()).unwrap();
+    let engine = Arc::new(engine);
+    let read_model = writ_tickets::read::start(
+        Arc::clone(&engine) as Arc<dyn EventSource>,
+        RuntimeOptions::default(),
+    )
+    .unwrap();
+    let sandbox = Sandbox::new(SandboxOptions::default()).unwrap();
+    let options = ServerOptions {
+        after_wait_max: Duration::from_millis(50),
+        ..ServerOptions::default()
+    };
+    let app = router(AppState::new(engine, options).with_read_side(ReadSide {
+        service: Arc::new(Lagging {
+            inner: Arc::new(read_model),
+            ahead: 10,
+        }),
+        sandbox: Arc::new(sandbox),
+    }));
+    let problem = call(&app, get("/query/v1/ticketStats?after=5"))
+        .await
+        .problem(StatusCode::GATEWAY_TIMEOUT, "timeout");
+    assert!(problem["detail"].as_str().unwrap().contains('5'));
+    let request = post_json("/query/v2?after=5", &json!({"code": "1"}));
+    call(&app, request)
+        .await
+        .problem(StatusCode::GATEWAY_TIMEOUT, "timeout");
+    // The bound on the wait still lets a reachable position through.
+    assert_eq!(
+        call(&app, get("/query/v1/ticketStats?after=0")).await.ok(),
+        json!({"open": 0, "closed": 0, "total": 0})
+    );
+}
+
+#[tokio::test]
+async fn query_code_runs_against_one_snapshot_with_the_library_in_scope() {
+    let app = app(2, ServerOptions::default());
+    let last = populate(&app).await;
+    let request = post_json(
+        &format!("/query/v2?after={last}"),
+        &json!({
+            "code": "const open = searchTickets({status: 'open'}); \
+                     return {titles: open.items.map(t => t.title), stats: ticketStats(), \
+                             first: getTicket(args.id).history.length}",
+            "args": {"id": "t-1"},
+        }),
+    );
+    let answer = call(&app, request).await.ok();
+    assert_eq!(answer["position"], last);
+    assert_eq!(answer["result"]["titles"], json!(["Coffee machine leaks"]));
+    assert_eq!(answer["result"]["stats"]["total"], 2);
+    assert_eq!(answer["result"]["first"], 2);
+    // v1's functions have v1's shapes.
+    let answer = call(&app, code(1, "searchTickets({}).length", json!({})))
+        .await
+        .ok();
+    assert_eq!(answer["result"], 2);
+    // A library error the code catches is the code's business.
+    let answer = call(
+        &app,
+        code(
+            1,
+            "try { getTicket('t-9') } catch (e) { return [e.name, e.status] }",
+            json!({}),
+        ),
+    )
+    .await
+    .ok();
+    assert_eq!(answer["result"], json!(["LibraryError", 404]));
+}
+
+#[tokio::test]
+async fn query_code_errors_and_limits_are_problems_naming_them() {
+    let app = app(2, ServerOptions::default());
+    populate(&app).await;
+    let cases = [
+        (
+            "while (true) {}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "time_limit",
+        ),
+        (
+            "const a = []; while (true) a.push(new Array(1e5).fill(1))",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "memory_limit",
+        ),
+        (
+            "function f(n) { return f(n + 1) + 1 } return f(0)",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "stack_limit",
+        ),
+        (
+            "'x'.repeat(2 * 1024 * 1024)",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "result_too_large",
+        ),
+        (
+            "this is not JavaScript",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "script_error",
+        ),
+        ("getTicket('t-9')", StatusCode::NOT_FOUND, "not_found"),
+        (
+            "searchTickets({limit: 'many'})",
+            StatusCode::BAD_REQUEST,
+            "bad_argument",
+        ),
+        (
+            "import('fs')",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "script_error",
+        ),
+    ];
+    for (source, status, problem_code) in cases {
+        let problem = call(&app, code(2, source, json!({})))
+            .await
+            .problem(status, problem_code);
+        assert!(!problem["detail"].as_str().unwrap().is_empty(), "{source}");
+    }
+    let too_long = "1;".repeat(64 << 10);
+    call(&app, code(2, &too_long, json!({})))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "code_too_large");
+    // And the server keeps answering.
+    let answer = call(&app, code(2, "ticketStats().open", json!({})))
+        .await
+        .ok();
+    assert_eq!(answer["result"], 1);
+}
+
+#[tokio::test]
+async fn a_query_at_its_limit_does_not_disturb_others_running_at_once() {
+    let app = app(2, ServerOptions::default());
+    populate(&app).await;
+    let spinning = tokio::spawn({
+        let app = app.clone();
+        async move { call(&app, code(2, "while (true) {}", json!({}))).await }
+    });
+    for _ in 0..20 {
+        let answer = call(&app, code(2, "ticketStats().total", json!({})))
+            .await
+            .ok();
+        assert_eq!(answer["result"], 2);
+        let named = call(&app, get("/query/v1/ticketStats")).await.ok();
+        assert_eq!(named["total"], 2);
+    }
+    spinning
+        .await
+        .unwrap()
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "time_limit");
+}
+
+#[tokio::test]
+async fn malformed_query_code_requests_are_refused() {
+    let app = app(2, ServerOptions::default());
+    let cases: [(Request<Body>, StatusCode, &str); 6] = [
+        (
+            post_json("/query/v1", &json!(["1", null])),
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        (
+            Request::post("/query/v1")
+                .body(Body::from(r#"{"code": "1"}"#))
+                .unwrap(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            post_json("/query/v1", &json!({"code": 1})),
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        (
+            post_json("/query/v1", &json!({"code": "1", "args": [1]})),
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        (
+            post_json("/query/v1", &json!({"code": "1", "extra": true})),
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        ),
+        (
+            post_json("/query/v9", &json!({"code": "1"})),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+    ];
+    for (request, status, problem_code) in cases {
+        call(&app, request).await.problem(status, problem_code);
+    }
+}
+
+/// Waits until `GET /projections` shows the rebuild ended, and returns the projection.
+async fn rebuilt(app: &Router) -> Value {
+    let deadline = tokio::time::Instant::now() + BOUND;
+    loop {
+        let projection = call(app, get("/projections")).await.ok()["projections"][0].clone();
+        if projection["rebuild"]["state"] != "running" {
+            return projection;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the rebuild ends");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_structure_change_switches_readers_while_the_old_version_keeps_answering() {
+    // The read model starts at projection version 1: no status history.
+    let app = app(1, ServerOptions::default());
+    let last = populate(&app).await;
+    let before = call(
+        &app,
+        get(&format!("/query/v1/getTicket?id=t-1&after={last}")),
+    )
+    .await
+    .ok();
+    call(&app, get("/query/v2/getTicket?id=t-1"))
+        .await
+        .problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    call(&app, code(2, "ticketStats()", json!({})))
+        .await
+        .problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    let projection = call(&app, get("/projections")).await.ok()["projections"][0].clone();
+    assert_eq!(projection["version"], 1);
+    assert_eq!(projection["versions"], json!([1, 2]));
+
+    // Refusals first: an unknown projection, an unknown version, a body that is no object.
+    call(&app, post_json("/projections/tickets/rebuild", &json!([])))
+        .await
+        .problem(StatusCode::BAD_REQUEST, "malformed");
+    call(
+        &app,
+        post_json("/projections/orders/rebuild", &json!({"version": 2})),
+    )
+    .await
+    .problem(StatusCode::NOT_FOUND, "not_found");
+    call(
+        &app,
+        post_json("/projections/tickets/rebuild", &json!({"version": 7})),
+    )
+    .await
+    .problem(StatusCode::BAD_REQUEST, "bad_argument");
+
+    let started = call(
+        &app,
+        post_json("/projections/tickets/rebuild", &json!({"version": 2})),
+    )
+    .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED);
+    assert_eq!(started.headers[header::LOCATION], "/projections");
+    // Writes go on during the rebuild, and v1 keeps answering throughout.
+    let during = run(
+        &app,
+        "AddComment",
+        json!({"ticketId": "t-2", "author": "cy", "text": "Mopping"}),
+    )
+    .await;
+    let v1 = call(
+        &app,
+        get(&format!("/query/v1/getTicket?id=t-2&after={during}")),
+    )
+    .await
+    .ok();
+    assert_eq!(v1["commentCount"], 1);
+
+    let projection = rebuilt(&app).await;
+    assert_eq!(projection["rebuild"]["state"], "switched", "{projection}");
+    assert_eq!(projection["version"], 2);
+    let v2 = call(
+        &app,
+        get(&format!("/query/v2/getTicket?id=t-1&after={during}")),
+    )
+    .await
+    .ok();
+    assert_eq!(v2["history"].as_array().unwrap().len(), 2);
+    let after = call(&app, get("/query/v1/getTicket?id=t-1")).await.ok();
+    assert_eq!(after, before, "v1 answers the same through the transformer");
+    let answer = call(&app, code(2, "getTicket('t-2').commentCount", json!({})))
+        .await
+        .ok();
+    assert_eq!(answer["result"], 1);
+
+    // A rebuild of the live version with no body.
+    let again = call(
+        &app,
+        Request::post("/projections/tickets/rebuild")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    assert_eq!(rebuilt(&app).await["rebuild"]["state"], "switched");
+}
+
+#[tokio::test]
+async fn a_server_without_a_read_model_has_no_queries() {
+    let (engine, _) =
+        Engine::<Tickets>::open(Arc::new(SimStorage::new()), EngineOptions::default()).unwrap();
+    let app = router(AppState::new(Arc::new(engine), ServerOptions::default()));
+    call(&app, get("/query/v1/ticketStats"))
+        .await
+        .problem(StatusCode::NOT_FOUND, "not_found");
+    call(&app, get("/projections"))
+        .await
+        .problem(StatusCode::NOT_FOUND, "not_found");
+}

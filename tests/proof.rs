@@ -1,0 +1,106 @@
+//! `writ proof` against the real binary, small: ten SIGKILL rounds under load, and a short
+//! overload. The proofs do the checking; these tests hold them to their last line.
+
+use std::collections::HashMap;
+use std::process::{Command, Output};
+
+/// Runs `writ proof ARGS` with this very binary as the server.
+fn proof(args: &[&str]) -> Output {
+    let binary = env!("CARGO_BIN_EXE_writ");
+    Command::new(binary)
+        .arg("proof")
+        .args(args)
+        .args(["--binary", binary])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the binary runs")
+}
+
+/// The `key=value` fields of the last line of stdout; panics with the whole output when
+/// the proof failed.
+fn last_line(output: &Output) -> HashMap<String, String> {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the proof failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    fields(stdout.lines().last().expect("the proof prints its figures"))
+}
+
+/// The `key=value` fields of every line of stdout; a later line wins.
+fn all_lines(output: &Output) -> HashMap<String, String> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .flat_map(fields)
+        .collect()
+}
+
+fn fields(line: &str) -> HashMap<String, String> {
+    line.split_whitespace()
+        .filter_map(|field| field.split_once('='))
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
+}
+
+fn number(fields: &HashMap<String, String>, key: &str) -> f64 {
+    fields
+        .get(key)
+        .unwrap_or_else(|| panic!("the last line has no {key}: {fields:?}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{key}: {e}"))
+}
+
+#[test]
+fn ten_kills_under_load_lose_nothing_and_run_nothing_twice() {
+    let output = proof(&[
+        "crash",
+        "--rounds",
+        "10",
+        "--clients",
+        "4",
+        "--kill-min-ms",
+        "20",
+        "--kill-max-ms",
+        "400",
+        "--sample",
+        "50",
+        "--full-check-every",
+        "5",
+    ]);
+    let fields = last_line(&output);
+    assert_eq!(fields["rounds"], "10");
+    assert_eq!(fields["lost"], "0");
+    assert_eq!(fields["executed_twice"], "0");
+    assert!(number(&fields, "acknowledged") > 0.0, "{fields:?}");
+}
+
+/// The server must be offered more than it takes, refuse the excess with `503`, and lose
+/// nothing it acknowledged.
+#[test]
+fn overload_loses_nothing_acknowledged() {
+    // A small bound on requests in progress, below the connections the overload opens,
+    // so that the excess reaches the gate and is refused even in a slow debug build.
+    let output = proof(&[
+        "overload",
+        "--seconds",
+        "3",
+        "--probe-seconds",
+        "2",
+        "--connections-max",
+        "512",
+        "--server-requests-max",
+        "64",
+    ]);
+    let last = last_line(&output);
+    assert_eq!(last["lost"], "0");
+    assert!(number(&last, "accepted_per_s") > 0.0, "{last:?}");
+    let all = all_lines(&output);
+    assert_eq!(all["refused_found"], "0");
+    assert!(
+        number(&all, "rejected_503") > 0.0,
+        "the server took everything offered: no overload\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
