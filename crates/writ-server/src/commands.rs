@@ -101,7 +101,8 @@ pub(crate) async fn post_update(
     }
 }
 
-fn body_error(state: &AppState, rejection: BytesRejection) -> ApiError {
+/// A body that could not be read: `413` over the limit, `400` otherwise.
+pub(crate) fn body_error(state: &AppState, rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             ProblemKind::TooLarge,

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -510,16 +510,7 @@ async fn body_bytes(state: &AppState, request: Request) -> Result<Option<Bytes>,
     let json = params::is_json(request.headers());
     let body = Bytes::from_request(request, state)
         .await
-        .map_err(|rejection: BytesRejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    ProblemKind::TooLarge,
-                    format!("the body exceeds {} bytes", state.options().body_bytes_max),
-                )
-            } else {
-                ApiError::malformed(rejection.body_text())
-            }
-        })?;
+        .map_err(|rejection| crate::commands::body_error(state, rejection))?;
     if body.is_empty() {
         return Ok(None);
     }
