@@ -174,6 +174,15 @@ fn serve(args: ServeArgs) -> Result<(), String> {
             DOMAINS.join(", ")
         ));
     }
+    let projection = match args.projection_version {
+        None => TicketsProjection::current(),
+        Some(version) => TicketsProjection::with_version(version).ok_or_else(|| {
+            format!(
+                "the tickets read model has projection versions 1 to {}, not {version}",
+                TicketsProjection::CURRENT_VERSION
+            )
+        })?,
+    };
     // Before the engine opens, so that what it reports during recovery is recorded.
     writ_server::prometheus();
     let options = EngineOptions {
@@ -186,15 +195,6 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
     log_recovery(&report);
     let engine = Arc::new(engine);
-    let projection = match args.projection_version {
-        None => TicketsProjection::current(),
-        Some(version) => TicketsProjection::with_version(version).ok_or_else(|| {
-            format!(
-                "the tickets read model has projection versions 1 to {}, not {version}",
-                TicketsProjection::CURRENT_VERSION
-            )
-        })?,
-    };
     let read_model = writ_tickets::read::start_with(
         Arc::clone(&engine) as Arc<dyn EventSource>,
         projection,

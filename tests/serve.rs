@@ -491,4 +491,23 @@ fn unknown_domains_and_bad_windows_are_refused_with_a_readable_error() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("90s, 15m, 24h or 1d"), "{stderr}");
+
+    // An unknown projection version is refused before the store is opened.
+    let fresh = dir.path().join("never-created");
+    let output = Command::new(env!("CARGO_BIN_EXE_writ"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--projection-version",
+            "3",
+            "--data-dir",
+        ])
+        .arg(&fresh)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("versions 1 to 2, not 3"), "{stderr}");
+    assert!(!fresh.exists(), "nothing was created");
 }
