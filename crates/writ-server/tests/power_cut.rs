@@ -270,7 +270,10 @@ async fn every_answer_is_durable_before_it_is_sent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_check_catches_answers_sent_before_the_sync() {
     // The last batch of the lying log is never synced (no later write settles it), so at
-    // least its answers are caught, whatever the interleaving.
+    // least its answers are caught, whatever the interleaving. What the power-cut copy
+    // shows varies with the interleaving: the command or commit missing, or a log that
+    // does not open at all (a lying disk can leave a segment header unwritten); any of
+    // them is a violation of the answer that was sent.
     let sim = SimStorage::new();
     let lying = LyingStorage {
         inner: sim.clone(),
@@ -278,9 +281,7 @@ async fn the_check_catches_answers_sent_before_the_sync() {
     };
     let (violations, _) = load_and_check(Arc::new(lying), &sim).await;
     assert!(
-        violations
-            .iter()
-            .any(|v| v.told == Told::Accepted && v.found == "the command is unknown"),
+        violations.iter().any(|v| v.told == Told::Accepted),
         "a 202 sent before the command log's sync was not caught: {violations:?}"
     );
 
@@ -291,9 +292,7 @@ async fn the_check_catches_answers_sent_before_the_sync() {
     };
     let (violations, _) = load_and_check(Arc::new(lying), &sim).await;
     assert!(
-        violations
-            .iter()
-            .any(|v| matches!(v.told, Told::Final(_)) && v.found.contains("is not durable")),
+        violations.iter().any(|v| matches!(v.told, Told::Final(_))),
         "a final status sent before the event log's sync was not caught: {violations:?}"
     );
 }
