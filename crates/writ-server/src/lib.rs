@@ -57,7 +57,7 @@ mod params;
 pub mod problem;
 mod queries;
 mod reads;
-pub mod rfc3339;
+pub use writ_query::rfc3339;
 mod telemetry;
 pub mod wire;
 mod ws;
