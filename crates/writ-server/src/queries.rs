@@ -475,7 +475,9 @@ async fn wait_after(state: &AppState, read: &ReadSide, after: Option<u64>) -> Re
     let Some(after) = after else {
         return Ok(());
     };
-    let last = read.service.status().last_position;
+    // The engine's published end: one atomic load, where the runtime's status would take
+    // two locks and clone its counters on every query.
+    let last = state.engine().last_position();
     if after > last {
         return Err(ApiError::new(
             ProblemKind::BadArgument,
