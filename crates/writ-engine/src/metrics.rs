@@ -16,6 +16,8 @@ pub(crate) struct Metrics {
     pub command_log_sync_seconds: Histogram,
     pub event_log_batch_records: Histogram,
     pub event_log_sync_seconds: Histogram,
+    pub command_log_unfilled_rolls: Counter,
+    pub event_log_unfilled_rolls: Counter,
     pub store_poisoned: Gauge,
 }
 
@@ -40,6 +42,8 @@ impl Metrics {
             command_log_sync_seconds: histogram!("writ_command_log_sync_seconds"),
             event_log_batch_records: histogram!("writ_event_log_batch_records"),
             event_log_sync_seconds: histogram!("writ_event_log_sync_seconds"),
+            command_log_unfilled_rolls: counter!("writ_log_unfilled_rolls_total", "log" => "commands"),
+            event_log_unfilled_rolls: counter!("writ_log_unfilled_rolls_total", "log" => "events"),
             store_poisoned: gauge!("writ_store_poisoned"),
         }
     }
@@ -78,6 +82,10 @@ pub const METRICS: &[(&str, &str)] = &[
     (
         "writ_event_log_sync_seconds",
         "histogram: write + fdatasync of one event log batch",
+    ),
+    (
+        "writ_log_unfilled_rolls_total",
+        "counter by log (commands, events): segment rolls that took the next segment before its zero fill was done (the log writes close to the disk's bandwidth)",
     ),
     (
         "writ_store_poisoned",

@@ -178,6 +178,9 @@ pub(crate) fn run_intake<D: Domain>(
                     .record(sync_started.elapsed().as_secs_f64());
                 metrics.command_log_batch_records.record(batch.len() as f64);
                 metrics.commands_accepted.increment(batch.len() as u64);
+                metrics
+                    .command_log_unfilled_rolls
+                    .absolute(log.unfilled_rolls());
                 shared.stats.command_batches.fetch_add(1, Ordering::Relaxed);
                 shared
                     .stats
@@ -610,10 +613,13 @@ pub(crate) fn run_committer<D: Domain>(
         let sync_started = Instant::now();
         match append_commits(&mut log, &batches) {
             Ok(()) => {
-                shared
-                    .metrics
+                let metrics = &shared.metrics;
+                metrics
                     .event_log_sync_seconds
                     .record(sync_started.elapsed().as_secs_f64());
+                metrics
+                    .event_log_unfilled_rolls
+                    .absolute(log.unfilled_rolls());
                 publish(&shared, &log, &mut batches);
             }
             Err(detail) => {

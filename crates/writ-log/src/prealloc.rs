@@ -32,6 +32,8 @@ enum Job {
 pub(crate) struct Spare {
     pub file: Arc<dyn StorageFile>,
     pub size: u64,
+    /// Bytes from the start written as zeros (all of them unless the writer hurried it).
+    pub zeroed: u64,
 }
 
 enum SpareState {
@@ -46,6 +48,9 @@ pub(crate) struct Preallocator {
     jobs: Option<Sender<Job>>,
     spares: Receiver<io::Result<Spare>>,
     stop: Arc<AtomicBool>,
+    /// Set while the writer waits for a spare still being filled: the thread ends the zero
+    /// fill where it is and hands the file over (the rest a hole).
+    hurry: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     state: SpareState,
 }
@@ -69,18 +74,23 @@ impl Preallocator {
         let (job_tx, job_rx) = mpsc::channel::<Job>();
         let (spare_tx, spare_rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
-        let thread_stop = Arc::clone(&stop);
+        let hurry = Arc::new(AtomicBool::new(false));
+        let flags = Flags {
+            stop: Arc::clone(&stop),
+            hurry: Arc::clone(&hurry),
+        };
         let thread_storage = Arc::clone(&storage);
         let spare_path = dir.join(SPARE_NAME);
         let thread = std::thread::Builder::new()
             .name("writ-log-prealloc".into())
-            .spawn(move || run(&*thread_storage, &dir, &job_rx, &spare_tx, &thread_stop))?;
+            .spawn(move || run(&*thread_storage, &dir, &job_rx, &spare_tx, &flags))?;
         Ok(Preallocator {
             storage,
             spare_path,
             jobs: Some(job_tx),
             spares: spare_rx,
             stop,
+            hurry,
             thread: Some(thread),
             state: SpareState::Idle,
         })
@@ -93,13 +103,21 @@ impl Preallocator {
         }
     }
 
-    /// The spare, waiting for the thread if it is still preparing it. `None` if none was
+    /// The spare. If the thread is still filling it, tells it to hurry (end the zero fill
+    /// where it is; the rest stays a hole) and waits for that, which takes at most one
+    /// chunk and the sync of what was written since the last one. `None` if none was
     /// requested (or the thread is gone); `Some(Err)` if preparing it failed.
     pub fn take_spare(&mut self) -> Option<io::Result<Spare>> {
         match std::mem::replace(&mut self.state, SpareState::Idle) {
             SpareState::Idle => None,
             SpareState::Ready(spare) => Some(Ok(spare)),
-            SpareState::Requested => self.spares.recv().ok(),
+            SpareState::Requested => {
+                self.hurry.store(true, Ordering::Relaxed);
+                let spare = self.spares.recv().ok();
+                // The thread has finished this job: the next one starts unhurried.
+                self.hurry.store(false, Ordering::Relaxed);
+                spare
+            }
         }
     }
 
@@ -154,22 +172,39 @@ impl Drop for Preallocator {
     }
 }
 
+/// The thread's view of the owner's flags.
+struct Flags {
+    stop: Arc<AtomicBool>,
+    hurry: Arc<AtomicBool>,
+}
+
 fn run(
     storage: &dyn Storage,
     dir: &Path,
     jobs: &Receiver<Job>,
     spares: &Sender<io::Result<Spare>>,
-    stop: &AtomicBool,
+    flags: &Flags,
 ) {
     let spare_path = dir.join(SPARE_NAME);
     while let Ok(job) = jobs.recv() {
         match job {
             Job::Spare { size } => {
-                if stop.load(Ordering::Relaxed) {
+                if flags.stop.load(Ordering::Relaxed) {
                     continue;
                 }
-                let result = prepare_file(storage, &spare_path, size, true, Some(stop))
-                    .map(|file| Spare { file, size });
+                let result = prepare_file(
+                    storage,
+                    &spare_path,
+                    size,
+                    true,
+                    Some(&flags.stop),
+                    Some(&flags.hurry),
+                )
+                .map(|prepared| Spare {
+                    file: prepared.file,
+                    size,
+                    zeroed: prepared.zeroed,
+                });
                 if result.is_err() {
                     let _ = remove_if_exists(storage, &spare_path);
                 }
@@ -182,5 +217,55 @@ fn run(
                 let _ = write_index_file(storage, dir, first_seq, &bytes);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::SimStorage;
+
+    fn read_all(file: &dyn StorageFile, size: u64) -> Vec<u8> {
+        let mut buf = vec![0xffu8; size as usize];
+        let n = file.read_at(&mut buf, 0).expect("read spare");
+        assert_eq!(n as u64, size, "the spare reads back at full size");
+        buf
+    }
+
+    #[test]
+    fn a_spare_is_filled_with_zeros_when_nobody_hurries() {
+        let storage: Arc<dyn Storage> = Arc::new(SimStorage::new());
+        storage.create_dir_all(Path::new("log")).unwrap();
+        let mut prealloc = Preallocator::start(Arc::clone(&storage), "log".into()).unwrap();
+        prealloc.request_spare(3 << 20);
+        // Wait for it without hurrying.
+        let spare = loop {
+            prealloc.poll();
+            if let SpareState::Ready(_) = prealloc.state {
+                break prealloc.take_spare().unwrap().unwrap();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        assert_eq!(spare.size, 3 << 20);
+        assert_eq!(spare.zeroed, 3 << 20);
+        assert_eq!(spare.file.len().unwrap(), 3 << 20);
+        assert!(read_all(&*spare.file, 3 << 20).iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn a_hurried_spare_is_full_size_and_reads_as_zeros() {
+        let storage: Arc<dyn Storage> = Arc::new(SimStorage::new());
+        storage.create_dir_all(Path::new("log")).unwrap();
+        let mut prealloc = Preallocator::start(Arc::clone(&storage), "log".into()).unwrap();
+        // The writer is already waiting when the job starts: the fill ends at once.
+        prealloc.hurry.store(true, Ordering::Relaxed);
+        prealloc.request_spare(3 << 20);
+        let spare = prealloc.take_spare().unwrap().unwrap();
+        assert_eq!(spare.zeroed, 0, "hurried before the first chunk");
+        assert_eq!(spare.size, 3 << 20);
+        assert_eq!(spare.file.len().unwrap(), 3 << 20);
+        assert!(read_all(&*spare.file, 3 << 20).iter().all(|&b| b == 0));
+        // Taking it clears the hurry: the next spare is filled in full again.
+        assert!(!prealloc.hurry.load(Ordering::Relaxed));
     }
 }

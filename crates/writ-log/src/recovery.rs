@@ -114,8 +114,10 @@ pub(crate) fn recover(
             options.segment_bytes,
             options.preallocate,
             None,
+            None,
         )
-        .map_err(io_error(&tmp))?;
+        .map_err(io_error(&tmp))?
+        .file;
         let header = SegmentHeader {
             first_seq: 0,
             segment_bytes: options.segment_bytes,
