@@ -395,4 +395,8 @@ impl<S: Send + Sync + 'static> Library for BoundLibrary<S> {
         let root = self.snapshot.root;
         RootId::of_library(root.name, root.version, self.version)
     }
+
+    fn model(&self) -> RootId {
+        self.snapshot.root.id()
+    }
 }

@@ -37,6 +37,13 @@ pub trait Library: Send + Sync {
     /// [`RootId::of_library`]: the read model root (projection name and version) and the
     /// query API version, since two API versions over one root offer different functions.
     fn root(&self) -> RootId;
+
+    /// The read model root the function set reads ([`RootId::of`] the projection's name
+    /// and version for libraries the catalog binds): function sets of one model are current
+    /// together, and a sandbox keeps them all warm until a query brings another model.
+    fn model(&self) -> RootId {
+        self.root()
+    }
 }
 
 /// A function of a [`Library`]: its name and its positional parameters.

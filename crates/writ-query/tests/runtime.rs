@@ -571,6 +571,8 @@ async fn the_read_model_service_binds_libraries_per_version() {
     assert_eq!((v1.position(), v2.position()), (last, last));
     assert_eq!(v1.root(), RootId::of_library("tickets", 2, 1));
     assert_ne!(v1.root(), v2.root(), "two function sets, two ids");
+    assert_eq!(v1.model(), RootId::of("tickets", 2), "one model under both");
+    assert_eq!(v2.model(), v1.model());
     let names = |lib: &Arc<dyn writ_query::Library>| {
         lib.functions()
             .into_iter()

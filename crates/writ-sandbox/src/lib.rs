@@ -5,9 +5,11 @@
 //! the [`Outcome`]'s `result` and `position`.
 //!
 //! - [`Library`] is what the query side offers: functions such as `getTicket(id)`, the
-//!   snapshot's position, and the [`RootId`] of the read model structure they belong to.
-//! - [`Sandbox`] is a pool of worker threads, each with one warm QuickJS VM bound to a root,
-//!   and a bounded queue in front of them ([`SandboxError::Overloaded`] when full).
+//!   snapshot's position, the [`RootId`] of the function set, and that of the read model
+//!   structure (the model) they read.
+//! - [`Sandbox`] is a pool of worker threads, each with warm QuickJS VMs, one per function
+//!   set of the current model (at most [`VMS_PER_WORKER_MAX`]), and a bounded queue in
+//!   front of them ([`SandboxError::Overloaded`] when full).
 //! - [`SandboxOptions`] bounds time, memory, stack, code, result, pool and queue.
 //!
 //! # What code means
@@ -74,4 +76,4 @@ mod vm;
 pub use error::{SandboxError, StartError};
 pub use library::{FunctionSpec, Library, LibraryError, RootId};
 pub use options::SandboxOptions;
-pub use pool::{Outcome, Sandbox, SandboxStats};
+pub use pool::{Outcome, Sandbox, SandboxStats, VMS_PER_WORKER_MAX};

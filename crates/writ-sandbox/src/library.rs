@@ -11,7 +11,8 @@ use std::fmt;
 ///
 /// Every library with the same [`root`](Library::root) must offer the same functions: the
 /// sandbox keeps warm VMs per root with the functions already bound, and asks a library for
-/// its functions only when it makes a VM for a root it has not seen.
+/// its functions only when it makes a VM for a root it has not seen. A root belongs to one
+/// [`model`](Library::model).
 pub trait Library: Send + Sync {
     /// The functions, each with the names of its parameters in order, e.g.
     /// `("getTicket", ["id"])`, `("searchTickets", ["query"])`, `("ticketStats", [])`.
@@ -30,8 +31,17 @@ pub trait Library: Send + Sync {
     /// The position of the snapshot the functions read.
     fn position(&self) -> u64;
 
-    /// The read model structure the function set belongs to.
+    /// The function set: libraries with the same root offer the same functions over the
+    /// same shapes, and the sandbox keeps warm VMs per root.
     fn root(&self) -> RootId;
+
+    /// The read model structure the function set reads (by default, the function set's own
+    /// root). Several function sets can read one model, for example two query API versions
+    /// over one projection version: the sandbox keeps VMs of all of them warm while that
+    /// model is current, and retires them together when a query brings a new model.
+    fn model(&self) -> RootId {
+        self.root()
+    }
 }
 
 /// One function of a [`Library`]: its name, a JavaScript identifier, and the names of its

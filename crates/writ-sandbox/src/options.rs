@@ -23,8 +23,11 @@ pub struct SandboxOptions {
     pub code_bytes_max: usize,
     /// Largest result as JSON text (bytes). Default 1 MiB, between 1 byte and 256 MiB.
     pub result_bytes_max: usize,
-    /// Worker threads, each with one warm VM: the number of queries that run at once and
-    /// the bound on VMs across roots. Default the number of cores, between 1 and 256.
+    /// Worker threads: the number of queries that run at once. Each keeps up to
+    /// [`VMS_PER_WORKER_MAX`](crate::VMS_PER_WORKER_MAX) warm VMs (one per function set of
+    /// the current model; idle, a VM holds only a fresh context), so VMs across roots are
+    /// at most `pool_size × VMS_PER_WORKER_MAX`, and at most `pool_size` run a query, each
+    /// within `memory_bytes_max`. Default the number of cores, between 1 and 256.
     pub pool_size: usize,
     /// Queries waiting for a worker. When full, [`Sandbox::run`](crate::Sandbox::run)
     /// answers [`SandboxError::Overloaded`](crate::SandboxError::Overloaded) at once.

@@ -1,14 +1,18 @@
-//! The sandbox: a bounded queue of queries and a pool of worker threads, each with one warm
-//! VM bound to a root.
+//! The sandbox: a bounded queue of queries and a pool of worker threads, each with a few
+//! warm VMs, one per root (function set) of the current model.
 //!
 //! A QuickJS runtime is not `Send` (without rquickjs's `parallel` feature), and its stack
 //! limit is measured on the thread that uses it, so each VM lives and dies on one worker
 //! thread whose stack size the sandbox chooses. Callers get the answer through a callback
 //! ([`Sandbox::submit`]) or block on a channel ([`Sandbox::run`]).
 //!
-//! Roots: the root of the latest query that brought a root not seen before is *current*.
-//! When it changes, idle workers are woken to drop VMs of other roots; busy ones drop theirs
-//! after the query they run. A query for an older root (one still in flight when the root
+//! Models and roots: a VM is made for one root (a function set, [`Library::root`]) and
+//! runs only its queries. The model ([`Library::model`]) of the latest query that brought a
+//! model not seen before is *current*; every root of the current model (say, query API
+//! versions 1 and 2 over one projection version) keeps its VMs warm, up to
+//! [`VMS_PER_WORKER_MAX`] per worker, the least recently used going first. When the current
+//! model changes, idle workers are woken to drop VMs of other models; busy ones drop theirs
+//! after the query they run. A query for an older model (one still in flight when the model
 //! changed) runs in a VM made for it and dropped after it, never in a VM of another root.
 
 use std::{
@@ -23,9 +27,13 @@ use crate::{
     vm::{Limits, Vm},
 };
 
-/// Roots remembered as superseded, so that a late query for one does not make it current
+/// Models remembered as superseded, so that a late query for one does not make it current
 /// again.
-const RETIRED_ROOTS_MAX: usize = 16;
+const RETIRED_MODELS_MAX: usize = 16;
+
+/// Warm VMs one worker keeps at most (one per root of the current model), so that traffic
+/// alternating between the query versions of one model never remakes VMs.
+pub const VMS_PER_WORKER_MAX: usize = 4;
 
 /// Runs client JavaScript against snapshots, within limits; see the crate documentation.
 pub struct Sandbox {
@@ -49,6 +57,8 @@ pub struct Outcome {
 pub struct SandboxStats {
     /// VMs alive per root (at most one per worker).
     pub vms_by_root: HashMap<RootId, usize>,
+    /// The current model (see the module documentation), once a query brought one.
+    pub current_model: Option<RootId>,
     /// Queries waiting for a worker.
     pub queued: usize,
     /// Queries running now.
@@ -64,7 +74,7 @@ pub struct SandboxStats {
 
 struct Shared {
     state: Mutex<State>,
-    /// Signalled when a job is queued, the current root changes, or the sandbox stops.
+    /// Signalled when a job is queued, the current model changes, or the sandbox stops.
     work: Condvar,
     limits: Limits,
 }
@@ -76,10 +86,10 @@ struct State {
     idle: usize,
     /// Workers running a query.
     running: usize,
-    current_root: Option<RootId>,
-    retired_roots: VecDeque<RootId>,
-    /// Counts changes of `current_root`.
-    root_epoch: u64,
+    current_model: Option<RootId>,
+    retired_models: VecDeque<RootId>,
+    /// Counts changes of `current_model`.
+    model_epoch: u64,
     shutdown: bool,
     stats: SandboxStats,
 }
@@ -87,6 +97,7 @@ struct State {
 struct Job {
     library: Arc<dyn Library>,
     root: RootId,
+    model: RootId,
     code: String,
     args_json: String,
     reply: Reply,
@@ -97,7 +108,7 @@ type Reply = Box<dyn FnOnce(Result<Outcome, SandboxError>) + Send>;
 
 enum Event {
     Job(Job),
-    RootChanged(Option<RootId>),
+    ModelChanged(Option<RootId>),
     Shutdown,
 }
 
@@ -179,22 +190,24 @@ impl Sandbox {
         }
         let args_json = args.to_string();
         let root = library.root();
-        let root_changed = {
+        let model = library.model();
+        let model_changed = {
             let mut state = self.shared.lock();
             if state.jobs.len() >= state.idle + self.options.queue_max {
                 return Err(SandboxError::Overloaded);
             }
-            let root_changed = state.observe_root(root);
+            let model_changed = state.observe_model(model);
             state.jobs.push_back(Job {
                 library,
                 root,
+                model,
                 code: code.to_owned(),
                 args_json,
                 reply: Box::new(done),
             });
-            root_changed
+            model_changed
         };
-        if root_changed {
+        if model_changed {
             self.shared.work.notify_all();
         } else {
             self.shared.work.notify_one();
@@ -208,6 +221,7 @@ impl Sandbox {
         let mut stats = state.stats.clone();
         stats.queued = state.jobs.len();
         stats.running = state.running;
+        stats.current_model = state.current_model;
         stats
     }
 
@@ -248,15 +262,15 @@ impl Shared {
     }
 
     /// Waits for the next thing this worker has to do.
-    fn next_event(&self, root_epoch: &mut u64) -> Event {
+    fn next_event(&self, model_epoch: &mut u64) -> Event {
         let mut state = self.lock();
         loop {
             if state.shutdown {
                 return Event::Shutdown;
             }
-            if state.root_epoch != *root_epoch {
-                *root_epoch = state.root_epoch;
-                return Event::RootChanged(state.current_root);
+            if state.model_epoch != *model_epoch {
+                *model_epoch = state.model_epoch;
+                return Event::ModelChanged(state.current_model);
             }
             if let Some(job) = state.jobs.pop_front() {
                 state.running += 1;
@@ -273,18 +287,18 @@ impl Shared {
 }
 
 impl State {
-    /// Notes the root of a new query; returns whether the current root changed.
-    fn observe_root(&mut self, root: RootId) -> bool {
-        if self.current_root == Some(root) || self.retired_roots.contains(&root) {
+    /// Notes the model of a new query; returns whether the current model changed.
+    fn observe_model(&mut self, model: RootId) -> bool {
+        if self.current_model == Some(model) || self.retired_models.contains(&model) {
             return false;
         }
-        if let Some(old) = self.current_root.replace(root) {
-            if self.retired_roots.len() == RETIRED_ROOTS_MAX {
-                self.retired_roots.pop_front();
+        if let Some(old) = self.current_model.replace(model) {
+            if self.retired_models.len() == RETIRED_MODELS_MAX {
+                self.retired_models.pop_front();
             }
-            self.retired_roots.push_back(old);
+            self.retired_models.push_back(old);
         }
-        self.root_epoch += 1;
+        self.model_epoch += 1;
         true
     }
 }
@@ -295,67 +309,96 @@ enum Removal {
     Discarded,
 }
 
-/// A worker thread: takes jobs, keeps at most one VM.
+/// A VM and the model its root belongs to.
+struct Warm {
+    model: RootId,
+    vm: Vm,
+}
+
+/// A worker thread: takes jobs, keeps up to [`VMS_PER_WORKER_MAX`] warm VMs, least
+/// recently used first.
 fn work(shared: &Shared) {
-    let mut vm: Option<Vm> = None;
-    let mut root_epoch = 0;
+    let mut warm: Vec<Warm> = Vec::new();
+    let mut model_epoch = 0;
     loop {
-        match shared.next_event(&mut root_epoch) {
+        match shared.next_event(&mut model_epoch) {
             Event::Shutdown => return,
-            Event::RootChanged(current) => {
-                if let Some(old) = vm.take_if(|vm| Some(vm.root()) != current) {
-                    drop_vm(shared, old, Removal::Retired);
-                }
+            Event::ModelChanged(current) => {
+                retire_where(shared, &mut warm, |w| Some(w.model) != current);
             }
             Event::Job(job) => {
-                // A panic outside the query itself (a library's `functions`) drops the job
-                // and its reply channel: the caller learns that the worker stopped.
-                let answered =
-                    panic::catch_unwind(AssertUnwindSafe(|| answer(shared, &mut vm, job)));
+                // The VM the job runs in is out of `warm` while it runs, so that a panic
+                // (here, or outside the query itself, in a library's `functions`, which
+                // drops the job and its reply channel: the caller learns that the worker
+                // stopped) discards exactly that VM.
+                let mut used: Option<Warm> = None;
+                let answered = panic::catch_unwind(AssertUnwindSafe(|| {
+                    answer(shared, &mut warm, &mut used, job);
+                }));
                 if answered.is_err() {
                     // It panicked before answering, so `running` still counts the job.
                     shared.lock().running -= 1;
-                    if let Some(old) = vm.take() {
-                        drop_vm(shared, old, Removal::Discarded);
+                    if let Some(old) = used.take() {
+                        drop_vm(shared, old.vm, Removal::Discarded);
                     }
                 }
-                after_query(shared, &mut vm);
+                after_query(shared, &mut warm, used);
             }
         }
     }
 }
 
-/// Runs a job in a VM of its root and sends the answer.
-fn answer(shared: &Shared, vm: &mut Option<Vm>, job: Job) {
-    if let Some(old) = vm.take_if(|vm| vm.root() != job.root) {
-        drop_vm(shared, old, Removal::Retired);
+/// Drops the warm VMs that match `retire`.
+fn retire_where(shared: &Shared, warm: &mut Vec<Warm>, retire: impl Fn(&Warm) -> bool) {
+    let mut index = 0;
+    while index < warm.len() {
+        if retire(&warm[index]) {
+            let old = warm.remove(index);
+            drop_vm(shared, old.vm, Removal::Retired);
+        } else {
+            index += 1;
+        }
     }
-    let current = match vm {
-        Some(current) => current,
+}
+
+/// Runs a job in a VM of its root (taken out of `warm` into `used`, or made) and sends the
+/// answer.
+fn answer(shared: &Shared, warm: &mut Vec<Warm>, used: &mut Option<Warm>, job: Job) {
+    let current = match warm.iter().position(|w| w.vm.root() == job.root) {
+        Some(index) => used.insert(warm.remove(index)),
+        None if warm.len() == VMS_PER_WORKER_MAX => {
+            // Room first, so that a worker never holds more than the bound.
+            let oldest = warm.remove(0);
+            drop_vm(shared, oldest.vm, Removal::Retired);
+            return answer(shared, warm, used, job);
+        }
         None => match Vm::new(job.root, job.library.functions(), shared.limits) {
             Ok(new) => {
                 let mut state = shared.lock();
                 *state.stats.vms_by_root.entry(job.root).or_default() += 1;
                 state.stats.vms_created += 1;
                 drop(state);
-                vm.insert(new)
+                used.insert(Warm {
+                    model: job.model,
+                    vm: new,
+                })
             }
             Err(error) => return reply(shared, job.reply, Err(error)),
         },
     };
     let result = panic::catch_unwind(AssertUnwindSafe(|| {
-        current.run(job.library, &job.code, &job.args_json)
+        current.vm.run(job.library, &job.code, &job.args_json)
     }));
     let result = result.unwrap_or_else(|panic| {
-        current.poison();
+        current.vm.poison();
         Err(SandboxError::Internal {
             message: format!("a panic while running the query: {}", panic_message(&panic)),
         })
     });
     // A VM that hit a limit goes before the answer, so that the next query (and the stats)
     // never see it.
-    if let Some(old) = vm.take_if(|vm| !vm.healthy()) {
-        drop_vm(shared, old, Removal::Discarded);
+    if let Some(old) = used.take_if(|w| !w.vm.healthy()) {
+        drop_vm(shared, old.vm, Removal::Discarded);
     }
     reply(shared, job.reply, result);
 }
@@ -367,21 +410,28 @@ fn reply(shared: &Shared, reply: Reply, result: Result<Outcome, SandboxError>) {
     reply(result);
 }
 
-/// Keeps the VM warm for the next query of its root, or retires it.
-fn after_query(shared: &Shared, vm: &mut Option<Vm>) {
-    let Some(current) = vm.as_mut() else {
+/// Keeps the VM that ran the query warm for the next query of its root (the most recently
+/// used, last in `warm`), or retires it; retires the least recently used beyond the bound.
+fn after_query(shared: &Shared, warm: &mut Vec<Warm>, used: Option<Warm>) {
+    let Some(mut current) = used else {
         return;
     };
-    if current.worn_out() || shared.lock().current_root != Some(current.root()) {
-        let old = vm.take().expect("checked above");
-        drop_vm(shared, old, Removal::Retired);
+    if current.vm.worn_out() || shared.lock().current_model != Some(current.model) {
+        drop_vm(shared, current.vm, Removal::Retired);
         return;
     }
-    let idle = panic::catch_unwind(AssertUnwindSafe(|| current.idle()));
+    let idle = panic::catch_unwind(AssertUnwindSafe(|| current.vm.idle()));
     if !matches!(idle, Ok(Ok(()))) {
-        let old = vm.take().expect("checked above");
-        drop_vm(shared, old, Removal::Discarded);
+        drop_vm(shared, current.vm, Removal::Discarded);
+        return;
     }
+    if warm.len() == VMS_PER_WORKER_MAX {
+        // Only if the VM was made while the worker already held the bound in warm VMs of
+        // other roots, which `answer` prevents; kept as the bound's last line.
+        let oldest = warm.remove(0);
+        drop_vm(shared, oldest.vm, Removal::Retired);
+    }
+    warm.push(current);
 }
 
 fn drop_vm(shared: &Shared, vm: Vm, why: Removal) {

@@ -10,6 +10,7 @@ use std::{
 use serde_json::{Map, Value, json};
 use writ_sandbox::{
     FunctionSpec, Library, LibraryError, RootId, Sandbox, SandboxError, SandboxOptions,
+    VMS_PER_WORKER_MAX,
 };
 
 /// Tickets by id, at one position, for one root.
@@ -17,6 +18,8 @@ struct Tickets {
     tickets: HashMap<u64, Value>,
     position: u64,
     root: RootId,
+    /// The model the root belongs to (the root itself unless made `with_model`).
+    model: RootId,
     /// Every call, as `name(args)`.
     calls: Mutex<Vec<String>>,
 }
@@ -36,8 +39,16 @@ impl Tickets {
             tickets,
             position,
             root,
+            model: root,
             calls: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The same functions as root `root` of model `model`.
+    fn with_model(position: u64, root: RootId, model: RootId) -> Arc<Self> {
+        let mut tickets = Arc::into_inner(Self::new(position, root)).unwrap();
+        tickets.model = model;
+        Arc::new(tickets)
     }
 
     fn calls(&self) -> Vec<String> {
@@ -104,6 +115,10 @@ impl Library for Tickets {
 
     fn root(&self) -> RootId {
         self.root
+    }
+
+    fn model(&self) -> RootId {
+        self.model
     }
 }
 
@@ -809,6 +824,86 @@ fn a_root_change_retires_the_old_roots_vms() {
     let stats = sandbox.stats();
     assert_eq!(stats.vms_discarded, 0);
     assert!(stats.vms_by_root.values().sum::<usize>() <= 2);
+}
+
+#[test]
+fn function_sets_of_one_model_stay_warm_together() {
+    let sandbox = one_worker();
+    let query = |root: u64, model: u64, id: u64| {
+        sandbox
+            .run(
+                Tickets::with_model(1, RootId(root), RootId(model)),
+                "getTicket(args.id).id",
+                json!({"id": id}),
+            )
+            .unwrap()
+            .result
+    };
+    // Query API versions 1 and 2 over one projection version, alternating.
+    for id in 1..=20 {
+        assert_eq!(query(11 + id % 2, 10, id), json!(id));
+    }
+    let stats = sandbox.stats();
+    assert_eq!(stats.vms_created, 2, "one VM per function set, kept warm");
+    assert_eq!(stats.vms_retired, 0);
+    assert_eq!(stats.current_model, Some(RootId(10)));
+    assert_eq!(
+        stats.vms_by_root,
+        HashMap::from([(RootId(11), 1), (RootId(12), 1)])
+    );
+
+    // A new model retires every function set of the old one.
+    assert_eq!(query(21, 20, 30), json!(30));
+    let stats = sandbox.stats();
+    assert_eq!(stats.current_model, Some(RootId(20)));
+    assert_eq!(stats.vms_by_root, HashMap::from([(RootId(21), 1)]));
+    assert_eq!(stats.vms_retired, 2);
+
+    // A late query for the old model answers in a VM made for it and dropped after it.
+    assert_eq!(query(11, 10, 31), json!(31));
+    eventually("the late VM is retired", || {
+        sandbox.stats().vms_retired == 3
+    });
+    let stats = sandbox.stats();
+    assert_eq!(
+        stats.current_model,
+        Some(RootId(20)),
+        "an old model stays retired"
+    );
+    assert_eq!(stats.vms_by_root, HashMap::from([(RootId(21), 1)]));
+}
+
+#[test]
+fn a_worker_keeps_a_bounded_number_of_warm_vms() {
+    let sandbox = one_worker();
+    let roots = VMS_PER_WORKER_MAX as u64 + 2;
+    for round in 0..3 {
+        for root in 0..roots {
+            let id = round * roots + root + 1;
+            let result = sandbox
+                .run(
+                    Tickets::with_model(1, RootId(100 + root), RootId(1)),
+                    "getTicket(args.id).id",
+                    json!({"id": id}),
+                )
+                .unwrap()
+                .result;
+            assert_eq!(result, json!(id));
+            let warm: usize = sandbox.stats().vms_by_root.values().sum();
+            assert!(warm <= VMS_PER_WORKER_MAX, "{warm} warm VMs on one worker");
+        }
+    }
+    let stats = sandbox.stats();
+    assert_eq!(
+        stats.vms_by_root.values().sum::<usize>(),
+        VMS_PER_WORKER_MAX
+    );
+    // Cycling through more function sets than the bound evicts the least recently used.
+    assert_eq!(
+        stats.vms_retired,
+        stats.vms_created - VMS_PER_WORKER_MAX as u64
+    );
+    assert_eq!(stats.vms_discarded, 0);
 }
 
 #[test]

@@ -567,4 +567,8 @@ impl writ_sandbox::Library for SandboxLibrary {
     fn root(&self) -> writ_sandbox::RootId {
         writ_sandbox::RootId(self.0.root().0)
     }
+
+    fn model(&self) -> writ_sandbox::RootId {
+        writ_sandbox::RootId(self.0.model().0)
+    }
 }
