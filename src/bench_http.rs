@@ -91,7 +91,7 @@ pub fn run(args: HttpArgs) -> Result<(), String> {
         return Err("--rate must be a positive number of commands per second".into());
     }
     let target = Target::parse(&args.target)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
