@@ -229,7 +229,10 @@ impl Client {
                 .ok()
                 .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
                 .ok_or_else(|| {
-                    format!("a malformed chunk size: {:?}", String::from_utf8_lossy(&line))
+                    format!(
+                        "a malformed chunk size: {:?}",
+                        String::from_utf8_lossy(&line)
+                    )
                 })?;
             if size == 0 {
                 // Trailers, up to an empty line.
@@ -389,10 +392,17 @@ mod tests {
         .await;
         let mut client = Client::connect(&target).await.unwrap();
         let (status, body) = client
-            .send(Method::POST, "/update", Some(Bytes::from_static(b"{\"x\":2}")))
+            .send(
+                Method::POST,
+                "/update",
+                Some(Bytes::from_static(b"{\"x\":2}")),
+            )
             .await
             .unwrap();
-        assert_eq!((status, &body[..]), (StatusCode::ACCEPTED, &b"{\"a\":1}"[..]));
+        assert_eq!(
+            (status, &body[..]),
+            (StatusCode::ACCEPTED, &b"{\"a\":1}"[..])
+        );
         let (status, body) = client.send(Method::GET, "/a?b=c", None).await.unwrap();
         assert_eq!((status, &body[..]), (StatusCode::OK, &b"abcde"[..]));
         let (status, body) = client.send(Method::DELETE, "/d", None).await.unwrap();
@@ -430,8 +440,10 @@ mod tests {
 
     #[tokio::test]
     async fn connection_close_makes_the_client_unusable() {
-        let (target, server) =
-            serve(vec![b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx"]).await;
+        let (target, server) = serve(vec![
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx",
+        ])
+        .await;
         let mut client = Client::connect(&target).await.unwrap();
         let (_, body) = client.send(Method::GET, "/", None).await.unwrap();
         assert_eq!(&body[..], b"x");
@@ -441,7 +453,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_truncated_or_malformed_answer_is_an_error() {
-        let (target, server) = serve(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"]).await;
+        let (target, server) =
+            serve(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"]).await;
         let mut client = Client::connect(&target).await.unwrap();
         let error = client.send(Method::GET, "/", None).await.unwrap_err();
         assert!(error.contains("5 bytes into a 10-byte body"), "{error}");
