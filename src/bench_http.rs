@@ -11,6 +11,10 @@
 //! it was due, so that queueing in the client is not hidden. Then every outcome is
 //! checked: over HTTP by a long poll on each id, over WebSockets by the final status
 //! frames; and the event counts of a few tickets are read back.
+//!
+//! The tool runs on one thread (a current-thread runtime) with the lean client of
+//! `client.rs`: it usually shares the machine with the server it measures, and what it
+//! spends per request is taken from the server.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
