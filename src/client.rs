@@ -17,8 +17,8 @@ use hyper::{Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Headers an answer may have, at most.
-const HEADERS_MAX: usize = 64;
+/// Headers an answer may have, at most (the server sends a handful).
+const HEADERS_MAX: usize = 32;
 /// The bound on an answer's head, in bytes.
 const HEAD_BYTES_MAX: usize = 64 * 1024;
 /// How much room each read asks for.
@@ -146,7 +146,14 @@ impl Client {
             .map_err(|e| fail(&self.url, &e))?;
         let received = self.receive(&method).await;
         let (status, answer, close) = received.map_err(|e| fail(&self.url, &e))?;
-        self.unusable = close.then_some("the server closed the connection");
+        self.unusable = if close {
+            Some("the server closed the connection")
+        } else if !self.input.is_empty() {
+            // One request at a time: bytes beyond the answer belong to no request.
+            Some("the server sent bytes beyond its answer")
+        } else {
+            None
+        };
         Ok((status, answer))
     }
 
@@ -295,10 +302,17 @@ fn parse_head(input: &[u8]) -> Result<Option<Head>, String> {
     let mut chunked = false;
     let mut close = response.version == Some(0);
     for header in response.headers.iter() {
+        // Only the headers that delimit the body are read; the rest are skipped unread.
+        let name = header.name;
+        let is = |wanted: &str| name.eq_ignore_ascii_case(wanted);
+        let (is_length, is_encoding) = (is("content-length"), is("transfer-encoding"));
+        if !(is_length || is_encoding || is("connection")) {
+            continue;
+        }
         let value = std::str::from_utf8(header.value)
-            .map_err(|_| format!("header {} is not text", header.name))?
+            .map_err(|_| format!("header {name} is not text"))?
             .trim();
-        if header.name.eq_ignore_ascii_case("content-length") {
+        if is_length {
             let parsed = value
                 .parse::<usize>()
                 .map_err(|_| format!("a malformed content-length: {value:?}"))?;
@@ -306,16 +320,16 @@ fn parse_head(input: &[u8]) -> Result<Option<Head>, String> {
                 return Err("conflicting content-length headers".to_owned());
             }
             length = Some(parsed);
-        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
+        } else if is_encoding {
             chunked = value
                 .rsplit(',')
                 .next()
                 .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
-        } else if header.name.eq_ignore_ascii_case("connection") {
-            let mut options = value.split(',').map(str::trim);
-            if options.any(|o| o.eq_ignore_ascii_case("close")) {
-                close = true;
-            }
+        } else if value
+            .split(',')
+            .any(|option| option.trim().eq_ignore_ascii_case("close"))
+        {
+            close = true;
         }
     }
     // Transfer-Encoding wins over Content-Length (RFC 9112, section 6.3).
@@ -449,6 +463,20 @@ mod tests {
         assert_eq!(&body[..], b"x");
         server.await.unwrap();
         assert!(client.send(Method::GET, "/", None).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn bytes_beyond_an_answer_make_the_client_unusable() {
+        let (target, server) = serve(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nxHTTP/1.1 200 OK\r\n",
+        ])
+        .await;
+        let mut client = Client::connect(&target).await.unwrap();
+        let (_, body) = client.send(Method::GET, "/", None).await.unwrap();
+        assert_eq!(&body[..], b"x");
+        server.await.unwrap();
+        let error = client.send(Method::GET, "/", None).await.unwrap_err();
+        assert!(error.contains("beyond its answer"), "{error}");
     }
 
     #[tokio::test]
