@@ -11,6 +11,10 @@
 //! it was due, so that queueing in the client is not hidden. Then every outcome is
 //! checked: over HTTP by a long poll on each id, over WebSockets by the final status
 //! frames; and the event counts of a few tickets are read back.
+//!
+//! The tool runs on one thread (a current-thread runtime) with the lean client of
+//! `client.rs`: it usually shares the machine with the server it measures, and what it
+//! spends per request is taken from the server.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -91,7 +95,7 @@ pub fn run(args: HttpArgs) -> Result<(), String> {
         return Err("--rate must be a positive number of commands per second".into());
     }
     let target = Target::parse(&args.target)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;

@@ -1,13 +1,28 @@
-//! A lean HTTP/1.1 client for the tools that talk to a running server (`writ rebuild`,
-//! `writ bench query`): one keep-alive connection, whole bodies.
+//! A lean HTTP/1.1 client for the tools that talk to a running server (`writ bench http`,
+//! `writ bench query`, `writ rebuild`, `writ proof`): one keep-alive connection, one
+//! request at a time, whole bodies.
+//!
+//! It writes each request in one `write` and parses the answer itself (with `httparse`):
+//! the load tool shares the machine with the server it measures, so every instruction it
+//! spends per request is one the server does not get. Bodies come with `Content-Length`,
+//! chunked, or up to the end of the connection; a `Connection: close` answer, or an
+//! exchange that did not complete (an error, or its future dropped by a timeout), leaves
+//! the client unusable rather than reading a stale answer as the next one.
 
-use http_body_util::{BodyExt, Full};
+use std::fmt::Display;
+use std::io::Write as _;
+
 use hyper::body::Bytes;
-use hyper::client::conn::http1;
-use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
-use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::{Method, StatusCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// Headers an answer may have, at most (the server sends a handful).
+const HEADERS_MAX: usize = 32;
+/// The bound on an answer's head, in bytes.
+const HEAD_BYTES_MAX: usize = 64 * 1024;
+/// How much room each read asks for.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// Where the server is.
 #[derive(Debug, Clone)]
@@ -42,30 +57,51 @@ impl Target {
 }
 
 /// One keep-alive HTTP/1.1 connection.
+#[derive(Debug)]
 pub struct Client {
-    sender: http1::SendRequest<Full<Bytes>>,
-    host: HeaderValue,
+    stream: TcpStream,
+    /// Bytes read from the connection and not yet consumed.
+    input: Vec<u8>,
+    /// The request being written.
+    output: Vec<u8>,
+    authority: String,
     url: String,
+    /// Why the connection cannot carry another request, if it cannot.
+    unusable: Option<&'static str>,
+}
+
+/// How an answer's body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Length(usize),
+    Chunked,
+    /// Up to the end of the connection.
+    Close,
+}
+
+/// An answer's head, parsed.
+#[derive(Debug)]
+struct Head {
+    status: StatusCode,
+    /// Its length in bytes.
+    len: usize,
+    framing: Framing,
+    close: bool,
 }
 
 impl Client {
     pub async fn connect(target: &Target) -> Result<Self, String> {
-        let tcp = TcpStream::connect(&target.authority)
+        let stream = TcpStream::connect(&target.authority)
             .await
             .map_err(|e| format!("cannot connect to {}: {e}", target.url))?;
-        let _ = tcp.set_nodelay(true);
-        let (sender, connection) = http1::handshake(TokioIo::new(tcp))
-            .await
-            .map_err(|e| format!("cannot talk HTTP/1.1 to {}: {e}", target.url))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        let host = HeaderValue::try_from(target.authority.as_str())
-            .map_err(|e| format!("--target: {e}"))?;
+        let _ = stream.set_nodelay(true);
         Ok(Self {
-            sender,
-            host,
+            stream,
+            input: Vec::with_capacity(READ_CHUNK),
+            output: Vec::with_capacity(1024),
+            authority: target.authority.clone(),
             url: target.url.clone(),
+            unusable: None,
         })
     }
 
@@ -76,28 +112,49 @@ impl Client {
         path: &str,
         body: Option<Bytes>,
     ) -> Result<(StatusCode, Bytes), String> {
-        let url = &self.url;
-        let fail = |e: hyper::Error| format!("{method} {url}{path}: {e}");
-        self.sender.ready().await.map_err(fail)?;
-        let mut request = Request::builder()
-            .method(&method)
-            .uri(path)
-            .header(HOST, self.host.clone());
-        if body.is_some() {
-            request = request.header(CONTENT_TYPE, "application/json");
+        let fail = |url: &str, e: &dyn Display| format!("{method} {url}{path}: {e}");
+        if let Some(why) = self.unusable {
+            return Err(fail(&self.url, &why));
         }
-        let request = request
-            .body(Full::new(body.unwrap_or_default()))
-            .map_err(|e| format!("{method} {path}: {e}"))?;
-        let response = self.sender.send_request(request).await.map_err(fail)?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
+        // Until the answer is read whole: dropped half-way, the connection is out of step.
+        self.unusable = Some("an earlier exchange on this connection did not complete");
+        self.output.clear();
+        write!(
+            self.output,
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\n",
+            self.authority
+        )
+        .expect("writing to a Vec never fails");
+        match &body {
+            Some(body) => write!(
+                self.output,
+                "content-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            ),
+            None if method == Method::GET || method == Method::HEAD => {
+                write!(self.output, "\r\n")
+            }
+            None => write!(self.output, "content-length: 0\r\n\r\n"),
+        }
+        .expect("writing to a Vec never fails");
+        if let Some(body) = &body {
+            self.output.extend_from_slice(body);
+        }
+        self.stream
+            .write_all(&self.output)
             .await
-            .map_err(fail)?
-            .to_bytes();
-        Ok((status, body))
+            .map_err(|e| fail(&self.url, &e))?;
+        let received = self.receive(&method).await;
+        let (status, answer, close) = received.map_err(|e| fail(&self.url, &e))?;
+        self.unusable = if close {
+            Some("the server closed the connection")
+        } else if !self.input.is_empty() {
+            // One request at a time: bytes beyond the answer belong to no request.
+            Some("the server sent bytes beyond its answer")
+        } else {
+            None
+        };
+        Ok((status, answer))
     }
 
     /// [`Client::send`] that expects `expected` and a JSON body, and says what came
@@ -118,5 +175,345 @@ impl Client {
         }
         serde_json::from_slice(&answer)
             .map_err(|e| format!("{method} {path}: the answer is not JSON: {e}"))
+    }
+
+    /// Reads one answer: its status, its body, and whether the connection ends with it.
+    async fn receive(&mut self, method: &Method) -> Result<(StatusCode, Bytes, bool), String> {
+        let head = loop {
+            let head = loop {
+                if let Some(head) = parse_head(&self.input)? {
+                    break head;
+                }
+                if self.input.len() > HEAD_BYTES_MAX {
+                    return Err(format!("an answer's head exceeds {HEAD_BYTES_MAX} bytes"));
+                }
+                if self.fill().await? == 0 {
+                    return Err("the connection closed before an answer".to_owned());
+                }
+            };
+            // Interim answers (`100 Continue`) precede the real one.
+            if head.status.is_informational() && head.status != StatusCode::SWITCHING_PROTOCOLS {
+                self.input.drain(..head.len);
+                continue;
+            }
+            break head;
+        };
+        self.input.drain(..head.len);
+        let bodiless = *method == Method::HEAD
+            || head.status == StatusCode::NO_CONTENT
+            || head.status == StatusCode::NOT_MODIFIED;
+        let (body, close) = match head.framing {
+            _ if bodiless => (Bytes::new(), head.close),
+            Framing::Length(len) => {
+                while self.input.len() < len {
+                    if self.fill().await? == 0 {
+                        return Err(format!(
+                            "the connection closed {} bytes into a {len}-byte body",
+                            self.input.len()
+                        ));
+                    }
+                }
+                let body = Bytes::copy_from_slice(&self.input[..len]);
+                self.input.drain(..len);
+                (body, head.close)
+            }
+            Framing::Chunked => (self.chunked().await?, head.close),
+            Framing::Close => {
+                while self.fill().await? > 0 {}
+                (Bytes::from(std::mem::take(&mut self.input)), true)
+            }
+        };
+        Ok((head.status, body, close))
+    }
+
+    /// Reads a chunked body whole (trailers are read and dropped).
+    async fn chunked(&mut self) -> Result<Bytes, String> {
+        let mut body = Vec::new();
+        loop {
+            let line = self.line().await?;
+            let size = line.split(|b| *b == b';').next().unwrap_or_default();
+            let size = std::str::from_utf8(size)
+                .ok()
+                .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
+                .ok_or_else(|| {
+                    format!(
+                        "a malformed chunk size: {:?}",
+                        String::from_utf8_lossy(&line)
+                    )
+                })?;
+            if size == 0 {
+                // Trailers, up to an empty line.
+                while !self.line().await?.is_empty() {}
+                return Ok(Bytes::from(body));
+            }
+            while self.input.len() < size + 2 {
+                if self.fill().await? == 0 {
+                    return Err("the connection closed inside a chunk".to_owned());
+                }
+            }
+            if &self.input[size..size + 2] != b"\r\n" {
+                return Err("a chunk does not end with CRLF".to_owned());
+            }
+            body.extend_from_slice(&self.input[..size]);
+            self.input.drain(..size + 2);
+        }
+    }
+
+    /// Reads one CRLF-terminated line, without its CRLF.
+    async fn line(&mut self) -> Result<Vec<u8>, String> {
+        loop {
+            if let Some(end) = self.input.windows(2).position(|w| w == b"\r\n") {
+                let line = self.input[..end].to_vec();
+                self.input.drain(..end + 2);
+                return Ok(line);
+            }
+            if self.input.len() > HEAD_BYTES_MAX {
+                return Err(format!("a chunk line exceeds {HEAD_BYTES_MAX} bytes"));
+            }
+            if self.fill().await? == 0 {
+                return Err("the connection closed inside a chunked body".to_owned());
+            }
+        }
+    }
+
+    /// Reads what the connection has into `input`; `0` at its end.
+    async fn fill(&mut self) -> Result<usize, String> {
+        self.input.reserve(READ_CHUNK);
+        self.stream
+            .read_buf(&mut self.input)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The head at the start of `input`, once it is there whole.
+fn parse_head(input: &[u8]) -> Result<Option<Head>, String> {
+    let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
+    let mut response = httparse::Response::new(&mut headers);
+    let len = match response.parse(input) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(format!("a malformed answer: {e}")),
+    };
+    let code = response.code.expect("a complete head has a status");
+    let status =
+        StatusCode::from_u16(code).map_err(|e| format!("a malformed status {code}: {e}"))?;
+    let mut length: Option<usize> = None;
+    let mut chunked = false;
+    let mut close = response.version == Some(0);
+    for header in response.headers.iter() {
+        // Only the headers that delimit the body are read; the rest are skipped unread.
+        let name = header.name;
+        let is = |wanted: &str| name.eq_ignore_ascii_case(wanted);
+        let (is_length, is_encoding) = (is("content-length"), is("transfer-encoding"));
+        if !(is_length || is_encoding || is("connection")) {
+            continue;
+        }
+        let value = std::str::from_utf8(header.value)
+            .map_err(|_| format!("header {name} is not text"))?
+            .trim();
+        if is_length {
+            let parsed = value
+                .parse::<usize>()
+                .map_err(|_| format!("a malformed content-length: {value:?}"))?;
+            if length.is_some_and(|l| l != parsed) {
+                return Err("conflicting content-length headers".to_owned());
+            }
+            length = Some(parsed);
+        } else if is_encoding {
+            chunked = value
+                .rsplit(',')
+                .next()
+                .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
+        } else if value
+            .split(',')
+            .any(|option| option.trim().eq_ignore_ascii_case("close"))
+        {
+            close = true;
+        }
+    }
+    // Transfer-Encoding wins over Content-Length (RFC 9112, section 6.3).
+    let framing = match (chunked, length) {
+        (true, _) => Framing::Chunked,
+        (false, Some(len)) => Framing::Length(len),
+        (false, None) => Framing::Close,
+    };
+    Ok(Some(Head {
+        status,
+        len,
+        framing,
+        close,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A one-connection server that answers each request (read up to its blank line, and
+    /// its `content-length` body) with the next of `answers`, then closes.
+    async fn serve(answers: Vec<&'static [u8]>) -> (Target, tokio::task::JoinHandle<Vec<String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut seen = Vec::new();
+            let mut input = Vec::new();
+            for answer in answers {
+                let end = loop {
+                    if let Some(end) = input.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break end + 4;
+                    }
+                    let mut chunk = [0u8; 4096];
+                    let n = socket.read(&mut chunk).await.unwrap();
+                    assert!(n > 0, "the client closed mid-request");
+                    input.extend_from_slice(&chunk[..n]);
+                };
+                let head = String::from_utf8(input[..end].to_vec()).unwrap();
+                let length = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .map_or(0, |l| l.trim().parse::<usize>().unwrap());
+                while input.len() < end + length {
+                    let mut chunk = [0u8; 4096];
+                    let n = socket.read(&mut chunk).await.unwrap();
+                    input.extend_from_slice(&chunk[..n]);
+                }
+                let request: Vec<u8> = input.drain(..end + length).collect();
+                seen.push(String::from_utf8(request).unwrap());
+                // In two writes, to exercise reads that stop half-way.
+                let half = answer.len() / 2;
+                socket.write_all(&answer[..half]).await.unwrap();
+                socket.flush().await.unwrap();
+                tokio::task::yield_now().await;
+                socket.write_all(&answer[half..]).await.unwrap();
+            }
+            seen
+        });
+        let target = Target::parse(&format!("http://{address}")).unwrap();
+        (target, task)
+    }
+
+    #[tokio::test]
+    async fn requests_are_written_whole_and_answers_read_by_their_framing() {
+        let (target, server) = serve(vec![
+            b"HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\ncontent-length: 7\r\n\r\n{\"a\":1}",
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\nTrailer: t\r\n\r\n",
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\nContent-Length: 2\r\n\r\nno",
+        ])
+        .await;
+        let mut client = Client::connect(&target).await.unwrap();
+        let (status, body) = client
+            .send(
+                Method::POST,
+                "/update",
+                Some(Bytes::from_static(b"{\"x\":2}")),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (status, &body[..]),
+            (StatusCode::ACCEPTED, &b"{\"a\":1}"[..])
+        );
+        let (status, body) = client.send(Method::GET, "/a?b=c", None).await.unwrap();
+        assert_eq!((status, &body[..]), (StatusCode::OK, &b"abcde"[..]));
+        let (status, body) = client.send(Method::DELETE, "/d", None).await.unwrap();
+        assert_eq!((status, &body[..]), (StatusCode::NO_CONTENT, &b""[..]));
+        let (status, body) = client.send(Method::GET, "/e", None).await.unwrap();
+        assert_eq!(
+            (status, &body[..]),
+            (StatusCode::SERVICE_UNAVAILABLE, &b"no"[..])
+        );
+        let seen = server.await.unwrap();
+        let authority = &target.authority;
+        assert_eq!(
+            seen,
+            [
+                format!(
+                    "POST /update HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\ncontent-length: 7\r\n\r\n{{\"x\":2}}"
+                ),
+                format!("GET /a?b=c HTTP/1.1\r\nhost: {authority}\r\n\r\n"),
+                format!("DELETE /d HTTP/1.1\r\nhost: {authority}\r\ncontent-length: 0\r\n\r\n"),
+                format!("GET /e HTTP/1.1\r\nhost: {authority}\r\n\r\n"),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_up_to_the_close_ends_the_connection() {
+        let (target, server) = serve(vec![b"HTTP/1.1 200 OK\r\n\r\nall of it"]).await;
+        let mut client = Client::connect(&target).await.unwrap();
+        let (status, body) = client.send(Method::GET, "/", None).await.unwrap();
+        assert_eq!((status, &body[..]), (StatusCode::OK, &b"all of it"[..]));
+        server.await.unwrap();
+        let error = client.send(Method::GET, "/", None).await.unwrap_err();
+        assert!(error.contains("closed the connection"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn connection_close_makes_the_client_unusable() {
+        let (target, server) = serve(vec![
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx",
+        ])
+        .await;
+        let mut client = Client::connect(&target).await.unwrap();
+        let (_, body) = client.send(Method::GET, "/", None).await.unwrap();
+        assert_eq!(&body[..], b"x");
+        server.await.unwrap();
+        assert!(client.send(Method::GET, "/", None).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn bytes_beyond_an_answer_make_the_client_unusable() {
+        let (target, server) = serve(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nxHTTP/1.1 200 OK\r\n",
+        ])
+        .await;
+        let mut client = Client::connect(&target).await.unwrap();
+        let (_, body) = client.send(Method::GET, "/", None).await.unwrap();
+        assert_eq!(&body[..], b"x");
+        server.await.unwrap();
+        let error = client.send(Method::GET, "/", None).await.unwrap_err();
+        assert!(error.contains("beyond its answer"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_truncated_or_malformed_answer_is_an_error() {
+        let (target, server) =
+            serve(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"]).await;
+        let mut client = Client::connect(&target).await.unwrap();
+        let error = client.send(Method::GET, "/", None).await.unwrap_err();
+        assert!(error.contains("5 bytes into a 10-byte body"), "{error}");
+        server.await.unwrap();
+
+        let (target, server) = serve(vec![b"HTTP/1.1 two hundred\r\n\r\n"]).await;
+        let mut client = Client::connect(&target).await.unwrap();
+        let error = client.send(Method::GET, "/", None).await.unwrap_err();
+        assert!(error.contains("malformed answer"), "{error}");
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_exchange_cut_short_leaves_the_connection_unusable() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        // Accepts and never answers.
+        let _server = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            std::future::pending::<()>().await;
+            drop(socket);
+        });
+        let target = Target::parse(&format!("http://{address}")).unwrap();
+        let mut client = Client::connect(&target).await.unwrap();
+        let waited = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            client.send(Method::GET, "/", None),
+        )
+        .await;
+        assert!(waited.is_err(), "no answer came");
+        let error = client.send(Method::GET, "/", None).await.unwrap_err();
+        assert!(error.contains("did not complete"), "{error}");
     }
 }

@@ -17,7 +17,7 @@ use writ_engine::{CommandStatus, Submitted, WaitError, WaitFor};
 use crate::params::{self, StatusParams};
 use crate::problem::{ApiError, Problem, ProblemKind};
 use crate::wire::{
-    Accepted, AcceptedState, CommandStatusBody, UpdateRequest, json_response, location,
+    Accepted, CommandStatusBody, UpdateRequest, accepted_response, json_response, location,
 };
 use crate::{AppState, StreamGuard};
 
@@ -77,17 +77,7 @@ pub(crate) async fn post_update(
     match submitted {
         Submitted::New(mut pending) => {
             pending.accepted().await?;
-            let mut response = json_response(
-                StatusCode::ACCEPTED,
-                &Accepted {
-                    id,
-                    status: AcceptedState::Accepted,
-                },
-            );
-            response
-                .headers_mut()
-                .insert(header::LOCATION, location(id));
-            Ok(response)
+            Ok(accepted_response(id))
         }
         Submitted::Duplicate => {
             let mut body = CommandStatusBody::from(first_command_status(&state, id).await?);

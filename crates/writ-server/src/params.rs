@@ -123,10 +123,14 @@ pub fn wants_event_stream(headers: &HeaderMap) -> bool {
 /// Whether the body is declared JSON: `Content-Type` is `application/json` or
 /// `application/*+json` (parameters and case aside).
 pub fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return false;
+    };
+    // What nearly every client sends, without splitting and comparing piece by piece.
+    if value.as_bytes() == b"application/json" {
+        return true;
+    }
+    let Ok(value) = value.to_str() else {
         return false;
     };
     let essence = media_type(value);

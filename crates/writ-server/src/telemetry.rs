@@ -5,8 +5,8 @@
 //! accepted, outcomes, batch sizes and sync times); whatever recorder is installed here
 //! collects both, and `GET /metrics` renders them.
 
-use std::collections::HashMap;
-use std::sync::{LazyLock, OnceLock, PoisonError, RwLock};
+use std::cell::RefCell;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::http::Method;
@@ -105,68 +105,60 @@ fn describe() {
     describe_gauge!(WEBSOCKETS_OPEN, "WebSockets open");
 }
 
-/// The handles of one route's series, found by method (and status).
-#[derive(Default)]
-struct RouteSeries {
-    durations: Vec<(&'static str, Histogram)>,
-    requests: Vec<(&'static str, u16, Counter)>,
+/// The handles of one series of request metrics.
+struct Series {
+    route: Box<str>,
+    method: &'static str,
+    status: u16,
+    duration: Histogram,
+    requests: Counter,
 }
 
-impl RouteSeries {
-    fn find(&self, method: &str, status: u16) -> Option<(&Histogram, &Counter)> {
-        let duration = self.durations.iter().find(|(m, _)| *m == method)?;
-        let requests = self
-            .requests
-            .iter()
-            .find(|(m, s, _)| *m == method && *s == status)?;
-        Some((&duration.1, &requests.2))
-    }
+thread_local! {
+    /// The handles this thread has recorded into, so that a request costs a short scan of
+    /// a few entries rather than building labels and finding the series in the recorder's
+    /// registry, and takes no lock shared with other threads. Bounded: routes are
+    /// templates, methods and statuses few.
+    static SERIES: RefCell<Vec<Series>> = const { RefCell::new(Vec::new()) };
 }
-
-/// Series handles by route template, so that a request costs two lookups rather than
-/// building labels and finding the series in the recorder's registry. Bounded: routes
-/// are templates, methods and statuses few.
-static SERIES: LazyLock<RwLock<HashMap<String, RouteSeries>>> = LazyLock::new(Default::default);
 
 /// Counts a request by method, route template and status, and records its time to the
 /// response head.
 pub(crate) fn record_request(method: &'static str, route: &str, status: u16, seconds: f64) {
-    {
-        let series = SERIES.read().unwrap_or_else(PoisonError::into_inner);
-        if let Some((duration, requests)) = series.get(route).and_then(|r| r.find(method, status)) {
-            duration.record(seconds);
-            requests.increment(1);
-            return;
-        }
-    }
-    let mut series = SERIES.write().unwrap_or_else(PoisonError::into_inner);
-    let entry = series.entry(route.to_owned()).or_default();
-    if !entry.durations.iter().any(|(m, _)| *m == method) {
-        let labels = vec![
-            Label::new("method", method),
-            Label::new("route", route.to_owned()),
-        ];
-        entry
-            .durations
-            .push((method, histogram!(HTTP_REQUEST_DURATION, labels)));
-    }
-    if !entry
-        .requests
-        .iter()
-        .any(|(m, s, _)| *m == method && *s == status)
-    {
-        let labels = vec![
-            Label::new("method", method),
-            Label::new("route", route.to_owned()),
-            Label::new("status", status.to_string()),
-        ];
-        entry
-            .requests
-            .push((method, status, counter!(HTTP_REQUESTS, labels)));
-    }
-    let (duration, requests) = entry.find(method, status).expect("registered above");
-    duration.record(seconds);
-    requests.increment(1);
+    SERIES.with_borrow_mut(|series| {
+        let index = match series
+            .iter()
+            .position(|s| s.status == status && s.method == method && *s.route == *route)
+        {
+            Some(index) => index,
+            None => {
+                series.push(Series {
+                    route: route.into(),
+                    method,
+                    status,
+                    duration: histogram!(
+                        HTTP_REQUEST_DURATION,
+                        vec![
+                            Label::new("method", method),
+                            Label::new("route", route.to_owned()),
+                        ]
+                    ),
+                    requests: counter!(
+                        HTTP_REQUESTS,
+                        vec![
+                            Label::new("method", method),
+                            Label::new("route", route.to_owned()),
+                            Label::new("status", status.to_string()),
+                        ]
+                    ),
+                });
+                series.len() - 1
+            }
+        };
+        let series = &series[index];
+        series.duration.record(seconds);
+        series.requests.increment(1);
+    });
 }
 
 pub(crate) fn method_label(method: &Method) -> &'static str {
@@ -204,5 +196,43 @@ impl OpenGauge {
 impl Drop for OpenGauge {
     fn drop(&mut self) {
         self.0.decrement(1.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_recorded_on_several_threads_add_up_in_one_series() {
+        let handle = prometheus();
+        let route = "/telemetry-test/{id}";
+        record_request("POST", route, 202, 0.001);
+        std::thread::spawn(move || {
+            record_request("POST", route, 202, 0.002);
+            record_request("POST", route, 202, 0.003);
+            record_request("POST", route, 503, 0.004);
+        })
+        .join()
+        .unwrap();
+        let text = handle.render();
+        assert!(
+            text.contains(&format!(
+                r#"writ_http_requests_total{{method="POST",route="{route}",status="202"}} 3"#
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                r#"writ_http_requests_total{{method="POST",route="{route}",status="503"}} 1"#
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                r#"writ_http_request_duration_seconds_count{{method="POST",route="{route}"}} 4"#
+            )),
+            "{text}"
+        );
     }
 }
