@@ -43,11 +43,13 @@
 //!
 //! impl Projection for Opened {
 //!     type State = u64;
+//!     type Decoded = ();
 //!     fn name(&self) -> &'static str { "opened" }
 //!     fn version(&self) -> u32 { 1 }
 //!     fn event_types(&self) -> &[&'static str] { &["TicketOpened"] }
 //!     fn initial_state(&self) -> u64 { 0 }
-//!     fn apply(&self, count: &mut u64, _: &RecordedEvent) -> Result<(), ApplyError> {
+//!     fn decode(&self, _: &RecordedEvent) -> Result<(), ApplyError> { Ok(()) }
+//!     fn apply(&self, count: &mut u64, _: &RecordedEvent, _: ()) -> Result<(), ApplyError> {
 //!         *count += 1;
 //!         Ok(())
 //!     }
