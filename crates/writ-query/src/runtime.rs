@@ -47,11 +47,12 @@
 //!
 //! Nothing is persisted: [`ProjectionRuntime::start`] replays the log from position 1.
 //! On this 2-core machine a runtime replays a million tickets events (100k tickets, 900k
-//! comments) from the engine's log with 1.63 s of CPU over its two threads (the median of
-//! 5 runs, 1.55 to 1.96 s; `cargo bench -p writ-query --bench replay`), of which reading
-//! the log takes about 0.25 s, on the reader thread; so on an idle machine a start costs
-//! about 1.4 s per million events of the log. (Measured while other work kept the load
-//! average near 7, where wall time was about twice that: 3.2 s.) In
+//! comments) from the engine's log in 0.85 s (the median of 5 runs in one process;
+//! `cargo bench -p writ-query --bench replay`): its applying thread takes 0.54 s of CPU
+//! and its reader thread, which reads the log and decodes the events, 0.25 s, side by
+//! side. The first of those runs took 1.7 s (0.78 s and 0.62 s of CPU): it touches the
+//! read model's ~290 MiB of fresh memory, which later runs reuse from the allocator; so
+//! a start costs about 1 to 2 s per million events of the log. In
 //! exchange there is no checkpoint format to version, no state to recover or distrust
 //! after a crash, and a projection whose version changed never needs a migration: the new
 //! binary simply builds the new structure at its start. Automatic rebuilds on a version
