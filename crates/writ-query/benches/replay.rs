@@ -14,7 +14,9 @@
 //! Every run also prints the CPU time it took (the applying thread's from memory; all of
 //! the process's threads from the engine's log), which varies much less than wall time on
 //! a machine others share, and the first memory run how much the resident set grew (about
-//! the read model's size). `--skip-memory` runs only the engine part, `--in-place-only`
+//! the read model's size). Engine runs also print the CPU time of the runtime's reader
+//! (`writ-read-*`) and applying (`writ-projection-*`) threads: the larger one bounds the
+//! wall time on an idle machine. `--skip-memory` runs only the engine part, `--in-place-only`
 //! only the memory run that publishes once at the end (for profiling).
 
 use std::collections::VecDeque;
@@ -97,6 +99,31 @@ fn resident_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)
+}
+
+/// CPU time of each of this process's threads whose name starts with one of `prefixes`
+/// (names are cut to 15 bytes), from
+/// `/proc/self/task/*/schedstat` (Linux; empty elsewhere): how the runtime's work splits
+/// between its reader thread and its applying thread, the one that sets the pace.
+fn threads_cpu(prefixes: &[&str]) -> Vec<(String, Duration)> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    let mut threads: Vec<(String, Duration)> = tasks
+        .flatten()
+        .filter_map(|task| {
+            let name = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            let name = name.trim_end();
+            if !prefixes.iter().any(|prefix| name.starts_with(prefix)) {
+                return None;
+            }
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+            let ns = stat.split_whitespace().next()?.parse().ok()?;
+            Some((name.to_owned(), Duration::from_nanos(ns)))
+        })
+        .collect();
+    threads.sort();
+    threads
 }
 
 fn cpu_since(start: Option<Duration>, now: Option<Duration>) -> String {
@@ -275,11 +302,16 @@ fn engine_runs(dir: &std::path::Path, options: &Options) -> f64 {
             .unwrap();
         let elapsed = started.elapsed();
         let cpu = cpu_since(cpu, process_cpu());
+        // The runtime's threads are still running (following the log): their CPU so far.
+        let threads: String = threads_cpu(&["writ-read", "writ-projection"])
+            .iter()
+            .map(|(name, cpu)| format!(", {name} {:.3} s", cpu.as_secs_f64()))
+            .collect();
         assert_eq!(snapshot.state.len() as u64, options.tickets);
         assert_eq!(runtime.status().stats.errors, 0);
         let per_s = last as f64 / elapsed.as_secs_f64();
         println!(
-            "  engine log → runtime: {:.3} s{cpu} (all threads), {per_s:.0} events/s",
+            "  engine log → runtime: {:.3} s{cpu} (all threads{threads}), {per_s:.0} events/s",
             elapsed.as_secs_f64()
         );
         runs.push(per_s);

@@ -20,13 +20,14 @@
 //!   `dyn` [`QueryService`].
 //!
 //! Measured on the project's 2-core machine (`cargo bench -p writ-query --bench replay`,
-//! medians of 5 runs, while other work kept the load average near 7, so that wall times
-//! were about twice the CPU times): the tickets projection applies 1,000,000 events (100k
-//! tickets, 900k comments) from memory with 1.39 s of CPU (0.35 million events/s of wall
-//! time), and a `ProjectionRuntime` replays them from an engine's log with 1.63 s of CPU
-//! over its two threads (0.31 million events/s of wall time), so on an idle machine a
-//! start costs about 1.4 s per million events. The [`runtime`] module explains why every
-//! start rebuilds anyway.
+//! medians of 5 runs, load average near 4): the tickets projection applies 1,000,000
+//! events (100k tickets, 900k comments) from memory with 0.70 s of CPU on one thread
+//! (1.4 million events/s), and a `ProjectionRuntime` replays them from an engine's log
+//! in 0.85 s (1.2 million events/s), its applying thread taking 0.54 s of CPU and its
+//! reader thread, which reads and decodes the events, 0.25 s. The first replay of a
+//! process costs more (1.7 s, 0.6 million events/s, in the same run): it is the one that
+//! touches the read model's ~290 MiB of fresh memory. The [`runtime`] module explains why
+//! every start rebuilds anyway.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -43,11 +44,13 @@
 //!
 //! impl Projection for Opened {
 //!     type State = u64;
+//!     type Decoded = ();
 //!     fn name(&self) -> &'static str { "opened" }
 //!     fn version(&self) -> u32 { 1 }
 //!     fn event_types(&self) -> &[&'static str] { &["TicketOpened"] }
 //!     fn initial_state(&self) -> u64 { 0 }
-//!     fn apply(&self, count: &mut u64, _: &RecordedEvent) -> Result<(), ApplyError> {
+//!     fn decode(&self, _: &RecordedEvent) -> Result<(), ApplyError> { Ok(()) }
+//!     fn apply(&self, count: &mut u64, _: &RecordedEvent, _: ()) -> Result<(), ApplyError> {
 //!         *count += 1;
 //!         Ok(())
 //!     }

@@ -19,6 +19,16 @@ use crate::RootId;
 /// `Arc`s), whose clones share structure with the original and copy only what is changed
 /// afterwards. Never put a `std` collection of unbounded size in the state.
 ///
+/// # Decoding, then applying
+///
+/// An event reaches the state in two steps: [`Projection::decode`] turns it into the
+/// projection's own form ([`Projection::Decoded`]: its body parsed, the strings the state
+/// will keep already allocated), then [`Projection::apply`] changes the state with it.
+/// [`ProjectionRuntime`](crate::ProjectionRuntime) decodes on its reader thread while
+/// the applying thread applies the batch before, so whatever `decode` does costs the
+/// applying thread (the one that sets the pace of a replay) nothing. A projection that
+/// reads the event itself sets `type Decoded = ()` and decodes to `Ok(())`.
+///
 /// # Versions
 ///
 /// Bump [`Projection::version`] whenever the state's structure or meaning changes (a new
@@ -39,15 +49,31 @@ pub trait Projection: Clone + Send + Sync + 'static {
     /// position.
     fn event_types(&self) -> &[&'static str];
 
+    /// An event of a handled type as [`Projection::decode`] prepares it for
+    /// [`Projection::apply`]. It may refer to the event's bytes (by offsets, say): `apply`
+    /// is given the event too.
+    type Decoded: Send + 'static;
+
     /// The state before the first event.
     fn initial_state(&self) -> Self::State;
 
-    /// Applies one event of a handled type to the state.
+    /// Prepares one event of a handled type for [`Projection::apply`], without the state:
+    /// the runtime runs it on another thread, ahead of applying. An error is recorded and
+    /// the event skipped, as for `apply`.
+    fn decode(&self, event: &RecordedEvent) -> Result<Self::Decoded, ApplyError>;
+
+    /// Applies one event of a handled type, decoded by [`Projection::decode`], to the
+    /// state.
     ///
     /// On an error the runtime records it and skips the event (see
     /// [`ProjectionRuntime`](crate::ProjectionRuntime)), so the state must be unchanged by
     /// a failed apply: check everything before changing anything.
-    fn apply(&self, state: &mut Self::State, event: &RecordedEvent) -> Result<(), ApplyError>;
+    fn apply(
+        &self,
+        state: &mut Self::State,
+        event: &RecordedEvent,
+        decoded: Self::Decoded,
+    ) -> Result<(), ApplyError>;
 
     /// Reads, without changing anything, the parts of the state that `events` (the next
     /// few to be applied, in order, of any type) will change, so that
@@ -180,11 +206,13 @@ pub struct ReplayStats {
 /// struct Count;
 /// impl Projection for Count {
 ///     type State = u64;
+///     type Decoded = ();
 ///     fn name(&self) -> &'static str { "count" }
 ///     fn version(&self) -> u32 { 1 }
 ///     fn event_types(&self) -> &[&'static str] { &["Tick"] }
 ///     fn initial_state(&self) -> u64 { 0 }
-///     fn apply(&self, n: &mut u64, _: &RecordedEvent) -> Result<(), ApplyError> {
+///     fn decode(&self, _: &RecordedEvent) -> Result<(), ApplyError> { Ok(()) }
+///     fn apply(&self, n: &mut u64, _: &RecordedEvent, _: ()) -> Result<(), ApplyError> {
 ///         *n += 1;
 ///         Ok(())
 ///     }
@@ -228,27 +256,50 @@ impl<P: Projection> Replay<P> {
         for run in events.chunks(WARM_EVENTS) {
             self.projection.warm(&self.state, run);
             for event in run {
-                self.apply_one(event);
+                let step = Step::of(&self.projection, event);
+                self.apply_one(event, step);
             }
         }
     }
 
-    fn apply_one(&mut self, event: &RecordedEvent) {
+    /// [`Replay::apply`] of events already decoded (by [`Step::of`], on another thread):
+    /// `steps` holds one step per event, in the same order, and is left empty.
+    ///
+    /// # Panics
+    ///
+    /// As [`Replay::apply`]; and when `steps` does not hold one step per event.
+    pub(crate) fn apply_decoded(
+        &mut self,
+        events: &[RecordedEvent],
+        steps: &mut Vec<Step<P::Decoded>>,
+    ) {
+        assert_eq!(events.len(), steps.len(), "one step per event");
+        let mut steps = steps.drain(..);
+        for run in events.chunks(WARM_EVENTS) {
+            self.projection.warm(&self.state, run);
+            for event in run {
+                let step = steps.next().expect("one step per event");
+                self.apply_one(event, step);
+            }
+        }
+    }
+
+    fn apply_one(&mut self, event: &RecordedEvent, step: Step<P::Decoded>) {
         assert_eq!(
             event.position,
             self.position + 1,
             "a projection is fed every position once, in order"
         );
         self.position = event.position;
-        if !self
-            .projection
-            .event_types()
-            .contains(&event.event_type.as_str())
-        {
-            self.stats.events_ignored += 1;
-            return;
-        }
-        match self.projection.apply(&mut self.state, event) {
+        let decoded = match step {
+            Step::Ignored => {
+                self.stats.events_ignored += 1;
+                return;
+            }
+            Step::Failed(error) => Err(error),
+            Step::Decoded(decoded) => Ok(decoded),
+        };
+        match decoded.and_then(|decoded| self.projection.apply(&mut self.state, event, decoded)) {
             Ok(()) => self.stats.events_applied += 1,
             Err(error) => {
                 self.stats.errors += 1;
@@ -297,6 +348,32 @@ impl<P: Projection> Replay<P> {
     }
 }
 
+/// What decoding made of one event, for [`Replay`] to apply.
+pub(crate) enum Step<D> {
+    /// Of a type the projection does not handle: it only advances the position.
+    Ignored,
+    /// [`Projection::decode`] refused it: recorded and skipped.
+    Failed(ApplyError),
+    /// Ready for [`Projection::apply`].
+    Decoded(D),
+}
+
+impl<D> Step<D> {
+    /// Decodes `event` for `projection`, if it handles its type.
+    pub(crate) fn of<P: Projection<Decoded = D>>(projection: &P, event: &RecordedEvent) -> Self {
+        if !projection
+            .event_types()
+            .contains(&event.event_type.as_str())
+        {
+            return Self::Ignored;
+        }
+        match projection.decode(event) {
+            Ok(decoded) => Self::Decoded(decoded),
+            Err(error) => Self::Failed(error),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -309,6 +386,7 @@ mod tests {
 
     impl Projection for Warmed {
         type State = u64;
+        type Decoded = ();
         fn name(&self) -> &'static str {
             "warmed"
         }
@@ -321,7 +399,10 @@ mod tests {
         fn initial_state(&self) -> u64 {
             0
         }
-        fn apply(&self, count: &mut u64, _: &RecordedEvent) -> Result<(), ApplyError> {
+        fn decode(&self, _: &RecordedEvent) -> Result<(), ApplyError> {
+            Ok(())
+        }
+        fn apply(&self, count: &mut u64, _: &RecordedEvent, _: ()) -> Result<(), ApplyError> {
             *count += 1;
             Ok(())
         }

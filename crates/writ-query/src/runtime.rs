@@ -5,11 +5,12 @@
 //!
 //! Each projection instance runs on a dedicated OS thread (`writ-projection-{name}`, and
 //! `writ-rebuild-{name}` while a rebuild catches up), fed by a reader thread of its own
-//! (`writ-read-{name}`) through a channel of two batches, so that reading the log overlaps
-//! with applying it; applied batches go back to the reader, which reads the next events
-//! into them (`Subscription::next_batch_into`), so replaying allocates nothing per event
-//! to read the log and frees nothing of it on the applying thread, the one that sets the
-//! pace. [`Replay`] hands the projection each run of 32 events to [`Projection::warm`]
+//! (`writ-read-{name}`) through a channel of two batches, so that reading the log and
+//! decoding its events ([`Projection::decode`]: parsing bodies, allocating the strings the
+//! state keeps) overlap with applying them; applied batches go back to the reader, which
+//! reads the next events into them (`Subscription::next_batch_into`), so replaying
+//! allocates nothing per event to read the log and frees nothing of it on the applying
+//! thread, the one that sets the pace. [`Replay`] hands the projection each run of 32 events to [`Projection::warm`]
 //! before applying them. Applying events is CPU-bound, a catch-up replays millions of
 //! them in one go, and the engine's subscription reads the
 //! log with blocking file reads: on a tokio worker that would stall every request task
@@ -46,11 +47,12 @@
 //!
 //! Nothing is persisted: [`ProjectionRuntime::start`] replays the log from position 1.
 //! On this 2-core machine a runtime replays a million tickets events (100k tickets, 900k
-//! comments) from the engine's log with 1.63 s of CPU over its two threads (the median of
-//! 5 runs, 1.55 to 1.96 s; `cargo bench -p writ-query --bench replay`), of which reading
-//! the log takes about 0.25 s, on the reader thread; so on an idle machine a start costs
-//! about 1.4 s per million events of the log. (Measured while other work kept the load
-//! average near 7, where wall time was about twice that: 3.2 s.) In
+//! comments) from the engine's log in 0.85 s (the median of 5 runs in one process;
+//! `cargo bench -p writ-query --bench replay`): its applying thread takes 0.54 s of CPU
+//! and its reader thread, which reads the log and decodes the events, 0.25 s, side by
+//! side. The first of those runs took 1.7 s (0.78 s and 0.62 s of CPU): it touches the
+//! read model's ~290 MiB of fresh memory, which later runs reuse from the allocator; so
+//! a start costs about 1 to 2 s per million events of the log. In
 //! exchange there is no checkpoint format to version, no state to recover or distrust
 //! after a crash, and a projection whose version changed never needs a migration: the new
 //! binary simply builds the new structure at its start. Automatic rebuilds on a version
@@ -78,7 +80,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::watch;
 use writ_engine::{RecordedEvent, SubscriptionError};
 
-use crate::projection::{Projection, Replay, ReplayStats, Root, Snapshot};
+use crate::projection::{Projection, Replay, ReplayStats, Root, Snapshot, Step};
 use crate::source::EventSource;
 
 /// Limits of a [`ProjectionRuntime`].
@@ -642,8 +644,37 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "a non-string panic payload".to_owned())
 }
 
-/// What the reader thread hands the applying thread.
-type Batch = Result<Vec<RecordedEvent>, SubscriptionError>;
+/// What the reader thread hands the applying thread: events read from the log, and what
+/// [`Projection::decode`] made of each.
+struct ReadBatch<D> {
+    events: Vec<RecordedEvent>,
+    steps: Vec<Step<D>>,
+}
+
+impl<D> Default for ReadBatch<D> {
+    fn default() -> Self {
+        Self {
+            events: Vec::new(),
+            steps: Vec::new(),
+        }
+    }
+}
+
+/// Why the reader thread stopped handing batches over.
+enum ReadFailure {
+    /// Reading the log failed, or the source closed.
+    Subscription(SubscriptionError),
+    /// [`Projection::decode`] panicked.
+    Panicked(String),
+}
+
+type Batch<D> = Result<ReadBatch<D>, ReadFailure>;
+
+/// The applying thread's ends: batches from the reader, spares back to it.
+type Channels<'a, D> = (
+    &'a mpsc::Receiver<Batch<D>>,
+    &'a mpsc::SyncSender<ReadBatch<D>>,
+);
 
 /// Batches read ahead of the one being applied. Two keep the applying thread busy while
 /// bounding the memory to three batches (and the one spare below, and the one being read).
@@ -656,10 +687,11 @@ const READ_AHEAD_BATCHES: usize = 2;
 /// back before the applier is done with the next.
 const SPARE_BATCHES: usize = 1;
 
-/// A projection instance: a reader thread follows the source and hands batches over a
-/// bounded channel to this thread, which applies them and publishes (or, while rebuilding,
-/// tries to switch), until told to stop. Reading the log (decoding commit records into
-/// events) overlaps with applying, so a replay uses both of this machine's cores.
+/// A projection instance: a reader thread follows the source, decodes each batch
+/// ([`Projection::decode`]) and hands it over a bounded channel to this thread, which
+/// applies it and publishes (or, while rebuilding, tries to switch), until told to stop.
+/// Reading the log (decoding commit records into events) and decoding the events overlap
+/// with applying, so a replay uses both of this machine's cores.
 fn run<P: Projection>(
     shared: &Shared<P>,
     generation: u64,
@@ -670,14 +702,22 @@ fn run<P: Projection>(
 ) -> Exit {
     let batch_max = shared.options.batch_events_max.max(1);
     let subscription = shared.source.subscribe(1);
-    let (batches_tx, batches) = mpsc::sync_channel::<Batch>(READ_AHEAD_BATCHES);
-    let (spare_tx, spare) = mpsc::sync_channel::<Vec<RecordedEvent>>(SPARE_BATCHES);
+    let (batches_tx, batches) = mpsc::sync_channel::<Batch<P::Decoded>>(READ_AHEAD_BATCHES);
+    let (spare_tx, spare) = mpsc::sync_channel::<ReadBatch<P::Decoded>>(SPARE_BATCHES);
     let (done_tx, done) = watch::channel(false);
+    let decoder = projection.clone();
     std::thread::scope(|scope| {
         let reader = std::thread::Builder::new()
             .name(format!("writ-read-{}", projection.name()))
             .spawn_scoped(scope, move || {
-                read(subscription, batch_max, stop, done, batches_tx, spare);
+                read(
+                    subscription,
+                    &decoder,
+                    batch_max,
+                    (stop, done),
+                    batches_tx,
+                    spare,
+                );
             });
         if let Err(e) = reader {
             return Exit::Failed(format!("cannot spawn the reader thread: {e}"));
@@ -710,33 +750,43 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// The reader thread: the subscription's batches into the channel, each read into a
-/// spare batch when the applying thread has handed one back, until the runtime stops the
-/// instance, the applying thread is done, or the subscription ends.
-fn read(
+/// The reader thread: the subscription's batches, decoded, into the channel, each read
+/// into a spare batch when the applying thread has handed one back, until the runtime
+/// stops the instance, the applying thread is done, or the subscription ends.
+fn read<P: Projection>(
     mut subscription: writ_engine::Subscription,
+    projection: &P,
     batch_max: usize,
-    mut stop: watch::Receiver<bool>,
-    mut done: watch::Receiver<bool>,
-    batches: mpsc::SyncSender<Batch>,
-    spare: mpsc::Receiver<Vec<RecordedEvent>>,
+    (mut stop, mut done): (watch::Receiver<bool>, watch::Receiver<bool>),
+    batches: mpsc::SyncSender<Batch<P::Decoded>>,
+    spare: mpsc::Receiver<ReadBatch<P::Decoded>>,
 ) {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else {
         // Dropping `batches` ends the applying thread's loop; it reports the stop.
         return;
     };
     loop {
-        let mut events = spare.try_recv().unwrap_or_default();
+        let mut batch = spare.try_recv().unwrap_or_default();
         let read = rt.block_on(async {
             tokio::select! {
                 biased;
                 _ = stop.wait_for(|stop| *stop) => None,
                 _ = done.wait_for(|done| *done) => None,
-                read = subscription.next_batch_into(batch_max, &mut events) => Some(read),
+                read = subscription.next_batch_into(batch_max, &mut batch.events) => Some(read),
             }
         });
         let Some(read) = read else { return };
-        let batch = read.map(|()| events);
+        let batch = read.map_err(ReadFailure::Subscription).and_then(|()| {
+            // A panic here is the projection's, as in `apply`: it stops the instance
+            // with the panic's message.
+            catch_unwind(AssertUnwindSafe(|| {
+                batch.steps.clear();
+                let steps = batch.events.iter().map(|event| Step::of(projection, event));
+                batch.steps.extend(steps);
+            }))
+            .map_err(|panic| ReadFailure::Panicked(panic_message(&*panic)))?;
+            Ok(batch)
+        });
         let ended = batch.is_err();
         if batches.send(batch).is_err() || ended {
             return;
@@ -750,10 +800,7 @@ fn apply<P: Projection>(
     generation: u64,
     projection: P,
     stats: &Mutex<WorkerStats>,
-    (batches, spare): (
-        &mpsc::Receiver<Batch>,
-        &mpsc::SyncSender<Vec<RecordedEvent>>,
-    ),
+    (batches, spare): Channels<'_, P::Decoded>,
     mut live: bool,
 ) -> Exit {
     let batch_max = shared.options.batch_events_max.max(1);
@@ -767,19 +814,25 @@ fn apply<P: Projection>(
                 Switch::Superseded => return Exit::Stopped,
             }
         }
-        let events = match batches.recv() {
+        let mut batch = match batches.recv() {
             // The reader stopped: the runtime stops this instance.
             Err(mpsc::RecvError) => return Exit::Stopped,
-            Ok(Ok(events)) => events,
-            Ok(Err(SubscriptionError::Closed)) => return Exit::SourceClosed,
-            Ok(Err(e)) => {
+            Ok(Ok(batch)) => batch,
+            Ok(Err(ReadFailure::Subscription(SubscriptionError::Closed))) => {
+                return Exit::SourceClosed;
+            }
+            Ok(Err(ReadFailure::Subscription(e))) => {
                 return Exit::Failed(format!(
                     "reading the log after position {} failed: {e}",
                     replay.position()
                 ));
             }
+            Ok(Err(ReadFailure::Panicked(message))) => {
+                return Exit::Failed(format!("the projection panicked: {message}"));
+            }
         };
-        replay.apply(&events);
+        replay.apply_decoded(&batch.events, &mut batch.steps);
+        let events = &batch.events;
         {
             let mut stats = lock(stats);
             stats.replay.clone_from(replay.stats());
@@ -798,7 +851,7 @@ fn apply<P: Projection>(
         }
         // Back to the reader to be read into; when it has a spare already (or is gone),
         // `try_send` hands the batch back and it is freed here.
-        drop(spare.try_send(events));
+        drop(spare.try_send(batch));
     }
 }
 

@@ -443,14 +443,33 @@ fn rebuild_of_the_same_root_switches_and_keeps_serving() {
     assert_eq!(runtime.status().stats.events_applied, written);
 }
 
-/// Counts comments; fails on comments saying "boom", panics on "panic" unless tolerant.
+/// Counts comments; fails on comments saying "boom", panics on "panic" unless tolerant;
+/// in [`Projection::decode`] (on the runtime's reader thread) when `in_decode`, else in
+/// [`Projection::apply`].
 #[derive(Debug, Clone)]
 struct Fragile {
     tolerant: bool,
+    in_decode: bool,
+}
+
+impl Fragile {
+    fn check(&self, event: &RecordedEvent) -> Result<(), ApplyError> {
+        let text = String::from_utf8_lossy(&event.data);
+        if text.contains("boom") {
+            return Err(ApplyError::InvalidData {
+                detail: "boom".into(),
+            });
+        }
+        if text.contains("panic") && !self.tolerant {
+            panic!("cannot handle {text}");
+        }
+        Ok(())
+    }
 }
 
 impl Projection for Fragile {
     type State = u64;
+    type Decoded = ();
 
     fn name(&self) -> &'static str {
         "fragile"
@@ -468,15 +487,16 @@ impl Projection for Fragile {
         0
     }
 
-    fn apply(&self, count: &mut u64, event: &RecordedEvent) -> Result<(), ApplyError> {
-        let text = String::from_utf8_lossy(&event.data);
-        if text.contains("boom") {
-            return Err(ApplyError::InvalidData {
-                detail: "boom".into(),
-            });
+    fn decode(&self, event: &RecordedEvent) -> Result<(), ApplyError> {
+        if self.in_decode {
+            self.check(event)?;
         }
-        if text.contains("panic") && !self.tolerant {
-            panic!("cannot handle {text}");
+        Ok(())
+    }
+
+    fn apply(&self, count: &mut u64, event: &RecordedEvent, _: ()) -> Result<(), ApplyError> {
+        if !self.in_decode {
+            self.check(event)?;
         }
         *count += 1;
         Ok(())
@@ -485,6 +505,12 @@ impl Projection for Fragile {
 
 #[test]
 fn an_event_the_projection_cannot_apply_is_counted_and_skipped() {
+    for in_decode in [false, true] {
+        an_event_that_fails(in_decode);
+    }
+}
+
+fn an_event_that_fails(in_decode: bool) {
     let engine = engine();
     open_ticket(&engine, 1);
     comment(&engine, 1, "fine");
@@ -492,7 +518,10 @@ fn an_event_the_projection_cannot_apply_is_counted_and_skipped() {
     let last = comment(&engine, 1, "fine again");
     let runtime = ProjectionRuntime::start(
         engine.clone(),
-        Fragile { tolerant: false },
+        Fragile {
+            tolerant: false,
+            in_decode,
+        },
         RuntimeOptions::default(),
     )
     .unwrap();
@@ -514,12 +543,21 @@ fn an_event_the_projection_cannot_apply_is_counted_and_skipped() {
 
 #[test]
 fn a_panicking_projection_stops_visibly_and_a_rebuild_replaces_it() {
+    for in_decode in [false, true] {
+        a_panicking_projection(in_decode);
+    }
+}
+
+fn a_panicking_projection(in_decode: bool) {
     let engine = engine();
     open_ticket(&engine, 1);
     let good = comment(&engine, 1, "fine");
     let runtime = ProjectionRuntime::start(
         engine.clone(),
-        Fragile { tolerant: false },
+        Fragile {
+            tolerant: false,
+            in_decode,
+        },
         RuntimeOptions::default(),
     )
     .unwrap();
@@ -535,15 +573,21 @@ fn a_panicking_projection_stops_visibly_and_a_rebuild_replaces_it() {
     );
     let status = runtime.status();
     assert!(status.stopped);
+    let failure = status.failure.as_deref().unwrap();
     assert!(
-        status.failure.as_deref().unwrap().contains("panicked"),
+        failure.contains("panicked") && failure.contains("cannot handle"),
         "{status:?}"
     );
     // Readers keep the last snapshot.
     assert_eq!(runtime.snapshot().state, 1);
     assert_eq!(runtime.position(), good);
 
-    let mut rebuild = runtime.rebuild_with(Fragile { tolerant: true }).unwrap();
+    let mut rebuild = runtime
+        .rebuild_with(Fragile {
+            tolerant: true,
+            in_decode,
+        })
+        .unwrap();
     assert!(matches!(
         rebuild.blocking_finished(),
         RebuildStatus::Switched { .. }
@@ -634,6 +678,7 @@ struct SlowThenPanics;
 
 impl Projection for SlowThenPanics {
     type State = u64;
+    type Decoded = ();
 
     fn name(&self) -> &'static str {
         "slow"
@@ -651,7 +696,11 @@ impl Projection for SlowThenPanics {
         0
     }
 
-    fn apply(&self, count: &mut u64, event: &RecordedEvent) -> Result<(), ApplyError> {
+    fn decode(&self, _: &RecordedEvent) -> Result<(), ApplyError> {
+        Ok(())
+    }
+
+    fn apply(&self, count: &mut u64, event: &RecordedEvent, _: ()) -> Result<(), ApplyError> {
         std::thread::sleep(Duration::from_millis(1));
         assert!(event.position != 50, "cannot handle position 50");
         *count += 1;

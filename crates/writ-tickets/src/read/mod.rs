@@ -106,7 +106,7 @@ pub mod workload;
 #[cfg(test)]
 mod tests;
 
-pub use projection::TicketsProjection;
+pub use projection::{TicketChange, TicketsProjection};
 pub use queries::{
     GET_TICKET, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX, SEARCH_TICKETS, TICKET_STATS, catalog,
 };

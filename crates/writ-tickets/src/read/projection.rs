@@ -1,6 +1,8 @@
 //! [`TicketsProjection`]: how the five ticket events change the [`TicketsView`].
 
 use std::borrow::Cow;
+use std::ops::Range;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use uuid::Uuid;
@@ -318,8 +320,74 @@ impl<'a> FromFlat<'a> for Reopened<'a> {
     }
 }
 
+/// A tickets event as [`TicketsProjection`] decodes it, ahead of applying (the runtime
+/// does that on its reader thread): its body parsed, the strings the read model keeps
+/// already allocated, the ids it only looks up left in the event's bytes.
+#[derive(Debug)]
+pub struct TicketChange(Change);
+
+#[derive(Debug)]
+enum Change {
+    Opened {
+        id: Arc<str>,
+        title: Arc<str>,
+        description: Option<Arc<str>>,
+        reporter: Arc<str>,
+        priority: Priority,
+    },
+    Assigned {
+        id: Text,
+        assignee: Text,
+    },
+    Commented {
+        id: Text,
+        comment_id: Uuid,
+        author: Text,
+        text: Arc<str>,
+    },
+    /// Closed (`Status::Closed`, with the resolution) or reopened (`Status::Open`, with
+    /// the reason); the note only when the version keeps the history.
+    Status {
+        id: Text,
+        status: Status,
+        note: Option<Arc<str>>,
+    },
+}
+
+/// A string of an event's body: where it is in the event's bytes (most strings: no
+/// escapes), or, decoded from escapes, its own copy.
+#[derive(Debug)]
+enum Text {
+    At(Range<usize>),
+    Owned(Box<str>),
+}
+
+impl Text {
+    /// `text`, decoded from `data`.
+    fn of(text: Cow<'_, str>, data: &[u8]) -> Self {
+        let start = (text.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
+        match text {
+            // Borrowed strings are slices of `data`; checked all the same.
+            Cow::Borrowed(slice) if start <= data.len() && slice.len() <= data.len() - start => {
+                Self::At(start..start + slice.len())
+            }
+            text => Self::Owned(text.into_owned().into_boxed_str()),
+        }
+    }
+
+    /// The string, from the bytes of the event it was decoded from.
+    fn get<'a>(&'a self, data: &'a [u8]) -> &'a str {
+        match self {
+            Self::At(range) => std::str::from_utf8(&data[range.clone()])
+                .expect("a string of the event's body, checked when decoded"),
+            Self::Owned(text) => text,
+        }
+    }
+}
+
 impl Projection for TicketsProjection {
     type State = TicketsView;
+    type Decoded = TicketChange;
 
     fn name(&self) -> &'static str {
         Self::NAME
@@ -338,7 +406,7 @@ impl Projection for TicketsProjection {
     }
 
     /// Warms the tickets the events are about, by the id in their stream's name
-    /// (`ticket-{id}`), before they are decoded.
+    /// (`ticket-{id}`), before they are applied.
     fn warm(&self, view: &TicketsView, events: &[RecordedEvent]) {
         view.warm(
             events
@@ -347,42 +415,88 @@ impl Projection for TicketsProjection {
         );
     }
 
-    fn apply(&self, view: &mut TicketsView, event: &RecordedEvent) -> Result<(), ApplyError> {
+    fn decode(&self, event: &RecordedEvent) -> Result<TicketChange, ApplyError> {
+        let data = &event.data[..];
+        let keeps_history = self.version >= 2;
+        let change = match event.event_type.as_str() {
+            "TicketOpened" => {
+                let e: Opened<'_> = decode(event)?;
+                Change::Opened {
+                    id: Arc::from(e.ticket_id),
+                    title: Arc::from(e.title),
+                    description: e.description.map(Arc::from),
+                    reporter: Arc::from(e.reporter),
+                    priority: e.priority,
+                }
+            }
+            "TicketAssigned" => {
+                let e: Assigned<'_> = decode(event)?;
+                Change::Assigned {
+                    id: Text::of(e.ticket_id, data),
+                    assignee: Text::of(e.assignee, data),
+                }
+            }
+            "CommentAdded" => {
+                let e: Commented<'_> = decode(event)?;
+                Change::Commented {
+                    id: Text::of(e.ticket_id, data),
+                    comment_id: e.comment_id,
+                    author: Text::of(e.author, data),
+                    text: Arc::from(e.text),
+                }
+            }
+            "TicketClosed" => {
+                let e: Closed<'_> = decode(event)?;
+                Change::Status {
+                    id: Text::of(e.ticket_id, data),
+                    status: Status::Closed,
+                    note: keeps_history.then(|| Arc::from(e.resolution)),
+                }
+            }
+            "TicketReopened" => {
+                let e: Reopened<'_> = decode(event)?;
+                Change::Status {
+                    id: Text::of(e.ticket_id, data),
+                    status: Status::Open,
+                    note: keeps_history.then(|| Arc::from(e.reason)),
+                }
+            }
+            other => {
+                return Err(ApplyError::InvalidData {
+                    detail: format!("`{other}` is not a tickets event"),
+                });
+            }
+        };
+        Ok(TicketChange(change))
+    }
+
+    fn apply(
+        &self,
+        view: &mut TicketsView,
+        event: &RecordedEvent,
+        decoded: TicketChange,
+    ) -> Result<(), ApplyError> {
         let at = Stamp {
             position: event.position,
             recorded_at_ms: event.recorded_at_ms,
         };
-        match event.event_type.as_str() {
-            "TicketOpened" => {
-                let e: Opened<'_> = decode(event)?;
-                view.open(
-                    &e.ticket_id,
-                    &e.title,
-                    e.description.as_deref(),
-                    &e.reporter,
-                    e.priority,
-                    at,
-                )
-            }
-            "TicketAssigned" => {
-                let e: Assigned<'_> = decode(event)?;
-                view.assign(&e.ticket_id, &e.assignee, at)
-            }
-            "CommentAdded" => {
-                let e: Commented<'_> = decode(event)?;
-                view.comment(&e.ticket_id, e.comment_id, &e.author, &e.text, at)
-            }
-            "TicketClosed" => {
-                let e: Closed<'_> = decode(event)?;
-                view.set_status(&e.ticket_id, Status::Closed, &e.resolution, at)
-            }
-            "TicketReopened" => {
-                let e: Reopened<'_> = decode(event)?;
-                view.set_status(&e.ticket_id, Status::Open, &e.reason, at)
-            }
-            other => Err(ApplyError::InvalidData {
-                detail: format!("`{other}` is not a tickets event"),
-            }),
+        let data = &event.data[..];
+        match decoded.0 {
+            Change::Opened {
+                id,
+                title,
+                description,
+                reporter,
+                priority,
+            } => view.open(id, title, description, reporter, priority, at),
+            Change::Assigned { id, assignee } => view.assign(id.get(data), assignee.get(data), at),
+            Change::Commented {
+                id,
+                comment_id,
+                author,
+                text,
+            } => view.comment(id.get(data), comment_id, author.get(data), text, at),
+            Change::Status { id, status, note } => view.set_status(id.get(data), status, note, at),
         }
     }
 }
@@ -390,6 +504,7 @@ impl Projection for TicketsProjection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::read::TicketFilter;
 
     /// What serde_json alone makes of `data`.
     fn serde<'a, T: Deserialize<'a>>(data: &'a [u8]) -> Option<T> {
@@ -521,5 +636,54 @@ mod tests {
             "serde refuses duplicates"
         );
         assert_eq!(Flat::parse(refused[2]).unwrap().get("ticketId"), Err(()));
+    }
+
+    /// Escaped strings are decoded into copies of their own, the others read in place:
+    /// both reach the view the same.
+    #[test]
+    fn escaped_and_plain_strings_reach_the_view_alike() {
+        let events: Vec<RecordedEvent> = [
+            ("TicketOpened", r#"{"ticketId":"t\u002d1","title":"Printer \"on\" fire","reporter":"ann","priority":"high"}"#),
+            ("TicketAssigned", r#"{"ticketId":"t-1","assignee":"b\u00f6b"}"#),
+            ("CommentAdded", r#"{"ticketId":"t\u002d1","commentId":"00000000-0000-0000-0000-000000000007","author":"b\u00f6b","text":"On it\n"}"#),
+            ("CommentAdded", r#"{"ticketId":"t-1","commentId":"00000000-0000-0000-0000-000000000008","author":"ann","text":"Thanks"}"#),
+            ("TicketClosed", r#"{"ticketId":"t\u002d1","resolution":"fixed \"for now\""}"#),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, (event_type, data))| RecordedEvent {
+            position: i as u64 + 1,
+            stream: "ticket-t-1".into(),
+            version: i as u64 + 1,
+            event_type: event_type.into(),
+            data: data.as_bytes().to_vec(),
+            command_id: Uuid::from_u128(i as u128),
+            recorded_at_ms: 0,
+        })
+        .collect();
+        let mut replay = writ_query::Replay::new(TicketsProjection::current());
+        replay.apply(&events);
+        assert_eq!(replay.stats().errors, 0, "{:?}", replay.stats().last_error);
+        let view = replay.state();
+        let ticket = view.ticket("t-1").expect("opened");
+        assert_eq!(&*ticket.title, "Printer \"on\" fire");
+        assert_eq!(ticket.assignee.as_deref(), Some("böb"));
+        let comments: Vec<(&str, &str)> = ticket
+            .comments
+            .iter()
+            .map(|c| (&*c.author, &*c.text))
+            .collect();
+        assert_eq!(comments, [("böb", "On it\n"), ("ann", "Thanks")]);
+        assert_eq!(ticket.status, Status::Closed);
+        let note = ticket
+            .history
+            .last()
+            .and_then(|change| change.note.as_deref());
+        assert_eq!(note, Some("fixed \"for now\""));
+        let plain = TicketFilter {
+            text: Some("printer on".into()),
+            ..TicketFilter::default()
+        };
+        assert_eq!(view.search(&plain, None, 10).total, 1);
     }
 }

@@ -9,16 +9,23 @@ use imbl::OrdMap;
 /// The most numbers a set keeps inline, before it moves to blocks.
 const INLINE_MAX: usize = 3;
 
-/// A set of ticket numbers in ascending order: up to three numbers inline, then a
-/// persistent map from block (`number / 64`) to a 64-bit word with one bit per ticket,
-/// and the count.
+/// A set of ticket numbers in ascending order: up to three numbers inline, then 64-bit
+/// words with one bit per ticket (word `w` holds numbers `64w` to `64w + 63`), and the
+/// count. The words are either
 ///
-/// Index sets are dense (every open ticket, every ticket with the word `printer`), so one
-/// entry covers up to 64 tickets: inserting is usually a bit set in an entry already
-/// there, a clone shares the blocks, a change after a clone copies a short path of small
-/// nodes, and a set of n tickets takes about n/8 bytes instead of 8n. Most words of a
-/// text index are rare, though (an id, a number, a typo: one or two tickets each), so
-/// small sets sit inline and cost no allocation.
+/// - sparse: a persistent map from word index to the words that are not zero, or
+/// - dense: every word from the first up to the last non-zero one, in a [`Radix`]
+///   vector, once the set holds at least two numbers per word of that span (and as long
+///   as it holds one per word when it grows).
+///
+/// Most words of a text index are rare (an id, a number, a typo: one or two tickets
+/// each), so small sets sit inline and cost no allocation. The index sets that take the
+/// inserts of a replay (every open ticket, every ticket with the word `comment`) are
+/// dense: an insert is then a shift and a mask down a two-level trie of 64-word leaves,
+/// with no keys to search, and takes 8 bytes per 64 tickets. A dense set that grows
+/// keeps at most 8 bytes per number it holds; one that shrinks by removals stays dense
+/// (as a sparse one stays sparse), so it takes at most a bit per ticket of its span.
+/// A clone shares the words; a change after it copies one path of small nodes.
 #[derive(Clone)]
 pub(crate) struct TicketSet {
     repr: Repr,
@@ -28,12 +35,23 @@ pub(crate) struct TicketSet {
 enum Repr {
     /// `numbers[..len]`, ascending.
     Inline { len: u8, numbers: [u64; INLINE_MAX] },
-    /// Past `INLINE_MAX` numbers (it stays so if it shrinks again).
+    /// Past `INLINE_MAX` numbers (it stays so if it shrinks again), sparse: the words
+    /// that are not zero, by index.
     Blocks {
         blocks: OrdMap<u64, u64>,
         len: usize,
     },
+    /// Dense: word `i` at index `i`, up to the last that was not zero.
+    Dense { words: Radix<u64>, len: usize },
 }
+
+/// A sparse set becomes dense once it holds this many numbers per word of its span.
+const DENSE_PER_WORD: usize = 2;
+
+/// A dense set that grows past its span stays dense while it holds at least this many
+/// numbers per word of the new span (so it never takes more than 8 bytes per number);
+/// below, it becomes sparse.
+const DENSE_PER_WORD_MIN: usize = 1;
 
 impl Default for TicketSet {
     fn default() -> Self {
@@ -79,7 +97,7 @@ impl TicketSet {
     pub(crate) fn len(&self) -> usize {
         match &self.repr {
             Repr::Inline { len, .. } => usize::from(*len),
-            Repr::Blocks { len, .. } => *len,
+            Repr::Blocks { len, .. } | Repr::Dense { len, .. } => *len,
         }
     }
 
@@ -95,6 +113,10 @@ impl TicketSet {
             Repr::Blocks { blocks, .. } => {
                 let (block, bit) = split(number);
                 blocks.get(&block).is_some_and(|word| word & bit != 0)
+            }
+            Repr::Dense { words, .. } => {
+                let (block, bit) = split(number);
+                word_at(words, block).is_some_and(|word| word & bit != 0)
             }
         }
     }
@@ -132,7 +154,59 @@ impl TicketSet {
             }
             Repr::Blocks { blocks, len } => {
                 let (block, bit) = split(number);
-                let word = blocks.entry(block).or_insert(0);
+                let mut new_word = false;
+                let word = blocks.entry(block).or_insert_with(|| {
+                    new_word = true;
+                    0
+                });
+                debug_assert!(*word & bit == 0, "{number} is not in the set yet");
+                *word |= bit;
+                *len += 1;
+                if new_word {
+                    let span = blocks.get_max().map_or(0, |(last, _)| *last + 1);
+                    if let Some(span) = dense_span(span)
+                        && *len >= span * DENSE_PER_WORD
+                    {
+                        let mut dense = vec![0; span];
+                        for (block, word) in blocks.iter() {
+                            dense[index(*block)] = *word;
+                        }
+                        self.repr = Repr::Dense {
+                            words: Radix::from_vec(dense),
+                            len: *len,
+                        };
+                    }
+                }
+            }
+            Repr::Dense { words, len } => {
+                let (block, bit) = split(number);
+                let at = dense_span(block).filter(|at| *at < words.len());
+                let at = match at {
+                    Some(at) => at,
+                    None => {
+                        let span = dense_span(block.saturating_add(1));
+                        match span.filter(|span| *len + 1 >= span * DENSE_PER_WORD_MIN) {
+                            Some(span) => {
+                                while words.len() < span {
+                                    words.push(0);
+                                }
+                                span - 1
+                            }
+                            None => {
+                                // Too sparse for its new span: back to a map of words.
+                                let blocks: OrdMap<u64, u64> = words
+                                    .iter()
+                                    .enumerate()
+                                    .filter(|(_, word)| **word != 0)
+                                    .map(|(block, word)| (block as u64, *word))
+                                    .collect();
+                                self.repr = Repr::Blocks { blocks, len: *len };
+                                return self.insert_new(number);
+                            }
+                        }
+                    }
+                };
+                let word = words.get_mut(at).expect("within the span");
                 debug_assert!(*word & bit == 0, "{number} is not in the set yet");
                 *word |= bit;
                 *len += 1;
@@ -163,6 +237,11 @@ impl TicketSet {
                 }
                 *len -= 1;
             }
+            Repr::Dense { words, len } => {
+                let (block, bit) = split(number);
+                *words.get_mut(index(block)).expect("found above") &= !bit;
+                *len -= 1;
+            }
         }
     }
 
@@ -170,28 +249,47 @@ impl TicketSet {
     pub(crate) fn iter_after(&self, after: Option<u64>) -> impl Iterator<Item = u64> + '_ {
         let first = after.map_or(0, |n| n.saturating_add(1));
         let (first_block, _) = split(first);
-        let (inline, blocks): (&[u64], _) = match &self.repr {
-            Repr::Inline { len, numbers } => (&numbers[..usize::from(*len)], None),
-            Repr::Blocks { blocks, .. } => (&[], Some(blocks)),
+        let (inline, blocks, dense): (&[u64], _, _) = match &self.repr {
+            Repr::Inline { len, numbers } => (&numbers[..usize::from(*len)], None, None),
+            Repr::Blocks { blocks, .. } => (&[], Some(blocks), None),
+            Repr::Dense { words, .. } => (&[], None, Some(words)),
         };
         let inline = inline.iter().copied();
-        let blocks = blocks.into_iter().flat_map(move |blocks| {
-            blocks
-                .range(first_block..)
-                .flat_map(move |(&block, &word)| {
-                    // Drop the bits below `first` in its block.
-                    let word = if block == first_block {
-                        word & (u64::MAX << (first % 64))
-                    } else {
-                        word
-                    };
-                    Bits(word).map(move |bit| block * 64 + bit)
-                })
+        let blocks = blocks
+            .into_iter()
+            .flat_map(move |blocks| blocks.range(first_block..).map(|(b, w)| (*b, *w)));
+        let dense = dense.into_iter().flat_map(move |words| {
+            let start = dense_span(first_block).unwrap_or(usize::MAX);
+            (start..words.len()).map(|at| (at as u64, words[at]))
+        });
+        let bits = blocks.chain(dense).flat_map(move |(block, word)| {
+            // Drop the bits below `first` in its block.
+            let word = if block == first_block {
+                word & (u64::MAX << (first % 64))
+            } else {
+                word
+            };
+            Bits(word).map(move |bit| block * 64 + bit)
         });
         inline
-            .chain(blocks)
+            .chain(bits)
             .filter(move |n| after.is_none_or(|after| *n > after))
     }
+}
+
+/// Word `block` of a dense set, if within its span.
+fn word_at(words: &Radix<u64>, block: u64) -> Option<u64> {
+    words.get(dense_span(block)?).copied()
+}
+
+/// `words` as an index of a dense set's words (or a span of them), if it can be one:
+/// `None` past what a vector can hold, where a set stays sparse.
+fn dense_span(words: u64) -> Option<usize> {
+    usize::try_from(words).ok().filter(|w| *w < usize::MAX / 8)
+}
+
+fn index(block: u64) -> usize {
+    dense_span(block).expect("a word within a dense set's span")
 }
 
 /// Bits of an index each level of a [`Radix`] resolves.
@@ -391,8 +489,13 @@ mod tests {
     proptest! {
         #[test]
         fn behaves_like_a_btree_set(
-            ops in prop::collection::vec((any::<bool>(), 0u64..300), 0..200),
-            after in prop::option::of(0u64..320),
+            // Mostly small numbers, which make dense sets, and some far ones, which
+            // make them sparse again.
+            ops in prop::collection::vec(
+                (any::<bool>(), prop_oneof![9 => 0u64..300, 1 => 0u64..40_000]),
+                0..200,
+            ),
+            after in prop::option::of(prop_oneof![0u64..320, 0u64..40_000]),
         ) {
             let mut set = TicketSet::default();
             let mut model = BTreeSet::new();
@@ -491,5 +594,36 @@ mod tests {
         }
         assert_eq!((set.len(), set.contains(70)), (1, true));
         assert_eq!(set, TicketSet::unit(70));
+    }
+
+    #[test]
+    fn a_set_turns_dense_as_it_fills_and_sparse_when_it_spreads() {
+        let mut set = TicketSet::default();
+        for n in 0..100 {
+            set.insert_new(n * 3);
+        }
+        assert!(
+            matches!(set.repr, Repr::Dense { .. }),
+            "100 numbers in 5 words"
+        );
+        let kept = set.clone();
+        // Within one number per word of the new span: stays dense.
+        set.insert_new(6_000);
+        assert!(matches!(set.repr, Repr::Dense { .. }));
+        // Far beyond: sparse again, with every number.
+        set.insert_new(1_000_000);
+        assert!(matches!(set.repr, Repr::Blocks { .. }));
+        let mut expected: Vec<u64> = (0..100).map(|n| n * 3).collect();
+        expected.extend([6_000, 1_000_000]);
+        assert_eq!(set.iter_after(None).collect::<Vec<_>>(), expected);
+        assert_eq!(
+            set.iter_after(Some(297)).collect::<Vec<_>>(),
+            [6_000, 1_000_000]
+        );
+        set.remove(6_000);
+        assert!(!set.contains(6_000) && set.contains(1_000_000) && set.len() == 101);
+        // The clone taken while dense kept its numbers.
+        assert_eq!(kept.len(), 100);
+        assert!(!kept.contains(6_000) && kept.contains(297));
     }
 }

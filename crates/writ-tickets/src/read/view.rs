@@ -334,6 +334,10 @@ impl Ticket {
     }
 }
 
+/// The most words of a ticket's word list [`TicketsView::warm`] reads: enough to cover
+/// a short list entirely (three 24-byte words to a cache line).
+const WARM_WORDS: usize = 16;
+
 /// The longest word a ticket's word list keeps inline.
 const WORD_INLINE_MAX: usize = 22;
 
@@ -659,7 +663,12 @@ impl TicketsView {
         }
         for ticket in tickets[..count].iter().flatten() {
             sink ^= usize::from(ticket.id.as_bytes().first().copied().unwrap_or(0));
-            sink ^= ticket.words.first().map_or(0, |word| word.as_bytes().len());
+            // Where a binary search of the word list looks (all of a short list).
+            let words = &ticket.words;
+            let step = words.len().div_ceil(WARM_WORDS).max(1);
+            for word in words.iter().step_by(step) {
+                sink ^= word.as_bytes().len();
+            }
             sink ^= ticket
                 .comments
                 .touch(|comment| comment.at.position as usize);
@@ -686,16 +695,16 @@ impl TicketsView {
 
     pub(crate) fn open(
         &mut self,
-        id: &str,
-        title: &str,
-        description: Option<&str>,
-        reporter: &str,
+        id: Arc<str>,
+        title: Arc<str>,
+        description: Option<Arc<str>>,
+        reporter: Arc<str>,
         priority: Priority,
         at: Stamp,
     ) -> Result<(), ApplyError> {
         if self
             .numbers
-            .get(id, |n| &self.tickets[index(n)].id)
+            .get(&id, |n| &self.tickets[index(n)].id)
             .is_some()
         {
             return Err(ApplyError::Inconsistent {
@@ -703,7 +712,6 @@ impl TicketsView {
             });
         }
         let number = self.tickets.len() as u64;
-        let id: Arc<str> = Arc::from(id);
         let mut history = List::new();
         if self.keeps_history {
             history.push(StatusChange {
@@ -713,13 +721,13 @@ impl TicketsView {
             });
         }
         let mut words = Arc::new(Vec::new());
-        index_text(&mut self.words, &mut words, number, title);
+        index_text(&mut self.words, &mut words, number, &title);
         let ticket = Ticket {
             number,
             id: Arc::clone(&id),
-            title: Arc::from(title),
-            description: description.map(Arc::from),
-            reporter: Arc::from(reporter),
+            title,
+            description,
+            reporter,
             priority,
             status: Status::Open,
             assignee: None,
@@ -762,7 +770,7 @@ impl TicketsView {
         id: &str,
         comment_id: Uuid,
         author: &str,
-        text: &str,
+        text: Arc<str>,
         at: Stamp,
     ) -> Result<(), ApplyError> {
         // Not `ticket_mut`: the ticket and the word index are borrowed side by side.
@@ -770,24 +778,25 @@ impl TicketsView {
         let ticket = ticket_mut(&mut self.tickets, number);
         ticket.updated = at;
         let author = ticket.known_name(author);
+        index_text(&mut self.words, &mut ticket.words, number, &text);
         ticket.comments.push(Comment {
             id: comment_id,
             author,
-            text: Arc::from(text),
+            text,
             at,
         });
-        index_text(&mut self.words, &mut ticket.words, number, text);
         Ok(())
     }
 
     /// Closes (`Status::Closed`, with the resolution) or reopens (`Status::Open`, with the
     /// reason) a ticket. Like the domain's state, it trusts the log: closing a closed
-    /// ticket is recorded, not refused.
+    /// ticket is recorded, not refused. The note is kept in the history, if the view keeps
+    /// one.
     pub(crate) fn set_status(
         &mut self,
         id: &str,
         status: Status,
-        note: &str,
+        note: Option<Arc<str>>,
         at: Stamp,
     ) -> Result<(), ApplyError> {
         let keeps_history = self.keeps_history;
@@ -795,11 +804,7 @@ impl TicketsView {
         ticket.updated = at;
         let previous = std::mem::replace(&mut ticket.status, status);
         if keeps_history {
-            ticket.history.push(StatusChange {
-                status,
-                at,
-                note: Some(Arc::from(note)),
-            });
+            ticket.history.push(StatusChange { status, at, note });
         }
         if previous != status {
             self.by_status[previous.index()].remove(number);
@@ -1066,16 +1071,16 @@ mod tests {
         };
         for n in 0..100 {
             view.open(
-                &format!("t-{n}"),
-                "Printer on fire",
+                format!("t-{n}").into(),
+                "Printer on fire".into(),
                 None,
-                "ann",
+                "ann".into(),
                 Priority::High,
                 at,
             )
             .unwrap();
         }
-        view.comment("t-3", Uuid::from_u128(1), "bob", "On it", at)
+        view.comment("t-3", Uuid::from_u128(1), "bob", "On it".into(), at)
             .unwrap();
         let before = view.clone();
         let ids: Vec<String> = (0..50).map(|n| format!("t-{}", n * 3)).collect();
