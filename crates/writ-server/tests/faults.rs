@@ -22,14 +22,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Request, StatusCode, header};
-use http_body_util::BodyExt;
-use serde_json::{Value, json};
-use tower::ServiceExt;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use serde_json::json;
 use uuid::Uuid;
 use writ_engine::{Engine, EngineOptions, RecoveryReport};
 use writ_log::LogOptions;
@@ -38,9 +35,8 @@ use writ_server::wire::{CommandStatusBody, EventsPage, StatusName, StreamPage};
 use writ_server::{AppState, ServerOptions, router};
 use writ_tickets::Tickets;
 
-/// A bound for waits that should end at once; never a timing assertion. A hang fails the
-/// test with the step that hung.
-const BOUND: Duration = Duration::from_secs(30);
+mod support;
+use support::{Answer, BOUND};
 
 /// The defaults with 4 MiB segments: the preallocator starts only once a segment is half
 /// full, which these tests never reach, so every write and sync is the pipeline's own.
@@ -105,21 +101,7 @@ impl Node {
     }
 
     async fn call(&self, request: Request<Body>) -> Answer {
-        let response = tokio::time::timeout(BOUND, self.app.clone().oneshot(request))
-            .await
-            .expect("the router answers")
-            .unwrap();
-        let (parts, body) = response.into_parts();
-        let body = tokio::time::timeout(BOUND, body.collect())
-            .await
-            .expect("the body ends")
-            .unwrap()
-            .to_bytes();
-        Answer {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
+        support::call(&self.app, request).await
     }
 
     async fn post(&self, command: &Command) -> Answer {
@@ -177,27 +159,7 @@ impl Node {
     }
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
 impl Answer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
-    }
-
-    fn status_body(&self) -> CommandStatusBody {
-        assert_eq!(self.status, StatusCode::OK, "{}", self.text());
-        serde_json::from_slice(&self.body).unwrap()
-    }
-
     /// Checks that this is the `503` of a store that refuses writes: problem+json of type
     /// `unavailable`, with `Retry-After`, naming the poisoning. Returns the detail.
     fn unavailable(&self) -> String {

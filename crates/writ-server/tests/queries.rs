@@ -6,11 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Request, StatusCode, header};
-use http_body_util::BodyExt;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 use uuid::Uuid;
 use writ_engine::{Engine, EngineOptions};
 use writ_log::LogOptions;
@@ -24,8 +22,8 @@ use writ_server::{AppState, ReadSide, ServerOptions, router};
 use writ_tickets::Tickets;
 use writ_tickets::read::TicketsProjection;
 
-/// A bound for waits that should end at once; never a timing assertion.
-const BOUND: Duration = Duration::from_secs(30);
+mod support;
+use support::{Answer, BOUND, call, get};
 
 fn app(projection_version: u32, options: ServerOptions) -> Router {
     let engine_options = EngineOptions {
@@ -58,18 +56,7 @@ fn app(projection_version: u32, options: ServerOptions) -> Router {
     }))
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
 impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
     /// The JSON of a `200`.
     fn ok(&self) -> Value {
         assert_eq!(
@@ -114,23 +101,6 @@ impl Answer {
             .parse()
             .unwrap()
     }
-}
-
-async fn call(app: &Router, request: Request<Body>) -> Answer {
-    let response = tokio::time::timeout(BOUND, app.clone().oneshot(request))
-        .await
-        .expect("the router answers")
-        .unwrap();
-    let (parts, body) = response.into_parts();
-    Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect().await.unwrap().to_bytes(),
-    }
-}
-
-fn get(uri: &str) -> Request<Body> {
-    Request::get(uri).body(Body::empty()).unwrap()
 }
 
 fn post_json(uri: &str, body: &Value) -> Request<Body> {

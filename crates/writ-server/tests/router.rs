@@ -2,13 +2,11 @@
 //! long polls, server-sent events, reads and operations.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Request, StatusCode, header};
+use axum::http::{Request, StatusCode, header};
 use futures_util::StreamExt;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -19,8 +17,8 @@ use writ_server::wire::{CommandStatusBody, EventsPage, StatusName, StreamPage};
 use writ_server::{AppState, ServerOptions, router};
 use writ_tickets::Tickets;
 
-/// A bound for waits that should end at once; never a timing assertion.
-const BOUND: Duration = Duration::from_secs(30);
+mod support;
+use support::{Answer, BOUND, call, get};
 
 struct Harness {
     app: Router,
@@ -56,24 +54,7 @@ fn harness_with(engine_options: EngineOptions, server_options: ServerOptions) ->
     }
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
 impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn content_type(&self) -> &str {
-        self.headers
-            .get(header::CONTENT_TYPE)
-            .map_or("", |v| v.to_str().unwrap())
-    }
-
     /// Checks that this is a problem document of `status`, and returns it.
     fn problem(&self, status: StatusCode) -> Value {
         assert_eq!(
@@ -101,34 +82,6 @@ impl Answer {
         );
         problem
     }
-
-    fn status_body(&self) -> CommandStatusBody {
-        assert_eq!(
-            self.status,
-            StatusCode::OK,
-            "{}",
-            String::from_utf8_lossy(&self.body)
-        );
-        serde_json::from_slice(&self.body).unwrap()
-    }
-}
-
-async fn call(app: &Router, request: Request<Body>) -> Answer {
-    let response = tokio::time::timeout(BOUND, app.clone().oneshot(request))
-        .await
-        .expect("the router answers")
-        .unwrap();
-    let (parts, body) = response.into_parts();
-    let body = tokio::time::timeout(BOUND, body.collect())
-        .await
-        .expect("the body ends")
-        .unwrap()
-        .to_bytes();
-    Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
 }
 
 fn post(body: impl Into<String>) -> Request<Body> {
@@ -136,10 +89,6 @@ fn post(body: impl Into<String>) -> Request<Body> {
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(body.into()))
         .unwrap()
-}
-
-fn get(uri: &str) -> Request<Body> {
-    Request::get(uri).body(Body::empty()).unwrap()
 }
 
 fn get_events_stream(uri: &str, last_event_id: Option<u64>) -> Request<Body> {

@@ -1,0 +1,73 @@
+//! What the router tests share: calling the router as a client would, and reading its
+//! answer. Each test file adds the checks of its own concern as further `impl Answer`
+//! blocks.
+
+// Each test file is its own crate and uses only some of these.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+use writ_server::wire::CommandStatusBody;
+
+/// A bound for waits that should end at once; never a timing assertion. A hang fails the
+/// test with the step that hung.
+pub const BOUND: Duration = Duration::from_secs(30);
+
+/// A response, its body read to the end.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .map_or("", |v| v.to_str().unwrap())
+    }
+
+    /// The command status of a `200`.
+    pub fn status_body(&self) -> CommandStatusBody {
+        assert_eq!(self.status, StatusCode::OK, "{}", self.text());
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// Sends `request` through the router and reads the whole answer, each within [`BOUND`].
+pub async fn call(app: &Router, request: Request<Body>) -> Answer {
+    let response = tokio::time::timeout(BOUND, app.clone().oneshot(request))
+        .await
+        .expect("the router answers")
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    let body = tokio::time::timeout(BOUND, body.collect())
+        .await
+        .expect("the body ends")
+        .unwrap()
+        .to_bytes();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+pub fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
