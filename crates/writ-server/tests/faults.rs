@@ -36,20 +36,7 @@ use writ_server::{AppState, ServerOptions, router};
 use writ_tickets::Tickets;
 
 mod support;
-use support::{Answer, BOUND};
-
-/// The defaults with 4 MiB segments: the preallocator starts only once a segment is half
-/// full, which these tests never reach, so every write and sync is the pipeline's own.
-fn options() -> EngineOptions {
-    EngineOptions {
-        log: LogOptions {
-            segment_bytes: 4 << 20,
-            record_bytes_max: 2 << 20,
-            ..LogOptions::default()
-        },
-        ..EngineOptions::default()
-    }
-}
+use support::{Answer, BOUND, small_engine_options as options};
 
 /// 64 KiB segments, preallocated on the background thread as in production: a few
 /// commands fill one, so a test reaches a segment roll (and a full disk) quickly.

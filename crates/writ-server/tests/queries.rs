@@ -11,7 +11,6 @@ use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 use uuid::Uuid;
 use writ_engine::{Engine, EngineOptions};
-use writ_log::LogOptions;
 use writ_log::storage::SimStorage;
 use writ_query::{
     BoxFuture, EventSource, QueryError, QueryService, Rebuild, RebuildRequestError, RuntimeOptions,
@@ -23,17 +22,10 @@ use writ_tickets::Tickets;
 use writ_tickets::read::TicketsProjection;
 
 mod support;
-use support::{Answer, BOUND, call, get};
+use support::{Answer, BOUND, call, get, small_engine_options};
 
 fn app(projection_version: u32, options: ServerOptions) -> Router {
-    let engine_options = EngineOptions {
-        log: LogOptions {
-            segment_bytes: 4 << 20,
-            record_bytes_max: 2 << 20,
-            ..LogOptions::default()
-        },
-        ..EngineOptions::default()
-    };
+    let engine_options = small_engine_options();
     let (engine, _) = Engine::<Tickets>::open(Arc::new(SimStorage::new()), engine_options).unwrap();
     let engine = Arc::new(engine);
     let read_model = writ_tickets::read::start_with(

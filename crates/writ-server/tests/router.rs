@@ -11,14 +11,13 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 use uuid::Uuid;
 use writ_engine::{Engine, EngineOptions, Submitted};
-use writ_log::LogOptions;
 use writ_log::storage::{SimOp, SimStorage};
 use writ_server::wire::{CommandStatusBody, EventsPage, StatusName, StreamPage};
 use writ_server::{AppState, ServerOptions, router};
 use writ_tickets::Tickets;
 
 mod support;
-use support::{Answer, BOUND, call, get};
+use support::{Answer, BOUND, call, get, small_engine_options as engine_options};
 
 struct Harness {
     app: Router,
@@ -28,18 +27,6 @@ struct Harness {
 
 fn harness() -> Harness {
     harness_with(engine_options(), ServerOptions::default())
-}
-
-/// The defaults with small log segments: a test writes little, and opens fast.
-fn engine_options() -> EngineOptions {
-    EngineOptions {
-        log: LogOptions {
-            segment_bytes: 4 << 20,
-            record_bytes_max: 2 << 20,
-            ..LogOptions::default()
-        },
-        ..EngineOptions::default()
-    }
 }
 
 fn harness_with(engine_options: EngineOptions, server_options: ServerOptions) -> Harness {

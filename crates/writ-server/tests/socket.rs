@@ -11,11 +11,13 @@ use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use uuid::Uuid;
-use writ_engine::{Engine, EngineOptions};
-use writ_log::LogOptions;
+use writ_engine::Engine;
 use writ_log::storage::SimStorage;
 use writ_server::{AppState, ServerOptions, router};
 use writ_tickets::Tickets;
+
+mod support;
+use support::small_engine_options;
 
 /// A bound for waits that should end soon; never a timing assertion.
 const BOUND: Duration = Duration::from_secs(30);
@@ -24,14 +26,7 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn serve(options: ServerOptions) -> (SocketAddr, AppState) {
-    let engine_options = EngineOptions {
-        log: LogOptions {
-            segment_bytes: 4 << 20,
-            record_bytes_max: 2 << 20,
-            ..LogOptions::default()
-        },
-        ..EngineOptions::default()
-    };
+    let engine_options = small_engine_options();
     let (engine, _) = Engine::<Tickets>::open(Arc::new(SimStorage::new()), engine_options).unwrap();
     let state = AppState::new(Arc::new(engine), options);
     let app = router(state.clone());

@@ -13,6 +13,8 @@ use axum::http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
+use writ_engine::EngineOptions;
+use writ_log::LogOptions;
 use writ_server::wire::CommandStatusBody;
 
 /// A bound for waits that should end at once; never a timing assertion. A hang fails the
@@ -70,4 +72,18 @@ pub async fn call(app: &Router, request: Request<Body>) -> Answer {
 
 pub fn get(uri: &str) -> Request<Body> {
     Request::get(uri).body(Body::empty()).unwrap()
+}
+
+/// The defaults with 4 MiB log segments: a test writes little and opens fast, and the
+/// preallocator starts only once a segment is half full, which these tests never reach,
+/// so every write and sync is the pipeline's own.
+pub fn small_engine_options() -> EngineOptions {
+    EngineOptions {
+        log: LogOptions {
+            segment_bytes: 4 << 20,
+            record_bytes_max: 2 << 20,
+            ..LogOptions::default()
+        },
+        ..EngineOptions::default()
+    }
 }
