@@ -573,7 +573,10 @@ fn reader_sees_only_durable_records() {
         let checker = scope.spawn(move || {
             let mut buf = Vec::new();
             let mut checks = 0u64;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            loop {
+                // Read before the pass, so that the last pass runs after every commit and
+                // checks at least one record however the threads are scheduled.
+                let stopping = stop.load(std::sync::atomic::Ordering::Acquire);
                 let durable = reader.durable_seq();
                 if durable > base {
                     let seq = durable - 1;
@@ -588,6 +591,9 @@ fn reader_sees_only_durable_records() {
                     Ok(()) => assert!(probe < reader.durable_seq(), "read past the durable end"),
                     Err(e) => panic!("read of {probe}: {e}"),
                 }
+                if stopping {
+                    break;
+                }
             }
             checks
         });
@@ -598,7 +604,7 @@ fn reader_sees_only_durable_records() {
             }
             log.commit().unwrap();
         }
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        stop.store(true, std::sync::atomic::Ordering::Release);
         assert!(checker.join().unwrap() > 0);
     });
     assert!(segment_names(&sim).len() > 3);
