@@ -9,13 +9,13 @@
 //! `--commands` in all (defaults 10,000 and 100,000).
 //!
 //! - **Writ** ([`writ_side`]): an in-process `writ_engine::Engine<writ_tickets::Tickets>`
-//!   on a data directory. A client calls `Engine::submit` with the command's JSON payload
+//!   on a data directory. A lane (below) calls `Engine::submit` with the command's JSON payload
 //!   and waits for the command's final outcome, which the engine delivers only after the
 //!   event log's fdatasync covers the command's commit.
 //! - **The peer** ([`peer`]): the same rules written as a cqrs-es `Aggregate`
 //!   ([`peer::TicketAggregate`]: `ticket_exists`, `title_required`, `ticket_not_found`,
 //!   `text_required`, in Writ's order, recording Writ's own event structs), stored by
-//!   postgres-es's `PostgresEventRepository`. A client calls `CqrsFramework::execute`,
+//!   postgres-es's `PostgresEventRepository`. A lane calls `CqrsFramework::execute`,
 //!   which returns after PostgreSQL commits the events' transaction.
 //!
 //! # Why it is fair
@@ -24,15 +24,27 @@
 //!   Writ's outcome follows its fdatasyncs; PostgreSQL's commit follows the WAL flush when
 //!   `fsync = on` and `synchronous_commit = on`, which the run reads from the server and
 //!   prints (and warns about when they are off).
-//! - **Same concurrency.** `--clients C` clients on both sides, each with one command in
-//!   flight at a time, as tasks on one tokio runtime. Client `k` owns the tickets `n` with
-//!   `n % C == k`, so every ticket is opened before it is commented on, on both sides.
+//! - **Same concurrency.** `--clients C` clients on both sides, each keeping `--in-flight W`
+//!   commands in flight (default [`DEFAULT_IN_FLIGHT`]), always on `W` different tickets:
+//!   a client runs `W` lanes as tasks on one tokio runtime, and a lane sends its next
+//!   command only once the previous one is durable ([`workload`]). So every ticket is
+//!   opened before it is commented on, and two commands on one ticket are never in flight
+//!   together, on both sides; the peer's optimistic concurrency never sees a conflict.
 //!   Nothing is batched by the benchmark: any grouping of syncs is each system's own (Writ's
 //!   group commit; PostgreSQL's WAL flush, which also covers other backends' commits).
+//!   `--in-flight 1` gives the strictest form, one command at a time per client.
+//! - **Why a window.** With one command in flight per client, Writ's rate is bound by the
+//!   disk's sync latency: each command waits for two fdatasyncs in a row (the command log's,
+//!   then the event log's), so 8 clients can go no faster than 8 commands per two syncs.
+//!   More in flight lets Writ's group commit put more commands in each sync. The peer gets
+//!   the same window and one PostgreSQL connection per lane; on a small machine its
+//!   throughput stays where it is, since each command costs PostgreSQL CPU (a read of the
+//!   ticket's events, an insert, a commit) that more connections do not reduce. The report
+//!   prints both sides at the window given, so the two can be compared at any window.
 //! - **Same disk and machine.** Writ's data directory defaults to a fresh directory under the
 //!   system's temporary directory; the run prints whether it shares a device with
 //!   PostgreSQL's data directory (when the server is local and says where that is).
-//! - **The peer at its best honest setting.** One pooled connection per client, all opened
+//! - **The peer at its best honest setting.** One pooled connection per lane, all opened
 //!   before the clock starts, without sqlx's ping before each checkout. The store is
 //!   postgres-es's `postgres_cqrs` event store, as its README shows; it reads a ticket's
 //!   events at each command, as Writ's engine would if its state cache were cold (Writ
@@ -54,7 +66,8 @@
 //! cargo run --release -p writ-compare -- --clients 1 --postgres-url postgres://postgres@127.0.0.1:5432/test
 //! ```
 //!
-//! Flags: `--clients` (default 8), `--tickets` (10,000), `--commands` (100,000),
+//! Flags: `--clients` (default 8), `--in-flight` (commands in flight per client, default 8),
+//! `--tickets` (10,000), `--commands` (100,000),
 //! `--data-dir` (Writ's data directory; it must not hold a store; default a fresh directory
 //! under the temporary directory, removed afterwards), `--postgres-url` (default
 //! `WRIT_TEST_POSTGRES_URL`). The peer creates a schema `writ_compare_<random>` with the
@@ -92,6 +105,13 @@ pub mod workload;
 pub mod writ_side;
 
 pub use workload::{Workload, WorkloadError};
+
+/// Commands each client keeps in flight when `--in-flight` is not given.
+///
+/// A client of a command server (an application server, a message consumer) rarely waits
+/// for one command before sending the next: it serves many users at once. Both sides get
+/// the same window; the crate's documentation says what it changes for each.
+pub const DEFAULT_IN_FLIGHT: usize = 8;
 
 /// Which side of the comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,10 +323,12 @@ impl Comparison {
         let stats = &self.writ.stats;
         let mut lines = vec![
             format!(
-                "workload: tickets={} commands={} clients={} (client k owns the tickets n with n % clients == k; one command in flight per client)",
+                "workload: tickets={} commands={} clients={} in_flight={} (each client keeps in_flight commands on different tickets in flight, each waited for until durable; {} connections on the peer's side)",
                 w.tickets(),
                 w.commands(),
-                w.clients()
+                w.clients(),
+                w.in_flight(),
+                w.lanes()
             ),
             side("writ", &self.writ.run, &self.writ.tally),
             format!(

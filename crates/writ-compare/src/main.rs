@@ -7,15 +7,20 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use writ_compare::{Options, Workload};
+use writ_compare::{DEFAULT_IN_FLIGHT, Options, Workload};
 
 /// The tickets workload through Writ and through cqrs-es + postgres-es (PostgreSQL).
 #[derive(Debug, Parser)]
 #[command(name = "writ-compare")]
 struct Args {
-    /// Concurrent clients on each side, each with one command in flight.
+    /// Concurrent clients on each side.
     #[arg(long, default_value_t = 8)]
     clients: usize,
+    /// Commands each client keeps in flight, each on a different ticket and each waited
+    /// for until durable; the same on both sides. 1: a client waits for each command
+    /// before sending the next.
+    #[arg(long, default_value_t = DEFAULT_IN_FLIGHT)]
+    in_flight: usize,
     /// Tickets (the first commands open them).
     #[arg(long, default_value_t = 10_000)]
     tickets: u64,
@@ -43,8 +48,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    let workload =
-        Workload::new(args.tickets, args.commands, args.clients).map_err(|e| e.to_string())?;
+    let workload = Workload::new(args.tickets, args.commands, args.clients)
+        .and_then(|w| w.with_in_flight(args.in_flight))
+        .map_err(|e| e.to_string())?;
     let postgres_url = args.postgres_url.filter(|u| !u.is_empty()).ok_or(
         "no PostgreSQL for the peer: pass --postgres-url or set WRIT_TEST_POSTGRES_URL \
          (for example postgres://postgres@127.0.0.1:5432/test)",
@@ -55,10 +61,11 @@ fn run(args: Args) -> Result<(), String> {
         postgres_url,
     };
     eprintln!(
-        "writ-compare: {} tickets, {} commands, {} clients: Writ first, then cqrs-es + postgres-es",
+        "writ-compare: {} tickets, {} commands, {} clients with {} in flight each: Writ first, then cqrs-es + postgres-es",
         workload.tickets(),
         workload.commands(),
-        workload.clients()
+        workload.clients(),
+        workload.in_flight()
     );
     let comparison = writ_compare::run(&options).map_err(|e| e.to_string())?;
     for line in comparison.report_lines() {

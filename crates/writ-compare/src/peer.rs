@@ -269,12 +269,12 @@ pub async fn run(workload: &Workload, url: &str) -> Result<PeerRun, CompareError
         detail: format!("the PostgreSQL URL is not valid: {e}"),
     })?;
     let host = connect.get_host().to_owned();
-    // One connection per client, opened before the clock starts. sqlx's ping before each
+    // One connection per lane, opened before the clock starts. sqlx's ping before each
     // checkout (`test_before_acquire`) is switched off: it costs a round trip per query
     // and guards only against connections dropped while idle, which a short local run
     // does not see. This helps the peer.
     let pool = PgPoolOptions::new()
-        .max_connections(workload.clients() as u32)
+        .max_connections(workload.lanes() as u32)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(30))
         .test_before_acquire(false)
@@ -309,12 +309,12 @@ async fn run_in_schema(
     schema: &str,
 ) -> Result<(SideRun, Tally), CompareError> {
     // Open every connection now, so that no client pays for a connect while timed.
-    let mut warm = Vec::with_capacity(workload.clients());
-    for _ in 0..workload.clients() {
+    let mut warm = Vec::with_capacity(workload.lanes());
+    for _ in 0..workload.lanes() {
         warm.push(pool.acquire().await.map_err(|e| CompareError::Peer {
             detail: format!(
-                "opening {} connections (one per client; PostgreSQL's max_connections must allow them): {e}",
-                workload.clients()
+                "opening {} connections (one per lane, --clients times --in-flight; PostgreSQL's max_connections must allow them): {e}",
+                workload.lanes()
             ),
         })?);
     }
@@ -331,28 +331,28 @@ async fn run_in_schema(
     let plans = workload.deal();
 
     let started = Instant::now();
-    let clients: Vec<_> = plans
+    let lanes: Vec<_> = plans
         .into_iter()
-        .map(|plan| tokio::spawn(client(Arc::clone(&cqrs), plan, base)))
+        .map(|plan| tokio::spawn(lane(Arc::clone(&cqrs), plan, base)))
         .collect();
-    let mut results = Vec::with_capacity(clients.len());
-    for client in clients {
-        results.push(client.await);
+    let mut results = Vec::with_capacity(lanes.len());
+    for lane in lanes {
+        results.push(lane.await);
     }
     let elapsed = started.elapsed();
     let mut latencies_us = Vec::with_capacity(workload.commands() as usize);
     for result in results {
-        let client = result.map_err(|e| CompareError::Peer {
-            detail: format!("a client task failed: {e}"),
+        let lane = result.map_err(|e| CompareError::Peer {
+            detail: format!("a lane's task failed: {e}"),
         })?;
-        latencies_us.extend(client?);
+        latencies_us.extend(lane?);
     }
     let tally = count_events(pool, schema).await?;
     Ok((SideRun::new(elapsed, latencies_us), tally))
 }
 
-/// One client: its commands one at a time, each `execute`d until PostgreSQL committed it.
-async fn client(
+/// One lane: its commands one at a time, each `execute`d until PostgreSQL committed it.
+async fn lane(
     cqrs: Arc<PostgresCqrs<TicketAggregate>>,
     plan: Vec<Step>,
     base: u128,

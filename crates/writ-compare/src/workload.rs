@@ -2,15 +2,21 @@
 //!
 //! Command `i` (from 0) opens ticket `i` while `i < tickets`; after that it adds comment
 //! `i / tickets` to ticket `i % tickets` (round-robin), exactly as `writ bench engine` does.
-//! Client `k` of `C` owns the tickets `n` with `n % C == k` and runs their commands in the
-//! order above, one at a time, so every ticket is opened before its first comment on both
-//! sides.
+//!
+//! Each of the `C` clients keeps up to `W` commands in flight (`--in-flight`), always on `W`
+//! different tickets: it runs `W` *lanes*, and a lane runs its commands one at a time, each
+//! waited for until it is durable. There are `L = C * W` lanes in all; lane `l` owns the
+//! tickets `n` with `n % L == l` and runs their commands in the order above, so every ticket
+//! is opened before its first comment, and no two commands on one ticket are ever in flight
+//! together, on both sides. Client `k` runs the lanes `l` with `l % C == k`, which are the
+//! lanes of its tickets `n % C == k`.
 
 /// Most commands one run may have: the plan and the latencies take about 40 bytes each.
 pub const COMMANDS_MAX: u64 = 10_000_000;
 
-/// Most concurrent clients. The peer holds one PostgreSQL connection per client, and
-/// PostgreSQL refuses connections beyond its `max_connections` (100 by default).
+/// Most lanes (clients times commands in flight per client). The peer holds one PostgreSQL
+/// connection per lane, and PostgreSQL refuses connections beyond its `max_connections`
+/// (100 by default).
 pub const CLIENTS_MAX: usize = 512;
 
 /// The size and concurrency of a run. Build it with [`Workload::new`], which checks it.
@@ -19,6 +25,7 @@ pub struct Workload {
     tickets: u64,
     commands: u64,
     clients: usize,
+    in_flight: usize,
 }
 
 /// Why [`Workload::new`] refused the numbers; fix the flag it names.
@@ -53,6 +60,19 @@ pub enum WorkloadError {
         /// What was asked.
         tickets: u64,
     },
+    /// `--in-flight` was 0, or `--clients` times `--in-flight` is above [`CLIENTS_MAX`] or
+    /// above `--tickets` (every lane owns at least one ticket).
+    #[error(
+        "--in-flight ({in_flight}) must be at least 1, and --clients ({clients}) times --in-flight at most {CLIENTS_MAX} and at most --tickets ({tickets})"
+    )]
+    InFlight {
+        /// What was asked.
+        in_flight: usize,
+        /// What was asked.
+        clients: usize,
+        /// What was asked.
+        tickets: u64,
+    },
 }
 
 /// One command of the workload.
@@ -80,7 +100,8 @@ pub enum StepKind {
 
 impl Workload {
     /// Checks the numbers: at least one ticket, at least one command per ticket, at most
-    /// [`COMMANDS_MAX`] commands, and between 1 and `min(tickets, CLIENTS_MAX)` clients.
+    /// [`COMMANDS_MAX`] commands, and between 1 and `min(tickets, CLIENTS_MAX)` clients,
+    /// each with one command in flight (see [`Workload::with_in_flight`]).
     pub fn new(tickets: u64, commands: u64, clients: usize) -> Result<Self, WorkloadError> {
         if tickets == 0 {
             return Err(WorkloadError::NoTickets);
@@ -98,7 +119,27 @@ impl Workload {
             tickets,
             commands,
             clients,
+            in_flight: 1,
         })
+    }
+
+    /// The same workload with up to `in_flight` commands in flight per client, on as many
+    /// different tickets. Refused when `in_flight` is 0 or `clients * in_flight` exceeds
+    /// `min(tickets, CLIENTS_MAX)`.
+    pub fn with_in_flight(self, in_flight: usize) -> Result<Self, WorkloadError> {
+        let lanes = self.clients.checked_mul(in_flight);
+        match lanes {
+            Some(lanes)
+                if in_flight > 0 && lanes <= CLIENTS_MAX && lanes as u64 <= self.tickets =>
+            {
+                Ok(Self { in_flight, ..self })
+            }
+            _ => Err(WorkloadError::InFlight {
+                in_flight,
+                clients: self.clients,
+                tickets: self.tickets,
+            }),
+        }
     }
 
     /// Tickets opened, one `OpenTicket` each.
@@ -116,9 +157,19 @@ impl Workload {
         self.commands - self.tickets
     }
 
-    /// Concurrent clients, each with one command in flight.
+    /// Concurrent clients.
     pub fn clients(&self) -> usize {
         self.clients
+    }
+
+    /// Commands each client keeps in flight, on as many different tickets.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Lanes in all: `clients * in_flight`, each running its commands one at a time.
+    pub fn lanes(&self) -> usize {
+        self.clients * self.in_flight
     }
 
     /// Command `index` of the workload. Panics when `index >= commands`.
@@ -139,21 +190,22 @@ impl Workload {
         }
     }
 
-    /// The commands of each client, in the order it runs them: client `k` gets every
-    /// command on the tickets `n` with `n % clients == k`, in workload order.
+    /// The commands of each lane, in the order it runs them: lane `l` gets every command
+    /// on the tickets `n` with `n % lanes == l`, in workload order. Lane `l` belongs to
+    /// client `l % clients`.
     pub fn deal(&self) -> Vec<Vec<Step>> {
-        let clients = self.clients as u64;
-        let mut plans: Vec<Vec<Step>> = (0..clients)
-            .map(|k| {
-                // Tickets k, k + C, ... below `tickets`, each with its share of commands.
-                let owned = (self.tickets - k).div_ceil(clients);
+        let lanes = self.lanes() as u64;
+        let mut plans: Vec<Vec<Step>> = (0..lanes)
+            .map(|l| {
+                // Tickets l, l + L, ... below `tickets`, each with its share of commands.
+                let owned = (self.tickets - l).div_ceil(lanes);
                 let share = self.commands.div_ceil(self.tickets) * owned;
                 Vec::with_capacity(share.min(self.commands) as usize)
             })
             .collect();
         for index in 0..self.commands {
             let step = self.step(index);
-            plans[(step.ticket % clients) as usize].push(step);
+            plans[(step.ticket % lanes) as usize].push(step);
         }
         plans
     }
@@ -187,16 +239,31 @@ mod tests {
 
     #[test]
     fn dealing_keeps_every_command_once_and_opens_first() {
-        for (tickets, commands, clients) in [(10, 100, 3), (7, 7, 7), (5, 23, 1), (20, 100, 8)] {
-            let w = Workload::new(tickets, commands, clients).unwrap();
+        for (tickets, commands, clients, in_flight) in [
+            (10, 100, 3, 1),
+            (7, 7, 7, 1),
+            (5, 23, 1, 1),
+            (20, 100, 8, 1),
+            (10, 100, 3, 3),
+            (20, 100, 2, 8),
+            (64, 640, 8, 8),
+        ] {
+            let w = Workload::new(tickets, commands, clients)
+                .unwrap()
+                .with_in_flight(in_flight)
+                .unwrap();
             let plans = w.deal();
-            assert_eq!(plans.len(), clients);
+            let lanes = clients * in_flight;
+            assert_eq!(plans.len(), lanes);
             let mut seen = vec![false; commands as usize];
-            for (k, plan) in plans.iter().enumerate() {
+            for (l, plan) in plans.iter().enumerate() {
                 let mut opened = std::collections::HashSet::new();
                 let mut last_index = None;
                 for step in plan {
-                    assert_eq!((step.ticket % clients as u64) as usize, k);
+                    // One lane per ticket, so a ticket's commands never overlap; and the
+                    // lane's client owns the ticket.
+                    assert_eq!((step.ticket % lanes as u64) as usize, l);
+                    assert_eq!(step.ticket % clients as u64, (l % clients) as u64);
                     assert!(last_index < Some(step.index), "in workload order");
                     last_index = Some(step.index);
                     assert!(!seen[step.index as usize]);
@@ -228,5 +295,15 @@ mod tests {
                 Err(WorkloadError::Clients { .. })
             ));
         }
+        let w = Workload::new(1000, 1000, 8).unwrap();
+        assert_eq!(w.with_in_flight(64).unwrap().lanes(), 512);
+        for in_flight in [0, 65, usize::MAX] {
+            let err = w.with_in_flight(in_flight).unwrap_err();
+            assert!(matches!(err, WorkloadError::InFlight { .. }), "{err}");
+            assert!(err.to_string().contains("--in-flight"), "{err}");
+        }
+        let few_tickets = Workload::new(10, 10, 2).unwrap();
+        assert!(few_tickets.with_in_flight(5).is_ok());
+        assert!(few_tickets.with_in_flight(6).is_err());
     }
 }

@@ -1,8 +1,8 @@
 //! Writ's side: the workload through an in-process [`Engine<Tickets>`] on a data directory.
 //!
-//! Each client submits its next command, waits for the command's final outcome (delivered
-//! only after the event log's fdatasync covers its commit), checks that it succeeded, and
-//! only then submits the next one.
+//! Each lane (see [`crate::workload`]) submits its next command, waits for the command's
+//! final outcome (delivered only after the event log's fdatasync covers its commit), checks
+//! that it succeeded, and only then submits the next one.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -43,10 +43,10 @@ pub fn run(
         });
     }
     let options = EngineOptions {
-        // One command in flight per client: the queue never holds more than `clients`.
+        // One command in flight per lane: the queue never holds more than `lanes`.
         intake_queue_max: EngineOptions::default()
             .intake_queue_max
-            .max(workload.clients()),
+            .max(workload.lanes()),
         ..EngineOptions::default()
     };
     let (engine, _) =
@@ -59,23 +59,23 @@ pub fn run(
 
     let started = Instant::now();
     let results = runtime.block_on(async {
-        let clients: Vec<_> = plans
+        let lanes: Vec<_> = plans
             .into_iter()
-            .map(|plan| tokio::spawn(client(Arc::clone(&engine), plan, base)))
+            .map(|plan| tokio::spawn(lane(Arc::clone(&engine), plan, base)))
             .collect();
-        let mut results = Vec::with_capacity(clients.len());
-        for client in clients {
-            results.push(client.await);
+        let mut results = Vec::with_capacity(lanes.len());
+        for lane in lanes {
+            results.push(lane.await);
         }
         results
     });
     let elapsed = started.elapsed();
     let mut latencies_us = Vec::with_capacity(workload.commands() as usize);
     for result in results {
-        let client = result.map_err(|e| CompareError::Writ {
-            detail: format!("a client task failed: {e}"),
+        let lane = result.map_err(|e| CompareError::Writ {
+            detail: format!("a lane's task failed: {e}"),
         })?;
-        latencies_us.extend(client?);
+        latencies_us.extend(lane?);
     }
 
     let tally = count_events(&engine)?;
@@ -88,9 +88,9 @@ pub fn run(
     })
 }
 
-/// One client: its commands one at a time, each waited for until its outcome is durable.
+/// One lane: its commands one at a time, each waited for until its outcome is durable.
 /// Returns the latencies in microseconds.
-async fn client(
+async fn lane(
     engine: Arc<Engine<Tickets>>,
     plan: Vec<Step>,
     base: u128,

@@ -13,8 +13,11 @@ fn a_tiny_workload_verifies_on_both_sides() {
         );
         return;
     };
-    for clients in [1, 3] {
-        let workload = Workload::new(20, 100, clients).unwrap();
+    for (clients, in_flight) in [(1, 1), (3, 1), (2, 4)] {
+        let workload = Workload::new(20, 100, clients)
+            .unwrap()
+            .with_in_flight(in_flight)
+            .unwrap();
         let options = Options {
             workload,
             data_dir: None,
@@ -33,6 +36,10 @@ fn a_tiny_workload_verifies_on_both_sides() {
         assert_eq!(comparison.peer.run.latencies_us.len(), 100);
         assert_eq!(comparison.writ.stats.succeeded, 100);
         let lines = comparison.report_lines();
+        assert!(
+            lines[0].contains(&format!(" clients={clients} in_flight={in_flight} ")),
+            "{lines:?}"
+        );
         let last = lines.last().unwrap();
         assert!(last.starts_with("writ_cmds_per_s="), "{last}");
         assert!(
