@@ -7,8 +7,11 @@
 //! server absorbs. Then the same workload is offered at `--factor` times that rate for
 //! `--seconds`, open-loop: command `k` is due at `start + k / rate` and goes out on an idle
 //! connection, or a new one (up to `--connections-max`), whatever the answers to earlier
-//! ones; when every connection is busy it is skipped and counted. Meanwhile the server's
-//! peak RSS (`VmHWM`) is sampled. Afterwards every acknowledged id must reach `succeeded`,
+//! ones; when every connection is busy it is skipped and counted. With `--backoff-ms`, a
+//! connection answered `503` rests that long before it carries another command (clients
+//! that honour `Retry-After`); by default it goes again at once. `503`s are also timed
+//! apart for the first request on a newly opened connection, which waits for the server to
+//! accept it. Meanwhile the server's peak RSS (`VmHWM`) is sampled. Afterwards every acknowledged id must reach `succeeded`,
 //! and a sample of the refused ids must be unknown to the server.
 
 use std::path::PathBuf;
@@ -54,6 +57,11 @@ pub struct OverloadArgs {
     /// Tickets the comments go to.
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     tickets: u64,
+    /// After a `503`, how long its connection waits before it carries another command:
+    /// 0 (the default) for clients that ignore `Retry-After` and send again at once;
+    /// 1000 for clients that honour the server's `Retry-After: 1`.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    backoff_ms: u64,
     /// The server's bound on requests in progress (`writ serve --requests-max`); default
     /// the server's own.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -114,6 +122,9 @@ struct Tally {
     accepted_us: Vec<u32>,
     /// Latencies of the `503` answers, microseconds.
     refused_us: Vec<u32>,
+    /// Latencies of the `503` answers to the first request on a new connection
+    /// (connecting not included), microseconds; also in `refused_us`.
+    refused_first_us: Vec<u32>,
     accepted: Vec<u64>,
     refused: Vec<u64>,
     /// Any other status code.
@@ -236,18 +247,30 @@ async fn overload(args: &OverloadArgs, server: &ServerProcess) -> Result<bool, S
         max: args.connections_max as usize,
     });
     let tally = Arc::new(Mutex::new(Tally::default()));
-    let (scheduled, skipped, late_us, phase) =
-        open_loop(&target, &workload, &next, &pool, &tally, rate, args.seconds).await?;
+    let backoff = Duration::from_millis(args.backoff_ms);
+    let (scheduled, skipped, late_us, phase) = open_loop(
+        &target,
+        &workload,
+        &next,
+        &pool,
+        &tally,
+        rate,
+        args.seconds,
+        backoff,
+    )
+    .await?;
     let mut tally = std::mem::take(&mut *tally.lock().expect("never poisoned"));
     let sent = scheduled - skipped;
     let phase_s = phase.as_secs_f64();
     tally.accepted_us.sort_unstable();
     tally.refused_us.sort_unstable();
+    tally.refused_first_us.sort_unstable();
     let mut late_us = late_us;
     late_us.sort_unstable();
     println!(
-        "target_per_s={rate:.0} seconds={} drained_s={phase_s:.1} scheduled={scheduled} sent={sent} skipped_no_connection={skipped} accepted={} rejected_503={} other={} errors={} connections_peak={}",
+        "target_per_s={rate:.0} seconds={} backoff_ms={} drained_s={phase_s:.1} scheduled={scheduled} sent={sent} skipped_no_connection={skipped} accepted={} rejected_503={} other={} errors={} connections_peak={}",
         args.seconds,
+        args.backoff_ms,
         tally.accepted.len(),
         tally.refused.len(),
         tally.other,
@@ -263,6 +286,12 @@ async fn overload(args: &OverloadArgs, server: &ServerProcess) -> Result<bool, S
         percentile_ms(&tally.refused_us, 0.99),
         percentile_ms(&tally.refused_us, 1.0),
         percentile_ms(&late_us, 0.99),
+    );
+    println!(
+        "first_on_new_connection_503={} p50_ms={:.3} p99_ms={:.3}",
+        tally.refused_first_us.len(),
+        percentile_ms(&tally.refused_first_us, 0.5),
+        percentile_ms(&tally.refused_first_us, 0.99),
     );
     if let Some(error) = &tally.first_error {
         eprintln!("first request without an answer: {error}");
@@ -400,9 +429,11 @@ async fn closed_loop(
     Ok((tally, clients))
 }
 
-/// Offers commands `next..` at `rate` per second for `seconds`, open-loop. Returns the
-/// commands due, those skipped for want of a connection, how late the client was for
-/// each (microseconds), and how long the phase lasted until the last answer came.
+/// Offers commands `next..` at `rate` per second for `seconds`, open-loop; a connection
+/// answered `503` rests for `backoff` before it carries another. Returns the commands due,
+/// those skipped for want of a connection, how late the client was for each
+/// (microseconds), and how long the phase lasted until the last answer came.
+#[allow(clippy::too_many_arguments)]
 async fn open_loop(
     target: &Target,
     workload: &Arc<Workload>,
@@ -411,6 +442,7 @@ async fn open_loop(
     tally: &Arc<Mutex<Tally>>,
     rate: f64,
     seconds: u64,
+    backoff: Duration,
 ) -> Result<(u64, u64, Vec<u32>, Duration), String> {
     let start = Instant::now();
     let end = start + Duration::from_secs(seconds);
@@ -439,6 +471,7 @@ async fn open_loop(
         let body = Bytes::copy_from_slice(&body);
         let (pool, tally, target) = (Arc::clone(pool), Arc::clone(tally), target.clone());
         tasks.spawn(async move {
+            let first = matches!(lane, Lane::New);
             let mut client = match lane {
                 Lane::Idle(client) => client,
                 Lane::New => {
@@ -461,6 +494,7 @@ async fn open_loop(
             {
                 Ok((status, _)) => {
                     let us = micros(started.elapsed());
+                    let refused = status == StatusCode::SERVICE_UNAVAILABLE;
                     {
                         let mut tally = tally.lock().expect("never poisoned");
                         match status {
@@ -470,10 +504,16 @@ async fn open_loop(
                             }
                             StatusCode::SERVICE_UNAVAILABLE => {
                                 tally.refused_us.push(us);
+                                if first {
+                                    tally.refused_first_us.push(us);
+                                }
                                 tally.refused.push(i);
                             }
                             _ => tally.other += 1,
                         }
+                    }
+                    if refused && !backoff.is_zero() {
+                        tokio::time::sleep(backoff).await;
                     }
                     pool.put(client);
                 }
