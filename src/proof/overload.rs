@@ -10,9 +10,10 @@
 //! ones; when every connection is busy it is skipped and counted. With `--backoff-ms`, a
 //! connection answered `503` rests that long before it carries another command (clients
 //! that honour `Retry-After`); by default it goes again at once. `503`s are also timed
-//! apart for the first request on a newly opened connection, which waits for the server to
-//! accept it. Meanwhile the server's peak RSS (`VmHWM`) is sampled. Afterwards every acknowledged id must reach `succeeded`,
-//! and a sample of the refused ids must be unknown to the server.
+//! apart for the first request on a newly opened connection, which waits for the server
+//! to accept it. Meanwhile the server's peak RSS (`VmHWM`) is sampled. Afterwards every
+//! acknowledged id must reach `succeeded`, and a sample of the refused ids must be unknown
+//! to the server.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -131,6 +132,8 @@ struct Tally {
     other: u64,
     /// No answer: the connection failed or the bound passed.
     errors: u64,
+    /// When the last answer came.
+    last_answer: Option<Instant>,
     first_error: Option<String>,
 }
 
@@ -247,18 +250,13 @@ async fn overload(args: &OverloadArgs, server: &ServerProcess) -> Result<bool, S
         max: args.connections_max as usize,
     });
     let tally = Arc::new(Mutex::new(Tally::default()));
-    let backoff = Duration::from_millis(args.backoff_ms);
-    let (scheduled, skipped, late_us, phase) = open_loop(
-        &target,
-        &workload,
-        &next,
-        &pool,
-        &tally,
+    let offer = Offer {
         rate,
-        args.seconds,
-        backoff,
-    )
-    .await?;
+        seconds: args.seconds,
+        backoff: Duration::from_millis(args.backoff_ms),
+    };
+    let (scheduled, skipped, late_us, phase) =
+        open_loop(&target, &workload, &next, &pool, &tally, &offer).await?;
     let mut tally = std::mem::take(&mut *tally.lock().expect("never poisoned"));
     let sent = scheduled - skipped;
     let phase_s = phase.as_secs_f64();
@@ -429,21 +427,34 @@ async fn closed_loop(
     Ok((tally, clients))
 }
 
-/// Offers commands `next..` at `rate` per second for `seconds`, open-loop; a connection
-/// answered `503` rests for `backoff` before it carries another. Returns the commands due,
-/// those skipped for want of a connection, how late the client was for each
-/// (microseconds), and how long the phase lasted until the last answer came.
-#[allow(clippy::too_many_arguments)]
+/// What the open-loop phase offers.
+#[derive(Debug, Clone, Copy)]
+struct Offer {
+    /// Commands due per second.
+    rate: f64,
+    /// For how long.
+    seconds: u64,
+    /// How long a connection answered `503` rests before it carries another command.
+    backoff: Duration,
+}
+
+/// Offers commands `next..` as `offer` says, open-loop. Returns the commands due, those
+/// skipped for want of a connection, how late the client was for each (microseconds),
+/// and how long the phase lasted until the last answer came (a backoff after the last
+/// answer does not count).
 async fn open_loop(
     target: &Target,
     workload: &Arc<Workload>,
     next: &Arc<AtomicU64>,
     pool: &Arc<Pool>,
     tally: &Arc<Mutex<Tally>>,
-    rate: f64,
-    seconds: u64,
-    backoff: Duration,
+    offer: &Offer,
 ) -> Result<(u64, u64, Vec<u32>, Duration), String> {
+    let Offer {
+        rate,
+        seconds,
+        backoff,
+    } = *offer;
     let start = Instant::now();
     let end = start + Duration::from_secs(seconds);
     let mut tasks = tokio::task::JoinSet::new();
@@ -497,6 +508,7 @@ async fn open_loop(
                     let refused = status == StatusCode::SERVICE_UNAVAILABLE;
                     {
                         let mut tally = tally.lock().expect("never poisoned");
+                        tally.last_answer = Some(Instant::now());
                         match status {
                             StatusCode::ACCEPTED => {
                                 tally.accepted_us.push(us);
@@ -527,7 +539,9 @@ async fn open_loop(
     {
         joined.map_err(|e| format!("a request task failed: {e}"))?;
     }
-    Ok((scheduled, skipped, late_us, start.elapsed()))
+    let last_answer = tally.lock().expect("never poisoned").last_answer;
+    let phase = last_answer.map_or_else(|| start.elapsed(), |at| at.duration_since(start));
+    Ok((scheduled, skipped, late_us, phase))
 }
 
 /// A request without an answer: its connection is dropped.
