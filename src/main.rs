@@ -73,12 +73,17 @@ struct ServeArgs {
     /// one shows a structure change: `writ rebuild --version N` moves it on while it serves.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     projection_version: Option<u32>,
-    /// Requests handled at once (long polls included); beyond it requests are answered
+    /// Requests handled at once (long polls apart); beyond it requests are answered
     /// 503 at once. Lower it to shed load sooner: under overload a 202 waits behind up to
     /// this many requests.
     #[arg(long, env = "WRIT_REQUESTS_MAX", default_value_t = 4_096,
         value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     requests_max: u64,
+    /// Long polls (`GET /update/{id}?wait=`) waiting at once, bounded apart from other
+    /// requests so that they never take the places of commands; beyond it, 503 at once.
+    #[arg(long, env = "WRIT_WAITS_MAX", default_value_t = 4_096,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    waits_max: u64,
     /// Open connections; more wait in the listen backlog until one closes.
     #[arg(long, env = "WRIT_CONNECTIONS_MAX", default_value_t = 8_192,
         value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
@@ -214,8 +219,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
         let options = ServerOptions {
-            // Both are at most a million (checked by clap), which fits any usize.
+            // Each is at most a million (checked by clap), which fits any usize.
             requests_max: usize::try_from(args.requests_max).unwrap_or(usize::MAX),
+            waits_max: usize::try_from(args.waits_max).unwrap_or(usize::MAX),
             connections_max: usize::try_from(args.connections_max).unwrap_or(usize::MAX),
             ..ServerOptions::default()
         };
@@ -298,6 +304,7 @@ mod tests {
         };
         let defaults = ServerOptions::default();
         assert_eq!(args.requests_max, defaults.requests_max as u64);
+        assert_eq!(args.waits_max, defaults.waits_max as u64);
         assert_eq!(args.connections_max, defaults.connections_max as u64);
     }
 

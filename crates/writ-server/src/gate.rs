@@ -1,5 +1,5 @@
-//! The layer every routed request passes: admission under `requests_max`, and the request
-//! metrics.
+//! The layer every routed request passes: admission under `requests_max` (long polls under
+//! `waits_max`), and the request metrics.
 //!
 //! Written as a plain tower layer rather than `middleware::from_fn` because it sits on the
 //! hot path: `from_fn` clones the route's boxed service and boxes a future per request,
@@ -12,29 +12,37 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tower::{Layer, Service};
 
+use crate::params::StatusParams;
 use crate::problem::ApiError;
 use crate::telemetry::{method_label, record_request};
 
 /// The operations routes: outside the request bound, so they answer under overload.
 pub(crate) const OPERATIONS: [&str; 3] = ["/health", "/metrics", "/openapi.json"];
 
+/// The route whose `?wait=` makes a long poll.
+const STATUS_ROUTE: &str = "/update/{id}";
+
 /// Admits API requests while fewer than the bound are in progress (beyond it they are
 /// answered `503` at once; operations always answer), and counts and times every request
-/// by method, route template and status. The route is the matched template
-/// (`/update/{id}`), never the raw URI, so the number of series stays bounded.
+/// by method, route template and status. Long polls are admitted under a bound of their
+/// own, so that waiting clients never take the places of commands. The route is the
+/// matched template (`/update/{id}`), never the raw URI, so the number of series stays
+/// bounded.
 #[derive(Debug, Clone)]
 pub(crate) struct GateLayer {
     requests: Arc<Semaphore>,
+    waits: Arc<Semaphore>,
 }
 
 impl GateLayer {
-    pub(crate) fn new(requests: Arc<Semaphore>) -> Self {
-        Self { requests }
+    pub(crate) fn new(requests: Arc<Semaphore>, waits: Arc<Semaphore>) -> Self {
+        Self { requests, waits }
     }
 }
 
@@ -45,6 +53,7 @@ impl<S> Layer<S> for GateLayer {
         Gate {
             inner,
             requests: Arc::clone(&self.requests),
+            waits: Arc::clone(&self.waits),
         }
     }
 }
@@ -54,6 +63,7 @@ impl<S> Layer<S> for GateLayer {
 pub(crate) struct Gate<S> {
     inner: S,
     requests: Arc<Semaphore>,
+    waits: Arc<Semaphore>,
 }
 
 impl<S> Service<Request> for Gate<S>
@@ -78,11 +88,18 @@ where
             .is_some_and(|r| !OPERATIONS.contains(&r.as_str()));
         let mut permit = None;
         if bounded {
-            match Arc::clone(&self.requests).try_acquire_owned() {
+            let (places, detail) = if route
+                .as_ref()
+                .is_some_and(|r| is_long_poll(r.as_str(), request.uri()))
+            {
+                (&self.waits, "too many long polls are waiting")
+            } else {
+                (&self.requests, "too many requests are in progress")
+            };
+            match Arc::clone(places).try_acquire_owned() {
                 Ok(admitted) => permit = Some(admitted),
                 Err(_) => {
-                    let shed =
-                        ApiError::overloaded("too many requests are in progress").into_response();
+                    let shed = ApiError::overloaded(detail).into_response();
                     return GateFuture {
                         inner: None,
                         shed: Some(shed),
@@ -103,6 +120,17 @@ where
             route,
         }
     }
+}
+
+/// Whether a request to `route` waits for an outcome: `GET /update/{id}` with a `wait`
+/// above 0. A malformed `wait` is not a long poll (the handler answers `400` at once).
+fn is_long_poll(route: &str, uri: &Uri) -> bool {
+    route == STATUS_ROUTE
+        && uri.query().is_some()
+        && StatusParams::from_uri(uri)
+            .ok()
+            .and_then(|params| params.wait)
+            .is_some_and(|wait| wait > 0)
 }
 
 /// The response of a [`Gate`]d request; records it when it is ready.
@@ -140,5 +168,100 @@ where
             this.started.elapsed().as_secs_f64(),
         );
         Poll::Ready(Ok(response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::{Method, StatusCode};
+    use axum::routing::{get, post};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// Handlers that never answer, so an admitted request keeps its place.
+    fn app(requests: usize, waits: usize) -> Router {
+        Router::new()
+            .route(STATUS_ROUTE, get(std::future::pending::<&'static str>))
+            .route("/update", post(std::future::pending::<&'static str>))
+            .layer(GateLayer::new(
+                Arc::new(Semaphore::new(requests)),
+                Arc::new(Semaphore::new(waits)),
+            ))
+    }
+
+    fn request(method: Method, uri: &str) -> Request {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    /// Sends a request that is admitted: it is still waiting for its handler when this
+    /// returns, holding its place until the returned future is dropped.
+    async fn admitted(
+        app: &Router,
+        method: Method,
+        uri: &str,
+    ) -> impl Future<Output = Result<Response, Infallible>> + use<> {
+        let mut waiting = Box::pin(app.clone().oneshot(request(method, uri)));
+        let polled = tokio::time::timeout(Duration::from_millis(20), &mut waiting).await;
+        assert!(polled.is_err(), "{uri} was answered instead of admitted");
+        waiting
+    }
+
+    /// Sends a request that must be shed at once; returns the problem's detail.
+    async fn shed(app: &Router, method: Method, uri: &str) -> String {
+        let response = tokio::time::timeout(
+            Duration::from_secs(10),
+            app.clone().oneshot(request(method, uri)),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{uri} was admitted instead of shed"))
+        .unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{uri}");
+        assert!(response.headers().contains_key("retry-after"), "{uri}");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        problem["detail"].as_str().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn long_polls_wait_under_their_own_bound() {
+        let app = app(1, 1);
+        let id = "6f1c1f0e-2a8e-4d38-9a53-0c3c8a1e5b11";
+        let poll = format!("/update/{id}?wait=30");
+
+        // One long poll fills the places for long polls, and only those.
+        let first_poll = admitted(&app, Method::GET, &poll).await;
+        let detail = shed(&app, Method::GET, &poll).await;
+        assert!(detail.contains("long polls"), "{detail}");
+        let command = admitted(&app, Method::POST, "/update").await;
+
+        // Now requests are full too. A status read without a wait, with `wait=0` or with
+        // a malformed wait (the handler's 400) is an ordinary request.
+        for uri in [
+            format!("/update/{id}"),
+            format!("/update/{id}?wait=0"),
+            format!("/update/{id}?wait=soon"),
+        ] {
+            let detail = shed(&app, Method::GET, &uri).await;
+            assert!(detail.contains("requests"), "{uri}: {detail}");
+        }
+        let detail = shed(&app, Method::POST, "/update").await;
+        assert!(detail.contains("requests"), "{detail}");
+
+        // Places come back when requests end.
+        drop(first_poll);
+        let _second_poll = admitted(&app, Method::GET, &poll).await;
+        drop(command);
+        let _command = admitted(&app, Method::POST, "/update").await;
     }
 }

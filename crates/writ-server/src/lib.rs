@@ -101,9 +101,14 @@ pub struct ServerOptions {
     /// `command_bytes_max` (1 MiB), so an oversized command is refused by the engine with a
     /// precise answer and anything larger is cut off at the door. Default 1 MiB + 64 KiB.
     pub body_bytes_max: usize,
-    /// Requests being handled at once (long polls included; streams and sockets count once
+    /// Requests being handled at once, long polls apart (streams and sockets count once
     /// set up). Beyond it, requests are answered `503` at once. Default 4,096.
     pub requests_max: usize,
+    /// Long polls (`GET /update/{id}?wait=` above 0) waiting at once. They have a bound of
+    /// their own, so that clients waiting for outcomes (up to `wait_max` each) never take
+    /// the places of commands under `requests_max`. Beyond it, `503` at once.
+    /// Default 4,096.
+    pub waits_max: usize,
     /// Open connections. At the bound, new connections wait in the listen backlog until one
     /// closes. Default 8,192.
     pub connections_max: usize,
@@ -147,6 +152,7 @@ impl Default for ServerOptions {
         Self {
             body_bytes_max: (1 << 20) + (64 << 10),
             requests_max: 4_096,
+            waits_max: 4_096,
             connections_max: 8_192,
             streams_max: 4_096,
             wait_max: Duration::from_secs(60),
@@ -177,6 +183,7 @@ struct Inner {
     read: Option<ReadSide>,
     options: ServerOptions,
     requests: Arc<Semaphore>,
+    waits: Arc<Semaphore>,
     streams: Arc<Semaphore>,
     shutdown: watch::Sender<bool>,
 }
@@ -200,6 +207,7 @@ impl AppState {
         for (name, value) in [
             ("body_bytes_max", options.body_bytes_max),
             ("requests_max", options.requests_max),
+            ("waits_max", options.waits_max),
             ("connections_max", options.connections_max),
             ("streams_max", options.streams_max),
             ("socket_in_flight_max", options.socket_in_flight_max),
@@ -212,6 +220,7 @@ impl AppState {
         let u32_max = u32::MAX as usize; // waiting for all of a semaphore's permits takes a u32
         assert!(
             options.requests_max <= Semaphore::MAX_PERMITS
+                && options.waits_max <= Semaphore::MAX_PERMITS
                 && options.streams_max <= u32_max
                 && options.socket_in_flight_max <= u32_max,
             "bounds must fit a semaphore"
@@ -223,6 +232,7 @@ impl AppState {
                 engine,
                 read: None,
                 requests: Arc::new(Semaphore::new(options.requests_max)),
+                waits: Arc::new(Semaphore::new(options.waits_max)),
                 streams: Arc::new(Semaphore::new(options.streams_max)),
                 shutdown: watch::channel(false).0,
                 options,
@@ -390,7 +400,10 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.options().body_bytes_max))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
-        .layer(gate::GateLayer::new(Arc::clone(&state.inner.requests)))
+        .layer(gate::GateLayer::new(
+            Arc::clone(&state.inner.requests),
+            Arc::clone(&state.inner.waits),
+        ))
         .with_state(state)
 }
 

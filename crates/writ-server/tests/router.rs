@@ -407,6 +407,44 @@ async fn too_many_requests_in_progress_are_shed_with_503() {
 }
 
 #[tokio::test]
+async fn long_polls_answer_while_requests_are_full() {
+    let h = harness_with(
+        engine_options(),
+        ServerOptions {
+            requests_max: 1,
+            ..ServerOptions::default()
+        },
+    );
+    let id = Uuid::new_v4();
+    run(&h.app, open_ticket(id, "t-1")).await;
+    // A request whose body never comes holds the only place for requests.
+    let stuck = Request::post("/update")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(futures_util::stream::pending::<
+            Result<Bytes, std::io::Error>,
+        >()))
+        .unwrap();
+    let stuck = tokio::spawn(h.app.clone().oneshot(stuck));
+    let mut full = false;
+    for _ in 0..10_000 {
+        if call(&h.app, get(&format!("/update/{id}"))).await.status
+            == StatusCode::SERVICE_UNAVAILABLE
+        {
+            full = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(full, "the stuck request holds the place");
+    // A long poll waits under its own bound, so it still answers.
+    let status = call(&h.app, get(&format!("/update/{id}?wait=5")))
+        .await
+        .status_body();
+    assert_eq!(status.status, StatusName::Succeeded);
+    stuck.abort();
+}
+
+#[tokio::test]
 async fn statuses_of_unknown_or_malformed_ids() {
     let h = harness();
     let problem = call(&h.app, get(&format!("/update/{}", Uuid::new_v4())))
