@@ -71,7 +71,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use utoipa::OpenApi;
@@ -435,7 +434,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let tcp = TcpListener::bind(address)
+    // Room in the listen backlog for as many connections as may be open.
+    let backlog = u32::try_from(state.options().connections_max).unwrap_or(u32::MAX);
+    let tcp = listener::bind(address, backlog)
         .await
         .map_err(|source| ServeError::Bind {
             address: address.to_owned(),

@@ -9,8 +9,39 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Binds the first address `address` (`HOST:PORT`) resolves to that can be bound, and
+/// listens with room for `backlog` connections waiting to be accepted (the kernel caps it
+/// at `net.core.somaxconn`).
+///
+/// Tokio's `TcpListener::bind` listens with a backlog of 1,024. When a burst of new
+/// connections finds a full backlog, the kernel drops the handshake's last packet, and each
+/// such client's first request waits for TCP's retransmission: 200 ms at least, often more.
+/// `writ proof overload` saw that as the slowest answers until the backlog grew.
+pub(crate) async fn bind(address: &str, backlog: u32) -> io::Result<TcpListener> {
+    let mut last_error = None;
+    for resolved in tokio::net::lookup_host(address).await? {
+        let socket = if resolved.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        // As `TcpListener::bind`: a restarted server can listen again at once.
+        socket.set_reuseaddr(true)?;
+        match socket.bind(resolved) {
+            Ok(()) => return socket.listen(backlog),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{address} resolves to no address"),
+        )
+    }))
+}
 
 /// Accepts only while fewer than the bound are open: at the bound, new connections wait
 /// in the kernel's listen backlog until one closes.
@@ -120,5 +151,62 @@ impl AsyncWrite for Connection {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Connections made to a listener that never accepts: more than tokio's default
+    /// backlog of 1,024 holds.
+    const WAITING: usize = 1_100;
+
+    /// A number from a `/proc` file, or `None` where there is none (not Linux).
+    fn proc_number(path: &str, line_start: &str, field: usize) -> Option<u64> {
+        let text = std::fs::read_to_string(path).ok()?;
+        let line = text.lines().find(|l| l.starts_with(line_start))?;
+        line.split_whitespace().nth(field)?.parse().ok()
+    }
+
+    #[tokio::test]
+    async fn the_backlog_holds_a_burst_of_connections_waiting_to_be_accepted() {
+        // Each connection takes a descriptor on both ends; the kernel caps the backlog.
+        let descriptors = proc_number("/proc/self/limits", "Max open files", 3);
+        let somaxconn = proc_number("/proc/sys/net/core/somaxconn", "", 0);
+        match (descriptors, somaxconn) {
+            (Some(d), Some(s)) if d >= 2 * WAITING as u64 + 100 && s >= WAITING as u64 => {}
+            _ => {
+                eprintln!(
+                    "skipped: needs {} open files and net.core.somaxconn >= {WAITING} (have {descriptors:?} and {somaxconn:?})",
+                    2 * WAITING + 100
+                );
+                return;
+            }
+        }
+        let listener = bind("127.0.0.1:0", 2_048).await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut waiting = Vec::with_capacity(WAITING);
+        for i in 0..WAITING {
+            // With a full backlog the kernel drops the SYN and connect retries after 1 s.
+            let connected =
+                tokio::time::timeout(Duration::from_millis(900), TcpStream::connect(address))
+                    .await
+                    .unwrap_or_else(|_| panic!("connection {i} found the backlog full"))
+                    .unwrap();
+            waiting.push(connected);
+        }
+        // And they are there to accept.
+        let (_, from) = listener.accept().await.unwrap();
+        assert_eq!(from, waiting[0].local_addr().unwrap());
+    }
+
+    #[tokio::test]
+    async fn bind_names_what_it_cannot_resolve() {
+        assert!(bind("localhost:0", 16).await.is_ok());
+        let error = bind("127.0.0.1:not-a-port", 16).await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput, "{error}");
     }
 }
