@@ -26,7 +26,7 @@ use crate::telemetry::{method_label, record_request};
 pub(crate) const OPERATIONS: [&str; 3] = ["/health", "/metrics", "/openapi.json"];
 
 /// The route whose `?wait=` makes a long poll.
-const STATUS_ROUTE: &str = "/update/{id}";
+pub(crate) const STATUS_ROUTE: &str = "/update/{id}";
 
 /// Admits API requests while fewer than the bound are in progress (beyond it they are
 /// answered `503` at once; operations always answer), and counts and times every request

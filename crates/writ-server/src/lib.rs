@@ -392,6 +392,7 @@ pub fn router(state: AppState) -> Router {
     debug_assert!(
         gate::OPERATIONS
             .iter()
+            .chain([&gate::STATUS_ROUTE])
             .all(|route| openapi.paths.paths.contains_key(*route))
     );
     let document = ops::OpenApiDocument::new(openapi, state.engine().as_ref());
