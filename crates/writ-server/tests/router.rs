@@ -371,6 +371,27 @@ async fn a_command_whose_outcome_cannot_be_synced_stays_accepted_and_long_polls_
     assert_eq!(status.position, None, "no position before a final status");
 }
 
+/// With `requests_max` 1: sends a `POST /update` whose body never comes, which holds the
+/// only place, and returns once `probe` is shed, with that answer. Abort the handle to
+/// give the place back.
+async fn hold_the_only_place(app: &Router, probe: &str) -> (tokio::task::AbortHandle, Answer) {
+    let stuck = Request::post("/update")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(futures_util::stream::pending::<
+            Result<Bytes, std::io::Error>,
+        >()))
+        .unwrap();
+    let stuck = tokio::spawn(app.clone().oneshot(stuck)).abort_handle();
+    for _ in 0..10_000 {
+        let answer = call(app, get(probe)).await;
+        if answer.status == StatusCode::SERVICE_UNAVAILABLE {
+            return (stuck, answer);
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("{probe} is never shed while a request holds the only place");
+}
+
 #[tokio::test]
 async fn too_many_requests_in_progress_are_shed_with_503() {
     let h = harness_with(
@@ -380,26 +401,8 @@ async fn too_many_requests_in_progress_are_shed_with_503() {
             ..ServerOptions::default()
         },
     );
-    // A request whose body never comes holds the only place.
-    let stuck = Request::post("/update")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from_stream(futures_util::stream::pending::<
-            Result<Bytes, std::io::Error>,
-        >()))
-        .unwrap();
-    let stuck = tokio::spawn(h.app.clone().oneshot(stuck));
-    let mut shed = None;
-    for _ in 0..10_000 {
-        let answer = call(&h.app, get("/events")).await;
-        if answer.status == StatusCode::SERVICE_UNAVAILABLE {
-            shed = Some(answer);
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    let problem = shed
-        .expect("a request is shed")
-        .problem(StatusCode::SERVICE_UNAVAILABLE);
+    let (stuck, shed) = hold_the_only_place(&h.app, "/events").await;
+    let problem = shed.problem(StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(problem["type"], "https://writ.dev/problems/overloaded");
     // Operations stay outside the bound.
     assert_eq!(call(&h.app, get("/health")).await.status, StatusCode::OK);
@@ -417,25 +420,8 @@ async fn long_polls_answer_while_requests_are_full() {
     );
     let id = Uuid::new_v4();
     run(&h.app, open_ticket(id, "t-1")).await;
-    // A request whose body never comes holds the only place for requests.
-    let stuck = Request::post("/update")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from_stream(futures_util::stream::pending::<
-            Result<Bytes, std::io::Error>,
-        >()))
-        .unwrap();
-    let stuck = tokio::spawn(h.app.clone().oneshot(stuck));
-    let mut full = false;
-    for _ in 0..10_000 {
-        if call(&h.app, get(&format!("/update/{id}"))).await.status
-            == StatusCode::SERVICE_UNAVAILABLE
-        {
-            full = true;
-            break;
-        }
-        tokio::task::yield_now().await;
-    }
-    assert!(full, "the stuck request holds the place");
+    // A status read without a wait is an ordinary request: shed.
+    let (stuck, _) = hold_the_only_place(&h.app, &format!("/update/{id}")).await;
     // A long poll waits under its own bound, so it still answers.
     let status = call(&h.app, get(&format!("/update/{id}?wait=5")))
         .await
