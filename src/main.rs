@@ -73,14 +73,15 @@ struct ServeArgs {
     /// one shows a structure change: `writ rebuild --version N` moves it on while it serves.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     projection_version: Option<u32>,
-    /// Requests handled at once (long polls apart); beyond it requests are answered
+    /// Requests handled at once (those that wait apart); beyond it requests are answered
     /// 503 at once. Lower it to shed load sooner: under overload a 202 waits behind up to
     /// this many requests.
     #[arg(long, env = "WRIT_REQUESTS_MAX", default_value_t = 4_096,
         value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     requests_max: u64,
-    /// Long polls (`GET /update/{id}?wait=`) waiting at once, bounded apart from other
-    /// requests so that they never take the places of commands; beyond it, 503 at once.
+    /// Requests that wait, handled at once: long polls (`GET /update/{id}?wait=`) and
+    /// queries with `?after=`, bounded apart so that they never take the places of
+    /// commands; beyond it, 503 at once.
     #[arg(long, env = "WRIT_WAITS_MAX", default_value_t = 4_096,
         value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     waits_max: u64,

@@ -159,7 +159,7 @@ async fn durable_status(state: &AppState, id: Uuid) -> Result<Option<CommandStat
             body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "Reading the store failed.",
             body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Overloaded (too many requests in progress; with `wait` above 0, too many long polls waiting), or the store failed while the command was on its way.",
+        (status = 503, description = "Overloaded (too many requests in progress; with `wait` above 0, too many requests waiting), or the store failed while the command was on its way.",
             body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
     )

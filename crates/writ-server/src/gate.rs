@@ -1,5 +1,5 @@
-//! The layer every routed request passes: admission under `requests_max` (long polls under
-//! `waits_max`), and the request metrics.
+//! The layer every routed request passes: admission under `requests_max` (requests that
+//! wait, under `waits_max`), and the request metrics.
 //!
 //! Written as a plain tower layer rather than `middleware::from_fn` because it sits on the
 //! hot path: `from_fn` clones the route's boxed service and boxes a future per request,
@@ -28,12 +28,15 @@ pub(crate) const OPERATIONS: [&str; 3] = ["/health", "/metrics", "/openapi.json"
 /// The route whose `?wait=` makes a long poll.
 pub(crate) const STATUS_ROUTE: &str = "/update/{id}";
 
+/// The routes whose `?after=` waits for the read model.
+pub(crate) const QUERY_ROUTES: [&str; 2] = ["/query/{version}/{name}", "/query/{version}"];
+
 /// Admits API requests while fewer than the bound are in progress (beyond it they are
 /// answered `503` at once; operations always answer), and counts and times every request
-/// by method, route template and status. Long polls are admitted under a bound of their
-/// own, so that waiting clients never take the places of commands. The route is the
-/// matched template (`/update/{id}`), never the raw URI, so the number of series stays
-/// bounded.
+/// by method, route template and status. Requests that wait (long polls, queries with
+/// `?after=`) are admitted under a bound of their own, so that waiting clients never take
+/// the places of commands. The route is the matched template (`/update/{id}`), never the
+/// raw URI, so the number of series stays bounded.
 #[derive(Debug, Clone)]
 pub(crate) struct GateLayer {
     requests: Arc<Semaphore>,
@@ -90,9 +93,12 @@ where
         if bounded {
             let (places, detail) = if route
                 .as_ref()
-                .is_some_and(|r| is_long_poll(r.as_str(), request.uri()))
+                .is_some_and(|r| waits(r.as_str(), request.uri()))
             {
-                (&self.waits, "too many long polls are waiting")
+                (
+                    &self.waits,
+                    "too many requests are waiting (long polls, ?after=)",
+                )
             } else {
                 (&self.requests, "too many requests are in progress")
             };
@@ -122,15 +128,25 @@ where
     }
 }
 
-/// Whether a request to `route` waits for an outcome: `GET /update/{id}` with a `wait`
-/// above 0. A malformed `wait` is not a long poll (the handler answers `400` at once).
-fn is_long_poll(route: &str, uri: &Uri) -> bool {
-    route == STATUS_ROUTE
-        && uri.query().is_some()
-        && StatusParams::from_uri(uri)
+/// Whether a request to `route` may wait: `GET /update/{id}` with a `wait` above 0 (a
+/// long poll; a malformed `wait` is answered `400` at once, so it is no wait), or a query
+/// with an `after` parameter (whatever its value: a malformed one is answered at once).
+fn waits(route: &str, uri: &Uri) -> bool {
+    let Some(query) = uri.query() else {
+        return false;
+    };
+    if route == STATUS_ROUTE {
+        StatusParams::from_uri(uri)
             .ok()
             .and_then(|params| params.wait)
             .is_some_and(|wait| wait > 0)
+    } else if QUERY_ROUTES.contains(&route) {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some("after"))
+    } else {
+        false
+    }
 }
 
 /// The response of a [`Gate`]d request; records it when it is ready.
@@ -187,6 +203,7 @@ mod tests {
     fn app(requests: usize, waits: usize) -> Router {
         Router::new()
             .route(STATUS_ROUTE, get(std::future::pending::<&'static str>))
+            .route(QUERY_ROUTES[0], get(std::future::pending::<&'static str>))
             .route("/update", post(std::future::pending::<&'static str>))
             .layer(GateLayer::new(
                 Arc::new(Semaphore::new(requests)),
@@ -234,15 +251,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn long_polls_wait_under_their_own_bound() {
+    async fn requests_that_wait_are_admitted_under_their_own_bound() {
         let app = app(1, 1);
         let id = "6f1c1f0e-2a8e-4d38-9a53-0c3c8a1e5b11";
         let poll = format!("/update/{id}?wait=30");
 
-        // One long poll fills the places for long polls, and only those.
+        // One long poll fills the places for requests that wait, and only those.
         let first_poll = admitted(&app, Method::GET, &poll).await;
         let detail = shed(&app, Method::GET, &poll).await;
-        assert!(detail.contains("long polls"), "{detail}");
+        assert!(detail.contains("waiting"), "{detail}");
+        let detail = shed(&app, Method::GET, "/query/v1/getTicket?id=t-1&after=7").await;
+        assert!(detail.contains("waiting"), "{detail}");
         let command = admitted(&app, Method::POST, "/update").await;
 
         // Now requests are full too. A status read without a wait, with `wait=0` or with
@@ -251,6 +270,8 @@ mod tests {
             format!("/update/{id}"),
             format!("/update/{id}?wait=0"),
             format!("/update/{id}?wait=soon"),
+            "/query/v1/getTicket?id=t-1".to_owned(),
+            "/query/v1/getTicket?id=t-1&afterwards=7".to_owned(),
         ] {
             let detail = shed(&app, Method::GET, &uri).await;
             assert!(detail.contains("requests"), "{uri}: {detail}");

@@ -100,13 +100,13 @@ pub struct ServerOptions {
     /// `command_bytes_max` (1 MiB), so an oversized command is refused by the engine with a
     /// precise answer and anything larger is cut off at the door. Default 1 MiB + 64 KiB.
     pub body_bytes_max: usize,
-    /// Requests being handled at once, long polls apart (streams and sockets count once
-    /// set up). Beyond it, requests are answered `503` at once. Default 4,096.
+    /// Requests being handled at once, those that wait apart (streams and sockets count
+    /// once set up). Beyond it, requests are answered `503` at once. Default 4,096.
     pub requests_max: usize,
-    /// Long polls (`GET /update/{id}?wait=` above 0) waiting at once. They have a bound of
-    /// their own, so that clients waiting for outcomes (up to `wait_max` each) never take
-    /// the places of commands under `requests_max`. Beyond it, `503` at once.
-    /// Default 4,096.
+    /// Requests that wait, handled at once: long polls (`GET /update/{id}?wait=` above 0,
+    /// up to `wait_max` each) and queries with `?after=` (up to `after_wait_max`). They
+    /// have a bound of their own, so that waiting clients never take the places of
+    /// commands under `requests_max`. Beyond it, `503` at once. Default 4,096.
     pub waits_max: usize,
     /// Open connections. At the bound, new connections wait in the listen backlog until one
     /// closes. Default 8,192.
@@ -393,6 +393,7 @@ pub fn router(state: AppState) -> Router {
         gate::OPERATIONS
             .iter()
             .chain([&gate::STATUS_ROUTE])
+            .chain(&gate::QUERY_ROUTES)
             .all(|route| openapi.paths.paths.contains_key(*route))
     );
     let document = ops::OpenApiDocument::new(openapi, state.engine().as_ref());
