@@ -20,14 +20,11 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
 use serde_json::json;
-use tower::ServiceExt;
 use uuid::Uuid;
 use writ_engine::{Engine, EngineOptions};
 use writ_log::LogOptions;
@@ -36,8 +33,8 @@ use writ_server::wire::CommandStatusBody;
 use writ_server::{AppState, ServerOptions, router};
 use writ_tickets::Tickets;
 
-/// A bound for waits that should end at once; never a timing assertion.
-const BOUND: Duration = Duration::from_secs(30);
+mod support;
+use support::{call_at_head, get};
 
 /// Clients sending at once, and commands each sends (after opening its ticket).
 const CLIENTS: usize = 8;
@@ -100,38 +97,16 @@ async fn post(app: &Router, sim: &SimStorage, body: String) -> (StatusCode, SimS
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(body))
         .unwrap();
-    let response = tokio::time::timeout(BOUND, app.clone().oneshot(request))
-        .await
-        .expect("the router answers")
-        .unwrap();
-    let crashed = sim.crash();
-    let (parts, body) = response.into_parts();
-    let body = tokio::time::timeout(BOUND, body.collect())
-        .await
-        .expect("the body ends")
-        .unwrap()
-        .to_bytes();
-    (parts.status, crashed, body.to_vec())
+    let (answer, crashed) = call_at_head(app, request, || sim.crash()).await;
+    (answer.status, crashed, answer.body.to_vec())
 }
 
 /// Long-polls the command's status; returns it, and the storage a power cut right when
 /// the answer arrived would leave.
 async fn wait_final(app: &Router, sim: &SimStorage, id: Uuid) -> (CommandStatusBody, SimStorage) {
-    let request = Request::get(format!("/update/{id}?wait=30"))
-        .body(Body::empty())
-        .unwrap();
-    let response = tokio::time::timeout(BOUND, app.clone().oneshot(request))
-        .await
-        .expect("the router answers")
-        .unwrap();
-    let crashed = sim.crash();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body = tokio::time::timeout(BOUND, response.into_body().collect())
-        .await
-        .expect("the body ends")
-        .unwrap()
-        .to_bytes();
-    (serde_json::from_slice(&body).unwrap(), crashed)
+    let request = get(&format!("/update/{id}?wait=30"));
+    let (answer, crashed) = call_at_head(app, request, || sim.crash()).await;
+    (answer.status_body(), crashed)
 }
 
 /// One client: opens its ticket, then comments on it, sending every third command twice

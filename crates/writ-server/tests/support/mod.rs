@@ -53,21 +53,33 @@ impl Answer {
 
 /// Sends `request` through the router and reads the whole answer, each within [`BOUND`].
 pub async fn call(app: &Router, request: Request<Body>) -> Answer {
+    call_at_head(app, request, || ()).await.0
+}
+
+/// As [`call`], and runs `at_head` the moment the response head arrives, before the body
+/// is read; returns what it returned.
+pub async fn call_at_head<T>(
+    app: &Router,
+    request: Request<Body>,
+    at_head: impl FnOnce() -> T,
+) -> (Answer, T) {
     let response = tokio::time::timeout(BOUND, app.clone().oneshot(request))
         .await
         .expect("the router answers")
         .unwrap();
+    let seen = at_head();
     let (parts, body) = response.into_parts();
     let body = tokio::time::timeout(BOUND, body.collect())
         .await
         .expect("the body ends")
         .unwrap()
         .to_bytes();
-    Answer {
+    let answer = Answer {
         status: parts.status,
         headers: parts.headers,
         body,
-    }
+    };
+    (answer, seen)
 }
 
 pub fn get(uri: &str) -> Request<Body> {
