@@ -21,6 +21,19 @@ use tokio::net::TcpStream;
 const HEADERS_MAX: usize = 32;
 /// The bound on an answer's head, in bytes.
 const HEAD_BYTES_MAX: usize = 64 * 1024;
+/// Largest answer body read: far above anything the server sends (a page of events, a
+/// query's result, `/metrics`), so a larger one is a broken or hostile peer.
+const BODY_BYTES_MAX: usize = 64 << 20;
+
+/// Refuses a body of `len` bytes above [`BODY_BYTES_MAX`].
+fn body_fits(len: usize) -> Result<(), String> {
+    if len > BODY_BYTES_MAX {
+        return Err(format!(
+            "an answer's body exceeds {BODY_BYTES_MAX} bytes ({len} at least)"
+        ));
+    }
+    Ok(())
+}
 /// How much room each read asks for.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -205,6 +218,7 @@ impl Client {
         let (body, close) = match head.framing {
             _ if bodiless => (Bytes::new(), head.close),
             Framing::Length(len) => {
+                body_fits(len)?;
                 while self.input.len() < len {
                     if self.fill().await? == 0 {
                         return Err(format!(
@@ -219,7 +233,9 @@ impl Client {
             }
             Framing::Chunked => (self.chunked().await?, head.close),
             Framing::Close => {
-                while self.fill().await? > 0 {}
+                while self.fill().await? > 0 {
+                    body_fits(self.input.len())?;
+                }
                 (Bytes::from(std::mem::take(&mut self.input)), true)
             }
         };
@@ -246,6 +262,8 @@ impl Client {
                 while !self.line().await?.is_empty() {}
                 return Ok(Bytes::from(body));
             }
+            // Cannot overflow: at most BODY_BYTES_MAX past the body read so far.
+            body_fits(body.len().saturating_add(size))?;
             while self.input.len() < size + 2 {
                 if self.fill().await? == 0 {
                     return Err("the connection closed inside a chunk".to_owned());
@@ -441,42 +459,54 @@ mod tests {
         );
     }
 
+    /// One answer on a fresh connection: the body the first exchange reads, then why a
+    /// second exchange on the same connection is refused.
     #[tokio::test]
-    async fn a_body_up_to_the_close_ends_the_connection() {
-        let (target, server) = serve(vec![b"HTTP/1.1 200 OK\r\n\r\nall of it"]).await;
-        let mut client = Client::connect(&target).await.unwrap();
-        let (status, body) = client.send(Method::GET, "/", None).await.unwrap();
-        assert_eq!((status, &body[..]), (StatusCode::OK, &b"all of it"[..]));
-        server.await.unwrap();
-        let error = client.send(Method::GET, "/", None).await.unwrap_err();
-        assert!(error.contains("closed the connection"), "{error}");
+    async fn what_follows_an_answer_decides_whether_the_connection_is_reused() {
+        let cases: [(&'static [u8], &[u8], &str); 3] = [
+            // A body up to the close ends the connection.
+            (
+                b"HTTP/1.1 200 OK\r\n\r\nall of it",
+                b"all of it",
+                "closed the connection",
+            ),
+            // So does `Connection: close` (not merely the socket closing after it).
+            (
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx",
+                b"x",
+                "the server closed the connection",
+            ),
+            // Bytes beyond the answer belong to no request.
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nxHTTP/1.1 200 OK\r\n",
+                b"x",
+                "beyond its answer",
+            ),
+        ];
+        for (answer, expected, refused) in cases {
+            let (target, server) = serve(vec![answer]).await;
+            let mut client = Client::connect(&target).await.unwrap();
+            let (status, body) = client.send(Method::GET, "/", None).await.unwrap();
+            assert_eq!((status, &body[..]), (StatusCode::OK, expected));
+            server.await.unwrap();
+            let error = client.send(Method::GET, "/", None).await.unwrap_err();
+            assert!(error.contains(refused), "{error}");
+        }
     }
 
     #[tokio::test]
-    async fn connection_close_makes_the_client_unusable() {
-        let (target, server) = serve(vec![
-            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx",
-        ])
-        .await;
-        let mut client = Client::connect(&target).await.unwrap();
-        let (_, body) = client.send(Method::GET, "/", None).await.unwrap();
-        assert_eq!(&body[..], b"x");
-        server.await.unwrap();
-        assert!(client.send(Method::GET, "/", None).await.is_err());
-    }
-
-    #[tokio::test]
-    async fn bytes_beyond_an_answer_make_the_client_unusable() {
-        let (target, server) = serve(vec![
-            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nxHTTP/1.1 200 OK\r\n",
-        ])
-        .await;
-        let mut client = Client::connect(&target).await.unwrap();
-        let (_, body) = client.send(Method::GET, "/", None).await.unwrap();
-        assert_eq!(&body[..], b"x");
-        server.await.unwrap();
-        let error = client.send(Method::GET, "/", None).await.unwrap_err();
-        assert!(error.contains("beyond its answer"), "{error}");
+    async fn a_body_beyond_the_bound_is_refused_before_it_is_read() {
+        for answer in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\nx"[..],
+            // A chunk size that would overflow `size + 2`.
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nx"[..],
+        ] {
+            let (target, server) = serve(vec![answer]).await;
+            let mut client = Client::connect(&target).await.unwrap();
+            let error = client.send(Method::GET, "/", None).await.unwrap_err();
+            assert!(error.contains("body exceeds"), "{error}");
+            server.await.unwrap();
+        }
     }
 
     #[tokio::test]
