@@ -136,6 +136,7 @@ pub(crate) fn run_intake<D: Domain>(
     let mut batch: Vec<Submit<D::Command>> = Vec::with_capacity(options.batch_records_max);
     let mut seqs: Vec<u64> = Vec::with_capacity(options.batch_records_max);
     let mut scratch = Vec::new();
+    let mut unfilled_counted = 0;
     let mut shutdown = false;
     while !shutdown {
         let mut bytes = 0;
@@ -178,9 +179,11 @@ pub(crate) fn run_intake<D: Domain>(
                     .record(sync_started.elapsed().as_secs_f64());
                 metrics.command_log_batch_records.record(batch.len() as f64);
                 metrics.commands_accepted.increment(batch.len() as u64);
-                metrics
-                    .command_log_unfilled_rolls
-                    .absolute(log.unfilled_rolls());
+                count_unfilled_rolls(
+                    &metrics.command_log_unfilled_rolls,
+                    &log,
+                    &mut unfilled_counted,
+                );
                 shared.stats.command_batches.fetch_add(1, Ordering::Relaxed);
                 shared
                     .stats
@@ -587,6 +590,7 @@ pub(crate) fn run_committer<D: Domain>(
     let _guard = PanicGuard(&shared, "committer");
     let bytes_max = shared.options.batch_bytes_max;
     let mut batches: Vec<CommitBatch> = Vec::new();
+    let mut unfilled_counted = 0;
     let mut shutdown = false;
     while !shutdown {
         let mut bytes = 0;
@@ -617,9 +621,11 @@ pub(crate) fn run_committer<D: Domain>(
                 metrics
                     .event_log_sync_seconds
                     .record(sync_started.elapsed().as_secs_f64());
-                metrics
-                    .event_log_unfilled_rolls
-                    .absolute(log.unfilled_rolls());
+                count_unfilled_rolls(
+                    &metrics.event_log_unfilled_rolls,
+                    &log,
+                    &mut unfilled_counted,
+                );
                 publish(&shared, &log, &mut batches);
             }
             Err(detail) => {
@@ -721,5 +727,15 @@ fn publish<D: Domain>(shared: &Shared<D>, log: &Log, batches: &mut Vec<CommitBat
                 let _ = tx.send(Ok(done.status));
             }
         }
+    }
+}
+
+/// Adds the log's rolls into unfilled spares since the last call to `counter`. Added, not
+/// set: the counter is the process's, shared by every engine and every reopened log.
+fn count_unfilled_rolls(counter: &metrics::Counter, log: &Log, counted: &mut u64) {
+    let rolls = log.unfilled_rolls();
+    if rolls > *counted {
+        counter.increment(rolls - *counted);
+        *counted = rolls;
     }
 }

@@ -402,15 +402,14 @@ impl Log {
         let file = match spare {
             Some(file) => file,
             None => {
-                let prepared = prepare_file(
-                    &*storage,
-                    &spare_path,
-                    size,
-                    self.options.preallocate,
-                    None,
-                    None,
-                )
-                .map_err(|e| (spare_path.clone(), e))?;
+                // No zero fill here: it would stall every commit behind this roll, the
+                // very wait a hurried spare avoids. The file is a hole, as a hurried
+                // spare's unfilled part is.
+                if self.options.preallocate {
+                    self.unfilled_rolls += 1;
+                }
+                let prepared = prepare_file(&*storage, &spare_path, size, false, None, None)
+                    .map_err(|e| (spare_path.clone(), e))?;
                 prepared.file
             }
         };

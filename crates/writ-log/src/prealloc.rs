@@ -223,11 +223,11 @@ fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::SimStorage;
+    use crate::storage::{SimStorage, read_full_at};
 
     fn read_all(file: &dyn StorageFile, size: u64) -> Vec<u8> {
         let mut buf = vec![0xffu8; size as usize];
-        let n = file.read_at(&mut buf, 0).expect("read spare");
+        let n = read_full_at(file, &mut buf, 0).expect("read spare");
         assert_eq!(n as u64, size, "the spare reads back at full size");
         buf
     }
@@ -238,14 +238,8 @@ mod tests {
         storage.create_dir_all(Path::new("log")).unwrap();
         let mut prealloc = Preallocator::start(Arc::clone(&storage), "log".into()).unwrap();
         prealloc.request_spare(3 << 20);
-        // Wait for it without hurrying.
-        let spare = loop {
-            prealloc.poll();
-            if let SpareState::Ready(_) = prealloc.state {
-                break prealloc.take_spare().unwrap().unwrap();
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        };
+        // Wait for it without hurrying (`take_spare` would hurry it).
+        let spare = prealloc.spares.recv().unwrap().unwrap();
         assert_eq!(spare.size, 3 << 20);
         assert_eq!(spare.zeroed, 3 << 20);
         assert_eq!(spare.file.len().unwrap(), 3 << 20);
@@ -267,5 +261,8 @@ mod tests {
         assert!(read_all(&*spare.file, 3 << 20).iter().all(|&b| b == 0));
         // Taking it clears the hurry: the next spare is filled in full again.
         assert!(!prealloc.hurry.load(Ordering::Relaxed));
+        prealloc.request_spare(3 << 20);
+        let next = prealloc.spares.recv().unwrap().unwrap();
+        assert_eq!(next.zeroed, 3 << 20);
     }
 }
