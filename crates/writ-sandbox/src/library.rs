@@ -11,8 +11,9 @@ use std::fmt;
 ///
 /// Every library with the same [`root`](Library::root) must offer the same functions: the
 /// sandbox keeps warm VMs per root with the functions already bound, and asks a library for
-/// its functions only when it makes a VM for a root it has not seen. A root belongs to one
-/// [`model`](Library::model).
+/// its functions only when a worker makes a VM for a root it holds no warm VM of (the
+/// first query of a root, after an eviction, or a late query of a superseded model). A root
+/// belongs to one [`model`](Library::model).
 pub trait Library: Send + Sync {
     /// The functions, each with the names of its parameters in order, e.g.
     /// `("getTicket", ["id"])`, `("searchTickets", ["query"])`, `("ticketStats", [])`.

@@ -26,8 +26,9 @@ pub struct SandboxOptions {
     /// Worker threads: the number of queries that run at once. Each keeps up to
     /// [`VMS_PER_WORKER_MAX`](crate::VMS_PER_WORKER_MAX) warm VMs (one per function set of
     /// the current model; idle, a VM holds only a fresh context), so VMs across roots are
-    /// at most `pool_size × VMS_PER_WORKER_MAX`, and at most `pool_size` run a query, each
-    /// within `memory_bytes_max`. Default the number of cores, between 1 and 256.
+    /// at most `pool_size × VMS_PER_WORKER_MAX`, plus one per worker while it answers a
+    /// late query of a superseded model, and at most `pool_size` run a query, each within
+    /// `memory_bytes_max`. Default the number of cores, between 1 and 256.
     pub pool_size: usize,
     /// Queries waiting for a worker. When full, [`Sandbox::run`](crate::Sandbox::run)
     /// answers [`SandboxError::Overloaded`](crate::SandboxError::Overloaded) at once.

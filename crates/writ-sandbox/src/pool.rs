@@ -13,7 +13,8 @@
 //! [`VMS_PER_WORKER_MAX`] per worker, the least recently used going first. When the current
 //! model changes, idle workers are woken to drop VMs of other models; busy ones drop theirs
 //! after the query they run. A query for an older model (one still in flight when the model
-//! changed) runs in a VM made for it and dropped after it, never in a VM of another root.
+//! changed) runs in a VM made for it and dropped after it, never in a VM of another root,
+//! and evicts no warm VM of the current model to make room.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -65,8 +66,8 @@ pub struct SandboxStats {
     pub running: usize,
     /// VMs made since the start.
     pub vms_created: u64,
-    /// VMs dropped because their root was superseded or they answered their share of
-    /// queries.
+    /// VMs dropped because their model was superseded, the per-worker bound evicted them,
+    /// or they answered their share of queries.
     pub vms_retired: u64,
     /// VMs dropped because a query hit the time or memory limit, or something panicked.
     pub vms_discarded: u64,
@@ -324,7 +325,9 @@ fn work(shared: &Shared) {
         match shared.next_event(&mut model_epoch) {
             Event::Shutdown => return,
             Event::ModelChanged(current) => {
-                retire_where(shared, &mut warm, |w| Some(w.model) != current);
+                for old in warm.extract_if(.., |w| Some(w.model) != current) {
+                    drop_vm(shared, old.vm, Removal::Retired);
+                }
             }
             Event::Job(job) => {
                 // The VM the job runs in is out of `warm` while it runs, so that a panic
@@ -348,43 +351,34 @@ fn work(shared: &Shared) {
     }
 }
 
-/// Drops the warm VMs that match `retire`.
-fn retire_where(shared: &Shared, warm: &mut Vec<Warm>, retire: impl Fn(&Warm) -> bool) {
-    let mut index = 0;
-    while index < warm.len() {
-        if retire(&warm[index]) {
-            let old = warm.remove(index);
-            drop_vm(shared, old.vm, Removal::Retired);
-        } else {
-            index += 1;
-        }
-    }
-}
-
 /// Runs a job in a VM of its root (taken out of `warm` into `used`, or made) and sends the
 /// answer.
 fn answer(shared: &Shared, warm: &mut Vec<Warm>, used: &mut Option<Warm>, job: Job) {
     let current = match warm.iter().position(|w| w.vm.root() == job.root) {
         Some(index) => used.insert(warm.remove(index)),
-        None if warm.len() == VMS_PER_WORKER_MAX => {
-            // Room first, so that a worker never holds more than the bound.
-            let oldest = warm.remove(0);
-            drop_vm(shared, oldest.vm, Removal::Retired);
-            return answer(shared, warm, used, job);
-        }
-        None => match Vm::new(job.root, job.library.functions(), shared.limits) {
-            Ok(new) => {
-                let mut state = shared.lock();
-                *state.stats.vms_by_root.entry(job.root).or_default() += 1;
-                state.stats.vms_created += 1;
-                drop(state);
-                used.insert(Warm {
-                    model: job.model,
-                    vm: new,
-                })
+        None => {
+            // Room first, so that a worker never keeps more than the bound warm. A late
+            // query of a retired model evicts nothing: its VM is dropped after the answer,
+            // so it only runs beside the bound for that long.
+            let current_model = shared.lock().current_model;
+            if warm.len() == VMS_PER_WORKER_MAX && current_model == Some(job.model) {
+                let oldest = warm.remove(0);
+                drop_vm(shared, oldest.vm, Removal::Retired);
             }
-            Err(error) => return reply(shared, job.reply, Err(error)),
-        },
+            match Vm::new(job.root, job.library.functions(), shared.limits) {
+                Ok(new) => {
+                    let mut state = shared.lock();
+                    *state.stats.vms_by_root.entry(job.root).or_default() += 1;
+                    state.stats.vms_created += 1;
+                    drop(state);
+                    used.insert(Warm {
+                        model: job.model,
+                        vm: new,
+                    })
+                }
+                Err(error) => return reply(shared, job.reply, Err(error)),
+            }
+        }
     };
     let result = panic::catch_unwind(AssertUnwindSafe(|| {
         current.vm.run(job.library, &job.code, &job.args_json)
@@ -425,12 +419,9 @@ fn after_query(shared: &Shared, warm: &mut Vec<Warm>, used: Option<Warm>) {
         drop_vm(shared, current.vm, Removal::Discarded);
         return;
     }
-    if warm.len() == VMS_PER_WORKER_MAX {
-        // Only if the VM was made while the worker already held the bound in warm VMs of
-        // other roots, which `answer` prevents; kept as the bound's last line.
-        let oldest = warm.remove(0);
-        drop_vm(shared, oldest.vm, Removal::Retired);
-    }
+    // `answer` made room before it made a VM of the current model, and models never come
+    // back once retired, so a VM kept here always fits.
+    debug_assert!(warm.len() < VMS_PER_WORKER_MAX);
     warm.push(current);
 }
 

@@ -871,6 +871,10 @@ fn function_sets_of_one_model_stay_warm_together() {
         "an old model stays retired"
     );
     assert_eq!(stats.vms_by_root, HashMap::from([(RootId(21), 1)]));
+    assert_eq!(
+        stats.vms_created, 4,
+        "root 21's VM stayed warm through the late query"
+    );
 }
 
 #[test]
@@ -904,6 +908,57 @@ fn a_worker_keeps_a_bounded_number_of_warm_vms() {
         stats.vms_created - VMS_PER_WORKER_MAX as u64
     );
     assert_eq!(stats.vms_discarded, 0);
+
+    // Which one goes is the least recently used: the last four roots are warm; using the
+    // oldest of them makes the next oldest go when a new root comes.
+    let query = |root: u64| {
+        sandbox
+            .run(
+                Tickets::with_model(1, RootId(100 + root), RootId(1)),
+                "getTicket(args.id).id",
+                json!({"id": 1}),
+            )
+            .unwrap();
+        sandbox.stats().vms_created
+    };
+    let oldest = roots - VMS_PER_WORKER_MAX as u64;
+    let created = stats.vms_created;
+    assert_eq!(query(oldest), created, "warm: no VM made");
+    assert_eq!(query(99), created + 1, "a new root");
+    assert_eq!(query(oldest), created + 1, "used lately, so kept");
+    assert_eq!(
+        query(oldest + 1),
+        created + 2,
+        "the least recently used went"
+    );
+}
+
+#[test]
+fn a_late_query_of_an_old_model_evicts_no_warm_vm() {
+    let sandbox = one_worker();
+    let query = |root: u64, model: u64| {
+        sandbox
+            .run(
+                Tickets::with_model(1, RootId(root), RootId(model)),
+                "getTicket(args.id).id",
+                json!({"id": 1}),
+            )
+            .unwrap();
+        sandbox.stats().vms_created
+    };
+    query(100, 1);
+    // The current model fills the worker's bound.
+    for root in 0..VMS_PER_WORKER_MAX as u64 {
+        query(200 + root, 2);
+    }
+    let created = sandbox.stats().vms_created;
+    // A late query of model 1 runs in a VM of its own, dropped after it...
+    assert_eq!(query(100, 1), created + 1);
+    // ...and every VM of model 2 is still warm.
+    for root in 0..VMS_PER_WORKER_MAX as u64 {
+        assert_eq!(query(200 + root, 2), created + 1, "root {}", 200 + root);
+    }
+    assert_eq!(sandbox.stats().current_model, Some(RootId(2)));
 }
 
 #[test]
