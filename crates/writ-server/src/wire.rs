@@ -554,6 +554,8 @@ mod tests {
             r#"{"id":"ID","command":"C","version":4294967295,"payload":{}}"#,
             // Escapes and odd forms: left to the field-by-field reading.
             r#"{"id":"0b0e5b4c-9a53-4c9a-9d7c-6a3f0c2f7a10","command":"C","payload":{}}"#,
+            r#"{"id":"\u0030b0e5b4c-9a53-4c9a-9d7c-6a3f0c2f7a10","command":"Open\u0054icket","payload":{}}"#,
+            r#"{"id":"ID","command":"C\n","payload":{}}"#,
             r#"{"id":"ID","command":"OpenTicket
 ","payload":{}}"#,
             r#"{"id":"ID","command":"C","version":0,"payload":{}}"#,
@@ -580,13 +582,22 @@ mod tests {
                 )
             })
         };
-        for body in bodies.map(id) {
+        let bodies = bodies.map(id);
+        for body in &bodies {
             assert_eq!(
-                seen(parse(&body)),
+                seen(parse(body)),
                 seen(UpdateRequest::parse_by_field(body.as_bytes())),
                 "{body}"
             );
         }
+        // Both paths are taken: the first body by the one pass, the escaped ones only by
+        // the field-by-field reading, which accepts them.
+        assert!(serde_json::from_slice::<PlainFields<'_>>(bodies[0].as_bytes()).is_ok());
+        for escaped in &bodies[5..7] {
+            assert!(serde_json::from_slice::<PlainFields<'_>>(escaped.as_bytes()).is_err());
+            assert!(parse(escaped).is_ok(), "{escaped}");
+        }
+        assert_eq!(parse(&bodies[5]).unwrap().command, "OpenTicket");
     }
 
     #[test]

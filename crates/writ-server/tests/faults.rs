@@ -92,13 +92,8 @@ impl Node {
     }
 
     async fn post(&self, command: &Command) -> Answer {
-        self.call(
-            Request::post("/update")
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(command.body.clone()))
-                .unwrap(),
-        )
-        .await
+        self.call(support::post_json("/update", command.body.clone()))
+            .await
     }
 
     async fn get(&self, uri: &str) -> Answer {

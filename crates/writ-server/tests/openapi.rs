@@ -2,63 +2,29 @@
 //! (`.ci/schemathesis`) found, each through the router without a socket.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
 use serde_json::Value;
-use tower::ServiceExt;
-use writ_engine::{Engine, EngineOptions};
-use writ_log::LogOptions;
+use writ_engine::Engine;
 use writ_log::storage::SimStorage;
 use writ_server::{AppState, ServerOptions, router};
 use writ_tickets::Tickets;
 
-/// A bound for answers that should come at once; never a timing assertion.
-const BOUND: Duration = Duration::from_secs(30);
+mod support;
+use support::{call, get, small_engine_options};
 
 fn app() -> Router {
-    let options = EngineOptions {
-        log: LogOptions {
-            segment_bytes: 4 << 20,
-            record_bytes_max: 2 << 20,
-            ..LogOptions::default()
-        },
-        ..EngineOptions::default()
-    };
-    let (engine, _) = Engine::<Tickets>::open(Arc::new(SimStorage::new()), options).unwrap();
+    let (engine, _) =
+        Engine::<Tickets>::open(Arc::new(SimStorage::new()), small_engine_options()).unwrap();
     router(AppState::new(Arc::new(engine), ServerOptions::default()))
 }
 
-async fn call(app: &Router, request: Request<Body>) -> (StatusCode, String, Bytes) {
-    let response = tokio::time::timeout(BOUND, app.clone().oneshot(request))
-        .await
-        .expect("the router answers")
-        .unwrap();
-    let (parts, body) = response.into_parts();
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .map_or("", |v| v.to_str().unwrap())
-        .to_owned();
-    let body = tokio::time::timeout(BOUND, body.collect())
-        .await
-        .expect("the body ends")
-        .unwrap()
-        .to_bytes();
-    (parts.status, content_type, body)
-}
-
-fn get(uri: &str) -> Request<Body> {
-    Request::get(uri).body(Body::empty()).unwrap()
-}
-
 async fn document(app: &Router) -> Value {
-    let (status, _, body) = call(app, get("/openapi.json")).await;
-    assert_eq!(status, StatusCode::OK);
-    serde_json::from_slice(&body).unwrap()
+    let answer = call(app, get("/openapi.json")).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    answer.json()
 }
 
 /// Found by schemathesis: the integer parameters were declared `format: int64`, so a
@@ -91,17 +57,18 @@ async fn integer_parameters_take_any_run_of_digits_as_documented() {
         "/events?from=9223372036854775808&limit=9223372036854775808",
         "/streams/ticket-t-1?from=99999999999999999999999&limit=18446744073709551616",
     ] {
-        let (status, content_type, body) = call(&app, get(uri)).await;
-        assert_eq!(status, StatusCode::OK, "{uri}");
-        assert_eq!(content_type, "application/json");
-        let page: Value = serde_json::from_slice(&body).unwrap();
+        let answer = call(&app, get(uri)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{uri}");
+        assert_eq!(answer.content_type(), "application/json");
+        let page = answer.json();
         assert_eq!(page["events"], Value::Array(vec![]), "{uri}");
     }
-    let (status, _, _) = call(
+    let status = call(
         &app,
         get("/update/0b0e5b4c-9a53-4c9a-9d7c-6a3f0c2f7a10?wait=9223372036854775808"),
     )
-    .await;
+    .await
+    .status;
     assert_eq!(
         status,
         StatusCode::NOT_FOUND,
@@ -125,10 +92,10 @@ async fn a_malformed_last_event_id_is_refused_on_pages_too() {
             .header("last-event-id", value)
             .body(Body::empty())
             .unwrap();
-        let (status, content_type, body) = call(&app, request).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{value:?}");
-        assert_eq!(content_type, "application/problem+json");
-        let problem: Value = serde_json::from_slice(&body).unwrap();
+        let answer = call(&app, request).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{value:?}");
+        assert_eq!(answer.content_type(), "application/problem+json");
+        let problem = answer.json();
         assert!(
             problem["detail"]
                 .as_str()
@@ -141,6 +108,6 @@ async fn a_malformed_last_event_id_is_refused_on_pages_too() {
         .header("last-event-id", "7")
         .body(Body::empty())
         .unwrap();
-    let (status, _, _) = call(&app, request).await;
+    let status = call(&app, request).await.status;
     assert_eq!(status, StatusCode::OK, "a page ignores a well-formed one");
 }

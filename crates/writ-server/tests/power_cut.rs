@@ -22,8 +22,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 use writ_engine::{Engine, EngineOptions};
@@ -34,7 +33,7 @@ use writ_server::{AppState, ServerOptions, router};
 use writ_tickets::Tickets;
 
 mod support;
-use support::{call_at_head, get};
+use support::{call_at_head, get, post_json};
 
 /// Clients sending at once, and commands each sends (after opening its ticket).
 const CLIENTS: usize = 8;
@@ -93,11 +92,7 @@ impl fmt::Display for Violation {
 /// Sends `body` to `POST /update`; returns the status, and the storage a power cut right
 /// when the answer arrived would leave.
 async fn post(app: &Router, sim: &SimStorage, body: String) -> (StatusCode, SimStorage, Vec<u8>) {
-    let request = Request::post("/update")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body))
-        .unwrap();
-    let (answer, crashed) = call_at_head(app, request, || sim.crash()).await;
+    let (answer, crashed) = call_at_head(app, post_json("/update", body), || sim.crash()).await;
     (answer.status, crashed, answer.body.to_vec())
 }
 

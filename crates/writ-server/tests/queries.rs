@@ -96,10 +96,7 @@ impl Answer {
 }
 
 fn post_json(uri: &str, body: &Value) -> Request<Body> {
-    Request::post(uri)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap()
+    support::post_json(uri, body.to_string())
 }
 
 fn code(version: u32, code: &str, args: Value) -> Request<Body> {

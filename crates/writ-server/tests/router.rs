@@ -17,7 +17,7 @@ use writ_server::{AppState, ServerOptions, router};
 use writ_tickets::Tickets;
 
 mod support;
-use support::{Answer, BOUND, call, get, small_engine_options as engine_options};
+use support::{Answer, BOUND, call, get, post_json, small_engine_options as engine_options};
 
 struct Harness {
     app: Router,
@@ -72,10 +72,7 @@ impl Answer {
 }
 
 fn post(body: impl Into<String>) -> Request<Body> {
-    Request::post("/update")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.into()))
-        .unwrap()
+    post_json("/update", body.into())
 }
 
 fn get_events_stream(uri: &str, last_event_id: Option<u64>) -> Request<Body> {

@@ -17,10 +17,7 @@ use writ_server::{AppState, ServerOptions, router};
 use writ_tickets::Tickets;
 
 mod support;
-use support::small_engine_options;
-
-/// A bound for waits that should end soon; never a timing assertion.
-const BOUND: Duration = Duration::from_secs(30);
+use support::{BOUND, small_engine_options};
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

@@ -86,6 +86,14 @@ pub fn get(uri: &str) -> Request<Body> {
     Request::get(uri).body(Body::empty()).unwrap()
 }
 
+/// A `POST` of a JSON body to `uri`.
+pub fn post_json(uri: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body.into())
+        .unwrap()
+}
+
 /// The defaults with 4 MiB log segments: a test writes little and opens fast, and the
 /// preallocator starts only once a segment is half full, which these tests never reach,
 /// so every write and sync is the pipeline's own.
