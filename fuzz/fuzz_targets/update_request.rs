@@ -1,9 +1,11 @@
 //! The command envelope as the server reads it: the body of `POST /update` and every
 //! WebSocket text frame go through `UpdateRequest::parse`, then the domain's catalog.
 //!
-//! Properties: parsing never panics; what parses agrees with a generic JSON reading of the
-//! same bytes, and re-encodes to an envelope that parses equal; the payload then decodes
-//! in the tickets catalog with the properties of `writ_fuzz::check_command`.
+//! Properties: parsing never panics; its one-pass shortcut answers exactly as the
+//! field-by-field reading does (`UpdateRequest::parse_by_field`), errors included; what
+//! parses agrees with a generic JSON reading of the same bytes, and re-encodes to an
+//! envelope that parses equal; the payload then decodes in the tickets catalog with the
+//! properties of `writ_fuzz::check_command`.
 
 #![no_main]
 
@@ -12,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use uuid::Uuid;
-use writ_server::wire::UpdateRequest;
+use writ_server::wire::{MalformedUpdate, UpdateRequest};
 
 /// The envelope as a client would write it.
 #[derive(Serialize)]
@@ -24,8 +26,30 @@ struct Envelope<'a> {
     payload: &'a RawValue,
 }
 
+/// What a reading gave, comparable.
+type Seen = Result<(Uuid, String, Option<u32>, String), MalformedUpdate>;
+
+fn seen(read: &Result<UpdateRequest<'_>, MalformedUpdate>) -> Seen {
+    read.as_ref()
+        .map(|r| {
+            (
+                r.id,
+                r.command.to_string(),
+                r.version,
+                r.payload.get().to_owned(),
+            )
+        })
+        .map_err(Clone::clone)
+}
+
 fuzz_target!(|data: &[u8]| {
-    let request = match UpdateRequest::parse(data) {
+    let parsed = UpdateRequest::parse(data);
+    assert_eq!(
+        seen(&parsed),
+        seen(&UpdateRequest::parse_by_field(data)),
+        "the one-pass reading and the field-by-field one disagree"
+    );
+    let request = match parsed {
         Ok(request) => request,
         Err(malformed) => {
             assert!(!malformed.detail.is_empty());
