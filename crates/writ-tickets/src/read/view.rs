@@ -334,8 +334,8 @@ impl Ticket {
     }
 }
 
-/// The most words of a ticket's word list [`TicketsView::warm`] reads: enough to cover
-/// a short list entirely (three 24-byte words to a cache line).
+/// The most words of a ticket's word list [`TicketsView::warm`] reads: all of a list of up
+/// to 16 words (24 bytes each, 6 cache lines), an even sample of a longer one.
 const WARM_WORDS: usize = 16;
 
 /// The longest word a ticket's word list keeps inline.
@@ -663,7 +663,8 @@ impl TicketsView {
         }
         for ticket in tickets[..count].iter().flatten() {
             sink ^= usize::from(ticket.id.as_bytes().first().copied().unwrap_or(0));
-            // Where a binary search of the word list looks (all of a short list).
+            // All of a short list; an even sample of a long one, which brings in part of
+            // what a binary search of it will touch.
             let words = &ticket.words;
             let step = words.len().div_ceil(WARM_WORDS).max(1);
             for word in words.iter().step_by(step) {
