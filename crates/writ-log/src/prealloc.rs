@@ -50,7 +50,7 @@ pub(crate) struct Preallocator {
     stop: Arc<AtomicBool>,
     /// Set while the writer waits for a spare still being filled: the thread ends the zero
     /// fill where it is and hands the file over (the rest a hole).
-    hurry: Arc<AtomicBool>,
+    pub(crate) hurry: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     state: SpareState,
 }
