@@ -13,13 +13,7 @@ use writ_sandbox::{Sandbox, SandboxOptions};
 use writ_server::{AppState, ReadSide, ServerOptions};
 use writ_tickets::Tickets;
 use writ_tickets::read::TicketsProjection;
-
-mod bench;
-mod bench_http;
-mod bench_query;
-mod client;
-mod proof;
-mod rebuild;
+use writ_tools::{bench, proof, rebuild};
 
 /// mimalloc rather than the system allocator: the HTTP path allocates on one thread and
 /// frees on another, where it measured clearly cheaper (see the root `Cargo.toml`).

@@ -36,6 +36,7 @@ use super::server::ServerProcess;
 use super::{DataDir, Rng, check};
 use crate::client::Client;
 
+/// `writ proof crash`'s arguments.
 #[derive(Debug, Args)]
 pub struct CrashArgs {
     /// Kills and restarts.

@@ -1,10 +1,11 @@
-//! `writ bench`: workloads that measure Writ, printing a machine-readable last line.
+//! `writ bench engine`: the tickets workload through the engine in-process (no HTTP),
+//! printing a machine-readable last line `commands_per_s=N p50_ms=X p99_ms=Y`.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use clap::{Args, Subcommand};
+use clap::Args;
 use uuid::Uuid;
 use writ_engine::{
     CommandState, CommandStatus, Engine, EngineOptions, Pending, SubmitError, Submitted,
@@ -12,19 +13,7 @@ use writ_engine::{
 };
 use writ_tickets::{Tickets, workload};
 
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// The tickets workload through the engine in-process (no HTTP): one OpenTicket per
-    /// ticket, then AddComment round-robin. A command counts when its outcome is durable.
-    Engine(EngineArgs),
-    /// The same workload against a running server, over HTTP or WebSocket. A command counts
-    /// when it is acknowledged (durable); every outcome is checked afterwards.
-    Http(crate::bench_http::HttpArgs),
-    /// The read side of a running server: named queries, query code and a projection
-    /// replay, on the tickets workload (loaded first when the server lacks it).
-    Query(crate::bench_query::QueryArgs),
-}
-
+/// `writ bench engine`'s arguments.
 #[derive(Debug, Args)]
 pub struct EngineArgs {
     /// Data directory; must not hold a store yet. Default: a fresh directory under the
@@ -43,14 +32,6 @@ pub struct EngineArgs {
     in_flight: usize,
 }
 
-pub fn run(command: BenchCommand) -> Result<(), String> {
-    match command {
-        BenchCommand::Engine(args) => bench_engine(args),
-        BenchCommand::Http(args) => crate::bench_http::run(args),
-        BenchCommand::Query(args) => crate::bench_query::run(args),
-    }
-}
-
 /// Removes the directory on drop when the bench made it.
 struct TempDir(Option<PathBuf>);
 
@@ -62,7 +43,7 @@ impl Drop for TempDir {
     }
 }
 
-fn bench_engine(args: EngineArgs) -> Result<(), String> {
+pub fn run(args: EngineArgs) -> Result<(), String> {
     if args.tickets == 0 || args.commands < args.tickets {
         return Err("--commands must be at least --tickets, and --tickets at least 1".into());
     }

@@ -29,9 +29,10 @@ use writ_server::wire::StatusName;
 
 use super::server::{ServerProcess, peak_rss_kib};
 use super::{DataDir, check, micros, percentile_ms};
-use crate::bench_http::Workload;
+use crate::bench::http::Workload;
 use crate::client::{Client, Target};
 
+/// `writ proof overload`'s arguments.
 #[derive(Debug, Args)]
 pub struct OverloadArgs {
     /// The `writ` binary to run as the server (default: this one).

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::client::{Client, Target};
 
+/// `writ rebuild`'s arguments.
 #[derive(Debug, Args)]
 pub struct RebuildArgs {
     /// The server, as http://HOST:PORT.
@@ -33,6 +34,9 @@ pub struct RebuildArgs {
     poll_ms: u64,
 }
 
+/// Starts the rebuild and follows it to the switch, drawing a progress bar on stderr and
+/// printing the figures on stdout. An error is a sentence for the user: the server could
+/// not be reached, refused the rebuild, or the rebuild failed or was cancelled.
 pub fn run(args: RebuildArgs) -> Result<(), String> {
     let target = Target::parse(&args.target)?;
     tokio::runtime::Builder::new_current_thread()

@@ -1,11 +1,11 @@
 //! `writ proof`: runs the real `writ serve` binary as a child process and proves two
 //! promises of the contract from the outside, printing a machine-readable last line and
-//! exiting non-zero on any violation.
+//! returning an error on any violation (`writ` then exits non-zero).
 //!
 //! - `writ proof crash`: nothing acknowledged is lost and nothing runs twice, whatever the
-//!   moment of a `SIGKILL` (see [`crash`]).
+//!   moment of a `SIGKILL` ([`CrashArgs`]; `crash.rs` says how).
 //! - `writ proof overload`: beyond what it absorbs, the server answers a quick `503` and
-//!   still loses nothing it acknowledged (see [`overload`]).
+//!   still loses nothing it acknowledged ([`OverloadArgs`]; `overload.rs` says how).
 
 use std::path::{Path, PathBuf};
 
@@ -18,17 +18,27 @@ mod ledger;
 mod overload;
 mod server;
 
+pub use crash::CrashArgs;
+pub use overload::OverloadArgs;
+
+/// `writ proof`'s subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ProofCommand {
     /// Kill the server with SIGKILL at random moments under load, restart it on the same
     /// data directory, and check that every acknowledged command survived and that no
     /// command ran twice.
-    Crash(crash::CrashArgs),
+    Crash(CrashArgs),
     /// Measure what the server absorbs, offer a multiple of it open-loop, and check that
     /// the excess is refused quickly with `503` and that nothing acknowledged is lost.
-    Overload(overload::OverloadArgs),
+    Overload(OverloadArgs),
 }
 
+/// Runs one proof to its end, printing its figures on stdout (the last line
+/// machine-readable) and progress on stderr. An error is a sentence for the user: the proof
+/// could not run, or the server broke a promise (the data directory is then kept).
+///
+/// The server is started as `BINARY serve ...`: `--binary`, or else the current executable,
+/// which must then be a `writ` binary.
 pub fn run(command: ProofCommand) -> Result<(), String> {
     match command {
         ProofCommand::Crash(args) => crash::run(args),

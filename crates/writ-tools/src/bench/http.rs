@@ -46,6 +46,7 @@ pub enum Mode {
     Ws,
 }
 
+/// `writ bench http`'s arguments.
 #[derive(Debug, Args)]
 pub struct HttpArgs {
     /// The server, as http://HOST:PORT.

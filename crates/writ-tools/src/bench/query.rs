@@ -33,6 +33,7 @@ use tokio::time::Instant;
 
 use crate::client::{Client, Target};
 
+/// `writ bench query`'s arguments.
 #[derive(Debug, Args)]
 pub struct QueryArgs {
     /// The server, as http://HOST:PORT.
@@ -110,7 +111,8 @@ async fn bench(args: QueryArgs, target: Target) -> Result<(), String> {
     Ok(())
 }
 
-/// Loads the workload through `writ bench http --mode ws` (this binary).
+/// Loads the workload through `writ bench http --mode ws`, run by the current executable
+/// (a `writ` binary).
 async fn load(args: &QueryArgs, target: &Target) -> Result<(), String> {
     let commands = args.tickets + args.comments;
     eprintln!(

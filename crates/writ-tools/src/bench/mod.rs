@@ -1,0 +1,44 @@
+//! `writ bench`: workloads that measure Writ, each printing a machine-readable last line.
+//!
+//! - `writ bench engine` ([`EngineArgs`]): the tickets workload through the engine
+//!   in-process, no HTTP.
+//! - `writ bench http` ([`HttpArgs`]): the same workload against a running server, over
+//!   HTTP/1.1 or WebSockets: the load tool.
+//! - `writ bench query` ([`QueryArgs`]): the read side of a running server.
+
+use clap::Subcommand;
+
+mod engine;
+pub(crate) mod http;
+mod query;
+
+pub use engine::EngineArgs;
+pub use http::HttpArgs;
+pub use query::QueryArgs;
+
+/// `writ bench`'s subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// The tickets workload through the engine in-process (no HTTP): one OpenTicket per
+    /// ticket, then AddComment round-robin. A command counts when its outcome is durable.
+    Engine(EngineArgs),
+    /// The same workload against a running server, over HTTP or WebSocket. A command counts
+    /// when it is acknowledged (durable); every outcome is checked afterwards.
+    Http(HttpArgs),
+    /// The read side of a running server: named queries, query code and a projection
+    /// replay, on the tickets workload (loaded first when the server lacks it).
+    Query(QueryArgs),
+}
+
+/// Runs one bench to its end, printing its figures on stdout and progress on stderr. An
+/// error is a sentence for the user: the bench could not run, or commands failed.
+///
+/// `writ bench query` loads missing data by running `writ bench http` as a child process
+/// of the current executable, which must therefore be a `writ` binary.
+pub fn run(command: BenchCommand) -> Result<(), String> {
+    match command {
+        BenchCommand::Engine(args) => engine::run(args),
+        BenchCommand::Http(args) => http::run(args),
+        BenchCommand::Query(args) => query::run(args),
+    }
+}

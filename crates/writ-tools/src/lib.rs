@@ -1,0 +1,73 @@
+//! `writ-tools`: the tools of the `writ` command apart from the server it runs: load,
+//! proof and client tools that measure Writ or drive a running server from outside.
+//!
+//! Each command group is a clap type to put in a command line, and a `run` function that
+//! runs a parsed command to its end, printing its figures on stdout (the last line
+//! machine-readable, `key=value` fields) and progress on stderr. An `Err` is a sentence for
+//! the user.
+//!
+//! - [`bench`](mod@bench): [`BenchCommand`](bench::BenchCommand) with `writ bench engine` (the
+//!   engine in-process), `writ bench http` (the load tool: the tickets workload against a
+//!   running server over HTTP/1.1 or WebSockets) and `writ bench query` (the read side of a
+//!   running server); [`bench::run`].
+//! - [`proof`]: [`ProofCommand`](proof::ProofCommand) with `writ proof crash` (SIGKILL the
+//!   real server under load, restart it, check that nothing acknowledged was lost and
+//!   nothing ran twice) and `writ proof overload` (quick `503`s beyond what the server
+//!   absorbs, nothing acknowledged lost); [`proof::run`].
+//! - [`rebuild`]: [`RebuildArgs`](rebuild::RebuildArgs), a running server's projection
+//!   rebuilt without downtime, with a progress bar; [`rebuild::run`].
+//!
+//! The tools that talk to a server share an HTTP/1.1 client of their own (one write per
+//! request, answers parsed with `httparse`), so that the load tool spends little of the CPU
+//! it shares with the server it measures.
+//!
+//! Two tools start the `writ` binary as a child process: the proofs run `BINARY serve`
+//! (their `--binary`, or else the current executable), and `writ bench query` loads its
+//! data with `writ bench http`, run by the current executable. A binary that offers these
+//! commands must therefore be `writ` itself, or pass `--binary` to the proofs.
+//!
+//! # Example
+//!
+//! The `writ` binary's command line, in brief:
+//!
+//! ```
+//! use clap::{Parser, Subcommand};
+//!
+//! #[derive(Debug, Parser)]
+//! #[command(name = "writ")]
+//! struct Cli {
+//!     #[command(subcommand)]
+//!     command: Command,
+//! }
+//!
+//! #[derive(Debug, Subcommand)]
+//! enum Command {
+//!     Rebuild(writ_tools::rebuild::RebuildArgs),
+//!     #[command(subcommand)]
+//!     Bench(writ_tools::bench::BenchCommand),
+//!     #[command(subcommand)]
+//!     Proof(writ_tools::proof::ProofCommand),
+//! }
+//!
+//! let cli = Cli::try_parse_from(["writ", "bench", "engine", "--commands", "20000"])?;
+//! assert!(matches!(
+//!     cli.command,
+//!     Command::Bench(writ_tools::bench::BenchCommand::Engine(_))
+//! ));
+//!
+//! // `main` runs what it parsed.
+//! fn run(command: Command) -> Result<(), String> {
+//!     match command {
+//!         Command::Rebuild(args) => writ_tools::rebuild::run(args),
+//!         Command::Bench(command) => writ_tools::bench::run(command),
+//!         Command::Proof(command) => writ_tools::proof::run(command),
+//!     }
+//! }
+//! # let _ = run;
+//! # Ok::<(), clap::Error>(())
+//! ```
+
+pub mod bench;
+mod client;
+pub mod proof;
+pub mod rebuild;
