@@ -53,6 +53,7 @@ fuzz_target!(|data: &[u8]| {
         event_type: event_type.to_owned(),
         data: body.to_vec(),
         command_id: Uuid::nil(),
+        correlation_id: Uuid::nil(),
         recorded_at_ms,
     };
     match Event::from_recorded(recorded) {

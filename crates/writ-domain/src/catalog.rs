@@ -7,6 +7,9 @@ pub struct CommandInfo {
     pub name: &'static str,
     /// The payload version, starting at 1.
     pub version: u32,
+    /// Issued only by the domain's processes and timers: clients cannot send it (they get
+    /// [`CommandError::Internal`]), but it is logged, decided and answered like any other.
+    pub internal: bool,
 }
 
 type DecodeFn<C> = Box<dyn Fn(&[u8]) -> Result<(C, Vec<u8>), serde_json::Error> + Send + Sync>;
@@ -14,6 +17,8 @@ type DecodeLoggedFn<C> = Box<dyn Fn(&[u8]) -> Result<C, serde_json::Error> + Sen
 
 struct Entry<C> {
     info: CommandInfo,
+    /// The payload's JSON Schema (draft 2020-12, subschemas inlined), derived from `P`.
+    schema: serde_json::Value,
     /// Decodes a client's payload, returning the upcast command and the canonical payload.
     decode: DecodeFn<C>,
     /// Decodes a canonical payload read back from the command log.
@@ -27,9 +32,9 @@ struct Entry<C> {
 /// use serde::{Deserialize, Serialize};
 /// use writ_domain::CommandCatalog;
 ///
-/// #[derive(Debug, Serialize, Deserialize)]
+/// #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 /// struct RenameV1 { name: String }
-/// #[derive(Debug, Serialize, Deserialize)]
+/// #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 /// struct Rename { name: String, reason: String }
 ///
 /// let catalog = CommandCatalog::new()
@@ -40,6 +45,9 @@ struct Entry<C> {
 /// assert_eq!(decoded.canonical_payload, br#"{"name":"x","reason":"typo"}"#);
 /// let old = catalog.decode("Rename", Some(1), br#"{"name":"y"}"#).unwrap();
 /// assert_eq!(old.command.reason, "none");
+/// // The payload schema comes from the type.
+/// let schema = catalog.schema("Rename", 2).unwrap();
+/// assert_eq!(schema["required"], serde_json::json!(["name", "reason"]));
 /// ```
 pub struct CommandCatalog<C> {
     entries: Vec<Entry<C>>,
@@ -79,6 +87,13 @@ pub struct DecodedCommand<C> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CommandError {
+    /// The command is issued only by the domain's processes and timers; clients cannot send
+    /// it.
+    #[error("command `{name}` is issued by the server's processes only")]
+    Internal {
+        /// The command's name.
+        name: String,
+    },
     /// No command of this name: the client should check the name against the catalog.
     #[error("unknown command `{name}`")]
     UnknownCommand {
@@ -123,11 +138,42 @@ impl<C> CommandCatalog<C> {
     /// serializing when absent (`#[serde(skip_serializing_if = "Option::is_none")]`), so
     /// that a missing field and a `null` one are the same command.
     ///
+    /// The payload's JSON Schema, published in `GET /domains` and `/openapi.json`, is
+    /// derived from `P` with `schemars` (`#[derive(JsonSchema)]` beside `Deserialize`):
+    /// it follows the same serde attributes, so it says what the decoder accepts.
+    ///
     /// # Panics
     /// If the same name and version are declared twice, or the version is 0.
-    pub fn command<P>(mut self, name: &'static str, version: u32, upcast: fn(P) -> C) -> Self
+    pub fn command<P>(self, name: &'static str, version: u32, upcast: fn(P) -> C) -> Self
     where
-        P: serde::de::DeserializeOwned + serde::Serialize + 'static,
+        P: serde::de::DeserializeOwned + serde::Serialize + schemars::JsonSchema + 'static,
+        C: 'static,
+    {
+        self.declare(name, version, false, upcast)
+    }
+
+    /// Declares a command that only the domain's processes and timers issue (see
+    /// [`CommandInfo::internal`]), as [`CommandCatalog::command`] does.
+    ///
+    /// # Panics
+    /// As [`CommandCatalog::command`].
+    pub fn internal<P>(self, name: &'static str, version: u32, upcast: fn(P) -> C) -> Self
+    where
+        P: serde::de::DeserializeOwned + serde::Serialize + schemars::JsonSchema + 'static,
+        C: 'static,
+    {
+        self.declare(name, version, true, upcast)
+    }
+
+    fn declare<P>(
+        mut self,
+        name: &'static str,
+        version: u32,
+        internal: bool,
+        upcast: fn(P) -> C,
+    ) -> Self
+    where
+        P: serde::de::DeserializeOwned + serde::Serialize + schemars::JsonSchema + 'static,
         C: 'static,
     {
         assert!(version >= 1, "command versions start at 1");
@@ -136,7 +182,12 @@ impl<C> CommandCatalog<C> {
             "command {name} version {version} declared twice"
         );
         self.entries.push(Entry {
-            info: CommandInfo { name, version },
+            info: CommandInfo {
+                name,
+                version,
+                internal,
+            },
+            schema: schema_of::<P>(),
             decode: Box::new(move |bytes| {
                 let payload: P = serde_json::from_slice(bytes)?;
                 let canonical = serde_json::to_vec(&payload)?;
@@ -150,6 +201,11 @@ impl<C> CommandCatalog<C> {
     /// Every declared command name and version, in declaration order.
     pub fn infos(&self) -> impl Iterator<Item = CommandInfo> + '_ {
         self.entries.iter().map(|e| e.info)
+    }
+
+    /// The payload JSON Schema of `name` in `version`.
+    pub fn schema(&self, name: &str, version: u32) -> Option<&serde_json::Value> {
+        self.find(name, version).map(|e| &e.schema)
     }
 
     /// The newest version of `name`, if the command exists.
@@ -230,12 +286,26 @@ impl<C> CommandCatalog<C> {
     }
 }
 
+/// The JSON Schema of `P` as a self-contained object: draft 2020-12, every subschema
+/// inlined (no `$defs`, whose references would not resolve once the schema is embedded in
+/// another document such as the OpenAPI description), without `$schema`.
+fn schema_of<P: schemars::JsonSchema>() -> serde_json::Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|settings| settings.inline_subschemas = true)
+        .into_generator();
+    let mut schema = generator.into_root_schema_for::<P>().to_value();
+    if let Some(object) = schema.as_object_mut() {
+        object.remove("$schema");
+    }
+    schema
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde::{Deserialize, Serialize};
 
-    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[derive(Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
     #[serde(deny_unknown_fields)]
     struct Ping {
         n: u32,
@@ -277,6 +347,34 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn schemas_are_self_contained_and_follow_serde() {
+        #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+        #[serde(rename_all = "lowercase")]
+        enum Level {
+            Low,
+            High,
+        }
+        #[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        struct Raise {
+            ticket_id: String,
+            level: Level,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            note: Option<String>,
+        }
+        let c = CommandCatalog::new().internal("Raise", 1, |r: Raise| r);
+        let schema = c.schema("Raise", 1).unwrap();
+        assert!(schema.get("$defs").is_none() && schema.get("$schema").is_none());
+        assert_eq!(
+            schema["properties"]["level"]["enum"],
+            serde_json::json!(["low", "high"])
+        );
+        assert_eq!(schema["required"], serde_json::json!(["ticketId", "level"]));
+        assert_eq!(schema["additionalProperties"], serde_json::json!(false));
+        assert!(c.infos().all(|i| i.internal));
     }
 
     #[test]

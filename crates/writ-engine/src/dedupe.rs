@@ -1,10 +1,10 @@
 //! The dedupe index: which command ids were seen within the window, with what content, and
-//! where they are in the command log.
+//! where they are in the journal.
 //!
 //! An entry is reserved when a command passes validation (before it is logged), marked with
-//! its sequence number once the command log sync covers it, and evicted when the command's
-//! `recorded_at` falls out of the window. The index is rebuilt at open from the command
-//! log, so it survives restart without a file of its own. It is bounded: at
+//! its sequence number once the journal sync covers it, and evicted when the command's
+//! `recorded_at` falls out of the window. The index is rebuilt at open from the journal,
+//! so it survives restart without a file of its own. It is bounded: at
 //! `dedupe_entries_max` entries intake refuses new commands (overload) rather than forget
 //! an id early, which would break exactly-once. Memory is about 60 bytes per entry.
 
@@ -71,6 +71,17 @@ impl DedupeIndex {
     }
 
     pub(crate) fn reserve(&self, id: Uuid, fingerprint: u64) -> Reserve {
+        self.reserve_within(id, fingerprint, true)
+    }
+
+    /// [`DedupeIndex::reserve`] for a command the server itself issues (a process's or a
+    /// timer's), which cannot be refused: it goes past the bound. Those are bounded by
+    /// the commands that cause them.
+    pub(crate) fn reserve_issued(&self, id: Uuid, fingerprint: u64) -> Reserve {
+        self.reserve_within(id, fingerprint, false)
+    }
+
+    fn reserve_within(&self, id: Uuid, fingerprint: u64, bounded: bool) -> Reserve {
         let mut shard = self.shard(&id);
         if let Some(slot) = shard.get(&id) {
             return if slot.fingerprint == fingerprint {
@@ -79,7 +90,7 @@ impl DedupeIndex {
                 Reserve::Conflict
             };
         }
-        if self.len.load(Ordering::Relaxed) >= self.max {
+        if bounded && self.len.load(Ordering::Relaxed) >= self.max {
             return Reserve::Full;
         }
         shard.insert(
@@ -132,13 +143,23 @@ impl DedupeIndex {
     }
 }
 
-/// The fingerprint two submissions of one id are compared by: 64 bits over name, version
-/// and canonical payload. Only submissions that share an id are ever compared, so a
-/// collision needs a client to reuse an id with other content *and* hit 2^-64.
-pub(crate) fn fingerprint(name: &str, version: u32, payload: &[u8]) -> u64 {
+/// The fingerprint two submissions of one id are compared by: 64 bits over name, version,
+/// expected version and canonical payload. Only submissions that share an id are ever
+/// compared, so a collision needs a client to reuse an id with other content *and* hit
+/// 2^-64.
+pub(crate) fn fingerprint(
+    name: &str,
+    version: u32,
+    expected_version: Option<u64>,
+    payload: &[u8],
+) -> u64 {
     let mut h = Hasher64::new(0x5752_4954); // "WRIT"
     h.write(name.as_bytes());
     h.write(&version.to_le_bytes());
+    if let Some(expected) = expected_version {
+        h.write(b"expected");
+        h.write(&expected.to_le_bytes());
+    }
     h.write(payload);
     h.finish()
 }
@@ -280,8 +301,25 @@ mod tests {
 
     #[test]
     fn fingerprint_separates_fields() {
-        assert_ne!(fingerprint("ab", 1, b"c"), fingerprint("a", 1, b"bc"));
-        assert_ne!(fingerprint("a", 1, b"{}"), fingerprint("a", 2, b"{}"));
-        assert_eq!(fingerprint("a", 1, b"{}"), fingerprint("a", 1, b"{}"));
+        assert_ne!(
+            fingerprint("ab", 1, None, b"c"),
+            fingerprint("a", 1, None, b"bc")
+        );
+        assert_ne!(
+            fingerprint("a", 1, None, b"{}"),
+            fingerprint("a", 2, None, b"{}")
+        );
+        assert_ne!(
+            fingerprint("a", 1, None, b"{}"),
+            fingerprint("a", 1, Some(0), b"{}")
+        );
+        assert_ne!(
+            fingerprint("a", 1, Some(1), b"{}"),
+            fingerprint("a", 1, Some(0), b"{}")
+        );
+        assert_eq!(
+            fingerprint("a", 1, Some(3), b"{}"),
+            fingerprint("a", 1, Some(3), b"{}")
+        );
     }
 }

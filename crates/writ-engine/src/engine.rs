@@ -1,134 +1,72 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use uuid::Uuid;
-use writ_domain::{CommandCatalog, Domain};
+use writ_log::LogReader;
 use writ_log::storage::{FsStorage, Storage};
-use writ_log::{Log, LogReader, TailTruncation};
 
-use crate::dedupe::{self, DedupeIndex, PENDING, Reserve, Slot, Waiters};
+use crate::dedupe::{self, PENDING, Reserve, Waiters};
 use crate::error::{OpenError, Overload, ReadError, SubmitError, Unavailable};
-use crate::metrics::Metrics;
 use crate::options::EngineOptions;
-use crate::pipeline::{
-    self, Accepted, CommitterMsg, IntakeMsg, Outcome, Submit, Work, Writer, WriterMsg,
-};
-use crate::record::{CommandRecord, CommitRecord};
-use crate::store::Store;
+use crate::record;
+use crate::recovery::{self, RecoveryReport};
+use crate::registry::{From, Registry};
+use crate::shared::Shared;
 use crate::subscription::Subscription;
+use crate::syncer;
 use crate::types::{CommandStatus, RecordedEvent};
-
-/// Counters of what the engine did since it opened.
-#[derive(Debug, Default)]
-pub(crate) struct Stats {
-    pub commands_accepted: AtomicU64,
-    pub duplicates: AtomicU64,
-    pub command_batches: AtomicU64,
-    pub event_batches: AtomicU64,
-    pub succeeded: AtomicU64,
-    pub rejected: AtomicU64,
-    pub failed: AtomicU64,
-}
+use crate::writer::{self, Accepted, Outcome, Submit, Writer, WriterMsg};
 
 /// A snapshot of the engine's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct EngineStats {
-    /// Commands logged and acknowledged.
+    /// Clients' commands logged and acknowledged.
     pub commands_accepted: u64,
+    /// Commands processes issued.
+    pub commands_issued: u64,
+    /// Timers that fired.
+    pub timers_fired: u64,
     /// Submissions answered as duplicates.
     pub duplicates: u64,
-    /// Command log syncs.
-    pub command_batches: u64,
-    /// Event log syncs.
-    pub event_batches: u64,
-    /// Outcomes by status.
+    /// Journal syncs.
+    pub batches: u64,
+    /// Outcomes by status (the commands of processes and timers included).
     pub succeeded: u64,
     /// Outcomes by status.
     pub rejected: u64,
     /// Outcomes by status.
     pub failed: u64,
+    /// Reactions of processes that failed (the event is parked for that process).
+    pub reactions_failed: u64,
     /// Ids in the dedupe index.
     pub dedupe_entries: usize,
-    /// Commands waiting in the intake queue.
+    /// Commands waiting for the writer.
     pub intake_queue_depth: usize,
+    /// Durable timers pending.
+    pub timers_pending: usize,
 }
 
-/// State shared by the engine handle and its threads.
-pub(crate) struct Shared<D: Domain> {
-    pub catalog: CommandCatalog<D::Command>,
-    pub options: EngineOptions,
-    pub dedupe: DedupeIndex,
-    pub waiters: Waiters,
-    pub store: Store,
-    pub stats: Stats,
-    pub metrics: Metrics,
-    /// Commands in the intake queue (incremented before `try_send`, decremented by intake).
-    pub queued: AtomicUsize,
-    poisoned: AtomicBool,
-    poison_detail: Mutex<Option<String>>,
-    accepting: AtomicBool,
-}
-
-impl<D: Domain> std::fmt::Debug for Shared<D> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("domain", &D::NAME)
-            .field("options", &self.options)
-            .field("poisoned", &self.is_poisoned())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<D: Domain> Shared<D> {
-    pub(crate) fn poison(&self, detail: String) {
-        let mut slot = self.poison_detail.lock().expect("poison lock");
-        if slot.is_none() {
-            *slot = Some(detail);
-        }
-        self.poisoned.store(true, Ordering::Release);
-        self.metrics.store_poisoned.set(1.0);
-        drop(slot);
-        self.waiters.wake_all();
-    }
-
-    pub(crate) fn is_poisoned(&self) -> bool {
-        self.poisoned.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn unavailable(&self) -> Unavailable {
-        let detail = self.poison_detail.lock().expect("poison lock").clone();
-        match detail {
-            Some(detail) => Unavailable::Poisoned { detail },
-            None => Unavailable::ShuttingDown,
-        }
-    }
-}
-
-/// What opening an engine found and did.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct RecoveryReport {
-    /// Commands in the command log.
-    pub commands: u64,
-    /// Commands with a durable outcome.
-    pub executed: u64,
-    /// Commands that were logged but had no durable outcome; they run again now, in order.
-    pub reexecuted: u64,
-    /// Events in the event log.
-    pub events: u64,
-    /// Ids loaded into the dedupe index (those within the window).
-    pub dedupe_entries: usize,
-    /// Torn or corrupt tails cut off by recovery (never acknowledged records).
-    pub truncated: Vec<(&'static str, TailTruncation)>,
-    /// How long opening took.
-    pub elapsed: Duration,
+/// A command as a client sends it; see [`Engine::submit_command`].
+#[derive(Debug, Clone, Copy)]
+pub struct Submission<'a> {
+    /// The id the client chose.
+    pub id: Uuid,
+    /// The command's name.
+    pub command: &'a str,
+    /// The payload version; the newest when `None`.
+    pub version: Option<u32>,
+    /// The JSON payload.
+    pub payload: &'a [u8],
+    /// The version the command's target stream must be at (`0`: it must not exist yet);
+    /// otherwise the command is rejected with `wrong_expected_version`.
+    pub expected_version: Option<u64>,
 }
 
 /// The answer to a submission.
@@ -231,24 +169,26 @@ enum Lookup {
     Known(CommandStatus),
 }
 
-/// An event-sourcing engine for one domain, on one data directory.
+/// An event-sourcing engine for the domains of a [`Registry`], on one data directory: one
+/// journal, one writer, one global log.
 ///
 /// See the crate documentation for the flow of a command. All methods take `&self`; share
 /// the engine with an `Arc`. Dropping it shuts it down (see [`Engine::shutdown`]).
 #[derive(Debug)]
-pub struct Engine<D: Domain> {
-    shared: Arc<Shared<D>>,
-    intake: SyncSender<IntakeMsg<D::Command>>,
+pub struct Engine {
+    shared: Arc<Shared>,
+    intake: SyncSender<WriterMsg>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     evictor_stop: Mutex<Option<mpsc::Sender<()>>>,
     _lock: Option<File>,
 }
 
-impl<D: Domain> Engine<D> {
+impl Engine {
     /// Opens (creating if missing) the engine's store in a directory of the file system,
     /// holding an exclusive lock on it while the engine lives.
     pub fn open_dir(
         path: &Path,
+        registry: Registry,
         options: EngineOptions,
     ) -> Result<(Self, RecoveryReport), OpenError> {
         let io = |path: PathBuf| move |source| OpenError::Io { path, source };
@@ -267,196 +207,71 @@ impl<D: Domain> Engine<D> {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(lock_path)(e)),
         }
-        let (mut engine, report) = Self::open(Arc::new(FsStorage::new(path)), options)?;
+        let (mut engine, report) = Self::open(Arc::new(FsStorage::new(path)), registry, options)?;
         engine._lock = Some(lock);
         Ok((engine, report))
     }
 
     /// Opens the engine on any storage (tests use [`writ_log::storage::SimStorage`]) and
-    /// recovers: tails cut, indexes rebuilt, the dedupe index reloaded from the command log,
-    /// and commands without a durable outcome queued to run again before any new one.
+    /// recovers: a torn tail cut, indexes, timers and the dedupe window rebuilt from the
+    /// journal, and a unit a crash cut short completed before any new command.
     pub fn open(
         storage: Arc<dyn Storage>,
+        registry: Registry,
         options: EngineOptions,
     ) -> Result<(Self, RecoveryReport), OpenError> {
         let started = Instant::now();
-        assert!(
-            options.command_bytes_max + 4096 <= options.log.record_bytes_max,
-            "command_bytes_max must leave room for the command record's header within record_bytes_max"
-        );
+        options
+            .validate()
+            .map_err(|detail| OpenError::InvalidOptions { detail })?;
         let mut report = RecoveryReport::default();
-        let (command_log, command_report) = Log::open(
-            Arc::clone(&storage),
-            Path::new("commands"),
-            options.log.clone(),
-        )
-        .map_err(|source| OpenError::Log {
-            log: "command",
-            source,
-        })?;
-        let (event_log, event_report) =
-            Log::open(storage, Path::new("events"), options.log.clone()).map_err(|source| {
-                OpenError::Log {
-                    log: "event",
-                    source,
-                }
-            })?;
-        report
-            .truncated
-            .extend(command_report.truncated.map(|t| ("command", t)));
-        report
-            .truncated
-            .extend(event_report.truncated.map(|t| ("event", t)));
-        let commands = command_log.durable_seq();
-        let executed = event_log.durable_seq();
-        report.commands = commands;
-        report.executed = executed;
-        if executed > commands {
-            return Err(OpenError::Inconsistent {
-                detail: format!(
-                    "the event log holds outcomes of {executed} commands but the command log only {commands} commands"
-                ),
-            });
-        }
+        let recovered = recovery::recover(storage, registry, options, &mut report)?;
+        let shared = recovered.shared;
 
-        let shared = Arc::new(Shared {
-            catalog: D::commands(),
-            dedupe: DedupeIndex::new(options.dedupe_entries_max),
-            waiters: Waiters::new(options.waiters_max),
-            store: Store::new(command_log.reader(), event_log.reader()),
-            stats: Stats::default(),
-            metrics: Metrics::new(),
-            queued: AtomicUsize::new(0),
-            poisoned: AtomicBool::new(false),
-            poison_detail: Mutex::new(None),
-            accepting: AtomicBool::new(true),
-            options,
-        });
-
-        // Rebuild the indexes from the event log.
-        let last_position = index_event_log(&shared.store, &event_log.reader())?;
-        shared.store.publish(executed, last_position);
-        report.events = last_position;
-
-        // Reload the dedupe window and collect commands to run again.
-        let window_ms = shared.options.dedupe_window.as_millis() as u64;
-        let horizon = now_ms().saturating_sub(window_ms);
-        let command_reader = command_log.reader();
-        let window_start = first_recorded_at_or_after(&command_reader, horizon)?;
-        let mut rerun = Vec::new();
-        let mut last_recorded_ms = 0;
-        let mut iter = command_reader.iter_from(window_start.min(executed));
-        while let Some(item) = iter.next_record() {
-            let (seq, bytes) = item.map_err(|e| OpenError::Read {
-                log: "command",
-                source: ReadError::Log(e),
-            })?;
-            let record = CommandRecord::decode(bytes).map_err(|source| OpenError::Read {
-                log: "command",
-                source: ReadError::Record { seq, source },
-            })?;
-            last_recorded_ms = record.recorded_at_ms;
-            if seq >= window_start {
-                shared.dedupe.insert_recovered(
-                    record.id,
-                    Slot {
-                        fingerprint: dedupe::fingerprint(
-                            record.name,
-                            record.version,
-                            record.payload,
-                        ),
-                        seq,
-                    },
-                );
-            }
-            if seq < executed {
-                // Cross-check the two logs where they overlap: commit n is command n's.
-                if seq + 1 == executed {
-                    check_commit_matches(&shared.store, seq, record.id)?;
-                }
-                continue;
-            }
-            let command = shared
-                .catalog
-                .decode_logged(record.name, record.version, record.payload)
-                .map_err(|e| format!("this build cannot decode the logged command: {e}"));
-            rerun.push(Work {
-                seq,
-                id: record.id,
-                recorded_at_ms: record.recorded_at_ms,
-                name: record.name.to_owned(),
-                command,
-                outcome: None,
-            });
-        }
-        if last_recorded_ms == 0 && commands > 0 {
-            // The window holds nothing: read the last record for the clock's floor.
-            let mut buf = Vec::new();
-            command_reader
-                .read(commands - 1, &mut buf)
-                .map_err(|e| OpenError::Read {
-                    log: "command",
-                    source: ReadError::Log(e),
-                })?;
-            if let Ok(record) = CommandRecord::decode(&buf) {
-                last_recorded_ms = record.recorded_at_ms;
-            }
-        }
-        report.reexecuted = rerun.len() as u64;
-        report.dedupe_entries = shared.dedupe.len();
-
-        // Start the pipeline: committer, writer, then the commands to run again, then intake.
-        let (intake_tx, intake_rx) = mpsc::sync_channel(shared.options.intake_queue_max);
-        let (writer_tx, writer_rx) = mpsc::sync_channel::<WriterMsg<D::Command>>(16);
-        let (committer_tx, committer_rx) = mpsc::sync_channel::<CommitterMsg>(16);
-        let mut threads = Vec::new();
+        let options = &shared.options;
+        shared
+            .timers_pending
+            .store(recovered.timers.len(), Ordering::Relaxed);
+        let (intake_tx, intake_rx) = mpsc::sync_channel(options.intake_queue_max);
+        let (syncer_tx, syncer_rx) = mpsc::sync_channel(2);
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
                 .name(name.to_owned())
                 .spawn(f)
-                .map_err(|source| OpenError::Io {
+                .map_err(|e| OpenError::Io {
                     path: PathBuf::from(name),
-                    source,
+                    source: e,
                 })
         };
+        let mut threads = Vec::new();
         {
             let shared = Arc::clone(&shared);
+            let journal = recovered.journal;
             threads.push(spawn(
-                "writ-committer",
-                Box::new(move || pipeline::run_committer(shared, event_log, committer_rx)),
+                "writ-syncer",
+                Box::new(move || syncer::run_syncer(shared, journal, syncer_rx)),
             )?);
         }
+        let command_reader = shared.store.journal.clone();
         {
-            let writer = Writer::new(Arc::clone(&shared));
+            let writer = Writer::new(
+                Arc::clone(&shared),
+                recovered.timers,
+                shared.store.durable(),
+                recovered.last_recorded_ms,
+                syncer_tx,
+            );
+            let resume = recovered.resume;
+            let decided = recovered.resumed_decided;
             threads.push(spawn(
                 "writ-writer",
-                Box::new(move || writer.run(writer_rx, committer_tx)),
-            )?);
-        }
-        for chunk in rerun.chunks_mut(1024) {
-            let work: Vec<_> = chunk.iter_mut().map(take_work).collect();
-            writer_tx
-                .send(WriterMsg::Work(work))
-                .expect("the writer thread runs until told to stop");
-        }
-        {
-            let shared = Arc::clone(&shared);
-            threads.push(spawn(
-                "writ-intake",
-                Box::new(move || {
-                    pipeline::run_intake(
-                        shared,
-                        command_log,
-                        intake_rx,
-                        writer_tx,
-                        last_recorded_ms,
-                    )
-                }),
+                Box::new(move || writer.run(intake_rx, resume, decided)),
             )?);
         }
         let (stop_tx, stop_rx) = mpsc::channel();
         {
             let shared = Arc::clone(&shared);
+            let window_start = recovered.window_start;
             threads.push(spawn(
                 "writ-dedupe-evict",
                 Box::new(move || run_evictor(shared, command_reader, window_start, stop_rx)),
@@ -475,9 +290,9 @@ impl<D: Domain> Engine<D> {
         ))
     }
 
-    /// The domain's command catalog.
-    pub fn catalog(&self) -> &CommandCatalog<D::Command> {
-        &self.shared.catalog
+    /// The domains and processes the engine runs.
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
     }
 
     /// The engine's options.
@@ -485,7 +300,7 @@ impl<D: Domain> Engine<D> {
         &self.shared.options
     }
 
-    /// Validates a command and queues it for the command log. `version` `None` means the
+    /// Validates a command and queues it for the writer. `version` `None` means the
     /// newest. Returns at once: [`Submitted::New`] carries the handles to await the
     /// acknowledgement and the outcome; nothing is acknowledged before its sync.
     pub fn submit(
@@ -495,6 +310,18 @@ impl<D: Domain> Engine<D> {
         version: Option<u32>,
         payload: &[u8],
     ) -> Result<Submitted, SubmitError> {
+        self.submit_command(&Submission {
+            id,
+            command,
+            version,
+            payload,
+            expected_version: None,
+        })
+    }
+
+    /// [`Engine::submit`] with everything a client may say, `expectedVersion` included.
+    /// Commands only processes may issue are refused ([`writ_domain::CommandError::Internal`]).
+    pub fn submit_command(&self, submission: &Submission<'_>) -> Result<Submitted, SubmitError> {
         let shared = &*self.shared;
         if shared.is_poisoned() {
             return Err(SubmitError::Unavailable(shared.unavailable()));
@@ -503,21 +330,35 @@ impl<D: Domain> Engine<D> {
             return Err(SubmitError::Unavailable(Unavailable::ShuttingDown));
         }
         let max = shared.options.command_bytes_max;
-        if payload.len() > max {
+        if submission.payload.len() > max {
             return Err(SubmitError::TooLarge {
-                size: payload.len(),
+                size: submission.payload.len(),
                 max,
             });
         }
-        let decoded = shared.catalog.decode(command, version, payload)?;
+        let (domain, decoded) = shared.registry.decode(
+            submission.command,
+            submission.version,
+            submission.payload,
+            From::Client,
+        )?;
         if decoded.canonical_payload.len() > max {
             return Err(SubmitError::TooLarge {
                 size: decoded.canonical_payload.len(),
                 max,
             });
         }
-        let fingerprint =
-            dedupe::fingerprint(decoded.name, decoded.version, &decoded.canonical_payload);
+        if shared.timers_pending.load(Ordering::Relaxed) >= shared.options.timers_max {
+            return Err(SubmitError::Overloaded(Overload::TimersFull));
+        }
+        let id = submission.id;
+        let name = shared.registry.command_name(submission.command);
+        let fingerprint = dedupe::fingerprint(
+            &name,
+            decoded.version,
+            submission.expected_version,
+            &decoded.canonical_payload,
+        );
         match shared.dedupe.reserve(id, fingerprint) {
             Reserve::Reserved => {}
             Reserve::Duplicate => {
@@ -530,11 +371,13 @@ impl<D: Domain> Engine<D> {
         }
         let (accepted_tx, accepted) = oneshot::channel();
         let (outcome_tx, outcome) = oneshot::channel();
-        let msg = IntakeMsg::Submit(Submit {
+        let msg = WriterMsg::Submit(Submit {
             id,
-            name: decoded.name,
+            name,
             version: decoded.version,
+            expected_version: submission.expected_version,
             payload: decoded.canonical_payload,
+            domain,
             command: decoded.command,
             accepted: accepted_tx,
             outcome: outcome_tx,
@@ -649,11 +492,15 @@ impl<D: Domain> Engine<D> {
 
     /// A live subscription to the global log from `from_position`; see [`Subscription`].
     pub fn subscribe(&self, from_position: u64) -> Subscription {
-        Subscription::new(self.shared_store(), from_position)
+        Subscription::new(
+            Arc::clone(&self.shared) as Arc<dyn crate::subscription::Source>,
+            from_position,
+        )
     }
 
-    fn shared_store(&self) -> Arc<dyn crate::subscription::Source> {
-        Arc::clone(&self.shared) as Arc<dyn crate::subscription::Source>
+    /// Durable timers pending.
+    pub fn timers_pending(&self) -> usize {
+        self.shared.timers_pending.load(Ordering::Relaxed)
     }
 
     /// Counters since open.
@@ -661,14 +508,17 @@ impl<D: Domain> Engine<D> {
         let s = &self.shared.stats;
         EngineStats {
             commands_accepted: s.commands_accepted.load(Ordering::Relaxed),
+            commands_issued: s.commands_issued.load(Ordering::Relaxed),
+            timers_fired: s.timers_fired.load(Ordering::Relaxed),
             duplicates: s.duplicates.load(Ordering::Relaxed),
-            command_batches: s.command_batches.load(Ordering::Relaxed),
-            event_batches: s.event_batches.load(Ordering::Relaxed),
+            batches: s.batches.load(Ordering::Relaxed),
             succeeded: s.succeeded.load(Ordering::Relaxed),
             rejected: s.rejected.load(Ordering::Relaxed),
             failed: s.failed.load(Ordering::Relaxed),
+            reactions_failed: s.reactions_failed.load(Ordering::Relaxed),
             dedupe_entries: self.shared.dedupe.len(),
             intake_queue_depth: self.shared.queued.load(Ordering::Relaxed),
+            timers_pending: self.shared.timers_pending.load(Ordering::Relaxed),
         }
     }
 
@@ -685,7 +535,7 @@ impl<D: Domain> Engine<D> {
             return;
         }
         self.shared.accepting.store(false, Ordering::Release);
-        let _ = self.intake.send(IntakeMsg::Shutdown);
+        let _ = self.intake.send(WriterMsg::Shutdown);
         drop(self.evictor_stop.lock().expect("evictor lock").take());
         for thread in threads {
             let _ = thread.join();
@@ -695,7 +545,7 @@ impl<D: Domain> Engine<D> {
     }
 }
 
-impl<D: Domain> Drop for Engine<D> {
+impl Drop for Engine {
     fn drop(&mut self) {
         self.shutdown();
     }
@@ -716,121 +566,32 @@ pub enum WaitError {
     Read(#[from] ReadError),
 }
 
-fn take_work<C>(w: &mut Work<C>) -> Work<C> {
-    Work {
-        seq: w.seq,
-        id: w.id,
-        recorded_at_ms: w.recorded_at_ms,
-        name: std::mem::take(&mut w.name),
-        command: std::mem::replace(&mut w.command, Err(String::new())),
-        outcome: w.outcome.take(),
-    }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Scans the event log once, rebuilding the indexes; returns the last position.
-fn index_event_log(store: &Store, events: &LogReader) -> Result<u64, OpenError> {
-    let read_err = |source| OpenError::Read {
-        log: "event",
-        source,
-    };
-    let mut next_position = 1;
-    let mut iter = events.iter_from(0);
-    store.index(|index| {
-        while let Some(item) = iter.next_record() {
-            let (seq, bytes) = item.map_err(|e| read_err(ReadError::Log(e)))?;
-            let commit = CommitRecord::decode(bytes).map_err(|source| read_err(ReadError::Record { seq, source }))?;
-            if commit.command_seq != seq || commit.first_position != next_position {
-                return Err(OpenError::Inconsistent {
-                    detail: format!(
-                        "event log record {seq} is the commit of command {} starting at position {}, expected command {seq} at position {next_position}",
-                        commit.command_seq, commit.first_position
-                    ),
-                });
-            }
-            index.push(commit.first_position, commit.events.iter().map(|e| (e.stream, e.version)));
-            next_position += commit.events.len() as u64;
-        }
-        Ok(next_position - 1)
-    })
-}
-
-/// The first command sequence whose `recorded_at` is at or after `horizon`, by binary
-/// search (times never decrease along the command log).
-fn first_recorded_at_or_after(commands: &LogReader, horizon: u64) -> Result<u64, OpenError> {
-    let (mut lo, mut hi) = (0, commands.durable_seq());
-    let mut buf = Vec::new();
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        commands.read(mid, &mut buf).map_err(|e| OpenError::Read {
-            log: "command",
-            source: ReadError::Log(e),
-        })?;
-        let record = CommandRecord::decode(&buf).map_err(|source| OpenError::Read {
-            log: "command",
-            source: ReadError::Record { seq: mid, source },
-        })?;
-        if record.recorded_at_ms < horizon {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    Ok(lo)
-}
-
-fn check_commit_matches(store: &Store, seq: u64, id: Uuid) -> Result<(), OpenError> {
-    let status = store.status_of(seq).map_err(|source| OpenError::Read {
-        log: "event",
-        source,
-    })?;
-    if status.id != id {
-        return Err(OpenError::Inconsistent {
-            detail: format!(
-                "event log record {seq} is the outcome of command {}, but command {seq} is {id}",
-                status.id
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// Forgets ids whose command left the dedupe window, reading them back from the command
-/// log in order, about once a second.
-fn run_evictor<D: Domain>(
-    shared: Arc<Shared<D>>,
-    commands: LogReader,
-    mut cursor: u64,
-    stop: mpsc::Receiver<()>,
-) {
+/// Forgets ids whose command left the dedupe window, reading them back from the journal
+/// in order, about once a second.
+fn run_evictor(shared: Arc<Shared>, journal: LogReader, mut cursor: u64, stop: mpsc::Receiver<()>) {
     let window_ms = shared.options.dedupe_window.as_millis() as u64;
     loop {
         match stop.recv_timeout(Duration::from_secs(1)) {
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             _ => return,
         }
-        let horizon = now_ms().saturating_sub(window_ms);
-        let mut iter = commands.iter_from(cursor);
+        let horizon = writer::now_ms().saturating_sub(window_ms);
+        let mut iter = journal.iter_from(cursor);
         while let Some(Ok((seq, bytes))) = iter.next_record() {
-            let Ok(record) = CommandRecord::decode(bytes) else {
+            let Ok((id, recorded_at_ms)) = record::id_and_time(bytes) else {
                 break;
             };
-            if record.recorded_at_ms >= horizon {
+            if recorded_at_ms >= horizon {
                 break;
             }
-            shared.dedupe.evict(record.id, seq);
+            shared.dedupe.evict(id, seq);
             cursor = seq + 1;
         }
     }
 }
 
-impl<D: Domain> crate::subscription::Source for Shared<D> {
-    fn store(&self) -> &Store {
+impl crate::subscription::Source for Shared {
+    fn store(&self) -> &crate::store::Store {
         &self.store
     }
 }

@@ -50,6 +50,9 @@ pub enum Overload {
     /// Too many callers wait on statuses.
     #[error("too many status waiters")]
     WaitersFull,
+    /// `timers_max` durable timers are pending: new commands could schedule more.
+    #[error("the durable timers are at their bound (timers_max); retry once some have fired")]
+    TimersFull,
 }
 
 /// Why the engine does not accept writes.
@@ -82,33 +85,49 @@ pub enum OpenError {
         #[source]
         source: std::io::Error,
     },
+    /// The options are out of bounds; fix the configuration.
+    #[error("invalid engine options: {detail}")]
+    InvalidOptions {
+        /// Which bound, and why.
+        detail: String,
+    },
+    /// The data directory holds the two logs (`commands/`, `events/`) of a build before
+    /// the journal; this build does not read them. Use the build that wrote them, or
+    /// start on a new data directory.
+    #[error(
+        "the data directory holds a {dir}/ log of the two-log layout of an earlier build, which this build does not open; use that build, or a new data directory"
+    )]
+    OldLayout {
+        /// `commands` or `events`.
+        dir: String,
+    },
     /// Another process holds the data directory.
     #[error("{path} is locked by another process; stop it or use another data directory")]
     Locked {
         /// The lock file.
         path: PathBuf,
     },
-    /// One of the logs could not be opened or recovered.
-    #[error("{log} log: {source}")]
+    /// The journal could not be opened or recovered.
+    #[error("{log}: {source}")]
     Log {
-        /// `command` or `event`.
+        /// `journal`.
         log: &'static str,
         /// The log's error, which says what to do.
         #[source]
         source: writ_log::OpenError,
     },
-    /// A log record could not be read back.
-    #[error("{log} log: {source}")]
+    /// A record could not be read back.
+    #[error("{log}: {source}")]
     Read {
-        /// `command` or `event`.
+        /// `journal`.
         log: &'static str,
         /// The error.
         #[source]
         source: ReadError,
     },
-    /// The two logs disagree in a way no crash can produce: for example the event log holds
-    /// outcomes of commands the command log lacks. Restore both logs from one backup.
-    #[error("the command and event logs are inconsistent: {detail}")]
+    /// The journal holds what no crash can produce: positions that do not follow each
+    /// other. Restore it from a backup.
+    #[error("the journal is inconsistent: {detail}")]
     Inconsistent {
         /// What disagrees.
         detail: String,

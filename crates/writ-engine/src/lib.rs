@@ -1,36 +1,40 @@
-//! Writ's engine: command intake, the single writer, the event store and subscriptions,
-//! for one [`Domain`](writ_domain::Domain) on one data directory.
+//! Writ's engine: command intake, the single writer, the journal and subscriptions, for
+//! the domains of a [`Registry`] on one data directory.
 //!
 //! A command's way through [`Engine`]:
-//! 1. [`Engine::submit`] validates it against the domain's catalog, checks the dedupe index
+//! 1. [`Engine::submit`] validates it against its domain's catalog, checks the dedupe index
 //!    (a duplicate is answered without logging; the same id with other content is a
 //!    conflict) and queues it; a full queue is refused at once.
-//! 2. The intake thread appends it to the **command log** and syncs (group commit); only
-//!    then does [`Pending::accepted`] resolve: nothing is acknowledged that a crash could
-//!    lose.
-//! 3. The single writer executes commands in log order against cached stream states and
-//!    encodes one commit record per command (its events, or its rejection or failure).
-//! 4. The committer appends the commits to the **event log**, syncs, indexes, publishes,
-//!    and resolves [`Pending::outcome`].
+//! 2. The single writer decides it, in order, against cached stream states (one or several
+//!    streams of its domain), lets processes react to its events (the commands they issue
+//!    are decided right after it, the timers they set are kept), and encodes one journal
+//!    record holding the command and its outcome.
+//! 3. The syncer appends the records to the **journal** and syncs once per batch (group
+//!    commit); only then does it index, publish, and resolve [`Pending::accepted`] and
+//!    [`Pending::outcome`]: nothing is acknowledged that a crash could lose, and a
+//!    command's acknowledgement and its outcome cost one sync.
 //!
-//! After a crash, [`Engine::open`] re-executes the logged commands whose commit was not
-//! durable; handlers are deterministic, so they produce the same outcome, and nothing runs
-//! twice because a command's commit is one atomic record.
+//! A command is durable only together with its outcome, so after a crash nothing runs
+//! again: [`Engine::open`] rebuilds the indexes, the pending timers and the dedupe window
+//! from the journal, and completes a unit a crash cut short (commands processes issued in
+//! reaction to durable events), before any new command.
 //!
 //! ```
 //! use std::sync::Arc;
 //! use uuid::Uuid;
-//! use writ_engine::{CommandState, Engine, EngineOptions, Submitted};
+//! use writ_domain::model::domain;
+//! use writ_engine::{CommandState, Engine, EngineOptions, Registry, Submitted};
 //! use writ_log::storage::SimStorage;
 //! use writ_tickets::Tickets;
 //!
-//! let (engine, _report) = Engine::<Tickets>::open(Arc::new(SimStorage::new()), EngineOptions::default()).unwrap();
+//! let registry = Registry::builder().domain(domain::<Tickets>()).build().unwrap();
+//! let (engine, _report) = Engine::open(Arc::new(SimStorage::new()), registry, EngineOptions::default()).unwrap();
 //! let id = Uuid::new_v4();
 //! let payload = br#"{"ticketId":"t-1","title":"Printer on fire","reporter":"ann"}"#;
 //! let Submitted::New(mut pending) = engine.submit(id, "OpenTicket", Some(1), payload).unwrap() else {
 //!     unreachable!("a fresh id")
 //! };
-//! pending.blocking_accepted().unwrap(); // durable in the command log
+//! pending.blocking_accepted().unwrap(); // durable in the journal, with its outcome
 //! let status = pending.blocking_outcome().unwrap();
 //! assert_eq!(status.state, CommandState::Succeeded);
 //! assert_eq!(status.events[0].stream, "ticket-t-1");
@@ -42,16 +46,23 @@ mod engine;
 mod error;
 mod metrics;
 mod options;
-mod pipeline;
 pub mod record;
+mod recovery;
+mod registry;
+mod shared;
 mod store;
 mod subscription;
+mod syncer;
+mod timers;
 mod types;
+mod writer;
 
-pub use engine::{Engine, EngineStats, Pending, RecoveryReport, Submitted, WaitError, WaitFor};
+pub use engine::{Engine, EngineStats, Pending, Submission, Submitted, WaitError, WaitFor};
 pub use error::{OpenError, Overload, ReadError, SubmitError, SubscriptionError, Unavailable};
 pub use metrics::METRICS;
 pub use options::EngineOptions;
-pub use pipeline::STREAM_NAME_BYTES_MAX;
+pub use recovery::RecoveryReport;
+pub use registry::{Registry, RegistryBuilder, RegistryError};
 pub use subscription::Subscription;
-pub use types::{CommandState, CommandStatus, EventRef, RecordedEvent};
+pub use types::{CommandState, CommandStatus, EventRef, Origin, RecordedEvent};
+pub use writ_domain::model::STREAM_NAME_BYTES_MAX;

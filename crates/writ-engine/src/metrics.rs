@@ -12,13 +12,11 @@ pub(crate) struct Metrics {
     pub succeeded: Counter,
     pub rejected: Counter,
     pub failed: Counter,
-    pub command_log_batch_records: Histogram,
-    pub command_log_sync_seconds: Histogram,
-    pub event_log_batch_records: Histogram,
-    pub event_log_sync_seconds: Histogram,
-    pub command_log_unfilled_rolls: Counter,
-    pub event_log_unfilled_rolls: Counter,
+    pub journal_batch_records: Histogram,
+    pub journal_sync_seconds: Histogram,
+    pub journal_unfilled_rolls: Counter,
     pub store_poisoned: Gauge,
+    pub timers_pending: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -38,14 +36,18 @@ impl Metrics {
             succeeded: outcome("succeeded"),
             rejected: outcome("rejected"),
             failed: outcome("failed"),
-            command_log_batch_records: histogram!("writ_command_log_batch_records"),
-            command_log_sync_seconds: histogram!("writ_command_log_sync_seconds"),
-            event_log_batch_records: histogram!("writ_event_log_batch_records"),
-            event_log_sync_seconds: histogram!("writ_event_log_sync_seconds"),
-            command_log_unfilled_rolls: counter!("writ_log_unfilled_rolls_total", "log" => "commands"),
-            event_log_unfilled_rolls: counter!("writ_log_unfilled_rolls_total", "log" => "events"),
+            journal_batch_records: histogram!("writ_journal_batch_records"),
+            journal_sync_seconds: histogram!("writ_journal_sync_seconds"),
+            journal_unfilled_rolls: counter!("writ_log_unfilled_rolls_total", "log" => "journal"),
             store_poisoned: gauge!("writ_store_poisoned"),
+            timers_pending: gauge!("writ_timers_pending"),
         }
+    }
+
+    /// Counts a reaction of `process` that failed (rare: a counter handle per call is fine).
+    pub(crate) fn reaction_failed(&self, process: &str) {
+        counter!("writ_process_reactions_failed_total", "process" => process.to_owned())
+            .increment(1);
     }
 }
 
@@ -53,11 +55,11 @@ impl Metrics {
 pub const METRICS: &[(&str, &str)] = &[
     (
         "writ_intake_queue_depth",
-        "gauge: commands validated and waiting for the command log",
+        "gauge: commands validated and waiting for the writer",
     ),
     (
         "writ_commands_accepted_total",
-        "counter: commands logged, synced and acknowledged",
+        "counter: clients' commands decided, synced and acknowledged",
     ),
     (
         "writ_commands_duplicate_total",
@@ -65,30 +67,30 @@ pub const METRICS: &[(&str, &str)] = &[
     ),
     (
         "writ_command_outcomes_total",
-        "counter by status (succeeded, rejected, failed): durable outcomes",
+        "counter by status (succeeded, rejected, failed): durable outcomes, the commands of processes and timers included",
     ),
     (
-        "writ_command_log_batch_records",
-        "histogram: commands per command log sync (group commit size)",
+        "writ_journal_batch_records",
+        "histogram: commands per journal sync (group commit size)",
     ),
     (
-        "writ_command_log_sync_seconds",
-        "histogram: write + fdatasync of one command log batch",
-    ),
-    (
-        "writ_event_log_batch_records",
-        "histogram: commits per event log sync",
-    ),
-    (
-        "writ_event_log_sync_seconds",
-        "histogram: write + fdatasync of one event log batch",
+        "writ_journal_sync_seconds",
+        "histogram: write + fdatasync of one journal batch",
     ),
     (
         "writ_log_unfilled_rolls_total",
-        "counter by log (commands, events): segment rolls that took the next segment before its zero fill was done (the log writes close to the disk's bandwidth)",
+        "counter by log (journal): segment rolls that took the next segment before its zero fill was done (the log writes close to the disk's bandwidth)",
     ),
     (
         "writ_store_poisoned",
         "gauge: 1 once an I/O failure poisoned the store (writes refused until restart)",
+    ),
+    (
+        "writ_timers_pending",
+        "gauge: durable timers scheduled and not yet fired or cancelled (bounded by timers_max)",
+    ),
+    (
+        "writ_process_reactions_failed_total",
+        "counter by process: reactions to an event that panicked or did not decode; the event is parked for that process and the command that recorded it still succeeded",
     ),
 ];

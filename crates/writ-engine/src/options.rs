@@ -10,12 +10,14 @@ pub struct EngineOptions {
     /// Most ids the dedupe index holds (about 60 bytes each). At the bound intake answers
     /// overload instead of forgetting ids early. Default 10,000,000 (about 600 MB).
     pub dedupe_entries_max: usize,
-    /// Commands validated and waiting for the command log. When full, submissions are
-    /// refused at once with an overload error. Default 16,384.
+    /// Commands validated and waiting for the writer. When full, submissions are refused at
+    /// once with an overload error. Default 16,384.
     pub intake_queue_max: usize,
-    /// Most commands in one command log batch (one fdatasync). Default 4,096.
+    /// Most clients' commands the writer takes in one batch. Default 4,096.
     pub batch_records_max: usize,
-    /// Most bytes in one command log or event log batch. Default 1 MiB.
+    /// Most payload bytes the writer takes in one batch, and most record bytes the syncer
+    /// gathers before one sync (a bigger batch still goes in one frame when the writer
+    /// made it so). Default 1 MiB.
     pub batch_bytes_max: usize,
     /// Largest canonical command payload accepted. Default 1 MiB.
     pub command_bytes_max: usize,
@@ -24,7 +26,22 @@ pub struct EngineOptions {
     pub state_cache_streams_max: usize,
     /// Most callers waiting on command statuses at once. Default 100,000.
     pub waiters_max: usize,
-    /// Segment size and record bound of both logs.
+    /// Most pending durable timers. At the bound the engine refuses new clients' commands
+    /// (overload, `503`) until timers fire or are cancelled; the commands of processes and
+    /// timers already on their way may still schedule, so the set can pass the bound by
+    /// what they schedule. About 150 bytes per timer plus its command's name and payload:
+    /// the default, 1,000,000, is about 250 MB with small payloads.
+    pub timers_max: usize,
+    /// Most commands in one unit: a client's command (or a timer's) and, breadth first,
+    /// every command its events make processes issue, and theirs. Commands issued beyond
+    /// it are recorded `failed` without running, so a process that issues in a loop ends.
+    /// Default 1,000.
+    pub process_chain_max: usize,
+    /// Most bytes of timer changes one command's events may cause (they are stored in its
+    /// record); changes beyond it are dropped and counted as failed reactions. Default
+    /// 256 KiB. A record's events may take `log.record_bytes_max` minus this.
+    pub timer_ops_bytes_max: usize,
+    /// Segment size and record bound of the journal.
     pub log: LogOptions,
 }
 
@@ -39,7 +56,42 @@ impl Default for EngineOptions {
             command_bytes_max: 1 << 20,
             state_cache_streams_max: 1_000_000,
             waiters_max: 100_000,
+            timers_max: 1_000_000,
+            process_chain_max: 1_000,
+            timer_ops_bytes_max: 256 * 1024,
             log: LogOptions::default(),
         }
+    }
+}
+
+impl EngineOptions {
+    /// Checks the bounds: none is zero, and a command with its record header fits a record.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, value) in [
+            ("dedupe_entries_max", self.dedupe_entries_max),
+            ("intake_queue_max", self.intake_queue_max),
+            ("batch_records_max", self.batch_records_max),
+            ("batch_bytes_max", self.batch_bytes_max),
+            ("command_bytes_max", self.command_bytes_max),
+            ("state_cache_streams_max", self.state_cache_streams_max),
+            ("waiters_max", self.waiters_max),
+            ("timers_max", self.timers_max),
+            ("process_chain_max", self.process_chain_max),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} must be at least 1"));
+            }
+        }
+        if self.dedupe_window.is_zero() {
+            return Err("dedupe_window must be longer than zero".to_owned());
+        }
+        self.log.validate()?;
+        if self.command_bytes_max + self.timer_ops_bytes_max + 4096 > self.log.record_bytes_max {
+            return Err(format!(
+                "command_bytes_max ({}) + timer_ops_bytes_max ({}) + 4 KiB must fit log.record_bytes_max ({})",
+                self.command_bytes_max, self.timer_ops_bytes_max, self.log.record_bytes_max
+            ));
+        }
+        Ok(())
     }
 }

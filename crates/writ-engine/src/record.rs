@@ -1,91 +1,67 @@
-//! The records the engine keeps in its two logs, byte by byte (see `docs/log-format.md`,
-//! "Engine records"). Decoders are pure functions on byte slices that never panic: they
-//! are fuzzed, because a log can hand back any bytes.
+//! The record the engine keeps in its journal, byte by byte (see `docs/log-format.md`,
+//! "The journal record"). Decoders are pure functions on byte slices that never panic:
+//! they are fuzzed, because a log can hand back any bytes.
 //!
-//! - A [`CommandRecord`] in the command log: one accepted command, as the client sent it
-//!   (payload in canonical form).
-//! - A [`CommitRecord`] in the event log: the outcome of executing one command, with the
-//!   events it recorded. Every logged command gets exactly one commit, in command log order,
-//!   so the commit of command `n` is record `n` of the event log. A commit is one record, so
-//!   a command's events and its outcome become durable together or not at all.
+//! One [`JournalRecord`] per command: the command as it was logged (id, correlation and
+//! causation, time, name, version, expected version, canonical payload) and its outcome
+//! (status, the events it recorded or why it recorded none, and the timers its events made
+//! processes schedule or cancel). Record `n` of the journal is command `n`, and a command
+//! becomes durable together with its outcome, in one record: there is never a logged
+//! command without an outcome, so nothing is run again after a crash.
 
 use uuid::Uuid;
 
-/// First byte of a command record.
-pub const COMMAND_TAG: u8 = b'C';
-/// First byte of a commit record.
-pub const COMMIT_TAG: u8 = b'E';
-/// Format version of both record kinds.
-pub const RECORD_FORMAT: u8 = 1;
+/// First byte of a journal record.
+pub const RECORD_TAG: u8 = b'J';
+/// Format version of the journal record.
+pub const RECORD_FORMAT: u8 = 2;
+/// Bytes of the fixed part, before the command name.
+pub const FIXED_BYTES: usize = 80;
 
 /// Why bytes are not a valid record.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {kind} record: {detail}")]
+#[error("invalid journal record: {detail}")]
 pub struct RecordError {
-    /// `command` or `commit`.
-    pub kind: &'static str,
     /// What is wrong.
     pub detail: &'static str,
 }
 
-/// A command as the command log stores it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandRecord<'a> {
-    /// The id the client chose.
-    pub id: Uuid,
-    /// When intake recorded it (ms since the Unix epoch); never decreases along the log.
-    pub recorded_at_ms: u64,
-    /// The command name.
-    pub name: &'a str,
-    /// The payload version it was decoded as.
-    pub version: u32,
-    /// The canonical JSON payload.
-    pub payload: &'a [u8],
+/// Where a command came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// A client sent it.
+    Client,
+    /// A process issued it in reaction to an event of the command `causation_id`.
+    Process,
+    /// A durable timer fired it; `causation_id` is the command whose event scheduled it.
+    Timer,
 }
 
-impl CommandRecord<'_> {
-    /// Appends the encoded record to `out`.
-    ///
-    /// Layout: tag `C` (1), format (1), id (16), recorded_at_ms (u64 LE), version (u32 LE),
-    /// name length (u16 LE), name (UTF-8), payload (the rest).
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        let name_len = u16::try_from(self.name.len()).expect("command names are short");
-        out.reserve(32 + self.name.len() + self.payload.len());
-        out.push(COMMAND_TAG);
-        out.push(RECORD_FORMAT);
-        out.extend_from_slice(self.id.as_bytes());
-        out.extend_from_slice(&self.recorded_at_ms.to_le_bytes());
-        out.extend_from_slice(&self.version.to_le_bytes());
-        out.extend_from_slice(&name_len.to_le_bytes());
-        out.extend_from_slice(self.name.as_bytes());
-        out.extend_from_slice(self.payload);
+impl Origin {
+    fn to_byte(self) -> u8 {
+        match self {
+            Origin::Client => 0,
+            Origin::Process => 1,
+            Origin::Timer => 2,
+        }
     }
 
-    /// Decodes a record produced by [`CommandRecord::encode`].
-    pub fn decode(bytes: &[u8]) -> Result<CommandRecord<'_>, RecordError> {
-        let err = |detail| RecordError {
-            kind: "command",
-            detail,
-        };
-        let mut r = Cursor(bytes);
-        if r.u8().ok_or(err("empty"))? != COMMAND_TAG {
-            return Err(err("wrong tag"));
+    fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            0 => Some(Origin::Client),
+            1 => Some(Origin::Process),
+            2 => Some(Origin::Timer),
+            _ => None,
         }
-        if r.u8().ok_or(err("truncated"))? != RECORD_FORMAT {
-            return Err(err("unknown format version"));
+    }
+
+    /// `client`, `process` or `timer`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Client => "client",
+            Origin::Process => "process",
+            Origin::Timer => "timer",
         }
-        let id = r.uuid().ok_or(err("truncated id"))?;
-        let recorded_at_ms = r.u64().ok_or(err("truncated time"))?;
-        let version = r.u32().ok_or(err("truncated version"))?;
-        let name_len = r.u16().ok_or(err("truncated name length"))?;
-        let name = r.str(usize::from(name_len)).ok_or(err("bad name"))?;
-        Ok(CommandRecord {
-            id,
-            recorded_at_ms,
-            name,
-            version,
-            payload: r.0,
-        })
     }
 }
 
@@ -96,7 +72,7 @@ pub enum CommitStatus {
     Succeeded,
     /// A business rule said no.
     Rejected,
-    /// The handler errored.
+    /// The handler errored, or the command could not be decoded.
     Failed,
 }
 
@@ -119,9 +95,9 @@ impl CommitStatus {
     }
 }
 
-/// One event inside a commit.
+/// One event of a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommitEvent<'a> {
+pub struct RecordEvent<'a> {
     /// The stream.
     pub stream: &'a str,
     /// Its version in the stream (1 for a stream's first event).
@@ -132,150 +108,197 @@ pub struct CommitEvent<'a> {
     pub data: &'a [u8],
 }
 
-/// The outcome of one command as the event log stores it.
+/// A command a timer will issue.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommitRecord<'a> {
+pub struct ScheduledCommand<'a> {
+    /// Its id, derived from the event that scheduled it.
+    pub id: Uuid,
+    /// Its name.
+    pub name: &'a str,
+    /// Its payload version; the newest when `None`.
+    pub version: Option<u32>,
+    /// Its `expectedVersion`.
+    pub expected_version: Option<u64>,
+    /// Its JSON payload.
+    pub payload: &'a [u8],
+}
+
+/// A change to a process's timers, made in reaction to the record's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordTimerOp<'a> {
+    /// Issue `command` at `at_ms`, replacing the pending timer of the same process and key.
+    Schedule {
+        /// The process.
+        process: &'a str,
+        /// The key within the process.
+        key: &'a str,
+        /// When (ms since the Unix epoch).
+        at_ms: u64,
+        /// What.
+        command: ScheduledCommand<'a>,
+    },
+    /// Forget the pending timer of the process and key.
+    Cancel {
+        /// The process.
+        process: &'a str,
+        /// The key within the process.
+        key: &'a str,
+    },
+}
+
+/// A command and its outcome, as the journal stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalRecord<'a> {
     /// The command's id.
-    pub command_id: Uuid,
-    /// The command's sequence number in the command log (equal to this commit's own).
-    pub command_seq: u64,
-    /// When the command was recorded (copied from the command record).
+    pub id: Uuid,
+    /// The id of the command that started its chain (its own for a client's command).
+    pub correlation_id: Uuid,
+    /// The command whose event caused it (processes and timers); `None` for a client's.
+    pub causation_id: Option<Uuid>,
+    /// Where it came from.
+    pub origin: Origin,
+    /// When it was recorded (ms since the Unix epoch); never decreases along the journal.
     pub recorded_at_ms: u64,
     /// The command name.
-    pub command: &'a str,
+    pub name: &'a str,
+    /// The payload version it was decoded as; 0 when it did not decode.
+    pub version: u32,
+    /// The version its target stream had to be at, if it said.
+    pub expected_version: Option<u64>,
+    /// The canonical JSON payload (as issued, when it did not decode).
+    pub payload: &'a [u8],
     /// How it ended.
     pub status: CommitStatus,
     /// Position of the first event; with no events, the position the next event will get.
     pub first_position: u64,
+    /// The events, in order, at positions `first_position..`.
+    pub events: Vec<RecordEvent<'a>>,
     /// Rejection code (rejected only; empty otherwise).
     pub code: &'a str,
     /// Rejection or failure message (empty for succeeded).
     pub message: &'a str,
-    /// The events, in order, at positions `first_position..`.
-    pub events: Vec<CommitEvent<'a>>,
+    /// Rejection details: a JSON object, or empty.
+    pub details: &'a [u8],
+    /// Timer changes its events caused.
+    pub timers: Vec<RecordTimerOp<'a>>,
 }
 
-impl CommitRecord<'_> {
-    /// Appends the encoded record to `out`.
-    ///
-    /// Layout: tag `E` (1), format (1), command id (16), command_seq (u64), recorded_at_ms
-    /// (u64), status (1: 1 succeeded, 2 rejected, 3 failed), first_position (u64), command
-    /// name (u16 length + UTF-8), code (u16 length + UTF-8), message (u32 length + UTF-8),
-    /// event count (u32), then per event: stream (u16 length + UTF-8), version (u64), type
-    /// (u16 length + UTF-8), data (u32 length + bytes). Integers little-endian.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        encode_commit_header(
-            out,
-            &CommitHeader {
-                command_id: self.command_id,
-                command_seq: self.command_seq,
-                recorded_at_ms: self.recorded_at_ms,
-                command: self.command,
-                status: self.status,
-                first_position: self.first_position,
-                code: self.code,
-                message: self.message,
-            },
-            self.events.len(),
-        );
-        for event in &self.events {
-            let at = begin_event(out, event.stream, event.version, event.event_type);
-            out.extend_from_slice(event.data);
-            finish_event(out, at);
-        }
-    }
-
-    /// Decodes a record produced by [`CommitRecord::encode`].
-    pub fn decode(bytes: &[u8]) -> Result<CommitRecord<'_>, RecordError> {
-        let err = |detail| RecordError {
-            kind: "commit",
-            detail,
-        };
-        let mut r = Cursor(bytes);
-        if r.u8().ok_or(err("empty"))? != COMMIT_TAG {
-            return Err(err("wrong tag"));
-        }
-        if r.u8().ok_or(err("truncated"))? != RECORD_FORMAT {
-            return Err(err("unknown format version"));
-        }
-        let command_id = r.uuid().ok_or(err("truncated id"))?;
-        let command_seq = r.u64().ok_or(err("truncated command seq"))?;
-        let recorded_at_ms = r.u64().ok_or(err("truncated time"))?;
-        let status = CommitStatus::from_byte(r.u8().ok_or(err("truncated status"))?)
-            .ok_or(err("unknown status"))?;
-        let first_position = r.u64().ok_or(err("truncated position"))?;
-        let command = r.str16().ok_or(err("bad command name"))?;
-        let code = r.str16().ok_or(err("bad code"))?;
-        let message = r.str32().ok_or(err("bad message"))?;
-        let count = r.u32().ok_or(err("truncated event count"))?;
-        // Each event takes at least 16 bytes: refuse counts the bytes cannot hold before
-        // allocating for them.
-        if u64::from(count) * 16 > r.0.len() as u64 {
-            return Err(err("event count exceeds record"));
-        }
-        if status != CommitStatus::Succeeded && count != 0 {
-            return Err(err("events on a command that did not succeed"));
-        }
-        let mut events = Vec::with_capacity(count as usize);
-        for _ in 0..count {
-            let stream = r.str16().ok_or(err("bad stream"))?;
-            let version = r.u64().ok_or(err("truncated version"))?;
-            let event_type = r.str16().ok_or(err("bad event type"))?;
-            let len = r.u32().ok_or(err("truncated data length"))?;
-            let data = r.take(len as usize).ok_or(err("truncated data"))?;
-            events.push(CommitEvent {
-                stream,
-                version,
-                event_type,
-                data,
-            });
-        }
-        if !r.0.is_empty() {
-            return Err(err("trailing bytes"));
-        }
-        Ok(CommitRecord {
-            command_id,
-            command_seq,
-            recorded_at_ms,
-            command,
-            status,
-            first_position,
-            code,
-            message,
-            events,
-        })
-    }
-}
-
-/// The fixed part of a commit record.
+/// The command part of a record, which the writer writes before deciding it.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct CommitHeader<'a> {
-    pub command_id: Uuid,
-    pub command_seq: u64,
+pub(crate) struct CommandPart<'a> {
+    pub id: Uuid,
+    pub correlation_id: Uuid,
+    pub causation_id: Option<Uuid>,
+    pub origin: Origin,
     pub recorded_at_ms: u64,
-    pub command: &'a str,
-    pub status: CommitStatus,
+    pub name: &'a str,
+    pub version: u32,
+    pub expected_version: Option<u64>,
+    pub payload: &'a [u8],
     pub first_position: u64,
-    pub code: &'a str,
-    pub message: &'a str,
 }
 
-/// Appends a commit record's header and event count; the events follow, each written with
-/// [`begin_event`], its JSON body, and [`finish_event`]. The writer encodes event bodies
-/// straight into the record this way, without an intermediate copy.
-pub(crate) fn encode_commit_header(out: &mut Vec<u8>, h: &CommitHeader<'_>, event_count: usize) {
-    out.push(COMMIT_TAG);
+/// Where [`begin_record`] left the places the writer fills in later.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Marks {
+    /// The record's start.
+    pub start: usize,
+    /// The event count's place; the events follow it.
+    pub events_at: usize,
+}
+
+const STATUS_AT: usize = 71;
+
+/// Appends the fixed part, name, payload and an event count placeholder; events follow
+/// (each with [`begin_event`], its body, [`finish_event`]), then [`finish_record`].
+pub(crate) fn begin_record(out: &mut Vec<u8>, c: &CommandPart<'_>) -> Marks {
+    let start = out.len();
+    out.reserve(FIXED_BYTES + 16 + c.name.len() + c.payload.len());
+    out.push(RECORD_TAG);
     out.push(RECORD_FORMAT);
-    out.extend_from_slice(h.command_id.as_bytes());
-    out.extend_from_slice(&h.command_seq.to_le_bytes());
-    out.extend_from_slice(&h.recorded_at_ms.to_le_bytes());
-    out.push(h.status.to_byte());
-    out.extend_from_slice(&h.first_position.to_le_bytes());
-    put_str16(out, h.command);
-    put_str16(out, h.code);
-    put_bytes32(out, h.message.as_bytes());
+    out.extend_from_slice(c.id.as_bytes());
+    out.extend_from_slice(c.correlation_id.as_bytes());
+    out.extend_from_slice(c.causation_id.unwrap_or_default().as_bytes());
+    out.push(c.origin.to_byte());
+    out.extend_from_slice(&c.recorded_at_ms.to_le_bytes());
+    out.extend_from_slice(&c.version.to_le_bytes());
+    out.extend_from_slice(&c.expected_version.map_or(0, |v| v + 1).to_le_bytes());
+    out.push(CommitStatus::Succeeded.to_byte());
+    out.extend_from_slice(&c.first_position.to_le_bytes());
+    debug_assert_eq!(out.len() - start, FIXED_BYTES);
+    put_str16(out, c.name);
+    put_bytes32(out, c.payload);
+    let events_at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    Marks { start, events_at }
+}
+
+/// Drops the events written after `marks` (the command was refused).
+pub(crate) fn discard_events(out: &mut Vec<u8>, marks: Marks) {
+    out.truncate(marks.events_at + 4);
+}
+
+/// Fills in the status and event count, then appends the outcome's code, message and
+/// details. Timer operations follow with [`put_timer_ops`].
+pub(crate) fn finish_outcome(
+    out: &mut Vec<u8>,
+    marks: Marks,
+    status: CommitStatus,
+    event_count: usize,
+    code: &str,
+    message: &str,
+    details: &[u8],
+) {
+    out[marks.start + STATUS_AT] = status.to_byte();
     let count = u32::try_from(event_count).expect("event count fits u32");
+    out[marks.events_at..marks.events_at + 4].copy_from_slice(&count.to_le_bytes());
+    put_str16(out, code);
+    put_bytes32(out, message.as_bytes());
+    put_bytes32(out, details);
+}
+
+/// Appends the timer operations (the record's last part).
+pub(crate) fn put_timer_ops(out: &mut Vec<u8>, ops: &[writ_domain::TimerOp]) {
+    let count = u32::try_from(ops.len()).expect("timer op count fits u32");
     out.extend_from_slice(&count.to_le_bytes());
+    for op in ops {
+        match op {
+            writ_domain::TimerOp::Schedule {
+                process,
+                key,
+                at_ms,
+                command,
+            } => {
+                out.push(1);
+                put_str16(out, process);
+                put_str16(out, key);
+                out.extend_from_slice(&at_ms.to_le_bytes());
+                put_scheduled(
+                    out,
+                    &ScheduledCommand {
+                        id: command.id,
+                        name: &command.command,
+                        version: command.version,
+                        expected_version: command.expected_version,
+                        payload: &command.payload,
+                    },
+                );
+            }
+            writ_domain::TimerOp::Cancel { process, key } => {
+                out.push(2);
+                put_str16(out, process);
+                put_str16(out, key);
+            }
+        }
+    }
+}
+
+fn put_scheduled(out: &mut Vec<u8>, c: &ScheduledCommand<'_>) {
+    out.extend_from_slice(c.id.as_bytes());
+    put_str16(out, c.name);
+    out.extend_from_slice(&c.version.unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(&c.expected_version.map_or(0, |v| v + 1).to_le_bytes());
+    put_bytes32(out, c.payload);
 }
 
 /// Starts an event: stream, version, type, and a placeholder for the body's length.
@@ -298,6 +321,195 @@ pub(crate) fn begin_event(
 pub(crate) fn finish_event(out: &mut [u8], at: usize) {
     let len = u32::try_from(out.len() - at - 4).expect("event body fits u32");
     out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+impl JournalRecord<'_> {
+    /// Appends the encoded record to `out`. Layout in `docs/log-format.md`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let marks = begin_record(
+            out,
+            &CommandPart {
+                id: self.id,
+                correlation_id: self.correlation_id,
+                causation_id: self.causation_id,
+                origin: self.origin,
+                recorded_at_ms: self.recorded_at_ms,
+                name: self.name,
+                version: self.version,
+                expected_version: self.expected_version,
+                payload: self.payload,
+                first_position: self.first_position,
+            },
+        );
+        for event in &self.events {
+            let at = begin_event(out, event.stream, event.version, event.event_type);
+            out.extend_from_slice(event.data);
+            finish_event(out, at);
+        }
+        finish_outcome(
+            out,
+            marks,
+            self.status,
+            self.events.len(),
+            self.code,
+            self.message,
+            self.details,
+        );
+        let count = u32::try_from(self.timers.len()).expect("timer op count fits u32");
+        out.extend_from_slice(&count.to_le_bytes());
+        for op in &self.timers {
+            match op {
+                RecordTimerOp::Schedule {
+                    process,
+                    key,
+                    at_ms,
+                    command,
+                } => {
+                    out.push(1);
+                    put_str16(out, process);
+                    put_str16(out, key);
+                    out.extend_from_slice(&at_ms.to_le_bytes());
+                    put_scheduled(out, command);
+                }
+                RecordTimerOp::Cancel { process, key } => {
+                    out.push(2);
+                    put_str16(out, process);
+                    put_str16(out, key);
+                }
+            }
+        }
+    }
+
+    /// Decodes a record produced by [`JournalRecord::encode`].
+    pub fn decode(bytes: &[u8]) -> Result<JournalRecord<'_>, RecordError> {
+        let err = |detail| RecordError { detail };
+        let mut r = Cursor(bytes);
+        if r.u8().ok_or(err("empty"))? != RECORD_TAG {
+            return Err(err("wrong tag"));
+        }
+        if r.u8().ok_or(err("truncated"))? != RECORD_FORMAT {
+            return Err(err("unknown format version"));
+        }
+        let id = r.uuid().ok_or(err("truncated id"))?;
+        let correlation_id = r.uuid().ok_or(err("truncated correlation id"))?;
+        let causation_id = r.uuid().ok_or(err("truncated causation id"))?;
+        let origin = Origin::from_byte(r.u8().ok_or(err("truncated origin"))?)
+            .ok_or(err("unknown origin"))?;
+        let causation_id = match (origin, causation_id.is_nil()) {
+            (Origin::Client, true) => None,
+            (Origin::Client, false) => return Err(err("a client's command with a causation")),
+            (_, false) => Some(causation_id),
+            (_, true) => return Err(err("an issued command without a causation")),
+        };
+        let recorded_at_ms = r.u64().ok_or(err("truncated time"))?;
+        let version = r.u32().ok_or(err("truncated version"))?;
+        let expected_version = r.u64().ok_or(err("truncated expected version"))?;
+        let status = CommitStatus::from_byte(r.u8().ok_or(err("truncated status"))?)
+            .ok_or(err("unknown status"))?;
+        let first_position = r.u64().ok_or(err("truncated position"))?;
+        let name = r.str16().ok_or(err("bad command name"))?;
+        let payload = r.bytes32().ok_or(err("truncated payload"))?;
+        let count = r.u32().ok_or(err("truncated event count"))?;
+        // Each event takes at least 16 bytes: refuse counts the bytes cannot hold before
+        // allocating for them.
+        if u64::from(count) * 16 > r.0.len() as u64 {
+            return Err(err("event count exceeds record"));
+        }
+        if status != CommitStatus::Succeeded && count != 0 {
+            return Err(err("events on a command that did not succeed"));
+        }
+        let mut events = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let stream = r.str16().ok_or(err("bad stream"))?;
+            let version = r.u64().ok_or(err("truncated version"))?;
+            let event_type = r.str16().ok_or(err("bad event type"))?;
+            let data = r.bytes32().ok_or(err("truncated data"))?;
+            events.push(RecordEvent {
+                stream,
+                version,
+                event_type,
+                data,
+            });
+        }
+        let code = r.str16().ok_or(err("bad code"))?;
+        let message = r.str32().ok_or(err("bad message"))?;
+        let details = r.bytes32().ok_or(err("truncated details"))?;
+        let count = r.u32().ok_or(err("truncated timer op count"))?;
+        // Each operation takes at least 5 bytes.
+        if u64::from(count) * 5 > r.0.len() as u64 {
+            return Err(err("timer op count exceeds record"));
+        }
+        let mut timers = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let kind = r.u8().ok_or(err("truncated timer op"))?;
+            let process = r.str16().ok_or(err("bad timer process"))?;
+            let key = r.str16().ok_or(err("bad timer key"))?;
+            timers.push(match kind {
+                1 => {
+                    let at_ms = r.u64().ok_or(err("truncated timer time"))?;
+                    let id = r.uuid().ok_or(err("truncated timer command id"))?;
+                    let name = r.str16().ok_or(err("bad timer command name"))?;
+                    let version = r.u32().ok_or(err("truncated timer command version"))?;
+                    let expected = r.u64().ok_or(err("truncated timer expected version"))?;
+                    let payload = r.bytes32().ok_or(err("truncated timer payload"))?;
+                    RecordTimerOp::Schedule {
+                        process,
+                        key,
+                        at_ms,
+                        command: ScheduledCommand {
+                            id,
+                            name,
+                            version: (version != 0).then_some(version),
+                            expected_version: expected.checked_sub(1),
+                            payload,
+                        },
+                    }
+                }
+                2 => RecordTimerOp::Cancel { process, key },
+                _ => return Err(err("unknown timer op")),
+            });
+        }
+        if !r.0.is_empty() {
+            return Err(err("trailing bytes"));
+        }
+        Ok(JournalRecord {
+            id,
+            correlation_id,
+            causation_id,
+            origin,
+            recorded_at_ms,
+            name,
+            version,
+            expected_version: expected_version.checked_sub(1),
+            payload,
+            status,
+            first_position,
+            events,
+            code,
+            message,
+            details,
+            timers,
+        })
+    }
+
+    /// The position of the record's last event, or the one before its first position when
+    /// it has none: the position that includes its effects.
+    pub fn last_position(&self) -> u64 {
+        self.first_position + self.events.len() as u64 - 1
+    }
+}
+
+/// Reads only the command id and `recorded_at_ms` of an encoded record (the dedupe
+/// window's eviction).
+pub fn id_and_time(bytes: &[u8]) -> Result<(Uuid, u64), RecordError> {
+    if bytes.len() < FIXED_BYTES || bytes[0] != RECORD_TAG || bytes[1] != RECORD_FORMAT {
+        return Err(RecordError {
+            detail: "not a journal record",
+        });
+    }
+    let id = Uuid::from_bytes(bytes[2..18].try_into().expect("sixteen bytes"));
+    let time = u64::from_le_bytes(bytes[51..59].try_into().expect("eight bytes"));
+    Ok((id, time))
 }
 
 fn put_str16(out: &mut Vec<u8>, s: &str) {
@@ -352,93 +564,121 @@ impl<'a> Cursor<'a> {
         let n = self.u32()?;
         self.str(n as usize)
     }
+    fn bytes32(&mut self) -> Option<&'a [u8]> {
+        let n = self.u32()?;
+        self.take(n as usize)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn command_record_round_trips() {
-        let record = CommandRecord {
-            id: Uuid::from_u128(99),
-            recorded_at_ms: 1_700_000_000_123,
-            name: "OpenTicket",
-            version: 2,
-            payload: br#"{"ticketId":"t-1"}"#,
-        };
-        let mut bytes = Vec::new();
-        record.encode(&mut bytes);
-        assert_eq!(CommandRecord::decode(&bytes).unwrap(), record);
-        for cut in 0..bytes.len() - record.payload.len() {
-            assert!(
-                CommandRecord::decode(&bytes[..cut]).is_err(),
-                "cut at {cut}"
-            );
-        }
-    }
-
-    #[test]
-    fn commit_record_round_trips() {
-        let record = CommitRecord {
-            command_id: Uuid::from_u128(5),
-            command_seq: 17,
+    fn sample() -> JournalRecord<'static> {
+        JournalRecord {
+            id: Uuid::from_u128(5),
+            correlation_id: Uuid::from_u128(4),
+            causation_id: Some(Uuid::from_u128(4)),
+            origin: Origin::Process,
             recorded_at_ms: 3,
-            command: "AddComment",
+            name: "AddComment",
+            version: 1,
+            expected_version: Some(0),
+            payload: br#"{"ticketId":"1"}"#,
             status: CommitStatus::Succeeded,
             first_position: 40,
-            code: "",
-            message: "",
             events: vec![
-                CommitEvent {
+                RecordEvent {
                     stream: "ticket-1",
                     version: 2,
                     event_type: "CommentAdded",
                     data: b"{}",
                 },
-                CommitEvent {
+                RecordEvent {
                     stream: "ticket-1",
                     version: 3,
                     event_type: "CommentAdded",
                     data: b"{\"a\":1}",
                 },
             ],
-        };
+            code: "",
+            message: "",
+            details: b"",
+            timers: vec![
+                RecordTimerOp::Schedule {
+                    process: "p",
+                    key: "k",
+                    at_ms: 9,
+                    command: ScheduledCommand {
+                        id: Uuid::from_u128(6),
+                        name: "Expire",
+                        version: None,
+                        expected_version: Some(3),
+                        payload: b"{}",
+                    },
+                },
+                RecordTimerOp::Cancel {
+                    process: "p",
+                    key: "j",
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_every_cut_is_refused() {
+        let record = sample();
         let mut bytes = Vec::new();
         record.encode(&mut bytes);
-        assert_eq!(CommitRecord::decode(&bytes).unwrap(), record);
+        assert_eq!(JournalRecord::decode(&bytes).unwrap(), record);
+        assert_eq!(id_and_time(&bytes).unwrap(), (Uuid::from_u128(5), 3));
         for cut in 0..bytes.len() {
-            assert!(CommitRecord::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                JournalRecord::decode(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
         }
-        let rejected = CommitRecord {
+        let rejected = JournalRecord {
+            origin: Origin::Client,
+            causation_id: None,
             status: CommitStatus::Rejected,
             code: "ticket_closed",
             message: "closed",
+            details: br#"{"expected":1}"#,
             events: vec![],
+            timers: vec![],
             ..record
         };
         bytes.clear();
         rejected.encode(&mut bytes);
-        assert_eq!(CommitRecord::decode(&bytes).unwrap(), rejected);
+        assert_eq!(JournalRecord::decode(&bytes).unwrap(), rejected);
     }
 
     #[test]
-    fn huge_event_count_is_refused_without_allocating() {
-        let record = CommitRecord {
-            command_id: Uuid::nil(),
-            command_seq: 0,
-            recorded_at_ms: 0,
-            command: "X",
-            status: CommitStatus::Succeeded,
-            first_position: 1,
-            code: "",
-            message: "",
+    fn huge_counts_are_refused_without_allocating() {
+        let record = JournalRecord {
             events: vec![],
+            timers: vec![],
+            ..sample()
         };
         let mut bytes = Vec::new();
         record.encode(&mut bytes);
         let n = bytes.len();
         bytes[n - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(CommitRecord::decode(&bytes).is_err());
+        assert!(JournalRecord::decode(&bytes).is_err());
+    }
+
+    #[test]
+    fn origins_and_causations_agree() {
+        let mut bytes = Vec::new();
+        JournalRecord {
+            origin: Origin::Client,
+            ..sample()
+        }
+        .encode(&mut bytes);
+        assert!(
+            JournalRecord::decode(&bytes).is_err(),
+            "a client's command has no cause"
+        );
     }
 }

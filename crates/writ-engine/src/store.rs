@@ -1,13 +1,13 @@
-//! The read side of the two logs: in-memory indexes over the event log, and reads of
-//! streams, of the global log and of command statuses.
+//! The read side of the journal: in-memory indexes, and reads of streams, of the global log
+//! and of command statuses.
 //!
-//! Indexes (rebuilt at open by one scan of the event log):
-//! - `commit_first_position[n]`: the first position of commit `n` (8 bytes per command);
-//!   the commit holding position `p` is found by binary search.
+//! Indexes (rebuilt at open by one scan of the journal):
+//! - `commit_first_position[n]`: the first position of record `n` (8 bytes per command);
+//!   the record holding position `p` is found by binary search.
 //! - `streams[name][v - 1]`: the position of version `v` of the stream (8 bytes per event).
 //!
-//! The committer thread extends the indexes after each sync and only then publishes the new
-//! end (`executed`, `last_position`), so a reader never finds a published position that the
+//! The syncer thread extends the indexes after each sync and only then publishes the new
+//! end (`durable`, `last_position`), so a reader never finds a published position that the
 //! indexes do not cover, nor a record that is not durable.
 
 use std::collections::HashMap;
@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use writ_log::LogReader;
 
 use crate::error::ReadError;
-use crate::record::{CommandRecord, CommitRecord, CommitStatus};
+use crate::record::{CommitStatus, JournalRecord, RecordEvent};
 use crate::types::{CommandState, CommandStatus, EventRef, RecordedEvent};
 
 #[derive(Debug, Default)]
@@ -29,11 +29,10 @@ pub(crate) struct Indexes {
 
 #[derive(Debug)]
 pub(crate) struct Store {
-    pub(crate) commands: LogReader,
-    pub(crate) events: LogReader,
+    pub(crate) journal: LogReader,
     indexes: RwLock<Indexes>,
-    /// Commits whose effects are durable and indexed (= the next command sequence to run).
-    executed: AtomicU64,
+    /// Records that are durable and indexed (= the next sequence to be made durable).
+    durable: AtomicU64,
     /// The last durable, indexed position (0 before the first event).
     last_position: AtomicU64,
     position_tx: watch::Sender<u64>,
@@ -41,21 +40,20 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    pub(crate) fn new(commands: LogReader, events: LogReader) -> Self {
+    pub(crate) fn new(journal: LogReader) -> Self {
         Self {
-            commands,
-            events,
+            journal,
             indexes: RwLock::new(Indexes::default()),
-            executed: AtomicU64::new(0),
+            durable: AtomicU64::new(0),
             last_position: AtomicU64::new(0),
             position_tx: watch::Sender::new(0),
             closed: AtomicBool::new(false),
         }
     }
 
-    /// Number of commands whose outcome is durable and indexed.
-    pub(crate) fn executed(&self) -> u64 {
-        self.executed.load(Ordering::Acquire)
+    /// Number of records (commands with their outcomes) durable and indexed.
+    pub(crate) fn durable(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
     }
 
     /// The last durable, indexed position.
@@ -86,10 +84,10 @@ impl Store {
     }
 
     /// Publishes a new durable end after the indexes cover it.
-    pub(crate) fn publish(&self, executed: u64, last_position: u64) {
-        debug_assert!(executed >= self.executed());
+    pub(crate) fn publish(&self, durable: u64, last_position: u64) {
+        debug_assert!(durable >= self.durable());
         debug_assert!(last_position >= self.last_position());
-        self.executed.store(executed, Ordering::Release);
+        self.durable.store(durable, Ordering::Release);
         self.last_position.store(last_position, Ordering::Release);
         if last_position != *self.position_tx.borrow() {
             self.position_tx.send_replace(last_position);
@@ -127,17 +125,16 @@ impl Store {
         let mut loaded = u64::MAX;
         for (position, seq) in wanted {
             if seq != loaded {
-                self.events.read(seq, &mut buf)?;
+                self.journal.read(seq, &mut buf)?;
                 loaded = seq;
             }
             let commit =
-                CommitRecord::decode(&buf).map_err(|source| ReadError::Record { seq, source })?;
+                JournalRecord::decode(&buf).map_err(|source| ReadError::Record { seq, source })?;
             let i = (position - commit.first_position) as usize;
             let event = commit.events.get(i).ok_or(ReadError::Record {
                 seq,
                 source: crate::record::RecordError {
-                    kind: "commit",
-                    detail: "indexed position not in commit",
+                    detail: "indexed position not in its record",
                 },
             })?;
             out.push(recorded(&commit, i, event));
@@ -168,7 +165,7 @@ impl Store {
     ) -> Result<(), ReadError> {
         let from_position = from_position.max(1);
         let last = self.last_position();
-        let executed = self.executed();
+        let durable = self.durable();
         if from_position > last || limit == 0 {
             out.clear();
             return Ok(());
@@ -178,14 +175,14 @@ impl Store {
             indexes.commit_of(from_position)
         };
         let mut filled = 0;
-        let mut iter = self.events.iter_from(start);
+        let mut iter = self.journal.iter_from(start);
         'records: while let Some(item) = iter.next_record() {
             let (seq, bytes) = item?;
-            if seq >= executed {
+            if seq >= durable {
                 break;
             }
             let commit =
-                CommitRecord::decode(bytes).map_err(|source| ReadError::Record { seq, source })?;
+                JournalRecord::decode(bytes).map_err(|source| ReadError::Record { seq, source })?;
             for (i, event) in commit.events.iter().enumerate() {
                 let position = commit.first_position + i as u64;
                 if position >= from_position && position <= last {
@@ -204,26 +201,13 @@ impl Store {
         Ok(())
     }
 
-    /// The status of the command logged at `seq`.
+    /// The status of the durable command at `seq`.
     pub(crate) fn status_of(&self, seq: u64) -> Result<CommandStatus, ReadError> {
         let mut buf = Vec::new();
-        if seq < self.executed() {
-            self.events.read(seq, &mut buf)?;
-            let commit =
-                CommitRecord::decode(&buf).map_err(|source| ReadError::Record { seq, source })?;
-            return Ok(status_from_commit(&commit));
-        }
-        self.commands.read(seq, &mut buf)?;
-        let command =
-            CommandRecord::decode(&buf).map_err(|source| ReadError::Record { seq, source })?;
-        Ok(CommandStatus {
-            id: command.id,
-            command: command.name.to_owned(),
-            state: CommandState::Accepted,
-            sequence: seq,
-            position: None,
-            events: Vec::new(),
-        })
+        self.journal.read(seq, &mut buf)?;
+        let record =
+            JournalRecord::decode(&buf).map_err(|source| ReadError::Record { seq, source })?;
+        Ok(status_of_record(seq, &record))
     }
 }
 
@@ -277,18 +261,15 @@ impl Indexes {
     }
 }
 
-fn recorded(
-    commit: &CommitRecord<'_>,
-    i: usize,
-    event: &crate::record::CommitEvent<'_>,
-) -> RecordedEvent {
+fn recorded(commit: &JournalRecord<'_>, i: usize, event: &RecordEvent<'_>) -> RecordedEvent {
     RecordedEvent {
         position: commit.first_position + i as u64,
         stream: event.stream.to_owned(),
         version: event.version,
         event_type: event.event_type.to_owned(),
         data: event.data.to_vec(),
-        command_id: commit.command_id,
+        command_id: commit.id,
+        correlation_id: commit.correlation_id,
         recorded_at_ms: commit.recorded_at_ms,
     }
 }
@@ -296,9 +277,9 @@ fn recorded(
 /// [`recorded`] into an event read before, keeping its allocations.
 fn overwrite(
     out: &mut RecordedEvent,
-    commit: &CommitRecord<'_>,
+    commit: &JournalRecord<'_>,
     i: usize,
-    event: &crate::record::CommitEvent<'_>,
+    event: &RecordEvent<'_>,
 ) {
     out.position = commit.first_position + i as u64;
     out.stream.clear();
@@ -308,23 +289,25 @@ fn overwrite(
     out.event_type.push_str(event.event_type);
     out.data.clear();
     out.data.extend_from_slice(event.data);
-    out.command_id = commit.command_id;
+    out.command_id = commit.id;
+    out.correlation_id = commit.correlation_id;
     out.recorded_at_ms = commit.recorded_at_ms;
 }
 
-/// The final status a commit records.
-pub(crate) fn status_from_commit(commit: &CommitRecord<'_>) -> CommandStatus {
-    let state = match commit.status {
+/// The final status a record holds.
+pub(crate) fn status_of_record(seq: u64, record: &JournalRecord<'_>) -> CommandStatus {
+    let state = match record.status {
         CommitStatus::Succeeded => CommandState::Succeeded,
         CommitStatus::Rejected => CommandState::Rejected {
-            code: commit.code.to_owned(),
-            message: commit.message.to_owned(),
+            code: record.code.to_owned(),
+            message: record.message.to_owned(),
+            details: serde_json::from_slice(record.details).unwrap_or_default(),
         },
         CommitStatus::Failed => CommandState::Failed {
-            message: commit.message.to_owned(),
+            message: record.message.to_owned(),
         },
     };
-    let events: Vec<EventRef> = commit
+    let events: Vec<EventRef> = record
         .events
         .iter()
         .enumerate()
@@ -332,15 +315,18 @@ pub(crate) fn status_from_commit(commit: &CommitRecord<'_>) -> CommandStatus {
             stream: e.stream.to_owned(),
             version: e.version,
             event_type: e.event_type.to_owned(),
-            position: commit.first_position + i as u64,
+            position: record.first_position + i as u64,
         })
         .collect();
     CommandStatus {
-        id: commit.command_id,
-        command: commit.command.to_owned(),
+        id: record.id,
+        command: record.name.to_owned(),
         state,
-        sequence: commit.command_seq,
-        position: Some(commit.first_position + commit.events.len() as u64 - 1),
+        sequence: seq,
+        position: Some(record.last_position()),
         events,
+        origin: record.origin,
+        correlation_id: record.correlation_id,
+        causation_id: record.causation_id,
     }
 }

@@ -1,4 +1,7 @@
+use serde_json::{Map, Value};
 use uuid::Uuid;
+
+pub use crate::record::Origin;
 
 /// Where a command stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +16,9 @@ pub enum CommandState {
         code: String,
         /// For people.
         message: String,
+        /// Structured facts beside the code (for `wrong_expected_version`: `expected` and
+        /// `actual`); empty for most rejections.
+        details: Map<String, Value>,
     },
     /// The handler errored; no events.
     Failed {
@@ -54,13 +60,13 @@ pub struct EventRef {
 /// What Writ knows of a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandStatus {
-    /// The id the client chose.
+    /// The command's id: the client's, or derived from the event that caused it.
     pub id: Uuid,
     /// The command's name.
     pub command: String,
     /// Where it stands.
     pub state: CommandState,
-    /// Its sequence number in the command log.
+    /// Its sequence number in the journal.
     pub sequence: u64,
     /// For final statuses, the global log position that includes the command's effects:
     /// its last event's position, or for a command without events the last position
@@ -69,23 +75,12 @@ pub struct CommandStatus {
     pub position: Option<u64>,
     /// The events it recorded (succeeded only).
     pub events: Vec<EventRef>,
+    /// Where the command came from.
+    pub origin: Origin,
+    /// The id of the command that started its chain (its own for a client's command).
+    pub correlation_id: Uuid,
+    /// The command whose event caused it, for commands of processes and timers.
+    pub causation_id: Option<Uuid>,
 }
 
-/// An event as read back from the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordedEvent {
-    /// Its position in the global log, from 1, without gaps.
-    pub position: u64,
-    /// The stream.
-    pub stream: String,
-    /// Its version in the stream, from 1, without gaps.
-    pub version: u64,
-    /// The event type.
-    pub event_type: String,
-    /// The body, a JSON object.
-    pub data: Vec<u8>,
-    /// The command that recorded it.
-    pub command_id: Uuid,
-    /// When that command was recorded (ms since the Unix epoch).
-    pub recorded_at_ms: u64,
-}
+pub use writ_domain::RecordedEvent;

@@ -11,6 +11,14 @@ use writ_engine::{
 use writ_log::storage::SimStorage;
 use writ_tickets::Tickets;
 
+/// The registry of the tickets domain alone.
+fn tickets() -> writ_engine::Registry {
+    writ_engine::Registry::builder()
+        .domain(writ_domain::model::domain::<Tickets>())
+        .build()
+        .expect("one domain")
+}
+
 /// Defaults, but segments of 4 MiB: zero-filling two 64 MiB segments per test in a debug
 /// build costs seconds and proves nothing here.
 fn options() -> EngineOptions {
@@ -24,12 +32,12 @@ fn options() -> EngineOptions {
     }
 }
 
-fn open(storage: &SimStorage) -> Engine<Tickets> {
+fn open(storage: &SimStorage) -> Engine {
     open_with(storage, options())
 }
 
-fn open_with(storage: &SimStorage, options: EngineOptions) -> Engine<Tickets> {
-    Engine::<Tickets>::open(Arc::new(storage.clone()), options)
+fn open_with(storage: &SimStorage, options: EngineOptions) -> Engine {
+    Engine::open(Arc::new(storage.clone()), tickets(), options)
         .expect("engine opens")
         .0
 }
@@ -44,12 +52,7 @@ fn comment(ticket: &str, text: &str) -> Vec<u8> {
 }
 
 /// Submits and waits for the final status.
-fn run(
-    engine: &Engine<Tickets>,
-    id: impl Into<IdArg>,
-    command: &str,
-    payload: &[u8],
-) -> CommandStatus {
+fn run(engine: &Engine, id: impl Into<IdArg>, command: &str, payload: &[u8]) -> CommandStatus {
     let id = id.into().0;
     match engine.submit(id, command, None, payload).expect("submit") {
         Submitted::New(mut pending) => {

@@ -19,6 +19,14 @@ use writ_log::LogOptions;
 use writ_log::storage::SimStorage;
 use writ_tickets::Tickets;
 
+/// The registry of the tickets domain alone.
+fn tickets() -> writ_engine::Registry {
+    writ_engine::Registry::builder()
+        .domain(writ_domain::model::domain::<Tickets>())
+        .build()
+        .expect("one domain")
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Open(u8),
@@ -53,6 +61,7 @@ fn op() -> impl Strategy<Value = Op> {
 fn options() -> EngineOptions {
     EngineOptions {
         command_bytes_max: 16 * 1024,
+        timer_ops_bytes_max: 4 * 1024,
         log: LogOptions {
             segment_bytes: 64 * 1024,
             record_bytes_max: 32 * 1024,
@@ -62,8 +71,8 @@ fn options() -> EngineOptions {
     }
 }
 
-fn open(storage: &SimStorage) -> Engine<Tickets> {
-    Engine::<Tickets>::open(Arc::new(storage.clone()), options())
+fn open(storage: &SimStorage) -> Engine {
+    Engine::open(Arc::new(storage.clone()), tickets(), options())
         .expect("every crash leaves a store that opens")
         .0
 }
@@ -97,7 +106,7 @@ fn command(op: &Op) -> (&'static str, String) {
 
 struct Run {
     storage: SimStorage,
-    engine: Engine<Tickets>,
+    engine: Engine,
     sent: Vec<(Uuid, &'static str, String)>,
     in_flight: Vec<(Uuid, Pending)>,
     /// Acknowledged before a crash or at the end: must survive.
@@ -243,8 +252,9 @@ fn check(ops: Vec<Op>) {
             command_id: status.id,
             recorded_at_ms: 0,
             sequence: status.sequence,
+            correlation_id: status.id,
         };
-        match Tickets::decide(state, &command, &envelope) {
+        match writ_domain::testing::decide::<Tickets>(state, &command, &envelope) {
             Ok(events) => {
                 assert_eq!(status.state, CommandState::Succeeded, "{name} {payload}");
                 assert_eq!(status.events.len(), events.len());

@@ -337,6 +337,19 @@ impl Log {
         }
     }
 
+    /// Whether records of these lengths, appended now, would all go into the pending frame
+    /// (so that one commit makes them durable together) without a [`AppendError::BatchFull`].
+    pub fn fits(&self, record_lens: impl IntoIterator<Item = usize>) -> bool {
+        let mut frame = self.frame.len();
+        for len in record_lens {
+            frame += format::encoded_record_len(len);
+            if frame > self.max_frame_bytes {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Whether an earlier I/O failure poisoned the log.
     pub fn is_poisoned(&self) -> bool {
         self.poisoned

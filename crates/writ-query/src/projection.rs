@@ -219,7 +219,8 @@ pub struct ReplayStats {
 /// }
 /// let event = |position, event_type: &str| RecordedEvent {
 ///     position, stream: "s".into(), version: position, event_type: event_type.into(),
-///     data: b"{}".to_vec(), command_id: Default::default(), recorded_at_ms: 0,
+///     data: b"{}".to_vec(), command_id: Default::default(),
+///     correlation_id: Default::default(), recorded_at_ms: 0,
 /// };
 /// let mut replay = Replay::new(Count);
 /// replay.apply(&[event(1, "Tick"), event(2, "Tock"), event(3, "Tick")]);
@@ -424,6 +425,7 @@ mod tests {
                 event_type: if position % 2 == 0 { "A" } else { "B" }.into(),
                 data: b"{}".to_vec(),
                 command_id: Default::default(),
+                correlation_id: Default::default(),
                 recorded_at_ms: 0,
             })
             .collect();

@@ -1,6 +1,5 @@
 //! Where projections read events from.
 
-use writ_domain::Domain;
 use writ_engine::{Engine, Subscription};
 
 /// A global log a projection can follow: the engine, or anything that offers the same
@@ -14,7 +13,7 @@ pub trait EventSource: Send + Sync + 'static {
     fn last_position(&self) -> u64;
 }
 
-impl<D: Domain> EventSource for Engine<D> {
+impl EventSource for Engine {
     fn subscribe(&self, from_position: u64) -> Subscription {
         Engine::subscribe(self, from_position)
     }

@@ -724,6 +724,7 @@ mod tests {
             event_type: "CommentAdded".into(),
             data: br#"{"text":"hi"}"#.to_vec(),
             command_id: Uuid::nil(),
+            correlation_id: Uuid::nil(),
             recorded_at_ms: 1_798_137_245_123,
         })
         .unwrap();

@@ -4,13 +4,25 @@
 //! Every payload refuses unknown fields, so a typo in a field name is a decoding error
 //! (`422`) rather than a silently ignored field.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::TicketId;
 
 /// How urgent a ticket is. Serialized in lowercase: `low`, `normal`, `high`, `urgent`.
 #[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
@@ -29,7 +41,7 @@ pub enum Priority {
 ///
 /// Upcast to [`OpenTicket`] with priority [`Priority::Normal`]. Sending `priority` in
 /// version 1 is a decoding error (unknown field).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OpenTicketV1 {
     /// The new ticket's id; the command addresses stream `ticket-{ticketId}`.
@@ -50,7 +62,7 @@ pub struct OpenTicketV1 {
 /// it out; an explicit `null` or a value other than `low`, `normal`, `high` or `urgent` is
 /// still a decoding error. Since the canonical payload always spells the priority out, a
 /// payload without it and one with `"priority":"normal"` are the same command.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OpenTicket {
     /// The new ticket's id; the command addresses stream `ticket-{ticketId}`.
@@ -83,7 +95,7 @@ impl From<OpenTicketV1> for OpenTicket {
 ///
 /// Assigning an open ticket always succeeds, even to the person who already holds it: the
 /// assignment is recorded again. Rejected with `ticket_closed` on a closed ticket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AssignTicket {
     /// The ticket to assign.
@@ -95,7 +107,7 @@ pub struct AssignTicket {
 /// `AddComment` version 1: comments on a ticket, open or closed.
 ///
 /// Rejected with `text_required` when the text is empty or only whitespace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AddComment {
     /// The ticket to comment on.
@@ -109,7 +121,7 @@ pub struct AddComment {
 /// `CloseTicket` version 1: closes an open ticket.
 ///
 /// Rejected with `ticket_closed` when the ticket is already closed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CloseTicket {
     /// The ticket to close.
@@ -121,7 +133,7 @@ pub struct CloseTicket {
 /// `ReopenTicket` version 1: reopens a closed ticket.
 ///
 /// Rejected with `ticket_open` when the ticket is open.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReopenTicket {
     /// The ticket to reopen.

@@ -1,6 +1,6 @@
 use std::borrow::Cow;
 
-use writ_domain::{CommandCatalog, Domain, Envelope, Refusal, Rejection};
+use writ_domain::{CommandCatalog, Decision, Domain, Envelope, Refusal, Rejection};
 
 use crate::commands::{
     AddComment, AssignTicket, CloseTicket, OpenTicket, OpenTicketV1, ReopenTicket,
@@ -24,6 +24,7 @@ pub fn stream_name(id: &TicketId) -> String {
 
 impl Domain for Tickets {
     const NAME: &'static str = "tickets";
+    const STREAM_PREFIXES: &'static [&'static str] = &["ticket-"];
     type Command = TicketCommand;
     type Event = TicketEvent;
     type State = TicketState;
@@ -48,19 +49,17 @@ impl Domain for Tickets {
         state.apply(event);
     }
 
-    fn decide(
-        state: &TicketState,
-        command: &TicketCommand,
-        envelope: &Envelope,
-    ) -> Result<Vec<TicketEvent>, Refusal> {
+    fn decide(decision: &mut Decision<'_, Self>, command: &TicketCommand) -> Result<(), Refusal> {
+        let state = decision.state();
         let event = match command {
             TicketCommand::OpenTicket(c) => open(state, c)?,
             TicketCommand::AssignTicket(c) => assign(state, c)?,
-            TicketCommand::AddComment(c) => comment(state, c, envelope)?,
+            TicketCommand::AddComment(c) => comment(state, c, decision.envelope())?,
             TicketCommand::CloseTicket(c) => close(state, c)?,
             TicketCommand::ReopenTicket(c) => reopen(state, c)?,
         };
-        Ok(vec![event])
+        decision.record(event);
+        Ok(())
     }
 }
 

@@ -15,7 +15,7 @@
 //! `ticketStats` in query API versions 1 and 2.
 //!
 //! ```
-//! use writ_domain::{Domain, testing::{DEFAULT_ENVELOPE, given}};
+//! use writ_domain::{Domain, testing::{DEFAULT_ENVELOPE, decide, given}};
 //! use writ_tickets::{Priority, TicketState, Tickets};
 //!
 //! // Decode a version 1 payload as a client sends it; it reads as priority `normal`.
@@ -31,14 +31,14 @@
 //!
 //! // Decide it against the empty stream, then fold the events into the state.
 //! let mut state = TicketState::default();
-//! for event in Tickets::decide(&state, &open, &DEFAULT_ENVELOPE).unwrap() {
+//! for event in decide::<Tickets>(&state, &open, &DEFAULT_ENVELOPE).unwrap() {
 //!     Tickets::evolve(&mut state, &event);
 //! }
 //! assert!(state.is_open());
 //! assert_eq!(state.priority(), Some(Priority::Normal));
 //!
 //! // Opening it again is refused with a stable code.
-//! let opened = Tickets::decide(&TicketState::default(), &open, &DEFAULT_ENVELOPE).unwrap();
+//! let opened = decide::<Tickets>(&TicketState::default(), &open, &DEFAULT_ENVELOPE).unwrap();
 //! given::<Tickets>(opened).when(open).then_rejected("ticket_exists");
 //! ```
 

@@ -22,6 +22,25 @@ use serde::{Serialize, Serializer};
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TicketId(String);
 
+/// A string of 1 to [`TicketId::MAX_LEN`] bytes without control characters (the length is
+/// checked in bytes, which JSON Schema cannot say; the schema gives the character bound
+/// that no valid id exceeds).
+impl schemars::JsonSchema for TicketId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TicketId".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": TicketId::MAX_LEN,
+            "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$",
+            "description": "A ticket's id: 1 to 200 bytes of UTF-8 without control characters.",
+        })
+    }
+}
+
 /// Why a string is not a [`TicketId`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -124,14 +124,16 @@ mod tests {
         let mut buf = Vec::new();
         write_open_ticket_payload(&mut buf, 3);
         let open = catalog.decode(OPEN_TICKET, None, &buf).unwrap().command;
-        for event in Tickets::decide(&state, &open, &envelope).unwrap() {
+        for event in writ_domain::testing::decide::<Tickets>(&state, &open, &envelope).unwrap() {
             Tickets::evolve(&mut state, &event);
         }
         for i in 0..3 {
             buf.clear();
             write_add_comment_payload(&mut buf, 3, i);
             let comment = catalog.decode(ADD_COMMENT, None, &buf).unwrap().command;
-            for event in Tickets::decide(&state, &comment, &envelope).unwrap() {
+            for event in
+                writ_domain::testing::decide::<Tickets>(&state, &comment, &envelope).unwrap()
+            {
                 Tickets::evolve(&mut state, &event);
             }
         }

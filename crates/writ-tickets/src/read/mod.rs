@@ -73,6 +73,7 @@
 //!     event_type: "TicketOpened".into(),
 //!     data: br#"{"ticketId":"t-1","title":"Printer on fire","reporter":"ann","priority":"high"}"#.to_vec(),
 //!     command_id: Default::default(),
+//!     correlation_id: Default::default(),
 //!     recorded_at_ms: 1_798_137_245_123,
 //! };
 //! let mut replay = Replay::new(TicketsProjection::current());

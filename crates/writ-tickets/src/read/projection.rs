@@ -658,6 +658,7 @@ mod tests {
             event_type: event_type.into(),
             data: data.as_bytes().to_vec(),
             command_id: Uuid::from_u128(i as u128),
+            correlation_id: Uuid::from_u128(i as u128),
             recorded_at_ms: 0,
         })
         .collect();

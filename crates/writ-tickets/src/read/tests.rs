@@ -94,6 +94,7 @@ fn recorded(events: &[TicketEvent]) -> Vec<RecordedEvent> {
                 event_type: event.event_type().to_owned(),
                 data,
                 command_id: Uuid::from_u128(u128::from(position)),
+                correlation_id: Uuid::from_u128(u128::from(position)),
                 recorded_at_ms: T0_MS + position * 1000,
             }
         })

@@ -36,6 +36,7 @@ pub fn events(tickets: u64, comments: u64) -> Vec<RecordedEvent> {
             event_type: event.event_type().to_owned(),
             data,
             command_id: Uuid::from_u128(u128::from(position)),
+            correlation_id: Uuid::from_u128(u128::from(position)),
             recorded_at_ms: 1_800_000_000_000 + position,
         });
     };

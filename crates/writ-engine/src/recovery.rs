@@ -1,0 +1,293 @@
+//! Opening an engine's store: the rows of the engine recovery table in
+//! `docs/log-format.md`, one function each, run in order by [`recover`].
+//!
+//! 1. [`refuse_old_layout`]: a data directory of the two-log layout is not opened.
+//! 2. The journal log is opened; the log engine cuts a torn or corrupt tail (never
+//!    acknowledged) and refuses damage before it.
+//! 3. [`scan`]: one pass over every record rebuilds the indexes (checking that positions
+//!    follow each other), the pending timers, the dedupe window and the clock's floor.
+//! 4. [`resume_unit`]: when a crash cut the last unit short (its first commands are durable,
+//!    some of the commands their events made processes issue are not), the missing commands
+//!    are decided first, before any new one.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use writ_domain::{EventView, Issued, Reactions};
+use writ_log::storage::Storage;
+use writ_log::{Log, LogReader, TailTruncation};
+
+use crate::dedupe::{self, Slot};
+use crate::error::{OpenError, ReadError};
+use crate::options::EngineOptions;
+use crate::record::{CommitStatus, JournalRecord, Origin, RecordTimerOp};
+use crate::registry::Registry;
+use crate::shared::Shared;
+use crate::store::Store;
+use crate::timers::{Timer, Timers};
+use crate::writer::{Queued, now_ms};
+
+/// The journal's directory in the data directory.
+pub(crate) const JOURNAL_DIR: &str = "journal";
+
+/// What opening an engine found and did.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct RecoveryReport {
+    /// Commands in the journal, each with its outcome.
+    pub commands: u64,
+    /// Events in the journal.
+    pub events: u64,
+    /// Ids loaded into the dedupe index (those within the window).
+    pub dedupe_entries: usize,
+    /// Durable timers pending.
+    pub timers_pending: usize,
+    /// Commands of a unit a crash cut short, decided now before any new command: issued
+    /// by processes in reaction to durable events, they had not reached the disk. (What
+    /// their own events make processes issue follows them, in the same unit.)
+    pub resumed: usize,
+    /// A torn or corrupt tail cut off by recovery (never acknowledged records).
+    pub truncated: Option<TailTruncation>,
+    /// How long opening took.
+    pub elapsed: Duration,
+}
+
+/// An opened store, ready for the writer and syncer.
+pub(crate) struct Recovered {
+    pub shared: Arc<Shared>,
+    pub journal: Log,
+    pub timers: Timers,
+    pub last_recorded_ms: u64,
+    /// The first record within the dedupe window (the evictor's cursor).
+    pub window_start: u64,
+    pub resume: Vec<Queued>,
+    /// Commands of the cut unit that are durable.
+    pub resumed_decided: usize,
+}
+
+pub(crate) fn recover(
+    storage: Arc<dyn Storage>,
+    registry: Registry,
+    options: EngineOptions,
+    report: &mut RecoveryReport,
+) -> Result<Recovered, OpenError> {
+    refuse_old_layout(storage.as_ref())?;
+    let (journal, log_report) = Log::open(storage, Path::new(JOURNAL_DIR), options.log.clone())
+        .map_err(|source| OpenError::Log {
+            log: "journal",
+            source,
+        })?;
+    report.truncated = log_report.truncated;
+    let shared = Arc::new(Shared::new(registry, options, Store::new(journal.reader())));
+    let scanned = scan(&shared, &journal.reader())?;
+    shared
+        .store
+        .publish(journal.durable_seq(), scanned.last_position);
+    let (resume, resumed_decided) = resume_unit(&shared, &scanned.unit, &journal.reader())?;
+    report.commands = journal.durable_seq();
+    report.events = scanned.last_position;
+    report.dedupe_entries = shared.dedupe.len();
+    report.timers_pending = scanned.timers.len();
+    report.resumed = resume.len();
+    Ok(Recovered {
+        shared,
+        journal,
+        timers: scanned.timers,
+        last_recorded_ms: scanned.last_recorded_ms,
+        window_start: scanned.window_start,
+        resume,
+        resumed_decided,
+    })
+}
+
+/// Row "a `commands/` or `events/` log of the two-log layout": refuse, since this build
+/// keeps one journal and would otherwise start an empty store beside the old one.
+fn refuse_old_layout(storage: &dyn Storage) -> Result<(), OpenError> {
+    for dir in ["commands", "events"] {
+        let has_segments = storage
+            .list(Path::new(dir))
+            .is_ok_and(|names| names.iter().any(|n| n.ends_with(".wlog")));
+        if has_segments {
+            return Err(OpenError::OldLayout {
+                dir: dir.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What one pass over the journal found.
+struct Scan {
+    last_position: u64,
+    timers: Timers,
+    last_recorded_ms: u64,
+    window_start: u64,
+    /// Sequence numbers of the last unit's records: the last command of a client or timer
+    /// and the process commands after it.
+    unit: std::ops::Range<u64>,
+}
+
+fn read_error(source: ReadError) -> OpenError {
+    OpenError::Read {
+        log: "journal",
+        source,
+    }
+}
+
+/// Rows "positions", "timers", "dedupe window": one pass over every record.
+fn scan(shared: &Shared, journal: &LogReader) -> Result<Scan, OpenError> {
+    let window_ms = shared.options.dedupe_window.as_millis() as u64;
+    let horizon = now_ms().saturating_sub(window_ms);
+    let mut timers = Timers::default();
+    let mut next_position = 1;
+    let mut last_recorded_ms = 0;
+    let mut window_start = journal.durable_seq();
+    let mut unit_start = 0;
+    let mut iter = journal.iter_from(0);
+    shared.store.index(|index| {
+        while let Some(item) = iter.next_record() {
+            let (seq, bytes) = item.map_err(|e| read_error(ReadError::Log(e)))?;
+            let record = JournalRecord::decode(bytes)
+                .map_err(|source| read_error(ReadError::Record { seq, source }))?;
+            if record.first_position != next_position {
+                return Err(OpenError::Inconsistent {
+                    detail: format!(
+                        "journal record {seq} starts at position {}, expected {next_position}",
+                        record.first_position
+                    ),
+                });
+            }
+            index.push(
+                record.first_position,
+                record.events.iter().map(|e| (e.stream, e.version)),
+            );
+            next_position += record.events.len() as u64;
+            if record.origin != Origin::Process {
+                unit_start = seq;
+            }
+            if record.origin == Origin::Timer {
+                timers.fired(record.id);
+            }
+            for op in &record.timers {
+                match op {
+                    RecordTimerOp::Schedule {
+                        process,
+                        key,
+                        at_ms,
+                        command,
+                    } => timers.schedule(Timer {
+                        process: (*process).into(),
+                        key: (*key).into(),
+                        at_ms: *at_ms,
+                        command: Issued {
+                            id: command.id,
+                            command: command.name.to_owned(),
+                            version: command.version,
+                            payload: command.payload.to_vec(),
+                            expected_version: command.expected_version,
+                        },
+                        causation_id: record.id,
+                        correlation_id: record.correlation_id,
+                    }),
+                    RecordTimerOp::Cancel { process, key } => timers.cancel(process, key),
+                }
+            }
+            last_recorded_ms = record.recorded_at_ms;
+            if record.recorded_at_ms >= horizon {
+                // Times never decrease along the journal, so the window is a suffix.
+                window_start = window_start.min(seq);
+                shared.dedupe.insert_recovered(
+                    record.id,
+                    Slot {
+                        fingerprint: dedupe::fingerprint(
+                            record.name,
+                            record.version,
+                            record.expected_version,
+                            record.payload,
+                        ),
+                        seq,
+                    },
+                );
+            }
+        }
+        Ok(())
+    })?;
+    Ok(Scan {
+        last_position: next_position - 1,
+        timers,
+        last_recorded_ms,
+        window_start,
+        unit: unit_start..journal.durable_seq(),
+    })
+}
+
+/// Row "the last unit was cut short": lets the processes react again to the events of the
+/// last unit's durable records, in the order the writer did, and returns the commands they
+/// issue that are not in the journal, with how many of the unit's commands are.
+///
+/// The writer decides a unit breadth first, each command right after the ones before it,
+/// so the durable records of a unit are a prefix of what the reactions issue. When they
+/// are not (the processes of this build issue other commands than the build that wrote the
+/// journal), nothing is resumed: the journal is what happened.
+fn resume_unit(
+    shared: &Shared,
+    unit: &std::ops::Range<u64>,
+    journal: &LogReader,
+) -> Result<(Vec<Queued>, usize), OpenError> {
+    if unit.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
+    let mut queue: std::collections::VecDeque<Queued> = Default::default();
+    let mut buf = Vec::new();
+    let mut reactions = Reactions::new();
+    let mut failures = Vec::new();
+    for seq in unit.clone() {
+        journal
+            .read(seq, &mut buf)
+            .map_err(|e| read_error(ReadError::Log(e)))?;
+        let record = JournalRecord::decode(&buf)
+            .map_err(|source| read_error(ReadError::Record { seq, source }))?;
+        if seq > unit.start {
+            match queue.pop_front() {
+                Some(expected) if expected.issued.id == record.id => {}
+                _ => {
+                    tracing::warn!(
+                        seq,
+                        "the processes of this build issue other commands than the journal holds for its last unit; nothing is resumed"
+                    );
+                    return Ok((Vec::new(), 0));
+                }
+            }
+        }
+        if record.status != CommitStatus::Succeeded {
+            continue;
+        }
+        for (index, event) in record.events.iter().enumerate() {
+            let view = EventView {
+                event_type: event.event_type,
+                data: event.data,
+                stream: event.stream,
+                version: event.version,
+                position: record.first_position + index as u64,
+                index: index as u32,
+                command_id: record.id,
+                correlation_id: record.correlation_id,
+                recorded_at_ms: record.recorded_at_ms,
+            };
+            if shared.registry.reacts_to(event.event_type) {
+                shared.registry.react(&view, &mut reactions, &mut failures);
+            }
+        }
+        failures.clear();
+        let (issued, _) = reactions.take();
+        queue.extend(issued.into_iter().map(|issued| Queued {
+            issued,
+            origin: Origin::Process,
+            causation_id: record.id,
+            correlation_id: record.correlation_id,
+        }));
+    }
+    let decided = (unit.end - unit.start) as usize;
+    Ok((queue.into(), decided))
+}

@@ -1,0 +1,198 @@
+//! The syncer: owns the journal; appends the writer's records, syncs once per batch, then
+//! indexes, publishes the new durable end and answers.
+//!
+//! Only after the `fdatasync` that covers a record does anything about its command become
+//! visible: the dedupe index marks it durable, readers see its events, its client gets
+//! `202` and its outcome. Everything the syncer finds waiting is written as one frame (the
+//! group commit); a unit (a command and the commands its events made processes issue) is
+//! not split across frames unless it is larger than a frame can be.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::Instant;
+
+use writ_log::{AppendError, Log};
+
+use crate::record::Origin;
+use crate::shared::{PanicGuard, Shared};
+use crate::types::CommandState;
+use crate::writer::{Batch, Done, SyncerMsg};
+
+pub(crate) fn run_syncer(shared: Arc<Shared>, mut log: Log, rx: Receiver<SyncerMsg>) {
+    let _guard = PanicGuard(&shared, "syncer");
+    let bytes_max = shared.options.batch_bytes_max;
+    let mut batches: Vec<Batch> = Vec::new();
+    let mut unfilled_counted = 0;
+    let mut shutdown = false;
+    while !shutdown {
+        let mut bytes = 0;
+        match rx.recv() {
+            Ok(SyncerMsg::Batch(b)) => {
+                bytes += b.bytes.len();
+                batches.push(b);
+            }
+            Ok(SyncerMsg::Shutdown) | Err(_) => shutdown = true,
+        }
+        while !shutdown && bytes < bytes_max {
+            match rx.try_recv() {
+                Ok(SyncerMsg::Batch(b)) => {
+                    bytes += b.bytes.len();
+                    batches.push(b);
+                }
+                Ok(SyncerMsg::Shutdown) | Err(TryRecvError::Disconnected) => shutdown = true,
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        if batches.is_empty() {
+            continue;
+        }
+        let sync_started = Instant::now();
+        let first_seq = log.durable_seq();
+        let appended = append(&mut log, &batches);
+        let metrics = &shared.metrics;
+        metrics
+            .journal_sync_seconds
+            .record(sync_started.elapsed().as_secs_f64());
+        metrics
+            .journal_batch_records
+            .record((log.durable_seq() - first_seq) as f64);
+        let rolls = log.unfilled_rolls();
+        if rolls > unfilled_counted {
+            metrics
+                .journal_unfilled_rolls
+                .increment(rolls - unfilled_counted);
+            unfilled_counted = rolls;
+        }
+        // Whatever became durable is published and answered, also when a later part of
+        // the batch failed (a unit too large for one frame took several syncs).
+        let mut failed = publish(&shared, &log, &mut batches);
+        if let Err(detail) = appended {
+            shared.poison(detail);
+            let reason = shared.unavailable();
+            for done in failed.drain(..) {
+                shared.dedupe.release(done.status.id);
+                if let Some((accepted, outcome)) = done.reply {
+                    let _ = accepted.send(Err(reason.clone()));
+                    let _ = outcome.send(Err(reason.clone()));
+                }
+            }
+            shared.waiters.wake_all();
+        }
+        debug_assert!(failed.is_empty());
+    }
+}
+
+/// Appends every record and commits. A unit that does not fit in what is left of the
+/// pending frame starts a new frame (one more sync), unless it would not fit in any frame.
+/// On an error, the records before `log.durable_seq()` are durable all the same.
+fn append(log: &mut Log, batches: &[Batch]) -> Result<(), String> {
+    if log.is_poisoned() {
+        return Err("the journal is poisoned".to_owned());
+    }
+    for batch in batches {
+        let mut start = 0;
+        for (i, done) in batch.done.iter().enumerate() {
+            if done.unit_start && log.pending_records() > 0 {
+                let unit = batch.done[i..]
+                    .iter()
+                    .enumerate()
+                    .take_while(|(j, d)| *j == 0 || !d.unit_start)
+                    .scan(start, |from, (_, d)| {
+                        let len = d.end - *from;
+                        *from = d.end;
+                        Some(len)
+                    });
+                if !log.fits(unit) {
+                    log.commit().map_err(|e| format!("journal: {e}"))?;
+                }
+            }
+            let record = &batch.bytes[start..done.end];
+            start = done.end;
+            let seq = match log.append(record) {
+                Ok(seq) => seq,
+                Err(AppendError::BatchFull { .. }) => {
+                    log.commit().map_err(|e| format!("journal: {e}"))?;
+                    log.append(record).map_err(|e| format!("journal: {e}"))?
+                }
+                Err(e) => return Err(format!("journal: {e}")),
+            };
+            // The invariant that lets a command's outcome be found by its sequence number.
+            assert_eq!(
+                seq, done.status.sequence,
+                "command n must be journal record n"
+            );
+        }
+    }
+    log.commit().map_err(|e| format!("journal: {e}"))?;
+    Ok(())
+}
+
+/// After a sync: extend the indexes, publish the new end, mark the ids durable, answer,
+/// wake waiters, for every record before `log.durable_seq()`; returns the others (there
+/// are some only when a sync failed).
+fn publish(shared: &Shared, log: &Log, batches: &mut Vec<Batch>) -> Vec<Done> {
+    let durable = log.durable_seq();
+    let mut dones: Vec<Done> = batches.drain(..).flat_map(|b| b.done).collect();
+    let failed = dones.split_off(dones.partition_point(|d| d.status.sequence < durable));
+    if dones.is_empty() {
+        return failed;
+    }
+    let store = &shared.store;
+    let mut last_position = store.last_position();
+    store.index(|index| {
+        {
+            for done in &dones {
+                index.push(
+                    done.first_position,
+                    done.status
+                        .events
+                        .iter()
+                        .map(|e| (e.stream.as_str(), e.version)),
+                );
+                if let Some(e) = done.status.events.last() {
+                    last_position = e.position;
+                }
+            }
+        }
+        debug_assert_eq!(index.commits(), durable);
+    });
+    store.publish(durable, last_position);
+    let stats = &shared.stats;
+    stats.batches.fetch_add(1, Ordering::Relaxed);
+    let (mut succeeded, mut rejected, mut failures, mut clients) = (0, 0, 0, 0);
+    {
+        for done in &dones {
+            shared
+                .dedupe
+                .mark_durable(done.status.id, done.status.sequence);
+            match done.status.state {
+                CommandState::Succeeded => succeeded += 1,
+                CommandState::Rejected { .. } => rejected += 1,
+                _ => failures += 1,
+            }
+            if done.status.origin == Origin::Client {
+                clients += 1;
+            }
+        }
+    }
+    stats.succeeded.fetch_add(succeeded, Ordering::Relaxed);
+    stats.rejected.fetch_add(rejected, Ordering::Relaxed);
+    stats.failed.fetch_add(failures, Ordering::Relaxed);
+    stats
+        .commands_accepted
+        .fetch_add(clients, Ordering::Relaxed);
+    let metrics = &shared.metrics;
+    metrics.succeeded.increment(succeeded);
+    metrics.rejected.increment(rejected);
+    metrics.failed.increment(failures);
+    metrics.commands_accepted.increment(clients);
+    shared.waiters.wake(dones.iter().map(|d| &d.status.id));
+    for done in dones {
+        if let Some((accepted, outcome)) = done.reply {
+            let _ = accepted.send(Ok(done.status.sequence));
+            let _ = outcome.send(Ok(done.status));
+        }
+    }
+    failed
+}

@@ -1,0 +1,838 @@
+//! The single writer: decides every command, in order, and encodes the journal records.
+//!
+//! ```text
+//! submit() ──queue──▶ writer ──batches──▶ syncer
+//!  (validate,          (decide in order,   (journal: append, one
+//!   dedupe)             processes, timers,  fdatasync, index,
+//!                       encode records)     publish, answer)
+//! ```
+//!
+//! The writer takes every command waiting in its queue (up to a batch bound), stamps the
+//! batch with one clock reading, and decides each command as soon as it has it, against
+//! the stream states its executors cache: it runs ahead of durability, which is safe
+//! because nothing it decides is visible to anyone before the syncer has made it durable,
+//! and a failed sync stops the engine. Each command becomes one record holding the command
+//! and its outcome, so one sync makes both durable.
+//!
+//! A command and the commands its events make processes issue form a *unit*: the writer
+//! decides the issued commands right after their cause, breadth first, as ordinary
+//! commands with ids derived from the events, and the syncer keeps a unit in one frame
+//! whenever it fits. Timers that are due fire between batches, each as the first command
+//! of a unit of its own.
+//!
+//! Backpressure: the channel to the syncer is bounded and its sender blocks, so a slow
+//! disk fills the writer's queue, and a full queue refuses submissions at once.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::oneshot;
+use uuid::Uuid;
+use writ_domain::model::{Execution, Executor};
+use writ_domain::{Envelope, EventView, Failure, Issued, Reactions, Refusal, TimerOp};
+
+use crate::dedupe::{self, Reserve};
+use crate::error::Unavailable;
+use crate::record::{self, CommandPart, CommitStatus, Origin};
+use crate::registry::From;
+use crate::shared::{PanicGuard, Shared};
+use crate::store::Store;
+use crate::timers::{Timer, Timers};
+use crate::types::{CommandState, CommandStatus, EventRef};
+
+/// Longest rejection code kept.
+const CODE_BYTES_MAX: usize = 256;
+/// Longest rejection or failure message kept (longer ones are cut).
+const MESSAGE_BYTES_MAX: usize = 16 * 1024;
+
+pub(crate) type Accepted = Result<u64, Unavailable>;
+pub(crate) type Outcome = Result<CommandStatus, Unavailable>;
+
+/// A client's command, validated, on its way to the writer.
+pub(crate) struct Submit {
+    pub id: Uuid,
+    pub name: Arc<str>,
+    pub version: u32,
+    pub expected_version: Option<u64>,
+    pub payload: Vec<u8>,
+    pub domain: usize,
+    pub command: Box<dyn Any + Send>,
+    pub accepted: oneshot::Sender<Accepted>,
+    pub outcome: oneshot::Sender<Outcome>,
+}
+
+pub(crate) enum WriterMsg {
+    Submit(Submit),
+    Shutdown,
+}
+
+/// Why the writer woke.
+enum Wake {
+    Message(WriterMsg),
+    TimerDue,
+}
+
+impl std::convert::From<WriterMsg> for Wake {
+    fn from(msg: WriterMsg) -> Self {
+        Wake::Message(msg)
+    }
+}
+
+/// A command of the server's own (issued by a process, fired by a timer, or resumed at
+/// open) waiting in a unit's queue.
+#[derive(Debug, Clone)]
+pub(crate) struct Queued {
+    pub issued: Issued,
+    pub origin: Origin,
+    pub causation_id: Uuid,
+    pub correlation_id: Uuid,
+}
+
+/// One command to decide.
+struct Item {
+    id: Uuid,
+    name: Arc<str>,
+    version: u32,
+    expected_version: Option<u64>,
+    payload: Vec<u8>,
+    origin: Origin,
+    causation_id: Option<Uuid>,
+    correlation_id: Uuid,
+    /// The decoded command and its domain, or why it failed before deciding.
+    command: Result<(usize, Box<dyn Any + Send>), String>,
+    reply: Option<(oneshot::Sender<Accepted>, oneshot::Sender<Outcome>)>,
+}
+
+/// Records encoded back to back, with what to do once they are durable.
+pub(crate) struct Batch {
+    pub bytes: Vec<u8>,
+    pub done: Vec<Done>,
+}
+
+/// One record of a [`Batch`].
+pub(crate) struct Done {
+    /// End of this record in [`Batch::bytes`].
+    pub end: usize,
+    /// The first record of a unit: the syncer keeps a unit in one frame when it fits.
+    pub unit_start: bool,
+    pub first_position: u64,
+    pub status: CommandStatus,
+    pub reply: Option<(oneshot::Sender<Accepted>, oneshot::Sender<Outcome>)>,
+}
+
+pub(crate) enum SyncerMsg {
+    Batch(Batch),
+    Shutdown,
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    executors: Vec<Box<dyn Executor>>,
+    timers: Timers,
+    next_seq: u64,
+    next_position: u64,
+    last_recorded_ms: u64,
+    batch: Batch,
+    syncer: SyncSender<SyncerMsg>,
+    /// The record being built.
+    scratch: Vec<u8>,
+    /// Where the events of the record being built are in `scratch`.
+    events: Vec<EventAt>,
+    reactions: Reactions,
+    failures: Vec<(String, String)>,
+}
+
+/// An event of the record being built: byte ranges into the scratch buffer.
+#[derive(Debug, Clone, Copy)]
+struct EventAt {
+    stream: (usize, usize),
+    event_type: (usize, usize),
+    data: (usize, usize),
+    version: u64,
+    position: u64,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        timers: Timers,
+        next_seq: u64,
+        last_recorded_ms: u64,
+        syncer: SyncSender<SyncerMsg>,
+    ) -> Self {
+        let executors = shared
+            .registry
+            .domains()
+            .iter()
+            .map(|d| d.executor())
+            .collect();
+        let next_position = shared.store.last_position() + 1;
+        Self {
+            shared,
+            executors,
+            timers,
+            next_seq,
+            next_position,
+            last_recorded_ms,
+            batch: Batch {
+                bytes: Vec::new(),
+                done: Vec::new(),
+            },
+            syncer,
+            scratch: Vec::new(),
+            events: Vec::new(),
+            reactions: Reactions::new(),
+            failures: Vec::new(),
+        }
+    }
+
+    /// Decides commands until told to stop: first `resume` (a unit a crash cut short),
+    /// then whatever arrives and whatever timers come due.
+    pub(crate) fn run(
+        mut self,
+        rx: Receiver<WriterMsg>,
+        resume: Vec<Queued>,
+        resumed_count: usize,
+    ) {
+        let shared = Arc::clone(&self.shared);
+        let _guard = PanicGuard(&shared, "writer");
+        let options = shared.options.clone();
+        if !resume.is_empty() {
+            self.last_recorded_ms = now_ms().max(self.last_recorded_ms);
+            let queue = resume
+                .into_iter()
+                .filter_map(|q| self.queued_item(q))
+                .collect();
+            self.run_unit(queue, resumed_count);
+            self.publish_timers();
+            self.flush();
+        }
+        self.publish_timers();
+        let mut submits: Vec<Submit> = Vec::with_capacity(options.batch_records_max);
+        let mut shutdown = false;
+        while !shutdown {
+            let first = match self.timers.next_due_ms() {
+                None => rx.recv().unwrap_or(WriterMsg::Shutdown).into(),
+                Some(at) => {
+                    let wait = Duration::from_millis(at.saturating_sub(now_ms()));
+                    match rx.recv_timeout(wait) {
+                        Ok(msg) => Wake::Message(msg),
+                        Err(RecvTimeoutError::Timeout) => Wake::TimerDue,
+                        Err(RecvTimeoutError::Disconnected) => Wake::Message(WriterMsg::Shutdown),
+                    }
+                }
+            };
+            let mut bytes = 0;
+            match first {
+                Wake::Message(WriterMsg::Submit(s)) => {
+                    bytes += s.payload.len();
+                    submits.push(s);
+                }
+                Wake::Message(WriterMsg::Shutdown) => shutdown = true,
+                Wake::TimerDue => {}
+            }
+            while !shutdown
+                && submits.len() < options.batch_records_max
+                && bytes < options.batch_bytes_max
+            {
+                match rx.try_recv() {
+                    Ok(WriterMsg::Submit(s)) => {
+                        bytes += s.payload.len();
+                        submits.push(s);
+                    }
+                    Ok(WriterMsg::Shutdown) | Err(TryRecvError::Disconnected) => shutdown = true,
+                    Err(TryRecvError::Empty) => break,
+                }
+            }
+            if !submits.is_empty() {
+                let depth =
+                    shared.queued.fetch_sub(submits.len(), Ordering::Relaxed) - submits.len();
+                shared.metrics.intake_queue_depth.set(depth as f64);
+            }
+            if shared.is_poisoned() {
+                let reason = shared.unavailable();
+                for s in submits.drain(..) {
+                    shared.dedupe.release(s.id);
+                    let _ = s.accepted.send(Err(reason.clone()));
+                }
+                shared.waiters.wake_all();
+                continue;
+            }
+            // One clock reading per batch, never going back: handlers see time that only
+            // moves forward along the journal.
+            let now = now_ms();
+            self.last_recorded_ms = now.max(self.last_recorded_ms);
+            while let Some(timer) = self.timers.pop_due(now) {
+                self.fire(timer);
+            }
+            for s in submits.drain(..) {
+                let item = Item {
+                    id: s.id,
+                    name: s.name,
+                    version: s.version,
+                    expected_version: s.expected_version,
+                    payload: s.payload,
+                    origin: Origin::Client,
+                    causation_id: None,
+                    correlation_id: s.id,
+                    command: Ok((s.domain, s.command)),
+                    reply: Some((s.accepted, s.outcome)),
+                };
+                self.run_unit(VecDeque::from([item]), 0);
+            }
+            self.publish_timers();
+            self.flush();
+            let durable = shared.store.last_position();
+            for executor in &mut self.executors {
+                executor.trim(durable, options.state_cache_streams_max);
+            }
+        }
+        // Commands that raced in behind the shutdown are refused, not silently dropped.
+        while let Ok(msg) = rx.try_recv() {
+            if let WriterMsg::Submit(s) = msg {
+                shared.queued.fetch_sub(1, Ordering::Relaxed);
+                shared.dedupe.release(s.id);
+                let _ = s.accepted.send(Err(Unavailable::ShuttingDown));
+            }
+        }
+        let _ = self.syncer.send(SyncerMsg::Shutdown);
+    }
+
+    fn publish_timers(&self) {
+        let pending = self.timers.len();
+        self.shared.timers_pending.store(pending, Ordering::Relaxed);
+        self.shared.metrics.timers_pending.set(pending as f64);
+    }
+
+    /// Hands the records decided so far to the syncer.
+    fn flush(&mut self) {
+        if self.batch.done.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(
+            &mut self.batch,
+            Batch {
+                bytes: Vec::with_capacity(64 * 1024),
+                done: Vec::new(),
+            },
+        );
+        if self.syncer.send(SyncerMsg::Batch(batch)).is_err() {
+            self.shared
+                .poison("internal error: the syncer thread is gone".to_owned());
+        }
+    }
+
+    /// A timer is due: its command is the first of a unit of its own.
+    fn fire(&mut self, timer: Timer) {
+        self.shared
+            .stats
+            .timers_fired
+            .fetch_add(1, Ordering::Relaxed);
+        let queued = Queued {
+            issued: timer.command,
+            origin: Origin::Timer,
+            causation_id: timer.causation_id,
+            correlation_id: timer.correlation_id,
+        };
+        if let Some(item) = self.queued_item(queued) {
+            self.run_unit(VecDeque::from([item]), 0);
+        }
+    }
+
+    /// A command of the server's own, decoded and its id reserved; `None` when its id is
+    /// taken (logged: a client used an id the server derives, or a resumed command ran).
+    fn queued_item(&mut self, q: Queued) -> Option<Item> {
+        let shared = &self.shared;
+        let issued = q.issued;
+        let decoded = shared.registry.decode(
+            &issued.command,
+            issued.version,
+            &issued.payload,
+            From::Server,
+        );
+        let (name, version, payload, command): (Arc<str>, u32, Vec<u8>, _) = match decoded {
+            Ok((domain, decoded)) => (
+                shared.registry.command_name(&issued.command),
+                decoded.version,
+                decoded.canonical_payload,
+                Ok((domain, decoded.command)),
+            ),
+            Err(e) => (
+                Arc::from(cut(&issued.command, u16::MAX as usize)),
+                issued.version.unwrap_or(0),
+                issued.payload,
+                Err(format!("the command a process issued does not decode: {e}")),
+            ),
+        };
+        if payload.len() > shared.options.command_bytes_max {
+            // Cannot be logged whole; its id is still answered, as failed.
+            return self.oversized(
+                q.origin,
+                issued.id,
+                q.causation_id,
+                q.correlation_id,
+                name,
+                payload.len(),
+            );
+        }
+        let fingerprint = dedupe::fingerprint(&name, version, issued.expected_version, &payload);
+        match shared.dedupe.reserve_issued(issued.id, fingerprint) {
+            Reserve::Reserved => {}
+            Reserve::Duplicate | Reserve::Conflict | Reserve::Full => {
+                tracing_skip(&issued.id, &name);
+                return None;
+            }
+        }
+        Some(Item {
+            id: issued.id,
+            name,
+            version,
+            expected_version: issued.expected_version,
+            payload,
+            origin: q.origin,
+            causation_id: Some(q.causation_id),
+            correlation_id: q.correlation_id,
+            command,
+            reply: None,
+        })
+    }
+
+    fn oversized(
+        &mut self,
+        origin: Origin,
+        id: Uuid,
+        causation_id: Uuid,
+        correlation_id: Uuid,
+        name: Arc<str>,
+        size: usize,
+    ) -> Option<Item> {
+        let fingerprint = dedupe::fingerprint(&name, 0, None, b"{}");
+        if self.shared.dedupe.reserve_issued(id, fingerprint) != Reserve::Reserved {
+            tracing_skip(&id, &name);
+            return None;
+        }
+        Some(Item {
+            id,
+            name,
+            version: 0,
+            expected_version: None,
+            payload: b"{}".to_vec(),
+            origin,
+            causation_id: Some(causation_id),
+            correlation_id,
+            command: Err(format!(
+                "the command's payload takes {size} bytes, more than the maximum of {}",
+                self.shared.options.command_bytes_max
+            )),
+            reply: None,
+        })
+    }
+
+    /// Decides a unit: the items queued, then, breadth first, every command their events
+    /// make processes issue, at most `process_chain_max` commands in all (`decided` of
+    /// which ran before a crash cut the unit short).
+    fn run_unit(&mut self, mut queue: VecDeque<Item>, mut decided: usize) {
+        let chain_max = self.shared.options.process_chain_max;
+        let mut unit_start = decided == 0;
+        while let Some(item) = queue.pop_front() {
+            let item = if decided >= chain_max && item.origin == Origin::Process {
+                Item {
+                    command: Err(format!(
+                        "the chain of commands started by {} exceeded {chain_max} commands (process_chain_max); this one was not run",
+                        item.correlation_id
+                    )),
+                    ..item
+                }
+            } else {
+                item
+            };
+            decided += 1;
+            let issued = self.execute(item, unit_start);
+            unit_start = false;
+            for q in issued {
+                if let Some(item) = self.queued_item(q) {
+                    self.shared
+                        .stats
+                        .commands_issued
+                        .fetch_add(1, Ordering::Relaxed);
+                    queue.push_back(item);
+                }
+            }
+        }
+    }
+
+    /// Decides one command into one record; returns the commands its events made
+    /// processes issue.
+    fn execute(&mut self, item: Item, unit_start: bool) -> Vec<Queued> {
+        let seq = self.next_seq;
+        let first_position = self.next_position;
+        let envelope = Envelope {
+            command_id: item.id,
+            recorded_at_ms: self.last_recorded_ms,
+            sequence: seq,
+            correlation_id: item.correlation_id,
+        };
+        self.scratch.clear();
+        self.events.clear();
+        let marks = record::begin_record(
+            &mut self.scratch,
+            &CommandPart {
+                id: item.id,
+                correlation_id: item.correlation_id,
+                causation_id: item.causation_id,
+                origin: item.origin,
+                recorded_at_ms: self.last_recorded_ms,
+                name: &item.name,
+                version: item.version,
+                expected_version: item.expected_version,
+                payload: &item.payload,
+                first_position,
+            },
+        );
+        let options = &self.shared.options;
+        let limit = options
+            .log
+            .record_bytes_max
+            .saturating_sub(options.timer_ops_bytes_max);
+        let decided = match &item.command {
+            Err(message) => Err(Refusal::Failed(Failure {
+                message: message.clone(),
+            })),
+            Ok((domain, command)) => {
+                let mut execution = WriterExecution {
+                    envelope,
+                    expected_version: item.expected_version,
+                    shared: &self.shared,
+                    out: &mut self.scratch,
+                    events: &mut self.events,
+                    next_position: first_position,
+                    limit,
+                    batch: &mut self.batch,
+                    syncer: &self.syncer,
+                };
+                self.executors[*domain].execute(command.as_ref(), &mut execution)
+            }
+        };
+        let mut issued = Vec::new();
+        let (state, timer_ops) = match decided {
+            Ok(()) => {
+                let (now, timers) = self.react(&envelope);
+                issued = now
+                    .into_iter()
+                    .map(|issued| Queued {
+                        issued,
+                        origin: Origin::Process,
+                        causation_id: item.id,
+                        correlation_id: item.correlation_id,
+                    })
+                    .collect();
+                record::finish_outcome(
+                    &mut self.scratch,
+                    marks,
+                    CommitStatus::Succeeded,
+                    self.events.len(),
+                    "",
+                    "",
+                    b"",
+                );
+                (CommandState::Succeeded, timers)
+            }
+            Err(refusal) => {
+                self.events.clear();
+                record::discard_events(&mut self.scratch, marks);
+                let state = match refusal {
+                    Refusal::Rejected(r) => CommandState::Rejected {
+                        code: cut(&r.code, CODE_BYTES_MAX).to_owned(),
+                        message: cut(&r.message, MESSAGE_BYTES_MAX).to_owned(),
+                        details: r.details,
+                    },
+                    Refusal::Failed(f) => CommandState::Failed {
+                        message: cut(&f.message, MESSAGE_BYTES_MAX).to_owned(),
+                    },
+                };
+                match &state {
+                    CommandState::Rejected {
+                        code,
+                        message,
+                        details,
+                    } => {
+                        let details = if details.is_empty() {
+                            Vec::new()
+                        } else {
+                            serde_json::to_vec(details).unwrap_or_default()
+                        };
+                        record::finish_outcome(
+                            &mut self.scratch,
+                            marks,
+                            CommitStatus::Rejected,
+                            0,
+                            code,
+                            message,
+                            &details,
+                        );
+                    }
+                    CommandState::Failed { message } => record::finish_outcome(
+                        &mut self.scratch,
+                        marks,
+                        CommitStatus::Failed,
+                        0,
+                        "",
+                        message,
+                        b"",
+                    ),
+                    _ => unreachable!("refusals are rejected or failed"),
+                }
+                (state, Vec::new())
+            }
+        };
+        record::put_timer_ops(&mut self.scratch, &timer_ops);
+        for op in timer_ops {
+            match op {
+                TimerOp::Schedule {
+                    process,
+                    key,
+                    at_ms,
+                    command,
+                } => self.timers.schedule(Timer {
+                    process: process.into(),
+                    key: key.into(),
+                    at_ms,
+                    command,
+                    causation_id: item.id,
+                    correlation_id: item.correlation_id,
+                }),
+                TimerOp::Cancel { process, key } => self.timers.cancel(&process, &key),
+            }
+        }
+        let events: Vec<EventRef> = self
+            .events
+            .iter()
+            .map(|e| EventRef {
+                stream: self.str_at(e.stream).to_owned(),
+                version: e.version,
+                event_type: self.str_at(e.event_type).to_owned(),
+                position: e.position,
+            })
+            .collect();
+        self.next_seq += 1;
+        self.next_position += events.len() as u64;
+        self.batch.bytes.extend_from_slice(&self.scratch);
+        self.batch.done.push(Done {
+            end: self.batch.bytes.len(),
+            unit_start,
+            first_position,
+            status: CommandStatus {
+                id: item.id,
+                command: item.name.to_string(),
+                state,
+                sequence: seq,
+                position: Some(self.next_position - 1),
+                events,
+                origin: item.origin,
+                correlation_id: item.correlation_id,
+                causation_id: item.causation_id,
+            },
+            reply: item.reply,
+        });
+        issued
+    }
+
+    fn str_at(&self, (start, end): (usize, usize)) -> &str {
+        std::str::from_utf8(&self.scratch[start..end]).expect("written from a str")
+    }
+
+    /// Lets processes react to the events of the record being built. A reaction that
+    /// fails adds nothing; it is counted and logged (the command still succeeded). Timer
+    /// changes beyond `timer_ops_bytes_max` for one record are dropped the same way.
+    fn react(&mut self, envelope: &Envelope) -> (Vec<Issued>, Vec<TimerOp>) {
+        let registry = &self.shared.registry;
+        self.reactions.clear();
+        self.failures.clear();
+        for (index, e) in self.events.iter().enumerate() {
+            let event_type = std::str::from_utf8(&self.scratch[e.event_type.0..e.event_type.1])
+                .expect("written from a str");
+            if !registry.reacts_to(event_type) {
+                continue;
+            }
+            let view = EventView {
+                event_type,
+                data: &self.scratch[e.data.0..e.data.1],
+                stream: std::str::from_utf8(&self.scratch[e.stream.0..e.stream.1])
+                    .expect("written from a str"),
+                version: e.version,
+                position: e.position,
+                index: index as u32,
+                command_id: envelope.command_id,
+                correlation_id: envelope.correlation_id,
+                recorded_at_ms: envelope.recorded_at_ms,
+            };
+            registry.react(&view, &mut self.reactions, &mut self.failures);
+        }
+        let (issued, mut timers) = self.reactions.take();
+        let options = &self.shared.options;
+        let mut bytes = 0;
+        let before = timers.len();
+        timers.retain(|op| {
+            bytes += timer_op_bytes(op);
+            bytes <= options.timer_ops_bytes_max
+        });
+        if timers.len() < before {
+            self.failures.push((
+                "(timers)".to_owned(),
+                format!(
+                    "{} timer changes beyond timer_ops_bytes_max ({} bytes) for one command were dropped",
+                    before - timers.len(),
+                    options.timer_ops_bytes_max
+                ),
+            ));
+        }
+        for (process, why) in self.failures.drain(..) {
+            self.shared
+                .stats
+                .reactions_failed
+                .fetch_add(1, Ordering::Relaxed);
+            self.shared.metrics.reaction_failed(&process);
+            tracing_reaction_failed(&process, envelope.command_id, &why);
+        }
+        (issued, timers)
+    }
+}
+
+fn timer_op_bytes(op: &TimerOp) -> usize {
+    match op {
+        TimerOp::Schedule {
+            process,
+            key,
+            command,
+            ..
+        } => 64 + process.len() + key.len() + command.command.len() + command.payload.len(),
+        TimerOp::Cancel { process, key } => 8 + process.len() + key.len(),
+    }
+}
+
+fn tracing_reaction_failed(process: &str, command_id: Uuid, why: &str) {
+    tracing::warn!(%process, %command_id, %why, "a process could not react to an event; the event is parked for it (counted in writ_process_reactions_failed_total)");
+}
+
+fn tracing_skip(id: &Uuid, name: &str) {
+    tracing::warn!(%id, command = %name, "a command the server issued was not run: its id is already taken within the dedupe window");
+}
+
+/// The engine's side of one command's execution.
+struct WriterExecution<'a> {
+    envelope: Envelope,
+    expected_version: Option<u64>,
+    shared: &'a Shared,
+    out: &'a mut Vec<u8>,
+    events: &'a mut Vec<EventAt>,
+    next_position: u64,
+    /// Most bytes the record may take with its events.
+    limit: usize,
+    batch: &'a mut Batch,
+    syncer: &'a SyncSender<SyncerMsg>,
+}
+
+impl Execution for WriterExecution<'_> {
+    fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    fn expected_version(&self) -> Option<u64> {
+        self.expected_version
+    }
+
+    fn load(
+        &mut self,
+        stream: &str,
+        visit: &mut dyn FnMut(&str, &[u8], u64) -> Result<(), String>,
+    ) -> Result<(), String> {
+        load_stream(&self.shared.store, stream, visit)
+    }
+
+    fn wait_durable(&mut self, position: u64) {
+        // What was decided before must reach the disk first: hand it to the syncer.
+        if !self.batch.done.is_empty() {
+            let batch = std::mem::replace(
+                self.batch,
+                Batch {
+                    bytes: Vec::new(),
+                    done: Vec::new(),
+                },
+            );
+            if self.syncer.send(SyncerMsg::Batch(batch)).is_err() {
+                self.shared
+                    .poison("internal error: the syncer thread is gone".to_owned());
+            }
+        }
+        while self.shared.store.last_position() < position && !self.shared.is_poisoned() {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+
+    fn emit(
+        &mut self,
+        stream: &str,
+        version: u64,
+        event_type: &str,
+        data: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), String>,
+    ) -> Result<u64, String> {
+        let stream_at = self.out.len() + 2;
+        let at = record::begin_event(self.out, stream, version, event_type);
+        let type_start = at - event_type.len();
+        data(self.out)?;
+        record::finish_event(self.out, at);
+        if self.out.len() > self.limit {
+            return Err(format!(
+                "the command's events take more than the record maximum of {} bytes",
+                self.limit
+            ));
+        }
+        let position = self.next_position;
+        self.next_position += 1;
+        self.events.push(EventAt {
+            stream: (stream_at, stream_at + stream.len()),
+            event_type: (type_start, at),
+            data: (at + 4, self.out.len()),
+            version,
+            position,
+        });
+        Ok(position)
+    }
+}
+
+/// Calls `visit` with every durable event of `stream`.
+pub(crate) fn load_stream(
+    store: &Store,
+    stream: &str,
+    visit: &mut dyn FnMut(&str, &[u8], u64) -> Result<(), String>,
+) -> Result<(), String> {
+    let events = store
+        .read_stream(stream, 1, usize::MAX)
+        .map_err(|e| format!("loading stream {stream}: {e}"))?;
+    for event in &events {
+        visit(&event.event_type, &event.data, event.position)?;
+    }
+    Ok(())
+}
+
+/// `s` cut to at most `max` bytes at a character boundary.
+pub(crate) fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

@@ -1,0 +1,359 @@
+//! Several domains on one engine, decisions over several streams, `expectedVersion`,
+//! processes and durable timers, through the engine's public API on in-memory storage.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+use uuid::Uuid;
+use writ_domain::CommandError;
+use writ_domain::model::{domain, process};
+use writ_engine::{
+    CommandState, CommandStatus, Engine, EngineOptions, Origin, Overload, Registry, RegistryError,
+    Submission, SubmitError, Submitted,
+};
+use writ_log::storage::SimStorage;
+
+mod support;
+
+fn options() -> EngineOptions {
+    EngineOptions {
+        log: writ_log::LogOptions {
+            segment_bytes: 8 << 20,
+            record_bytes_max: 2 << 20,
+            ..writ_log::LogOptions::default()
+        },
+        ..EngineOptions::default()
+    }
+}
+
+fn open(storage: &SimStorage, registry: Registry, options: EngineOptions) -> Engine {
+    Engine::open(Arc::new(storage.clone()), registry, options)
+        .expect("engine opens")
+        .0
+}
+
+fn submit(engine: &Engine, submission: Submission<'_>) -> CommandStatus {
+    match engine.submit_command(&submission).expect("submit") {
+        Submitted::New(mut pending) => {
+            pending.blocking_accepted().expect("accepted");
+            pending.blocking_outcome().expect("outcome")
+        }
+        Submitted::Duplicate => panic!("duplicate"),
+    }
+}
+
+fn run(engine: &Engine, id: u128, command: &str, payload: &[u8]) -> CommandStatus {
+    submit(
+        engine,
+        Submission {
+            id: Uuid::from_u128(id),
+            command,
+            version: None,
+            payload,
+            expected_version: None,
+        },
+    )
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn wait_until(mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn two_domains_share_one_journal_and_one_global_order() {
+    let storage = SimStorage::new();
+    let engine = open(&storage, support::relay_and_tickets(), options());
+    run(&engine, 1, "Ping", &support::ping("a", 0));
+    run(
+        &engine,
+        2,
+        "OpenTicket",
+        br#"{"ticketId":"t","title":"T","reporter":"ann"}"#,
+    );
+    run(&engine, 3, "Ping", &support::ping("b", 0));
+    let streams: Vec<String> = engine
+        .read_all(1, 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.stream)
+        .collect();
+    assert_eq!(streams, ["relay-a", "ticket-t", "relay-b"]);
+    assert_eq!(engine.registry().domain_names(), ["relay", "tickets"]);
+}
+
+#[test]
+fn clashing_registrations_are_refused_naming_both() {
+    let clash = Registry::builder()
+        .domain(domain::<support::Relay>())
+        .domain(domain::<support::Relay>())
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        clash,
+        RegistryError::DomainTwice {
+            name: "relay".into()
+        }
+    );
+    let processes = Registry::builder()
+        .domain(domain::<support::Relay>())
+        .process(process::<support::Alarm>())
+        .process(process::<support::Alarm>())
+        .build()
+        .unwrap_err();
+    assert!(processes.to_string().contains("alarm"), "{processes}");
+}
+
+#[test]
+fn a_decision_over_several_streams_is_atomic_and_versions_each() {
+    let storage = SimStorage::new();
+    let engine = open(&storage, support::relay(), options());
+    run(&engine, 1, "Ping", &support::ping("b", 0));
+    let status = run(
+        &engine,
+        2,
+        "Spread",
+        &serde_json::to_vec(&json!({"relay": "a", "also": ["b", "c"]})).unwrap(),
+    );
+    assert_eq!(status.state, CommandState::Succeeded);
+    let events: Vec<(String, u64, u64)> = status
+        .events
+        .iter()
+        .map(|e| (e.stream.clone(), e.version, e.position))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("relay-a".to_owned(), 1, 2),
+            ("relay-b".to_owned(), 2, 3),
+            ("relay-c".to_owned(), 1, 4)
+        ]
+    );
+    // Reads of another stream see its state.
+    let inspect = |id, other: &str| {
+        run(
+            &engine,
+            id,
+            "Inspect",
+            &serde_json::to_vec(&json!({"relay": "z", "other": other})).unwrap(),
+        )
+        .state
+    };
+    assert_eq!(inspect(3, "c"), CommandState::Succeeded);
+    assert!(matches!(inspect(4, "nobody"), CommandState::Rejected { code, .. } if code == "empty"));
+    // A stream of another domain is neither read nor written.
+    let foreign = run(
+        &engine,
+        5,
+        "Inspect",
+        &serde_json::to_vec(&json!({"relay": "z", "other": "x"})).unwrap(),
+    );
+    assert!(matches!(foreign.state, CommandState::Rejected { .. }));
+}
+
+#[test]
+fn expected_version_is_checked_when_the_command_runs_and_is_part_of_its_content() {
+    let storage = SimStorage::new();
+    let engine = open(&storage, support::relay(), options());
+    let ping = support::ping("a", 0);
+    let with = |id, expected| Submission {
+        id: Uuid::from_u128(id),
+        command: "Ping",
+        version: None,
+        payload: &ping,
+        expected_version: Some(expected),
+    };
+    assert_eq!(submit(&engine, with(1, 0)).state, CommandState::Succeeded);
+    let wrong = submit(&engine, with(2, 0));
+    let CommandState::Rejected {
+        code,
+        details,
+        message,
+    } = wrong.state
+    else {
+        panic!("{wrong:?}")
+    };
+    assert_eq!(code, "wrong_expected_version");
+    assert_eq!(details["expected"], 0);
+    assert_eq!(details["actual"], 1);
+    assert!(message.contains('1'), "{message}");
+    assert_eq!(submit(&engine, with(3, 1)).state, CommandState::Succeeded);
+    // The same id with another expected version is another command: a conflict.
+    assert!(matches!(
+        engine.submit_command(&with(3, 7)),
+        Err(SubmitError::Conflict { .. })
+    ));
+    assert!(matches!(
+        engine.submit_command(&with(3, 1)),
+        Ok(Submitted::Duplicate)
+    ));
+    // The outcome, details included, survives a restart.
+    drop(engine);
+    let engine = open(&storage.crash(), support::relay(), options());
+    let again = engine.status(Uuid::from_u128(2)).unwrap().unwrap();
+    assert!(
+        matches!(&again.state, CommandState::Rejected { details, .. } if details["actual"] == 1),
+        "{again:?}"
+    );
+}
+
+#[test]
+fn internal_commands_are_refused_from_clients() {
+    let storage = SimStorage::new();
+    let engine = open(&storage, support::relay(), options());
+    let refused = engine.submit(Uuid::from_u128(1), "Echo", None, &support::ping("a", 0));
+    assert!(
+        matches!(
+            refused,
+            Err(SubmitError::Invalid(CommandError::Internal { .. }))
+        ),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn an_evolve_that_panics_fails_its_command_and_the_others_go_on() {
+    let storage = SimStorage::new();
+    let engine = open(&storage, support::relay(), options());
+    // Submitted together, so that they are likely decided in one batch.
+    let submitted: Vec<_> = [
+        ("Ping", support::ping("a", 0)),
+        ("Boom", support::only("a")),
+        ("Ping", support::ping("a", 0)),
+        ("Ping", support::ping("b", 0)),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (command, payload))| {
+        match engine
+            .submit(Uuid::from_u128(i as u128 + 1), command, None, payload)
+            .unwrap()
+        {
+            Submitted::New(pending) => pending,
+            Submitted::Duplicate => unreachable!(),
+        }
+    })
+    .collect();
+    let states: Vec<&'static str> = submitted
+        .into_iter()
+        .map(|p| p.blocking_outcome().unwrap().state.name())
+        .collect();
+    assert_eq!(states, ["succeeded", "failed", "succeeded", "succeeded"]);
+    // The stream's state was rebuilt from the log: the third command saw one event.
+    assert_eq!(engine.stream_version("relay-a"), 2);
+    engine.shutdown();
+}
+
+#[test]
+fn a_hundred_thousand_pending_timers_survive_a_restart() {
+    let storage = SimStorage::new();
+    let engine = open(&storage, support::relay(), options());
+    let later = now_ms() + 3_600_000;
+    let mut pending = Vec::new();
+    for i in 0..100_000u128 {
+        let payload = support::remind(&format!("r{i}"), later + i as u64);
+        match engine
+            .submit(Uuid::from_u128(i + 1), "Remind", None, &payload)
+            .unwrap()
+        {
+            Submitted::New(p) => pending.push(p),
+            Submitted::Duplicate => unreachable!(),
+        }
+        if pending.len() >= 4_000 {
+            for p in pending.drain(..) {
+                assert_eq!(p.blocking_outcome().unwrap().state, CommandState::Succeeded);
+            }
+        }
+    }
+    for p in pending.drain(..) {
+        assert_eq!(p.blocking_outcome().unwrap().state, CommandState::Succeeded);
+    }
+    assert_eq!(engine.timers_pending(), 100_000);
+    drop(engine);
+    let (engine, report) =
+        Engine::open(Arc::new(storage.crash()), support::relay(), options()).unwrap();
+    assert_eq!(report.timers_pending, 100_000);
+    assert_eq!(engine.stats().timers_pending, 100_000);
+    // And they still fire: one due now replaces r7's.
+    run(&engine, 200_001, "Remind", &support::remind("r7", now_ms()));
+    wait_until(|| engine.stream_version("relay-r7!") == 1);
+    assert_eq!(engine.timers_pending(), 99_999);
+}
+
+#[test]
+fn at_the_timer_bound_clients_commands_are_refused() {
+    let storage = SimStorage::new();
+    let options = EngineOptions {
+        timers_max: 2,
+        ..options()
+    };
+    let engine = open(&storage, support::relay(), options);
+    run(&engine, 1, "Remind", &support::remind("a", now_ms() + 300));
+    run(
+        &engine,
+        2,
+        "Remind",
+        &support::remind("b", now_ms() + 3_600_000),
+    );
+    assert!(matches!(
+        engine.submit(Uuid::from_u128(3), "Ping", None, &support::ping("c", 0)),
+        Err(SubmitError::Overloaded(Overload::TimersFull))
+    ));
+    // Once a timer has fired there is room again.
+    wait_until(|| engine.timers_pending() < 2);
+    assert_eq!(
+        run(&engine, 3, "Ping", &support::ping("c", 0)).state,
+        CommandState::Succeeded
+    );
+}
+
+#[test]
+fn a_process_that_issues_in_a_loop_stops_at_the_chain_bound() {
+    let storage = SimStorage::new();
+    let options = EngineOptions {
+        process_chain_max: 5,
+        ..options()
+    };
+    let engine = open(&storage, support::relay(), options);
+    let root = run(&engine, 1, "Ping", &support::ping("a", 100));
+    assert_eq!(root.state, CommandState::Succeeded);
+    // Five commands ran (a, a+, ..., a++++), the sixth was recorded failed and issued
+    // nothing more.
+    assert_eq!(engine.read_all(1, 100).unwrap().len(), 5);
+    let stats = engine.stats();
+    assert_eq!(stats.commands_issued, 5);
+    assert_eq!((stats.succeeded, stats.failed), (5, 1));
+}
+
+#[test]
+fn timers_fire_in_time_order_as_commands_of_their_own() {
+    let storage = SimStorage::new();
+    let engine = open(&storage, support::relay(), options());
+    let now = now_ms();
+    run(&engine, 1, "Remind", &support::remind("late", now + 200));
+    run(&engine, 2, "Remind", &support::remind("soon", now + 50));
+    wait_until(|| engine.stream_version("relay-late!") == 1);
+    let fired: Vec<String> = engine
+        .read_all(3, 10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.stream)
+        .collect();
+    assert_eq!(fired, ["relay-soon!", "relay-late!"]);
+    let timer = engine.read_stream("relay-late!", 1, 1).unwrap().remove(0);
+    let status = engine.status(timer.command_id).unwrap().unwrap();
+    assert_eq!(status.origin, Origin::Timer);
+    assert_eq!(status.correlation_id, Uuid::from_u128(1));
+    assert!(timer.recorded_at_ms >= now + 200);
+}

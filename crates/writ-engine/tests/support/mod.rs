@@ -1,0 +1,298 @@
+//! A small domain with processes and timers for the engine's tests: `relay`.
+//!
+//! - `Ping {relay, hops, pad}` records `Pinged` on `relay-{relay}`; the `relay` process
+//!   reacts to a `Pinged` with `hops > 0` by issuing `Ping {relay: relay + "+", hops - 1}`,
+//!   so `hops = 2` makes a chain of three commands.
+//! - `Remind {relay, atMs}` records `Reminded`; the `alarm` process schedules `Ping
+//!   {relay: relay + "!", hops: 0}` for `atMs` under the key `relay`. `Forget {relay}`
+//!   records `Forgotten`, and `alarm` cancels that key.
+//! - `Spread {relay, also}` records `Pinged` on its own stream and on each of `also`'s:
+//!   a decision over several streams.
+//! - `Boom {relay}` records `Boomed`, whose `evolve` panics.
+//! - `Inspect {relay, other}` succeeds with no events when `other`'s stream has events,
+//!   and is rejected `empty` otherwise: a decision that reads another stream.
+#![allow(dead_code)]
+
+use std::borrow::Cow;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use writ_domain::model::{domain, process};
+use writ_domain::{
+    CommandCatalog, Decision, Domain, Process, Reaction, Refusal, Rejection, event_set,
+};
+use writ_engine::Registry;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Ping {
+    pub relay: String,
+    pub hops: u32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pad: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Remind {
+    pub relay: String,
+    pub at_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Only {
+    pub relay: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Spread {
+    pub relay: String,
+    pub also: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Inspect {
+    pub relay: String,
+    pub other: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RelayCommand {
+    Ping(Ping),
+    Remind(Remind),
+    Forget(Only),
+    Spread(Spread),
+    Boom(Only),
+    Inspect(Inspect),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pinged {
+    pub relay: String,
+    pub hops: u32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pad: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reminded {
+    pub relay: String,
+    pub at_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Forgotten {
+    pub relay: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Boomed {
+    pub relay: String,
+}
+
+event_set! {
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum RelayEvent {
+        Pinged(Pinged),
+        Reminded(Reminded),
+        Forgotten(Forgotten),
+        Boomed(Boomed),
+    }
+}
+
+/// How many events a relay stream holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RelayState {
+    pub events: u64,
+}
+
+pub struct Relay;
+
+pub fn stream(relay: &str) -> String {
+    format!("relay-{relay}")
+}
+
+impl Domain for Relay {
+    const NAME: &'static str = "relay";
+    const STREAM_PREFIXES: &'static [&'static str] = &["relay-"];
+    type Command = RelayCommand;
+    type Event = RelayEvent;
+    type State = RelayState;
+
+    fn commands() -> CommandCatalog<RelayCommand> {
+        CommandCatalog::new()
+            .command("Ping", 1, RelayCommand::Ping)
+            .command("Remind", 1, RelayCommand::Remind)
+            .command("Forget", 1, RelayCommand::Forget)
+            .command("Spread", 1, RelayCommand::Spread)
+            .command("Boom", 1, RelayCommand::Boom)
+            .command("Inspect", 1, RelayCommand::Inspect)
+            .internal("Echo", 1, RelayCommand::Ping)
+    }
+
+    fn stream(command: &RelayCommand) -> Cow<'_, str> {
+        let relay = match command {
+            RelayCommand::Ping(c) => &c.relay,
+            RelayCommand::Remind(c) => &c.relay,
+            RelayCommand::Forget(c) | RelayCommand::Boom(c) => &c.relay,
+            RelayCommand::Spread(c) => &c.relay,
+            RelayCommand::Inspect(c) => &c.relay,
+        };
+        Cow::Owned(stream(relay))
+    }
+
+    fn evolve(state: &mut RelayState, event: &RelayEvent) {
+        if let RelayEvent::Boomed(b) = event {
+            panic!("evolve cannot take Boomed on {}", b.relay);
+        }
+        state.events += 1;
+    }
+
+    fn decide(decision: &mut Decision<'_, Self>, command: &RelayCommand) -> Result<(), Refusal> {
+        match command {
+            RelayCommand::Ping(c) => decision.record(RelayEvent::Pinged(Pinged {
+                relay: c.relay.clone(),
+                hops: c.hops,
+                pad: c.pad.clone(),
+            })),
+            RelayCommand::Remind(c) => decision.record(RelayEvent::Reminded(Reminded {
+                relay: c.relay.clone(),
+                at_ms: c.at_ms,
+            })),
+            RelayCommand::Forget(c) => decision.record(RelayEvent::Forgotten(Forgotten {
+                relay: c.relay.clone(),
+            })),
+            RelayCommand::Boom(c) => decision.record(RelayEvent::Boomed(Boomed {
+                relay: c.relay.clone(),
+            })),
+            RelayCommand::Spread(c) => {
+                let pinged = |relay: &str| {
+                    RelayEvent::Pinged(Pinged {
+                        relay: relay.to_owned(),
+                        hops: 0,
+                        pad: String::new(),
+                    })
+                };
+                decision.record(pinged(&c.relay));
+                for other in &c.also {
+                    decision.record_on(stream(other), pinged(other));
+                }
+            }
+            RelayCommand::Inspect(c) => {
+                if decision.state_of(&stream(&c.other))?.events == 0 {
+                    return Err(Rejection::new("empty", "the other relay holds nothing").into());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Passes a ping on while it has hops left.
+pub struct Relaying;
+
+impl Process for Relaying {
+    const NAME: &'static str = "relay";
+    type Event = RelayEvent;
+
+    fn react(event: &RelayEvent, reaction: &mut Reaction<'_>) {
+        if let RelayEvent::Pinged(p) = event
+            && p.hops > 0
+        {
+            reaction.issue(
+                "Ping",
+                &Ping {
+                    relay: format!("{}+", p.relay),
+                    hops: p.hops - 1,
+                    pad: p.pad.clone(),
+                },
+            );
+        }
+    }
+}
+
+/// Pings `relay!` when a reminder is due; forgets it on `Forgotten`.
+pub struct Alarm;
+
+impl Process for Alarm {
+    const NAME: &'static str = "alarm";
+    type Event = RelayEvent;
+
+    fn react(event: &RelayEvent, reaction: &mut Reaction<'_>) {
+        match event {
+            RelayEvent::Reminded(r) => reaction.schedule(
+                &r.relay,
+                r.at_ms,
+                "Ping",
+                &Ping {
+                    relay: format!("{}!", r.relay),
+                    hops: 0,
+                    pad: String::new(),
+                },
+            ),
+            RelayEvent::Forgotten(f) => reaction.cancel(&f.relay),
+            _ => {}
+        }
+    }
+}
+
+/// The relay domain with both processes.
+pub fn relay() -> Registry {
+    Registry::builder()
+        .domain(domain::<Relay>())
+        .process(process::<Relaying>())
+        .process(process::<Alarm>())
+        .build()
+        .expect("relay registers")
+}
+
+/// The relay domain beside tickets.
+pub fn relay_and_tickets() -> Registry {
+    Registry::builder()
+        .domain(domain::<Relay>())
+        .domain(domain::<writ_tickets::Tickets>())
+        .process(process::<Relaying>())
+        .process(process::<Alarm>())
+        .build()
+        .expect("relay and tickets register")
+}
+
+pub fn ping(relay: &str, hops: u32) -> Vec<u8> {
+    serde_json::to_vec(&Ping {
+        relay: relay.to_owned(),
+        hops,
+        pad: String::new(),
+    })
+    .unwrap()
+}
+
+pub fn padded_ping(relay: &str, hops: u32, pad: usize) -> Vec<u8> {
+    serde_json::to_vec(&Ping {
+        relay: relay.to_owned(),
+        hops,
+        pad: "x".repeat(pad),
+    })
+    .unwrap()
+}
+
+pub fn remind(relay: &str, at_ms: u64) -> Vec<u8> {
+    serde_json::to_vec(&Remind {
+        relay: relay.to_owned(),
+        at_ms,
+    })
+    .unwrap()
+}
+
+pub fn only(relay: &str) -> Vec<u8> {
+    serde_json::to_vec(&Only {
+        relay: relay.to_owned(),
+    })
+    .unwrap()
+}
