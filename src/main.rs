@@ -191,7 +191,11 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     };
     let dir = &args.data_dir;
     tracing::info!(data_dir = %dir.display(), domain = %args.domain, "opening the store");
-    let (engine, report) = Engine::<Tickets>::open_dir(dir, options)
+    let registry = writ_engine::Registry::builder()
+        .domain(writ_domain::model::domain::<Tickets>())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (engine, report) = Engine::open_dir(dir, registry, options)
         .map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
     log_recovery(&report);
     let engine = Arc::new(engine);
@@ -238,9 +242,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
 }
 
 fn log_recovery(report: &RecoveryReport) {
-    for (log, cut) in &report.truncated {
+    if let Some(cut) = &report.truncated {
         tracing::warn!(
-            log,
+            log = "journal",
             segment = %cut.path.display(),
             offset = cut.offset,
             discarded_bytes = cut.discarded_bytes,
@@ -248,17 +252,17 @@ fn log_recovery(report: &RecoveryReport) {
             "recovery cut a torn or corrupt tail (never acknowledged)"
         );
     }
-    if report.reexecuted > 0 {
+    if report.resumed > 0 {
         tracing::info!(
-            commands = report.reexecuted,
-            "re-executing commands that were logged without a durable outcome"
+            commands = report.resumed,
+            "completing a unit a crash cut short: commands processes issued in reaction to durable events"
         );
     }
     tracing::info!(
         commands = report.commands,
-        executed = report.executed,
-        reexecuted = report.reexecuted,
+        resumed = report.resumed,
         events = report.events,
+        timers_pending = report.timers_pending,
         dedupe_entries = report.dedupe_entries,
         elapsed_ms = report.elapsed.as_millis() as u64,
         "store open"

@@ -332,10 +332,9 @@ impl Comparison {
             ),
             side("writ", &self.writ.run, &self.writ.tally),
             format!(
-                "writ: command_syncs={} event_syncs={} commands_per_event_sync={:.1}",
-                stats.command_batches,
-                stats.event_batches,
-                stats.commands_accepted as f64 / stats.event_batches.max(1) as f64
+                "writ: syncs={} commands_per_sync={:.1}",
+                stats.batches,
+                stats.commands_accepted as f64 / stats.batches.max(1) as f64
             ),
             side("peer", &self.peer.run, &self.peer.tally),
             format!(

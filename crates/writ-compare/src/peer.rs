@@ -215,6 +215,7 @@ pub fn command_for(step: &Step, command_id: Uuid) -> Result<TicketCommand, Compa
                 command_id,
                 recorded_at_ms: 0,
                 sequence: 0,
+                correlation_id: command_id,
             }
             .derive_id(0),
         },
@@ -532,14 +533,14 @@ mod tests {
         let mut writ = TicketState::default();
         let mut peer = TicketAggregate::default();
         for c in given {
-            for e in Tickets::decide(&writ, c, &envelope).unwrap() {
+            for e in writ_domain::testing::decide::<Tickets>(&writ, c, &envelope).unwrap() {
                 Tickets::evolve(&mut writ, &e);
             }
             let sink = EventSink::default();
             peer.handle(to_peer(c.clone()), &(), &sink).await.unwrap();
         }
-        let writ_result =
-            Tickets::decide(&writ, &command, &envelope).map_err(|refusal| match refusal {
+        let writ_result = writ_domain::testing::decide::<Tickets>(&writ, &command, &envelope)
+            .map_err(|refusal| match refusal {
                 writ_domain::Refusal::Rejected(r) => r.code.to_string(),
                 other => format!("{other:?}"),
             });

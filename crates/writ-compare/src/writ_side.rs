@@ -1,4 +1,4 @@
-//! Writ's side: the workload through an in-process [`Engine<Tickets>`] on a data directory.
+//! Writ's side: the workload through an in-process [`Engine`] on a data directory.
 //!
 //! Each lane (see [`crate::workload`]) submits its next command, waits for the command's
 //! final outcome (delivered only after the event log's fdatasync covers its commit), checks
@@ -49,8 +49,14 @@ pub fn run(
             .max(workload.lanes()),
         ..EngineOptions::default()
     };
+    let registry = writ_engine::Registry::builder()
+        .domain(writ_domain::model::domain::<Tickets>())
+        .build()
+        .map_err(|source| CompareError::Writ {
+            detail: source.to_string(),
+        })?;
     let (engine, _) =
-        Engine::<Tickets>::open_dir(data_dir, options).map_err(|source| CompareError::Writ {
+        Engine::open_dir(data_dir, registry, options).map_err(|source| CompareError::Writ {
             detail: format!("opening the engine on {}: {source}", data_dir.display()),
         })?;
     let engine = Arc::new(engine);
@@ -90,11 +96,7 @@ pub fn run(
 
 /// One lane: its commands one at a time, each waited for until its outcome is durable.
 /// Returns the latencies in microseconds.
-async fn lane(
-    engine: Arc<Engine<Tickets>>,
-    plan: Vec<Step>,
-    base: u128,
-) -> Result<Vec<u32>, CompareError> {
+async fn lane(engine: Arc<Engine>, plan: Vec<Step>, base: u128) -> Result<Vec<u32>, CompareError> {
     let mut latencies_us = Vec::with_capacity(plan.len());
     let mut payload = Vec::with_capacity(128);
     for step in plan {
@@ -143,7 +145,7 @@ async fn lane(
 
 /// Counts `TicketOpened` (and the distinct tickets they open) and `CommentAdded` in the
 /// whole event log.
-fn count_events(engine: &Engine<Tickets>) -> Result<Tally, CompareError> {
+fn count_events(engine: &Engine) -> Result<Tally, CompareError> {
     let mut opened_streams = HashSet::new();
     let mut tally = Tally::default();
     let mut from = 1;

@@ -112,6 +112,10 @@ pub trait Executor: Send {
     fn cached_streams(&self) -> usize;
 }
 
+/// What [`Execution::load`] calls with each event of a stream: its type, body and
+/// position.
+pub type VisitEvent<'a> = dyn FnMut(&str, &[u8], u64) -> Result<(), String> + 'a;
+
 /// What the engine offers an [`Executor`] deciding one command.
 pub trait Execution {
     /// The command's envelope.
@@ -122,11 +126,7 @@ pub trait Execution {
 
     /// Calls `visit(event_type, data, position)` for every durable event of `stream`, in
     /// order.
-    fn load(
-        &mut self,
-        stream: &str,
-        visit: &mut dyn FnMut(&str, &[u8], u64) -> Result<(), String>,
-    ) -> Result<(), String>;
+    fn load(&mut self, stream: &str, visit: &mut VisitEvent<'_>) -> Result<(), String>;
 
     /// Returns once every position up to `position` is durable (so that [`load`] sees
     /// it).

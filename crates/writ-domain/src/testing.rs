@@ -78,6 +78,9 @@ impl<D: Domain> std::fmt::Debug for Given<D> {
     }
 }
 
+/// A decision's events, each with its stream, or its refusal.
+type Decided<D> = Result<Vec<(String, <D as Domain>::Event)>, Refusal>;
+
 /// The given streams' states, folded once.
 struct States<D: Domain> {
     states: HashMap<String, (D::State, u64)>,
@@ -111,7 +114,8 @@ where
         self
     }
 
-    fn decide(&self, command: &D::Command) -> (String, Result<Vec<(String, D::Event)>, Refusal>) {
+    /// The target's name and the decision, each event with its stream.
+    fn decide(&self, command: &D::Command) -> (String, Decided<D>) {
         let target = D::stream(command).into_owned();
         let mut states = States::<D> {
             states: self
@@ -236,7 +240,7 @@ pub fn decode_error<D: Domain>(
 /// A scenario's decision, to check against expectations.
 pub struct Then<D: Domain> {
     target: String,
-    result: Result<Vec<(String, D::Event)>, Refusal>,
+    result: Decided<D>,
 }
 
 impl<D: Domain> std::fmt::Debug for Then<D> {

@@ -65,7 +65,7 @@ impl Default for EngineOptions {
 }
 
 impl EngineOptions {
-    /// Checks the bounds: none is zero, and a command with its record header fits a record.
+    /// Checks the bounds: none is zero, and a command with its timer changes fits a record.
     pub fn validate(&self) -> Result<(), String> {
         for (name, value) in [
             ("dedupe_entries_max", self.dedupe_entries_max),
@@ -86,9 +86,11 @@ impl EngineOptions {
             return Err("dedupe_window must be longer than zero".to_owned());
         }
         self.log.validate()?;
-        if self.command_bytes_max + self.timer_ops_bytes_max + 4096 > self.log.record_bytes_max {
+        // A record holds its command, its events and its timer changes; the fixed fields and
+        // names take well under 1 KiB.
+        if self.command_bytes_max + self.timer_ops_bytes_max + 1024 > self.log.record_bytes_max {
             return Err(format!(
-                "command_bytes_max ({}) + timer_ops_bytes_max ({}) + 4 KiB must fit log.record_bytes_max ({})",
+                "command_bytes_max ({}) + timer_ops_bytes_max ({}) + 1 KiB must fit log.record_bytes_max ({})",
                 self.command_bytes_max, self.timer_ops_bytes_max, self.log.record_bytes_max
             ));
         }

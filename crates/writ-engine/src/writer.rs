@@ -32,7 +32,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::oneshot;
 use uuid::Uuid;
-use writ_domain::model::{Execution, Executor};
+use writ_domain::model::{Execution, Executor, VisitEvent};
 use writ_domain::{Envelope, EventView, Failure, Issued, Reactions, Refusal, TimerOp};
 
 use crate::dedupe::{self, Reserve};
@@ -751,11 +751,7 @@ impl Execution for WriterExecution<'_> {
         self.expected_version
     }
 
-    fn load(
-        &mut self,
-        stream: &str,
-        visit: &mut dyn FnMut(&str, &[u8], u64) -> Result<(), String>,
-    ) -> Result<(), String> {
+    fn load(&mut self, stream: &str, visit: &mut VisitEvent<'_>) -> Result<(), String> {
         load_stream(&self.shared.store, stream, visit)
     }
 
@@ -814,7 +810,7 @@ impl Execution for WriterExecution<'_> {
 pub(crate) fn load_stream(
     store: &Store,
     stream: &str,
-    visit: &mut dyn FnMut(&str, &[u8], u64) -> Result<(), String>,
+    visit: &mut VisitEvent<'_>,
 ) -> Result<(), String> {
     let events = store
         .read_stream(stream, 1, usize::MAX)

@@ -24,7 +24,7 @@ fn record_bytes(events: &[(String, u64, String, Vec<u8>)], seq: u64, timers: usi
         recorded_at_ms: 1_700_000_000_000 + seq,
         name: "AddComment",
         version: 1,
-        expected_version: (seq % 2 == 0).then_some(seq),
+        expected_version: seq.is_multiple_of(2).then_some(seq),
         payload: br#"{"ticketId":"t"}"#,
         status: CommitStatus::Succeeded,
         first_position: seq + 1,
@@ -42,7 +42,7 @@ fn record_bytes(events: &[(String, u64, String, Vec<u8>)], seq: u64, timers: usi
         details: b"",
         timers: (0..timers)
             .map(|i| {
-                if i % 2 == 0 {
+                if i.is_multiple_of(2) {
                     RecordTimerOp::Schedule {
                         process: "payments",
                         key: "order-1",

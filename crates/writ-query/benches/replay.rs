@@ -326,9 +326,17 @@ fn engine_runs(dir: &std::path::Path, options: &Options) -> f64 {
 
 /// Submits the workload as commands (opens, then comments round-robin), keeping at most
 /// 4,096 unacknowledged, and waits for every outcome.
-fn populate(dir: &std::path::Path, options: &Options) -> Engine<Tickets> {
+fn populate(dir: &std::path::Path, options: &Options) -> Engine {
     let started = Instant::now();
-    let (engine, _) = Engine::<Tickets>::open_dir(dir, EngineOptions::default()).unwrap();
+    let (engine, _) = Engine::open_dir(
+        dir,
+        writ_engine::Registry::builder()
+            .domain(writ_domain::model::domain::<Tickets>())
+            .build()
+            .unwrap(),
+        EngineOptions::default(),
+    )
+    .unwrap();
     let commands = options.tickets + options.comments;
     let base = Uuid::new_v4().as_u128();
     let mut payload = Vec::with_capacity(256);

@@ -57,7 +57,11 @@
 //! }
 //!
 //! let storage = Arc::new(SimStorage::new());
-//! let (engine, _) = Engine::<writ_tickets::Tickets>::open(storage, EngineOptions::default()).unwrap();
+//! let registry = writ_engine::Registry::builder()
+//!     .domain(writ_domain::model::domain::<writ_tickets::Tickets>())
+//!     .build()
+//!     .unwrap();
+//! let (engine, _) = Engine::open(storage, registry, EngineOptions::default()).unwrap();
 //! let engine = Arc::new(engine);
 //! let payload = br#"{"ticketId":"t-1","title":"Printer on fire","reporter":"ann"}"#;
 //! let Submitted::New(pending) = engine.submit(Uuid::new_v4(), "OpenTicket", Some(1), payload).unwrap() else {

@@ -68,12 +68,7 @@ pub(crate) async fn post_update(
         .map_err(|r| body_error(&state, r))?;
     let update = UpdateRequest::parse(&body)?;
     let id = update.id;
-    let submitted = state.engine().submit(
-        id,
-        &update.command,
-        update.version,
-        update.payload.get().as_bytes(),
-    )?;
+    let submitted = state.engine().submit_command(&update.submission())?;
     match submitted {
         Submitted::New(mut pending) => {
             pending.accepted().await?;

@@ -35,7 +35,11 @@
 //! use writ_tickets::Tickets;
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-//! let (engine, _) = Engine::<Tickets>::open(Arc::new(SimStorage::new()), EngineOptions::default()).unwrap();
+//! let registry = writ_engine::Registry::builder()
+//!     .domain(writ_domain::model::domain::<Tickets>())
+//!     .build()
+//!     .unwrap();
+//! let (engine, _) = Engine::open(Arc::new(SimStorage::new()), registry, EngineOptions::default()).unwrap();
 //! let app = router(AppState::new(Arc::new(engine), ServerOptions::default()));
 //! let request = Request::post("/update")
 //!     .header("content-type", "application/json")
@@ -48,329 +52,42 @@
 //! # });
 //! ```
 
-mod backend;
 mod commands;
 mod gate;
 mod listener;
 mod ops;
+mod options;
 mod params;
 pub mod problem;
 mod queries;
 mod reads;
+mod state;
 pub use writ_query::rfc3339;
 mod telemetry;
 pub mod wire;
 mod ws;
 
-use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
-use writ_domain::Domain;
-use writ_engine::{CommandStatus, Engine, WaitError, WaitFor};
-use writ_query::QueryService;
-use writ_sandbox::Sandbox;
-
-use crate::backend::Backend;
-use crate::problem::{ApiError, ProblemKind};
 
 pub use crate::ops::ApiDoc;
+pub use crate::options::ServerOptions;
 pub use crate::queries::{
     POSITION_HEADER, ProjectionState, Projections, QueryAnswer, QueryCode, RebuildPhase,
     RebuildRequest, RebuildState,
 };
+pub(crate) use crate::state::StreamGuard;
+pub use crate::state::{AppState, ReadSide};
 pub use crate::telemetry::prometheus;
-
-/// The server's limits and timings. Each bound answers `503` (with `Retry-After`) when
-/// reached, or applies backpressure where the client is the one producing.
-#[derive(Debug, Clone)]
-pub struct ServerOptions {
-    /// Largest request body, and largest WebSocket message. A little above the engine's
-    /// `command_bytes_max` (1 MiB), so an oversized command is refused by the engine with a
-    /// precise answer and anything larger is cut off at the door. Default 1 MiB + 64 KiB.
-    pub body_bytes_max: usize,
-    /// Requests being handled at once, those that wait apart (streams and sockets count
-    /// once set up). Beyond it, requests are answered `503` at once. Default 4,096.
-    pub requests_max: usize,
-    /// Requests that wait, handled at once: long polls (`GET /update/{id}?wait=` above 0,
-    /// up to `wait_max` each) and queries with `?after=` (up to `after_wait_max`). They
-    /// have a bound of their own, so that waiting clients never take the places of
-    /// commands under `requests_max`. Beyond it, `503` at once. Default 4,096.
-    pub waits_max: usize,
-    /// Open connections. At the bound, new connections wait in the listen backlog until one
-    /// closes. Default 8,192.
-    pub connections_max: usize,
-    /// Open server-sent event streams and WebSockets together. Beyond it, `503`. Default
-    /// 4,096.
-    pub streams_max: usize,
-    /// Longest long poll (`GET /update/{id}?wait=`); larger waits are cut to it. Default 60 s.
-    pub wait_max: Duration,
-    /// How long a resubmitted id waits for its first command to reach the command log
-    /// before answering `503`. Default 10 s.
-    pub duplicate_wait_max: Duration,
-    /// Commands in flight on one WebSocket; at the bound the server stops reading frames
-    /// until some complete. Default 1,024.
-    pub socket_in_flight_max: usize,
-    /// Frames waiting to be written to one WebSocket; when full, the commands that produce
-    /// them wait, and so does reading. Default 1,024.
-    pub socket_outgoing_max: usize,
-    /// How often the server pings a WebSocket. Default 30 s.
-    pub socket_ping_interval: Duration,
-    /// A WebSocket that sent nothing (not even a pong) for this long is closed. Default 90 s.
-    pub socket_idle_max: Duration,
-    /// How often an idle server-sent event stream gets a keep-alive comment. Default 15 s.
-    pub sse_keep_alive: Duration,
-    /// Most events one live tail reads from the log at a time: the stream's buffer.
-    /// Default 256.
-    pub sse_batch_events_max: usize,
-    /// Events on a page when the client names no `limit`. Default 100.
-    pub page_events_default: usize,
-    /// Most events on a page; larger `limit`s are cut to it. Default 1,000.
-    pub page_events_max: usize,
-    /// After a shutdown signal, how long in-flight requests, streams and sockets get to
-    /// finish before they are closed. Default 10 s.
-    pub shutdown_grace: Duration,
-    /// Longest wait of a query's `?after=POSITION` for the read model to reach the
-    /// position; then `504`. Default 10 s.
-    pub after_wait_max: Duration,
-}
-
-impl Default for ServerOptions {
-    fn default() -> Self {
-        Self {
-            body_bytes_max: (1 << 20) + (64 << 10),
-            requests_max: 4_096,
-            waits_max: 4_096,
-            connections_max: 8_192,
-            streams_max: 4_096,
-            wait_max: Duration::from_secs(60),
-            duplicate_wait_max: Duration::from_secs(10),
-            socket_in_flight_max: 1_024,
-            socket_outgoing_max: 1_024,
-            socket_ping_interval: Duration::from_secs(30),
-            socket_idle_max: Duration::from_secs(90),
-            sse_keep_alive: Duration::from_secs(15),
-            sse_batch_events_max: 256,
-            page_events_default: 100,
-            page_events_max: 1_000,
-            shutdown_grace: Duration::from_secs(10),
-            after_wait_max: Duration::from_secs(10),
-        }
-    }
-}
-
-/// What the handlers share: the engine, the limits, and the shutdown signal. Cheap to
-/// clone.
-#[derive(Clone)]
-pub struct AppState {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    engine: Arc<dyn Backend>,
-    read: Option<ReadSide>,
-    options: ServerOptions,
-    requests: Arc<Semaphore>,
-    waits: Arc<Semaphore>,
-    streams: Arc<Semaphore>,
-    shutdown: watch::Sender<bool>,
-}
-
-impl fmt::Debug for AppState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AppState")
-            .field("domain", &self.inner.engine.domain())
-            .field("options", &self.inner.options)
-            .field("shutting_down", &*self.inner.shutdown.borrow())
-            .finish_non_exhaustive()
-    }
-}
-
-impl AppState {
-    /// The state for an engine of any domain.
-    ///
-    /// # Panics
-    /// If a bound in `options` is zero.
-    pub fn new<D: Domain>(engine: Arc<Engine<D>>, options: ServerOptions) -> Self {
-        for (name, value) in [
-            ("body_bytes_max", options.body_bytes_max),
-            ("requests_max", options.requests_max),
-            ("waits_max", options.waits_max),
-            ("connections_max", options.connections_max),
-            ("streams_max", options.streams_max),
-            ("socket_in_flight_max", options.socket_in_flight_max),
-            ("socket_outgoing_max", options.socket_outgoing_max),
-            ("sse_batch_events_max", options.sse_batch_events_max),
-            ("page_events_max", options.page_events_max),
-        ] {
-            assert!(value > 0, "ServerOptions::{name} must be at least 1");
-        }
-        let u32_max = u32::MAX as usize; // waiting for all of a semaphore's permits takes a u32
-        assert!(
-            options.requests_max <= Semaphore::MAX_PERMITS
-                && options.waits_max <= Semaphore::MAX_PERMITS
-                && options.streams_max <= u32_max
-                && options.socket_in_flight_max <= u32_max,
-            "bounds must fit a semaphore"
-        );
-        // Record from now on, the engine's metrics included.
-        telemetry::prometheus();
-        Self {
-            inner: Arc::new(Inner {
-                engine,
-                read: None,
-                requests: Arc::new(Semaphore::new(options.requests_max)),
-                waits: Arc::new(Semaphore::new(options.waits_max)),
-                streams: Arc::new(Semaphore::new(options.streams_max)),
-                shutdown: watch::channel(false).0,
-                options,
-            }),
-        }
-    }
-
-    /// Serves queries from `read` too. Call it right after [`AppState::new`].
-    ///
-    /// # Panics
-    /// If the state was cloned already (a router or server holds it).
-    pub fn with_read_side(mut self, read: ReadSide) -> Self {
-        Arc::get_mut(&mut self.inner)
-            .expect("with_read_side is called before the state is shared")
-            .read = Some(read);
-        self
-    }
-
-    /// The read side, when the server has one.
-    pub fn read_side(&self) -> Option<&ReadSide> {
-        self.inner.read.as_ref()
-    }
-
-    /// The limits.
-    pub fn options(&self) -> &ServerOptions {
-        &self.inner.options
-    }
-
-    /// Tells streams and sockets to finish: live tails end, sockets stop reading and close
-    /// once their commands are answered, long polls answer with the status as it is.
-    pub fn begin_shutdown(&self) {
-        self.inner.shutdown.send_replace(true);
-    }
-
-    /// Whether [`AppState::begin_shutdown`] was called.
-    pub fn is_shutting_down(&self) -> bool {
-        *self.inner.shutdown.borrow()
-    }
-
-    pub(crate) fn engine(&self) -> &Arc<dyn Backend> {
-        &self.inner.engine
-    }
-
-    /// Waits until the command reaches `until`; `None` for an unknown id. Answers from
-    /// [`Engine::status`] when that already settles it (the common case for long polls and
-    /// duplicates), which costs no waiter registration.
-    pub(crate) async fn wait(
-        &self,
-        id: Uuid,
-        until: WaitFor,
-    ) -> Result<Option<CommandStatus>, WaitError> {
-        if let Some(status) = self.engine().status(id)?
-            && (until == WaitFor::Accepted || status.state.is_final())
-        {
-            return Ok(Some(status));
-        }
-        self.engine().wait(id, until).await
-    }
-
-    /// Resolves once shutdown begins.
-    pub(crate) fn shutdown_begun(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut rx = self.inner.shutdown.subscribe();
-        async move {
-            let _ = rx.wait_for(|down| *down).await;
-        }
-    }
-
-    /// Sees `true` once shutdown begins.
-    pub(crate) fn shutdown_receiver(&self) -> watch::Receiver<bool> {
-        self.inner.shutdown.subscribe()
-    }
-
-    /// A place for one server-sent event stream or WebSocket, or `503`.
-    pub(crate) fn open_stream(&self) -> Result<OwnedSemaphorePermit, ApiError> {
-        if self.is_shutting_down() {
-            return Err(ApiError::new(
-                ProblemKind::Unavailable,
-                "the server is shutting down",
-            ));
-        }
-        Arc::clone(&self.inner.streams)
-            .try_acquire_owned()
-            .map_err(|_| {
-                ApiError::overloaded(format!(
-                    "{} streams and sockets are open",
-                    self.options().streams_max
-                ))
-            })
-    }
-
-    /// Resolves once every stream and socket has closed.
-    async fn streams_closed(&self) {
-        let all = u32::try_from(self.options().streams_max).expect("checked in new");
-        let _ = self.inner.streams.acquire_many(all).await;
-    }
-}
-
-/// What the server answers queries from: a read model (its projection kept up to date and
-/// its query catalog, as a [`QueryService`]) and the sandbox that runs query code.
-#[derive(Clone)]
-pub struct ReadSide {
-    /// The read model.
-    pub service: Arc<dyn QueryService>,
-    /// Runs `POST /query/v{N}` code against the read model's snapshots.
-    pub sandbox: Arc<Sandbox>,
-}
-
-impl fmt::Debug for ReadSide {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReadSide")
-            .field("root", &self.service.status().root)
-            .field("versions", &self.service.versions())
-            .field("sandbox", &self.sandbox)
-            .finish()
-    }
-}
-
-/// Holds a place under `streams_max` and counts the stream or socket in its gauge.
-#[derive(Debug)]
-pub(crate) struct StreamGuard {
-    _permit: OwnedSemaphorePermit,
-    _gauge: telemetry::OpenGauge,
-}
-
-impl StreamGuard {
-    pub(crate) fn sse(state: &AppState) -> Result<Self, ApiError> {
-        Ok(Self {
-            _permit: state.open_stream()?,
-            _gauge: telemetry::OpenGauge::sse(),
-        })
-    }
-
-    pub(crate) fn websocket(state: &AppState) -> Result<Self, ApiError> {
-        Ok(Self {
-            _permit: state.open_stream()?,
-            _gauge: telemetry::OpenGauge::websocket(),
-        })
-    }
-}
 
 /// The whole HTTP service over `state`: every route, the OpenAPI document, the request
 /// limits and metrics. Serve it with [`serve`], or call it directly in tests.
@@ -396,7 +113,7 @@ pub fn router(state: AppState) -> Router {
             .chain(&gate::QUERY_ROUTES)
             .all(|route| openapi.paths.paths.contains_key(*route))
     );
-    let document = ops::OpenApiDocument::new(openapi, state.engine().as_ref());
+    let document = ops::OpenApiDocument::new(openapi, state.engine());
     api.layer(axum::Extension(document))
         .layer(DefaultBodyLimit::max(state.options().body_bytes_max))
         .fallback(ops::not_found)
@@ -446,7 +163,7 @@ pub async fn serve(
         })?;
     let local = tcp.local_addr()?;
     announce(local)?;
-    tracing::info!(address = %local, domain = state.engine().domain(), "listening");
+    tracing::info!(address = %local, domains = ?state.engine().registry().domain_names(), "listening");
 
     let grace = state.options().shutdown_grace;
     let (deadline_tx, deadline_rx) = tokio::sync::oneshot::channel::<Instant>();

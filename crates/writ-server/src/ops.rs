@@ -10,8 +10,9 @@ use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
 
+use writ_engine::Engine;
+
 use crate::AppState;
-use crate::backend::Backend;
 use crate::problem::{ApiError, ProblemKind};
 use crate::wire::{self, Health, HealthState, json_response};
 
@@ -42,20 +43,56 @@ pub struct ApiDoc;
 pub(crate) struct OpenApiDocument(Bytes);
 
 impl OpenApiDocument {
-    /// The document for the engine's domain: its commands are listed in the description.
-    pub(crate) fn new(mut openapi: utoipa::openapi::OpenApi, engine: &dyn Backend) -> Self {
+    /// The document for the engine's domains: their commands are listed in the
+    /// description, and each command version's payload JSON Schema is a component schema
+    /// named `{Command}.v{version}` (the same schemas `GET /domains` shows).
+    pub(crate) fn new(mut openapi: utoipa::openapi::OpenApi, engine: &Engine) -> Self {
+        let registry = engine.registry();
         let mut commands = String::new();
-        for info in engine.commands() {
-            let _ = write!(commands, "\n- `{}` version {}", info.name, info.version);
+        let mut schemas = serde_json::Map::new();
+        for (domain, spec) in registry.commands() {
+            let name = format!("{}.v{}", spec.name, spec.version);
+            let _ = write!(
+                commands,
+                "\n- `{}` version {} ({domain}{}): payload schema `#/components/schemas/{name}`",
+                spec.name,
+                spec.version,
+                if spec.internal {
+                    ", issued by processes only"
+                } else {
+                    ""
+                }
+            );
+            schemas.insert(name, spec.schema);
         }
         let description = openapi.info.description.get_or_insert_with(String::new);
         let _ = write!(
             description,
-            "\n\nThis server runs the domain `{}`, whose commands are:{commands}",
-            engine.domain()
+            "\n\nThis server runs the domains {}, whose commands are:{commands}",
+            registry
+                .domain_names()
+                .iter()
+                .map(|d| format!("`{d}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
+        // utoipa's types do not hold arbitrary JSON Schemas: the payload schemas are added
+        // to the serialized document.
+        let mut document = serde_json::to_value(&openapi).expect("the OpenAPI document serializes");
+        if let Some(components) = document.as_object_mut().and_then(|d| {
+            d.entry("components")
+                .or_insert_with(|| serde_json::json!({}))
+                .as_object_mut()
+        }) {
+            let target = components
+                .entry("schemas")
+                .or_insert_with(|| serde_json::json!({}));
+            if let Some(target) = target.as_object_mut() {
+                target.extend(schemas);
+            }
+        }
         Self(Bytes::from(
-            openapi.to_json().expect("the OpenAPI document serializes"),
+            serde_json::to_vec(&document).expect("the OpenAPI document serializes"),
         ))
     }
 }
@@ -80,7 +117,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
         } else {
             HealthState::Ok
         },
-        domain: engine.domain().to_owned(),
+        domain: engine.registry().domain_names().join(","),
         position: engine.last_position(),
         detail: poisoned.map(|reason| reason.to_string()),
     };

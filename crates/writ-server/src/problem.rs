@@ -322,7 +322,9 @@ impl From<SubmitError> for ApiError {
     fn from(error: SubmitError) -> Self {
         let kind = match &error {
             SubmitError::Invalid(
-                CommandError::UnknownCommand { .. } | CommandError::UnknownVersion { .. },
+                CommandError::UnknownCommand { .. }
+                | CommandError::UnknownVersion { .. }
+                | CommandError::Internal { .. },
             ) => ProblemKind::UnknownCommand,
             SubmitError::Invalid(_) => ProblemKind::InvalidPayload,
             SubmitError::TooLarge { .. } => ProblemKind::TooLarge,

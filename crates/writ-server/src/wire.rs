@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use uuid::Uuid;
-use writ_engine::{CommandState, CommandStatus, EventRef, RecordedEvent};
+use writ_engine::{CommandState, CommandStatus, EventRef, Origin, RecordedEvent};
 
 use crate::problem::{ApiError, ProblemKind};
 use crate::rfc3339;
@@ -48,6 +48,12 @@ pub struct UpdateRequest<'a> {
     /// The command's payload, a JSON object checked against the command version's schema.
     #[schema(value_type = Object)]
     pub payload: &'a RawValue,
+    /// The version the command's target stream must be at when it runs (`0`: the stream
+    /// must not exist yet); otherwise the command is `rejected` with
+    /// `wrong_expected_version`. Part of the command: the same id with another
+    /// `expectedVersion` is a conflict.
+    #[schema(value_type = Option<u64>, minimum = 0)]
+    pub expected_version: Option<u64>,
 }
 
 /// Why a body is not an [`UpdateRequest`]: a `400`, or an `invalid` WebSocket frame.
@@ -76,6 +82,8 @@ struct UpdateFields<'a> {
     version: Option<&'a RawValue>,
     #[serde(borrow, default)]
     payload: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "expectedVersion")]
+    expected_version: Option<&'a RawValue>,
 }
 
 /// The fields of a well-formed command in one pass: `id` and `command` are strings without
@@ -89,10 +97,12 @@ struct PlainFields<'a> {
     version: Option<u32>,
     #[serde(borrow)]
     payload: Option<&'a RawValue>,
+    #[serde(rename = "expectedVersion")]
+    expected_version: Option<u64>,
 }
 
 impl<'a> UpdateRequest<'a> {
-    /// Reads a command from JSON bytes. Fields other than the four are ignored; `null` is
+    /// Reads a command from JSON bytes. Fields other than the five are ignored; `null` is
     /// the same as absent.
     pub fn parse(body: &'a [u8]) -> Result<Self, MalformedUpdate> {
         // The common case in one pass; whatever it does not take is read again field by
@@ -104,6 +114,7 @@ impl<'a> UpdateRequest<'a> {
                 command: Some(command),
                 version,
                 payload: Some(payload),
+                expected_version,
             }) = serde_json::from_slice::<PlainFields<'a>>(body)
             && version != Some(0)
             && payload.get().starts_with('{')
@@ -114,9 +125,21 @@ impl<'a> UpdateRequest<'a> {
                 command: Cow::Borrowed(command),
                 version,
                 payload,
+                expected_version,
             });
         }
         Self::parse_by_field(body)
+    }
+
+    /// The command as the engine takes it.
+    pub fn submission(&self) -> writ_engine::Submission<'_> {
+        writ_engine::Submission {
+            id: self.id,
+            command: &self.command,
+            version: self.version,
+            payload: self.payload.get().as_bytes(),
+            expected_version: self.expected_version,
+        }
     }
 
     /// [`UpdateRequest::parse`] one field at a time, without the one-pass shortcut: what
@@ -166,11 +189,22 @@ impl<'a> UpdateRequest<'a> {
                 ));
             }
         };
+        let expected_version = match fields.expected_version {
+            None => None,
+            Some(raw) if raw.get() == "null" => None,
+            Some(raw) => Some(serde_json::from_str::<u64>(raw.get()).map_err(|_| {
+                malformed(
+                    Some(id),
+                    "`expectedVersion` must be a non-negative integer".to_owned(),
+                )
+            })?),
+        };
         Ok(Self {
             id,
             command,
             version,
             payload,
+            expected_version,
         })
     }
 }
@@ -220,13 +254,18 @@ impl StatusName {
 /// Why a command was rejected or failed, or why a WebSocket frame was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
-    /// A stable code: the domain's rejection code (for example `ticket_closed`),
-    /// `command_failed`, or for refused frames the problem code (`malformed`,
-    /// `unknown_command`, `invalid_payload`, `conflict`, `too_large`, `overloaded`,
-    /// `unavailable`).
+    /// A stable code: the domain's rejection code (for example `ticket_closed`, or
+    /// `wrong_expected_version`), `command_failed`, or for refused frames the problem code
+    /// (`malformed`, `unknown_command`, `invalid_payload`, `conflict`, `too_large`,
+    /// `overloaded`, `unavailable`).
     pub code: String,
     /// For people.
     pub message: String,
+    /// The rejection's structured details beside `code`, for example `expected` and
+    /// `actual` for `wrong_expected_version`.
+    #[serde(flatten)]
+    #[schema(value_type = Object, additional_properties = true)]
+    pub details: serde_json::Map<String, serde_json::Value>,
 }
 
 /// An event a command recorded, without its body.
@@ -283,6 +322,41 @@ pub struct CommandStatusBody {
     /// Present (and `true`) when this answers a resubmission of a known id.
     #[serde(default, skip_serializing_if = "is_false")]
     pub duplicate: bool,
+    /// Where the command came from: `client`, or `process` (issued by a process in
+    /// reaction to an event) or `timer` (fired by a durable timer).
+    pub origin: OriginName,
+    /// The id of the command that started the chain: the command's own for a client's.
+    #[serde(rename = "correlationId")]
+    pub correlation_id: Uuid,
+    /// The command whose event caused this one (processes and timers only).
+    #[serde(
+        rename = "causationId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub causation_id: Option<Uuid>,
+}
+
+/// Where a command came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OriginName {
+    /// A client sent it.
+    Client,
+    /// A process issued it in reaction to an event.
+    Process,
+    /// A durable timer fired it.
+    Timer,
+}
+
+impl From<Origin> for OriginName {
+    fn from(origin: Origin) -> Self {
+        match origin {
+            Origin::Client => OriginName::Client,
+            Origin::Process => OriginName::Process,
+            Origin::Timer => OriginName::Timer,
+        }
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -294,14 +368,28 @@ impl From<CommandStatus> for CommandStatusBody {
         let (status, error) = match s.state {
             CommandState::Accepted => (StatusName::Accepted, None),
             CommandState::Succeeded => (StatusName::Succeeded, None),
-            CommandState::Rejected { code, message } => {
-                (StatusName::Rejected, Some(ErrorBody { code, message }))
+            CommandState::Rejected {
+                code,
+                message,
+                mut details,
+            } => {
+                // The contract's fields win over a domain's detail of the same name.
+                details.retain(|key, _| !matches!(key.as_str(), "code" | "message"));
+                (
+                    StatusName::Rejected,
+                    Some(ErrorBody {
+                        code,
+                        message,
+                        details,
+                    }),
+                )
             }
             CommandState::Failed { message } => (
                 StatusName::Failed,
                 Some(ErrorBody {
                     code: COMMAND_FAILED.to_owned(),
                     message,
+                    details: serde_json::Map::new(),
                 }),
             ),
         };
@@ -313,6 +401,9 @@ impl From<CommandStatus> for CommandStatusBody {
             events: s.events.into_iter().map(EventRefBody::from).collect(),
             error,
             duplicate: false,
+            origin: s.origin.into(),
+            correlation_id: s.correlation_id,
+            causation_id: s.causation_id,
         }
     }
 }
@@ -346,6 +437,7 @@ impl InvalidFrame {
             error: ErrorBody {
                 code: error.kind.code().to_owned(),
                 message: error.detail.clone(),
+                details: serde_json::Map::new(),
             },
         }
     }
@@ -360,6 +452,11 @@ pub struct EventMetadata {
     /// When that command was recorded: RFC 3339, UTC, milliseconds.
     #[schema(format = DateTime, example = "2026-11-23T18:34:05.123Z")]
     pub recorded_at: String,
+    /// The command that caused the event: the one that recorded it (`commandId`).
+    pub causation_id: Uuid,
+    /// The id of the command that started the chain the event belongs to: a client's
+    /// command, whose processes' commands carry it on.
+    pub correlation_id: Uuid,
 }
 
 /// An event as stored.
@@ -403,6 +500,8 @@ impl Event {
             metadata: EventMetadata {
                 command_id: e.command_id,
                 recorded_at: rfc3339::format_millis(e.recorded_at_ms),
+                causation_id: e.command_id,
+                correlation_id: e.correlation_id,
             },
         })
     }
@@ -446,7 +545,7 @@ pub enum HealthState {
 pub struct Health {
     /// `ok`, or `unavailable` with a `503`.
     pub status: HealthState,
-    /// The domain served.
+    /// The domains served, comma-separated (see `GET /domains`).
     pub domain: String,
     /// The last durable position of the global log.
     pub position: u64,
@@ -684,22 +783,46 @@ mod tests {
             sequence: 3,
             position,
             events: vec![],
+            origin: Origin::Client,
+            correlation_id: id,
+            causation_id: None,
         };
         let json = |s| serde_json::to_value(CommandStatusBody::from(s)).unwrap();
         assert_eq!(
             json(status(CommandState::Accepted, Some(9))),
-            serde_json::json!({"id": ID, "command": "AddComment", "status": "accepted", "events": []})
+            serde_json::json!({"id": ID, "command": "AddComment", "status": "accepted", "events": [],
+                "origin": "client", "correlationId": ID})
         );
         assert_eq!(
             json(status(
                 CommandState::Rejected {
                     code: "ticket_not_found".into(),
-                    message: "no such ticket".into()
+                    message: "no such ticket".into(),
+                    details: Default::default(),
                 },
                 Some(4)
             )),
             serde_json::json!({"id": ID, "command": "AddComment", "status": "rejected", "position": 4, "events": [],
-                "error": {"code": "ticket_not_found", "message": "no such ticket"}})
+                "error": {"code": "ticket_not_found", "message": "no such ticket"},
+                "origin": "client", "correlationId": ID})
+        );
+        let mut details = serde_json::Map::new();
+        details.insert("expected".into(), 0.into());
+        details.insert("actual".into(), 3.into());
+        details.insert(
+            "code".into(),
+            "a domain's detail never hides the code".into(),
+        );
+        assert_eq!(
+            json(status(
+                CommandState::Rejected {
+                    code: "wrong_expected_version".into(),
+                    message: "m".into(),
+                    details,
+                },
+                Some(4)
+            ))["error"],
+            serde_json::json!({"code": "wrong_expected_version", "message": "m", "expected": 0, "actual": 3})
         );
         assert_eq!(
             json(status(
@@ -723,14 +846,14 @@ mod tests {
             version: 2,
             event_type: "CommentAdded".into(),
             data: br#"{"text":"hi"}"#.to_vec(),
-            command_id: Uuid::nil(),
-            correlation_id: Uuid::nil(),
+            command_id: Uuid::from_u128(2),
+            correlation_id: Uuid::from_u128(1),
             recorded_at_ms: 1_798_137_245_123,
         })
         .unwrap();
         assert_eq!(
             serde_json::to_string(&event).unwrap(),
-            r#"{"stream":"ticket-t-1","version":2,"position":7,"type":"CommentAdded","data":{"text":"hi"},"metadata":{"commandId":"00000000-0000-0000-0000-000000000000","recordedAt":"2026-12-24T18:34:05.123Z"}}"#
+            r#"{"stream":"ticket-t-1","version":2,"position":7,"type":"CommentAdded","data":{"text":"hi"},"metadata":{"commandId":"00000000-0000-0000-0000-000000000002","recordedAt":"2026-12-24T18:34:05.123Z","causationId":"00000000-0000-0000-0000-000000000002","correlationId":"00000000-0000-0000-0000-000000000001"}}"#
         );
     }
 }

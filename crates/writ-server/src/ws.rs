@@ -186,12 +186,7 @@ async fn take_command(
         }
     };
     let id = update.id;
-    let submitted = state.engine().submit(
-        id,
-        &update.command,
-        update.version,
-        update.payload.get().as_bytes(),
-    );
+    let submitted = state.engine().submit_command(&update.submission());
     match submitted {
         Ok(Submitted::New(pending)) => {
             tokio::spawn(follow_new(pending, out.clone(), permit));

@@ -1,23 +1,22 @@
 //! I/O faults seen through HTTP, each by name: a failed write, a failed fsync, a full disk,
-//! short writes and failed segment rolls, on the command log and on the event log.
+//! short writes and failed segment rolls, on the journal.
 //!
 //! Every poisoning fault is run through the same scenario ([`poisoned_by`]), which checks:
-//! - the command in flight gets `503` with `Retry-After` and a problem+json body when its
-//!   own write failed (command log), or keeps its `202` and stays `accepted` when only its
-//!   outcome could not be made durable (event log); every later `POST /update` gets `503`;
+//! - the command in flight gets `503` with `Retry-After` and a problem+json body (its
+//!   record, command and outcome together, was not made durable, so it was never
+//!   acknowledged); every later `POST /update` gets `503`;
 //! - reads keep working: earlier commands' statuses, `/streams`, `/events`, and `/health`
-//!   answers `503` naming the log and the cause;
+//!   answers `503` naming the journal and the cause;
 //! - nothing durable is changed: every file's durable bytes before the fault are still
 //!   there, after the fault and after recovery;
 //! - a restart on what a power cut leaves (`SimStorage::crash`) recovers cleanly: every
-//!   command that got `202` is there with the same final status (the one in flight runs
-//!   now), the comment counts are right, refused commands can be sent again, and new
-//!   commands are accepted.
+//!   command that got `202` is there with the same final status, the comment counts are
+//!   right, the refused command is unknown and can be sent again, and new commands are
+//!   accepted.
 //!
-//! Faults are armed on the storage and hit "the next write", "the write after one more",
-//! and so on. One command is in flight at a time and the segments are large enough that
-//! the background preallocator stays idle, so the command log's write and sync always
-//! come before the event log's: the tests assert which log failed through `/health`.
+//! Faults are armed on the storage and hit "the next write", "the next sync", and so on.
+//! One command is in flight at a time and the segments are large enough that the
+//! background preallocator stays idle, so every write and sync is the command's own.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -33,7 +32,6 @@ use writ_log::LogOptions;
 use writ_log::storage::{SimOp, SimStorage};
 use writ_server::wire::{CommandStatusBody, EventsPage, StatusName, StreamPage};
 use writ_server::{AppState, ServerOptions, router};
-use writ_tickets::Tickets;
 
 mod support;
 use support::{Answer, BOUND, small_engine_options as options};
@@ -43,6 +41,7 @@ use support::{Answer, BOUND, small_engine_options as options};
 fn small_segments() -> EngineOptions {
     EngineOptions {
         command_bytes_max: 16 << 10,
+        timer_ops_bytes_max: 4 << 10,
         log: LogOptions {
             segment_bytes: 64 << 10,
             record_bytes_max: 32 << 10,
@@ -55,7 +54,7 @@ fn small_segments() -> EngineOptions {
 /// An engine and its router on a storage.
 struct Node {
     app: Router,
-    engine: Arc<Engine<Tickets>>,
+    engine: Arc<Engine>,
     storage: SimStorage,
     report: RecoveryReport,
 }
@@ -63,7 +62,7 @@ struct Node {
 impl Node {
     fn open(storage: SimStorage, options: EngineOptions) -> Node {
         let (engine, report) =
-            Engine::<Tickets>::open(Arc::new(storage.clone()), options).expect("the engine opens");
+            support::open_tickets(Arc::new(storage.clone()), options).expect("the engine opens");
         let engine = Arc::new(engine);
         let app = router(AppState::new(Arc::clone(&engine), ServerOptions::default()));
         Node {
@@ -215,25 +214,6 @@ fn comment_on_nothing(text: &str) -> Command {
     }
 }
 
-/// Which log a fault hits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target {
-    /// The command's own write or sync fails: it is never acknowledged.
-    CommandLog,
-    /// The command is acknowledged; its outcome cannot be made durable.
-    EventLog,
-}
-
-impl Target {
-    /// How `/health` names the log.
-    fn name(self) -> &'static str {
-        match self {
-            Target::CommandLog => "command log",
-            Target::EventLog => "event log",
-        }
-    }
-}
-
 /// A fault scenario: how to arm it, which commands to send from then on (the `n`th), and
 /// what `/health` must say.
 struct Fault {
@@ -242,24 +222,18 @@ struct Fault {
     next: Box<dyn FnMut(usize) -> Command>,
     /// Most commands to send before the fault must have hit.
     limit: usize,
-    target: Target,
     /// Part of the cause `/health` must name.
     cause: &'static str,
 }
 
 impl Fault {
     /// A fault armed before one comment on the open ticket.
-    fn on_one_comment(
-        arm: impl FnOnce(&SimStorage) + 'static,
-        target: Target,
-        cause: &'static str,
-    ) -> Fault {
+    fn on_one_comment(arm: impl FnOnce(&SimStorage) + 'static, cause: &'static str) -> Fault {
         Fault {
             options: options(),
             arm: Box::new(arm),
             next: Box::new(|n| comment("t-1", &format!("in flight {n}"))),
             limit: 1,
-            target,
             cause,
         }
     }
@@ -268,7 +242,7 @@ impl Fault {
 /// The durable bytes of every log file except temporary ones.
 fn durable_files(storage: &SimStorage) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut files = BTreeMap::new();
-    for dir in ["commands", "events"] {
+    for dir in ["journal"] {
         for name in storage.durable_file_names(Path::new(dir)) {
             if name.ends_with(".tmp") {
                 continue;
@@ -360,7 +334,6 @@ async fn poisoned_by(fault: Fault) {
         arm,
         mut next,
         limit,
-        target,
         cause,
     } = fault;
     let node = Node::open(SimStorage::new(), engine_options.clone());
@@ -379,33 +352,24 @@ async fn poisoned_by(fault: Fault) {
         let answer = node.post(&command).await;
         match answer.status {
             StatusCode::ACCEPTED => {
+                // A command is acknowledged with its outcome: never one without the other.
                 let status = node.wait_status(command.id).await;
-                if status.status.is_final() {
-                    ledger.done.push((command, status));
-                    continue;
-                }
-                assert_eq!(
-                    target,
-                    Target::EventLog,
+                assert!(
+                    status.status.is_final(),
                     "{command:?} was acknowledged but has no outcome: {status:?}"
                 );
-                assert_eq!(status.position, None);
-                in_flight = Some((command, true));
+                ledger.done.push((command, status));
+                continue;
             }
             StatusCode::SERVICE_UNAVAILABLE => {
                 answer.unavailable();
-                assert_eq!(
-                    target,
-                    Target::CommandLog,
-                    "a command whose log did not fail was refused"
-                );
-                in_flight = Some((command, false));
+                in_flight = Some(command);
             }
             other => panic!("{command:?} answered {other}: {}", answer.text()),
         }
         break;
     }
-    let (in_flight, acknowledged) = in_flight.expect("the fault hit within the limit");
+    let in_flight = in_flight.expect("the fault hit within the limit");
     assert!(node.engine.poisoned().is_some());
 
     // Every later write is refused, the command in flight sent again too.
@@ -420,11 +384,7 @@ async fn poisoned_by(fault: Fault) {
         assert_eq!(&now.status_body(), status);
     }
     let now = node.get(&format!("/update/{}", in_flight.id)).await;
-    if acknowledged {
-        assert_eq!(now.status_body().status, StatusName::Accepted);
-    } else {
-        assert_eq!(now.status, StatusCode::NOT_FOUND, "{}", now.text());
-    }
+    assert_eq!(now.status, StatusCode::NOT_FOUND, "{}", now.text());
     assert_comments(&node, "t-1", &ledger.comments("t-1")).await;
     let position = assert_positions_without_gaps(&node).await;
     let health = node.get("/health").await;
@@ -434,11 +394,7 @@ async fn poisoned_by(fault: Fault) {
     assert_eq!(health["position"], position);
     let detail = health["detail"].as_str().unwrap();
     assert!(detail.contains("poisoned"), "{detail}");
-    assert!(
-        detail.contains(target.name()),
-        "names the {}: {detail}",
-        target.name()
-    );
+    assert!(detail.contains("journal"), "names the journal: {detail}");
     assert!(
         detail.contains(cause),
         "names the cause {cause:?}: {detail}"
@@ -451,7 +407,7 @@ async fn poisoned_by(fault: Fault) {
     node.stop().await;
     let node = Node::open(crashed, engine_options);
     assert!(
-        node.report.truncated.is_empty(),
+        node.report.truncated.is_none(),
         "{:?}",
         node.report.truncated
     );
@@ -459,17 +415,10 @@ async fn poisoned_by(fault: Fault) {
     for (command, status) in &ledger.done {
         assert_eq!(&node.wait_status(command.id).await, status, "{command:?}");
     }
-    if acknowledged {
-        // The acknowledged command runs now, once.
-        let status = node.wait_status(in_flight.id).await;
-        assert_eq!(status.status, StatusName::Succeeded, "{status:?}");
-        ledger.done.push((in_flight, status));
-    } else {
-        // Never acknowledged and not durable: unknown, and the client's retry is new.
-        let now = node.get(&format!("/update/{}", in_flight.id)).await;
-        assert_eq!(now.status, StatusCode::NOT_FOUND, "{}", now.text());
-        ledger.run(&node, again).await;
-    }
+    // Never acknowledged and not durable: unknown, and the client's retry is new.
+    let now = node.get(&format!("/update/{}", in_flight.id)).await;
+    assert_eq!(now.status, StatusCode::NOT_FOUND, "{}", now.text());
+    ledger.run(&node, again).await;
     ledger.run(&node, comment("t-1", "after restart")).await;
     ledger.run(&node, open_ticket("t-3")).await;
     assert_comments(&node, "t-1", &ledger.comments("t-1")).await;
@@ -481,119 +430,67 @@ async fn poisoned_by(fault: Fault) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_write_on_the_command_log() {
+async fn failed_write_on_the_journal() {
     poisoned_by(Fault::on_one_comment(
         |s| s.fail_next(SimOp::Write),
-        Target::CommandLog,
         "injected Write failure",
     ))
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_write_on_the_event_log() {
-    // The command log's write goes through, the event log's fails.
-    poisoned_by(Fault::on_one_comment(
-        |s| s.fail_nth(SimOp::Write, 1),
-        Target::EventLog,
-        "injected Write failure",
-    ))
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_fsync_on_the_command_log() {
+async fn failed_fsync_on_the_journal() {
     poisoned_by(Fault::on_one_comment(
         |s| s.fail_next_sync(),
-        Target::CommandLog,
         "injected sync failure",
     ))
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_fsync_on_the_event_log() {
-    poisoned_by(Fault::on_one_comment(
-        |s| s.fail_nth(SimOp::Sync, 1),
-        Target::EventLog,
-        "injected sync failure",
-    ))
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zero_byte_write_on_the_command_log() {
+async fn zero_byte_write_on_the_journal() {
     // A write that writes nothing (as a full disk may answer) is an error, not a retry.
     poisoned_by(Fault::on_one_comment(
         |s| s.short_write_next(0),
-        Target::CommandLog,
         "wrote no bytes",
     ))
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zero_byte_write_on_the_event_log() {
-    poisoned_by(Fault::on_one_comment(
-        |s| s.short_write_nth(0, 1),
-        Target::EventLog,
-        "wrote no bytes",
-    ))
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn disk_full_on_the_command_log() {
-    // Large commands that are rejected: the command log grows fast, the event log (small
-    // rejection records) slowly, so the command log is the first to need a new segment.
+async fn disk_full_on_the_journal() {
+    // Large commands that are rejected: the journal grows fast and soon needs a new
+    // segment, which the full disk refuses.
     poisoned_by(Fault {
         options: small_segments(),
         arm: Box::new(|s| s.set_capacity(s.used_bytes())),
         next: Box::new(|n| comment_on_nothing(&format!("{n} {}", "x".repeat(6000)))),
         limit: 100,
-        target: Target::CommandLog,
         cause: "no space left on device",
     })
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn disk_full_on_the_event_log() {
-    // Small comments: each commit record (the event with its comment id, stream and type)
-    // is larger than its command record, so the event log needs a new segment first.
-    poisoned_by(Fault {
-        options: small_segments(),
-        arm: Box::new(|s| s.set_capacity(s.used_bytes())),
-        next: Box::new(|n| comment("t-1", &format!("c{n}"))),
-        limit: 5_000,
-        target: Target::EventLog,
-        cause: "no space left on device",
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_rename_at_a_command_log_segment_roll() {
-    // The first rename after the setup is the command log's, installing its next segment.
+async fn failed_rename_at_a_journal_segment_roll() {
+    // The first rename after the setup installs the journal's next segment.
     poisoned_by(Fault {
         options: small_segments(),
         arm: Box::new(|s| s.fail_next(SimOp::Rename)),
         next: Box::new(|n| comment_on_nothing(&format!("{n} {}", "x".repeat(6000)))),
         limit: 100,
-        target: Target::CommandLog,
         cause: "injected Rename failure",
     })
     .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_directory_sync_at_an_event_log_segment_roll() {
+async fn failed_directory_sync_at_a_journal_segment_roll() {
     poisoned_by(Fault {
         options: small_segments(),
         arm: Box::new(|s| s.fail_next(SimOp::SyncDir)),
         next: Box::new(|n| comment("t-1", &format!("c{n}"))),
         limit: 5_000,
-        target: Target::EventLog,
         cause: "injected SyncDir failure",
     })
     .await;
@@ -614,7 +511,8 @@ async fn failed_fsync_that_persisted_the_command_runs_it_once() {
     let crashed = node.storage.crash();
     node.stop().await;
     let node = Node::open(crashed, options());
-    assert_eq!(node.report.reexecuted, 1);
+    // The record holds the command with its outcome: nothing runs again at the start.
+    assert_eq!((node.report.commands, node.report.resumed), (2, 0));
     let status = node.wait_status(refused.id).await;
     assert_eq!(status.status, StatusName::Succeeded);
     let retry = node.post(&refused).await;
@@ -628,11 +526,11 @@ async fn failed_fsync_that_persisted_the_command_runs_it_once() {
 
 /// A short write is not a failure: the log writes the rest, nothing is poisoned.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn short_writes_on_either_log_are_completed() {
+async fn short_writes_on_the_journal_are_completed() {
     let node = Node::open(SimStorage::new(), options());
     let mut ledger = Ledger::default();
     ledger.run(&node, open_ticket("t-1")).await;
-    // The command log's write, then the event log's (the second write of a command).
+    // This command's write, then the next one's.
     node.storage.short_write_next(7);
     ledger.run(&node, comment("t-1", "short command")).await;
     node.storage.short_write_nth(7, 1);
@@ -643,7 +541,7 @@ async fn short_writes_on_either_log_are_completed() {
     let crashed = node.storage.crash();
     node.stop().await;
     let node = Node::open(crashed, options());
-    assert_eq!(node.report.reexecuted, 0, "every outcome was durable");
+    assert_eq!(node.report.resumed, 0, "every outcome was durable");
     for (command, status) in &ledger.done {
         assert_eq!(&node.wait_status(command.id).await, status);
     }

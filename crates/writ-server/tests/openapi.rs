@@ -7,17 +7,15 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
-use writ_engine::Engine;
 use writ_log::storage::SimStorage;
 use writ_server::{AppState, ServerOptions, router};
-use writ_tickets::Tickets;
 
 mod support;
 use support::{call, get, small_engine_options};
 
 fn app() -> Router {
     let (engine, _) =
-        Engine::<Tickets>::open(Arc::new(SimStorage::new()), small_engine_options()).unwrap();
+        support::open_tickets(Arc::new(SimStorage::new()), small_engine_options()).unwrap();
     router(AppState::new(Arc::new(engine), ServerOptions::default()))
 }
 

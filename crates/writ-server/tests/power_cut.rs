@@ -6,7 +6,7 @@
 //! (`SimStorage::crash`: an independent copy of the durable bytes, while the live storage
 //! keeps running); after the load it opens an engine on each copy, where the command must
 //! be known. Each time `GET /update/{id}` reports a final status, the same is done, and the
-//! command's commit must be among the event log's durable records there (recovered, not run
+//! command's record must be among the journal's durable records there (recovered, not run
 //! again) with the status the client was told.
 //!
 //! The copy is taken just after the answer arrives, so a check can only miss a violation
@@ -14,7 +14,7 @@
 //! storage it must find nothing. [`the_check_catches_answers_sent_before_the_sync`] shows
 //! it is not blind: over a storage whose `sync_data` reports success at once and persists
 //! only before the next write to the file (a lying disk, or the same as an engine that
-//! answers before it syncs), it finds the last batch of the lying log not durable.
+//! answers before it syncs), it finds the last batch of the journal not durable.
 
 use std::fmt;
 use std::io;
@@ -25,12 +25,11 @@ use axum::Router;
 use axum::http::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
-use writ_engine::{Engine, EngineOptions};
+use writ_engine::EngineOptions;
 use writ_log::LogOptions;
 use writ_log::storage::{SimStorage, Storage, StorageFile};
 use writ_server::wire::CommandStatusBody;
 use writ_server::{AppState, ServerOptions, router};
-use writ_tickets::Tickets;
 
 mod support;
 use support::{call_at_head, get, post_json};
@@ -39,12 +38,13 @@ use support::{call_at_head, get, post_json};
 const CLIENTS: usize = 8;
 const COMMANDS_PER_CLIENT: usize = 12;
 
-/// Tiny segments, preallocated in the background: the load rolls both logs to new
+/// Tiny segments, preallocated in the background: the load rolls the journal to new
 /// segments a few times, so answers right after a roll are checked too. (Small segments
 /// also keep each check's recovery, which reads the last segment to its end, cheap.)
 fn options() -> EngineOptions {
     EngineOptions {
         command_bytes_max: 4 << 10,
+        timer_ops_bytes_max: 1 << 10,
         log: LogOptions {
             segment_bytes: 16 << 10,
             record_bytes_max: 8 << 10,
@@ -160,7 +160,7 @@ async fn client(app: Router, sim: SimStorage, client: usize) -> Vec<Observation>
 /// checks every answer against its power-cut copy. Returns the broken promises and how
 /// many answers were checked.
 async fn load_and_check(storage: Arc<dyn Storage>, sim: &SimStorage) -> (Vec<Violation>, usize) {
-    let (engine, _) = Engine::<Tickets>::open(storage, options()).expect("the engine opens");
+    let (engine, _) = support::open_tickets(storage, options()).expect("the engine opens");
     let engine = Arc::new(engine);
     let app = router(AppState::new(Arc::clone(&engine), ServerOptions::default()));
     let clients: Vec<_> = (0..CLIENTS)
@@ -191,17 +191,17 @@ fn check(observation: Observation) -> Option<Violation> {
 
 /// `Err` with what was found when the copy does not keep the promise `told`.
 fn broken_promise(id: Uuid, told: &Told, crashed: SimStorage) -> Result<(), String> {
-    let (engine, report) = Engine::<Tickets>::open(Arc::new(crashed), options())
+    let (engine, report) = support::open_tickets(Arc::new(crashed), options())
         .map_err(|e| format!("the store does not open: {e}"))?;
     let status = engine
         .status(id)
         .map_err(|e| format!("reading the status failed: {e}"))?
         .ok_or_else(|| "the command is unknown".to_owned())?;
     if let Told::Final(told) = told {
-        if report.executed <= status.sequence {
+        if report.commands <= status.sequence {
             return Err(format!(
-                "its commit (event log record {}) is not durable: {} commits are",
-                status.sequence, report.executed
+                "its record (journal record {}) is not durable: {} records are",
+                status.sequence, report.commands
             ));
         }
         let recovered = CommandStatusBody::from(status);
@@ -218,11 +218,9 @@ async fn every_answer_is_durable_before_it_is_sent() {
     let (violations, checked) = load_and_check(Arc::new(sim.clone()), &sim).await;
     let answers = CLIENTS * (COMMANDS_PER_CLIENT + 1);
     assert!(checked > 2 * answers, "{checked} answers checked");
-    for log in ["commands", "events"] {
-        let segments = sim.file_names(Path::new(log));
-        let segments = segments.iter().filter(|n| n.ends_with(".wlog")).count();
-        assert!(segments >= 2, "the {log} log rolled: {segments} segments");
-    }
+    let segments = sim.file_names(Path::new("journal"));
+    let segments = segments.iter().filter(|n| n.ends_with(".wlog")).count();
+    assert!(segments >= 2, "the journal rolled: {segments} segments");
     assert!(
         violations.is_empty(),
         "{} of {checked} answers would not survive a power cut:\n{}",
@@ -235,35 +233,27 @@ async fn every_answer_is_durable_before_it_is_sent() {
     );
 }
 
-/// Shown once: the check fails a build that answers before its data is durable, on
-/// either log.
+/// Shown once: the check fails a build that answers before its data is durable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_check_catches_answers_sent_before_the_sync() {
-    // The last batch of the lying log is never synced (no later write settles it), so at
-    // least its answers are caught, whatever the interleaving. What the power-cut copy
-    // shows varies with the interleaving: the command or commit missing, or a log that
-    // does not open at all (a lying disk can leave a segment header unwritten); any of
-    // them is a violation of the answer that was sent.
+    // The journal's last batch is never synced (no later write settles it), so at least
+    // its answers are caught, whatever the interleaving. What the power-cut copy shows
+    // varies with the interleaving: the command missing, or a journal that does not open
+    // at all (a lying disk can leave a segment header unwritten); any of them is a
+    // violation of the answer that was sent: a `202`, and the final status read after it.
     let sim = SimStorage::new();
     let lying = LyingStorage {
         inner: sim.clone(),
-        dir: "commands",
+        dir: "journal",
     };
     let (violations, _) = load_and_check(Arc::new(lying), &sim).await;
     assert!(
         violations.iter().any(|v| v.told == Told::Accepted),
-        "a 202 sent before the command log's sync was not caught: {violations:?}"
+        "a 202 sent before the journal's sync was not caught: {violations:?}"
     );
-
-    let sim = SimStorage::new();
-    let lying = LyingStorage {
-        inner: sim.clone(),
-        dir: "events",
-    };
-    let (violations, _) = load_and_check(Arc::new(lying), &sim).await;
     assert!(
         violations.iter().any(|v| matches!(v.told, Told::Final(_))),
-        "a final status sent before the event log's sync was not caught: {violations:?}"
+        "a final status sent before the journal's sync was not caught: {violations:?}"
     );
 }
 

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 use uuid::Uuid;
-use writ_engine::{Engine, EngineOptions};
+use writ_engine::EngineOptions;
 use writ_log::storage::SimStorage;
 use writ_query::{
     BoxFuture, EventSource, QueryError, QueryService, Rebuild, RebuildRequestError, RuntimeOptions,
@@ -18,7 +18,6 @@ use writ_query::{
 };
 use writ_sandbox::{Sandbox, SandboxOptions};
 use writ_server::{AppState, ReadSide, ServerOptions, router};
-use writ_tickets::Tickets;
 use writ_tickets::read::TicketsProjection;
 
 mod support;
@@ -26,7 +25,7 @@ use support::{Answer, BOUND, call, get, small_engine_options};
 
 fn app(projection_version: u32, options: ServerOptions) -> Router {
     let engine_options = small_engine_options();
-    let (engine, _) = Engine::<Tickets>::open(Arc::new(SimStorage::new()), engine_options).unwrap();
+    let (engine, _) = support::open_tickets(Arc::new(SimStorage::new()), engine_options).unwrap();
     let engine = Arc::new(engine);
     let read_model = writ_tickets::read::start_with(
         Arc::clone(&engine) as Arc<dyn EventSource>,
@@ -322,7 +321,7 @@ impl QueryService for Lagging {
 #[tokio::test]
 async fn a_position_the_read_model_does_not_reach_in_time_is_504() {
     let (engine, _) =
-        Engine::<Tickets>::open(Arc::new(SimStorage::new()), EngineOptions::default()).unwrap();
+        support::open_tickets(Arc::new(SimStorage::new()), EngineOptions::default()).unwrap();
     let engine = Arc::new(engine);
     let read_model = writ_tickets::read::start(
         Arc::clone(&engine) as Arc<dyn EventSource>,
@@ -633,7 +632,7 @@ async fn a_structure_change_switches_readers_while_the_old_version_keeps_answeri
 #[tokio::test]
 async fn a_server_without_a_read_model_has_no_queries() {
     let (engine, _) =
-        Engine::<Tickets>::open(Arc::new(SimStorage::new()), EngineOptions::default()).unwrap();
+        support::open_tickets(Arc::new(SimStorage::new()), EngineOptions::default()).unwrap();
     let app = router(AppState::new(Arc::new(engine), ServerOptions::default()));
     call(&app, get("/query/v1/ticketStats"))
         .await

@@ -11,17 +11,16 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 use uuid::Uuid;
 use writ_engine::{Engine, EngineOptions, Submitted};
-use writ_log::storage::{SimOp, SimStorage};
+use writ_log::storage::SimStorage;
 use writ_server::wire::{CommandStatusBody, EventsPage, StatusName, StreamPage};
 use writ_server::{AppState, ServerOptions, router};
-use writ_tickets::Tickets;
 
 mod support;
 use support::{Answer, BOUND, call, get, post_json, small_engine_options as engine_options};
 
 struct Harness {
     app: Router,
-    engine: Arc<Engine<Tickets>>,
+    engine: Arc<Engine>,
     storage: SimStorage,
 }
 
@@ -31,7 +30,7 @@ fn harness() -> Harness {
 
 fn harness_with(engine_options: EngineOptions, server_options: ServerOptions) -> Harness {
     let storage = SimStorage::new();
-    let (engine, _) = Engine::<Tickets>::open(Arc::new(storage.clone()), engine_options).unwrap();
+    let (engine, _) = support::open_tickets(Arc::new(storage.clone()), engine_options).unwrap();
     let engine = Arc::new(engine);
     let app = router(AppState::new(Arc::clone(&engine), server_options));
     Harness {
@@ -353,19 +352,27 @@ async fn a_poisoned_store_answers_503_and_keeps_serving_reads() {
 }
 
 #[tokio::test]
-async fn a_command_whose_outcome_cannot_be_synced_stays_accepted_and_long_polls_answer_at_once() {
+async fn a_command_whose_record_cannot_be_synced_is_refused_and_long_polls_answer_at_once() {
     let h = harness();
     run(&h.app, open_ticket(Uuid::new_v4(), "t-1")).await;
-    // The command log's sync succeeds, the event log's fails.
-    h.storage.fail_nth(SimOp::Sync, 1);
+    // The journal's sync fails: the command and its outcome are one record, neither durable.
+    h.storage.fail_next_sync();
     let id = Uuid::new_v4();
     let answer = call(&h.app, post(add_comment(id, "t-1", "hi"))).await;
-    assert_eq!(answer.status, StatusCode::ACCEPTED);
-    let status = call(&h.app, get(&format!("/update/{id}?wait=60")))
-        .await
-        .status_body();
-    assert_eq!(status.status, StatusName::Accepted);
-    assert_eq!(status.position, None, "no position before a final status");
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        answer.text()
+    );
+    // A long poll on the refused id does not wait out its 60 s: the id is unknown.
+    let status = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        call(&h.app, get(&format!("/update/{id}?wait=60"))),
+    )
+    .await
+    .expect("the long poll answers at once");
+    assert_eq!(status.status, StatusCode::NOT_FOUND, "{}", status.text());
 }
 
 /// With `requests_max` 1: sends a `POST /update` whose body never comes, which holds the

@@ -11,10 +11,8 @@ use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use uuid::Uuid;
-use writ_engine::Engine;
 use writ_log::storage::SimStorage;
 use writ_server::{AppState, ServerOptions, router};
-use writ_tickets::Tickets;
 
 mod support;
 use support::{BOUND, small_engine_options};
@@ -24,7 +22,7 @@ type Socket =
 
 async fn serve(options: ServerOptions) -> (SocketAddr, AppState) {
     let engine_options = small_engine_options();
-    let (engine, _) = Engine::<Tickets>::open(Arc::new(SimStorage::new()), engine_options).unwrap();
+    let (engine, _) = support::open_tickets(Arc::new(SimStorage::new()), engine_options).unwrap();
     let state = AppState::new(Arc::new(engine), options);
     let app = router(state.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -107,3 +107,15 @@ pub fn small_engine_options() -> EngineOptions {
         ..EngineOptions::default()
     }
 }
+
+/// Opens an engine of the tickets domain alone.
+pub fn open_tickets(
+    storage: std::sync::Arc<dyn writ_log::storage::Storage>,
+    options: EngineOptions,
+) -> Result<(writ_engine::Engine, writ_engine::RecoveryReport), writ_engine::OpenError> {
+    let registry = writ_engine::Registry::builder()
+        .domain(writ_domain::model::domain::<writ_tickets::Tickets>())
+        .build()
+        .expect("one domain");
+    writ_engine::Engine::open(storage, registry, options)
+}

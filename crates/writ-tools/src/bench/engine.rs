@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::Args;
 use uuid::Uuid;
 use writ_engine::{
-    CommandState, CommandStatus, Engine, EngineOptions, Pending, SubmitError, Submitted,
+    CommandState, CommandStatus, Engine, EngineOptions, Pending, Registry, SubmitError, Submitted,
     Unavailable,
 };
 use writ_tickets::{Tickets, workload};
@@ -52,7 +52,7 @@ pub fn run(args: EngineArgs) -> Result<(), String> {
     }
     let (dir, _cleanup) = match args.data_dir {
         Some(dir) => {
-            if dir.join("commands").exists() {
+            if dir.join("journal").exists() || dir.join("commands").exists() {
                 return Err(format!(
                     "{} already holds a store; give an empty directory",
                     dir.display()
@@ -73,7 +73,11 @@ pub fn run(args: EngineArgs) -> Result<(), String> {
         intake_queue_max: args.in_flight.max(16_384),
         ..EngineOptions::default()
     };
-    let (engine, _) = Engine::<Tickets>::open_dir(&dir, options).map_err(|e| e.to_string())?;
+    let registry = Registry::builder()
+        .domain(writ_domain::model::domain::<Tickets>())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (engine, _) = Engine::open_dir(&dir, registry, options).map_err(|e| e.to_string())?;
 
     let base = Uuid::new_v4().as_u128();
     let mut payload = Vec::with_capacity(256);
@@ -176,11 +180,9 @@ pub fn run(args: EngineArgs) -> Result<(), String> {
         elapsed.as_secs_f64()
     );
     println!(
-        "command_syncs={} event_syncs={} commands_per_command_sync={:.1} commands_per_event_sync={:.1}",
-        stats.command_batches,
-        stats.event_batches,
-        stats.commands_accepted as f64 / stats.command_batches.max(1) as f64,
-        stats.commands_accepted as f64 / stats.event_batches.max(1) as f64,
+        "syncs={} commands_per_sync={:.1}",
+        stats.batches,
+        stats.commands_accepted as f64 / stats.batches.max(1) as f64,
     );
     if failed > 0 {
         return Err(format!("{failed} commands did not succeed"));

@@ -154,11 +154,11 @@ pub fn run(args: CrashArgs) -> Result<(), String> {
                 full,
             ))
             .map_err(|e| format!("round {round}: checking failed: {e}; {}", kept()))?;
-        let (open_ms, reexecuted, tails_cut) =
-            server.log(|log| (log.open_ms, log.reexecuted, log.tails_cut));
+        let (open_ms, resumed, tails_cut) =
+            server.log(|log| (log.open_ms, log.resumed, log.tails_cut));
         let figure = |value: Option<u64>| value.map_or_else(|| "?".to_owned(), |v| v.to_string());
         println!(
-            "round={round} kill_after_ms={} sent={} accepted={} duplicates={} conflicts={} refused={} unanswered={} recovery_ms={} open_ms={} reexecuted={} tails_cut={tails_cut} checked={} absent={} log_end={} tickets_checked={} comments_counted={} full={full} violations={}",
+            "round={round} kill_after_ms={} sent={} accepted={} duplicates={} conflicts={} refused={} unanswered={} recovery_ms={} open_ms={} resumed={} tails_cut={tails_cut} checked={} absent={} log_end={} tickets_checked={} comments_counted={} full={full} violations={}",
             kill_after.as_millis(),
             sent.len(),
             load.accepted,
@@ -168,7 +168,7 @@ pub fn run(args: CrashArgs) -> Result<(), String> {
             load.unanswered,
             server.recovery.as_millis(),
             figure(open_ms),
-            figure(reexecuted),
+            figure(resumed),
             checked.ids,
             checked.absent,
             ledger.log_end(),

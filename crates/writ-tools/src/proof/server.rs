@@ -30,8 +30,8 @@ pub(super) struct ServerProcess {
 pub(super) struct ServerLog {
     /// The last lines.
     tail: VecDeque<String>,
-    /// The `store open` line's `reexecuted=` count, once printed.
-    pub(super) reexecuted: Option<u64>,
+    /// The `store open` line's `resumed=` count, once printed.
+    pub(super) resumed: Option<u64>,
     /// The `store open` line's `elapsed_ms=`: the engine's recovery alone.
     pub(super) open_ms: Option<u64>,
     /// Torn or corrupt tails recovery cut off (never acknowledged).
@@ -41,7 +41,7 @@ pub(super) struct ServerLog {
 impl ServerLog {
     fn read(&mut self, line: String) {
         if line.contains("store open") {
-            self.reexecuted = field(&line, "reexecuted=");
+            self.resumed = field(&line, "resumed=");
             self.open_ms = field(&line, "elapsed_ms=");
         }
         if line.contains("recovery cut") {
@@ -211,13 +211,13 @@ mod tests {
     #[test]
     fn the_store_open_line_gives_its_figures() {
         let mut log = ServerLog::default();
-        log.read("2026-12-05T01:16:56Z  INFO writ: store open commands=12 executed=10 reexecuted=2 events=10 dedupe_entries=12 elapsed_ms=401".to_owned());
+        log.read("2026-12-05T01:16:56Z  INFO writ: store open commands=12 resumed=2 events=10 dedupe_entries=12 elapsed_ms=401".to_owned());
         log.read(
-            "WARN writ: recovery cut a torn or corrupt tail (never acknowledged) log=\"commands\""
+            "WARN writ: recovery cut a torn or corrupt tail (never acknowledged) log=\"journal\""
                 .to_owned(),
         );
         assert_eq!(
-            (log.reexecuted, log.open_ms, log.tails_cut),
+            (log.resumed, log.open_ms, log.tails_cut),
             (Some(2), Some(401), 1)
         );
         assert_eq!(field("a=1 b=x", "b="), None);

@@ -1,0 +1,218 @@
+//! What the handlers share: the engine, the read side, the limits and the shutdown signal.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use uuid::Uuid;
+use writ_engine::{CommandStatus, Engine, WaitError, WaitFor};
+use writ_query::QueryService;
+use writ_sandbox::Sandbox;
+
+use crate::options::ServerOptions;
+use crate::problem::{ApiError, ProblemKind};
+use crate::telemetry;
+
+/// What the handlers share: the engine, the limits, and the shutdown signal. Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    engine: Arc<Engine>,
+    read: Option<ReadSide>,
+    options: ServerOptions,
+    pub(crate) requests: Arc<Semaphore>,
+    pub(crate) waits: Arc<Semaphore>,
+    streams: Arc<Semaphore>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl fmt::Debug for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppState")
+            .field("domains", &self.inner.engine.registry().domain_names())
+            .field("options", &self.inner.options)
+            .field("shutting_down", &*self.inner.shutdown.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// The state for an engine (of any domains).
+    ///
+    /// # Panics
+    /// If a bound in `options` is zero.
+    pub fn new(engine: Arc<Engine>, options: ServerOptions) -> Self {
+        for (name, value) in [
+            ("body_bytes_max", options.body_bytes_max),
+            ("requests_max", options.requests_max),
+            ("waits_max", options.waits_max),
+            ("connections_max", options.connections_max),
+            ("streams_max", options.streams_max),
+            ("socket_in_flight_max", options.socket_in_flight_max),
+            ("socket_outgoing_max", options.socket_outgoing_max),
+            ("sse_batch_events_max", options.sse_batch_events_max),
+            ("page_events_max", options.page_events_max),
+        ] {
+            assert!(value > 0, "ServerOptions::{name} must be at least 1");
+        }
+        let u32_max = u32::MAX as usize; // waiting for all of a semaphore's permits takes a u32
+        assert!(
+            options.requests_max <= Semaphore::MAX_PERMITS
+                && options.waits_max <= Semaphore::MAX_PERMITS
+                && options.streams_max <= u32_max
+                && options.socket_in_flight_max <= u32_max,
+            "bounds must fit a semaphore"
+        );
+        // Record from now on, the engine's metrics included.
+        telemetry::prometheus();
+        Self {
+            inner: Arc::new(Inner {
+                engine,
+                read: None,
+                requests: Arc::new(Semaphore::new(options.requests_max)),
+                waits: Arc::new(Semaphore::new(options.waits_max)),
+                streams: Arc::new(Semaphore::new(options.streams_max)),
+                shutdown: watch::channel(false).0,
+                options,
+            }),
+        }
+    }
+
+    /// Serves queries from `read` too. Call it right after [`AppState::new`].
+    ///
+    /// # Panics
+    /// If the state was cloned already (a router or server holds it).
+    pub fn with_read_side(mut self, read: ReadSide) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_read_side is called before the state is shared")
+            .read = Some(read);
+        self
+    }
+
+    /// The read side, when the server has one.
+    pub fn read_side(&self) -> Option<&ReadSide> {
+        self.inner.read.as_ref()
+    }
+
+    /// The limits.
+    pub fn options(&self) -> &ServerOptions {
+        &self.inner.options
+    }
+
+    /// Tells streams and sockets to finish: live tails end, sockets stop reading and close
+    /// once their commands are answered, long polls answer with the status as it is.
+    pub fn begin_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Whether [`AppState::begin_shutdown`] was called.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.inner.shutdown.borrow()
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.inner.engine
+    }
+
+    /// Waits until the command reaches `until`; `None` for an unknown id. Answers from
+    /// [`Engine::status`] when that already settles it (the common case for long polls and
+    /// duplicates), which costs no waiter registration.
+    pub(crate) async fn wait(
+        &self,
+        id: Uuid,
+        until: WaitFor,
+    ) -> Result<Option<CommandStatus>, WaitError> {
+        if let Some(status) = self.engine().status(id)?
+            && (until == WaitFor::Accepted || status.state.is_final())
+        {
+            return Ok(Some(status));
+        }
+        self.engine().wait(id, until).await
+    }
+
+    /// Resolves once shutdown begins.
+    pub(crate) fn shutdown_begun(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.inner.shutdown.subscribe();
+        async move {
+            let _ = rx.wait_for(|down| *down).await;
+        }
+    }
+
+    /// Sees `true` once shutdown begins.
+    pub(crate) fn shutdown_receiver(&self) -> watch::Receiver<bool> {
+        self.inner.shutdown.subscribe()
+    }
+
+    /// A place for one server-sent event stream or WebSocket, or `503`.
+    pub(crate) fn open_stream(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        if self.is_shutting_down() {
+            return Err(ApiError::new(
+                ProblemKind::Unavailable,
+                "the server is shutting down",
+            ));
+        }
+        Arc::clone(&self.inner.streams)
+            .try_acquire_owned()
+            .map_err(|_| {
+                ApiError::overloaded(format!(
+                    "{} streams and sockets are open",
+                    self.options().streams_max
+                ))
+            })
+    }
+
+    /// Resolves once every stream and socket has closed.
+    pub(crate) async fn streams_closed(&self) {
+        let all = u32::try_from(self.options().streams_max).expect("checked in new");
+        let _ = self.inner.streams.acquire_many(all).await;
+    }
+}
+
+/// What the server answers queries from: a read model (its projection kept up to date and
+/// its query catalog, as a [`QueryService`]) and the sandbox that runs query code.
+#[derive(Clone)]
+pub struct ReadSide {
+    /// The read model.
+    pub service: Arc<dyn QueryService>,
+    /// Runs `POST /query/v{N}` code against the read model's snapshots.
+    pub sandbox: Arc<Sandbox>,
+}
+
+impl fmt::Debug for ReadSide {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadSide")
+            .field("root", &self.service.status().root)
+            .field("versions", &self.service.versions())
+            .field("sandbox", &self.sandbox)
+            .finish()
+    }
+}
+
+/// Holds a place under `streams_max` and counts the stream or socket in its gauge.
+#[derive(Debug)]
+pub(crate) struct StreamGuard {
+    _permit: OwnedSemaphorePermit,
+    _gauge: telemetry::OpenGauge,
+}
+
+impl StreamGuard {
+    pub(crate) fn sse(state: &AppState) -> Result<Self, ApiError> {
+        Ok(Self {
+            _permit: state.open_stream()?,
+            _gauge: telemetry::OpenGauge::sse(),
+        })
+    }
+
+    pub(crate) fn websocket(state: &AppState) -> Result<Self, ApiError> {
+        Ok(Self {
+            _permit: state.open_stream()?,
+            _gauge: telemetry::OpenGauge::websocket(),
+        })
+    }
+}
