@@ -18,7 +18,7 @@
 //! A payload that does not match its command's schema (missing or unknown field, wrong
 //! type, a fraction, a bad `orderId` or `sku`) is a decoding error, answered with `422`.
 //! A command that decodes but breaks a rule is rejected with one of the stable codes in
-//! [`codes`].
+//! [`codes`]. [`workload`] builds the payloads of a benchmark.
 //!
 //! Events (`paymentDueAtMs` is milliseconds since the Unix epoch):
 //!
@@ -90,6 +90,7 @@ mod events;
 mod ids;
 mod process;
 mod state;
+pub mod workload;
 
 pub use commands::{
     AddItem, AddStock, CancelOrder, CreateOrder, ExpireOrder, OrderCommand,
