@@ -1,44 +1,4 @@
-//! The events the orders domain records, with their JSON shapes.
-//!
-//! Each event carries the ids of what it is about and the facts of the decision, enough
-//! for a read model to answer from events alone: an order's customer, lines, total,
-//! status, cancel reason and payment due time; a product's name, stock and reservations.
-//! None carries its own timestamp: the event store records `recordedAt` in each event's
-//! metadata. The one time that is a fact of the order, when its payment is due, is
-//! `paymentDueAtMs`: milliseconds since the Unix epoch (UTC), an integer like the
-//! engine's own clock, which the process schedules on directly; a read model shows it
-//! in RFC 3339 as `paymentDueAt`.
-//!
-//! Quantities and cents are JSON integers, at most 2^53 − 1
-//! ([`QUANTITY_MAX`](crate::QUANTITY_MAX), [`CENTS_MAX`](crate::CENTS_MAX)), so they read
-//! exactly in JavaScript too.
-//!
-//! On `order-{orderId}`:
-//!
-//! | event | data |
-//! |---|---|
-//! | `OrderCreated` | `{"orderId", "customerId", "customerName"}` |
-//! | `ItemAdded` | `{"orderId", "sku", "quantity", "unitPriceCents"}`: `quantity` units added to the sku's line; `unitPriceCents` is the line's price (the first one the sku was added at) |
-//! | `ItemRemoved` | `{"orderId", "sku"}`: the whole line is gone |
-//! | `OrderSubmitted` | `{"orderId", "lines": [{"sku", "quantity", "unitPriceCents"}], "totalCents", "paymentDueAtMs"}`: status `submitted` |
-//! | `OrderReserved` | `{"orderId", "paymentDueAtMs"}`: every line's stock is reserved; status `awaiting_payment` |
-//! | `OrderPaid` | `{"orderId", "amountCents"}`: status `paid` |
-//! | `OrderShipped` | `{"orderId"}`: status `shipped` |
-//! | `OrderCancelled` | `{"orderId", "reason"}`: status `cancelled`, `reason` is the client's, or `out_of_stock`, or `payment_timeout`; exactly one per cancelled order |
-//!
-//! On `product-{sku}` (`available = onHand − reserved`):
-//!
-//! | event | data |
-//! |---|---|
-//! | `StockAdded` | `{"sku", "name", "quantity"}`: `onHand` grows by `quantity`; the product is named `name` |
-//! | `StockReserved` | `{"sku", "orderId", "quantity"}`: `reserved` grows |
-//! | `StockReleased` | `{"sku", "orderId", "quantity"}`: `reserved` shrinks (the order was cancelled) |
-//! | `StockShipped` | `{"sku", "orderId", "quantity"}`: `onHand` and `reserved` both shrink |
-//!
-//! A command that changes several streams records the event of its own stream (the
-//! order's) first, then one event per line in the order's line order: `OrderReserved`
-//! then `StockReserved`s, `OrderShipped` then `StockShipped`s, `OrderCancelled` then
-//! `StockReleased`s.
+//! The events the orders domain records; [`OrderEvent`] documents their JSON shapes.
 
 use serde::{Deserialize, Serialize};
 
@@ -205,6 +165,46 @@ pub struct OrderCancelled {
 
 writ_domain::event_set! {
     /// Every event the orders domain records; the variant's name is the event type.
+    ///
+    /// Each event carries the ids of what it is about and the facts of the decision, enough
+    /// for a read model to answer from events alone: an order's customer, lines, total,
+    /// status, cancel reason and payment due time; a product's name, stock and reservations.
+    /// None carries its own timestamp: the event store records `recordedAt` in each event's
+    /// metadata. The one time that is a fact of the order, when its payment is due, is
+    /// `paymentDueAtMs`: milliseconds since the Unix epoch (UTC), an integer like the
+    /// engine's own clock, which the process schedules on directly; a read model shows it
+    /// in RFC 3339 as `paymentDueAt`.
+    ///
+    /// Quantities and cents are JSON integers, at most 2^53 − 1
+    /// ([`QUANTITY_MAX`](crate::QUANTITY_MAX), [`CENTS_MAX`](crate::CENTS_MAX)), so they read
+    /// exactly in JavaScript too.
+    ///
+    /// On `order-{orderId}`:
+    ///
+    /// | event | data |
+    /// |---|---|
+    /// | `OrderCreated` | `{"orderId", "customerId", "customerName"}` |
+    /// | `ItemAdded` | `{"orderId", "sku", "quantity", "unitPriceCents"}`: `quantity` units added to the sku's line; `unitPriceCents` is the line's price (the first one the sku was added at) |
+    /// | `ItemRemoved` | `{"orderId", "sku"}`: the whole line is gone |
+    /// | `OrderSubmitted` | `{"orderId", "lines": [{"sku", "quantity", "unitPriceCents"}], "totalCents", "paymentDueAtMs"}`: status `submitted` |
+    /// | `OrderReserved` | `{"orderId", "paymentDueAtMs"}`: every line's stock is reserved; status `awaiting_payment` |
+    /// | `OrderPaid` | `{"orderId", "amountCents"}`: status `paid` |
+    /// | `OrderShipped` | `{"orderId"}`: status `shipped` |
+    /// | `OrderCancelled` | `{"orderId", "reason"}`: status `cancelled`, `reason` is the client's, or `out_of_stock`, or `payment_timeout`; exactly one per cancelled order |
+    ///
+    /// On `product-{sku}` (`available = onHand − reserved`):
+    ///
+    /// | event | data |
+    /// |---|---|
+    /// | `StockAdded` | `{"sku", "name", "quantity"}`: `onHand` grows by `quantity`; the product is named `name` |
+    /// | `StockReserved` | `{"sku", "orderId", "quantity"}`: `reserved` grows |
+    /// | `StockReleased` | `{"sku", "orderId", "quantity"}`: `reserved` shrinks (the order was cancelled) |
+    /// | `StockShipped` | `{"sku", "orderId", "quantity"}`: `onHand` and `reserved` both shrink |
+    ///
+    /// A command that changes several streams records the event of its own stream (the
+    /// order's) first, then one event per line in the order's line order: `OrderReserved`
+    /// then `StockReserved`s, `OrderShipped` then `StockShipped`s, `OrderCancelled` then
+    /// `StockReleased`s.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub enum OrderEvent {
         /// See [`StockAdded`].

@@ -16,11 +16,14 @@
 //! timer. Register both, the domain and [`processes`], with the engine.
 //!
 //! A payload that does not match its command's schema (missing or unknown field, wrong
-//! type, a fraction, a bad `orderId` or `sku`) is a decoding error, answered with `422`.
-//! A command that decodes but breaks a rule is rejected with one of the stable codes in
-//! [`codes`]. [`workload`] builds the payloads of a benchmark.
+//! type, a fraction, a negative `unitPriceCents`, a bad `orderId` or `sku`) is a decoding
+//! error, answered with `422`. `quantity` and `amountCents` decode any integer of the
+//! signed 64-bit range, so that `0` or `-3` reach the rules. A command that decodes but
+//! breaks a rule is rejected with one of the stable codes in [`codes`]. [`workload`]
+//! builds the payloads of a benchmark.
 //!
-//! Events (`paymentDueAtMs` is milliseconds since the Unix epoch):
+//! Events, at a glance (what each means, and the order a command records them in, is on
+//! [`OrderEvent`]; `paymentDueAtMs` is milliseconds since the Unix epoch):
 //!
 //! | stream | event | data |
 //! |---|---|---|
