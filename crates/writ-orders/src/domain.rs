@@ -78,11 +78,19 @@ impl Domain for Orders {
     }
 
     fn stream(command: &OrderCommand) -> Cow<'_, str> {
-        match (command, command.order_id()) {
-            (OrderCommand::AddStock(c), _) => Cow::Owned(product_stream(&c.sku)),
-            (_, Some(order_id)) => Cow::Owned(order_stream(order_id)),
-            (_, None) => unreachable!("every command but AddStock addresses an order"),
-        }
+        let order_id = match command {
+            OrderCommand::AddStock(c) => return Cow::Owned(product_stream(&c.sku)),
+            OrderCommand::CreateOrder(c) => &c.order_id,
+            OrderCommand::AddItem(c) => &c.order_id,
+            OrderCommand::RemoveItem(c) => &c.order_id,
+            OrderCommand::SubmitOrder(c) => &c.order_id,
+            OrderCommand::RecordPayment(c) => &c.order_id,
+            OrderCommand::ShipOrder(c) => &c.order_id,
+            OrderCommand::CancelOrder(c) => &c.order_id,
+            OrderCommand::ReserveOrder(c) => &c.order_id,
+            OrderCommand::ExpireOrder(c) => &c.order_id,
+        };
+        Cow::Owned(order_stream(order_id))
     }
 
     fn evolve(state: &mut OrdersState, event: &OrderEvent) {
