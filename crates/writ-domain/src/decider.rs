@@ -149,8 +149,9 @@ impl<'a, D: Domain> Decision<'a, D> {
         self.target
     }
 
-    /// The target stream's state.
-    pub fn state(&self) -> &D::State {
+    /// The target stream's state (borrowed for the whole decision, so it may be held while
+    /// reading other streams and recording).
+    pub fn state(&self) -> &'a D::State {
         self.state
     }
 

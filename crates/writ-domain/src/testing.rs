@@ -47,8 +47,8 @@ pub fn given<D: Domain>(events: impl IntoIterator<Item = D::Event>) -> Given<D> 
 
 /// Starts a scenario over several streams: each named stream holds its events; every
 /// other stream is empty. The command's target is among them or empty.
-pub fn given_streams<D: Domain, S: Into<String>>(
-    streams: impl IntoIterator<Item = (S, Vec<D::Event>)>,
+pub fn given_streams<D: Domain>(
+    streams: impl IntoIterator<Item = (impl Into<String>, Vec<D::Event>)>,
 ) -> Given<D> {
     Given {
         target: None,
@@ -264,7 +264,7 @@ impl<D: Domain> Then<D> {
     }
 
     /// Asserts the command recorded exactly these events on these streams, in this order.
-    pub fn then_on<S: Into<String>>(self, expected: impl IntoIterator<Item = (S, D::Event)>)
+    pub fn then_on(self, expected: impl IntoIterator<Item = (impl Into<String>, D::Event)>)
     where
         D::Event: PartialEq,
     {

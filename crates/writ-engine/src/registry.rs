@@ -105,6 +105,17 @@ pub enum RegistryError {
         /// The name.
         name: String,
     },
+    /// A process reacts to an event type no domain records (a typo, or its domain is not
+    /// registered): it would never run.
+    #[error(
+        "process {process:?} reacts to event type {event_type:?}, which no registered domain records"
+    )]
+    UnknownEventType {
+        /// The process.
+        process: String,
+        /// The event type.
+        event_type: String,
+    },
 }
 
 /// Builds a [`Registry`]; see there.
@@ -186,6 +197,8 @@ impl RegistryBuilder {
                 entry.versions.push((spec.version, spec.internal));
             }
         }
+        let recorded: std::collections::HashSet<String> =
+            self.domains.iter().flat_map(|d| d.event_types()).collect();
         let mut reactions: HashMap<String, Vec<usize>> = HashMap::new();
         for (index, process) in self.processes.iter().enumerate() {
             if self.processes[..index]
@@ -197,6 +210,12 @@ impl RegistryBuilder {
                 });
             }
             for event_type in process.event_types() {
+                if !recorded.contains(&event_type) {
+                    return Err(RegistryError::UnknownEventType {
+                        process: process.name().to_owned(),
+                        event_type,
+                    });
+                }
                 reactions.entry(event_type).or_default().push(index);
             }
         }

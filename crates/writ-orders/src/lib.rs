@@ -66,7 +66,7 @@
 //! }
 //!
 //! // The process's ReserveOrder decides over the order and its product at once.
-//! let reserved = given_streams::<Orders, _>([("order-o-1", order.clone()), ("product-pen", stock)])
+//! let reserved = given_streams::<Orders>([("order-o-1", order.clone()), ("product-pen", stock)])
 //!     .when(decode("ReserveOrder", r#"{"orderId":"o-1"}"#))
 //!     .result_on()
 //!     .unwrap();

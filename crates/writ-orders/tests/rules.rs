@@ -784,7 +784,7 @@ fn submit_of_an_order_that_is_not_a_draft_is_rejected_with_order_not_draft() {
 #[test]
 fn reserve_with_enough_stock_reserves_every_line_and_awaits_payment() {
     let streams = order_and_products(submitted_history(), OrderStatus::Submitted);
-    let events = given_streams::<Orders, _>(streams.clone())
+    let events = given_streams::<Orders>(streams.clone())
         .when(reserve())
         .result_on()
         .unwrap();
@@ -808,7 +808,7 @@ fn reserve_with_enough_stock_reserves_every_line_and_awaits_payment() {
 
 #[test]
 fn reserve_of_exactly_what_is_available_succeeds() {
-    given_streams::<Orders, _>([
+    given_streams::<Orders>([
         (ORDER, submitted_history()),
         (
             &product(PEN),
@@ -827,7 +827,7 @@ fn reserve_of_exactly_what_is_available_succeeds() {
 #[test]
 fn reserve_when_one_line_is_short_cancels_out_of_stock_and_reserves_nothing() {
     // Pens are plenty; the ink is reserved by others (3 on hand, 3 reserved).
-    given_streams::<Orders, _>([
+    given_streams::<Orders>([
         (ORDER, submitted_history()),
         (&product(PEN), vec![stock_added(PEN, 100)]),
         (
@@ -838,7 +838,7 @@ fn reserve_when_one_line_is_short_cancels_out_of_stock_and_reserves_nothing() {
     .when(reserve())
     .then_on([(ORDER, cancelled(writ_orders::OUT_OF_STOCK))]);
     // The first line short, the second plenty.
-    given_streams::<Orders, _>([
+    given_streams::<Orders>([
         (ORDER, submitted_history()),
         (&product(PEN), vec![stock_added(PEN, 1)]),
         (&product(INK), vec![stock_added(INK, 100)]),
@@ -849,7 +849,7 @@ fn reserve_when_one_line_is_short_cancels_out_of_stock_and_reserves_nothing() {
 
 #[test]
 fn reserve_of_a_sku_never_stocked_counts_it_as_zero_and_cancels_out_of_stock() {
-    given_streams::<Orders, _>([
+    given_streams::<Orders>([
         (ORDER, submitted_history()),
         (&product(PEN), vec![stock_added(PEN, 100)]),
     ])
@@ -860,7 +860,7 @@ fn reserve_of_a_sku_never_stocked_counts_it_as_zero_and_cancels_out_of_stock() {
 #[test]
 fn reserve_after_stock_shipped_counts_what_is_left() {
     // 3 inks arrived, 2 were reserved and shipped: 1 left, enough for the line.
-    given_streams::<Orders, _>([
+    given_streams::<Orders>([
         (ORDER, submitted_history()),
         (&product(PEN), vec![stock_added(PEN, 2)]),
         (
@@ -953,7 +953,7 @@ fn pay_an_order_that_is_not_awaiting_payment_is_rejected_with_order_not_awaiting
 #[test]
 fn ship_a_paid_order_takes_its_units_out_of_stock() {
     let streams = order_and_products(paid_history(), OrderStatus::Paid);
-    let events = given_streams::<Orders, _>(streams.clone())
+    let events = given_streams::<Orders>(streams.clone())
         .when(ship())
         .result_on()
         .unwrap();
@@ -987,7 +987,7 @@ fn ship_an_order_that_is_not_paid_is_rejected_with_order_not_paid() {
 #[test]
 fn ship_when_a_product_does_not_hold_the_reservation_fails() {
     // The log disagrees with the rules: a bug, not a business rule.
-    given_streams::<Orders, _>(order_and_products(paid_history(), OrderStatus::Draft))
+    given_streams::<Orders>(order_and_products(paid_history(), OrderStatus::Draft))
         .when(ship())
         .then_failed();
 }
@@ -1012,7 +1012,7 @@ fn cancel_an_order_that_holds_a_reservation_releases_it() {
         (OrderStatus::Paid, paid_history()),
     ] {
         let streams = order_and_products(history, status);
-        let events = given_streams::<Orders, _>(streams.clone())
+        let events = given_streams::<Orders>(streams.clone())
             .when(cancel("refund"))
             .result_on()
             .unwrap();
@@ -1064,7 +1064,7 @@ fn cancel_a_shipped_order_is_rejected_with_order_shipped() {
 
 #[test]
 fn expire_an_order_awaiting_payment_cancels_it_with_payment_timeout_and_releases() {
-    given_streams::<Orders, _>(order_and_products(
+    given_streams::<Orders>(order_and_products(
         awaiting_payment(),
         OrderStatus::AwaitingPayment,
     ))
@@ -1199,7 +1199,7 @@ fn a_whole_order_evolves_through_every_status() {
     for (command, status) in steps {
         let streams = order_and_products(history.clone(), before);
         before = status;
-        let events = given_streams::<Orders, _>(streams)
+        let events = given_streams::<Orders>(streams)
             .when(command.clone())
             .result_on()
             .unwrap_or_else(|r| panic!("{command:?}: {r:?}"));
@@ -1332,7 +1332,7 @@ fn every_reaction_issues_a_command_the_domain_decides() {
         .decode("ReserveOrder", None, reserve_payload)
         .unwrap()
         .command;
-    given_streams::<Orders, _>(order_and_products(
+    given_streams::<Orders>(order_and_products(
         submitted_history(),
         OrderStatus::Submitted,
     ))
