@@ -37,6 +37,8 @@ pub struct EngineStats {
     pub duplicates: u64,
     /// Journal syncs.
     pub batches: u64,
+    /// Journal syncs the writer made itself, the syncer being idle (see `SyncPath`).
+    pub writer_syncs: u64,
     /// Outcomes by status (the commands of processes and timers included).
     pub succeeded: u64,
     /// Outcomes by status.
@@ -244,12 +246,13 @@ impl Engine {
                 })
         };
         let mut threads = Vec::new();
+        let sync = Arc::new(syncer::SyncPath::new(recovered.journal, syncer_tx));
         {
             let shared = Arc::clone(&shared);
-            let journal = recovered.journal;
+            let sync = Arc::clone(&sync);
             threads.push(spawn(
                 "writ-syncer",
-                Box::new(move || syncer::run_syncer(shared, journal, syncer_rx)),
+                Box::new(move || syncer::run_syncer(shared, sync, syncer_rx)),
             )?);
         }
         let command_reader = shared.store.journal.clone();
@@ -259,7 +262,7 @@ impl Engine {
                 recovered.timers,
                 shared.store.durable(),
                 recovered.last_recorded_ms,
-                syncer_tx,
+                sync,
             );
             let resume = recovered.resume;
             let decided = recovered.resumed_decided;
@@ -512,6 +515,7 @@ impl Engine {
             timers_fired: s.timers_fired.load(Ordering::Relaxed),
             duplicates: s.duplicates.load(Ordering::Relaxed),
             batches: s.batches.load(Ordering::Relaxed),
+            writer_syncs: s.writer_syncs.load(Ordering::Relaxed),
             succeeded: s.succeeded.load(Ordering::Relaxed),
             rejected: s.rejected.load(Ordering::Relaxed),
             failed: s.failed.load(Ordering::Relaxed),

@@ -18,6 +18,7 @@ pub(crate) struct Stats {
     pub timers_fired: AtomicU64,
     pub duplicates: AtomicU64,
     pub batches: AtomicU64,
+    pub writer_syncs: AtomicU64,
     pub succeeded: AtomicU64,
     pub rejected: AtomicU64,
     pub failed: AtomicU64,

@@ -1,5 +1,6 @@
-//! The syncer: owns the journal; appends the writer's records, syncs once per batch, then
-//! indexes, publishes the new durable end and answers.
+//! The syncer: appends the writer's records to the journal, syncs once per batch, then
+//! indexes, publishes the new durable end and answers. The writer does the same itself for
+//! a small batch when the syncer is idle ([`SyncPath::hand_over`]).
 //!
 //! Only after the `fdatasync` that covers a record does anything about its command become
 //! visible: the dedupe index marks it durable, readers see its events, its client gets
@@ -7,9 +8,9 @@
 //! group commit); a unit (a command and the commands its events made processes issue) is
 //! not split across frames unless it is larger than a frame can be.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use writ_log::{AppendError, Log};
@@ -19,11 +20,74 @@ use crate::shared::{PanicGuard, Shared};
 use crate::types::CommandState;
 use crate::writer::{Batch, Done, SyncerMsg};
 
-pub(crate) fn run_syncer(shared: Arc<Shared>, mut log: Log, rx: Receiver<SyncerMsg>) {
+/// The journal and what the syncer keeps beside it; behind [`SyncPath::journal`]'s lock.
+pub(crate) struct Journal {
+    log: Log,
+    /// Rolls into unfilled segments already counted in the metric.
+    unfilled_counted: u64,
+}
+
+/// How the writer's batches reach the disk: handed to the syncer thread (which syncs one
+/// batch while the writer decides the next), or, when the syncer has nothing to do and the
+/// batch is small, synced by the writer itself, which saves a lone command the hand-off
+/// between the two threads (a wake-up and a context switch each way).
+pub(crate) struct SyncPath {
+    journal: Mutex<Journal>,
+    /// Batches handed to the syncer and not yet published. Only the writer hands batches
+    /// over, so when this is 0 the syncer holds no batch and will take none until the
+    /// writer sends one: the writer may append to the journal itself without reordering.
+    in_flight: AtomicUsize,
+    tx: SyncSender<SyncerMsg>,
+}
+
+/// Most records in a batch the writer syncs itself when the syncer is idle. Beyond it the
+/// writer hands the batch over and goes on deciding, so that deciding and syncing overlap
+/// under load. Small: a lone command, or the few that came in during the last sync.
+const SELF_SYNC_RECORDS_MAX: usize = 16;
+
+impl SyncPath {
+    pub(crate) fn new(log: Log, tx: SyncSender<SyncerMsg>) -> Self {
+        Self {
+            journal: Mutex::new(Journal {
+                log,
+                unfilled_counted: 0,
+            }),
+            in_flight: AtomicUsize::new(0),
+            tx,
+        }
+    }
+
+    /// Makes `batch` durable and answers it: at once on this thread when the syncer is
+    /// idle and the batch small, else through the syncer.
+    pub(crate) fn hand_over(&self, shared: &Shared, batch: Batch) {
+        if batch.done.is_empty() {
+            return;
+        }
+        if batch.done.len() <= SELF_SYNC_RECORDS_MAX
+            && self.in_flight.load(Ordering::Acquire) == 0
+            && let Ok(mut journal) = self.journal.try_lock()
+        {
+            shared.stats.writer_syncs.fetch_add(1, Ordering::Relaxed);
+            journal.sync(shared, &mut vec![batch]);
+            return;
+        }
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if self.tx.send(SyncerMsg::Batch(batch)).is_err() {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            shared.poison("internal error: the syncer thread is gone".to_owned());
+        }
+    }
+
+    /// Tells the syncer to stop once it has synced what it was handed.
+    pub(crate) fn shut_down(&self) {
+        let _ = self.tx.send(SyncerMsg::Shutdown);
+    }
+}
+
+pub(crate) fn run_syncer(shared: Arc<Shared>, path: Arc<SyncPath>, rx: Receiver<SyncerMsg>) {
     let _guard = PanicGuard(&shared, "syncer");
     let bytes_max = shared.options.batch_bytes_max;
     let mut batches: Vec<Batch> = Vec::new();
-    let mut unfilled_counted = 0;
     let mut shutdown = false;
     while !shutdown {
         let mut bytes = 0;
@@ -47,9 +111,23 @@ pub(crate) fn run_syncer(shared: Arc<Shared>, mut log: Log, rx: Receiver<SyncerM
         if batches.is_empty() {
             continue;
         }
+        let handed = batches.len();
+        path.journal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .sync(&shared, &mut batches);
+        path.in_flight.fetch_sub(handed, Ordering::AcqRel);
+    }
+}
+
+impl Journal {
+    /// Appends and commits the batches, then publishes and answers what became durable;
+    /// on a failure, poisons the engine and refuses the rest.
+    fn sync(&mut self, shared: &Shared, batches: &mut Vec<Batch>) {
+        let log = &mut self.log;
         let sync_started = Instant::now();
         let first_seq = log.durable_seq();
-        let appended = append(&mut log, &batches);
+        let appended = append(log, batches);
         let metrics = &shared.metrics;
         metrics
             .journal_sync_seconds
@@ -58,15 +136,15 @@ pub(crate) fn run_syncer(shared: Arc<Shared>, mut log: Log, rx: Receiver<SyncerM
             .journal_batch_records
             .record((log.durable_seq() - first_seq) as f64);
         let rolls = log.unfilled_rolls();
-        if rolls > unfilled_counted {
+        if rolls > self.unfilled_counted {
             metrics
                 .journal_unfilled_rolls
-                .increment(rolls - unfilled_counted);
-            unfilled_counted = rolls;
+                .increment(rolls - self.unfilled_counted);
+            self.unfilled_counted = rolls;
         }
         // Whatever became durable is published and answered, also when a later part of
         // the batch failed (a unit too large for one frame took several syncs).
-        let mut failed = publish(&shared, &log, &mut batches);
+        let mut failed = publish(shared, log, batches);
         if let Err(detail) = appended {
             shared.poison(detail);
             let reason = shared.unavailable();

@@ -27,7 +27,7 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::oneshot;
@@ -41,6 +41,7 @@ use crate::record::{self, CommandPart, CommitStatus, Origin};
 use crate::registry::From;
 use crate::shared::{PanicGuard, Shared};
 use crate::store::Store;
+use crate::syncer::SyncPath;
 use crate::timers::{Timer, Timers};
 use crate::types::{CommandState, CommandStatus, EventRef};
 
@@ -143,7 +144,7 @@ pub(crate) struct Writer {
     next_position: u64,
     last_recorded_ms: u64,
     batch: Batch,
-    syncer: SyncSender<SyncerMsg>,
+    sync: Arc<SyncPath>,
     /// The record being built.
     scratch: Vec<u8>,
     /// Where the events of the record being built are in `scratch`.
@@ -168,7 +169,7 @@ impl Writer {
         timers: Timers,
         next_seq: u64,
         last_recorded_ms: u64,
-        syncer: SyncSender<SyncerMsg>,
+        sync: Arc<SyncPath>,
     ) -> Self {
         let executors = shared
             .registry
@@ -188,7 +189,7 @@ impl Writer {
                 bytes: Vec::new(),
                 done: Vec::new(),
             },
-            syncer,
+            sync,
             scratch: Vec::new(),
             events: Vec::new(),
             reactions: Reactions::new(),
@@ -305,7 +306,7 @@ impl Writer {
                 let _ = s.accepted.send(Err(Unavailable::ShuttingDown));
             }
         }
-        let _ = self.syncer.send(SyncerMsg::Shutdown);
+        self.sync.shut_down();
     }
 
     fn publish_timers(&self) {
@@ -314,7 +315,7 @@ impl Writer {
         self.shared.metrics.timers_pending.set(pending as f64);
     }
 
-    /// Hands the records decided so far to the syncer.
+    /// Makes the records decided so far durable (see [`SyncPath::hand_over`]).
     fn flush(&mut self) {
         if self.batch.done.is_empty() {
             return;
@@ -326,10 +327,7 @@ impl Writer {
                 done: Vec::new(),
             },
         );
-        if self.syncer.send(SyncerMsg::Batch(batch)).is_err() {
-            self.shared
-                .poison("internal error: the syncer thread is gone".to_owned());
-        }
+        self.sync.hand_over(&self.shared, batch);
     }
 
     /// A timer is due: its command is the first of a unit of its own.
@@ -518,7 +516,7 @@ impl Writer {
                     next_position: first_position,
                     limit,
                     batch: &mut self.batch,
-                    syncer: &self.syncer,
+                    sync: &self.sync,
                 };
                 self.executors[*domain].execute(command.as_ref(), &mut execution)
             }
@@ -739,7 +737,7 @@ struct WriterExecution<'a> {
     /// Most bytes the record may take with its events.
     limit: usize,
     batch: &'a mut Batch,
-    syncer: &'a SyncSender<SyncerMsg>,
+    sync: &'a SyncPath,
 }
 
 impl Execution for WriterExecution<'_> {
@@ -756,20 +754,15 @@ impl Execution for WriterExecution<'_> {
     }
 
     fn wait_durable(&mut self, position: u64) {
-        // What was decided before must reach the disk first: hand it to the syncer.
-        if !self.batch.done.is_empty() {
-            let batch = std::mem::replace(
-                self.batch,
-                Batch {
-                    bytes: Vec::new(),
-                    done: Vec::new(),
-                },
-            );
-            if self.syncer.send(SyncerMsg::Batch(batch)).is_err() {
-                self.shared
-                    .poison("internal error: the syncer thread is gone".to_owned());
-            }
-        }
+        // What was decided before must reach the disk first.
+        let batch = std::mem::replace(
+            self.batch,
+            Batch {
+                bytes: Vec::new(),
+                done: Vec::new(),
+            },
+        );
+        self.sync.hand_over(self.shared, batch);
         while self.shared.store.last_position() < position && !self.shared.is_poisoned() {
             std::thread::sleep(Duration::from_micros(100));
         }
