@@ -23,19 +23,27 @@ use crate::{AppState, StreamGuard};
 
 /// Submit a command.
 ///
-/// Answers `202` once the command is in the command log and the log is synced to disk:
+/// Answers `202` once the command is in the journal and the journal is synced to disk:
 /// nothing is acknowledged that a crash right after could lose. The same id again within
 /// the dedupe window, with the same command and payload, answers `200` with the first
 /// command's status and `"duplicate": true`; nothing is logged or run again.
+///
+/// `?wait=SECONDS` (at most 60): answer with the command's final status instead of `202`
+/// (`200`, the same body as `GET /update/{id}`), in one round trip. Writ decides a command
+/// before the sync that makes it durable, so the final status comes with the
+/// acknowledgement; `202` only if it is not final when the wait ends.
 #[utoipa::path(
     post,
     path = "/update",
     tag = "commands",
+    params(
+        ("wait" = Option<usize>, Query, description = "Seconds (at most 60) to wait for the final status: answer `200` with it instead of `202`"),
+    ),
     request_body(content = UpdateRequest<'static>, content_type = "application/json"),
     responses(
-        (status = 202, description = "The command is durable in the command log.", body = Accepted,
+        (status = 202, description = "The command is durable in the journal.", body = Accepted,
             headers(("Location" = String, description = "Where its status is: `/update/{id}`"))),
-        (status = 200, description = "A duplicate: the first command's current status, with `duplicate: true`.",
+        (status = 200, description = "A duplicate: the first command's current status, with `duplicate: true`; or, with `wait`, the command's final status.",
             body = CommandStatusBody,
             headers(("Location" = String, description = "Where its status is: `/update/{id}`"))),
         (status = 400, description = "Malformed JSON; `id` missing or not a UUID; `command` missing or not a string; `payload` missing or not an object; `version` not a positive integer.",
@@ -57,6 +65,7 @@ pub(crate) async fn post_update(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    let wait = StatusParams::from_uri(request.uri())?.wait.unwrap_or(0);
     if !params::is_json(request.headers()) {
         return Err(ApiError::new(
             ProblemKind::UnsupportedMediaType,
@@ -70,9 +79,30 @@ pub(crate) async fn post_update(
     let id = update.id;
     let submitted = state.engine().submit_command(&update.submission())?;
     match submitted {
-        Submitted::New(mut pending) => {
+        Submitted::New(mut pending) if wait == 0 => {
             pending.accepted().await?;
             Ok(accepted_response(id))
+        }
+        Submitted::New(mut pending) => {
+            pending.accepted().await?;
+            let wait = Duration::from_secs(wait).min(state.options().wait_max);
+            let outcome = tokio::select! {
+                outcome = tokio::time::timeout(wait, pending.outcome()) => outcome.ok(),
+                () = state.shutdown_begun() => None,
+            };
+            match outcome {
+                Some(Ok(status)) => {
+                    let mut response =
+                        json_response(StatusCode::OK, &CommandStatusBody::from(status));
+                    response
+                        .headers_mut()
+                        .insert(header::LOCATION, location(id));
+                    Ok(response)
+                }
+                // Acknowledged; its outcome could not be made durable (the store failed) or
+                // the wait ended: what a client without `wait` would have got.
+                Some(Err(_)) | None => Ok(accepted_response(id)),
+            }
         }
         Submitted::Duplicate => {
             let mut body = CommandStatusBody::from(first_command_status(&state, id).await?);

@@ -6,7 +6,9 @@
 //! opened, so each comment finds its ticket whatever the interleaving of connections.
 //!
 //! A command counts when the server acknowledges it (`202`, or the `accepted` frame): it
-//! is then durable. Latency runs from the send to the acknowledgement; with `--rate`, a
+//! is then durable. Latency runs from the send to the acknowledgement, or with `--until
+//! outcome` to the final status (`POST /update?wait=10`, one round trip, or the final
+//! status frame), the way a client that waits for its result sees it; with `--rate`, a
 //! command that could not be sent when it was due (all connections busy) counts from when
 //! it was due, so that queueing in the client is not hidden. Then every outcome is
 //! checked: over HTTP by a long poll on each id, over WebSockets by the final status
@@ -46,6 +48,16 @@ pub enum Mode {
     Ws,
 }
 
+/// What a command's latency runs to, and what counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Until {
+    /// Its acknowledgement: `202` (or the `accepted` frame), durable.
+    Accepted,
+    /// Its final status, as a client that waits for its result sees it: `POST
+    /// /update?wait=10` answers it in one round trip (or the final status frame).
+    Outcome,
+}
+
 /// `writ bench http`'s arguments.
 #[derive(Debug, Args)]
 pub struct HttpArgs {
@@ -71,6 +83,10 @@ pub struct HttpArgs {
     /// WebSockets only: commands in flight per socket (sent, no final status yet).
     #[arg(long, default_value_t = 256)]
     window: usize,
+    /// What a command's latency runs to, and when it counts: its acknowledgement
+    /// (`accepted`) or its final status (`outcome`).
+    #[arg(long, value_enum, default_value_t = Until::Accepted)]
+    until: Until,
 }
 
 /// How often a command answered `503` (or `overloaded`) is sent again, same id.
@@ -320,18 +336,21 @@ async fn bench(args: HttpArgs, target: Target) -> Result<(), String> {
         Arc::new((0..args.commands).map(|_| AtomicBool::new(false)).collect());
     let mut tally = Tally::default();
     let mut tasks = tokio::task::JoinSet::new();
+    let until = args.until;
     for client in clients.drain(..) {
         let (workload, dispatch, acknowledged) = (
             Arc::clone(&workload),
             Arc::clone(&dispatch),
             Arc::clone(&acknowledged),
         );
-        tasks.spawn(async move { submit_http(client, &workload, &dispatch, &acknowledged).await });
+        tasks.spawn(async move {
+            submit_http(client, &workload, &dispatch, &acknowledged, until).await
+        });
     }
     for socket in sockets {
         let (workload, dispatch, window) =
             (Arc::clone(&workload), Arc::clone(&dispatch), args.window);
-        tasks.spawn(async move { submit_ws(socket, &workload, &dispatch, window).await });
+        tasks.spawn(async move { submit_ws(socket, &workload, &dispatch, window, until).await });
     }
     while let Some(joined) = tasks.join_next().await {
         let (part, client) = joined.map_err(|e| format!("a connection task failed: {e}"))??;
@@ -392,9 +411,10 @@ async fn bench(args: HttpArgs, target: Target) -> Result<(), String> {
         .rate
         .map_or_else(|| "none".to_owned(), |r| format!("{r}"));
     println!(
-        "target={} mode={:?} connections={} commands={} tickets={} rate={rate} acknowledged={acknowledged_count} elapsed_s={:.3}",
+        "target={} mode={:?} until={:?} connections={} commands={} tickets={} rate={rate} acknowledged={acknowledged_count} elapsed_s={:.3}",
         target.url,
         args.mode,
+        args.until,
         args.connections,
         args.commands,
         args.tickets,
@@ -430,19 +450,39 @@ async fn submit_http(
     workload: &Workload,
     dispatch: &Dispatch,
     acknowledged: &[AtomicBool],
+    until: Until,
 ) -> Result<(Tally, Option<Client>), String> {
     let mut tally = Tally::default();
     let mut body = Vec::with_capacity(256);
+    let path = match until {
+        Until::Accepted => "/update",
+        Until::Outcome => "/update?wait=10",
+    };
     while let Some(i) = dispatch.claim() {
         let started = dispatch.ready(i).await;
         workload.write_command(&mut body, i);
         let body = Bytes::copy_from_slice(&body);
         let mut attempts = 0;
         loop {
-            let (status, answer) = client
-                .send(Method::POST, "/update", Some(body.clone()))
-                .await?;
+            let (status, answer) = client.send(Method::POST, path, Some(body.clone())).await?;
             match status {
+                StatusCode::OK if until == Until::Outcome => {
+                    // The final status (a duplicate's too): settled here, not polled again.
+                    let answer: CommandStatusBody = serde_json::from_slice(&answer)
+                        .map_err(|e| format!("POST {path}: not a status: {e}"))?;
+                    if answer.duplicate {
+                        tally.duplicates += 1;
+                    }
+                    tally.accepted(started);
+                    match answer.status {
+                        StatusName::Succeeded => tally.succeeded += 1,
+                        StatusName::Accepted => {
+                            acknowledged[i as usize].store(true, Ordering::Relaxed);
+                        }
+                        _ => tally.fail(format!("command {i}: {answer:?}")),
+                    }
+                    break;
+                }
                 StatusCode::ACCEPTED | StatusCode::OK => {
                     if status == StatusCode::OK {
                         tally.duplicates += 1;
@@ -589,6 +629,7 @@ async fn submit_ws(
     workload: &Workload,
     dispatch: &Dispatch,
     window: usize,
+    until: Until,
 ) -> Result<(Tally, Option<Client>), String> {
     let (mut sink, mut frames) = socket.split();
     let mut tally = Tally::default();
@@ -656,7 +697,9 @@ async fn submit_ws(
                     "accepted" => {
                         if !flight.acknowledged {
                             flight.acknowledged = true;
-                            tally.accepted(flight.started);
+                            if until == Until::Accepted {
+                                tally.accepted(flight.started);
+                            }
                             dispatch.finished(i);
                         }
                     }
@@ -664,8 +707,10 @@ async fn submit_ws(
                         let flight = flights.remove(&i).expect("looked up above");
                         if !flight.acknowledged {
                             // A duplicate answer carries the status straight away.
-                            tally.accepted(flight.started);
                             dispatch.finished(i);
+                        }
+                        if !flight.acknowledged || until == Until::Outcome {
+                            tally.accepted(flight.started);
                         }
                         tally.succeeded += 1;
                     }
