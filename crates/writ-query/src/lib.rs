@@ -79,12 +79,14 @@
 
 mod args;
 mod catalog;
+pub mod collections;
 pub mod library;
 mod projection;
 pub mod rfc3339;
 pub mod runtime;
 mod service;
 mod source;
+pub mod text;
 
 pub use args::Args;
 pub use catalog::{QueryCatalog, QueryFn, QueryInfo, QuerySource, VersionBuilder};
