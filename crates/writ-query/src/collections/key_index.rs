@@ -8,7 +8,7 @@ use imbl::HashMap;
 
 use super::Radix;
 
-/// String keys → numbers (a `Table`'s keys → its row numbers), kept
+/// String keys → numbers (a [`Table`](super::Table)'s keys → its row numbers), kept
 /// small for the lookup that nearly every event makes: a persistent hash table (open
 /// addressing, linear probing) of 64-bit slots, each a 32-bit tag from a SipHash of the
 /// key (with this index's random keys) and a number. The index holds no strings: the
@@ -94,7 +94,7 @@ impl<S: BuildHasher> KeyIndex<S> {
     }
 
     /// The tag of `key`: what [`KeyIndex::first_slot`] and [`KeyIndex::number_tagged`]
-    /// take, to look keys up in stages (see `Table::warm`).
+    /// take, to look keys up in stages (see [`Table::warm`](super::Table::warm)).
     #[inline]
     pub fn tag(&self, key: &str) -> KeyTag {
         KeyTag((self.hasher.hash_one(key) >> 32) as u32 | 0x8000_0000)

@@ -9,7 +9,7 @@ use super::Radix;
 /// The most numbers a set keeps inline, before it moves to blocks.
 const INLINE_MAX: usize = 3;
 
-/// A set of numbers (row numbers of a `Table`, most often) in ascending
+/// A set of numbers (row numbers of a [`Table`](super::Table), most often) in ascending
 /// order: up to three numbers inline, then 64-bit words with one bit per number (word
 /// `w` holds numbers `64w` to `64w + 63`), and the count. The words are either
 ///
@@ -27,8 +27,8 @@ const INLINE_MAX: usize = 3;
 /// stays sparse), so it takes at most a bit per number of its span. A clone shares the
 /// words; a change after it copies one path of small nodes.
 ///
-/// Sets of row numbers are what `Index`es map keys to and what pages of
-/// a `Table` are cut from: rows are numbered in insertion order, so a set
+/// Sets of row numbers are what [`Index`](super::Index)es map keys to and what pages of
+/// a [`Table`](super::Table) are cut from: rows are numbered in insertion order, so a set
 /// lists its rows oldest first ([`NumberSet::iter_after`]) or newest first
 /// ([`NumberSet::iter_before`]).
 ///

@@ -17,7 +17,7 @@ const RADIX_FANOUT: usize = 1 << RADIX_BITS;
 /// Named after its structure, a radix trie, to tell it from `imbl::Vector` (a relaxed
 /// radix balanced tree, which also inserts and splits anywhere, and pays for that on every
 /// lookup): reach for this one when items are only appended and found by index, as the
-/// rows of a `Table` are.
+/// rows of a [`Table`](super::Table) are.
 ///
 /// ```
 /// use writ_query::collections::Radix;

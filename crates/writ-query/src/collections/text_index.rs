@@ -17,7 +17,7 @@ use crate::text::each_token;
 /// gets its hundredth comment mostly searches its own small list, and a row is never
 /// listed twice under a word. Rows are added to a word's set as their texts arrive; a
 /// search intersects the sets of its words (see
-/// `Selection::and_text`).
+/// [`Selection::and_text`](super::Selection::and_text)).
 ///
 /// Keys are `Arc<str>`s shared with the rows' word lists where those hold long words; a
 /// clone shares the map and the sets, and a change after it copies one path of each.
@@ -175,7 +175,7 @@ impl Words {
 
     /// Reads all of a short list, an even sample of a long one (which brings in part of
     /// what a binary search of it will touch), and gives what it read: for warming a row
-    /// before its text is indexed (see `Table::warm`).
+    /// before its text is indexed (see [`Table::warm`](super::Table::warm)).
     #[inline]
     pub fn warm(&self) -> usize {
         let step = self.0.len().div_ceil(WARM_WORDS).max(1);
