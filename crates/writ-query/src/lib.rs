@@ -18,6 +18,9 @@
 //!   client code ([`QueryCatalog::bind`]). Queries fail with a [`QueryError`].
 //! - [`ReadModel`] puts a runtime and a catalog together; the server holds it as a
 //!   `dyn` [`QueryService`].
+//! - A read model's state is built of [`collections`] (a [`Table`](collections::Table) of
+//!   rows with its indexes), its queries page with [`paging`], and its text indexes split
+//!   text with [`text`].
 //!
 //! Measured on the project's 2-core machine (`cargo bench -p writ-query --bench replay`,
 //! medians of 5 runs, load average near 4): the tickets projection applies 1,000,000
@@ -83,12 +86,15 @@
 
 mod args;
 mod catalog;
+pub mod collections;
 pub mod library;
+pub mod paging;
 mod projection;
 pub mod rfc3339;
 pub mod runtime;
 mod service;
 mod source;
+pub mod text;
 
 pub use args::Args;
 pub use catalog::{QueryCatalog, QueryFn, QueryInfo, QuerySource, VersionBuilder};

@@ -99,8 +99,6 @@ use writ_query::{EventSource, ReadModel, RuntimeOptions, StartError};
 
 mod projection;
 mod queries;
-mod set;
-mod text;
 mod view;
 pub mod workload;
 
@@ -111,11 +109,13 @@ pub use projection::{TicketChange, TicketsProjection};
 pub use queries::{
     GET_TICKET, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX, SEARCH_TICKETS, TICKET_STATS, catalog,
 };
-pub use text::{TOKEN_BYTES_MAX, tokens};
 pub use view::{
-    Comment, List, ListIter, PRIORITIES, SearchPage, Stamp, Status, StatusChange, Ticket,
-    TicketFilter, TicketsView, parse_priority, priority_name,
+    Comment, PRIORITIES, SearchPage, Stamp, Status, StatusChange, Ticket, TicketFilter,
+    TicketsView, parse_priority, priority_name,
 };
+// The collections and the tokenizer the view is built of, as its fields name them.
+pub use writ_query::collections::{List, ListIter};
+pub use writ_query::text::{TOKEN_BYTES_MAX, tokens};
 
 /// Starts the newest tickets projection on `source` with its queries.
 pub fn start(

@@ -2,6 +2,7 @@
 //! documentation of [`read`](super) describes them for clients.
 
 use serde_json::{Map, Value, json};
+use writ_query::paging::{Cursor, Page, Paging};
 use writ_query::{Args, QueryCatalog, QueryError, rfc3339};
 
 use super::view::{
@@ -20,6 +21,12 @@ pub const TICKET_STATS: &str = "ticketStats";
 pub const SEARCH_LIMIT_DEFAULT: u64 = 50;
 /// `searchTickets`' largest `limit`.
 pub const SEARCH_LIMIT_MAX: u64 = 1000;
+
+/// `searchTickets`' `limit` and `cursor`. Its pages are in creation order; it takes no
+/// `order`. Cursors are row numbers of the tickets table, so they stay valid across
+/// snapshots: tickets are never removed and new ones come last (they only ever appear on
+/// later pages).
+const SEARCH_PAGING: Paging = Paging::new(SEARCH_LIMIT_DEFAULT as usize, SEARCH_LIMIT_MAX as usize);
 
 const SEARCH_PARAMS_V1: [&str; 5] = ["status", "assignee", "priority", "text", "limit"];
 const SEARCH_PARAMS_V2: [&str; 6] = ["status", "assignee", "priority", "text", "limit", "cursor"];
@@ -74,26 +81,21 @@ fn search_tickets(view: &TicketsView, args: &Args<'_>) -> Result<Value, QueryErr
             })
         })
         .transpose()?;
-    let limit = args.u64("limit")?.unwrap_or(SEARCH_LIMIT_DEFAULT);
-    if limit > SEARCH_LIMIT_MAX {
-        return Err(QueryError::bad_argument(
-            "limit",
-            format!("must be at most {SEARCH_LIMIT_MAX}"),
-        ));
-    }
-    let after = given("cursor")?.map(decode_cursor).transpose()?;
+    let request = SEARCH_PAGING.request::<()>(args)?;
     let filter = TicketFilter {
         status,
         assignee: given("assignee")?.map(str::to_owned),
         priority,
         text: given("text")?.map(str::to_owned),
     };
-    let page = view.search(&filter, after, limit as usize);
-    Ok(json!({
-        "items": page.items.iter().map(|t| Value::Object(ticket_summary(t))).collect::<Vec<_>>(),
-        "total": page.total,
-        "cursor": page.next_after.map(encode_cursor),
-    }))
+    let after = request.cursor.as_ref().map(Cursor::number);
+    let page = view.search(&filter, after, request.limit);
+    let page = Page {
+        items: page.items,
+        total: page.total,
+        next: page.next_after.map(Cursor::after),
+    };
+    Ok(page.to_json(|ticket| Value::Object(ticket_summary(ticket))))
 }
 
 fn ticket_stats(view: &TicketsView, _: &Args<'_>) -> Result<Value, QueryError> {
@@ -214,21 +216,4 @@ fn status_change(change: &StatusChange) -> Value {
         out.insert(key.into(), text(note));
     }
     Value::Object(out)
-}
-
-// ----- cursors -----
-
-/// A page cursor: the last listed ticket's number in hex. Opaque to clients; it stays
-/// valid across snapshots because tickets are never removed and pages are in creation
-/// order (new tickets only ever appear on later pages).
-fn encode_cursor(after: u64) -> Value {
-    Value::String(format!("{after:x}"))
-}
-
-fn decode_cursor(cursor: &str) -> Result<u64, QueryError> {
-    let bad = || QueryError::bad_argument("cursor", "is not a cursor from a previous page");
-    if cursor.is_empty() || cursor.len() > 16 || !cursor.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad());
-    }
-    u64::from_str_radix(cursor, 16).map_err(|_| bad())
 }

@@ -1,33 +1,52 @@
-//! The read model's own persistent collections: [`TicketSet`], a set of ticket numbers
-//! stored as 64-bit blocks, and [`Radix`], a vector for lookups by index.
+//! [`NumberSet`]: a persistent set of row numbers, stored as 64-bit words.
 
 use std::fmt;
-use std::sync::Arc;
 
 use imbl::OrdMap;
+
+use super::Radix;
 
 /// The most numbers a set keeps inline, before it moves to blocks.
 const INLINE_MAX: usize = 3;
 
-/// A set of ticket numbers in ascending order: up to three numbers inline, then 64-bit
-/// words with one bit per ticket (word `w` holds numbers `64w` to `64w + 63`), and the
-/// count. The words are either
+/// A set of numbers (row numbers of a [`Table`](super::Table), most often) in ascending
+/// order: up to three numbers inline, then 64-bit words with one bit per number (word
+/// `w` holds numbers `64w` to `64w + 63`), and the count. The words are either
 ///
 /// - sparse: a persistent map from word index to the words that are not zero, or
 /// - dense: every word from the first up to the last non-zero one, in a [`Radix`]
 ///   vector, once the set holds at least two numbers per word of that span (and as long
 ///   as it holds one per word when it grows).
 ///
-/// Most words of a text index are rare (an id, a number, a typo: one or two tickets
-/// each), so small sets sit inline and cost no allocation. The index sets that take the
-/// inserts of a replay (every open ticket, every ticket with the word `comment`) are
-/// dense: an insert is then a shift and a mask down a two-level trie of 64-word leaves,
-/// with no keys to search, and takes 8 bytes per 64 tickets. A dense set that grows
-/// keeps at most 8 bytes per number it holds; one that shrinks by removals stays dense
-/// (as a sparse one stays sparse), so it takes at most a bit per ticket of its span.
-/// A clone shares the words; a change after it copies one path of small nodes.
+/// Most words of a text index are rare (an id, a number, a typo: one or two rows each),
+/// so small sets sit inline and cost no allocation. The index sets that take the inserts
+/// of a replay (every open ticket, every ticket with the word `comment`) are dense: an
+/// insert is then a shift and a mask down a two-level trie of 64-word leaves, with no
+/// keys to search, and takes 8 bytes per 64 rows. A dense set that grows keeps at most 8
+/// bytes per number it holds; one that shrinks by removals stays dense (as a sparse one
+/// stays sparse), so it takes at most a bit per number of its span. A clone shares the
+/// words; a change after it copies one path of small nodes.
+///
+/// Sets of row numbers are what [`Index`](super::Index)es map keys to and what pages of
+/// a [`Table`](super::Table) are cut from: rows are numbered in insertion order, so a set
+/// lists its rows oldest first ([`NumberSet::iter_after`]) or newest first
+/// ([`NumberSet::iter_before`]).
+///
+/// ```
+/// use writ_query::collections::NumberSet;
+///
+/// let mut set: NumberSet = [5, 1, 900].into_iter().collect();
+/// assert!(set.insert(64));
+/// assert!(!set.insert(64), "already there");
+/// let snapshot = set.clone();
+/// assert!(set.remove(1));
+/// assert_eq!(set.iter().collect::<Vec<_>>(), [5, 64, 900]);
+/// assert_eq!(set.iter_after(Some(5)).collect::<Vec<_>>(), [64, 900]);
+/// assert_eq!(set.iter_before(Some(900)).collect::<Vec<_>>(), [64, 5]);
+/// assert_eq!(snapshot.len(), 4);
+/// ```
 #[derive(Clone)]
-pub(crate) struct TicketSet {
+pub struct NumberSet {
     repr: Repr,
 }
 
@@ -53,7 +72,7 @@ const DENSE_PER_WORD: usize = 2;
 /// below, it becomes sparse.
 const DENSE_PER_WORD_MIN: usize = 1;
 
-impl Default for TicketSet {
+impl Default for NumberSet {
     fn default() -> Self {
         Self {
             repr: Repr::Inline {
@@ -65,17 +84,17 @@ impl Default for TicketSet {
 }
 
 /// Sets are equal when they hold the same numbers, however they store them.
-impl PartialEq for TicketSet {
+impl PartialEq for NumberSet {
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter_after(None).eq(other.iter_after(None))
+        self.len() == other.len() && self.iter().eq(other.iter())
     }
 }
 
-impl Eq for TicketSet {}
+impl Eq for NumberSet {}
 
-impl fmt::Debug for TicketSet {
+impl fmt::Debug for NumberSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.iter_after(None)).finish()
+        f.debug_set().entries(self.iter()).finish()
     }
 }
 
@@ -83,9 +102,14 @@ const fn split(number: u64) -> (u64, u64) {
     (number / 64, 1 << (number % 64))
 }
 
-impl TicketSet {
-    /// A set of one number.
-    pub(crate) fn unit(number: u64) -> Self {
+impl NumberSet {
+    /// An empty set (allocates nothing).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A set of one number (allocates nothing).
+    pub fn single(number: u64) -> Self {
         let mut numbers = [0; INLINE_MAX];
         numbers[0] = number;
         Self {
@@ -94,7 +118,8 @@ impl TicketSet {
     }
 
     /// How many numbers it holds (O(1)).
-    pub(crate) fn len(&self) -> usize {
+    #[inline]
+    pub fn len(&self) -> usize {
         match &self.repr {
             Repr::Inline { len, .. } => usize::from(*len),
             Repr::Blocks { len, .. } | Repr::Dense { len, .. } => *len,
@@ -102,12 +127,14 @@ impl TicketSet {
     }
 
     /// Whether it holds none.
-    pub(crate) fn is_empty(&self) -> bool {
+    #[inline]
+    pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Whether it holds `number`.
-    pub(crate) fn contains(&self, number: u64) -> bool {
+    #[inline]
+    pub fn contains(&self, number: u64) -> bool {
         match &self.repr {
             Repr::Inline { len, numbers } => numbers[..usize::from(*len)].contains(&number),
             Repr::Blocks { blocks, .. } => {
@@ -121,16 +148,19 @@ impl TicketSet {
         }
     }
 
-    /// Adds `number`; changes nothing (and copies nothing) when it is there.
-    pub(crate) fn insert(&mut self, number: u64) {
-        if !self.contains(number) {
+    /// Adds `number`; changes nothing (and copies nothing) when it is there. Whether it
+    /// was not there.
+    pub fn insert(&mut self, number: u64) -> bool {
+        let new = !self.contains(number);
+        if new {
             self.insert_new(number);
         }
+        new
     }
 
-    /// Adds `number`, which the caller knows is not there: one walk down the tree instead
-    /// of two.
-    pub(crate) fn insert_new(&mut self, number: u64) {
+    /// Adds `number`, which the caller knows is not there (checked in debug builds): one
+    /// walk down the tree instead of two.
+    pub fn insert_new(&mut self, number: u64) {
         match &mut self.repr {
             Repr::Inline { len, numbers } if usize::from(*len) < INLINE_MAX => {
                 let used = &numbers[..usize::from(*len)];
@@ -214,10 +244,10 @@ impl TicketSet {
         }
     }
 
-    /// Removes `number` if it is there.
-    pub(crate) fn remove(&mut self, number: u64) {
+    /// Removes `number` if it is there; whether it was.
+    pub fn remove(&mut self, number: u64) -> bool {
         if !self.contains(number) {
-            return;
+            return false;
         }
         match &mut self.repr {
             Repr::Inline { len, numbers } => {
@@ -243,10 +273,26 @@ impl TicketSet {
                 *len -= 1;
             }
         }
+        true
+    }
+
+    /// The numbers, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.iter_after(None)
+    }
+
+    /// The smallest number.
+    pub fn first(&self) -> Option<u64> {
+        self.iter().next()
+    }
+
+    /// The largest number.
+    pub fn last(&self) -> Option<u64> {
+        self.iter_before(None).next()
     }
 
     /// The numbers greater than `after` (all of them for `None`), ascending.
-    pub(crate) fn iter_after(&self, after: Option<u64>) -> impl Iterator<Item = u64> + '_ {
+    pub fn iter_after(&self, after: Option<u64>) -> impl Iterator<Item = u64> + '_ {
         let first = after.map_or(0, |n| n.saturating_add(1));
         let (first_block, _) = split(first);
         let (inline, blocks, dense): (&[u64], _, _) = match &self.repr {
@@ -275,6 +321,58 @@ impl TicketSet {
             .chain(bits)
             .filter(move |n| after.is_none_or(|after| *n > after))
     }
+
+    /// The numbers smaller than `before` (all of them for `None`), descending.
+    pub fn iter_before(&self, before: Option<u64>) -> impl Iterator<Item = u64> + '_ {
+        // The largest number listed; `None` when none can be (before 0).
+        let last = match before {
+            None => Some(u64::MAX),
+            Some(before) => before.checked_sub(1),
+        };
+        let top = last.unwrap_or(0);
+        let (last_block, _) = split(top);
+        let (inline, blocks, dense): (&[u64], _, _) = match &self.repr {
+            Repr::Inline { len, numbers } => (&numbers[..usize::from(*len)], None, None),
+            Repr::Blocks { blocks, .. } => (&[], Some(blocks), None),
+            Repr::Dense { words, .. } => (&[], None, Some(words)),
+        };
+        let inline = inline.iter().rev().copied();
+        let blocks = blocks
+            .into_iter()
+            .flat_map(move |blocks| blocks.range(..=last_block).rev().map(|(b, w)| (*b, *w)));
+        let dense = dense.into_iter().flat_map(move |words| {
+            let end = dense_span(last_block).map_or(words.len(), |at| words.len().min(at + 1));
+            (0..end).rev().map(|at| (at as u64, words[at]))
+        });
+        let bits = blocks.chain(dense).flat_map(move |(block, word)| {
+            // Drop the bits above `top` in its block.
+            let word = if block == last_block {
+                word & (u64::MAX >> (63 - top % 64))
+            } else {
+                word
+            };
+            BitsDown(word).map(move |bit| block * 64 + bit)
+        });
+        inline
+            .chain(bits)
+            .filter(move |n| last.is_some_and(|last| *n <= last))
+    }
+}
+
+impl FromIterator<u64> for NumberSet {
+    fn from_iter<I: IntoIterator<Item = u64>>(numbers: I) -> Self {
+        let mut set = Self::new();
+        set.extend(numbers);
+        set
+    }
+}
+
+impl Extend<u64> for NumberSet {
+    fn extend<I: IntoIterator<Item = u64>>(&mut self, numbers: I) {
+        for number in numbers {
+            self.insert(number);
+        }
+    }
 }
 
 /// Word `block` of a dense set, if within its span.
@@ -292,176 +390,6 @@ fn index(block: u64) -> usize {
     dense_span(block).expect("a word within a dense set's span")
 }
 
-/// Bits of an index each level of a [`Radix`] resolves.
-const RADIX_BITS: u32 = 6;
-/// Children of a [`Radix`] node.
-const RADIX_FANOUT: usize = 1 << RADIX_BITS;
-
-/// A persistent vector that grows at the end: a trie of 64-way nodes, every leaf full
-/// but the last, so an index is found by shifts and masks, one node per level (three
-/// levels for 262,144 items), with none of the size tables of a general vector. A clone
-/// shares every node; a change after it copies the nodes on the path (up to 64 items or
-/// pointers each).
-#[derive(Clone)]
-pub(crate) struct Radix<T> {
-    root: Node<T>,
-    len: usize,
-    /// Branch levels above the leaves.
-    depth: u32,
-}
-
-#[derive(Clone)]
-enum Node<T> {
-    Leaf(Arc<Vec<T>>),
-    Branch(Arc<Vec<Node<T>>>),
-}
-
-impl<T> Default for Radix<T> {
-    fn default() -> Self {
-        Self {
-            root: Node::Leaf(Arc::new(Vec::new())),
-            len: 0,
-            depth: 0,
-        }
-    }
-}
-
-impl<T: fmt::Debug> fmt::Debug for Radix<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
-}
-
-impl<T: PartialEq> PartialEq for Radix<T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.len == other.len && self.iter().eq(other.iter())
-    }
-}
-
-impl<T: Eq> Eq for Radix<T> {}
-
-impl<T> Radix<T> {
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    pub(crate) fn get(&self, index: usize) -> Option<&T> {
-        if index >= self.len {
-            return None;
-        }
-        let mut node = &self.root;
-        let mut shift = self.depth * RADIX_BITS;
-        loop {
-            match node {
-                Node::Branch(children) => {
-                    node = &children[(index >> shift) & (RADIX_FANOUT - 1)];
-                    shift -= RADIX_BITS;
-                }
-                Node::Leaf(items) => return Some(&items[index & (RADIX_FANOUT - 1)]),
-            }
-        }
-    }
-
-    /// The items in order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
-        let mut stack = vec![&self.root];
-        let mut leaf: std::slice::Iter<'_, T> = [].iter();
-        std::iter::from_fn(move || {
-            loop {
-                if let Some(item) = leaf.next() {
-                    return Some(item);
-                }
-                match stack.pop()? {
-                    Node::Leaf(items) => leaf = items.iter(),
-                    Node::Branch(children) => stack.extend(children.iter().rev()),
-                }
-            }
-        })
-    }
-}
-
-impl<T: Clone> Radix<T> {
-    /// A vector of the items of `items`.
-    pub(crate) fn from_vec(items: Vec<T>) -> Self {
-        let mut radix = Self::default();
-        for item in items {
-            radix.push(item);
-        }
-        radix
-    }
-
-    /// The item at `index`, unique: the nodes on its path are copied first if a clone
-    /// shares them.
-    pub(crate) fn get_mut(&mut self, index: usize) -> Option<&mut T> {
-        if index >= self.len {
-            return None;
-        }
-        let mut node = &mut self.root;
-        let mut shift = self.depth * RADIX_BITS;
-        loop {
-            match node {
-                Node::Branch(children) => {
-                    node = &mut Arc::make_mut(children)[(index >> shift) & (RADIX_FANOUT - 1)];
-                    shift -= RADIX_BITS;
-                }
-                Node::Leaf(items) => {
-                    return Some(&mut Arc::make_mut(items)[index & (RADIX_FANOUT - 1)]);
-                }
-            }
-        }
-    }
-
-    /// Appends `item`.
-    pub(crate) fn push(&mut self, item: T) {
-        let index = self.len;
-        if index >> (RADIX_BITS * (self.depth + 1)) != 0 {
-            // Full: the root becomes the first child of a new root.
-            let old = std::mem::replace(&mut self.root, Node::Branch(Arc::new(Vec::new())));
-            let Node::Branch(children) = &mut self.root else {
-                unreachable!("just made")
-            };
-            Arc::make_mut(children).push(old);
-            self.depth += 1;
-        }
-        let mut node = &mut self.root;
-        let mut shift = self.depth * RADIX_BITS;
-        loop {
-            match node {
-                Node::Branch(children) => {
-                    let children = Arc::make_mut(children);
-                    let at = (index >> shift) & (RADIX_FANOUT - 1);
-                    if at == children.len() {
-                        children.push(if shift == RADIX_BITS {
-                            Node::Leaf(Arc::new(Vec::with_capacity(RADIX_FANOUT)))
-                        } else {
-                            Node::Branch(Arc::new(Vec::with_capacity(RADIX_FANOUT)))
-                        });
-                    }
-                    node = &mut children[at];
-                    shift -= RADIX_BITS;
-                }
-                Node::Leaf(items) => {
-                    Arc::make_mut(items).push(item);
-                    self.len += 1;
-                    return;
-                }
-            }
-        }
-    }
-}
-
-impl<T> std::ops::Index<usize> for Radix<T> {
-    type Output = T;
-
-    fn index(&self, index: usize) -> &T {
-        self.get(index).expect("index within the vector")
-    }
-}
-
 /// The positions of the set bits of a word, lowest first.
 struct Bits(u64);
 
@@ -474,6 +402,22 @@ impl Iterator for Bits {
         }
         let bit = u64::from(self.0.trailing_zeros());
         self.0 &= self.0 - 1;
+        Some(bit)
+    }
+}
+
+/// The positions of the set bits of a word, highest first.
+struct BitsDown(u64);
+
+impl Iterator for BitsDown {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        if self.0 == 0 {
+            return None;
+        }
+        let bit = 63 - u64::from(self.0.leading_zeros());
+        self.0 &= !(1 << bit);
         Some(bit)
     }
 }
@@ -496,16 +440,21 @@ mod tests {
                 0..200,
             ),
             after in prop::option::of(prop_oneof![0u64..320, 0u64..40_000]),
+            before in prop::option::of(prop_oneof![0u64..320, 0u64..40_000]),
+            snapshot_at in any::<prop::sample::Index>(),
         ) {
-            let mut set = TicketSet::default();
+            let mut set = NumberSet::default();
             let mut model = BTreeSet::new();
-            for (insert, n) in ops {
+            let snapshot_at = snapshot_at.index(ops.len() + 1);
+            let mut snapshot = None;
+            for (i, (insert, n)) in ops.into_iter().enumerate() {
+                if i == snapshot_at {
+                    snapshot = Some((set.clone(), model.clone()));
+                }
                 if insert {
-                    set.insert(n);
-                    model.insert(n);
+                    prop_assert_eq!(set.insert(n), model.insert(n));
                 } else {
-                    set.remove(n);
-                    model.remove(&n);
+                    prop_assert_eq!(set.remove(n), model.remove(&n));
                 }
                 prop_assert_eq!(set.len(), model.len());
                 prop_assert_eq!(set.contains(n), model.contains(&n));
@@ -515,8 +464,17 @@ mod tests {
                 None => model.iter().copied().collect(),
             };
             prop_assert_eq!(set.iter_after(after).collect::<Vec<_>>(), expected);
+            let expected: Vec<u64> = match before {
+                Some(before) => model.range(..before).rev().copied().collect(),
+                None => model.iter().rev().copied().collect(),
+            };
+            prop_assert_eq!(set.iter_before(before).collect::<Vec<_>>(), expected);
+            prop_assert_eq!((set.first(), set.last()), (model.first().copied(), model.last().copied()));
             prop_assert_eq!(set.is_empty(), model.is_empty());
-            let mut rebuilt = TicketSet::default();
+            if let Some((snapshot, model)) = snapshot {
+                prop_assert_eq!(snapshot.iter().collect::<Vec<_>>(), model.into_iter().collect::<Vec<_>>(), "a clone keeps its numbers");
+            }
+            let mut rebuilt = NumberSet::default();
             for n in model.iter().rev() {
                 rebuilt.insert_new(*n);
             }
@@ -524,49 +482,9 @@ mod tests {
         }
     }
 
-    proptest! {
-        #[test]
-        fn a_radix_is_a_vector_and_its_clones_keep_their_items(
-            len in 0usize..5000,
-            changes in prop::collection::vec((any::<prop::sample::Index>(), any::<u32>()), 0..50),
-            clone_at in any::<prop::sample::Index>(),
-        ) {
-            let mut radix = Radix::default();
-            let mut model = Vec::new();
-            let clone_at = clone_at.index(len + 1);
-            let mut kept = None;
-            for i in 0..len {
-                if i == clone_at {
-                    kept = Some((radix.clone(), model.clone()));
-                }
-                radix.push(i as u32);
-                model.push(i as u32);
-            }
-            if clone_at == len {
-                kept = Some((radix.clone(), model.clone()));
-            }
-            for (at, value) in changes {
-                if len > 0 {
-                    let at = at.index(len);
-                    *radix.get_mut(at).unwrap() = value;
-                    model[at] = value;
-                }
-            }
-            prop_assert_eq!(radix.len(), model.len());
-            prop_assert_eq!(radix.iter().copied().collect::<Vec<_>>(), model.clone());
-            for (i, value) in model.iter().enumerate() {
-                prop_assert_eq!(radix.get(i), Some(value));
-            }
-            prop_assert_eq!(radix.get(len), None);
-            let (kept, kept_model) = kept.unwrap();
-            prop_assert_eq!(kept.iter().copied().collect::<Vec<_>>(), kept_model);
-            prop_assert_eq!(Radix::from_vec(model.clone()), radix);
-        }
-    }
-
     #[test]
     fn the_edges_of_a_block() {
-        let mut set = TicketSet::unit(63);
+        let mut set = NumberSet::single(63);
         set.insert(64);
         set.insert(u64::MAX);
         assert_eq!(
@@ -575,11 +493,54 @@ mod tests {
         );
         assert_eq!(set.iter_after(Some(63)).collect::<Vec<_>>(), [64, u64::MAX]);
         assert_eq!(set.iter_after(Some(u64::MAX)).count(), 0);
+        assert_eq!(
+            set.iter_before(None).collect::<Vec<_>>(),
+            [u64::MAX, 64, 63]
+        );
+        assert_eq!(
+            set.iter_before(Some(u64::MAX)).collect::<Vec<_>>(),
+            [64, 63]
+        );
+        assert_eq!(set.iter_before(Some(64)).collect::<Vec<_>>(), [63]);
+        assert_eq!(set.iter_before(Some(0)).count(), 0);
+        set.remove(u64::MAX);
+        set.insert(0);
+        assert_eq!(set.iter_before(Some(1)).collect::<Vec<_>>(), [0]);
+        assert_eq!(set.iter_before(Some(0)).count(), 0);
+        // In blocks, then dense.
+        let mut set: NumberSet = [0, 63, 64, 127, 128, u64::MAX].into_iter().collect();
+        assert!(matches!(set.repr, Repr::Blocks { .. }));
+        assert_eq!(
+            set.iter_before(Some(128)).collect::<Vec<_>>(),
+            [127, 64, 63, 0]
+        );
+        assert_eq!(
+            set.iter_before(Some(u64::MAX)).collect::<Vec<_>>(),
+            [128, 127, 64, 63, 0]
+        );
+        assert_eq!(set.last(), Some(u64::MAX));
+        set.remove(u64::MAX);
+        assert_eq!(
+            set.iter_before(None).take(2).collect::<Vec<_>>(),
+            [128, 127]
+        );
+        let even: NumberSet = (0..100).map(|n| n * 2).collect();
+        assert!(matches!(even.repr, Repr::Dense { .. }));
+        assert_eq!(
+            even.iter_before(Some(65)).take(2).collect::<Vec<_>>(),
+            [64, 62]
+        );
+        assert_eq!(
+            even.iter_before(Some(64)).take(2).collect::<Vec<_>>(),
+            [62, 60]
+        );
+        assert_eq!(even.iter_before(Some(u64::MAX)).next(), Some(198));
+        assert_eq!(even.iter_before(Some(1)).collect::<Vec<_>>(), [0]);
     }
 
     #[test]
     fn a_set_moves_from_inline_to_blocks_and_keeps_its_numbers() {
-        let mut set = TicketSet::unit(500);
+        let mut set = NumberSet::single(500);
         for n in [3, 70, 1, 64] {
             set.insert_new(n);
         }
@@ -593,12 +554,12 @@ mod tests {
             set.remove(n);
         }
         assert_eq!((set.len(), set.contains(70)), (1, true));
-        assert_eq!(set, TicketSet::unit(70));
+        assert_eq!(set, NumberSet::single(70));
     }
 
     #[test]
     fn a_set_turns_dense_as_it_fills_and_sparse_when_it_spreads() {
-        let mut set = TicketSet::default();
+        let mut set = NumberSet::default();
         for n in 0..100 {
             set.insert_new(n * 3);
         }

@@ -1,4 +1,6 @@
-//! The tokenizer of the text index: how titles, comments and `text=` searches become words.
+//! The tokenizer: how text becomes the words of a [`TextIndex`](crate::collections::TextIndex)
+//! and how a search's text becomes the words it looks up. Both sides must use the same
+//! one, so it lives here, with the index, rather than in each domain.
 //!
 //! A token is a maximal run of alphanumeric characters (Unicode `char::is_alphanumeric`:
 //! letters and digits of any script); everything else (spaces, punctuation, symbols)
@@ -8,7 +10,7 @@
 //! not find `printer`, and `the` is a token like any other.
 //!
 //! ```
-//! use writ_tickets::read::tokens;
+//! use writ_query::text::tokens;
 //! let words: Vec<_> = tokens("Printer on FIRE: call x-42!").collect();
 //! assert_eq!(words, ["printer", "on", "fire", "call", "x", "42"]);
 //! assert_eq!(tokens("Ünïcödé naïve").collect::<Vec<_>>(), ["ünïcödé", "naïve"]);
@@ -33,8 +35,14 @@ pub fn tokens(text: &str) -> impl Iterator<Item = Cow<'_, str>> {
 
 /// Calls `f` with each of [`tokens`]`(text)`, in order, without allocating for ASCII
 /// tokens (an uppercase ASCII token is lowercased in a buffer on the stack): what the
-/// index runs for every title and comment.
-pub(crate) fn each_token(text: &str, mut f: impl FnMut(&str)) {
+/// index runs for every text it takes in.
+///
+/// ```
+/// let mut seen = Vec::new();
+/// writ_query::text::each_token("Call x-42", |token| seen.push(token.to_owned()));
+/// assert_eq!(seen, ["call", "x", "42"]);
+/// ```
+pub fn each_token(text: &str, mut f: impl FnMut(&str)) {
     let mut buffer = [0u8; TOKEN_BYTES_MAX];
     if text.is_ascii() {
         // The same tokens, found byte by byte: for ASCII, `char::is_alphanumeric` is
