@@ -916,3 +916,157 @@ async fn unknown_routes_and_methods_are_problems() {
         .await
         .problem(StatusCode::BAD_REQUEST);
 }
+
+// ---------------------------------------------------------------------------------------
+// Version 2 additions: `?wait` on `POST /update`, `expectedVersion`, causation metadata,
+// payload schemas.
+
+#[tokio::test]
+async fn post_with_wait_answers_the_final_status_in_one_round_trip() {
+    let h = harness();
+    let id = Uuid::new_v4();
+    let answer = call(&h.app, post_json("/update?wait=10", open_ticket(id, "t-1"))).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(answer.headers[header::LOCATION], format!("/update/{id}"));
+    let status = answer.status_body();
+    assert_eq!(status.status, StatusName::Succeeded);
+    assert_eq!(status.position, Some(1));
+    assert_eq!(status.events.len(), 1);
+    // A rejection is a final status too.
+    let again = Uuid::new_v4();
+    let answer = call(
+        &h.app,
+        post_json("/update?wait=10", open_ticket(again, "t-1")),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let body = answer.json();
+    assert_eq!(body["status"], "rejected");
+    assert_eq!(body["error"]["code"], "ticket_exists");
+    // A bad wait is malformed.
+    let bad = call(
+        &h.app,
+        post_json("/update?wait=soon", open_ticket(Uuid::new_v4(), "t-2")),
+    )
+    .await;
+    bad.problem(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn expected_version_is_checked_when_the_command_runs() {
+    let h = harness();
+    let with_expected = |id: Uuid, ticket: &str, expected: Value| {
+        json!({"id": id, "command": "AddComment", "expectedVersion": expected,
+            "payload": {"ticketId": ticket, "author": "bob", "text": "hi"}})
+        .to_string()
+    };
+    run(&h.app, open_ticket(Uuid::new_v4(), "t-1")).await;
+    let ok = run(&h.app, with_expected(Uuid::new_v4(), "t-1", json!(1))).await;
+    assert_eq!(ok.status, StatusName::Succeeded);
+    let stale = Uuid::new_v4();
+    let answer = call(&h.app, post(with_expected(stale, "t-1", json!(1)))).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::ACCEPTED,
+        "checked when it runs, not at the door"
+    );
+    let status = call(&h.app, get(&format!("/update/{stale}?wait=10")))
+        .await
+        .json();
+    assert_eq!(status["status"], "rejected");
+    assert_eq!(
+        status["error"],
+        json!({"code": "wrong_expected_version", "message": status["error"]["message"], "expected": 1, "actual": 2})
+    );
+    // 0: the stream must not exist yet.
+    let fresh = run(&h.app, {
+        let mut body: Value = serde_json::from_str(&open_ticket(Uuid::new_v4(), "t-9")).unwrap();
+        body["expectedVersion"] = json!(0);
+        body.to_string()
+    })
+    .await;
+    assert_eq!(fresh.status, StatusName::Succeeded);
+    // The same id with another expectedVersion is another command: 409.
+    let conflict = call(&h.app, post(with_expected(stale, "t-1", json!(2)))).await;
+    conflict.problem(StatusCode::CONFLICT);
+    // null is absent; anything but a non-negative integer is malformed.
+    for bad in [json!(-1), json!("1"), json!(1.5)] {
+        let answer = call(
+            &h.app,
+            post(with_expected(Uuid::new_v4(), "t-1", bad.clone())),
+        )
+        .await;
+        let problem = answer.problem(StatusCode::BAD_REQUEST);
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("expectedVersion"),
+            "{bad}: {problem}"
+        );
+    }
+    let null = run(&h.app, with_expected(Uuid::new_v4(), "t-1", Value::Null)).await;
+    assert_eq!(null.status, StatusName::Succeeded);
+}
+
+#[tokio::test]
+async fn statuses_and_events_name_their_causation_and_correlation() {
+    let h = harness();
+    let id = Uuid::new_v4();
+    let status = call(&h.app, post_json("/update?wait=10", open_ticket(id, "t-1")))
+        .await
+        .json();
+    assert_eq!(status["origin"], "client");
+    assert_eq!(status["correlationId"], id.to_string());
+    assert!(
+        status.get("causationId").is_none(),
+        "a client's command has no cause"
+    );
+    let stream = call(&h.app, get("/streams/ticket-t-1")).await.json();
+    let metadata = &stream["events"][0]["metadata"];
+    assert_eq!(metadata["commandId"], id.to_string());
+    assert_eq!(metadata["causationId"], id.to_string());
+    assert_eq!(metadata["correlationId"], id.to_string());
+    let page = call(&h.app, get("/events?from=1")).await.json();
+    assert_eq!(page["events"][0]["metadata"], *metadata);
+}
+
+#[tokio::test]
+async fn openapi_carries_every_command_versions_payload_schema() {
+    let h = harness();
+    let document = call(&h.app, get("/openapi.json")).await.json();
+    let schemas = &document["components"]["schemas"];
+    let open_v2 = &schemas["OpenTicket.v2"];
+    assert_eq!(open_v2["type"], "object");
+    assert_eq!(open_v2["additionalProperties"], false);
+    let priorities: Vec<&Value> = open_v2["properties"]["priority"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| &v["const"])
+        .collect();
+    assert_eq!(
+        priorities,
+        [
+            &json!("low"),
+            &json!("normal"),
+            &json!("high"),
+            &json!("urgent")
+        ]
+    );
+    assert_eq!(
+        open_v2["required"],
+        json!(["ticketId", "title", "reporter"])
+    );
+    for name in [
+        "OpenTicket.v1",
+        "AssignTicket.v1",
+        "AddComment.v1",
+        "CloseTicket.v1",
+        "ReopenTicket.v1",
+    ] {
+        assert_eq!(schemas[name]["type"], "object", "{name}");
+    }
+    let description = document["info"]["description"].as_str().unwrap();
+    assert!(description.contains("`tickets`"), "{description}");
+}
