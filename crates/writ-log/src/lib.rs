@@ -43,11 +43,13 @@ pub mod storage;
 mod error;
 mod index;
 mod log;
+mod options;
 mod prealloc;
 mod reader;
 mod recovery;
 mod segment;
 
 pub use error::{AppendError, CommitError, OpenError, ReadError, TailDamage};
-pub use log::{Log, LogOptions, OpenReport, TailTruncation};
+pub use log::Log;
+pub use options::{LogOptions, OpenReport, TailTruncation};
 pub use reader::{LogIter, LogReader};

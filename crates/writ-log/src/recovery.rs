@@ -21,7 +21,7 @@ use crate::format::{
     SegmentHeader, SegmentIndexFile, decode_frame_body,
 };
 use crate::index::SegmentEntry;
-use crate::log::{LogOptions, OpenReport, TailTruncation};
+use crate::options::{LogOptions, OpenReport, TailTruncation};
 use crate::segment::{
     FileKind, TMP_SUFFIX, classify, index_name, install_segment, prepare_file, segment_name,
     write_index_file,
