@@ -15,7 +15,7 @@ const SEGMENT_SLACK_BYTES: u64 = 4096;
 pub struct LogOptions {
     /// Size of a segment file, preallocated with zeros. Default 64 MiB.
     pub segment_bytes: u64,
-    /// Largest record accepted by [`Log::append`]. Default 4 MiB. Must leave room for a
+    /// Largest record accepted by [`Log::append`](crate::Log::append). Default 4 MiB. Must leave room for a
     /// frame in a segment: `record_bytes_max + 4 KiB <= segment_bytes`.
     pub record_bytes_max: usize,
     /// Whether to prepare the next segment (zero-filled and synced) ahead of time on a
