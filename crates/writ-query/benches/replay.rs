@@ -24,7 +24,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
-use writ_engine::{Engine, EngineOptions, Pending, SubmitError, Submitted};
+use writ_domain::model::domain;
+use writ_engine::{Engine, EngineOptions, Pending, Registry, SubmitError, Submitted};
 use writ_query::{ProjectionRuntime, RecordedEvent, Replay, RuntimeOptions};
 use writ_tickets::read::{TicketsProjection, workload as read_workload};
 use writ_tickets::{Tickets, workload};
@@ -326,9 +327,13 @@ fn engine_runs(dir: &std::path::Path, options: &Options) -> f64 {
 
 /// Submits the workload as commands (opens, then comments round-robin), keeping at most
 /// 4,096 unacknowledged, and waits for every outcome.
-fn populate(dir: &std::path::Path, options: &Options) -> Engine<Tickets> {
+fn populate(dir: &std::path::Path, options: &Options) -> Engine {
     let started = Instant::now();
-    let (engine, _) = Engine::<Tickets>::open_dir(dir, EngineOptions::default()).unwrap();
+    let registry = Registry::builder()
+        .domain(domain::<Tickets>())
+        .build()
+        .unwrap();
+    let (engine, _) = Engine::open_dir(dir, registry, EngineOptions::default()).unwrap();
     let commands = options.tickets + options.comments;
     let base = Uuid::new_v4().as_u128();
     let mut payload = Vec::with_capacity(256);

@@ -34,7 +34,8 @@
 //! use std::time::Duration;
 //! use serde_json::json;
 //! use uuid::Uuid;
-//! use writ_engine::{Engine, EngineOptions, RecordedEvent, Submitted};
+//! use writ_domain::model::domain;
+//! use writ_engine::{Engine, EngineOptions, RecordedEvent, Registry, Submitted};
 //! use writ_log::storage::SimStorage;
 //! use writ_query::{ApplyError, Projection, ProjectionRuntime, QueryCatalog, RuntimeOptions};
 //!
@@ -57,7 +58,8 @@
 //! }
 //!
 //! let storage = Arc::new(SimStorage::new());
-//! let (engine, _) = Engine::<writ_tickets::Tickets>::open(storage, EngineOptions::default()).unwrap();
+//! let registry = Registry::builder().domain(domain::<writ_tickets::Tickets>()).build().unwrap();
+//! let (engine, _) = Engine::open(storage, registry, EngineOptions::default()).unwrap();
 //! let engine = Arc::new(engine);
 //! let payload = br#"{"ticketId":"t-1","title":"Printer on fire","reporter":"ann"}"#;
 //! let Submitted::New(pending) = engine.submit(Uuid::new_v4(), "OpenTicket", Some(1), payload).unwrap() else {

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
-use writ_engine::{CommandState, Engine, EngineOptions, RecordedEvent, Submitted};
+use writ_domain::model::domain;
+use writ_engine::{CommandState, Engine, EngineOptions, RecordedEvent, Registry, Submitted};
 use writ_log::LogOptions;
 use writ_log::storage::{SimStorage, Storage};
 use writ_query::{
@@ -31,17 +32,24 @@ fn options() -> EngineOptions {
     }
 }
 
-fn open(storage: &Arc<SimStorage>) -> Arc<Engine<Tickets>> {
-    let storage: Arc<dyn Storage> = storage.clone();
-    Arc::new(Engine::open(storage, options()).unwrap().0)
+fn registry() -> Registry {
+    Registry::builder()
+        .domain(domain::<Tickets>())
+        .build()
+        .unwrap()
 }
 
-fn engine() -> Arc<Engine<Tickets>> {
+fn open(storage: &Arc<SimStorage>) -> Arc<Engine> {
+    let storage: Arc<dyn Storage> = storage.clone();
+    Arc::new(Engine::open(storage, registry(), options()).unwrap().0)
+}
+
+fn engine() -> Arc<Engine> {
     open(&Arc::new(SimStorage::new()))
 }
 
 /// Runs a command to its outcome; returns the position that includes its effects.
-fn run(engine: &Engine<Tickets>, command: &str, payload: Value) -> u64 {
+fn run(engine: &Engine, command: &str, payload: Value) -> u64 {
     let payload = serde_json::to_vec(&payload).unwrap();
     let Submitted::New(pending) = engine
         .submit(Uuid::new_v4(), command, None, &payload)
@@ -58,7 +66,7 @@ fn run(engine: &Engine<Tickets>, command: &str, payload: Value) -> u64 {
     status.position.unwrap()
 }
 
-fn open_ticket(engine: &Engine<Tickets>, n: u64) -> u64 {
+fn open_ticket(engine: &Engine, n: u64) -> u64 {
     let priority = ["low", "normal", "high", "urgent"][n as usize % 4];
     run(
         engine,
@@ -68,7 +76,7 @@ fn open_ticket(engine: &Engine<Tickets>, n: u64) -> u64 {
     )
 }
 
-fn comment(engine: &Engine<Tickets>, n: u64, text: &str) -> u64 {
+fn comment(engine: &Engine, n: u64, text: &str) -> u64 {
     run(
         engine,
         "AddComment",
@@ -77,7 +85,7 @@ fn comment(engine: &Engine<Tickets>, n: u64, text: &str) -> u64 {
 }
 
 /// A mixed history: opens, comments, assignments, closes and reopens.
-fn populate(engine: &Engine<Tickets>, tickets: u64) -> u64 {
+fn populate(engine: &Engine, tickets: u64) -> u64 {
     let mut last = 0;
     for n in 0..tickets {
         last = open_ticket(engine, n);
@@ -110,7 +118,7 @@ fn populate(engine: &Engine<Tickets>, tickets: u64) -> u64 {
 }
 
 /// The read model a fresh projection builds from the engine's log up to `position`.
-fn fresh(engine: &Engine<Tickets>, projection: TicketsProjection, position: u64) -> TicketsView {
+fn fresh(engine: &Engine, projection: TicketsProjection, position: u64) -> TicketsView {
     let mut replay = Replay::new(projection);
     while replay.position() < position {
         let limit = (position - replay.position()).min(1000) as usize;
@@ -221,7 +229,7 @@ fn a_restart_rebuilds_the_same_state() {
     let storage = Arc::new(SimStorage::new());
     let engine = open(&storage);
     let last = populate(&engine, 30);
-    let start = |engine: &Arc<Engine<Tickets>>| {
+    let start = |engine: &Arc<Engine>| {
         let source: Arc<dyn EventSource> = engine.clone();
         let runtime = ProjectionRuntime::start(
             source,
