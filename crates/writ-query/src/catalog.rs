@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::args::{self, Args};
-use crate::library::{FunctionSpec, Library, QueryError, RootId};
+use crate::library::{FunctionSpec, Library, LibraryError, QueryError, RootId};
 use crate::projection::Snapshot;
 
 /// A query's implementation: reads the state, answers JSON.
@@ -383,8 +383,10 @@ impl<S: Send + Sync + 'static> Library for BoundLibrary<S> {
         self.catalog.functions(self.version).unwrap_or_default()
     }
 
-    fn call(&self, name: &str, args: Map<String, Value>) -> Result<Value, QueryError> {
-        self.catalog.call(self.version, name, &self.snapshot, args)
+    fn call(&self, name: &str, args: Map<String, Value>) -> Result<Value, LibraryError> {
+        self.catalog
+            .call(self.version, name, &self.snapshot, args)
+            .map_err(LibraryError::from)
     }
 
     fn position(&self) -> u64 {

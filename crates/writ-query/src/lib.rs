@@ -90,7 +90,7 @@ mod source;
 
 pub use args::Args;
 pub use catalog::{QueryCatalog, QueryFn, QueryInfo, QuerySource, VersionBuilder};
-pub use library::{FunctionSpec, Library, QueryError, RootId};
+pub use library::{FunctionSpec, Library, LibraryError, QueryError, RootId};
 pub use projection::{
     ApplyError, Projection, ProjectionFailure, Replay, ReplayStats, Root, Snapshot,
 };

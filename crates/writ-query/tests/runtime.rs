@@ -667,10 +667,10 @@ async fn the_read_model_service_binds_libraries_per_version() {
         v1.call("ticketStats", Map::new()).unwrap(),
         json!({"open": 9, "closed": 1, "total": 10})
     );
-    assert!(matches!(
-        v1.call("getTicket", args(json!({"id": "t-77"}))),
-        Err(QueryError::NotFound { .. })
-    ));
+    let missing = v1
+        .call("getTicket", args(json!({"id": "t-77"})))
+        .unwrap_err();
+    assert_eq!(missing.status, 404, "{missing}");
     assert!(matches!(
         service.library(3),
         Err(QueryError::UnknownVersion { version: 3 })

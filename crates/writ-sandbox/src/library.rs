@@ -127,9 +127,11 @@ impl Fnv {
 /// Each model's name, a 0xff separator (it cannot occur in UTF-8, so no name runs into
 /// what follows), and its version in little-endian order.
 fn hash_models(models: &[(&str, u32)]) -> Fnv {
-    models.iter().fold(Fnv(Fnv::OFFSET), |hash, (name, version)| {
-        hash.bytes(name.bytes()).bytes([0xff]).number(*version)
-    })
+    models
+        .iter()
+        .fold(Fnv(Fnv::OFFSET), |hash, (name, version)| {
+            hash.bytes(name.bytes()).bytes([0xff]).number(*version)
+        })
 }
 
 impl fmt::Display for RootId {
