@@ -15,7 +15,7 @@
 //! the process's threads from the engine's log), which varies much less than wall time on
 //! a machine others share, and the first memory run how much the resident set grew (about
 //! the read model's size). Engine runs also print the CPU time of the runtime's reader
-//! (`writ-read-*`) and applying (`writ-projection-*`) threads: the larger one bounds the
+//! (`writ-read`) and applying (`writ-apply`) threads: the larger one bounds the
 //! wall time on an idle machine. `--skip-memory` runs only the engine part, `--in-place-only`
 //! only the memory run that publishes once at the end (for profiling).
 
@@ -304,7 +304,7 @@ fn engine_runs(dir: &std::path::Path, options: &Options) -> f64 {
         let elapsed = started.elapsed();
         let cpu = cpu_since(cpu, process_cpu());
         // The runtime's threads are still running (following the log): their CPU so far.
-        let threads: String = threads_cpu(&["writ-read", "writ-projection"])
+        let threads: String = threads_cpu(&["writ-read", "writ-apply"])
             .iter()
             .map(|(name, cpu)| format!(", {name} {:.3} s", cpu.as_secs_f64()))
             .collect();

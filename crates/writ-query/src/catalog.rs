@@ -77,10 +77,10 @@ struct ApiVersion<S> {
 /// bump; see [`Projection`](crate::Projection)):
 /// 1. If the state changes, bump the projection's version: every start rebuilds, so the new
 ///    structure is built at the next start (or beside the live one, with
-///    [`ProjectionRuntime::rebuild_with`](crate::ProjectionRuntime::rebuild_with); a
-///    [`ReadModel`](crate::ReadModel) declares the versions it can build with
-///    [`ReadModel::with_versions`](crate::ReadModel::with_versions), and the server's
-///    `POST /projections/{name}/rebuild` or `writ rebuild --version N` starts one).
+///    [`ReadModels::rebuild`](crate::ReadModels::rebuild); a
+///    [`ReadModelSpec`](crate::ReadModelSpec) declares the versions it can build with
+///    [`ReadModelSpec::with_versions`](crate::ReadModelSpec::with_versions), and the
+///    server's `POST /projections/{name}/rebuild` or `writ rebuild --version N` starts one).
 /// 2. Write the queries of version N+1 against the state, with
 ///    [`VersionBuilder::query`], and declare the projection version they need with
 ///    [`VersionBuilder::requires_projection_version`].

@@ -13,8 +13,8 @@ use writ_engine::{CommandState, Engine, EngineOptions, RecordedEvent, Registry, 
 use writ_log::LogOptions;
 use writ_log::storage::{SimStorage, Storage};
 use writ_query::{
-    ApplyError, EventSource, Projection, ProjectionRuntime, QueryError, QueryService,
-    RebuildStatus, Replay, RootId, RuntimeOptions, WaitError,
+    ApplyError, EventSource, Projection, ProjectionRuntime, QueryError, ReadModels, RebuildStatus,
+    Replay, RootId, RuntimeOptions, WaitError,
 };
 use writ_tickets::Tickets;
 use writ_tickets::read::{TicketsProjection, TicketsView, catalog};
@@ -607,14 +607,18 @@ fn a_panicking_projection(in_decode: bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_read_model_service_binds_libraries_per_version() {
+async fn the_tickets_read_model_binds_libraries_per_version() {
     let engine = engine();
     let engine2 = engine.clone();
     let last = tokio::task::spawn_blocking(move || populate(&engine2, 10))
         .await
         .unwrap();
-    let service: Arc<dyn QueryService> =
-        Arc::new(writ_tickets::read::start(engine.clone(), RuntimeOptions::default()).unwrap());
+    let service = ReadModels::start(
+        engine.clone(),
+        [writ_tickets::read::read_model()],
+        RuntimeOptions::default(),
+    )
+    .unwrap();
     assert_eq!(service.versions(), [1, 2]);
     assert_eq!(service.wait_for(last, WAIT).await.unwrap(), last);
 
@@ -675,7 +679,7 @@ async fn the_read_model_service_binds_libraries_per_version() {
         service.library(3),
         Err(QueryError::UnknownVersion { version: 3 })
     ));
-    assert_eq!(service.status().position, last);
+    assert_eq!(service.status("tickets").unwrap().position, last);
     service.shutdown();
 }
 
