@@ -29,11 +29,11 @@
 //!   [`QueryError::status`].
 //!
 //! Measured on the project's 2-core machine (`cargo bench -p writ-query --bench replay`,
-//! medians of 5 runs): the tickets projection applies 1,000,000 events (100k tickets,
-//! 900k comments) from memory with about 0.7 s of CPU on one thread (1.4 million
-//! events/s when the machine is quiet), and a runtime replays them from an engine's log in
-//! about 1.1 to 1.6 s, its applying thread taking about 0.65 s of CPU and its reader
-//! thread, which reads and decodes the events, about 0.32 s. The first replay of a process
+//! medians, with other work keeping the load average near 4): the tickets projection
+//! applies 1,000,000 events (100k tickets, 900k comments) from memory at 1.0 to 1.3
+//! million events/s on one thread, and a runtime replays them from an engine's log in
+//! 1.14 s (0.88 million events/s), its applying thread taking 0.74 s of CPU and its reader
+//! thread, which reads and decodes the events, 0.36 s. The first replay of a process
 //! costs more: it is the one that touches the read model's ~290 MiB of fresh memory. The
 //! [`runtime`] module explains why every start rebuilds anyway.
 //!
