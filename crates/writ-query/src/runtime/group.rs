@@ -90,7 +90,9 @@ struct Control {
     /// Numbers instances, so that decoded batches, joins and statuses name the instance
     /// they are for.
     next_generation: u64,
-    /// To the live reader; dropped at shutdown.
+    /// To the live reader; dropped at shutdown. Unbounded in type only: a read model has
+    /// one rebuild at a time, and a rebuild sends one request, so it holds at most one per
+    /// read model.
     joins: Option<mpsc::UnboundedSender<JoinRequest>>,
 }
 
