@@ -15,7 +15,7 @@
 //! the process's threads from the engine's log), which varies much less than wall time on
 //! a machine others share, and the first memory run how much the resident set grew (about
 //! the read model's size). Engine runs also print the CPU time of the runtime's reader
-//! (`writ-read-*`) and applying (`writ-projection-*`) threads: the larger one bounds the
+//! (`writ-read`) and applying (`writ-apply`) threads: the larger one bounds the
 //! wall time on an idle machine. `--skip-memory` runs only the engine part, `--in-place-only`
 //! only the memory run that publishes once at the end (for profiling).
 
@@ -24,7 +24,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
-use writ_engine::{Engine, EngineOptions, Pending, SubmitError, Submitted};
+use writ_domain::model::domain;
+use writ_engine::{Engine, EngineOptions, Pending, Registry, SubmitError, Submitted};
 use writ_query::{ProjectionRuntime, RecordedEvent, Replay, RuntimeOptions};
 use writ_tickets::read::{TicketsProjection, workload as read_workload};
 use writ_tickets::{Tickets, workload};
@@ -303,7 +304,7 @@ fn engine_runs(dir: &std::path::Path, options: &Options) -> f64 {
         let elapsed = started.elapsed();
         let cpu = cpu_since(cpu, process_cpu());
         // The runtime's threads are still running (following the log): their CPU so far.
-        let threads: String = threads_cpu(&["writ-read", "writ-projection"])
+        let threads: String = threads_cpu(&["writ-read", "writ-apply"])
             .iter()
             .map(|(name, cpu)| format!(", {name} {:.3} s", cpu.as_secs_f64()))
             .collect();
@@ -328,15 +329,11 @@ fn engine_runs(dir: &std::path::Path, options: &Options) -> f64 {
 /// 4,096 unacknowledged, and waits for every outcome.
 fn populate(dir: &std::path::Path, options: &Options) -> Engine {
     let started = Instant::now();
-    let (engine, _) = Engine::open_dir(
-        dir,
-        writ_engine::Registry::builder()
-            .domain(writ_domain::model::domain::<Tickets>())
-            .build()
-            .unwrap(),
-        EngineOptions::default(),
-    )
-    .unwrap();
+    let registry = Registry::builder()
+        .domain(domain::<Tickets>())
+        .build()
+        .unwrap();
+    let (engine, _) = Engine::open_dir(dir, registry, EngineOptions::default()).unwrap();
     let commands = options.tickets + options.comments;
     let base = Uuid::new_v4().as_u128();
     let mut payload = Vec::with_capacity(256);

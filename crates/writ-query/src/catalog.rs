@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::args::{self, Args};
-use crate::library::{FunctionSpec, Library, QueryError, RootId};
+use crate::library::{FunctionSpec, Library, LibraryError, QueryError, RootId};
 use crate::projection::Snapshot;
 
 /// A query's implementation: reads the state, answers JSON.
@@ -77,10 +77,10 @@ struct ApiVersion<S> {
 /// bump; see [`Projection`](crate::Projection)):
 /// 1. If the state changes, bump the projection's version: every start rebuilds, so the new
 ///    structure is built at the next start (or beside the live one, with
-///    [`ProjectionRuntime::rebuild_with`](crate::ProjectionRuntime::rebuild_with); a
-///    [`ReadModel`](crate::ReadModel) declares the versions it can build with
-///    [`ReadModel::with_versions`](crate::ReadModel::with_versions), and the server's
-///    `POST /projections/{name}/rebuild` or `writ rebuild --version N` starts one).
+///    [`ReadModels::rebuild`](crate::ReadModels::rebuild); a
+///    [`ReadModelSpec`](crate::ReadModelSpec) declares the versions it can build with
+///    [`ReadModelSpec::with_versions`](crate::ReadModelSpec::with_versions), and the
+///    server's `POST /projections/{name}/rebuild` or `writ rebuild --version N` starts one).
 /// 2. Write the queries of version N+1 against the state, with
 ///    [`VersionBuilder::query`], and declare the projection version they need with
 ///    [`VersionBuilder::requires_projection_version`].
@@ -383,8 +383,10 @@ impl<S: Send + Sync + 'static> Library for BoundLibrary<S> {
         self.catalog.functions(self.version).unwrap_or_default()
     }
 
-    fn call(&self, name: &str, args: Map<String, Value>) -> Result<Value, QueryError> {
-        self.catalog.call(self.version, name, &self.snapshot, args)
+    fn call(&self, name: &str, args: Map<String, Value>) -> Result<Value, LibraryError> {
+        self.catalog
+            .call(self.version, name, &self.snapshot, args)
+            .map_err(LibraryError::from)
     }
 
     fn position(&self) -> u64 {

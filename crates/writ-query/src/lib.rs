@@ -1,56 +1,70 @@
-//! Writ's query side: projections fed from the engine's global log, immutable snapshots,
-//! named queries by query API version, and the library that query code calls.
+//! Writ's query side: read models fed from the global log, immutable snapshots, named
+//! queries by query API version, and the library that query code calls.
 //!
 //! - A [`Projection`] folds events into a state that is cheap to clone (persistent maps).
-//!   [`Replay`] feeds one directly; a [`ProjectionRuntime`] keeps one up to date with an
-//!   [`EventSource`] (the engine) on its own thread and publishes an `Arc<`[`Snapshot`]`>`
-//!   after every batch. Readers never block it and never see half a batch;
-//!   [`ProjectionRuntime::wait_for`] gives read-your-writes; [`ProjectionRuntime::rebuild_with`]
-//!   builds another instance (possibly a new version) beside the live one and switches
-//!   readers to it once it has caught up. The [`runtime`] module explains the choices:
-//!   threads, skipping bad events, and rebuilding at every start instead of checkpoints.
-//! - A read model's *root* ([`Root`], [`RootId`]) is its projection's name and version: its
-//!   structure.
-//! - A [`QueryCatalog`] holds the named queries of each query API version (`v1`, `v2`, ...).
-//!   The newest version reads the state; older versions are transformers of its answers.
-//!   [`QueryCatalog`] documents how a domain adds a version.
-//! - A [`Library`] is one version's queries bound to one snapshot: what the sandbox gives
-//!   client code ([`QueryCatalog::bind`]). Queries fail with a [`QueryError`].
-//! - [`ReadModel`] puts a runtime and a catalog together; the server holds it as a
-//!   `dyn` [`QueryService`].
+//!   [`Replay`] feeds one directly. A read model's *root* ([`Root`], [`RootId`]) is its
+//!   projection's name and version: its structure.
+//! - A [`QueryCatalog`] holds a read model's named queries of each query API version
+//!   (`v1`, `v2`, ...). The newest version reads the state; older versions are
+//!   transformers of its answers. [`QueryCatalog`] documents how a domain adds a version.
+//! - A [`ReadModelSpec`] is one read model: a projection, its catalog, and the projection
+//!   versions a rebuild may build. Its name is the projection's.
+//! - [`ReadModels`] runs a server's read models, of any number of domains, on one
+//!   [`EventSource`] (the engine, or anything that offers an [`EventFeed`] of the global
+//!   log). Every published [`Snapshots`] holds all of them at one position: readers never
+//!   see half a batch, nor two read models at two positions. Named queries are routed by
+//!   name to the read model that has them ([`ReadModels::call`]); query code gets every
+//!   read model's functions of its version over one [`Snapshots`]
+//!   ([`ReadModels::library`]); [`ReadModels::wait_for`] gives read-your-writes;
+//!   [`ReadModels::rebuild`] builds one read model again (perhaps a new projection
+//!   version) beside the others and has it join them at a batch boundary; a read model
+//!   whose projection panics stops alone. The [`runtime`] module explains the threads,
+//!   publishing, errors, rebuilds and joins, and why every start rebuilds instead of
+//!   loading checkpoints.
+//! - [`ProjectionRuntime`] is the same runtime for one projection, typed: for tools, tests
+//!   and benchmarks that need the state itself.
+//! - A [`Library`] is a query API version's functions bound to one snapshot: what the
+//!   sandbox (`writ-sandbox`, whose vocabulary this is) gives client code. Queries fail
+//!   with a [`QueryError`]; code sees it as a [`LibraryError`] with
+//!   [`QueryError::status`].
 //! - A read model's state is built of [`collections`] (a [`Table`](collections::Table) of
 //!   rows with its indexes), its queries page with [`paging`], and its text indexes split
 //!   text with [`text`].
 //!
 //! Measured on the project's 2-core machine (`cargo bench -p writ-query --bench replay`,
-//! medians of 5 runs, load average near 4): the tickets projection applies 1,000,000
-//! events (100k tickets, 900k comments) from memory with 0.70 s of CPU on one thread
-//! (1.4 million events/s), and a `ProjectionRuntime` replays them from an engine's log
-//! in 0.85 s (1.2 million events/s), its applying thread taking 0.54 s of CPU and its
-//! reader thread, which reads and decodes the events, 0.25 s. The first replay of a
-//! process costs more (1.7 s, 0.6 million events/s, in the same run): it is the one that
-//! touches the read model's ~290 MiB of fresh memory. The [`runtime`] module explains why
-//! every start rebuilds anyway.
+//! medians, with other work keeping the load average near 4): the tickets projection
+//! applies 1,000,000 events (100k tickets, 900k comments) from memory at 1.0 to 1.3
+//! million events/s on one thread, and a runtime replays them from an engine's log in
+//! 1.14 s (0.88 million events/s), its applying thread taking 0.74 s of CPU and its reader
+//! thread, which reads and decodes the events, 0.36 s. The first replay of a process
+//! costs more: it is the one that touches the read model's ~290 MiB of fresh memory. The
+//! [`runtime`] module explains why every start rebuilds anyway.
+//!
+//! Two read models, the tickets one and a count of comments, on one engine:
 //!
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use serde_json::json;
+//! use serde_json::{Value, json};
 //! use uuid::Uuid;
-//! use writ_engine::{Engine, EngineOptions, RecordedEvent, Submitted};
+//! use writ_domain::model::domain;
+//! use writ_engine::{Engine, EngineOptions, Registry, Submitted};
 //! use writ_log::storage::SimStorage;
-//! use writ_query::{ApplyError, Projection, ProjectionRuntime, QueryCatalog, RuntimeOptions};
+//! use writ_query::{
+//!     ApplyError, Projection, QueryCatalog, ReadModelSpec, ReadModels, RecordedEvent,
+//!     RuntimeOptions,
+//! };
 //!
-//! /// Counts opened tickets.
+//! /// Counts comments.
 //! #[derive(Clone)]
-//! struct Opened;
+//! struct Comments;
 //!
-//! impl Projection for Opened {
+//! impl Projection for Comments {
 //!     type State = u64;
 //!     type Decoded = ();
-//!     fn name(&self) -> &'static str { "opened" }
+//!     fn name(&self) -> &'static str { "comments" }
 //!     fn version(&self) -> u32 { 1 }
-//!     fn event_types(&self) -> &[&'static str] { &["TicketOpened"] }
+//!     fn event_types(&self) -> &[&'static str] { &["CommentAdded"] }
 //!     fn initial_state(&self) -> u64 { 0 }
 //!     fn decode(&self, _: &RecordedEvent) -> Result<(), ApplyError> { Ok(()) }
 //!     fn apply(&self, count: &mut u64, _: &RecordedEvent, _: ()) -> Result<(), ApplyError> {
@@ -59,29 +73,37 @@
 //!     }
 //! }
 //!
+//! let registry = Registry::builder().domain(domain::<writ_tickets::Tickets>()).build().unwrap();
 //! let storage = Arc::new(SimStorage::new());
-//! let registry = writ_engine::Registry::builder()
-//!     .domain(writ_domain::model::domain::<writ_tickets::Tickets>())
-//!     .build()
-//!     .unwrap();
-//! let (engine, _) = Engine::open(storage, registry, EngineOptions::default()).unwrap();
-//! let engine = Arc::new(engine);
-//! let payload = br#"{"ticketId":"t-1","title":"Printer on fire","reporter":"ann"}"#;
-//! let Submitted::New(pending) = engine.submit(Uuid::new_v4(), "OpenTicket", Some(1), payload).unwrap() else {
-//!     unreachable!("a fresh id")
+//! let engine = Arc::new(Engine::open(storage, registry, EngineOptions::default()).unwrap().0);
+//! let run = |command: &str, payload: Value| {
+//!     let payload = serde_json::to_vec(&payload).unwrap();
+//!     let Submitted::New(pending) = engine.submit(Uuid::new_v4(), command, None, &payload).unwrap()
+//!     else { unreachable!("a fresh id") };
+//!     pending.blocking_outcome().unwrap().position.unwrap()
 //! };
-//! let written = pending.blocking_outcome().unwrap().position.unwrap();
+//! run("OpenTicket", json!({"ticketId": "t-1", "title": "Printer on fire", "reporter": "ann"}));
+//! let written = run("AddComment", json!({"ticketId": "t-1", "author": "bob", "text": "On it"}));
 //!
-//! let runtime = ProjectionRuntime::start(engine.clone(), Opened, RuntimeOptions::default()).unwrap();
-//! // Read your writes: the snapshot includes the command's events.
-//! let snapshot = runtime.blocking_wait_for(written, Duration::from_secs(10)).unwrap();
-//! assert_eq!(snapshot.state, 1);
+//! let mut comments = QueryCatalog::new();
+//! comments.version(1).query("commentCount", &[], |count: &u64, _| Ok(json!(count)));
+//! let models = ReadModels::start(
+//!     engine.clone(),
+//!     [writ_tickets::read::read_model(), ReadModelSpec::new(Comments, comments)],
+//!     RuntimeOptions::default(),
+//! )
+//! .unwrap();
 //!
-//! let mut catalog = QueryCatalog::new();
-//! catalog.version(1).query("opened", &[], |count: &u64, _| Ok(json!(count)));
-//! let library = Arc::new(catalog).bind(1, snapshot).unwrap();
-//! assert_eq!(library.call("opened", Default::default()).unwrap(), json!(1));
+//! // Read your writes: wait for the command's position.
+//! models.blocking_wait_for(written, Duration::from_secs(10)).unwrap();
+//! // A named query goes to the read model that has it.
+//! assert_eq!(models.call(1, "commentCount", Default::default()).unwrap(), (json!(1), written));
+//! // Query code sees both read models' functions, at one position.
+//! let library = models.library(1).unwrap();
 //! assert_eq!(library.position(), written);
+//! let args = json!({"id": "t-1"}).as_object().unwrap().clone();
+//! let ticket = library.call("getTicket", args).unwrap();
+//! assert_eq!(ticket["commentCount"], library.call("commentCount", Default::default()).unwrap());
 //! ```
 
 mod args;
@@ -92,21 +114,20 @@ pub mod paging;
 mod projection;
 pub mod rfc3339;
 pub mod runtime;
-mod service;
 mod source;
 pub mod text;
 
 pub use args::Args;
 pub use catalog::{QueryCatalog, QueryFn, QueryInfo, QuerySource, VersionBuilder};
-pub use library::{FunctionSpec, Library, QueryError, RootId};
+pub use library::{FunctionSpec, Library, LibraryError, QueryError, RootId};
 pub use projection::{
     ApplyError, Projection, ProjectionFailure, Replay, ReplayStats, Root, Snapshot,
 };
 pub use runtime::{
-    ProjectionRuntime, Rebuild, RebuildError, RebuildStatus, RuntimeOptions, RuntimeStatus,
-    StartError, WaitError,
+    ModelQuery, ModelStatus, ProjectionRuntime, ReadModelSpec, ReadModels, Rebuild, RebuildError,
+    RebuildStatus, RuntimeOptions, Snapshots, StartError, WaitError,
 };
-pub use service::{BoxFuture, QueryService, ReadModel, RebuildRequestError};
-pub use source::EventSource;
-/// The event type projections apply, re-exported so domains need not name the engine.
-pub use writ_engine::RecordedEvent;
+pub use source::{BoxFuture, EventFeed, EventSource, FeedError};
+/// The event type projections apply (the domain kit's), re-exported so domains need not
+/// name it elsewhere.
+pub use writ_domain::RecordedEvent;

@@ -1,111 +1,22 @@
-//! What query code sees of a read model: a [`Library`] of named functions bound to one
-//! snapshot, and the [`QueryError`] they fail with.
+//! What query code sees of the read models: a [`Library`] of named functions bound to one
+//! snapshot, and the [`QueryError`] the query side fails with.
 //!
-//! The sandbox (`writ-sandbox`) runs client code against a `dyn Library` and knows nothing
-//! else of the query side; [`QueryCatalog::bind`](crate::QueryCatalog::bind) makes one for a
-//! query API version and a snapshot.
+//! [`Library`], [`FunctionSpec`], [`RootId`] and [`LibraryError`] are the sandbox's
+//! (`writ-sandbox`, re-exported here): one vocabulary between the query side, which makes
+//! libraries, and the sandbox, which runs client code against them and knows nothing else
+//! of the query side. [`QueryCatalog::bind`](crate::QueryCatalog::bind) makes one for a
+//! query API version and one snapshot; [`ReadModels::library`](crate::ReadModels::library)
+//! one over every read model's functions of a version, all at one position.
+//!
+//! Queries fail with a [`QueryError`], which the server maps to HTTP. Through a library,
+//! query code sees it as a [`LibraryError`] whose `status` is [`QueryError::status`].
 
-use serde_json::{Map, Value};
-
-/// The functions a query version offers to code, bound to one snapshot.
-///
-/// Every call reads the same immutable snapshot, so code that calls several functions sees
-/// one consistent read model at [`Library::position`], whatever the projection does
-/// meanwhile.
-pub trait Library: Send + Sync {
-    /// Name and positional parameter names of every function, e.g. `("getTicket", ["id"])`.
-    fn functions(&self) -> Vec<FunctionSpec>;
-
-    /// Calls a function with its arguments as a JSON object.
-    ///
-    /// Positional arguments map to the parameter names of [`FunctionSpec::params`] in order.
-    /// A `null` argument counts as absent. When the only argument is an object given for
-    /// the first parameter (`searchTickets({status: "open"})`), its fields are the named
-    /// arguments: parameters take scalars and arrays, never objects, so this is unambiguous.
-    /// An argument that is not a parameter of the function is a
-    /// [`QueryError::BadArgument`].
-    fn call(&self, name: &str, args: Map<String, Value>) -> Result<Value, QueryError>;
-
-    /// The position of the snapshot the library reads.
-    fn position(&self) -> u64;
-
-    /// Identifies the read model structure (root) the function set belongs to.
-    ///
-    /// Libraries with the same id offer the same functions over the same shapes, so a
-    /// sandbox may keep prepared code per id. For libraries made by
-    /// [`QueryCatalog::bind`](crate::QueryCatalog::bind) it is
-    /// [`RootId::of_library`]: the read model root (projection name and version) and the
-    /// query API version, since two API versions over one root offer different functions.
-    fn root(&self) -> RootId;
-
-    /// The read model root the function set reads ([`RootId::of`] the projection's name
-    /// and version for libraries the catalog binds): function sets of one model are current
-    /// together, and a sandbox keeps them all warm until a query brings another model.
-    fn model(&self) -> RootId {
-        self.root()
-    }
-}
-
-/// A function of a [`Library`]: its name and its positional parameters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct FunctionSpec {
-    /// The function's name, for example `getTicket`.
-    pub name: String,
-    /// Its parameter names in positional order, for example `["id"]`.
-    pub params: Vec<String>,
-}
-
-/// The identity of a read model structure: a hash of the projection's name and version
-/// (see [`Root`](crate::Root)), or, for a [`Library`], of those and the query API version
-/// (see [`RootId::of_library`]). Stable across processes and builds, so it may key caches
-/// and appear in logs.
-///
-/// ```
-/// use writ_query::RootId;
-/// assert_eq!(RootId::of("tickets", 2), RootId::of("tickets", 2));
-/// assert_ne!(RootId::of("tickets", 2), RootId::of("tickets", 1));
-/// assert_ne!(RootId::of_library("tickets", 2, 1), RootId::of_library("tickets", 2, 2));
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct RootId(pub u64);
-
-impl RootId {
-    /// The id of version `version` of the projection named `name`: the read model root.
-    pub fn of(name: &str, version: u32) -> Self {
-        Self(fnv1a(name, &[version]))
-    }
-
-    /// The id of the function set of query API version `api_version` over version
-    /// `version` of the projection named `name`: what [`Library::root`] answers for
-    /// libraries the catalog binds.
-    pub fn of_library(name: &str, version: u32, api_version: u32) -> Self {
-        Self(fnv1a(name, &[version, api_version]))
-    }
-}
-
-/// FNV-1a (64 bits) of `name`, a 0xff separator (it cannot occur in UTF-8, so no two
-/// inputs run together), and the numbers in little-endian order.
-fn fnv1a(name: &str, numbers: &[u32]) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let numbers = numbers.iter().flat_map(|n| n.to_le_bytes());
-    name.bytes()
-        .chain([0xff])
-        .chain(numbers)
-        .fold(OFFSET, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(PRIME)
-        })
-}
-
-impl std::fmt::Display for RootId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:016x}", self.0)
-    }
-}
+pub use writ_sandbox::{FunctionSpec, Library, LibraryError, RootId};
 
 /// Why a query gave no answer. Each variant says what the caller should do; the server maps
-/// them to HTTP statuses (suggested in each variant's documentation), the sandbox to
-/// exceptions carrying [`QueryError::code`].
+/// them to HTTP statuses (each variant's documentation gives the status, which
+/// [`QueryError::status`] answers too), and through a [`Library`] query code sees them as a
+/// [`LibraryError`] with that status.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum QueryError {
@@ -153,6 +64,17 @@ pub enum QueryError {
         /// The live root, as `name@version`.
         live: String,
     },
+    /// The read model that answers this query stopped (`503`): its projection panicked,
+    /// and its last snapshot is older than the other read models' position, so answering
+    /// from it would mix positions. Retry once a rebuild of the model has switched (the
+    /// model's status has the failure).
+    #[error("the read model {model} stopped at position {position}; rebuild it")]
+    Stopped {
+        /// The read model's name.
+        model: String,
+        /// The position of its last snapshot.
+        position: u64,
+    },
     /// The query itself failed (`500`): a bug in the query or transformer.
     #[error("query failed: {detail}")]
     Failed {
@@ -185,7 +107,7 @@ impl QueryError {
     }
 
     /// A stable code for the kind of error: `not_found`, `bad_argument`, `unknown_query`,
-    /// `unknown_version`, `unavailable` or `failed`.
+    /// `unknown_version`, `unavailable`, `stopped` or `failed`.
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotFound { .. } => "not_found",
@@ -193,7 +115,43 @@ impl QueryError {
             Self::UnknownQuery { .. } => "unknown_query",
             Self::UnknownVersion { .. } => "unknown_version",
             Self::Unavailable { .. } => "unavailable",
+            Self::Stopped { .. } => "stopped",
             Self::Failed { .. } => "failed",
+        }
+    }
+
+    /// The status query code sees as `e.status` when a library function fails with this
+    /// error ([`LibraryError::status`]): 400 for a bad argument, 404 for something not
+    /// found (a value, a query, a version), 503 for a read model that cannot answer now
+    /// ([`QueryError::Unavailable`], [`QueryError::Stopped`]), 500 for a failed query.
+    ///
+    /// The numbers are HTTP's and agree with the server's answers to a named query, so
+    /// that code and a named query calling the same function see the same status; the
+    /// server's own table from errors to HTTP stays the one place that speaks HTTP.
+    ///
+    /// ```
+    /// use writ_query::{LibraryError, QueryError};
+    /// let error = QueryError::not_found("no ticket t-9");
+    /// assert_eq!(error.status(), 404);
+    /// let thrown = LibraryError::from(error);
+    /// assert_eq!((thrown.status, thrown.message.as_str()), (404, "not found: no ticket t-9"));
+    /// ```
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadArgument { .. } => 400,
+            Self::NotFound { .. } | Self::UnknownQuery { .. } | Self::UnknownVersion { .. } => 404,
+            Self::Unavailable { .. } | Self::Stopped { .. } => 503,
+            Self::Failed { .. } => 500,
+        }
+    }
+}
+
+impl From<QueryError> for LibraryError {
+    /// The error as query code sees it: [`QueryError::status`] and the error's message.
+    fn from(error: QueryError) -> Self {
+        Self {
+            status: error.status(),
+            message: error.to_string(),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use writ_engine::RecordedEvent;
+use writ_domain::RecordedEvent;
 
 use crate::RootId;
 
@@ -201,7 +201,7 @@ pub struct ReplayStats {
 ///
 /// ```
 /// # use writ_query::{ApplyError, Projection, Replay};
-/// # use writ_engine::RecordedEvent;
+/// # use writ_query::RecordedEvent;
 /// #[derive(Clone)]
 /// struct Count;
 /// impl Projection for Count {

@@ -6,135 +6,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
-use uuid::Uuid;
-use writ_engine::{CommandState, Engine, EngineOptions, RecordedEvent, Submitted};
-use writ_log::LogOptions;
-use writ_log::storage::{SimStorage, Storage};
+use serde_json::{Map, json};
+use writ_engine::{Engine, RecordedEvent};
+use writ_log::storage::SimStorage;
 use writ_query::{
-    ApplyError, EventSource, Projection, ProjectionRuntime, QueryError, QueryService,
-    RebuildStatus, Replay, RootId, RuntimeOptions, WaitError,
+    ApplyError, EventSource, Projection, ProjectionRuntime, QueryError, ReadModels, RebuildStatus,
+    RootId, RuntimeOptions, WaitError,
 };
-use writ_tickets::Tickets;
 use writ_tickets::read::{TicketsProjection, TicketsView, catalog};
 
-const WAIT: Duration = Duration::from_secs(30);
+mod support;
 
-fn options() -> EngineOptions {
-    EngineOptions {
-        log: LogOptions {
-            segment_bytes: 4 << 20,
-            record_bytes_max: 2 << 20,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
-
-fn open(storage: &Arc<SimStorage>) -> Arc<Engine> {
-    let storage: Arc<dyn Storage> = storage.clone();
-    Arc::new(
-        Engine::open(
-            storage,
-            writ_engine::Registry::builder()
-                .domain(writ_domain::model::domain::<Tickets>())
-                .build()
-                .unwrap(),
-            options(),
-        )
-        .unwrap()
-        .0,
-    )
-}
-
-fn engine() -> Arc<Engine> {
-    open(&Arc::new(SimStorage::new()))
-}
-
-/// Runs a command to its outcome; returns the position that includes its effects.
-fn run(engine: &Engine, command: &str, payload: Value) -> u64 {
-    let payload = serde_json::to_vec(&payload).unwrap();
-    let Submitted::New(pending) = engine
-        .submit(Uuid::new_v4(), command, None, &payload)
-        .unwrap()
-    else {
-        unreachable!("a fresh id")
-    };
-    let status = pending.blocking_outcome().unwrap();
-    assert_eq!(
-        status.state,
-        CommandState::Succeeded,
-        "{command} {status:?}"
-    );
-    status.position.unwrap()
-}
-
-fn open_ticket(engine: &Engine, n: u64) -> u64 {
-    let priority = ["low", "normal", "high", "urgent"][n as usize % 4];
-    run(
-        engine,
-        "OpenTicket",
-        json!({"ticketId": format!("t-{n}"), "title": format!("Ticket {n} printer"), "reporter": "ann",
-               "priority": priority}),
-    )
-}
-
-fn comment(engine: &Engine, n: u64, text: &str) -> u64 {
-    run(
-        engine,
-        "AddComment",
-        json!({"ticketId": format!("t-{n}"), "author": "bob", "text": text}),
-    )
-}
-
-/// A mixed history: opens, comments, assignments, closes and reopens.
-fn populate(engine: &Engine, tickets: u64) -> u64 {
-    let mut last = 0;
-    for n in 0..tickets {
-        last = open_ticket(engine, n);
-    }
-    for n in 0..tickets {
-        last = comment(engine, n, &format!("first look at {n}"));
-        if n % 3 == 0 {
-            last = run(
-                engine,
-                "AssignTicket",
-                json!({"ticketId": format!("t-{n}"), "assignee": "cy"}),
-            );
-        }
-        if n % 4 == 0 {
-            last = run(
-                engine,
-                "CloseTicket",
-                json!({"ticketId": format!("t-{n}"), "resolution": "fixed"}),
-            );
-        }
-        if n % 8 == 0 {
-            last = run(
-                engine,
-                "ReopenTicket",
-                json!({"ticketId": format!("t-{n}"), "reason": "again"}),
-            );
-        }
-    }
-    last
-}
-
-/// The read model a fresh projection builds from the engine's log up to `position`.
-fn fresh(engine: &Engine, projection: TicketsProjection, position: u64) -> TicketsView {
-    let mut replay = Replay::new(projection);
-    while replay.position() < position {
-        let limit = (position - replay.position()).min(1000) as usize;
-        let events = engine.read_all(replay.position() + 1, limit).unwrap();
-        replay.apply(&events);
-    }
-    assert_eq!(replay.stats().errors, 0);
-    replay.into_state()
-}
-
-fn args(value: Value) -> Map<String, Value> {
-    value.as_object().unwrap().clone()
-}
+use support::{Fragile, WAIT, args, comment, engine, fresh, open, open_ticket, populate, run};
 
 #[test]
 fn snapshots_are_published_per_batch_never_half_a_batch() {
@@ -454,66 +337,6 @@ fn rebuild_of_the_same_root_switches_and_keeps_serving() {
     assert_eq!(runtime.status().stats.events_applied, written);
 }
 
-/// Counts comments; fails on comments saying "boom", panics on "panic" unless tolerant;
-/// in [`Projection::decode`] (on the runtime's reader thread) when `in_decode`, else in
-/// [`Projection::apply`].
-#[derive(Debug, Clone)]
-struct Fragile {
-    tolerant: bool,
-    in_decode: bool,
-}
-
-impl Fragile {
-    fn check(&self, event: &RecordedEvent) -> Result<(), ApplyError> {
-        let text = String::from_utf8_lossy(&event.data);
-        if text.contains("boom") {
-            return Err(ApplyError::InvalidData {
-                detail: "boom".into(),
-            });
-        }
-        if text.contains("panic") && !self.tolerant {
-            panic!("cannot handle {text}");
-        }
-        Ok(())
-    }
-}
-
-impl Projection for Fragile {
-    type State = u64;
-    type Decoded = ();
-
-    fn name(&self) -> &'static str {
-        "fragile"
-    }
-
-    fn version(&self) -> u32 {
-        u32::from(self.tolerant) + 1
-    }
-
-    fn event_types(&self) -> &[&'static str] {
-        &["CommentAdded"]
-    }
-
-    fn initial_state(&self) -> u64 {
-        0
-    }
-
-    fn decode(&self, event: &RecordedEvent) -> Result<(), ApplyError> {
-        if self.in_decode {
-            self.check(event)?;
-        }
-        Ok(())
-    }
-
-    fn apply(&self, count: &mut u64, event: &RecordedEvent, _: ()) -> Result<(), ApplyError> {
-        if !self.in_decode {
-            self.check(event)?;
-        }
-        *count += 1;
-        Ok(())
-    }
-}
-
 #[test]
 fn an_event_the_projection_cannot_apply_is_counted_and_skipped() {
     for in_decode in [false, true] {
@@ -610,14 +433,18 @@ fn a_panicking_projection(in_decode: bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_read_model_service_binds_libraries_per_version() {
+async fn the_tickets_read_model_binds_libraries_per_version() {
     let engine = engine();
     let engine2 = engine.clone();
     let last = tokio::task::spawn_blocking(move || populate(&engine2, 10))
         .await
         .unwrap();
-    let service: Arc<dyn QueryService> =
-        Arc::new(writ_tickets::read::start(engine.clone(), RuntimeOptions::default()).unwrap());
+    let service = ReadModels::start(
+        engine.clone(),
+        [writ_tickets::read::read_model()],
+        RuntimeOptions::default(),
+    )
+    .unwrap();
     assert_eq!(service.versions(), [1, 2]);
     assert_eq!(service.wait_for(last, WAIT).await.unwrap(), last);
 
@@ -670,15 +497,15 @@ async fn the_read_model_service_binds_libraries_per_version() {
         v1.call("ticketStats", Map::new()).unwrap(),
         json!({"open": 9, "closed": 1, "total": 10})
     );
-    assert!(matches!(
-        v1.call("getTicket", args(json!({"id": "t-77"}))),
-        Err(QueryError::NotFound { .. })
-    ));
+    let missing = v1
+        .call("getTicket", args(json!({"id": "t-77"})))
+        .unwrap_err();
+    assert_eq!(missing.status, 404, "{missing}");
     assert!(matches!(
         service.library(3),
         Err(QueryError::UnknownVersion { version: 3 })
     ));
-    assert_eq!(service.status().position, last);
+    assert_eq!(service.status("tickets").unwrap().position, last);
     service.shutdown();
 }
 

@@ -70,7 +70,8 @@ pub enum SandboxError {
     /// status and message, as a named query calling the same function would.
     #[error("{message} ({status})")]
     Library {
-        /// The library's status: 400 bad argument, 404 not found, 500 other.
+        /// The library's status: 400 bad argument, 404 not found, 500 other, 503 a read
+        /// model that cannot answer now.
         status: u16,
         /// The library's message.
         message: String,

@@ -47,7 +47,7 @@ pub trait Library: Send + Sync {
 
 /// One function of a [`Library`]: its name, a JavaScript identifier, and the names of its
 /// parameters in order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FunctionSpec {
     /// The global name code calls it by, e.g. `getTicket`.
     pub name: String,
@@ -57,8 +57,88 @@ pub struct FunctionSpec {
 
 /// Identifies a read model structure (a set of library functions and the shapes they read).
 /// A new root means the structure changed: VMs bound to the old root are retired.
+///
+/// The query side makes them from the roots of its read models, a root being a
+/// projection's name and version: [`RootId::of`] one model, [`RootId::of_models`]
+/// several read together (what [`Library::model`] answers), and [`RootId::of_library`]
+/// and [`RootId::of_library_over`] the function set of one query API version over them
+/// (what [`Library::root`] answers: two API versions over the same models offer different
+/// functions). They hash the names and numbers (64-bit FNV-1a), so they are stable across
+/// processes and builds and may key caches and appear in logs.
+///
+/// ```
+/// use writ_sandbox::RootId;
+/// assert_eq!(RootId::of("tickets", 2), RootId::of("tickets", 2));
+/// assert_ne!(RootId::of("tickets", 2), RootId::of("tickets", 1));
+/// assert_ne!(RootId::of_library("tickets", 2, 1), RootId::of_library("tickets", 2, 2));
+/// // One model is the one-model case of several.
+/// assert_eq!(RootId::of_models(&[("tickets", 2)]), RootId::of("tickets", 2));
+/// assert_eq!(RootId::of_library_over(&[("tickets", 2)], 1), RootId::of_library("tickets", 2, 1));
+/// let both = RootId::of_models(&[("tickets", 2), ("orders", 1)]);
+/// assert_ne!(both, RootId::of_models(&[("tickets", 2), ("orders", 2)]));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct RootId(pub u64);
+
+impl RootId {
+    /// The id of version `version` of the projection named `name`: one read model's root.
+    pub fn of(name: &str, version: u32) -> Self {
+        Self::of_models(&[(name, version)])
+    }
+
+    /// The id of several read models read together, each by projection name and version,
+    /// in a fixed order.
+    pub fn of_models(models: &[(&str, u32)]) -> Self {
+        Self(hash_models(models).0)
+    }
+
+    /// The id of the function set of query API version `api_version` over version
+    /// `version` of the projection named `name`.
+    pub fn of_library(name: &str, version: u32, api_version: u32) -> Self {
+        Self::of_library_over(&[(name, version)], api_version)
+    }
+
+    /// The id of the function set of query API version `api_version` over several read
+    /// models ([`RootId::of_models`]).
+    pub fn of_library_over(models: &[(&str, u32)], api_version: u32) -> Self {
+        Self(hash_models(models).number(api_version).0)
+    }
+}
+
+/// 64-bit FNV-1a, fed in pieces.
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Fnv {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+
+    fn bytes(self, bytes: impl IntoIterator<Item = u8>) -> Self {
+        Self(bytes.into_iter().fold(self.0, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(Self::PRIME)
+        }))
+    }
+
+    fn number(self, number: u32) -> Self {
+        self.bytes(number.to_le_bytes())
+    }
+}
+
+/// Each model's name, a 0xff separator (it cannot occur in UTF-8, so no name runs into
+/// what follows), and its version in little-endian order.
+fn hash_models(models: &[(&str, u32)]) -> Fnv {
+    models
+        .iter()
+        .fold(Fnv(Fnv::OFFSET), |hash, (name, version)| {
+            hash.bytes(name.bytes()).bytes([0xff]).number(*version)
+        })
+}
+
+impl fmt::Display for RootId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
 
 /// A library function refused a call.
 ///
@@ -67,7 +147,9 @@ pub struct RootId(pub u64);
 /// [`SandboxError::Library`](crate::SandboxError::Library).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LibraryError {
-    /// 400 bad argument, 404 not found, 500 other.
+    /// 400 bad argument, 404 not found, 500 a failed query, 503 a read model that cannot
+    /// answer now (stopped, or its structure too old for the query API version). The
+    /// numbers are HTTP's, so that code and a named query calling the same function agree.
     pub status: u16,
     /// A message for the client, e.g. `ticket 42 not found`.
     pub message: String,

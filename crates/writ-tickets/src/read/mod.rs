@@ -5,7 +5,8 @@
 //! status, assignee and priority (sets of ticket numbers in creation order), and a text index from
 //! lowercased word to the tickets whose title or comments hold it ([`tokens`] documents the
 //! tokenizer). Counts by status and priority are the indexes' sizes, kept as events arrive.
-//! [`catalog`] declares the queries; [`start`] runs it all on an engine.
+//! [`catalog`] declares the queries; [`read_model`] puts them together for
+//! [`ReadModels::start`](writ_query::ReadModels::start).
 //!
 //! # Queries
 //!
@@ -93,9 +94,7 @@
 //! );
 //! ```
 
-use std::sync::Arc;
-
-use writ_query::{EventSource, ReadModel, RuntimeOptions, StartError};
+use writ_query::ReadModelSpec;
 
 mod projection;
 mod queries;
@@ -117,27 +116,20 @@ pub use view::{
 pub use writ_query::collections::{List, ListIter};
 pub use writ_query::text::{TOKEN_BYTES_MAX, tokens};
 
-/// Starts the newest tickets projection on `source` with its queries.
-pub fn start(
-    source: Arc<dyn EventSource>,
-    options: RuntimeOptions,
-) -> Result<ReadModel<TicketsProjection>, StartError> {
-    start_with(source, TicketsProjection::current(), options)
+/// The tickets read model for [`ReadModels::start`](writ_query::ReadModels::start): the
+/// newest projection with the queries of every API version.
+pub fn read_model() -> ReadModelSpec {
+    read_model_with(TicketsProjection::current())
 }
 
-/// Starts `projection` (any version, see [`TicketsProjection::with_version`]) on `source`
-/// with the queries of every API version. A rebuild may move it to any other projection
-/// version: starting at version 1 and rebuilding to 2 shows a structure change end to
-/// end, with query API version 1 answering throughout and version 2 from the switch on.
-pub fn start_with(
-    source: Arc<dyn EventSource>,
-    projection: TicketsProjection,
-    options: RuntimeOptions,
-) -> Result<ReadModel<TicketsProjection>, StartError> {
-    Ok(
-        ReadModel::start(source, projection, catalog(), options)?.with_versions(
-            1..=TicketsProjection::CURRENT_VERSION,
-            TicketsProjection::with_version,
-        ),
+/// The tickets read model starting at `projection` (any version, see
+/// [`TicketsProjection::with_version`]), with the queries of every API version. A rebuild
+/// may move it to any other projection version: starting at version 1 and rebuilding to 2
+/// shows a structure change end to end, with query API version 1 answering throughout and
+/// version 2 from the switch on.
+pub fn read_model_with(projection: TicketsProjection) -> ReadModelSpec {
+    ReadModelSpec::new(projection, catalog()).with_versions(
+        1..=TicketsProjection::CURRENT_VERSION,
+        TicketsProjection::with_version,
     )
 }

@@ -1,0 +1,172 @@
+//! Read models of any projection type behind trait objects: what the runtime's threads and
+//! the query routes hold.
+//!
+//! A projection's types (its state, its decoded events) never leave this module as such:
+//! states travel as `Arc<dyn Any>` holding an `Arc`'d [`Snapshot`], a batch's decoded
+//! events as one `Box<dyn Any>` per read model holding a `Vec<Step<_>>`, which the reader
+//! thread refills batch after batch (so nothing is boxed per event, nor per batch once the
+//! first batches went round).
+
+use std::any::Any;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use writ_domain::RecordedEvent;
+
+use crate::catalog::{QueryCatalog, QueryInfo};
+use crate::library::{FunctionSpec, QueryError};
+use crate::projection::{Projection, Replay, ReplayStats, Root, Snapshot, Step};
+
+/// A published snapshot, type-erased: an `Arc<Snapshot<P::State>>`.
+pub(crate) type AnySnapshot = Arc<dyn Any + Send + Sync>;
+
+/// Decoded events of one batch for one read model, type-erased: a `Vec<Step<P::Decoded>>`.
+pub(crate) type AnySteps = Box<dyn Any + Send>;
+
+/// A projection, whatever its type.
+pub(crate) trait AnyProjection: Send + Sync {
+    fn root(&self) -> Root;
+
+    /// [`Projection::decode`]s `events` into `steps`, reusing the vector it holds when it
+    /// is one of this projection's.
+    fn decode(&self, events: &[RecordedEvent], steps: &mut Option<AnySteps>);
+
+    /// A new instance at position 0.
+    fn start(&self) -> Box<dyn Instance>;
+
+    /// The snapshot at position 0: the initial state.
+    fn initial(&self) -> AnySnapshot;
+}
+
+/// A projection instance being fed events (a [`Replay`]), whatever its type.
+pub(crate) trait Instance: Send {
+    /// Applies `events`, decoded by the same projection type's [`AnyProjection::decode`]
+    /// into `steps` (left empty). Steps of another type are ignored and the events
+    /// decoded here instead.
+    fn apply_decoded(&mut self, events: &[RecordedEvent], steps: &mut (dyn Any + Send));
+
+    /// Applies `events`, decoding them here.
+    fn apply(&mut self, events: &[RecordedEvent]);
+
+    fn position(&self) -> u64;
+
+    fn stats(&self) -> &ReplayStats;
+
+    fn root(&self) -> Root;
+
+    /// A snapshot of the state now (a cheap clone), as an `Arc<Snapshot<P::State>>`.
+    fn snapshot(&self) -> AnySnapshot;
+}
+
+/// A projection made a trait object.
+pub(crate) struct Erased<P>(pub(crate) P);
+
+impl<P: Projection> AnyProjection for Erased<P> {
+    fn root(&self) -> Root {
+        self.0.root()
+    }
+
+    fn decode(&self, events: &[RecordedEvent], steps: &mut Option<AnySteps>) {
+        if !steps
+            .as_ref()
+            .is_some_and(|steps| steps.is::<Vec<Step<P::Decoded>>>())
+        {
+            *steps = Some(Box::new(Vec::<Step<P::Decoded>>::with_capacity(
+                events.len(),
+            )));
+        }
+        let steps = steps
+            .as_mut()
+            .and_then(|steps| steps.downcast_mut::<Vec<Step<P::Decoded>>>())
+            .expect("made above");
+        steps.clear();
+        steps.extend(events.iter().map(|event| Step::of(&self.0, event)));
+    }
+
+    fn start(&self) -> Box<dyn Instance> {
+        Box::new(Replay::new(self.0.clone()))
+    }
+
+    fn initial(&self) -> AnySnapshot {
+        Arc::new(Snapshot {
+            state: self.0.initial_state(),
+            position: 0,
+            root: self.0.root(),
+        })
+    }
+}
+
+impl<P: Projection> Instance for Replay<P> {
+    fn apply_decoded(&mut self, events: &[RecordedEvent], steps: &mut (dyn Any + Send)) {
+        match steps.downcast_mut::<Vec<Step<P::Decoded>>>() {
+            Some(steps) => Replay::apply_decoded(self, events, steps),
+            None => Replay::apply(self, events),
+        }
+    }
+
+    fn apply(&mut self, events: &[RecordedEvent]) {
+        Replay::apply(self, events);
+    }
+
+    fn position(&self) -> u64 {
+        Replay::position(self)
+    }
+
+    fn stats(&self) -> &ReplayStats {
+        Replay::stats(self)
+    }
+
+    fn root(&self) -> Root {
+        self.projection().root()
+    }
+
+    fn snapshot(&self) -> AnySnapshot {
+        Arc::new(Replay::snapshot(self))
+    }
+}
+
+/// A read model's query catalog, whatever its state type.
+pub(crate) trait AnyCatalog: Send + Sync {
+    fn versions(&self) -> Vec<u32>;
+
+    fn functions(&self, version: u32) -> Option<Vec<FunctionSpec>>;
+
+    fn queries(&self) -> Vec<QueryInfo>;
+
+    /// [`QueryCatalog::call`] on `snapshot`, an `Arc<Snapshot<S>>` of this catalog's `S`.
+    fn call(
+        &self,
+        version: u32,
+        name: &str,
+        snapshot: &(dyn Any + Send + Sync),
+        args: Map<String, Value>,
+    ) -> Result<Value, QueryError>;
+}
+
+impl<S: Send + Sync + 'static> AnyCatalog for QueryCatalog<S> {
+    fn versions(&self) -> Vec<u32> {
+        QueryCatalog::versions(self)
+    }
+
+    fn functions(&self, version: u32) -> Option<Vec<FunctionSpec>> {
+        QueryCatalog::functions(self, version)
+    }
+
+    fn queries(&self) -> Vec<QueryInfo> {
+        QueryCatalog::queries(self)
+    }
+
+    fn call(
+        &self,
+        version: u32,
+        name: &str,
+        snapshot: &(dyn Any + Send + Sync),
+        args: Map<String, Value>,
+    ) -> Result<Value, QueryError> {
+        // The spec pairs each catalog with its projection, so the types always match.
+        let snapshot = snapshot
+            .downcast_ref::<Snapshot<S>>()
+            .ok_or_else(|| QueryError::failed("the snapshot is not of the catalog's state"))?;
+        QueryCatalog::call(self, version, name, snapshot, args)
+    }
+}
