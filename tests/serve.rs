@@ -463,7 +463,7 @@ fn unknown_domains_and_bad_windows_are_refused_with_a_readable_error() {
             "--listen",
             "127.0.0.1:0",
             "--domain",
-            "orders",
+            "shipping",
             "--data-dir",
         ])
         .arg(dir.path())
@@ -472,7 +472,7 @@ fn unknown_domains_and_bad_windows_are_refused_with_a_readable_error() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("unknown domain") && stderr.contains("tickets"),
+        stderr.contains("unknown domain") && stderr.contains("tickets, orders"),
         "{stderr}"
     );
 

@@ -23,7 +23,7 @@ use crate::problem::ApiError;
 use crate::telemetry::{method_label, record_request};
 
 /// The operations routes: outside the request bound, so they answer under overload.
-pub(crate) const OPERATIONS: [&str; 3] = ["/health", "/metrics", "/openapi.json"];
+pub(crate) const OPERATIONS: [&str; 4] = ["/health", "/metrics", "/openapi.json", "/domains"];
 
 /// The route whose `?wait=` makes a long poll.
 pub(crate) const STATUS_ROUTE: &str = "/update/{id}";

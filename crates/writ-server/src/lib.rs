@@ -53,6 +53,7 @@
 //! ```
 
 mod commands;
+pub mod domains;
 mod gate;
 mod listener;
 mod ops;
@@ -105,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(ops::health))
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::openapi_json))
+        .routes(routes!(domains::get_domains))
         .split_for_parts();
     debug_assert!(
         gate::OPERATIONS
@@ -114,7 +116,9 @@ pub fn router(state: AppState) -> Router {
             .all(|route| openapi.paths.paths.contains_key(*route))
     );
     let document = ops::OpenApiDocument::new(openapi, state.engine());
+    let domains = domains::DomainsDocument::new(&state);
     api.layer(axum::Extension(document))
+        .layer(axum::Extension(domains))
         .layer(DefaultBodyLimit::max(state.options().body_bytes_max))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
@@ -209,7 +213,7 @@ pub async fn serve(
     tokio::task::spawn_blocking(move || {
         engine.shutdown();
         if let Some(read) = read {
-            read.service.shutdown();
+            read.models.shutdown();
         }
     })
     .await

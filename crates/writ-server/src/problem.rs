@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use writ_domain::CommandError;
 use writ_engine::{Overload, ReadError, SubmitError, Unavailable, WaitError};
-use writ_query::{QueryError, RebuildError, RebuildRequestError, WaitError as QueryWaitError};
+use writ_query::{QueryError, RebuildError, WaitError as QueryWaitError};
 use writ_sandbox::SandboxError;
 
 /// The media type of every error body.
@@ -367,7 +367,7 @@ impl From<QueryError> for ApiError {
             | QueryError::UnknownQuery { .. }
             | QueryError::UnknownVersion { .. } => ProblemKind::NotFound,
             QueryError::BadArgument { .. } => ProblemKind::BadArgument,
-            QueryError::Unavailable { .. } => ProblemKind::Unavailable,
+            QueryError::Unavailable { .. } | QueryError::Stopped { .. } => ProblemKind::Unavailable,
             QueryError::Failed { .. } => {
                 tracing::error!(%error, "a query failed");
                 ProblemKind::Internal
@@ -428,14 +428,13 @@ impl From<QueryWaitError> for ApiError {
     }
 }
 
-impl From<RebuildRequestError> for ApiError {
-    fn from(error: RebuildRequestError) -> Self {
+impl From<RebuildError> for ApiError {
+    fn from(error: RebuildError) -> Self {
         let kind = match &error {
-            RebuildRequestError::UnknownVersion { .. } => ProblemKind::BadArgument,
-            RebuildRequestError::Rebuild(RebuildError::AlreadyRunning { .. }) => {
-                ProblemKind::RebuildRunning
-            }
-            RebuildRequestError::Rebuild(RebuildError::ShutDown) => ProblemKind::Unavailable,
+            RebuildError::UnknownModel { .. } => ProblemKind::NotFound,
+            RebuildError::UnknownVersion { .. } => ProblemKind::BadArgument,
+            RebuildError::AlreadyRunning { .. } => ProblemKind::RebuildRunning,
+            RebuildError::ShutDown => ProblemKind::Unavailable,
             _ => ProblemKind::Internal,
         };
         Self::new(kind, error.to_string())

@@ -8,8 +8,6 @@
 //! The answer reads one snapshot at a position at least `after`; named queries give that
 //! position in the `Writ-Position` header, query code in the body's `position`.
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Path, Query, Request, State};
@@ -18,8 +16,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
-use writ_query::{QueryError, QueryService, RebuildStatus, RuntimeStatus};
-use writ_sandbox::LibraryError;
+use writ_query::{ModelStatus, RebuildStatus};
 
 use crate::params;
 use crate::problem::{ApiError, Problem, ProblemKind};
@@ -178,12 +175,12 @@ impl From<RebuildStatus> for RebuildState {
 }
 
 impl ProjectionState {
-    fn new(service: &dyn QueryService, status: RuntimeStatus) -> Self {
+    fn new(status: ModelStatus) -> Self {
         Self {
-            name: status.root.name.to_owned(),
+            name: status.name.to_owned(),
             version: status.root.version,
-            versions: service.projection_versions(),
-            query_versions: service.versions(),
+            versions: status.projection_versions,
+            query_versions: status.query_versions,
             position: status.position,
             applied: status.applied,
             last_position: status.last_position,
@@ -249,12 +246,11 @@ pub(crate) async fn get_query(
         }
     }
     wait_after(&state, read, after).await?;
-    let library = read.service.library(version)?;
-    let result = library.call(&name, args)?;
+    let (result, position) = read.models.call(version, &name, args)?;
     let mut response = json_response(StatusCode::OK, &result);
     response
         .headers_mut()
-        .insert(POSITION_HEADER, HeaderValue::from(library.position()));
+        .insert(POSITION_HEADER, HeaderValue::from(position));
     Ok(response)
 }
 
@@ -314,18 +310,14 @@ pub(crate) async fn post_query(
     let after = query.after.as_deref().map(position).transpose()?;
     let body: QueryCode = json_body(&state, request).await?;
     wait_after(&state, read, after).await?;
-    let library = read.service.library(version)?;
+    let library = read.models.library(version)?;
     let args = Value::Object(body.args.unwrap_or_default());
     let (tx, rx) = tokio::sync::oneshot::channel();
-    read.sandbox.submit(
-        Arc::new(SandboxLibrary(library)),
-        &body.code,
-        args,
-        move |result| {
+    read.sandbox
+        .submit(library, &body.code, args, move |result| {
             // The client may have gone; then no one waits for the answer.
             let _ = tx.send(result);
-        },
-    )?;
+        })?;
     let outcome = rx.await.map_err(|_| {
         ApiError::new(
             ProblemKind::Internal,
@@ -356,13 +348,13 @@ pub(crate) async fn post_query(
 )]
 pub(crate) async fn get_projections(State(state): State<AppState>) -> Result<Response, ApiError> {
     let read = read_side(&state)?;
-    let projection = ProjectionState::new(read.service.as_ref(), read.service.status());
-    Ok(json_response(
-        StatusCode::OK,
-        &Projections {
-            projections: vec![projection],
-        },
-    ))
+    let projections = read
+        .models
+        .statuses()
+        .into_iter()
+        .map(ProjectionState::new)
+        .collect();
+    Ok(json_response(StatusCode::OK, &Projections { projections }))
 }
 
 /// Rebuild a projection without downtime.
@@ -406,13 +398,12 @@ pub(crate) async fn post_rebuild(
 ) -> Result<Response, ApiError> {
     let Path(name) = path.map_err(|r| ApiError::malformed(r.body_text()))?;
     let read = read_side(&state)?;
-    let live = read.service.status().root;
-    if name != live.name {
+    if read.models.status(&name).is_none() {
         return Err(ApiError::new(
             ProblemKind::NotFound,
             format!(
                 "there is no projection {name:?}; this server runs {:?}",
-                live.name
+                read.models.names()
             ),
         ));
     }
@@ -420,12 +411,13 @@ pub(crate) async fn post_rebuild(
         None => RebuildRequest::default(),
         Some(bytes) => parse(&bytes)?,
     };
-    let rebuild = read.service.rebuild(body.version)?;
+    let rebuild = read.models.rebuild(&name, body.version)?;
     tracing::info!(projection = %name, status = ?rebuild.status(), "rebuild started");
-    let mut response = json_response(
-        StatusCode::ACCEPTED,
-        &ProjectionState::new(read.service.as_ref(), read.service.status()),
-    );
+    let status = read
+        .models
+        .status(&name)
+        .expect("the read model was found above");
+    let mut response = json_response(StatusCode::ACCEPTED, &ProjectionState::new(status));
     response
         .headers_mut()
         .insert(header::LOCATION, HeaderValue::from_static("/projections"));
@@ -486,7 +478,7 @@ async fn wait_after(state: &AppState, read: &ReadSide, after: Option<u64>) -> Re
             ),
         ));
     }
-    read.service
+    read.models
         .wait_for(after, state.options().after_wait_max)
         .await?;
     Ok(())
@@ -533,42 +525,4 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::malformed("the body must be a JSON object"));
     }
     serde_json::from_value(value).map_err(|e| ApiError::malformed(format!("the body: {e}")))
-}
-
-/// A query version's library as the sandbox sees it.
-struct SandboxLibrary(Arc<dyn writ_query::Library>);
-
-impl writ_sandbox::Library for SandboxLibrary {
-    fn functions(&self) -> Vec<writ_sandbox::FunctionSpec> {
-        self.0
-            .functions()
-            .into_iter()
-            .map(|f| writ_sandbox::FunctionSpec {
-                name: f.name,
-                params: f.params,
-            })
-            .collect()
-    }
-
-    fn call(&self, name: &str, args: Map<String, Value>) -> Result<Value, LibraryError> {
-        self.0.call(name, args).map_err(|error: QueryError| {
-            let message = error.to_string();
-            LibraryError {
-                status: ApiError::from(error).kind.status().as_u16(),
-                message,
-            }
-        })
-    }
-
-    fn position(&self) -> u64 {
-        self.0.position()
-    }
-
-    fn root(&self) -> writ_sandbox::RootId {
-        writ_sandbox::RootId(self.0.root().0)
-    }
-
-    fn model(&self) -> writ_sandbox::RootId {
-        writ_sandbox::RootId(self.0.model().0)
-    }
 }

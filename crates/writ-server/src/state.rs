@@ -4,10 +4,12 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+use std::collections::HashMap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use uuid::Uuid;
 use writ_engine::{CommandStatus, Engine, WaitError, WaitFor};
-use writ_query::QueryService;
+
+use writ_query::ReadModels;
 use writ_sandbox::Sandbox;
 
 use crate::options::ServerOptions;
@@ -174,21 +176,24 @@ impl AppState {
     }
 }
 
-/// What the server answers queries from: a read model (its projection kept up to date and
-/// its query catalog, as a [`QueryService`]) and the sandbox that runs query code.
+/// What the server answers queries from: the read models (every domain's, kept at one
+/// position) and the sandbox that runs query code.
 #[derive(Clone)]
 pub struct ReadSide {
-    /// The read model.
-    pub service: Arc<dyn QueryService>,
-    /// Runs `POST /query/v{N}` code against the read model's snapshots.
+    /// The read models.
+    pub models: Arc<ReadModels>,
+    /// Runs `POST /query/v{N}` code against the read models' snapshots.
     pub sandbox: Arc<Sandbox>,
+    /// The domain each read model belongs to, by the read model's name (for `GET
+    /// /domains`); a read model not listed belongs to none.
+    pub domain_of_model: HashMap<String, String>,
 }
 
 impl fmt::Debug for ReadSide {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReadSide")
-            .field("root", &self.service.status().root)
-            .field("versions", &self.service.versions())
+            .field("models", &self.models.names())
+            .field("versions", &self.models.versions())
             .field("sandbox", &self.sandbox)
             .finish()
     }

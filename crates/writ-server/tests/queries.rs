@@ -13,8 +13,7 @@ use uuid::Uuid;
 use writ_engine::EngineOptions;
 use writ_log::storage::SimStorage;
 use writ_query::{
-    BoxFuture, EventSource, QueryError, QueryService, Rebuild, RebuildRequestError, RuntimeOptions,
-    RuntimeStatus, WaitError,
+    BoxFuture, EventFeed, EventSource, FeedError, ReadModels, RecordedEvent, RuntimeOptions,
 };
 use writ_sandbox::{Sandbox, SandboxOptions};
 use writ_server::{AppState, ReadSide, ServerOptions, router};
@@ -27,9 +26,11 @@ fn app(projection_version: u32, options: ServerOptions) -> Router {
     let engine_options = small_engine_options();
     let (engine, _) = support::open_tickets(Arc::new(SimStorage::new()), engine_options).unwrap();
     let engine = Arc::new(engine);
-    let read_model = writ_tickets::read::start_with(
+    let read_model = ReadModels::start(
         Arc::clone(&engine) as Arc<dyn EventSource>,
-        TicketsProjection::with_version(projection_version).unwrap(),
+        [writ_tickets::read::read_model_with(
+            TicketsProjection::with_version(projection_version).unwrap(),
+        )],
         RuntimeOptions::default(),
     )
     .unwrap();
@@ -42,8 +43,9 @@ fn app(projection_version: u32, options: ServerOptions) -> Router {
     })
     .unwrap();
     router(AppState::new(engine, options).with_read_side(ReadSide {
-        service: Arc::new(read_model),
+        models: Arc::new(read_model),
         sandbox: Arc::new(sandbox),
+        domain_of_model: [("tickets".to_owned(), "tickets".to_owned())].into(),
     }))
 }
 
@@ -284,37 +286,28 @@ async fn a_position_beyond_the_log_is_refused_at_once() {
     );
 }
 
-/// A read model that stays `behind` positions behind the log whatever it is asked: a
-/// stalled projection, as far as `?after=` can tell.
-struct Lagging {
-    inner: Arc<dyn QueryService>,
-    behind: u64,
+/// A source whose feed never delivers an event, though its log goes on: a stalled read
+/// model, as far as `?after=` can tell.
+struct Stalled(Arc<writ_engine::Engine>);
+
+struct NeverFeed;
+
+impl EventFeed for NeverFeed {
+    fn next_batch_into<'a>(
+        &'a mut self,
+        _: usize,
+        _: &'a mut Vec<RecordedEvent>,
+    ) -> BoxFuture<'a, Result<(), FeedError>> {
+        Box::pin(std::future::pending())
+    }
 }
 
-impl QueryService for Lagging {
-    fn versions(&self) -> Vec<u32> {
-        self.inner.versions()
+impl EventSource for Stalled {
+    fn subscribe(&self, _: u64) -> Box<dyn EventFeed> {
+        Box::new(NeverFeed)
     }
-    fn queries(&self) -> Vec<writ_query::QueryInfo> {
-        self.inner.queries()
-    }
-    fn library(&self, version: u32) -> Result<Arc<dyn writ_query::Library>, QueryError> {
-        self.inner.library(version)
-    }
-    fn wait_for(&self, position: u64, timeout: Duration) -> BoxFuture<'_, Result<u64, WaitError>> {
-        self.inner.wait_for(position + self.behind, timeout)
-    }
-    fn status(&self) -> RuntimeStatus {
-        self.inner.status()
-    }
-    fn rebuild(&self, version: Option<u32>) -> Result<Rebuild, RebuildRequestError> {
-        self.inner.rebuild(version)
-    }
-    fn projection_versions(&self) -> Vec<u32> {
-        self.inner.projection_versions()
-    }
-    fn shutdown(&self) {
-        self.inner.shutdown();
+    fn last_position(&self) -> u64 {
+        self.0.last_position()
     }
 }
 
@@ -323,8 +316,9 @@ async fn a_position_the_read_model_does_not_reach_in_time_is_504() {
     let (engine, _) =
         support::open_tickets(Arc::new(SimStorage::new()), EngineOptions::default()).unwrap();
     let engine = Arc::new(engine);
-    let read_model = writ_tickets::read::start(
-        Arc::clone(&engine) as Arc<dyn EventSource>,
+    let read_model = ReadModels::start(
+        Arc::new(Stalled(Arc::clone(&engine))),
+        [writ_tickets::read::read_model()],
         RuntimeOptions::default(),
     )
     .unwrap();
@@ -334,11 +328,9 @@ async fn a_position_the_read_model_does_not_reach_in_time_is_504() {
         ..ServerOptions::default()
     };
     let app = router(AppState::new(engine, options).with_read_side(ReadSide {
-        service: Arc::new(Lagging {
-            inner: Arc::new(read_model),
-            behind: 10,
-        }),
+        models: Arc::new(read_model),
         sandbox: Arc::new(sandbox),
+        domain_of_model: Default::default(),
     }));
     let open = json!({"ticketId": "t-1", "title": "Printer on fire", "reporter": "ann"});
     let position = run(&app, "OpenTicket", open).await;

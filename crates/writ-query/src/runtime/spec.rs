@@ -112,4 +112,25 @@ impl ReadModelSpec {
     pub fn projection_versions(&self) -> &[u32] {
         &self.versions
     }
+
+    /// The projection version the read model starts with.
+    pub fn version(&self) -> u32 {
+        self.projection.root().version
+    }
+
+    /// Starts the read model at projection `version` (one of
+    /// [`ReadModelSpec::projection_versions`]) instead of the one it was made with: an
+    /// older structure, which a rebuild can move on while the server serves. `None` when
+    /// the read model cannot build that version.
+    pub fn starting_at(mut self, version: u32) -> Option<Self> {
+        if version == self.version() {
+            return Some(self);
+        }
+        if !self.versions.contains(&version) {
+            return None;
+        }
+        let projection = (self.factory.as_ref()?)(version)?;
+        self.projection = projection;
+        Some(self)
+    }
 }

@@ -1,0 +1,369 @@
+//! The builder: modules in, a server out.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use writ_engine::{Engine, EngineOptions, OpenError, RecoveryReport, Registry, RegistryError};
+use writ_query::{EventSource, ReadModelSpec, ReadModels, RuntimeOptions};
+use writ_sandbox::{Sandbox, SandboxOptions};
+use writ_server::{AppState, ReadSide, ServerOptions};
+
+use crate::cli::{ServeArgs, init_logging, log_recovery};
+use crate::module::Module;
+
+/// The modules a binary can serve; see the crate documentation.
+#[derive(Debug, Default)]
+pub struct App {
+    modules: Vec<Module>,
+    defaults: Option<Vec<String>>,
+}
+
+/// Where the store lives.
+#[derive(Clone)]
+pub enum Store {
+    /// A data directory, created if missing and locked while the server runs.
+    Dir(PathBuf),
+    /// Any storage (tests use `writ_log::storage::SimStorage`).
+    Storage(Arc<dyn writ_log::storage::Storage>),
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Store::Dir(dir) => f.debug_tuple("Dir").field(dir).finish(),
+            Store::Storage(storage) => f.debug_tuple("Storage").field(storage).finish(),
+        }
+    }
+}
+
+/// Everything [`App::start`] needs beyond the modules.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the store lives.
+    pub store: Store,
+    /// The domains to serve; empty for the defaults ([`App::default_domains`], or all).
+    pub domains: Vec<String>,
+    /// `MODEL=N` or `N`: the projection version read models start with.
+    pub projection_versions: Vec<String>,
+    /// The engine's bounds.
+    pub engine: EngineOptions,
+    /// The HTTP server's bounds.
+    pub server: ServerOptions,
+    /// The read models' runtime.
+    pub runtime: RuntimeOptions,
+    /// The query sandbox's bounds.
+    pub sandbox: SandboxOptions,
+}
+
+impl Config {
+    /// Defaults everywhere, on `store`.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            domains: Vec::new(),
+            projection_versions: Vec::new(),
+            engine: EngineOptions::default(),
+            server: ServerOptions::default(),
+            runtime: RuntimeOptions::default(),
+            sandbox: SandboxOptions::default(),
+        }
+    }
+
+    /// The configuration `serve`'s flags describe.
+    pub fn from_args(args: &ServeArgs) -> Self {
+        let mut config = Self::new(Store::Dir(args.data_dir.clone()));
+        config.domains.clone_from(&args.domains);
+        config
+            .projection_versions
+            .clone_from(&args.projection_versions);
+        config.engine.dedupe_window = args.dedupe_window;
+        // Each bound is range-checked by clap, so it fits a usize.
+        config.engine.timers_max = usize::try_from(args.timers_max).unwrap_or(usize::MAX);
+        config.server.requests_max = usize::try_from(args.requests_max).unwrap_or(usize::MAX);
+        config.server.waits_max = usize::try_from(args.waits_max).unwrap_or(usize::MAX);
+        config.server.connections_max = usize::try_from(args.connections_max).unwrap_or(usize::MAX);
+        config
+    }
+}
+
+/// A server ready to serve: its state (hand it to `writ_server::router` or
+/// `writ_server::serve`) and what opening the store found.
+#[derive(Debug)]
+pub struct Started {
+    /// The HTTP layer's state: engine, read models, sandbox, bounds.
+    pub state: AppState,
+    /// What recovery found and did.
+    pub report: RecoveryReport,
+}
+
+/// Why [`App::start`] did not start. Each message says what to change; nothing was
+/// opened or created when it is a configuration mistake (every variant but `Open` and
+/// `ReadModels`'s spawn failures).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// `--domain` names a domain the binary does not have.
+    #[error("unknown domain {name:?}; known domains: {}", known.join(", "))]
+    UnknownDomain {
+        /// The name given.
+        name: String,
+        /// The domains the binary has.
+        known: Vec<String>,
+    },
+    /// Two domains (or processes) claim the same name, command or stream prefix.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// Two read models have the same name.
+    #[error("two read models are named {name:?} (in domains {first:?} and {second:?})")]
+    ReadModelTwice {
+        /// The name.
+        name: String,
+        /// The domain of the first.
+        first: String,
+        /// The domain of the second.
+        second: String,
+    },
+    /// A `--projection-version` no read model has, or that does not parse.
+    #[error("--projection-version {given}: {detail}")]
+    ProjectionVersion {
+        /// The flag's value.
+        given: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Open(#[from] OpenError),
+    /// The read models could not start (a query name claimed by two of them, or a thread
+    /// could not be spawned).
+    #[error("cannot start the read models: {0}")]
+    ReadModels(#[from] writ_query::StartError),
+    /// The query sandbox could not start.
+    #[error("cannot start the query sandbox: {0}")]
+    Sandbox(#[from] writ_sandbox::StartError),
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "A Writ server: command-first CQRS and event sourcing")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API on a data directory.
+    Serve(ServeArgs),
+}
+
+impl App {
+    /// No modules yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a module the binary can serve.
+    pub fn module(mut self, module: Module) -> Self {
+        self.modules.push(module);
+        self
+    }
+
+    /// The domains served when `--domain` is not given (by default, all).
+    pub fn default_domains(mut self, names: &[&str]) -> Self {
+        self.defaults = Some(names.iter().map(|n| (*n).to_owned()).collect());
+        self
+    }
+
+    /// The names of the domains the binary has.
+    pub fn domain_names(&self) -> Vec<String> {
+        self.modules.iter().map(|m| m.name().to_owned()).collect()
+    }
+
+    /// A whole `main`: parses `serve` and its flags from the command line, logs to stderr,
+    /// and serves until SIGTERM or SIGINT; an error is printed as one readable line.
+    pub fn run(self) -> ExitCode {
+        let cli = Cli::parse();
+        let result = init_logging().and_then(|()| match cli.command {
+            Command::Serve(args) => self.serve(&args),
+        });
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    /// Serves on `args` until SIGTERM or SIGINT: opens the store, starts the read models
+    /// and the sandbox, prints `listening on http://HOST:PORT`, and on the signal drains
+    /// and syncs. Logging must be set up already ([`init_logging`]).
+    pub fn serve(self, args: &ServeArgs) -> Result<(), String> {
+        let started = self
+            .start(Config::from_args(args))
+            .map_err(|e| e.to_string())?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("writ-http")
+            .build()
+            .map_err(|e| format!("cannot start the runtime: {e}"))?;
+        runtime.block_on(async {
+            let shutdown = async {
+                writ_server::shutdown_signal().await;
+                // A second signal does not wait for the drain. Nothing acknowledged is
+                // lost: acknowledged commands are in the journal with their outcomes.
+                tokio::spawn(async {
+                    writ_server::shutdown_signal().await;
+                    tracing::warn!("second signal: exiting without draining");
+                    std::process::exit(130);
+                });
+            };
+            writ_server::serve(&args.listen, started.state, shutdown)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    /// Opens the store and starts everything but the listener: the engine over the chosen
+    /// domains and their processes, the read models, the sandbox. Every check that can
+    /// fail on the configuration runs before the store is opened or created.
+    pub fn start(self, config: Config) -> Result<Started, StartError> {
+        let modules = self.select(&config.domains)?;
+        let mut registry = Registry::builder();
+        let mut specs: Vec<ReadModelSpec> = Vec::new();
+        let mut owners: HashMap<String, String> = HashMap::new();
+        for module in modules {
+            let domain = module.domain.name().to_owned();
+            registry = registry.domain(module.domain);
+            for process in module.processes {
+                registry = registry.process(process);
+            }
+            for spec in module.read_models {
+                if let Some(first) = owners.insert(spec.name().to_owned(), domain.clone()) {
+                    return Err(StartError::ReadModelTwice {
+                        name: spec.name().to_owned(),
+                        first,
+                        second: domain,
+                    });
+                }
+                specs.push(spec);
+            }
+        }
+        let registry = registry.build()?;
+        let specs = apply_projection_versions(specs, &config.projection_versions)?;
+        // Before the engine opens, so that what it reports during recovery is recorded.
+        writ_server::prometheus();
+        let domains = registry.domain_names().join(", ");
+        let (engine, report) = match &config.store {
+            Store::Dir(dir) => {
+                tracing::info!(data_dir = %dir.display(), %domains, "opening the store");
+                Engine::open_dir(dir, registry, config.engine)?
+            }
+            Store::Storage(storage) => Engine::open(Arc::clone(storage), registry, config.engine)?,
+        };
+        log_recovery(&report);
+        let engine = Arc::new(engine);
+        let models = ReadModels::start(
+            Arc::clone(&engine) as Arc<dyn EventSource>,
+            specs,
+            config.runtime,
+        )?;
+        let sandbox = Sandbox::new(config.sandbox)?;
+        let read = ReadSide {
+            models: Arc::new(models),
+            sandbox: Arc::new(sandbox),
+            domain_of_model: owners,
+        };
+        let state = AppState::new(engine, config.server).with_read_side(read);
+        Ok(Started { state, report })
+    }
+
+    /// The modules `--domain` names (or the defaults), in the order given, each once.
+    fn select(self, names: &[String]) -> Result<Vec<Module>, StartError> {
+        let known = self.domain_names();
+        let wanted: Vec<String> = if names.is_empty() {
+            self.defaults.clone().unwrap_or_else(|| known.clone())
+        } else {
+            names.to_vec()
+        };
+        let mut modules: Vec<Option<Module>> = self.modules.into_iter().map(Some).collect();
+        let mut selected = Vec::new();
+        for name in wanted {
+            let Some(at) = known.iter().position(|k| *k == name) else {
+                return Err(StartError::UnknownDomain { name, known });
+            };
+            if let Some(module) = modules[at].take() {
+                selected.push(module);
+            }
+        }
+        Ok(selected)
+    }
+}
+
+/// Applies `--projection-version` values: `MODEL=N` to that read model, `N` to every read
+/// model that has version N (at least one must).
+fn apply_projection_versions(
+    mut specs: Vec<ReadModelSpec>,
+    values: &[String],
+) -> Result<Vec<ReadModelSpec>, StartError> {
+    for given in values {
+        let error = |detail: String| StartError::ProjectionVersion {
+            given: given.clone(),
+            detail,
+        };
+        let (model, version) = match given.split_once('=') {
+            Some((model, version)) => (Some(model.trim()), version),
+            None => (None, given.as_str()),
+        };
+        let version: u32 = version
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v| *v >= 1)
+            .ok_or_else(|| error("a version is a positive integer, as in 2 or tickets=1".into()))?;
+        let mut applied = 0;
+        let mut known = Vec::new();
+        specs = specs
+            .into_iter()
+            .map(|spec| {
+                let matches = model.is_none_or(|m| m == spec.name());
+                known.push(format!(
+                    "the {} read model has projection versions {}",
+                    spec.name(),
+                    describe_versions(spec.projection_versions())
+                ));
+                if matches && spec.projection_versions().contains(&version) {
+                    applied += 1;
+                    spec.starting_at(version)
+                        .expect("a listed version can be built")
+                } else {
+                    spec
+                }
+            })
+            .collect();
+        if applied == 0 {
+            return Err(error(format!("{}, not {version}", known.join("; "))));
+        }
+    }
+    Ok(specs)
+}
+
+/// `1 to 2`, or `1, 3`.
+fn describe_versions(versions: &[u32]) -> String {
+    match versions {
+        [] => "none".to_owned(),
+        [only] => only.to_string(),
+        [first, .., last] if versions.windows(2).all(|w| w[1] == w[0] + 1) => {
+            format!("{first} to {last}")
+        }
+        _ => versions
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}

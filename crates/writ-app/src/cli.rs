@@ -1,0 +1,186 @@
+//! The `serve` command line: its flags, parsed with clap, and logging.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use tracing_subscriber::EnvFilter;
+use writ_engine::RecoveryReport;
+
+/// `serve`'s flags. Every flag also reads from an environment variable `WRIT_<FLAG>`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Data directory; created if missing.
+    #[arg(long, env = "WRIT_DATA_DIR", default_value = "./writ-data")]
+    pub data_dir: PathBuf,
+    /// Address to listen on, HOST:PORT; port 0 picks a free port (the printed line shows it).
+    #[arg(long, env = "WRIT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// A domain to serve; repeat it for several (one journal, one writer, one global
+    /// order). Without it, the binary's default domains.
+    #[arg(long = "domain", env = "WRIT_DOMAIN", value_delimiter = ',')]
+    pub domains: Vec<String>,
+    /// How long a command id is remembered for dedupe and status lookups: a number with a
+    /// unit, ms, s, m, h or d (90s, 15m, 24h, 1d).
+    #[arg(long, env = "WRIT_DEDUPE_WINDOW", default_value = "24h", value_parser = parse_duration)]
+    pub dedupe_window: Duration,
+    /// The projection version a read model starts with (default: its newest), as
+    /// `MODEL=N`, or `N` for every read model that has version N. An older one shows a
+    /// structure change: `writ rebuild --version N` moves it on while it serves.
+    #[arg(
+        long = "projection-version",
+        env = "WRIT_PROJECTION_VERSION",
+        value_delimiter = ','
+    )]
+    pub projection_versions: Vec<String>,
+    /// Requests handled at once (those that wait apart); beyond it requests are answered
+    /// 503 at once. Lower it to shed load sooner: under overload a 202 waits behind up to
+    /// this many requests.
+    #[arg(long, env = "WRIT_REQUESTS_MAX", default_value_t = 4_096,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub requests_max: u64,
+    /// Requests that wait, handled at once: long polls (`GET /update/{id}?wait=`) and
+    /// queries with `?after=`, bounded apart so that they never take the places of
+    /// commands; beyond it, 503 at once.
+    #[arg(long, env = "WRIT_WAITS_MAX", default_value_t = 4_096,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub waits_max: u64,
+    /// Open connections; more wait in the listen backlog until one closes.
+    #[arg(long, env = "WRIT_CONNECTIONS_MAX", default_value_t = 8_192,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub connections_max: u64,
+    /// Most pending durable timers; at the bound new commands are refused with 503 until
+    /// timers fire (about 150 bytes each, plus their command).
+    #[arg(long, env = "WRIT_TIMERS_MAX", default_value_t = 1_000_000,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    pub timers_max: u64,
+}
+
+/// Logs to stderr. `RUST_LOG` (full filter directives) wins over `LOG_LEVEL` (one of
+/// trace, debug, info, warn, error, fatal); the default is info. Call it once, first.
+pub fn init_logging() -> Result<(), String> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(directives) if !directives.trim().is_empty() => {
+            EnvFilter::try_new(&directives).map_err(|e| format!("RUST_LOG={directives:?}: {e}"))?
+        }
+        _ => {
+            let level = std::env::var("LOG_LEVEL").unwrap_or_default();
+            EnvFilter::new(log_level(&level)?)
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    Ok(())
+}
+
+/// The filter for a `LOG_LEVEL` value; `fatal` is `error`, the tracing crate's highest.
+fn log_level(level: &str) -> Result<&'static str, String> {
+    Ok(match level.trim().to_ascii_lowercase().as_str() {
+        "" | "info" => "info",
+        "trace" => "trace",
+        "debug" => "debug",
+        "warn" | "warning" => "warn",
+        "error" | "fatal" => "error",
+        _ => {
+            return Err(format!(
+                "LOG_LEVEL={level:?} is not a level; use trace, debug, info, warn, error or fatal"
+            ));
+        }
+    })
+}
+
+/// A duration as `--dedupe-window` takes it: digits and a unit (ms, s, m, h, d).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let usage = "use a number and a unit (ms, s, m, h or d), as in 90s, 15m, 24h or 1d";
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let unit_ms: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("{text:?} is not a duration; {usage}")),
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration; {usage}"))?;
+    let ms = number
+        .checked_mul(unit_ms)
+        .ok_or_else(|| format!("{text:?} is too long"))?;
+    if ms == 0 {
+        return Err("the duration must be longer than zero".to_owned());
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+/// Logs what opening the store found and did, in the lines the proofs read.
+pub(crate) fn log_recovery(report: &RecoveryReport) {
+    if let Some(cut) = &report.truncated {
+        tracing::warn!(
+            log = "journal",
+            segment = %cut.path.display(),
+            offset = cut.offset,
+            discarded_bytes = cut.discarded_bytes,
+            damage = ?cut.damage,
+            "recovery cut a torn or corrupt tail (never acknowledged)"
+        );
+    }
+    if report.resumed > 0 {
+        tracing::info!(
+            commands = report.resumed,
+            "completing a unit a crash cut short: commands processes issued in reaction to durable events"
+        );
+    }
+    tracing::info!(
+        commands = report.commands,
+        resumed = report.resumed,
+        events = report.events,
+        timers_pending = report.timers_pending,
+        dedupe_entries = report.dedupe_entries,
+        elapsed_ms = report.elapsed.as_millis() as u64,
+        "store open"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_a_number_and_a_unit() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(15 * 60)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(24 * 3600)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        for bad in [
+            "",
+            "24",
+            "h",
+            "1.5h",
+            "-1h",
+            "1 h",
+            "1H",
+            "1w",
+            "0s",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn log_levels_include_fatal() {
+        assert_eq!(log_level("fatal"), Ok("error"));
+        assert_eq!(log_level("WARN"), Ok("warn"));
+        assert_eq!(log_level(""), Ok("info"));
+        assert!(log_level("verbose").is_err());
+    }
+}
