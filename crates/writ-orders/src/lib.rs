@@ -92,6 +92,7 @@ mod domain;
 mod events;
 mod ids;
 mod process;
+pub mod read;
 mod state;
 pub mod workload;
 
