@@ -15,6 +15,13 @@
 //! `payment_timeout` and its reservation released. Payment or cancellation cancels the
 //! timer. Register both, the domain and [`processes`], with the engine.
 //!
+//! The [`read`] module is the domain's read model for `writ-query`:
+//! [`read::OrdersProjection`] folds the events into orders (by status, by customer, the
+//! current ones newest first, each with its history) and products' stock (by sku), and
+//! [`read::catalog`] declares the queries of query API version 1: `getOrder`,
+//! `currentOrders`, `orderHistory`, `customerOrders`, `getStock` and `listStock`; their
+//! answers are described there.
+//!
 //! A payload that does not match its command's schema (missing or unknown field, wrong
 //! type, a fraction, a negative `unitPriceCents`, a bad `orderId` or `sku`) is a decoding
 //! error, answered with `422`. `quantity` and `amountCents` decode any integer of the
@@ -92,6 +99,7 @@ mod domain;
 mod events;
 mod ids;
 mod process;
+pub mod read;
 mod state;
 pub mod workload;
 

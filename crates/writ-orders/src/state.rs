@@ -31,6 +31,16 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
+    /// Every status, in the order of an order's life (the two final ones last).
+    pub const ALL: [OrderStatus; 6] = [
+        Self::Draft,
+        Self::Submitted,
+        Self::AwaitingPayment,
+        Self::Paid,
+        Self::Shipped,
+        Self::Cancelled,
+    ];
+
     /// The contract's name for the status.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -41,6 +51,22 @@ impl OrderStatus {
             Self::Shipped => "shipped",
             Self::Cancelled => "cancelled",
         }
+    }
+
+    /// The status the contract names `name` (`draft`, ..., `cancelled`).
+    ///
+    /// ```
+    /// use writ_orders::OrderStatus;
+    /// assert_eq!(OrderStatus::parse("awaiting_payment"), Some(OrderStatus::AwaitingPayment));
+    /// assert_eq!(OrderStatus::parse("Paid"), None);
+    /// ```
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == name)
+    }
+
+    /// Whether no command moves an order on from this status: `shipped` or `cancelled`.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Shipped | Self::Cancelled)
     }
 
     /// Whether an order in this status holds a reservation of its lines' stock.
