@@ -11,7 +11,7 @@
 //!   can build exactly what a crash leaves, and injects I/O faults.
 //!
 //! - [`format`](mod@format) is the byte layout, with pure decoders that never panic (fuzzed).
-//! - [`reference`] is the floor a log is measured against: the plain `pwrite` + `fdatasync`
+//! - [`reference`](mod@reference) is the floor a log is measured against: the plain `pwrite` + `fdatasync`
 //!   loop into a pre-zeroed file, shared by the append benchmark and `writ-compare`.
 //!
 //! Records are numbered by a gap-free sequence starting at 0. After a failed write or sync
