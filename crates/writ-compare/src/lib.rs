@@ -2,6 +2,9 @@
 //! stack, cqrs-es + postgres-es on PostgreSQL, in one run, with the same rules, the same
 //! concurrency and the same durability on both sides.
 //!
+//! A data directory on a file system whose sync does nothing (tmpfs, ramfs; see [`disk`])
+//! is refused: nothing there would be durable.
+//!
 //! # What is compared
 //!
 //! The workload of `writ bench engine` ([`workload`]): `--tickets` `OpenTicket` commands
@@ -100,6 +103,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod disk;
 pub mod peer;
 pub mod workload;
 pub mod writ_side;
@@ -135,11 +139,23 @@ impl std::fmt::Display for Side {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CompareError {
-    /// `--data-dir` already holds a store: give an empty or new directory.
-    #[error("{} already holds a store; give an empty directory", path.display())]
+    /// `--data-dir` is not empty: give an empty or new directory.
+    #[error("{} is not empty; give an empty or new directory", path.display())]
     DataDirNotEmpty {
         /// The directory.
         path: PathBuf,
+    },
+    /// The data directory is on a file system whose `fsync` does nothing (tmpfs, ramfs):
+    /// nothing would be durable. Give a `--data-dir` on a disk.
+    #[error(
+        "{} is on {filesystem}, a file system in memory whose fsync does nothing: nothing would be durable, and a comparison with PostgreSQL on a disk would mean nothing; give a --data-dir on a disk",
+        path.display()
+    )]
+    VolatileFilesystem {
+        /// The directory.
+        path: PathBuf,
+        /// Its file system's type.
+        filesystem: String,
     },
     /// Writ's engine failed (open, submit, wait, read back): see the detail.
     #[error("writ: {detail}")]
@@ -267,8 +283,9 @@ impl SideRun {
 pub struct Options {
     /// Tickets, commands, clients.
     pub workload: Workload,
-    /// Writ's data directory; it must not hold a store. `None`: a fresh directory under
-    /// the system's temporary directory, removed afterwards.
+    /// Writ's data directory; it must be empty or new, and not on a file system whose sync
+    /// does nothing (tmpfs, ramfs). `None`: a fresh directory under the system's temporary
+    /// directory, removed afterwards.
     pub data_dir: Option<PathBuf>,
     /// The PostgreSQL server of the peer, for example `postgres://postgres@127.0.0.1/test`.
     pub postgres_url: String,
@@ -377,18 +394,12 @@ impl Drop for TempDir {
     }
 }
 
-/// Runs the workload through Writ, then through the peer, and verifies both outcomes.
-/// Returns an error on any failed command or mismatch; the peer's schema is dropped and a
-/// temporary data directory removed either way.
-pub fn run(options: &Options) -> Result<Comparison, CompareError> {
-    let workload = options.workload;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(CompareError::Runtime)?;
-
-    let (data_dir, cleanup) = match &options.data_dir {
-        Some(dir) => (dir.clone(), TempDir(None)),
+/// The run's directory: `given`, or a fresh one under the system's temporary directory
+/// that the returned guard removes. Refused when it is on a file system whose sync does
+/// nothing.
+fn run_dir(given: Option<&Path>) -> Result<(PathBuf, TempDir), CompareError> {
+    let (dir, cleanup) = match given {
+        Some(dir) => (dir.to_owned(), TempDir(None)),
         None => {
             let dir = std::env::temp_dir().join(format!(
                 "writ-compare-{}-{}",
@@ -398,6 +409,34 @@ pub fn run(options: &Options) -> Result<Comparison, CompareError> {
             (dir.clone(), TempDir(Some(dir)))
         }
     };
+    disk::refuse_volatile(&dir)?;
+    Ok((dir, cleanup))
+}
+
+/// Refuses a directory that exists and holds anything.
+pub(crate) fn require_empty(dir: &Path) -> Result<(), CompareError> {
+    let not_empty = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some());
+    if not_empty {
+        return Err(CompareError::DataDirNotEmpty {
+            path: dir.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Runs the workload through Writ, then through the peer, and verifies both outcomes.
+/// Returns an error on any failed command or mismatch; the peer's schema is dropped and a
+/// temporary data directory removed either way. A data directory on a file system whose
+/// sync does nothing (tmpfs, ramfs) is refused before anything runs.
+pub fn run(options: &Options) -> Result<Comparison, CompareError> {
+    let workload = options.workload;
+    let (data_dir, cleanup) = run_dir(options.data_dir.as_deref())?;
+    require_empty(&data_dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CompareError::Runtime)?;
+
     let writ = writ_side::run(&workload, &data_dir, &runtime)?;
     verify(Side::Writ, &workload, writ.tally)?;
 
@@ -409,7 +448,7 @@ pub fn run(options: &Options) -> Result<Comparison, CompareError> {
         .data_directory
         .as_deref()
         .filter(|_| is_local(&peer.host))
-        .and_then(|pg_dir| same_device(&data_dir, Path::new(pg_dir)));
+        .and_then(|pg_dir| disk::same_device(&data_dir, Path::new(pg_dir)));
     drop(cleanup);
     Ok(Comparison {
         workload,
@@ -422,14 +461,6 @@ pub fn run(options: &Options) -> Result<Comparison, CompareError> {
 
 fn is_local(host: &str) -> bool {
     host == "localhost" || host.starts_with("127.") || host == "::1" || host.starts_with('/')
-}
-
-/// Whether two paths are on the same device; `None` when either cannot be inspected.
-fn same_device(a: &Path, b: &Path) -> Option<bool> {
-    use std::os::unix::fs::MetadataExt;
-    let a = std::fs::metadata(a).ok()?;
-    let b = std::fs::metadata(b).ok()?;
-    Some(a.dev() == b.dev())
 }
 
 #[cfg(test)]

@@ -30,18 +30,14 @@ pub struct WritRun {
     pub stats: EngineStats,
 }
 
-/// Runs the workload through a fresh engine on `data_dir`, which must not hold a store yet,
+/// Runs the workload through a fresh engine on `data_dir`, which must be empty or new,
 /// then counts the recorded events by reading the whole event log back.
 pub fn run(
     workload: &Workload,
     data_dir: &Path,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<WritRun, CompareError> {
-    if data_dir.join("commands").exists() || data_dir.join("events").exists() {
-        return Err(CompareError::DataDirNotEmpty {
-            path: data_dir.to_owned(),
-        });
-    }
+    crate::require_empty(data_dir)?;
     let options = EngineOptions {
         // One command in flight per lane: the queue never holds more than `lanes`.
         intake_queue_max: EngineOptions::default()
