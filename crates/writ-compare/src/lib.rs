@@ -2,8 +2,20 @@
 //! stack, cqrs-es + postgres-es on PostgreSQL, in one run, with the same rules, the same
 //! concurrency and the same durability on both sides.
 //!
-//! A data directory on a file system whose sync does nothing (tmpfs, ramfs; see [`disk`])
-//! is refused: nothing there would be durable.
+//! Two modes:
+//!
+//! - **In-process** (the default, [`run`]): Writ's engine and cqrs-es called in this
+//!   process, one side after the other, each client keeping `--in-flight` commands in
+//!   flight. This page describes it.
+//! - **Over HTTP** (`--over http`, [`http::run`]): the real `writ serve` and the peer behind
+//!   a minimal HTTP endpoint, driven by the same HTTP/1.1 client, one command in flight per
+//!   client, each waited for until its final outcome; alternating over `--rounds`, with two
+//!   baselines measured in each round on the same machine and disk: the plain `pwrite` +
+//!   `fdatasync` loop and PostgreSQL's own single-insert transactions (pgbench). The
+//!   [`http`] module says what runs and why it is fair.
+//!
+//! Both modes refuse a data directory on a file system whose sync does nothing (tmpfs,
+//! ramfs; see [`disk`]): nothing there would be durable.
 //!
 //! # What is compared
 //!
@@ -14,7 +26,7 @@
 //! - **Writ** ([`writ_side`]): an in-process `writ_engine::Engine<writ_tickets::Tickets>`
 //!   on a data directory. A lane (below) calls `Engine::submit` with the command's JSON payload
 //!   and waits for the command's final outcome, which the engine delivers only after the
-//!   event log's fdatasync covers the command's commit.
+//!   journal's fdatasync covers the command and its outcome (one record, one sync).
 //! - **The peer** ([`peer`]): the same rules written as a cqrs-es `Aggregate`
 //!   ([`peer::TicketAggregate`]: `ticket_exists`, `title_required`, `ticket_not_found`,
 //!   `text_required`, in Writ's order, recording Writ's own event structs), stored by
@@ -37,9 +49,9 @@
 //!   group commit; PostgreSQL's WAL flush, which also covers other backends' commits).
 //!   `--in-flight 1` gives the strictest form, one command at a time per client.
 //! - **Why a window.** With one command in flight per client, Writ's rate is bound by the
-//!   disk's sync latency: each command waits for two fdatasyncs in a row (the command log's,
-//!   then the event log's), so 8 clients can go no faster than 8 commands per two syncs.
-//!   More in flight lets Writ's group commit put more commands in each sync. The peer gets
+//!   disk's sync latency: each command waits for the journal's fdatasync, so 8 clients can
+//!   go no faster than 8 commands per sync. More in flight lets Writ's group commit put more
+//!   commands in each sync (`--over http` measures the strict form, one in flight). The peer gets
 //!   the same window and one PostgreSQL connection per lane; on a small machine its
 //!   throughput stays where it is, since each command costs PostgreSQL CPU (a read of the
 //!   ticket's events, an insert, a commit) that more connections do not reduce. The report
@@ -67,16 +79,25 @@
 //! ```text
 //! cargo run --release -p writ-compare -- --clients 8
 //! cargo run --release -p writ-compare -- --clients 1 --postgres-url postgres://postgres@127.0.0.1:5432/test
+//! cargo build --release -p writ -p writ-compare
+//! target/release/writ-compare --over http --clients 1 --rounds 5
+//! target/release/writ-compare --over http --clients 8 --writ-binary target/release/writ --data-dir /var/tmp/wc
 //! ```
 //!
-//! Flags: `--clients` (default 8), `--in-flight` (commands in flight per client, default 8),
-//! `--tickets` (10,000), `--commands` (100,000),
-//! `--data-dir` (Writ's data directory; it must not hold a store; default a fresh directory
-//! under the temporary directory, removed afterwards), `--postgres-url` (default
-//! `WRIT_TEST_POSTGRES_URL`). The peer creates a schema `writ_compare_<random>` with the
-//! `events` and `snapshots` tables of postgres-es's README and drops it afterwards.
+//! Flags: `--over` (`in-process`, the default, or `http`), `--clients` (default 8),
+//! `--in-flight` (in-process only: commands in flight per client, default 8), `--tickets`
+//! and `--commands` (10,000 and 100,000 in-process; 2,000 and 20,000 over HTTP, where each
+//! side runs once per round), `--data-dir` (Writ's data directory, over HTTP the run's
+//! directory that holds each round's; it must be empty or new, and not on tmpfs or ramfs;
+//! default a fresh directory under the temporary directory, removed afterwards),
+//! `--postgres-url` (default `WRIT_TEST_POSTGRES_URL`). Over HTTP only: `--rounds` (5),
+//! `--writ-binary` (default `writ` next to this executable: `target/release/writ`),
+//! `--baseline-secs` (5: how long the plain loop and pgbench each run per round). The peer
+//! creates a schema `writ_compare_<random>` with the `events` and `snapshots` tables of
+//! postgres-es's README and drops it afterwards (pgbench's table too, in a schema of its
+//! own).
 //!
-//! The last line is machine-readable:
+//! The last line is machine-readable. In-process:
 //!
 //! ```text
 //! writ_cmds_per_s=N peer_cmds_per_s=M ratio=R
@@ -84,6 +105,18 @@
 //!
 //! where `ratio` is `N / M`. The lines before it give each side's elapsed time, p50 and p99
 //! latencies, what was verified, and PostgreSQL's `fsync` and `synchronous_commit`.
+//!
+//! Over HTTP (medians over rounds; each ratio the median of the rounds' own ratios;
+//! `skipped` for pgbench's figures when it is not on `PATH`):
+//!
+//! ```text
+//! writ_outcomes_per_s=N peer_outcomes_per_s=M plain_fdatasync_per_s=P pgbench_tps=T
+//!   writ_vs_plain=N/P writ_vs_peer=N/M writ_vs_pgbench=N/T clients=C rounds=R
+//!   writ_durability=fdatasync_per_batch,fs=ext4
+//!   peer_durability=fsync=on,synchronous_commit=on,wal_sync_method=fdatasync,full_page_writes=on,fs=ext4
+//! ```
+//!
+//! (one line), after a line per round and each figure's median, minimum and maximum.
 //!
 //! # Example
 //!
@@ -103,7 +136,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod baseline;
 pub mod disk;
+pub mod http;
 pub mod peer;
 pub mod workload;
 pub mod writ_side;
@@ -156,6 +191,22 @@ pub enum CompareError {
         path: PathBuf,
         /// Its file system's type.
         filesystem: String,
+    },
+    /// `--over http`: there is no `writ` binary at the path. Build it (`cargo build
+    /// --release -p writ`) or pass `--writ-binary`.
+    #[error(
+        "no writ binary at {}: build it with `cargo build --release -p writ`, or pass --writ-binary",
+        path.display()
+    )]
+    WritBinary {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// A baseline (the plain loop or pgbench) failed: see the detail.
+    #[error("baseline: {detail}")]
+    Baseline {
+        /// What failed.
+        detail: String,
     },
     /// Writ's engine failed (open, submit, wait, read back): see the detail.
     #[error("writ: {detail}")]
@@ -362,29 +413,34 @@ impl Comparison {
                     None => "unknown",
                 }
             ),
-            format!(
-                "postgres: fsync={} synchronous_commit={} wal_sync_method={} full_page_writes={} commit_delay={} server_version={} host={}",
-                s.fsync,
-                s.synchronous_commit,
-                s.wal_sync_method,
-                s.full_page_writes,
-                s.commit_delay,
-                s.server_version,
-                self.peer.host
-            ),
+            postgres_line(s, &self.peer.host),
         ];
         if !s.durable() {
-            lines.push(
-                "warning: this PostgreSQL does not wait for the disk at commit (fsync or synchronous_commit is off): the peer was not durable and the comparison favours it".into(),
-            );
+            lines.push(NOT_DURABLE_WARNING.into());
         }
         lines.push(self.summary_line());
         lines
     }
 }
 
+/// The report's line of PostgreSQL's settings.
+pub(crate) fn postgres_line(s: &peer::PostgresSettings, host: &str) -> String {
+    format!(
+        "postgres: fsync={} synchronous_commit={} wal_sync_method={} full_page_writes={} commit_delay={} server_version={} host={host}",
+        s.fsync,
+        s.synchronous_commit,
+        s.wal_sync_method,
+        s.full_page_writes,
+        s.commit_delay,
+        s.server_version,
+    )
+}
+
+/// Printed when PostgreSQL does not wait for the disk at commit.
+pub(crate) const NOT_DURABLE_WARNING: &str = "warning: this PostgreSQL does not wait for the disk at commit (fsync or synchronous_commit is off): the peer was not durable and the comparison favours it";
+
 /// Removes the directory on drop when the run made it.
-struct TempDir(Option<PathBuf>);
+pub(crate) struct TempDir(Option<PathBuf>);
 
 impl Drop for TempDir {
     fn drop(&mut self) {
@@ -397,7 +453,7 @@ impl Drop for TempDir {
 /// The run's directory: `given`, or a fresh one under the system's temporary directory
 /// that the returned guard removes. Refused when it is on a file system whose sync does
 /// nothing.
-fn run_dir(given: Option<&Path>) -> Result<(PathBuf, TempDir), CompareError> {
+pub(crate) fn run_dir(given: Option<&Path>) -> Result<(PathBuf, TempDir), CompareError> {
     let (dir, cleanup) = match given {
         Some(dir) => (dir.to_owned(), TempDir(None)),
         None => {
@@ -459,7 +515,7 @@ pub fn run(options: &Options) -> Result<Comparison, CompareError> {
     })
 }
 
-fn is_local(host: &str) -> bool {
+pub(crate) fn is_local(host: &str) -> bool {
     host == "localhost" || host.starts_with("127.") || host == "::1" || host.starts_with('/')
 }
 

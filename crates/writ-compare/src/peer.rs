@@ -13,6 +13,8 @@
 //! transaction (`BEGIN`, `INSERT`, `COMMIT`); `CqrsFramework::execute` returns after the
 //! commit, which with `synchronous_commit = on` waits for the WAL's flush.
 
+pub mod endpoint;
+
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
