@@ -2,6 +2,21 @@
 //! stack, cqrs-es + postgres-es on PostgreSQL, in one run, with the same rules, the same
 //! concurrency and the same durability on both sides.
 //!
+//! Two modes:
+//!
+//! - **In-process** (the default, [`run`]): Writ's engine and cqrs-es called in this
+//!   process, one side after the other, each client keeping `--in-flight` commands in
+//!   flight. This page describes it.
+//! - **Over HTTP** (`--over http`, [`http::run`]): the real `writ serve` and the peer behind
+//!   a minimal HTTP endpoint, driven by the same HTTP/1.1 client, one command in flight per
+//!   client, each waited for until its final outcome; alternating over `--rounds`, with two
+//!   baselines measured in each round on the same machine and disk: the plain `pwrite` +
+//!   `fdatasync` loop and PostgreSQL's own single-insert transactions (pgbench). The
+//!   [`http`] module says what runs and why it is fair.
+//!
+//! Both modes refuse a data directory on a file system whose sync does nothing (tmpfs,
+//! ramfs; see [`disk`]): nothing there would be durable.
+//!
 //! # What is compared
 //!
 //! The workload of `writ bench engine` ([`workload`]): `--tickets` `OpenTicket` commands
@@ -11,7 +26,7 @@
 //! - **Writ** ([`writ_side`]): an in-process `writ_engine::Engine<writ_tickets::Tickets>`
 //!   on a data directory. A lane (below) calls `Engine::submit` with the command's JSON payload
 //!   and waits for the command's final outcome, which the engine delivers only after the
-//!   event log's fdatasync covers the command's commit.
+//!   journal's fdatasync covers the command and its outcome (one record, one sync).
 //! - **The peer** ([`peer`]): the same rules written as a cqrs-es `Aggregate`
 //!   ([`peer::TicketAggregate`]: `ticket_exists`, `title_required`, `ticket_not_found`,
 //!   `text_required`, in Writ's order, recording Writ's own event structs), stored by
@@ -34,9 +49,9 @@
 //!   group commit; PostgreSQL's WAL flush, which also covers other backends' commits).
 //!   `--in-flight 1` gives the strictest form, one command at a time per client.
 //! - **Why a window.** With one command in flight per client, Writ's rate is bound by the
-//!   disk's sync latency: each command waits for two fdatasyncs in a row (the command log's,
-//!   then the event log's), so 8 clients can go no faster than 8 commands per two syncs.
-//!   More in flight lets Writ's group commit put more commands in each sync. The peer gets
+//!   disk's sync latency: each command waits for the journal's fdatasync, so 8 clients can
+//!   go no faster than 8 commands per sync. More in flight lets Writ's group commit put more
+//!   commands in each sync (`--over http` measures the strict form, one in flight). The peer gets
 //!   the same window and one PostgreSQL connection per lane; on a small machine its
 //!   throughput stays where it is, since each command costs PostgreSQL CPU (a read of the
 //!   ticket's events, an insert, a commit) that more connections do not reduce. The report
@@ -64,16 +79,25 @@
 //! ```text
 //! cargo run --release -p writ-compare -- --clients 8
 //! cargo run --release -p writ-compare -- --clients 1 --postgres-url postgres://postgres@127.0.0.1:5432/test
+//! cargo build --release -p writ -p writ-compare
+//! target/release/writ-compare --over http --clients 1 --rounds 5
+//! target/release/writ-compare --over http --clients 8 --writ-binary target/release/writ --data-dir /var/tmp/wc
 //! ```
 //!
-//! Flags: `--clients` (default 8), `--in-flight` (commands in flight per client, default 8),
-//! `--tickets` (10,000), `--commands` (100,000),
-//! `--data-dir` (Writ's data directory; it must not hold a store; default a fresh directory
-//! under the temporary directory, removed afterwards), `--postgres-url` (default
-//! `WRIT_TEST_POSTGRES_URL`). The peer creates a schema `writ_compare_<random>` with the
-//! `events` and `snapshots` tables of postgres-es's README and drops it afterwards.
+//! Flags: `--over` (`in-process`, the default, or `http`), `--clients` (default 8),
+//! `--in-flight` (in-process only: commands in flight per client, default 8), `--tickets`
+//! and `--commands` (10,000 and 100,000 in-process; 2,000 and 20,000 over HTTP, where each
+//! side runs once per round), `--data-dir` (Writ's data directory, over HTTP the run's
+//! directory that holds each round's; it must be empty or new, and not on tmpfs or ramfs;
+//! default a fresh directory under the temporary directory, removed afterwards),
+//! `--postgres-url` (default `WRIT_TEST_POSTGRES_URL`). Over HTTP only: `--rounds` (5),
+//! `--writ-binary` (default `writ` next to this executable: `target/release/writ`),
+//! `--baseline-secs` (5: how long the plain loop and pgbench each run per round). The peer
+//! creates a schema `writ_compare_<random>` with the `events` and `snapshots` tables of
+//! postgres-es's README and drops it afterwards (pgbench's table too, in a schema of its
+//! own).
 //!
-//! The last line is machine-readable:
+//! The last line is machine-readable. In-process:
 //!
 //! ```text
 //! writ_cmds_per_s=N peer_cmds_per_s=M ratio=R
@@ -81,6 +105,18 @@
 //!
 //! where `ratio` is `N / M`. The lines before it give each side's elapsed time, p50 and p99
 //! latencies, what was verified, and PostgreSQL's `fsync` and `synchronous_commit`.
+//!
+//! Over HTTP (medians over rounds; each ratio the median of the rounds' own ratios;
+//! `skipped` for pgbench's figures when it is not on `PATH`):
+//!
+//! ```text
+//! writ_outcomes_per_s=N peer_outcomes_per_s=M plain_fdatasync_per_s=P pgbench_tps=T
+//!   writ_vs_plain=N/P writ_vs_peer=N/M writ_vs_pgbench=N/T clients=C rounds=R
+//!   writ_durability=fdatasync_per_batch,fs=ext4
+//!   peer_durability=fsync=on,synchronous_commit=on,wal_sync_method=fdatasync,full_page_writes=on,fs=ext4
+//! ```
+//!
+//! (one line), after a line per round and each figure's median, minimum and maximum.
 //!
 //! # Example
 //!
@@ -100,6 +136,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub mod baseline;
+pub mod disk;
+pub mod http;
 pub mod peer;
 pub mod workload;
 pub mod writ_side;
@@ -135,11 +174,39 @@ impl std::fmt::Display for Side {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CompareError {
-    /// `--data-dir` already holds a store: give an empty or new directory.
-    #[error("{} already holds a store; give an empty directory", path.display())]
+    /// `--data-dir` is not empty: give an empty or new directory.
+    #[error("{} is not empty; give an empty or new directory", path.display())]
     DataDirNotEmpty {
         /// The directory.
         path: PathBuf,
+    },
+    /// The data directory is on a file system whose `fsync` does nothing (tmpfs, ramfs):
+    /// nothing would be durable. Give a `--data-dir` on a disk.
+    #[error(
+        "{} is on {filesystem}, a file system in memory whose fsync does nothing: nothing would be durable, and a comparison with PostgreSQL on a disk would mean nothing; give a --data-dir on a disk",
+        path.display()
+    )]
+    VolatileFilesystem {
+        /// The directory.
+        path: PathBuf,
+        /// Its file system's type.
+        filesystem: String,
+    },
+    /// `--over http`: there is no `writ` binary at the path. Build it (`cargo build
+    /// --release -p writ`) or pass `--writ-binary`.
+    #[error(
+        "no writ binary at {}: build it with `cargo build --release -p writ`, or pass --writ-binary",
+        path.display()
+    )]
+    WritBinary {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// A baseline (the plain loop or pgbench) failed: see the detail.
+    #[error("baseline: {detail}")]
+    Baseline {
+        /// What failed.
+        detail: String,
     },
     /// Writ's engine failed (open, submit, wait, read back): see the detail.
     #[error("writ: {detail}")]
@@ -267,8 +334,9 @@ impl SideRun {
 pub struct Options {
     /// Tickets, commands, clients.
     pub workload: Workload,
-    /// Writ's data directory; it must not hold a store. `None`: a fresh directory under
-    /// the system's temporary directory, removed afterwards.
+    /// Writ's data directory; it must be empty or new, and not on a file system whose sync
+    /// does nothing (tmpfs, ramfs). `None`: a fresh directory under the system's temporary
+    /// directory, removed afterwards.
     pub data_dir: Option<PathBuf>,
     /// The PostgreSQL server of the peer, for example `postgres://postgres@127.0.0.1/test`.
     pub postgres_url: String,
@@ -345,29 +413,34 @@ impl Comparison {
                     None => "unknown",
                 }
             ),
-            format!(
-                "postgres: fsync={} synchronous_commit={} wal_sync_method={} full_page_writes={} commit_delay={} server_version={} host={}",
-                s.fsync,
-                s.synchronous_commit,
-                s.wal_sync_method,
-                s.full_page_writes,
-                s.commit_delay,
-                s.server_version,
-                self.peer.host
-            ),
+            postgres_line(s, &self.peer.host),
         ];
         if !s.durable() {
-            lines.push(
-                "warning: this PostgreSQL does not wait for the disk at commit (fsync or synchronous_commit is off): the peer was not durable and the comparison favours it".into(),
-            );
+            lines.push(NOT_DURABLE_WARNING.into());
         }
         lines.push(self.summary_line());
         lines
     }
 }
 
+/// The report's line of PostgreSQL's settings.
+pub(crate) fn postgres_line(s: &peer::PostgresSettings, host: &str) -> String {
+    format!(
+        "postgres: fsync={} synchronous_commit={} wal_sync_method={} full_page_writes={} commit_delay={} server_version={} host={host}",
+        s.fsync,
+        s.synchronous_commit,
+        s.wal_sync_method,
+        s.full_page_writes,
+        s.commit_delay,
+        s.server_version,
+    )
+}
+
+/// Printed when PostgreSQL does not wait for the disk at commit.
+pub(crate) const NOT_DURABLE_WARNING: &str = "warning: this PostgreSQL does not wait for the disk at commit (fsync or synchronous_commit is off): the peer was not durable and the comparison favours it";
+
 /// Removes the directory on drop when the run made it.
-struct TempDir(Option<PathBuf>);
+pub(crate) struct TempDir(Option<PathBuf>);
 
 impl Drop for TempDir {
     fn drop(&mut self) {
@@ -377,18 +450,12 @@ impl Drop for TempDir {
     }
 }
 
-/// Runs the workload through Writ, then through the peer, and verifies both outcomes.
-/// Returns an error on any failed command or mismatch; the peer's schema is dropped and a
-/// temporary data directory removed either way.
-pub fn run(options: &Options) -> Result<Comparison, CompareError> {
-    let workload = options.workload;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(CompareError::Runtime)?;
-
-    let (data_dir, cleanup) = match &options.data_dir {
-        Some(dir) => (dir.clone(), TempDir(None)),
+/// The run's directory: `given`, or a fresh one under the system's temporary directory
+/// that the returned guard removes. Refused when it is on a file system whose sync does
+/// nothing.
+pub(crate) fn run_dir(given: Option<&Path>) -> Result<(PathBuf, TempDir), CompareError> {
+    let (dir, cleanup) = match given {
+        Some(dir) => (dir.to_owned(), TempDir(None)),
         None => {
             let dir = std::env::temp_dir().join(format!(
                 "writ-compare-{}-{}",
@@ -398,6 +465,34 @@ pub fn run(options: &Options) -> Result<Comparison, CompareError> {
             (dir.clone(), TempDir(Some(dir)))
         }
     };
+    disk::refuse_volatile(&dir)?;
+    Ok((dir, cleanup))
+}
+
+/// Refuses a directory that exists and holds anything.
+pub(crate) fn require_empty(dir: &Path) -> Result<(), CompareError> {
+    let not_empty = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some());
+    if not_empty {
+        return Err(CompareError::DataDirNotEmpty {
+            path: dir.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Runs the workload through Writ, then through the peer, and verifies both outcomes.
+/// Returns an error on any failed command or mismatch; the peer's schema is dropped and a
+/// temporary data directory removed either way. A data directory on a file system whose
+/// sync does nothing (tmpfs, ramfs) is refused before anything runs.
+pub fn run(options: &Options) -> Result<Comparison, CompareError> {
+    let workload = options.workload;
+    let (data_dir, cleanup) = run_dir(options.data_dir.as_deref())?;
+    require_empty(&data_dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CompareError::Runtime)?;
+
     let writ = writ_side::run(&workload, &data_dir, &runtime)?;
     verify(Side::Writ, &workload, writ.tally)?;
 
@@ -409,7 +504,7 @@ pub fn run(options: &Options) -> Result<Comparison, CompareError> {
         .data_directory
         .as_deref()
         .filter(|_| is_local(&peer.host))
-        .and_then(|pg_dir| same_device(&data_dir, Path::new(pg_dir)));
+        .and_then(|pg_dir| disk::same_device(&data_dir, Path::new(pg_dir)));
     drop(cleanup);
     Ok(Comparison {
         workload,
@@ -420,16 +515,8 @@ pub fn run(options: &Options) -> Result<Comparison, CompareError> {
     })
 }
 
-fn is_local(host: &str) -> bool {
+pub(crate) fn is_local(host: &str) -> bool {
     host == "localhost" || host.starts_with("127.") || host == "::1" || host.starts_with('/')
-}
-
-/// Whether two paths are on the same device; `None` when either cannot be inspected.
-fn same_device(a: &Path, b: &Path) -> Option<bool> {
-    use std::os::unix::fs::MetadataExt;
-    let a = std::fs::metadata(a).ok()?;
-    let b = std::fs::metadata(b).ok()?;
-    Some(a.dev() == b.dev())
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@
 //! transaction (`BEGIN`, `INSERT`, `COMMIT`); `CqrsFramework::execute` returns after the
 //! commit, which with `synchronous_commit = on` waits for the WAL's flush.
 
+pub mod endpoint;
+
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -211,15 +213,21 @@ pub fn command_for(step: &Step, command_id: Uuid) -> Result<TicketCommand, Compa
                 author: "bench".into(),
                 text: format!("Comment {comment} on ticket {}", step.ticket),
             },
-            comment_id: Envelope {
-                command_id,
-                recorded_at_ms: 0,
-                sequence: 0,
-                correlation_id: command_id,
-            }
-            .derive_id(0),
+            comment_id: comment_id(command_id),
         },
     })
+}
+
+/// The id of the comment an `AddComment` command records: derived from the command id as
+/// Writ derives it (`Envelope::derive_id(0)`).
+pub fn comment_id(command_id: Uuid) -> Uuid {
+    Envelope {
+        command_id,
+        recorded_at_ms: 0,
+        sequence: 0,
+        correlation_id: command_id,
+    }
+    .derive_id(0)
 }
 
 /// The server settings that decide whether a commit is durable when it returns.
@@ -266,6 +274,29 @@ pub struct PeerRun {
 /// Runs the workload through cqrs-es + postgres-es against the server at `url`, in a fresh
 /// schema that is dropped afterwards (also when the run fails).
 pub async fn run(workload: &Workload, url: &str) -> Result<PeerRun, CompareError> {
+    let (pool, host) = connect(url, workload.lanes()).await?;
+    let settings = read_settings(&pool).await?;
+    let schema = fresh_schema_name();
+    create_schema(&pool, &schema).await?;
+    let result = run_in_schema(workload, &pool, &schema).await;
+    let dropped = drop_schema(&pool, &schema).await;
+    pool.close().await;
+    let (run, tally) = result?;
+    dropped?;
+    Ok(PeerRun {
+        run,
+        tally,
+        settings,
+        host,
+    })
+}
+
+/// A pool of at most `connections` connections to the server at `url` (none opened yet: see
+/// [`warm`]), and the server's host as the URL names it.
+pub(crate) async fn connect(
+    url: &str,
+    connections: usize,
+) -> Result<(PgPool, String), CompareError> {
     let connect = PgConnectOptions::from_str(url).map_err(|e| CompareError::Peer {
         detail: format!("the PostgreSQL URL is not valid: {e}"),
     })?;
@@ -275,7 +306,7 @@ pub async fn run(workload: &Workload, url: &str) -> Result<PeerRun, CompareError
     // and guards only against connections dropped while idle, which a short local run
     // does not see. This helps the peer.
     let pool = PgPoolOptions::new()
-        .max_connections(workload.lanes() as u32)
+        .max_connections(u32::try_from(connections).unwrap_or(u32::MAX))
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(30))
         .test_before_acquire(false)
@@ -284,24 +315,38 @@ pub async fn run(workload: &Workload, url: &str) -> Result<PeerRun, CompareError
         .map_err(|e| CompareError::Peer {
             detail: format!("connecting to PostgreSQL: {e}"),
         })?;
-    let settings = read_settings(&pool).await?;
-    let schema = format!("writ_compare_{}", Uuid::new_v4().simple());
-    create_schema(&pool, &schema).await?;
-    let result = run_in_schema(workload, &pool, &schema).await;
-    let dropped = pool
-        .execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
-        .await;
-    pool.close().await;
-    let (run, tally) = result?;
-    dropped.map_err(|e| CompareError::Peer {
-        detail: format!("dropping schema {schema}: {e}"),
-    })?;
-    Ok(PeerRun {
-        run,
-        tally,
-        settings,
-        host,
-    })
+    Ok((pool, host))
+}
+
+/// Opens `connections` connections of the pool now, so that no command pays for a
+/// connect while timed.
+pub(crate) async fn warm(pool: &PgPool, connections: usize) -> Result<(), CompareError> {
+    let mut warm = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        warm.push(pool.acquire().await.map_err(|e| CompareError::Peer {
+            detail: format!(
+                "opening {connections} connections (one per lane; PostgreSQL's max_connections must allow them): {e}"
+            ),
+        })?);
+    }
+    Ok(())
+}
+
+/// `writ_compare_<random>`: a schema name no other run uses.
+pub(crate) fn fresh_schema_name() -> String {
+    format!("writ_compare_{}", Uuid::new_v4().simple())
+}
+
+/// The peer's framework on the `events` and `snapshots` tables of `schema`: postgres-es's
+/// `postgres_cqrs`, without queries.
+pub(crate) fn framework(pool: &PgPool, schema: &str) -> Arc<PostgresCqrs<TicketAggregate>> {
+    let repo = PostgresEventRepository::new(pool.clone())
+        .with_tables(&format!("{schema}.events"), &format!("{schema}.snapshots"));
+    Arc::new(CqrsFramework::new(
+        PersistedEventStore::new_event_store(repo),
+        vec![],
+        (),
+    ))
 }
 
 async fn run_in_schema(
@@ -309,25 +354,8 @@ async fn run_in_schema(
     pool: &PgPool,
     schema: &str,
 ) -> Result<(SideRun, Tally), CompareError> {
-    // Open every connection now, so that no client pays for a connect while timed.
-    let mut warm = Vec::with_capacity(workload.lanes());
-    for _ in 0..workload.lanes() {
-        warm.push(pool.acquire().await.map_err(|e| CompareError::Peer {
-            detail: format!(
-                "opening {} connections (one per lane, --clients times --in-flight; PostgreSQL's max_connections must allow them): {e}",
-                workload.lanes()
-            ),
-        })?);
-    }
-    drop(warm);
-
-    let repo = PostgresEventRepository::new(pool.clone())
-        .with_tables(&format!("{schema}.events"), &format!("{schema}.snapshots"));
-    let cqrs: Arc<PostgresCqrs<TicketAggregate>> = Arc::new(CqrsFramework::new(
-        PersistedEventStore::new_event_store(repo),
-        vec![],
-        (),
-    ));
+    warm(pool, workload.lanes()).await?;
+    let cqrs = framework(pool, schema);
     let base = Uuid::new_v4().as_u128();
     let plans = workload.deal();
 
@@ -388,7 +416,7 @@ async fn lane(
     Ok(latencies_us)
 }
 
-async fn read_settings(pool: &PgPool) -> Result<PostgresSettings, CompareError> {
+pub(crate) async fn read_settings(pool: &PgPool) -> Result<PostgresSettings, CompareError> {
     async fn show(pool: &PgPool, name: &str) -> Result<String, sqlx::Error> {
         let row = sqlx::query("SELECT current_setting($1, true)")
             .bind(name)
@@ -420,7 +448,7 @@ async fn read_settings(pool: &PgPool) -> Result<PostgresSettings, CompareError> 
 }
 
 /// The tables of postgres-es's README (`db/init.sql`), in a schema of their own.
-async fn create_schema(pool: &PgPool, schema: &str) -> Result<(), CompareError> {
+pub(crate) async fn create_schema(pool: &PgPool, schema: &str) -> Result<(), CompareError> {
     let ddl = format!(
         "CREATE SCHEMA {schema};
          CREATE TABLE {schema}.events (
@@ -450,7 +478,17 @@ async fn create_schema(pool: &PgPool, schema: &str) -> Result<(), CompareError> 
     Ok(())
 }
 
-async fn count_events(pool: &PgPool, schema: &str) -> Result<Tally, CompareError> {
+/// Drops `schema` with everything in it.
+pub(crate) async fn drop_schema(pool: &PgPool, schema: &str) -> Result<(), CompareError> {
+    pool.execute(format!("DROP SCHEMA {schema} CASCADE").as_str())
+        .await
+        .map_err(|e| CompareError::Peer {
+            detail: format!("dropping schema {schema}: {e}"),
+        })?;
+    Ok(())
+}
+
+pub(crate) async fn count_events(pool: &PgPool, schema: &str) -> Result<Tally, CompareError> {
     let query = format!(
         "SELECT
              count(*) FILTER (WHERE event_type = $2),

@@ -30,18 +30,14 @@ pub struct WritRun {
     pub stats: EngineStats,
 }
 
-/// Runs the workload through a fresh engine on `data_dir`, which must not hold a store yet,
+/// Runs the workload through a fresh engine on `data_dir`, which must be empty or new,
 /// then counts the recorded events by reading the whole event log back.
 pub fn run(
     workload: &Workload,
     data_dir: &Path,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<WritRun, CompareError> {
-    if data_dir.join("commands").exists() || data_dir.join("events").exists() {
-        return Err(CompareError::DataDirNotEmpty {
-            path: data_dir.to_owned(),
-        });
-    }
+    crate::require_empty(data_dir)?;
     let options = EngineOptions {
         // One command in flight per lane: the queue never holds more than `lanes`.
         intake_queue_max: EngineOptions::default()
@@ -49,17 +45,7 @@ pub fn run(
             .max(workload.lanes()),
         ..EngineOptions::default()
     };
-    let registry = writ_engine::Registry::builder()
-        .domain(writ_domain::model::domain::<Tickets>())
-        .build()
-        .map_err(|source| CompareError::Writ {
-            detail: source.to_string(),
-        })?;
-    let (engine, _) =
-        Engine::open_dir(data_dir, registry, options).map_err(|source| CompareError::Writ {
-            detail: format!("opening the engine on {}: {source}", data_dir.display()),
-        })?;
-    let engine = Arc::new(engine);
+    let engine = Arc::new(open(data_dir, options)?);
     let base = Uuid::new_v4().as_u128();
     let plans = workload.deal();
 
@@ -92,6 +78,30 @@ pub fn run(
         tally,
         stats,
     })
+}
+
+/// Opens an engine with the tickets domain on `data_dir`.
+fn open(data_dir: &Path, options: EngineOptions) -> Result<Engine, CompareError> {
+    let registry = writ_engine::Registry::builder()
+        .domain(writ_domain::model::domain::<Tickets>())
+        .build()
+        .map_err(|source| CompareError::Writ {
+            detail: source.to_string(),
+        })?;
+    let (engine, _) =
+        Engine::open_dir(data_dir, registry, options).map_err(|source| CompareError::Writ {
+            detail: format!("opening the engine on {}: {source}", data_dir.display()),
+        })?;
+    Ok(engine)
+}
+
+/// What the journal in `data_dir` records, read back by an engine opened on it (after the
+/// server that wrote it is gone; recovery runs as at any start).
+pub(crate) fn tally_dir(data_dir: &Path) -> Result<Tally, CompareError> {
+    let engine = open(data_dir, EngineOptions::default())?;
+    let tally = count_events(&engine);
+    engine.shutdown();
+    tally
 }
 
 /// One lane: its commands one at a time, each waited for until its outcome is durable.

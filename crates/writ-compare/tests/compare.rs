@@ -60,7 +60,7 @@ fn a_data_dir_with_a_store_is_refused() {
     // Refused before any side runs, so no PostgreSQL is needed.
     let url = "postgres://postgres@127.0.0.1:5432/test".to_owned();
     let dir = std::env::temp_dir().join(format!("writ-compare-test-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(dir.join("commands")).unwrap();
+    std::fs::create_dir_all(dir.join("journal")).unwrap();
     let options = Options {
         workload: Workload::new(2, 2, 1).unwrap(),
         data_dir: Some(dir.clone()),

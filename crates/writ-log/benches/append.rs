@@ -3,7 +3,8 @@
 //! For batches of 1, 16, 128 and 1024 records of 200 bytes, this measures
 //! (a) `Log::append` × N + `Log::commit` in a loop on `FsStorage`, and
 //! (b) the reference: one `pwrite` of the same payload bytes + `fdatasync` per batch into a
-//!     pre-zeroed file on the same disk (wrapping around at its end),
+//!     pre-zeroed file on the same disk (wrapping around at its end): `writ_log::reference`,
+//!     the loop `writ-compare --over http` measures too,
 //!
 //! each for about `WRIT_BENCH_SECS` seconds (default 2), 5 runs per variant, interleaved,
 //! and prints the medians. Every log run starts from a fresh log directory (opened outside
@@ -26,13 +27,14 @@
 //!
 //! Run with `cargo bench -p writ-log --bench append`.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use writ_log::format::encoded_record_len;
+use writ_log::reference::PrezeroedFile;
 use writ_log::storage::FsStorage;
 use writ_log::{Log, LogOptions};
 
@@ -111,23 +113,12 @@ fn open_prepared(base: &Path, batch: usize) -> Log {
     log
 }
 
-fn run_plain(file: &File, batch: usize, budget: Duration) -> Sample {
+fn run_plain(file: &mut PrezeroedFile, batch: usize, budget: Duration) -> Sample {
     let bytes = vec![0x5au8; batch * RECORD_BYTES];
-    let start = Instant::now();
-    let mut batches = 0u64;
-    let mut offset = 0u64;
-    while start.elapsed() < budget {
-        if offset + bytes.len() as u64 > PLAIN_FILE_BYTES {
-            offset = 0;
-        }
-        file.write_all_at(&bytes, offset).expect("pwrite");
-        file.sync_data().expect("fdatasync");
-        offset += bytes.len() as u64;
-        batches += 1;
-    }
+    let run = file.sync_loop(&bytes, budget).expect("pwrite + fdatasync");
     Sample {
-        batches,
-        elapsed: start.elapsed(),
+        batches: run.syncs,
+        elapsed: run.elapsed,
     }
 }
 
@@ -155,23 +146,6 @@ fn run_plain_append(path: &Path, batch: usize, budget: Duration) -> Sample {
     drop(file);
     std::fs::remove_file(path).expect("remove append file");
     sample
-}
-
-fn prezeroed_file(path: &Path) -> File {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .expect("create reference file");
-    let zeros = vec![0u8; 1 << 20];
-    let mut offset = 0;
-    while offset < PLAIN_FILE_BYTES {
-        file.write_all_at(&zeros, offset).expect("zero fill");
-        offset += zeros.len() as u64;
-    }
-    file.sync_all().expect("sync reference file");
-    file
 }
 
 fn main() {
@@ -207,7 +181,8 @@ fn main() {
         base.display(),
         RUNS
     );
-    let plain = prezeroed_file(&base.join("plain.dat"));
+    let mut plain = PrezeroedFile::create(&base.join("plain.dat"), PLAIN_FILE_BYTES)
+        .expect("create reference file");
     let record: Vec<u8> = (0..RECORD_BYTES).map(|i| (i * 7 + 1) as u8).collect();
 
     println!();
@@ -241,7 +216,7 @@ fn main() {
         let mut prepared = open_prepared(&base, batch);
         for run in 0..RUNS {
             log_samples.push(run_log(&base, run, batch, &record, budget));
-            plain_samples.push(run_plain(&plain, batch, budget));
+            plain_samples.push(run_plain(&mut plain, batch, budget));
             prepared_samples.push(log_loop(
                 &mut prepared,
                 batch,

@@ -11,6 +11,8 @@
 //!   can build exactly what a crash leaves, and injects I/O faults.
 //!
 //! - [`format`](mod@format) is the byte layout, with pure decoders that never panic (fuzzed).
+//! - [`reference`](mod@reference) is the floor a log is measured against: the plain `pwrite` + `fdatasync`
+//!   loop into a pre-zeroed file, shared by the append benchmark and `writ-compare`.
 //!
 //! Records are numbered by a gap-free sequence starting at 0. After a failed write or sync
 //! the log is *poisoned*: it refuses every further append and commit until it is opened
@@ -38,6 +40,7 @@
 //! ```
 
 pub mod format;
+pub mod reference;
 pub mod storage;
 
 mod error;

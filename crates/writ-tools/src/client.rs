@@ -1,6 +1,7 @@
 //! A lean HTTP/1.1 client for the tools that talk to a running server (`writ bench http`,
-//! `writ bench query`, `writ rebuild`, `writ proof`): one keep-alive connection, one
-//! request at a time, whole bodies.
+//! `writ bench query`, `writ rebuild`, `writ proof`, and `writ-compare --over http`, which
+//! drives both sides of its comparison with it): one keep-alive connection, one request at
+//! a time, whole bodies.
 //!
 //! It writes each request in one `write` and parses the answer itself (with `httparse`):
 //! the load tool shares the machine with the server it measures, so every instruction it
@@ -8,12 +9,28 @@
 //! chunked, or up to the end of the connection; a `Connection: close` answer, or an
 //! exchange that did not complete (an error, or its future dropped by a timeout), leaves
 //! the client unusable rather than reading a stale answer as the next one.
+//!
+//! It speaks plain `http://` only (no TLS, no proxies, no redirects): what a tool needs
+//! against a server on a known address, and no more.
+//!
+//! ```no_run
+//! use writ_tools::client::{Bytes, Client, Method, StatusCode, Target};
+//!
+//! # async fn example() -> Result<(), String> {
+//! let target = Target::parse("http://127.0.0.1:8080")?;
+//! let mut client = Client::connect(&target).await?;
+//! let body = Bytes::from_static(br#"{"id":"0b0e5b4c-9a53-4c9a-9d7c-6a3f0c2f7a10","command":"OpenTicket","version":2,"payload":{"ticketId":"t-1","title":"Printer on fire","reporter":"ann"}}"#);
+//! let (status, answer) = client.send(Method::POST, "/update?wait=10", Some(body)).await?;
+//! assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&answer));
+//! # Ok(())
+//! # }
+//! ```
 
 use std::fmt::Display;
 use std::io::Write as _;
 
-use hyper::body::Bytes;
-use hyper::{Method, StatusCode};
+pub use hyper::body::Bytes;
+pub use hyper::{Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -40,6 +57,7 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Where the server is.
 #[derive(Debug, Clone)]
 pub struct Target {
+    /// `http://HOST:PORT`, as given (without a trailing `/`); error messages name it.
     pub url: String,
     /// `HOST:PORT`.
     pub authority: String,
@@ -69,7 +87,7 @@ impl Target {
     }
 }
 
-/// One keep-alive HTTP/1.1 connection.
+/// One keep-alive HTTP/1.1 connection, one request at a time.
 #[derive(Debug)]
 pub struct Client {
     stream: TcpStream,
@@ -103,6 +121,7 @@ struct Head {
 }
 
 impl Client {
+    /// Opens the connection (with `TCP_NODELAY`: each request is one write).
     pub async fn connect(target: &Target) -> Result<Self, String> {
         let stream = TcpStream::connect(&target.authority)
             .await
@@ -118,7 +137,8 @@ impl Client {
         })
     }
 
-    /// Sends a request (a body is sent as JSON) and reads the whole answer.
+    /// Sends a request (a body is sent as JSON) and reads the whole answer: its status and
+    /// body. An `Err` is a sentence naming the request; the connection is then unusable.
     pub async fn send(
         &mut self,
         method: Method,

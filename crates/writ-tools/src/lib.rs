@@ -19,7 +19,9 @@
 //!
 //! The tools that talk to a server share an HTTP/1.1 client of their own (one write per
 //! request, answers parsed with `httparse`), so that the load tool spends little of the CPU
-//! it shares with the server it measures.
+//! it shares with the server it measures. It is public, [`client`], with [`server`] that
+//! runs the real `writ serve` as a child process: `writ-compare --over http` measures Writ
+//! and its peer with the same client.
 //!
 //! Two tools start the `writ` binary as a child process: the proofs run `BINARY serve`
 //! (their `--binary`, or else the current executable), and `writ bench query` loads its
@@ -68,6 +70,7 @@
 //! ```
 
 pub mod bench;
-mod client;
+pub mod client;
 pub mod proof;
 pub mod rebuild;
+pub mod server;

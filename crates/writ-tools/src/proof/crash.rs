@@ -32,9 +32,9 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::ledger::{Answer, Breach, Kind, Ledger, Sent, Spec};
-use super::server::ServerProcess;
 use super::{DataDir, Rng, check};
 use crate::client::Client;
+use crate::server::ServerProcess;
 
 /// `writ proof crash`'s arguments.
 #[derive(Debug, Args)]

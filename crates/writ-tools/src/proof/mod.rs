@@ -16,7 +16,6 @@ mod check;
 mod crash;
 mod ledger;
 mod overload;
-mod server;
 
 pub use crash::CrashArgs;
 pub use overload::OverloadArgs;

@@ -27,10 +27,10 @@ use tokio::time::Instant;
 use uuid::Uuid;
 use writ_server::wire::StatusName;
 
-use super::server::{ServerProcess, peak_rss_kib};
 use super::{DataDir, check, micros, percentile_ms};
 use crate::bench::http::Workload;
 use crate::client::{Client, Target};
+use crate::server::{ServerProcess, peak_rss_kib};
 
 /// `writ proof overload`'s arguments.
 #[derive(Debug, Args)]

@@ -1,4 +1,19 @@
-//! The server under test: a `writ serve` child process on `127.0.0.1:0`.
+//! The server under test: a `writ serve` child process on `127.0.0.1:0`, for the tools that
+//! measure or prove the real binary from outside (`writ proof`, `writ-compare --over http`).
+//!
+//! [`ServerProcess::start`] runs `BINARY serve --listen 127.0.0.1:0 --data-dir DIR` and
+//! returns once the server printed its `listening on http://HOST:PORT` line; its stderr is
+//! read on a thread of its own (the last lines kept for error messages), and the process is
+//! killed (SIGKILL) and reaped when the value is dropped.
+//!
+//! ```no_run
+//! use writ_tools::server::ServerProcess;
+//!
+//! let server = ServerProcess::start("target/release/writ".as_ref(), "/var/tmp/d".as_ref(), &[])?;
+//! println!("serving at {}", server.url());
+//! server.kill()?; // or drop it
+//! # Ok::<(), String>(())
+//! ```
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
@@ -15,27 +30,29 @@ const LOG_LINES_KEPT: usize = 40;
 
 /// A running `writ serve`, killed (SIGKILL) and reaped on drop.
 #[derive(Debug)]
-pub(super) struct ServerProcess {
+pub struct ServerProcess {
     child: Child,
     /// `HOST:PORT` as the server printed it.
-    pub(super) authority: String,
+    pub authority: String,
     /// From the spawn to the `listening on` line: process start, recovery, and everything
     /// else the server does before it accepts connections.
-    pub(super) recovery: Duration,
+    ///
+    /// Measured by the tool's clock, so it is an upper bound.
+    pub recovery: Duration,
     log: Arc<Mutex<ServerLog>>,
 }
 
 /// What the server wrote to stderr, in brief.
 #[derive(Debug, Default)]
-pub(super) struct ServerLog {
+pub struct ServerLog {
     /// The last lines.
     tail: VecDeque<String>,
     /// The `store open` line's `resumed=` count, once printed.
-    pub(super) resumed: Option<u64>,
+    pub resumed: Option<u64>,
     /// The `store open` line's `elapsed_ms=`: the engine's recovery alone.
-    pub(super) open_ms: Option<u64>,
+    pub open_ms: Option<u64>,
     /// Torn or corrupt tails recovery cut off (never acknowledged).
-    pub(super) tails_cut: u64,
+    pub tails_cut: u64,
 }
 
 impl ServerLog {
@@ -68,7 +85,7 @@ impl ServerProcess {
     /// Starts `BINARY serve --listen 127.0.0.1:0 --data-dir DIR EXTRA...` and waits for its
     /// `listening on http://HOST:PORT` line. The server logs at `info` for its own start
     /// (to read the recovery figures) and `warn` for the rest.
-    pub(super) fn start(binary: &Path, dir: &Path, extra: &[String]) -> Result<Self, String> {
+    pub fn start(binary: &Path, dir: &Path, extra: &[String]) -> Result<Self, String> {
         let started = Instant::now();
         let mut child = Command::new(binary)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -139,17 +156,18 @@ impl ServerProcess {
         }
     }
 
-    pub(super) fn pid(&self) -> u32 {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// `http://HOST:PORT`.
-    pub(super) fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("http://{}", self.authority)
     }
 
     /// Kills the server at once (SIGKILL on Unix: no drain, no sync) and reaps it.
-    pub(super) fn kill(mut self) -> Result<(), String> {
+    pub fn kill(mut self) -> Result<(), String> {
         self.child
             .kill()
             .map_err(|e| format!("cannot kill the server: {e}"))?;
@@ -160,7 +178,7 @@ impl ServerProcess {
     }
 
     /// Whether the server is still running; `Err` with its last log lines when it exited.
-    pub(super) fn alive(&mut self) -> Result<(), String> {
+    pub fn alive(&mut self) -> Result<(), String> {
         match self.child.try_wait() {
             Ok(None) => Ok(()),
             Ok(Some(status)) => Err(format!(
@@ -172,12 +190,12 @@ impl ServerProcess {
     }
 
     /// What the server wrote to stderr at its start, in brief.
-    pub(super) fn log<T>(&self, read: impl FnOnce(&ServerLog) -> T) -> T {
+    pub fn log<T>(&self, read: impl FnOnce(&ServerLog) -> T) -> T {
         read(&self.log.lock().expect("never poisoned"))
     }
 
     /// The last lines of the server's log, to append to an error message.
-    pub(super) fn log_tail(&self) -> String {
+    pub fn log_tail(&self) -> String {
         let log = self.log.lock().expect("never poisoned");
         if log.tail.is_empty() {
             return String::new();
@@ -189,7 +207,7 @@ impl ServerProcess {
 
 /// The peak resident set size so far (`VmHWM`) of process `pid`, in KiB; `None` where
 /// `/proc` does not tell (not Linux, or the process is gone).
-pub(super) fn peak_rss_kib(pid: u32) -> Option<u64> {
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
