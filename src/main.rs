@@ -43,7 +43,11 @@ enum Command {
 fn app() -> App {
     App::new()
         .module(Module::new::<writ_tickets::Tickets>().read_model(writ_tickets::read::read_model()))
-        .module(Module::new::<writ_orders::Orders>().process::<writ_orders::OrderFulfilment>())
+        .module(
+            Module::new::<writ_orders::Orders>()
+                .process::<writ_orders::OrderFulfilment>()
+                .read_model(writ_orders::read::read_model()),
+        )
         .default_domains(&["tickets"])
 }
 

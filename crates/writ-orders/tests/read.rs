@@ -15,7 +15,7 @@ use writ_log::storage::SimStorage;
 use writ_orders::Orders;
 use writ_orders::read::{self, OrdersProjection};
 use writ_orders::workload::{self, Expected, Fate};
-use writ_query::{QueryError, Replay, RuntimeOptions, rfc3339};
+use writ_query::{ProjectionRuntime, QueryError, Replay, RuntimeOptions, rfc3339};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -201,23 +201,24 @@ fn the_workload_mix_replays_into_the_figures_it_implies() {
     const ORDERS: u64 = 2_000;
     let engine = engine();
     send_the_mix(&engine, ORDERS);
-    let read_model = read::start(engine.clone(), RuntimeOptions::default()).unwrap();
-    let snapshot = read_model
-        .runtime()
+    let runtime = ProjectionRuntime::start(
+        engine.clone(),
+        read::OrdersProjection::current(),
+        RuntimeOptions::default(),
+    )
+    .unwrap();
+    let catalog = read::catalog();
+    let snapshot = runtime
         .blocking_wait_for(engine.last_position(), WAIT)
         .unwrap();
-    let status = read_model.runtime().status();
+    let status = runtime.status();
     assert_eq!(
         (status.stats.errors, status.stats.events_ignored),
         (0, 0),
         "{:?}",
         status.stats.last_error
     );
-    let call = |query: &str, arguments: Value| {
-        read_model
-            .catalog()
-            .call(1, query, &snapshot, args(arguments))
-    };
+    let call = |query: &str, arguments: Value| catalog.call(1, query, &snapshot, args(arguments));
     let (planned, products) = implied(ORDERS);
 
     // Every order: its figures, and its history as the engine has its stream.
@@ -434,13 +435,16 @@ fn pages_go_on_across_live_snapshots_without_repeats_or_gaps() {
     for n in 0..30 {
         position = create(&format!("o-{n:02}"));
     }
-    let read_model = read::start(engine.clone(), RuntimeOptions::default()).unwrap();
+    let runtime = ProjectionRuntime::start(
+        engine.clone(),
+        read::OrdersProjection::current(),
+        RuntimeOptions::default(),
+    )
+    .unwrap();
+    let catalog = read::catalog();
     let page = |query: &str, arguments: Value, at: u64| {
-        let snapshot = read_model.runtime().blocking_wait_for(at, WAIT).unwrap();
-        read_model
-            .catalog()
-            .call(1, query, &snapshot, args(arguments))
-            .unwrap()
+        let snapshot = runtime.blocking_wait_for(at, WAIT).unwrap();
+        catalog.call(1, query, &snapshot, args(arguments)).unwrap()
     };
 
     // currentOrders, 7 at a time, newest first. Between pages a new order comes (never

@@ -120,9 +120,7 @@
 //! assert_eq!(missing.code(), "not_found");
 //! ```
 
-use std::sync::Arc;
-
-use writ_query::{EventSource, ReadModel, RuntimeOptions, StartError};
+use writ_query::ReadModelSpec;
 
 mod projection;
 mod queries;
@@ -140,22 +138,8 @@ pub use view::{CurrentFilter, HistoryEvent, Item, Order, OrdersView, Product, St
 // The collection the view's orders keep their history in, as their fields name it.
 pub use writ_query::collections::{List, ListIter};
 
-/// Starts the newest orders projection on `source` with its queries.
-pub fn start(
-    source: Arc<dyn EventSource>,
-    options: RuntimeOptions,
-) -> Result<ReadModel<OrdersProjection>, StartError> {
-    ReadModel::start(source, OrdersProjection::current(), catalog(), options)
+/// The orders read model for [`ReadModels::start`](writ_query::ReadModels::start): the
+/// newest projection with the queries of query API version 1.
+pub fn read_model() -> ReadModelSpec {
+    ReadModelSpec::new(OrdersProjection::current(), catalog())
 }
-
-// ----- to come: the read model as one value -----
-//
-// `writ_query::ReadModelSpec` (a projection and its catalog, started by
-// `writ_query::ReadModels`) is being added to writ-query beside this module. Once it is
-// there, this is the orders read model as a server or an app registers it:
-//
-// /// The orders read model for [`ReadModels::start`](writ_query::ReadModels::start): the
-// /// newest projection with the queries of query API version 1.
-// pub fn read_model() -> writ_query::ReadModelSpec {
-//     writ_query::ReadModelSpec::new(OrdersProjection::current(), catalog())
-// }
