@@ -17,30 +17,12 @@
 //!
 //! ```no_run
 //! use writ_app::{App, Module};
-//! # mod library {
-//! #     use std::borrow::Cow;
-//! #     use writ_domain::{CommandCatalog, Decision, Domain, Refusal, event_set};
-//! #     #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-//! #     pub struct Lend { pub book: String }
-//! #     #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-//! #     pub struct Lent { pub book: String }
-//! #     event_set! { #[derive(Debug, Clone, PartialEq)] pub enum Event { Lent(Lent) } }
-//! #     pub struct Library;
-//! #     impl Domain for Library {
-//! #         const NAME: &'static str = "library";
-//! #         const STREAM_PREFIXES: &'static [&'static str] = &["book-"];
-//! #         type Command = Lend; type Event = Event; type State = ();
-//! #         fn commands() -> CommandCatalog<Lend> { CommandCatalog::new().command("Lend", 1, |c: Lend| c) }
-//! #         fn stream(c: &Lend) -> Cow<'_, str> { Cow::Owned(format!("book-{}", c.book)) }
-//! #         fn evolve(_: &mut (), _: &Event) {}
-//! #         fn decide(d: &mut Decision<'_, Self>, c: &Lend) -> Result<(), Refusal> {
-//! #             d.record(Event::Lent(Lent { book: c.book.clone() })); Ok(())
-//! #         }
-//! #     }
-//! # }
 //!
+//! // A binary serving one domain with its read model (`docs/guide.md` builds one of its own).
 //! fn main() -> std::process::ExitCode {
-//!     App::new().module(Module::new::<library::Library>()).run()
+//!     App::new()
+//!         .module(Module::new::<writ_tickets::Tickets>().read_model(writ_tickets::read::read_model()))
+//!         .run()
 //! }
 //! ```
 
