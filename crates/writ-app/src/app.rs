@@ -285,6 +285,13 @@ impl App {
     /// The modules `--domain` names (or the defaults), in the order given, each once.
     fn select(self, names: &[String]) -> Result<Vec<Module>, StartError> {
         let known = self.domain_names();
+        if let Some(name) = known
+            .iter()
+            .enumerate()
+            .find_map(|(at, name)| known[..at].contains(name).then_some(name))
+        {
+            return Err(RegistryError::DomainTwice { name: name.clone() }.into());
+        }
         let wanted: Vec<String> = if names.is_empty() {
             self.defaults.clone().unwrap_or_else(|| known.clone())
         } else {
@@ -365,5 +372,77 @@ fn describe_versions(versions: &[u32]) -> String {
             .map(u32::to_string)
             .collect::<Vec<_>>()
             .join(", "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use writ_log::storage::SimStorage;
+
+    fn app() -> App {
+        App::new()
+            .module(
+                Module::new::<writ_tickets::Tickets>().read_model(writ_tickets::read::read_model()),
+            )
+            .default_domains(&["tickets"])
+    }
+
+    fn config(domains: &[&str], versions: &[&str]) -> Config {
+        let mut config = Config::new(Store::Storage(Arc::new(SimStorage::new())));
+        config.domains = domains.iter().map(|d| (*d).to_owned()).collect();
+        config.projection_versions = versions.iter().map(|v| (*v).to_owned()).collect();
+        config
+    }
+
+    #[test]
+    fn versions_are_described_as_a_range_or_a_list() {
+        assert_eq!(describe_versions(&[1, 2, 3]), "1 to 3");
+        assert_eq!(describe_versions(&[1, 3]), "1, 3");
+        assert_eq!(describe_versions(&[2]), "2");
+        assert_eq!(describe_versions(&[]), "none");
+    }
+
+    #[test]
+    fn an_unknown_domain_is_refused_naming_the_known_ones() {
+        let error = app().start(config(&["shipping"], &[])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unknown domain \"shipping\"; known domains: tickets"
+        );
+    }
+
+    #[test]
+    fn projection_versions_start_a_read_model_at_an_older_structure() {
+        let started = app().start(config(&[], &["tickets=1"])).unwrap();
+        let read = started.state.read_side().expect("a read side");
+        assert_eq!(read.models.status("tickets").unwrap().root.version, 1);
+        let started = app().start(config(&[], &["2"])).unwrap();
+        let read = started.state.read_side().expect("a read side");
+        assert_eq!(read.models.status("tickets").unwrap().root.version, 2);
+        for (given, expected) in [
+            (
+                "3",
+                "the tickets read model has projection versions 1 to 2, not 3",
+            ),
+            (
+                "orders=1",
+                "the tickets read model has projection versions 1 to 2, not 1",
+            ),
+            ("zero", "a version is a positive integer"),
+        ] {
+            let error = app().start(config(&[], &[given])).unwrap_err().to_string();
+            assert!(error.contains(expected), "{given}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_domain_registered_twice_is_refused_before_the_store_opens() {
+        let twice = App::new()
+            .module(Module::new::<writ_tickets::Tickets>())
+            .module(Module::new::<writ_tickets::Tickets>());
+        let error = twice.start(config(&[], &[])).unwrap_err();
+        assert!(matches!(error, StartError::Registry(_)), "{error}");
+        assert!(error.to_string().contains("tickets"), "{error}");
     }
 }
