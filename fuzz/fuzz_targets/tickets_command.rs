@@ -27,5 +27,5 @@ fuzz_target!(|data: &[u8]| {
         4 => None,
         v => Some(u32::from(v)),
     };
-    writ_fuzz::check_command(name, version, payload);
+    writ_fuzz::check_command::<writ_tickets::Tickets>(writ_fuzz::tickets(), name, version, payload);
 });

@@ -24,10 +24,12 @@ struct Envelope<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<u32>,
     payload: &'a RawValue,
+    #[serde(rename = "expectedVersion", skip_serializing_if = "Option::is_none")]
+    expected_version: Option<u64>,
 }
 
 /// What a reading gave, comparable.
-type Seen = Result<(Uuid, String, Option<u32>, String), MalformedUpdate>;
+type Seen = Result<(Uuid, String, Option<u32>, String, Option<u64>), MalformedUpdate>;
 
 fn seen(read: &Result<UpdateRequest<'_>, MalformedUpdate>) -> Seen {
     read.as_ref()
@@ -37,6 +39,7 @@ fn seen(read: &Result<UpdateRequest<'_>, MalformedUpdate>) -> Seen {
                 r.command.to_string(),
                 r.version,
                 r.payload.get().to_owned(),
+                r.expected_version,
             )
         })
         .map_err(Clone::clone)
@@ -71,6 +74,10 @@ fuzz_target!(|data: &[u8]| {
         }
         let payload: Value = serde_json::from_str(request.payload.get()).unwrap();
         assert_eq!(value["payload"], payload);
+        match &value["expectedVersion"] {
+            Value::Null => assert_eq!(request.expected_version, None),
+            expected => assert_eq!(expected.as_u64(), request.expected_version),
+        }
     }
 
     // Re-encoded, it parses to the same request.
@@ -79,6 +86,7 @@ fuzz_target!(|data: &[u8]| {
         command: &request.command,
         version: request.version,
         payload: request.payload,
+        expected_version: request.expected_version,
     })
     .unwrap();
     let again = UpdateRequest::parse(&encoded).expect("a re-encoded request parses");
@@ -86,10 +94,19 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(again.command, request.command);
     assert_eq!(again.version, request.version);
     assert_eq!(again.payload.get(), request.payload.get());
+    assert_eq!(again.expected_version, request.expected_version);
 
-    writ_fuzz::check_command(
+    let payload = request.payload.get().as_bytes();
+    writ_fuzz::check_command::<writ_tickets::Tickets>(
+        writ_fuzz::tickets(),
         &request.command,
         request.version,
-        request.payload.get().as_bytes(),
+        payload,
+    );
+    writ_fuzz::check_command::<writ_orders::Orders>(
+        writ_fuzz::orders(),
+        &request.command,
+        request.version,
+        payload,
     );
 });
