@@ -84,6 +84,7 @@ pub(crate) fn recover(
     shared
         .store
         .publish(journal.durable_seq(), scanned.last_position);
+    shared.store.notify();
     let (resume, resumed_decided) = resume_unit(&shared, &scanned.unit, &journal.reader())?;
     report.commands = journal.durable_seq();
     report.events = scanned.last_position;

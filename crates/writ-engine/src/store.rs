@@ -84,11 +84,20 @@ impl Store {
     }
 
     /// Publishes a new durable end after the indexes cover it.
+    ///
+    /// Readers that look see it at once; subscribers waiting for it are woken by
+    /// [`Store::notify`], which the syncer calls after it has answered the batch's clients,
+    /// so that their answers do not wait behind the wake-ups of read models.
     pub(crate) fn publish(&self, durable: u64, last_position: u64) {
         debug_assert!(durable >= self.durable());
         debug_assert!(last_position >= self.last_position());
         self.durable.store(durable, Ordering::Release);
         self.last_position.store(last_position, Ordering::Release);
+    }
+
+    /// Wakes the subscriptions waiting for a position published since the last call.
+    pub(crate) fn notify(&self) {
+        let last_position = self.last_position();
         if last_position != *self.position_tx.borrow() {
             self.position_tx.send_replace(last_position);
         }

@@ -265,6 +265,7 @@ fn publish(shared: &Shared, log: &Log, batches: &mut Vec<Batch>) -> Vec<Done> {
     metrics.rejected.increment(rejected);
     metrics.failed.increment(failures);
     metrics.commands_accepted.increment(clients);
+    // Clients first (waiters, then the submitters' answers), read models after.
     shared.waiters.wake(dones.iter().map(|d| &d.status.id));
     for done in dones {
         if let Some((accepted, outcome)) = done.reply {
@@ -272,5 +273,6 @@ fn publish(shared: &Shared, log: &Log, batches: &mut Vec<Batch>) -> Vec<Done> {
             let _ = outcome.send(Ok(done.status));
         }
     }
+    store.notify();
     failed
 }
