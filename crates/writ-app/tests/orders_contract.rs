@@ -501,6 +501,42 @@ async fn whatever_ends_an_order_its_stream_gets_one_order_cancelled_at_most() {
 }
 
 #[tokio::test]
+async fn cancelling_a_paid_order_releases_its_stock_and_it_no_longer_counts_as_spent() {
+    let h = orders();
+    h.add_stock("pen", 5).await;
+    h.draft("o-1", "c-1", &[("pen", 2, 150)]).await;
+    h.submit_order("o-1", None).await;
+    h.ok(
+        "RecordPayment",
+        json!({"orderId": "o-1", "amountCents": 300}),
+    )
+    .await;
+    let spent = h.query_ok("customerOrders?customerId=c-1").await;
+    assert_eq!(spent["totalSpentCents"], 300);
+
+    let status = h
+        .ok("CancelOrder", json!({"orderId": "o-1", "reason": "refund"}))
+        .await;
+    assert_eq!(
+        recorded(&status),
+        pairs(&[
+            ("order-o-1", "OrderCancelled"),
+            ("product-pen", "StockReleased")
+        ])
+    );
+    assert_eq!(h.stock("pen").await, (5, 0, 5));
+    assert_eq!(
+        h.query_ok("customerOrders?customerId=c-1").await,
+        json!({"customerId": "c-1", "orderCount": 1, "totalSpentCents": 0,
+            "orders": [{"id": "o-1", "status": "cancelled", "totalCents": 300}]})
+    );
+    assert_eq!(
+        h.rejected("ShipOrder", json!({"orderId": "o-1"})).await,
+        "order_not_paid"
+    );
+}
+
+#[tokio::test]
 async fn available_never_goes_below_zero() {
     let h = orders();
     h.add_stock("pen", 2).await;
