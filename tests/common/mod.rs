@@ -57,9 +57,15 @@ impl Server {
     /// Starts `writ serve --listen 127.0.0.1:0 --data-dir DIR` and reads the port from its
     /// `listening on` line.
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// As [`Server::start`], with more flags for `serve` (`--domain orders`).
+    pub fn start_with(dir: &Path, flags: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_writ"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
+            .args(flags)
             .env_remove("RUST_LOG")
             .env("LOG_LEVEL", "warn")
             .stdin(Stdio::null())
@@ -112,6 +118,13 @@ impl Server {
             assert!(Instant::now() < deadline, "the server exits after SIGTERM");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Kills the process (SIGKILL: no drain, no final sync) and waits for it.
+    pub fn kill(mut self) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        child.kill().expect("the server can be killed");
+        child.wait().unwrap()
     }
 }
 
@@ -193,6 +206,33 @@ impl Http {
                 .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&bytes)))
         };
         (parts.status, parts.headers, json)
+    }
+
+    /// `GET path`, which must answer `200`; its JSON.
+    pub async fn get_ok(&mut self, path: &str) -> Value {
+        let (status, _, body) = self.call(Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        body
+    }
+
+    /// Submits a new command (`202`) and returns its final status (`?wait=30`).
+    pub async fn run(&mut self, command: &str, payload: Value) -> Value {
+        let id = uuid::Uuid::new_v4();
+        let body = serde_json::json!({"id": id, "command": command, "payload": payload});
+        let (status, _, answer) = self
+            .call(Method::POST, "/update", Some(&body.to_string()))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{command}: {answer}");
+        let status = self.get_ok(&format!("/update/{id}?wait=30")).await;
+        assert_ne!(status["status"], "accepted", "final within the wait");
+        status
+    }
+
+    /// Runs a command that must succeed; returns its final status.
+    pub async fn ok(&mut self, command: &str, payload: Value) -> Value {
+        let status = self.run(command, payload).await;
+        assert_eq!(status["status"], "succeeded", "{command}: {status}");
+        status
     }
 }
 
