@@ -127,6 +127,24 @@ pub enum StartError {
         /// The domain of the second.
         second: String,
     },
+    /// Two domains' read models declare the same query name in one query API version.
+    #[error(
+        "query {query:?} of query API version {version} is declared by domain {first:?} (read model {first_model:?}) and by domain {second:?} (read model {second_model:?})"
+    )]
+    QueryClash {
+        /// The query's name.
+        query: String,
+        /// The query API version.
+        version: u32,
+        /// The domain whose read model declares it first.
+        first: String,
+        /// That read model.
+        first_model: String,
+        /// The other domain.
+        second: String,
+        /// Its read model.
+        second_model: String,
+    },
     /// A `--projection-version` no read model has, or that does not parse.
     #[error("--projection-version {given}: {detail}")]
     ProjectionVersion {
@@ -255,6 +273,7 @@ impl App {
         }
         let registry = registry.build()?;
         let specs = apply_projection_versions(specs, &config.projection_versions)?;
+        ReadModels::check(&specs).map_err(|e| name_domains(e, &owners))?;
         // Before the engine opens, so that what it reports during recovery is recorded.
         writ_server::prometheus();
         let domains = registry.domain_names().join(", ");
@@ -308,6 +327,29 @@ impl App {
             }
         }
         Ok(selected)
+    }
+}
+
+/// A query clash between read models, told as one between their domains.
+fn name_domains(error: writ_query::StartError, owners: &HashMap<String, String>) -> StartError {
+    match error {
+        writ_query::StartError::QueryClash {
+            version,
+            name,
+            first,
+            second,
+        } => {
+            let domain = |model: &str| owners.get(model).cloned().unwrap_or_default();
+            StartError::QueryClash {
+                query: name,
+                version,
+                first: domain(&first),
+                first_model: first,
+                second: domain(&second),
+                second_model: second,
+            }
+        }
+        other => other.into(),
     }
 }
 

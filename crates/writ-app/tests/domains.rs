@@ -810,7 +810,6 @@ fn a_stream_prefix_claimed_by_two_domains_stops_the_start_naming_both() {
 }
 
 #[test]
-#[ignore = "defect: a query clash names the read models (orders, sales), not the domains (orders, reports)"]
 fn a_query_name_claimed_by_two_domains_stops_the_start_naming_both() {
     let message = start_error(on_sim(&["orders", "reports"]));
     for name in ["getOrder", "orders", "reports"] {
@@ -839,7 +838,6 @@ fn a_command_or_prefix_clash_is_refused_before_the_store_is_created() {
 }
 
 #[test]
-#[ignore = "defect: App::start finds a query clash only after Engine::open_dir created the data directory"]
 fn a_query_clash_is_refused_before_the_store_is_created() {
     let dir = fresh_dir("query-clash");
     let mut config = on_sim(&["orders", "reports"]);
@@ -851,7 +849,6 @@ fn a_query_clash_is_refused_before_the_store_is_created() {
 }
 
 #[test]
-#[ignore = "defect: App::select silently drops a second module of the same name instead of refusing it"]
 fn the_same_domain_registered_twice_stops_the_start() {
     let twice = App::new()
         .module(Module::new::<writ_tickets::Tickets>())

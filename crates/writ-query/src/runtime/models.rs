@@ -63,21 +63,32 @@ impl ReadModels {
         options: RuntimeOptions,
     ) -> Result<Self, StartError> {
         let specs: Vec<ReadModelSpec> = models.into_iter().collect();
+        let routes = Self::routes(&specs)?;
+        let group = Group::start(source, specs, options).map_err(StartError::Spawn)?;
+        Ok(Self {
+            group,
+            routes: Arc::new(routes),
+        })
+    }
+
+    /// The checks [`ReadModels::start`] makes before it starts anything: two read models
+    /// of one name, a query name two read models declare in one query API version. For a
+    /// caller that must refuse a configuration before it opens a store.
+    pub fn check(models: &[ReadModelSpec]) -> Result<(), StartError> {
+        Self::routes(models).map(|_| ())
+    }
+
+    fn routes(specs: &[ReadModelSpec]) -> Result<Routes, StartError> {
         let mut names = HashSet::new();
         if let Some(twice) = specs.iter().find(|spec| !names.insert(spec.name())) {
             return Err(StartError::ModelTwice {
                 name: twice.name().to_owned(),
             });
         }
-        let routes = Routes::new(
+        Routes::new(
             specs.iter().map(ReadModelSpec::name).collect(),
             specs.iter().map(|spec| Arc::clone(&spec.catalog)).collect(),
-        )?;
-        let group = Group::start(source, specs, options).map_err(StartError::Spawn)?;
-        Ok(Self {
-            group,
-            routes: Arc::new(routes),
-        })
+        )
     }
 
     /// The read models' names, in the order they were started.
