@@ -35,7 +35,7 @@
 //! shipped nor cancelled, newest (most recently created) first, as
 //! `{"items": [order, ...], "cursor": "..." | null}`, items shaped as `getOrder` answers.
 //! `status` keeps one status: `draft`, `submitted`, `awaiting_payment` or `paid` (`shipped`
-//! and `cancelled` are not current, so they are `400` like any other); `customerId` keeps
+//! and `cancelled` are never current: an empty page; any other value is `400`); `customerId` keeps
 //! one customer's orders; `limit`: 0 to 1000, default 50. `cursor` is `null` on the last
 //! page; otherwise pass it back for the next. It is opaque and stays valid across
 //! snapshots: orders created after the first page are newer than it and never show up on
