@@ -320,11 +320,12 @@ impl Writer {
         if self.batch.done.is_empty() {
             return;
         }
+        let records = self.batch.done.len();
         let batch = std::mem::replace(
             &mut self.batch,
             Batch {
-                bytes: Vec::with_capacity(64 * 1024),
-                done: Vec::new(),
+                bytes: self.sync.buffer(),
+                done: Vec::with_capacity(records),
             },
         );
         self.sync.hand_over(&self.shared, batch);
@@ -758,7 +759,7 @@ impl Execution for WriterExecution<'_> {
         let batch = std::mem::replace(
             self.batch,
             Batch {
-                bytes: Vec::new(),
+                bytes: self.sync.buffer(),
                 done: Vec::new(),
             },
         );
