@@ -450,6 +450,24 @@ async fn openapi_carries_the_payload_schema_of_every_command_version() {
     assert!(seen >= 6 + 8, "every public command version: {seen}");
 }
 
+#[tokio::test]
+async fn openapi_names_the_command_fields_as_the_wire_spells_them() {
+    let h = both();
+    let openapi = call(&h.app, get("/openapi.json")).await.json();
+    let update = &openapi["components"]["schemas"]["UpdateRequest"]["properties"];
+    let mut names: Vec<&str> = update
+        .as_object()
+        .expect("UpdateRequest has properties")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["command", "expectedVersion", "id", "payload", "version"]
+    );
+}
+
 /// Every `$ref` in `value`.
 fn refs<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
     match value {

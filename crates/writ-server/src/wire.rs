@@ -52,7 +52,7 @@ pub struct UpdateRequest<'a> {
     /// must not exist yet); otherwise the command is `rejected` with
     /// `wrong_expected_version`. Part of the command: the same id with another
     /// `expectedVersion` is a conflict.
-    #[schema(value_type = Option<u64>, minimum = 0)]
+    #[schema(value_type = Option<u64>, minimum = 0, rename = "expectedVersion")]
     pub expected_version: Option<u64>,
 }
 
