@@ -1,0 +1,10 @@
+//! The library's server: `cargo run -p writ-example-library -- serve --data-dir DIR`.
+
+use std::process::ExitCode;
+
+use writ_app::{App, Module};
+use writ_example_library::Library;
+
+fn main() -> ExitCode {
+    App::new().module(Module::new::<Library>()).run()
+}
