@@ -5,8 +5,10 @@
 //!   `member-{memberId}`. Commands: `AddBook`, `RegisterMember`, `LendBook` (version 1,
 //!   upcast to version 2 with a loan of [`LOAN_DAYS_DEFAULT`] days), `ReturnBook`, and the
 //!   internal `MarkOverdue`. Rejections carry the stable codes of [`codes`].
+//! - [`Reminders`] is the process: on `BookLent` a durable timer at the loan's due time
+//!   that issues `MarkOverdue`; on `BookReturned` it cancels it.
 //!
-//! `src/main.rs` serves it: `cargo run -p writ-example-library -- serve`.
+//! `src/main.rs` serves them: `cargo run -p writ-example-library -- serve`.
 //!
 //! ```
 //! use writ_domain::testing::given;
@@ -21,6 +23,7 @@ mod commands;
 mod domain;
 mod events;
 mod id;
+mod reminders;
 mod state;
 
 pub use commands::{
@@ -33,6 +36,7 @@ pub use events::{
     MemberRegistered,
 };
 pub use id::Id;
+pub use reminders::{ReminderEvent, Reminders};
 pub use state::{BookState, LibraryState, Loan, MemberState};
 
 /// The longest loan, in days.

@@ -3,8 +3,10 @@
 use std::process::ExitCode;
 
 use writ_app::{App, Module};
-use writ_example_library::Library;
+use writ_example_library::{Library, Reminders};
 
 fn main() -> ExitCode {
-    App::new().module(Module::new::<Library>()).run()
+    App::new()
+        .module(Module::new::<Library>().process::<Reminders>())
+        .run()
 }
