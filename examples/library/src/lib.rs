@@ -7,6 +7,8 @@
 //!   internal `MarkOverdue`. Rejections carry the stable codes of [`codes`].
 //! - [`Reminders`] is the process: on `BookLent` a durable timer at the loan's due time
 //!   that issues `MarkOverdue`; on `BookReturned` it cancels it.
+//! - [`read`] is the `loans` read model: `memberLoans` in query API versions 2 and 1 (a
+//!   transformer of 2), and `overdueLoans` in version 2.
 //!
 //! `src/main.rs` serves them: `cargo run -p writ-example-library -- serve`.
 //!
@@ -23,6 +25,7 @@ mod commands;
 mod domain;
 mod events;
 mod id;
+pub mod read;
 mod reminders;
 mod state;
 

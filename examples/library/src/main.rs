@@ -3,10 +3,14 @@
 use std::process::ExitCode;
 
 use writ_app::{App, Module};
-use writ_example_library::{Library, Reminders};
+use writ_example_library::{Library, Reminders, read};
 
 fn main() -> ExitCode {
     App::new()
-        .module(Module::new::<Library>().process::<Reminders>())
+        .module(
+            Module::new::<Library>()
+                .process::<Reminders>()
+                .read_model(read::read_model()),
+        )
         .run()
 }
