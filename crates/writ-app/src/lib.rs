@@ -29,9 +29,13 @@
 mod app;
 mod cli;
 mod module;
+pub mod testing;
 
 pub use app::{App, Config, StartError, Started, Store};
 pub use cli::{ServeArgs, init_logging, parse_duration};
 pub use module::Module;
 pub use writ_domain::{Domain, Process};
-pub use writ_query::ReadModelSpec;
+pub use writ_engine::{Clock, EngineOptions, ManualClock, SystemClock};
+pub use writ_query::{ReadModelSpec, RuntimeOptions};
+pub use writ_sandbox::SandboxOptions;
+pub use writ_server::ServerOptions;

@@ -21,7 +21,7 @@ use crate::shared::Shared;
 use crate::subscription::Subscription;
 use crate::syncer;
 use crate::types::{CommandStatus, RecordedEvent};
-use crate::writer::{self, Accepted, Outcome, Submit, Writer, WriterMsg};
+use crate::writer::{Accepted, Outcome, Submit, Writer, WriterMsg};
 
 /// A snapshot of the engine's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -579,7 +579,7 @@ fn run_evictor(shared: Arc<Shared>, journal: LogReader, mut cursor: u64, stop: m
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             _ => return,
         }
-        let horizon = writer::now_ms().saturating_sub(window_ms);
+        let horizon = shared.options.clock.now_ms().saturating_sub(window_ms);
         let mut iter = journal.iter_from(cursor);
         while let Some(Ok((seq, bytes))) = iter.next_record() {
             let Ok((id, recorded_at_ms)) = record::id_and_time(bytes) else {

@@ -41,6 +41,7 @@
 //! assert_eq!(engine.read_stream("ticket-t-1", 1, 10).unwrap().len(), 1);
 //! ```
 
+mod clock;
 mod dedupe;
 mod engine;
 mod error;
@@ -57,6 +58,7 @@ mod timers;
 mod types;
 mod writer;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Engine, EngineStats, Pending, Submission, Submitted, WaitError, WaitFor};
 pub use error::{OpenError, Overload, ReadError, SubmitError, SubscriptionError, Unavailable};
 pub use metrics::METRICS;

@@ -1,6 +1,9 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use writ_log::LogOptions;
+
+use crate::clock::{Clock, SystemClock};
 
 /// Limits and tunables of an engine. Every queue and index has a bound here.
 #[derive(Debug, Clone)]
@@ -43,6 +46,9 @@ pub struct EngineOptions {
     pub timer_ops_bytes_max: usize,
     /// Segment size and record bound of the journal.
     pub log: LogOptions,
+    /// Where the engine reads the time: commands' `recorded_at`, timers, the dedupe
+    /// window. The system clock; tests may move a [`ManualClock`](crate::ManualClock).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for EngineOptions {
@@ -60,6 +66,7 @@ impl Default for EngineOptions {
             process_chain_max: 1_000,
             timer_ops_bytes_max: 256 * 1024,
             log: LogOptions::default(),
+            clock: Arc::new(SystemClock),
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::registry::Registry;
 use crate::shared::Shared;
 use crate::store::Store;
 use crate::timers::{Timer, Timers};
-use crate::writer::{Queued, now_ms};
+use crate::writer::Queued;
 
 /// The journal's directory in the data directory.
 pub(crate) const JOURNAL_DIR: &str = "journal";
@@ -139,7 +139,7 @@ fn read_error(source: ReadError) -> OpenError {
 /// Rows "positions", "timers", "dedupe window": one pass over every record.
 fn scan(shared: &Shared, journal: &LogReader) -> Result<Scan, OpenError> {
     let window_ms = shared.options.dedupe_window.as_millis() as u64;
-    let horizon = now_ms().saturating_sub(window_ms);
+    let horizon = shared.options.clock.now_ms().saturating_sub(window_ms);
     let mut timers = Timers::default();
     let mut next_position = 1;
     let mut last_recorded_ms = 0;

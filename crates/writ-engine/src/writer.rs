@@ -28,7 +28,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -130,12 +130,6 @@ pub(crate) enum SyncerMsg {
     Shutdown,
 }
 
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 pub(crate) struct Writer {
     shared: Arc<Shared>,
     executors: Vec<Box<dyn Executor>>,
@@ -208,8 +202,9 @@ impl Writer {
         let shared = Arc::clone(&self.shared);
         let _guard = PanicGuard(&shared, "writer");
         let options = shared.options.clone();
+        let clock = Arc::clone(&options.clock);
         if !resume.is_empty() {
-            self.last_recorded_ms = now_ms().max(self.last_recorded_ms);
+            self.last_recorded_ms = clock.now_ms().max(self.last_recorded_ms);
             let queue = resume
                 .into_iter()
                 .filter_map(|q| self.queued_item(q))
@@ -225,7 +220,10 @@ impl Writer {
             let first = match self.timers.next_due_ms() {
                 None => rx.recv().unwrap_or(WriterMsg::Shutdown).into(),
                 Some(at) => {
-                    let wait = Duration::from_millis(at.saturating_sub(now_ms()));
+                    let mut wait = Duration::from_millis(at.saturating_sub(clock.now_ms()));
+                    if let Some(within) = clock.recheck_within() {
+                        wait = wait.min(within);
+                    }
                     match rx.recv_timeout(wait) {
                         Ok(msg) => Wake::Message(msg),
                         Err(RecvTimeoutError::Timeout) => Wake::TimerDue,
@@ -271,7 +269,7 @@ impl Writer {
             }
             // One clock reading per batch, never going back: handlers see time that only
             // moves forward along the journal.
-            let now = now_ms();
+            let now = clock.now_ms();
             self.last_recorded_ms = now.max(self.last_recorded_ms);
             while let Some(timer) = self.timers.pop_due(now) {
                 self.fire(timer);

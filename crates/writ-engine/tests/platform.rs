@@ -9,8 +9,8 @@ use uuid::Uuid;
 use writ_domain::CommandError;
 use writ_domain::model::{domain, process};
 use writ_engine::{
-    CommandState, CommandStatus, Engine, EngineOptions, Origin, Overload, Registry, RegistryError,
-    Submission, SubmitError, Submitted,
+    CommandState, CommandStatus, Engine, EngineOptions, ManualClock, Origin, Overload, Registry,
+    RegistryError, Submission, SubmitError, Submitted,
 };
 use writ_log::storage::SimStorage;
 
@@ -356,4 +356,68 @@ fn timers_fire_in_time_order_as_commands_of_their_own() {
     assert_eq!(status.origin, Origin::Timer);
     assert_eq!(status.correlation_id, Uuid::from_u128(1));
     assert!(timer.recorded_at_ms >= now + 200);
+}
+
+#[test]
+fn on_a_manual_clock_a_timer_days_away_fires_when_the_days_have_passed_even_across_a_restart() {
+    const DAY_MS: u64 = 86_400_000;
+    let storage = SimStorage::new();
+    let clock = ManualClock::at_ms(1_800_000_000_000);
+    let options = || EngineOptions {
+        clock: Arc::new(clock.clone()),
+        ..options()
+    };
+    let start = 1_800_000_000_000;
+    let engine = open(&storage, support::relay(), options());
+    let reminded = run(
+        &engine,
+        1,
+        "Remind",
+        &support::remind("week", start + 3 * DAY_MS),
+    );
+    assert_eq!(reminded.state, CommandState::Succeeded);
+    assert_eq!(engine.read_all(1, 1).unwrap()[0].recorded_at_ms, start);
+    clock.advance(Duration::from_millis(2 * DAY_MS));
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(engine.stream_version("relay-week!"), 0, "not due yet");
+    assert_eq!(engine.timers_pending(), 1);
+    engine.shutdown();
+
+    // Down for two more days: the timer is due when the engine opens again.
+    clock.advance(Duration::from_millis(2 * DAY_MS));
+    let engine = open(&storage, support::relay(), options());
+    wait_until(|| engine.stream_version("relay-week!") == 1);
+    let fired = engine.read_stream("relay-week!", 1, 1).unwrap().remove(0);
+    assert_eq!(fired.recorded_at_ms, start + 4 * DAY_MS);
+    let status = engine.status(fired.command_id).unwrap().unwrap();
+    assert_eq!(status.origin, Origin::Timer);
+    assert_eq!(engine.timers_pending(), 0);
+}
+
+#[test]
+fn on_a_manual_clock_a_timer_fires_while_the_engine_runs_once_the_clock_passes_it() {
+    let storage = SimStorage::new();
+    let clock = ManualClock::at_ms(1_000_000);
+    let engine = open(
+        &storage,
+        support::relay(),
+        EngineOptions {
+            clock: Arc::new(clock.clone()),
+            ..options()
+        },
+    );
+    run(
+        &engine,
+        1,
+        "Remind",
+        &support::remind("hour", 1_000_000 + 3_600_000),
+    );
+    std::thread::sleep(Duration::from_millis(30));
+    assert_eq!(engine.stream_version("relay-hour!"), 0);
+    clock.advance(Duration::from_secs(3_600));
+    wait_until(|| engine.stream_version("relay-hour!") == 1);
+    assert_eq!(
+        engine.read_stream("relay-hour!", 1, 1).unwrap()[0].recorded_at_ms,
+        1_000_000 + 3_600_000
+    );
 }
