@@ -148,3 +148,18 @@ async fn a_restart_keeps_every_acknowledged_command_and_its_pending_deadline() {
         .ok();
     assert_eq!(paid["status"], "succeeded", "{paid}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_the_journal_as_histograms_with_buckets() {
+    let server = TestServer::start(orders);
+    submitted_order(&server).await;
+    let text = server.get("/metrics").await.ok();
+    let text = text.as_str().expect("Prometheus text");
+    for name in [
+        "writ_journal_sync_seconds_bucket",
+        "writ_journal_batch_records_bucket",
+        "writ_http_request_duration_seconds_bucket",
+    ] {
+        assert!(text.contains(name), "{name} in {text}");
+    }
+}

@@ -61,7 +61,7 @@ mod writer;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{Engine, EngineStats, Pending, Submission, Submitted, WaitError, WaitFor};
 pub use error::{OpenError, Overload, ReadError, SubmitError, SubscriptionError, Unavailable};
-pub use metrics::METRICS;
+pub use metrics::{JOURNAL_BATCH_RECORDS, JOURNAL_SYNC_SECONDS, METRICS};
 pub use options::EngineOptions;
 pub use recovery::RecoveryReport;
 pub use registry::{Registry, RegistryBuilder, RegistryError};

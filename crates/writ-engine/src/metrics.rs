@@ -25,6 +25,11 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+/// The histogram of records per journal sync (a recorder gives it buckets by this name).
+pub const JOURNAL_BATCH_RECORDS: &str = "writ_journal_batch_records";
+/// The histogram of journal sync times, in seconds.
+pub const JOURNAL_SYNC_SECONDS: &str = "writ_journal_sync_seconds";
+
 impl Metrics {
     pub(crate) fn new() -> Self {
         let outcome =
@@ -36,8 +41,8 @@ impl Metrics {
             succeeded: outcome("succeeded"),
             rejected: outcome("rejected"),
             failed: outcome("failed"),
-            journal_batch_records: histogram!("writ_journal_batch_records"),
-            journal_sync_seconds: histogram!("writ_journal_sync_seconds"),
+            journal_batch_records: histogram!(JOURNAL_BATCH_RECORDS),
+            journal_sync_seconds: histogram!(JOURNAL_SYNC_SECONDS),
             journal_unfilled_rolls: counter!("writ_log_unfilled_rolls_total", "log" => "journal"),
             store_poisoned: gauge!("writ_store_poisoned"),
             timers_pending: gauge!("writ_timers_pending"),

@@ -26,15 +26,9 @@ pub const SSE_STREAMS_OPEN: &str = "writ_http_sse_streams_open";
 pub const WEBSOCKETS_OPEN: &str = "writ_http_websockets_open";
 
 /// The engine's histograms of batch sizes (records per sync).
-const RECORD_HISTOGRAMS: [&str; 2] = [
-    "writ_command_log_batch_records",
-    "writ_event_log_batch_records",
-];
+const RECORD_HISTOGRAMS: [&str; 1] = [writ_engine::JOURNAL_BATCH_RECORDS];
 /// The engine's histograms of sync times.
-const SYNC_HISTOGRAMS: [&str; 2] = [
-    "writ_command_log_sync_seconds",
-    "writ_event_log_sync_seconds",
-];
+const SYNC_HISTOGRAMS: [&str; 1] = [writ_engine::JOURNAL_SYNC_SECONDS];
 
 /// How often histograms are drained into their buckets when nobody scrapes.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
