@@ -70,8 +70,8 @@ async fn stream_reaches(server: &TestServer, stream: &str, version: u64) {
 async fn types(server: &TestServer, stream: &str) -> Vec<String> {
     let events = server.get(&format!("/streams/{stream}")).await.ok();
     let events = events["events"].as_array().unwrap();
-    let types = events.iter().map(|e| e["type"].as_str().unwrap().to_owned());
-    types.collect()
+    let types = events.iter().map(|e| e["type"].as_str().unwrap());
+    types.map(str::to_owned).collect()
 }
 
 /// Ann's loans, in query API version `version`, once the read model holds the whole log.
@@ -130,7 +130,10 @@ async fn a_loan_is_marked_overdue_by_its_timer_once_the_clock_passes_its_due_tim
     assert_eq!(overdue["type"], "BookOverdue");
     let due_at = format_millis(lent_at + 14 * 86_400_000);
     let marked_at = overdue["metadata"]["recordedAt"].as_str().unwrap();
-    assert!(marked_at >= due_at.as_str(), "{marked_at} is before {due_at}");
+    assert!(
+        marked_at >= &*due_at,
+        "marked at {marked_at}, due at {due_at}"
+    );
 
     // The timer's command, by its id: an ordinary command, origin `timer`, caused by the
     // lending, in its chain.
@@ -206,7 +209,11 @@ async fn a_loans_timer_survives_a_crash() {
     server.crash(Duration::from_secs(3_600));
     assert_eq!(server.state().engine().timers_pending(), 1);
     let loans = anns_loans(&server, 2).await;
-    assert_eq!(overdue_flags(&loans), [("b-1", false)], "rebuilt from the log");
+    assert_eq!(
+        overdue_flags(&loans),
+        [("b-1", false)],
+        "rebuilt from the log"
+    );
     ok(&server, 11, "ReturnBook", json!({"bookId": "b-1"})).await;
     assert_eq!(server.state().engine().timers_pending(), 0);
 }
@@ -244,7 +251,8 @@ async fn rejections_carry_their_codes_and_internal_commands_are_not_for_clients(
         .send(12, "MarkOverdue", mark)
         .await
         .problem(StatusCode::UNPROCESSABLE_ENTITY, "unknown_command");
-    assert!(problem["detail"].as_str().unwrap().contains("processes only"));
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("processes only"), "{detail}");
     server
         .send(13, "AddBook", json!({"bookId": "", "title": "x"}))
         .await
