@@ -20,12 +20,16 @@
 //!
 //! Moving the clock fires the timers that fall due, and a crash keeps only what was synced:
 //! see [`TestServer::clock`] and [`TestServer::crash`].
+//!
+//! The HTTP types its calls and answers use ([`StatusCode`], [`Method`], [`Request`],
+//! [`Body`], [`HeaderMap`]) are re-exported here, so a test needs no HTTP crate of its own.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+pub use axum::body::Body;
+use axum::http::header;
+pub use axum::http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use uuid::Uuid;

@@ -161,6 +161,49 @@ impl Reactions {
         &self.timers
     }
 
+    /// The timers scheduled ([`TimerOp::Schedule`]), in order, whichever process
+    /// scheduled them: each one's key, when it fires (ms since the Unix epoch) and the
+    /// command it issues then. A key scheduled twice is listed twice; the later replaces
+    /// the earlier.
+    ///
+    /// ```
+    /// # use writ_domain::{EventView, Reaction, Reactions};
+    /// # let event = EventView { event_type: "LoanStarted", data: b"{}", stream: "loan-1",
+    /// #     version: 1, position: 1, index: 0, command_id: uuid::Uuid::nil(),
+    /// #     correlation_id: uuid::Uuid::nil(), recorded_at_ms: 0 };
+    /// let mut reactions = Reactions::new();
+    /// let mut reaction = Reaction::new("reminders", &event, &mut reactions);
+    /// reaction.schedule("l-1", 5_000, "MarkOverdue", &serde_json::json!({"loanId": "l-1"}));
+    /// reaction.cancel("l-0");
+    /// reaction.finish().unwrap();
+    ///
+    /// let [(key, at_ms, command)] = reactions.scheduled().collect::<Vec<_>>()[..] else {
+    ///     panic!("one timer");
+    /// };
+    /// assert_eq!((key, at_ms, command.command.as_str()), ("l-1", 5_000, "MarkOverdue"));
+    /// assert!(reactions.cancelled().eq(["l-0"]));
+    /// ```
+    pub fn scheduled(&self) -> impl Iterator<Item = (&str, u64, &Issued)> + '_ {
+        self.timers.iter().filter_map(|op| match op {
+            TimerOp::Schedule {
+                key,
+                at_ms,
+                command,
+                ..
+            } => Some((key.as_str(), *at_ms, command)),
+            TimerOp::Cancel { .. } => None,
+        })
+    }
+
+    /// The keys of the timers cancelled ([`TimerOp::Cancel`]), in order, whichever
+    /// process cancelled them. See [`Reactions::scheduled`].
+    pub fn cancelled(&self) -> impl Iterator<Item = &str> + '_ {
+        self.timers.iter().filter_map(|op| match op {
+            TimerOp::Cancel { key, .. } => Some(key.as_str()),
+            TimerOp::Schedule { .. } => None,
+        })
+    }
+
     /// Whether no process did anything.
     pub fn is_empty(&self) -> bool {
         self.issued.is_empty() && self.timers.is_empty()
@@ -350,6 +393,30 @@ mod tests {
             correlation_id: Uuid::from_u128(1),
             recorded_at_ms: 0,
         }
+    }
+
+    #[test]
+    fn scheduled_and_cancelled_list_the_timer_changes_of_each_kind_in_order() {
+        let event = view(0);
+        let mut out = Reactions::new();
+        let mut r = Reaction::new("p", &event, &mut out);
+        r.cancel("a");
+        r.schedule("b", 20, "B", &serde_json::json!({"n": 1}));
+        r.issue("I", &serde_json::json!({}));
+        r.cancel("c");
+        r.schedule("b", 30, "B", &serde_json::json!({"n": 2}));
+        r.finish().unwrap();
+        let scheduled: Vec<(&str, u64, &[u8])> = out
+            .scheduled()
+            .map(|(key, at_ms, command)| (key, at_ms, command.payload.as_slice()))
+            .collect();
+        assert_eq!(
+            scheduled,
+            [("b", 20, &br#"{"n":1}"#[..]), ("b", 30, &br#"{"n":2}"#[..])]
+        );
+        assert!(out.cancelled().eq(["a", "c"]));
+        assert!(Reactions::new().scheduled().next().is_none());
+        assert!(Reactions::new().cancelled().next().is_none());
     }
 
     #[test]

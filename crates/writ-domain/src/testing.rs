@@ -11,6 +11,10 @@
 //!     .then_on([("order-1", reserved), ("product-a", stock_reserved)]);
 //! // A process: what it issues and schedules for one event.
 //! let reactions = react::<Payments>(&awaiting_payment("1"));
+//! let [(_, at_ms, expire)] = reactions.scheduled().collect::<Vec<_>>()[..] else { panic!() };
+//! // The timer's command, through the domain's rules, when it fires (and before).
+//! given::<Orders>([submitted("1")]).when_issued(expire, at_ms).then([cancelled("1")]);
+//! given::<Orders>([submitted("1")]).when_issued(expire, at_ms - 1).then_rejected("not_due");
 //! ```
 //!
 //! (The crate documentation has a compiled example.)
@@ -24,8 +28,8 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::decider::{Decision, Streams};
-use crate::process::{EventView, Process, Reactions, react_to};
-use crate::{CommandError, Domain, Envelope, EventSet, Refusal};
+use crate::process::{EventView, Issued, Process, Reactions, react_to};
+use crate::{CommandError, Domain, Envelope, EventSet, Refusal, Rejection};
 
 /// The envelope scenarios use unless told otherwise.
 pub const DEFAULT_ENVELOPE: Envelope = Envelope {
@@ -114,8 +118,9 @@ where
         self
     }
 
-    /// The target's name and the decision, each event with its stream.
-    fn decide(&self, command: &D::Command) -> (String, Decided<D>) {
+    /// The target's name and the decision, each event with its stream; refused with
+    /// `wrong_expected_version` first when the target is not at `expected`.
+    fn decide(&self, command: &D::Command, expected: Option<u64>) -> (String, Decided<D>) {
         let target = D::stream(command).into_owned();
         let mut states = States::<D> {
             states: self
@@ -133,6 +138,12 @@ where
                 .cloned()
                 .unwrap_or((D::State::default(), 0)),
         };
+        if let Some(expected) = expected
+            && expected != version
+        {
+            let refused = Rejection::wrong_expected_version(expected, version);
+            return (target, Err(refused.into()));
+        }
         let mut decision = Decision::new(&self.envelope, &target, &state, version, &mut states);
         let result = D::decide(&mut decision, command).map(|()| {
             decision
@@ -146,8 +157,44 @@ where
 
     /// Decides a typed command.
     pub fn when(self, command: D::Command) -> Then<D> {
-        let (target, result) = self.decide(&command);
-        let (_, again) = self.decide(&command);
+        self.when_expecting(&command, None)
+    }
+
+    /// Decides a command a process issued, now or through a timer (an [`Issued`], as
+    /// [`Reactions::issued`] and [`Reactions::scheduled`] give it), as the engine does:
+    /// decoded through the domain's catalog, internal commands included (see
+    /// [`decode_issued`]), with the issued command's id and recorded at `at_ms`; its
+    /// `expectedVersion`, if any, checked against the target's version first. The rest of
+    /// the envelope (correlation, sequence) is the scenario's: [`DEFAULT_ENVELOPE`]'s
+    /// correlation is that of the commands [`react`] and [`react_at`] react for.
+    ///
+    /// The engine records a timer's command at its time or later (later when the server
+    /// was down or busy): decide it at `at_ms` from [`Reactions::scheduled`], and after.
+    ///
+    /// ```text
+    /// let reactions = react::<Reminders>(&lent);
+    /// let [(_, due, mark)] = reactions.scheduled().collect::<Vec<_>>()[..] else { panic!() };
+    /// given::<Library>(book).when_issued(mark, due).then([overdue]);
+    /// given::<Library>(book).when_issued(mark, due - 1).then_rejected("loan_not_due");
+    /// ```
+    ///
+    /// # Panics
+    /// If the command does not decode: the engine would record it as failed.
+    pub fn when_issued(mut self, issued: &Issued, at_ms: u64) -> Then<D> {
+        let command = decode_issued::<D>(issued);
+        self.envelope = Envelope {
+            command_id: issued.id,
+            recorded_at_ms: at_ms,
+            ..self.envelope
+        };
+        self.when_expecting(&command, issued.expected_version)
+    }
+
+    /// Decides `command` (twice, to check the decision is deterministic) and checks its
+    /// events survive their JSON round trip and apply to the given states.
+    fn when_expecting(self, command: &D::Command, expected: Option<u64>) -> Then<D> {
+        let (target, result) = self.decide(command, expected);
+        let (_, again) = self.decide(command, expected);
         assert!(
             result == again,
             "deciding the same command twice gave different results: the handler is not \
@@ -219,6 +266,19 @@ pub fn decide<D: Domain>(
         .into_iter()
         .map(|(_, e)| e)
         .collect())
+}
+
+/// The command a process issued (now or through a timer), decoded through `D`'s catalog
+/// as the engine decodes it: internal commands included, in the version it names (the
+/// newest when none).
+///
+/// # Panics
+/// If it does not decode, with the reason: the engine would record it as failed.
+pub fn decode_issued<D: Domain>(issued: &Issued) -> D::Command {
+    D::commands()
+        .decode(&issued.command, issued.version, &issued.payload)
+        .unwrap_or_else(|e| panic!("the issued command {} does not decode: {e}", issued.command))
+        .command
 }
 
 /// What decoding a client's command gives, when it is refused before any rule runs.
@@ -341,4 +401,215 @@ pub fn react_at<P: Process>(event: &P::Event, stream: &str, recorded_at_ms: u64)
     let first = run();
     assert_eq!(first, run(), "reacting twice to one event differed");
     first
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::{CommandCatalog, Reaction, WRONG_EXPECTED_VERSION};
+
+    /// `Open`: a loan on `loan-{id}`, due at `dueAtMs`.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Open {
+        id: String,
+        due_at_ms: u64,
+    }
+
+    /// `Expire` (internal): the loan's timer fired.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Expire {
+        id: String,
+    }
+
+    #[derive(Debug, Clone, PartialEq)]
+    enum Command {
+        Open(Open),
+        Expire(Expire),
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Opened {
+        id: String,
+        due_at_ms: u64,
+    }
+
+    /// What the envelope said when the loan expired.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Expired {
+        by: Uuid,
+        at_ms: u64,
+        correlation: Uuid,
+    }
+
+    crate::event_set! {
+        #[derive(Debug, Clone, PartialEq)]
+        enum Event { Opened(Opened), Expired(Expired) }
+    }
+
+    struct Loans;
+
+    impl Domain for Loans {
+        const NAME: &'static str = "loans";
+        const STREAM_PREFIXES: &'static [&'static str] = &["loan-"];
+        type Command = Command;
+        type Event = Event;
+        /// The due time, while the loan runs.
+        type State = Option<u64>;
+
+        fn commands() -> CommandCatalog<Command> {
+            CommandCatalog::new()
+                .command("Open", 1, Command::Open)
+                .internal("Expire", 1, Command::Expire)
+        }
+
+        fn stream(command: &Command) -> Cow<'_, str> {
+            let (Command::Open(Open { id, .. }) | Command::Expire(Expire { id })) = command;
+            Cow::Owned(format!("loan-{id}"))
+        }
+
+        fn evolve(state: &mut Option<u64>, event: &Event) {
+            *state = match event {
+                Event::Opened(e) => Some(e.due_at_ms),
+                Event::Expired(_) => None,
+            };
+        }
+
+        fn decide(decision: &mut Decision<'_, Self>, command: &Command) -> Result<(), Refusal> {
+            let Command::Expire(_) = command else {
+                return Err(Rejection::new("not_here", "only Expire is decided here").into());
+            };
+            let Some(due) = *decision.state() else {
+                return Err(Rejection::new("no_loan", "no loan runs").into());
+            };
+            let envelope = *decision.envelope();
+            if envelope.recorded_at_ms < due {
+                return Err(Rejection::new("not_due", "not yet").into());
+            }
+            decision.record(Event::Expired(Expired {
+                by: envelope.command_id,
+                at_ms: envelope.recorded_at_ms,
+                correlation: envelope.correlation_id,
+            }));
+            Ok(())
+        }
+    }
+
+    /// Sets a timer that expires a loan at its due time.
+    struct Expiry;
+
+    impl Process for Expiry {
+        const NAME: &'static str = "expiry";
+        type Event = Event;
+
+        fn react(event: &Event, reaction: &mut Reaction<'_>) {
+            if let Event::Opened(e) = event {
+                let expire = Expire { id: e.id.clone() };
+                reaction.schedule(&e.id, e.due_at_ms, "Expire", &expire);
+            }
+        }
+    }
+
+    const DUE: u64 = 5_000;
+
+    fn opened() -> Event {
+        Event::Opened(Opened {
+            id: "l-1".into(),
+            due_at_ms: DUE,
+        })
+    }
+
+    /// The one timer `Expiry` sets for [`opened`], and its time.
+    fn timer() -> (Issued, u64) {
+        let reactions = react::<Expiry>(&opened());
+        let [(key, at_ms, issued)] = reactions.scheduled().collect::<Vec<_>>()[..] else {
+            panic!("one timer: {reactions:?}");
+        };
+        assert_eq!(key, "l-1");
+        (issued.clone(), at_ms)
+    }
+
+    #[test]
+    fn a_timers_command_is_decided_with_its_id_at_the_time_given() {
+        let (expire, at_ms) = timer();
+        assert_eq!(at_ms, DUE);
+        for at_ms in [DUE, DUE + 1] {
+            given::<Loans>([opened()])
+                .when_issued(&expire, at_ms)
+                .then([Event::Expired(Expired {
+                    by: expire.id,
+                    at_ms,
+                    correlation: DEFAULT_ENVELOPE.correlation_id,
+                })]);
+        }
+        given::<Loans>([opened()])
+            .when_issued(&expire, DUE - 1)
+            .then_rejected("not_due");
+    }
+
+    #[test]
+    fn an_issued_command_keeps_the_scenarios_correlation() {
+        let (expire, _) = timer();
+        let chain = Uuid::from_u128(99);
+        let events = given::<Loans>([opened()])
+            .with_envelope(Envelope {
+                correlation_id: chain,
+                ..DEFAULT_ENVELOPE
+            })
+            .when_issued(&expire, DUE)
+            .result()
+            .unwrap();
+        let [Event::Expired(expired)] = &events[..] else {
+            panic!("{events:?}");
+        };
+        assert_eq!((expired.by, expired.correlation), (expire.id, chain));
+    }
+
+    #[test]
+    fn an_issued_commands_expected_version_is_checked_before_the_rules() {
+        let (mut expire, _) = timer();
+        expire.expected_version = Some(1);
+        let then = given::<Loans>([opened()]).when_issued(&expire, DUE);
+        assert_eq!(then.result().unwrap().len(), 1);
+        expire.expected_version = Some(0);
+        given::<Loans>([opened()])
+            .when_issued(&expire, DUE)
+            .then_rejected(WRONG_EXPECTED_VERSION);
+        // Over several streams, the target's version is its given events'.
+        expire.expected_version = Some(1);
+        given_streams::<Loans>([("loan-l-1", vec![opened()])])
+            .when_issued(&expire, DUE)
+            .result()
+            .unwrap();
+    }
+
+    #[test]
+    fn an_internal_command_decodes_as_the_engine_decodes_it() {
+        let (expire, _) = timer();
+        assert_eq!(
+            decode_issued::<Loans>(&expire),
+            Command::Expire(Expire { id: "l-1".into() })
+        );
+        // A client could not send it; a process can.
+        assert!(
+            Loans::commands()
+                .infos()
+                .any(|i| i.name == "Expire" && i.internal)
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "the issued command Exipre does not decode")]
+    fn an_issued_command_the_catalog_does_not_know_panics_with_the_reason() {
+        let (mut expire, _) = timer();
+        expire.command = "Exipre".into();
+        let _ = given::<Loans>([opened()]).when_issued(&expire, DUE);
+    }
 }

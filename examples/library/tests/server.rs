@@ -1,19 +1,15 @@
-//! End to end: the library's module started by `App::start` as `main` registers it, on
-//! in-memory storage (`SimStorage`), and called through the server's router without a
-//! socket, as a client would call it.
+//! End to end: the library's module as `main` registers it, served by a `TestServer`
+//! (in-memory storage, a clock the test moves) and called through the server's routes as a
+//! client calls them, without a socket.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
-use writ_app::{App, Config, Module, Started, Store};
+use uuid::Uuid;
+use writ_app::testing::{StatusCode, TestServer};
+use writ_app::{App, Clock, Module};
 use writ_example_library::{Library, Reminders, read};
-use writ_log::storage::SimStorage;
+use writ_query::rfc3339::format_millis;
 
 /// The module as `src/main.rs` registers it.
 fn app() -> App {
@@ -24,121 +20,85 @@ fn app() -> App {
     )
 }
 
-fn start(storage: &SimStorage) -> Started {
-    let store = Store::Storage(Arc::new(storage.clone()));
-    app().start(Config::new(store)).expect("the library starts")
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// Sends a command of its newest version that must succeed; its final status.
+async fn ok(server: &TestServer, id: u128, command: &str, payload: Value) -> Value {
+    let status = server.send(id, command, payload).await.ok();
+    assert_eq!(status["status"], "succeeded", "{command}: {status}");
+    status
 }
 
-/// A bound on what should happen soon; never a timing assertion.
-const BOUND: Duration = Duration::from_secs(30);
+/// Two books and a member.
+async fn shelve(server: &TestServer) {
+    let book = |id, title| json!({"bookId": id, "title": title});
+    ok(server, 1, "AddBook", book("b-1", "Middlemarch")).await;
+    ok(server, 2, "AddBook", book("b-2", "Persuasion")).await;
+    let ann = json!({"memberId": "ann", "name": "Ann"});
+    ok(server, 3, "RegisterMember", ann).await;
+}
 
-async fn call(router: &Router, request: Request<Body>) -> (StatusCode, Value) {
-    let response = tokio::time::timeout(BOUND, router.clone().oneshot(request))
+/// `LendBook` version 1, as an old client sends it: a loan of 14 days.
+async fn lend_v1(server: &TestServer, id: u128, book: &str) -> Value {
+    let status = server
+        .send_body(json!({
+            "id": Uuid::from_u128(id),
+            "command": "LendBook",
+            "version": 1,
+            "payload": {"bookId": book, "memberId": "ann"},
+        }))
         .await
-        .expect("the router answers")
-        .unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&body)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&body)));
-    (status, json)
-}
-
-async fn get(router: &Router, uri: &str) -> Value {
-    let (status, body) = call(router, Request::get(uri).body(Body::empty()).unwrap()).await;
-    assert_eq!(status, StatusCode::OK, "GET {uri}: {body}");
-    body
-}
-
-/// `POST /update?wait=10`: the command's final status.
-async fn send(router: &Router, id: u128, command: &str, version: u32, payload: Value) -> Value {
-    let (status, body) = post(router, id, command, version, payload).await;
-    assert_eq!(status, StatusCode::OK, "{command}: {body}");
-    body
-}
-
-async fn post(
-    router: &Router,
-    id: u128,
-    command: &str,
-    version: u32,
-    payload: Value,
-) -> (StatusCode, Value) {
-    let body = json!({
-        "id": uuid::Uuid::from_u128(id),
-        "command": command,
-        "version": version,
-        "payload": payload,
-    });
-    let request = Request::post("/update?wait=10")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    call(router, request).await
-}
-
-/// Sends a command that must succeed; its final status.
-async fn ok(router: &Router, id: u128, command: &str, version: u32, payload: Value) -> Value {
-    let status = send(router, id, command, version, payload).await;
+        .ok();
     assert_eq!(status["status"], "succeeded", "{status}");
     status
 }
 
-/// The events of `stream` once it holds `count` (the engine works on its own: timers).
-async fn events_when(router: &Router, stream: &str, count: usize) -> Vec<Value> {
-    let deadline = Instant::now() + BOUND;
-    loop {
-        let events = get(router, &format!("/streams/{stream}")).await["events"].clone();
-        let events = events.as_array().unwrap().clone();
-        if events.len() >= count {
-            return events;
+/// Waits until `stream` holds `version` events (a bound, not a timing assertion): the
+/// engine fires timers on its own, a few milliseconds after the clock passes them.
+async fn stream_reaches(server: &TestServer, stream: &str, version: u64) {
+    let engine = server.state().engine();
+    for _ in 0..2_000 {
+        if engine.stream_version(stream) >= version {
+            return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{stream} never held {count} events"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    panic!("{stream} did not reach version {version}");
 }
 
-async fn shelve(router: &Router) {
-    ok(
-        router,
-        1,
-        "AddBook",
-        1,
-        json!({"bookId": "b-1", "title": "Middlemarch"}),
-    )
-    .await;
-    ok(
-        router,
-        2,
-        "AddBook",
-        1,
-        json!({"bookId": "b-2", "title": "Persuasion"}),
-    )
-    .await;
-    ok(
-        router,
-        3,
-        "RegisterMember",
-        1,
-        json!({"memberId": "ann", "name": "Ann"}),
-    )
-    .await;
+/// The types of the events of `stream`.
+async fn types(server: &TestServer, stream: &str) -> Vec<String> {
+    let events = server.get(&format!("/streams/{stream}")).await.ok();
+    let events = events["events"].as_array().unwrap();
+    let types = events.iter().map(|e| e["type"].as_str().unwrap());
+    types.map(str::to_owned).collect()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_loan_due_at_once_is_marked_overdue_by_its_timer_and_both_query_versions_show_it() {
-    let storage = SimStorage::new();
-    let started = start(&storage);
-    let engine = Arc::clone(started.state.engine());
-    let router = writ_server::router(started.state);
-    shelve(&router).await;
+/// Ann's loans, in query API version `version`, once the read model holds the whole log.
+async fn anns_loans(server: &TestServer, version: u32) -> Value {
+    let after = server.state().engine().last_position();
+    let uri = format!("/query/v{version}/memberLoans?memberId=ann&after={after}");
+    server.get(&uri).await.ok()
+}
+
+/// Each of Ann's loans (version 2) as (book, overdue), earliest due first.
+fn overdue_flags(loans: &Value) -> Vec<(&str, bool)> {
+    let loans = loans["loans"].as_array().unwrap();
+    loans
+        .iter()
+        .map(|l| (l["bookId"].as_str().unwrap(), l["overdue"] == true))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loan_is_marked_overdue_by_its_timer_once_the_clock_passes_its_due_time() {
+    let server = TestServer::start(app);
+    let engine = server.state().engine();
+    shelve(&server).await;
 
     // Version 1: 14 days. One decision, two streams.
-    let lend = json!({"bookId": "b-1", "memberId": "ann"});
-    let status = ok(&router, 10, "LendBook", 1, lend).await;
+    let lent_at = server.clock().now_ms();
+    let status = lend_v1(&server, 10, "b-1").await;
     let recorded: Vec<(&str, &str)> = status["events"]
         .as_array()
         .unwrap()
@@ -149,125 +109,160 @@ async fn a_loan_due_at_once_is_marked_overdue_by_its_timer_and_both_query_versio
         recorded,
         [("book-b-1", "BookLent"), ("member-ann", "LoanOpened")]
     );
-    assert_eq!(engine.timers_pending(), 1, "b-1's reminder");
+    // Version 2: 30 days.
+    let lend = json!({"bookId": "b-2", "memberId": "ann", "days": 30});
+    ok(&server, 11, "LendBook", lend).await;
+    assert_eq!(engine.timers_pending(), 2, "a reminder per loan");
 
-    // Version 2, 0 days: due at once, so the timer fires right away.
-    let lend_id = uuid::Uuid::from_u128(11);
-    let lend = json!({"bookId": "b-2", "memberId": "ann", "days": 0});
-    ok(&router, 11, "LendBook", 2, lend).await;
-    let events = events_when(&router, "book-b-2", 3).await;
-    let overdue = &events[2];
+    // 13 days later nothing is due. (The engine notices a move of the clock within a few
+    // milliseconds; this waits ten times as long.)
+    server.clock().advance(13 * DAY);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(engine.stream_version("book-b-1"), 2, "not overdue yet");
+    let loans = anns_loans(&server, 2).await;
+    assert_eq!(overdue_flags(&loans), [("b-1", false), ("b-2", false)]);
+
+    // A day and a minute later, b-1's timer has fired and marked it overdue.
+    server.clock().advance(DAY + Duration::from_secs(60));
+    stream_reaches(&server, "book-b-1", 3).await;
+    let events = server.get("/streams/book-b-1?from=3").await.ok();
+    let overdue = &events["events"][0];
     assert_eq!(overdue["type"], "BookOverdue");
+    let due_at = format_millis(lent_at + 14 * 86_400_000);
+    let marked_at = overdue["metadata"]["recordedAt"].as_str().unwrap();
+    assert!(
+        marked_at >= &*due_at,
+        "marked at {marked_at}, due at {due_at}"
+    );
 
     // The timer's command, by its id: an ordinary command, origin `timer`, caused by the
     // lending, in its chain.
     let id = overdue["metadata"]["commandId"].as_str().unwrap();
-    let mark = get(&router, &format!("/update/{id}")).await;
+    let mark = server.get(&format!("/update/{id}")).await.ok();
     assert_eq!(mark["command"], "MarkOverdue");
     assert_eq!(mark["status"], "succeeded");
     assert_eq!(mark["origin"], "timer");
-    assert_eq!(mark["causationId"], json!(lend_id));
-    assert_eq!(mark["correlationId"], json!(lend_id));
-    assert_eq!(engine.timers_pending(), 1, "b-2's fired, b-1's waits");
+    assert_eq!(mark["causationId"], json!(Uuid::from_u128(10)));
+    assert_eq!(mark["correlationId"], json!(Uuid::from_u128(10)));
+    assert_eq!(engine.timers_pending(), 1, "b-1's fired, b-2's waits");
 
-    // Both query versions, once the read model holds the overdue mark.
-    let after = overdue["position"].as_u64().unwrap();
-    let v2 = get(
-        &router,
-        &format!("/query/v2/memberLoans?memberId=ann&after={after}"),
-    )
-    .await;
+    // Both query versions: version 2 with the overdue flag, earliest due first; version 1
+    // in its older shape, from the same read model.
+    let v2 = anns_loans(&server, 2).await;
+    assert_eq!(overdue_flags(&v2), [("b-1", true), ("b-2", false)]);
     let loans = v2["loans"].as_array().unwrap();
-    let shown: Vec<(&str, bool)> = loans
-        .iter()
-        .map(|l| {
-            (
-                l["bookId"].as_str().unwrap(),
-                l["overdue"].as_bool().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(shown, [("b-2", true), ("b-1", false)], "earliest due first");
-    assert_eq!(loans[0]["dueAt"], loans[0]["lentAt"], "due at once");
-    let v1 = get(
-        &router,
-        &format!("/query/v1/memberLoans?memberId=ann&after={after}"),
-    )
-    .await;
+    assert_eq!(loans[0]["lentAt"], format_millis(lent_at));
+    assert_eq!(loans[0]["dueAt"], due_at);
+    let v1 = anns_loans(&server, 1).await;
     assert_eq!(
         v1,
         json!([
-            {"bookId": "b-2", "title": "Persuasion", "dueAt": loans[0]["dueAt"]},
-            {"bookId": "b-1", "title": "Middlemarch", "dueAt": loans[1]["dueAt"]},
+            {"bookId": "b-1", "title": "Middlemarch", "dueAt": due_at},
+            {"bookId": "b-2", "title": "Persuasion", "dueAt": loans[1]["dueAt"]},
         ])
     );
-    let overdue_loans = get(&router, &format!("/query/v2/overdueLoans?after={after}")).await;
+    let after = engine.last_position();
+    let overdue_loans = server
+        .get(&format!("/query/v2/overdueLoans?after={after}"))
+        .await
+        .ok();
     assert_eq!(overdue_loans["total"], 1);
-    assert_eq!(overdue_loans["items"][0]["bookId"], "b-2");
+    assert_eq!(overdue_loans["items"][0]["bookId"], "b-1");
 
-    // Returning b-1 cancels its timer.
-    ok(&router, 12, "ReturnBook", 1, json!({"bookId": "b-1"})).await;
+    // Returning b-2 cancels its timer.
+    ok(&server, 12, "ReturnBook", json!({"bookId": "b-2"})).await;
     assert_eq!(engine.timers_pending(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loan_due_while_the_server_is_down_is_marked_overdue_once_at_the_start() {
+    let mut server = TestServer::start(app);
+    shelve(&server).await;
+    lend_v1(&server, 10, "b-1").await;
+
+    // A power cut, and the server is down for 15 days: the loan fell due meanwhile.
+    server.crash(15 * DAY);
+    stream_reaches(&server, "book-b-1", 3).await;
+    assert_eq!(
+        types(&server, "book-b-1").await,
+        ["BookAdded", "BookLent", "BookOverdue"]
+    );
+    assert_eq!(server.state().engine().timers_pending(), 0);
+    let loans = anns_loans(&server, 2).await;
+    assert_eq!(overdue_flags(&loans), [("b-1", true)]);
+
+    // Once: the timer fired, and the next start does not fire it again.
+    server.restart(DAY);
+    let bob = json!({"memberId": "bob", "name": "Bob"});
+    ok(&server, 11, "RegisterMember", bob).await;
+    assert_eq!(server.state().engine().stream_version("book-b-1"), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loans_timer_survives_a_crash() {
+    let mut server = TestServer::start(app);
+    shelve(&server).await;
+    let lend = json!({"bookId": "b-1", "memberId": "ann", "days": 30});
+    ok(&server, 10, "LendBook", lend).await;
+
+    // What a power cut leaves: the synced bytes only. The timer is in the command log.
+    server.crash(Duration::from_secs(3_600));
+    assert_eq!(server.state().engine().timers_pending(), 1);
+    let loans = anns_loans(&server, 2).await;
+    assert_eq!(
+        overdue_flags(&loans),
+        [("b-1", false)],
+        "rebuilt from the log"
+    );
+    ok(&server, 11, "ReturnBook", json!({"bookId": "b-1"})).await;
+    assert_eq!(server.state().engine().timers_pending(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reading_room_loan_is_overdue_at_once_without_moving_the_clock() {
+    let server = TestServer::start(app);
+    shelve(&server).await;
+    // `days: 0`, as in the guide's session: due at once, so the timer fires right away.
+    let lend = json!({"bookId": "b-2", "memberId": "ann", "days": 0});
+    ok(&server, 11, "LendBook", lend).await;
+    stream_reaches(&server, "book-b-2", 3).await;
+    let loans = anns_loans(&server, 2).await;
+    assert_eq!(overdue_flags(&loans), [("b-2", true)]);
+    assert_eq!(loans["loans"][0]["dueAt"], loans["loans"][0]["lentAt"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejections_carry_their_codes_and_internal_commands_are_not_for_clients() {
-    let started = start(&SimStorage::new());
-    let router = writ_server::router(started.state);
-    shelve(&router).await;
+    let server = TestServer::start(app);
+    shelve(&server).await;
 
     let too_long = json!({"bookId": "b-1", "memberId": "ann", "days": 61});
-    let status = send(&router, 10, "LendBook", 2, too_long).await;
+    let status = server.send(10, "LendBook", too_long).await.ok();
     assert_eq!(status["status"], "rejected");
     assert_eq!(status["error"]["code"], "days_invalid");
-    let status = send(&router, 11, "ReturnBook", 1, json!({"bookId": "b-1"})).await;
+    let status = server
+        .send(11, "ReturnBook", json!({"bookId": "b-1"}))
+        .await
+        .ok();
     assert_eq!(status["error"]["code"], "book_not_on_loan");
 
-    let mark = json!({"bookId": "b-1", "loanId": uuid::Uuid::nil()});
-    let (code, problem) = post(&router, 12, "MarkOverdue", 1, mark).await;
-    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
-    let (code, problem) = post(
-        &router,
-        13,
-        "AddBook",
-        1,
-        json!({"bookId": "", "title": "x"}),
-    )
-    .await;
-    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let mark = json!({"bookId": "b-1", "loanId": Uuid::nil()});
+    let problem = server
+        .send(12, "MarkOverdue", mark)
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "unknown_command");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("processes only"), "{detail}");
+    server
+        .send(13, "AddBook", json!({"bookId": "", "title": "x"}))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid_payload");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_loans_timer_survives_a_restart() {
-    let storage = SimStorage::new();
-    let started = start(&storage);
-    let router = writ_server::router(started.state);
-    shelve(&router).await;
-    let lend = json!({"bookId": "b-1", "memberId": "ann", "days": 30});
-    let lent = ok(&router, 10, "LendBook", 2, lend).await;
-    drop(router);
-
-    // What a power cut leaves: the durable bytes only. The timer is in the command log.
-    let started = start(&storage.crash());
-    assert_eq!(started.report.timers_pending, 1);
-    let engine = Arc::clone(started.state.engine());
-    let router = writ_server::router(started.state);
-    let after = lent["position"].as_u64().unwrap();
-    let v2 = get(
-        &router,
-        &format!("/query/v2/memberLoans?memberId=ann&after={after}"),
-    )
-    .await;
-    assert_eq!(v2["loans"][0]["bookId"], "b-1", "rebuilt from the log");
-    ok(&router, 11, "ReturnBook", 1, json!({"bookId": "b-1"})).await;
-    assert_eq!(engine.timers_pending(), 0);
-}
-
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn domains_shows_the_commands_their_versions_the_queries_and_the_process() {
-    let started = start(&SimStorage::new());
-    let router = writ_server::router(started.state);
-    let domains = get(&router, "/domains").await;
+    let server = TestServer::start(app);
+    let domains = server.get("/domains").await.ok();
     let library = &domains["domains"][0];
     assert_eq!(library["name"], "library");
     assert_eq!(library["streamPrefixes"], json!(["book-", "member-"]));
