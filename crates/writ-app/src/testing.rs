@@ -33,7 +33,7 @@ pub use axum::http::{HeaderMap, Method, Request, StatusCode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use uuid::Uuid;
-use writ_engine::ManualClock;
+use writ_engine::{ManualClock, RecoveryReport};
 use writ_log::storage::SimStorage;
 use writ_server::AppState;
 
@@ -105,6 +105,44 @@ impl TestServer {
         &self.clock
     }
 
+    /// Moves the clock on by `by` and waits until what fell due is done: the timers due by
+    /// then have fired, their commands (and what processes issued in turn) are durable, and
+    /// the read models include them ([`TestServer::settle`]).
+    pub async fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+        self.settle().await;
+    }
+
+    /// Waits until the server has nothing left to do by its clock: no command waits for
+    /// the writer, no timer is due, everything decided is durable, and the read models
+    /// include the end of the log. What a query answers after this is the whole effect of
+    /// what was sent and of the time that passed.
+    ///
+    /// # Panics
+    ///
+    /// When that takes more than a minute.
+    pub async fn settle(&self) {
+        let engine = self.started.state.engine();
+        let waited = tokio::time::timeout(CALL_BOUND, async {
+            while !engine.is_idle() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "the server did not settle within a minute");
+        if let Some(read) = self.started.state.read_side() {
+            read.models
+                .wait_for(engine.last_position(), CALL_BOUND)
+                .await
+                .unwrap_or_else(|e| panic!("the read models did not catch up: {e}"));
+        }
+    }
+
+    /// What opening the store found the last time the server started.
+    pub fn report(&self) -> &RecoveryReport {
+        &self.started.report
+    }
+
     /// The storage, to look at or damage files.
     pub fn storage(&self) -> &SimStorage {
         &self.storage
@@ -140,6 +178,23 @@ impl TestServer {
         self.send_body(json!({
             "id": Uuid::from_u128(id),
             "command": command,
+            "payload": payload,
+        }))
+        .await
+    }
+
+    /// [`TestServer::send`] with the payload's `version`.
+    pub async fn send_version(
+        &self,
+        id: u128,
+        command: &str,
+        version: u32,
+        payload: Value,
+    ) -> TestResponse {
+        self.send_body(json!({
+            "id": Uuid::from_u128(id),
+            "command": command,
+            "version": version,
             "payload": payload,
         }))
         .await

@@ -501,6 +501,26 @@ impl Engine {
         )
     }
 
+    /// When the first pending timer is due, in ms since the epoch by the engine's clock;
+    /// `None` when no timer is pending.
+    pub fn next_timer_due_ms(&self) -> Option<u64> {
+        match self.shared.next_timer_ms.load(Ordering::Acquire) {
+            u64::MAX => None,
+            at => Some(at),
+        }
+    }
+
+    /// Whether the engine has nothing to do by its clock: no command waits for the writer,
+    /// no timer is due, and everything decided is durable (and published). For tests that
+    /// move a [`ManualClock`](crate::ManualClock) and wait for what falls due to be done.
+    pub fn is_idle(&self) -> bool {
+        let shared = &self.shared;
+        shared.queued.load(Ordering::Acquire) == 0
+            && !shared.deciding.load(Ordering::Acquire)
+            && shared.next_timer_ms.load(Ordering::Acquire) > shared.options.clock.now_ms()
+            && shared.decided_position.load(Ordering::Acquire) <= shared.store.last_position()
+    }
+
     /// Durable timers pending.
     pub fn timers_pending(&self) -> usize {
         self.shared.timers_pending.load(Ordering::Relaxed)

@@ -253,9 +253,10 @@ impl Writer {
                     Err(TryRecvError::Empty) => break,
                 }
             }
+            shared.deciding.store(true, Ordering::Release);
             if !submits.is_empty() {
                 let depth =
-                    shared.queued.fetch_sub(submits.len(), Ordering::Relaxed) - submits.len();
+                    shared.queued.fetch_sub(submits.len(), Ordering::AcqRel) - submits.len();
                 shared.metrics.intake_queue_depth.set(depth as f64);
             }
             if shared.is_poisoned() {
@@ -307,10 +308,22 @@ impl Writer {
         self.sync.shut_down();
     }
 
+    /// Publishes what the writer holds after a batch: how many timers are pending, when the
+    /// first is due, and the last position decided (before the batch is handed to be
+    /// synced, so that [`Engine::is_idle`](crate::Engine::is_idle) never sees a due timer
+    /// gone without the position of what it decided).
     fn publish_timers(&self) {
         let pending = self.timers.len();
+        self.shared
+            .decided_position
+            .store(self.next_position - 1, Ordering::Release);
+        self.shared.next_timer_ms.store(
+            self.timers.next_due_ms().unwrap_or(u64::MAX),
+            Ordering::Release,
+        );
         self.shared.timers_pending.store(pending, Ordering::Relaxed);
         self.shared.metrics.timers_pending.set(pending as f64);
+        self.shared.deciding.store(false, Ordering::Release);
     }
 
     /// Makes the records decided so far durable (see [`SyncPath::hand_over`]).

@@ -53,19 +53,6 @@ async fn lend_v1(server: &TestServer, id: u128, book: &str) -> Value {
     status
 }
 
-/// Waits until `stream` holds `version` events (a bound, not a timing assertion): the
-/// engine fires timers on its own, a few milliseconds after the clock passes them.
-async fn stream_reaches(server: &TestServer, stream: &str, version: u64) {
-    let engine = server.state().engine();
-    for _ in 0..2_000 {
-        if engine.stream_version(stream) >= version {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("{stream} did not reach version {version}");
-}
-
 /// The types of the events of `stream`.
 async fn types(server: &TestServer, stream: &str) -> Vec<String> {
     let events = server.get(&format!("/streams/{stream}")).await.ok();
@@ -114,17 +101,15 @@ async fn a_loan_is_marked_overdue_by_its_timer_once_the_clock_passes_its_due_tim
     ok(&server, 11, "LendBook", lend).await;
     assert_eq!(engine.timers_pending(), 2, "a reminder per loan");
 
-    // 13 days later nothing is due. (The engine notices a move of the clock within a few
-    // milliseconds; this waits ten times as long.)
-    server.clock().advance(13 * DAY);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // 13 days later nothing is due. (`advance` returns once whatever fell due is done.)
+    server.advance(13 * DAY).await;
     assert_eq!(engine.stream_version("book-b-1"), 2, "not overdue yet");
     let loans = anns_loans(&server, 2).await;
     assert_eq!(overdue_flags(&loans), [("b-1", false), ("b-2", false)]);
 
     // A day and a minute later, b-1's timer has fired and marked it overdue.
-    server.clock().advance(DAY + Duration::from_secs(60));
-    stream_reaches(&server, "book-b-1", 3).await;
+    server.advance(DAY + Duration::from_secs(60)).await;
+    assert_eq!(engine.stream_version("book-b-1"), 3);
     let events = server.get("/streams/book-b-1?from=3").await.ok();
     let overdue = &events["events"][0];
     assert_eq!(overdue["type"], "BookOverdue");
@@ -182,7 +167,7 @@ async fn a_loan_due_while_the_server_is_down_is_marked_overdue_once_at_the_start
 
     // A power cut, and the server is down for 15 days: the loan fell due meanwhile.
     server.crash(15 * DAY);
-    stream_reaches(&server, "book-b-1", 3).await;
+    server.settle().await;
     assert_eq!(
         types(&server, "book-b-1").await,
         ["BookAdded", "BookLent", "BookOverdue"]
@@ -225,7 +210,7 @@ async fn a_reading_room_loan_is_overdue_at_once_without_moving_the_clock() {
     // `days: 0`, as in the guide's session: due at once, so the timer fires right away.
     let lend = json!({"bookId": "b-2", "memberId": "ann", "days": 0});
     ok(&server, 11, "LendBook", lend).await;
-    stream_reaches(&server, "book-b-2", 3).await;
+    server.settle().await;
     let loans = anns_loans(&server, 2).await;
     assert_eq!(overdue_flags(&loans), [("b-2", true)]);
     assert_eq!(loans["loans"][0]["dueAt"], loans["loans"][0]["lentAt"]);
