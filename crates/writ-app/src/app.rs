@@ -86,6 +86,7 @@ impl Config {
         config.server.requests_max = usize::try_from(args.requests_max).unwrap_or(usize::MAX);
         config.server.waits_max = usize::try_from(args.waits_max).unwrap_or(usize::MAX);
         config.server.connections_max = usize::try_from(args.connections_max).unwrap_or(usize::MAX);
+        config.server.after_wait_max = args.after_wait_max;
         config
     }
 }

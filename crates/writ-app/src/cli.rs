@@ -54,6 +54,10 @@ pub struct ServeArgs {
     #[arg(long, env = "WRIT_TIMERS_MAX", default_value_t = 1_000_000,
         value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     pub timers_max: u64,
+    /// Longest a query with `?after=POSITION` waits for the read models to include the
+    /// position (then 504); each such wait holds one of `--waits-max`'s places.
+    #[arg(long, env = "WRIT_AFTER_WAIT_MAX", default_value = "10s", value_parser = parse_duration)]
+    pub after_wait_max: Duration,
 }
 
 /// Logs to stderr. `RUST_LOG` (full filter directives) wins over `LOG_LEVEL` (one of

@@ -160,3 +160,33 @@ async fn metrics_show_the_journal_as_histograms_with_buckets() {
         assert!(text.contains(name), "{name} in {text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_after_a_position_not_yet_written_waits_for_it_then_gives_up_with_504() {
+    let server = std::sync::Arc::new(TestServer::start_with(orders, |config| {
+        config.server.after_wait_max = Duration::from_millis(300);
+    }));
+    submitted_order(&server).await;
+    let end = server.state().engine().last_position();
+
+    // Nothing more is written: the bounded wait ends in 504.
+    server
+        .get(&format!("/query/v1/getStock?sku=s-1&after={}", end + 5))
+        .await
+        .problem(StatusCode::GATEWAY_TIMEOUT, "timeout");
+
+    // The next position arrives while the query waits for it: the answer includes it.
+    let waiting = {
+        let server = std::sync::Arc::clone(&server);
+        tokio::spawn(async move {
+            server
+                .get(&format!("/query/v1/getStock?sku=s-1&after={}", end + 1))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let restock = json!({"sku": "s-1", "name": "Lamp", "quantity": 1});
+    server.send(20, "AddStock", restock).await.ok();
+    let answer = waiting.await.unwrap().ok();
+    assert_eq!(answer["onHand"], 6, "{answer}");
+}

@@ -211,7 +211,7 @@ impl ProjectionState {
     responses(
         (status = 200, description = "The query's result.", body = Value,
             headers(("Writ-Position" = u64, description = "The position of the snapshot the query read"))),
-        (status = 400, description = "A query argument, or `after`, is missing, unknown, repeated or invalid; or `after` is beyond the end of the global log.",
+        (status = 400, description = "A query argument, or `after`, is missing, unknown, repeated or invalid.",
             body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such query API version or query, or what the query looks up does not exist.",
             body = Problem, content_type = "application/problem+json"),
@@ -278,7 +278,7 @@ pub(crate) struct AfterQuery {
     request_body(content = QueryCode, content_type = "application/json"),
     responses(
         (status = 200, description = "The code's result and the snapshot's position.", body = QueryAnswer),
-        (status = 400, description = "Malformed body or `after` (or `after` beyond the end of the global log), or a library function refused its arguments.",
+        (status = 400, description = "Malformed body or `after`, or a library function refused its arguments.",
             body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such query API version, or a library function found nothing and the code did not catch it.",
             body = Problem, content_type = "application/problem+json"),
@@ -458,26 +458,17 @@ fn repeated(name: &str) -> ApiError {
     )
 }
 
-/// Waits until the read model includes `after`, bounded by `after_wait_max`.
+/// Waits until the read models include `after`, bounded by `after_wait_max` (then `504`).
 ///
-/// A position beyond the end of the durable log is refused at once (`400`): positions a
-/// client gets (a final status, an event) are durable and published before it sees them,
-/// so waiting for a later one would only hold the request for the whole bound.
+/// A position beyond the end of the log is waited for like any other, as the contract
+/// says: on a follower positions come from the leader before this node has them, and a
+/// client may ask for the position of a command it has just been told is final on another
+/// node. Such a wait holds one place among the waiting requests (`--waits-max`) for at
+/// most the bound.
 async fn wait_after(state: &AppState, read: &ReadSide, after: Option<u64>) -> Result<(), ApiError> {
     let Some(after) = after else {
         return Ok(());
     };
-    // The engine's published end: one atomic load, where the runtime's status would take
-    // two locks and clone its counters on every query.
-    let last = state.engine().last_position();
-    if after > last {
-        return Err(ApiError::new(
-            ProblemKind::BadArgument,
-            format!(
-                "`after` is {after}, beyond the end of the global log ({last}); pass the position of a command's final status"
-            ),
-        ));
-    }
     read.models
         .wait_for(after, state.options().after_wait_max)
         .await?;
