@@ -25,20 +25,20 @@
 //! use writ_domain::model::domain;
 //! use writ_engine::{CommandState, Engine, EngineOptions, Registry, Submitted};
 //! use writ_log::storage::SimStorage;
-//! use writ_tickets::Tickets;
+//! use writ_fixtures::Counters;
 //!
-//! let registry = Registry::builder().domain(domain::<Tickets>()).build().unwrap();
+//! let registry = Registry::builder().domain(domain::<Counters>()).build().unwrap();
 //! let (engine, _report) = Engine::open(Arc::new(SimStorage::new()), registry, EngineOptions::default()).unwrap();
 //! let id = Uuid::new_v4();
-//! let payload = br#"{"ticketId":"t-1","title":"Printer on fire","reporter":"ann"}"#;
-//! let Submitted::New(mut pending) = engine.submit(id, "OpenTicket", Some(1), payload).unwrap() else {
+//! let payload = br#"{"counterId":"c-1","title":"Visitors","owner":"ann"}"#;
+//! let Submitted::New(mut pending) = engine.submit(id, "CreateCounter", Some(1), payload).unwrap() else {
 //!     unreachable!("a fresh id")
 //! };
 //! pending.blocking_accepted().unwrap(); // durable in the journal, with its outcome
 //! let status = pending.blocking_outcome().unwrap();
 //! assert_eq!(status.state, CommandState::Succeeded);
-//! assert_eq!(status.events[0].stream, "ticket-t-1");
-//! assert_eq!(engine.read_stream("ticket-t-1", 1, 10).unwrap().len(), 1);
+//! assert_eq!(status.events[0].stream, "counter-c-1");
+//! assert_eq!(engine.read_stream("counter-c-1", 1, 10).unwrap().len(), 1);
 //! ```
 
 mod clock;

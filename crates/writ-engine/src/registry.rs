@@ -17,13 +17,14 @@ use writ_domain::{CommandError, EventView, Reactions};
 /// ```
 /// use writ_engine::Registry;
 /// use writ_domain::model::domain;
-/// let registry = Registry::builder().domain(domain::<writ_tickets::Tickets>()).build().unwrap();
-/// assert_eq!(registry.domain_names(), ["tickets"]);
+/// use writ_fixtures::Counters;
+/// let registry = Registry::builder().domain(domain::<Counters>()).build().unwrap();
+/// assert_eq!(registry.domain_names(), ["counters"]);
 /// let twice = Registry::builder()
-///     .domain(domain::<writ_tickets::Tickets>())
-///     .domain(domain::<writ_tickets::Tickets>())
+///     .domain(domain::<Counters>())
+///     .domain(domain::<Counters>())
 ///     .build();
-/// assert!(twice.unwrap_err().to_string().contains("tickets"));
+/// assert!(twice.unwrap_err().to_string().contains("counters"));
 /// ```
 #[derive(Clone)]
 pub struct Registry {

@@ -12,7 +12,7 @@ pub enum CommandState {
     Succeeded,
     /// A business rule said no; no events.
     Rejected {
-        /// The domain's stable code, for example `ticket_closed`.
+        /// The domain's stable code, for example `counter_closed`.
         code: String,
         /// For people.
         message: String,

@@ -15,14 +15,14 @@ use writ_engine::{
     CommandState, CommandStatus, Engine, EngineOptions, OpenError, Origin, Registry, SubmitError,
     Submitted, Unavailable,
 };
+use writ_fixtures::Counters;
 use writ_log::LogOptions;
 use writ_log::storage::{SimOp, SimStorage};
-use writ_tickets::Tickets;
 
-/// The registry of the tickets domain alone.
-fn tickets() -> writ_engine::Registry {
+/// The registry of the counters domain alone.
+fn counters() -> writ_engine::Registry {
     writ_engine::Registry::builder()
-        .domain(writ_domain::model::domain::<Tickets>())
+        .domain(writ_domain::model::domain::<Counters>())
         .build()
         .expect("one domain")
 }
@@ -45,7 +45,7 @@ fn options() -> EngineOptions {
 }
 
 fn open(storage: &SimStorage) -> (Engine, writ_engine::RecoveryReport) {
-    open_with(storage, tickets())
+    open_with(storage, counters())
 }
 
 fn open_with(storage: &SimStorage, registry: Registry) -> (Engine, writ_engine::RecoveryReport) {
@@ -53,15 +53,15 @@ fn open_with(storage: &SimStorage, registry: Registry) -> (Engine, writ_engine::
 }
 
 fn try_open(storage: &SimStorage) -> Result<Engine, OpenError> {
-    Engine::open(Arc::new(storage.clone()), tickets(), options()).map(|(e, _)| e)
+    Engine::open(Arc::new(storage.clone()), counters(), options()).map(|(e, _)| e)
 }
 
-fn open_ticket(ticket: &str) -> Vec<u8> {
-    format!(r#"{{"ticketId":"{ticket}","title":"T","reporter":"ann"}}"#).into_bytes()
+fn create(counter: &str) -> Vec<u8> {
+    format!(r#"{{"counterId":"{counter}","title":"T","owner":"ann"}}"#).into_bytes()
 }
 
-fn comment(ticket: &str, text: &str) -> Vec<u8> {
-    format!(r#"{{"ticketId":"{ticket}","author":"bob","text":"{text}"}}"#).into_bytes()
+fn add(counter: &str, note: &str) -> Vec<u8> {
+    format!(r#"{{"counterId":"{counter}","amount":1,"note":"{note}"}}"#).into_bytes()
 }
 
 fn submit(engine: &Engine, id: u128, command: &str, payload: &[u8]) -> writ_engine::Pending {
@@ -122,20 +122,20 @@ fn is_poisoned(result: Result<impl std::fmt::Debug, Unavailable>) -> bool {
 fn crash_before_the_journal_sync_loses_only_the_unacknowledged_command() {
     let storage = SimStorage::new();
     let (engine, _) = open(&storage);
-    run(&engine, 1, "OpenTicket", &open_ticket("a"));
+    run(&engine, 1, "CreateCounter", &create("a"));
     storage.fail_next_sync();
-    let mut pending = submit(&engine, 2, "AddComment", &comment("a", "lost"));
+    let mut pending = submit(&engine, 2, "Add", &add("a", "lost"));
     assert!(
         is_poisoned(pending.blocking_accepted()),
         "never acknowledged"
     );
     assert!(engine.poisoned().is_some());
     assert!(matches!(
-        engine.submit(Uuid::from_u128(3), "AddComment", None, &comment("a", "x")),
+        engine.submit(Uuid::from_u128(3), "Add", None, &add("a", "x")),
         Err(SubmitError::Unavailable(Unavailable::Poisoned { .. }))
     ));
     assert_eq!(
-        engine.read_stream("ticket-a", 1, 10).unwrap().len(),
+        engine.read_stream("counter-a", 1, 10).unwrap().len(),
         1,
         "reads keep working, and show nothing of the unsynced command"
     );
@@ -147,10 +147,10 @@ fn crash_before_the_journal_sync_loses_only_the_unacknowledged_command() {
     assert_eq!(engine.status(Uuid::from_u128(2)).unwrap(), None);
     // The client retries with the same id after the restart: a new command, run once.
     assert_eq!(
-        run(&engine, 2, "AddComment", &comment("a", "lost")).state,
+        run(&engine, 2, "Add", &add("a", "lost")).state,
         CommandState::Succeeded
     );
-    assert_eq!(engine.read_stream("ticket-a", 1, 10).unwrap().len(), 2);
+    assert_eq!(engine.read_stream("counter-a", 1, 10).unwrap().len(), 2);
 }
 
 #[test]
@@ -158,9 +158,9 @@ fn crash_after_the_journal_sync_keeps_commands_with_their_outcomes_and_runs_noth
     let storage = SimStorage::new();
     let (engine, _) = open(&storage);
     let statuses: Vec<_> = [
-        run(&engine, 1, "OpenTicket", &open_ticket("a")),
-        run(&engine, 2, "AddComment", &comment("a", "one")),
-        run(&engine, 3, "AddComment", &comment("missing", "x")),
+        run(&engine, 1, "CreateCounter", &create("a")),
+        run(&engine, 2, "Add", &add("a", "one")),
+        run(&engine, 3, "Add", &add("missing", "x")),
     ]
     .into();
     let crashed = storage.crash();
@@ -178,7 +178,7 @@ fn crash_after_the_journal_sync_keeps_commands_with_their_outcomes_and_runs_noth
     }
     let events = engine.read_all(1, 10).unwrap();
     assert_eq!(events.len(), 2);
-    // The comment's id is derived from the command id, as when it was decided.
+    // The addition's id is derived from the command id, as when it was decided.
     let data: serde_json::Value = serde_json::from_slice(&events[1].data).unwrap();
     let envelope = writ_domain::Envelope {
         command_id: Uuid::from_u128(2),
@@ -186,7 +186,7 @@ fn crash_after_the_journal_sync_keeps_commands_with_their_outcomes_and_runs_noth
         sequence: 0,
         correlation_id: Uuid::from_u128(2),
     };
-    assert_eq!(data["commentId"], envelope.derive_id(0).to_string());
+    assert_eq!(data["additionId"], envelope.derive_id(0).to_string());
     // And a second crash changes nothing.
     drop(engine);
     let (engine, report) = open(&crashed.crash());
@@ -198,9 +198,9 @@ fn crash_after_the_journal_sync_keeps_commands_with_their_outcomes_and_runs_noth
 fn torn_journal_write_is_truncated_and_reported() {
     let storage = SimStorage::new();
     let (engine, _) = open(&storage);
-    run(&engine, 1, "OpenTicket", &open_ticket("a"));
+    run(&engine, 1, "CreateCounter", &create("a"));
     storage.fail_next_sync();
-    let mut pending = submit(&engine, 2, "AddComment", &comment("a", &"x".repeat(3000)));
+    let mut pending = submit(&engine, 2, "Add", &add("a", &"x".repeat(3000)));
     assert!(is_poisoned(pending.blocking_accepted()));
     let path = segment(&storage, "journal");
     let unsynced = storage.unsynced_ranges(&path).unwrap();
@@ -220,10 +220,7 @@ fn torn_journal_write_is_truncated_and_reported() {
         engine.status(Uuid::from_u128(1)).unwrap().unwrap().state,
         CommandState::Succeeded
     );
-    assert_eq!(
-        run(&engine, 3, "AddComment", &comment("a", "after")).sequence,
-        1
-    );
+    assert_eq!(run(&engine, 3, "Add", &add("a", "after")).sequence, 1);
 }
 
 #[test]
@@ -233,11 +230,11 @@ fn corrupt_journal_tail_is_cut_and_reported() {
     // Bit rot is detected, not prevented (assumption A3); the journal keeps one copy.
     let storage = SimStorage::new();
     let (engine, _) = open(&storage);
-    run(&engine, 1, "OpenTicket", &open_ticket("a"));
-    run(&engine, 2, "AddComment", &comment("a", "one"));
+    run(&engine, 1, "CreateCounter", &create("a"));
+    run(&engine, 2, "Add", &add("a", "one"));
     let path = segment(&storage, "journal");
     let before = storage.read_durable(&path).unwrap();
-    run(&engine, 3, "AddComment", &comment("a", "two"));
+    run(&engine, 3, "Add", &add("a", "two"));
     let after = storage.read_durable(&path).unwrap();
     let frame = changed_range(&before, &after);
     drop(engine);
@@ -264,10 +261,10 @@ fn corrupt_journal_middle_refuses_to_open() {
     let (engine, _) = open(&storage);
     let path = segment(&storage, "journal");
     let before = storage.read_durable(&path).unwrap();
-    run(&engine, 1, "OpenTicket", &open_ticket("a"));
+    run(&engine, 1, "CreateCounter", &create("a"));
     let after = storage.read_durable(&path).unwrap();
-    run(&engine, 2, "AddComment", &comment("a", "one"));
-    run(&engine, 3, "AddComment", &comment("a", "two"));
+    run(&engine, 2, "Add", &add("a", "one"));
+    run(&engine, 3, "Add", &add("a", "two"));
     drop(engine);
     let frame = changed_range(&before, &after);
     storage
@@ -502,9 +499,9 @@ fn wait_until(mut done: impl FnMut() -> bool) {
 fn failed_write_poisons_and_restart_recovers() {
     let storage = SimStorage::new();
     let (engine, _) = open(&storage);
-    run(&engine, 1, "OpenTicket", &open_ticket("a"));
+    run(&engine, 1, "CreateCounter", &create("a"));
     storage.fail_next_write();
-    let mut pending = submit(&engine, 2, "AddComment", &comment("a", "x"));
+    let mut pending = submit(&engine, 2, "Add", &add("a", "x"));
     assert!(is_poisoned(pending.blocking_accepted()));
     assert_eq!(
         engine.status(Uuid::from_u128(1)).unwrap().unwrap().state,
@@ -514,7 +511,7 @@ fn failed_write_poisons_and_restart_recovers() {
     let (engine, report) = open(&storage.crash());
     assert_eq!(report.commands, 1);
     assert_eq!(
-        run(&engine, 2, "AddComment", &comment("a", "x")).state,
+        run(&engine, 2, "Add", &add("a", "x")).state,
         CommandState::Succeeded
     );
 }
@@ -523,7 +520,7 @@ fn failed_write_poisons_and_restart_recovers() {
 fn disk_full_poisons_and_restart_recovers() {
     let storage = SimStorage::new();
     let (engine, _) = open(&storage);
-    run(&engine, 1, "OpenTicket", &open_ticket("a"));
+    run(&engine, 1, "CreateCounter", &create("a"));
     // No room to grow: the next segment (64 KiB) cannot be made.
     storage.set_capacity(0);
     let mut acknowledged = Vec::new();
@@ -531,9 +528,9 @@ fn disk_full_poisons_and_restart_recovers() {
     for i in 2..200u128 {
         let Ok(Submitted::New(mut pending)) = engine.submit(
             Uuid::from_u128(i),
-            "AddComment",
+            "Add",
             None,
-            &comment("a", &"x".repeat(2000)),
+            &add("a", &"x".repeat(2000)),
         ) else {
             refused = true;
             break;
@@ -566,7 +563,7 @@ fn short_writes_are_completed_without_poisoning() {
     let (engine, _) = open(&storage);
     storage.short_write_next(7);
     assert_eq!(
-        run(&engine, 1, "OpenTicket", &open_ticket("a")).state,
+        run(&engine, 1, "CreateCounter", &create("a")).state,
         CommandState::Succeeded
     );
     assert!(engine.poisoned().is_none());

@@ -8,13 +8,13 @@ use writ_engine::{
     CommandState, CommandStatus, Engine, EngineOptions, Overload, SubmitError, Submitted,
     SubscriptionError, WaitFor,
 };
+use writ_fixtures::Counters;
 use writ_log::storage::SimStorage;
-use writ_tickets::Tickets;
 
-/// The registry of the tickets domain alone.
-fn tickets() -> writ_engine::Registry {
+/// The registry of the counters domain alone.
+fn counters() -> writ_engine::Registry {
     writ_engine::Registry::builder()
-        .domain(writ_domain::model::domain::<Tickets>())
+        .domain(writ_domain::model::domain::<Counters>())
         .build()
         .expect("one domain")
 }
@@ -37,18 +37,18 @@ fn open(storage: &SimStorage) -> Engine {
 }
 
 fn open_with(storage: &SimStorage, options: EngineOptions) -> Engine {
-    Engine::open(Arc::new(storage.clone()), tickets(), options)
+    Engine::open(Arc::new(storage.clone()), counters(), options)
         .expect("engine opens")
         .0
 }
 
-fn open_ticket(ticket: &str) -> Vec<u8> {
-    format!(r#"{{"ticketId":"{ticket}","title":"Title of {ticket}","reporter":"ann"}}"#)
+fn create(counter: &str) -> Vec<u8> {
+    format!(r#"{{"counterId":"{counter}","title":"Title of {counter}","owner":"ann"}}"#)
         .into_bytes()
 }
 
-fn comment(ticket: &str, text: &str) -> Vec<u8> {
-    format!(r#"{{"ticketId":"{ticket}","author":"bob","text":"{text}"}}"#).into_bytes()
+fn add(counter: &str, note: &str) -> Vec<u8> {
+    format!(r#"{{"counterId":"{counter}","amount":1,"note":"{note}"}}"#).into_bytes()
 }
 
 /// Submits and waits for the final status.
@@ -90,40 +90,35 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 fn succeeded_command_records_events_with_versions_and_positions() {
     let storage = SimStorage::new();
     let engine = open(&storage);
-    let opened = run(&engine, Uuid::from_u128(1), "OpenTicket", &open_ticket("a"));
-    assert_eq!(opened.state, CommandState::Succeeded);
-    assert_eq!(opened.command, "OpenTicket");
-    assert_eq!(opened.position, Some(1));
-    assert_eq!(opened.events.len(), 1);
+    let created = run(&engine, Uuid::from_u128(1), "CreateCounter", &create("a"));
+    assert_eq!(created.state, CommandState::Succeeded);
+    assert_eq!(created.command, "CreateCounter");
+    assert_eq!(created.position, Some(1));
+    assert_eq!(created.events.len(), 1);
     assert_eq!(
         (
-            opened.events[0].stream.as_str(),
-            opened.events[0].version,
-            opened.events[0].position
+            created.events[0].stream.as_str(),
+            created.events[0].version,
+            created.events[0].position
         ),
-        ("ticket-a", 1, 1)
+        ("counter-a", 1, 1)
     );
-    let commented = run(
-        &engine,
-        Uuid::from_u128(2),
-        "AddComment",
-        &comment("a", "hi"),
-    );
-    assert_eq!(commented.events[0].version, 2);
-    assert_eq!(commented.events[0].position, 2);
-    assert_eq!(commented.events[0].event_type, "CommentAdded");
+    let added = run(&engine, Uuid::from_u128(2), "Add", &add("a", "hi"));
+    assert_eq!(added.events[0].version, 2);
+    assert_eq!(added.events[0].position, 2);
+    assert_eq!(added.events[0].event_type, "Added");
 
-    let events = engine.read_stream("ticket-a", 1, 100).unwrap();
+    let events = engine.read_stream("counter-a", 1, 100).unwrap();
     assert_eq!(events.len(), 2);
     assert_eq!(events[1].command_id, Uuid::from_u128(2));
     let data: serde_json::Value = serde_json::from_slice(&events[1].data).unwrap();
-    assert_eq!(data["text"], "hi");
-    assert_eq!(engine.read_stream("ticket-a", 2, 100).unwrap().len(), 1);
+    assert_eq!(data["note"], "hi");
+    assert_eq!(engine.read_stream("counter-a", 2, 100).unwrap().len(), 1);
     assert_eq!(
-        engine.read_stream("ticket-missing", 1, 100).unwrap(),
+        engine.read_stream("counter-missing", 1, 100).unwrap(),
         vec![]
     );
-    assert_eq!(engine.stream_version("ticket-a"), 2);
+    assert_eq!(engine.stream_version("counter-a"), 2);
     assert_eq!(engine.last_position(), 2);
 }
 
@@ -131,14 +126,9 @@ fn succeeded_command_records_events_with_versions_and_positions() {
 fn rejected_command_records_no_events_and_keeps_its_code() {
     let storage = SimStorage::new();
     let engine = open(&storage);
-    let status = run(
-        &engine,
-        Uuid::from_u128(1),
-        "AddComment",
-        &comment("nope", "hi"),
-    );
+    let status = run(&engine, Uuid::from_u128(1), "Add", &add("nope", "hi"));
     assert!(
-        matches!(status.state, CommandState::Rejected { ref code, .. } if code == "ticket_not_found"),
+        matches!(status.state, CommandState::Rejected { ref code, .. } if code == "counter_not_found"),
         "{status:?}"
     );
     assert!(status.events.is_empty());
@@ -153,11 +143,13 @@ fn duplicate_id_with_same_content_is_not_run_again() {
     let storage = SimStorage::new();
     let engine = open(&storage);
     let id = Uuid::from_u128(7);
-    let first = run(&engine, id, "OpenTicket", &open_ticket("a"));
+    let first = run(&engine, id, "CreateCounter", &create("a"));
     // Same meaning, other spelling: key order and whitespace do not matter.
-    let respelled = br#"{ "reporter":"ann", "title":"Title of a", "ticketId":"a" }"#;
+    let respelled = br#"{ "owner":"ann", "title":"Title of a", "counterId":"a" }"#;
     assert!(matches!(
-        engine.submit(id, "OpenTicket", Some(2), respelled).unwrap(),
+        engine
+            .submit(id, "CreateCounter", Some(2), respelled)
+            .unwrap(),
         Submitted::Duplicate
     ));
     let status = block_on(engine.wait(id, WaitFor::Final)).unwrap().unwrap();
@@ -175,18 +167,18 @@ fn same_id_with_other_content_is_a_conflict() {
     let storage = SimStorage::new();
     let engine = open(&storage);
     let id = Uuid::from_u128(7);
-    run(&engine, id, "OpenTicket", &open_ticket("a"));
+    run(&engine, id, "CreateCounter", &create("a"));
     assert!(matches!(
-        engine.submit(id, "OpenTicket", None, &open_ticket("b")),
+        engine.submit(id, "CreateCounter", None, &create("b")),
         Err(SubmitError::Conflict { .. })
     ));
     assert!(matches!(
-        engine.submit(id, "AddComment", None, &comment("a", "x")),
+        engine.submit(id, "Add", None, &add("a", "x")),
         Err(SubmitError::Conflict { .. })
     ));
     // v1 and v2 are different commands even with the same fields.
     assert!(matches!(
-        engine.submit(id, "OpenTicket", Some(1), &open_ticket("a")),
+        engine.submit(id, "CreateCounter", Some(1), &create("a")),
         Err(SubmitError::Conflict { .. })
     ));
 }
@@ -198,9 +190,9 @@ fn invalid_commands_are_refused_before_logging() {
     let id = Uuid::from_u128(1);
     for (command, version, payload) in [
         ("Nope", None, &b"{}"[..]),
-        ("OpenTicket", Some(9), &open_ticket("a")[..]),
-        ("OpenTicket", None, b"{\"ticketId\":\"a\"}"),
-        ("OpenTicket", None, b"not json"),
+        ("CreateCounter", Some(9), &create("a")[..]),
+        ("CreateCounter", None, b"{\"counterId\":\"a\"}"),
+        ("CreateCounter", None, b"not json"),
     ] {
         assert!(
             matches!(
@@ -212,13 +204,13 @@ fn invalid_commands_are_refused_before_logging() {
     }
     let too_big = vec![b' '; engine.options().command_bytes_max + 1];
     assert!(matches!(
-        engine.submit(id, "OpenTicket", None, &too_big),
+        engine.submit(id, "CreateCounter", None, &too_big),
         Err(SubmitError::TooLarge { .. })
     ));
     // The id was never used, so it is still free.
     assert_eq!(engine.status(id).unwrap(), None);
     assert_eq!(
-        run(&engine, id, "OpenTicket", &open_ticket("a")).state,
+        run(&engine, id, "CreateCounter", &create("a")).state,
         CommandState::Succeeded
     );
 }
@@ -233,16 +225,16 @@ fn full_dedupe_index_refuses_instead_of_forgetting() {
             ..options()
         },
     );
-    run(&engine, Uuid::from_u128(1), "OpenTicket", &open_ticket("a"));
-    run(&engine, Uuid::from_u128(2), "OpenTicket", &open_ticket("b"));
+    run(&engine, Uuid::from_u128(1), "CreateCounter", &create("a"));
+    run(&engine, Uuid::from_u128(2), "CreateCounter", &create("b"));
     assert!(matches!(
-        engine.submit(Uuid::from_u128(3), "OpenTicket", None, &open_ticket("c")),
+        engine.submit(Uuid::from_u128(3), "CreateCounter", None, &create("c")),
         Err(SubmitError::Overloaded(Overload::DedupeIndexFull))
     ));
     // Known ids are still answered.
     assert!(matches!(
         engine
-            .submit(Uuid::from_u128(1), "OpenTicket", None, &open_ticket("a"))
+            .submit(Uuid::from_u128(1), "CreateCounter", None, &create("a"))
             .unwrap(),
         Submitted::Duplicate
     ));
@@ -253,22 +245,17 @@ fn global_log_reads_in_commit_order_without_gaps() {
     let storage = SimStorage::new();
     let engine = open(&storage);
     for i in 0..20u128 {
-        let ticket = format!("t{}", i % 3);
+        let counter = format!("c{}", i % 3);
         let payload = if i < 3 {
-            open_ticket(&ticket)
+            create(&counter)
         } else {
-            comment(&ticket, "x")
+            add(&counter, "x")
         };
-        let command = if i < 3 { "OpenTicket" } else { "AddComment" };
+        let command = if i < 3 { "CreateCounter" } else { "Add" };
         run(&engine, Uuid::from_u128(100 + i), command, &payload);
     }
     // A rejection in between takes no position.
-    run(
-        &engine,
-        Uuid::from_u128(999),
-        "AddComment",
-        &comment("none", "x"),
-    );
+    run(&engine, Uuid::from_u128(999), "Add", &add("none", "x"));
     let all = engine.read_all(1, 1000).unwrap();
     assert_eq!(all.len(), 20);
     for (i, event) in all.iter().enumerate() {
@@ -291,8 +278,8 @@ fn subscription_delivers_history_then_live_events_in_order() {
         run(
             &engine,
             Uuid::from_u128(i),
-            "OpenTicket",
-            &open_ticket(&format!("t{i}")),
+            "CreateCounter",
+            &create(&format!("c{i}")),
         );
     }
     let mut subscription = engine.subscribe(3);
@@ -303,8 +290,8 @@ fn subscription_delivers_history_then_live_events_in_order() {
                 run(
                     &engine,
                     Uuid::from_u128(i),
-                    "OpenTicket",
-                    &open_ticket(&format!("t{i}")),
+                    "CreateCounter",
+                    &create(&format!("c{i}")),
                 );
             }
         })
@@ -333,15 +320,15 @@ fn next_batch_into_reuses_the_events_and_reads_the_same() {
         run(
             &engine,
             Uuid::from_u128(i),
-            "OpenTicket",
-            &open_ticket(&format!("ticket-with-a-longer-id-{i}")),
+            "CreateCounter",
+            &create(&format!("counter-with-a-longer-id-{i}")),
         );
         run(
             &engine,
             Uuid::from_u128(100 + i),
-            "AddComment",
-            &comment(
-                &format!("ticket-with-a-longer-id-{i}"),
+            "Add",
+            &add(
+                &format!("counter-with-a-longer-id-{i}"),
                 &"x".repeat(i as usize + 1),
             ),
         );
@@ -378,7 +365,7 @@ fn wait_answers_when_the_outcome_is_final() {
         "unknown ids answer at once"
     );
     let Submitted::New(_pending) = engine
-        .submit(id, "OpenTicket", None, &open_ticket("w"))
+        .submit(id, "CreateCounter", None, &create("w"))
         .unwrap()
     else {
         panic!("new");
@@ -399,34 +386,27 @@ fn restart_keeps_events_outcomes_and_dedupe() {
     let id = Uuid::from_u128(42);
     let first = {
         let engine = open(&storage);
-        run(&engine, Uuid::from_u128(1), "OpenTicket", &open_ticket("a"));
-        let status = run(&engine, id, "AddComment", &comment("a", "hello"));
+        run(&engine, Uuid::from_u128(1), "CreateCounter", &create("a"));
+        let status = run(&engine, id, "Add", &add("a", "hello"));
         engine.shutdown();
         status
     };
     let engine = open(&storage);
     assert_eq!(engine.status(id).unwrap().unwrap(), first);
     assert!(matches!(
-        engine
-            .submit(id, "AddComment", None, &comment("a", "hello"))
-            .unwrap(),
+        engine.submit(id, "Add", None, &add("a", "hello")).unwrap(),
         Submitted::Duplicate
     ));
     assert!(matches!(
-        engine.submit(id, "AddComment", None, &comment("a", "other")),
+        engine.submit(id, "Add", None, &add("a", "other")),
         Err(SubmitError::Conflict { .. })
     ));
-    // State is rebuilt from the log: the ticket exists, versions continue.
-    let reopened = run(&engine, Uuid::from_u128(3), "OpenTicket", &open_ticket("a"));
+    // State is rebuilt from the log: the counter exists, versions continue.
+    let created_again = run(&engine, Uuid::from_u128(3), "CreateCounter", &create("a"));
     assert!(
-        matches!(reopened.state, CommandState::Rejected { ref code, .. } if code == "ticket_exists")
+        matches!(created_again.state, CommandState::Rejected { ref code, .. } if code == "counter_exists")
     );
-    let next = run(
-        &engine,
-        Uuid::from_u128(4),
-        "AddComment",
-        &comment("a", "again"),
-    );
+    let next = run(&engine, Uuid::from_u128(4), "Add", &add("a", "again"));
     assert_eq!((next.events[0].version, next.events[0].position), (3, 3));
 }
 
@@ -440,7 +420,7 @@ fn ids_older_than_the_window_are_forgotten_at_restart() {
     let id = Uuid::from_u128(42);
     {
         let engine = open_with(&storage, options.clone());
-        run(&engine, id, "OpenTicket", &open_ticket("a"));
+        run(&engine, id, "CreateCounter", &create("a"));
     }
     std::thread::sleep(Duration::from_millis(5));
     let engine = open_with(&storage, options);
@@ -450,9 +430,9 @@ fn ids_older_than_the_window_are_forgotten_at_restart() {
         "outside the window the id is unknown"
     );
     // It may be used again: a new command, which here is rejected by the domain.
-    let again = run(&engine, id, "OpenTicket", &open_ticket("a"));
+    let again = run(&engine, id, "CreateCounter", &create("a"));
     assert!(
-        matches!(again.state, CommandState::Rejected { ref code, .. } if code == "ticket_exists")
+        matches!(again.state, CommandState::Rejected { ref code, .. } if code == "counter_exists")
     );
 }
 
@@ -467,7 +447,7 @@ fn expired_ids_are_evicted_while_running() {
         },
     );
     let id = Uuid::from_u128(42);
-    run(&engine, id, "OpenTicket", &open_ticket("a"));
+    run(&engine, id, "CreateCounter", &create("a"));
     // Eviction runs about once a second; wait for its effect (not a timing assertion).
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while engine.stats().dedupe_entries > 0 {
@@ -489,8 +469,8 @@ fn handler_time_comes_from_the_envelope_and_never_goes_back() {
         run(
             &engine,
             Uuid::from_u128(i),
-            "OpenTicket",
-            &open_ticket(&format!("t{i}")),
+            "CreateCounter",
+            &create(&format!("c{i}")),
         );
     }
     for event in engine.read_all(1, 100).unwrap() {
@@ -513,10 +493,10 @@ fn waits_leave_no_registration_behind() {
             ..options()
         },
     );
-    run(&engine, 1, "OpenTicket", &open_ticket("a"));
+    run(&engine, 1, "CreateCounter", &create("a"));
     let ids: Vec<Uuid> = (100..120u128).map(Uuid::from_u128).collect();
     for id in &ids {
-        run(&engine, id.as_u128(), "AddComment", &comment("a", "x"));
+        run(&engine, id.as_u128(), "Add", &add("a", "x"));
     }
     block_on(async {
         // Each id once: answered at once (final), or cancelled by a timeout while waiting.

@@ -2,7 +2,7 @@
 //! points, some leaving a torn command log tail, checked against a reference model.
 //!
 //! The reference is the domain itself, run purely: the engine's command log order (from
-//! each command's sequence number) fed through `Tickets::decide`/`evolve` must give exactly
+//! each command's sequence number) fed through `Counters::decide`/`evolve` must give exactly
 //! the engine's outcomes and its global log, event for event and byte for byte. That checks
 //! at once that every acknowledged command survived, that nothing ran twice, that positions
 //! and versions have no gaps, and that re-executed commands decided the same.
@@ -13,27 +13,29 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use uuid::Uuid;
+use writ_domain::testing::given_streams;
 use writ_domain::{Domain, Envelope, EventSet, Refusal};
 use writ_engine::{CommandState, Engine, EngineOptions, Pending, Submitted, WaitFor};
+use writ_fixtures::Counters;
 use writ_log::LogOptions;
 use writ_log::storage::SimStorage;
-use writ_tickets::Tickets;
 
-/// The registry of the tickets domain alone.
-fn tickets() -> writ_engine::Registry {
+/// The registry of the counters domain alone.
+fn counters() -> writ_engine::Registry {
     writ_engine::Registry::builder()
-        .domain(writ_domain::model::domain::<Tickets>())
+        .domain(writ_domain::model::domain::<Counters>())
         .build()
         .expect("one domain")
 }
 
 #[derive(Debug, Clone)]
 enum Op {
-    Open(u8),
-    Comment(u8),
+    Create(u8),
+    Add(u8),
     Close(u8),
     Reopen(u8),
-    Assign(u8),
+    /// A decision over two streams (the same one when both numbers are equal).
+    Transfer(u8, u8),
     /// Re-send the n-th command sent so far (modulo), same id and content.
     Resend(usize),
     /// Wait for every command in flight.
@@ -45,13 +47,13 @@ enum Op {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let ticket = 0u8..4;
+    let counter = 0u8..4;
     prop_oneof![
-        3 => ticket.clone().prop_map(Op::Open),
-        4 => ticket.clone().prop_map(Op::Comment),
-        2 => ticket.clone().prop_map(Op::Close),
-        2 => ticket.clone().prop_map(Op::Reopen),
-        1 => ticket.prop_map(Op::Assign),
+        3 => counter.clone().prop_map(Op::Create),
+        4 => counter.clone().prop_map(Op::Add),
+        2 => counter.clone().prop_map(Op::Close),
+        2 => counter.clone().prop_map(Op::Reopen),
+        1 => (counter.clone(), counter).prop_map(|(from, to)| Op::Transfer(from, to)),
         2 => (0usize..1000).prop_map(Op::Resend),
         1 => Just(Op::Settle),
         2 => any::<bool>().prop_map(|torn| Op::Crash { torn }),
@@ -72,33 +74,34 @@ fn options() -> EngineOptions {
 }
 
 fn open(storage: &SimStorage) -> Engine {
-    Engine::open(Arc::new(storage.clone()), tickets(), options())
+    Engine::open(Arc::new(storage.clone()), counters(), options())
         .expect("every crash leaves a store that opens")
         .0
 }
 
 fn command(op: &Op) -> (&'static str, String) {
-    let t = |n: &u8| format!("t{n}");
+    let c = |n: &u8| format!("c{n}");
     match op {
-        Op::Open(n) => (
-            "OpenTicket",
-            format!(r#"{{"ticketId":"{}","title":"T{n}","reporter":"r"}}"#, t(n)),
+        Op::Create(n) => (
+            "CreateCounter",
+            format!(r#"{{"counterId":"{}","title":"C{n}","owner":"o"}}"#, c(n)),
         ),
-        Op::Comment(n) => (
-            "AddComment",
-            format!(r#"{{"ticketId":"{}","author":"a","text":"c"}}"#, t(n)),
+        Op::Add(n) => (
+            "Add",
+            format!(r#"{{"counterId":"{}","amount":2,"note":"n"}}"#, c(n)),
         ),
         Op::Close(n) => (
-            "CloseTicket",
-            format!(r#"{{"ticketId":"{}","resolution":"done"}}"#, t(n)),
+            "CloseCounter",
+            format!(r#"{{"counterId":"{}","reason":"done"}}"#, c(n)),
         ),
-        Op::Reopen(n) => (
-            "ReopenTicket",
-            format!(r#"{{"ticketId":"{}","reason":"again"}}"#, t(n)),
-        ),
-        Op::Assign(n) => (
-            "AssignTicket",
-            format!(r#"{{"ticketId":"{}","assignee":"x"}}"#, t(n)),
+        Op::Reopen(n) => ("ReopenCounter", format!(r#"{{"counterId":"{}"}}"#, c(n))),
+        Op::Transfer(from, to) => (
+            "Transfer",
+            format!(
+                r#"{{"counterId":"{}","to":"{}","amount":1}}"#,
+                c(from),
+                c(to)
+            ),
         ),
         _ => unreachable!("not a command"),
     }
@@ -236,9 +239,10 @@ fn check(ops: Vec<Op>) {
         );
     }
 
-    // Replay the reference and compare outcomes and the global log.
-    let catalog = Tickets::commands();
-    let mut states: HashMap<String, (<Tickets as Domain>::State, u64)> = HashMap::new();
+    // Replay the reference and compare outcomes and the global log: every stream's events
+    // so far, given to the domain's pure decision (which may read and write several).
+    let catalog = Counters::commands();
+    let mut streams: HashMap<String, Vec<<Counters as Domain>::Event>> = HashMap::new();
     let mut expected_log = Vec::new();
     for status in &logged {
         let (name, payload) = payloads[&status.id];
@@ -246,26 +250,28 @@ fn check(ops: Vec<Op>) {
             .decode(name, None, payload.as_bytes())
             .unwrap()
             .command;
-        let stream = Tickets::stream(&command).into_owned();
-        let (state, version) = states.entry(stream.clone()).or_default();
         let envelope = Envelope {
             command_id: status.id,
             recorded_at_ms: 0,
             sequence: status.sequence,
             correlation_id: status.id,
         };
-        match writ_domain::testing::decide::<Tickets>(state, &command, &envelope) {
+        let decided = given_streams::<Counters>(streams.clone())
+            .with_envelope(envelope)
+            .when(command)
+            .result_on();
+        match decided {
             Ok(events) => {
                 assert_eq!(status.state, CommandState::Succeeded, "{name} {payload}");
                 assert_eq!(status.events.len(), events.len());
-                for event in events {
-                    *version += 1;
-                    Tickets::evolve(state, &event);
+                for (stream, event) in events {
+                    let history = streams.entry(stream.clone()).or_default();
+                    history.push(event.clone());
                     let mut data = Vec::new();
                     event.encode_data(&mut data).unwrap();
                     expected_log.push((
-                        stream.clone(),
-                        *version,
+                        stream,
+                        history.len() as u64,
                         event.event_type().to_owned(),
                         data,
                         status.id,

@@ -74,13 +74,13 @@ fn wait_until(mut done: impl FnMut() -> bool) {
 #[test]
 fn two_domains_share_one_journal_and_one_global_order() {
     let storage = SimStorage::new();
-    let engine = open(&storage, support::relay_and_tickets(), options());
+    let engine = open(&storage, support::relay_and_counters(), options());
     run(&engine, 1, "Ping", &support::ping("a", 0));
     run(
         &engine,
         2,
-        "OpenTicket",
-        br#"{"ticketId":"t","title":"T","reporter":"ann"}"#,
+        "CreateCounter",
+        br#"{"counterId":"c","title":"T","owner":"ann"}"#,
     );
     run(&engine, 3, "Ping", &support::ping("b", 0));
     let streams: Vec<String> = engine
@@ -89,8 +89,8 @@ fn two_domains_share_one_journal_and_one_global_order() {
         .into_iter()
         .map(|e| e.stream)
         .collect();
-    assert_eq!(streams, ["relay-a", "ticket-t", "relay-b"]);
-    assert_eq!(engine.registry().domain_names(), ["relay", "tickets"]);
+    assert_eq!(streams, ["relay-a", "counter-c", "relay-b"]);
+    assert_eq!(engine.registry().domain_names(), ["relay", "counters"]);
 }
 
 #[test]

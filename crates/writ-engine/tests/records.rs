@@ -22,10 +22,10 @@ fn record_bytes(events: &[(String, u64, String, Vec<u8>)], seq: u64, timers: usi
         causation_id: None,
         origin: Origin::Client,
         recorded_at_ms: 1_700_000_000_000 + seq,
-        name: "AddComment",
+        name: "Add",
         version: 1,
         expected_version: seq.is_multiple_of(2).then_some(seq),
-        payload: br#"{"ticketId":"t"}"#,
+        payload: br#"{"counterId":"c"}"#,
         status: CommitStatus::Succeeded,
         first_position: seq + 1,
         events: events
@@ -44,21 +44,21 @@ fn record_bytes(events: &[(String, u64, String, Vec<u8>)], seq: u64, timers: usi
             .map(|i| {
                 if i.is_multiple_of(2) {
                     RecordTimerOp::Schedule {
-                        process: "payments",
-                        key: "order-1",
+                        process: "reminders",
+                        key: "counter-1",
                         at_ms: seq,
                         command: ScheduledCommand {
                             id: Uuid::from_u128(i as u128),
-                            name: "ExpireOrder",
+                            name: "CloseCounter",
                             version: None,
                             expected_version: None,
-                            payload: br#"{"orderId":"1"}"#,
+                            payload: br#"{"counterId":"1"}"#,
                         },
                     }
                 } else {
                     RecordTimerOp::Cancel {
-                        process: "payments",
-                        key: "order-1",
+                        process: "reminders",
+                        key: "counter-1",
                     }
                 }
             })

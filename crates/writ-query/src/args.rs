@@ -2,7 +2,7 @@
 //!
 //! Arguments arrive as a JSON object from two places: the HTTP query string, where every
 //! value is a string (`?limit=10`), and query code, where values keep their JSON types
-//! (`searchTickets({limit: 10})`). [`Args`] accepts both spellings of a number and turns
+//! (`listCounters({limit: 10})`). [`Args`] accepts both spellings of a number and turns
 //! every mismatch into a [`QueryError::BadArgument`] that names the argument.
 
 use serde_json::{Map, Value};

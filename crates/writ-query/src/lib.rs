@@ -31,16 +31,17 @@
 //!   rows with its indexes), its queries page with [`paging`], and its text indexes split
 //!   text with [`text`].
 //!
-//! Measured on the project's 2-core machine (`cargo bench -p writ-query --bench replay`,
-//! medians, with other work keeping the load average near 4): the tickets projection
-//! applies 1,000,000 events (100k tickets, 900k comments) from memory at 1.0 to 1.3
-//! million events/s on one thread, and a runtime replays them from an engine's log in
+//! Measured on the project's 2-core machine (the README's replay benchmark, medians, with
+//! other work keeping the load average near 4): a read model of 100k rows with text
+//! indexes applies a 1,000,000-event log (100k creations, 900k updates) from memory at 1.0
+//! to 1.3 million events/s on one thread, and a runtime replays it from an engine's log in
 //! 1.14 s (0.88 million events/s), its applying thread taking 0.74 s of CPU and its reader
 //! thread, which reads and decodes the events, 0.36 s. The first replay of a process
 //! costs more: it is the one that touches the read model's ~290 MiB of fresh memory. The
 //! [`runtime`] module explains why every start rebuilds anyway.
 //!
-//! Two read models, the tickets one and a count of comments, on one engine:
+//! Two read models, the counters one (`writ-fixtures`, the example domain of these docs)
+//! and a count of additions, on one engine:
 //!
 //! ```
 //! use std::sync::Arc;
@@ -55,16 +56,16 @@
 //!     RuntimeOptions,
 //! };
 //!
-//! /// Counts comments.
+//! /// Counts additions.
 //! #[derive(Clone)]
-//! struct Comments;
+//! struct Additions;
 //!
-//! impl Projection for Comments {
+//! impl Projection for Additions {
 //!     type State = u64;
 //!     type Decoded = ();
-//!     fn name(&self) -> &'static str { "comments" }
+//!     fn name(&self) -> &'static str { "additions" }
 //!     fn version(&self) -> u32 { 1 }
-//!     fn event_types(&self) -> &[&'static str] { &["CommentAdded"] }
+//!     fn event_types(&self) -> &[&'static str] { &["Added"] }
 //!     fn initial_state(&self) -> u64 { 0 }
 //!     fn decode(&self, _: &RecordedEvent) -> Result<(), ApplyError> { Ok(()) }
 //!     fn apply(&self, count: &mut u64, _: &RecordedEvent, _: ()) -> Result<(), ApplyError> {
@@ -73,7 +74,7 @@
 //!     }
 //! }
 //!
-//! let registry = Registry::builder().domain(domain::<writ_tickets::Tickets>()).build().unwrap();
+//! let registry = Registry::builder().domain(domain::<writ_fixtures::Counters>()).build().unwrap();
 //! let storage = Arc::new(SimStorage::new());
 //! let engine = Arc::new(Engine::open(storage, registry, EngineOptions::default()).unwrap().0);
 //! let run = |command: &str, payload: Value| {
@@ -82,14 +83,14 @@
 //!     else { unreachable!("a fresh id") };
 //!     pending.blocking_outcome().unwrap().position.unwrap()
 //! };
-//! run("OpenTicket", json!({"ticketId": "t-1", "title": "Printer on fire", "reporter": "ann"}));
-//! let written = run("AddComment", json!({"ticketId": "t-1", "author": "bob", "text": "On it"}));
+//! run("CreateCounter", json!({"counterId": "c-1", "title": "Visitors", "owner": "ann"}));
+//! let written = run("Add", json!({"counterId": "c-1", "amount": 2}));
 //!
-//! let mut comments = QueryCatalog::new();
-//! comments.version(1).query("commentCount", &[], |count: &u64, _| Ok(json!(count)));
+//! let mut additions = QueryCatalog::new();
+//! additions.version(1).query("additionCount", &[], |count: &u64, _| Ok(json!(count)));
 //! let models = ReadModels::start(
 //!     engine.clone(),
-//!     [writ_tickets::read::read_model(), ReadModelSpec::new(Comments, comments)],
+//!     [writ_fixtures::read::read_model(), ReadModelSpec::new(Additions, additions)],
 //!     RuntimeOptions::default(),
 //! )
 //! .unwrap();
@@ -97,13 +98,14 @@
 //! // Read your writes: wait for the command's position.
 //! models.blocking_wait_for(written, Duration::from_secs(10)).unwrap();
 //! // A named query goes to the read model that has it.
-//! assert_eq!(models.call(1, "commentCount", Default::default()).unwrap(), (json!(1), written));
+//! assert_eq!(models.call(1, "additionCount", Default::default()).unwrap(), (json!(1), written));
 //! // Query code sees both read models' functions, at one position.
 //! let library = models.library(1).unwrap();
 //! assert_eq!(library.position(), written);
-//! let args = json!({"id": "t-1"}).as_object().unwrap().clone();
-//! let ticket = library.call("getTicket", args).unwrap();
-//! assert_eq!(ticket["commentCount"], library.call("commentCount", Default::default()).unwrap());
+//! let args = json!({"id": "c-1"}).as_object().unwrap().clone();
+//! let counter = library.call("getCounter", args).unwrap();
+//! assert_eq!(counter["value"], 2);
+//! assert_eq!(counter["additions"], library.call("additionCount", Default::default()).unwrap());
 //! ```
 
 mod args;

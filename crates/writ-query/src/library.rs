@@ -20,8 +20,8 @@ pub use writ_sandbox::{FunctionSpec, Library, LibraryError, RootId};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum QueryError {
-    /// What the query looks up does not exist (`404`), for example `getTicket` of an id
-    /// never opened. It may exist at a later position.
+    /// What the query looks up does not exist (`404`), for example `getCounter` of an id
+    /// never created. It may exist at a later position.
     #[error("not found: {detail}")]
     NotFound {
         /// What was not found, for people.
@@ -131,10 +131,10 @@ impl QueryError {
     ///
     /// ```
     /// use writ_query::{LibraryError, QueryError};
-    /// let error = QueryError::not_found("no ticket t-9");
+    /// let error = QueryError::not_found("no counter c-9");
     /// assert_eq!(error.status(), 404);
     /// let thrown = LibraryError::from(error);
-    /// assert_eq!((thrown.status, thrown.message.as_str()), (404, "not found: no ticket t-9"));
+    /// assert_eq!((thrown.status, thrown.message.as_str()), (404, "not found: no counter c-9"));
     /// ```
     pub fn status(&self) -> u16 {
         match self {

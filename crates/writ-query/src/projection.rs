@@ -39,7 +39,7 @@ pub trait Projection: Clone + Send + Sync + 'static {
     /// The read model: cheap to clone by structural sharing.
     type State: Clone + Send + Sync + 'static;
 
-    /// The projection's name, for example `tickets`.
+    /// The projection's name, for example `counters`.
     fn name(&self) -> &'static str;
 
     /// The version of the state's structure.
@@ -115,8 +115,8 @@ pub enum ApplyError {
         /// What the decoder said.
         detail: String,
     },
-    /// The event does not fit the state, for example a comment on a ticket the read model
-    /// never saw opened. The event is skipped.
+    /// The event does not fit the state, for example an addition to a counter the read
+    /// model never saw created. The event is skipped.
     #[error("inconsistent with the read model: {detail}")]
     Inconsistent {
         /// What does not fit.

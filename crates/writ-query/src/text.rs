@@ -135,7 +135,7 @@ mod tests {
         for text in [
             "Printer on FIRE: call x-42!",
             "Ünïcödé naïve ÉCOLE straße",
-            "  Comment 3 on TICKET t-42, see #7 (x_y)  ",
+            "  Note 3 on COUNTER c-42, see #7 (x_y)  ",
             "Tail",
             &"AbC".repeat(30),
             &"É".repeat(40),

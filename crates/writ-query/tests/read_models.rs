@@ -11,19 +11,19 @@ use std::time::Duration;
 
 use serde_json::{Map, json};
 use writ_engine::Engine;
+use writ_fixtures::read::{CountersProjection, CountersView, Status, read_model, read_model_with};
 use writ_query::{
     ApplyError, BoxFuture, EventFeed, EventSource, FeedError, Projection, QueryCatalog, QueryError,
     ReadModelSpec, ReadModels, RebuildError, RebuildStatus, RecordedEvent, RootId, RuntimeOptions,
     Snapshots, StartError, WaitError,
 };
 use writ_sandbox::{Sandbox, SandboxError, SandboxOptions};
-use writ_tickets::read::{Status, TicketsProjection, TicketsView, read_model, read_model_with};
 
 mod support;
 
-use support::{Fragile, WAIT, args, comment, engine, fresh, open_ticket, populate, run};
+use support::{Fragile, WAIT, add, args, create, engine, fresh, populate, run};
 
-/// Counts opened tickets and comments; from version 2 on, closes too.
+/// Counts created counters and additions; from version 2 on, closes too.
 #[derive(Debug, Clone)]
 struct Counts {
     version: u32,
@@ -31,8 +31,8 @@ struct Counts {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Tally {
-    opened: u64,
-    comments: u64,
+    created: u64,
+    additions: u64,
     closed: u64,
 }
 
@@ -49,7 +49,7 @@ impl Projection for Counts {
     }
 
     fn event_types(&self) -> &[&'static str] {
-        &["TicketOpened", "CommentAdded", "TicketClosed"]
+        &["CounterCreated", "Added", "CounterClosed"]
     }
 
     fn initial_state(&self) -> Tally {
@@ -62,8 +62,8 @@ impl Projection for Counts {
 
     fn apply(&self, tally: &mut Tally, event: &RecordedEvent, _: ()) -> Result<(), ApplyError> {
         match event.event_type.as_str() {
-            "TicketOpened" => tally.opened += 1,
-            "CommentAdded" => tally.comments += 1,
+            "CounterCreated" => tally.created += 1,
+            "Added" => tally.additions += 1,
             _ if self.version >= 2 => tally.closed += 1,
             _ => {}
         }
@@ -76,7 +76,7 @@ impl Projection for Counts {
 fn counts_catalog() -> QueryCatalog<Tally> {
     let mut catalog = QueryCatalog::new();
     catalog.version(1).query("counts", &[], |tally: &Tally, _| {
-        Ok(json!({"opened": tally.opened, "comments": tally.comments}))
+        Ok(json!({"created": tally.created, "additions": tally.additions}))
     });
     catalog.version(2).requires_projection_version(2).query(
         "closedCount",
@@ -118,30 +118,30 @@ fn small_batches() -> RuntimeOptions {
     }
 }
 
-/// Asserts that the tickets and counts read models of `snapshots` are both at its
-/// position and agree: as many tickets as openings, as many comments. Returns the
-/// tickets read model's projection version.
+/// Asserts that the counters and counts read models of `snapshots` are both at its
+/// position and agree: as many counters as creations, as many additions. Returns the
+/// counters read model's projection version.
 fn assert_one_position(snapshots: &Snapshots) -> u32 {
-    let tickets = snapshots.get::<TicketsView>("tickets").unwrap();
+    let counters = snapshots.get::<CountersView>("counters").unwrap();
     let tally = snapshots.get::<Tally>("counts").unwrap();
-    assert_eq!(tickets.position, snapshots.position(), "{snapshots:?}");
+    assert_eq!(counters.position, snapshots.position(), "{snapshots:?}");
     assert_eq!(tally.position, snapshots.position(), "{snapshots:?}");
     assert_eq!(
-        tickets.state.len() as u64,
-        tally.state.opened,
+        counters.state.len() as u64,
+        tally.state.created,
         "{snapshots:?}"
     );
-    let comments: u64 = tickets
+    let additions: u64 = counters
         .state
-        .tickets()
-        .map(|ticket| ticket.comments.len() as u64)
+        .counters()
+        .map(|counter| counter.additions)
         .sum();
-    assert_eq!(comments, tally.state.comments, "{snapshots:?}");
-    tickets.root.version
+    assert_eq!(additions, tally.state.additions, "{snapshots:?}");
+    counters.root.version
 }
 
 /// Checks every snapshot it loads with [`assert_one_position`] until told to stop;
-/// returns the positions and the tickets projection versions it saw.
+/// returns the positions and the counters projection versions it saw.
 fn watch_snapshots(
     models: Arc<ReadModels>,
     stop: Arc<AtomicBool>,
@@ -167,19 +167,19 @@ fn watch_snapshots(
     })
 }
 
-/// Writes tickets and comments (and a close now and then) until told to stop; returns how
-/// many tickets it opened.
+/// Creates counters and adds to them (and closes one now and then) until told to stop;
+/// returns how many counters it created.
 fn write_until(engine: Arc<Engine>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
     std::thread::spawn(move || {
         let mut n = 1000;
         while !stop.load(Ordering::Relaxed) {
-            open_ticket(&engine, n);
-            comment(&engine, n, &format!("live {n}"));
+            create(&engine, n);
+            add(&engine, n, &format!("live {n}"));
             if n % 3 == 0 {
                 run(
                     &engine,
-                    "CloseTicket",
-                    json!({"ticketId": format!("t-{n}"), "resolution": "raced"}),
+                    "CloseCounter",
+                    json!({"counterId": format!("c-{n}"), "reason": "raced"}),
                 );
             }
             n += 1;
@@ -195,14 +195,15 @@ fn two_read_models_are_published_at_one_position_under_concurrent_writes() {
     let models = Arc::new(
         ReadModels::start(engine.clone(), [read_model(), counts(1)], small_batches()).unwrap(),
     );
-    assert_eq!(models.names(), ["tickets", "counts"]);
+    assert_eq!(models.names(), ["counters", "counts"]);
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = watch_snapshots(models.clone(), stop.clone());
     let mut last = 0;
     for n in 100..160 {
-        open_ticket(&engine, n);
-        comment(&engine, n, "first");
-        last = comment(&engine, n % 7, "more");
+        create(&engine, n);
+        add(&engine, n, "first");
+        // An earlier counter, odd so never closed (populate closes every fourth).
+        last = add(&engine, 1 + 2 * (n % 7), "more");
     }
     models.blocking_wait_for(last, WAIT).unwrap();
     stop.store(true, Ordering::Release);
@@ -213,18 +214,18 @@ fn two_read_models_are_published_at_one_position_under_concurrent_writes() {
     let snapshots = models.snapshots();
     assert_eq!(snapshots.position(), last);
     assert_one_position(&snapshots);
-    let tickets = snapshots.get::<TicketsView>("tickets").unwrap();
+    let counters = snapshots.get::<CountersView>("counters").unwrap();
     assert_eq!(
-        tickets.state,
-        fresh(&engine, TicketsProjection::current(), last)
+        counters.state,
+        fresh(&engine, CountersProjection::current(), last)
     );
     for status in models.statuses() {
         assert_eq!((status.position, status.lag), (last, 0), "{status:?}");
         assert!(!status.stopped);
     }
     // Of another type, or unknown: none.
-    assert!(snapshots.get::<Tally>("tickets").is_none());
-    assert!(snapshots.get::<Tally>("orders").is_none());
+    assert!(snapshots.get::<Tally>("counters").is_none());
+    assert!(snapshots.get::<Tally>("nothing").is_none());
 }
 
 #[test]
@@ -242,10 +243,10 @@ fn query_code_sees_every_read_models_functions_at_one_position() {
     let v1 = models.library(1).unwrap();
     assert_eq!(
         names(&v1),
-        ["counts", "getTicket", "searchTickets", "ticketStats"]
+        ["counterStats", "counts", "getCounter", "listCounters"]
     );
     let roots = [
-        ("tickets", TicketsProjection::CURRENT_VERSION),
+        ("counters", CountersProjection::CURRENT_VERSION),
         ("counts", 1),
     ];
     assert_eq!(v1.root(), RootId::of_library_over(&roots, 1));
@@ -253,7 +254,7 @@ fn query_code_sees_every_read_models_functions_at_one_position() {
     let v2 = models.library(2).unwrap();
     assert_eq!(
         names(&v2),
-        ["closedCount", "getTicket", "searchTickets", "ticketStats"]
+        ["closedCount", "counterStats", "getCounter", "listCounters"]
     );
     assert_ne!(v2.root(), v1.root());
     assert_eq!(v2.model(), v1.model());
@@ -265,8 +266,8 @@ fn query_code_sees_every_read_models_functions_at_one_position() {
     // Code that reads both read models, while writes go on: every run sees them agree.
     let stop = Arc::new(AtomicBool::new(false));
     let writer = write_until(engine.clone(), stop.clone());
-    let code = "const stats = ticketStats(); const tally = counts();
-                return [stats.total, tally.opened]";
+    let code = "const stats = counterStats(); const tally = counts();
+                return [stats.total, tally.created]";
     let mut positions = BTreeSet::new();
     while positions.len() < 5 {
         let library = models.library(1).unwrap();
@@ -283,11 +284,11 @@ fn query_code_sees_every_read_models_functions_at_one_position() {
     let caught = sandbox
         .run(
             v2.clone(),
-            "try { closedCount() } catch (e) { return [e.name, e.status, getTicket('t-1').id] }",
+            "try { closedCount() } catch (e) { return [e.name, e.status, getCounter('c-1').id] }",
             json!({}),
         )
         .unwrap();
-    assert_eq!(caught.result, json!(["LibraryError", 503, "t-1"]));
+    assert_eq!(caught.result, json!(["LibraryError", 503, "c-1"]));
     assert_eq!(
         sandbox.run(v2, "closedCount()", json!({})).unwrap_err(),
         SandboxError::Library {
@@ -317,28 +318,28 @@ fn named_queries_are_routed_by_name() {
     assert_eq!(
         queries,
         [
+            (1, "counterStats".to_owned(), "counters"),
             (1, "counts".to_owned(), "counts"),
-            (1, "getTicket".to_owned(), "tickets"),
-            (1, "searchTickets".to_owned(), "tickets"),
-            (1, "ticketStats".to_owned(), "tickets"),
+            (1, "getCounter".to_owned(), "counters"),
+            (1, "listCounters".to_owned(), "counters"),
             (2, "closedCount".to_owned(), "counts"),
-            (2, "getTicket".to_owned(), "tickets"),
-            (2, "searchTickets".to_owned(), "tickets"),
-            (2, "ticketStats".to_owned(), "tickets"),
+            (2, "counterStats".to_owned(), "counters"),
+            (2, "getCounter".to_owned(), "counters"),
+            (2, "listCounters".to_owned(), "counters"),
         ]
     );
 
     let (tally, position) = models.call(1, "counts", Map::new()).unwrap();
     assert_eq!(
         (tally, position),
-        (json!({"opened": 10, "comments": 10}), last)
+        (json!({"created": 10, "additions": 10}), last)
     );
-    let (ticket, position) = models
-        .call(2, "getTicket", args(json!({"id": "t-3"})))
+    let (counter, position) = models
+        .call(2, "getCounter", args(json!({"id": "c-3"})))
         .unwrap();
-    assert_eq!((ticket["id"].as_str(), position), (Some("t-3"), last));
+    assert_eq!((counter["id"].as_str(), position), (Some("c-3"), last));
     assert!(matches!(
-        models.call(1, "getTicket", args(json!({"id": "t-99"}))),
+        models.call(1, "getCounter", args(json!({"id": "c-99"}))),
         Err(QueryError::NotFound { .. })
     ));
     assert!(matches!(
@@ -364,7 +365,7 @@ fn named_queries_are_routed_by_name() {
         .blocking_finished();
     assert!(matches!(ended, RebuildStatus::Switched { .. }), "{ended:?}");
     let (closed, _) = models.call(2, "closedCount", Map::new()).unwrap();
-    assert_eq!(closed, json!(3), "t-0, t-4 and t-8 were closed");
+    assert_eq!(closed, json!(3), "c-0, c-4 and c-8 were closed");
 }
 
 #[test]
@@ -373,8 +374,8 @@ fn a_query_name_claimed_by_two_read_models_is_refused_naming_both() {
     let mut catalog = QueryCatalog::new();
     catalog
         .version(1)
-        .query("ticketStats", &[], |tally: &Tally, _| {
-            Ok(json!(tally.opened))
+        .query("counterStats", &[], |tally: &Tally, _| {
+            Ok(json!(tally.created))
         });
     let clashing = ReadModelSpec::new(Counts { version: 1 }, catalog);
     let err = ReadModels::start(
@@ -387,11 +388,11 @@ fn a_query_name_claimed_by_two_read_models_is_refused_naming_both() {
         matches!(
             &err,
             StartError::QueryClash { version: 1, name, first, second }
-                if name == "ticketStats" && first == "tickets" && second == "counts"
+                if name == "counterStats" && first == "counters" && second == "counts"
         ),
         "{err:?}"
     );
-    assert!(err.to_string().contains("tickets") && err.to_string().contains("counts"));
+    assert!(err.to_string().contains("counters") && err.to_string().contains("counts"));
 
     let err =
         ReadModels::start(engine, [counts(1), counts(2)], RuntimeOptions::default()).unwrap_err();
@@ -409,7 +410,7 @@ fn a_rebuild_to_another_version_joins_while_writes_go_on_and_no_snapshot_mixes_p
         ReadModels::start(
             engine.clone(),
             [
-                read_model_with(TicketsProjection::with_version(1).unwrap()),
+                read_model_with(CountersProjection::with_version(1).unwrap()),
                 counts(1),
             ],
             RuntimeOptions {
@@ -426,25 +427,25 @@ fn a_rebuild_to_another_version_joins_while_writes_go_on_and_no_snapshot_mixes_p
     let writer = write_until(engine.clone(), stop_writing.clone());
 
     // Both read models rebuild at once, each to version 2.
-    let mut tickets = models.rebuild("tickets", Some(2)).unwrap();
+    let mut counters = models.rebuild("counters", Some(2)).unwrap();
     let mut tally = models.rebuild("counts", Some(2)).unwrap();
     assert!(matches!(
-        models.rebuild("tickets", None),
+        models.rebuild("counters", None),
         Err(RebuildError::AlreadyRunning { .. })
     ));
     assert!(matches!(
-        models.rebuild("orders", None),
+        models.rebuild("nothing", None),
         Err(RebuildError::UnknownModel { .. })
     ));
     assert!(matches!(
         models.rebuild("counts", Some(9)),
         Err(RebuildError::UnknownVersion { version: 9, .. })
     ));
-    let tickets_ended = tickets.blocking_finished();
-    let RebuildStatus::Switched { root, .. } = tickets_ended else {
-        panic!("the tickets rebuild ended with {tickets_ended:?}")
+    let counters_ended = counters.blocking_finished();
+    let RebuildStatus::Switched { root, .. } = counters_ended else {
+        panic!("the counters rebuild ended with {counters_ended:?}")
     };
-    assert_eq!(root, TicketsProjection::current().root());
+    assert_eq!(root, CountersProjection::current().root());
     let tally_ended = tally.blocking_finished();
     assert!(
         matches!(tally_ended, RebuildStatus::Switched { root, .. } if root.version == 2),
@@ -466,16 +467,16 @@ fn a_rebuild_to_another_version_joins_while_writes_go_on_and_no_snapshot_mixes_p
 
     let snapshots = models.snapshots();
     assert_one_position(&snapshots);
-    let view = snapshots.get::<TicketsView>("tickets").unwrap();
+    let view = snapshots.get::<CountersView>("counters").unwrap();
     assert_eq!(
         view.state,
-        fresh(&engine, TicketsProjection::current(), last)
+        fresh(&engine, CountersProjection::current(), last)
     );
-    // Every close, counted by version 2 of counts, is in a ticket's history (version 2).
+    // Every close, counted by version 2 of counts, is in a counter's history (version 2).
     let closes = view
         .state
-        .tickets()
-        .flat_map(|ticket| ticket.history.iter())
+        .counters()
+        .flat_map(|counter| counter.history.iter())
         .filter(|change| change.status == Status::Closed)
         .count();
     assert_eq!(
@@ -483,7 +484,7 @@ fn a_rebuild_to_another_version_joins_while_writes_go_on_and_no_snapshot_mixes_p
         (json!(closes), last)
     );
     let statuses = models.statuses();
-    assert_eq!(statuses[0].rebuild, tickets_ended);
+    assert_eq!(statuses[0].rebuild, counters_ended);
     assert_eq!(statuses[1].rebuild, tally_ended);
     assert_eq!(
         statuses.iter().map(|s| s.root.version).collect::<Vec<_>>(),
@@ -500,8 +501,8 @@ fn a_read_model_whose_projection_panics_stops_alone() {
 
 fn a_panicking_read_model(in_decode: bool) {
     let engine = engine();
-    open_ticket(&engine, 1);
-    let good = comment(&engine, 1, "fine");
+    create(&engine, 1);
+    let good = add(&engine, 1, "fine");
     let models = ReadModels::start(
         engine.clone(),
         [fragile(in_decode), counts(1)],
@@ -509,8 +510,8 @@ fn a_panicking_read_model(in_decode: bool) {
     )
     .unwrap();
     models.blocking_wait_for(good, WAIT).unwrap();
-    comment(&engine, 1, "panic");
-    let after = comment(&engine, 1, "after");
+    add(&engine, 1, "panic");
+    let after = add(&engine, 1, "after");
     // The other read model goes on.
     assert_eq!(models.blocking_wait_for(after, WAIT), Ok(after));
     let deadline = std::time::Instant::now() + WAIT;
@@ -547,14 +548,14 @@ fn a_panicking_read_model(in_decode: bool) {
     );
     assert_eq!(
         models.call(1, "counts", Map::new()).unwrap(),
-        (json!({"opened": 1, "comments": 3}), after)
+        (json!({"created": 1, "additions": 3}), after)
     );
     let library = models.library(1).unwrap();
     assert_eq!(
         library.call("fragileCount", Map::new()).unwrap_err().status,
         503
     );
-    assert_eq!(library.call("counts", Map::new()).unwrap()["comments"], 3);
+    assert_eq!(library.call("counts", Map::new()).unwrap()["additions"], 3);
 
     // A rebuild to the tolerant version replaces it, at the group's position.
     let ended = models
@@ -587,19 +588,19 @@ async fn waits_answer_at_the_position_time_out_or_stop() {
         tokio::spawn(async move { models.wait_for(1, WAIT).await })
     };
     let engine2 = engine.clone();
-    let written = tokio::task::spawn_blocking(move || open_ticket(&engine2, 1))
+    let written = tokio::task::spawn_blocking(move || create(&engine2, 1))
         .await
         .unwrap();
     assert!(waiter.await.unwrap().unwrap() >= written);
     // Read your writes: both read models have it.
     let engine2 = engine.clone();
-    let written = tokio::task::spawn_blocking(move || comment(&engine2, 1, "hello"))
+    let written = tokio::task::spawn_blocking(move || add(&engine2, 1, "hello"))
         .await
         .unwrap();
     assert_eq!(models.wait_for(written, WAIT).await, Ok(written));
     assert_eq!(
         models.call(1, "counts", Map::new()).unwrap(),
-        (json!({"opened": 1, "comments": 1}), written)
+        (json!({"created": 1, "additions": 1}), written)
     );
 
     // A position that never comes: timeout, with where the read models are.
@@ -626,7 +627,7 @@ async fn waits_answer_at_the_position_time_out_or_stop() {
     }
     models.shutdown();
     assert!(matches!(
-        models.rebuild("tickets", None),
+        models.rebuild("counters", None),
         Err(RebuildError::ShutDown)
     ));
 }
@@ -681,9 +682,9 @@ fn any_event_source_feeds_the_read_models_and_a_read_error_stops_them() {
     let events: Vec<RecordedEvent> = (1..=10)
         .map(|position| RecordedEvent {
             position,
-            stream: format!("ticket-t-{position}"),
+            stream: format!("counter-c-{position}"),
             version: 1,
-            event_type: "TicketOpened".into(),
+            event_type: "CounterCreated".into(),
             data: b"{}".to_vec(),
             ..RecordedEvent::default()
         })
@@ -706,7 +707,7 @@ fn any_event_source_feeds_the_read_models_and_a_read_error_stops_them() {
     );
     assert_eq!(
         models.call(1, "counts", Map::new()).unwrap(),
-        (json!({"opened": 10, "comments": 0}), 10)
+        (json!({"created": 10, "additions": 0}), 10)
     );
     let status = models.status("counts").unwrap();
     assert!(status.stopped);

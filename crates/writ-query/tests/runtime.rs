@@ -8,16 +8,16 @@ use std::time::Duration;
 
 use serde_json::{Map, json};
 use writ_engine::{Engine, RecordedEvent};
+use writ_fixtures::read::{CountersProjection, CountersView, catalog};
 use writ_log::storage::SimStorage;
 use writ_query::{
     ApplyError, EventSource, Projection, ProjectionRuntime, QueryError, ReadModels, RebuildStatus,
     RootId, RuntimeOptions, WaitError,
 };
-use writ_tickets::read::{TicketsProjection, TicketsView, catalog};
 
 mod support;
 
-use support::{Fragile, WAIT, args, comment, engine, fresh, open, open_ticket, populate, run};
+use support::{Fragile, WAIT, add, args, create, engine, fresh, open, populate, run};
 
 #[test]
 fn snapshots_are_published_per_batch_never_half_a_batch() {
@@ -25,7 +25,7 @@ fn snapshots_are_published_per_batch_never_half_a_batch() {
     let last = populate(&engine, 20);
     let runtime = ProjectionRuntime::start(
         engine.clone(),
-        TicketsProjection::current(),
+        CountersProjection::current(),
         RuntimeOptions {
             batch_events_max: 3,
             catch_up_publish_interval: Duration::ZERO,
@@ -50,7 +50,7 @@ fn snapshots_are_published_per_batch_never_half_a_batch() {
     let snapshot = runtime.snapshot();
     assert_eq!(
         snapshot.state,
-        fresh(&engine, TicketsProjection::current(), last)
+        fresh(&engine, CountersProjection::current(), last)
     );
     let status = runtime.status();
     assert_eq!(
@@ -58,7 +58,7 @@ fn snapshots_are_published_per_batch_never_half_a_batch() {
         (last, last, 0)
     );
     assert_eq!(status.stats.events_applied, last);
-    assert_eq!(status.root, TicketsProjection::current().root());
+    assert_eq!(status.root, CountersProjection::current().root());
 }
 
 #[test]
@@ -67,32 +67,32 @@ fn a_held_snapshot_never_changes_while_the_projection_advances() {
     let before = populate(&engine, 5);
     let runtime = ProjectionRuntime::start(
         engine.clone(),
-        TicketsProjection::current(),
+        CountersProjection::current(),
         RuntimeOptions::default(),
     )
     .unwrap();
     let held = runtime.blocking_wait_for(before, WAIT).unwrap();
     let copy = held.state.clone();
     let catalog = catalog();
-    let answer = |snapshot: &writ_query::Snapshot<TicketsView>| {
+    let answer = |snapshot: &writ_query::Snapshot<CountersView>| {
         (
             catalog
-                .call(2, "ticketStats", snapshot, Map::new())
+                .call(2, "counterStats", snapshot, Map::new())
                 .unwrap(),
             catalog
-                .call(2, "getTicket", snapshot, args(json!({"id": "t-1"})))
+                .call(2, "getCounter", snapshot, args(json!({"id": "c-1"})))
                 .unwrap(),
         )
     };
     let answered = answer(&held);
 
     for n in 5..30 {
-        open_ticket(&engine, n);
-        comment(&engine, 1, &format!("more {n}"));
+        create(&engine, n);
+        add(&engine, 1, &format!("more {n}"));
         run(
             &engine,
-            "CloseTicket",
-            json!({"ticketId": format!("t-{n}"), "resolution": "done"}),
+            "CloseCounter",
+            json!({"counterId": format!("c-{n}"), "reason": "done"}),
         );
     }
     let after = runtime
@@ -106,7 +106,7 @@ fn a_held_snapshot_never_changes_while_the_projection_advances() {
     assert_eq!(answer(&held), answered);
     assert_eq!(
         held.state,
-        fresh(&engine, TicketsProjection::current(), before)
+        fresh(&engine, CountersProjection::current(), before)
     );
 }
 
@@ -119,7 +119,7 @@ fn a_restart_rebuilds_the_same_state() {
         let source: Arc<dyn EventSource> = engine.clone();
         let runtime = ProjectionRuntime::start(
             source,
-            TicketsProjection::current(),
+            CountersProjection::current(),
             RuntimeOptions::default(),
         )
         .unwrap();
@@ -147,7 +147,7 @@ async fn wait_for_returns_at_the_position_and_times_out_otherwise() {
     let runtime = Arc::new(
         ProjectionRuntime::start(
             engine.clone(),
-            TicketsProjection::current(),
+            CountersProjection::current(),
             RuntimeOptions::default(),
         )
         .unwrap(),
@@ -158,21 +158,21 @@ async fn wait_for_returns_at_the_position_and_times_out_otherwise() {
         tokio::spawn(async move { runtime.wait_for(1, WAIT).await })
     };
     let engine2 = engine.clone();
-    let written = tokio::task::spawn_blocking(move || open_ticket(&engine2, 1))
+    let written = tokio::task::spawn_blocking(move || create(&engine2, 1))
         .await
         .unwrap();
     assert_eq!(written, 1);
     let snapshot = waiter.await.unwrap().unwrap();
     assert!(snapshot.position >= written);
-    assert!(snapshot.state.ticket("t-1").is_some());
+    assert!(snapshot.state.counter("c-1").is_some());
 
     // Read your writes: the snapshot for a command's position includes its effects.
     let engine2 = engine.clone();
-    let written = tokio::task::spawn_blocking(move || comment(&engine2, 1, "hello"))
+    let written = tokio::task::spawn_blocking(move || add(&engine2, 1, "hello"))
         .await
         .unwrap();
     let snapshot = runtime.wait_for(written, WAIT).await.unwrap();
-    assert_eq!(snapshot.state.ticket("t-1").unwrap().comments.len(), 1);
+    assert_eq!(snapshot.state.counter("c-1").unwrap().additions, 1);
 
     // A position that never comes: timeout, with where the read model is.
     let err = runtime
@@ -208,7 +208,7 @@ fn rebuild_to_a_new_version_racing_live_writes_ends_identical_to_a_fresh_build()
     let runtime = Arc::new(
         ProjectionRuntime::start(
             engine.clone(),
-            TicketsProjection::with_version(1).unwrap(),
+            CountersProjection::with_version(1).unwrap(),
             RuntimeOptions {
                 batch_events_max: 16,
                 ..RuntimeOptions::default()
@@ -230,7 +230,7 @@ fn rebuild_to_a_new_version_racing_live_writes_ends_identical_to_a_fresh_build()
         })
     ));
     let v1_before = catalog
-        .call(1, "getTicket", &old, args(json!({"id": "t-8"})))
+        .call(1, "getCounter", &old, args(json!({"id": "c-8"})))
         .unwrap();
 
     // Writes keep coming from another thread while the rebuild runs.
@@ -241,13 +241,13 @@ fn rebuild_to_a_new_version_racing_live_writes_ends_identical_to_a_fresh_build()
         std::thread::spawn(move || {
             let mut n = 1000;
             while !stop.load(Ordering::Relaxed) {
-                open_ticket(&engine, n);
-                comment(&engine, n, &format!("live {n}"));
+                create(&engine, n);
+                add(&engine, n, &format!("live {n}"));
                 if n % 5 == 0 {
                     run(
                         &engine,
-                        "CloseTicket",
-                        json!({"ticketId": format!("t-{n}"), "resolution": "raced"}),
+                        "CloseCounter",
+                        json!({"counterId": format!("c-{n}"), "reason": "raced"}),
                     );
                 }
                 n += 1;
@@ -255,16 +255,16 @@ fn rebuild_to_a_new_version_racing_live_writes_ends_identical_to_a_fresh_build()
             n - 1000
         })
     };
-    let mut rebuild = runtime.rebuild_with(TicketsProjection::current()).unwrap();
+    let mut rebuild = runtime.rebuild_with(CountersProjection::current()).unwrap();
     assert!(matches!(
-        runtime.rebuild_with(TicketsProjection::current()),
+        runtime.rebuild_with(CountersProjection::current()),
         Err(writ_query::RebuildError::AlreadyRunning { .. })
     ));
     let ended = rebuild.blocking_finished();
     let RebuildStatus::Switched { root, position } = ended else {
         panic!("the rebuild ended with {ended:?}")
     };
-    assert_eq!(root, TicketsProjection::current().root());
+    assert_eq!(root, CountersProjection::current().root());
     // A few more writes after the switch, then stop.
     let switched_at = engine.last_position();
     while engine.last_position() < switched_at + 20 {
@@ -277,30 +277,30 @@ fn rebuild_to_a_new_version_racing_live_writes_ends_identical_to_a_fresh_build()
     let last = engine.last_position();
     let live = runtime.blocking_wait_for(last, WAIT).unwrap();
     assert!(position <= live.position);
-    assert_eq!(live.root, TicketsProjection::current().root());
+    assert_eq!(live.root, CountersProjection::current().root());
     assert_eq!(
         live.state,
-        fresh(&engine, TicketsProjection::current(), live.position)
+        fresh(&engine, CountersProjection::current(), live.position)
     );
     assert_eq!(runtime.status().rebuild, ended);
 
     // The new root answers v2 with history; v1 answers the same as before, through the
     // transformers, for data written before the switch.
     let library = catalog.bind(2, live.clone()).unwrap();
-    assert_eq!(library.root(), RootId::of_library("tickets", 2, 2));
-    let t8 = library
-        .call("getTicket", args(json!({"id": "t-8"})))
+    assert_eq!(library.root(), RootId::of_library("counters", 2, 2));
+    let c8 = library
+        .call("getCounter", args(json!({"id": "c-8"})))
         .unwrap();
-    assert_eq!(t8["history"].as_array().unwrap().len(), 3, "{t8}");
+    assert_eq!(c8["history"].as_array().unwrap().len(), 3, "{c8}");
     let v1_after = catalog
-        .call(1, "getTicket", &live, args(json!({"id": "t-8"})))
+        .call(1, "getCounter", &live, args(json!({"id": "c-8"})))
         .unwrap();
     assert_eq!(v1_after, v1_before);
     // A reader holding the old root's snapshot still has it.
     assert_eq!(old.root.version, 1);
     assert_eq!(
         catalog
-            .call(1, "getTicket", &old, args(json!({"id": "t-8"})))
+            .call(1, "getCounter", &old, args(json!({"id": "c-8"})))
             .unwrap(),
         v1_before
     );
@@ -312,7 +312,7 @@ fn rebuild_of_the_same_root_switches_and_keeps_serving() {
     let last = populate(&engine, 50);
     let runtime = ProjectionRuntime::start(
         engine.clone(),
-        TicketsProjection::current(),
+        CountersProjection::current(),
         RuntimeOptions::default(),
     )
     .unwrap();
@@ -331,9 +331,9 @@ fn rebuild_of_the_same_root_switches_and_keeps_serving() {
     assert_eq!(before.state, after.state);
     assert_eq!(after.root, before.root);
     // The new instance follows new writes.
-    let written = open_ticket(&engine, 999);
+    let written = create(&engine, 999);
     let snapshot = runtime.blocking_wait_for(written, WAIT).unwrap();
-    assert!(snapshot.state.ticket("t-999").is_some());
+    assert!(snapshot.state.counter("c-999").is_some());
     assert_eq!(runtime.status().stats.events_applied, written);
 }
 
@@ -346,10 +346,10 @@ fn an_event_the_projection_cannot_apply_is_counted_and_skipped() {
 
 fn an_event_that_fails(in_decode: bool) {
     let engine = engine();
-    open_ticket(&engine, 1);
-    comment(&engine, 1, "fine");
-    let boom = comment(&engine, 1, "boom");
-    let last = comment(&engine, 1, "fine again");
+    create(&engine, 1);
+    add(&engine, 1, "fine");
+    let boom = add(&engine, 1, "boom");
+    let last = add(&engine, 1, "fine again");
     let runtime = ProjectionRuntime::start(
         engine.clone(),
         Fragile {
@@ -365,12 +365,12 @@ fn an_event_that_fails(in_decode: bool) {
     assert_eq!(status.stats.errors, 1);
     assert_eq!(
         status.stats.events_ignored, 1,
-        "TicketOpened is not handled"
+        "CounterCreated is not handled"
     );
     let failure = status.stats.last_error.unwrap();
     assert_eq!(
         (failure.position, failure.event_type.as_str()),
-        (boom, "CommentAdded")
+        (boom, "Added")
     );
     assert!(!status.stopped);
 }
@@ -384,8 +384,8 @@ fn a_panicking_projection_stops_visibly_and_a_rebuild_replaces_it() {
 
 fn a_panicking_projection(in_decode: bool) {
     let engine = engine();
-    open_ticket(&engine, 1);
-    let good = comment(&engine, 1, "fine");
+    create(&engine, 1);
+    let good = add(&engine, 1, "fine");
     let runtime = ProjectionRuntime::start(
         engine.clone(),
         Fragile {
@@ -396,7 +396,7 @@ fn a_panicking_projection(in_decode: bool) {
     )
     .unwrap();
     runtime.blocking_wait_for(good, WAIT).unwrap();
-    let bad = comment(&engine, 1, "panic");
+    let bad = add(&engine, 1, "panic");
     let err = runtime.blocking_wait_for(bad, WAIT).unwrap_err();
     assert_eq!(
         err,
@@ -433,7 +433,7 @@ fn a_panicking_projection(in_decode: bool) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_tickets_read_model_binds_libraries_per_version() {
+async fn the_counters_read_model_binds_libraries_per_version() {
     let engine = engine();
     let engine2 = engine.clone();
     let last = tokio::task::spawn_blocking(move || populate(&engine2, 10))
@@ -441,7 +441,7 @@ async fn the_tickets_read_model_binds_libraries_per_version() {
         .unwrap();
     let service = ReadModels::start(
         engine.clone(),
-        [writ_tickets::read::read_model()],
+        [writ_fixtures::read::read_model()],
         RuntimeOptions::default(),
     )
     .unwrap();
@@ -451,9 +451,13 @@ async fn the_tickets_read_model_binds_libraries_per_version() {
     let v1 = service.library(1).unwrap();
     let v2 = service.library(2).unwrap();
     assert_eq!((v1.position(), v2.position()), (last, last));
-    assert_eq!(v1.root(), RootId::of_library("tickets", 2, 1));
+    assert_eq!(v1.root(), RootId::of_library("counters", 2, 1));
     assert_ne!(v1.root(), v2.root(), "two function sets, two ids");
-    assert_eq!(v1.model(), RootId::of("tickets", 2), "one model under both");
+    assert_eq!(
+        v1.model(),
+        RootId::of("counters", 2),
+        "one model under both"
+    );
     assert_eq!(v2.model(), v1.model());
     let names = |lib: &Arc<dyn writ_query::Library>| {
         lib.functions()
@@ -464,26 +468,26 @@ async fn the_tickets_read_model_binds_libraries_per_version() {
     assert_eq!(
         names(&v1),
         [
-            "getTicket(id)",
-            "searchTickets(status,assignee,priority,text,limit)",
-            "ticketStats()"
+            "counterStats()",
+            "getCounter(id)",
+            "listCounters(status,owner,limit)"
         ]
     );
     assert_eq!(
         names(&v2),
         [
-            "getTicket(id)",
-            "searchTickets(status,assignee,priority,text,limit,cursor)",
-            "ticketStats()"
+            "counterStats()",
+            "getCounter(id)",
+            "listCounters(status,owner,limit,cursor)"
         ]
     );
     // Positional call and options-object call.
     let by_position = v1
-        .call("searchTickets", args(json!({"status": "closed"})))
+        .call("listCounters", args(json!({"status": "closed"})))
         .unwrap();
     let by_object = v1
         .call(
-            "searchTickets",
+            "listCounters",
             args(json!({"status": {"status": "closed"}})),
         )
         .unwrap();
@@ -491,21 +495,21 @@ async fn the_tickets_read_model_binds_libraries_per_version() {
     assert_eq!(
         by_position.as_array().unwrap().len(),
         1,
-        "t-4 (t-0 and t-8 were reopened)"
+        "c-4 (c-0 and c-8 were reopened)"
     );
     assert_eq!(
-        v1.call("ticketStats", Map::new()).unwrap(),
+        v1.call("counterStats", Map::new()).unwrap(),
         json!({"open": 9, "closed": 1, "total": 10})
     );
     let missing = v1
-        .call("getTicket", args(json!({"id": "t-77"})))
+        .call("getCounter", args(json!({"id": "c-77"})))
         .unwrap_err();
     assert_eq!(missing.status, 404, "{missing}");
     assert!(matches!(
         service.library(3),
         Err(QueryError::UnknownVersion { version: 3 })
     ));
-    assert_eq!(service.status("tickets").unwrap().position, last);
+    assert_eq!(service.status("counters").unwrap().position, last);
     service.shutdown();
 }
 
@@ -527,7 +531,7 @@ impl Projection for SlowThenPanics {
     }
 
     fn event_types(&self) -> &[&'static str] {
-        &["TicketOpened", "CommentAdded"]
+        &["CounterCreated", "Added"]
     }
 
     fn initial_state(&self) -> u64 {
@@ -552,9 +556,9 @@ impl Projection for SlowThenPanics {
 #[test]
 fn an_instance_stops_even_while_its_reader_waits_on_a_full_channel() {
     let engine = engine();
-    open_ticket(&engine, 1);
+    create(&engine, 1);
     for n in 0..200 {
-        comment(&engine, 1, &format!("comment {n}"));
+        add(&engine, 1, &format!("addition {n}"));
     }
     let runtime = ProjectionRuntime::start(
         engine.clone(),

@@ -18,44 +18,44 @@ const RUNS: usize = 5;
 const QUERIES_PER_THREAD: usize = 2_000;
 const WARM_UP: usize = 500;
 
-/// 300 tickets; a third of them open, so a search by status finds 100.
-struct Tickets {
+/// 300 counters; a third of them open, so a search by status finds 100.
+struct Counters {
     by_id: HashMap<u64, Value>,
     all: Vec<Value>,
 }
 
-impl Tickets {
+impl Counters {
     fn new() -> Self {
         let all: Vec<Value> = (1..=300u64)
             .map(|id| {
                 let status = ["open", "pending", "closed"][(id % 3) as usize];
                 json!({
                     "id": id,
-                    "title": format!("Ticket number {id} about the printer"),
+                    "title": format!("Counter number {id} of the office"),
                     "status": status,
-                    "priority": id % 5,
-                    "assignee": format!("agent-{}", id % 7),
+                    "value": id % 5,
+                    "owner": format!("owner-{}", id % 7),
                     "tags": ["hardware", "office"],
                 })
             })
             .collect();
         let by_id = all
             .iter()
-            .map(|ticket| (ticket["id"].as_u64().unwrap(), ticket.clone()))
+            .map(|counter| (counter["id"].as_u64().unwrap(), counter.clone()))
             .collect();
         Self { by_id, all }
     }
 }
 
-impl Library for Tickets {
+impl Library for Counters {
     fn functions(&self) -> Vec<FunctionSpec> {
         vec![
             FunctionSpec {
-                name: "getTicket".into(),
+                name: "getCounter".into(),
                 params: vec!["id".into()],
             },
             FunctionSpec {
-                name: "searchTickets".into(),
+                name: "listCounters".into(),
                 params: vec!["query".into()],
             },
         ]
@@ -67,18 +67,18 @@ impl Library for Tickets {
             message: "not found".into(),
         };
         match name {
-            "getTicket" => args
+            "getCounter" => args
                 .get("id")
                 .and_then(Value::as_u64)
                 .and_then(|id| self.by_id.get(&id))
                 .cloned()
                 .ok_or_else(not_found),
-            "searchTickets" => {
+            "listCounters" => {
                 let status = args.get("status").and_then(Value::as_str);
                 Ok(Value::Array(
                     self.all
                         .iter()
-                        .filter(|ticket| status.is_none_or(|status| ticket["status"] == status))
+                        .filter(|counter| status.is_none_or(|status| counter["status"] == status))
                         .cloned()
                         .collect(),
                 ))
@@ -105,14 +105,14 @@ struct Case {
 const CASES: [Case; 2] = [
     Case {
         name: "small",
-        code: "return getTicket(args.id).title",
-        check: |result| assert!(result.as_str().unwrap().starts_with("Ticket number")),
+        code: "return getCounter(args.id).title",
+        check: |result| assert!(result.as_str().unwrap().starts_with("Counter number")),
     },
     Case {
         name: "medium",
-        code: "return searchTickets({status: 'open'})\
-               .filter(t => t.priority >= 2)\
-               .map(t => ({id: t.id, title: t.title.toUpperCase(), assignee: t.assignee}))",
+        code: "return listCounters({status: 'open'})\
+               .filter(t => t.value >= 2)\
+               .map(t => ({id: t.id, title: t.title.toUpperCase(), owner: t.owner}))",
         check: |result| assert_eq!(result.as_array().unwrap().len(), 60),
     },
 ];
@@ -121,7 +121,7 @@ const CASES: [Case; 2] = [
 /// time of the run.
 fn run(
     sandbox: &Arc<Sandbox>,
-    library: &Arc<Tickets>,
+    library: &Arc<Counters>,
     case: &Case,
     threads: usize,
 ) -> (Vec<Duration>, Duration) {
@@ -170,7 +170,7 @@ fn main() {
     };
     let pool_size = options.pool_size;
     let sandbox = Arc::new(Sandbox::new(options).unwrap());
-    let library = Arc::new(Tickets::new());
+    let library = Arc::new(Counters::new());
     println!(
         "writ-sandbox query latency: pool of {pool_size} VMs, {QUERIES_PER_THREAD} queries per \
          thread per run, medians of {RUNS} runs"

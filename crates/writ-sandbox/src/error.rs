@@ -66,7 +66,7 @@ pub enum SandboxError {
         column: Option<u32>,
     },
     /// A library function refused a call and the code did not catch the error, e.g. 404
-    /// from `getTicket` for an id that does not exist. The caller should answer with this
+    /// from `getCounter` for an id that does not exist. The caller should answer with this
     /// status and message, as a named query calling the same function would.
     #[error("{message} ({status})")]
     Library {

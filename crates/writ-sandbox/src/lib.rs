@@ -4,7 +4,7 @@
 //! [`Sandbox::run`] with the query version's [`Library`] bound to one snapshot and answers
 //! the [`Outcome`]'s `result` and `position`.
 //!
-//! - [`Library`] is what the query side offers: functions such as `getTicket(id)`, the
+//! - [`Library`] is what the query side offers: functions such as `getCounter(id)`, the
 //!   snapshot's position, the [`RootId`] of the function set, and that of the read model
 //!   structure (the model) they read.
 //! - [`Sandbox`] is a pool of worker threads, each with warm QuickJS VMs, one per function
@@ -14,17 +14,17 @@
 //!
 //! # What code means
 //!
-//! The code is an expression, whose value is the result (`getTicket(args.id).title`), or
+//! The code is an expression, whose value is the result (`getCounter(args.id).title`), or
 //! else the body of a function, whose `return` is the result
-//! (`return searchTickets({status: "open"}).length`; without a `return` the result is
+//! (`return listCounters({status: "open"}).length`; without a `return` the result is
 //! `null`). It runs in strict mode with `args` (the request's args, deeply frozen) and the
 //! library's functions in scope. An `async` body or a returned promise is settled first.
 //! The result is the value's JSON as `JSON.stringify` makes it: `undefined`, functions and
 //! symbols give `null`; a `BigInt` or a cycle is a [`SandboxError::Script`].
 //!
 //! A library function called with one plain object takes it as its named arguments
-//! (`searchTickets({status: "open"})`); otherwise positional arguments map to its parameters
-//! in order (`getTicket(42)` is `{"id": 42}`); `undefined` arguments are absent; more
+//! (`listCounters({status: "open"})`); otherwise positional arguments map to its parameters
+//! in order (`getCounter(42)` is `{"id": 42}`); `undefined` arguments are absent; more
 //! arguments than parameters throw a `TypeError`. Values cross as JSON. A library error is
 //! thrown as an `Error` named `LibraryError` with a `status` (code may catch it); uncaught,
 //! it ends the query with [`SandboxError::Library`] and that status.
@@ -43,16 +43,16 @@
 //! use serde_json::{Map, Value, json};
 //! use writ_sandbox::{FunctionSpec, Library, LibraryError, RootId, Sandbox, SandboxOptions};
 //!
-//! struct Tickets;
+//! struct Counters;
 //!
-//! impl Library for Tickets {
+//! impl Library for Counters {
 //!     fn functions(&self) -> Vec<FunctionSpec> {
-//!         vec![FunctionSpec { name: "getTicket".into(), params: vec!["id".into()] }]
+//!         vec![FunctionSpec { name: "getCounter".into(), params: vec!["id".into()] }]
 //!     }
 //!     fn call(&self, name: &str, args: Map<String, Value>) -> Result<Value, LibraryError> {
 //!         match (name, args.get("id")) {
-//!             ("getTicket", Some(id)) if id == 7 => Ok(json!({"id": 7, "title": "Printer on fire"})),
-//!             _ => Err(LibraryError { status: 404, message: "no such ticket".into() }),
+//!             ("getCounter", Some(id)) if id == 7 => Ok(json!({"id": 7, "title": "Visitors"})),
+//!             _ => Err(LibraryError { status: 404, message: "no such counter".into() }),
 //!         }
 //!     }
 //!     fn position(&self) -> u64 { 1234 }
@@ -61,9 +61,9 @@
 //!
 //! let sandbox = Sandbox::new(SandboxOptions::default()).unwrap();
 //! let outcome = sandbox
-//!     .run(Arc::new(Tickets), "getTicket(args.id).title.toUpperCase()", json!({"id": 7}))
+//!     .run(Arc::new(Counters), "getCounter(args.id).title.toUpperCase()", json!({"id": 7}))
 //!     .unwrap();
-//! assert_eq!(outcome.result, json!("PRINTER ON FIRE"));
+//! assert_eq!(outcome.result, json!("VISITORS"));
 //! assert_eq!(outcome.position, 1234);
 //! ```
 

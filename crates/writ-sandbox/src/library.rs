@@ -16,7 +16,7 @@ use std::fmt;
 /// belongs to one [`model`](Library::model).
 pub trait Library: Send + Sync {
     /// The functions, each with the names of its parameters in order, e.g.
-    /// `("getTicket", ["id"])`, `("searchTickets", ["query"])`, `("ticketStats", [])`.
+    /// `("getCounter", ["id"])`, `("listCounters", ["query"])`, `("counterStats", [])`.
     fn functions(&self) -> Vec<FunctionSpec>;
 
     /// Calls the function `name` with named arguments. Absent arguments are absent keys.
@@ -49,7 +49,7 @@ pub trait Library: Send + Sync {
 /// parameters in order.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FunctionSpec {
-    /// The global name code calls it by, e.g. `getTicket`.
+    /// The global name code calls it by, e.g. `getCounter`.
     pub name: String,
     /// The parameter names positional arguments map to, in order, e.g. `["id"]`.
     pub params: Vec<String>,
@@ -68,14 +68,14 @@ pub struct FunctionSpec {
 ///
 /// ```
 /// use writ_sandbox::RootId;
-/// assert_eq!(RootId::of("tickets", 2), RootId::of("tickets", 2));
-/// assert_ne!(RootId::of("tickets", 2), RootId::of("tickets", 1));
-/// assert_ne!(RootId::of_library("tickets", 2, 1), RootId::of_library("tickets", 2, 2));
+/// assert_eq!(RootId::of("counters", 2), RootId::of("counters", 2));
+/// assert_ne!(RootId::of("counters", 2), RootId::of("counters", 1));
+/// assert_ne!(RootId::of_library("counters", 2, 1), RootId::of_library("counters", 2, 2));
 /// // One model is the one-model case of several.
-/// assert_eq!(RootId::of_models(&[("tickets", 2)]), RootId::of("tickets", 2));
-/// assert_eq!(RootId::of_library_over(&[("tickets", 2)], 1), RootId::of_library("tickets", 2, 1));
-/// let both = RootId::of_models(&[("tickets", 2), ("orders", 1)]);
-/// assert_ne!(both, RootId::of_models(&[("tickets", 2), ("orders", 2)]));
+/// assert_eq!(RootId::of_models(&[("counters", 2)]), RootId::of("counters", 2));
+/// assert_eq!(RootId::of_library_over(&[("counters", 2)], 1), RootId::of_library("counters", 2, 1));
+/// let both = RootId::of_models(&[("counters", 2), ("accounts", 1)]);
+/// assert_ne!(both, RootId::of_models(&[("counters", 2), ("accounts", 2)]));
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct RootId(pub u64);
@@ -151,7 +151,7 @@ pub struct LibraryError {
     /// answer now (stopped, or its structure too old for the query API version). The
     /// numbers are HTTP's, so that code and a named query calling the same function agree.
     pub status: u16,
-    /// A message for the client, e.g. `ticket 42 not found`.
+    /// A message for the client, e.g. `counter 42 not found`.
     pub message: String,
 }
 

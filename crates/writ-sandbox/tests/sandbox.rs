@@ -1,4 +1,4 @@
-//! The sandbox against a small ticket library: results, limits, isolation, roots.
+//! The sandbox against a small counter library: results, limits, isolation, roots.
 
 use std::{
     collections::HashMap,
@@ -13,9 +13,9 @@ use writ_sandbox::{
     VMS_PER_WORKER_MAX,
 };
 
-/// Tickets by id, at one position, for one root.
-struct Tickets {
-    tickets: HashMap<u64, Value>,
+/// Counters by id, at one position, for one root.
+struct Counters {
+    counters: HashMap<u64, Value>,
     position: u64,
     root: RootId,
     /// The model the root belongs to (the root itself unless made `with_model`).
@@ -24,19 +24,19 @@ struct Tickets {
     calls: Mutex<Vec<String>>,
 }
 
-impl Tickets {
+impl Counters {
     fn new(position: u64, root: RootId) -> Arc<Self> {
-        let tickets = (1..=100)
+        let counters = (1..=100)
             .map(|id| {
                 let status = if id % 3 == 0 { "closed" } else { "open" };
                 (
                     id,
-                    json!({"id": id, "title": format!("ticket {id}"), "status": status, "priority": id % 5}),
+                    json!({"id": id, "title": format!("counter {id}"), "status": status, "value": id % 5}),
                 )
             })
             .collect();
         Arc::new(Self {
-            tickets,
+            counters,
             position,
             root,
             model: root,
@@ -46,9 +46,9 @@ impl Tickets {
 
     /// The same functions as root `root` of model `model`.
     fn with_model(position: u64, root: RootId, model: RootId) -> Arc<Self> {
-        let mut tickets = Arc::into_inner(Self::new(position, root)).unwrap();
-        tickets.model = model;
-        Arc::new(tickets)
+        let mut counters = Arc::into_inner(Self::new(position, root)).unwrap();
+        counters.model = model;
+        Arc::new(counters)
     }
 
     fn calls(&self) -> Vec<String> {
@@ -56,16 +56,16 @@ impl Tickets {
     }
 }
 
-impl Library for Tickets {
+impl Library for Counters {
     fn functions(&self) -> Vec<FunctionSpec> {
         let spec = |name: &str, params: &[&str]| FunctionSpec {
             name: name.into(),
             params: params.iter().map(|param| param.to_string()).collect(),
         };
         vec![
-            spec("getTicket", &["id"]),
-            spec("searchTickets", &["query"]),
-            spec("ticketStats", &[]),
+            spec("getCounter", &["id"]),
+            spec("listCounters", &["query"]),
+            spec("counterStats", &[]),
             spec("echo", &["a", "b"]),
             spec("panics", &[]),
         ]
@@ -77,29 +77,29 @@ impl Library for Tickets {
             .unwrap()
             .push(format!("{name}({})", Value::Object(args.clone())));
         match name {
-            "getTicket" => {
+            "getCounter" => {
                 let id = args.get("id").and_then(Value::as_u64).ok_or(LibraryError {
                     status: 400,
                     message: "id must be a positive integer".into(),
                 })?;
-                self.tickets.get(&id).cloned().ok_or(LibraryError {
+                self.counters.get(&id).cloned().ok_or(LibraryError {
                     status: 404,
-                    message: format!("ticket {id} not found"),
+                    message: format!("counter {id} not found"),
                 })
             }
-            "searchTickets" => {
+            "listCounters" => {
                 let status = args.get("status").and_then(Value::as_str);
                 let query = args.get("query").and_then(Value::as_str).unwrap_or("");
                 let mut found: Vec<&Value> = self
-                    .tickets
+                    .counters
                     .values()
-                    .filter(|ticket| status.is_none_or(|status| ticket["status"] == status))
-                    .filter(|ticket| ticket["title"].as_str().unwrap().contains(query))
+                    .filter(|counter| status.is_none_or(|status| counter["status"] == status))
+                    .filter(|counter| counter["title"].as_str().unwrap().contains(query))
                     .collect();
-                found.sort_by_key(|ticket| ticket["id"].as_u64());
+                found.sort_by_key(|counter| counter["id"].as_u64());
                 Ok(json!(found))
             }
-            "ticketStats" => Ok(json!({"count": self.tickets.len()})),
+            "counterStats" => Ok(json!({"count": self.counters.len()})),
             "echo" => Ok(Value::Object(args)),
             "panics" => panic!("the library panicked"),
             _ => Err(LibraryError {
@@ -154,7 +154,7 @@ fn run(sandbox: &Sandbox, code: &str) -> Result<Value, SandboxError> {
 
 fn run_with(sandbox: &Sandbox, code: &str, args: Value) -> Result<Value, SandboxError> {
     sandbox
-        .run(Tickets::new(7, RootId(1)), code, args)
+        .run(Counters::new(7, RootId(1)), code, args)
         .map(|outcome| outcome.result)
 }
 
@@ -177,11 +177,11 @@ fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
 #[test]
 fn a_query_returns_its_result_and_the_snapshot_position() {
     let sandbox = sandbox();
-    let library = Tickets::new(1234, RootId(1));
+    let library = Counters::new(1234, RootId(1));
     let outcome = sandbox
-        .run(library, "getTicket(args.id).title", json!({"id": 42}))
+        .run(library, "getCounter(args.id).title", json!({"id": 42}))
         .unwrap();
-    assert_eq!(outcome.result, json!("ticket 42"));
+    assert_eq!(outcome.result, json!("counter 42"));
     assert_eq!(outcome.position, 1234);
 }
 
@@ -192,9 +192,9 @@ fn code_is_an_expression_or_a_function_body() {
         ("1 + 1", json!(2)),
         ("1 + 1;  \n", json!(2)),
         ("{a: 1}", json!({"a": 1})),
-        ("return searchTickets({status: 'open'}).length", json!(67)),
+        ("return listCounters({status: 'open'}).length", json!(67)),
         (
-            "const open = searchTickets({status: 'open'});\nreturn open.length;",
+            "const open = listCounters({status: 'open'});\nreturn open.length;",
             json!(67),
         ),
         ("const x = 1", Value::Null),
@@ -208,8 +208,8 @@ fn code_is_an_expression_or_a_function_body() {
             json!("line comment at the end"),
         ),
         (
-            "return (async () => getTicket(1).title)()",
-            json!("ticket 1"),
+            "return (async () => getCounter(1).title)()",
+            json!("counter 1"),
         ),
         ("Promise.resolve(5)", json!(5)),
     ];
@@ -222,7 +222,7 @@ fn code_is_an_expression_or_a_function_body() {
 fn a_medium_query_filters_and_maps() {
     let sandbox = sandbox();
     let code =
-        "searchTickets({status: 'open'}).filter(t => t.priority >= 3).map(t => t.id).slice(0, 5)";
+        "listCounters({status: 'open'}).filter(t => t.value >= 3).map(t => t.id).slice(0, 5)";
     assert_eq!(run(&sandbox, code).unwrap(), json!([4, 8, 13, 14, 19]));
 }
 
@@ -263,7 +263,7 @@ fn library_arguments_are_named_from_one_plain_object_or_positional() {
             json!({"a": "1970-01-01T00:00:00.000Z"}),
         ),
         ("echo({a: 1}, 2)", json!({"a": {"a": 1}, "b": 2})),
-        ("getTicket({id: 3}).id", json!(3)),
+        ("getCounter({id: 3}).id", json!(3)),
     ];
     for (code, expected) in cases {
         assert_eq!(run(&sandbox, code).unwrap(), expected, "{code}");
@@ -278,26 +278,26 @@ fn library_arguments_are_named_from_one_plain_object_or_positional() {
 fn library_errors_surface_with_their_status_unless_caught() {
     let sandbox = sandbox();
     assert_eq!(
-        run(&sandbox, "getTicket(999).title").unwrap_err(),
+        run(&sandbox, "getCounter(999).title").unwrap_err(),
         SandboxError::Library {
             status: 404,
-            message: "ticket 999 not found".into()
+            message: "counter 999 not found".into()
         }
     );
     assert_eq!(
-        run(&sandbox, "getTicket('x')").unwrap_err(),
+        run(&sandbox, "getCounter('x')").unwrap_err(),
         SandboxError::Library {
             status: 400,
             message: "id must be a positive integer".into()
         }
     );
-    let caught = "try { getTicket(999) } catch (e) { return [e.name, e.status, e.message, e instanceof Error] }";
+    let caught = "try { getCounter(999) } catch (e) { return [e.name, e.status, e.message, e instanceof Error] }";
     assert_eq!(
         run(&sandbox, caught).unwrap(),
-        json!(["LibraryError", 404, "ticket 999 not found", true])
+        json!(["LibraryError", 404, "counter 999 not found", true])
     );
     // Caught, then a different error thrown: that one is reported.
-    let rethrown = "try { getTicket(999) } catch (e) { throw new TypeError('mine') }";
+    let rethrown = "try { getCounter(999) } catch (e) { throw new TypeError('mine') }";
     assert_eq!(
         script_message(run(&sandbox, rethrown).unwrap_err()),
         "TypeError: mine"
@@ -314,7 +314,7 @@ fn script_errors_carry_the_message_and_the_line() {
             Some(2),
         ),
         (
-            "const t = getTicket(1);\n\nreturn t.missing.title",
+            "const t = getCounter(1);\n\nreturn t.missing.title",
             "TypeError",
             Some(3),
         ),
@@ -370,7 +370,7 @@ fn an_infinite_loop_hits_the_time_limit() {
     let sandbox = sandbox();
     for code in [
         "while (true) {}",
-        "for (;;) { getTicket(1) }",
+        "for (;;) { getCounter(1) }",
         "/(a+)+$/.test('a'.repeat(40) + 'b')",
     ] {
         assert_eq!(
@@ -403,7 +403,7 @@ fn an_infinite_loop_hits_the_time_limit() {
             ),
         "{result:?}"
     );
-    assert_eq!(run(&sandbox, "getTicket(2).id").unwrap(), json!(2));
+    assert_eq!(run(&sandbox, "getCounter(2).id").unwrap(), json!(2));
 }
 
 #[test]
@@ -438,7 +438,7 @@ fn a_memory_bomb_hits_the_memory_limit() {
         run(&sandbox, code),
         Err(SandboxError::MemoryLimit { .. } | SandboxError::TimeLimit { .. })
     ));
-    assert_eq!(run(&sandbox, "getTicket(3).id").unwrap(), json!(3));
+    assert_eq!(run(&sandbox, "getCounter(3).id").unwrap(), json!(3));
 }
 
 #[test]
@@ -536,8 +536,8 @@ fn limits_hit_by_some_queries_do_not_affect_others_running_at_once() {
             thread::spawn(move || {
                 for id in 1..=25u64 {
                     let id = (id + thread * 25) % 100 + 1;
-                    let result = run_with(&sandbox, "getTicket(args.id).title", json!({"id": id}));
-                    assert_eq!(result.unwrap(), json!(format!("ticket {id}")));
+                    let result = run_with(&sandbox, "getCounter(args.id).title", json!({"id": id}));
+                    assert_eq!(result.unwrap(), json!(format!("counter {id}")));
                 }
             })
         })
@@ -570,7 +570,7 @@ fn a_vm_that_hit_a_limit_is_discarded_and_the_next_query_is_unaffected() {
         run(&sandbox, "while (true) {}"),
         Err(SandboxError::TimeLimit { .. })
     ));
-    assert_eq!(run(&sandbox, "getTicket(4).id").unwrap(), json!(4));
+    assert_eq!(run(&sandbox, "getCounter(4).id").unwrap(), json!(4));
     let code = "let a = []; while (true) a.push(new Array(1e6).fill(0))";
     assert!(matches!(
         run(&sandbox, code),
@@ -592,7 +592,7 @@ fn a_panicking_library_function_is_an_internal_error() {
     let error = run(&sandbox, "panics()").unwrap_err();
     assert!(matches!(error, SandboxError::Internal { .. }), "{error:?}");
     assert_eq!(sandbox.stats().vms_discarded, 1);
-    assert_eq!(run(&sandbox, "getTicket(5).id").unwrap(), json!(5));
+    assert_eq!(run(&sandbox, "getCounter(5).id").unwrap(), json!(5));
 }
 
 #[test]
@@ -661,7 +661,7 @@ fn the_global_object_holds_only_the_standard_built_ins_and_the_library() {
         "encodeURIComponent",
         "escape",
         "eval",
-        "getTicket",
+        "getCounter",
         "globalThis",
         "isFinite",
         "isNaN",
@@ -669,8 +669,8 @@ fn the_global_object_holds_only_the_standard_built_ins_and_the_library() {
         "parseFloat",
         "parseInt",
         "queueMicrotask",
-        "searchTickets",
-        "ticketStats",
+        "listCounters",
+        "counterStats",
         "undefined",
         "unescape",
     ];
@@ -685,24 +685,24 @@ fn the_global_object_holds_only_the_standard_built_ins_and_the_library() {
 fn library_functions_reveal_nothing_of_the_host() {
     let sandbox = sandbox();
     let code = "[
-        Reflect.ownKeys(getTicket).map(String).sort(),
-        getTicket.name,
-        getTicket.length,
-        Object.getPrototypeOf(getTicket) === Function.prototype,
-        getTicket.toString().includes('[native code]'),
-        getTicket.call({evil: true}, 6).id,
-        Reflect.apply(getTicket, null, [7]).id,
-        getTicket.prototype,
+        Reflect.ownKeys(getCounter).map(String).sort(),
+        getCounter.name,
+        getCounter.length,
+        Object.getPrototypeOf(getCounter) === Function.prototype,
+        getCounter.toString().includes('[native code]'),
+        getCounter.call({evil: true}, 6).id,
+        Reflect.apply(getCounter, null, [7]).id,
+        getCounter.prototype,
     ]";
     assert_eq!(
         run(&sandbox, code).unwrap(),
-        json!([["length", "name"], "getTicket", 1, true, true, 6, 7, null])
+        json!([["length", "name"], "getCounter", 1, true, true, 6, 7, null])
     );
-    let message = script_message(run(&sandbox, "new getTicket(1)").unwrap_err());
+    let message = script_message(run(&sandbox, "new getCounter(1)").unwrap_err());
     assert!(message.starts_with("TypeError"), "{message}");
     // A replaced getter on the result cannot reach the host either: values are copies.
-    let code = "const t = getTicket(8); t.title = 'changed'; return getTicket(8).title";
-    assert_eq!(run(&sandbox, code).unwrap(), json!("ticket 8"));
+    let code = "const t = getCounter(8); t.title = 'changed'; return getCounter(8).title";
+    assert_eq!(run(&sandbox, code).unwrap(), json!("counter 8"));
 }
 
 #[test]
@@ -712,20 +712,20 @@ fn tampering_in_one_query_is_invisible_in_the_next() {
         Array.prototype.map = function () { return 'hacked' };
         JSON.stringify = () => 'hacked';
         globalThis.leak = 42;
-        getTicket = () => 'hacked';
+        getCounter = () => 'hacked';
         Object.defineProperty(Object.prototype, 'title', {get() { return 'hacked' }});
         Math.random = () => 0.5;
         return 1";
     assert_eq!(run(&sandbox, tamper).unwrap(), json!(1));
     let check = "[typeof ({}).polluted, [1, 2].map(x => x * 2), typeof globalThis.leak, \
-                 getTicket(9).title, JSON.stringify({a: 1}), Math.random() === 0.5]";
+                 getCounter(9).title, JSON.stringify({a: 1}), Math.random() === 0.5]";
     assert_eq!(
         run(&sandbox, check).unwrap(),
         json!([
             "undefined",
             [2, 4],
             "undefined",
-            "ticket 9",
+            "counter 9",
             "{\"a\":1}",
             false
         ])
@@ -764,7 +764,7 @@ fn there_is_no_clock_and_random_numbers_follow_the_snapshot() {
     let random = "Array.from({length: 3}, () => Math.random())";
     let at = |position| {
         sandbox
-            .run(Tickets::new(position, RootId(1)), random, json!({}))
+            .run(Counters::new(position, RootId(1)), random, json!({}))
             .unwrap()
             .result
     };
@@ -783,8 +783,8 @@ fn a_root_change_retires_the_old_roots_vms() {
     let query = |root: u64, id: u64| {
         sandbox
             .run(
-                Tickets::new(1, RootId(root)),
-                "getTicket(args.id).id",
+                Counters::new(1, RootId(root)),
+                "getCounter(args.id).id",
                 json!({"id": id}),
             )
             .unwrap()
@@ -792,13 +792,13 @@ fn a_root_change_retires_the_old_roots_vms() {
     };
     // Two queries at once so that both workers make a VM for root 1.
     thread::scope(|scope| {
-        let slow = "let i = 0; while (i < 2e5) i++; getTicket(args.id).id";
+        let slow = "let i = 0; while (i < 2e5) i++; getCounter(args.id).id";
         let run = |id: u64| {
             let sandbox = Arc::clone(&sandbox);
             scope.spawn(move || {
                 for _ in 0..10 {
                     sandbox
-                        .run(Tickets::new(1, RootId(1)), slow, json!({"id": id}))
+                        .run(Counters::new(1, RootId(1)), slow, json!({"id": id}))
                         .unwrap();
                 }
             })
@@ -832,8 +832,8 @@ fn function_sets_of_one_model_stay_warm_together() {
     let query = |root: u64, model: u64, id: u64| {
         sandbox
             .run(
-                Tickets::with_model(1, RootId(root), RootId(model)),
-                "getTicket(args.id).id",
+                Counters::with_model(1, RootId(root), RootId(model)),
+                "getCounter(args.id).id",
                 json!({"id": id}),
             )
             .unwrap()
@@ -886,8 +886,8 @@ fn a_worker_keeps_a_bounded_number_of_warm_vms() {
             let id = round * roots + root + 1;
             let result = sandbox
                 .run(
-                    Tickets::with_model(1, RootId(100 + root), RootId(1)),
-                    "getTicket(args.id).id",
+                    Counters::with_model(1, RootId(100 + root), RootId(1)),
+                    "getCounter(args.id).id",
                     json!({"id": id}),
                 )
                 .unwrap()
@@ -914,8 +914,8 @@ fn a_worker_keeps_a_bounded_number_of_warm_vms() {
     let query = |root: u64| {
         sandbox
             .run(
-                Tickets::with_model(1, RootId(100 + root), RootId(1)),
-                "getTicket(args.id).id",
+                Counters::with_model(1, RootId(100 + root), RootId(1)),
+                "getCounter(args.id).id",
                 json!({"id": 1}),
             )
             .unwrap();
@@ -939,8 +939,8 @@ fn a_late_query_of_an_old_model_evicts_no_warm_vm() {
     let query = |root: u64, model: u64| {
         sandbox
             .run(
-                Tickets::with_model(1, RootId(root), RootId(model)),
-                "getTicket(args.id).id",
+                Counters::with_model(1, RootId(root), RootId(model)),
+                "getCounter(args.id).id",
                 json!({"id": 1}),
             )
             .unwrap();
@@ -998,12 +998,12 @@ fn a_full_queue_answers_overloaded() {
 #[test]
 fn microtasks_of_a_failed_query_run_within_it() {
     let sandbox = one_worker();
-    let library = Tickets::new(1, RootId(1));
-    let code = "Promise.resolve().then(() => getTicket(1)); throw new Error('failed')";
+    let library = Counters::new(1, RootId(1));
+    let code = "Promise.resolve().then(() => getCounter(1)); throw new Error('failed')";
     let error = sandbox.run(library.clone(), code, json!({})).unwrap_err();
     assert_eq!(script_message(error), "Error: failed");
-    assert_eq!(library.calls(), ["getTicket({\"id\":1})"]);
-    let other = Tickets::new(1, RootId(1));
+    assert_eq!(library.calls(), ["getCounter({\"id\":1})"]);
+    let other = Counters::new(1, RootId(1));
     assert_eq!(
         sandbox.run(other.clone(), "2", json!({})).unwrap().result,
         json!(2)
@@ -1071,7 +1071,7 @@ fn a_library_that_panics_listing_its_functions_leaves_the_worker_running() {
     let sandbox = one_worker();
     let error = sandbox.run(Arc::new(Broken), "1", json!({})).unwrap_err();
     assert!(matches!(error, SandboxError::Internal { .. }), "{error:?}");
-    assert_eq!(run(&sandbox, "getTicket(6).id").unwrap(), json!(6));
+    assert_eq!(run(&sandbox, "getCounter(6).id").unwrap(), json!(6));
     assert_eq!(sandbox.stats().running, 0);
 }
 
@@ -1079,7 +1079,7 @@ fn a_library_that_panics_listing_its_functions_leaves_the_worker_running() {
 fn submit_answers_through_the_callback_and_refuses_at_once() {
     let sandbox = sandbox();
     let (tx, rx) = std::sync::mpsc::channel();
-    let library = Tickets::new(99, RootId(1));
+    let library = Counters::new(99, RootId(1));
     for n in 0..8 {
         let tx = tx.clone();
         sandbox

@@ -260,7 +260,7 @@ mod tests {
         let first_poll = admitted(&app, Method::GET, &poll).await;
         let detail = shed(&app, Method::GET, &poll).await;
         assert!(detail.contains("waiting"), "{detail}");
-        let detail = shed(&app, Method::GET, "/query/v1/getTicket?id=t-1&after=7").await;
+        let detail = shed(&app, Method::GET, "/query/v1/getCounter?id=c-1&after=7").await;
         assert!(detail.contains("waiting"), "{detail}");
         let command = admitted(&app, Method::POST, "/update").await;
 
@@ -270,8 +270,8 @@ mod tests {
             format!("/update/{id}"),
             format!("/update/{id}?wait=0"),
             format!("/update/{id}?wait=soon"),
-            "/query/v1/getTicket?id=t-1".to_owned(),
-            "/query/v1/getTicket?id=t-1&afterwards=7".to_owned(),
+            "/query/v1/getCounter?id=c-1".to_owned(),
+            "/query/v1/getCounter?id=c-1&afterwards=7".to_owned(),
         ] {
             let detail = shed(&app, Method::GET, &uri).await;
             assert!(detail.contains("requests"), "{uri}: {detail}");

@@ -32,19 +32,19 @@
 //! use writ_engine::{Engine, EngineOptions};
 //! use writ_log::storage::SimStorage;
 //! use writ_server::{AppState, ServerOptions, router};
-//! use writ_tickets::Tickets;
+//! use writ_fixtures::Counters;
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let registry = writ_engine::Registry::builder()
-//!     .domain(writ_domain::model::domain::<Tickets>())
+//!     .domain(writ_domain::model::domain::<Counters>())
 //!     .build()
 //!     .unwrap();
 //! let (engine, _) = Engine::open(Arc::new(SimStorage::new()), registry, EngineOptions::default()).unwrap();
 //! let app = router(AppState::new(Arc::new(engine), ServerOptions::default()));
 //! let request = Request::post("/update")
 //!     .header("content-type", "application/json")
-//!     .body(Body::from(r#"{"id": "0b0e5b4c-9a53-4c9a-9d7c-6a3f0c2f7a10", "command": "OpenTicket",
-//!         "payload": {"ticketId": "t-1", "title": "Printer on fire", "reporter": "ann"}}"#))
+//!     .body(Body::from(r#"{"id": "0b0e5b4c-9a53-4c9a-9d7c-6a3f0c2f7a10", "command": "CreateCounter",
+//!         "payload": {"counterId": "c-1", "title": "Visitors", "owner": "ann"}}"#))
 //!     .unwrap();
 //! let response = app.oneshot(request).await.unwrap();
 //! assert_eq!(response.status(), StatusCode::ACCEPTED); // durable in the command log

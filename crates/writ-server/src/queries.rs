@@ -29,7 +29,7 @@ pub const POSITION_HEADER: HeaderName = HeaderName::from_static("writ-position")
 /// The body of `POST /query/v{N}`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"code": "searchTickets({status: args.status}).length", "args": {"status": "open"}}))]
+#[schema(example = json!({"code": "listCounters({status: args.status}).length", "args": {"status": "open"}}))]
 pub struct QueryCode {
     /// JavaScript: an expression whose value is the result, or a function body that
     /// `return`s it. The version's library functions and `args` are in scope.
@@ -69,7 +69,7 @@ pub struct Projections {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectionState {
-    /// The projection's name, for example `tickets`.
+    /// The projection's name, for example `counters`.
     pub name: String,
     /// The live version: the read model's structure.
     pub version: u32,
@@ -205,7 +205,7 @@ impl ProjectionState {
     tag = "queries",
     params(
         ("version" = String, Path, pattern = "^v[1-9][0-9]{0,8}$", description = "The query API version, `v1`, `v2`, ..."),
-        ("name" = String, Path, description = "The query, for example `getTicket`, `searchTickets`, `ticketStats`"),
+        ("name" = String, Path, description = "The query, for example `getCounter`, `listCounters`, `counterStats`"),
         ("after" = Option<u64>, Query, minimum = 0, description = "Answer only once the read model includes this position (a final command status carries it); bounded wait"),
     ),
     responses(
@@ -263,8 +263,8 @@ pub(crate) struct AfterQuery {
 /// Run query code in the sandbox.
 ///
 /// The code runs against one immutable snapshot with the version's library functions
-/// (the named queries, as functions: `getTicket(id)`, `searchTickets({...})`,
-/// `ticketStats()`) and `args` in scope, and nothing else: no I/O, no clock, no other
+/// (the named queries, as functions: `getCounter(id)`, `listCounters({...})`,
+/// `counterStats()`) and `args` in scope, and nothing else: no I/O, no clock, no other
 /// request's state. The time, memory, stack, code and result limits each answer `422`
 /// with a problem type naming the limit; they never affect other queries.
 #[utoipa::path(
@@ -368,7 +368,7 @@ pub(crate) async fn get_projections(State(state): State<AppState>) -> Result<Res
     post,
     path = "/projections/{name}/rebuild",
     tag = "queries",
-    params(("name" = String, Path, description = "The projection, for example `tickets`")),
+    params(("name" = String, Path, description = "The projection, for example `counters`")),
     request_body(content = Option<RebuildRequest>, content_type = "application/json",
         description = "Optional: the projection version to build"),
     responses(

@@ -37,7 +37,7 @@ fn page_limit(limit: Option<u64>, state: &AppState) -> usize {
     // The integers are declared `usize` for a schema without a fixed-width `format`: the
     // server takes any run of digits, and cuts what is beyond a bound to it.
     params(
-        ("stream" = String, Path, description = "The stream, for example `ticket-t-1`"),
+        ("stream" = String, Path, description = "The stream, for example `counter-c-1`"),
         ("from" = Option<usize>, Query, minimum = 0, description = "The first version to return (versions start at 1); default 1"),
         ("limit" = Option<usize>, Query, minimum = 0, description = "Most events to return; default 100, cut to 1000"),
     ),

@@ -31,15 +31,15 @@ pub const COMMAND_FAILED: &str = "command_failed";
 #[derive(Debug, ToSchema)]
 #[schema(example = json!({
     "id": "0b0e5b4c-9a53-4c9a-9d7c-6a3f0c2f7a10",
-    "command": "OpenTicket",
+    "command": "CreateCounter",
     "version": 2,
-    "payload": {"ticketId": "t-1", "title": "Printer on fire", "reporter": "ann", "priority": "high"}
+    "payload": {"counterId": "c-1", "title": "Visitors", "owner": "ann", "start": 10}
 }))]
 pub struct UpdateRequest<'a> {
     /// The command's id, a UUID the client chooses. Sending it again within the dedupe
     /// window is idempotent: nothing is logged or run twice.
     pub id: Uuid,
-    /// The command's name, for example `OpenTicket`.
+    /// The command's name, for example `CreateCounter`.
     #[schema(value_type = String)]
     pub command: Cow<'a, str>,
     /// The payload's version; the newest when absent.
@@ -254,7 +254,7 @@ impl StatusName {
 /// Why a command was rejected or failed, or why a WebSocket frame was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
-    /// A stable code: the domain's rejection code (for example `ticket_closed`, or
+    /// A stable code: the domain's rejection code (for example `counter_closed`, or
     /// `wrong_expected_version`), `command_failed`, or for refused frames the problem code
     /// (`malformed`, `unknown_command`, `invalid_payload`, `conflict`, `too_large`,
     /// `overloaded`, `unavailable`).
@@ -298,10 +298,10 @@ impl From<EventRef> for EventRefBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "id": "0b0e5b4c-9a53-4c9a-9d7c-6a3f0c2f7a10",
-    "command": "OpenTicket",
+    "command": "CreateCounter",
     "status": "succeeded",
     "position": 12,
-    "events": [{"stream": "ticket-t-1", "version": 1, "type": "TicketOpened", "position": 12}]
+    "events": [{"stream": "counter-c-1", "version": 1, "type": "CounterCreated", "position": 12}]
 }))]
 pub struct CommandStatusBody {
     /// The command's id.
@@ -637,11 +637,11 @@ mod tests {
     #[test]
     fn a_full_request_keeps_the_payload_bytes() {
         let body = format!(
-            r#"{{"id":"{ID}","command":"OpenTicket","version":2,"payload": {{ "a" : 1 }} ,"extra":true}}"#
+            r#"{{"id":"{ID}","command":"CreateCounter","version":2,"payload": {{ "a" : 1 }} ,"extra":true}}"#
         );
         let request = parse(&body).unwrap();
         assert_eq!(request.id, Uuid::parse_str(ID).unwrap());
-        assert_eq!(request.command, "OpenTicket");
+        assert_eq!(request.command, "CreateCounter");
         assert_eq!(request.version, Some(2));
         assert_eq!(request.payload.get(), r#"{ "a" : 1 }"#);
     }
@@ -650,15 +650,15 @@ mod tests {
     fn the_one_pass_reading_agrees_with_the_field_by_field_one() {
         let id = |body: &str| body.replace("ID", ID);
         let bodies = [
-            r#"{"id":"ID","command":"OpenTicket","version":2,"payload":{"a":1}}"#,
+            r#"{"id":"ID","command":"CreateCounter","version":2,"payload":{"a":1}}"#,
             r#" {"payload":{"a":[1,{"b":null}]},"version":null,"command":"C","id":"ID","x":[{}]}"#,
             r#"{"id":"ID","command":"C","payload":{}}"#,
             r#"{"id":"ID","command":"C","version":4294967295,"payload":{}}"#,
             // Escapes and odd forms: left to the field-by-field reading.
             r#"{"id":"0b0e5b4c-9a53-4c9a-9d7c-6a3f0c2f7a10","command":"C","payload":{}}"#,
-            r#"{"id":"\u0030b0e5b4c-9a53-4c9a-9d7c-6a3f0c2f7a10","command":"Open\u0054icket","payload":{}}"#,
+            r#"{"id":"\u0030b0e5b4c-9a53-4c9a-9d7c-6a3f0c2f7a10","command":"Create\u0043ounter","payload":{}}"#,
             r#"{"id":"ID","command":"C\n","payload":{}}"#,
-            r#"{"id":"ID","command":"OpenTicket
+            r#"{"id":"ID","command":"CreateCounter
 ","payload":{}}"#,
             r#"{"id":"ID","command":"C","version":0,"payload":{}}"#,
             r#"{"id":"ID","command":"C","version":1.0,"payload":{}}"#,
@@ -699,7 +699,7 @@ mod tests {
             assert!(serde_json::from_slice::<PlainFields<'_>>(escaped.as_bytes()).is_err());
             assert!(parse(escaped).is_ok(), "{escaped}");
         }
-        assert_eq!(parse(&bodies[5]).unwrap().command, "OpenTicket");
+        assert_eq!(parse(&bodies[5]).unwrap().command, "CreateCounter");
     }
 
     #[test]
@@ -778,7 +778,7 @@ mod tests {
         let id = Uuid::parse_str(ID).unwrap();
         let status = |state, position| CommandStatus {
             id,
-            command: "AddComment".into(),
+            command: "Add".into(),
             state,
             sequence: 3,
             position,
@@ -790,20 +790,20 @@ mod tests {
         let json = |s| serde_json::to_value(CommandStatusBody::from(s)).unwrap();
         assert_eq!(
             json(status(CommandState::Accepted, Some(9))),
-            serde_json::json!({"id": ID, "command": "AddComment", "status": "accepted", "events": [],
+            serde_json::json!({"id": ID, "command": "Add", "status": "accepted", "events": [],
                 "origin": "client", "correlationId": ID})
         );
         assert_eq!(
             json(status(
                 CommandState::Rejected {
-                    code: "ticket_not_found".into(),
-                    message: "no such ticket".into(),
+                    code: "counter_not_found".into(),
+                    message: "no such counter".into(),
                     details: Default::default(),
                 },
                 Some(4)
             )),
-            serde_json::json!({"id": ID, "command": "AddComment", "status": "rejected", "position": 4, "events": [],
-                "error": {"code": "ticket_not_found", "message": "no such ticket"},
+            serde_json::json!({"id": ID, "command": "Add", "status": "rejected", "position": 4, "events": [],
+                "error": {"code": "counter_not_found", "message": "no such counter"},
                 "origin": "client", "correlationId": ID})
         );
         let mut details = serde_json::Map::new();
@@ -842,10 +842,10 @@ mod tests {
     fn events_carry_raw_data_and_metadata() {
         let event = Event::from_recorded(RecordedEvent {
             position: 7,
-            stream: "ticket-t-1".into(),
+            stream: "counter-c-1".into(),
             version: 2,
-            event_type: "CommentAdded".into(),
-            data: br#"{"text":"hi"}"#.to_vec(),
+            event_type: "Added".into(),
+            data: br#"{"note":"hi"}"#.to_vec(),
             command_id: Uuid::from_u128(2),
             correlation_id: Uuid::from_u128(1),
             recorded_at_ms: 1_798_137_245_123,
@@ -853,7 +853,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             serde_json::to_string(&event).unwrap(),
-            r#"{"stream":"ticket-t-1","version":2,"position":7,"type":"CommentAdded","data":{"text":"hi"},"metadata":{"commandId":"00000000-0000-0000-0000-000000000002","recordedAt":"2026-12-24T18:34:05.123Z","causationId":"00000000-0000-0000-0000-000000000002","correlationId":"00000000-0000-0000-0000-000000000001"}}"#
+            r#"{"stream":"counter-c-1","version":2,"position":7,"type":"Added","data":{"note":"hi"},"metadata":{"commandId":"00000000-0000-0000-0000-000000000002","recordedAt":"2026-12-24T18:34:05.123Z","causationId":"00000000-0000-0000-0000-000000000002","correlationId":"00000000-0000-0000-0000-000000000001"}}"#
         );
     }
 }

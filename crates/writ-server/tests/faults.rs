@@ -10,7 +10,7 @@
 //! - nothing durable is changed: every file's durable bytes before the fault are still
 //!   there, after the fault and after recovery;
 //! - a restart on what a power cut leaves (`SimStorage::crash`) recovers cleanly: every
-//!   command that got `202` is there with the same final status, the comment counts are
+//!   command that got `202` is there with the same final status, the addition counts are
 //!   right, the refused command is unknown and can be sent again, and new commands are
 //!   accepted.
 //!
@@ -28,6 +28,7 @@ use axum::http::{Request, StatusCode, header};
 use serde_json::json;
 use uuid::Uuid;
 use writ_engine::{Engine, EngineOptions, RecoveryReport};
+use writ_fixtures::Counters;
 use writ_log::LogOptions;
 use writ_log::storage::{SimOp, SimStorage};
 use writ_server::wire::{CommandStatusBody, EventsPage, StatusName, StreamPage};
@@ -61,8 +62,8 @@ struct Node {
 
 impl Node {
     fn open(storage: SimStorage, options: EngineOptions) -> Node {
-        let (engine, report) =
-            support::open_tickets(Arc::new(storage.clone()), options).expect("the engine opens");
+        let (engine, report) = support::open_domain::<Counters>(Arc::new(storage.clone()), options)
+            .expect("the engine opens");
         let engine = Arc::new(engine);
         let app = router(AppState::new(Arc::clone(&engine), ServerOptions::default()));
         Node {
@@ -179,38 +180,38 @@ impl Answer {
 struct Command {
     id: Uuid,
     body: String,
-    /// `Some(ticket)` for a comment that succeeds on that ticket.
-    comment_on: Option<&'static str>,
+    /// `Some(counter)` for an addition that succeeds on that counter.
+    adds_to: Option<&'static str>,
 }
 
-fn open_ticket(ticket: &'static str) -> Command {
+fn create(counter: &'static str) -> Command {
     let id = Uuid::new_v4();
     Command {
         id,
-        body: json!({"id": id, "command": "OpenTicket", "version": 2,
-            "payload": {"ticketId": ticket, "title": "Printer on fire", "reporter": "ann", "priority": "high"}})
+        body: json!({"id": id, "command": "CreateCounter", "version": 2,
+            "payload": {"counterId": counter, "title": "Visitors", "owner": "ann", "start": 10}})
         .to_string(),
-        comment_on: None,
+        adds_to: None,
     }
 }
 
-/// A comment on `ticket`, which is open.
-fn comment(ticket: &'static str, text: &str) -> Command {
+/// An addition to `counter`, which is open.
+fn add(counter: &'static str, note: &str) -> Command {
     let id = Uuid::new_v4();
     Command {
         id,
-        body: json!({"id": id, "command": "AddComment",
-            "payload": {"ticketId": ticket, "author": "bob", "text": text}})
+        body: json!({"id": id, "command": "Add",
+            "payload": {"counterId": counter, "amount": 1, "note": note}})
         .to_string(),
-        comment_on: Some(ticket),
+        adds_to: Some(counter),
     }
 }
 
-/// A comment on a ticket that does not exist: rejected with `ticket_not_found`.
-fn comment_on_nothing(text: &str) -> Command {
+/// An addition to a counter that does not exist: rejected with `counter_not_found`.
+fn add_to_nothing(note: &str) -> Command {
     Command {
-        comment_on: None,
-        ..comment("t-404", text)
+        adds_to: None,
+        ..add("c-404", note)
     }
 }
 
@@ -227,12 +228,12 @@ struct Fault {
 }
 
 impl Fault {
-    /// A fault armed before one comment on the open ticket.
-    fn on_one_comment(arm: impl FnOnce(&SimStorage) + 'static, cause: &'static str) -> Fault {
+    /// A fault armed before one addition to the open counter.
+    fn on_one_addition(arm: impl FnOnce(&SimStorage) + 'static, cause: &'static str) -> Fault {
         Fault {
             options: options(),
             arm: Box::new(arm),
-            next: Box::new(|n| comment("t-1", &format!("in flight {n}"))),
+            next: Box::new(|n| add("c-1", &format!("in flight {n}"))),
             limit: 1,
             cause,
         }
@@ -282,40 +283,40 @@ struct Ledger {
 impl Ledger {
     async fn run(&mut self, node: &Node, command: Command) {
         let status = node.run(&command).await;
-        if command.comment_on.is_some() {
+        if command.adds_to.is_some() {
             assert_eq!(status.status, StatusName::Succeeded, "{status:?}");
         }
         self.done.push((command, status));
     }
 
-    /// The ids of the succeeded comments on `ticket`.
-    fn comments(&self, ticket: &str) -> BTreeSet<Uuid> {
+    /// The ids of the succeeded additions to `counter`.
+    fn additions(&self, counter: &str) -> BTreeSet<Uuid> {
         self.done
             .iter()
-            .filter(|(c, _)| c.comment_on == Some(ticket))
+            .filter(|(c, _)| c.adds_to == Some(counter))
             .map(|(c, _)| c.id)
             .collect()
     }
 }
 
-/// Checks `ticket`'s stream: opened once, then exactly the `expected` comments, each once,
-/// versions and positions without gaps.
-async fn assert_comments(node: &Node, ticket: &str, expected: &BTreeSet<Uuid>) {
-    let page = node.stream(&format!("ticket-{ticket}")).await;
+/// Checks `counter`'s stream: created once, then exactly the `expected` additions, each
+/// once, versions and positions without gaps.
+async fn assert_additions(node: &Node, counter: &str, expected: &BTreeSet<Uuid>) {
+    let page = node.stream(&format!("counter-{counter}")).await;
     let types: Vec<&str> = page.events.iter().map(|e| e.event_type.as_str()).collect();
-    assert_eq!(types.first(), Some(&"TicketOpened"), "{types:?}");
+    assert_eq!(types.first(), Some(&"CounterCreated"), "{types:?}");
     let versions: Vec<u64> = page.events.iter().map(|e| e.version).collect();
     assert_eq!(versions, (1..=page.events.len() as u64).collect::<Vec<_>>());
-    let comments: Vec<Uuid> = page.events[1..]
+    let additions: Vec<Uuid> = page.events[1..]
         .iter()
         .map(|e| {
-            assert_eq!(e.event_type, "CommentAdded");
+            assert_eq!(e.event_type, "Added");
             e.metadata.command_id
         })
         .collect();
-    let unique: BTreeSet<Uuid> = comments.iter().copied().collect();
-    assert_eq!(unique.len(), comments.len(), "a comment recorded twice");
-    assert_eq!(&unique, expected, "the comments on {ticket}");
+    let unique: BTreeSet<Uuid> = additions.iter().copied().collect();
+    assert_eq!(unique.len(), additions.len(), "an addition recorded twice");
+    assert_eq!(&unique, expected, "the additions to {counter}");
 }
 
 /// The global log's positions are 1..=n without gaps, and `/health` agrees on n.
@@ -338,10 +339,10 @@ async fn poisoned_by(fault: Fault) {
     } = fault;
     let node = Node::open(SimStorage::new(), engine_options.clone());
     let mut ledger = Ledger::default();
-    ledger.run(&node, open_ticket("t-1")).await;
-    ledger.run(&node, comment("t-1", "before one")).await;
-    ledger.run(&node, comment_on_nothing("before two")).await;
-    ledger.run(&node, comment("t-1", "before three")).await;
+    ledger.run(&node, create("c-1")).await;
+    ledger.run(&node, add("c-1", "before one")).await;
+    ledger.run(&node, add_to_nothing("before two")).await;
+    ledger.run(&node, add("c-1", "before three")).await;
     let durable_before = durable_files(&node.storage);
 
     arm(&node.storage);
@@ -374,7 +375,7 @@ async fn poisoned_by(fault: Fault) {
 
     // Every later write is refused, the command in flight sent again too.
     let again = in_flight.clone();
-    for command in [comment("t-1", "later"), open_ticket("t-2"), again.clone()] {
+    for command in [add("c-1", "later"), create("c-2"), again.clone()] {
         node.post(&command).await.unavailable();
     }
 
@@ -385,7 +386,7 @@ async fn poisoned_by(fault: Fault) {
     }
     let now = node.get(&format!("/update/{}", in_flight.id)).await;
     assert_eq!(now.status, StatusCode::NOT_FOUND, "{}", now.text());
-    assert_comments(&node, "t-1", &ledger.comments("t-1")).await;
+    assert_additions(&node, "c-1", &ledger.additions("c-1")).await;
     let position = assert_positions_without_gaps(&node).await;
     let health = node.get("/health").await;
     assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -419,9 +420,9 @@ async fn poisoned_by(fault: Fault) {
     let now = node.get(&format!("/update/{}", in_flight.id)).await;
     assert_eq!(now.status, StatusCode::NOT_FOUND, "{}", now.text());
     ledger.run(&node, again).await;
-    ledger.run(&node, comment("t-1", "after restart")).await;
-    ledger.run(&node, open_ticket("t-3")).await;
-    assert_comments(&node, "t-1", &ledger.comments("t-1")).await;
+    ledger.run(&node, add("c-1", "after restart")).await;
+    ledger.run(&node, create("c-3")).await;
+    assert_additions(&node, "c-1", &ledger.additions("c-1")).await;
     assert_positions_without_gaps(&node).await;
     let health = node.get("/health").await;
     assert_eq!(health.status, StatusCode::OK, "{}", health.text());
@@ -431,7 +432,7 @@ async fn poisoned_by(fault: Fault) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_write_on_the_journal() {
-    poisoned_by(Fault::on_one_comment(
+    poisoned_by(Fault::on_one_addition(
         |s| s.fail_next(SimOp::Write),
         "injected Write failure",
     ))
@@ -440,7 +441,7 @@ async fn failed_write_on_the_journal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_fsync_on_the_journal() {
-    poisoned_by(Fault::on_one_comment(
+    poisoned_by(Fault::on_one_addition(
         |s| s.fail_next_sync(),
         "injected sync failure",
     ))
@@ -450,7 +451,7 @@ async fn failed_fsync_on_the_journal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_byte_write_on_the_journal() {
     // A write that writes nothing (as a full disk may answer) is an error, not a retry.
-    poisoned_by(Fault::on_one_comment(
+    poisoned_by(Fault::on_one_addition(
         |s| s.short_write_next(0),
         "wrote no bytes",
     ))
@@ -464,7 +465,7 @@ async fn disk_full_on_the_journal() {
     poisoned_by(Fault {
         options: small_segments(),
         arm: Box::new(|s| s.set_capacity(s.used_bytes())),
-        next: Box::new(|n| comment_on_nothing(&format!("{n} {}", "x".repeat(6000)))),
+        next: Box::new(|n| add_to_nothing(&format!("{n} {}", "x".repeat(6000)))),
         limit: 100,
         cause: "no space left on device",
     })
@@ -477,7 +478,7 @@ async fn failed_rename_at_a_journal_segment_roll() {
     poisoned_by(Fault {
         options: small_segments(),
         arm: Box::new(|s| s.fail_next(SimOp::Rename)),
-        next: Box::new(|n| comment_on_nothing(&format!("{n} {}", "x".repeat(6000)))),
+        next: Box::new(|n| add_to_nothing(&format!("{n} {}", "x".repeat(6000)))),
         limit: 100,
         cause: "injected Rename failure",
     })
@@ -489,7 +490,7 @@ async fn failed_directory_sync_at_a_journal_segment_roll() {
     poisoned_by(Fault {
         options: small_segments(),
         arm: Box::new(|s| s.fail_next(SimOp::SyncDir)),
-        next: Box::new(|n| comment("t-1", &format!("c{n}"))),
+        next: Box::new(|n| add("c-1", &format!("c{n}"))),
         limit: 5_000,
         cause: "injected SyncDir failure",
     })
@@ -498,14 +499,14 @@ async fn failed_directory_sync_at_a_journal_segment_roll() {
 
 /// A failed fsync that persisted the whole batch anyway: the command was answered `503`
 /// but is on disk. After a restart it is there and has run; the client's retry with the
-/// same id is a duplicate, not a second comment.
+/// same id is a duplicate, not a second addition.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_fsync_that_persisted_the_command_runs_it_once() {
     let node = Node::open(SimStorage::new(), options());
     let mut ledger = Ledger::default();
-    ledger.run(&node, open_ticket("t-1")).await;
+    ledger.run(&node, create("c-1")).await;
     node.storage.fail_next_sync_persisting(usize::MAX);
-    let refused = comment("t-1", "maybe");
+    let refused = add("c-1", "maybe");
     node.post(&refused).await.unavailable();
 
     let crashed = node.storage.crash();
@@ -520,7 +521,7 @@ async fn failed_fsync_that_persisted_the_command_runs_it_once() {
     assert_eq!(retry.json()["duplicate"], true);
     assert_eq!(retry.json()["status"], "succeeded");
     ledger.done.push((refused, status));
-    assert_comments(&node, "t-1", &ledger.comments("t-1")).await;
+    assert_additions(&node, "c-1", &ledger.additions("c-1")).await;
     node.stop().await;
 }
 
@@ -529,12 +530,12 @@ async fn failed_fsync_that_persisted_the_command_runs_it_once() {
 async fn short_writes_on_the_journal_are_completed() {
     let node = Node::open(SimStorage::new(), options());
     let mut ledger = Ledger::default();
-    ledger.run(&node, open_ticket("t-1")).await;
+    ledger.run(&node, create("c-1")).await;
     // This command's write, then the next one's.
     node.storage.short_write_next(7);
-    ledger.run(&node, comment("t-1", "short command")).await;
+    ledger.run(&node, add("c-1", "short command")).await;
     node.storage.short_write_nth(7, 1);
-    ledger.run(&node, comment("t-1", "short commit")).await;
+    ledger.run(&node, add("c-1", "short commit")).await;
     assert!(node.engine.poisoned().is_none());
     assert_eq!(node.get("/health").await.status, StatusCode::OK);
 
@@ -545,7 +546,7 @@ async fn short_writes_on_the_journal_are_completed() {
     for (command, status) in &ledger.done {
         assert_eq!(&node.wait_status(command.id).await, status);
     }
-    assert_comments(&node, "t-1", &ledger.comments("t-1")).await;
+    assert_additions(&node, "c-1", &ledger.additions("c-1")).await;
     node.stop().await;
 }
 
@@ -555,7 +556,7 @@ async fn short_writes_on_the_journal_are_completed() {
 async fn failed_fsync_under_concurrent_load_loses_no_acknowledged_command() {
     let node = Arc::new(Node::open(SimStorage::new(), options()));
     let mut ledger = Ledger::default();
-    ledger.run(&node, open_ticket("t-1")).await;
+    ledger.run(&node, create("c-1")).await;
     // Some batches of both logs go through first.
     node.storage.fail_nth(SimOp::Sync, 12);
     let mut clients = Vec::new();
@@ -565,7 +566,7 @@ async fn failed_fsync_under_concurrent_load_loses_no_acknowledged_command() {
             let mut acknowledged = Vec::new();
             let mut refused = 0;
             for n in 0..20 {
-                let command = comment("t-1", &format!("client {client} comment {n}"));
+                let command = add("c-1", &format!("client {client} addition {n}"));
                 let answer = node.post(&command).await;
                 match answer.status {
                     StatusCode::ACCEPTED => acknowledged.push(command),
@@ -598,8 +599,8 @@ async fn failed_fsync_under_concurrent_load_loses_no_acknowledged_command() {
         assert_eq!(status.status, StatusName::Succeeded, "{command:?}");
         ledger.done.push((command, status));
     }
-    assert_comments(&node, "t-1", &ledger.comments("t-1")).await;
+    assert_additions(&node, "c-1", &ledger.additions("c-1")).await;
     assert_positions_without_gaps(&node).await;
-    ledger.run(&node, comment("t-1", "after restart")).await;
+    ledger.run(&node, add("c-1", "after restart")).await;
     node.stop().await;
 }

@@ -7,6 +7,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
+use writ_fixtures::Counters;
 use writ_log::storage::SimStorage;
 use writ_server::{AppState, ServerOptions, router};
 
@@ -15,7 +16,8 @@ use support::{call, get, small_engine_options};
 
 fn app() -> Router {
     let (engine, _) =
-        support::open_tickets(Arc::new(SimStorage::new()), small_engine_options()).unwrap();
+        support::open_domain::<Counters>(Arc::new(SimStorage::new()), small_engine_options())
+            .unwrap();
     router(AppState::new(Arc::new(engine), ServerOptions::default()))
 }
 
@@ -53,7 +55,7 @@ async fn integer_parameters_take_any_run_of_digits_as_documented() {
     }
     for uri in [
         "/events?from=9223372036854775808&limit=9223372036854775808",
-        "/streams/ticket-t-1?from=99999999999999999999999&limit=18446744073709551616",
+        "/streams/counter-c-1?from=99999999999999999999999&limit=18446744073709551616",
     ] {
         let answer = call(&app, get(uri)).await;
         assert_eq!(answer.status, StatusCode::OK, "{uri}");

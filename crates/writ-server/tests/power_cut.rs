@@ -26,6 +26,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 use writ_engine::EngineOptions;
+use writ_fixtures::Counters;
 use writ_log::LogOptions;
 use writ_log::storage::{SimStorage, Storage, StorageFile};
 use writ_server::wire::CommandStatusBody;
@@ -34,7 +35,7 @@ use writ_server::{AppState, ServerOptions, router};
 mod support;
 use support::{call_at_head, get, post_json};
 
-/// Clients sending at once, and commands each sends (after opening its ticket).
+/// Clients sending at once, and commands each sends (after creating its counter).
 const CLIENTS: usize = 8;
 const COMMANDS_PER_CLIENT: usize = 12;
 
@@ -104,19 +105,19 @@ async fn wait_final(app: &Router, sim: &SimStorage, id: Uuid) -> (CommandStatusB
     (answer.status_body(), crashed)
 }
 
-/// One client: opens its ticket, then comments on it, sending every third command twice
+/// One client: creates its counter, then adds to it, sending every third command twice
 /// at once. Records every acknowledgement and final status with its power-cut copy.
 async fn client(app: Router, sim: SimStorage, client: usize) -> Vec<Observation> {
-    let ticket = format!("t-{client}");
+    let counter = format!("c-{client}");
     let mut seen = Vec::new();
     for n in 0..=COMMANDS_PER_CLIENT {
         let id = Uuid::new_v4();
         let body = if n == 0 {
-            json!({"id": id, "command": "OpenTicket",
-                "payload": {"ticketId": ticket, "title": "Printer on fire", "reporter": "ann"}})
+            json!({"id": id, "command": "CreateCounter",
+                "payload": {"counterId": counter, "title": "Visitors", "owner": "ann"}})
         } else {
-            json!({"id": id, "command": "AddComment",
-                "payload": {"ticketId": ticket, "author": "bob", "text": format!("comment {n}: {}", "words ".repeat(20))}})
+            json!({"id": id, "command": "Add",
+                "payload": {"counterId": counter, "amount": 1, "note": format!("addition {n}: {}", "words ".repeat(20))}})
         }
         .to_string();
         let answers = if n % 3 == 1 {
@@ -160,7 +161,8 @@ async fn client(app: Router, sim: SimStorage, client: usize) -> Vec<Observation>
 /// checks every answer against its power-cut copy. Returns the broken promises and how
 /// many answers were checked.
 async fn load_and_check(storage: Arc<dyn Storage>, sim: &SimStorage) -> (Vec<Violation>, usize) {
-    let (engine, _) = support::open_tickets(storage, options()).expect("the engine opens");
+    let (engine, _) =
+        support::open_domain::<Counters>(storage, options()).expect("the engine opens");
     let engine = Arc::new(engine);
     let app = router(AppState::new(Arc::clone(&engine), ServerOptions::default()));
     let clients: Vec<_> = (0..CLIENTS)
@@ -191,7 +193,7 @@ fn check(observation: Observation) -> Option<Violation> {
 
 /// `Err` with what was found when the copy does not keep the promise `told`.
 fn broken_promise(id: Uuid, told: &Told, crashed: SimStorage) -> Result<(), String> {
-    let (engine, report) = support::open_tickets(Arc::new(crashed), options())
+    let (engine, report) = support::open_domain::<Counters>(Arc::new(crashed), options())
         .map_err(|e| format!("the store does not open: {e}"))?;
     let status = engine
         .status(id)

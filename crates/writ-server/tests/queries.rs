@@ -11,25 +11,26 @@ use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 use uuid::Uuid;
 use writ_engine::EngineOptions;
+use writ_fixtures::{Counters, read::CountersProjection};
 use writ_log::storage::SimStorage;
 use writ_query::{
     BoxFuture, EventFeed, EventSource, FeedError, ReadModels, RecordedEvent, RuntimeOptions,
 };
 use writ_sandbox::{Sandbox, SandboxOptions};
 use writ_server::{AppState, ReadSide, ServerOptions, router};
-use writ_tickets::read::TicketsProjection;
 
 mod support;
 use support::{Answer, BOUND, call, get, small_engine_options};
 
 fn app(projection_version: u32, options: ServerOptions) -> Router {
     let engine_options = small_engine_options();
-    let (engine, _) = support::open_tickets(Arc::new(SimStorage::new()), engine_options).unwrap();
+    let (engine, _) =
+        support::open_domain::<Counters>(Arc::new(SimStorage::new()), engine_options).unwrap();
     let engine = Arc::new(engine);
     let read_model = ReadModels::start(
         Arc::clone(&engine) as Arc<dyn EventSource>,
-        [writ_tickets::read::read_model_with(
-            TicketsProjection::with_version(projection_version).unwrap(),
+        [writ_fixtures::read::read_model_with(
+            CountersProjection::with_version(projection_version).unwrap(),
         )],
         RuntimeOptions::default(),
     )
@@ -45,7 +46,7 @@ fn app(projection_version: u32, options: ServerOptions) -> Router {
     router(AppState::new(engine, options).with_read_side(ReadSide {
         models: Arc::new(read_model),
         sandbox: Arc::new(sandbox),
-        domain_of_model: [("tickets".to_owned(), "tickets".to_owned())].into(),
+        domain_of_model: [("counters".to_owned(), "counters".to_owned())].into(),
     }))
 }
 
@@ -118,26 +119,26 @@ async fn run(app: &Router, command: &str, payload: Value) -> u64 {
     status["position"].as_u64().unwrap()
 }
 
-/// Two tickets, one commented and closed, applied by the read model; returns the last
-/// position.
+/// Two counters of two owners, one added to and closed, applied by the read model;
+/// returns the last position.
 async fn populate(app: &Router) -> u64 {
-    let open = |id: &str, title: &str| json!({"ticketId": id, "title": title, "reporter": "ann", "priority": "high"});
-    run(app, "OpenTicket", open("t-1", "Printer on fire")).await;
-    run(app, "OpenTicket", open("t-2", "Coffee machine leaks")).await;
+    let create = |id: &str, title: &str, owner: &str| json!({"counterId": id, "title": title, "owner": owner});
+    run(app, "CreateCounter", create("c-1", "Visitors", "ann")).await;
+    run(app, "CreateCounter", create("c-2", "Coffees", "bob")).await;
     run(
         app,
-        "AddComment",
-        json!({"ticketId": "t-1", "author": "bob", "text": "Extinguisher found"}),
+        "Add",
+        json!({"counterId": "c-1", "amount": 5, "note": "Doors open"}),
     )
     .await;
     let last = run(
         app,
-        "CloseTicket",
-        json!({"ticketId": "t-1", "resolution": "fixed"}),
+        "CloseCounter",
+        json!({"counterId": "c-1", "reason": "done"}),
     )
     .await;
     // Read your writes: later queries without `after` see at least this.
-    call(app, get(&format!("/query/v1/ticketStats?after={last}")))
+    call(app, get(&format!("/query/v1/counterStats?after={last}")))
         .await
         .ok();
     last
@@ -150,17 +151,17 @@ async fn named_queries_answer_in_both_versions_after_the_position_asked_for() {
 
     let v1 = call(
         &app,
-        get(&format!("/query/v1/getTicket?id=t-1&after={last}")),
+        get(&format!("/query/v1/getCounter?id=c-1&after={last}")),
     )
     .await;
     assert!(v1.position() >= last);
     let v1 = v1.ok();
-    assert_eq!(v1["title"], "Printer on fire");
+    assert_eq!(v1["title"], "Visitors");
     assert_eq!(v1["status"], "closed");
-    assert_eq!(v1["comments"][0]["text"], "Extinguisher found");
+    assert_eq!((&v1["value"], &v1["additions"]), (&json!(5), &json!(1)));
     assert!(v1.get("history").is_none(), "v1 has no history: {v1}");
 
-    let v2 = call(&app, get("/query/v2/getTicket?id=t-1")).await.ok();
+    let v2 = call(&app, get("/query/v2/getCounter?id=c-1")).await.ok();
     let history: Vec<&str> = v2["history"]
         .as_array()
         .unwrap()
@@ -173,22 +174,22 @@ async fn named_queries_answer_in_both_versions_after_the_position_asked_for() {
     stripped.as_object_mut().unwrap().remove("history");
     assert_eq!(stripped, v1);
 
-    let v1 = call(&app, get("/query/v1/searchTickets?status=open"))
+    let v1 = call(&app, get("/query/v1/listCounters?status=open"))
         .await
         .ok();
     assert_eq!(v1.as_array().unwrap().len(), 1);
-    assert_eq!(v1[0]["id"], "t-2");
-    let v2 = call(&app, get("/query/v2/searchTickets?text=printer&limit=5"))
+    assert_eq!(v1[0]["id"], "c-2");
+    let v2 = call(&app, get("/query/v2/listCounters?owner=ann&limit=5"))
         .await
         .ok();
     assert_eq!(v2["total"], 1);
-    assert_eq!(v2["items"][0]["id"], "t-1");
+    assert_eq!(v2["items"][0]["id"], "c-1");
     assert_eq!(v2["cursor"], Value::Null);
 
-    let stats = call(&app, get("/query/v1/ticketStats")).await.ok();
+    let stats = call(&app, get("/query/v1/counterStats")).await.ok();
     assert_eq!(stats, json!({"open": 1, "closed": 1, "total": 2}));
-    let stats = call(&app, get("/query/v2/ticketStats")).await.ok();
-    assert_eq!(stats["byPriority"]["high"], 2);
+    let stats = call(&app, get("/query/v2/counterStats")).await.ok();
+    assert_eq!(stats["owners"], 2);
 }
 
 #[tokio::test]
@@ -197,53 +198,53 @@ async fn named_query_errors_are_problems_with_their_statuses() {
     populate(&app).await;
     let cases = [
         (
-            "/query/v1/getTicket?id=t-9",
+            "/query/v1/getCounter?id=c-9",
             StatusCode::NOT_FOUND,
             "not_found",
         ),
         (
-            "/query/v3/getTicket?id=t-1",
+            "/query/v3/getCounter?id=c-1",
             StatusCode::NOT_FOUND,
             "not_found",
         ),
         (
-            "/query/x1/getTicket?id=t-1",
+            "/query/x1/getCounter?id=c-1",
             StatusCode::NOT_FOUND,
             "not_found",
         ),
         (
-            "/query/v01/getTicket?id=t-1",
+            "/query/v01/getCounter?id=c-1",
             StatusCode::NOT_FOUND,
             "not_found",
         ),
         ("/query/v1/noSuchQuery", StatusCode::NOT_FOUND, "not_found"),
         (
-            "/query/v1/searchTickets?limit=many",
+            "/query/v1/listCounters?limit=many",
             StatusCode::BAD_REQUEST,
             "bad_argument",
         ),
         (
-            "/query/v1/searchTickets?priority=whenever",
+            "/query/v1/listCounters?status=whenever",
             StatusCode::BAD_REQUEST,
             "bad_argument",
         ),
         (
-            "/query/v1/searchTickets?status=open&status=closed",
+            "/query/v1/listCounters?status=open&status=closed",
             StatusCode::BAD_REQUEST,
             "bad_argument",
         ),
         (
-            "/query/v1/getTicket?id=t-1&colour=red",
+            "/query/v1/getCounter?id=c-1&colour=red",
             StatusCode::BAD_REQUEST,
             "bad_argument",
         ),
         (
-            "/query/v1/getTicket?id=t-1&after=soon",
+            "/query/v1/getCounter?id=c-1&after=soon",
             StatusCode::BAD_REQUEST,
             "malformed",
         ),
         (
-            "/query/v1/getTicket?id=t-1&after=1&after=2",
+            "/query/v1/getCounter?id=c-1&after=1&after=2",
             StatusCode::BAD_REQUEST,
             "bad_argument",
         ),
@@ -259,7 +260,7 @@ async fn a_position_beyond_the_log_is_refused_at_once() {
     let app = app(2, ServerOptions::default());
     let last = populate(&app).await;
     let far = last + 1_000;
-    let problem = call(&app, get(&format!("/query/v1/ticketStats?after={far}")))
+    let problem = call(&app, get(&format!("/query/v1/counterStats?after={far}")))
         .await
         .problem(StatusCode::BAD_REQUEST, "bad_argument");
     assert!(
@@ -270,7 +271,7 @@ async fn a_position_beyond_the_log_is_refused_at_once() {
     );
     let request = post_json(
         &format!("/query/v1?after={far}"),
-        &json!({"code": "ticketStats()"}),
+        &json!({"code": "counterStats()"}),
     );
     call(&app, request)
         .await
@@ -278,7 +279,7 @@ async fn a_position_beyond_the_log_is_refused_at_once() {
     // A position already applied answers at once.
     let request = post_json(
         &format!("/query/v1?after={last}"),
-        &json!({"code": "ticketStats().total"}),
+        &json!({"code": "counterStats().total"}),
     );
     assert_eq!(
         call(&app, request).await.ok(),
@@ -314,11 +315,12 @@ impl EventSource for Stalled {
 #[tokio::test]
 async fn a_position_the_read_model_does_not_reach_in_time_is_504() {
     let (engine, _) =
-        support::open_tickets(Arc::new(SimStorage::new()), EngineOptions::default()).unwrap();
+        support::open_domain::<Counters>(Arc::new(SimStorage::new()), EngineOptions::default())
+            .unwrap();
     let engine = Arc::new(engine);
     let read_model = ReadModels::start(
         Arc::new(Stalled(Arc::clone(&engine))),
-        [writ_tickets::read::read_model()],
+        [writ_fixtures::read::read_model()],
         RuntimeOptions::default(),
     )
     .unwrap();
@@ -332,11 +334,11 @@ async fn a_position_the_read_model_does_not_reach_in_time_is_504() {
         sandbox: Arc::new(sandbox),
         domain_of_model: Default::default(),
     }));
-    let open = json!({"ticketId": "t-1", "title": "Printer on fire", "reporter": "ann"});
-    let position = run(&app, "OpenTicket", open).await;
+    let create = json!({"counterId": "c-1", "title": "Visitors", "owner": "ann"});
+    let position = run(&app, "CreateCounter", create).await;
     let problem = call(
         &app,
-        get(&format!("/query/v1/ticketStats?after={position}")),
+        get(&format!("/query/v1/counterStats?after={position}")),
     )
     .await
     .problem(StatusCode::GATEWAY_TIMEOUT, "timeout");
@@ -355,7 +357,7 @@ async fn a_position_the_read_model_does_not_reach_in_time_is_504() {
         .await
         .problem(StatusCode::GATEWAY_TIMEOUT, "timeout");
     // Without `after` the stalled read model still answers from what it has.
-    let stats = call(&app, get("/query/v1/ticketStats")).await.ok();
+    let stats = call(&app, get("/query/v1/counterStats")).await.ok();
     assert!(stats["total"].as_u64().unwrap() <= 1, "{stats}");
 }
 
@@ -366,19 +368,19 @@ async fn query_code_runs_against_one_snapshot_with_the_library_in_scope() {
     let request = post_json(
         &format!("/query/v2?after={last}"),
         &json!({
-            "code": "const open = searchTickets({status: 'open'}); \
-                     return {titles: open.items.map(t => t.title), stats: ticketStats(), \
-                             first: getTicket(args.id).history.length}",
-            "args": {"id": "t-1"},
+            "code": "const open = listCounters({status: 'open'}); \
+                     return {titles: open.items.map(c => c.title), stats: counterStats(), \
+                             first: getCounter(args.id).history.length}",
+            "args": {"id": "c-1"},
         }),
     );
     let answer = call(&app, request).await.ok();
     assert_eq!(answer["position"], last);
-    assert_eq!(answer["result"]["titles"], json!(["Coffee machine leaks"]));
+    assert_eq!(answer["result"]["titles"], json!(["Coffees"]));
     assert_eq!(answer["result"]["stats"]["total"], 2);
     assert_eq!(answer["result"]["first"], 2);
     // v1's functions have v1's shapes.
-    let answer = call(&app, code(1, "searchTickets({}).length", json!({})))
+    let answer = call(&app, code(1, "listCounters({}).length", json!({})))
         .await
         .ok();
     assert_eq!(answer["result"], 2);
@@ -387,7 +389,7 @@ async fn query_code_runs_against_one_snapshot_with_the_library_in_scope() {
         &app,
         code(
             1,
-            "try { getTicket('t-9') } catch (e) { return [e.name, e.status] }",
+            "try { getCounter('c-9') } catch (e) { return [e.name, e.status] }",
             json!({}),
         ),
     )
@@ -426,9 +428,9 @@ async fn query_code_errors_and_limits_are_problems_naming_them() {
             StatusCode::UNPROCESSABLE_ENTITY,
             "script_error",
         ),
-        ("getTicket('t-9')", StatusCode::NOT_FOUND, "not_found"),
+        ("getCounter('c-9')", StatusCode::NOT_FOUND, "not_found"),
         (
-            "searchTickets({limit: 'many'})",
+            "listCounters({limit: 'many'})",
             StatusCode::BAD_REQUEST,
             "bad_argument",
         ),
@@ -449,7 +451,7 @@ async fn query_code_errors_and_limits_are_problems_naming_them() {
         .await
         .problem(StatusCode::UNPROCESSABLE_ENTITY, "code_too_large");
     // And the server keeps answering.
-    let answer = call(&app, code(2, "ticketStats().open", json!({})))
+    let answer = call(&app, code(2, "counterStats().open", json!({})))
         .await
         .ok();
     assert_eq!(answer["result"], 1);
@@ -464,11 +466,11 @@ async fn a_query_at_its_limit_does_not_disturb_others_running_at_once() {
         async move { call(&app, code(2, "while (true) {}", json!({}))).await }
     });
     for _ in 0..20 {
-        let answer = call(&app, code(2, "ticketStats().total", json!({})))
+        let answer = call(&app, code(2, "counterStats().total", json!({})))
             .await
             .ok();
         assert_eq!(answer["result"], 2);
-        let named = call(&app, get("/query/v1/ticketStats")).await.ok();
+        let named = call(&app, get("/query/v1/counterStats")).await.ok();
         assert_eq!(named["total"], 2);
     }
     spinning
@@ -539,14 +541,14 @@ async fn a_structure_change_switches_readers_while_the_old_version_keeps_answeri
     let last = populate(&app).await;
     let before = call(
         &app,
-        get(&format!("/query/v1/getTicket?id=t-1&after={last}")),
+        get(&format!("/query/v1/getCounter?id=c-1&after={last}")),
     )
     .await
     .ok();
-    call(&app, get("/query/v2/getTicket?id=t-1"))
+    call(&app, get("/query/v2/getCounter?id=c-1"))
         .await
         .problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
-    call(&app, code(2, "ticketStats()", json!({})))
+    call(&app, code(2, "counterStats()", json!({})))
         .await
         .problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
     let projection = call(&app, get("/projections")).await.ok()["projections"][0].clone();
@@ -554,25 +556,25 @@ async fn a_structure_change_switches_readers_while_the_old_version_keeps_answeri
     assert_eq!(projection["versions"], json!([1, 2]));
 
     // Refusals first: an unknown projection, an unknown version, a body that is no object.
-    call(&app, post_json("/projections/tickets/rebuild", &json!([])))
+    call(&app, post_json("/projections/counters/rebuild", &json!([])))
         .await
         .problem(StatusCode::BAD_REQUEST, "malformed");
     call(
         &app,
-        post_json("/projections/orders/rebuild", &json!({"version": 2})),
+        post_json("/projections/nothing/rebuild", &json!({"version": 2})),
     )
     .await
     .problem(StatusCode::NOT_FOUND, "not_found");
     call(
         &app,
-        post_json("/projections/tickets/rebuild", &json!({"version": 7})),
+        post_json("/projections/counters/rebuild", &json!({"version": 7})),
     )
     .await
     .problem(StatusCode::BAD_REQUEST, "bad_argument");
 
     let started = call(
         &app,
-        post_json("/projections/tickets/rebuild", &json!({"version": 2})),
+        post_json("/projections/counters/rebuild", &json!({"version": 2})),
     )
     .await;
     assert_eq!(started.status, StatusCode::ACCEPTED);
@@ -580,31 +582,31 @@ async fn a_structure_change_switches_readers_while_the_old_version_keeps_answeri
     // Writes go on during the rebuild, and v1 keeps answering throughout.
     let during = run(
         &app,
-        "AddComment",
-        json!({"ticketId": "t-2", "author": "cy", "text": "Mopping"}),
+        "Add",
+        json!({"counterId": "c-2", "amount": 3, "note": "Morning"}),
     )
     .await;
     let v1 = call(
         &app,
-        get(&format!("/query/v1/getTicket?id=t-2&after={during}")),
+        get(&format!("/query/v1/getCounter?id=c-2&after={during}")),
     )
     .await
     .ok();
-    assert_eq!(v1["commentCount"], 1);
+    assert_eq!(v1["additions"], 1);
 
     let projection = rebuilt(&app).await;
     assert_eq!(projection["rebuild"]["state"], "switched", "{projection}");
     assert_eq!(projection["version"], 2);
     let v2 = call(
         &app,
-        get(&format!("/query/v2/getTicket?id=t-1&after={during}")),
+        get(&format!("/query/v2/getCounter?id=c-1&after={during}")),
     )
     .await
     .ok();
     assert_eq!(v2["history"].as_array().unwrap().len(), 2);
-    let after = call(&app, get("/query/v1/getTicket?id=t-1")).await.ok();
+    let after = call(&app, get("/query/v1/getCounter?id=c-1")).await.ok();
     assert_eq!(after, before, "v1 answers the same through the transformer");
-    let answer = call(&app, code(2, "getTicket('t-2').commentCount", json!({})))
+    let answer = call(&app, code(2, "getCounter('c-2').additions", json!({})))
         .await
         .ok();
     assert_eq!(answer["result"], 1);
@@ -612,7 +614,7 @@ async fn a_structure_change_switches_readers_while_the_old_version_keeps_answeri
     // A rebuild of the live version with no body.
     let again = call(
         &app,
-        Request::post("/projections/tickets/rebuild")
+        Request::post("/projections/counters/rebuild")
             .body(Body::empty())
             .unwrap(),
     )
@@ -624,9 +626,10 @@ async fn a_structure_change_switches_readers_while_the_old_version_keeps_answeri
 #[tokio::test]
 async fn a_server_without_a_read_model_has_no_queries() {
     let (engine, _) =
-        support::open_tickets(Arc::new(SimStorage::new()), EngineOptions::default()).unwrap();
+        support::open_domain::<Counters>(Arc::new(SimStorage::new()), EngineOptions::default())
+            .unwrap();
     let app = router(AppState::new(Arc::new(engine), ServerOptions::default()));
-    call(&app, get("/query/v1/ticketStats"))
+    call(&app, get("/query/v1/counterStats"))
         .await
         .problem(StatusCode::NOT_FOUND, "not_found");
     call(&app, get("/projections"))

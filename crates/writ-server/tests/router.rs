@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 use uuid::Uuid;
 use writ_engine::{Engine, EngineOptions, Submitted};
+use writ_fixtures::Counters;
 use writ_log::storage::SimStorage;
 use writ_server::wire::{CommandStatusBody, EventsPage, StatusName, StreamPage};
 use writ_server::{AppState, ServerOptions, router};
@@ -30,7 +31,8 @@ fn harness() -> Harness {
 
 fn harness_with(engine_options: EngineOptions, server_options: ServerOptions) -> Harness {
     let storage = SimStorage::new();
-    let (engine, _) = support::open_tickets(Arc::new(storage.clone()), engine_options).unwrap();
+    let (engine, _) =
+        support::open_domain::<Counters>(Arc::new(storage.clone()), engine_options).unwrap();
     let engine = Arc::new(engine);
     let app = router(AppState::new(Arc::clone(&engine), server_options));
     Harness {
@@ -82,14 +84,14 @@ fn get_events_stream(uri: &str, last_event_id: Option<u64>) -> Request<Body> {
     request.body(Body::empty()).unwrap()
 }
 
-fn open_ticket(id: Uuid, ticket: &str) -> String {
-    json!({"id": id, "command": "OpenTicket", "version": 2,
-        "payload": {"ticketId": ticket, "title": "Printer on fire", "reporter": "ann", "priority": "high"}})
+fn create(id: Uuid, counter: &str) -> String {
+    json!({"id": id, "command": "CreateCounter", "version": 2,
+        "payload": {"counterId": counter, "title": "Visitors", "owner": "ann", "start": 10}})
     .to_string()
 }
 
-fn add_comment(id: Uuid, ticket: &str, text: &str) -> String {
-    json!({"id": id, "command": "AddComment", "payload": {"ticketId": ticket, "author": "bob", "text": text}})
+fn add(id: Uuid, counter: &str, note: &str) -> String {
+    json!({"id": id, "command": "Add", "payload": {"counterId": counter, "amount": 1, "note": note}})
         .to_string()
 }
 
@@ -115,7 +117,7 @@ async fn run(app: &Router, body: String) -> CommandStatusBody {
 async fn a_new_command_is_accepted_with_202_and_its_location() {
     let h = harness();
     let id = Uuid::new_v4();
-    let answer = call(&h.app, post(open_ticket(id, "t-1"))).await;
+    let answer = call(&h.app, post(create(id, "c-1"))).await;
     assert_eq!(answer.status, StatusCode::ACCEPTED);
     assert_eq!(answer.content_type(), "application/json");
     assert_eq!(answer.headers[header::LOCATION], format!("/update/{id}"));
@@ -132,7 +134,7 @@ async fn json_subtypes_are_json() {
             header::CONTENT_TYPE,
             "application/vnd.writ+json; charset=utf-8",
         )
-        .body(Body::from(open_ticket(Uuid::new_v4(), "t-1")))
+        .body(Body::from(create(Uuid::new_v4(), "c-1")))
         .unwrap();
     assert_eq!(call(&h.app, request).await.status, StatusCode::ACCEPTED);
 }
@@ -141,25 +143,25 @@ async fn json_subtypes_are_json() {
 async fn the_same_command_again_is_a_duplicate_answered_200_with_its_status() {
     let h = harness();
     let id = Uuid::new_v4();
-    let first = run(&h.app, open_ticket(id, "t-1")).await;
+    let first = run(&h.app, create(id, "c-1")).await;
     assert_eq!(first.status, StatusName::Succeeded);
 
-    let answer = call(&h.app, post(open_ticket(id, "t-1"))).await;
+    let answer = call(&h.app, post(create(id, "c-1"))).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.headers[header::LOCATION], format!("/update/{id}"));
     let body = answer.json();
     assert_eq!(body["duplicate"], true);
     assert_eq!(body["status"], "succeeded");
-    assert_eq!(body["events"][0]["type"], "TicketOpened");
+    assert_eq!(body["events"][0]["type"], "CounterCreated");
     assert_eq!(
-        h.engine.read_stream("ticket-t-1", 1, 10).unwrap().len(),
+        h.engine.read_stream("counter-c-1", 1, 10).unwrap().len(),
         1,
         "run once"
     );
 
     // The same payload with whitespace and fields reordered is the same command.
     let reordered = format!(
-        r#"{{ "payload" : {{"priority":"high","reporter":"ann","title":"Printer on fire","ticketId":"t-1"}}, "version":2, "command":"OpenTicket", "id":"{id}" }}"#
+        r#"{{ "payload" : {{"start":10,"owner":"ann","title":"Visitors","counterId":"c-1"}}, "version":2, "command":"CreateCounter", "id":"{id}" }}"#
     );
     assert_eq!(
         call(&h.app, post(reordered)).await.json()["duplicate"],
@@ -171,12 +173,12 @@ async fn the_same_command_again_is_a_duplicate_answered_200_with_its_status() {
 async fn the_same_id_with_another_payload_is_a_409_conflict() {
     let h = harness();
     let id = Uuid::new_v4();
-    run(&h.app, open_ticket(id, "t-1")).await;
-    let problem = call(&h.app, post(open_ticket(id, "t-2")))
+    run(&h.app, create(id, "c-1")).await;
+    let problem = call(&h.app, post(create(id, "c-2")))
         .await
         .problem(StatusCode::CONFLICT);
     assert_eq!(problem["type"], "https://writ.dev/problems/conflict");
-    let other_command = add_comment(id, "t-1", "hi");
+    let other_command = add(id, "c-1", "hi");
     call(&h.app, post(other_command))
         .await
         .problem(StatusCode::CONFLICT);
@@ -190,17 +192,17 @@ async fn malformed_requests_are_400() {
         "{".to_owned(),
         "[]".to_owned(),
         String::new(),
-        json!({"command": "OpenTicket", "payload": {}}).to_string(),
-        json!({"id": "not-a-uuid", "command": "OpenTicket", "payload": {}}).to_string(),
-        json!({"id": 12, "command": "OpenTicket", "payload": {}}).to_string(),
+        json!({"command": "CreateCounter", "payload": {}}).to_string(),
+        json!({"id": "not-a-uuid", "command": "CreateCounter", "payload": {}}).to_string(),
+        json!({"id": 12, "command": "CreateCounter", "payload": {}}).to_string(),
         json!({"id": id, "payload": {}}).to_string(),
         json!({"id": id, "command": 7, "payload": {}}).to_string(),
-        json!({"id": id, "command": "OpenTicket"}).to_string(),
-        json!({"id": id, "command": "OpenTicket", "payload": [1]}).to_string(),
-        json!({"id": id, "command": "OpenTicket", "payload": "{}"}).to_string(),
-        json!({"id": id, "command": "OpenTicket", "version": 0, "payload": {}}).to_string(),
-        json!({"id": id, "command": "OpenTicket", "version": "2", "payload": {}}).to_string(),
-        json!({"id": id, "command": "OpenTicket", "version": 1.5, "payload": {}}).to_string(),
+        json!({"id": id, "command": "CreateCounter"}).to_string(),
+        json!({"id": id, "command": "CreateCounter", "payload": [1]}).to_string(),
+        json!({"id": id, "command": "CreateCounter", "payload": "{}"}).to_string(),
+        json!({"id": id, "command": "CreateCounter", "version": 0, "payload": {}}).to_string(),
+        json!({"id": id, "command": "CreateCounter", "version": "2", "payload": {}}).to_string(),
+        json!({"id": id, "command": "CreateCounter", "version": 1.5, "payload": {}}).to_string(),
     ];
     for body in cases {
         let problem = call(&h.app, post(body.clone()))
@@ -217,7 +219,7 @@ async fn malformed_requests_are_400() {
 #[tokio::test]
 async fn bodies_not_declared_json_are_415() {
     let h = harness();
-    let body = open_ticket(Uuid::new_v4(), "t-1");
+    let body = create(Uuid::new_v4(), "c-1");
     let untyped = Request::post("/update")
         .body(Body::from(body.clone()))
         .unwrap();
@@ -242,20 +244,20 @@ async fn unknown_commands_and_invalid_payloads_are_422() {
             "unknown_command",
         ),
         (
-            json!({"command": "OpenTicket", "version": 9, "payload": {}}),
+            json!({"command": "CreateCounter", "version": 9, "payload": {}}),
             "unknown_command",
         ),
         (
-            json!({"command": "OpenTicket", "payload": {"ticketId": "t-1"}}),
+            json!({"command": "CreateCounter", "payload": {"counterId": "c-1"}}),
             "invalid_payload",
         ),
         (
-            json!({"command": "OpenTicket", "version": 2, "payload":
-                {"ticketId": "t-1", "title": "x", "reporter": "ann", "priority": "whenever"}}),
+            json!({"command": "CreateCounter", "version": 2, "payload":
+                {"counterId": "c-1", "title": "x", "owner": "ann", "start": "whenever"}}),
             "invalid_payload",
         ),
         (
-            json!({"command": "AddComment", "payload": {"ticketId": "t-1", "author": "a", "text": "b", "extra": 1}}),
+            json!({"command": "Add", "payload": {"counterId": "c-1", "amount": 1, "note": "b", "extra": 1}}),
             "invalid_payload",
         ),
     ];
@@ -281,7 +283,7 @@ async fn a_body_over_the_limit_is_413() {
             ..ServerOptions::default()
         },
     );
-    let body = add_comment(Uuid::new_v4(), "t-1", &"x".repeat(5000));
+    let body = add(Uuid::new_v4(), "c-1", &"x".repeat(5000));
     let problem = call(&h.app, post(body))
         .await
         .problem(StatusCode::PAYLOAD_TOO_LARGE);
@@ -297,7 +299,7 @@ async fn a_command_over_the_engines_limit_is_413() {
         },
         ServerOptions::default(),
     );
-    let body = add_comment(Uuid::new_v4(), "t-1", &"x".repeat(2000));
+    let body = add(Uuid::new_v4(), "c-1", &"x".repeat(2000));
     let problem = call(&h.app, post(body))
         .await
         .problem(StatusCode::PAYLOAD_TOO_LARGE);
@@ -316,8 +318,8 @@ async fn a_full_bound_in_the_engine_is_503_with_retry_after() {
         },
         ServerOptions::default(),
     );
-    run(&h.app, open_ticket(Uuid::new_v4(), "t-1")).await;
-    let problem = call(&h.app, post(open_ticket(Uuid::new_v4(), "t-2")))
+    run(&h.app, create(Uuid::new_v4(), "c-1")).await;
+    let problem = call(&h.app, post(create(Uuid::new_v4(), "c-2")))
         .await
         .problem(StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(problem["type"], "https://writ.dev/problems/overloaded");
@@ -326,15 +328,15 @@ async fn a_full_bound_in_the_engine_is_503_with_retry_after() {
 #[tokio::test]
 async fn a_poisoned_store_answers_503_and_keeps_serving_reads() {
     let h = harness();
-    run(&h.app, open_ticket(Uuid::new_v4(), "t-1")).await;
+    run(&h.app, create(Uuid::new_v4(), "c-1")).await;
     // The command log's next sync fails: the command is never acknowledged.
     h.storage.fail_next_sync();
-    let problem = call(&h.app, post(add_comment(Uuid::new_v4(), "t-1", "lost")))
+    let problem = call(&h.app, post(add(Uuid::new_v4(), "c-1", "lost")))
         .await
         .problem(StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(problem["type"], "https://writ.dev/problems/unavailable");
     // Every later write is refused at once.
-    call(&h.app, post(add_comment(Uuid::new_v4(), "t-1", "later")))
+    call(&h.app, post(add(Uuid::new_v4(), "c-1", "later")))
         .await
         .problem(StatusCode::SERVICE_UNAVAILABLE);
     let health = call(&h.app, get("/health")).await;
@@ -346,7 +348,7 @@ async fn a_poisoned_store_answers_503_and_keeps_serving_reads() {
             .unwrap()
             .contains("poisoned")
     );
-    let stream = call(&h.app, get("/streams/ticket-t-1")).await;
+    let stream = call(&h.app, get("/streams/counter-c-1")).await;
     assert_eq!(stream.status, StatusCode::OK);
     assert_eq!(stream.json()["events"].as_array().unwrap().len(), 1);
 }
@@ -354,11 +356,11 @@ async fn a_poisoned_store_answers_503_and_keeps_serving_reads() {
 #[tokio::test]
 async fn a_command_whose_record_cannot_be_synced_is_refused_and_long_polls_answer_at_once() {
     let h = harness();
-    run(&h.app, open_ticket(Uuid::new_v4(), "t-1")).await;
+    run(&h.app, create(Uuid::new_v4(), "c-1")).await;
     // The journal's sync fails: the command and its outcome are one record, neither durable.
     h.storage.fail_next_sync();
     let id = Uuid::new_v4();
-    let answer = call(&h.app, post(add_comment(id, "t-1", "hi"))).await;
+    let answer = call(&h.app, post(add(id, "c-1", "hi"))).await;
     assert_eq!(
         answer.status,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -423,7 +425,7 @@ async fn long_polls_answer_while_requests_are_full() {
         },
     );
     let id = Uuid::new_v4();
-    run(&h.app, open_ticket(id, "t-1")).await;
+    run(&h.app, create(id, "c-1")).await;
     // A status read without a wait is an ordinary request: shed.
     let (stuck, _) = hold_the_only_place(&h.app, &format!("/update/{id}")).await;
     // A long poll waits under its own bound, so it still answers.
@@ -448,7 +450,7 @@ async fn statuses_of_unknown_or_malformed_ids() {
         .await
         .problem(StatusCode::BAD_REQUEST);
     let id = Uuid::new_v4();
-    run(&h.app, open_ticket(id, "t-1")).await;
+    run(&h.app, create(id, "c-1")).await;
     for bad in ["soon", "-1", "1.5", ""] {
         call(&h.app, get(&format!("/update/{id}?wait={bad}")))
             .await
@@ -459,7 +461,7 @@ async fn statuses_of_unknown_or_malformed_ids() {
 #[tokio::test]
 async fn statuses_carry_position_events_and_errors() {
     let h = harness();
-    let open = run(&h.app, open_ticket(Uuid::new_v4(), "t-1")).await;
+    let open = run(&h.app, create(Uuid::new_v4(), "c-1")).await;
     assert_eq!(open.status, StatusName::Succeeded);
     assert_eq!(open.position, Some(1));
     assert_eq!(open.events.len(), 1);
@@ -470,14 +472,14 @@ async fn statuses_carry_position_events_and_errors() {
             open.events[0].event_type.as_str(),
             open.events[0].position
         ),
-        ("ticket-t-1", 1, "TicketOpened", 1)
+        ("counter-c-1", 1, "CounterCreated", 1)
     );
     assert!(open.error.is_none());
 
     let id = Uuid::new_v4();
-    let rejected = run(&h.app, add_comment(id, "t-404", "hello")).await;
+    let rejected = run(&h.app, add(id, "c-404", "hello")).await;
     assert_eq!(rejected.status, StatusName::Rejected);
-    assert_eq!(rejected.error.as_ref().unwrap().code, "ticket_not_found");
+    assert_eq!(rejected.error.as_ref().unwrap().code, "counter_not_found");
     assert!(rejected.events.is_empty());
     assert_eq!(
         rejected.position,
@@ -492,7 +494,7 @@ async fn statuses_carry_position_events_and_errors() {
     let raw = call(&h.app, get(&format!("/update/{id}"))).await.json();
     assert_eq!(
         raw["error"],
-        json!({"code": "ticket_not_found", "message": rejected.error.unwrap().message})
+        json!({"code": "counter_not_found", "message": rejected.error.unwrap().message})
     );
     assert!(raw.get("duplicate").is_none());
 }
@@ -506,10 +508,10 @@ async fn long_polls_answer_with_the_final_status_and_waits_are_cut_to_the_bound(
         .engine
         .submit(
             id,
-            "OpenTicket",
+            "CreateCounter",
             Some(2),
             serde_json::to_string(
-                &json!({"ticketId": "t-1", "title": "x", "reporter": "ann", "priority": "low"}),
+                &json!({"counterId": "c-1", "title": "x", "owner": "ann", "start": 0}),
             )
             .unwrap()
             .as_bytes(),
@@ -538,18 +540,18 @@ async fn long_polls_and_duplicates_leave_no_waiters_behind() {
         ServerOptions::default(),
     );
     let id = Uuid::new_v4();
-    run(&h.app, open_ticket(id, "t-1")).await;
+    run(&h.app, create(id, "c-1")).await;
     for i in 0..32 {
         let status = call(&h.app, get(&format!("/update/{id}?wait=30")))
             .await
             .status_body();
         assert_eq!(status.status, StatusName::Succeeded);
         assert_eq!(
-            call(&h.app, post(open_ticket(id, "t-1"))).await.status,
+            call(&h.app, post(create(id, "c-1"))).await.status,
             StatusCode::OK
         );
         // Commands on their way, waited for through acceptance to their outcome.
-        let status = run(&h.app, add_comment(Uuid::new_v4(), "t-1", &format!("c{i}"))).await;
+        let status = run(&h.app, add(Uuid::new_v4(), "c-1", &format!("c{i}"))).await;
         assert_eq!(status.status, StatusName::Succeeded);
     }
 }
@@ -575,11 +577,11 @@ async fn the_status_stream_sends_each_change_and_ends_after_the_final_status() {
     let h = harness();
     // A command still on its way: accepted, then succeeded (or already succeeded).
     let id = Uuid::new_v4();
-    let body = open_ticket(id, "t-1");
+    let body = create(id, "c-1");
     let payload = serde_json::from_str::<Value>(&body).unwrap()["payload"].to_string();
     let Submitted::New(_pending) = h
         .engine
-        .submit(id, "OpenTicket", None, payload.as_bytes())
+        .submit(id, "CreateCounter", None, payload.as_bytes())
         .unwrap()
     else {
         panic!("a new id")
@@ -610,22 +612,18 @@ async fn the_status_stream_sends_each_change_and_ends_after_the_final_status() {
 async fn streams_page_by_version_and_unknown_streams_are_empty() {
     let h = harness();
     let open_id = Uuid::new_v4();
-    run(&h.app, open_ticket(open_id, "t-1")).await;
+    run(&h.app, create(open_id, "c-1")).await;
     for i in 0..4 {
-        run(
-            &h.app,
-            add_comment(Uuid::new_v4(), "t-1", &format!("comment {i}")),
-        )
-        .await;
+        run(&h.app, add(Uuid::new_v4(), "c-1", &format!("addition {i}"))).await;
     }
-    let answer = call(&h.app, get("/streams/ticket-t-1")).await;
+    let answer = call(&h.app, get("/streams/counter-c-1")).await;
     assert_eq!(answer.status, StatusCode::OK);
     let page: StreamPage = serde_json::from_slice(&answer.body).unwrap();
-    assert_eq!(page.stream, "ticket-t-1");
+    assert_eq!(page.stream, "counter-c-1");
     assert_eq!(page.events.len(), 5);
     let first = &answer.json()["events"][0];
-    assert_eq!(first["type"], "TicketOpened");
-    assert_eq!(first["data"]["title"], "Printer on fire");
+    assert_eq!(first["type"], "CounterCreated");
+    assert_eq!(first["data"]["title"], "Visitors");
     assert_eq!(first["metadata"]["commandId"], open_id.to_string());
     let recorded_at = first["metadata"]["recordedAt"].as_str().unwrap();
     assert!(
@@ -634,7 +632,7 @@ async fn streams_page_by_version_and_unknown_streams_are_empty() {
     );
 
     let page: StreamPage = serde_json::from_slice(
-        &call(&h.app, get("/streams/ticket-t-1?from=3&limit=2"))
+        &call(&h.app, get("/streams/counter-c-1?from=3&limit=2"))
             .await
             .body,
     )
@@ -644,19 +642,19 @@ async fn streams_page_by_version_and_unknown_streams_are_empty() {
         [3, 4]
     );
     let page: StreamPage =
-        serde_json::from_slice(&call(&h.app, get("/streams/ticket-t-1?limit=0")).await.body)
+        serde_json::from_slice(&call(&h.app, get("/streams/counter-c-1?limit=0")).await.body)
             .unwrap();
     assert!(page.events.is_empty());
 
-    let unknown = call(&h.app, get("/streams/ticket-nobody")).await;
+    let unknown = call(&h.app, get("/streams/counter-nobody")).await;
     assert_eq!(unknown.status, StatusCode::OK);
     assert_eq!(
         unknown.json(),
-        json!({"stream": "ticket-nobody", "events": []})
+        json!({"stream": "counter-nobody", "events": []})
     );
 
     for bad in ["from=x", "limit=-1", "from=1.0"] {
-        call(&h.app, get(&format!("/streams/ticket-t-1?{bad}")))
+        call(&h.app, get(&format!("/streams/counter-c-1?{bad}")))
             .await
             .problem(StatusCode::BAD_REQUEST);
     }
@@ -665,9 +663,9 @@ async fn streams_page_by_version_and_unknown_streams_are_empty() {
 #[tokio::test]
 async fn events_page_through_the_global_log_with_next() {
     let h = harness();
-    for t in 0..3 {
-        run(&h.app, open_ticket(Uuid::new_v4(), &format!("t-{t}"))).await;
-        run(&h.app, add_comment(Uuid::new_v4(), &format!("t-{t}"), "hi")).await;
+    for c in 0..3 {
+        run(&h.app, create(Uuid::new_v4(), &format!("c-{c}"))).await;
+        run(&h.app, add(Uuid::new_v4(), &format!("c-{c}"), "hi")).await;
     }
     let mut positions = Vec::new();
     let mut from = 1;
@@ -727,8 +725,8 @@ async fn read_sse(body: Body, count: usize) -> Vec<(u64, Value)> {
 #[tokio::test]
 async fn the_live_tail_delivers_in_order_and_resumes_after_last_event_id() {
     let h = harness();
-    run(&h.app, open_ticket(Uuid::new_v4(), "t-1")).await;
-    run(&h.app, add_comment(Uuid::new_v4(), "t-1", "one")).await;
+    run(&h.app, create(Uuid::new_v4(), "c-1")).await;
+    run(&h.app, add(Uuid::new_v4(), "c-1", "one")).await;
 
     let response = h
         .app
@@ -745,7 +743,7 @@ async fn the_live_tail_delivers_in_order_and_resumes_after_last_event_id() {
     // Two events now, a third while the tail is open.
     let later = {
         let app = h.app.clone();
-        tokio::spawn(async move { run(&app, add_comment(Uuid::new_v4(), "t-1", "two")).await })
+        tokio::spawn(async move { run(&app, add(Uuid::new_v4(), "c-1", "two")).await })
     };
     let events = read_sse(body, 3).await;
     later.await.unwrap();
@@ -755,9 +753,9 @@ async fn the_live_tail_delivers_in_order_and_resumes_after_last_event_id() {
     );
     for (id, event) in &events {
         assert_eq!(event["position"], *id);
-        assert_eq!(event["stream"], "ticket-t-1");
+        assert_eq!(event["stream"], "counter-c-1");
     }
-    assert_eq!(events[2].1["data"]["text"], "two");
+    assert_eq!(events[2].1["data"]["note"], "two");
 
     // A reconnect with Last-Event-ID resumes after it, whatever `from` says.
     let response = h
@@ -813,19 +811,19 @@ async fn streams_beyond_the_bound_are_503() {
 #[tokio::test]
 async fn health_reports_the_position() {
     let h = harness();
-    run(&h.app, open_ticket(Uuid::new_v4(), "t-1")).await;
+    run(&h.app, create(Uuid::new_v4(), "c-1")).await;
     let answer = call(&h.app, get("/health")).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(
         answer.json(),
-        json!({"status": "ok", "domain": "tickets", "position": 1})
+        json!({"status": "ok", "domain": "counters", "position": 1})
     );
 }
 
 #[tokio::test]
 async fn metrics_render_the_request_counters_in_prometheus_text() {
     let h = harness();
-    run(&h.app, open_ticket(Uuid::new_v4(), "t-1")).await;
+    run(&h.app, create(Uuid::new_v4(), "c-1")).await;
     let answer = call(&h.app, get("/metrics")).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert!(answer.content_type().starts_with("text/plain"));
@@ -895,7 +893,7 @@ async fn the_openapi_document_describes_every_route() {
         doc["info"]["description"]
             .as_str()
             .unwrap()
-            .contains("`OpenTicket` version 2")
+            .contains("`CreateCounter` version 2")
     );
 }
 
@@ -925,7 +923,7 @@ async fn unknown_routes_and_methods_are_problems() {
 async fn post_with_wait_answers_the_final_status_in_one_round_trip() {
     let h = harness();
     let id = Uuid::new_v4();
-    let answer = call(&h.app, post_json("/update?wait=10", open_ticket(id, "t-1"))).await;
+    let answer = call(&h.app, post_json("/update?wait=10", create(id, "c-1"))).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     assert_eq!(answer.headers[header::LOCATION], format!("/update/{id}"));
     let status = answer.status_body();
@@ -934,19 +932,15 @@ async fn post_with_wait_answers_the_final_status_in_one_round_trip() {
     assert_eq!(status.events.len(), 1);
     // A rejection is a final status too.
     let again = Uuid::new_v4();
-    let answer = call(
-        &h.app,
-        post_json("/update?wait=10", open_ticket(again, "t-1")),
-    )
-    .await;
+    let answer = call(&h.app, post_json("/update?wait=10", create(again, "c-1"))).await;
     assert_eq!(answer.status, StatusCode::OK);
     let body = answer.json();
     assert_eq!(body["status"], "rejected");
-    assert_eq!(body["error"]["code"], "ticket_exists");
+    assert_eq!(body["error"]["code"], "counter_exists");
     // A bad wait is malformed.
     let bad = call(
         &h.app,
-        post_json("/update?wait=soon", open_ticket(Uuid::new_v4(), "t-2")),
+        post_json("/update?wait=soon", create(Uuid::new_v4(), "c-2")),
     )
     .await;
     bad.problem(StatusCode::BAD_REQUEST);
@@ -955,16 +949,16 @@ async fn post_with_wait_answers_the_final_status_in_one_round_trip() {
 #[tokio::test]
 async fn expected_version_is_checked_when_the_command_runs() {
     let h = harness();
-    let with_expected = |id: Uuid, ticket: &str, expected: Value| {
-        json!({"id": id, "command": "AddComment", "expectedVersion": expected,
-            "payload": {"ticketId": ticket, "author": "bob", "text": "hi"}})
+    let with_expected = |id: Uuid, counter: &str, expected: Value| {
+        json!({"id": id, "command": "Add", "expectedVersion": expected,
+            "payload": {"counterId": counter, "amount": 1, "note": "hi"}})
         .to_string()
     };
-    run(&h.app, open_ticket(Uuid::new_v4(), "t-1")).await;
-    let ok = run(&h.app, with_expected(Uuid::new_v4(), "t-1", json!(1))).await;
+    run(&h.app, create(Uuid::new_v4(), "c-1")).await;
+    let ok = run(&h.app, with_expected(Uuid::new_v4(), "c-1", json!(1))).await;
     assert_eq!(ok.status, StatusName::Succeeded);
     let stale = Uuid::new_v4();
-    let answer = call(&h.app, post(with_expected(stale, "t-1", json!(1)))).await;
+    let answer = call(&h.app, post(with_expected(stale, "c-1", json!(1)))).await;
     assert_eq!(
         answer.status,
         StatusCode::ACCEPTED,
@@ -980,20 +974,20 @@ async fn expected_version_is_checked_when_the_command_runs() {
     );
     // 0: the stream must not exist yet.
     let fresh = run(&h.app, {
-        let mut body: Value = serde_json::from_str(&open_ticket(Uuid::new_v4(), "t-9")).unwrap();
+        let mut body: Value = serde_json::from_str(&create(Uuid::new_v4(), "c-9")).unwrap();
         body["expectedVersion"] = json!(0);
         body.to_string()
     })
     .await;
     assert_eq!(fresh.status, StatusName::Succeeded);
     // The same id with another expectedVersion is another command: 409.
-    let conflict = call(&h.app, post(with_expected(stale, "t-1", json!(2)))).await;
+    let conflict = call(&h.app, post(with_expected(stale, "c-1", json!(2)))).await;
     conflict.problem(StatusCode::CONFLICT);
     // null is absent; anything but a non-negative integer is malformed.
     for bad in [json!(-1), json!("1"), json!(1.5)] {
         let answer = call(
             &h.app,
-            post(with_expected(Uuid::new_v4(), "t-1", bad.clone())),
+            post(with_expected(Uuid::new_v4(), "c-1", bad.clone())),
         )
         .await;
         let problem = answer.problem(StatusCode::BAD_REQUEST);
@@ -1005,7 +999,7 @@ async fn expected_version_is_checked_when_the_command_runs() {
             "{bad}: {problem}"
         );
     }
-    let null = run(&h.app, with_expected(Uuid::new_v4(), "t-1", Value::Null)).await;
+    let null = run(&h.app, with_expected(Uuid::new_v4(), "c-1", Value::Null)).await;
     assert_eq!(null.status, StatusName::Succeeded);
 }
 
@@ -1013,7 +1007,7 @@ async fn expected_version_is_checked_when_the_command_runs() {
 async fn statuses_and_events_name_their_causation_and_correlation() {
     let h = harness();
     let id = Uuid::new_v4();
-    let status = call(&h.app, post_json("/update?wait=10", open_ticket(id, "t-1")))
+    let status = call(&h.app, post_json("/update?wait=10", create(id, "c-1")))
         .await
         .json();
     assert_eq!(status["origin"], "client");
@@ -1022,7 +1016,7 @@ async fn statuses_and_events_name_their_causation_and_correlation() {
         status.get("causationId").is_none(),
         "a client's command has no cause"
     );
-    let stream = call(&h.app, get("/streams/ticket-t-1")).await.json();
+    let stream = call(&h.app, get("/streams/counter-c-1")).await.json();
     let metadata = &stream["events"][0]["metadata"];
     assert_eq!(metadata["commandId"], id.to_string());
     assert_eq!(metadata["causationId"], id.to_string());
@@ -1036,37 +1030,34 @@ async fn openapi_carries_every_command_versions_payload_schema() {
     let h = harness();
     let document = call(&h.app, get("/openapi.json")).await.json();
     let schemas = &document["components"]["schemas"];
-    let open_v2 = &schemas["OpenTicket.v2"];
-    assert_eq!(open_v2["type"], "object");
-    assert_eq!(open_v2["additionalProperties"], false);
-    let priorities: Vec<&Value> = open_v2["properties"]["priority"]["oneOf"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| &v["const"])
-        .collect();
+    let create_v2 = &schemas["CreateCounter.v2"];
+    assert_eq!(create_v2["type"], "object");
+    assert_eq!(create_v2["additionalProperties"], false);
+    let start = &create_v2["properties"]["start"];
     assert_eq!(
-        priorities,
-        [
-            &json!("low"),
-            &json!("normal"),
-            &json!("high"),
-            &json!("urgent")
-        ]
+        (&start["type"], &start["minimum"], &start["default"]),
+        (&json!("integer"), &json!(0), &json!(0)),
+        "{start}"
     );
     assert_eq!(
-        open_v2["required"],
-        json!(["ticketId", "title", "reporter"])
+        create_v2["required"],
+        json!(["counterId", "title", "owner"])
+    );
+    // Version 1 is a schema of its own: no `start`.
+    assert!(
+        schemas["CreateCounter.v1"]["properties"]
+            .get("start")
+            .is_none()
     );
     for name in [
-        "OpenTicket.v1",
-        "AssignTicket.v1",
-        "AddComment.v1",
-        "CloseTicket.v1",
-        "ReopenTicket.v1",
+        "CreateCounter.v1",
+        "Add.v1",
+        "Transfer.v1",
+        "CloseCounter.v1",
+        "ReopenCounter.v1",
     ] {
         assert_eq!(schemas[name]["type"], "object", "{name}");
     }
     let description = document["info"]["description"].as_str().unwrap();
-    assert!(description.contains("`tickets`"), "{description}");
+    assert!(description.contains("`counters`"), "{description}");
 }

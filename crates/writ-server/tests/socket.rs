@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use uuid::Uuid;
+use writ_fixtures::Counters;
 use writ_log::storage::SimStorage;
 use writ_server::{AppState, ServerOptions, router};
 
@@ -22,7 +23,8 @@ type Socket =
 
 async fn serve(options: ServerOptions) -> (SocketAddr, AppState) {
     let engine_options = small_engine_options();
-    let (engine, _) = support::open_tickets(Arc::new(SimStorage::new()), engine_options).unwrap();
+    let (engine, _) =
+        support::open_domain::<Counters>(Arc::new(SimStorage::new()), engine_options).unwrap();
     let state = AppState::new(Arc::new(engine), options);
     let app = router(state.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -52,9 +54,9 @@ async fn next_answer(socket: &mut Socket) -> Value {
     }
 }
 
-fn open_ticket(id: Uuid, ticket: &str) -> Message {
+fn create(id: Uuid, counter: &str) -> Message {
     Message::text(
-        json!({"id": id, "command": "OpenTicket", "payload": {"ticketId": ticket, "title": "t", "reporter": "r"}})
+        json!({"id": id, "command": "CreateCounter", "payload": {"counterId": counter, "title": "t", "owner": "o"}})
             .to_string(),
     )
 }
@@ -70,10 +72,7 @@ async fn at_the_in_flight_bound_frames_wait_and_none_is_lost() {
     let mut socket = connect(address).await;
     let ids: Vec<Uuid> = (0..50).map(|_| Uuid::new_v4()).collect();
     for (i, id) in ids.iter().enumerate() {
-        socket
-            .feed(open_ticket(*id, &format!("t-{i}")))
-            .await
-            .unwrap();
+        socket.feed(create(*id, &format!("c-{i}"))).await.unwrap();
     }
     socket.flush().await.unwrap();
     let mut finals = 0;
@@ -106,7 +105,7 @@ async fn a_live_socket_is_pinged_and_stays_open() {
         }
     }
     let id = Uuid::new_v4();
-    socket.send(open_ticket(id, "t-1")).await.unwrap();
+    socket.send(create(id, "c-1")).await.unwrap();
     assert_eq!(
         next_answer(&mut socket).await,
         json!({"id": id, "status": "accepted"})
@@ -165,7 +164,7 @@ async fn shutdown_answers_what_is_in_flight_then_closes_with_going_away() {
     let (address, state) = serve(ServerOptions::default()).await;
     let mut socket = connect(address).await;
     let id = Uuid::new_v4();
-    socket.send(open_ticket(id, "t-1")).await.unwrap();
+    socket.send(create(id, "c-1")).await.unwrap();
     assert_eq!(next_answer(&mut socket).await["status"], "accepted");
     state.begin_shutdown();
     let mut statuses = Vec::new();

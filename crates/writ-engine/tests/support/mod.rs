@@ -253,15 +253,15 @@ pub fn relay() -> Registry {
         .expect("relay registers")
 }
 
-/// The relay domain beside tickets.
-pub fn relay_and_tickets() -> Registry {
+/// The relay domain beside counters.
+pub fn relay_and_counters() -> Registry {
     Registry::builder()
         .domain(domain::<Relay>())
-        .domain(domain::<writ_tickets::Tickets>())
+        .domain(domain::<writ_fixtures::Counters>())
         .process(process::<Relaying>())
         .process(process::<Alarm>())
         .build()
-        .expect("relay and tickets register")
+        .expect("relay and counters register")
 }
 
 pub fn ping(relay: &str, hops: u32) -> Vec<u8> {

@@ -12,7 +12,7 @@ use crate::paging::{Cursor, Order};
 
 /// A secondary index: each key → the numbers of the rows that have it, for lookups and
 /// counts by key and pages of the rows of a key (a [`Selection`](super::Selection)).
-/// Orders by status, by customer; tickets by assignee.
+/// Counters by status, by owner; accounts by branch.
 ///
 /// The read model keeps it in step with its rows: [`Index::insert`] when a row gets a key,
 /// [`Index::remove`] when it loses one, [`Index::update`] when it moves from one to
@@ -24,15 +24,15 @@ use crate::paging::{Cursor, Order};
 /// ```
 /// use writ_query::collections::Index;
 ///
-/// let mut by_customer: Index<String> = Index::new();
-/// by_customer.insert("ann".to_owned(), 0);
-/// by_customer.insert("bob".to_owned(), 1);
-/// by_customer.insert("ann".to_owned(), 2);
-/// assert_eq!(by_customer.count("ann"), 2);
-/// by_customer.update(2, Some("ann"), Some("bob".to_owned()));
-/// assert_eq!(by_customer.get("bob").unwrap().iter().collect::<Vec<_>>(), [1, 2]);
-/// by_customer.remove("ann", 0);
-/// assert_eq!((by_customer.count("ann"), by_customer.len()), (0, 1));
+/// let mut by_owner: Index<String> = Index::new();
+/// by_owner.insert("ann".to_owned(), 0);
+/// by_owner.insert("bob".to_owned(), 1);
+/// by_owner.insert("ann".to_owned(), 2);
+/// assert_eq!(by_owner.count("ann"), 2);
+/// by_owner.update(2, Some("ann"), Some("bob".to_owned()));
+/// assert_eq!(by_owner.get("bob").unwrap().iter().collect::<Vec<_>>(), [1, 2]);
+/// by_owner.remove("ann", 0);
+/// assert_eq!((by_owner.count("ann"), by_owner.len()), (0, 1));
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Index<K: Hash + Eq> {
@@ -136,7 +136,7 @@ impl<K: Hash + Eq + Clone> Index<K> {
 
 /// A secondary index in key order: each key → the numbers of the rows that have it, for
 /// listings by key ([`Table::page_sorted`](super::Table::page_sorted)): stock by sku,
-/// orders by total. Rows of one key are listed by number (oldest first when ascending).
+/// counters by value. Rows of one key are listed by number (oldest first when ascending).
 ///
 /// Kept in step with the rows like an [`Index`]. Besides the keys it counts the rows it
 /// lists, the total of a page. A clone shares the map and the sets.

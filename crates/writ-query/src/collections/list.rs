@@ -8,15 +8,14 @@ use imbl::Vector;
 /// The most items a [`List`] chunk holds.
 const LIST_CHUNK: usize = 8;
 
-/// A persistent list that only grows at the end: a row's history, such as a ticket's
-/// comments or an order's events.
+/// A persistent list that only grows at the end: a row's history, such as its notes or
+/// its events.
 ///
 /// Items sit by value in chunks of up to 8: full chunks are shared, never changed again,
 /// in a persistent vector; the last, growing chunk is a small `Vec` behind an `Arc`. So a
 /// clone costs two reference counts, an append copies at most one chunk (the first append
-/// after a snapshot, to leave the snapshot's chunk alone), and a ticket with a few
-/// comments holds them in one small allocation, without a pointer and an allocation per
-/// comment.
+/// after a snapshot, to leave the snapshot's chunk alone), and a row with a few notes
+/// holds them in one small allocation, without a pointer and an allocation per note.
 ///
 /// Read it with [`List::iter`] (or `for item in &list`), [`List::len`] and [`List::last`].
 ///

@@ -3,17 +3,17 @@
 //! snapshot). Every clone shares structure with the original, so it costs a few
 //! reference counts, and a change after it copies only the small nodes it touches.
 //!
-//! A domain's read side reads like what it keeps: "a table of orders keyed by id, indexed
-//! by status and customer, paged by cursor".
+//! A domain's read side reads like what it keeps: "a table of counters keyed by id, indexed
+//! by status and owner, paged by cursor".
 //!
 //! | type | what it is | reach for it for |
 //! |---|---|---|
-//! | [`Table<V>`] | rows numbered in insertion order, found by key ([`Row::key`]) or number | the entities: orders, tickets, stock items |
-//! | [`Index<K>`] | key → [`NumberSet`] of rows, hashed | lookups, counts and pages by a field: orders by status, by customer |
+//! | [`Table<V>`] | rows numbered in insertion order, found by key ([`Row::key`]) or number | the entities: counters, accounts, stock items |
+//! | [`Index<K>`] | key → [`NumberSet`] of rows, hashed | lookups, counts and pages by a field: counters by status, by owner |
 //! | [`SortedIndex<K>`] | key → [`NumberSet`] of rows, in key order | listings by a field: stock by sku |
-//! | [`TextIndex`] + [`Words`] | word → [`NumberSet`] of rows whose text holds it | searches by words in titles and comments |
+//! | [`TextIndex`] + [`Words`] | word → [`NumberSet`] of rows whose text holds it | searches by words in titles and notes |
 //! | [`Selection`] | every row, or those in every one of some sets | what a page lists ([`Table::page`]) |
-//! | [`List<T>`] | a list that only grows at the end | a row's history: comments, events |
+//! | [`List<T>`] | a list that only grows at the end | a row's history: notes, events |
 //! | [`NumberSet`] | a set of row numbers (inline, sparse or dense words) | what the indexes hold; sets of one's own |
 //! | [`Radix<T>`] | a vector that grows at the end, by index | what tables are made of |
 //! | [`KeyIndex`] | string key → number, hashed, holding no strings | what tables find keys with |
@@ -28,26 +28,26 @@
 //! The name: these are collections in the sense of `std::collections`, persistent ones;
 //! "storage" would suggest disks, which the query side does not touch.
 //!
-//! # Example: an orders read model
+//! # Example: a counters read model
 //!
 //! ```
 //! use std::sync::Arc;
 //! use writ_query::collections::{Index, List, Row, Selection, SortedIndex, Table};
-//! use writ_query::paging::{Page, PageRequest, Order as Listing};
+//! use writ_query::paging::{Order, Page, PageRequest};
 //!
 //! #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-//! enum Status { Placed, Shipped }
+//! enum Status { Open, Closed }
 //!
 //! #[derive(Clone, Debug)]
-//! struct Order {
+//! struct Counter {
 //!     id: Arc<str>,
-//!     customer: Arc<str>,
+//!     owner: Arc<str>,
 //!     status: Status,
-//!     /// The order's events, oldest first: (position, type).
+//!     /// The counter's events, oldest first: (position, type).
 //!     history: List<(u64, &'static str)>,
 //! }
 //!
-//! impl Row for Order {
+//! impl Row for Counter {
 //!     fn key(&self) -> &str { &self.id }
 //! }
 //!
@@ -59,34 +59,34 @@
 //! }
 //!
 //! #[derive(Clone, Debug, Default)]
-//! struct Orders {
-//!     orders: Table<Order>,
+//! struct Counters {
+//!     counters: Table<Counter>,
 //!     by_status: Index<Status>,
-//!     by_customer: Index<Arc<str>>,
+//!     by_owner: Index<Arc<str>>,
 //!     stock: Table<Stock>,
 //!     by_sku: SortedIndex<Arc<str>>,
 //! }
 //!
-//! impl Orders {
-//!     fn placed(&mut self, position: u64, id: &str, customer: &str) {
-//!         let order = Order {
+//! impl Counters {
+//!     fn created(&mut self, position: u64, id: &str, owner: &str) {
+//!         let counter = Counter {
 //!             id: id.into(),
-//!             customer: customer.into(),
-//!             status: Status::Placed,
+//!             owner: owner.into(),
+//!             status: Status::Open,
 //!             history: List::new(),
 //!         };
-//!         let number = self.orders.insert(order).expect("order ids are unique");
-//!         self.orders.row_mut(number).unwrap().history.push((position, "OrderPlaced"));
-//!         self.by_status.insert(Status::Placed, number);
-//!         self.by_customer.insert(customer.into(), number);
+//!         let number = self.counters.insert(counter).expect("counter ids are unique");
+//!         self.counters.row_mut(number).unwrap().history.push((position, "CounterCreated"));
+//!         self.by_status.insert(Status::Open, number);
+//!         self.by_owner.insert(owner.into(), number);
 //!     }
 //!
-//!     fn shipped(&mut self, position: u64, id: &str) {
-//!         let number = self.orders.number(id).expect("placed before");
-//!         let order = self.orders.row_mut(number).unwrap();
-//!         let old = std::mem::replace(&mut order.status, Status::Shipped);
-//!         order.history.push((position, "OrderShipped"));
-//!         self.by_status.update(number, Some(&old), Some(Status::Shipped));
+//!     fn closed(&mut self, position: u64, id: &str) {
+//!         let number = self.counters.number(id).expect("created before");
+//!         let counter = self.counters.row_mut(number).unwrap();
+//!         let old = std::mem::replace(&mut counter.status, Status::Closed);
+//!         counter.history.push((position, "CounterClosed"));
+//!         self.by_status.update(number, Some(&old), Some(Status::Closed));
 //!     }
 //!
 //!     fn restocked(&mut self, sku: &str, quantity: u64) {
@@ -99,44 +99,44 @@
 //!         }
 //!     }
 //!
-//!     /// Orders of a customer with a status, newest first.
-//!     fn orders(&self, customer: &str, status: Status, request: &PageRequest) -> Page<&Order> {
+//!     /// Counters of an owner with a status, newest first.
+//!     fn counters(&self, owner: &str, status: Status, request: &PageRequest) -> Page<&Counter> {
 //!         let mut selection = Selection::all();
-//!         selection.and(self.by_customer.get(customer)).and(self.by_status.get(&status));
-//!         self.orders.page(&selection, request)
+//!         selection.and(self.by_owner.get(owner)).and(self.by_status.get(&status));
+//!         self.counters.page(&selection, request)
 //!     }
 //! }
 //!
-//! let mut model = Orders::default();
-//! model.placed(1, "o-1", "ann");
-//! model.placed(2, "o-2", "bob");
-//! model.placed(3, "o-3", "ann");
-//! model.placed(4, "o-4", "ann");
-//! model.shipped(5, "o-3");
+//! let mut model = Counters::default();
+//! model.created(1, "c-1", "ann");
+//! model.created(2, "c-2", "bob");
+//! model.created(3, "c-3", "ann");
+//! model.created(4, "c-4", "ann");
+//! model.closed(5, "c-3");
 //! for (sku, quantity) in [("sku-b", 5), ("sku-a", 2), ("sku-c", 1), ("sku-a", 1)] {
 //!     model.restocked(sku, quantity);
 //! }
 //! let snapshot = model.clone();
 //!
-//! let first = snapshot.orders("ann", Status::Placed, &PageRequest::first(Listing::NEWEST_FIRST, 1));
-//! assert_eq!(first.items.iter().map(|o| &*o.id).collect::<Vec<_>>(), ["o-4"]);
+//! let first = snapshot.counters("ann", Status::Open, &PageRequest::first(Order::NEWEST_FIRST, 1));
+//! assert_eq!(first.items.iter().map(|c| &*c.id).collect::<Vec<_>>(), ["c-4"]);
 //! assert_eq!(first.total, 2);
-//! let request = PageRequest::first(Listing::NEWEST_FIRST, 1).after(first.next.unwrap());
-//! let second = snapshot.orders("ann", Status::Placed, &request);
-//! assert_eq!((&*second.items[0].id, second.next), ("o-1", None));
+//! let request = PageRequest::first(Order::NEWEST_FIRST, 1).after(first.next.unwrap());
+//! let second = snapshot.counters("ann", Status::Open, &request);
+//! assert_eq!((&*second.items[0].id, second.next), ("c-1", None));
 //!
-//! let stock = snapshot.stock.page_sorted(&snapshot.by_sku, &PageRequest::first(Listing::Ascending, 2));
+//! let stock = snapshot.stock.page_sorted(&snapshot.by_sku, &PageRequest::first(Order::Ascending, 2));
 //! let listed: Vec<(&str, u64)> = stock.items.iter().map(|s| (&*s.sku, s.quantity)).collect();
 //! assert_eq!(listed, [("sku-a", 3), ("sku-b", 5)]);
 //! let cursor = stock.next.unwrap().encode();
 //! let rest = snapshot.stock.page_sorted(
 //!     &snapshot.by_sku,
-//!     &PageRequest::first(Listing::Ascending, 2).after(cursor.parse().unwrap()),
+//!     &PageRequest::first(Order::Ascending, 2).after(cursor.parse().unwrap()),
 //! );
 //! assert_eq!(rest.items[0].sku.as_ref(), "sku-c");
 //!
-//! let history = &snapshot.orders.get("o-3").unwrap().history;
-//! assert_eq!(history.iter().map(|(_, kind)| *kind).collect::<Vec<_>>(), ["OrderPlaced", "OrderShipped"]);
+//! let history = &snapshot.counters.get("c-3").unwrap().history;
+//! assert_eq!(history.iter().map(|(_, kind)| *kind).collect::<Vec<_>>(), ["CounterCreated", "CounterClosed"]);
 //! ```
 
 mod index;

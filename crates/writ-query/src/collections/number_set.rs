@@ -20,7 +20,7 @@ const INLINE_MAX: usize = 3;
 ///
 /// Most words of a text index are rare (an id, a number, a typo: one or two rows each),
 /// so small sets sit inline and cost no allocation. The index sets that take the inserts
-/// of a replay (every open ticket, every ticket with the word `comment`) are dense: an
+/// of a replay (every open row, every row with a common word) are dense: an
 /// insert is then a shift and a mask down a two-level trie of 64-word leaves, with no
 /// keys to search, and takes 8 bytes per 64 rows. A dense set that grows keeps at most 8
 /// bytes per number it holds; one that shrinks by removals stays dense (as a sparse one

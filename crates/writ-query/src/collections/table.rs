@@ -15,9 +15,9 @@ use crate::text::tokens;
 /// use writ_query::collections::Row;
 ///
 /// #[derive(Clone)]
-/// struct Order { id: String, customer: String }
+/// struct Counter { id: String, owner: String }
 ///
-/// impl Row for Order {
+/// impl Row for Counter {
 ///     fn key(&self) -> &str { &self.id }
 /// }
 /// ```
@@ -48,38 +48,38 @@ pub trait Row {
 ///
 /// ```
 /// use writ_query::collections::{Index, Row, Selection, Table};
-/// use writ_query::paging::{self, PageRequest};
+/// use writ_query::paging::{Order, PageRequest};
 ///
 /// #[derive(Clone, Debug, PartialEq)]
-/// struct Order { id: String, status: &'static str }
-/// impl Row for Order {
+/// struct Counter { id: String, status: &'static str }
+/// impl Row for Counter {
 ///     fn key(&self) -> &str { &self.id }
 /// }
 ///
-/// let mut orders = Table::new();
+/// let mut counters = Table::new();
 /// let mut by_status = Index::new();
-/// for id in ["o-1", "o-2", "o-3"] {
-///     let number = orders.insert(Order { id: id.into(), status: "placed" }).unwrap();
-///     by_status.insert("placed", number);
+/// for id in ["c-1", "c-2", "c-3"] {
+///     let number = counters.insert(Counter { id: id.into(), status: "open" }).unwrap();
+///     by_status.insert("open", number);
 /// }
-/// // o-2 ships: the row changes, and the index with it.
-/// let number = orders.number("o-2").unwrap();
-/// orders.row_mut(number).unwrap().status = "shipped";
-/// by_status.update(number, Some(&"placed"), Some("shipped"));
+/// // c-2 closes: the row changes, and the index with it.
+/// let number = counters.number("c-2").unwrap();
+/// counters.row_mut(number).unwrap().status = "closed";
+/// by_status.update(number, Some(&"open"), Some("closed"));
 ///
-/// let snapshot = orders.clone();
+/// let snapshot = counters.clone();
 /// let first = snapshot.page(
-///     Selection::all().and(by_status.get("placed")),
-///     &PageRequest::first(paging::Order::NEWEST_FIRST, 1),
+///     Selection::all().and(by_status.get("open")),
+///     &PageRequest::first(Order::NEWEST_FIRST, 1),
 /// );
-/// assert_eq!(first.items[0].id, "o-3");
+/// assert_eq!(first.items[0].id, "c-3");
 /// assert_eq!(first.total, 2);
 /// let rest = snapshot.page(
-///     Selection::all().and(by_status.get("placed")),
-///     &PageRequest::first(paging::Order::NEWEST_FIRST, 1).after(first.next.unwrap()),
+///     Selection::all().and(by_status.get("open")),
+///     &PageRequest::first(Order::NEWEST_FIRST, 1).after(first.next.unwrap()),
 /// );
-/// assert_eq!((rest.items[0].id.as_str(), rest.next), ("o-1", None));
-/// assert_eq!(orders.get("o-2").unwrap().status, "shipped");
+/// assert_eq!((rest.items[0].id.as_str(), rest.next), ("c-1", None));
+/// assert_eq!(counters.get("c-2").unwrap().status, "closed");
 /// ```
 #[derive(Clone)]
 pub struct Table<V> {

@@ -13,8 +13,8 @@ use crate::text::each_token;
 /// whose text holds it.
 ///
 /// A row keeps its own [`Words`]: the words it is listed under, sorted. Indexing a text
-/// for a row probes the shared index only for words new to the row, so a ticket that
-/// gets its hundredth comment mostly searches its own small list, and a row is never
+/// for a row probes the shared index only for words new to the row, so a row that gets
+/// its hundredth note mostly searches its own small list, and a row is never
 /// listed twice under a word. Rows are added to a word's set as their texts arrive; a
 /// search intersects the sets of its words (see
 /// [`Selection::and_text`](super::Selection::and_text)).

@@ -69,12 +69,12 @@
 //! # No checkpoint: every start rebuilds
 //!
 //! Nothing is persisted: [`ReadModels::start`] replays the log from position 1. On the
-//! project's 2-core machine the tickets read model replays a million events (100k tickets,
-//! 900k comments) from the engine's log in 1.14 s (the median of 21 runs, with other work
-//! keeping the load average near 4; `cargo bench -p writ-query --bench replay`): its
-//! applying thread takes 0.74 s of CPU and its reader thread, which reads the log and
-//! decodes the events, 0.36 s, side by side. The first run of a process takes about
-//! twice as long: it touches the read model's ~290 MiB of fresh memory, which later runs
+//! project's 2-core machine a read model of 100k rows with text indexes replays a million
+//! events (100k creations, 900k updates) from the engine's log in 1.14 s (the median of
+//! 21 runs, with other work keeping the load average near 4; the README's replay
+//! benchmark): its applying thread takes 0.74 s of CPU and its reader thread, which reads
+//! the log and decodes the events, 0.36 s, side by side. The first run of a process takes
+//! about twice as long: it touches the read model's ~290 MiB of fresh memory, which later runs
 //! reuse from the allocator; so a start costs about 1 to 2 s per million events of the
 //! log, and each further read model adds its own applying and decoding time. In exchange
 //! there is no checkpoint format to version, no state to recover or distrust after a

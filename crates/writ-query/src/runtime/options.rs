@@ -17,11 +17,11 @@ pub struct RuntimeOptions {
     /// snapshot at most this often. Read models that keep up publish after every batch,
     /// so this only delays snapshots during a replay or a burst, where it saves most of
     /// the copying: each publish shares the states' nodes with readers, and the first
-    /// change to each shared node (and each shared ticket, comment list...) copies it.
-    /// Measured on the tickets replay of 1M events (100k tickets): a snapshot per
-    /// 4,096-event batch costs about 40% of the replay speed (2.2 s of CPU instead of
-    /// 1.4 s), because the round-robin workload touches every ticket between two
-    /// snapshots; one per second or per 2 s costs next to nothing.
+    /// change to each shared node (and each shared row, list...) copies it. Measured on
+    /// a replay of 1M events over 100k rows: a snapshot per 4,096-event batch costs about
+    /// 40% of the replay speed (2.2 s of CPU instead of 1.4 s), because the round-robin
+    /// workload touches every row between two snapshots; one per second or per 2 s costs
+    /// next to nothing.
     /// [`ModelStatus::applied`] shows the progress in between. Default 2 s.
     pub catch_up_publish_interval: Duration,
 }

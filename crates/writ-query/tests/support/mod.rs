@@ -10,11 +10,11 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 use writ_domain::model::domain;
 use writ_engine::{CommandState, Engine, EngineOptions, RecordedEvent, Registry, Submitted};
+use writ_fixtures::Counters;
+use writ_fixtures::read::{CountersProjection, CountersView};
 use writ_log::LogOptions;
 use writ_log::storage::{SimStorage, Storage};
 use writ_query::{ApplyError, Projection, Replay};
-use writ_tickets::Tickets;
-use writ_tickets::read::{TicketsProjection, TicketsView};
 
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -31,7 +31,7 @@ pub fn options() -> EngineOptions {
 
 pub fn registry() -> Registry {
     Registry::builder()
-        .domain(domain::<Tickets>())
+        .domain(domain::<Counters>())
         .build()
         .unwrap()
 }
@@ -63,51 +63,53 @@ pub fn run(engine: &Engine, command: &str, payload: Value) -> u64 {
     status.position.unwrap()
 }
 
-pub fn open_ticket(engine: &Engine, n: u64) -> u64 {
-    let priority = ["low", "normal", "high", "urgent"][n as usize % 4];
+/// Creates counter `c-{n}`, owned by ann, bob or cy.
+pub fn create(engine: &Engine, n: u64) -> u64 {
+    let owner = ["ann", "bob", "cy"][n as usize % 3];
     run(
         engine,
-        "OpenTicket",
-        json!({"ticketId": format!("t-{n}"), "title": format!("Ticket {n} printer"), "reporter": "ann",
-               "priority": priority}),
+        "CreateCounter",
+        json!({"counterId": format!("c-{n}"), "title": format!("Counter {n}"), "owner": owner}),
     )
 }
 
-pub fn comment(engine: &Engine, n: u64, text: &str) -> u64 {
+/// Adds 1 to counter `c-{n}`, with a note.
+pub fn add(engine: &Engine, n: u64, note: &str) -> u64 {
     run(
         engine,
-        "AddComment",
-        json!({"ticketId": format!("t-{n}"), "author": "bob", "text": text}),
+        "Add",
+        json!({"counterId": format!("c-{n}"), "amount": 1, "note": note}),
     )
 }
 
-/// A mixed history: opens, comments, assignments, closes and reopens.
-pub fn populate(engine: &Engine, tickets: u64) -> u64 {
+/// A mixed history: creations, additions, transfers (over two streams), closes and
+/// reopens.
+pub fn populate(engine: &Engine, counters: u64) -> u64 {
     let mut last = 0;
-    for n in 0..tickets {
-        last = open_ticket(engine, n);
+    for n in 0..counters {
+        last = create(engine, n);
     }
-    for n in 0..tickets {
-        last = comment(engine, n, &format!("first look at {n}"));
-        if n % 3 == 0 {
+    for n in 0..counters {
+        last = add(engine, n, &format!("first look at {n}"));
+        if n % 3 == 0 && n + 1 < counters {
             last = run(
                 engine,
-                "AssignTicket",
-                json!({"ticketId": format!("t-{n}"), "assignee": "cy"}),
+                "Transfer",
+                json!({"counterId": format!("c-{n}"), "to": format!("c-{}", n + 1), "amount": 1}),
             );
         }
         if n % 4 == 0 {
             last = run(
                 engine,
-                "CloseTicket",
-                json!({"ticketId": format!("t-{n}"), "resolution": "fixed"}),
+                "CloseCounter",
+                json!({"counterId": format!("c-{n}"), "reason": "done"}),
             );
         }
         if n % 8 == 0 {
             last = run(
                 engine,
-                "ReopenTicket",
-                json!({"ticketId": format!("t-{n}"), "reason": "again"}),
+                "ReopenCounter",
+                json!({"counterId": format!("c-{n}")}),
             );
         }
     }
@@ -115,7 +117,7 @@ pub fn populate(engine: &Engine, tickets: u64) -> u64 {
 }
 
 /// The read model a fresh projection builds from the engine's log up to `position`.
-pub fn fresh(engine: &Engine, projection: TicketsProjection, position: u64) -> TicketsView {
+pub fn fresh(engine: &Engine, projection: CountersProjection, position: u64) -> CountersView {
     let mut replay = Replay::new(projection);
     while replay.position() < position {
         let limit = (position - replay.position()).min(1000) as usize;
@@ -130,7 +132,7 @@ pub fn args(value: Value) -> Map<String, Value> {
     value.as_object().unwrap().clone()
 }
 
-/// Counts comments; fails on comments saying "boom", panics on "panic" unless tolerant;
+/// Counts additions; fails on notes saying "boom", panics on "panic" unless tolerant;
 /// in [`Projection::decode`] (on the runtime's reader thread) when `in_decode`, else in
 /// [`Projection::apply`].
 #[derive(Debug, Clone)]
@@ -167,7 +169,7 @@ impl Projection for Fragile {
     }
 
     fn event_types(&self) -> &[&'static str] {
-        &["CommentAdded"]
+        &["Added"]
     }
 
     fn initial_state(&self) -> u64 {

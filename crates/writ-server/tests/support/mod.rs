@@ -108,13 +108,14 @@ pub fn small_engine_options() -> EngineOptions {
     }
 }
 
-/// Opens an engine of the tickets domain alone.
-pub fn open_tickets(
+/// Opens an engine of domain `D` alone (writ-server's tests use writ-fixtures' counters;
+/// this file is shared with writ-app's tests, which have other domains).
+pub fn open_domain<D: writ_domain::Domain>(
     storage: std::sync::Arc<dyn writ_log::storage::Storage>,
     options: EngineOptions,
 ) -> Result<(writ_engine::Engine, writ_engine::RecoveryReport), writ_engine::OpenError> {
     let registry = writ_engine::Registry::builder()
-        .domain(writ_domain::model::domain::<writ_tickets::Tickets>())
+        .domain(writ_domain::model::domain::<D>())
         .build()
         .expect("one domain");
     writ_engine::Engine::open(storage, registry, options)

@@ -62,6 +62,20 @@
 //!
 //! Version 1 reads projection version 1 or 2: it drops the history either way.
 //!
+//! # Replay speed
+//!
+//! `cargo bench -p writ-tickets --bench replay` measures how long a start takes to build
+//! this read model: 100k `TicketOpened` then 900k `CommentAdded` events (round-robin over
+//! the tickets), from memory and from an engine's log. On the project's 2-core machine
+//! (medians, with other work keeping the load average near 4) the projection applies them
+//! from memory at 1.0 to 1.3 million events/s on one thread, and a runtime replays them
+//! from an engine's log in 1.14 s (0.88 million events/s; the median of 21 runs), its
+//! applying thread taking 0.74 s of CPU and its reader thread, which reads and decodes the
+//! events, 0.36 s. The first replay of a process costs about twice as much: it touches the
+//! read model's ~290 MiB of fresh memory. A snapshot per 4,096-event batch instead of one
+//! per 2 s while catching up costs about 40% of the replay speed (2.2 s of CPU instead of
+//! 1.4 s), since the round-robin workload touches every ticket between two snapshots.
+//!
 //! ```
 //! use serde_json::json;
 //! use writ_query::{Replay, RecordedEvent};

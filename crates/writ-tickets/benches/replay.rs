@@ -1,6 +1,6 @@
 //! Replay speed of the tickets projection: how long a start takes per million events.
 //!
-//! `cargo bench -p writ-query --bench replay [-- --tickets N --comments M --runs R --skip-engine --skip-memory]`
+//! `cargo bench -p writ-tickets --bench replay [-- --tickets N --comments M --runs R --skip-engine --skip-memory]`
 //!
 //! 1. From memory: `--tickets` `TicketOpened` then `--comments` `CommentAdded` events
 //!    (default 100k + 900k) applied by a [`Replay`] in batches of 4,096, a snapshot taken
