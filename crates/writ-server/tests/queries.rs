@@ -256,18 +256,25 @@ async fn named_query_errors_are_problems_with_their_statuses() {
 }
 
 #[tokio::test]
-async fn a_position_beyond_the_log_is_refused_at_once() {
-    let app = app(2, ServerOptions::default());
+async fn a_position_beyond_the_log_is_waited_for_then_504() {
+    let app = app(
+        2,
+        ServerOptions {
+            after_wait_max: std::time::Duration::from_millis(200),
+            ..ServerOptions::default()
+        },
+    );
     let last = populate(&app).await;
     let far = last + 1_000;
     let problem = call(&app, get(&format!("/query/v1/counterStats?after={far}")))
         .await
-        .problem(StatusCode::BAD_REQUEST, "bad_argument");
+        .problem(StatusCode::GATEWAY_TIMEOUT, "timeout");
     assert!(
         problem["detail"]
             .as_str()
             .unwrap()
-            .contains(&far.to_string())
+            .contains(&far.to_string()),
+        "{problem}"
     );
     let request = post_json(
         &format!("/query/v1?after={far}"),
@@ -275,7 +282,7 @@ async fn a_position_beyond_the_log_is_refused_at_once() {
     );
     call(&app, request)
         .await
-        .problem(StatusCode::BAD_REQUEST, "bad_argument");
+        .problem(StatusCode::GATEWAY_TIMEOUT, "timeout");
     // A position already applied answers at once.
     let request = post_json(
         &format!("/query/v1?after={last}"),
