@@ -172,6 +172,19 @@ impl Store {
         limit: usize,
         out: &mut Vec<RecordedEvent>,
     ) -> Result<(), ReadError> {
+        self.read_all_reusing(from_position, limit, out, &mut Vec::new())
+    }
+
+    /// [`Store::read_all_into`] reading the journal through `buf`, kept for the next call
+    /// when it is at most [`KEPT_READ_BUFFER_BYTES`] (so that each of many subscriptions
+    /// following the live end holds a small buffer, and none holds a catch-up's megabyte).
+    pub(crate) fn read_all_reusing(
+        &self,
+        from_position: u64,
+        limit: usize,
+        out: &mut Vec<RecordedEvent>,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), ReadError> {
         let from_position = from_position.max(1);
         let last = self.last_position();
         let durable = self.durable();
@@ -184,30 +197,38 @@ impl Store {
             indexes.commit_of(from_position)
         };
         let mut filled = 0;
-        let mut iter = self.journal.iter_from(start);
-        'records: while let Some(item) = iter.next_record() {
-            let (seq, bytes) = item?;
-            if seq >= durable {
-                break;
-            }
-            let commit =
-                JournalRecord::decode(bytes).map_err(|source| ReadError::Record { seq, source })?;
-            for (i, event) in commit.events.iter().enumerate() {
-                let position = commit.first_position + i as u64;
-                if position >= from_position && position <= last {
-                    match out.get_mut(filled) {
-                        Some(reused) => overwrite(reused, &commit, i, event),
-                        None => out.push(recorded(&commit, i, event)),
-                    }
-                    filled += 1;
-                    if filled >= limit {
-                        break 'records;
+        let mut iter = self.journal.iter_from_reusing(start, std::mem::take(buf));
+        let read = (|| {
+            'records: while let Some(item) = iter.next_record() {
+                let (seq, bytes) = item?;
+                if seq >= durable {
+                    break;
+                }
+                let commit = JournalRecord::decode(bytes)
+                    .map_err(|source| ReadError::Record { seq, source })?;
+                for (i, event) in commit.events.iter().enumerate() {
+                    let position = commit.first_position + i as u64;
+                    if position >= from_position && position <= last {
+                        match out.get_mut(filled) {
+                            Some(reused) => overwrite(reused, &commit, i, event),
+                            None => out.push(recorded(&commit, i, event)),
+                        }
+                        filled += 1;
+                        if filled >= limit {
+                            break 'records;
+                        }
                     }
                 }
             }
+            Ok(())
+        })();
+        *buf = iter.into_buffer();
+        if buf.capacity() > KEPT_READ_BUFFER_BYTES {
+            // A catch-up read; a follower of the live end reads little at a time.
+            *buf = Vec::new();
         }
         out.truncate(filled);
-        Ok(())
+        read
     }
 
     /// The status of the durable command at `seq`.
@@ -219,6 +240,9 @@ impl Store {
         Ok(status_of_record(seq, &record))
     }
 }
+
+/// Largest journal read buffer a subscription keeps between batches.
+pub(crate) const KEPT_READ_BUFFER_BYTES: usize = 256 * 1024;
 
 /// Write access to the indexes, held by the committer for one batch.
 #[derive(Debug)]

@@ -22,6 +22,8 @@ pub struct Subscription {
     source: Arc<dyn Source>,
     next: u64,
     end: watch::Receiver<u64>,
+    /// The journal read buffer, kept from one batch to the next.
+    buf: Vec<u8>,
 }
 
 impl Subscription {
@@ -31,6 +33,7 @@ impl Subscription {
             source,
             next: from_position.max(1),
             end,
+            buf: Vec::new(),
         }
     }
 
@@ -64,7 +67,7 @@ impl Subscription {
         loop {
             let store = self.source.store();
             if store.last_position() >= self.next {
-                store.read_all_into(self.next, max, events)?;
+                store.read_all_reusing(self.next, max, events, &mut self.buf)?;
                 if let Some(last) = events.last() {
                     debug_assert_eq!(events[0].position, self.next, "subscriptions never skip");
                     self.next = last.position + 1;
