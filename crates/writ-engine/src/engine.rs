@@ -39,6 +39,9 @@ pub struct EngineStats {
     pub batches: u64,
     /// Journal syncs the writer made itself, the syncer being idle (see `SyncPath`).
     pub writer_syncs: u64,
+    /// Clients' commands decided on the submitting thread, the writer being idle
+    /// ([`Engine::submit_now`]).
+    pub decided_on_submit: u64,
     /// Outcomes by status (the commands of processes and timers included).
     pub succeeded: u64,
     /// Outcomes by status.
@@ -171,6 +174,12 @@ enum Lookup {
     Known(CommandStatus),
 }
 
+/// A checked submission with its id claimed.
+enum Prepared {
+    Duplicate,
+    New(Submit, Pending),
+}
+
 /// An event-sourcing engine for the domains of a [`Registry`], on one data directory: one
 /// journal, one writer, one global log.
 ///
@@ -180,6 +189,9 @@ enum Lookup {
 pub struct Engine {
     shared: Arc<Shared>,
     intake: SyncSender<WriterMsg>,
+    /// The single writer's state; the writer thread holds it while it decides, and so
+    /// may a submitting thread when the writer is idle ([`Engine::submit_now`]).
+    writer: Arc<Mutex<Writer>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     evictor_stop: Mutex<Option<mpsc::Sender<()>>>,
     _lock: Option<File>,
@@ -256,19 +268,20 @@ impl Engine {
             )?);
         }
         let command_reader = shared.store.journal.clone();
+        let writer = Arc::new(Mutex::new(Writer::new(
+            Arc::clone(&shared),
+            recovered.timers,
+            shared.store.durable(),
+            recovered.last_recorded_ms,
+            sync,
+        )));
         {
-            let writer = Writer::new(
-                Arc::clone(&shared),
-                recovered.timers,
-                shared.store.durable(),
-                recovered.last_recorded_ms,
-                sync,
-            );
+            let writer = Arc::clone(&writer);
             let resume = recovered.resume;
             let decided = recovered.resumed_decided;
             threads.push(spawn(
                 "writ-writer",
-                Box::new(move || writer.run(intake_rx, resume, decided)),
+                Box::new(move || Writer::run_thread(writer, intake_rx, resume, decided)),
             )?);
         }
         let (stop_tx, stop_rx) = mpsc::channel();
@@ -285,6 +298,7 @@ impl Engine {
             Engine {
                 shared,
                 intake: intake_tx,
+                writer,
                 threads: Mutex::new(threads),
                 evictor_stop: Mutex::new(Some(stop_tx)),
                 _lock: None,
@@ -325,6 +339,36 @@ impl Engine {
     /// [`Engine::submit`] with everything a client may say, `expectedVersion` included.
     /// Commands only processes may issue are refused ([`writ_domain::CommandError::Internal`]).
     pub fn submit_command(&self, submission: &Submission<'_>) -> Result<Submitted, SubmitError> {
+        match self.prepare(submission)? {
+            Prepared::Duplicate => Ok(Submitted::Duplicate),
+            Prepared::New(submit, pending) => self.enqueue(submit, pending),
+        }
+    }
+
+    /// [`Engine::submit_command`] for a caller that will wait for the outcome: when the
+    /// writer is idle (no command queued, the writer thread waiting), the command is
+    /// decided on the calling thread, and synced there too when the syncer is idle, so
+    /// that its answers are ready when this returns and a lone command pays no hand-off
+    /// between threads. Otherwise it is queued, exactly as `submit_command` queues it.
+    ///
+    /// It may block the calling thread for one journal sync (the lock is only ever taken
+    /// without waiting); a caller in an async runtime holds its worker that long. The log
+    /// order is the same either way: a command decided here never passes one submitted
+    /// before it.
+    pub fn submit_now(&self, submission: &Submission<'_>) -> Result<Submitted, SubmitError> {
+        match self.prepare(submission)? {
+            Prepared::Duplicate => Ok(Submitted::Duplicate),
+            Prepared::New(submit, pending) => {
+                match Writer::try_decide_now(&self.writer, submit, &self.intake) {
+                    Ok(()) => Ok(Submitted::New(pending)),
+                    Err(submit) => self.enqueue(submit, pending),
+                }
+            }
+        }
+    }
+
+    /// Checks a submission and claims its id: a command for the writer, or a duplicate.
+    fn prepare(&self, submission: &Submission<'_>) -> Result<Prepared, SubmitError> {
         let shared = &*self.shared;
         if shared.is_poisoned() {
             return Err(SubmitError::Unavailable(shared.unavailable()));
@@ -367,14 +411,14 @@ impl Engine {
             Reserve::Duplicate => {
                 shared.stats.duplicates.fetch_add(1, Ordering::Relaxed);
                 shared.metrics.commands_duplicate.increment(1);
-                return Ok(Submitted::Duplicate);
+                return Ok(Prepared::Duplicate);
             }
             Reserve::Conflict => return Err(SubmitError::Conflict { id }),
             Reserve::Full => return Err(SubmitError::Overloaded(Overload::DedupeIndexFull)),
         }
         let (accepted_tx, accepted) = oneshot::channel();
         let (outcome_tx, outcome) = oneshot::channel();
-        let msg = WriterMsg::Submit(Submit {
+        let submit = Submit {
             id,
             name,
             version: decoded.version,
@@ -384,15 +428,24 @@ impl Engine {
             command: decoded.command,
             accepted: accepted_tx,
             outcome: outcome_tx,
-        });
-        shared.queued.fetch_add(1, Ordering::Relaxed);
-        match self.intake.try_send(msg) {
-            Ok(()) => Ok(Submitted::New(Pending {
-                id,
-                accepted: Some(accepted),
-                accepted_result: None,
-                outcome,
-            })),
+        };
+        let pending = Pending {
+            id,
+            accepted: Some(accepted),
+            accepted_result: None,
+            outcome,
+        };
+        Ok(Prepared::New(submit, pending))
+    }
+
+    /// Queues a prepared command for the writer thread.
+    fn enqueue(&self, submit: Submit, pending: Pending) -> Result<Submitted, SubmitError> {
+        let shared = &*self.shared;
+        let id = submit.id;
+        // Counted before it is queued: the writer counts it down when it takes it.
+        shared.queued.fetch_add(1, Ordering::AcqRel);
+        match self.intake.try_send(WriterMsg::Submit(submit)) {
+            Ok(()) => Ok(Submitted::New(pending)),
             Err(e) => {
                 shared.queued.fetch_sub(1, Ordering::Relaxed);
                 shared.dedupe.release(id);
@@ -536,6 +589,7 @@ impl Engine {
             duplicates: s.duplicates.load(Ordering::Relaxed),
             batches: s.batches.load(Ordering::Relaxed),
             writer_syncs: s.writer_syncs.load(Ordering::Relaxed),
+            decided_on_submit: s.decided_on_submit.load(Ordering::Relaxed),
             succeeded: s.succeeded.load(Ordering::Relaxed),
             rejected: s.rejected.load(Ordering::Relaxed),
             failed: s.failed.load(Ordering::Relaxed),

@@ -19,6 +19,7 @@ pub(crate) struct Stats {
     pub duplicates: AtomicU64,
     pub batches: AtomicU64,
     pub writer_syncs: AtomicU64,
+    pub decided_on_submit: AtomicU64,
     pub succeeded: AtomicU64,
     pub rejected: AtomicU64,
     pub failed: AtomicU64,

@@ -22,12 +22,18 @@
 //!
 //! Backpressure: the channel to the syncer is bounded and its sender blocks, so a slow
 //! disk fills the writer's queue, and a full queue refuses submissions at once.
+//!
+//! The writer's state is behind a lock that the writer thread takes only to decide a
+//! batch. A submitting thread that finds the lock free and the queue empty decides its
+//! command itself ([`Writer::try_decide_now`], through `Engine::submit_now`): one writer
+//! at a time all the same, and in the same order, since the queue's count goes down only
+//! under the lock.
 
 use std::any::Any;
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -44,6 +50,13 @@ use crate::store::Store;
 use crate::syncer::SyncPath;
 use crate::timers::{Timer, Timers};
 use crate::types::{CommandState, CommandStatus, EventRef};
+
+/// The writer, also when a thread that held it panicked (that poisoned the engine; what
+/// follows refuses everything).
+pub(crate) fn lock(cell: &Mutex<Writer>) -> MutexGuard<'_, Writer> {
+    cell.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// Longest rejection code kept.
 const CODE_BYTES_MAX: usize = 256;
@@ -68,6 +81,9 @@ pub(crate) struct Submit {
 
 pub(crate) enum WriterMsg {
     Submit(Submit),
+    /// Look again at the timers: a command decided on another thread scheduled one due
+    /// before the writer thread's wait ends.
+    Tick,
     Shutdown,
 }
 
@@ -132,6 +148,8 @@ pub(crate) enum SyncerMsg {
 
 pub(crate) struct Writer {
     shared: Arc<Shared>,
+    /// The writer thread has stopped: nothing more may be decided (the syncer is gone).
+    stopped: bool,
     executors: Vec<Box<dyn Executor>>,
     timers: Timers,
     next_seq: u64,
@@ -157,6 +175,16 @@ struct EventAt {
     position: u64,
 }
 
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("next_seq", &self.next_seq)
+            .field("next_position", &self.next_position)
+            .field("stopped", &self.stopped)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Writer {
     pub(crate) fn new(
         shared: Arc<Shared>,
@@ -174,6 +202,7 @@ impl Writer {
         let next_position = shared.store.last_position() + 1;
         Self {
             shared,
+            stopped: false,
             executors,
             timers,
             next_seq,
@@ -191,35 +220,43 @@ impl Writer {
         }
     }
 
-    /// Decides commands until told to stop: first `resume` (a unit a crash cut short),
-    /// then whatever arrives and whatever timers come due.
-    pub(crate) fn run(
-        mut self,
+    /// The writer thread: decides commands until told to stop, first `resume` (a unit a
+    /// crash cut short), then whatever arrives on `rx` and whatever timers come due. It
+    /// waits without holding the writer's lock and decides holding it, so that a thread
+    /// with a command to submit may decide it itself while the writer thread has nothing
+    /// to do ([`Writer::try_decide_now`]).
+    pub(crate) fn run_thread(
+        cell: Arc<Mutex<Writer>>,
         rx: Receiver<WriterMsg>,
         resume: Vec<Queued>,
         resumed_count: usize,
     ) {
-        let shared = Arc::clone(&self.shared);
+        let shared = Arc::clone(&lock(&cell).shared);
         let _guard = PanicGuard(&shared, "writer");
         let options = shared.options.clone();
         let clock = Arc::clone(&options.clock);
-        if !resume.is_empty() {
-            self.last_recorded_ms = clock.now_ms().max(self.last_recorded_ms);
-            let queue = resume
-                .into_iter()
-                .filter_map(|q| self.queued_item(q))
-                .collect();
-            self.run_unit(queue, resumed_count);
-            self.publish_timers();
-            self.flush();
+        {
+            let mut writer = lock(&cell);
+            if !resume.is_empty() {
+                writer.last_recorded_ms = clock.now_ms().max(writer.last_recorded_ms);
+                let queue = resume
+                    .into_iter()
+                    .filter_map(|q| writer.queued_item(q))
+                    .collect();
+                writer.run_unit(queue, resumed_count);
+                writer.publish_timers();
+                writer.flush();
+            }
+            writer.publish_timers();
         }
-        self.publish_timers();
         let mut submits: Vec<Submit> = Vec::with_capacity(options.batch_records_max);
         let mut shutdown = false;
         while !shutdown {
-            let first = match self.timers.next_due_ms() {
-                None => rx.recv().unwrap_or(WriterMsg::Shutdown).into(),
-                Some(at) => {
+            // The next timer as the last batch (here or on another thread) published it;
+            // a batch elsewhere that schedules an earlier one sends a Tick.
+            let first = match shared.next_timer_ms.load(Ordering::Acquire) {
+                u64::MAX => rx.recv().unwrap_or(WriterMsg::Shutdown).into(),
+                at => {
                     let mut wait = Duration::from_millis(at.saturating_sub(clock.now_ms()));
                     if let Some(within) = clock.recheck_within() {
                         wait = wait.min(within);
@@ -238,7 +275,7 @@ impl Writer {
                     submits.push(s);
                 }
                 Wake::Message(WriterMsg::Shutdown) => shutdown = true,
-                Wake::TimerDue => {}
+                Wake::Message(WriterMsg::Tick) | Wake::TimerDue => {}
             }
             while !shutdown
                 && submits.len() < options.batch_records_max
@@ -249,54 +286,23 @@ impl Writer {
                         bytes += s.payload.len();
                         submits.push(s);
                     }
+                    Ok(WriterMsg::Tick) => {}
                     Ok(WriterMsg::Shutdown) | Err(TryRecvError::Disconnected) => shutdown = true,
                     Err(TryRecvError::Empty) => break,
                 }
             }
-            shared.deciding.store(true, Ordering::Release);
+            let mut writer = lock(&cell);
+            // Counted down only under the lock: a thread that holds it and finds the
+            // count at zero knows no command is waiting to be decided before its own.
             if !submits.is_empty() {
                 let depth =
                     shared.queued.fetch_sub(submits.len(), Ordering::AcqRel) - submits.len();
                 shared.metrics.intake_queue_depth.set(depth as f64);
             }
-            if shared.is_poisoned() {
-                let reason = shared.unavailable();
-                for s in submits.drain(..) {
-                    shared.dedupe.release(s.id);
-                    let _ = s.accepted.send(Err(reason.clone()));
-                }
-                shared.waiters.wake_all();
-                continue;
-            }
-            // One clock reading per batch, never going back: handlers see time that only
-            // moves forward along the journal.
-            let now = clock.now_ms();
-            self.last_recorded_ms = now.max(self.last_recorded_ms);
-            while let Some(timer) = self.timers.pop_due(now) {
-                self.fire(timer);
-            }
-            for s in submits.drain(..) {
-                let item = Item {
-                    id: s.id,
-                    name: s.name,
-                    version: s.version,
-                    expected_version: s.expected_version,
-                    payload: s.payload,
-                    origin: Origin::Client,
-                    causation_id: None,
-                    correlation_id: s.id,
-                    command: Ok((s.domain, s.command)),
-                    reply: Some((s.accepted, s.outcome)),
-                };
-                self.run_unit(VecDeque::from([item]), 0);
-            }
-            self.publish_timers();
-            self.flush();
-            let durable = shared.store.last_position();
-            for executor in &mut self.executors {
-                executor.trim(durable, options.state_cache_streams_max);
-            }
+            writer.decide_batch(&mut submits);
         }
+        let mut writer = lock(&cell);
+        writer.stopped = true;
         // Commands that raced in behind the shutdown are refused, not silently dropped.
         while let Ok(msg) = rx.try_recv() {
             if let WriterMsg::Submit(s) = msg {
@@ -305,7 +311,88 @@ impl Writer {
                 let _ = s.accepted.send(Err(Unavailable::ShuttingDown));
             }
         }
-        self.sync.shut_down();
+        writer.sync.shut_down();
+    }
+
+    /// Decides `submit` on the calling thread when the writer has nothing else to do:
+    /// it holds the writer's lock (the writer thread is waiting) and no command is
+    /// queued before it. Then the command, and its sync when the syncer is idle, run
+    /// here and its answers are ready on return: a lone command crosses no thread.
+    /// Otherwise gives `submit` back, to be queued.
+    pub(crate) fn try_decide_now(
+        cell: &Mutex<Writer>,
+        submit: Submit,
+        tick: &SyncSender<WriterMsg>,
+    ) -> Result<(), Submit> {
+        let mut writer = match cell.try_lock() {
+            Ok(writer) => writer,
+            Err(std::sync::TryLockError::WouldBlock) => return Err(submit),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        };
+        if writer.stopped || writer.shared.queued.load(Ordering::Acquire) != 0 {
+            return Err(submit);
+        }
+        let shared = Arc::clone(&writer.shared);
+        let _guard = PanicGuard(&shared, "writer");
+        let next_timer = shared.next_timer_ms.load(Ordering::Acquire);
+        shared
+            .stats
+            .decided_on_submit
+            .fetch_add(1, Ordering::Relaxed);
+        writer.decide_batch(&mut vec![submit]);
+        drop(writer);
+        if shared.next_timer_ms.load(Ordering::Acquire) < next_timer {
+            // The writer thread waits for the old first timer, or for nothing.
+            let _ = tick.try_send(WriterMsg::Tick);
+        }
+        Ok(())
+    }
+
+    /// Decides one batch, holding the writer: fires the timers that are due, decides
+    /// `submits` (emptied) in order, publishes what the writer holds, and hands the
+    /// records to be synced.
+    fn decide_batch(&mut self, submits: &mut Vec<Submit>) {
+        let shared = Arc::clone(&self.shared);
+        shared.deciding.store(true, Ordering::Release);
+        if shared.is_poisoned() {
+            let reason = shared.unavailable();
+            for s in submits.drain(..) {
+                shared.dedupe.release(s.id);
+                let _ = s.accepted.send(Err(reason.clone()));
+            }
+            shared.waiters.wake_all();
+            shared.deciding.store(false, Ordering::Release);
+            return;
+        }
+        // One clock reading per batch, never going back: handlers see time that only
+        // moves forward along the journal.
+        let now = shared.options.clock.now_ms();
+        self.last_recorded_ms = now.max(self.last_recorded_ms);
+        while let Some(timer) = self.timers.pop_due(now) {
+            self.fire(timer);
+        }
+        for s in submits.drain(..) {
+            let item = Item {
+                id: s.id,
+                name: s.name,
+                version: s.version,
+                expected_version: s.expected_version,
+                payload: s.payload,
+                origin: Origin::Client,
+                causation_id: None,
+                correlation_id: s.id,
+                command: Ok((s.domain, s.command)),
+                reply: Some((s.accepted, s.outcome)),
+            };
+            self.run_unit(VecDeque::from([item]), 0);
+        }
+        self.publish_timers();
+        self.flush();
+        let durable = shared.store.last_position();
+        let cache_max = shared.options.state_cache_streams_max;
+        for executor in &mut self.executors {
+            executor.trim(durable, cache_max);
+        }
     }
 
     /// Publishes what the writer holds after a batch: how many timers are pending, when the

@@ -153,6 +153,52 @@ fn crash_before_the_journal_sync_loses_only_the_unacknowledged_command() {
     assert_eq!(engine.read_stream("counter-a", 1, 10).unwrap().len(), 2);
 }
 
+fn submit_now(engine: &Engine, id: u128, command: &str, payload: &[u8]) -> writ_engine::Pending {
+    let submission = writ_engine::Submission {
+        id: Uuid::from_u128(id),
+        command,
+        version: None,
+        payload,
+        expected_version: None,
+    };
+    match engine.submit_now(&submission).expect("submit_now") {
+        Submitted::New(pending) => pending,
+        Submitted::Duplicate => panic!("duplicate"),
+    }
+}
+
+#[test]
+fn a_command_decided_on_the_submitting_thread_is_acknowledged_only_once_synced() {
+    let storage = SimStorage::new();
+    let (engine, _) = open(&storage);
+    run(&engine, 1, "CreateCounter", &create("a"));
+    // Synced on this thread before submit_now returns: a crash right after keeps it.
+    let mut kept = submit_now(&engine, 2, "Add", &add("a", "kept"));
+    assert_eq!(kept.try_accepted().expect("answered on return").unwrap(), 1);
+    let after_kept = storage.crash();
+    // A failed sync on this thread: never acknowledged, lost in a crash, the engine stops.
+    storage.fail_next_sync();
+    let mut lost = submit_now(&engine, 3, "Add", &add("a", "lost"));
+    assert!(is_poisoned(lost.blocking_accepted()), "never acknowledged");
+    assert!(engine.poisoned().is_some());
+    let after_lost = storage.crash();
+    drop(engine);
+    assert_eq!(commands_held(&after_kept), 2);
+    let (engine, report) = open(&after_lost);
+    assert_eq!(report.commands, 2);
+    assert_eq!(engine.status(Uuid::from_u128(3)).unwrap(), None);
+    let kept = engine.status(Uuid::from_u128(2)).unwrap().expect("kept");
+    assert_eq!(kept.state, CommandState::Succeeded);
+    assert_eq!(engine.read_stream("counter-a", 1, 10).unwrap().len(), 2);
+}
+
+/// How many commands a store holds once opened.
+fn commands_held(storage: &SimStorage) -> u64 {
+    let (engine, report) = open(storage);
+    engine.shutdown();
+    report.commands
+}
+
 #[test]
 fn crash_after_the_journal_sync_keeps_commands_with_their_outcomes_and_runs_nothing_again() {
     let storage = SimStorage::new();

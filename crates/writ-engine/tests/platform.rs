@@ -421,3 +421,96 @@ fn on_a_manual_clock_a_timer_fires_while_the_engine_runs_once_the_clock_passes_i
         1_000_000 + 3_600_000
     );
 }
+
+fn submit_now(engine: &Engine, id: u128, command: &str, payload: &[u8]) -> writ_engine::Pending {
+    let submission = Submission {
+        id: Uuid::from_u128(id),
+        command,
+        version: None,
+        payload,
+        expected_version: None,
+    };
+    match engine.submit_now(&submission).expect("submit_now") {
+        Submitted::New(pending) => pending,
+        Submitted::Duplicate => panic!("duplicate"),
+    }
+}
+
+#[test]
+fn on_an_idle_engine_submit_now_decides_and_syncs_on_the_calling_thread() {
+    let storage = SimStorage::new();
+    let engine = open(&storage, support::relay(), options());
+    for n in 0..3u128 {
+        let mut pending = submit_now(&engine, 10 + n, "Ping", &support::ping("here", 0));
+        // Ready on return: decided and synced here, nothing to wait for.
+        let sequence = pending.try_accepted().expect("answered on return");
+        assert_eq!(sequence.unwrap(), n as u64);
+        let status = pending.blocking_outcome().unwrap();
+        assert_eq!(status.state, CommandState::Succeeded);
+        assert_eq!(status.events[0].version, n as u64 + 1);
+    }
+    assert_eq!(engine.stats().decided_on_submit, 3);
+    // And it is in the journal like any other: a restart reads it back.
+    engine.shutdown();
+    let engine = open(&storage.crash(), support::relay(), options());
+    assert_eq!(engine.stream_version("relay-here"), 3);
+}
+
+#[test]
+fn submit_now_never_passes_a_command_submitted_before_it() {
+    // Each client queues a Ping and, without waiting, asks through submit_now whether
+    // its relay holds something: were the second decided first, it would be rejected.
+    let storage = SimStorage::new();
+    let engine = Arc::new(open(&storage, support::relay(), options()));
+    let clients: Vec<_> = (0..4u128)
+        .map(|client| {
+            let engine = Arc::clone(&engine);
+            std::thread::spawn(move || {
+                let mut last = Vec::new();
+                for round in 0..300u128 {
+                    let id = client * 1_000_000 + round * 2;
+                    let relay = format!("c{client}-{round}");
+                    let ping = support::ping(&relay, 0);
+                    let queued = engine.submit_command(&Submission {
+                        id: Uuid::from_u128(id),
+                        command: "Ping",
+                        version: None,
+                        payload: &ping,
+                        expected_version: None,
+                    });
+                    assert!(matches!(queued, Ok(Submitted::New(_))));
+                    let inspect =
+                        serde_json::to_vec(&json!({"relay": format!("{relay}-q"), "other": relay}))
+                            .unwrap();
+                    let mut asked = submit_now(&engine, id + 1, "Inspect", &inspect);
+                    asked.blocking_accepted().unwrap();
+                    last.push(asked.blocking_outcome().unwrap());
+                }
+                last
+            })
+        })
+        .collect();
+    for client in clients {
+        for status in client.join().unwrap() {
+            assert_eq!(status.state, CommandState::Succeeded, "{status:?}");
+        }
+    }
+}
+
+#[test]
+fn a_timer_scheduled_by_a_command_decided_on_the_submitting_thread_fires() {
+    // The writer thread waits with no timer pending; the command that schedules one is
+    // decided elsewhere, so the writer thread must be told to look at its timers again.
+    let storage = SimStorage::new();
+    let engine = open(&storage, support::relay(), options());
+    let mut pending = submit_now(
+        &engine,
+        1,
+        "Remind",
+        &support::remind("soon", now_ms() + 100),
+    );
+    assert!(pending.try_accepted().is_some(), "decided on this thread");
+    assert_eq!(engine.stats().decided_on_submit, 1);
+    wait_until(|| engine.stream_version("relay-soon!") == 1);
+    assert_eq!(engine.timers_pending(), 0);
+}

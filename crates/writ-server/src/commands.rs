@@ -77,7 +77,9 @@ pub(crate) async fn post_update(
         .map_err(|r| body_error(&state, r))?;
     let update = UpdateRequest::parse(&body)?;
     let id = update.id;
-    let submitted = state.engine().submit_command(&update.submission())?;
+    // When the engine is idle the command is decided (and synced) right here, so that a
+    // lone client's answer crosses no thread; under load it is queued for the writer.
+    let submitted = state.engine().submit_now(&update.submission())?;
     match submitted {
         Submitted::New(mut pending) if wait == 0 => {
             pending.accepted().await?;
