@@ -77,9 +77,14 @@ pub(crate) async fn post_update(
         .map_err(|r| body_error(&state, r))?;
     let update = UpdateRequest::parse(&body)?;
     let id = update.id;
-    // When the engine is idle the command is decided (and synced) right here, so that a
-    // lone client's answer crosses no thread; under load it is queued for the writer.
-    let submitted = state.engine().submit_now(&update.submission())?;
+    // A request alone in the server is decided (and synced) right here when the engine is
+    // idle, so that a lone client's answer crosses no thread. With others in progress it
+    // is queued for the writer: a worker thread held for a sync would hold them up.
+    let submitted = if state.requests_in_progress() <= 1 {
+        state.engine().submit_now(&update.submission())?
+    } else {
+        state.engine().submit_command(&update.submission())?
+    };
     match submitted {
         Submitted::New(mut pending) if wait == 0 => {
             pending.accepted().await?;

@@ -117,6 +117,14 @@ impl AppState {
         *self.inner.shutdown.borrow()
     }
 
+    /// Requests being handled now (those that wait apart), this one included.
+    pub(crate) fn requests_in_progress(&self) -> usize {
+        self.inner
+            .options
+            .requests_max
+            .saturating_sub(self.inner.requests.available_permits())
+    }
+
     /// The engine.
     pub fn engine(&self) -> &Arc<Engine> {
         &self.inner.engine
