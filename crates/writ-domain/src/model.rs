@@ -277,6 +277,32 @@ fn ensure_loaded<D: Domain>(
     if cache.contains_key(stream) {
         return Ok(());
     }
+    let cached = load_stream::<D>(stale, execution, stream)?;
+    cache.insert(stream.into(), cached);
+    Ok(())
+}
+
+/// Takes `stream`'s state out of `cache` (one lookup), or folds its durable events when
+/// it is not there; the caller puts it back.
+fn take_loaded<D: Domain>(
+    cache: &mut HashMap<Box<str>, Cached<D::State>>,
+    stale: &mut HashMap<Box<str>, u64>,
+    execution: &mut dyn Execution,
+    stream: &str,
+) -> Result<(Box<str>, Cached<D::State>), String> {
+    if let Some(taken) = cache.remove_entry(stream) {
+        return Ok(taken);
+    }
+    Ok((stream.into(), load_stream::<D>(stale, execution, stream)?))
+}
+
+/// Folds `stream`'s durable events into a fresh state (once a stale stream's last good
+/// event is durable).
+fn load_stream<D: Domain>(
+    stale: &mut HashMap<Box<str>, u64>,
+    execution: &mut dyn Execution,
+    stream: &str,
+) -> Result<Cached<D::State>, String> {
     if let Some(position) = stale.remove(stream) {
         execution.wait_durable(position);
     }
@@ -298,8 +324,7 @@ fn ensure_loaded<D: Domain>(
         cached.last_position = position;
         Ok(())
     })?;
-    cache.insert(stream.into(), cached);
-    Ok(())
+    Ok(cached)
 }
 
 /// The other streams a decision reads: the cache, loaded on demand.
@@ -347,44 +372,27 @@ impl<D: Domain> Executor for TypedExecutor<D> {
             .ok_or_else(|| failed(format!("a command of another domain reached {}", D::NAME)))?;
         let target = D::stream(command);
         check_stream::<D>(&target).map_err(failed)?;
-        ensure_loaded::<D>(&mut self.cache, &mut self.stale, execution, &target).map_err(failed)?;
-        // The target is held apart while deciding, so that the decision can borrow its
-        // state while loading others into the cache.
-        let (key, entry) = self
-            .cache
-            .remove_entry(target.as_ref())
-            .expect("loaded above");
-        if let Some(expected) = execution.expected_version()
-            && expected != entry.version
-        {
-            let actual = entry.version;
-            self.cache.insert(key, entry);
-            return Err(Rejection::wrong_expected_version(expected, actual).into());
-        }
-        let envelope = *execution.envelope();
-        let (decided, recorded) = {
-            let mut loader = Loader::<D> {
-                cache: &mut self.cache,
-                stale: &mut self.stale,
-                execution: &mut *execution,
-            };
-            let mut decision =
-                Decision::new(&envelope, &key, &entry.state, entry.version, &mut loader);
-            let decided = catch_unwind(AssertUnwindSafe(|| D::decide(&mut decision, command)));
-            (decided, decision.into_recorded())
-        };
-        self.cache.insert(key, entry);
-        match decided {
-            Err(panic) => {
-                return Err(failed(format!(
-                    "the handler panicked: {}",
-                    panic_message(&*panic)
-                )));
+        // The target's state is taken out of the cache for the whole command (one lookup
+        // to take it, one to put it back), so that the decision can borrow it while other
+        // streams are loaded into the cache, and the events are applied to it in place.
+        let (key, mut entry) =
+            take_loaded::<D>(&mut self.cache, &mut self.stale, execution, &target)
+                .map_err(failed)?;
+        match self.decide_and_apply(&key, &mut entry, command, execution) {
+            Ok(()) => {
+                self.cache.insert(key, entry);
+                Ok(())
             }
-            Ok(Err(refusal)) => return Err(refusal),
-            Ok(Ok(())) => {}
+            Err(Outcome::Refused(refusal)) => {
+                self.cache.insert(key, entry);
+                Err(refusal)
+            }
+            Err(Outcome::HalfApplied(refusal)) => {
+                // Reload it once the events it had before this command are durable.
+                self.stale.insert(key, entry.last_position);
+                Err(refusal)
+            }
         }
-        self.emit_and_apply(&target, recorded, execution)
     }
 
     fn trim(&mut self, durable_position: u64, streams_max: usize) {
@@ -410,67 +418,133 @@ impl<D: Domain> Executor for TypedExecutor<D> {
     }
 }
 
+/// How [`TypedExecutor::decide_and_apply`] failed.
+enum Outcome {
+    /// Nothing was applied: the target's state is as it was.
+    Refused(Refusal),
+    /// Applying the events panicked: the target's state is half-applied, and its
+    /// `last_position` is still the one before this command.
+    HalfApplied(Refusal),
+}
+
 impl<D: Domain> TypedExecutor<D> {
-    /// Emits the decided events with their versions, then applies them to the cached
-    /// states. Events on streams other than the target are checked and loaded first.
+    /// Checks the expected version, decides, then emits the events and applies them; the
+    /// target's state `entry` is held apart from the cache by the caller.
+    fn decide_and_apply(
+        &mut self,
+        target: &str,
+        entry: &mut Cached<D::State>,
+        command: &D::Command,
+        execution: &mut dyn Execution,
+    ) -> Result<(), Outcome> {
+        if let Some(expected) = execution.expected_version()
+            && expected != entry.version
+        {
+            let refusal = Rejection::wrong_expected_version(expected, entry.version).into();
+            return Err(Outcome::Refused(refusal));
+        }
+        let envelope = *execution.envelope();
+        let (decided, recorded) = {
+            let mut loader = Loader::<D> {
+                cache: &mut self.cache,
+                stale: &mut self.stale,
+                execution: &mut *execution,
+            };
+            let mut decision =
+                Decision::new(&envelope, target, &entry.state, entry.version, &mut loader);
+            let decided = catch_unwind(AssertUnwindSafe(|| D::decide(&mut decision, command)));
+            (decided, decision.into_recorded())
+        };
+        match decided {
+            Err(panic) => {
+                return Err(Outcome::Refused(failed(format!(
+                    "the handler panicked: {}",
+                    panic_message(&*panic)
+                ))));
+            }
+            Ok(Err(refusal)) => return Err(Outcome::Refused(refusal)),
+            Ok(Ok(())) => {}
+        }
+        self.emit_and_apply(target, entry, recorded, execution)
+    }
+
+    /// Emits the decided events with their versions, then applies them to the states
+    /// (the target's `entry`, the others in the cache). Events on streams other than the
+    /// target are checked and loaded first.
     fn emit_and_apply(
         &mut self,
         target: &str,
+        entry: &mut Cached<D::State>,
         recorded: Vec<(Option<String>, D::Event)>,
         execution: &mut dyn Execution,
-    ) -> Result<(), Refusal> {
-        // (stream, the version its next event gets) for every stream written, in order of
-        // first write; few, so a vector.
+    ) -> Result<(), Outcome> {
+        // (stream, the version its next event gets) for every other stream written, in
+        // order of first write; few, so a vector.
         let mut next: Vec<(&str, u64)> = Vec::new();
+        let mut target_next = entry.version + 1;
         let mut positions = Vec::with_capacity(recorded.len());
         for (stream, event) in &recorded {
             let stream = stream.as_deref().unwrap_or(target);
-            let at = match next.iter().position(|(s, _)| *s == stream) {
-                Some(at) => at,
-                None => {
-                    check_stream::<D>(stream).map_err(failed)?;
-                    ensure_loaded::<D>(&mut self.cache, &mut self.stale, execution, stream)
-                        .map_err(failed)?;
-                    next.push((stream, self.cache[stream].version + 1));
-                    next.len() - 1
-                }
+            let version = if stream == target {
+                target_next += 1;
+                target_next - 1
+            } else {
+                let at = match next.iter().position(|(s, _)| *s == stream) {
+                    Some(at) => at,
+                    None => {
+                        check_stream::<D>(stream).map_err(|e| Outcome::Refused(failed(e)))?;
+                        ensure_loaded::<D>(&mut self.cache, &mut self.stale, execution, stream)
+                            .map_err(|e| Outcome::Refused(failed(e)))?;
+                        next.push((stream, self.cache[stream].version + 1));
+                        next.len() - 1
+                    }
+                };
+                next[at].1 += 1;
+                next[at].1 - 1
             };
-            let version = next[at].1;
-            next[at].1 += 1;
             let position = execution
                 .emit(stream, version, event.event_type(), &mut |out| {
                     event.encode_data(out).map_err(|e| e.to_string())
                 })
-                .map_err(|e| failed(format!("event {}: {e}", event.event_type())))?;
+                .map_err(|e| {
+                    Outcome::Refused(failed(format!("event {}: {e}", event.event_type())))
+                })?;
             positions.push(position);
         }
-        // Where each written stream stood before this command, should applying panic.
+        // Where each other written stream stood before this command, should applying
+        // panic.
         let before: Vec<(&str, u64)> = next
             .iter()
             .map(|(s, _)| (*s, self.cache[*s].last_position))
             .collect();
+        let target_before = entry.last_position;
         let cache = &mut self.cache;
         let applied = catch_unwind(AssertUnwindSafe(|| {
             for ((stream, event), position) in recorded.iter().zip(&positions) {
                 let stream = stream.as_deref().unwrap_or(target);
-                let cached = cache.get_mut(stream).expect("loaded before emitting");
+                let cached = if stream == target {
+                    &mut *entry
+                } else {
+                    cache.get_mut(stream).expect("loaded before emitting")
+                };
                 D::evolve(&mut cached.state, event);
                 cached.version += 1;
                 cached.last_position = *position;
             }
         }));
         if let Err(panic) = applied {
-            // The cached states are half-applied: drop them, and reload each once the
-            // events it had before this command are durable. This command fails, so its
-            // own events are never written.
+            // The states are half-applied: drop them, and reload each once the events it
+            // had before this command are durable. This command fails, so its own events
+            // are never written.
             for (stream, last_position) in before {
                 self.cache.remove(stream);
                 self.stale.insert(stream.into(), last_position);
             }
-            return Err(failed(format!(
+            entry.last_position = target_before;
+            return Err(Outcome::HalfApplied(failed(format!(
                 "applying the events panicked: {}",
                 panic_message(&*panic)
-            )));
+            ))));
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ pub(crate) struct Metrics {
     pub intake_queue_depth: Gauge,
     pub commands_accepted: Counter,
     pub commands_duplicate: Counter,
+    pub decided_on_submit: Counter,
     pub succeeded: Counter,
     pub rejected: Counter,
     pub failed: Counter,
@@ -38,6 +39,7 @@ impl Metrics {
             intake_queue_depth: gauge!("writ_intake_queue_depth"),
             commands_accepted: counter!("writ_commands_accepted_total"),
             commands_duplicate: counter!("writ_commands_duplicate_total"),
+            decided_on_submit: counter!("writ_commands_decided_on_submit_total"),
             succeeded: outcome("succeeded"),
             rejected: outcome("rejected"),
             failed: outcome("failed"),
@@ -69,6 +71,10 @@ pub const METRICS: &[(&str, &str)] = &[
     (
         "writ_commands_duplicate_total",
         "counter: submissions answered as duplicates",
+    ),
+    (
+        "writ_commands_decided_on_submit_total",
+        "counter: commands decided (and, the syncer idle, synced) on the submitting thread, the engine being idle (Engine::submit_now; over HTTP a request alone in the server), rather than queued for the writer thread",
     ),
     (
         "writ_command_outcomes_total",

@@ -339,6 +339,7 @@ impl Writer {
             .stats
             .decided_on_submit
             .fetch_add(1, Ordering::Relaxed);
+        shared.metrics.decided_on_submit.increment(1);
         writer.decide_batch(&mut vec![submit]);
         drop(writer);
         if shared.next_timer_ms.load(Ordering::Acquire) < next_timer {

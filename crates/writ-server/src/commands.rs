@@ -78,9 +78,10 @@ pub(crate) async fn post_update(
     let update = UpdateRequest::parse(&body)?;
     let id = update.id;
     // A request alone in the server is decided (and synced) right here when the engine is
-    // idle, so that a lone client's answer crosses no thread. With others in progress it
-    // is queued for the writer: a worker thread held for a sync would hold them up.
-    let submitted = if state.requests_in_progress() <= 1 {
+    // idle, so that a lone client's answer crosses no thread. With others in progress, or
+    // lately, it is queued for the writer: a worker thread held for a sync would hold them
+    // up, and a sync of one command would delay the batch of those arriving behind it.
+    let submitted = if state.alone() {
         state.engine().submit_now(&update.submission())?
     } else {
         state.engine().submit_command(&update.submission())?

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -31,7 +33,19 @@ pub(crate) struct Inner {
     pub(crate) waits: Arc<Semaphore>,
     streams: Arc<Semaphore>,
     shutdown: watch::Sender<bool>,
+    /// See [`AppState::alone`].
+    lone: LoneRequests,
 }
+
+/// When a request last met others in progress, in milliseconds since `started`.
+struct LoneRequests {
+    started: Instant,
+    crowded_at_ms: AtomicU64,
+}
+
+/// How long after a request met others in progress no request counts as alone: longer than
+/// the gaps between a loaded server's batches, short against a person's pace.
+const CROWDED_FOR: Duration = Duration::from_millis(100);
 
 impl fmt::Debug for AppState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -80,6 +94,10 @@ impl AppState {
                 waits: Arc::new(Semaphore::new(options.waits_max)),
                 streams: Arc::new(Semaphore::new(options.streams_max)),
                 shutdown: watch::channel(false).0,
+                lone: LoneRequests {
+                    started: Instant::now(),
+                    crowded_at_ms: AtomicU64::new(0),
+                },
                 options,
             }),
         }
@@ -117,12 +135,25 @@ impl AppState {
         *self.inner.shutdown.borrow()
     }
 
-    /// Requests being handled now (those that wait apart), this one included.
-    pub(crate) fn requests_in_progress(&self) -> usize {
-        self.inner
+    /// Whether this request is alone in the server, and has been for a while: no other
+    /// request (those that wait apart aside) is in progress now, and none met another in
+    /// the last [`CROWDED_FOR`]. A loaded server's requests arrive in waves, so the first
+    /// of a wave finds itself alone for a moment; the window keeps it from being taken for
+    /// a lone client's.
+    pub(crate) fn alone(&self) -> bool {
+        let in_progress = self
+            .inner
             .options
             .requests_max
-            .saturating_sub(self.inner.requests.available_permits())
+            .saturating_sub(self.inner.requests.available_permits());
+        let lone = &self.inner.lone;
+        let now_ms = u64::try_from(lone.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if in_progress > 1 {
+            lone.crowded_at_ms.store(now_ms.max(1), Ordering::Relaxed);
+            return false;
+        }
+        let crowded_at_ms = lone.crowded_at_ms.load(Ordering::Relaxed);
+        crowded_at_ms == 0 || now_ms.saturating_sub(crowded_at_ms) >= CROWDED_FOR.as_millis() as u64
     }
 
     /// The engine.

@@ -399,6 +399,45 @@ async fn hold_the_only_place(app: &Router, probe: &str) -> (tokio::task::AbortHa
 }
 
 #[tokio::test]
+async fn a_command_alone_is_decided_on_its_request_and_one_among_others_is_queued() {
+    let h = harness();
+    let decided_on_submit = || h.engine.stats().decided_on_submit;
+    // Alone in the server, the engine idle: decided and synced on the request's thread.
+    let first = run(&h.app, create(Uuid::new_v4(), "c-1")).await;
+    assert_eq!(first.status, StatusName::Succeeded);
+    assert_eq!(decided_on_submit(), 1);
+
+    // Another request in progress (its body never comes): queued for the writer.
+    let (admitted, polled) = tokio::sync::oneshot::channel::<()>();
+    let mut admitted = Some(admitted);
+    let body = futures_util::stream::poll_fn(move |_| {
+        if let Some(admitted) = admitted.take() {
+            let _ = admitted.send(());
+        }
+        std::task::Poll::<Option<Result<Bytes, std::io::Error>>>::Pending
+    });
+    let stuck = Request::post("/update")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(body))
+        .unwrap();
+    let stuck = tokio::spawn(h.app.clone().oneshot(stuck));
+    polled
+        .await
+        .expect("the stuck request is admitted and reads its body");
+    let second = run(&h.app, create(Uuid::new_v4(), "c-2")).await;
+    assert_eq!(second.status, StatusName::Succeeded);
+    assert_eq!(decided_on_submit(), 1, "queued, not decided on its request");
+
+    // Alone again once the other has ended and the crowded window (100 ms) has passed.
+    stuck.abort();
+    assert!(stuck.await.unwrap_err().is_cancelled());
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let third = run(&h.app, create(Uuid::new_v4(), "c-3")).await;
+    assert_eq!(third.status, StatusName::Succeeded);
+    assert_eq!(decided_on_submit(), 2);
+}
+
+#[tokio::test]
 async fn too_many_requests_in_progress_are_shed_with_503() {
     let h = harness_with(
         engine_options(),
