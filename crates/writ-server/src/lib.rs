@@ -1,10 +1,10 @@
 //! Writ's HTTP server: the only crate that knows HTTP, JSON wire shapes and WebSocket.
 //!
-//! It puts an [`Engine`] for any [`Domain`] behind the public HTTP contract
-//! (`shared/CONTRACT.md`):
+//! It puts a [`writ_engine::Engine`] for any [`writ_domain::Domain`] behind the public
+//! HTTP contract (`shared/CONTRACT.md`):
 //!
-//! - **Commands**: `POST /update` answers `202` once the command is durable in the command
-//!   log; `GET /update/{id}` tells where it stands, as a long poll (`?wait=`) or a stream of
+//! - **Commands**: `POST /update` answers `202` once the command is durable in the journal;
+//!   `GET /update/{id}` tells where it stands, as a long poll (`?wait=`) or a stream of
 //!   server-sent events; `GET /ws` carries many commands in flight on one WebSocket.
 //! - **Reads**: `GET /streams/{stream}`, `GET /events` (pages, or a live tail as
 //!   server-sent events that resumes from `Last-Event-ID`).

@@ -4,7 +4,7 @@
 //! with its items and the events of its stream, indexes of orders by status and by
 //! customer, the set of current orders (neither shipped nor cancelled), and every product's
 //! stock, indexed by sku. [`catalog`] declares the queries of query API version 1;
-//! [`start`] runs it all on an engine.
+//! [`read_model`] bundles both for [`writ_query::ReadModels::start`].
 //!
 //! # Queries (version 1)
 //!
