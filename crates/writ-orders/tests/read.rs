@@ -203,7 +203,7 @@ fn the_workload_mix_replays_into_the_figures_it_implies() {
     send_the_mix(&engine, ORDERS);
     let runtime = ProjectionRuntime::start(
         engine.clone(),
-        read::OrdersProjection::current(),
+        read::OrdersProjection,
         RuntimeOptions::default(),
     )
     .unwrap();
@@ -405,7 +405,7 @@ fn the_workload_mix_replays_into_the_figures_it_implies() {
     ));
 
     // The runtime's view is the one a replay of the log builds.
-    let mut replay = Replay::new(OrdersProjection::current());
+    let mut replay = Replay::new(OrdersProjection);
     while replay.position() < engine.last_position() {
         replay.apply(&engine.read_all(replay.position() + 1, 1000).unwrap());
     }
@@ -437,7 +437,7 @@ fn pages_go_on_across_live_snapshots_without_repeats_or_gaps() {
     }
     let runtime = ProjectionRuntime::start(
         engine.clone(),
-        read::OrdersProjection::current(),
+        read::OrdersProjection,
         RuntimeOptions::default(),
     )
     .unwrap();

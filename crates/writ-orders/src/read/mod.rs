@@ -95,7 +95,7 @@
 //!     correlation_id: Default::default(),
 //!     recorded_at_ms: 1_798_137_240_000 + position * 1000,
 //! };
-//! let mut replay = Replay::new(OrdersProjection::current());
+//! let mut replay = Replay::new(OrdersProjection);
 //! replay.apply(&[
 //!     event(1, "product-pen", "StockAdded", r#"{"sku":"pen","name":"Pen","quantity":5}"#),
 //!     event(2, "order-o-1", "OrderCreated", r#"{"orderId":"o-1","customerId":"c-1","customerName":"Ada"}"#),
@@ -141,5 +141,5 @@ pub use writ_query::collections::{List, ListIter};
 /// The orders read model for [`ReadModels::start`](writ_query::ReadModels::start): the
 /// newest projection with the queries of query API version 1.
 pub fn read_model() -> ReadModelSpec {
-    ReadModelSpec::new(OrdersProjection::current(), catalog())
+    ReadModelSpec::new(OrdersProjection, catalog())
 }

@@ -8,43 +8,19 @@ use writ_query::{ApplyError, Projection, RecordedEvent};
 use super::view::{HistoryEvent, Item, OrderUpdate, OrdersView, Stamp, StockUpdate};
 use crate::{Line, OrderEvent, OrderId, Sku};
 
-/// The orders projection, `orders`. Its versions are structures of the [`OrdersView`]:
+/// The orders projection, `orders`, at version 1: orders with their items and histories,
+/// by status, current, by customer; products by sku. Query API version 1 reads it.
 ///
-/// | version | structure |
-/// |---|---|
-/// | 1 (current) | orders with their items and histories, by status, current, by customer; products by sku |
-///
-/// Query API version 1 reads version 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OrdersProjection {
-    version: u32,
-}
+/// One version so far, so a unit struct; a second structure of the [`OrdersView`] would
+/// make it carry its version, as `writ_tickets::read::TicketsProjection` does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrdersProjection;
 
 impl OrdersProjection {
     /// The projection's name, the first half of its root.
     pub const NAME: &'static str = "orders";
-    /// The newest version.
-    pub const CURRENT_VERSION: u32 = 1;
-
-    /// The newest version.
-    pub fn current() -> Self {
-        Self {
-            version: Self::CURRENT_VERSION,
-        }
-    }
-
-    /// A given version (only 1 so far); `None` for others.
-    pub fn with_version(version: u32) -> Option<Self> {
-        (1..=Self::CURRENT_VERSION)
-            .contains(&version)
-            .then_some(Self { version })
-    }
-}
-
-impl Default for OrdersProjection {
-    fn default() -> Self {
-        Self::current()
-    }
+    /// Its version.
+    pub const VERSION: u32 = 1;
 }
 
 /// An orders event as [`OrdersProjection`] decodes it, ahead of applying (the runtime does
@@ -125,7 +101,7 @@ impl Projection for OrdersProjection {
     }
 
     fn version(&self) -> u32 {
-        self.version
+        Self::VERSION
     }
 
     fn event_types(&self) -> &[&'static str] {

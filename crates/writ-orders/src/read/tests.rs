@@ -197,7 +197,7 @@ impl Shop {
 
     /// The read model of the log so far.
     fn snapshot(&self) -> Snapshot<OrdersView> {
-        let mut replay = Replay::new(OrdersProjection::current());
+        let mut replay = Replay::new(OrdersProjection);
         replay.apply(&self.log);
         assert_eq!(replay.stats().errors, 0, "{:?}", replay.stats().last_error);
         replay.snapshot()
@@ -865,7 +865,7 @@ fn events_that_do_not_fit_are_skipped_without_changing_the_view() {
         ),
         event(13, "order-o-1", "NotAnOrdersEvent", "{}"),
     ];
-    let mut replay = Replay::new(OrdersProjection::current());
+    let mut replay = Replay::new(OrdersProjection);
     replay.apply(&events);
     let stats = replay.stats();
     assert_eq!(
