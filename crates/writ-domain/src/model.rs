@@ -282,18 +282,33 @@ fn ensure_loaded<D: Domain>(
     Ok(())
 }
 
-/// Takes `stream`'s state out of `cache` (one lookup), or folds its durable events when
-/// it is not there; the caller puts it back.
+/// Takes `stream`'s state out of `cache`, leaving its entry in place with a default state
+/// (so that the table is not churned by a removal and an insertion per command), or folds
+/// its durable events when it is not there. The caller puts it back with [`put_back`].
 fn take_loaded<D: Domain>(
     cache: &mut HashMap<Box<str>, Cached<D::State>>,
     stale: &mut HashMap<Box<str>, u64>,
     execution: &mut dyn Execution,
     stream: &str,
-) -> Result<(Box<str>, Cached<D::State>), String> {
-    if let Some(taken) = cache.remove_entry(stream) {
-        return Ok(taken);
+) -> Result<Cached<D::State>, String> {
+    match cache.get_mut(stream) {
+        Some(cached) => Ok(Cached {
+            state: std::mem::take(&mut cached.state),
+            version: cached.version,
+            last_position: cached.last_position,
+        }),
+        None => load_stream::<D>(stale, execution, stream),
     }
-    Ok((stream.into(), load_stream::<D>(stale, execution, stream)?))
+}
+
+/// Puts a state taken by [`take_loaded`] back in `cache`.
+fn put_back<S>(cache: &mut HashMap<Box<str>, Cached<S>>, stream: &str, cached: Cached<S>) {
+    match cache.get_mut(stream) {
+        Some(slot) => *slot = cached,
+        None => {
+            cache.insert(stream.into(), cached);
+        }
+    }
 }
 
 /// Folds `stream`'s durable events into a fresh state (once a stale stream's last good
@@ -375,21 +390,22 @@ impl<D: Domain> Executor for TypedExecutor<D> {
         // The target's state is taken out of the cache for the whole command (one lookup
         // to take it, one to put it back), so that the decision can borrow it while other
         // streams are loaded into the cache, and the events are applied to it in place.
-        let (key, mut entry) =
-            take_loaded::<D>(&mut self.cache, &mut self.stale, execution, &target)
-                .map_err(failed)?;
-        match self.decide_and_apply(&key, &mut entry, command, execution) {
+        let mut entry = take_loaded::<D>(&mut self.cache, &mut self.stale, execution, &target)
+            .map_err(failed)?;
+        match self.decide_and_apply(&target, &mut entry, command, execution) {
             Ok(()) => {
-                self.cache.insert(key, entry);
+                put_back(&mut self.cache, &target, entry);
                 Ok(())
             }
             Err(Outcome::Refused(refusal)) => {
-                self.cache.insert(key, entry);
+                put_back(&mut self.cache, &target, entry);
                 Err(refusal)
             }
             Err(Outcome::HalfApplied(refusal)) => {
                 // Reload it once the events it had before this command are durable.
-                self.stale.insert(key, entry.last_position);
+                self.cache.remove(target.as_ref());
+                self.stale
+                    .insert(target.as_ref().into(), entry.last_position);
                 Err(refusal)
             }
         }

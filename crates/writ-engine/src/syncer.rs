@@ -38,13 +38,22 @@ pub(crate) struct SyncPath {
     /// writer sends one: the writer may append to the journal itself without reordering.
     in_flight: AtomicUsize,
     tx: SyncSender<SyncerMsg>,
-    /// Record buffers of batches already appended, emptied, for the writer's next batches:
-    /// a batch's buffer grows to the size batches have, once, instead of being allocated
-    /// (and grown by copying) on one thread and freed on the other for every batch.
-    spare: Mutex<Vec<Vec<u8>>>,
+    /// Emptied buffers for the writer's next batches (see [`Spare`]).
+    spare: Mutex<Spare>,
 }
 
-/// Most emptied record buffers kept for reuse (each as large as a batch has been).
+/// A batch's two buffers, its records and what to do once they are durable, once emptied:
+/// each grows to the size batches have, once, instead of being allocated (and grown by
+/// copying) on one thread and freed on the other for every batch. A batch's `Vec<Done>`
+/// is tens of KiB, which the allocator would otherwise take fresh from the system (and
+/// zero) every time.
+#[derive(Default)]
+struct Spare {
+    bytes: Vec<Vec<u8>>,
+    dones: Vec<Vec<Done>>,
+}
+
+/// Most emptied buffers of each kind kept for reuse (each as large as a batch has been).
 const SPARE_BUFFERS_MAX: usize = 4;
 
 /// Most records in a batch the writer syncs itself when the syncer is idle. Beyond it the
@@ -61,31 +70,47 @@ impl SyncPath {
             }),
             in_flight: AtomicUsize::new(0),
             tx,
-            spare: Mutex::new(Vec::new()),
+            spare: Mutex::new(Spare::default()),
         }
     }
 
     /// An empty buffer for a batch's records: an emptied one when there is one.
     pub(crate) fn buffer(&self) -> Vec<u8> {
-        self.spare
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.spare()
+            .bytes
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(64 * 1024))
     }
 
+    /// An empty list for a batch's [`Done`]s: an emptied one when there is one.
+    pub(crate) fn done_buffer(&self) -> Vec<Done> {
+        self.spare().dones.pop().unwrap_or_default()
+    }
+
+    fn spare(&self) -> std::sync::MutexGuard<'_, Spare> {
+        self.spare
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Takes back the record buffers of `batches` once they are appended.
     fn recycle(&self, batches: &mut [Batch]) {
-        let mut spare = self
-            .spare
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut spare = self.spare();
         for batch in batches {
-            if spare.len() < SPARE_BUFFERS_MAX && batch.bytes.capacity() > 0 {
+            if spare.bytes.len() < SPARE_BUFFERS_MAX && batch.bytes.capacity() > 0 {
                 let mut bytes = std::mem::take(&mut batch.bytes);
                 bytes.clear();
-                spare.push(bytes);
+                spare.bytes.push(bytes);
             }
+        }
+    }
+
+    /// Takes back an emptied list of [`Done`]s.
+    fn recycle_dones(&self, dones: Vec<Done>) {
+        debug_assert!(dones.is_empty());
+        let mut spare = self.spare();
+        if spare.dones.len() < SPARE_BUFFERS_MAX && dones.capacity() > 0 {
+            spare.dones.push(dones);
         }
     }
 
@@ -177,7 +202,7 @@ impl Journal {
         }
         // Whatever became durable is published and answered, also when a later part of
         // the batch failed (a unit too large for one frame took several syncs).
-        let mut failed = publish(shared, log, batches);
+        let mut failed = publish(shared, log, batches, path);
         if let Err(detail) = appended {
             shared.poison(detail);
             let reason = shared.unavailable();
@@ -242,9 +267,20 @@ fn append(log: &mut Log, batches: &[Batch]) -> Result<(), String> {
 /// After a sync: extend the indexes, publish the new end, mark the ids durable, answer,
 /// wake waiters, for every record before `log.durable_seq()`; returns the others (there
 /// are some only when a sync failed).
-fn publish(shared: &Shared, log: &Log, batches: &mut Vec<Batch>) -> Vec<Done> {
+fn publish(shared: &Shared, log: &Log, batches: &mut Vec<Batch>, path: &SyncPath) -> Vec<Done> {
     let durable = log.durable_seq();
-    let mut dones: Vec<Done> = batches.drain(..).flat_map(|b| b.done).collect();
+    // All in the first batch's list (usually the only one), the others' emptied ones kept.
+    let mut dones = Vec::new();
+    for mut batch in batches.drain(..) {
+        if dones.is_empty() {
+            std::mem::swap(&mut dones, &mut batch.done);
+        } else {
+            dones.append(&mut batch.done);
+        }
+        if batch.done.capacity() > 0 {
+            path.recycle_dones(batch.done);
+        }
+    }
     let failed = dones.split_off(dones.partition_point(|d| d.status.sequence < durable));
     if dones.is_empty() {
         return failed;
@@ -300,12 +336,13 @@ fn publish(shared: &Shared, log: &Log, batches: &mut Vec<Batch>) -> Vec<Done> {
     metrics.commands_accepted.increment(clients);
     // Clients first (waiters, then the submitters' answers), read models after.
     shared.waiters.wake(dones.iter().map(|d| &d.status.id));
-    for done in dones {
+    for done in dones.drain(..) {
         if let Some((accepted, outcome)) = done.reply {
             let _ = accepted.send(Ok(done.status.sequence));
             let _ = outcome.send(Ok(done.status));
         }
     }
+    path.recycle_dones(dones);
     store.notify();
     failed
 }

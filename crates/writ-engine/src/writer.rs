@@ -419,12 +419,11 @@ impl Writer {
         if self.batch.done.is_empty() {
             return;
         }
-        let records = self.batch.done.len();
         let batch = std::mem::replace(
             &mut self.batch,
             Batch {
                 bytes: self.sync.buffer(),
-                done: Vec::with_capacity(records),
+                done: self.sync.done_buffer(),
             },
         );
         self.sync.hand_over(&self.shared, batch);
@@ -859,7 +858,7 @@ impl Execution for WriterExecution<'_> {
             self.batch,
             Batch {
                 bytes: self.sync.buffer(),
-                done: Vec::new(),
+                done: self.sync.done_buffer(),
             },
         );
         self.sync.hand_over(self.shared, batch);
