@@ -37,7 +37,8 @@ pub struct EngineStats {
     pub duplicates: u64,
     /// Journal syncs.
     pub batches: u64,
-    /// Journal syncs the writer made itself, the syncer being idle (see `SyncPath`).
+    /// Journal syncs made without the syncer thread, the syncer being idle: by the writer
+    /// thread, or by a submitting thread ([`Engine::submit_now`]); see `SyncPath`.
     pub writer_syncs: u64,
     /// Clients' commands decided on the submitting thread, the writer being idle
     /// ([`Engine::submit_now`]).
@@ -243,9 +244,6 @@ impl Engine {
         let shared = recovered.shared;
 
         let options = &shared.options;
-        shared
-            .timers_pending
-            .store(recovered.timers.len(), Ordering::Relaxed);
         let (intake_tx, intake_rx) = mpsc::sync_channel(options.intake_queue_max);
         let (syncer_tx, syncer_rx) = mpsc::sync_channel(2);
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
@@ -258,7 +256,7 @@ impl Engine {
                 })
         };
         let mut threads = Vec::new();
-        let sync = Arc::new(syncer::SyncPath::new(recovered.journal, syncer_tx));
+        let sync = Arc::new(syncer::SyncPath::new(recovered.journal, syncer_tx, options));
         {
             let shared = Arc::clone(&shared);
             let sync = Arc::clone(&sync);
@@ -268,20 +266,22 @@ impl Engine {
             )?);
         }
         let command_reader = shared.store.journal.clone();
-        let writer = Arc::new(Mutex::new(Writer::new(
+        let mut writer = Writer::new(
             Arc::clone(&shared),
             recovered.timers,
             shared.store.durable(),
             recovered.last_recorded_ms,
             sync,
-        )));
+        );
+        // Before the engine is returned, so that no command is decided ahead of it.
+        writer.start(recovered.resume, recovered.resumed_decided);
+        let writer = Arc::new(Mutex::new(writer));
         {
             let writer = Arc::clone(&writer);
-            let resume = recovered.resume;
-            let decided = recovered.resumed_decided;
+            let shared = Arc::clone(&shared);
             threads.push(spawn(
                 "writ-writer",
-                Box::new(move || Writer::run_thread(writer, intake_rx, resume, decided)),
+                Box::new(move || Writer::run_thread(writer, shared, intake_rx)),
             )?);
         }
         let (stop_tx, stop_rx) = mpsc::channel();
@@ -554,24 +554,12 @@ impl Engine {
         )
     }
 
-    /// When the first pending timer is due, in ms since the epoch by the engine's clock;
-    /// `None` when no timer is pending.
-    pub fn next_timer_due_ms(&self) -> Option<u64> {
-        match self.shared.next_timer_ms.load(Ordering::Acquire) {
-            u64::MAX => None,
-            at => Some(at),
-        }
-    }
-
     /// Whether the engine has nothing to do by its clock: no command waits for the writer,
     /// no timer is due, and everything decided is durable (and published). For tests that
     /// move a [`ManualClock`](crate::ManualClock) and wait for what falls due to be done.
     pub fn is_idle(&self) -> bool {
-        let shared = &self.shared;
-        shared.queued.load(Ordering::Acquire) == 0
-            && !shared.deciding.load(Ordering::Acquire)
-            && shared.next_timer_ms.load(Ordering::Acquire) > shared.options.clock.now_ms()
-            && shared.decided_position.load(Ordering::Acquire) <= shared.store.last_position()
+        // The writer's lock is held while a batch is decided and handed to be synced.
+        self.writer.try_lock().is_ok_and(|writer| writer.is_idle())
     }
 
     /// Durable timers pending.

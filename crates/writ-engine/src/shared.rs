@@ -43,11 +43,6 @@ pub(crate) struct Shared {
     /// When the first pending timer is due (ms), `u64::MAX` for none, as the writer last
     /// published it.
     pub next_timer_ms: AtomicU64,
-    /// The writer has taken commands (or a due timer) and not yet published what it
-    /// decided: set before `queued` goes down.
-    pub deciding: AtomicBool,
-    /// The last position the writer has decided (durable or not), as it last published it.
-    pub decided_position: AtomicU64,
     poisoned: AtomicBool,
     poison_detail: Mutex<Option<String>>,
     pub accepting: AtomicBool,
@@ -75,8 +70,6 @@ impl Shared {
             queued: AtomicUsize::new(0),
             timers_pending: AtomicUsize::new(0),
             next_timer_ms: AtomicU64::new(u64::MAX),
-            deciding: AtomicBool::new(false),
-            decided_position: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
             poison_detail: Mutex::new(None),
             accepting: AtomicBool::new(true),

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use writ_log::{AppendError, Log};
 
+use crate::options::EngineOptions;
 use crate::record::Origin;
 use crate::shared::{PanicGuard, Shared};
 use crate::types::CommandState;
@@ -40,6 +41,10 @@ pub(crate) struct SyncPath {
     tx: SyncSender<SyncerMsg>,
     /// Emptied buffers for the writer's next batches (see [`Spare`]).
     spare: Mutex<Spare>,
+    /// Largest buffers kept in `spare` (a batch's bytes, a batch's records): a batch
+    /// larger than batches usually are (a unit with large events, many timers due at
+    /// once) is freed, not kept.
+    retain: (usize, usize),
 }
 
 /// A batch's two buffers, its records and what to do once they are durable, once emptied:
@@ -62,7 +67,7 @@ const SPARE_BUFFERS_MAX: usize = 4;
 const SELF_SYNC_RECORDS_MAX: usize = 16;
 
 impl SyncPath {
-    pub(crate) fn new(log: Log, tx: SyncSender<SyncerMsg>) -> Self {
+    pub(crate) fn new(log: Log, tx: SyncSender<SyncerMsg>, options: &EngineOptions) -> Self {
         Self {
             journal: Mutex::new(Journal {
                 log,
@@ -71,6 +76,7 @@ impl SyncPath {
             in_flight: AtomicUsize::new(0),
             tx,
             spare: Mutex::new(Spare::default()),
+            retain: (options.batch_bytes_max, options.batch_records_max),
         }
     }
 
@@ -97,7 +103,8 @@ impl SyncPath {
     fn recycle(&self, batches: &mut [Batch]) {
         let mut spare = self.spare();
         for batch in batches {
-            if spare.bytes.len() < SPARE_BUFFERS_MAX && batch.bytes.capacity() > 0 {
+            let capacity = batch.bytes.capacity();
+            if spare.bytes.len() < SPARE_BUFFERS_MAX && capacity > 0 && capacity <= self.retain.0 {
                 let mut bytes = std::mem::take(&mut batch.bytes);
                 bytes.clear();
                 spare.bytes.push(bytes);
@@ -109,14 +116,31 @@ impl SyncPath {
     fn recycle_dones(&self, dones: Vec<Done>) {
         debug_assert!(dones.is_empty());
         let mut spare = self.spare();
-        if spare.dones.len() < SPARE_BUFFERS_MAX && dones.capacity() > 0 {
+        let capacity = dones.capacity();
+        if spare.dones.len() < SPARE_BUFFERS_MAX && capacity > 0 && capacity <= self.retain.1 {
             spare.dones.push(dones);
         }
     }
 
+    /// Hands the records decided so far in `batch` over to be made durable (nothing when
+    /// there are none), leaving it empty, with buffers kept from earlier batches.
+    pub(crate) fn flush(&self, shared: &Shared, batch: &mut Batch) {
+        if batch.done.is_empty() {
+            return;
+        }
+        let full = std::mem::replace(
+            batch,
+            Batch {
+                bytes: self.buffer(),
+                done: self.done_buffer(),
+            },
+        );
+        self.hand_over(shared, full);
+    }
+
     /// Makes `batch` durable and answers it: at once on this thread when the syncer is
     /// idle and the batch small, else through the syncer.
-    pub(crate) fn hand_over(&self, shared: &Shared, batch: Batch) {
+    fn hand_over(&self, shared: &Shared, batch: Batch) {
         if batch.done.is_empty() {
             return;
         }
@@ -288,18 +312,16 @@ fn publish(shared: &Shared, log: &Log, batches: &mut Vec<Batch>, path: &SyncPath
     let store = &shared.store;
     let mut last_position = store.last_position();
     store.index(|index| {
-        {
-            for done in &dones {
-                index.push(
-                    done.first_position,
-                    done.status
-                        .events
-                        .iter()
-                        .map(|e| (e.stream.as_str(), e.version)),
-                );
-                if let Some(e) = done.status.events.last() {
-                    last_position = e.position;
-                }
+        for done in &dones {
+            index.push(
+                done.first_position,
+                done.status
+                    .events
+                    .iter()
+                    .map(|e| (e.stream.as_str(), e.version)),
+            );
+            if let Some(e) = done.status.events.last() {
+                last_position = e.position;
             }
         }
         debug_assert_eq!(index.commits(), durable);
@@ -308,19 +330,17 @@ fn publish(shared: &Shared, log: &Log, batches: &mut Vec<Batch>, path: &SyncPath
     let stats = &shared.stats;
     stats.batches.fetch_add(1, Ordering::Relaxed);
     let (mut succeeded, mut rejected, mut failures, mut clients) = (0, 0, 0, 0);
-    {
-        for done in &dones {
-            shared
-                .dedupe
-                .mark_durable(done.status.id, done.status.sequence);
-            match done.status.state {
-                CommandState::Succeeded => succeeded += 1,
-                CommandState::Rejected { .. } => rejected += 1,
-                _ => failures += 1,
-            }
-            if done.status.origin == Origin::Client {
-                clients += 1;
-            }
+    for done in &dones {
+        shared
+            .dedupe
+            .mark_durable(done.status.id, done.status.sequence);
+        match done.status.state {
+            CommandState::Succeeded => succeeded += 1,
+            CommandState::Rejected { .. } => rejected += 1,
+            _ => failures += 1,
+        }
+        if done.status.origin == Origin::Client {
+            clients += 1;
         }
     }
     stats.succeeded.fetch_add(succeeded, Ordering::Relaxed);

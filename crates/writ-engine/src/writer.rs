@@ -227,28 +227,12 @@ impl Writer {
     /// to do ([`Writer::try_decide_now`]).
     pub(crate) fn run_thread(
         cell: Arc<Mutex<Writer>>,
+        shared: Arc<Shared>,
         rx: Receiver<WriterMsg>,
-        resume: Vec<Queued>,
-        resumed_count: usize,
     ) {
-        let shared = Arc::clone(&lock(&cell).shared);
         let _guard = PanicGuard(&shared, "writer");
         let options = shared.options.clone();
         let clock = Arc::clone(&options.clock);
-        {
-            let mut writer = lock(&cell);
-            if !resume.is_empty() {
-                writer.last_recorded_ms = clock.now_ms().max(writer.last_recorded_ms);
-                let queue = resume
-                    .into_iter()
-                    .filter_map(|q| writer.queued_item(q))
-                    .collect();
-                writer.run_unit(queue, resumed_count);
-                writer.publish_timers();
-                writer.flush();
-            }
-            writer.publish_timers();
-        }
         let mut submits: Vec<Submit> = Vec::with_capacity(options.batch_records_max);
         let mut shutdown = false;
         while !shutdown {
@@ -293,7 +277,8 @@ impl Writer {
             }
             let mut writer = lock(&cell);
             // Counted down only under the lock: a thread that holds it and finds the
-            // count at zero knows no command is waiting to be decided before its own.
+            // count at zero knows no command is waiting to be decided before its own
+            // (nor is one being decided: the lock is held until it is handed to be synced).
             if !submits.is_empty() {
                 let depth =
                     shared.queued.fetch_sub(submits.len(), Ordering::AcqRel) - submits.len();
@@ -324,15 +309,22 @@ impl Writer {
         submit: Submit,
         tick: &SyncSender<WriterMsg>,
     ) -> Result<(), Submit> {
-        let mut writer = match cell.try_lock() {
-            Ok(writer) => writer,
-            Err(std::sync::TryLockError::WouldBlock) => return Err(submit),
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        // A poisoned lock: a batch panicked halfway; the writer thread poisons the engine.
+        let Ok(mut writer) = cell.try_lock() else {
+            return Err(submit);
         };
-        if writer.stopped || writer.shared.queued.load(Ordering::Acquire) != 0 {
+        let shared = Arc::clone(&writer.shared);
+        // A due timer is the writer thread's to fire (it is waking for it), not this
+        // caller's: its chain of commands would run ahead of the caller's own.
+        if writer.stopped
+            || shared.queued.load(Ordering::Acquire) != 0
+            || writer
+                .timers
+                .next_due_ms()
+                .is_some_and(|at| at <= shared.options.clock.now_ms())
+        {
             return Err(submit);
         }
-        let shared = Arc::clone(&writer.shared);
         let _guard = PanicGuard(&shared, "writer");
         let next_timer = shared.next_timer_ms.load(Ordering::Acquire);
         shared
@@ -349,12 +341,44 @@ impl Writer {
         Ok(())
     }
 
+    /// At open, before anything else is decided: completes the unit a crash cut short (its
+    /// remaining process commands, `resumed_count` of its records decided already), and
+    /// publishes the timers.
+    pub(crate) fn start(&mut self, resume: Vec<Queued>, resumed_count: usize) {
+        if !resume.is_empty() {
+            self.last_recorded_ms = self
+                .shared
+                .options
+                .clock
+                .now_ms()
+                .max(self.last_recorded_ms);
+            let queue = resume
+                .into_iter()
+                .filter_map(|q| self.queued_item(q))
+                .collect();
+            self.run_unit(queue, resumed_count);
+            self.flush();
+        }
+        self.publish_timers();
+    }
+
+    /// Whether nothing is left to do by the clock: nothing queued, no timer due, and every
+    /// record decided durable. Called holding the writer, so nothing is being decided.
+    pub(crate) fn is_idle(&self) -> bool {
+        let shared = &self.shared;
+        shared.queued.load(Ordering::Acquire) == 0
+            && self
+                .timers
+                .next_due_ms()
+                .is_none_or(|at| at > shared.options.clock.now_ms())
+            && self.next_seq <= shared.store.durable()
+    }
+
     /// Decides one batch, holding the writer: fires the timers that are due, decides
     /// `submits` (emptied) in order, publishes what the writer holds, and hands the
     /// records to be synced.
     fn decide_batch(&mut self, submits: &mut Vec<Submit>) {
         let shared = Arc::clone(&self.shared);
-        shared.deciding.store(true, Ordering::Release);
         if shared.is_poisoned() {
             let reason = shared.unavailable();
             for s in submits.drain(..) {
@@ -362,7 +386,6 @@ impl Writer {
                 let _ = s.accepted.send(Err(reason.clone()));
             }
             shared.waiters.wake_all();
-            shared.deciding.store(false, Ordering::Release);
             return;
         }
         // One clock reading per batch, never going back: handlers see time that only
@@ -396,37 +419,21 @@ impl Writer {
         }
     }
 
-    /// Publishes what the writer holds after a batch: how many timers are pending, when the
-    /// first is due, and the last position decided (before the batch is handed to be
-    /// synced, so that [`Engine::is_idle`](crate::Engine::is_idle) never sees a due timer
-    /// gone without the position of what it decided).
+    /// Publishes how many timers are pending and when the first is due (for the writer
+    /// thread's wait and the metric).
     fn publish_timers(&self) {
         let pending = self.timers.len();
-        self.shared
-            .decided_position
-            .store(self.next_position - 1, Ordering::Release);
         self.shared.next_timer_ms.store(
             self.timers.next_due_ms().unwrap_or(u64::MAX),
             Ordering::Release,
         );
         self.shared.timers_pending.store(pending, Ordering::Relaxed);
         self.shared.metrics.timers_pending.set(pending as f64);
-        self.shared.deciding.store(false, Ordering::Release);
     }
 
-    /// Makes the records decided so far durable (see [`SyncPath::hand_over`]).
+    /// Makes the records decided so far durable (see [`SyncPath::flush`]).
     fn flush(&mut self) {
-        if self.batch.done.is_empty() {
-            return;
-        }
-        let batch = std::mem::replace(
-            &mut self.batch,
-            Batch {
-                bytes: self.sync.buffer(),
-                done: self.sync.done_buffer(),
-            },
-        );
-        self.sync.hand_over(&self.shared, batch);
+        self.sync.flush(&self.shared, &mut self.batch);
     }
 
     /// A timer is due: its command is the first of a unit of its own.
@@ -854,14 +861,7 @@ impl Execution for WriterExecution<'_> {
 
     fn wait_durable(&mut self, position: u64) {
         // What was decided before must reach the disk first.
-        let batch = std::mem::replace(
-            self.batch,
-            Batch {
-                bytes: self.sync.buffer(),
-                done: self.sync.done_buffer(),
-            },
-        );
-        self.sync.hand_over(self.shared, batch);
+        self.sync.flush(self.shared, self.batch);
         while self.shared.store.last_position() < position && !self.shared.is_poisoned() {
             std::thread::sleep(Duration::from_micros(100));
         }

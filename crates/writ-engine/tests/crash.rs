@@ -28,6 +28,7 @@ fn counters() -> writ_engine::Registry {
 }
 
 mod support;
+use support::{now_ms, submit_now, submit_now_when_idle, wait_until};
 
 /// Small segments, no background preallocation: every sync in a test is one the test
 /// can count (one per batch).
@@ -153,32 +154,18 @@ fn crash_before_the_journal_sync_loses_only_the_unacknowledged_command() {
     assert_eq!(engine.read_stream("counter-a", 1, 10).unwrap().len(), 2);
 }
 
-fn submit_now(engine: &Engine, id: u128, command: &str, payload: &[u8]) -> writ_engine::Pending {
-    let submission = writ_engine::Submission {
-        id: Uuid::from_u128(id),
-        command,
-        version: None,
-        payload,
-        expected_version: None,
-    };
-    match engine.submit_now(&submission).expect("submit_now") {
-        Submitted::New(pending) => pending,
-        Submitted::Duplicate => panic!("duplicate"),
-    }
-}
-
 #[test]
 fn a_command_decided_on_the_submitting_thread_is_acknowledged_only_once_synced() {
     let storage = SimStorage::new();
     let (engine, _) = open(&storage);
     run(&engine, 1, "CreateCounter", &create("a"));
     // Synced on this thread before submit_now returns: a crash right after keeps it.
-    let mut kept = submit_now(&engine, 2, "Add", &add("a", "kept"));
+    let mut kept = submit_now_when_idle(&engine, 2, "Add", &add("a", "kept"));
     assert_eq!(kept.try_accepted().expect("answered on return").unwrap(), 1);
     let after_kept = storage.crash();
     // A failed sync on this thread: never acknowledged, lost in a crash, the engine stops.
     storage.fail_next_sync();
-    let mut lost = submit_now(&engine, 3, "Add", &add("a", "lost"));
+    let mut lost = submit_now_when_idle(&engine, 3, "Add", &add("a", "lost"));
     assert!(is_poisoned(lost.blocking_accepted()), "never acknowledged");
     assert!(engine.poisoned().is_some());
     let after_lost = storage.crash();
@@ -415,6 +402,43 @@ fn crash_after_the_causing_event_and_before_the_caused_command_runs_the_command_
 }
 
 #[test]
+fn a_unit_cut_by_a_crash_is_completed_before_any_command_submitted_after_open() {
+    let storage = SimStorage::new();
+    let (engine, _) = open_with(&storage, support::relay());
+    // As above: the cause is durable, the command it issues is not.
+    storage.fail_nth(SimOp::Sync, 1);
+    let mut pending = submit(&engine, 1, "Ping", &support::padded_ping("a", 1, 20_000));
+    pending
+        .blocking_accepted()
+        .expect("the cause is acknowledged");
+    let crashed = storage.crash();
+    drop(engine);
+    let (engine, report) = open_with(&crashed, support::relay());
+    assert_eq!(report.resumed, 1);
+    // Submitted the moment the engine is open, on this thread when it can be: still
+    // after the resumed command, which belongs to the unit before it.
+    let next = submit_now(&engine, 2, "Ping", &support::ping("b", 0));
+    assert_eq!(
+        next.blocking_outcome().unwrap().state,
+        CommandState::Succeeded
+    );
+    let streams: Vec<String> = engine
+        .read_all(1, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.stream.clone())
+        .collect();
+    assert_eq!(
+        streams,
+        [
+            support::stream("a"),
+            support::stream("a+"),
+            support::stream("b")
+        ]
+    );
+}
+
+#[test]
 fn crash_during_a_chain_of_three_completes_the_chain_once() {
     // Each record of the chain a -> a+ -> a++ takes more than half a 64 KiB segment, so
     // each takes a frame, and the second and third a segment of their own. Syncs: the
@@ -525,22 +549,6 @@ fn a_cancelled_timer_stays_cancelled_across_a_restart() {
     assert_eq!(report.timers_pending, 1);
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-/// Waits (at most 10 s) for what the engine does on its own.
-fn wait_until(mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !done() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-}
-
 #[test]
 fn failed_write_poisons_and_restart_recovers() {
     let storage = SimStorage::new();
@@ -595,6 +603,10 @@ fn disk_full_poisons_and_restart_recovers() {
     drop(engine);
     storage.set_capacity(u64::MAX);
     let (engine, _) = open(&storage.crash());
+    assert!(
+        !acknowledged.is_empty(),
+        "some commands were acknowledged before the disk filled"
+    );
     for id in acknowledged {
         assert!(
             final_status(&engine, id).unwrap().state.is_final(),

@@ -21,7 +21,7 @@ use writ_domain::model::{domain, process};
 use writ_domain::{
     CommandCatalog, Decision, Domain, Process, Reaction, Refusal, Rejection, event_set,
 };
-use writ_engine::Registry;
+use writ_engine::{Engine, Pending, Registry, Submission, Submitted};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -295,4 +295,43 @@ pub fn only(relay: &str) -> Vec<u8> {
         relay: relay.to_owned(),
     })
     .unwrap()
+}
+
+/// Now, in ms since the epoch (the engine's default clock).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Waits (at most 20 s) for what the engine does on its own.
+pub fn wait_until(mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// [`Engine::submit_now`] of the latest version of `command`.
+pub fn submit_now(engine: &Engine, id: u128, command: &str, payload: &[u8]) -> Pending {
+    let submission = Submission {
+        id: uuid::Uuid::from_u128(id),
+        command,
+        version: None,
+        payload,
+        expected_version: None,
+    };
+    match engine.submit_now(&submission).expect("submit_now") {
+        Submitted::New(pending) => pending,
+        Submitted::Duplicate => panic!("duplicate"),
+    }
+}
+
+/// [`submit_now`] once the engine is idle (the writer thread has let go of its lock after
+/// its last batch), so that the command is decided on this thread.
+pub fn submit_now_when_idle(engine: &Engine, id: u128, command: &str, payload: &[u8]) -> Pending {
+    wait_until(|| engine.is_idle());
+    submit_now(engine, id, command, payload)
 }
