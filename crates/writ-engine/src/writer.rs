@@ -62,6 +62,10 @@ pub(crate) fn lock(cell: &Mutex<Writer>) -> MutexGuard<'_, Writer> {
 const CODE_BYTES_MAX: usize = 256;
 /// Longest rejection or failure message kept (longer ones are cut).
 const MESSAGE_BYTES_MAX: usize = 16 * 1024;
+/// Longest rejection details kept, as JSON (larger ones are left out, the message says so).
+const DETAILS_BYTES_MAX: usize = 16 * 1024;
+/// Longest name kept of an issued command that does not decode.
+const ISSUED_NAME_BYTES_MAX: usize = u16::MAX as usize;
 
 pub(crate) type Accepted = Result<u64, Unavailable>;
 pub(crate) type Outcome = Result<CommandStatus, Unavailable>;
@@ -472,7 +476,7 @@ impl Writer {
                 Ok((domain, decoded.command)),
             ),
             Err(e) => (
-                Arc::from(cut(&issued.command, u16::MAX as usize)),
+                Arc::from(cut(&issued.command, ISSUED_NAME_BYTES_MAX)),
                 issued.version.unwrap_or(0),
                 issued.payload,
                 Err(format!("the command a process issued does not decode: {e}")),
@@ -654,14 +658,36 @@ impl Writer {
             Err(refusal) => {
                 self.events.clear();
                 record::discard_events(&mut self.scratch, marks);
+                // What the outcome may take: the record's bound less the command it holds
+                // already and the fields that follow, so that a refusal always fits (a
+                // record too large would poison the journal).
+                let room = options
+                    .log
+                    .record_bytes_max
+                    .saturating_sub(self.scratch.len() - marks.start + 64);
                 let state = match refusal {
-                    Refusal::Rejected(r) => CommandState::Rejected {
-                        code: cut(&r.code, CODE_BYTES_MAX).to_owned(),
-                        message: cut(&r.message, MESSAGE_BYTES_MAX).to_owned(),
-                        details: r.details,
-                    },
+                    Refusal::Rejected(r) => {
+                        let code = cut(&r.code, CODE_BYTES_MAX.min(room / 4)).to_owned();
+                        let mut message = r.message.into_owned();
+                        let mut details = r.details;
+                        let size = serde_json::to_vec(&details).map_or(0, |d| d.len());
+                        let details_room = DETAILS_BYTES_MAX.min(room / 2);
+                        if size > details_room {
+                            details.clear();
+                            message.push_str(&format!(
+                                " (details of {size} bytes left out, over {details_room})"
+                            ));
+                        }
+                        let message_room = MESSAGE_BYTES_MAX
+                            .min(room.saturating_sub(code.len() + size.min(details_room)));
+                        CommandState::Rejected {
+                            code,
+                            message: cut(&message, message_room).to_owned(),
+                            details,
+                        }
+                    }
                     Refusal::Failed(f) => CommandState::Failed {
-                        message: cut(&f.message, MESSAGE_BYTES_MAX).to_owned(),
+                        message: cut(&f.message, MESSAGE_BYTES_MAX.min(room)).to_owned(),
                     },
                 };
                 match &state {

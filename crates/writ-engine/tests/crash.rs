@@ -439,6 +439,41 @@ fn a_unit_cut_by_a_crash_is_completed_before_any_command_submitted_after_open() 
 }
 
 #[test]
+fn a_rejection_whose_details_would_overflow_the_record_is_kept_without_them() {
+    // 70 KB of details do not fit a 60 KiB record. Written as they are, the record would
+    // be refused by the journal, which poisons the engine.
+    let storage = SimStorage::new();
+    let (engine, _) = open_with(&storage, support::relay());
+    let payload =
+        serde_json::to_vec(&serde_json::json!({"relay": "a", "other": "b", "pad": 70_000}))
+            .unwrap();
+    let status = run(&engine, 1, "Inspect", &payload);
+    let CommandState::Rejected {
+        code,
+        message,
+        details,
+    } = &status.state
+    else {
+        panic!("{:?}", status.state);
+    };
+    assert_eq!(code, "empty");
+    assert!(details.is_empty(), "{} details", details.len());
+    assert!(message.contains("details of"), "{message}");
+    assert!(engine.poisoned().is_none());
+    // As the journal holds it, also after a restart.
+    drop(engine);
+    let (engine, _) = open_with(&storage.crash(), support::relay());
+    assert_eq!(
+        engine.status(Uuid::from_u128(1)).unwrap().unwrap().state,
+        status.state
+    );
+    assert_eq!(
+        run(&engine, 2, "Ping", &support::ping("a", 0)).state,
+        CommandState::Succeeded
+    );
+}
+
+#[test]
 fn crash_during_a_chain_of_three_completes_the_chain_once() {
     // Each record of the chain a -> a+ -> a++ takes more than half a 64 KiB segment, so
     // each takes a frame, and the second and third a segment of their own. Syncs: the

@@ -10,7 +10,8 @@
 //!   a decision over several streams.
 //! - `Boom {relay}` records `Boomed`, whose `evolve` panics.
 //! - `Inspect {relay, other}` succeeds with no events when `other`'s stream has events,
-//!   and is rejected `empty` otherwise: a decision that reads another stream.
+//!   and is rejected `empty` otherwise (with `other` and `pad` bytes of padding in the
+//!   details): a decision that reads another stream.
 #![allow(dead_code)]
 
 use std::borrow::Cow;
@@ -57,6 +58,9 @@ pub struct Spread {
 pub struct Inspect {
     pub relay: String,
     pub other: String,
+    /// Bytes of padding in the rejection's details.
+    #[serde(default)]
+    pub pad: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -187,7 +191,10 @@ impl Domain for Relay {
             }
             RelayCommand::Inspect(c) => {
                 if decision.state_of(&stream(&c.other))?.events == 0 {
-                    return Err(Rejection::new("empty", "the other relay holds nothing").into());
+                    return Err(Rejection::new("empty", "the other relay holds nothing")
+                        .with_detail("other", c.other.as_str())
+                        .with_detail("pad", "x".repeat(c.pad))
+                        .into());
                 }
             }
         }
