@@ -55,6 +55,9 @@ pub struct TestServer {
     storage: SimStorage,
     clock: ManualClock,
     started: Started,
+    /// The started server's router, built once per start (it is cheap to clone; building
+    /// it is not: it assembles the OpenAPI and domains documents).
+    router: axum::Router,
 }
 
 impl std::fmt::Debug for TestServer {
@@ -90,12 +93,14 @@ impl TestServer {
         let storage = SimStorage::new();
         let clock = ManualClock::starting_now();
         let started = boot(&app, &configure, &storage, &clock);
+        let router = writ_server::router(started.state.clone());
         Self {
             app: Box::new(app),
             configure: Box::new(configure),
             storage,
             clock,
             started,
+            router,
         }
     }
 
@@ -159,6 +164,7 @@ impl TestServer {
         self.started.state.engine().shutdown();
         self.clock.advance(down);
         self.started = boot(&self.app, &self.configure, &self.storage, &self.clock);
+        self.router = writ_server::router(self.started.state.clone());
     }
 
     /// Cuts the power: only what was synced survives. The clock moves on by `down` while
@@ -170,6 +176,7 @@ impl TestServer {
         self.storage = kept;
         self.clock.advance(down);
         self.started = boot(&self.app, &self.configure, &self.storage, &self.clock);
+        self.router = writ_server::router(self.started.state.clone());
     }
 
     /// `POST /update?wait=10` with a command of the newest version: its final status
@@ -239,8 +246,7 @@ impl TestServer {
     ///
     /// When the router does not answer within a minute.
     pub async fn request(&self, request: Request<Body>) -> TestResponse {
-        let router = writ_server::router(self.started.state.clone());
-        let response = tokio::time::timeout(CALL_BOUND, router.oneshot(request))
+        let response = tokio::time::timeout(CALL_BOUND, self.router.clone().oneshot(request))
             .await
             .expect("the server answers within a minute")
             .expect("the router is infallible");

@@ -15,9 +15,14 @@ use crate::RootId;
 /// # The state
 ///
 /// The runtime publishes a clone of the state after every batch, so `State::clone` must be
-/// cheap: build it from persistent collections (`imbl::OrdMap`, `HashMap`, `Vector`, and
-/// `Arc`s), whose clones share structure with the original and copy only what is changed
-/// afterwards. Never put a `std` collection of unbounded size in the state.
+/// cheap: build it from this crate's [collections](crate::collections) ([`Table`],
+/// [`Index`], [`List`] and the others; persistent, so a clone shares structure with the
+/// original and copies only what changes afterwards) and `Arc`s. Never put a `std`
+/// collection of unbounded size in the state.
+///
+/// [`Table`]: crate::collections::Table
+/// [`Index`]: crate::collections::Index
+/// [`List`]: crate::collections::List
 ///
 /// # Decoding, then applying
 ///

@@ -31,7 +31,7 @@ use crate::{AppState, StreamGuard};
 /// `?wait=SECONDS` (at most 60): answer with the command's final status instead of `202`
 /// (`200`, the same body as `GET /update/{id}`), in one round trip. Writ decides a command
 /// before the sync that makes it durable, so the final status comes with the
-/// acknowledgement; `202` only if it is not final when the wait ends.
+/// acknowledgement (`202` only if the store failed after acknowledging it).
 #[utoipa::path(
     post,
     path = "/update",
@@ -87,19 +87,16 @@ pub(crate) async fn post_update(
         state.engine().submit_command(&update.submission())?
     };
     match submitted {
-        Submitted::New(mut pending) if wait == 0 => {
-            pending.accepted().await?;
-            Ok(accepted_response(id))
-        }
         Submitted::New(mut pending) => {
             pending.accepted().await?;
-            let wait = Duration::from_secs(wait).min(state.options().wait_max);
-            let outcome = tokio::select! {
-                outcome = tokio::time::timeout(wait, pending.outcome()) => outcome.ok(),
-                () = state.shutdown_begun() => None,
-            };
-            match outcome {
-                Some(Ok(status)) => {
+            if wait == 0 {
+                return Ok(accepted_response(id));
+            }
+            // The engine decides a command before the sync that makes it durable and answers
+            // both at once, so the final status is here already: `wait` only asks for it
+            // in the answer, and the request never waits longer than for its `202`.
+            match pending.outcome().await {
+                Ok(status) => {
                     let mut response =
                         json_response(StatusCode::OK, &CommandStatusBody::from(status));
                     response
@@ -107,9 +104,8 @@ pub(crate) async fn post_update(
                         .insert(header::LOCATION, location(id));
                     Ok(response)
                 }
-                // Acknowledged; its outcome could not be made durable (the store failed) or
-                // the wait ended: what a client without `wait` would have got.
-                Some(Err(_)) | None => Ok(accepted_response(id)),
+                // Acknowledged, its outcome not made durable (the store failed since).
+                Err(_) => Ok(accepted_response(id)),
             }
         }
         Submitted::Duplicate => {

@@ -673,6 +673,14 @@ mod tests {
             r#"{"id":"0B0E5B4C9A534C9A9D7C6A3F0C2F7A10","command":"C","payload":{}}"#,
             r#"{"id":"{ID}","command":"C","payload":{}}"#,
             r#"{"id":"ID","command":"C","payload":"{}"}"#,
+            r#"{"id":"ID","command":"C","expectedVersion":0,"payload":{}}"#,
+            r#"{"id":"ID","command":"C","expectedVersion":7,"version":1,"payload":{}}"#,
+            r#"{"id":"ID","command":"C","expectedVersion":null,"payload":{}}"#,
+            r#"{"id":"ID","command":"C","expectedVersion":1.0,"payload":{}}"#,
+            r#"{"id":"ID","command":"C","expectedVersion":"1","payload":{}}"#,
+            r#"{"id":"ID","command":"C","expectedVersion":-1,"payload":{}}"#,
+            r#"{"id":"ID","command":"C","expectedVersion":18446744073709551616,"payload":{}}"#,
+            r#"{"id":"ID","command":"C","expectedVersion":1,"expectedVersion":2,"payload":{}}"#,
         ];
         let seen = |r: Result<UpdateRequest<'_>, MalformedUpdate>| {
             r.map(|r| {
@@ -680,6 +688,7 @@ mod tests {
                     r.id,
                     r.command.into_owned(),
                     r.version,
+                    r.expected_version,
                     r.payload.get().to_owned(),
                 )
             })
