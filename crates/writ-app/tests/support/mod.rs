@@ -18,7 +18,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
-use writ_app::{App, Config, Module, Store};
+use writ_app::{App, Config, ManualClock, Module, Store};
 use writ_log::storage::SimStorage;
 use writ_sandbox::SandboxOptions;
 
@@ -53,10 +53,13 @@ pub fn config(storage: &SimStorage, domains: &[&str]) -> Config {
     config
 }
 
-/// A server as `writ serve --domain ...` starts it, behind its router.
+/// A server as `writ serve --domain ...` starts it, behind its router. Its engine reads a
+/// [`ManualClock`] that only [`Harness::event`] moves, so that a deadline never falls due
+/// while a test is still checking what holds before it, however slow the machine.
 #[derive(Clone)]
 pub struct Harness {
     pub app: Router,
+    clock: ManualClock,
 }
 
 impl Harness {
@@ -64,11 +67,13 @@ impl Harness {
     /// on fresh in-memory storage.
     pub fn start(domains: &[&str]) -> Self {
         let storage = SimStorage::new();
-        let started = binary_app()
-            .start(config(&storage, domains))
-            .expect("the server starts");
+        let clock = ManualClock::starting_now();
+        let mut config = config(&storage, domains);
+        config.engine.clock = Arc::new(clock.clone());
+        let started = binary_app().start(config).expect("the server starts");
         Self {
             app: writ_server::router(started.state),
+            clock,
         }
     }
 
@@ -173,7 +178,8 @@ impl Harness {
         answer.json()["position"].as_u64().unwrap()
     }
 
-    /// Waits (bounded) until `stream` holds an event of `event_type`; returns the first.
+    /// Waits (bounded) until `stream` holds an event of `event_type`, moving the clock on
+    /// meanwhile; returns the first.
     pub async fn event(&self, stream: &str, event_type: &str) -> Value {
         let deadline = Instant::now() + BOUND;
         loop {
@@ -189,6 +195,8 @@ impl Harness {
                 Instant::now() < deadline,
                 "no {event_type} on {stream} within {BOUND:?}"
             );
+            // Time passes only while a test waits for something to happen.
+            self.clock.advance(Duration::from_millis(250));
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
