@@ -21,7 +21,7 @@ use crate::shared::Shared;
 use crate::subscription::Subscription;
 use crate::syncer;
 use crate::types::{CommandStatus, RecordedEvent};
-use crate::writer::{Accepted, Outcome, Submit, Writer, WriterMsg};
+use crate::writer::{Outcome, Submit, Writer, WriterMsg};
 
 /// A snapshot of the engine's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -87,13 +87,18 @@ pub enum Submitted {
     Duplicate,
 }
 
-/// A new command on its way: first acknowledged, then executed.
+/// A new command on its way. It is decided before the sync that makes it durable, so its
+/// acknowledgement and its final status come together, once that sync has returned.
 #[derive(Debug)]
 pub struct Pending {
     id: Uuid,
-    accepted: Option<oneshot::Receiver<Accepted>>,
-    accepted_result: Option<Accepted>,
-    outcome: oneshot::Receiver<Outcome>,
+    /// Until the answer has come.
+    rx: Option<oneshot::Receiver<Outcome>>,
+    /// The acknowledgement, once the answer has come.
+    accepted: Option<Result<u64, Unavailable>>,
+    /// The final status, once the answer has come, until it is taken (boxed: a
+    /// [`Submitted`] stays small).
+    outcome: Option<Box<Outcome>>,
 }
 
 impl Pending {
@@ -102,59 +107,78 @@ impl Pending {
         self.id
     }
 
-    /// Resolves once the command log sync covers the command, with its sequence number.
+    /// Resolves once the journal sync covers the command, with its sequence number.
     /// Only then may the command be acknowledged.
     pub async fn accepted(&mut self) -> Result<u64, Unavailable> {
-        if let Some(rx) = &mut self.accepted {
-            let result = rx.await.unwrap_or(Err(Unavailable::ShuttingDown));
-            self.accepted = None;
-            self.accepted_result = Some(result);
+        if let Some(rx) = self.rx.take() {
+            self.keep(rx.await.unwrap_or(Err(Unavailable::ShuttingDown)));
         }
-        self.accepted_result.clone().expect("set above")
+        self.accepted.clone().expect("kept above")
     }
 
     /// Resolves with the final status once the command's outcome is durable.
-    pub async fn outcome(self) -> Result<CommandStatus, Unavailable> {
-        self.outcome.await.unwrap_or(Err(Unavailable::ShuttingDown))
+    pub async fn outcome(mut self) -> Result<CommandStatus, Unavailable> {
+        match self.rx.take() {
+            Some(rx) => rx.await.unwrap_or(Err(Unavailable::ShuttingDown)),
+            None => self.take_outcome(),
+        }
     }
 
     /// [`Pending::accepted`] for threads outside an async runtime.
     pub fn blocking_accepted(&mut self) -> Result<u64, Unavailable> {
-        if let Some(rx) = self.accepted.take() {
-            self.accepted_result =
-                Some(rx.blocking_recv().unwrap_or(Err(Unavailable::ShuttingDown)));
+        if let Some(rx) = self.rx.take() {
+            self.keep(rx.blocking_recv().unwrap_or(Err(Unavailable::ShuttingDown)));
         }
-        self.accepted_result.clone().expect("set above")
+        self.accepted.clone().expect("kept above")
     }
 
     /// [`Pending::outcome`] for threads outside an async runtime.
-    pub fn blocking_outcome(self) -> Result<CommandStatus, Unavailable> {
-        self.outcome
-            .blocking_recv()
-            .unwrap_or(Err(Unavailable::ShuttingDown))
+    pub fn blocking_outcome(mut self) -> Result<CommandStatus, Unavailable> {
+        match self.rx.take() {
+            Some(rx) => rx.blocking_recv().unwrap_or(Err(Unavailable::ShuttingDown)),
+            None => self.take_outcome(),
+        }
     }
 
     /// The acknowledgement if it is already there, without waiting.
     pub fn try_accepted(&mut self) -> Option<Result<u64, Unavailable>> {
-        if let Some(rx) = &mut self.accepted {
-            let result = match rx.try_recv() {
-                Ok(result) => result,
+        self.try_receive()?;
+        self.accepted.clone()
+    }
+
+    /// The outcome if it is already there, without waiting (once: it is handed over).
+    pub fn try_outcome(&mut self) -> Option<Result<CommandStatus, Unavailable>> {
+        self.try_receive()?;
+        Some(self.take_outcome())
+    }
+
+    /// Keeps the answer if it has come; `None` while it has not.
+    fn try_receive(&mut self) -> Option<()> {
+        if let Some(rx) = &mut self.rx {
+            let answer = match rx.try_recv() {
+                Ok(answer) => answer,
                 Err(oneshot::error::TryRecvError::Empty) => return None,
                 Err(oneshot::error::TryRecvError::Closed) => Err(Unavailable::ShuttingDown),
             };
-            self.accepted = None;
-            self.accepted_result = Some(result);
+            self.rx = None;
+            self.keep(answer);
         }
-        self.accepted_result.clone()
+        Some(())
     }
 
-    /// The outcome if it is already there, without waiting.
-    pub fn try_outcome(&mut self) -> Option<Result<CommandStatus, Unavailable>> {
-        match self.outcome.try_recv() {
-            Ok(outcome) => Some(outcome),
-            Err(oneshot::error::TryRecvError::Empty) => None,
-            Err(oneshot::error::TryRecvError::Closed) => Some(Err(Unavailable::ShuttingDown)),
-        }
+    fn keep(&mut self, answer: Outcome) {
+        self.accepted = Some(match &answer {
+            Ok(status) => Ok(status.sequence),
+            Err(e) => Err(e.clone()),
+        });
+        self.outcome = Some(Box::new(answer));
+    }
+
+    /// The final status, once; as a closed channel answered, after that.
+    fn take_outcome(&mut self) -> Outcome {
+        self.outcome
+            .take()
+            .map_or(Err(Unavailable::ShuttingDown), |outcome| *outcome)
     }
 }
 
@@ -416,8 +440,7 @@ impl Engine {
             Reserve::Conflict => return Err(SubmitError::Conflict { id }),
             Reserve::Full => return Err(SubmitError::Overloaded(Overload::DedupeIndexFull)),
         }
-        let (accepted_tx, accepted) = oneshot::channel();
-        let (outcome_tx, outcome) = oneshot::channel();
+        let (reply, rx) = oneshot::channel();
         let submit = Submit {
             id,
             name,
@@ -426,14 +449,13 @@ impl Engine {
             payload: decoded.canonical_payload,
             domain,
             command: decoded.command,
-            accepted: accepted_tx,
-            outcome: outcome_tx,
+            reply,
         };
         let pending = Pending {
             id,
-            accepted: Some(accepted),
-            accepted_result: None,
-            outcome,
+            rx: Some(rx),
+            accepted: None,
+            outcome: None,
         };
         Ok(Prepared::New(submit, pending))
     }

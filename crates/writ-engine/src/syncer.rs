@@ -232,9 +232,8 @@ impl Journal {
             let reason = shared.unavailable();
             for done in failed.drain(..) {
                 shared.dedupe.release(done.status.id);
-                if let Some((accepted, outcome)) = done.reply {
-                    let _ = accepted.send(Err(reason.clone()));
-                    let _ = outcome.send(Err(reason.clone()));
+                if let Some(reply) = done.reply {
+                    let _ = reply.send(Err(reason.clone()));
                 }
             }
             shared.waiters.wake_all();
@@ -357,9 +356,8 @@ fn publish(shared: &Shared, log: &Log, batches: &mut Vec<Batch>, path: &SyncPath
     // Clients first (waiters, then the submitters' answers), read models after.
     shared.waiters.wake(dones.iter().map(|d| &d.status.id));
     for done in dones.drain(..) {
-        if let Some((accepted, outcome)) = done.reply {
-            let _ = accepted.send(Ok(done.status.sequence));
-            let _ = outcome.send(Ok(done.status));
+        if let Some(reply) = done.reply {
+            let _ = reply.send(Ok(done.status));
         }
     }
     path.recycle_dones(dones);

@@ -67,7 +67,6 @@ const DETAILS_BYTES_MAX: usize = 16 * 1024;
 /// Longest name kept of an issued command that does not decode.
 const ISSUED_NAME_BYTES_MAX: usize = u16::MAX as usize;
 
-pub(crate) type Accepted = Result<u64, Unavailable>;
 pub(crate) type Outcome = Result<CommandStatus, Unavailable>;
 
 /// A client's command, validated, on its way to the writer.
@@ -79,8 +78,8 @@ pub(crate) struct Submit {
     pub payload: Vec<u8>,
     pub domain: usize,
     pub command: Box<dyn Any + Send>,
-    pub accepted: oneshot::Sender<Accepted>,
-    pub outcome: oneshot::Sender<Outcome>,
+    /// Where the final status goes once durable (the acknowledgement comes with it).
+    pub reply: oneshot::Sender<Outcome>,
 }
 
 pub(crate) enum WriterMsg {
@@ -125,7 +124,7 @@ struct Item {
     correlation_id: Uuid,
     /// The decoded command and its domain, or why it failed before deciding.
     command: Result<(usize, Box<dyn Any + Send>), String>,
-    reply: Option<(oneshot::Sender<Accepted>, oneshot::Sender<Outcome>)>,
+    reply: Option<oneshot::Sender<Outcome>>,
 }
 
 /// Records encoded back to back, with what to do once they are durable.
@@ -142,7 +141,7 @@ pub(crate) struct Done {
     pub unit_start: bool,
     pub first_position: u64,
     pub status: CommandStatus,
-    pub reply: Option<(oneshot::Sender<Accepted>, oneshot::Sender<Outcome>)>,
+    pub reply: Option<oneshot::Sender<Outcome>>,
 }
 
 pub(crate) enum SyncerMsg {
@@ -297,7 +296,7 @@ impl Writer {
             if let WriterMsg::Submit(s) = msg {
                 shared.queued.fetch_sub(1, Ordering::Relaxed);
                 shared.dedupe.release(s.id);
-                let _ = s.accepted.send(Err(Unavailable::ShuttingDown));
+                let _ = s.reply.send(Err(Unavailable::ShuttingDown));
             }
         }
         writer.sync.shut_down();
@@ -387,7 +386,7 @@ impl Writer {
             let reason = shared.unavailable();
             for s in submits.drain(..) {
                 shared.dedupe.release(s.id);
-                let _ = s.accepted.send(Err(reason.clone()));
+                let _ = s.reply.send(Err(reason.clone()));
             }
             shared.waiters.wake_all();
             return;
@@ -410,7 +409,7 @@ impl Writer {
                 causation_id: None,
                 correlation_id: s.id,
                 command: Ok((s.domain, s.command)),
-                reply: Some((s.accepted, s.outcome)),
+                reply: Some(s.reply),
             };
             self.run_unit(VecDeque::from([item]), 0);
         }
