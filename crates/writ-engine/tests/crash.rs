@@ -372,8 +372,9 @@ fn a_process_command_runs_right_after_its_cause_in_one_sync() {
     assert_eq!(engine.stats().commands_issued, 2);
 }
 
-#[test]
-fn crash_after_the_causing_event_and_before_the_caused_command_runs_the_command_once_at_start() {
+/// A `Ping` of relay `a` with one hop whose cause is durable and acknowledged and whose
+/// caused command is not, then a crash: the storage as it is after the crash.
+fn crashed_between_cause_and_caused_command() -> SimStorage {
     let storage = SimStorage::new();
     let (engine, _) = open_with(&storage, support::relay());
     // Each command's record takes more than half a 64 KiB segment, so the cause and the
@@ -384,8 +385,12 @@ fn crash_after_the_causing_event_and_before_the_caused_command_runs_the_command_
     pending
         .blocking_accepted()
         .expect("the cause is durable and acknowledged");
-    let crashed = storage.crash();
-    drop(engine);
+    storage.crash()
+}
+
+#[test]
+fn crash_after_the_causing_event_and_before_the_caused_command_runs_the_command_once_at_start() {
+    let crashed = crashed_between_cause_and_caused_command();
     let (engine, report) = open_with(&crashed, support::relay());
     assert_eq!(
         report.resumed, 1,
@@ -403,16 +408,7 @@ fn crash_after_the_causing_event_and_before_the_caused_command_runs_the_command_
 
 #[test]
 fn a_unit_cut_by_a_crash_is_completed_before_any_command_submitted_after_open() {
-    let storage = SimStorage::new();
-    let (engine, _) = open_with(&storage, support::relay());
-    // As above: the cause is durable, the command it issues is not.
-    storage.fail_nth(SimOp::Sync, 1);
-    let mut pending = submit(&engine, 1, "Ping", &support::padded_ping("a", 1, 20_000));
-    pending
-        .blocking_accepted()
-        .expect("the cause is acknowledged");
-    let crashed = storage.crash();
-    drop(engine);
+    let crashed = crashed_between_cause_and_caused_command();
     let (engine, report) = open_with(&crashed, support::relay());
     assert_eq!(report.resumed, 1);
     // Submitted the moment the engine is open, on this thread when it can be: still
