@@ -1,5 +1,5 @@
-//! `writ proof` against the real binary, small: ten SIGKILL rounds under load, and a short
-//! overload. The proofs do the checking; these tests hold them to their last line.
+//! `writ proof` against the real binary, small: ten SIGKILL rounds under load, a short
+//! overload and a short soak. The proofs do the checking; these tests hold them to their last line.
 
 use std::collections::HashMap;
 use std::process::{Command, Output};
@@ -102,5 +102,39 @@ fn overload_loses_nothing_acknowledged() {
         number(&all, "rejected_503") > 0.0,
         "the server took everything offered: no overload\n{}",
         String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+/// A steady rate below what the server absorbs: nothing refused, nothing lost, and with a
+/// short dedupe window the index turns over instead of growing with every command.
+#[test]
+fn a_short_soak_refuses_nothing_and_the_dedupe_index_turns_over() {
+    let output = proof(&[
+        "soak",
+        "--minutes",
+        "0.25",
+        "--interval-seconds",
+        "5",
+        "--rate",
+        "200",
+        "--tickets",
+        "50",
+        "--sample",
+        "500",
+        "--dedupe-window",
+        "3s",
+    ]);
+    let last = last_line(&output);
+    assert_eq!(last["passed"], "true", "{last:?}");
+    assert_eq!(last["lost"], "0");
+    assert_eq!(last["rejected_503"], "0");
+    let accepted = number(&last, "accepted");
+    assert!(accepted >= 2_000.0, "{last:?}");
+    // At 200/s a 3 s window holds about 600 ids (plus up to a second until the evictor
+    // runs, and the interval's tail): far fewer than the 3,000 sent.
+    let entries = number(&last, "dedupe_entries_end");
+    assert!(
+        entries > 0.0 && entries < 1_500.0,
+        "dedupe_entries_end={entries} of {accepted} accepted"
     );
 }

@@ -83,6 +83,8 @@ impl Config {
         config.engine.dedupe_window = args.dedupe_window;
         // Each bound is range-checked by clap, so it fits a usize.
         config.engine.timers_max = usize::try_from(args.timers_max).unwrap_or(usize::MAX);
+        config.engine.dedupe_entries_max =
+            usize::try_from(args.dedupe_entries_max).unwrap_or(usize::MAX);
         config.server.requests_max = usize::try_from(args.requests_max).unwrap_or(usize::MAX);
         config.server.waits_max = usize::try_from(args.waits_max).unwrap_or(usize::MAX);
         config.server.connections_max = usize::try_from(args.connections_max).unwrap_or(usize::MAX);

@@ -156,6 +156,8 @@ async fn metrics_show_the_journal_as_histograms_with_buckets() {
         "writ_journal_sync_seconds_bucket",
         "writ_journal_batch_records_bucket",
         "writ_http_request_duration_seconds_bucket",
+        "writ_dedupe_entries",
+        "writ_dedupe_entries_max 10000000",
     ] {
         assert!(text.contains(name), "{name} in {text}");
     }

@@ -308,6 +308,11 @@ impl Engine {
                 Box::new(move || Writer::run_thread(writer, shared, intake_rx)),
             )?);
         }
+        let metrics = &shared.metrics;
+        metrics.dedupe_entries.set(shared.dedupe.len() as f64);
+        metrics
+            .dedupe_entries_max
+            .set(shared.options.dedupe_entries_max as f64);
         let (stop_tx, stop_rx) = mpsc::channel();
         {
             let shared = Arc::clone(&shared);
@@ -675,6 +680,10 @@ fn run_evictor(shared: Arc<Shared>, journal: LogReader, mut cursor: u64, stop: m
             shared.dedupe.evict(id, seq);
             cursor = seq + 1;
         }
+        shared
+            .metrics
+            .dedupe_entries
+            .set(shared.dedupe.len() as f64);
     }
 }
 

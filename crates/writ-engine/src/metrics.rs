@@ -18,6 +18,8 @@ pub(crate) struct Metrics {
     pub journal_unfilled_rolls: Counter,
     pub store_poisoned: Gauge,
     pub timers_pending: Gauge,
+    pub dedupe_entries: Gauge,
+    pub dedupe_entries_max: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -48,6 +50,8 @@ impl Metrics {
             journal_unfilled_rolls: counter!("writ_log_unfilled_rolls_total", "log" => "journal"),
             store_poisoned: gauge!("writ_store_poisoned"),
             timers_pending: gauge!("writ_timers_pending"),
+            dedupe_entries: gauge!("writ_dedupe_entries"),
+            dedupe_entries_max: gauge!("writ_dedupe_entries_max"),
         }
     }
 
@@ -99,6 +103,14 @@ pub const METRICS: &[(&str, &str)] = &[
     (
         "writ_timers_pending",
         "gauge: durable timers scheduled and not yet fired or cancelled (bounded by timers_max)",
+    ),
+    (
+        "writ_dedupe_entries",
+        "gauge: command ids in the dedupe index (within the window, or reserved and not yet durable); at writ_dedupe_entries_max new commands are refused with 503",
+    ),
+    (
+        "writ_dedupe_entries_max",
+        "gauge: the dedupe index's bound (dedupe_entries_max, `writ serve --dedupe-entries-max`)",
     ),
     (
         "writ_process_reactions_failed_total",

@@ -89,6 +89,15 @@ pub(crate) fn recover(
     report.commands = journal.durable_seq();
     report.events = scanned.last_position;
     report.dedupe_entries = shared.dedupe.len();
+    if report.dedupe_entries >= shared.options.dedupe_entries_max {
+        // Every id within the window is kept (forgetting one would let its command run
+        // twice), so intake refuses new commands until enough leave the window.
+        tracing::warn!(
+            entries = report.dedupe_entries,
+            entries_max = shared.options.dedupe_entries_max,
+            "the dedupe window holds more ids than dedupe_entries_max: new commands are refused (503) until ids leave the window; raise the bound or shorten the window"
+        );
+    }
     report.timers_pending = scanned.timers.len();
     report.resumed = resume.len();
     Ok(Recovered {

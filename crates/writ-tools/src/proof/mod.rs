@@ -6,6 +6,9 @@
 //!   moment of a `SIGKILL` ([`CrashArgs`]; `crash.rs` says how).
 //! - `writ proof overload`: beyond what it absorbs, the server answers a quick `503` and
 //!   still loses nothing it acknowledged ([`OverloadArgs`]; `overload.rs` says how).
+//! - `writ proof soak`: at a steady rate below what it absorbs, for as long as asked, the
+//!   server refuses nothing and what it holds grows only as documented ([`SoakArgs`];
+//!   `soak.rs` says how).
 
 use std::path::{Path, PathBuf};
 
@@ -16,9 +19,11 @@ mod check;
 mod crash;
 mod ledger;
 mod overload;
+mod soak;
 
 pub use crash::CrashArgs;
 pub use overload::OverloadArgs;
+pub use soak::SoakArgs;
 
 /// `writ proof`'s subcommands.
 #[derive(Debug, Subcommand)]
@@ -30,6 +35,10 @@ pub enum ProofCommand {
     /// Measure what the server absorbs, offer a multiple of it open-loop, and check that
     /// the excess is refused quickly with `503` and that nothing acknowledged is lost.
     Overload(OverloadArgs),
+    /// Offer a steady rate (by default 80% of what the server absorbs) for a long time,
+    /// and print per interval the answers, latencies, the server's RSS, open files and
+    /// dedupe index size; at the end, check a sample of the acknowledged commands.
+    Soak(SoakArgs),
 }
 
 /// Runs one proof to its end, printing its figures on stdout (the last line
@@ -42,6 +51,7 @@ pub fn run(command: ProofCommand) -> Result<(), String> {
     match command {
         ProofCommand::Crash(args) => crash::run(args),
         ProofCommand::Overload(args) => overload::run(args),
+        ProofCommand::Soak(args) => soak::run(args),
     }
 }
 

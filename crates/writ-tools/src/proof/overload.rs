@@ -119,31 +119,31 @@ pub fn run(args: OverloadArgs) -> Result<(), String> {
 
 /// What the open-loop phase saw.
 #[derive(Debug, Default)]
-struct Tally {
+pub(super) struct Tally {
     /// Latencies of the `202` answers, microseconds.
-    accepted_us: Vec<u32>,
+    pub(super) accepted_us: Vec<u32>,
     /// Latencies of the `503` answers, microseconds.
-    refused_us: Vec<u32>,
+    pub(super) refused_us: Vec<u32>,
     /// Latencies of the `503` answers to the first request on a new connection
     /// (connecting not included), microseconds; also in `refused_us`.
     refused_first_us: Vec<u32>,
-    accepted: Vec<u64>,
-    refused: Vec<u64>,
+    pub(super) accepted: Vec<u64>,
+    pub(super) refused: Vec<u64>,
     /// Any other status code.
-    other: u64,
+    pub(super) other: u64,
     /// No answer: the connection failed or the bound passed.
-    errors: u64,
+    pub(super) errors: u64,
     /// When the last answer came.
     last_answer: Option<Instant>,
-    first_error: Option<String>,
+    pub(super) first_error: Option<String>,
 }
 
 /// The connections of the open-loop phase.
-struct Pool {
-    idle: Mutex<Vec<Client>>,
-    open: AtomicUsize,
-    open_peak: AtomicUsize,
-    max: usize,
+pub(super) struct Pool {
+    pub(super) idle: Mutex<Vec<Client>>,
+    pub(super) open: AtomicUsize,
+    pub(super) open_peak: AtomicUsize,
+    pub(super) max: usize,
 }
 
 /// How a due command gets a connection.
@@ -356,7 +356,7 @@ async fn overload(args: &OverloadArgs, server: &ServerProcess) -> Result<bool, S
 /// Sends commands `next..` on every connection, each as soon as the previous answer came,
 /// until `count` commands are acknowledged or `duration` has passed. A `503` is counted
 /// and the command sent again (as `writ bench http` does) only while opening tickets.
-async fn closed_loop(
+pub(super) async fn closed_loop(
     clients: Vec<Client>,
     workload: &Arc<Workload>,
     next: &Arc<AtomicU64>,
@@ -430,20 +430,20 @@ async fn closed_loop(
 
 /// What the open-loop phase offers.
 #[derive(Debug, Clone, Copy)]
-struct Offer {
+pub(super) struct Offer {
     /// Commands due per second.
-    rate: f64,
+    pub(super) rate: f64,
     /// For how long.
-    seconds: u64,
+    pub(super) seconds: u64,
     /// How long a connection answered `503` rests before it carries another command.
-    backoff: Duration,
+    pub(super) backoff: Duration,
 }
 
 /// Offers commands `next..` as `offer` says, open-loop. Returns the commands due, those
 /// skipped for want of a connection, how late the client was for each (microseconds),
 /// and how long the phase lasted until the last answer came (a backoff after the last
 /// answer does not count).
-async fn open_loop(
+pub(super) async fn open_loop(
     target: &Target,
     workload: &Arc<Workload>,
     next: &Arc<AtomicU64>,
