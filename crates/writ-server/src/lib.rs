@@ -15,6 +15,9 @@
 //!   `POST /projections/{name}/rebuild` show and rebuild the read model.
 //! - **Operations**: `GET /health`, `GET /metrics` (Prometheus), `GET /openapi.json`
 //!   (generated from the handlers and the wire types in [`wire`]).
+//! - **Access** (with [`AppState::with_tokens`]): every route but `/health` needs a bearer
+//!   token whose scopes cover it, checked before anything else ([`access`]); without
+//!   tokens the server is open. [`serve_with`] serves HTTPS and WSS with a [`Tls`].
 //!
 //! Every error is `application/problem+json`; [`problem`] holds the one table of problem
 //! kinds and their status codes. Everything that grows has a bound in [`ServerOptions`]:
