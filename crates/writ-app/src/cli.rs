@@ -58,10 +58,11 @@ pub struct ServeArgs {
     /// position (then 504); each such wait holds one of `--waits-max`'s places.
     #[arg(long, env = "WRIT_AFTER_WAIT_MAX", default_value = "10s", value_parser = parse_duration)]
     pub after_wait_max: Duration,
-    /// A JSON file of access tokens: a list of {"token_sha256", "name", "scopes":
-    /// ["commands", "queries", "admin"], "commands"?: [names]}. With it every route but
-    /// /health needs `Authorization: Bearer TOKEN`. Without it the server is open, and
-    /// listens on loopback addresses only unless --insecure-open.
+    /// A JSON file of access tokens: a list of `{"token_sha256", "name", "scopes",
+    /// "commands"?}` (scopes among commands, queries and admin; commands, the names the
+    /// token may send). With it every route but /health needs `Authorization: Bearer
+    /// TOKEN`. Without it the server is open, and listens on loopback addresses only unless
+    /// --insecure-open.
     #[arg(long, env = "WRIT_TOKENS", value_name = "FILE")]
     pub tokens: Option<PathBuf>,
     /// Serve without --tokens on an address beyond loopback: anyone who can reach it may

@@ -5,7 +5,7 @@
 //! The server keeps only the SHA-256 digests; a presented token is hashed and looked up by
 //! its digest, and digests are compared in constant time.
 //!
-//! With tokens, [`AccessLayer`] is the one check every routed request passes before
+//! With tokens, one layer (`AccessLayer`) is the one check every routed request passes before
 //! anything else (before the request gate takes a place for it and before a body is read):
 //! `/health` is open, every other route needs `Authorization: Bearer TOKEN`, missing or
 //! unknown answers `401` (with `WWW-Authenticate: Bearer`), a token whose scopes do not
@@ -15,7 +15,7 @@
 //! so the route map is not disclosed to anyone without one.
 //!
 //! A token's `commands` list is checked where the command's name is known, before it is
-//! submitted: `POST /update` ([`check_command`] answers `403`) and every `/ws` frame (an
+//! submitted: `POST /update` (answers `403`) and every `/ws` frame (an
 //! `invalid` frame with `error.code` `forbidden`). A command refused so never reaches the
 //! engine, so it is never logged.
 //!
