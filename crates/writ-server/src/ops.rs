@@ -164,6 +164,13 @@ fn secure(document: &mut serde_json::Value) {
             continue;
         };
         for (method, operation) in item.iter_mut() {
+            // A path item's other fields (`parameters`, `summary`...) are no operations.
+            const OPERATIONS: [&str; 8] = [
+                "get", "put", "post", "delete", "options", "head", "patch", "trace",
+            ];
+            if !OPERATIONS.contains(&method.as_str()) {
+                continue;
+            }
             let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
                 continue;
             };
