@@ -55,7 +55,7 @@ pub struct Server {
 
 impl Server {
     /// Starts `writ serve --listen 127.0.0.1:0 --data-dir DIR` and reads the port from its
-    /// `listening on` line.
+    /// `listening on http://` (or `https://`) line.
     pub fn start(dir: &Path) -> Self {
         Self::start_with(dir, &[])
     }
@@ -66,6 +66,9 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
             .args(flags)
+            .env_remove("WRIT_TOKENS")
+            .env_remove("WRIT_TLS_CERT")
+            .env_remove("WRIT_TLS_KEY")
             .env_remove("RUST_LOG")
             .env("LOG_LEVEL", "warn")
             .stdin(Stdio::null())
@@ -90,7 +93,11 @@ impl Server {
             let line = rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .expect("the server prints where it listens");
-            if let Some(address) = line.split("listening on http://").nth(1) {
+            let address = line
+                .split("listening on http://")
+                .nth(1)
+                .or_else(|| line.split("listening on https://").nth(1));
+            if let Some(address) = address {
                 server.port = address.trim().rsplit(':').next().unwrap().parse().unwrap();
                 assert_ne!(server.port, 0, "the real port is printed");
                 return server;

@@ -10,9 +10,10 @@ use clap::{Parser, Subcommand};
 use writ_engine::{Engine, EngineOptions, OpenError, RecoveryReport, Registry, RegistryError};
 use writ_query::{EventSource, ReadModelSpec, ReadModels, RuntimeOptions};
 use writ_sandbox::{Sandbox, SandboxOptions};
-use writ_server::{AppState, ReadSide, ServerOptions};
+use writ_server::access::Tokens;
+use writ_server::{AppState, ReadSide, ServerOptions, Tls};
 
-use crate::cli::{ServeArgs, init_logging, log_recovery};
+use crate::cli::{ServeArgs, check_open_listen, init_logging, log_recovery};
 use crate::module::Module;
 
 /// The modules a binary can serve; see the crate documentation.
@@ -57,6 +58,8 @@ pub struct Config {
     pub runtime: RuntimeOptions,
     /// The query sandbox's bounds.
     pub sandbox: SandboxOptions,
+    /// The tokens every request but `GET /health` must carry one of; `None`: open.
+    pub tokens: Option<Tokens>,
 }
 
 impl Config {
@@ -70,6 +73,7 @@ impl Config {
             server: ServerOptions::default(),
             runtime: RuntimeOptions::default(),
             sandbox: SandboxOptions::default(),
+            tokens: None,
         }
     }
 
@@ -220,13 +224,30 @@ impl App {
         }
     }
 
-    /// Serves on `args` until SIGTERM or SIGINT: opens the store, starts the read models
-    /// and the sandbox, prints `listening on http://HOST:PORT`, and on the signal drains
-    /// and syncs. Logging must be set up already ([`init_logging`]).
+    /// Serves on `args` until SIGTERM or SIGINT: reads the tokens file and the TLS
+    /// certificate and key, refuses an open server (no `--tokens`) beyond loopback unless
+    /// `--insecure-open`, opens the store, starts the read models and the sandbox, prints
+    /// `listening on http://HOST:PORT` (`https://` with TLS), and on the signal drains and
+    /// syncs. Logging must be set up already ([`init_logging`]).
     pub fn serve(self, args: &ServeArgs) -> Result<(), String> {
-        let started = self
-            .start(Config::from_args(args))
-            .map_err(|e| e.to_string())?;
+        // Every check of the flags comes before the store is opened or created.
+        let mut config = Config::from_args(args);
+        if let Some(file) = &args.tokens {
+            let tokens = Tokens::load(file).map_err(|e| e.to_string())?;
+            tracing::info!(file = %file.display(), tokens = ?tokens.names(), "access: every route but /health needs one of these tokens");
+            config.tokens = Some(tokens);
+        }
+        check_open_listen(&args.listen, args.tokens.is_some(), args.insecure_open)?;
+        if args.tokens.is_none() && args.insecure_open {
+            tracing::warn!(listen = %args.listen, "--insecure-open: open access (no --tokens) on an address others may reach");
+        }
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => {
+                Some(Tls::from_pem_files(cert, key).map_err(|e| e.to_string())?)
+            }
+            _ => None,
+        };
+        let started = self.start(config).map_err(|e| e.to_string())?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .thread_name("writ-http")
@@ -243,7 +264,7 @@ impl App {
                     std::process::exit(130);
                 });
             };
-            writ_server::serve(&args.listen, started.state, shutdown)
+            writ_server::serve_with(&args.listen, started.state, tls, shutdown)
                 .await
                 .map_err(|e| e.to_string())
         })
@@ -300,7 +321,19 @@ impl App {
             sandbox: Arc::new(sandbox),
             domain_of_model: owners,
         };
-        let state = AppState::new(engine, config.server).with_read_side(read);
+        let mut state = AppState::new(engine, config.server).with_read_side(read);
+        if let Some(tokens) = config.tokens {
+            let commands = state.engine().registry().commands();
+            for name in tokens.listed_commands() {
+                if !commands.iter().any(|(_, spec)| spec.name == name) {
+                    tracing::warn!(
+                        command = name,
+                        "the tokens file lists a command no domain of this server has"
+                    );
+                }
+            }
+            state = state.with_tokens(tokens);
+        }
         Ok(Started { state, report })
     }
 

@@ -65,6 +65,48 @@ pub struct ServeArgs {
     /// position (then 504); each such wait holds one of `--waits-max`'s places.
     #[arg(long, env = "WRIT_AFTER_WAIT_MAX", default_value = "10s", value_parser = parse_duration)]
     pub after_wait_max: Duration,
+    /// A JSON file of access tokens: a list of `{"token_sha256", "name", "scopes",
+    /// "commands"?}` (scopes among commands, queries and admin; commands, the names the
+    /// token may send). With it every route but /health needs `Authorization: Bearer
+    /// TOKEN`. Without it the server is open, and listens on loopback addresses only unless
+    /// --insecure-open.
+    #[arg(long, env = "WRIT_TOKENS", value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+    /// Serve without --tokens on an address beyond loopback: anyone who can reach it may
+    /// send commands and read everything.
+    #[arg(long, env = "WRIT_INSECURE_OPEN")]
+    pub insecure_open: bool,
+    /// A PEM file with the server's certificate chain (its own certificate first): serve
+    /// HTTPS and WSS on the same port. Needs --tls-key.
+    #[arg(long, env = "WRIT_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// A PEM file with the private key of --tls-cert's certificate.
+    #[arg(long, env = "WRIT_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// Refuses an open server (no tokens) on an address beyond loopback, unless
+/// `insecure_open`: `listen` is resolved, and every address it gives must be a loopback
+/// one. An address that does not resolve is left to the bind, which reports it.
+pub fn check_open_listen(listen: &str, tokens: bool, insecure_open: bool) -> Result<(), String> {
+    if tokens || insecure_open {
+        return Ok(());
+    }
+    let Ok(addresses) = std::net::ToSocketAddrs::to_socket_addrs(listen) else {
+        return Ok(());
+    };
+    let beyond: Vec<String> = addresses
+        .filter(|a| !a.ip().is_loopback())
+        .map(|a| a.ip().to_string())
+        .collect();
+    if beyond.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to listen on {listen} ({}) without --tokens: an open server answers anyone who can reach it. \
+         Give --tokens FILE, listen on a loopback address (127.0.0.1), or pass --insecure-open",
+        beyond.join(", ")
+    ))
 }
 
 /// Logs to stderr. `RUST_LOG` (full filter directives) wins over `LOG_LEVEL` (one of
@@ -184,6 +226,20 @@ mod tests {
             "99999999999999999999d",
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_open_server_listens_on_loopback_only_unless_told_otherwise() {
+        for listen in ["127.0.0.1:0", "[::1]:0", "localhost:0", "127.9.9.9:8080"] {
+            assert_eq!(check_open_listen(listen, false, false), Ok(()), "{listen}");
+        }
+        for listen in ["0.0.0.0:0", "[::]:0", "192.0.2.1:8080"] {
+            let error = check_open_listen(listen, false, false).unwrap_err();
+            assert!(error.contains("without --tokens"), "{error}");
+            assert!(error.contains("--insecure-open"), "{error}");
+            assert_eq!(check_open_listen(listen, true, false), Ok(()), "{listen}");
+            assert_eq!(check_open_listen(listen, false, true), Ok(()), "{listen}");
         }
     }
 

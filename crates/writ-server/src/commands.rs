@@ -14,6 +14,7 @@ use futures_util::stream::{self, Stream};
 use uuid::Uuid;
 use writ_engine::{CommandStatus, Submitted, WaitError, WaitFor};
 
+use crate::access::{self, Caller};
 use crate::params::{self, StatusParams};
 use crate::problem::{ApiError, Problem, ProblemKind};
 use crate::wire::{
@@ -54,6 +55,8 @@ use crate::{AppState, StreamGuard};
             body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not declared JSON.",
             body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "With `--tokens`: the token has no `commands` scope, or its `commands` list does not name this command (which is then not logged).",
+            body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown command or version, or a payload that does not fit the command's schema.",
             body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The intake queue is full, the server is overloaded, or the store refuses writes.",
@@ -72,10 +75,13 @@ pub(crate) async fn post_update(
             "the body must be JSON: Content-Type application/json",
         ));
     }
+    let caller = request.extensions().get::<Caller>().cloned();
     let body = Bytes::from_request(request, &state)
         .await
         .map_err(|r| body_error(&state, r))?;
     let update = UpdateRequest::parse(&body)?;
+    // A command the token may not send never reaches the engine: nothing is logged.
+    access::check_command(caller.as_ref(), &update.command)?;
     let id = update.id;
     // A request alone in the server is decided (and synced) right here when the engine is
     // idle, so that a lone client's answer crosses no thread. With others in progress, or

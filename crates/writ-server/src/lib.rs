@@ -15,6 +15,9 @@
 //!   `POST /projections/{name}/rebuild` show and rebuild the read model.
 //! - **Operations**: `GET /health`, `GET /metrics` (Prometheus), `GET /openapi.json`
 //!   (generated from the handlers and the wire types in [`wire`]).
+//! - **Access** (with [`AppState::with_tokens`]): every route but `/health` needs a bearer
+//!   token whose scopes cover it, checked before anything else ([`access`]); without
+//!   tokens the server is open. [`serve_with`] serves HTTPS and WSS with a [`Tls`].
 //!
 //! Every error is `application/problem+json`; [`problem`] holds the one table of problem
 //! kinds and their status codes. Everything that grows has a bound in [`ServerOptions`]:
@@ -52,6 +55,7 @@
 //! # });
 //! ```
 
+pub mod access;
 mod commands;
 pub mod domains;
 mod gate;
@@ -65,6 +69,7 @@ mod reads;
 mod state;
 pub use writ_query::rfc3339;
 mod telemetry;
+mod tls;
 pub mod wire;
 mod ws;
 
@@ -89,6 +94,7 @@ pub use crate::queries::{
 pub(crate) use crate::state::StreamGuard;
 pub use crate::state::{AppState, ReadSide};
 pub use crate::telemetry::prometheus;
+pub use crate::tls::{HANDSHAKE_MAX, Tls, TlsError};
 
 /// The whole HTTP service over `state`: every route, the OpenAPI document, the request
 /// limits and metrics. Serve it with [`serve`], or call it directly in tests.
@@ -115,9 +121,10 @@ pub fn router(state: AppState) -> Router {
             .chain(&gate::QUERY_ROUTES)
             .all(|route| openapi.paths.paths.contains_key(*route))
     );
-    let document = ops::OpenApiDocument::new(openapi, state.engine());
+    let document = ops::OpenApiDocument::new(openapi, state.engine(), state.tokens().is_some());
     let domains = domains::DomainsDocument::new(&state);
-    api.layer(axum::Extension(document))
+    let api = api
+        .layer(axum::Extension(document))
         .layer(axum::Extension(domains))
         .layer(DefaultBodyLimit::max(state.options().body_bytes_max))
         .fallback(ops::not_found)
@@ -125,8 +132,14 @@ pub fn router(state: AppState) -> Router {
         .layer(gate::GateLayer::new(
             Arc::clone(&state.inner.requests),
             Arc::clone(&state.inner.waits),
-        ))
-        .with_state(state)
+        ));
+    // Outside the gate: a request without a valid token is refused before it takes a
+    // place there, and before its body is read. Without tokens there is no check at all.
+    let api = match state.tokens() {
+        Some(tokens) => api.layer(access::AccessLayer::new(tokens.clone())),
+        None => api,
+    };
+    api.with_state(state)
 }
 
 /// Why [`serve`] stopped with an error.
@@ -157,6 +170,17 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    serve_with(address, state, None, shutdown).await
+}
+
+/// As [`serve`], with HTTPS (and WSS) on the same port when `tls` is given: then the line
+/// printed is `listening on https://HOST:PORT`.
+pub async fn serve_with(
+    address: &str,
+    state: AppState,
+    tls: Option<Tls>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     // Room in the listen backlog for as many connections as may be open.
     let backlog = u32::try_from(state.options().connections_max).unwrap_or(u32::MAX);
     let tcp = listener::bind(address, backlog)
@@ -166,8 +190,43 @@ pub async fn serve(
             source,
         })?;
     let local = tcp.local_addr()?;
-    announce(local)?;
-    tracing::info!(address = %local, domains = ?state.engine().registry().domain_names(), "listening");
+    let limited = listener::Limited::new(tcp, state.options().connections_max);
+    match tls {
+        None => {
+            announce("http", local)?;
+            serve_on(limited, local, state, shutdown).await
+        }
+        Some(tls) => {
+            let listener = tls::TlsListener::new(limited, &tls)?;
+            announce("https", local)?;
+            serve_on(listener, local, state, shutdown).await
+        }
+    }
+}
+
+/// Serves on `listener` until `shutdown`, then drains and shuts the engine down.
+async fn serve_on<L>(
+    listener: L,
+    local: SocketAddr,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    match state.tokens() {
+        Some(tokens) => tracing::info!(
+            address = %local,
+            domains = ?state.engine().registry().domain_names(),
+            tokens = tokens.names().len(),
+            "listening; every route but /health needs a bearer token"
+        ),
+        None => tracing::warn!(
+            address = %local,
+            domains = ?state.engine().registry().domain_names(),
+            "listening with open access: no tokens (--tokens), so every route answers anyone who can connect"
+        ),
+    }
 
     let grace = state.options().shutdown_grace;
     let (deadline_tx, deadline_rx) = tokio::sync::oneshot::channel::<Instant>();
@@ -183,7 +242,6 @@ pub async fn serve(
             state.begin_shutdown();
         }
     };
-    let listener = listener::Limited::new(tcp, state.options().connections_max);
     let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(draining);
     let mut server = std::pin::pin!(server.into_future());
     let mut deadline_rx = std::pin::pin!(deadline_rx);
@@ -223,9 +281,9 @@ pub async fn serve(
 }
 
 /// Prints the one line that tells scripts and tests where the server listens.
-fn announce(address: SocketAddr) -> io::Result<()> {
+fn announce(scheme: &str, address: SocketAddr) -> io::Result<()> {
     let mut stdout = io::stdout().lock();
-    writeln!(stdout, "listening on http://{address}")?;
+    writeln!(stdout, "listening on {scheme}://{address}")?;
     stdout.flush()
 }
 

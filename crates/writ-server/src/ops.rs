@@ -13,7 +13,8 @@ use utoipa::OpenApi;
 use writ_engine::Engine;
 
 use crate::AppState;
-use crate::problem::{ApiError, ProblemKind};
+use crate::access;
+use crate::problem::{ApiError, PROBLEM_JSON, ProblemKind};
 use crate::wire::{self, Health, HealthState, json_response};
 
 /// The OpenAPI description of the server, generated from the handlers' annotations and
@@ -46,7 +47,15 @@ impl OpenApiDocument {
     /// The document for the engine's domains: their commands are listed in the
     /// description, and each command version's payload JSON Schema is a component schema
     /// named `{Command}.v{version}` (the same schemas `GET /domains` shows).
-    pub(crate) fn new(mut openapi: utoipa::openapi::OpenApi, engine: &Engine) -> Self {
+    ///
+    /// With `secured` (the server has tokens), it declares the bearer security scheme,
+    /// requires it everywhere but on `/health`, and adds the `401` (and, where a scope is
+    /// needed, `403`) answers to each operation.
+    pub(crate) fn new(
+        mut openapi: utoipa::openapi::OpenApi,
+        engine: &Engine,
+        secured: bool,
+    ) -> Self {
         let registry = engine.registry();
         let mut commands = String::new();
         let mut schemas = serde_json::Map::new();
@@ -91,11 +100,127 @@ impl OpenApiDocument {
                 target.extend(schemas);
             }
         }
+        if secured {
+            secure(&mut document);
+        }
         Self(Bytes::from(
             serde_json::to_vec(&document).expect("the OpenAPI document serializes"),
         ))
     }
 }
+
+/// The name of the bearer security scheme in the OpenAPI document.
+const BEARER_SCHEME: &str = "bearer";
+
+/// Declares the bearer token scheme in a serialized OpenAPI document, and on each
+/// operation what [`access::need`] asks of it: nothing on `/health`, else a valid token
+/// (`401` without one) and, where scopes are needed, `403` for a token without them.
+fn secure(document: &mut serde_json::Value) {
+    use serde_json::json;
+    let Some(root) = document.as_object_mut() else {
+        return;
+    };
+    if let Some(description) = root
+        .get_mut("info")
+        .and_then(|info| info.get_mut("description"))
+        .and_then(|d| d.as_str().map(str::to_owned))
+        .map(|d| d + ACCESS_DESCRIPTION)
+    {
+        root["info"]["description"] = json!(description);
+    }
+    root.insert("security".to_owned(), json!([{ BEARER_SCHEME: [] }]));
+    let components = root
+        .entry("components")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("components is an object");
+    components.insert(
+        "securitySchemes".to_owned(),
+        json!({ BEARER_SCHEME: {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A token of the server's tokens file (`--tokens`): `Authorization: Bearer TOKEN`.",
+        }}),
+    );
+    let problem = |description: &str, challenge: bool| {
+        let mut response = json!({
+            "description": description,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        });
+        if challenge {
+            response["headers"] = json!({"WWW-Authenticate": {
+                "description": "`Bearer realm=\"writ\"`",
+                "required": true,
+                "schema": {"type": "string"},
+            }});
+        }
+        response
+    };
+    let Some(paths) = root.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, operation) in item.iter_mut() {
+            // A path item's other fields (`parameters`, `summary`...) are no operations.
+            const OPERATIONS: [&str; 8] = [
+                "get", "put", "post", "delete", "options", "head", "patch", "trace",
+            ];
+            if !OPERATIONS.contains(&method.as_str()) {
+                continue;
+            }
+            let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
+                continue;
+            };
+            let Some(operation) = operation.as_object_mut() else {
+                continue;
+            };
+            let scopes = match access::need(&method, Some(path)) {
+                access::Need::Open => {
+                    operation.insert("security".to_owned(), json!([]));
+                    continue;
+                }
+                access::Need::AnyOf(scopes) => scopes,
+            };
+            let Some(responses) = operation
+                .entry("responses")
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+            else {
+                continue;
+            };
+            responses.entry("401").or_insert_with(|| {
+                problem(
+                    "No `Authorization: Bearer` token, or one the server does not know.",
+                    true,
+                )
+            });
+            if !scopes.is_empty() {
+                let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+                responses.entry("403").or_insert_with(|| {
+                    problem(
+                        &format!(
+                            "The token has not the scope this needs ({}).",
+                            names.join(" or ")
+                        ),
+                        false,
+                    )
+                });
+            }
+        }
+    }
+}
+
+/// What the description says of access on a server with tokens.
+const ACCESS_DESCRIPTION: &str = "\n\nAccess: every route but `/health` needs \
+    `Authorization: Bearer TOKEN`, a token of the server's tokens file. Without one, or with \
+    one the server does not know, the answer is `401`, also for paths that do not exist. \
+    A token has scopes: `commands` (`POST /update`, `/ws`, `GET /update/{id}`), `queries` \
+    (reads, queries, events, streams, `GET /update/{id}`, `GET /projections`), `admin` \
+    (rebuilds, `/metrics`); any valid token reads `/openapi.json` and `/domains`. A route \
+    outside the token's scopes, or a command its `commands` list does not name, is `403`.";
 
 /// Whether the server takes writes, and how far the log is.
 #[utoipa::path(

@@ -16,6 +16,9 @@ use writ_sandbox::SandboxError;
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// The challenge a `401` carries (RFC 6750).
+pub const BEARER_CHALLENGE: &str = "Bearer realm=\"writ\"";
+
 /// Where the problem type URIs live; the code is appended.
 const TYPE_BASE: &str = "https://writ.dev/problems/";
 
@@ -67,6 +70,12 @@ pub enum ProblemKind {
     ScriptError,
     /// A projection rebuild is already running; wait for it to finish.
     RebuildRunning,
+    /// The server runs with `--tokens` and the request carries no `Authorization: Bearer`
+    /// token, or one it does not know. Send a valid token.
+    Unauthorized,
+    /// The token is valid but its scopes do not cover the route, or its `commands` list
+    /// does not name the command. Use a token that may, or ask for the scope.
+    Forbidden,
 }
 
 impl ProblemKind {
@@ -189,11 +198,23 @@ impl ProblemKind {
                 "A rebuild is already running",
                 None,
             ),
+            Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "A valid bearer token is required",
+                None,
+            ),
+            Forbidden => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "The token does not allow this",
+                None,
+            ),
         }
     }
 
     /// Every kind, for tests and documentation.
-    pub const ALL: [ProblemKind; 20] = [
+    pub const ALL: [ProblemKind; 22] = [
         ProblemKind::Malformed,
         ProblemKind::UnsupportedMediaType,
         ProblemKind::NotFound,
@@ -214,6 +235,8 @@ impl ProblemKind {
         ProblemKind::CodeTooLarge,
         ProblemKind::ScriptError,
         ProblemKind::RebuildRunning,
+        ProblemKind::Unauthorized,
+        ProblemKind::Forbidden,
     ];
 
     /// The HTTP status.
@@ -449,6 +472,12 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if let Some(seconds) = self.kind.retry_after_s() {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.kind == ProblemKind::Unauthorized {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(BEARER_CHALLENGE),
+            );
         }
         response
     }

@@ -14,6 +14,7 @@ use writ_engine::{CommandStatus, Engine, WaitError, WaitFor};
 use writ_query::ReadModels;
 use writ_sandbox::Sandbox;
 
+use crate::access::Tokens;
 use crate::options::ServerOptions;
 use crate::problem::{ApiError, ProblemKind};
 use crate::telemetry;
@@ -28,6 +29,7 @@ pub struct AppState {
 pub(crate) struct Inner {
     engine: Arc<Engine>,
     read: Option<ReadSide>,
+    tokens: Option<Tokens>,
     options: ServerOptions,
     pub(crate) requests: Arc<Semaphore>,
     pub(crate) waits: Arc<Semaphore>,
@@ -52,6 +54,7 @@ impl fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("domains", &self.inner.engine.registry().domain_names())
             .field("options", &self.inner.options)
+            .field("tokens", &self.inner.tokens)
             .field("shutting_down", &*self.inner.shutdown.borrow())
             .finish_non_exhaustive()
     }
@@ -90,6 +93,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 engine,
                 read: None,
+                tokens: None,
                 requests: Arc::new(Semaphore::new(options.requests_max)),
                 waits: Arc::new(Semaphore::new(options.waits_max)),
                 streams: Arc::new(Semaphore::new(options.streams_max)),
@@ -112,6 +116,24 @@ impl AppState {
             .expect("with_read_side is called before the state is shared")
             .read = Some(read);
         self
+    }
+
+    /// Requires a bearer token of `tokens` on every route but `/health` (see
+    /// [`crate::access`]). Call it right after [`AppState::new`]; without it the server is
+    /// open.
+    ///
+    /// # Panics
+    /// If the state was cloned already (a router or server holds it).
+    pub fn with_tokens(mut self, tokens: Tokens) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_tokens is called before the state is shared")
+            .tokens = Some(tokens);
+        self
+    }
+
+    /// The tokens requests must carry one of; `None` when the server is open.
+    pub fn tokens(&self) -> Option<&Tokens> {
+        self.inner.tokens.as_ref()
     }
 
     /// The read side, when the server has one.

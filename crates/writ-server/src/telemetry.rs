@@ -24,6 +24,10 @@ pub const HTTP_REQUEST_DURATION: &str = "writ_http_request_duration_seconds";
 pub const SSE_STREAMS_OPEN: &str = "writ_http_sse_streams_open";
 /// WebSockets open now.
 pub const WEBSOCKETS_OPEN: &str = "writ_http_websockets_open";
+/// Requests, and WebSocket command frames, refused by the access check, by reason
+/// (`unauthorized`: no token or an unknown one; `forbidden`: a scope or command the token
+/// does not allow).
+pub const HTTP_REFUSED: &str = "writ_http_refused_total";
 
 /// The engine's histograms of batch sizes (records per sync).
 const RECORD_HISTOGRAMS: [&str; 1] = [writ_engine::JOURNAL_BATCH_RECORDS];
@@ -97,6 +101,28 @@ fn describe() {
     );
     describe_gauge!(SSE_STREAMS_OPEN, "Server-sent event streams open");
     describe_gauge!(WEBSOCKETS_OPEN, "WebSockets open");
+    describe_counter!(
+        HTTP_REFUSED,
+        "Requests and WebSocket command frames refused by the access check, by reason"
+    );
+}
+
+/// Why the access check refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// No token, or one the server does not know: `401`.
+    Unauthorized,
+    /// A scope or command the token does not allow: `403`.
+    Forbidden,
+}
+
+/// Counts a refusal by the access check.
+pub(crate) fn record_refusal(reason: Refusal) {
+    let reason = match reason {
+        Refusal::Unauthorized => "unauthorized",
+        Refusal::Forbidden => "forbidden",
+    };
+    counter!(HTTP_REFUSED, "reason" => reason).increment(1);
 }
 
 /// The handles of one series of request metrics.

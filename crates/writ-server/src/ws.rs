@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
@@ -27,6 +28,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use uuid::Uuid;
 use writ_engine::{CommandStatus, Pending, Submitted, WaitFor};
 
+use crate::access::{self, Caller};
 use crate::commands::first_command_status;
 use crate::problem::{ApiError, Problem};
 use crate::wire::{Accepted, AcceptedState, CommandStatusBody, InvalidFrame, UpdateRequest};
@@ -46,7 +48,9 @@ const WRITE_BATCH_FRAMES: usize = 64;
 /// (`CommandStatusBody`); a duplicate is answered with the first command's status and
 /// `"duplicate": true`. A frame that cannot be taken (malformed, binary, unknown command,
 /// invalid payload, conflict, too large, overloaded, unavailable) is answered with an
-/// `InvalidFrame` whose `error.code` names the problem, and the socket stays open. At most
+/// `InvalidFrame` whose `error.code` names the problem, and the socket stays open (with
+/// `--tokens`, a command the token's `commands` list does not name is such a frame, code
+/// `forbidden`, and is not logged). At most
 /// 1,024 commands are in flight per socket: beyond, the server reads no more frames until
 /// some complete. The server pings every 30 s and closes a socket silent for 90 s.
 #[utoipa::path(
@@ -64,8 +68,10 @@ const WRITE_BATCH_FRAMES: usize = 64;
 )]
 pub(crate) async fn socket(
     State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    let caller = caller.map(|Extension(caller)| caller);
     let upgrade = upgrade.map_err(|r| ApiError::malformed(r.body_text()))?;
     let guard = StreamGuard::websocket(&state)?;
     let message_max = state.options().body_bytes_max;
@@ -73,11 +79,11 @@ pub(crate) async fn socket(
         .max_message_size(message_max)
         .max_frame_size(message_max)
         .max_write_buffer_size(WRITE_BUFFER_BYTES_MAX)
-        .on_upgrade(move |socket| run(state, socket, guard)))
+        .on_upgrade(move |socket| run(state, socket, guard, caller)))
 }
 
 /// Reads frames until the client leaves, goes silent, or the server shuts down.
-async fn run(state: AppState, socket: WebSocket, _guard: StreamGuard) {
+async fn run(state: AppState, socket: WebSocket, _guard: StreamGuard, caller: Option<Caller>) {
     let options = state.options().clone();
     let (sink, mut frames) = socket.split();
     let (out, out_rx) = mpsc::channel(options.socket_outgoing_max);
@@ -112,7 +118,9 @@ async fn run(state: AppState, socket: WebSocket, _guard: StreamGuard) {
         };
         heard = Instant::now();
         match frame {
-            Some(Ok(Message::Text(text))) => take_command(&state, &text, permit, &out).await,
+            Some(Ok(Message::Text(text))) => {
+                take_command(&state, caller.as_ref(), &text, permit, &out).await;
+            }
             Some(Ok(Message::Binary(_))) => {
                 let error = ApiError::malformed(
                     "binary frames are not read; send commands as JSON text frames",
@@ -173,6 +181,7 @@ async fn send<T: Serialize>(out: &mpsc::Sender<Message>, frame: &T) -> bool {
 /// flight until the final status is queued.
 async fn take_command(
     state: &AppState,
+    caller: Option<&Caller>,
     text: &str,
     permit: OwnedSemaphorePermit,
     out: &mpsc::Sender<Message>,
@@ -186,6 +195,11 @@ async fn take_command(
         }
     };
     let id = update.id;
+    // A command the token may not send never reaches the engine: nothing is logged.
+    if let Err(refused) = access::check_command(caller, &update.command) {
+        send(out, &InvalidFrame::new(Some(id), &refused)).await;
+        return;
+    }
     let submitted = state.engine().submit_command(&update.submission());
     match submitted {
         Ok(Submitted::New(pending)) => {

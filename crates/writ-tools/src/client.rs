@@ -11,7 +11,9 @@
 //! the client unusable rather than reading a stale answer as the next one.
 //!
 //! It speaks plain `http://` only (no TLS, no proxies, no redirects): what a tool needs
-//! against a server on a known address, and no more.
+//! against a server on a known address, and no more. A [`Target`] may carry a bearer token
+//! ([`Target::with_token`]; the tools take it from `--token` or `WRIT_TOKEN`), which every
+//! request then sends, for a server that runs with `--tokens`.
 //!
 //! ```no_run
 //! use writ_tools::client::{Bytes, Client, Method, StatusCode, Target};
@@ -54,13 +56,27 @@ fn body_fits(len: usize) -> Result<(), String> {
 /// How much room each read asks for.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Where the server is.
-#[derive(Debug, Clone)]
+/// Where the server is, and the token to show it.
+#[derive(Clone)]
 pub struct Target {
     /// `http://HOST:PORT`, as given (without a trailing `/`); error messages name it.
     pub url: String,
     /// `HOST:PORT`.
     pub authority: String,
+    /// The bearer token every request carries (`Authorization: Bearer TOKEN`), for a
+    /// server that runs with `--tokens`.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token stays out of logs and error messages.
+        f.debug_struct("Target")
+            .field("url", &self.url)
+            .field("authority", &self.authority)
+            .field("token", &self.token.as_ref().map(|_| "<hidden>"))
+            .finish()
+    }
 }
 
 impl Target {
@@ -83,7 +99,19 @@ impl Target {
         Ok(Self {
             url: url.trim_end_matches('/').to_owned(),
             authority,
+            token: None,
         })
+    }
+
+    /// The same server, every request carrying `token` (none when `None`).
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token.filter(|t| !t.is_empty());
+        self
+    }
+
+    /// The `Authorization` header's value for the token, if there is one.
+    pub fn authorization(&self) -> Option<String> {
+        self.token.as_ref().map(|token| format!("Bearer {token}"))
     }
 }
 
@@ -97,6 +125,8 @@ pub struct Client {
     output: Vec<u8>,
     authority: String,
     url: String,
+    /// The `Authorization` header line (with its CRLF), when the target has a token.
+    authorization: Option<String>,
     /// Why the connection cannot carry another request, if it cannot.
     unusable: Option<&'static str>,
 }
@@ -133,6 +163,9 @@ impl Client {
             output: Vec::with_capacity(1024),
             authority: target.authority.clone(),
             url: target.url.clone(),
+            authorization: target
+                .authorization()
+                .map(|value| format!("authorization: {value}\r\n")),
             unusable: None,
         })
     }
@@ -158,6 +191,9 @@ impl Client {
             self.authority
         )
         .expect("writing to a Vec never fails");
+        if let Some(authorization) = &self.authorization {
+            self.output.extend_from_slice(authorization.as_bytes());
+        }
         match &body {
             Some(body) => write!(
                 self.output,
@@ -477,6 +513,37 @@ mod tests {
                 format!("GET /e HTTP/1.1\r\nhost: {authority}\r\n\r\n"),
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn a_target_with_a_token_sends_it_with_every_request() {
+        let (target, server) = serve(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n",
+        ])
+        .await;
+        let target = target.with_token(Some("s3cret".to_owned()));
+        assert!(!format!("{target:?}").contains("s3cret"));
+        let mut client = Client::connect(&target).await.unwrap();
+        client.send(Method::GET, "/events", None).await.unwrap();
+        client
+            .send(Method::POST, "/update", Some(Bytes::from_static(b"{}")))
+            .await
+            .unwrap();
+        let authority = &target.authority;
+        assert_eq!(
+            server.await.unwrap(),
+            [
+                format!(
+                    "GET /events HTTP/1.1\r\nhost: {authority}\r\nauthorization: Bearer s3cret\r\n\r\n"
+                ),
+                format!(
+                    "POST /update HTTP/1.1\r\nhost: {authority}\r\nauthorization: Bearer s3cret\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{{}}"
+                ),
+            ]
+        );
+        // An empty token is none.
+        assert!(target.with_token(Some(String::new())).token.is_none());
     }
 
     /// One answer on a fresh connection: the body the first exchange reads, then why a

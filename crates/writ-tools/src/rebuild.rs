@@ -22,6 +22,9 @@ pub struct RebuildArgs {
     /// The server, as http://HOST:PORT.
     #[arg(long, env = "WRIT_TARGET", default_value = "http://127.0.0.1:8080")]
     target: String,
+    /// The bearer token to send, for a server that runs with `--tokens` (an `admin` token).
+    #[arg(long, env = "WRIT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// The projection to rebuild.
     #[arg(long, default_value = "tickets")]
     projection: String,
@@ -38,7 +41,7 @@ pub struct RebuildArgs {
 /// printing the figures on stdout. An error is a sentence for the user: the server could
 /// not be reached, refused the rebuild, or the rebuild failed or was cancelled.
 pub fn run(args: RebuildArgs) -> Result<(), String> {
-    let target = Target::parse(&args.target)?;
+    let target = Target::parse(&args.target)?.with_token(args.token.clone());
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -94,6 +94,11 @@ impl ServerProcess {
             .env("RUST_LOG", "warn,writ=info")
             .env_remove("WRIT_LISTEN")
             .env_remove("WRIT_DATA_DIR")
+            // The server of a proof is open on loopback and speaks plain HTTP, as its
+            // client expects, whatever the environment says.
+            .env_remove("WRIT_TOKENS")
+            .env_remove("WRIT_TLS_CERT")
+            .env_remove("WRIT_TLS_KEY")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -64,6 +64,9 @@ pub struct HttpArgs {
     /// The server, as http://HOST:PORT.
     #[arg(long)]
     target: String,
+    /// The bearer token to send, for a server that runs with `--tokens`.
+    #[arg(long, env = "WRIT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// HTTP/1.1 keep-alive connections (one request in flight each), or WebSockets.
     #[arg(long, default_value_t = 64)]
     connections: usize,
@@ -111,7 +114,7 @@ pub fn run(args: HttpArgs) -> Result<(), String> {
     {
         return Err("--rate must be a positive number of commands per second".into());
     }
-    let target = Target::parse(&args.target)?;
+    let target = Target::parse(&args.target)?.with_token(args.token.clone());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -599,8 +602,19 @@ async fn check_tickets(
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
 
 async fn connect_ws(target: &Target) -> Result<Socket, String> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let url = format!("ws://{}/ws", target.authority);
-    let (socket, _) = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true)
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| format!("cannot open a WebSocket to {url}: {e}"))?;
+    if let Some(authorization) = target.authorization() {
+        let value = authorization
+            .parse()
+            .map_err(|_| "the token is not a valid header value".to_owned())?;
+        request.headers_mut().insert("authorization", value);
+    }
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
         .await
         .map_err(|e| format!("cannot open a WebSocket to {url}: {e}"))?;
     Ok(socket)

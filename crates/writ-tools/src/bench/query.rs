@@ -39,6 +39,9 @@ pub struct QueryArgs {
     /// The server, as http://HOST:PORT.
     #[arg(long)]
     target: String,
+    /// The bearer token to send, for a server that runs with `--tokens`.
+    #[arg(long, env = "WRIT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Tickets the read model must hold; missing ones are loaded first.
     #[arg(long, default_value_t = 100_000)]
     tickets: u64,
@@ -67,7 +70,7 @@ pub fn run(args: QueryArgs) -> Result<(), String> {
     if args.tickets == 0 || args.queries == 0 || args.connections == 0 {
         return Err("--tickets, --queries and --connections must be at least 1".into());
     }
-    let target = Target::parse(&args.target)?;
+    let target = Target::parse(&args.target)?.with_token(args.token.clone());
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -120,7 +123,12 @@ async fn load(args: &QueryArgs, target: &Target) -> Result<(), String> {
         args.tickets, args.comments
     );
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
-    let status = tokio::process::Command::new(exe)
+    let mut command = tokio::process::Command::new(exe);
+    // In the environment rather than the arguments, which any user of the machine may see.
+    if let Some(token) = &target.token {
+        command.env("WRIT_TOKEN", token);
+    }
+    let status = command
         .args(["bench", "http", "--mode", "ws", "--connections", "4"])
         .args(["--target", &target.url])
         .args(["--tickets", &args.tickets.to_string()])
