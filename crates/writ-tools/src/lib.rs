@@ -12,8 +12,9 @@
 //!   running server); [`bench::run`].
 //! - [`proof`]: [`ProofCommand`](proof::ProofCommand) with `writ proof crash` (SIGKILL the
 //!   real server under load, restart it, check that nothing acknowledged was lost and
-//!   nothing ran twice) and `writ proof overload` (quick `503`s beyond what the server
-//!   absorbs, nothing acknowledged lost); [`proof::run`].
+//!   nothing ran twice), `writ proof overload` (quick `503`s beyond what the server
+//!   absorbs, nothing acknowledged lost) and `writ proof soak` (a steady rate for long:
+//!   nothing refused, what grows per interval); [`proof::run`].
 //! - [`rebuild`]: [`RebuildArgs`](rebuild::RebuildArgs), a running server's projection
 //!   rebuilt without downtime, with a progress bar; [`rebuild::run`].
 //!
