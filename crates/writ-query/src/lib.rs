@@ -52,7 +52,7 @@
 //! use writ_engine::{Engine, EngineOptions, Registry, Submitted};
 //! use writ_log::storage::SimStorage;
 //! use writ_query::{
-//!     ApplyError, Projection, QueryCatalog, ReadModelSpec, ReadModels, RecordedEvent,
+//!     ApplyError, Budget, Projection, QueryCatalog, ReadModelSpec, ReadModels, RecordedEvent,
 //!     RuntimeOptions,
 //! };
 //!
@@ -103,9 +103,11 @@
 //! let library = models.library(1).unwrap();
 //! assert_eq!(library.position(), written);
 //! let args = json!({"id": "c-1"}).as_object().unwrap().clone();
-//! let counter = library.call("getCounter", args).unwrap();
+//! let unlimited = Budget::unlimited();
+//! let counter = library.call("getCounter", args, &unlimited).unwrap();
 //! assert_eq!(counter["value"], 2);
-//! assert_eq!(counter["additions"], library.call("additionCount", Default::default()).unwrap());
+//! let additions = library.call("additionCount", Default::default(), &unlimited).unwrap();
+//! assert_eq!(counter["additions"], additions);
 //! ```
 
 mod args;
@@ -121,7 +123,9 @@ pub mod text;
 
 pub use args::Args;
 pub use catalog::{QueryCatalog, QueryFn, QueryInfo, QuerySource, VersionBuilder};
-pub use library::{FunctionSpec, Library, LibraryError, QueryError, RootId};
+pub use library::{
+    Budget, BudgetExceeded, FunctionSpec, Library, LibraryError, QueryError, RootId,
+};
 pub use projection::{
     ApplyError, Projection, ProjectionFailure, Replay, ReplayStats, Root, Snapshot,
 };

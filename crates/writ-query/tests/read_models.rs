@@ -13,9 +13,9 @@ use serde_json::{Map, json};
 use writ_engine::Engine;
 use writ_fixtures::read::{CountersProjection, CountersView, Status, read_model, read_model_with};
 use writ_query::{
-    ApplyError, BoxFuture, EventFeed, EventSource, FeedError, Projection, QueryCatalog, QueryError,
-    ReadModelSpec, ReadModels, RebuildError, RebuildStatus, RecordedEvent, RootId, RuntimeOptions,
-    Snapshots, StartError, WaitError,
+    ApplyError, BoxFuture, Budget, EventFeed, EventSource, FeedError, Projection, QueryCatalog,
+    QueryError, ReadModelSpec, ReadModels, RebuildError, RebuildStatus, RecordedEvent, RootId,
+    RuntimeOptions, Snapshots, StartError, WaitError,
 };
 use writ_sandbox::{Sandbox, SandboxError, SandboxOptions};
 
@@ -552,10 +552,18 @@ fn a_panicking_read_model(in_decode: bool) {
     );
     let library = models.library(1).unwrap();
     assert_eq!(
-        library.call("fragileCount", Map::new()).unwrap_err().status,
+        library
+            .call("fragileCount", Map::new(), &Budget::unlimited())
+            .unwrap_err()
+            .status,
         503
     );
-    assert_eq!(library.call("counts", Map::new()).unwrap()["additions"], 3);
+    assert_eq!(
+        library
+            .call("counts", Map::new(), &Budget::unlimited())
+            .unwrap()["additions"],
+        3
+    );
 
     // A rebuild to the tolerant version replaces it, at the group's position.
     let ended = models
@@ -716,4 +724,53 @@ fn any_event_source_feeds_the_read_models_and_a_read_error_stops_them() {
         failure.contains("after position 10") && failure.contains("the disk is on fire"),
         "{failure}"
     );
+}
+
+#[test]
+fn a_library_answer_of_unbounded_length_stops_at_the_query_memory_limit() {
+    let engine = engine();
+    let last = populate(&engine, 2);
+    let mut catalog = QueryCatalog::new();
+    catalog
+        .version(1)
+        .query("marks", &["count"], |_: &Tally, args| {
+            // Without a count, a list that never ends: only the budget stops it.
+            let count = args.u64("count")?.unwrap_or(u64::MAX);
+            args.array((0..count).map(|n| json!({"mark": n})))
+        });
+    let models = ReadModels::start(
+        engine,
+        [ReadModelSpec::new(Counts { version: 1 }, catalog)],
+        RuntimeOptions::default(),
+    )
+    .unwrap();
+    models.blocking_wait_for(last, WAIT).unwrap();
+    let limit_bytes = 4 << 20;
+    let sandbox = Sandbox::new(SandboxOptions {
+        memory_bytes_max: limit_bytes,
+        time_limit: Duration::from_secs(20),
+        pool_size: 1,
+        ..SandboxOptions::default()
+    })
+    .unwrap();
+    let library = models.library(1).unwrap();
+    let error = sandbox
+        .run(library.clone(), "marks().length", json!({}))
+        .unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            SandboxError::LibraryAnswerTooLarge { function, limit_bytes: limit, .. }
+                if function == "marks" && *limit == limit_bytes
+        ),
+        "{error:?}"
+    );
+    // The worker goes on, and an answer within the budget is answered.
+    let outcome = sandbox
+        .run(library, "marks(10000).at(-1).mark", json!({}))
+        .unwrap();
+    assert_eq!(outcome.result, json!(9999));
+    // A named query has no budget: the same function answers in full.
+    let (answer, _) = models.call(1, "marks", args(json!({"count": 3}))).unwrap();
+    assert_eq!(answer, json!([{"mark": 0}, {"mark": 1}, {"mark": 2}]));
 }

@@ -11,8 +11,8 @@ use writ_engine::{Engine, RecordedEvent};
 use writ_fixtures::read::{CountersProjection, CountersView, catalog};
 use writ_log::storage::SimStorage;
 use writ_query::{
-    ApplyError, EventSource, Projection, ProjectionRuntime, QueryError, ReadModels, RebuildStatus,
-    RootId, RuntimeOptions, WaitError,
+    ApplyError, Budget, EventSource, Projection, ProjectionRuntime, QueryError, ReadModels,
+    RebuildStatus, RootId, RuntimeOptions, WaitError,
 };
 
 mod support;
@@ -288,8 +288,9 @@ fn rebuild_to_a_new_version_racing_live_writes_ends_identical_to_a_fresh_build()
     // transformers, for data written before the switch.
     let library = catalog.bind(2, live.clone()).unwrap();
     assert_eq!(library.root(), RootId::of_library("counters", 2, 2));
+    let unlimited = Budget::unlimited();
     let c8 = library
-        .call("getCounter", args(json!({"id": "c-8"})))
+        .call("getCounter", args(json!({"id": "c-8"})), &unlimited)
         .unwrap();
     assert_eq!(c8["history"].as_array().unwrap().len(), 3, "{c8}");
     let v1_after = catalog
@@ -482,13 +483,19 @@ async fn the_counters_read_model_binds_libraries_per_version() {
         ]
     );
     // Positional call and options-object call.
+    let unlimited = Budget::unlimited();
     let by_position = v1
-        .call("listCounters", args(json!({"status": "closed"})))
+        .call(
+            "listCounters",
+            args(json!({"status": "closed"})),
+            &unlimited,
+        )
         .unwrap();
     let by_object = v1
         .call(
             "listCounters",
             args(json!({"status": {"status": "closed"}})),
+            &unlimited,
         )
         .unwrap();
     assert_eq!(by_position, by_object);
@@ -498,11 +505,11 @@ async fn the_counters_read_model_binds_libraries_per_version() {
         "c-4 (c-0 and c-8 were reopened)"
     );
     assert_eq!(
-        v1.call("counterStats", Map::new()).unwrap(),
+        v1.call("counterStats", Map::new(), &unlimited).unwrap(),
         json!({"open": 9, "closed": 1, "total": 10})
     );
     let missing = v1
-        .call("getCounter", args(json!({"id": "c-77"})))
+        .call("getCounter", args(json!({"id": "c-77"})), &unlimited)
         .unwrap_err();
     assert_eq!(missing.status, 404, "{missing}");
     assert!(matches!(
