@@ -17,10 +17,10 @@
 //!   read model's functions of its version over one [`Snapshots`]
 //!   ([`ReadModels::library`]); [`ReadModels::wait_for`] gives read-your-writes;
 //!   [`ReadModels::rebuild`] builds one read model again (perhaps a new projection
-//!   version) beside the others and has it join them at a batch boundary; a read model
-//!   whose projection panics stops alone. The [`runtime`] module explains the threads,
-//!   publishing, errors, rebuilds and joins, and why every start rebuilds instead of
-//!   loading checkpoints.
+//!   version) beside the others and has it join them at a batch boundary; an event a
+//!   projection panics on is parked for that read model, which goes on with the next (see
+//!   [`Replay`]). The [`runtime`] module explains the threads, publishing, errors, rebuilds
+//!   and joins, and why every start rebuilds instead of loading checkpoints.
 //! - [`ProjectionRuntime`] is the same runtime for one projection, typed: for tools, tests
 //!   and benchmarks that need the state itself.
 //! - A [`Library`] is a query API version's functions bound to one snapshot: what the
@@ -127,11 +127,12 @@ pub use library::{
     Budget, BudgetExceeded, FunctionSpec, Library, LibraryError, QueryError, RootId,
 };
 pub use projection::{
-    ApplyError, Projection, ProjectionFailure, Replay, ReplayStats, Root, Snapshot,
+    ApplyError, PARKED_EVENTS_KEPT, ParkStage, ParkedEvent, Projection, ProjectionFailure, Replay,
+    ReplayStats, Root, Snapshot,
 };
 pub use runtime::{
-    ModelQuery, ModelStatus, ProjectionRuntime, ReadModelSpec, ReadModels, Rebuild, RebuildError,
-    RebuildStatus, RuntimeOptions, Snapshots, StartError, WaitError,
+    METRICS, ModelQuery, ModelStatus, ProjectionRuntime, ReadModelSpec, ReadModels, Rebuild,
+    RebuildError, RebuildStatus, RuntimeOptions, Snapshots, StartError, WaitError,
 };
 pub use source::{BoxFuture, EventFeed, EventSource, FeedError};
 /// The event type projections apply (the domain kit's), re-exported so domains need not

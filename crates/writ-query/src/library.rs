@@ -69,8 +69,9 @@ pub enum QueryError {
         /// The live root, as `name@version`.
         live: String,
     },
-    /// The read model that answers this query stopped (`503`): its projection panicked,
-    /// and its last snapshot is older than the other read models' position, so answering
+    /// The read model that answers this query stopped (`503`): something panicked on its
+    /// applying thread outside its projection's `decode` and `apply` (a panic there only
+    /// parks the event), and its last snapshot is older than the other read models' position, so answering
     /// from it would mix positions. Retry once a rebuild of the model has switched (the
     /// model's status has the failure).
     #[error("the read model {model} stopped at position {position}; rebuild it")]
