@@ -8,9 +8,20 @@
 use serde_json::{Map, Value};
 
 use crate::QueryError;
+use crate::library::Budget;
 
 /// A query's arguments, already checked against the query's parameter list (unknown names
-/// refused, `null` removed) by the [`QueryCatalog`](crate::QueryCatalog).
+/// refused, `null` removed) by the [`QueryCatalog`](crate::QueryCatalog), and the
+/// [`Budget`] of the answer when the caller has one (query code in the sandbox).
+///
+/// # Answers of unbounded size
+///
+/// A query whose answer grows with the data (every comment of a ticket, every event of a
+/// history) builds it with [`Args::array`] or charges each part with [`Args::charge`]: when
+/// query code calls it, each part counts against the query's memory and time limits as it
+/// is built, and the query gives up with [`QueryError::OverBudget`] at the first part that
+/// does not fit, before the host has built more than the budget. A named query (over HTTP,
+/// no budget) charges nothing.
 ///
 /// ```
 /// use serde_json::json;
@@ -26,12 +37,69 @@ use crate::QueryError;
 #[derive(Debug, Clone, Copy)]
 pub struct Args<'a> {
     map: &'a Map<String, Value>,
+    budget: Option<&'a Budget>,
 }
 
 impl<'a> Args<'a> {
-    /// Wraps an argument object.
+    /// Wraps an argument object; the answer has no budget.
     pub fn new(map: &'a Map<String, Value>) -> Self {
-        Self { map }
+        Self { map, budget: None }
+    }
+
+    /// Wraps an argument object; the answer is built within `budget`.
+    pub fn with_budget(map: &'a Map<String, Value>, budget: &'a Budget) -> Self {
+        Self {
+            map,
+            budget: Some(budget),
+        }
+    }
+
+    /// The answer's budget, if the caller gave one.
+    pub fn budget(&self) -> Option<&'a Budget> {
+        self.budget
+    }
+
+    /// Charges the (estimated) JSON of one part of the answer to the budget, if there is
+    /// one; [`QueryError::OverBudget`] once the answer does not fit.
+    pub fn charge(&self, part: &Value) -> Result<(), QueryError> {
+        match self.budget {
+            Some(budget) => budget.charge_json(part).map_err(QueryError::from),
+            None => Ok(()),
+        }
+    }
+
+    /// The JSON array of `items`, each charged to the budget as it is made: a list of
+    /// unbounded length (a ticket's comments) stops at the first item over the budget.
+    ///
+    /// ```
+    /// use serde_json::{Map, json};
+    /// use writ_query::{Args, Budget, QueryError};
+    ///
+    /// let map = Map::new();
+    /// let budget = Budget::new(1_000, None);
+    /// let args = Args::with_budget(&map, &budget);
+    /// let few = args.array((0..10).map(|n| json!({"n": n})));
+    /// assert_eq!(few.unwrap().as_array().unwrap().len(), 10);
+    /// let many = args.array((0..1_000_000_000u64).map(|n| json!({"n": n})));
+    /// assert!(matches!(many, Err(QueryError::OverBudget { .. })));
+    /// // Without a budget, everything is collected.
+    /// let unbounded = Args::new(&map).array((0..1_000).map(|n| json!(n))).unwrap();
+    /// assert_eq!(unbounded.as_array().unwrap().len(), 1_000);
+    /// ```
+    pub fn array(&self, items: impl IntoIterator<Item = Value>) -> Result<Value, QueryError> {
+        let items = items.into_iter();
+        let Some(budget) = self.budget else {
+            return Ok(Value::Array(items.collect()));
+        };
+        // The brackets and a comma per item.
+        budget.charge(2)?;
+        let mut array = Vec::with_capacity(items.size_hint().0.min(1024));
+        for item in items {
+            budget.charge_json(&item)?;
+            budget.charge(1)?;
+            array.push(item);
+        }
+        Ok(Value::Array(array))
     }
 
     /// The raw arguments.

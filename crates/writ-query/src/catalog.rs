@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::args::{self, Args};
-use crate::library::{FunctionSpec, Library, LibraryError, QueryError, RootId};
+use crate::library::{Budget, FunctionSpec, Library, LibraryError, QueryError, RootId};
 use crate::projection::Snapshot;
 
 /// A query's implementation: reads the state, answers JSON.
@@ -223,6 +223,19 @@ impl<S> QueryCatalog<S> {
         snapshot: &Snapshot<S>,
         args: Map<String, Value>,
     ) -> Result<Value, QueryError> {
+        self.call_within(version, name, snapshot, args, None)
+    }
+
+    /// [`QueryCatalog::call`] with the answer built within `budget`, when there is one
+    /// (see [`Args::array`]).
+    pub fn call_within(
+        &self,
+        version: u32,
+        name: &str,
+        snapshot: &Snapshot<S>,
+        args: Map<String, Value>,
+        budget: Option<&Budget>,
+    ) -> Result<Value, QueryError> {
         self.check(version, snapshot)?;
         let query =
             self.versions[&version]
@@ -233,7 +246,11 @@ impl<S> QueryCatalog<S> {
                     name: name.to_owned(),
                 })?;
         let args = args::normalize(&query.params, args)?;
-        (query.run)(&snapshot.state, &Args::new(&args))
+        let args = match budget {
+            Some(budget) => Args::with_budget(&args, budget),
+            None => Args::new(&args),
+        };
+        (query.run)(&snapshot.state, &args)
     }
 }
 
@@ -383,9 +400,14 @@ impl<S: Send + Sync + 'static> Library for BoundLibrary<S> {
         self.catalog.functions(self.version).unwrap_or_default()
     }
 
-    fn call(&self, name: &str, args: Map<String, Value>) -> Result<Value, LibraryError> {
+    fn call(
+        &self,
+        name: &str,
+        args: Map<String, Value>,
+        budget: &Budget,
+    ) -> Result<Value, LibraryError> {
         self.catalog
-            .call(self.version, name, &self.snapshot, args)
+            .call_within(self.version, name, &self.snapshot, args, Some(budget))
             .map_err(LibraryError::from)
     }
 

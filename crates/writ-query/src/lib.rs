@@ -17,10 +17,10 @@
 //!   read model's functions of its version over one [`Snapshots`]
 //!   ([`ReadModels::library`]); [`ReadModels::wait_for`] gives read-your-writes;
 //!   [`ReadModels::rebuild`] builds one read model again (perhaps a new projection
-//!   version) beside the others and has it join them at a batch boundary; a read model
-//!   whose projection panics stops alone. The [`runtime`] module explains the threads,
-//!   publishing, errors, rebuilds and joins, and why every start rebuilds instead of
-//!   loading checkpoints.
+//!   version) beside the others and has it join them at a batch boundary; an event a
+//!   projection panics on is parked for that read model, which goes on with the next (see
+//!   [`Replay`]). The [`runtime`] module explains the threads, publishing, errors, rebuilds
+//!   and joins, and why every start rebuilds instead of loading checkpoints.
 //! - [`ProjectionRuntime`] is the same runtime for one projection, typed: for tools, tests
 //!   and benchmarks that need the state itself.
 //! - A [`Library`] is a query API version's functions bound to one snapshot: what the
@@ -52,7 +52,7 @@
 //! use writ_engine::{Engine, EngineOptions, Registry, Submitted};
 //! use writ_log::storage::SimStorage;
 //! use writ_query::{
-//!     ApplyError, Projection, QueryCatalog, ReadModelSpec, ReadModels, RecordedEvent,
+//!     ApplyError, Budget, Projection, QueryCatalog, ReadModelSpec, ReadModels, RecordedEvent,
 //!     RuntimeOptions,
 //! };
 //!
@@ -103,9 +103,11 @@
 //! let library = models.library(1).unwrap();
 //! assert_eq!(library.position(), written);
 //! let args = json!({"id": "c-1"}).as_object().unwrap().clone();
-//! let counter = library.call("getCounter", args).unwrap();
+//! let unlimited = Budget::unlimited();
+//! let counter = library.call("getCounter", args, &unlimited).unwrap();
 //! assert_eq!(counter["value"], 2);
-//! assert_eq!(counter["additions"], library.call("additionCount", Default::default()).unwrap());
+//! let additions = library.call("additionCount", Default::default(), &unlimited).unwrap();
+//! assert_eq!(counter["additions"], additions);
 //! ```
 
 mod args;
@@ -121,13 +123,16 @@ pub mod text;
 
 pub use args::Args;
 pub use catalog::{QueryCatalog, QueryFn, QueryInfo, QuerySource, VersionBuilder};
-pub use library::{FunctionSpec, Library, LibraryError, QueryError, RootId};
+pub use library::{
+    Budget, BudgetExceeded, FunctionSpec, Library, LibraryError, QueryError, RootId,
+};
 pub use projection::{
-    ApplyError, Projection, ProjectionFailure, Replay, ReplayStats, Root, Snapshot,
+    ApplyError, PARKED_EVENTS_KEPT, ParkStage, ParkedEvent, Projection, ProjectionFailure, Replay,
+    ReplayStats, Root, Snapshot,
 };
 pub use runtime::{
-    ModelQuery, ModelStatus, ProjectionRuntime, ReadModelSpec, ReadModels, Rebuild, RebuildError,
-    RebuildStatus, RuntimeOptions, Snapshots, StartError, WaitError,
+    METRICS, ModelQuery, ModelStatus, ProjectionRuntime, ReadModelSpec, ReadModels, Rebuild,
+    RebuildError, RebuildStatus, RuntimeOptions, Snapshots, StartError, WaitError,
 };
 pub use source::{BoxFuture, EventFeed, EventSource, FeedError};
 /// The event type projections apply (the domain kit's), re-exported so domains need not

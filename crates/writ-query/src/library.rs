@@ -10,8 +10,13 @@
 //!
 //! Queries fail with a [`QueryError`], which the server maps to HTTP. Through a library,
 //! query code sees it as a [`LibraryError`] whose `status` is [`QueryError::status`].
+//!
+//! A library call from query code comes with a [`Budget`] (the sandbox's: what the
+//! query's memory and time limits leave for the answer), which reaches the query as its
+//! [`Args::budget`](crate::Args::budget); [`Args::array`](crate::Args::array) builds a list
+//! within it.
 
-pub use writ_sandbox::{FunctionSpec, Library, LibraryError, RootId};
+pub use writ_sandbox::{Budget, BudgetExceeded, FunctionSpec, Library, LibraryError, RootId};
 
 /// Why a query gave no answer. Each variant says what the caller should do; the server maps
 /// them to HTTP statuses (each variant's documentation gives the status, which
@@ -64,8 +69,9 @@ pub enum QueryError {
         /// The live root, as `name@version`.
         live: String,
     },
-    /// The read model that answers this query stopped (`503`): its projection panicked,
-    /// and its last snapshot is older than the other read models' position, so answering
+    /// The read model that answers this query stopped (`503`): something panicked on its
+    /// applying thread outside its projection's `decode` and `apply` (a panic there only
+    /// parks the event), and its last snapshot is older than the other read models' position, so answering
     /// from it would mix positions. Retry once a rebuild of the model has switched (the
     /// model's status has the failure).
     #[error("the read model {model} stopped at position {position}; rebuild it")]
@@ -74,6 +80,15 @@ pub enum QueryError {
         model: String,
         /// The position of its last snapshot.
         position: u64,
+    },
+    /// The answer did not fit the caller's [`Budget`] (`422`): it was larger than what the
+    /// query code's memory limit leaves for one answer, or the code's time ran out while it
+    /// was built. Only query code gives a budget; the sandbox then fails the query with the
+    /// limit whatever the code makes of this error. Ask for less (a page, a count).
+    #[error("the answer does not fit its budget: {exceeded}")]
+    OverBudget {
+        /// Which part of the budget.
+        exceeded: BudgetExceeded,
     },
     /// The query itself failed (`500`): a bug in the query or transformer.
     #[error("query failed: {detail}")]
@@ -107,7 +122,7 @@ impl QueryError {
     }
 
     /// A stable code for the kind of error: `not_found`, `bad_argument`, `unknown_query`,
-    /// `unknown_version`, `unavailable`, `stopped` or `failed`.
+    /// `unknown_version`, `unavailable`, `stopped`, `over_budget` or `failed`.
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotFound { .. } => "not_found",
@@ -116,6 +131,7 @@ impl QueryError {
             Self::UnknownVersion { .. } => "unknown_version",
             Self::Unavailable { .. } => "unavailable",
             Self::Stopped { .. } => "stopped",
+            Self::OverBudget { .. } => "over_budget",
             Self::Failed { .. } => "failed",
         }
     }
@@ -123,7 +139,8 @@ impl QueryError {
     /// The status query code sees as `e.status` when a library function fails with this
     /// error ([`LibraryError::status`]): 400 for a bad argument, 404 for something not
     /// found (a value, a query, a version), 503 for a read model that cannot answer now
-    /// ([`QueryError::Unavailable`], [`QueryError::Stopped`]), 500 for a failed query.
+    /// ([`QueryError::Unavailable`], [`QueryError::Stopped`]), 422 for an answer over its
+    /// budget ([`QueryError::OverBudget`]), 500 for a failed query.
     ///
     /// The numbers are HTTP's and agree with the server's answers to a named query, so
     /// that code and a named query calling the same function see the same status; the
@@ -141,8 +158,15 @@ impl QueryError {
             Self::BadArgument { .. } => 400,
             Self::NotFound { .. } | Self::UnknownQuery { .. } | Self::UnknownVersion { .. } => 404,
             Self::Unavailable { .. } | Self::Stopped { .. } => 503,
+            Self::OverBudget { .. } => 422,
             Self::Failed { .. } => 500,
         }
+    }
+}
+
+impl From<BudgetExceeded> for QueryError {
+    fn from(exceeded: BudgetExceeded) -> Self {
+        Self::OverBudget { exceeded }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Several read models in one runtime (`ReadModels`), against real engines on simulated
 //! storage: one position in every published snapshot under concurrent writes, query code
 //! and named queries over all of them, name clashes, per-model rebuilds that join while
-//! writes go on, a model that panics stopping alone, waits, and a source that is not the
+//! writes go on, a model whose projection panics parking the event, waits, and a source that is not the
 //! engine.
 
 use std::collections::BTreeSet;
@@ -13,9 +13,9 @@ use serde_json::{Map, json};
 use writ_engine::Engine;
 use writ_fixtures::read::{CountersProjection, CountersView, Status, read_model, read_model_with};
 use writ_query::{
-    ApplyError, BoxFuture, EventFeed, EventSource, FeedError, Projection, QueryCatalog, QueryError,
-    ReadModelSpec, ReadModels, RebuildError, RebuildStatus, RecordedEvent, RootId, RuntimeOptions,
-    Snapshots, StartError, WaitError,
+    ApplyError, BoxFuture, Budget, EventFeed, EventSource, FeedError, ParkStage, Projection,
+    QueryCatalog, QueryError, ReadModelSpec, ReadModels, RebuildError, RebuildStatus,
+    RecordedEvent, RootId, RuntimeOptions, Snapshots, StartError, WaitError,
 };
 use writ_sandbox::{Sandbox, SandboxError, SandboxOptions};
 
@@ -493,7 +493,7 @@ fn a_rebuild_to_another_version_joins_while_writes_go_on_and_no_snapshot_mixes_p
 }
 
 #[test]
-fn a_read_model_whose_projection_panics_stops_alone() {
+fn a_read_model_whose_projection_panics_parks_the_event_and_goes_on() {
     for in_decode in [false, true] {
         a_panicking_read_model(in_decode);
     }
@@ -510,54 +510,45 @@ fn a_panicking_read_model(in_decode: bool) {
     )
     .unwrap();
     models.blocking_wait_for(good, WAIT).unwrap();
-    add(&engine, 1, "panic");
+    let bad = add(&engine, 1, "panic");
     let after = add(&engine, 1, "after");
-    // The other read model goes on.
+    // Both read models go on, the event after the panic applied.
     assert_eq!(models.blocking_wait_for(after, WAIT), Ok(after));
-    let deadline = std::time::Instant::now() + WAIT;
-    while !models.snapshots().is_stopped("fragile") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "fragile never stopped"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
     let status = models.status("fragile").unwrap();
-    assert!(status.stopped);
-    assert_eq!(status.position, good);
-    let failure = status.failure.as_deref().unwrap();
-    assert!(
-        failure.contains("panicked") && failure.contains("cannot handle"),
-        "{status:?}"
+    assert!(!status.stopped && status.failure.is_none(), "{status:?}");
+    assert_eq!(status.position, after);
+    assert_eq!((status.stats.parked, status.stats.events_applied), (1, 2));
+    let parked = status.stats.last_parked().unwrap();
+    assert_eq!(parked.position, bad);
+    assert_eq!(parked.event_type, "Added");
+    assert_eq!(
+        parked.stage,
+        if in_decode {
+            ParkStage::Decode
+        } else {
+            ParkStage::Apply
+        }
     );
+    assert!(parked.message.contains("cannot handle"), "{parked:?}");
     let tally = models.status("counts").unwrap();
-    assert!(!tally.stopped && tally.failure.is_none(), "{tally:?}");
+    assert!(!tally.stopped && tally.stats.parked == 0, "{tally:?}");
     assert_eq!(tally.position, after);
 
-    // The stopped model's snapshot is frozen where it stopped; its queries refuse rather
-    // than answer from an older position than the others'.
-    let snapshots = models.snapshots();
-    assert_eq!(snapshots.position(), after);
-    assert_eq!(snapshots.get::<u64>("fragile").unwrap().position, good);
+    // Its queries answer, at the group's position, without the parked event.
+    assert!(!models.snapshots().is_stopped("fragile"));
     assert_eq!(
-        models.call(1, "fragileCount", Map::new()),
-        Err(QueryError::Stopped {
-            model: "fragile".into(),
-            position: good
-        })
-    );
-    assert_eq!(
-        models.call(1, "counts", Map::new()).unwrap(),
-        (json!({"created": 1, "additions": 3}), after)
+        models.call(1, "fragileCount", Map::new()).unwrap(),
+        (json!(2), after)
     );
     let library = models.library(1).unwrap();
     assert_eq!(
-        library.call("fragileCount", Map::new()).unwrap_err().status,
-        503
+        library
+            .call("fragileCount", Map::new(), &Budget::unlimited())
+            .unwrap(),
+        2
     );
-    assert_eq!(library.call("counts", Map::new()).unwrap()["additions"], 3);
 
-    // A rebuild to the tolerant version replaces it, at the group's position.
+    // A rebuild to the tolerant version applies the parked event.
     let ended = models
         .rebuild("fragile", Some(2))
         .unwrap()
@@ -566,9 +557,8 @@ fn a_panicking_read_model(in_decode: bool) {
     let (count, position) = models.call(1, "fragileCount", Map::new()).unwrap();
     assert_eq!((count, position), (json!(3), models.position()));
     let status = models.status("fragile").unwrap();
-    assert!(!status.stopped && status.failure.is_none(), "{status:?}");
+    assert!(!status.stopped && status.stats.parked == 0, "{status:?}");
     assert_eq!(status.root.version, 2);
-    assert!(!models.snapshots().is_stopped("fragile"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -716,4 +706,53 @@ fn any_event_source_feeds_the_read_models_and_a_read_error_stops_them() {
         failure.contains("after position 10") && failure.contains("the disk is on fire"),
         "{failure}"
     );
+}
+
+#[test]
+fn a_library_answer_of_unbounded_length_stops_at_the_query_memory_limit() {
+    let engine = engine();
+    let last = populate(&engine, 2);
+    let mut catalog = QueryCatalog::new();
+    catalog
+        .version(1)
+        .query("marks", &["count"], |_: &Tally, args| {
+            // Without a count, a list that never ends: only the budget stops it.
+            let count = args.u64("count")?.unwrap_or(u64::MAX);
+            args.array((0..count).map(|n| json!({"mark": n})))
+        });
+    let models = ReadModels::start(
+        engine,
+        [ReadModelSpec::new(Counts { version: 1 }, catalog)],
+        RuntimeOptions::default(),
+    )
+    .unwrap();
+    models.blocking_wait_for(last, WAIT).unwrap();
+    let limit_bytes = 4 << 20;
+    let sandbox = Sandbox::new(SandboxOptions {
+        memory_bytes_max: limit_bytes,
+        time_limit: Duration::from_secs(20),
+        pool_size: 1,
+        ..SandboxOptions::default()
+    })
+    .unwrap();
+    let library = models.library(1).unwrap();
+    let error = sandbox
+        .run(library.clone(), "marks().length", json!({}))
+        .unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            SandboxError::LibraryAnswerTooLarge { function, limit_bytes: limit, .. }
+                if function == "marks" && *limit == limit_bytes
+        ),
+        "{error:?}"
+    );
+    // The worker goes on, and an answer within the budget is answered.
+    let outcome = sandbox
+        .run(library, "marks(10000).at(-1).mark", json!({}))
+        .unwrap();
+    assert_eq!(outcome.result, json!(9999));
+    // A named query has no budget: the same function answers in full.
+    let (answer, _) = models.call(1, "marks", args(json!({"count": 3}))).unwrap();
+    assert_eq!(answer, json!([{"mark": 0}, {"mark": 1}, {"mark": 2}]));
 }

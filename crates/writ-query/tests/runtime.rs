@@ -11,8 +11,8 @@ use writ_engine::{Engine, RecordedEvent};
 use writ_fixtures::read::{CountersProjection, CountersView, catalog};
 use writ_log::storage::SimStorage;
 use writ_query::{
-    ApplyError, EventSource, Projection, ProjectionRuntime, QueryError, ReadModels, RebuildStatus,
-    RootId, RuntimeOptions, WaitError,
+    ApplyError, Budget, EventSource, Projection, ProjectionRuntime, QueryError, ReadModels,
+    RebuildStatus, RootId, RuntimeOptions, WaitError,
 };
 
 mod support;
@@ -288,8 +288,9 @@ fn rebuild_to_a_new_version_racing_live_writes_ends_identical_to_a_fresh_build()
     // transformers, for data written before the switch.
     let library = catalog.bind(2, live.clone()).unwrap();
     assert_eq!(library.root(), RootId::of_library("counters", 2, 2));
+    let unlimited = Budget::unlimited();
     let c8 = library
-        .call("getCounter", args(json!({"id": "c-8"})))
+        .call("getCounter", args(json!({"id": "c-8"})), &unlimited)
         .unwrap();
     assert_eq!(c8["history"].as_array().unwrap().len(), 3, "{c8}");
     let v1_after = catalog
@@ -376,7 +377,7 @@ fn an_event_that_fails(in_decode: bool) {
 }
 
 #[test]
-fn a_panicking_projection_stops_visibly_and_a_rebuild_replaces_it() {
+fn a_panicking_projection_parks_the_event_visibly_and_a_rebuild_applies_it() {
     for in_decode in [false, true] {
         a_panicking_projection(in_decode);
     }
@@ -397,24 +398,17 @@ fn a_panicking_projection(in_decode: bool) {
     .unwrap();
     runtime.blocking_wait_for(good, WAIT).unwrap();
     let bad = add(&engine, 1, "panic");
-    let err = runtime.blocking_wait_for(bad, WAIT).unwrap_err();
-    assert_eq!(
-        err,
-        WaitError::Stopped {
-            wanted: bad,
-            position: good
-        }
-    );
+    // Parked: the read model reaches the event's position without it.
+    assert_eq!(runtime.blocking_wait_for(bad, WAIT).unwrap().state, 1);
     let status = runtime.status();
-    assert!(status.stopped);
-    let failure = status.failure.as_deref().unwrap();
-    assert!(
-        failure.contains("panicked") && failure.contains("cannot handle"),
-        "{status:?}"
-    );
-    // Readers keep the last snapshot.
-    assert_eq!(runtime.snapshot().state, 1);
-    assert_eq!(runtime.position(), good);
+    assert!(!status.stopped && status.failure.is_none(), "{status:?}");
+    assert_eq!(status.stats.parked, 1);
+    let parked = status.stats.last_parked().unwrap();
+    assert_eq!(parked.position, bad);
+    assert!(parked.message.contains("cannot handle"), "{parked:?}");
+    // The next event is applied.
+    let after = add(&engine, 1, "after");
+    assert_eq!(runtime.blocking_wait_for(after, WAIT).unwrap().state, 2);
 
     let mut rebuild = runtime
         .rebuild_with(Fragile {
@@ -426,9 +420,10 @@ fn a_panicking_projection(in_decode: bool) {
         rebuild.blocking_finished(),
         RebuildStatus::Switched { .. }
     ));
-    let snapshot = runtime.blocking_wait_for(bad, WAIT).unwrap();
-    assert_eq!(snapshot.state, 2);
-    assert!(!runtime.status().stopped);
+    let snapshot = runtime.blocking_wait_for(after, WAIT).unwrap();
+    assert_eq!(snapshot.state, 3);
+    let status = runtime.status();
+    assert!(!status.stopped && status.stats.parked == 0, "{status:?}");
     assert_eq!(runtime.root().version, 2);
 }
 
@@ -482,13 +477,19 @@ async fn the_counters_read_model_binds_libraries_per_version() {
         ]
     );
     // Positional call and options-object call.
+    let unlimited = Budget::unlimited();
     let by_position = v1
-        .call("listCounters", args(json!({"status": "closed"})))
+        .call(
+            "listCounters",
+            args(json!({"status": "closed"})),
+            &unlimited,
+        )
         .unwrap();
     let by_object = v1
         .call(
             "listCounters",
             args(json!({"status": {"status": "closed"}})),
+            &unlimited,
         )
         .unwrap();
     assert_eq!(by_position, by_object);
@@ -498,11 +499,11 @@ async fn the_counters_read_model_binds_libraries_per_version() {
         "c-4 (c-0 and c-8 were reopened)"
     );
     assert_eq!(
-        v1.call("counterStats", Map::new()).unwrap(),
+        v1.call("counterStats", Map::new(), &unlimited).unwrap(),
         json!({"open": 9, "closed": 1, "total": 10})
     );
     let missing = v1
-        .call("getCounter", args(json!({"id": "c-77"})))
+        .call("getCounter", args(json!({"id": "c-77"})), &unlimited)
         .unwrap_err();
     assert_eq!(missing.status, 404, "{missing}");
     assert!(matches!(
@@ -514,7 +515,8 @@ async fn the_counters_read_model_binds_libraries_per_version() {
 }
 
 /// Applies slowly, so that the reader thread fills the channel and blocks sending, and
-/// panics at position 50.
+/// panics warming position 50: outside `decode` and `apply`, which would park the event,
+/// so the instance stops.
 #[derive(Debug, Clone)]
 struct SlowThenPanics;
 
@@ -542,11 +544,17 @@ impl Projection for SlowThenPanics {
         Ok(())
     }
 
-    fn apply(&self, count: &mut u64, event: &RecordedEvent, _: ()) -> Result<(), ApplyError> {
+    fn apply(&self, count: &mut u64, _: &RecordedEvent, _: ()) -> Result<(), ApplyError> {
         std::thread::sleep(Duration::from_millis(1));
-        assert!(event.position != 50, "cannot handle position 50");
         *count += 1;
         Ok(())
+    }
+
+    fn warm(&self, _: &u64, events: &[RecordedEvent]) {
+        assert!(
+            events.iter().all(|event| event.position != 50),
+            "cannot handle position 50"
+        );
     }
 }
 

@@ -12,7 +12,7 @@ use std::{
 };
 
 use serde_json::{Map, Value, json};
-use writ_sandbox::{FunctionSpec, Library, LibraryError, RootId, Sandbox, SandboxOptions};
+use writ_sandbox::{Budget, FunctionSpec, Library, LibraryError, RootId, Sandbox, SandboxOptions};
 
 const RUNS: usize = 5;
 const QUERIES_PER_THREAD: usize = 2_000;
@@ -61,7 +61,12 @@ impl Library for Counters {
         ]
     }
 
-    fn call(&self, name: &str, args: Map<String, Value>) -> Result<Value, LibraryError> {
+    fn call(
+        &self,
+        name: &str,
+        args: Map<String, Value>,
+        _: &Budget,
+    ) -> Result<Value, LibraryError> {
         let not_found = || LibraryError {
             status: 404,
             message: "not found".into(),

@@ -5,7 +5,8 @@ use std::time::Duration;
 /// Why a query produced no result.
 ///
 /// The server answers the limits ([`TimeLimit`](Self::TimeLimit),
-/// [`MemoryLimit`](Self::MemoryLimit), [`StackLimit`](Self::StackLimit),
+/// [`MemoryLimit`](Self::MemoryLimit) and
+/// [`LibraryAnswerTooLarge`](Self::LibraryAnswerTooLarge), [`StackLimit`](Self::StackLimit),
 /// [`ResultTooLarge`](Self::ResultTooLarge), [`CodeTooLarge`](Self::CodeTooLarge)) and
 /// [`Script`](Self::Script) with 422 naming the limit or the script's error. None of them
 /// affects other queries: a VM that hit the time or memory limit is discarded.
@@ -25,6 +26,25 @@ pub enum SandboxError {
     /// `null` itself and does not catch it is told this too.)
     #[error("the query exceeded the memory limit of {limit_bytes} bytes")]
     MemoryLimit {
+        /// The VM's memory limit.
+        limit_bytes: usize,
+    },
+    /// A library function's answer is larger than a library answer may be within the
+    /// query's memory limit: its JSON would take more than `budget_bytes`, half of what a
+    /// fresh context leaves of `limit_bytes` (while an answer crosses into the VM, its JSON
+    /// text on the host and its parsed value in the VM exist at once, and the value takes
+    /// at least as many bytes as the text). The library stopped building it, or the
+    /// sandbox stopped writing it into the VM, at the budget; the VM stays in use. The
+    /// caller should report the memory limit; the client should ask for less (a page, a
+    /// count).
+    #[error(
+        "the answer of {function} is more than {budget_bytes} bytes of JSON, the most a library answer may take within the query's memory limit of {limit_bytes} bytes"
+    )]
+    LibraryAnswerTooLarge {
+        /// The library function, e.g. `getTicket`.
+        function: String,
+        /// The most bytes of JSON one answer may take.
+        budget_bytes: usize,
         /// The VM's memory limit.
         limit_bytes: usize,
     },

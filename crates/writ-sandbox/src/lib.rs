@@ -38,10 +38,25 @@
 //! snapshot's position: a query's result depends only on its code, its args and the
 //! snapshot. A VM that hit the time or memory limit is discarded.
 //!
+//! # Library answers count against the limits
+//!
+//! A library function builds its answer on the host, where QuickJS's memory limit does not
+//! reach, so each call gets a [`Budget`]: at most half of what a fresh context leaves of
+//! the memory limit, in bytes of JSON (about 31 MiB of the default 64 MiB), and the
+//! query's deadline. The library charges what it builds as it goes and stops at the
+//! budget; the sandbox then writes the answer's JSON into the VM under the same budget and
+//! deadline, reading the clock every 16 KiB. An answer over the budget fails the query with
+//! [`SandboxError::LibraryAnswerTooLarge`] (the server's `memory_limit`), one still being
+//! built at the deadline with [`SandboxError::TimeLimit`], whatever the code catches. So
+//! the host holds at most one answer of about the budget per query at a time: its value
+//! (a few times its JSON in memory) while the library builds it, then its JSON text while
+//! the VM parses it, where QuickJS counts the parsed value against the limit as any other
+//! allocation. The budget is per call: what the code already holds is the VM's to count.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use serde_json::{Map, Value, json};
-//! use writ_sandbox::{FunctionSpec, Library, LibraryError, RootId, Sandbox, SandboxOptions};
+//! use writ_sandbox::{Budget, FunctionSpec, Library, LibraryError, RootId, Sandbox, SandboxOptions};
 //!
 //! struct Counters;
 //!
@@ -49,7 +64,7 @@
 //!     fn functions(&self) -> Vec<FunctionSpec> {
 //!         vec![FunctionSpec { name: "getCounter".into(), params: vec!["id".into()] }]
 //!     }
-//!     fn call(&self, name: &str, args: Map<String, Value>) -> Result<Value, LibraryError> {
+//!     fn call(&self, name: &str, args: Map<String, Value>, _: &Budget) -> Result<Value, LibraryError> {
 //!         match (name, args.get("id")) {
 //!             ("getCounter", Some(id)) if id == 7 => Ok(json!({"id": 7, "title": "Visitors"})),
 //!             _ => Err(LibraryError { status: 404, message: "no such counter".into() }),
@@ -67,12 +82,14 @@
 //! assert_eq!(outcome.position, 1234);
 //! ```
 
+mod budget;
 mod error;
 mod library;
 mod options;
 mod pool;
 mod vm;
 
+pub use budget::{Budget, BudgetExceeded};
 pub use error::{SandboxError, StartError};
 pub use library::{FunctionSpec, Library, LibraryError, RootId};
 pub use options::SandboxOptions;

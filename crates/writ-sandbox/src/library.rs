@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::Budget;
+
 /// The functions a query version offers to code, bound to one snapshot.
 ///
 /// The sandbox puts each function of [`functions`](Library::functions) in scope as a
@@ -21,12 +23,21 @@ pub trait Library: Send + Sync {
 
     /// Calls the function `name` with named arguments. Absent arguments are absent keys.
     ///
-    /// Runs on a sandbox worker while the query's time limit runs: it should be quick, and it
-    /// cannot be interrupted.
+    /// Runs on a sandbox worker while the query's time limit runs, and its answer counts
+    /// against the query's memory and time limits through `budget`: an answer whose size
+    /// depends on the data (a ticket's comments, a history) should be built piece by piece,
+    /// each piece [charged](Budget::charge_json), giving up at the first error. Whatever the
+    /// library returns then, the sandbox fails the query with
+    /// [`SandboxError::LibraryAnswerTooLarge`](crate::SandboxError::LibraryAnswerTooLarge)
+    /// or [`SandboxError::TimeLimit`](crate::SandboxError::TimeLimit). The sandbox also
+    /// measures the JSON of every answer as it writes it into the VM, against the same
+    /// bytes and deadline, so a library that charges nothing is still bounded there, but
+    /// only after it has built its whole answer on the host.
     fn call(
         &self,
         name: &str,
         args: serde_json::Map<String, serde_json::Value>,
+        budget: &Budget,
     ) -> Result<serde_json::Value, LibraryError>;
 
     /// The position of the snapshot the functions read.

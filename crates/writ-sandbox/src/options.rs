@@ -8,12 +8,18 @@ use std::time::Duration;
 pub struct SandboxOptions {
     /// Wall time one query may run on its VM, from its start (not from when it was queued)
     /// to its result. Enforced by QuickJS's interrupt handler, which checks the deadline about
-    /// every 10,000 interpreter steps and inside regular expressions; a library function that
-    /// is running is not interrupted, the query stops when it returns. Default 500 ms, between
-    /// 1 ms and 60 s.
+    /// every 10,000 interpreter steps and inside regular expressions. A library function
+    /// cannot be interrupted: it gets the deadline in its [`Budget`](crate::Budget) to stop
+    /// at, and the sandbox checks it while it writes the answer into the VM; the query stops
+    /// when the function returns at the latest. Default 500 ms, between 1 ms and 60 s.
     pub time_limit: Duration,
     /// Memory one VM (QuickJS runtime) may allocate, including its context and the query's
-    /// values. Default 64 MiB, between 4 MiB and 4 GiB.
+    /// values. Library answers count against it on the host too: one answer may take at
+    /// most half of what a fresh context leaves of it, in bytes of JSON (see
+    /// [`Budget`](crate::Budget) and
+    /// [`SandboxError::LibraryAnswerTooLarge`](crate::SandboxError::LibraryAnswerTooLarge)),
+    /// so a query costs the host at most about this much beside its VM. Default 64 MiB,
+    /// between 4 MiB and 4 GiB.
     pub memory_bytes_max: usize,
     /// Native stack QuickJS may use for JavaScript calls; deeper recursion throws a
     /// `RangeError`. Each worker thread gets this plus 8 MiB for library functions.

@@ -25,7 +25,9 @@ use rquickjs::{
     function::Rest,
 };
 
-use crate::{FunctionSpec, Library, LibraryError, Outcome, RootId, SandboxError};
+use crate::{
+    Budget, BudgetExceeded, FunctionSpec, Library, LibraryError, Outcome, RootId, SandboxError,
+};
 
 /// The built-in objects a query context gets. Left out: `performance` (a clock), `WeakRef`
 /// and `FinalizationRegistry` (they observe the garbage collector), typed arrays and `Proxy`
@@ -83,8 +85,19 @@ impl Clock {
         self.fired.set(false);
     }
 
+    /// Between queries: nothing is interrupted (making the next context runs the glue).
     fn disarm(&self) {
         self.deadline.set(None);
+        self.fired.set(false);
+    }
+
+    /// Has QuickJS interrupt the query at its next check, as if the deadline had passed.
+    fn abort(&self) {
+        self.fired.set(true);
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.deadline.get()
     }
 
     /// Whether the deadline has passed; remembers it once it has.
@@ -101,26 +114,69 @@ impl Clock {
     }
 }
 
-/// What the host functions of a context reach: the library of the query that runs.
-#[derive(Default)]
+/// What the host functions of a context reach: the library of the query that runs, and
+/// the limits its answers count against.
 struct Host {
     library: RefCell<Option<Arc<dyn Library>>>,
     /// Math.random's state (xorshift64*), seeded from the snapshot's position.
     random: Cell<u64>,
     /// The last library error thrown into the query, to recognise it if uncaught.
     last_error: RefCell<Option<LibraryError>>,
+    /// The query's deadline, which library answers are built and written under.
+    clock: Rc<Clock>,
+    /// The most bytes of JSON one library answer may take (see [`Budget`]).
+    answer_bytes_max: Cell<usize>,
+    limits: Limits,
+    /// A limit a library answer hit: the query's error, whatever the code does after.
+    stop: RefCell<Option<SandboxError>>,
 }
 
 impl Host {
+    fn new(clock: Rc<Clock>, limits: Limits) -> Self {
+        Self {
+            library: RefCell::default(),
+            random: Cell::default(),
+            last_error: RefCell::default(),
+            clock,
+            answer_bytes_max: Cell::new(limits.memory_bytes_max / 2),
+            limits,
+            stop: RefCell::default(),
+        }
+    }
+
     fn begin(&self, library: Arc<dyn Library>, position: u64) {
         *self.library.borrow_mut() = Some(library);
         self.random.set(splitmix64(position) | 1);
         *self.last_error.borrow_mut() = None;
+        *self.stop.borrow_mut() = None;
     }
 
-    fn end(&self) {
+    /// Ends the query; returns the limit a library answer hit, if one did.
+    fn end(&self) -> Option<SandboxError> {
         *self.library.borrow_mut() = None;
         *self.last_error.borrow_mut() = None;
+        self.stop.borrow_mut().take()
+    }
+
+    /// Ends the query on a library answer that went over `exceeded`: the query fails with
+    /// the limit, and QuickJS interrupts the code at its next check (the error thrown into
+    /// the code now cannot help it: catching it only runs a few more steps). Returns what
+    /// to throw.
+    fn stop_on(&self, ctx: &Ctx<'_>, function: &str, exceeded: BudgetExceeded) -> rquickjs::Error {
+        let error = match exceeded {
+            BudgetExceeded::Time => SandboxError::TimeLimit {
+                limit: self.limits.time_limit,
+            },
+            _ => SandboxError::LibraryAnswerTooLarge {
+                function: function.to_owned(),
+                budget_bytes: self.answer_bytes_max.get(),
+                limit_bytes: self.limits.memory_bytes_max,
+            },
+        };
+        let message = error.to_string();
+        self.stop.borrow_mut().get_or_insert(error);
+        self.clock.abort();
+        Exception::throw_internal(ctx, &message)
     }
 
     fn next_random(&self) -> f64 {
@@ -179,8 +235,8 @@ impl Vm {
             root,
             functions: functions.into(),
             limits,
+            host: Rc::new(Host::new(Rc::clone(&clock), limits)),
             clock,
-            host: Rc::new(Host::default()),
             spare: None,
             used: None,
             queries: 0,
@@ -188,6 +244,13 @@ impl Vm {
             runtime,
         };
         vm.spare = Some(vm.prepare()?);
+        // What a query starts with: the runtime and one fresh context. Measured once (it
+        // walks the heap), it is the same before every query: the used context is freed
+        // before the next is made.
+        let base = usize::try_from(vm.runtime.memory_usage().malloc_size).unwrap_or(0);
+        vm.host
+            .answer_bytes_max
+            .set(limits.memory_bytes_max.saturating_sub(base) / 2);
         Ok(vm)
     }
 
@@ -244,7 +307,12 @@ impl Vm {
             self.drain_jobs(&ctx).and(result)
         });
         self.clock.disarm();
-        self.host.end();
+        // A library answer over its budget fails the query whatever the code did next (it
+        // may have caught the error, or been interrupted since).
+        let result = match self.host.end() {
+            Some(stop) => Err(stop),
+            None => result,
+        };
         // Nothing in the context can reach a library any more and no job is left: freeing
         // it can wait until the answer is sent.
         self.used = Some(context);
@@ -702,10 +770,28 @@ fn call_library<'js>(
             "library functions are available only while a query runs",
         ));
     };
-    match library.call(&spec.name, named) {
+    if let Some(stop) = host.stop.borrow().as_ref() {
+        // A library answer hit a limit and the code caught the error: no more calls.
+        return Err(Exception::throw_internal(ctx, &stop.to_string()));
+    }
+    let budget = Budget::new(host.answer_bytes_max.get(), host.clock.deadline());
+    let answer = library.call(&spec.name, named, &budget);
+    if let Some(exceeded) = budget.exceeded() {
+        // Whatever the library made of it (an error, or an answer after all).
+        return Err(host.stop_on(ctx, &spec.name, exceeded));
+    }
+    match answer {
         Ok(value) => {
-            let json = serde_json::to_string(&value)
-                .map_err(|error| Exception::throw_internal(ctx, &error.to_string()))?;
+            let json = match write_json(&value, &budget) {
+                Ok(json) => json,
+                Err(JsonError::Exceeded(exceeded)) => {
+                    return Err(host.stop_on(ctx, &spec.name, exceeded));
+                }
+                Err(JsonError::Invalid(error)) => {
+                    return Err(Exception::throw_internal(ctx, &error.to_string()));
+                }
+            };
+            drop(value);
             ctx.json_parse(json)
         }
         Err(error) => {
@@ -715,6 +801,48 @@ fn call_library<'js>(
             *host.last_error.borrow_mut() = Some(error);
             Err(ctx.throw(exception.into_value()))
         }
+    }
+}
+
+/// Why an answer has no JSON within its budget.
+enum JsonError {
+    Exceeded(BudgetExceeded),
+    Invalid(serde_json::Error),
+}
+
+/// The JSON of a library answer, written under the budget's bytes (counted afresh: what
+/// the library charged estimated its value) and deadline.
+fn write_json(value: &serde_json::Value, budget: &Budget) -> Result<Vec<u8>, JsonError> {
+    let mut out = Bounded {
+        bytes: Vec::new(),
+        budget: Budget::new(budget.bytes_max(), budget.deadline()),
+    };
+    match serde_json::to_writer(&mut out, value) {
+        Ok(()) => Ok(out.bytes),
+        Err(error) => match out.budget.exceeded() {
+            Some(exceeded) => Err(JsonError::Exceeded(exceeded)),
+            None => Err(JsonError::Invalid(error)),
+        },
+    }
+}
+
+/// A buffer that refuses to grow past its budget or after its deadline.
+struct Bounded {
+    bytes: Vec<u8>,
+    budget: Budget,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.budget
+            .charge(buf.len())
+            .map_err(std::io::Error::other)?;
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -9,7 +9,7 @@ use std::{
 
 use serde_json::{Map, Value, json};
 use writ_sandbox::{
-    FunctionSpec, Library, LibraryError, RootId, Sandbox, SandboxError, SandboxOptions,
+    Budget, FunctionSpec, Library, LibraryError, RootId, Sandbox, SandboxError, SandboxOptions,
     VMS_PER_WORKER_MAX,
 };
 
@@ -68,10 +68,18 @@ impl Library for Counters {
             spec("counterStats", &[]),
             spec("echo", &["a", "b"]),
             spec("panics", &[]),
+            spec("budget", &[]),
+            spec("blob", &["bytes", "charged"]),
+            spec("slowly", &[]),
         ]
     }
 
-    fn call(&self, name: &str, args: Map<String, Value>) -> Result<Value, LibraryError> {
+    fn call(
+        &self,
+        name: &str,
+        args: Map<String, Value>,
+        budget: &Budget,
+    ) -> Result<Value, LibraryError> {
         self.calls
             .lock()
             .unwrap()
@@ -102,6 +110,36 @@ impl Library for Counters {
             "counterStats" => Ok(json!({"count": self.counters.len()})),
             "echo" => Ok(Value::Object(args)),
             "panics" => panic!("the library panicked"),
+            "budget" => Ok(json!(budget.bytes_max())),
+            // A string whose JSON is `bytes` long; `charged`, built a KiB at a time and
+            // charged as it goes, as a library over data of unbounded size should be.
+            "blob" => {
+                let bytes = args["bytes"].as_u64().unwrap() as usize;
+                let over = |error: writ_sandbox::BudgetExceeded| LibraryError {
+                    status: 500,
+                    message: error.to_string(),
+                };
+                if args.get("charged") == Some(&json!(true)) {
+                    let mut text = String::new();
+                    budget.charge(2).map_err(over)?;
+                    while text.len() < bytes - 2 {
+                        let piece = 1024.min(bytes - 2 - text.len());
+                        budget.charge(piece).map_err(over)?;
+                        text.extend(std::iter::repeat_n('x', piece));
+                    }
+                    Ok(Value::String(text))
+                } else {
+                    Ok(Value::String("x".repeat(bytes - 2)))
+                }
+            }
+            // Builds an answer for ever, checking the deadline as it goes.
+            "slowly" => loop {
+                thread::sleep(Duration::from_millis(5));
+                budget.check_time().map_err(|error| LibraryError {
+                    status: 500,
+                    message: error.to_string(),
+                })?;
+            },
             _ => Err(LibraryError {
                 status: 500,
                 message: format!("no function {name}"),
@@ -671,6 +709,9 @@ fn the_global_object_holds_only_the_standard_built_ins_and_the_library() {
         "queueMicrotask",
         "listCounters",
         "counterStats",
+        "budget",
+        "blob",
+        "slowly",
         "undefined",
         "unescape",
     ];
@@ -1021,7 +1062,7 @@ fn a_library_function_named_like_a_global_is_refused() {
                 params: vec![],
             }]
         }
-        fn call(&self, _: &str, _: Map<String, Value>) -> Result<Value, LibraryError> {
+        fn call(&self, _: &str, _: Map<String, Value>, _: &Budget) -> Result<Value, LibraryError> {
             Ok(Value::Null)
         }
         fn position(&self) -> u64 {
@@ -1058,7 +1099,7 @@ fn a_library_that_panics_listing_its_functions_leaves_the_worker_running() {
         fn functions(&self) -> Vec<FunctionSpec> {
             panic!("no functions today")
         }
-        fn call(&self, _: &str, _: Map<String, Value>) -> Result<Value, LibraryError> {
+        fn call(&self, _: &str, _: Map<String, Value>, _: &Budget) -> Result<Value, LibraryError> {
             Ok(Value::Null)
         }
         fn position(&self) -> u64 {
@@ -1111,4 +1152,91 @@ fn submit_answers_through_the_callback_and_refuses_at_once() {
     });
     assert!(matches!(refused, Err(SandboxError::CodeTooLarge { .. })));
     assert!(!called.load(std::sync::atomic::Ordering::SeqCst));
+}
+
+/// One worker with the smallest memory limit, so that answers at its budget stay small,
+/// and a time limit that writing them into the VM never reaches in a loaded test build.
+fn small_memory() -> Sandbox {
+    Sandbox::new(SandboxOptions {
+        memory_bytes_max: 4 << 20,
+        time_limit: Duration::from_secs(60),
+        ..one_worker().options().clone()
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_library_answer_over_the_budget_fails_the_query_with_the_memory_limit() {
+    let sandbox = small_memory();
+    let budget = run(&sandbox, "budget()").unwrap().as_u64().unwrap();
+    let limit_bytes = sandbox.options().memory_bytes_max;
+    // Half of what a fresh context leaves of the limit.
+    assert!(
+        (limit_bytes as u64 / 2 - (1 << 20)..limit_bytes as u64 / 2).contains(&budget),
+        "{budget}"
+    );
+    let too_large = SandboxError::LibraryAnswerTooLarge {
+        function: "blob".into(),
+        budget_bytes: budget as usize,
+        limit_bytes,
+    };
+    for (code, bytes) in [
+        // Built whole and refused as it is written into the VM.
+        ("blob(args.bytes).length", budget + 1),
+        // Built a piece at a time and given up at the budget: a gigabyte never exists.
+        ("blob(args.bytes, true).length", budget + 1),
+        ("blob(args.bytes, true).length", 1 << 30),
+        // Catching the error does not save the query, nor does calling on.
+        (
+            "try { blob(args.bytes, true) } catch (e) { return getCounter(1) }",
+            budget + 1,
+        ),
+        (
+            "try { blob(args.bytes) } catch (e) { while (true) {} }",
+            budget + 1,
+        ),
+    ] {
+        assert_eq!(
+            run_with(&sandbox, code, json!({"bytes": bytes})).unwrap_err(),
+            too_large,
+            "{code} {bytes}"
+        );
+    }
+    // The VM did not run out of memory: it stays, and the next query runs in it.
+    assert_eq!(run(&sandbox, "getCounter(4).id").unwrap(), json!(4));
+    let stats = sandbox.stats();
+    assert_eq!((stats.vms_created, stats.vms_discarded), (1, 0));
+    assert!(
+        too_large.to_string().contains("memory limit"),
+        "{too_large}"
+    );
+}
+
+#[test]
+fn a_library_answer_just_under_the_budget_is_answered() {
+    let sandbox = small_memory();
+    let budget = run(&sandbox, "budget()").unwrap().as_u64().unwrap();
+    for charged in [false, true] {
+        let code = "blob(args.bytes, args.charged).length";
+        let args = json!({"bytes": budget, "charged": charged});
+        assert_eq!(
+            run_with(&sandbox, code, args).unwrap(),
+            json!(budget - 2),
+            "charged: {charged}"
+        );
+    }
+    assert_eq!(sandbox.stats().vms_discarded, 0);
+}
+
+#[test]
+fn a_library_answer_built_past_the_deadline_hits_the_time_limit() {
+    let sandbox = one_worker();
+    let started = Instant::now();
+    assert_eq!(
+        run(&sandbox, "try { slowly() } catch (e) { return 'caught' }").unwrap_err(),
+        SandboxError::TimeLimit { limit: TIME_LIMIT }
+    );
+    // Stopped at the deadline, not whenever the library would have finished (never).
+    assert!(started.elapsed() < TIME_LIMIT * 10);
+    assert_eq!(run(&sandbox, "getCounter(5).id").unwrap(), json!(5));
 }

@@ -88,8 +88,8 @@ use utoipa_axum::routes;
 pub use crate::ops::ApiDoc;
 pub use crate::options::ServerOptions;
 pub use crate::queries::{
-    POSITION_HEADER, ProjectionState, Projections, QueryAnswer, QueryCode, RebuildPhase,
-    RebuildRequest, RebuildState,
+    POSITION_HEADER, ParkPhase, ParkedState, ProjectionState, Projections, QueryAnswer, QueryCode,
+    RebuildPhase, RebuildRequest, RebuildState,
 };
 pub(crate) use crate::state::StreamGuard;
 pub use crate::state::{AppState, ReadSide};

@@ -255,8 +255,9 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
 
 /// Metrics in the Prometheus text format.
 ///
-/// The engine's (intake queue, command and event log batches and syncs, outcomes) and the
-/// server's (requests by route and status, open streams and sockets).
+/// The engine's (intake queue, command and event log batches and syncs, outcomes), the
+/// read models' (events parked by model) and the server's (requests by route and status,
+/// open streams and sockets).
 #[utoipa::path(
     get,
     path = "/metrics",

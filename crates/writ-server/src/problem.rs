@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use writ_domain::CommandError;
 use writ_engine::{Overload, ReadError, SubmitError, Unavailable, WaitError};
-use writ_query::{QueryError, RebuildError, WaitError as QueryWaitError};
+use writ_query::{BudgetExceeded, QueryError, RebuildError, WaitError as QueryWaitError};
 use writ_sandbox::SandboxError;
 
 /// The media type of every error body.
@@ -58,7 +58,8 @@ pub enum ProblemKind {
     Timeout,
     /// Query code ran longer than the sandbox's time limit and was interrupted.
     TimeLimit,
-    /// Query code allocated more than the sandbox's memory limit.
+    /// Query code allocated more than the sandbox's memory limit, or a library function's
+    /// answer was larger than the limit allows one answer.
     MemoryLimit,
     /// Query code recursed deeper than the sandbox's stack limit.
     StackLimit,
@@ -391,6 +392,10 @@ impl From<QueryError> for ApiError {
             | QueryError::UnknownVersion { .. } => ProblemKind::NotFound,
             QueryError::BadArgument { .. } => ProblemKind::BadArgument,
             QueryError::Unavailable { .. } | QueryError::Stopped { .. } => ProblemKind::Unavailable,
+            QueryError::OverBudget {
+                exceeded: BudgetExceeded::Time,
+            } => ProblemKind::TimeLimit,
+            QueryError::OverBudget { .. } => ProblemKind::MemoryLimit,
             QueryError::Failed { .. } => {
                 tracing::error!(%error, "a query failed");
                 ProblemKind::Internal
@@ -405,7 +410,10 @@ impl From<SandboxError> for ApiError {
     fn from(error: SandboxError) -> Self {
         let kind = match &error {
             SandboxError::TimeLimit { .. } => ProblemKind::TimeLimit,
-            SandboxError::MemoryLimit { .. } => ProblemKind::MemoryLimit,
+            // A library answer counts against the memory limit: same problem, its own detail.
+            SandboxError::MemoryLimit { .. } | SandboxError::LibraryAnswerTooLarge { .. } => {
+                ProblemKind::MemoryLimit
+            }
             SandboxError::StackLimit { .. } => ProblemKind::StackLimit,
             SandboxError::ResultTooLarge { .. } => ProblemKind::ResultTooLarge,
             SandboxError::CodeTooLarge { .. } => ProblemKind::CodeTooLarge,
@@ -508,6 +516,29 @@ mod tests {
                 "{kind:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_library_answer_over_its_budget_is_the_memory_limit() {
+        let error = ApiError::from(SandboxError::LibraryAnswerTooLarge {
+            function: "getTicket".into(),
+            budget_bytes: 1 << 20,
+            limit_bytes: 4 << 20,
+        });
+        assert_eq!(error.kind, ProblemKind::MemoryLimit);
+        assert_eq!(error.kind.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(error.detail.contains("getTicket"), "{}", error.detail);
+        assert!(
+            error.detail.contains("memory limit of 4194304 bytes"),
+            "{}",
+            error.detail
+        );
+        let over = |exceeded| ApiError::from(QueryError::OverBudget { exceeded }).kind;
+        assert_eq!(
+            over(BudgetExceeded::Bytes { bytes_max: 1 }),
+            ProblemKind::MemoryLimit
+        );
+        assert_eq!(over(BudgetExceeded::Time), ProblemKind::TimeLimit);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
-use writ_query::{ModelStatus, RebuildStatus};
+use writ_query::{ModelStatus, ParkStage, ParkedEvent, RebuildStatus};
 
 use crate::params;
 use crate::problem::{ApiError, Problem, ProblemKind};
@@ -88,13 +88,63 @@ pub struct ProjectionState {
     pub lag: u64,
     /// Events the projection could not apply and skipped.
     pub skipped: u64,
-    /// Whether the live instance stopped (a failure, or shutdown).
+    /// Events the projection panicked on (decoding or applying them): each is parked for
+    /// this read model, which went on with the next event. Fix the projection and rebuild
+    /// to apply them.
+    pub parked: u64,
+    /// The last event parked, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_parked: Option<ParkedState>,
+    /// Whether the live instance stopped (a failure outside the projection's decode and
+    /// apply, which only park events; or shutdown).
     pub stopped: bool,
     /// Why it stopped, when it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
     /// The last rebuild.
     pub rebuild: RebuildState,
+}
+
+/// An event a projection panicked on, parked for its read model.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ParkedState {
+    /// The event's position in the global log.
+    pub position: u64,
+    /// Its stream.
+    pub stream: String,
+    /// Its type.
+    pub event_type: String,
+    /// Where the projection panicked: `decode` (the read model is untouched) or `apply`
+    /// (what it changed before the panic stays).
+    pub stage: ParkPhase,
+    /// The panic's message (at most 1 KiB).
+    pub message: String,
+}
+
+/// Where a projection panicked on a parked event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ParkPhase {
+    /// Decoding the event.
+    Decode,
+    /// Applying it to the read model.
+    Apply,
+}
+
+impl From<&ParkedEvent> for ParkedState {
+    fn from(parked: &ParkedEvent) -> Self {
+        Self {
+            position: parked.position,
+            stream: parked.stream.clone(),
+            event_type: parked.event_type.clone(),
+            stage: match parked.stage {
+                ParkStage::Decode => ParkPhase::Decode,
+                _ => ParkPhase::Apply,
+            },
+            message: parked.message.clone(),
+        }
+    }
 }
 
 /// Where the last rebuild stands.
@@ -186,6 +236,8 @@ impl ProjectionState {
             last_position: status.last_position,
             lag: status.lag,
             skipped: status.stats.errors,
+            parked: status.stats.parked,
+            last_parked: status.stats.last_parked().map(ParkedState::from),
             stopped: status.stopped,
             failure: status.failure,
             rebuild: status.rebuild.into(),
@@ -339,7 +391,7 @@ pub(crate) async fn post_query(
     path = "/projections",
     tag = "queries",
     responses(
-        (status = 200, description = "Every projection's position, lag and last rebuild.", body = Projections),
+        (status = 200, description = "Every projection's position, lag, skipped and parked events, and last rebuild.", body = Projections),
         (status = 404, description = "This server runs no read model.",
             body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Overloaded.", body = Problem, content_type = "application/problem+json",

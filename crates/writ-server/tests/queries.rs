@@ -14,7 +14,8 @@ use writ_engine::EngineOptions;
 use writ_fixtures::{Counters, read::CountersProjection};
 use writ_log::storage::SimStorage;
 use writ_query::{
-    BoxFuture, EventFeed, EventSource, FeedError, ReadModels, RecordedEvent, RuntimeOptions,
+    ApplyError, BoxFuture, EventFeed, EventSource, FeedError, Projection, QueryCatalog,
+    ReadModelSpec, ReadModels, RecordedEvent, RuntimeOptions,
 };
 use writ_sandbox::{Sandbox, SandboxOptions};
 use writ_server::{AppState, ReadSide, ServerOptions, router};
@@ -642,4 +643,139 @@ async fn a_server_without_a_read_model_has_no_queries() {
     call(&app, get("/projections"))
         .await
         .problem(StatusCode::NOT_FOUND, "not_found");
+}
+
+/// Counts additions; panics on one whose note says `panic`.
+#[derive(Debug, Clone)]
+struct Brittle;
+
+impl Projection for Brittle {
+    type State = u64;
+    type Decoded = ();
+
+    fn name(&self) -> &'static str {
+        "brittle"
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn event_types(&self) -> &[&'static str] {
+        &["Added"]
+    }
+
+    fn initial_state(&self) -> u64 {
+        0
+    }
+
+    fn decode(&self, _: &RecordedEvent) -> Result<(), ApplyError> {
+        Ok(())
+    }
+
+    fn apply(&self, count: &mut u64, event: &RecordedEvent, _: ()) -> Result<(), ApplyError> {
+        let body = String::from_utf8_lossy(&event.data);
+        assert!(!body.contains("panic"), "cannot handle {body}");
+        *count += 1;
+        Ok(())
+    }
+}
+
+/// A server whose one read model is [`Brittle`], with the queries `additions` and `marks`
+/// (a list that never ends: `args.array` stops it at the budget of query code).
+fn brittle_app() -> Router {
+    // The recorder first, so that the read models count into it.
+    writ_server::prometheus();
+    let (engine, _) =
+        support::open_domain::<Counters>(Arc::new(SimStorage::new()), small_engine_options())
+            .unwrap();
+    let engine = Arc::new(engine);
+    let mut catalog = QueryCatalog::new();
+    catalog
+        .version(1)
+        .query("additions", &[], |count: &u64, _| Ok(json!(count)))
+        .query("marks", &[], |_: &u64, args| {
+            args.array((0..).map(|n: u64| json!({"mark": n})))
+        });
+    let models = ReadModels::start(
+        Arc::clone(&engine) as Arc<dyn EventSource>,
+        [ReadModelSpec::new(Brittle, catalog)],
+        RuntimeOptions::default(),
+    )
+    .unwrap();
+    let sandbox = Sandbox::new(SandboxOptions {
+        memory_bytes_max: 4 << 20,
+        time_limit: Duration::from_secs(10),
+        ..SandboxOptions::default()
+    })
+    .unwrap();
+    router(
+        AppState::new(engine, ServerOptions::default()).with_read_side(ReadSide {
+            models: Arc::new(models),
+            sandbox: Arc::new(sandbox),
+            domain_of_model: [("brittle".to_owned(), "counters".to_owned())].into(),
+        }),
+    )
+}
+
+#[tokio::test]
+async fn a_library_answer_over_the_memory_limit_is_422_naming_it() {
+    let app = brittle_app();
+    let problem = call(&app, code(1, "marks().length", json!({})))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "memory_limit");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("marks") && detail.contains("memory limit of 4194304 bytes"),
+        "{detail}"
+    );
+    // The sandbox answers the next query.
+    let answer = call(&app, code(1, "additions() + 1", json!({}))).await.ok();
+    assert_eq!(answer["result"], 1);
+}
+
+#[tokio::test]
+async fn an_event_a_projection_panics_on_is_parked_and_shown() {
+    let app = brittle_app();
+    let create = json!({"counterId": "c-1", "title": "Visitors", "owner": "ann"});
+    run(&app, "CreateCounter", create).await;
+    let add = |note: &str| json!({"counterId": "c-1", "amount": 1, "note": note});
+    let bad = run(&app, "Add", add("panic")).await;
+    let after = run(&app, "Add", add("fine")).await;
+    // The read model went on: the event after the panic is applied.
+    let answer = call(&app, get(&format!("/query/v1/additions?after={after}"))).await;
+    assert_eq!(answer.ok(), json!(1));
+
+    let projection = call(&app, get("/projections")).await.ok()["projections"][0].clone();
+    assert_eq!(projection["name"], "brittle");
+    assert_eq!(projection["stopped"], false);
+    assert_eq!(projection["position"], after);
+    assert_eq!(projection["parked"], 1);
+    let parked = &projection["lastParked"];
+    assert_eq!(parked["position"], bad, "{projection}");
+    assert_eq!(parked["stream"], "counter-c-1");
+    assert_eq!(parked["eventType"], "Added");
+    assert_eq!(parked["stage"], "apply");
+    assert!(
+        parked["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot handle"),
+        "{parked}"
+    );
+    assert!(projection.get("failure").is_none(), "{projection}");
+
+    let text = writ_server::prometheus().render();
+    assert!(
+        text.contains(r#"writ_projection_events_parked_total{model="brittle"} 1"#),
+        "{text}"
+    );
+    // The OpenAPI document describes the new fields.
+    let doc = call(&app, get("/openapi.json")).await.ok();
+    let schemas = &doc["components"]["schemas"];
+    assert!(
+        schemas["ProjectionState"]["properties"]["parked"].is_object(),
+        "{schemas}"
+    );
+    assert!(schemas["ParkedState"]["properties"]["stage"].is_object());
 }

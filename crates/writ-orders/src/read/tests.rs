@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 use writ_domain::testing::{given_streams, react_at};
 use writ_domain::{Domain, Envelope, EventSet, Issued, Refusal, TimerOp};
-use writ_query::{QueryError, RecordedEvent, Replay, Snapshot};
+use writ_query::{Budget, QueryError, RecordedEvent, Replay, Snapshot};
 
 use super::*;
 use crate::{FulfilmentEvent, OrderEvent, OrderFulfilment, OrderStatus, Orders};
@@ -761,9 +761,10 @@ fn query_code_calls_the_six_queries_by_position_or_with_one_object() {
     .collect();
     assert_eq!(functions, expected);
     let args = |value: Value| value.as_object().unwrap().clone();
+    let unlimited = Budget::unlimited();
     // getOrder("o-3"): positional.
     let order = library
-        .call("getOrder", args(json!({"id": "o-3"})))
+        .call("getOrder", args(json!({"id": "o-3"})), &unlimited)
         .unwrap();
     assert_eq!(order["status"], "paid");
     // currentOrders({status: "awaiting_payment"}): one object.
@@ -771,6 +772,7 @@ fn query_code_calls_the_six_queries_by_position_or_with_one_object() {
         .call(
             "currentOrders",
             args(json!({"status": {"status": "awaiting_payment"}})),
+            &unlimited,
         )
         .unwrap();
     assert_eq!(keys(&page["items"]), ["o-6", "o-2"]);
@@ -779,6 +781,7 @@ fn query_code_calls_the_six_queries_by_position_or_with_one_object() {
         .call(
             "currentOrders",
             args(json!({"status": "paid", "customerId": "c-1"})),
+            &unlimited,
         )
         .unwrap();
     assert_eq!(keys(&page["items"]), ["o-3"]);

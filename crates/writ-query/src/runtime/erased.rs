@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use writ_domain::RecordedEvent;
 
 use crate::catalog::{QueryCatalog, QueryInfo};
-use crate::library::{FunctionSpec, QueryError};
+use crate::library::{Budget, FunctionSpec, QueryError};
 use crate::projection::{Projection, Replay, ReplayStats, Root, Snapshot, Step};
 
 /// A published snapshot, type-erased: an `Arc<Snapshot<P::State>>`.
@@ -133,13 +133,15 @@ pub(crate) trait AnyCatalog: Send + Sync {
 
     fn queries(&self) -> Vec<QueryInfo>;
 
-    /// [`QueryCatalog::call`] on `snapshot`, an `Arc<Snapshot<S>>` of this catalog's `S`.
+    /// [`QueryCatalog::call_within`] on `snapshot`, an `Arc<Snapshot<S>>` of this
+    /// catalog's `S`.
     fn call(
         &self,
         version: u32,
         name: &str,
         snapshot: &(dyn Any + Send + Sync),
         args: Map<String, Value>,
+        budget: Option<&Budget>,
     ) -> Result<Value, QueryError>;
 }
 
@@ -162,11 +164,12 @@ impl<S: Send + Sync + 'static> AnyCatalog for QueryCatalog<S> {
         name: &str,
         snapshot: &(dyn Any + Send + Sync),
         args: Map<String, Value>,
+        budget: Option<&Budget>,
     ) -> Result<Value, QueryError> {
         // The spec pairs each catalog with its projection, so the types always match.
         let snapshot = snapshot
             .downcast_ref::<Snapshot<S>>()
             .ok_or_else(|| QueryError::failed("the snapshot is not of the catalog's state"))?;
-        QueryCatalog::call(self, version, name, snapshot, args)
+        QueryCatalog::call_within(self, version, name, snapshot, args, budget)
     }
 }

@@ -33,6 +33,9 @@ use crate::source::{EventSource, FeedError};
 /// [`Handover`] for when a rebuild asks with a larger gap.
 const JOIN_BAND_BATCHES: u64 = 4;
 
+/// The counter of events the live read models parked, by model (see [`super::METRICS`]).
+pub(crate) const PROJECTION_EVENTS_PARKED: &str = "writ_projection_events_parked_total";
+
 /// The read models of a server, live: what the threads share with
 /// [`ReadModels`](crate::ReadModels).
 pub(crate) struct Group {
@@ -486,8 +489,10 @@ impl Applier<'_> {
         }
     }
 
-    /// Applies a batch to every live read model, stops those whose projection panics, and
-    /// publishes when caught up, when the interval has passed, or when one stopped.
+    /// Applies a batch to every live read model (an event a projection panics on is parked
+    /// by its [`Replay`](crate::Replay)), stops those that panic outside a projection's
+    /// `decode` and `apply`, and publishes when caught up, when the interval has passed, or
+    /// when one stopped.
     fn apply(&mut self, batch: &mut ReadBatch) {
         let Some(last) = batch.events.last() else {
             return;
@@ -526,6 +531,12 @@ impl Applier<'_> {
             match applied {
                 Ok(()) => {
                     let mut live = lock(&model.live);
+                    // Rare: a counter handle per batch that parked is fine.
+                    let parked = instance.stats().parked.saturating_sub(live.stats.parked);
+                    if parked > 0 {
+                        metrics::counter!(PROJECTION_EVENTS_PARKED, "model" => model.name)
+                            .increment(parked);
+                    }
                     live.stats.clone_from(instance.stats());
                     live.applied = instance.position();
                 }

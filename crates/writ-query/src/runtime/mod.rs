@@ -56,9 +56,24 @@
 //! a corrected projection; it is applied at the next start, which rebuilds (see below), or
 //! by a rebuild.
 //!
-//! A panic in a projection (in `decode` or `apply`) stops that read model alone: its
-//! instance is dropped (its state may be half-changed), its last published snapshot stays
-//! in every later [`Snapshots`] marked stopped, [`ModelStatus::stopped`] and
+//! A panic in a projection's `decode` or `apply` *parks* the event for that read model:
+//! each event is decoded and applied inside its own `catch_unwind` (see
+//! [`Replay`](crate::Replay)), so the panic costs that event alone; it is counted and
+//! kept with the panic's message ([`ReplayStats::parked`](crate::ReplayStats::parked), the
+//! last [`PARKED_EVENTS_KEPT`](crate::PARKED_EVENTS_KEPT) in
+//! [`ReplayStats::parked_recent`](crate::ReplayStats::parked_recent)), and the read model
+//! goes on with the next event. The command that recorded the event succeeded, and the
+//! other read models applied it: a projection's bug must not stop a model's reads, nor
+//! others'. A panic in `apply` leaves what the apply changed before it (the state is not
+//! restored: `Replay` says why); a projection that checks before changing anything, as
+//! it must for errors, is left untouched. The live read models count parked events in
+//! the counter `writ_projection_events_parked_total` by model ([`METRICS`]), and the
+//! server shows the count and the last parked event in `GET /projections`. The fix is a
+//! corrected projection and a rebuild (or a restart), which applies the event.
+//!
+//! A panic anywhere else on the applying thread (in `warm`, or a broken invariant) stops
+//! that read model alone: its instance is dropped, its last published snapshot stays in
+//! every later [`Snapshots`] marked stopped, [`ModelStatus::stopped`] and
 //! [`ModelStatus::failure`] say why, and its queries, named or from code, answer
 //! [`QueryError::Stopped`](crate::QueryError::Stopped) (503) rather than an answer from an
 //! older position beside the others. The other read models go on; a rebuild that joins
@@ -125,6 +140,13 @@ mod spec;
 mod typed;
 
 pub use models::ReadModels;
+
+/// The metrics the read models record through the `metrics` facade (names and meanings),
+/// beside the engine's (`writ_engine::METRICS`).
+pub const METRICS: &[(&str, &str)] = &[(
+    group::PROJECTION_EVENTS_PARKED,
+    "counter by model: events a live read model's projection panicked on (in decode or apply); the event is parked for that read model, which went on with the next, and the command that recorded it still succeeded",
+)];
 pub use options::{
     ModelStatus, Rebuild, RebuildError, RebuildStatus, RuntimeOptions, StartError, WaitError,
 };

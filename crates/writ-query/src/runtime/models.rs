@@ -131,7 +131,7 @@ impl ReadModels {
         args: Map<String, Value>,
     ) -> Result<(Value, u64), QueryError> {
         let snapshots = self.group.current.load();
-        let value = self.routes.call(&snapshots, version, name, args)?;
+        let value = self.routes.call(&snapshots, version, name, args, None)?;
         Ok((value, snapshots.position))
     }
 

@@ -234,10 +234,12 @@ pub struct ModelStatus {
     /// `last_position - position`: events its readers do not see yet.
     pub lag: u64,
     /// The live instance's counters, including skipped events (`errors`) and the last
-    /// of them.
+    /// of them, and parked events (`parked`, the last few in `parked_recent`: its
+    /// projection panicked on them, and it went on).
     pub stats: ReplayStats,
-    /// Whether it stopped: its projection panicked, or all the read models stopped (the
-    /// source shut down or failed, or shutdown).
+    /// Whether it stopped: something panicked on its applying thread outside its
+    /// projection's `decode` and `apply` (a panic in those parks the event instead), or all
+    /// the read models stopped (the source shut down or failed, or shutdown).
     pub stopped: bool,
     /// Why it stopped, if on a panic or an error reading the source.
     pub failure: Option<String>,

@@ -3,7 +3,6 @@
 //! instances' join requests and reads their catch-up ([`Joins`]). What it hands the
 //! applying thread, in order, are [`Message`]s.
 
-use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -34,13 +33,7 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-string panic payload".to_owned())
-}
+pub(crate) use crate::projection::panic_message;
 
 /// What the live reader decodes each read model's events with: the live instance's
 /// projection, or a joining one's, or nothing for a stopped read model. The reader copies

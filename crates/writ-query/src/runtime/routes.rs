@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::catalog::QueryInfo;
-use crate::library::{FunctionSpec, Library, LibraryError, QueryError, RootId};
+use crate::library::{Budget, FunctionSpec, Library, LibraryError, QueryError, RootId};
 use crate::runtime::erased::AnyCatalog;
 use crate::runtime::options::StartError;
 use crate::runtime::snapshots::Snapshots;
@@ -100,13 +100,14 @@ impl Routes {
     }
 
     /// Runs query `name` of API version `version` against the read model that has it, in
-    /// `snapshots`.
+    /// `snapshots`, within `budget` if there is one.
     pub(crate) fn call(
         &self,
         snapshots: &Snapshots,
         version: u32,
         name: &str,
         args: Map<String, Value>,
+        budget: Option<&Budget>,
     ) -> Result<Value, QueryError> {
         let api = self
             .versions
@@ -126,7 +127,7 @@ impl Routes {
                 position: published.position,
             });
         }
-        self.catalogs[index].call(version, name, &*published.snapshot, args)
+        self.catalogs[index].call(version, name, &*published.snapshot, args, budget)
     }
 
     /// The library of query API version `version` over `snapshots`.
@@ -180,9 +181,14 @@ impl Library for ModelsLibrary {
         self.routes.versions[&self.version].functions.clone()
     }
 
-    fn call(&self, name: &str, args: Map<String, Value>) -> Result<Value, LibraryError> {
+    fn call(
+        &self,
+        name: &str,
+        args: Map<String, Value>,
+        budget: &Budget,
+    ) -> Result<Value, LibraryError> {
         self.routes
-            .call(&self.snapshots, self.version, name, args)
+            .call(&self.snapshots, self.version, name, args, Some(budget))
             .map_err(LibraryError::from)
     }
 

@@ -60,7 +60,7 @@ fn get_ticket(view: &TicketsView, args: &Args<'_>) -> Result<Value, QueryError> 
     let ticket = view
         .ticket(id)
         .ok_or_else(|| QueryError::not_found(format!("there is no ticket `{id}`")))?;
-    Ok(Value::Object(ticket_detail(ticket)))
+    ticket_detail(ticket, args).map(Value::Object)
 }
 
 fn search_tickets(view: &TicketsView, args: &Args<'_>) -> Result<Value, QueryError> {
@@ -175,22 +175,19 @@ fn ticket_summary(t: &Ticket) -> Map<String, Value> {
     out
 }
 
-/// A ticket with its comments and history: what `getTicket` answers.
-fn ticket_detail(t: &Ticket) -> Map<String, Value> {
+/// A ticket with its comments and history: what `getTicket` answers. Both lists grow
+/// without bound, so query code gets them within its budget (see [`Args::array`]).
+fn ticket_detail(t: &Ticket, args: &Args<'_>) -> Result<Map<String, Value>, QueryError> {
     let mut out = ticket_summary(t);
     out.insert(
         "comments".into(),
-        t.comments.iter().map(comment).collect::<Vec<_>>().into(),
+        args.array(t.comments.iter().map(comment))?,
     );
     out.insert(
         "history".into(),
-        t.history
-            .iter()
-            .map(status_change)
-            .collect::<Vec<_>>()
-            .into(),
+        args.array(t.history.iter().map(status_change))?,
     );
-    out
+    Ok(out)
 }
 
 fn comment(c: &Comment) -> Value {

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use uuid::Uuid;
 use writ_domain::EventSet;
-use writ_query::{QueryError, RecordedEvent, Replay, Snapshot};
+use writ_query::{Budget, QueryError, RecordedEvent, Replay, Snapshot};
 
 use super::*;
 use crate::{
@@ -184,6 +184,35 @@ fn get_ticket_v2_adds_the_status_history() {
     v1.as_object_mut().unwrap().sort_keys();
     v2.as_object_mut().unwrap().sort_keys();
     assert_eq!(v1, v2);
+}
+
+#[test]
+fn get_ticket_from_query_code_stops_at_the_budget() {
+    let mut events = vec![opened("t-1", "Chatty", Priority::Normal)];
+    events.extend((0..1_000).map(|n| commented("t-1", n, "bob", "me too")));
+    let given = given(&events);
+    let args = json!({"id": "t-1"}).as_object().unwrap().clone();
+    let call = |budget: &Budget| {
+        catalog().call_within(2, "getTicket", &given.0, args.clone(), Some(budget))
+    };
+    // A thousand comments of about 150 bytes of JSON each.
+    let small = Budget::new(10_000, None);
+    then_error(call(&small), "over_budget");
+    assert!(
+        small.spent() < 11_000,
+        "it stopped at the budget: {}",
+        small.spent()
+    );
+    let ample = Budget::new(1 << 20, None);
+    let ticket = call(&ample).unwrap();
+    assert_eq!(ticket["comments"].as_array().unwrap().len(), 1_000);
+    // The charge estimates the answer's JSON.
+    let json = ticket.to_string().len();
+    assert!(
+        (json / 2..json * 2).contains(&ample.spent()),
+        "{} for {json}",
+        ample.spent()
+    );
 }
 
 #[test]
