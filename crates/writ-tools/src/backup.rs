@@ -182,7 +182,7 @@ pub fn backup(dir: &Path, to: &Path, show_progress: bool) -> Result<BackupReport
     ));
     std::fs::create_dir(&partial)
         .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
-    let result = copy_store(&journal, &partial, show_progress).and_then(|copy| {
+    let result = copy_store(&journal, &partial, show_progress, &mut || {}).and_then(|copy| {
         let verify = verify(&partial, false)?;
         if let Some(first) = verify.first_damage() {
             return Err(format!(
@@ -261,7 +261,13 @@ struct Copied {
 }
 
 /// Copies the journal `journal` into `to/journal`: steps 1 to 4 but the check.
-fn copy_store(journal: &Path, to: &Path, show_progress: bool) -> Result<Copy, String> {
+/// `after_pass` runs after each pass over the list (tests write there).
+fn copy_store(
+    journal: &Path,
+    to: &Path,
+    show_progress: bool,
+    after_pass: &mut dyn FnMut(),
+) -> Result<Copy, String> {
     let into = to.join(JOURNAL_DIR);
     std::fs::create_dir(&into).map_err(|e| format!("cannot create {}: {e}", into.display()))?;
     let mut copied: BTreeMap<u64, Copied> = BTreeMap::new();
@@ -355,6 +361,7 @@ fn copy_store(journal: &Path, to: &Path, show_progress: bool) -> Result<Copy, St
                 },
             );
         }
+        after_pass();
         // Stable when no segment came after the one copied as the last.
         let after = list_segments(journal)?;
         if after.last() == Some(&last) {
@@ -438,4 +445,173 @@ fn sync_dir(dir: &Path) -> Result<(), String> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| format!("cannot sync {}: {e}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use writ_engine::record::{CommitStatus, JournalRecord, Origin};
+    use writ_log::storage::FsStorage;
+    use writ_log::{Log, LogOptions};
+
+    use super::*;
+
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> Self {
+            let path = std::env::temp_dir().join(format!(
+                "writ-backup-{name}-{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4()
+            ));
+            std::fs::create_dir_all(&path).unwrap();
+            Self(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn log(dir: &Path) -> Log {
+        let options = LogOptions {
+            segment_bytes: 16 << 10,
+            record_bytes_max: 4 << 10,
+            preallocate: false,
+        };
+        Log::open(Arc::new(FsStorage::new(dir)), JOURNAL_DIR.as_ref(), options)
+            .unwrap()
+            .0
+    }
+
+    /// A journal record of about 200 bytes: a client's command, rejected.
+    fn record() -> Vec<u8> {
+        let id = uuid::Uuid::new_v4();
+        let message = "no".repeat(50);
+        let record = JournalRecord {
+            id,
+            correlation_id: id,
+            causation_id: None,
+            origin: Origin::Client,
+            recorded_at_ms: 1,
+            name: "Noop",
+            version: 1,
+            expected_version: None,
+            payload: b"{}",
+            status: CommitStatus::Rejected,
+            first_position: 1,
+            events: Vec::new(),
+            code: "no",
+            message: &message,
+            details: b"",
+            timers: Vec::new(),
+        };
+        let mut out = Vec::new();
+        record.encode(&mut out);
+        out
+    }
+
+    /// Commits `batches` frames of four records.
+    fn write(log: &mut Log, batches: usize) -> u64 {
+        let mut end = 0;
+        for _ in 0..batches {
+            for _ in 0..4 {
+                log.append(&record()).unwrap();
+            }
+            end = log.commit().unwrap();
+        }
+        end
+    }
+
+    /// The records of a copied journal, by the log's own recovery.
+    fn records(dir: &Path) -> u64 {
+        log(dir).durable_seq()
+    }
+
+    #[test]
+    fn segments_added_during_a_pass_are_copied_in_the_next_and_the_sealed_one_is_completed() {
+        let source = TempDir::new("rolls");
+        let copy = TempDir::new("rolls-copy");
+        let mut writer = log(&source.0);
+        let before = write(&mut writer, 10);
+        let mut passes = 0;
+        let mut end = 0;
+        let result = copy_store(&source.0.join(JOURNAL_DIR), &copy.0, false, &mut || {
+            passes += 1;
+            if passes == 1 {
+                // The server goes on: rolls past the live segment twice.
+                end = write(&mut writer, 40);
+            }
+        })
+        .unwrap();
+        assert_eq!(result.rounds, 2);
+        assert!(end > before);
+        let segments = list_segments(&copy.0.join(JOURNAL_DIR)).unwrap();
+        assert!(segments.len() >= 3, "{segments:?}");
+        assert_eq!(
+            records(&copy.0),
+            end,
+            "every record up to the end of the last pass"
+        );
+        let report = verify(&copy.0, false).unwrap();
+        assert!(report.first_damage().is_none(), "{:?}", report.findings);
+        assert_eq!(report.indexes, segments.len() as u64 - 1);
+    }
+
+    #[test]
+    fn a_frame_torn_in_the_copy_is_cut_at_a_commit_boundary() {
+        let source = TempDir::new("torn");
+        let copy = TempDir::new("torn-copy");
+        let mut writer = log(&source.0);
+        let end = write(&mut writer, 3);
+        drop(writer);
+        // A frame the server is writing, as the copy reads it: its header and half its
+        // body, nothing after it.
+        let path = source.0.join(JOURNAL_DIR).join(segment_name(0));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let whole = inspect::scan_segment(&LocalFile(file.try_clone().unwrap()), &mut |_| {})
+            .unwrap()
+            .end;
+        let mut frame = vec![0u8; 32];
+        writ_log::format::encode_record(&mut frame, end, &record());
+        let header = writ_log::format::FrameHeader {
+            first_seq: end,
+            record_count: 1,
+            body_len: (frame.len() - 32) as u32,
+            body_crc: 0,
+        };
+        frame[..32].copy_from_slice(&header.encode());
+        file.write_all_at(&frame[..100], whole).unwrap();
+        let result = copy_store(&source.0.join(JOURNAL_DIR), &copy.0, false, &mut || {}).unwrap();
+        assert_eq!(result.end.1, whole);
+        assert_eq!(records(&copy.0), end);
+        let report = verify(&copy.0, false).unwrap();
+        assert!(report.first_damage().is_none(), "{:?}", report.findings);
+    }
+
+    #[test]
+    fn damage_with_records_after_it_stops_the_backup_instead_of_cutting_them() {
+        let source = TempDir::new("damaged");
+        let mut writer = log(&source.0);
+        write(&mut writer, 3);
+        drop(writer);
+        let path = source.0.join(JOURNAL_DIR).join(segment_name(0));
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        // A byte of the first frame's body: the two frames after it prove it acknowledged.
+        file.write_all_at(&[0xee], 64 + 32 + 8).unwrap();
+        let to = TempDir::new("damaged-out");
+        let error = backup(&source.0, &to.0.join("copy"), false).unwrap_err();
+        assert!(error.contains("damaged at byte 64"), "{error}");
+        assert!(!to.0.join("copy").exists());
+        let leftovers = std::fs::read_dir(&to.0).unwrap().count();
+        assert_eq!(leftovers, 0, "the incomplete copy is removed");
+    }
 }

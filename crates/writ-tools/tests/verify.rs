@@ -37,7 +37,11 @@ fn copy(name: &str) -> TempDir {
 }
 
 fn flip(path: &Path, offset: u64) {
-    let file = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
     let mut byte = [0u8];
     file.read_at(&mut byte, offset).unwrap();
     file.write_at(&[byte[0] ^ 0x40], offset).unwrap();
@@ -121,7 +125,10 @@ fn a_flipped_byte_in_an_index_is_found_at_that_byte() {
 fn a_truncated_segment_is_found_where_it_was_cut() {
     let dir = copy("truncated");
     let segment = &segments(dir.path())[1];
-    let file = std::fs::OpenOptions::new().write(true).open(segment).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(segment)
+        .unwrap();
     file.set_len(32 << 10).unwrap();
     let report = verify(dir.path(), false).unwrap();
     let first = first_damage(&report, &journal_name(segment));
@@ -137,7 +144,10 @@ fn a_missing_middle_segment_is_found_at_the_end_of_the_one_before() {
     let report = verify(dir.path(), false).unwrap();
     let first = first_damage(&report, &journal_name(&segments[0]));
     let offsets = record_offsets(&segments[0]);
-    assert!(first.offset.unwrap() > offsets[offsets.len() - 1], "{first}");
+    assert!(
+        first.offset.unwrap() > offsets[offsets.len() - 1],
+        "{first}"
+    );
     assert!(first.detail.contains("next segment starts"), "{first}");
 }
 
@@ -153,7 +163,11 @@ fn a_record_that_does_not_decode_is_found_at_its_offset() {
     let report = verify(dir.path(), false).unwrap();
     let first = first_damage(&report, &journal_name(&last));
     assert_eq!(first.record, Some(COMMANDS), "{first}");
-    assert_eq!(first.offset, record_offsets(&last).last().copied(), "{first}");
+    assert_eq!(
+        first.offset,
+        record_offsets(&last).last().copied(),
+        "{first}"
+    );
     assert!(first.detail.contains("invalid journal record"), "{first}");
     assert_eq!(report.journal.commands, COMMANDS, "counted up to it");
 }

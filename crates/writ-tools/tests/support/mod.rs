@@ -71,9 +71,8 @@ pub fn open_tickets(engine: &Engine, first: u64, count: u64) -> Vec<Uuid> {
         let mut pending = Vec::new();
         for n in n..(n + 64).min(first + count) {
             let id = Uuid::new_v4();
-            let payload = format!(
-                r#"{{"ticketId":"t-{n}","title":"Ticket number {n}","reporter":"ann"}}"#
-            );
+            let payload =
+                format!(r#"{{"ticketId":"t-{n}","title":"Ticket number {n}","reporter":"ann"}}"#);
             let submitted = engine
                 .submit_command(&Submission {
                     id,
