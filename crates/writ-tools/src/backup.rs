@@ -14,8 +14,8 @@
 //! 3. lists the segments again: when the server rolled to a new segment meanwhile, the
 //!    segment it sealed is copied again from the cut (it is final now) and the new one
 //!    copied, until the list is stable;
-//! 4. writes each sealed segment's sidecar index from its scan, syncs every file and
-//!    directory, checks the copy with [`verify`](crate::verify::verify), and renames it to
+//! 4. writes each sealed segment's sidecar index from its scan, and an empty `writ.lock`,
+//!    syncs every file and directory, checks the copy with [`verify`](crate::verify::verify), and renames it to
 //!    the destination (then syncs the destination's parent).
 //!
 //! A command acknowledged before the backup began was synced in a frame of a segment
@@ -31,7 +31,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use writ_engine::JOURNAL_DIR;
+use writ_engine::{JOURNAL_DIR, LOCK_FILE};
 use writ_log::format::is_zero;
 use writ_log::inspect::{self, FileKind, ScanStop, SegmentScan, index_name, segment_name};
 
@@ -384,6 +384,11 @@ fn copy_store(
             .sync_all()
             .map_err(|e| format!("cannot sync the copy of {}: {e}", segment_name(seq)))?;
     }
+    // The lock file every store has (empty; the engine locks it, it never holds data).
+    let lock = to.join(LOCK_FILE);
+    File::create_new(&lock)
+        .and_then(|file| file.sync_all())
+        .map_err(|e| format!("cannot create {}: {e}", lock.display()))?;
     sync_dir(&into)?;
     sync_dir(to)?;
     Ok(Copy {

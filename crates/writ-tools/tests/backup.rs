@@ -55,7 +55,7 @@ fn a_backup_under_load_holds_every_command_acknowledged_before_it_began() {
     assert!(report.commands() >= before.len() as u64);
     assert!(report.verify.first_damage().is_none());
     let copy = verify(&to, false).unwrap();
-    assert!(copy.first_damage().is_none(), "{:?}", copy.findings);
+    assert!(copy.findings.is_empty(), "{:?}", copy.findings);
     assert_eq!(copy.journal.commands, report.commands());
 
     let restored = open(&to);
