@@ -320,10 +320,10 @@ fn copy_store(
                 let scan = inspect::scan_segment(&target, &mut |_| {})
                     .map_err(|e| format!("{JOURNAL_DIR}/{name}: {e}"))?;
                 // Records after the valid end: a frame torn in the copy (read while the
-                // server wrote it) before one read whole after it, or damage.
+                // server wrote it, its header perhaps still zeros) before one read whole
+                // after it, or damage.
                 let records_after = match scan.stop {
-                    ScanStop::End => false,
-                    ScanStop::Damaged { .. } => {
+                    ScanStop::End | ScanStop::Damaged { .. } => {
                         inspect::later_frame(&target, scan.end + 8, size, scan.end_seq)
                             .map_err(|e| format!("cannot read the copy of {name}: {e}"))?
                             .is_some()
@@ -600,6 +600,20 @@ mod tests {
         assert_eq!(records(&copy.0), end);
         let report = verify(&copy.0, false).unwrap();
         assert!(report.first_damage().is_none(), "{:?}", report.findings);
+    }
+
+    #[test]
+    fn a_zeroed_frame_header_with_frames_after_it_stops_the_backup() {
+        let source = TempDir::new("zeroed");
+        let mut writer = log(&source.0);
+        write(&mut writer, 3);
+        drop(writer);
+        let path = source.0.join(JOURNAL_DIR).join(segment_name(0));
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.write_all_at(&[0; 32], 64).unwrap();
+        let to = TempDir::new("zeroed-out");
+        let error = backup(&source.0, &to.0.join("copy"), false).unwrap_err();
+        assert!(error.contains("damaged at byte 64"), "{error}");
     }
 
     #[test]
