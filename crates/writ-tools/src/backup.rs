@@ -15,7 +15,7 @@
 //!    segment it sealed is copied again from the cut (it is final now) and the new one
 //!    copied, until the list is stable;
 //! 4. writes each sealed segment's sidecar index from its scan, and an empty `writ.lock`,
-//!    syncs every file and directory, checks the copy with [`verify`](crate::verify::verify), and renames it to
+//!    syncs every file and directory, checks the copy with [`verify`], and renames it to
 //!    the destination (then syncs the destination's parent).
 //!
 //! A command acknowledged before the backup began was synced in a frame of a segment
