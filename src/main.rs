@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use writ_app::{App, Module, ServeArgs};
-use writ_tools::{bench, proof, rebuild};
+use writ_tools::{backup, bench, proof, rebuild, verify};
 
 /// mimalloc rather than the system allocator: the HTTP path allocates on one thread and
 /// frees on another, where it measured clearly cheaper (see the root `Cargo.toml`).
@@ -36,6 +36,10 @@ enum Command {
     /// Prove the server's promises from outside: crash it under load, overload it.
     #[command(subcommand)]
     Proof(proof::ProofCommand),
+    /// Copy a store, also while a server runs on it, to a copy that serves and verifies.
+    Backup(backup::BackupArgs),
+    /// Check every file of a store: segments, frames, records, indexes, the journal.
+    Verify(verify::VerifyArgs),
 }
 
 /// The domains of this binary: `tickets` (served when no `--domain` is given) and
@@ -58,6 +62,8 @@ fn main() -> ExitCode {
         Command::Rebuild(args) => rebuild::run(args),
         Command::Bench(command) => bench::run(command),
         Command::Proof(command) => proof::run(command),
+        Command::Backup(args) => backup::run(args),
+        Command::Verify(args) => verify::run(args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

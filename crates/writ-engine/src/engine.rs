@@ -23,6 +23,10 @@ use crate::syncer;
 use crate::types::{CommandStatus, RecordedEvent};
 use crate::writer::{Outcome, Submit, Writer, WriterMsg};
 
+/// The lock file in the data directory, held (`flock`) by [`Engine::open_dir`] while the
+/// engine lives.
+pub const LOCK_FILE: &str = "writ.lock";
+
 /// A snapshot of the engine's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -232,7 +236,7 @@ impl Engine {
     ) -> Result<(Self, RecoveryReport), OpenError> {
         let io = |path: PathBuf| move |source| OpenError::Io { path, source };
         std::fs::create_dir_all(path).map_err(io(path.to_owned()))?;
-        let lock_path = path.join("writ.lock");
+        let lock_path = path.join(LOCK_FILE);
         let lock = File::options()
             .create(true)
             .truncate(false)

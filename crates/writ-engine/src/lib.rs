@@ -19,6 +19,9 @@
 //! from the journal, and completes a unit a crash cut short (commands processes issued in
 //! reaction to durable events), before any new command.
 //!
+//! [`check`] holds a journal's records to the engine's invariants without opening an
+//! engine, for tools that check a data directory or a copy of one.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use uuid::Uuid;
@@ -41,6 +44,7 @@
 //! assert_eq!(engine.read_stream("counter-c-1", 1, 10).unwrap().len(), 1);
 //! ```
 
+pub mod check;
 mod clock;
 mod dedupe;
 mod engine;
@@ -59,11 +63,13 @@ mod types;
 mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use engine::{Engine, EngineStats, Pending, Submission, Submitted, WaitError, WaitFor};
+pub use engine::{
+    Engine, EngineStats, LOCK_FILE, Pending, Submission, Submitted, WaitError, WaitFor,
+};
 pub use error::{OpenError, Overload, ReadError, SubmitError, SubscriptionError, Unavailable};
 pub use metrics::{JOURNAL_BATCH_RECORDS, JOURNAL_SYNC_SECONDS, METRICS};
 pub use options::EngineOptions;
-pub use recovery::RecoveryReport;
+pub use recovery::{JOURNAL_DIR, RecoveryReport};
 pub use registry::{Registry, RegistryBuilder, RegistryError};
 pub use subscription::Subscription;
 pub use types::{CommandState, CommandStatus, EventRef, Origin, RecordedEvent};

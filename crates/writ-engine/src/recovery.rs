@@ -29,7 +29,7 @@ use crate::timers::{Timer, Timers};
 use crate::writer::Queued;
 
 /// The journal's directory in the data directory.
-pub(crate) const JOURNAL_DIR: &str = "journal";
+pub const JOURNAL_DIR: &str = "journal";
 
 /// What opening an engine found and did.
 #[derive(Debug, Clone, Default)]

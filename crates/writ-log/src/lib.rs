@@ -11,6 +11,8 @@
 //!   can build exactly what a crash leaves, and injects I/O faults.
 //!
 //! - [`format`](mod@format) is the byte layout, with pure decoders that never panic (fuzzed).
+//! - [`inspect`] reads a log's files without opening the log, by recovery's rules: the
+//!   valid end of a segment image, for tools that copy or check a log (backup, verify).
 //! - [`reference`](mod@reference) is the floor a log is measured against: the plain `pwrite` + `fdatasync`
 //!   loop into a pre-zeroed file, shared by the append benchmark and `writ-compare`.
 //!
@@ -40,6 +42,7 @@
 //! ```
 
 pub mod format;
+pub mod inspect;
 pub mod reference;
 pub mod storage;
 

@@ -21,6 +21,7 @@ use crate::format::{
     SegmentHeader, SegmentIndexFile, decode_frame_body,
 };
 use crate::index::SegmentEntry;
+use crate::inspect::RecordAt;
 use crate::options::{LogOptions, OpenReport, TailTruncation};
 use crate::segment::{
     FileKind, TMP_SUFFIX, classify, index_name, install_segment, prepare_file, segment_name,
@@ -307,7 +308,7 @@ fn scan_sealed(
     next_first: u64,
 ) -> Result<SegmentEntry, OpenError> {
     let mut reader = ChunkReader::new(file, header.segment_bytes);
-    let scan = scan_frames(&mut reader, header).map_err(io_error(path))?;
+    let scan = scan_frames(&mut reader, header, &mut |_| {}).map_err(io_error(path))?;
     let end_seq = scan.end_seq;
     if end_seq != next_first {
         let why = match &scan.stop {
@@ -344,7 +345,7 @@ fn recover_last(
 ) -> Result<(SegmentEntry, Option<TailTruncation>), OpenError> {
     let size = header.segment_bytes;
     let mut reader = ChunkReader::new(&**file, size);
-    let scan = scan_frames(&mut reader, header).map_err(io_error(path))?;
+    let scan = scan_frames(&mut reader, header, &mut |_| {}).map_err(io_error(path))?;
     let x = scan.end;
     let end_seq = scan.end_seq;
     let corrupt = |detail: String| OpenError::Corrupt {
@@ -441,7 +442,7 @@ fn offset_u32(offset: u64) -> u32 {
 
 /// Why a scan stopped at [`Scan::end`].
 #[derive(Debug)]
-enum Stop {
+pub(crate) enum Stop {
     /// An all-zero frame header, or no room left for one: the log's clean end, provided the
     /// rest of the segment is zero.
     End,
@@ -452,26 +453,34 @@ enum Stop {
 }
 
 #[derive(Debug)]
-struct Scan {
+pub(crate) struct Scan {
     /// Offsets of the records of the valid frames.
-    offsets: Vec<u32>,
+    pub offsets: Vec<u32>,
+    /// Valid frames.
+    pub frames: u64,
     /// Offset just past the last valid frame.
-    end: u64,
+    pub end: u64,
     /// Sequence number after the last valid record.
-    end_seq: u64,
+    pub end_seq: u64,
     /// Offset and length of the last valid frame.
-    last_frame: Option<(u64, u64)>,
-    stop: Stop,
+    pub last_frame: Option<(u64, u64)>,
+    pub stop: Stop,
 }
 
 /// Reads the frames of a segment from its first, stopping at the first that is not a
-/// valid frame starting with the expected record.
-fn scan_frames(reader: &mut ChunkReader<'_>, header: &SegmentHeader) -> io::Result<Scan> {
+/// valid frame starting with the expected record. `visit` sees every record of every
+/// valid frame, in order, once its frame is checked whole.
+pub(crate) fn scan_frames(
+    reader: &mut ChunkReader<'_>,
+    header: &SegmentHeader,
+    visit: &mut dyn FnMut(RecordAt<'_>),
+) -> io::Result<Scan> {
     let size = header.segment_bytes;
     let mut offsets = Vec::new();
     let mut x = SEGMENT_HEADER_BYTES as u64;
     let mut seq = header.first_seq;
     let mut last_frame = None;
+    let mut frames = 0;
     let stop = loop {
         if x + FRAME_HEADER_BYTES as u64 > size {
             break Stop::End;
@@ -523,7 +532,16 @@ fn scan_frames(reader: &mut ChunkReader<'_>, header: &SegmentHeader) -> io::Resu
         match decode_frame_body(&frame, body) {
             Ok(records) => {
                 let base = x + FRAME_HEADER_BYTES as u64;
-                offsets.extend(records.map(|r| offset_u32(base + r.offset as u64)));
+                offsets.extend(records.map(|r| {
+                    let offset = base + r.offset as u64;
+                    visit(RecordAt {
+                        seq: r.seq,
+                        offset,
+                        payload: r.payload,
+                    });
+                    offset_u32(offset)
+                }));
+                frames += 1;
                 seq += u64::from(frame.record_count);
                 last_frame = Some((x, frame.frame_len()));
                 x = frame_end;
@@ -550,6 +568,7 @@ fn scan_frames(reader: &mut ChunkReader<'_>, header: &SegmentHeader) -> io::Resu
     };
     Ok(Scan {
         offsets,
+        frames,
         end: x,
         end_seq: seq,
         last_frame,
@@ -558,7 +577,11 @@ fn scan_frames(reader: &mut ChunkReader<'_>, header: &SegmentHeader) -> io::Resu
 }
 
 /// The offset of the last non-zero byte in `[from, to)`, reading it all.
-fn last_nonzero_in(reader: &mut ChunkReader<'_>, from: u64, to: u64) -> io::Result<Option<u64>> {
+pub(crate) fn last_nonzero_in(
+    reader: &mut ChunkReader<'_>,
+    from: u64,
+    to: u64,
+) -> io::Result<Option<u64>> {
     let mut last = None;
     let mut at = from;
     while at < to {
@@ -578,7 +601,7 @@ fn last_nonzero_in(reader: &mut ChunkReader<'_>, from: u64, to: u64) -> io::Resu
 /// Looks at every 8-byte boundary in `[from, to)` for a frame header with a valid CRC whose
 /// first record is after `expected`: proof that a frame was written after the damaged one,
 /// which the writer only does once the damaged one was acknowledged.
-fn find_later_frame(
+pub(crate) fn find_later_frame(
     reader: &mut ChunkReader<'_>,
     from: u64,
     to: u64,
@@ -622,7 +645,7 @@ fn zero_range(file: &dyn StorageFile, from: u64, to: u64) -> io::Result<()> {
 
 /// Reads a file through a large buffer, so that scanning many small frames costs few
 /// reads.
-struct ChunkReader<'f> {
+pub(crate) struct ChunkReader<'f> {
     file: &'f dyn StorageFile,
     /// Never read at or past this offset.
     limit: u64,
@@ -634,7 +657,7 @@ struct ChunkReader<'f> {
 }
 
 impl<'f> ChunkReader<'f> {
-    fn new(file: &'f dyn StorageFile, limit: u64) -> Self {
+    pub(crate) fn new(file: &'f dyn StorageFile, limit: u64) -> Self {
         ChunkReader {
             file,
             limit,
@@ -646,7 +669,7 @@ impl<'f> ChunkReader<'f> {
 
     /// The bytes `[offset, offset + len)`, fewer if the limit or the end of the file comes
     /// first.
-    fn get(&mut self, offset: u64, len: usize) -> io::Result<&[u8]> {
+    pub(crate) fn get(&mut self, offset: u64, len: usize) -> io::Result<&[u8]> {
         let end = offset.saturating_add(len as u64).min(self.limit);
         if offset >= end {
             return Ok(&[]);

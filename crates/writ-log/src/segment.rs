@@ -36,28 +36,36 @@ const ZERO_CHUNK: usize = 1 << 20;
 /// throughput).
 const ZERO_SYNC_EVERY: u64 = 2 << 20;
 
-/// `00000000000000000042.wlog`.
-pub(crate) fn segment_name(first_seq: u64) -> String {
+/// The name of the segment whose first record is `first_seq`: `00000000000000000042.wlog`.
+pub fn segment_name(first_seq: u64) -> String {
     format!("{first_seq:020}{SEGMENT_EXT}")
 }
 
+/// The name of the sidecar index of the segment whose first record is `first_seq`:
 /// `00000000000000000042.idx`.
-pub(crate) fn index_name(first_seq: u64) -> String {
+pub fn index_name(first_seq: u64) -> String {
     format!("{first_seq:020}{INDEX_EXT}")
 }
 
-/// What a file name in a log directory is.
+/// What a file name in a log directory is (the table "Files of a log directory" in
+/// `docs/log-format.md`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum FileKind {
+#[non_exhaustive]
+pub enum FileKind {
+    /// A segment, with its first sequence number.
     Segment(u64),
+    /// A sidecar index, with its segment's first sequence number.
     Index(u64),
-    /// A `.wlog` file whose name is not 20 digits.
+    /// A `.wlog` file whose name is not 20 digits: open refuses it.
     BadSegmentName,
+    /// A `*.tmp` file: never part of the log, removed at open.
     Temp,
+    /// Anything else: ignored by the log.
     Other,
 }
 
-pub(crate) fn classify(name: &str) -> FileKind {
+/// What the file `name` of a log directory is.
+pub fn classify(name: &str) -> FileKind {
     if name.ends_with(TMP_SUFFIX) {
         FileKind::Temp
     } else if let Some(stem) = name.strip_suffix(SEGMENT_EXT) {

@@ -17,6 +17,14 @@
 //!   nothing refused, what grows per interval); [`proof::run`].
 //! - [`rebuild`]: [`RebuildArgs`](rebuild::RebuildArgs), a running server's projection
 //!   rebuilt without downtime, with a progress bar; [`rebuild::run`].
+//! - [`backup`]: [`BackupArgs`](backup::BackupArgs), a consistent copy of a data directory
+//!   taken while a server runs on it; [`backup::run`], and [`backup::backup`] for tests.
+//! - [`verify`]: [`VerifyArgs`](verify::VerifyArgs), every file of a data directory checked
+//!   (segments, frames, records, sidecar indexes, the journal's invariants) without
+//!   opening it; [`verify::run`], and [`verify::verify`] for tests.
+//!
+//! `backup` and `verify` work on local files and show their progress on stderr: a bar on
+//! a terminal, otherwise a plain line every two seconds.
 //!
 //! The tools that talk to a server share an HTTP/1.1 client of their own (one write per
 //! request, answers parsed with `httparse`), so that the load tool spends little of the CPU
@@ -70,8 +78,11 @@
 //! # Ok::<(), clap::Error>(())
 //! ```
 
+pub mod backup;
 pub mod bench;
 pub mod client;
+mod progress;
 pub mod proof;
 pub mod rebuild;
 pub mod server;
+pub mod verify;

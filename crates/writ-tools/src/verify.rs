@@ -1,0 +1,716 @@
+//! `writ verify`: checks every file of a data directory, without opening an engine and
+//! without writing anything.
+//!
+//! What it checks, by the rules of `docs/log-format.md` and with the code that enforces
+//! them (`writ_log::inspect`, `writ_engine::check`):
+//! - the data directory's entries: `writ.lock` (a file; whether a process holds it),
+//!   `journal/`, and the two-log layout the engine refuses; anything else is reported;
+//! - every segment of the journal: its header and name, its size, every frame (header CRC,
+//!   body CRC, every record's length, CRC and padding), the chain of segments (each starts
+//!   where the one before it ends), the zeros after the last frame, and a damaged tail of
+//!   the last segment with recovery's decision (cut, or refuse because a later frame
+//!   exists);
+//! - each sealed segment's sidecar `.idx` against the segment, byte for byte;
+//! - the journal's records in order: each decodes, positions and each stream's versions are
+//!   gap-free, time never goes back (`writ_engine::check::JournalCheck`).
+//!
+//! A finding is **damage** (the engine refuses to open, would cut records, or a file is not
+//! what the engine wrote: the exit status is non-zero) or a **note** (a leftover or a
+//! missing hint that the next open cleans up, an unknown file). When `writ.lock` is free,
+//! verify holds it while it reads, so that no server starts on the store meanwhile; when a
+//! server holds it, the store is live, and the last segment's end may be mid-write: what
+//! is found there is a note.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use serde::Serialize;
+use writ_engine::check::{JournalCheck, JournalSummary};
+use writ_engine::{JOURNAL_DIR, LOCK_FILE};
+use writ_log::format::SegmentIndexFile;
+use writ_log::inspect::{
+    self, FileKind, ScanError, ScanStop, SegmentScan, index_name, segment_name,
+};
+use writ_log::storage::StorageFile;
+
+use crate::progress::Progress;
+
+/// `writ verify`'s arguments.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The data directory to check (a server's, stopped or running, or a backup).
+    #[arg(long, env = "WRIT_DATA_DIR", default_value = "writ-data")]
+    data_dir: PathBuf,
+    /// Print the report as one JSON object instead of lines.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Checks the data directory, prints the report, and fails when it found damage.
+pub fn run(args: VerifyArgs) -> Result<(), String> {
+    let report = verify(&args.data_dir, true)?;
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        report.print();
+    }
+    match report.first_damage() {
+        None => Ok(()),
+        Some(first) => Err(format!(
+            "{} is damaged ({} findings of damage); the first: {first}",
+            args.data_dir.display(),
+            report.damage_count()
+        )),
+    }
+}
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The engine refuses to open the store, would cut records, or a file is not what the
+    /// engine wrote.
+    Damage,
+    /// Something the next open cleans up or ignores.
+    Note,
+}
+
+/// One thing verify found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// Damage or a note.
+    pub severity: Severity,
+    /// The file, relative to the data directory (`journal/00000000000000000000.wlog`).
+    pub file: String,
+    /// Where in the file, when it is about bytes.
+    pub offset: Option<u64>,
+    /// The journal record, when it is about one.
+    pub record: Option<u64>,
+    /// What is wrong.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(offset) = self.offset {
+            write!(f, " at byte {offset}")?;
+        }
+        if let Some(record) = self.record {
+            write!(f, " (record {record})")?;
+        }
+        write!(f, ": {}", self.detail)
+    }
+}
+
+/// What verify found.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// Segment files.
+    pub segments: u64,
+    /// Sidecar index files checked against their segments.
+    pub indexes: u64,
+    /// Valid frames.
+    pub frames: u64,
+    /// Bytes of the valid frames and segment headers (each segment up to its valid end).
+    pub log_bytes: u64,
+    /// Bytes of the journal's segments as files.
+    pub file_bytes: u64,
+    /// The records checked against the journal's invariants (up to the first violation or
+    /// the first gap).
+    pub journal: JournalSummary,
+    /// Where the journal ends: the last segment and its valid end.
+    pub end: Option<(String, u64)>,
+    /// A process held `writ.lock`: the store was live while it was read.
+    pub live: bool,
+    /// Everything found, in the order found.
+    pub findings: Vec<Finding>,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+impl VerifyReport {
+    /// The first finding of damage.
+    pub fn first_damage(&self) -> Option<&Finding> {
+        self.findings
+            .iter()
+            .find(|f| f.severity == Severity::Damage)
+    }
+
+    /// Findings of damage.
+    pub fn damage_count(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Damage)
+            .count()
+    }
+
+    fn print(&self) {
+        for finding in &self.findings {
+            let severity = match finding.severity {
+                Severity::Damage => "damage",
+                Severity::Note => "note",
+            };
+            println!("{severity}: {finding}");
+        }
+        let j = &self.journal;
+        println!(
+            "journal: {} commands ({} succeeded, {} rejected, {} failed; {} from clients, {} from processes, {} from timers), {} events on {} streams, {} frames in {} segments, {} bytes{}",
+            j.commands,
+            j.succeeded,
+            j.rejected,
+            j.failed,
+            j.from_clients,
+            j.from_processes,
+            j.from_timers,
+            j.events,
+            j.streams,
+            self.frames,
+            self.segments,
+            self.log_bytes,
+            if self.live {
+                " (live: a server holds writ.lock)"
+            } else {
+                ""
+            }
+        );
+        if let Some(first) = self.first_damage() {
+            println!("first damage: {first}");
+        }
+        let end = self
+            .end
+            .as_ref()
+            .map_or("none".to_owned(), |(file, offset)| {
+                format!("{file}@{offset}")
+            });
+        println!(
+            "verified={} commands={} events={} streams={} segments={} indexes={} frames={} log_bytes={} damage={} notes={} end={end} live={} elapsed_s={:.3}",
+            if self.first_damage().is_some() {
+                "damaged"
+            } else {
+                "ok"
+            },
+            j.commands,
+            j.events,
+            j.streams,
+            self.segments,
+            self.indexes,
+            self.frames,
+            self.log_bytes,
+            self.damage_count(),
+            self.findings.len() - self.damage_count(),
+            self.live,
+            self.elapsed.as_secs_f64(),
+        );
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        let j = &self.journal;
+        serde_json::json!({
+            "verified": if self.first_damage().is_some() { "damaged" } else { "ok" },
+            "commands": j.commands,
+            "events": j.events,
+            "streams": j.streams,
+            "succeeded": j.succeeded,
+            "rejected": j.rejected,
+            "failed": j.failed,
+            "fromClients": j.from_clients,
+            "fromProcesses": j.from_processes,
+            "fromTimers": j.from_timers,
+            "segments": self.segments,
+            "indexes": self.indexes,
+            "frames": self.frames,
+            "logBytes": self.log_bytes,
+            "fileBytes": self.file_bytes,
+            "end": self.end.as_ref().map(|(file, offset)| serde_json::json!({"file": file, "offset": offset})),
+            "live": self.live,
+            "findings": self.findings,
+            "elapsedMs": self.elapsed.as_millis() as u64,
+        })
+    }
+}
+
+/// A file of the local file system as `writ_log`'s storage sees one: verify opens files
+/// read-only, so a write through it fails.
+#[derive(Debug)]
+pub(crate) struct LocalFile(pub(crate) File);
+
+impl StorageFile for LocalFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.0.read_at(buf, offset)
+    }
+
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
+        self.0.write_at(buf, offset)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+}
+
+/// Checks the data directory `dir`; see the module documentation. `Err` only when it
+/// cannot be read at all; damage is in the report. `show_progress` draws progress on
+/// stderr.
+pub fn verify(dir: &Path, show_progress: bool) -> Result<VerifyReport, String> {
+    let started = Instant::now();
+    let mut check = Check {
+        report: VerifyReport {
+            segments: 0,
+            indexes: 0,
+            frames: 0,
+            log_bytes: 0,
+            file_bytes: 0,
+            journal: JournalSummary::default(),
+            end: None,
+            live: false,
+            findings: Vec::new(),
+            elapsed: Duration::ZERO,
+        },
+        journal: Some(JournalCheck::new()),
+    };
+    let metadata =
+        std::fs::metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    if !metadata.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
+    // Held until the end: no server starts on the store while it is read.
+    let _lock = check.lock(dir);
+    let mut has_journal = false;
+    for (name, is_dir) in entries(dir)? {
+        match (name.as_str(), is_dir) {
+            (LOCK_FILE, false) => {}
+            (JOURNAL_DIR, true) => has_journal = true,
+            ("commands" | "events", true) if has_segments(&dir.join(&name)) => check.damage(
+                &name,
+                None,
+                "a log of the two-log layout of an earlier build, which this build refuses to open"
+                    .into(),
+            ),
+            _ => check.note(
+                &name,
+                None,
+                "unknown: not part of a Writ store (the engine ignores it)".into(),
+            ),
+        }
+    }
+    if has_journal {
+        check.journal_dir(&dir.join(JOURNAL_DIR), show_progress)?;
+    } else {
+        check.damage(
+            JOURNAL_DIR,
+            None,
+            "no journal directory: not a Writ data directory, or its journal is gone".into(),
+        );
+    }
+    if let Some(journal) = &check.journal {
+        check.report.journal = *journal.summary();
+    }
+    check.report.elapsed = started.elapsed();
+    Ok(check.report)
+}
+
+/// A verify in progress.
+struct Check {
+    report: VerifyReport,
+    /// The journal's invariants, until a violation or a gap stops them.
+    journal: Option<JournalCheck>,
+}
+
+impl Check {
+    fn finding(&mut self, severity: Severity, file: &str, offset: Option<u64>, detail: String) {
+        self.report.findings.push(Finding {
+            severity,
+            file: file.to_owned(),
+            offset,
+            record: None,
+            detail,
+        });
+    }
+
+    fn damage(&mut self, file: &str, offset: Option<u64>, detail: String) {
+        self.finding(Severity::Damage, file, offset, detail);
+    }
+
+    fn note(&mut self, file: &str, offset: Option<u64>, detail: String) {
+        self.finding(Severity::Note, file, offset, detail);
+    }
+
+    /// Damage at the live end of a live store is a note: the writer may be writing there.
+    fn tail(&mut self, file: &str, offset: u64, detail: String) {
+        if self.report.live {
+            self.note(
+                file,
+                Some(offset),
+                format!("{detail} (the store is live: a frame may be mid-write)"),
+            );
+        } else {
+            self.damage(file, Some(offset), detail);
+        }
+    }
+
+    /// The journal check stops: records are missing, so what follows cannot be measured.
+    fn stop_journal(&mut self) {
+        if let Some(journal) = self.journal.take() {
+            self.report.journal = *journal.summary();
+        }
+    }
+
+    /// Takes `writ.lock` when it is free (and keeps it, returned); notes a live store.
+    fn lock(&mut self, dir: &Path) -> Option<File> {
+        let path = dir.join(LOCK_FILE);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.note(
+                    LOCK_FILE,
+                    None,
+                    "missing: the engine creates it when it opens the store".into(),
+                );
+                return None;
+            }
+            Err(e) => {
+                self.note(LOCK_FILE, None, format!("cannot be opened: {e}"));
+                return None;
+            }
+        };
+        match file.try_lock() {
+            Ok(()) => Some(file),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                self.report.live = true;
+                self.note(
+                    LOCK_FILE,
+                    None,
+                    "held by another process: a server runs on this store, which is read while it writes".into(),
+                );
+                None
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                self.note(LOCK_FILE, None, format!("cannot be locked: {e}"));
+                None
+            }
+        }
+    }
+
+    fn journal_dir(&mut self, dir: &Path, show_progress: bool) -> Result<(), String> {
+        let mut segments = Vec::new();
+        let mut indexes = Vec::new();
+        for (name, is_dir) in entries(dir)? {
+            let file = format!("{JOURNAL_DIR}/{name}");
+            if is_dir {
+                self.note(&file, None, "unknown directory: the log ignores it".into());
+                continue;
+            }
+            match inspect::classify(&name) {
+                FileKind::Segment(seq) => segments.push(seq),
+                FileKind::Index(seq) => indexes.push(seq),
+                FileKind::Temp => self.note(
+                    &file,
+                    None,
+                    "a temporary file (a spare segment, or a file whose rename never happened): removed at the next open".into(),
+                ),
+                FileKind::BadSegmentName => self.damage(
+                    &file,
+                    None,
+                    "a segment whose name is not 20 digits: the log refuses to open".into(),
+                ),
+                _ => self.note(&file, None, "unknown: the log ignores it".into()),
+            }
+        }
+        segments.sort_unstable();
+        indexes.sort_unstable();
+        for &seq in &indexes {
+            if segments.binary_search(&seq).is_err() {
+                self.note(
+                    &format!("{JOURNAL_DIR}/{}", index_name(seq)),
+                    None,
+                    "an index without its segment: removed at the next open".into(),
+                );
+            }
+        }
+        let Some(&last) = segments.last() else {
+            self.damage(
+                JOURNAL_DIR,
+                None,
+                "no segment: a store has segment 0 from its first open, so its records are gone"
+                    .into(),
+            );
+            self.stop_journal();
+            return Ok(());
+        };
+        if let Some(idx) = indexes.iter().find(|&&seq| seq == last) {
+            self.note(
+                &format!("{JOURNAL_DIR}/{}", index_name(*idx)),
+                None,
+                "an index of the last segment: removed at the next open".into(),
+            );
+        }
+        let total: u64 = segments
+            .iter()
+            .filter_map(|seq| std::fs::metadata(dir.join(segment_name(*seq))).ok())
+            .map(|m| m.len())
+            .sum();
+        let mut progress = Progress::new("verify", total, show_progress);
+        let mut expected = 0u64;
+        for (i, &seq) in segments.iter().enumerate() {
+            let next = segments.get(i + 1).copied();
+            let has_index = indexes.binary_search(&seq).is_ok();
+            let end = self.segment(dir, seq, expected, next, has_index, &mut progress)?;
+            expected = end.unwrap_or_else(|| next.unwrap_or(seq));
+            progress.set(self.report.file_bytes);
+        }
+        progress.finish();
+        Ok(())
+    }
+
+    /// Checks segment `seq`, which should start at record `expected` and, unless it is the
+    /// last, end where segment `next` starts. Returns the record after its last valid
+    /// frame, `None` when its header is unreadable.
+    fn segment(
+        &mut self,
+        dir: &Path,
+        seq: u64,
+        expected: u64,
+        next: Option<u64>,
+        has_index: bool,
+        progress: &mut Progress,
+    ) -> Result<Option<u64>, String> {
+        let name = format!("{JOURNAL_DIR}/{}", segment_name(seq));
+        let path = dir.join(segment_name(seq));
+        self.report.segments += 1;
+        if seq != expected {
+            let detail = if expected == 0 {
+                format!("the first segment starts at record {seq}: records 0..{seq} are missing")
+            } else {
+                format!(
+                    "the segment starts at record {seq}, but the segment before it ends at record {expected}: records are missing or repeated"
+                )
+            };
+            self.damage(&name, Some(0), detail);
+            self.stop_journal();
+        }
+        let file = LocalFile(File::open(&path).map_err(|e| format!("cannot read {name}: {e}"))?);
+        let file_len = file.len().map_err(|e| format!("cannot read {name}: {e}"))?;
+        self.report.file_bytes += file_len;
+        let base = self.report.file_bytes - file_len;
+
+        let mut violation = None;
+        let scan = {
+            let journal = &mut self.journal;
+            let mut visit = |record: inspect::RecordAt<'_>| {
+                progress.set(base + record.offset);
+                if let Some(check) = journal
+                    && let Err(e) = check.record(record.seq, record.payload)
+                {
+                    violation = Some((record.offset, record.seq, e.to_string(), *check.summary()));
+                    *journal = None;
+                }
+            };
+            inspect::scan_segment(&file, &mut visit)
+        };
+        if let Some((offset, record, detail, summary)) = violation {
+            self.report.journal = summary;
+            self.report.findings.push(Finding {
+                severity: Severity::Damage,
+                file: name.clone(),
+                offset: Some(offset),
+                record: Some(record),
+                detail: format!("{detail}; the journal's records after it are not checked"),
+            });
+        }
+        let scan = match scan {
+            Ok(scan) => scan,
+            Err(ScanError::Header(e)) => {
+                self.damage(&name, Some(0), format!("segment header: {e}"));
+                self.stop_journal();
+                return Ok(None);
+            }
+            Err(e) => return Err(format!("cannot read {name}: {e}")),
+        };
+        if scan.header.first_seq != seq {
+            self.damage(
+                &name,
+                Some(0),
+                format!(
+                    "the header says the segment starts at record {}, its name says {seq}",
+                    scan.header.first_seq
+                ),
+            );
+        }
+        if file_len != scan.header.segment_bytes {
+            self.damage(
+                &name,
+                Some(file_len.min(scan.header.segment_bytes)),
+                format!(
+                    "the file is {file_len} bytes, its header says {} (segments are created full size)",
+                    scan.header.segment_bytes
+                ),
+            );
+        }
+        self.report.frames += scan.frames;
+        self.report.log_bytes += scan.end;
+        match next {
+            Some(next) => self.sealed(&file, &name, &scan, next, has_index, dir)?,
+            None => self.last(&file, &name, &scan)?,
+        }
+        if scan.end_seq != next.unwrap_or(scan.end_seq) {
+            // The records between are missing: the journal cannot be checked past them.
+            self.stop_journal();
+        }
+        // The next segment is measured against its own name: a gap is reported once, here.
+        Ok(Some(next.unwrap_or(scan.end_seq)))
+    }
+
+    fn sealed(
+        &mut self,
+        file: &LocalFile,
+        name: &str,
+        scan: &SegmentScan,
+        next: u64,
+        has_index: bool,
+        dir: &Path,
+    ) -> Result<(), String> {
+        let size = scan.header.segment_bytes;
+        if scan.end_seq != next {
+            let why = match &scan.stop {
+                ScanStop::End => "its frames end".to_owned(),
+                ScanStop::Damaged { detail, .. } => detail.clone(),
+                ScanStop::Ahead { found } => format!("a frame names record {found}"),
+                _ => "its frames stop".to_owned(),
+            };
+            self.damage(
+                name,
+                Some(scan.end),
+                format!(
+                    "{why} after record {}, but the next segment starts at record {next}: acknowledged records are damaged or missing, and the engine refuses to open",
+                    scan.end_seq.saturating_sub(1)
+                ),
+            );
+            return Ok(());
+        }
+        if let Some(last) = inspect::last_nonzero(file, scan.end, size)
+            .map_err(|e| format!("cannot read {name}: {e}"))?
+        {
+            self.note(
+                name,
+                Some(scan.end),
+                format!(
+                    "non-zero bytes after the sealed segment's last frame, up to byte {last} (never read)"
+                ),
+            );
+        }
+        let index = format!("{JOURNAL_DIR}/{}", index_name(scan.header.first_seq));
+        if !has_index {
+            self.note(
+                &index,
+                None,
+                "missing: the next open scans the segment and writes it".into(),
+            );
+            return Ok(());
+        }
+        self.report.indexes += 1;
+        let bytes = std::fs::read(dir.join(index_name(scan.header.first_seq)))
+            .map_err(|e| format!("cannot read {index}: {e}"))?;
+        let expected = scan.index_file();
+        if bytes != expected {
+            let at = bytes
+                .iter()
+                .zip(&expected)
+                .position(|(a, b)| a != b)
+                .unwrap_or(bytes.len().min(expected.len()));
+            let why = match SegmentIndexFile::decode(&bytes) {
+                Err(e) => e.to_string(),
+                Ok(_) => "it decodes, but describes other records than the segment holds".into(),
+            };
+            self.damage(
+                &index,
+                Some(at as u64),
+                format!(
+                    "does not match its segment ({why}); the next open scans the segment and writes it again"
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    fn last(&mut self, file: &LocalFile, name: &str, scan: &SegmentScan) -> Result<(), String> {
+        let size = scan.header.segment_bytes;
+        let read = |e: io::Error| format!("cannot read {name}: {e}");
+        self.report.end = Some((name.to_owned(), scan.end));
+        match &scan.stop {
+            ScanStop::End => {
+                if let Some(last) = inspect::last_nonzero(file, scan.end, size).map_err(read)? {
+                    self.tail(
+                        name,
+                        scan.end,
+                        format!(
+                            "non-zero bytes after the last frame, up to byte {last}: a torn write, which the next open cuts"
+                        ),
+                    );
+                }
+            }
+            ScanStop::Damaged { detail, .. } => {
+                match inspect::later_frame(file, scan.end + 8, size, scan.end_seq).map_err(read)? {
+                    Some((at, first)) => self.damage(
+                        name,
+                        Some(scan.end),
+                        format!(
+                            "{detail}; a valid frame of records from {first} follows at byte {at}, so acknowledged records are damaged and the engine refuses to open"
+                        ),
+                    ),
+                    None => self.tail(
+                        name,
+                        scan.end,
+                        format!(
+                            "{detail}, at the end of the journal: the next open cuts it (a write a crash tore, never acknowledged; or bit rot in the last frame)"
+                        ),
+                    ),
+                }
+            }
+            ScanStop::Ahead { found } => self.damage(
+                name,
+                Some(scan.end),
+                format!(
+                    "the frame here starts at record {found}, where record {} belongs: records are missing",
+                    scan.end_seq
+                ),
+            ),
+            _ => self.damage(name, Some(scan.end), "the frames stop here".into()),
+        }
+        Ok(())
+    }
+}
+
+/// The entries of `dir`, with whether each is a directory, sorted by name.
+fn entries(dir: &Path) -> Result<Vec<(String, bool)>, String> {
+    let read = |e: io::Error| format!("cannot list {}: {e}", dir.display());
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read)? {
+        let entry = entry.map_err(read)?;
+        let is_dir = entry.file_type().map_err(read)?.is_dir();
+        entries.push((entry.file_name().to_string_lossy().into_owned(), is_dir));
+    }
+    entries.sort();
+    Ok(entries)
+}
+
+fn has_segments(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".wlog"))
+    })
+}

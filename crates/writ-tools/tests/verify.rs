@@ -1,0 +1,180 @@
+//! `writ verify` against a clean store and against copies of it damaged one way each: every
+//! damage is found, named by file and offset; a clean store passes with its counts.
+
+mod support;
+
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use support::{TempDir, copy_dir, journal_name, open, open_tickets, segments};
+use writ_log::inspect::scan_segment;
+use writ_log::storage::FsStorage;
+use writ_log::{Log, storage::Storage};
+use writ_tools::verify::{Severity, VerifyReport, verify};
+
+const COMMANDS: u64 = 2_000;
+
+/// One store for every test, written once, copied before damage.
+fn store() -> &'static Path {
+    static STORE: OnceLock<TempDir> = OnceLock::new();
+    STORE
+        .get_or_init(|| {
+            let dir = TempDir::new("verify-store");
+            let engine = open(dir.path());
+            open_tickets(&engine, 0, COMMANDS);
+            drop(engine);
+            dir
+        })
+        .path()
+}
+
+/// A copy of the store to damage.
+fn copy(name: &str) -> TempDir {
+    let dir = TempDir::new(name);
+    copy_dir(store(), dir.path());
+    dir
+}
+
+fn flip(path: &Path, offset: u64) {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut byte = [0u8];
+    file.read_at(&mut byte, offset).unwrap();
+    file.write_at(&[byte[0] ^ 0x40], offset).unwrap();
+}
+
+/// The offsets of a segment's records, by the log's own scan.
+fn record_offsets(path: &Path) -> Vec<u64> {
+    let storage = FsStorage::new(path.parent().unwrap());
+    let file = storage.open(path.file_name().unwrap().as_ref()).unwrap();
+    let mut offsets = Vec::new();
+    scan_segment(&*file, &mut |r| offsets.push(r.offset)).unwrap();
+    offsets
+}
+
+/// The first damage, which must be in `file`.
+fn first_damage<'r>(report: &'r VerifyReport, file: &str) -> &'r writ_tools::verify::Finding {
+    let first = report
+        .first_damage()
+        .unwrap_or_else(|| panic!("no damage found: {:?}", report.findings));
+    assert_eq!(first.file, file, "{:?}", report.findings);
+    first
+}
+
+#[test]
+fn a_clean_store_passes_with_its_counts() {
+    let dir = copy("clean");
+    std::fs::write(dir.path().join("README"), "mine").unwrap();
+    let report = verify(dir.path(), false).unwrap();
+    assert!(report.first_damage().is_none(), "{:?}", report.findings);
+    assert_eq!(report.journal.commands, COMMANDS);
+    assert_eq!(report.journal.events, COMMANDS);
+    assert_eq!(report.journal.streams, COMMANDS);
+    assert_eq!(report.journal.succeeded, COMMANDS);
+    let segments = segments(dir.path()).len() as u64;
+    assert!(segments >= 3, "{segments} segments");
+    assert_eq!((report.segments, report.indexes), (segments, segments - 1));
+    assert!(!report.live);
+    // The unknown file is a note, and the only finding.
+    assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+    assert_eq!(report.findings[0].severity, Severity::Note);
+    assert_eq!(report.findings[0].file, "README");
+}
+
+#[test]
+fn a_flipped_byte_in_a_sealed_segment_is_found_at_its_frame() {
+    let dir = copy("sealed-flip");
+    let segment = &segments(dir.path())[0];
+    let at = record_offsets(segment)[100] + 20;
+    flip(segment, at);
+    let report = verify(dir.path(), false).unwrap();
+    let first = first_damage(&report, &journal_name(segment));
+    let offset = first.offset.unwrap();
+    assert!((64..=at).contains(&offset), "{first}");
+    assert!(first.detail.contains("next segment starts"), "{first}");
+}
+
+#[test]
+fn a_flipped_byte_in_the_live_segments_last_frame_is_damage() {
+    let dir = copy("tail-flip");
+    let last = segments(dir.path()).pop().unwrap();
+    let offsets = record_offsets(&last);
+    let at = offsets[offsets.len() - 1] + 9;
+    flip(&last, at);
+    let report = verify(dir.path(), false).unwrap();
+    let first = first_damage(&report, &journal_name(&last));
+    assert!(first.offset.unwrap() <= at, "{first}");
+    assert!(first.detail.contains("the next open cuts it"), "{first}");
+}
+
+#[test]
+fn a_flipped_byte_in_an_index_is_found_at_that_byte() {
+    let dir = copy("idx-flip");
+    let index = segments(dir.path())[1].with_extension("idx");
+    flip(&index, 40);
+    let report = verify(dir.path(), false).unwrap();
+    let first = first_damage(&report, &journal_name(&index));
+    assert_eq!(first.offset, Some(40), "{first}");
+}
+
+#[test]
+fn a_truncated_segment_is_found_where_it_was_cut() {
+    let dir = copy("truncated");
+    let segment = &segments(dir.path())[1];
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(segment)
+        .unwrap();
+    file.set_len(32 << 10).unwrap();
+    let report = verify(dir.path(), false).unwrap();
+    let first = first_damage(&report, &journal_name(segment));
+    assert_eq!(first.offset, Some(32 << 10), "{first}");
+}
+
+#[test]
+fn a_missing_middle_segment_is_found_at_the_end_of_the_one_before() {
+    let dir = copy("missing");
+    let segments = segments(dir.path());
+    std::fs::remove_file(&segments[1]).unwrap();
+    std::fs::remove_file(segments[1].with_extension("idx")).unwrap();
+    let report = verify(dir.path(), false).unwrap();
+    let first = first_damage(&report, &journal_name(&segments[0]));
+    let offsets = record_offsets(&segments[0]);
+    assert!(
+        first.offset.unwrap() > offsets[offsets.len() - 1],
+        "{first}"
+    );
+    assert!(first.detail.contains("next segment starts"), "{first}");
+}
+
+#[test]
+fn a_record_that_does_not_decode_is_found_at_its_offset() {
+    let dir = copy("bad-record");
+    let storage = std::sync::Arc::new(FsStorage::new(dir.path()));
+    let (mut log, _) = Log::open(storage, "journal".as_ref(), support::options().log).unwrap();
+    assert_eq!(log.append(b"not a journal record").unwrap(), COMMANDS);
+    log.commit().unwrap();
+    drop(log);
+    let last = segments(dir.path()).pop().unwrap();
+    let report = verify(dir.path(), false).unwrap();
+    let first = first_damage(&report, &journal_name(&last));
+    assert_eq!(first.record, Some(COMMANDS), "{first}");
+    assert_eq!(
+        first.offset,
+        record_offsets(&last).last().copied(),
+        "{first}"
+    );
+    assert!(first.detail.contains("invalid journal record"), "{first}");
+    assert_eq!(report.journal.commands, COMMANDS, "counted up to it");
+}
+
+#[test]
+fn a_directory_without_a_journal_is_damage() {
+    let dir = TempDir::new("no-journal");
+    let report = verify(dir.path(), false).unwrap();
+    first_damage(&report, "journal");
+}
