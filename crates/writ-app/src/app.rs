@@ -93,6 +93,8 @@ impl Config {
         config.server.waits_max = usize::try_from(args.waits_max).unwrap_or(usize::MAX);
         config.server.connections_max = usize::try_from(args.connections_max).unwrap_or(usize::MAX);
         config.server.after_wait_max = args.after_wait_max;
+        config.server.query_answer_bytes_max =
+            usize::try_from(args.query_answer_bytes_max).unwrap_or(usize::MAX);
         config
     }
 }

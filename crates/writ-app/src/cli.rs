@@ -65,6 +65,12 @@ pub struct ServeArgs {
     /// position (then 504); each such wait holds one of `--waits-max`'s places.
     #[arg(long, env = "WRIT_AFTER_WAIT_MAX", default_value = "10s", value_parser = parse_duration)]
     pub after_wait_max: Duration,
+    /// Most bytes of JSON a named query (`GET /query/v{N}/{name}`) may build for its
+    /// answer (at most this much memory per such request); beyond it the query stops and
+    /// answers 422 (`memory_limit`). Ask for a page instead.
+    #[arg(long, env = "WRIT_QUERY_ANSWER_BYTES_MAX", default_value_t = 32 << 20,
+        value_parser = clap::value_parser!(u64).range(1_024..=(1 << 32)))]
+    pub query_answer_bytes_max: u64,
     /// A JSON file of access tokens: a list of `{"token_sha256", "name", "scopes",
     /// "commands"?}` (scopes among commands, queries and admin; commands, the names the
     /// token may send). With it every route but /health needs `Authorization: Bearer

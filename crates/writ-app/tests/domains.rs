@@ -876,3 +876,39 @@ fn the_same_domain_registered_twice_stops_the_start() {
         Err(error) => assert!(error.to_string().contains("tickets"), "{error}"),
     }
 }
+
+#[tokio::test]
+async fn a_named_query_whose_answer_outgrows_the_servers_bound_answers_422_naming_it() {
+    let h = Harness::start_with(&["tickets"], |config| {
+        config.server.query_answer_bytes_max = 4_000;
+    });
+    h.ok("OpenTicket", open_ticket("t-small")).await;
+    h.ok("OpenTicket", open_ticket("t-big")).await;
+    for i in 0..60 {
+        h.ok(
+            "AddComment",
+            json!({"ticketId": "t-big", "author": "bob", "text": format!("comment {i}: the printer is still on fire")}),
+        )
+        .await;
+    }
+    let big = h.query(1, "getTicket?id=t-big").await;
+    assert_eq!(
+        big.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        big.text()
+    );
+    let problem = big.json();
+    assert!(
+        problem["type"].as_str().unwrap().ends_with("/memory_limit"),
+        "{problem}"
+    );
+    assert!(
+        problem["detail"].as_str().unwrap().contains("4000"),
+        "the bound is named: {problem}"
+    );
+    // A smaller answer of the same query is whole.
+    let small = h.query_ok("getTicket?id=t-small").await;
+    assert_eq!(small["title"], "Printer on fire", "{small}");
+    assert_eq!(small["comments"], json!([]), "{small}");
+}

@@ -82,9 +82,10 @@ pub enum QueryError {
         position: u64,
     },
     /// The answer did not fit the caller's [`Budget`] (`422`): it was larger than what the
-    /// query code's memory limit leaves for one answer, or the code's time ran out while it
-    /// was built. Only query code gives a budget; the sandbox then fails the query with the
-    /// limit whatever the code makes of this error. Ask for less (a page, a count).
+    /// query code's memory limit leaves for one answer (or, for a named query, than the
+    /// server's bound on an answer), or the code's time ran out while it was built. For
+    /// query code the sandbox then fails the query with the limit whatever the code makes
+    /// of this error. Ask for less (a page, a count).
     #[error("the answer does not fit its budget: {exceeded}")]
     OverBudget {
         /// Which part of the budget.

@@ -54,6 +54,12 @@ pub struct ServerOptions {
     /// Longest wait of a query's `?after=POSITION` for the read model to reach the
     /// position; then `504`. Default 10 s.
     pub after_wait_max: Duration,
+    /// Most bytes of JSON a named query (`GET /query/v{N}/{name}`) may build for its
+    /// answer; a query that would build more (every comment of a huge ticket) stops and
+    /// answers `422` (`memory_limit`) naming the bound, so one request never makes the
+    /// server allocate without limit. Default 32 MiB, what query code gets for one library
+    /// answer with the sandbox's default memory limit.
+    pub query_answer_bytes_max: usize,
 }
 
 impl Default for ServerOptions {
@@ -76,6 +82,7 @@ impl Default for ServerOptions {
             page_events_max: 1_000,
             shutdown_grace: Duration::from_secs(10),
             after_wait_max: Duration::from_secs(10),
+            query_answer_bytes_max: 32 << 20,
         }
     }
 }

@@ -267,6 +267,8 @@ impl ProjectionState {
             body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such query API version or query, or what the query looks up does not exist.",
             body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The answer would be larger than the server's bound on a named query's answer (`memory_limit`); ask for less (a page, a count).",
+            body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The query failed (a bug).",
             body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Overloaded, or the live read model cannot answer this version yet.",
@@ -298,7 +300,8 @@ pub(crate) async fn get_query(
         }
     }
     wait_after(&state, read, after).await?;
-    let (result, position) = read.models.call(version, &name, args)?;
+    let budget = writ_query::Budget::new(state.options().query_answer_bytes_max, None);
+    let (result, position) = read.models.call_within(version, &name, args, &budget)?;
     let mut response = json_response(StatusCode::OK, &result);
     response
         .headers_mut()

@@ -66,10 +66,16 @@ impl Harness {
     /// The binary's modules serving `domains` (the binary's default, `tickets`, when empty),
     /// on fresh in-memory storage.
     pub fn start(domains: &[&str]) -> Self {
+        Self::start_with(domains, |_| {})
+    }
+
+    /// [`Harness::start`] with the configuration changed by `edit` first.
+    pub fn start_with(domains: &[&str], edit: impl FnOnce(&mut Config)) -> Self {
         let storage = SimStorage::new();
         let clock = ManualClock::starting_now();
         let mut config = config(&storage, domains);
         config.engine.clock = Arc::new(clock.clone());
+        edit(&mut config);
         let started = binary_app().start(config).expect("the server starts");
         Self {
             app: writ_server::router(started.state),

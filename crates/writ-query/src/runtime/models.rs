@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::library::{Library, QueryError};
+use crate::library::{Budget, Library, QueryError};
 use crate::runtime::erased::AnyProjection;
 use crate::runtime::group::Group;
 use crate::runtime::options::{
@@ -132,6 +132,24 @@ impl ReadModels {
     ) -> Result<(Value, u64), QueryError> {
         let snapshots = self.group.current.load();
         let value = self.routes.call(&snapshots, version, name, args, None)?;
+        Ok((value, snapshots.position))
+    }
+
+    /// [`ReadModels::call`] with the answer built within `budget`: a query that builds an
+    /// answer of unbounded size (every comment of a ticket) fails with
+    /// [`QueryError::OverBudget`] instead of building it, when it charges what it builds
+    /// (see [`Args::array`](crate::Args::array)). The server gives every named query one.
+    pub fn call_within(
+        &self,
+        version: u32,
+        name: &str,
+        args: Map<String, Value>,
+        budget: &Budget,
+    ) -> Result<(Value, u64), QueryError> {
+        let snapshots = self.group.current.load();
+        let value = self
+            .routes
+            .call(&snapshots, version, name, args, Some(budget))?;
         Ok((value, snapshots.position))
     }
 
