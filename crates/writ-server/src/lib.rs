@@ -53,6 +53,7 @@
 //! ```
 
 mod commands;
+mod connections;
 pub mod domains;
 mod gate;
 mod listener;
@@ -68,7 +69,7 @@ mod telemetry;
 pub mod wire;
 mod ws;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -80,6 +81,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use crate::listener::{OpenFiles, raise_open_files_limit};
 pub use crate::ops::ApiDoc;
 pub use crate::options::ServerOptions;
 pub use crate::queries::{
@@ -152,11 +154,27 @@ pub enum ServeError {
 /// `shutdown` resolves. Then it stops accepting, lets in-flight requests, streams and
 /// sockets finish (at most [`ServerOptions::shutdown_grace`]), and shuts the engine down,
 /// which finishes and syncs every command already accepted.
+///
+/// Connections are held to [`ServerOptions::head_timeout`], `body_timeout` and
+/// `idle_timeout`, and a request's body is read whole before the request is admitted (see
+/// `connections.rs`). The process's soft limit on open files is raised to its hard limit
+/// first ([`raise_open_files_limit`]), with a warning when that is below
+/// [`ServerOptions::connections_max`].
 pub async fn serve(
     address: &str,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let connections_max = state.options().connections_max;
+    match raise_open_files_limit() {
+        Ok(files) if files.soft < connections_max as u64 + FILES_RESERVED => tracing::warn!(
+            open_files_max = files.soft,
+            connections_max,
+            "the limit on open files is below --connections-max; accepts will fail sooner"
+        ),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "cannot read or raise the limit on open files"),
+    }
     // Room in the listen backlog for as many connections as may be open.
     let backlog = u32::try_from(state.options().connections_max).unwrap_or(u32::MAX);
     let tcp = listener::bind(address, backlog)
@@ -184,12 +202,11 @@ pub async fn serve(
         }
     };
     let listener = listener::Limited::new(tcp, state.options().connections_max);
-    let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(draining);
-    let mut server = std::pin::pin!(server.into_future());
+    let server = connections::serve(listener, router(state.clone()), state.options(), draining);
+    let mut server = std::pin::pin!(server);
     let mut deadline_rx = std::pin::pin!(deadline_rx);
     let deadline = tokio::select! {
-        result = &mut server => {
-            result?;
+        () = &mut server => {
             // The server drains only after the signal, so the deadline is there.
             deadline_rx.await.unwrap_or_else(|_| Instant::now())
         }
@@ -221,6 +238,10 @@ pub async fn serve(
     tracing::info!("engine shut down; every accepted command is synced");
     Ok(())
 }
+
+/// Descriptors the process needs besides its connections: the data directory's files,
+/// the listener, logs.
+const FILES_RESERVED: u64 = 64;
 
 /// Prints the one line that tells scripts and tests where the server listens.
 fn announce(address: SocketAddr) -> io::Result<()> {

@@ -67,6 +67,9 @@ pub enum ProblemKind {
     ScriptError,
     /// A projection rebuild is already running; wait for it to finish.
     RebuildRunning,
+    /// The request's body did not arrive whole within the server's body deadline; the
+    /// connection is closed. Send the body at once (or faster) and retry.
+    BodyTimeout,
 }
 
 impl ProblemKind {
@@ -189,11 +192,17 @@ impl ProblemKind {
                 "A rebuild is already running",
                 None,
             ),
+            BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "The request body did not arrive in time",
+                None,
+            ),
         }
     }
 
     /// Every kind, for tests and documentation.
-    pub const ALL: [ProblemKind; 20] = [
+    pub const ALL: [ProblemKind; 21] = [
         ProblemKind::Malformed,
         ProblemKind::UnsupportedMediaType,
         ProblemKind::NotFound,
@@ -214,6 +223,7 @@ impl ProblemKind {
         ProblemKind::CodeTooLarge,
         ProblemKind::ScriptError,
         ProblemKind::RebuildRunning,
+        ProblemKind::BodyTimeout,
     ];
 
     /// The HTTP status.

@@ -24,6 +24,12 @@ pub const HTTP_REQUEST_DURATION: &str = "writ_http_request_duration_seconds";
 pub const SSE_STREAMS_OPEN: &str = "writ_http_sse_streams_open";
 /// WebSockets open now.
 pub const WEBSOCKETS_OPEN: &str = "writ_http_websockets_open";
+/// HTTP connections open now (WebSockets included).
+pub const CONNECTIONS_OPEN: &str = "writ_http_connections_open";
+/// Connections the server closed on its own, by reason: `head_timeout` (no whole request
+/// head in time), `body_timeout` (no whole body in time; answered `408`), `idle` (no next
+/// request in time), `address_max` (over `connections_per_address_max`).
+pub const CONNECTIONS_CLOSED: &str = "writ_http_connections_closed_total";
 
 /// The engine's histograms of batch sizes (records per sync).
 const RECORD_HISTOGRAMS: [&str; 1] = [writ_engine::JOURNAL_BATCH_RECORDS];
@@ -97,6 +103,54 @@ fn describe() {
     );
     describe_gauge!(SSE_STREAMS_OPEN, "Server-sent event streams open");
     describe_gauge!(WEBSOCKETS_OPEN, "WebSockets open");
+    describe_gauge!(
+        CONNECTIONS_OPEN,
+        "HTTP connections open, WebSockets included"
+    );
+    describe_counter!(
+        CONNECTIONS_CLOSED,
+        "Connections the server closed on its own, by reason: head_timeout, body_timeout, idle, address_max"
+    );
+}
+
+/// Why the server closed a connection on its own; the `reason` of [`CONNECTIONS_CLOSED`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Closed {
+    HeadTimeout,
+    BodyTimeout,
+    Idle,
+    AddressMax,
+}
+
+impl Closed {
+    pub(crate) const ALL: [Closed; 4] = [
+        Closed::HeadTimeout,
+        Closed::BodyTimeout,
+        Closed::Idle,
+        Closed::AddressMax,
+    ];
+
+    pub(crate) const fn label(self) -> &'static str {
+        match self {
+            Closed::HeadTimeout => "head_timeout",
+            Closed::BodyTimeout => "body_timeout",
+            Closed::Idle => "idle",
+            Closed::AddressMax => "address_max",
+        }
+    }
+
+    /// Counts one connection closed for this reason.
+    pub(crate) fn record(self) {
+        counter!(CONNECTIONS_CLOSED, "reason" => self.label()).increment(1);
+    }
+}
+
+/// Shows every reason in `/metrics` from the start, at 0.
+pub(crate) fn register_connection_metrics() {
+    for reason in Closed::ALL {
+        counter!(CONNECTIONS_CLOSED, "reason" => reason.label()).increment(0);
+    }
+    gauge!(CONNECTIONS_OPEN).increment(0.0);
 }
 
 /// The handles of one series of request metrics.
@@ -179,6 +233,10 @@ impl OpenGauge {
 
     pub(crate) fn websocket() -> Self {
         Self::new(gauge!(WEBSOCKETS_OPEN))
+    }
+
+    pub(crate) fn connection() -> Self {
+        Self::new(gauge!(CONNECTIONS_OPEN))
     }
 
     fn new(gauge: Gauge) -> Self {
