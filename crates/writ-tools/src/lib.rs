@@ -12,8 +12,10 @@
 //!   running server); [`bench::run`].
 //! - [`proof`]: [`ProofCommand`](proof::ProofCommand) with `writ proof crash` (SIGKILL the
 //!   real server under load, restart it, check that nothing acknowledged was lost and
-//!   nothing ran twice) and `writ proof overload` (quick `503`s beyond what the server
-//!   absorbs, nothing acknowledged lost); [`proof::run`].
+//!   nothing ran twice), `writ proof overload` (quick `503`s beyond what the server
+//!   absorbs, nothing acknowledged lost) and `writ proof slow-clients` (thousands of
+//!   half-open heads and trickled bodies cut within their deadlines, the benchmark's rate
+//!   held); [`proof::run`].
 //! - [`rebuild`]: [`RebuildArgs`](rebuild::RebuildArgs), a running server's projection
 //!   rebuilt without downtime, with a progress bar; [`rebuild::run`].
 //!

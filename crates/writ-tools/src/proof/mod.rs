@@ -6,6 +6,9 @@
 //!   moment of a `SIGKILL` ([`CrashArgs`]; `crash.rs` says how).
 //! - `writ proof overload`: beyond what it absorbs, the server answers a quick `503` and
 //!   still loses nothing it acknowledged ([`OverloadArgs`]; `overload.rs` says how).
+//! - `writ proof slow-clients`: half-open heads and trickled bodies by the thousand cost
+//!   the server sockets for seconds, not the others' throughput ([`SlowClientsArgs`];
+//!   `slow_clients.rs` says how).
 
 use std::path::{Path, PathBuf};
 
@@ -16,9 +19,11 @@ mod check;
 mod crash;
 mod ledger;
 mod overload;
+mod slow_clients;
 
 pub use crash::CrashArgs;
 pub use overload::OverloadArgs;
+pub use slow_clients::SlowClientsArgs;
 
 /// `writ proof`'s subcommands.
 #[derive(Debug, Subcommand)]
@@ -30,6 +35,10 @@ pub enum ProofCommand {
     /// Measure what the server absorbs, offer a multiple of it open-loop, and check that
     /// the excess is refused quickly with `503` and that nothing acknowledged is lost.
     Overload(OverloadArgs),
+    /// Keep thousands of half-open heads and trickled bodies open while `writ bench http`
+    /// runs, and check that the server cuts each within its deadline and that the
+    /// benchmark's rate holds.
+    SlowClients(SlowClientsArgs),
 }
 
 /// Runs one proof to its end, printing its figures on stdout (the last line
@@ -42,6 +51,7 @@ pub fn run(command: ProofCommand) -> Result<(), String> {
     match command {
         ProofCommand::Crash(args) => crash::run(args),
         ProofCommand::Overload(args) => overload::run(args),
+        ProofCommand::SlowClients(args) => slow_clients::run(args),
     }
 }
 
