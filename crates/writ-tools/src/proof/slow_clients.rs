@@ -7,7 +7,8 @@
 //! bodies (a whole head with `Content-Length`, then one byte a second) are opened and kept
 //! open: each one the server cuts is opened again at once, as an attacker would. Once all
 //! are open the same benchmark runs again among them. Then the slow clients stop being
-//! renewed and the proof waits for the server to cut the last ones.
+//! renewed and the proof waits for the server to cut the last ones. `--rounds` repeats the
+//! pair on the same server and reports the medians.
 //!
 //! Each slow client's life runs from its connect to the server's close (end of stream or
 //! reset), as the client sees it. The proof fails when any lived past `--cut-within` (or
@@ -58,6 +59,10 @@ pub struct SlowClientsArgs {
     /// Seconds within which the server must cut every slow client.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3_600))]
     cut_within: u64,
+    /// Rounds, each the benchmark alone and then among the slow clients; the figures are
+    /// the medians (the machine's other load moves single runs).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+    rounds: u64,
     /// More flags for `writ serve` (`--head-timeout 5s`), as one string split at spaces.
     #[arg(long, default_value = "")]
     serve_flags: String,
@@ -178,10 +183,139 @@ async fn prove(
         .parse()
         .map_err(|e| format!("{}: not an address: {e}", target.authority))?;
 
-    eprintln!("baseline: writ bench http alone");
-    let baseline = bench_http(bench, args, &target).await?;
-    println!("baseline_per_s={baseline:.0}");
+    let cut_within = Duration::from_secs(args.cut_within);
+    let mut baselines = Vec::new();
+    let mut baseline_cpu = Vec::new();
+    let mut under_cpu = Vec::new();
+    let mut unders = Vec::new();
+    let mut lives = Vec::new();
+    let mut still_open = 0;
+    let mut failures = 0;
+    for round in 1..=args.rounds {
+        eprintln!("round {round}: writ bench http alone");
+        let cpu = cpu_seconds(server.pid());
+        let baseline = bench_http(bench, args, &target).await?;
+        let baseline_cpu_us = (cpu_seconds(server.pid()) - cpu) * 1e6 / args.commands as f64;
+        eprintln!("round {round}: writ bench http among the slow clients");
+        let cpu = cpu_seconds(server.pid());
+        let phase = among_slow_clients(args, address, bench, &target, server.pid()).await?;
+        let under_cpu_us = (phase.server_cpu_s_at_bench_end - cpu) * 1e6 / args.commands as f64;
+        let change_pct = (phase.rate / baseline - 1.0) * 100.0;
+        println!(
+            "round={round} baseline_per_s={baseline:.0} under_slow_per_s={:.0} change_pct={change_pct:+.1} server_cpu_us_per_command={baseline_cpu_us:.1}/{under_cpu_us:.1} slow_opened_in_s={:.2}",
+            phase.rate, phase.opened_in_s
+        );
+        baseline_cpu.push(baseline_cpu_us);
+        under_cpu.push(under_cpu_us);
+        baselines.push(baseline);
+        unders.push(phase.rate);
+        lives.extend(phase.lives);
+        still_open += phase.still_open;
+        failures += phase.failures;
+    }
+    let baseline = median(&mut baselines);
+    let under_slow = median(&mut unders);
+    let change_pct = (under_slow / baseline - 1.0) * 100.0;
+    let clients = 2 * args.slow;
+    let (baseline_cpu, under_cpu) = (median(&mut baseline_cpu), median(&mut under_cpu));
 
+    let summary = |kind: Kind| {
+        let mut lengths: Vec<Duration> = lives
+            .iter()
+            .filter(|l| l.kind == kind)
+            .map(|l| l.length)
+            .collect();
+        lengths.sort_unstable();
+        let at = |p: f64| {
+            lengths
+                .get(((lengths.len() as f64 - 1.0) * p).round() as usize)
+                .map_or(0.0, Duration::as_secs_f64)
+        };
+        (lengths.len(), at(0.5), at(1.0))
+    };
+    let (half_open_cut, half_open_p50, half_open_max) = summary(Kind::HalfOpen);
+    let (trickled_cut, trickled_p50, trickled_max) = summary(Kind::Trickled);
+    let answered_408 = lives.iter().filter(|l| l.answered_408).count();
+    let late = lives
+        .iter()
+        .filter(|l| l.never_cut || l.length > cut_within)
+        .count()
+        + still_open;
+    let cut_max = half_open_max.max(trickled_max);
+    println!(
+        "half_open_cut={half_open_cut} half_open_p50_s={half_open_p50:.2} half_open_max_s={half_open_max:.2} trickled_cut={trickled_cut} trickled_p50_s={trickled_p50:.2} trickled_max_s={trickled_max:.2} trickled_answered_408={answered_408} connect_failures={failures}"
+    );
+
+    let mut client = Client::connect(&target).await?;
+    let (status, metrics) = client.send(Method::GET, "/metrics", None).await?;
+    if status == StatusCode::OK {
+        let text = String::from_utf8_lossy(&metrics);
+        let reasons: Vec<String> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("writ_http_connections_closed_total{reason=\""))
+            .map(|rest| rest.replacen("\"} ", "=", 1))
+            .collect();
+        println!("server_closed {}", reasons.join(" "));
+    }
+    let peak_rss_mib = peak_rss_kib(server.pid()).map_or(0.0, |kib| kib as f64 / 1024.0);
+    println!(
+        "baseline_per_s={baseline:.0} under_slow_per_s={under_slow:.0} change_pct={change_pct:+.1} server_cpu_us_per_command={baseline_cpu:.1}/{under_cpu:.1} rounds={} slow_clients={clients} cut_max_s={cut_max:.2} open_after_{}s={late} server_peak_rss_mib={peak_rss_mib:.1}",
+        args.rounds, args.cut_within
+    );
+    Ok(late == 0)
+}
+
+/// The CPU time process `pid` has used (user and system, every thread), in seconds; 0
+/// where `/proc` does not tell. In clock ticks of 10 ms (Linux's `USER_HZ`).
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime, fields 14 and 15 of the line; what follows the name starts at 3.
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+/// The median; `values` must not be empty.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// What one round among the slow clients saw.
+struct Phase {
+    /// The benchmark's `commands_per_s`.
+    rate: f64,
+    /// How long opening every slow client took.
+    opened_in_s: f64,
+    lives: Vec<Life>,
+    /// Slow clients still open when the proof stopped waiting for them.
+    still_open: usize,
+    /// The server's CPU time when the benchmark ended, in seconds.
+    server_cpu_s_at_bench_end: f64,
+    /// Connects or first writes that failed.
+    failures: u64,
+}
+
+/// Opens the slow clients, runs the benchmark among them (each slow client the server cuts
+/// is opened again), then stops renewing them and waits for the server to cut the last.
+async fn among_slow_clients(
+    args: &SlowClientsArgs,
+    address: std::net::SocketAddr,
+    bench: &std::path::Path,
+    target: &Target,
+    server_pid: u32,
+) -> Result<Phase, String> {
     let slow = Arc::new(Slow::default());
     let clients = 2 * args.slow;
     let mut tasks = tokio::task::JoinSet::new();
@@ -210,24 +344,14 @@ async fn prove(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    println!(
-        "slow_open={clients} half_open={} trickled={} opened_in_s={:.2}",
-        args.slow,
-        args.slow,
-        opening.elapsed().as_secs_f64()
-    );
-
-    eprintln!("writ bench http among {clients} slow clients");
-    let under_slow = bench_http(bench, args, &target).await;
+    let opened_in_s = opening.elapsed().as_secs_f64();
+    let rate = bench_http(bench, args, target).await;
     let bench_ended = Instant::now();
+    let server_cpu_s_at_bench_end = cpu_seconds(server_pid);
     slow.stop.store(true, Ordering::Relaxed);
-    let under_slow = under_slow?;
-    let change_pct = (under_slow / baseline - 1.0) * 100.0;
-    println!("under_slow_per_s={under_slow:.0} change_pct={change_pct:+.1}");
-
+    let rate = rate?;
     // The last slow clients: the server must cut them too.
-    let cut_within = Duration::from_secs(args.cut_within);
-    let drained = tokio::time::timeout(cut_within + DRAIN_SLACK, async {
+    let drained = tokio::time::timeout(Duration::from_secs(args.cut_within) + DRAIN_SLACK, async {
         while tasks.join_next().await.is_some() {}
     })
     .await
@@ -238,35 +362,6 @@ async fn prove(
         "slow clients drained {:.1} s after the benchmark",
         bench_ended.elapsed().as_secs_f64()
     );
-
-    let lives = std::mem::take(&mut *slow.lives.lock().expect("never poisoned"));
-    let summary = |kind: Kind| {
-        let mut lengths: Vec<Duration> = lives
-            .iter()
-            .filter(|l| l.kind == kind)
-            .map(|l| l.length)
-            .collect();
-        lengths.sort_unstable();
-        let at = |p: f64| {
-            lengths
-                .get(((lengths.len() as f64 - 1.0) * p).round() as usize)
-                .map_or(0.0, Duration::as_secs_f64)
-        };
-        (lengths.len(), at(0.5), at(1.0))
-    };
-    let (half_open_cut, half_open_p50, half_open_max) = summary(Kind::HalfOpen);
-    let (trickled_cut, trickled_p50, trickled_max) = summary(Kind::Trickled);
-    let answered_408 = lives.iter().filter(|l| l.answered_408).count();
-    let late = lives
-        .iter()
-        .filter(|l| l.never_cut || l.length > cut_within)
-        .count()
-        + still_open;
-    let cut_max = half_open_max.max(trickled_max);
-    println!(
-        "half_open_cut={half_open_cut} half_open_p50_s={half_open_p50:.2} half_open_max_s={half_open_max:.2} trickled_cut={trickled_cut} trickled_p50_s={trickled_p50:.2} trickled_max_s={trickled_max:.2} trickled_answered_408={answered_408} connect_failures={}",
-        slow.failures.load(Ordering::Relaxed)
-    );
     if let Some(failure) = slow
         .first_failure
         .lock()
@@ -275,24 +370,15 @@ async fn prove(
     {
         eprintln!("first slow client that could not connect: {failure}");
     }
-
-    let mut client = Client::connect(&target).await?;
-    let (status, metrics) = client.send(Method::GET, "/metrics", None).await?;
-    if status == StatusCode::OK {
-        let text = String::from_utf8_lossy(&metrics);
-        let reasons: Vec<String> = text
-            .lines()
-            .filter_map(|line| line.strip_prefix("writ_http_connections_closed_total{reason=\""))
-            .map(|rest| rest.replacen("\"} ", "=", 1))
-            .collect();
-        println!("server_closed {}", reasons.join(" "));
-    }
-    let peak_rss_mib = peak_rss_kib(server.pid()).map_or(0.0, |kib| kib as f64 / 1024.0);
-    println!(
-        "baseline_per_s={baseline:.0} under_slow_per_s={under_slow:.0} change_pct={change_pct:+.1} slow_clients={clients} cut_max_s={cut_max:.2} open_after_{}s={late} server_peak_rss_mib={peak_rss_mib:.1}",
-        args.cut_within
-    );
-    Ok(late == 0)
+    let lives = std::mem::take(&mut *slow.lives.lock().expect("never poisoned"));
+    Ok(Phase {
+        rate,
+        opened_in_s,
+        lives,
+        still_open,
+        server_cpu_s_at_bench_end,
+        failures: slow.failures.load(Ordering::Relaxed),
+    })
 }
 
 /// Runs `writ bench http` against `target`; its `commands_per_s`.
