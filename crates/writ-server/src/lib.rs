@@ -73,6 +73,7 @@ use std::future::Future;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -184,6 +185,11 @@ pub async fn serve(
             source,
         })?;
     let local = tcp.local_addr()?;
+    // Polled once before the announcement, so that whatever it sets up (signal handlers)
+    // is in place when a script that read the address signals the server.
+    let mut shutdown = Box::pin(shutdown);
+    let signalled =
+        std::future::poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await;
     announce(local)?;
     tracing::info!(address = %local, domains = ?state.engine().registry().domain_names(), "listening");
 
@@ -192,7 +198,9 @@ pub async fn serve(
     let draining = {
         let state = state.clone();
         async move {
-            shutdown.await;
+            if !signalled {
+                shutdown.await;
+            }
             tracing::info!(
                 grace_s = grace.as_secs_f64(),
                 "shutting down: no new connections; finishing requests"

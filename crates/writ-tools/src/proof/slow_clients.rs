@@ -64,7 +64,7 @@ pub struct SlowClientsArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
     rounds: u64,
     /// More flags for `writ serve` (`--head-timeout 5s`), as one string split at spaces.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
     serve_flags: String,
 }
 
