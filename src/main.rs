@@ -87,6 +87,13 @@ mod tests {
         assert_eq!(args.requests_max, defaults.requests_max as u64);
         assert_eq!(args.waits_max, defaults.waits_max as u64);
         assert_eq!(args.connections_max, defaults.connections_max as u64);
+        assert_eq!(
+            args.connections_per_address_max,
+            defaults.connections_per_address_max as u64
+        );
+        assert_eq!(args.head_timeout, defaults.head_timeout);
+        assert_eq!(args.body_timeout, defaults.body_timeout);
+        assert_eq!(args.idle_timeout, defaults.idle_timeout);
         assert!(args.domains.is_empty(), "the binary's defaults apply");
     }
 

@@ -1,5 +1,6 @@
 //! `writ proof` against the real binary, small: ten SIGKILL rounds under load, a short
-//! overload and a short soak. The proofs do the checking; these tests hold them to their last line.
+//! overload, a short soak, and a few slow clients under short deadlines. The proofs do the
+//! checking; these tests hold them to their last line.
 
 use std::collections::HashMap;
 use std::process::{Command, Output};
@@ -137,4 +138,29 @@ fn a_short_soak_refuses_nothing_and_the_dedupe_index_turns_over() {
         entries > 0.0 && entries < 1_500.0,
         "dedupe_entries_end={entries} of {accepted} accepted"
     );
+}
+
+#[test]
+fn slow_clients_are_cut_within_their_deadlines_while_the_benchmark_runs() {
+    let output = proof(&[
+        "slow-clients",
+        "--slow",
+        "50",
+        "--connections",
+        "8",
+        "--commands",
+        "2000",
+        "--tickets",
+        "100",
+        "--cut-within",
+        "10",
+        "--serve-flags",
+        "--head-timeout 1s --body-timeout 1s",
+    ]);
+    let last = last_line(&output);
+    assert_eq!(number(&last, "open_after_10s"), 0.0, "{last:?}");
+    assert!(number(&last, "under_slow_per_s") > 0.0, "{last:?}");
+    let all = all_lines(&output);
+    assert!(number(&all, "half_open_cut") >= 50.0, "{all:?}");
+    assert!(number(&all, "trickled_answered_408") > 0.0, "{all:?}");
 }

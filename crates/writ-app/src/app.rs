@@ -95,6 +95,11 @@ impl Config {
         config.server.after_wait_max = args.after_wait_max;
         config.server.query_answer_bytes_max =
             usize::try_from(args.query_answer_bytes_max).unwrap_or(usize::MAX);
+        config.server.connections_per_address_max =
+            usize::try_from(args.connections_per_address_max).unwrap_or(usize::MAX);
+        config.server.head_timeout = args.head_timeout;
+        config.server.body_timeout = args.body_timeout;
+        config.server.idle_timeout = args.idle_timeout;
         config
     }
 }

@@ -49,6 +49,24 @@ pub struct ServeArgs {
     #[arg(long, env = "WRIT_CONNECTIONS_MAX", default_value_t = 8_192,
         value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub connections_max: u64,
+    /// Open connections from one client address; beyond it a new connection is closed at
+    /// once. 0 (the default) for no bound: clients behind a proxy or NAT share an address.
+    #[arg(long, env = "WRIT_CONNECTIONS_PER_ADDRESS_MAX", default_value_t = 0,
+        value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub connections_per_address_max: u64,
+    /// How long a connection may take to send a whole request head (from its accept, or
+    /// from the head's first byte on a kept-alive one); then it is closed. A slow or silent
+    /// client costs one socket for this long, never a request place.
+    #[arg(long, env = "WRIT_HEAD_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub head_timeout: Duration,
+    /// How long a request body may take to arrive whole after its head; then 408 and the
+    /// connection is closed. Bodies are read before a request takes a place under
+    /// --requests-max.
+    #[arg(long, env = "WRIT_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+    /// How long a keep-alive connection may wait for its next request; then it is closed.
+    #[arg(long, env = "WRIT_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
     /// Most pending durable timers; at the bound new commands are refused with 503 until
     /// timers fire (about 150 bytes each, plus their command).
     #[arg(long, env = "WRIT_TIMERS_MAX", default_value_t = 1_000_000,

@@ -226,16 +226,50 @@ pub struct Engine {
     _lock: Option<File>,
 }
 
+/// Creates `path` and its missing parents, then syncs the parent of each directory it
+/// created, so that a power cut cannot lose the new directory's entry (and with it every
+/// acknowledged command inside): a new directory is durable only once its parent is synced.
+/// The log syncs the data directory itself when it creates the journal in it.
+fn create_dir_durably(path: &Path) -> Result<(), OpenError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| OpenError::Io { path, source }
+    };
+    let mut missing = Vec::new();
+    let mut at = Some(path);
+    while let Some(dir) = at.filter(|d| !d.as_os_str().is_empty()) {
+        match std::fs::metadata(dir) {
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing.push(dir),
+            Err(e) => return Err(io(dir)(e)),
+        }
+        at = dir.parent();
+    }
+    std::fs::create_dir_all(path).map_err(io(path))?;
+    for dir in missing {
+        let parent = dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(io(parent))?;
+    }
+    Ok(())
+}
+
 impl Engine {
     /// Opens (creating if missing) the engine's store in a directory of the file system,
-    /// holding an exclusive lock on it while the engine lives.
+    /// holding an exclusive lock on it while the engine lives. A directory it creates (and
+    /// any parent it creates with it) is made durable in its parent before anything is
+    /// written into it.
     pub fn open_dir(
         path: &Path,
         registry: Registry,
         options: EngineOptions,
     ) -> Result<(Self, RecoveryReport), OpenError> {
         let io = |path: PathBuf| move |source| OpenError::Io { path, source };
-        std::fs::create_dir_all(path).map_err(io(path.to_owned()))?;
+        create_dir_durably(path)?;
         let lock_path = path.join(LOCK_FILE);
         let lock = File::options()
             .create(true)

@@ -514,3 +514,29 @@ fn waits_leave_no_registration_behind() {
         }
     });
 }
+
+/// `open_dir` creates a data directory and its missing parents (syncing each new
+/// directory's parent), locks it, and opens it again with what was written.
+#[test]
+fn open_dir_creates_missing_parents_and_reopens_with_what_was_written() {
+    let root = std::env::temp_dir().join(format!("writ-open-dir-{}", Uuid::new_v4()));
+    let dir = root.join("a").join("b");
+    {
+        let (engine, _) = Engine::open_dir(&dir, counters(), options()).unwrap();
+        let status = run(&engine, Uuid::new_v4(), "CreateCounter", &create("c-1"));
+        assert_eq!(
+            status.state,
+            writ_engine::CommandState::Succeeded,
+            "{status:?}"
+        );
+        assert!(matches!(
+            Engine::open_dir(&dir, counters(), options()),
+            Err(writ_engine::OpenError::Locked { .. })
+        ));
+        engine.shutdown();
+    }
+    let (engine, report) = Engine::open_dir(&dir, counters(), options()).unwrap();
+    assert_eq!(report.commands, 1);
+    engine.shutdown();
+    std::fs::remove_dir_all(&root).unwrap();
+}

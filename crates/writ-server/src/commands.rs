@@ -49,6 +49,8 @@ use crate::{AppState, StreamGuard};
             headers(("Location" = String, description = "Where its status is: `/update/{id}`"))),
         (status = 400, description = "Malformed JSON; `id` missing or not a UUID; `command` missing or not a string; `payload` missing or not an object; `version` not a positive integer.",
             body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "The body did not arrive whole within the body deadline (`--body-timeout`); the connection is closed.",
+            body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The id was already used for a different command or payload.",
             body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body or the command is too large.",

@@ -1,6 +1,9 @@
 //! The layer every routed request passes: admission under `requests_max` (requests that
 //! wait, under `waits_max`), and the request metrics.
 //!
+//! Under [`serve`](crate::serve) a request reaches the gate with its body read whole
+//! (`connections.rs`, under `body_timeout`), so a slow client never holds a place here.
+//!
 //! Written as a plain tower layer rather than `middleware::from_fn` because it sits on the
 //! hot path: `from_fn` clones the route's boxed service and boxes a future per request,
 //! which measured as a tenth of the server's time per `POST /update`.

@@ -57,6 +57,7 @@
 
 pub mod access;
 mod commands;
+mod connections;
 pub mod domains;
 mod gate;
 mod listener;
@@ -73,10 +74,11 @@ mod tls;
 pub mod wire;
 mod ws;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Poll;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -85,6 +87,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use crate::listener::{OpenFiles, raise_open_files_limit};
 pub use crate::ops::ApiDoc;
 pub use crate::options::ServerOptions;
 pub use crate::queries::{
@@ -165,6 +168,12 @@ pub enum ServeError {
 /// `shutdown` resolves. Then it stops accepting, lets in-flight requests, streams and
 /// sockets finish (at most [`ServerOptions::shutdown_grace`]), and shuts the engine down,
 /// which finishes and syncs every command already accepted.
+///
+/// Connections are held to [`ServerOptions::head_timeout`], `body_timeout` and
+/// `idle_timeout`, and a request's body is read whole before the request is admitted (see
+/// `connections.rs`). The process's soft limit on open files is raised to its hard limit
+/// first ([`raise_open_files_limit`]), with a warning when that is below
+/// [`ServerOptions::connections_max`].
 pub async fn serve(
     address: &str,
     state: AppState,
@@ -174,13 +183,24 @@ pub async fn serve(
 }
 
 /// As [`serve`], with HTTPS (and WSS) on the same port when `tls` is given: then the line
-/// printed is `listening on https://HOST:PORT`.
+/// printed is `listening on https://HOST:PORT`. The head deadline starts once the TLS
+/// handshake is done (a handshake has its own bound).
 pub async fn serve_with(
     address: &str,
     state: AppState,
     tls: Option<Tls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let connections_max = state.options().connections_max;
+    match raise_open_files_limit() {
+        Ok(files) if files.soft < connections_max as u64 + FILES_RESERVED => tracing::warn!(
+            open_files_max = files.soft,
+            connections_max,
+            "the limit on open files is below --connections-max; accepts will fail sooner"
+        ),
+        Ok(_) => {}
+        Err(error) => tracing::warn!(%error, "cannot read or raise the limit on open files"),
+    }
     // Room in the listen backlog for as many connections as may be open.
     let backlog = u32::try_from(state.options().connections_max).unwrap_or(u32::MAX);
     let tcp = listener::bind(address, backlog)
@@ -190,16 +210,12 @@ pub async fn serve_with(
             source,
         })?;
     let local = tcp.local_addr()?;
-    let limited = listener::Limited::new(tcp, state.options().connections_max);
+    let limited = listener::Limited::new(tcp, connections_max);
     match tls {
-        None => {
-            announce("http", local)?;
-            serve_on(limited, local, state, shutdown).await
-        }
+        None => serve_on(limited, "http", local, state, shutdown).await,
         Some(tls) => {
             let listener = tls::TlsListener::new(limited, &tls)?;
-            announce("https", local)?;
-            serve_on(listener, local, state, shutdown).await
+            serve_on(listener, "https", local, state, shutdown).await
         }
     }
 }
@@ -207,13 +223,21 @@ pub async fn serve_with(
 /// Serves on `listener` until `shutdown`, then drains and shuts the engine down.
 async fn serve_on<L>(
     listener: L,
+    scheme: &str,
     local: SocketAddr,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError>
 where
     L: axum::serve::Listener<Addr = SocketAddr>,
+    L::Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    // Polled once before the announcement, so that whatever it sets up (signal handlers)
+    // is in place when a script that read the address signals the server.
+    let mut shutdown = Box::pin(shutdown);
+    let signalled =
+        std::future::poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await;
+    announce(scheme, local)?;
     match state.tokens() {
         Some(tokens) => tracing::info!(
             address = %local,
@@ -233,7 +257,9 @@ where
     let draining = {
         let state = state.clone();
         async move {
-            shutdown.await;
+            if !signalled {
+                shutdown.await;
+            }
             tracing::info!(
                 grace_s = grace.as_secs_f64(),
                 "shutting down: no new connections; finishing requests"
@@ -242,12 +268,11 @@ where
             state.begin_shutdown();
         }
     };
-    let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(draining);
-    let mut server = std::pin::pin!(server.into_future());
+    let server = connections::serve(listener, router(state.clone()), state.options(), draining);
+    let mut server = std::pin::pin!(server);
     let mut deadline_rx = std::pin::pin!(deadline_rx);
     let deadline = tokio::select! {
-        result = &mut server => {
-            result?;
+        () = &mut server => {
             // The server drains only after the signal, so the deadline is there.
             deadline_rx.await.unwrap_or_else(|_| Instant::now())
         }
@@ -279,6 +304,10 @@ where
     tracing::info!("engine shut down; every accepted command is synced");
     Ok(())
 }
+
+/// Descriptors the process needs besides its connections: the data directory's files,
+/// the listener, logs.
+const FILES_RESERVED: u64 = 64;
 
 /// Prints the one line that tells scripts and tests where the server listens.
 fn announce(scheme: &str, address: SocketAddr) -> io::Result<()> {

@@ -98,6 +98,61 @@ impl axum::serve::Listener for Limited {
     }
 }
 
+/// The process's limit on open files (`RLIMIT_NOFILE`): each connection takes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenFiles {
+    /// The limit in force.
+    pub soft: u64,
+    /// How far an unprivileged process may raise it.
+    pub hard: u64,
+}
+
+/// Raises the process's soft limit on open files to its hard limit, and returns the limits
+/// as they are then (`RLIMIT_INFINITY` as `u64::MAX`). Many systems start processes at a
+/// soft limit of 1,024, below a server's thousands of connections; the hard limit is what
+/// the administrator allows. Children started afterwards inherit the raised limit.
+#[cfg(unix)]
+#[allow(clippy::useless_conversion)] // `rlim_t` is `u64` on some systems only
+pub fn raise_open_files_limit() -> io::Result<OpenFiles> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `getrlimit` and `setrlimit` read or write only the `rlimit` they are given,
+    // a valid local.
+    #[allow(unsafe_code)]
+    let read = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    if read != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: as above.
+        #[allow(unsafe_code)]
+        let written = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) };
+        if written != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        limit = raised;
+    }
+    Ok(OpenFiles {
+        soft: u64::try_from(limit.rlim_cur).unwrap_or(u64::MAX),
+        hard: u64::try_from(limit.rlim_max).unwrap_or(u64::MAX),
+    })
+}
+
+/// Elsewhere there is no such limit to raise.
+#[cfg(not(unix))]
+pub fn raise_open_files_limit() -> io::Result<OpenFiles> {
+    Ok(OpenFiles {
+        soft: u64::MAX,
+        hard: u64::MAX,
+    })
+}
+
 fn is_connection_error(error: &io::Error) -> bool {
     matches!(
         error.kind(),
@@ -174,7 +229,11 @@ mod tests {
     #[tokio::test]
     async fn the_backlog_holds_a_burst_of_connections_waiting_to_be_accepted() {
         // Each client end takes a descriptor here (the server ends wait in the kernel until
-        // accepted), and the kernel caps the backlog.
+        // accepted), and the kernel caps the backlog. Test runners often start at a soft
+        // limit of 1,024: raise it as far as the hard limit allows.
+        if let Err(error) = raise_open_files_limit() {
+            eprintln!("cannot raise the limit on open files: {error}");
+        }
         let descriptors = proc_number("/proc/self/limits", "Max open files", 3);
         let somaxconn = proc_number("/proc/sys/net/core/somaxconn", "", 0);
         match (descriptors, somaxconn) {

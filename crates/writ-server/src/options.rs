@@ -21,6 +21,27 @@ pub struct ServerOptions {
     /// Open connections. At the bound, new connections wait in the listen backlog until one
     /// closes. Default 8,192.
     pub connections_max: usize,
+    /// Open connections from one client address (IP); beyond it a new connection is closed
+    /// as soon as it is accepted. 0, the default, for no such bound: clients behind a proxy
+    /// or a NAT share one address.
+    pub connections_per_address_max: usize,
+    /// How long a connection may take to send a whole request head: from its accept for
+    /// the first request, from the head's first byte for the next ones. Then it is closed
+    /// without an answer. Until then a slow or silent client holds one socket and its read
+    /// buffer (a head is at most 64 KiB), never a request place. Default 10 s.
+    pub head_timeout: Duration,
+    /// How long a request's body may take to arrive whole, from the end of its head. The
+    /// body is read before the request is admitted under `requests_max`, so a trickled body
+    /// holds a socket and its bytes so far (at most `body_bytes_max`), never a request
+    /// place; once it is late the answer is `408` and the connection is closed. Default
+    /// 10 s.
+    pub body_timeout: Duration,
+    /// How long a keep-alive connection may wait, after its last response, for the first
+    /// byte of its next request; then it is closed. An idle connection costs its socket and
+    /// a few KiB; closing it costs its client a new connection, or a retry when a request
+    /// crossed the close. 60 s, as common load balancers' idle timeouts, keeps clients that
+    /// come back within a minute on warm connections. Default 60 s.
+    pub idle_timeout: Duration,
     /// Open server-sent event streams and WebSockets together. Beyond it, `503`. Default
     /// 4,096.
     pub streams_max: usize,
@@ -69,6 +90,10 @@ impl Default for ServerOptions {
             requests_max: 4_096,
             waits_max: 4_096,
             connections_max: 8_192,
+            connections_per_address_max: 0,
+            head_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
             streams_max: 4_096,
             wait_max: Duration::from_secs(60),
             duplicate_wait_max: Duration::from_secs(10),

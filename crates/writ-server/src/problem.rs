@@ -77,6 +77,9 @@ pub enum ProblemKind {
     /// The token is valid but its scopes do not cover the route, or its `commands` list
     /// does not name the command. Use a token that may, or ask for the scope.
     Forbidden,
+    /// The request's body did not arrive whole within the server's body deadline; the
+    /// connection is closed. Send the body at once (or faster) and retry.
+    BodyTimeout,
 }
 
 impl ProblemKind {
@@ -211,11 +214,17 @@ impl ProblemKind {
                 "The token does not allow this",
                 None,
             ),
+            BodyTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "The request body did not arrive in time",
+                None,
+            ),
         }
     }
 
     /// Every kind, for tests and documentation.
-    pub const ALL: [ProblemKind; 22] = [
+    pub const ALL: [ProblemKind; 23] = [
         ProblemKind::Malformed,
         ProblemKind::UnsupportedMediaType,
         ProblemKind::NotFound,
@@ -238,6 +247,7 @@ impl ProblemKind {
         ProblemKind::RebuildRunning,
         ProblemKind::Unauthorized,
         ProblemKind::Forbidden,
+        ProblemKind::BodyTimeout,
     ];
 
     /// The HTTP status.

@@ -64,7 +64,7 @@ impl AppState {
     /// The state for an engine (of any domains).
     ///
     /// # Panics
-    /// If a bound in `options` is zero.
+    /// If a bound or a timeout in `options` is zero (`connections_per_address_max` aside).
     pub fn new(engine: Arc<Engine>, options: ServerOptions) -> Self {
         for (name, value) in [
             ("body_bytes_max", options.body_bytes_max),
@@ -78,6 +78,16 @@ impl AppState {
             ("page_events_max", options.page_events_max),
         ] {
             assert!(value > 0, "ServerOptions::{name} must be at least 1");
+        }
+        for (name, value) in [
+            ("head_timeout", options.head_timeout),
+            ("body_timeout", options.body_timeout),
+            ("idle_timeout", options.idle_timeout),
+        ] {
+            assert!(
+                !value.is_zero(),
+                "ServerOptions::{name} must be longer than zero"
+            );
         }
         let u32_max = u32::MAX as usize; // waiting for all of a semaphore's permits takes a u32
         assert!(

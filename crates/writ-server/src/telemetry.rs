@@ -28,6 +28,12 @@ pub const WEBSOCKETS_OPEN: &str = "writ_http_websockets_open";
 /// (`unauthorized`: no token or an unknown one; `forbidden`: a scope or command the token
 /// does not allow).
 pub const HTTP_REFUSED: &str = "writ_http_refused_total";
+/// HTTP connections open now (WebSockets included).
+pub const CONNECTIONS_OPEN: &str = "writ_http_connections_open";
+/// Connections the server closed on its own, by reason: `head_timeout` (no whole request
+/// head in time), `body_timeout` (no whole body in time; answered `408`), `idle` (no next
+/// request in time), `address_max` (over `connections_per_address_max`).
+pub const CONNECTIONS_CLOSED: &str = "writ_http_connections_closed_total";
 
 /// The engine's histograms of batch sizes (records per sync).
 const RECORD_HISTOGRAMS: [&str; 1] = [writ_engine::JOURNAL_BATCH_RECORDS];
@@ -105,6 +111,14 @@ fn describe() {
         HTTP_REFUSED,
         "Requests and WebSocket command frames refused by the access check, by reason"
     );
+    describe_gauge!(
+        CONNECTIONS_OPEN,
+        "HTTP connections open, WebSockets included"
+    );
+    describe_counter!(
+        CONNECTIONS_CLOSED,
+        "Connections the server closed on its own, by reason: head_timeout, body_timeout, idle, address_max"
+    );
 }
 
 /// Why the access check refused a request.
@@ -123,6 +137,46 @@ pub(crate) fn record_refusal(reason: Refusal) {
         Refusal::Forbidden => "forbidden",
     };
     counter!(HTTP_REFUSED, "reason" => reason).increment(1);
+}
+
+/// Why the server closed a connection on its own; the `reason` of [`CONNECTIONS_CLOSED`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Closed {
+    HeadTimeout,
+    BodyTimeout,
+    Idle,
+    AddressMax,
+}
+
+impl Closed {
+    pub(crate) const ALL: [Closed; 4] = [
+        Closed::HeadTimeout,
+        Closed::BodyTimeout,
+        Closed::Idle,
+        Closed::AddressMax,
+    ];
+
+    pub(crate) const fn label(self) -> &'static str {
+        match self {
+            Closed::HeadTimeout => "head_timeout",
+            Closed::BodyTimeout => "body_timeout",
+            Closed::Idle => "idle",
+            Closed::AddressMax => "address_max",
+        }
+    }
+
+    /// Counts one connection closed for this reason.
+    pub(crate) fn record(self) {
+        counter!(CONNECTIONS_CLOSED, "reason" => self.label()).increment(1);
+    }
+}
+
+/// Shows every reason in `/metrics` from the start, at 0.
+pub(crate) fn register_connection_metrics() {
+    for reason in Closed::ALL {
+        counter!(CONNECTIONS_CLOSED, "reason" => reason.label()).increment(0);
+    }
+    gauge!(CONNECTIONS_OPEN).increment(0.0);
 }
 
 /// The handles of one series of request metrics.
@@ -205,6 +259,10 @@ impl OpenGauge {
 
     pub(crate) fn websocket() -> Self {
         Self::new(gauge!(WEBSOCKETS_OPEN))
+    }
+
+    pub(crate) fn connection() -> Self {
+        Self::new(gauge!(CONNECTIONS_OPEN))
     }
 
     fn new(gauge: Gauge) -> Self {

@@ -13,8 +13,10 @@
 //! - [`proof`]: [`ProofCommand`](proof::ProofCommand) with `writ proof crash` (SIGKILL the
 //!   real server under load, restart it, check that nothing acknowledged was lost and
 //!   nothing ran twice), `writ proof overload` (quick `503`s beyond what the server
-//!   absorbs, nothing acknowledged lost) and `writ proof soak` (a steady rate for long:
-//!   nothing refused, what grows per interval); [`proof::run`].
+//!   absorbs, nothing acknowledged lost), `writ proof soak` (a steady rate for long:
+//!   nothing refused, what grows per interval) and `writ proof slow-clients` (thousands of
+//!   half-open heads and trickled bodies cut within their deadlines, the benchmark's rate
+//!   held); [`proof::run`].
 //! - [`rebuild`]: [`RebuildArgs`](rebuild::RebuildArgs), a running server's projection
 //!   rebuilt without downtime, with a progress bar; [`rebuild::run`].
 //! - [`backup`]: [`BackupArgs`](backup::BackupArgs), a consistent copy of a data directory

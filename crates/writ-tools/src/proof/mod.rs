@@ -9,6 +9,9 @@
 //! - `writ proof soak`: at a steady rate below what it absorbs, for as long as asked, the
 //!   server refuses nothing and what it holds grows only as documented ([`SoakArgs`];
 //!   `soak.rs` says how).
+//! - `writ proof slow-clients`: half-open heads and trickled bodies by the thousand cost
+//!   the server sockets for seconds, not the others' throughput ([`SlowClientsArgs`];
+//!   `slow_clients.rs` says how).
 
 use std::path::{Path, PathBuf};
 
@@ -19,10 +22,12 @@ mod check;
 mod crash;
 mod ledger;
 mod overload;
+mod slow_clients;
 mod soak;
 
 pub use crash::CrashArgs;
 pub use overload::OverloadArgs;
+pub use slow_clients::SlowClientsArgs;
 pub use soak::SoakArgs;
 
 /// `writ proof`'s subcommands.
@@ -39,6 +44,10 @@ pub enum ProofCommand {
     /// and print per interval the answers, latencies, the server's RSS, open files and
     /// dedupe index size; at the end, check a sample of the acknowledged commands.
     Soak(SoakArgs),
+    /// Keep thousands of half-open heads and trickled bodies open while `writ bench http`
+    /// runs, and check that the server cuts each within its deadline and that the
+    /// benchmark's rate holds.
+    SlowClients(SlowClientsArgs),
 }
 
 /// Runs one proof to its end, printing its figures on stdout (the last line
@@ -52,6 +61,7 @@ pub fn run(command: ProofCommand) -> Result<(), String> {
         ProofCommand::Crash(args) => crash::run(args),
         ProofCommand::Overload(args) => overload::run(args),
         ProofCommand::Soak(args) => soak::run(args),
+        ProofCommand::SlowClients(args) => slow_clients::run(args),
     }
 }
 
