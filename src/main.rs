@@ -93,6 +93,14 @@ mod tests {
         );
         assert_eq!(args.head_timeout, defaults.head_timeout);
         assert_eq!(args.body_timeout, defaults.body_timeout);
+        assert_eq!(
+            args.body_reading_bytes_max,
+            defaults.body_reading_bytes_max as u64
+        );
+        assert_eq!(
+            args.query_answer_bytes_max,
+            defaults.query_answer_bytes_max as u64
+        );
         assert_eq!(args.idle_timeout, defaults.idle_timeout);
         assert!(args.domains.is_empty(), "the binary's defaults apply");
     }

@@ -60,15 +60,8 @@ fn metric(text: &str, series: &str) -> f64 {
 }
 
 async fn closed_total(port: u16, reason: &str) -> f64 {
-    let mut http = Http::connect(port).await;
-    let response = http.send(Method::GET, "/metrics", &[], None).await;
-    let body = http_body_util::BodyExt::collect(response.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
-    let text = String::from_utf8(body.to_vec()).unwrap();
     metric(
-        &text,
+        &metrics_text(port).await,
         &format!("writ_http_connections_closed_total{{reason=\"{reason}\"}}"),
     )
 }
@@ -270,4 +263,79 @@ async fn connections_beyond_the_per_address_bound_are_closed() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(answered, "a place is given back when its connection closes");
+}
+
+#[tokio::test]
+async fn bodies_on_their_way_share_a_bounded_room_and_beyond_it_get_503_at_once() {
+    let dir = TempDir::new("edge-reading");
+    // Room for two 1 MiB bodies on their way, and no more.
+    let flags = [
+        "--body-reading-bytes-max",
+        "2097152",
+        "--body-timeout",
+        "2s",
+        "--head-timeout",
+        "10s",
+    ];
+    let server = Server::start_with(dir.path(), &flags);
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut stream = connect(server.port).await;
+        stream
+            .write_all(
+                b"POST /update HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{",
+            )
+            .await
+            .unwrap();
+        slow.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A whole small command finds no room while both are on their way: 503 at once, with
+    // Retry-After, and it is not executed.
+    let id = Uuid::new_v4();
+    let mut http = Http::connect(server.port).await;
+    let (status, headers, answer) = http
+        .call(Method::POST, "/update", Some(&open_ticket(id, "t-1")))
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert!(headers.contains_key("retry-after"), "{headers:?}");
+    let text = metrics_text(server.port).await;
+    assert_eq!(
+        metric(&text, "writ_http_bodies_refused_total"),
+        1.0,
+        "{text}"
+    );
+    assert!(
+        metric(&text, "writ_http_body_reading_bytes") >= 2_097_152.0,
+        "{text}"
+    );
+
+    // Once the slow bodies are cut (408), their room is free again.
+    for mut stream in slow {
+        let answer = read_to_close(&mut stream).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    }
+    let mut http = Http::connect(server.port).await;
+    let (status, _, answer) = http
+        .call(Method::POST, "/update", Some(&open_ticket(id, "t-1")))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(
+        metric(
+            &metrics_text(server.port).await,
+            "writ_http_body_reading_bytes"
+        ),
+        0.0
+    );
+}
+
+async fn metrics_text(port: u16) -> String {
+    let mut http = Http::connect(port).await;
+    let response = http.send(Method::GET, "/metrics", &[], None).await;
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
 }

@@ -99,6 +99,8 @@ impl Config {
             usize::try_from(args.connections_per_address_max).unwrap_or(usize::MAX);
         config.server.head_timeout = args.head_timeout;
         config.server.body_timeout = args.body_timeout;
+        config.server.body_reading_bytes_max =
+            usize::try_from(args.body_reading_bytes_max).unwrap_or(usize::MAX);
         config.server.idle_timeout = args.idle_timeout;
         config
     }

@@ -64,6 +64,13 @@ pub struct ServeArgs {
     /// --requests-max.
     #[arg(long, env = "WRIT_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub body_timeout: Duration,
+    /// Most bytes of request bodies being read at once, over all connections: a body
+    /// reserves its Content-Length (or the body bound) before it is read, and a request
+    /// whose reservation does not fit is answered 503 at once. The memory bodies on their
+    /// way may take.
+    #[arg(long, env = "WRIT_BODY_READING_BYTES_MAX", default_value_t = 256 << 20,
+        value_parser = clap::value_parser!(u64).range((2 << 20)..=(1 << 40)))]
+    pub body_reading_bytes_max: u64,
     /// How long a keep-alive connection may wait for its next request; then it is closed.
     #[arg(long, env = "WRIT_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub idle_timeout: Duration,

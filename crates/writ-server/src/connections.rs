@@ -49,7 +49,7 @@ use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 
@@ -83,6 +83,12 @@ pub(crate) async fn serve<L>(
         },
         body_timeout: options.body_timeout,
         body_bytes_max: options.body_bytes_max,
+        reading: Arc::new(Semaphore::new(
+            options
+                .body_reading_bytes_max
+                .max(options.body_bytes_max)
+                .min(Semaphore::MAX_PERMITS),
+        )),
     };
     let addresses = (options.connections_per_address_max > 0)
         .then(|| Arc::new(PerAddress::new(options.connections_per_address_max)));
@@ -342,6 +348,8 @@ struct Edge {
     deadlines: Deadlines,
     body_timeout: Duration,
     body_bytes_max: usize,
+    /// Bytes of bodies being read (see [`ServerOptions::body_reading_bytes_max`]).
+    reading: Arc<Semaphore>,
 }
 
 /// One connection's service: reads each request's body under the body deadline, then
@@ -366,8 +374,9 @@ impl hyper::service::Service<hyper::Request<Incoming>> for EdgeService {
             Step::Routing(route(&self.edge.router, parts, Body::new(body)))
         } else if body.size_hint().lower() > max as u64 {
             Step::Answered(Some(too_large(max)))
-        } else {
+        } else if let Some(reserved) = self.edge.reserve(&body) {
             Step::Reading(Box::new(Reading {
+                _reserved: reserved,
                 parts: Some(parts),
                 body: Limited::new(body, max).collect(),
                 deadline: Instant::now() + self.edge.body_timeout,
@@ -375,11 +384,55 @@ impl hyper::service::Service<hyper::Request<Incoming>> for EdgeService {
                 router: self.edge.router.clone(),
                 body_bytes_max: max,
             }))
+        } else {
+            telemetry::record_bodies_refused();
+            Step::Answered(Some(
+                ApiError::overloaded(
+                    "the bodies being read take all the server's room for them; retry shortly",
+                )
+                .into_response(),
+            ))
         };
         EdgeFuture {
             step,
             busy: Some(busy),
         }
+    }
+}
+
+impl Edge {
+    /// Reserves room for `body`'s bytes: its exact length when the head names one, else the
+    /// bound on a body. `None` when it does not fit now.
+    fn reserve(&self, body: &Incoming) -> Option<ReadingPermit> {
+        let hint = body.size_hint();
+        let bytes = hint
+            .upper()
+            .filter(|&upper| upper == hint.lower())
+            .unwrap_or(self.body_bytes_max as u64)
+            .min(self.body_bytes_max as u64);
+        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX).max(1);
+        let permit = Arc::clone(&self.reading)
+            .try_acquire_many_owned(bytes)
+            .ok()?;
+        Some(ReadingPermit::new(permit))
+    }
+}
+
+/// Bytes reserved for a body being read, shown in `writ_http_body_reading_bytes`.
+struct ReadingPermit {
+    permit: OwnedSemaphorePermit,
+}
+
+impl ReadingPermit {
+    fn new(permit: OwnedSemaphorePermit) -> Self {
+        telemetry::body_reading_bytes(permit.num_permits() as f64);
+        Self { permit }
+    }
+}
+
+impl Drop for ReadingPermit {
+    fn drop(&mut self) {
+        telemetry::body_reading_bytes(-(self.permit.num_permits() as f64));
     }
 }
 
@@ -399,6 +452,9 @@ enum Step {
 }
 
 struct Reading {
+    /// The body's bytes under [`Edge::reading`], given back when the body is whole (or the
+    /// request ends): from then on its request is bounded by the gate.
+    _reserved: ReadingPermit,
     parts: Option<request::Parts>,
     body: Collect<Limited<Incoming>>,
     deadline: Instant,

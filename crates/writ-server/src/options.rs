@@ -36,6 +36,13 @@ pub struct ServerOptions {
     /// place; once it is late the answer is `408` and the connection is closed. Default
     /// 10 s.
     pub body_timeout: Duration,
+    /// Most bytes of request bodies being read at once, over all connections. A body
+    /// reserves its `Content-Length` (or `body_bytes_max` when it names none) before it is
+    /// read; when the reservation does not fit, the request is answered `503` with
+    /// `Retry-After` at once, its body unread. So bodies on their way cost at most this much
+    /// memory, however many connections trickle them. Default 256 MiB (about a million
+    /// 200-byte commands, or 240 bodies of unknown length).
+    pub body_reading_bytes_max: usize,
     /// How long a keep-alive connection may wait, after its last response, for the first
     /// byte of its next request; then it is closed. An idle connection costs its socket and
     /// a few KiB; closing it costs its client a new connection, or a retry when a request
@@ -93,6 +100,7 @@ impl Default for ServerOptions {
             connections_per_address_max: 0,
             head_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
+            body_reading_bytes_max: 256 << 20,
             idle_timeout: Duration::from_secs(60),
             streams_max: 4_096,
             wait_max: Duration::from_secs(60),

@@ -28,6 +28,10 @@ pub const WEBSOCKETS_OPEN: &str = "writ_http_websockets_open";
 /// (`unauthorized`: no token or an unknown one; `forbidden`: a scope or command the token
 /// does not allow).
 pub const HTTP_REFUSED: &str = "writ_http_refused_total";
+/// Bytes reserved by request bodies being read (bounded by `body_reading_bytes_max`).
+pub const BODY_READING_BYTES: &str = "writ_http_body_reading_bytes";
+/// Requests answered `503` at the edge because the bodies being read took all their room.
+pub const BODIES_REFUSED: &str = "writ_http_bodies_refused_total";
 /// HTTP connections open now (WebSockets included).
 pub const CONNECTIONS_OPEN: &str = "writ_http_connections_open";
 /// Connections the server closed on its own, by reason: `head_timeout` (no whole request
@@ -112,6 +116,14 @@ fn describe() {
         "Requests and WebSocket command frames refused by the access check, by reason"
     );
     describe_gauge!(
+        BODY_READING_BYTES,
+        "Bytes reserved by request bodies being read (at most body_reading_bytes_max)"
+    );
+    describe_counter!(
+        BODIES_REFUSED,
+        "Requests answered 503 before their body was read: the bodies being read took all the room body_reading_bytes_max gives them"
+    );
+    describe_gauge!(
         CONNECTIONS_OPEN,
         "HTTP connections open, WebSockets included"
     );
@@ -171,12 +183,24 @@ impl Closed {
     }
 }
 
+/// Moves the bytes reserved by bodies being read by `delta`.
+pub(crate) fn body_reading_bytes(delta: f64) {
+    gauge!(BODY_READING_BYTES).increment(delta);
+}
+
+/// Counts a request refused because the bodies being read took all their room.
+pub(crate) fn record_bodies_refused() {
+    counter!(BODIES_REFUSED).increment(1);
+}
+
 /// Shows every reason in `/metrics` from the start, at 0.
 pub(crate) fn register_connection_metrics() {
     for reason in Closed::ALL {
         counter!(CONNECTIONS_CLOSED, "reason" => reason.label()).increment(0);
     }
     gauge!(CONNECTIONS_OPEN).increment(0.0);
+    gauge!(BODY_READING_BYTES).increment(0.0);
+    counter!(BODIES_REFUSED).increment(0);
 }
 
 /// The handles of one series of request metrics.
