@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 use uuid::Uuid;
-use writ_server::wire::{CommandStatusBody, Event, EventsPage, StreamPage};
+use writ_server::wire::{CommandStatusBody, Event, EventsPage, StatusName, StreamPage};
 use writ_tickets::workload;
 
 use crate::client::{Client, Target};
@@ -111,6 +111,34 @@ async fn status(client: &mut Client, id: Uuid) -> Result<Option<CommandStatusBod
             }
         }
     }
+}
+
+/// Counts, among acknowledged `ids` and their `answers` (from [`statuses`]), those lost
+/// (unknown, or never final) and those not `succeeded`, printing the first of each as a
+/// `VIOLATION` on stderr.
+pub(super) fn acknowledged_outcomes(
+    ids: &[Uuid],
+    answers: &[Option<CommandStatusBody>],
+) -> (u64, u64) {
+    let (mut lost, mut not_succeeded) = (0u64, 0u64);
+    for (id, answer) in ids.iter().zip(answers) {
+        match answer.as_ref().map(|a| a.status) {
+            Some(StatusName::Succeeded) => {}
+            Some(StatusName::Rejected | StatusName::Failed) => {
+                not_succeeded += 1;
+                if not_succeeded == 1 {
+                    eprintln!("VIOLATION: acknowledged {id} did not succeed: {answer:?}");
+                }
+            }
+            None | Some(StatusName::Accepted) => {
+                lost += 1;
+                if lost <= 5 {
+                    eprintln!("VIOLATION: acknowledged {id} is lost: {answer:?}");
+                }
+            }
+        }
+    }
+    (lost, not_succeeded)
 }
 
 /// The global log from `from` to its end, page by page.

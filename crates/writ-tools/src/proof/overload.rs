@@ -25,7 +25,6 @@ use hyper::body::Bytes;
 use hyper::{Method, StatusCode};
 use tokio::time::Instant;
 use uuid::Uuid;
-use writ_server::wire::StatusName;
 
 use super::{DataDir, check, micros, percentile_ms};
 use crate::bench::http::Workload;
@@ -303,25 +302,7 @@ async fn overload(args: &OverloadArgs, server: &ServerProcess) -> Result<bool, S
     let ids: Vec<Uuid> = acknowledged.iter().map(|&i| workload.id(i)).collect();
     let connections = check::connect(&server.url(), CHECK_CONNECTIONS).await?;
     let (answers, connections) = check::statuses(connections, ids.clone()).await?;
-    let mut lost = 0u64;
-    let mut not_succeeded = 0u64;
-    for (id, answer) in ids.iter().zip(&answers) {
-        match answer.as_ref().map(|a| a.status) {
-            Some(StatusName::Succeeded) => {}
-            Some(StatusName::Rejected | StatusName::Failed) => {
-                not_succeeded += 1;
-                if not_succeeded == 1 {
-                    eprintln!("VIOLATION: acknowledged {id} did not succeed: {answer:?}");
-                }
-            }
-            None | Some(StatusName::Accepted) => {
-                lost += 1;
-                if lost <= 5 {
-                    eprintln!("VIOLATION: acknowledged {id} is lost: {answer:?}");
-                }
-            }
-        }
-    }
+    let (lost, not_succeeded) = check::acknowledged_outcomes(&ids, &answers);
     let mut refused = tally.refused.clone();
     refused.extend(&probed.refused);
     refused.truncate(REFUSED_CHECKED_MAX);

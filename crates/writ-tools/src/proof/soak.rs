@@ -28,7 +28,6 @@ use clap::Args;
 use hyper::{Method, StatusCode};
 use tokio::time::Instant;
 use uuid::Uuid;
-use writ_server::wire::StatusName;
 
 use super::overload::{Offer, Pool, Tally, closed_loop, open_loop};
 use super::{DataDir, Rng, check, fresh_seed, percentile_ms};
@@ -345,23 +344,9 @@ async fn soak(args: &SoakArgs, server: &ServerProcess) -> Result<bool, String> {
     let ids: Vec<Uuid> = sample.values.iter().map(|&i| workload.id(i)).collect();
     let connections = check::connect(&server.url(), CHECK_CONNECTIONS).await?;
     let (answers, _) = check::statuses(connections, ids.clone()).await?;
-    for (id, answer) in ids.iter().zip(&answers) {
-        match answer.as_ref().map(|a| a.status) {
-            Some(StatusName::Succeeded) => {}
-            Some(StatusName::Rejected | StatusName::Failed) => {
-                not_succeeded += 1;
-                if not_succeeded == 1 {
-                    eprintln!("VIOLATION: acknowledged {id} did not succeed: {answer:?}");
-                }
-            }
-            None | Some(StatusName::Accepted) => {
-                lost += 1;
-                if lost <= 5 {
-                    eprintln!("VIOLATION: acknowledged {id} is lost: {answer:?}");
-                }
-            }
-        }
-    }
+    let (sampled_lost, sampled_not_succeeded) = check::acknowledged_outcomes(&ids, &answers);
+    lost += sampled_lost;
+    not_succeeded += sampled_not_succeeded;
     let (warm_gauges, warm_accepted) = warm.unwrap_or_default();
     let grown = accepted.saturating_sub(warm_accepted);
     let growth_per_command = if grown == 0 {
