@@ -11,7 +11,8 @@
 //! connection answered `503` rests that long before it carries another command (clients
 //! that honour `Retry-After`); by default it goes again at once. `503`s are also timed
 //! apart for the first request on a newly opened connection, which waits for the server
-//! to accept it. Meanwhile the server's peak RSS (`VmHWM`) is sampled. Afterwards every
+//! to accept it, and every new connection's first answer is timed from its connect (what
+//! a new client waits for). Meanwhile the server's peak RSS (`VmHWM`) is sampled. Afterwards every
 //! acknowledged id must reach `succeeded`, and a sample of the refused ids must be unknown
 //! to the server.
 
@@ -126,6 +127,9 @@ pub(super) struct Tally {
     /// Latencies of the `503` answers to the first request on a new connection
     /// (connecting not included), microseconds; also in `refused_us`.
     refused_first_us: Vec<u32>,
+    /// From the connect of a new connection to the first answer on it, whatever the
+    /// answer (what a new client waits for), microseconds.
+    first_answer_us: Vec<u32>,
     pub(super) accepted: Vec<u64>,
     pub(super) refused: Vec<u64>,
     /// Any other status code.
@@ -263,6 +267,7 @@ async fn overload(args: &OverloadArgs, server: &ServerProcess) -> Result<bool, S
     tally.accepted_us.sort_unstable();
     tally.refused_us.sort_unstable();
     tally.refused_first_us.sort_unstable();
+    tally.first_answer_us.sort_unstable();
     let mut late_us = late_us;
     late_us.sort_unstable();
     println!(
@@ -290,6 +295,12 @@ async fn overload(args: &OverloadArgs, server: &ServerProcess) -> Result<bool, S
         tally.refused_first_us.len(),
         percentile_ms(&tally.refused_first_us, 0.5),
         percentile_ms(&tally.refused_first_us, 0.99),
+    );
+    println!(
+        "first_answer_on_new_connection={} p50_ms={:.3} p99_ms={:.3}",
+        tally.first_answer_us.len(),
+        percentile_ms(&tally.first_answer_us, 0.5),
+        percentile_ms(&tally.first_answer_us, 0.99),
     );
     if let Some(error) = &tally.first_error {
         eprintln!("first request without an answer: {error}");
@@ -465,6 +476,7 @@ pub(super) async fn open_loop(
         let (pool, tally, target) = (Arc::clone(pool), Arc::clone(tally), target.clone());
         tasks.spawn(async move {
             let first = matches!(lane, Lane::New);
+            let connecting = Instant::now();
             let mut client = match lane {
                 Lane::Idle(client) => client,
                 Lane::New => {
@@ -487,10 +499,14 @@ pub(super) async fn open_loop(
             {
                 Ok((status, _)) => {
                     let us = micros(started.elapsed());
+                    let first_answer_us = micros(connecting.elapsed());
                     let refused = status == StatusCode::SERVICE_UNAVAILABLE;
                     {
                         let mut tally = tally.lock().expect("never poisoned");
                         tally.last_answer = Some(Instant::now());
+                        if first {
+                            tally.first_answer_us.push(first_answer_us);
+                        }
                         match status {
                             StatusCode::ACCEPTED => {
                                 tally.accepted_us.push(us);
