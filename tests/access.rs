@@ -346,3 +346,60 @@ async fn https_and_wss_on_the_same_port_with_a_token() {
 
     assert!(server.terminate().success());
 }
+
+/// A request without a valid token is refused before its body is read, so strangers
+/// cannot spend the room that bodies on their way share (`--body-reading-bytes-max`).
+#[tokio::test]
+async fn a_stranger_is_refused_before_its_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = TempDir::new("e2e-stranger");
+    let tokens = write_tokens(dir.path());
+    let data = dir.path().join("data");
+    // Room for two 1 MiB bodies on their way, and no more.
+    let server = Server::start_with(
+        &data,
+        &[
+            "--tokens",
+            &tokens,
+            "--body-reading-bytes-max",
+            "2097152",
+            "--body-timeout",
+            "10s",
+        ],
+    );
+    let mut strangers = Vec::new();
+    for token in [None, Some("wrong"), None] {
+        let mut stream = TcpStream::connect(("127.0.0.1", server.port))
+            .await
+            .unwrap();
+        let authorization = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        let head = format!(
+            "POST /update HTTP/1.1\r\nHost: 127.0.0.1\r\n{authorization}Content-Type: application/json\r\nContent-Length: 1048576\r\n\r\n{{"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // Answered at once, its body never waited for.
+        let mut answer = vec![0u8; 4096];
+        let read = tokio::time::timeout(BOUND, stream.read(&mut answer))
+            .await
+            .expect("answered without the body")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        strangers.push(stream);
+    }
+    // The room is all there for a client with a token.
+    let mut http = common::Http::connect(server.port).await;
+    let authorization = format!("Bearer {TOKEN}");
+    let response = http
+        .send(
+            Method::POST,
+            "/update",
+            &[("authorization", &authorization)],
+            Some(&common::open_ticket(Uuid::new_v4(), "t-1")),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+}

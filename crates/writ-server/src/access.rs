@@ -458,11 +458,12 @@ pub(crate) fn check_command(caller: Option<&Caller>, name: &str) -> Result<(), A
 /// The token of an `Authorization: Bearer TOKEN` header; `None` without one (or with
 /// another scheme).
 fn bearer(request: &Request) -> Option<&str> {
-    let value = request
-        .headers()
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
+    bearer_token(request.headers())
+}
+
+/// [`bearer`] over a request's headers.
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)

@@ -53,6 +53,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 
+use crate::access::{self, Tokens};
 use crate::options::ServerOptions;
 use crate::problem::{ApiError, ProblemKind};
 use crate::telemetry::{self, Closed, OpenGauge};
@@ -68,6 +69,7 @@ pub(crate) const HEAD_BYTES_MAX: usize = 64 << 10;
 pub(crate) async fn serve<L>(
     mut listener: L,
     router: Router,
+    tokens: Option<Tokens>,
     options: &ServerOptions,
     signal: impl Future<Output = ()>,
 ) where
@@ -89,6 +91,7 @@ pub(crate) async fn serve<L>(
                 .max(options.body_bytes_max)
                 .min(Semaphore::MAX_PERMITS),
         )),
+        tokens,
     };
     let addresses = (options.connections_per_address_max > 0)
         .then(|| Arc::new(PerAddress::new(options.connections_per_address_max)));
@@ -350,6 +353,10 @@ struct Edge {
     body_bytes_max: usize,
     /// Bytes of bodies being read (see [`ServerOptions::body_reading_bytes_max`]).
     reading: Arc<Semaphore>,
+    /// With `--tokens`, the tokens: a request without a valid one has its body left
+    /// unread (the access check answers `401` without it), so that strangers cannot spend
+    /// the room of the bodies being read.
+    tokens: Option<Tokens>,
 }
 
 /// One connection's service: reads each request's body under the body deadline, then
@@ -372,6 +379,8 @@ impl hyper::service::Service<hyper::Request<Incoming>> for EdgeService {
         let max = self.edge.body_bytes_max;
         let step = if body.is_end_stream() {
             Step::Routing(route(&self.edge.router, parts, Body::new(body)))
+        } else if self.edge.stranger(&parts) {
+            Step::Routing(route(&self.edge.router, parts, Body::empty()))
         } else if body.size_hint().lower() > max as u64 {
             Step::Answered(Some(too_large(max)))
         } else if let Some(reserved) = self.edge.reserve(&body) {
@@ -401,6 +410,16 @@ impl hyper::service::Service<hyper::Request<Incoming>> for EdgeService {
 }
 
 impl Edge {
+    /// Whether the server wants tokens and this request carries no valid one: its body is
+    /// not read (the access check refuses it whatever the body).
+    fn stranger(&self, parts: &request::Parts) -> bool {
+        self.tokens.as_ref().is_some_and(|tokens| {
+            access::bearer_token(&parts.headers)
+                .and_then(|token| tokens.grant(token))
+                .is_none()
+        })
+    }
+
     /// Reserves room for `body`'s bytes: its exact length when the head names one, else the
     /// bound on a body. `None` when it does not fit now.
     fn reserve(&self, body: &Incoming) -> Option<ReadingPermit> {

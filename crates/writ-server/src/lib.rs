@@ -268,7 +268,13 @@ where
             state.begin_shutdown();
         }
     };
-    let server = connections::serve(listener, router(state.clone()), state.options(), draining);
+    let server = connections::serve(
+        listener,
+        router(state.clone()),
+        state.tokens().cloned(),
+        state.options(),
+        draining,
+    );
     let mut server = std::pin::pin!(server);
     let mut deadline_rx = std::pin::pin!(deadline_rx);
     let deadline = tokio::select! {
