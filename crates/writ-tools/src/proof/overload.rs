@@ -488,15 +488,35 @@ pub(super) async fn open_loop(
                 }
             };
             let started = Instant::now();
-            match check::call(
+            let mut answer = check::call(
                 &mut client,
                 Method::POST,
                 "/update",
-                Some(body),
+                Some(body.clone()),
                 REQUEST_MAX,
             )
-            .await
-            {
+            .await;
+            if answer.is_err() && !first {
+                // A kept-alive connection the server closed while it sat in the pool (its
+                // head or idle deadline passed): as HTTP clients do, send again once on a
+                // new connection. Safe: the command's id makes a second copy a duplicate.
+                answer = match tokio::time::timeout(REQUEST_MAX, Client::connect(&target)).await {
+                    Ok(Ok(fresh)) => {
+                        client = fresh;
+                        check::call(
+                            &mut client,
+                            Method::POST,
+                            "/update",
+                            Some(body),
+                            REQUEST_MAX,
+                        )
+                        .await
+                    }
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err("connecting timed out".to_owned()),
+                };
+            }
+            match answer {
                 Ok((status, _)) => {
                     let us = micros(started.elapsed());
                     let first_answer_us = micros(connecting.elapsed());
