@@ -16,7 +16,7 @@ use crate::library::Budget;
 ///
 /// # Answers of unbounded size
 ///
-/// A query whose answer grows with the data (every comment of a ticket, every event of a
+/// A query whose answer grows with the data (every entry of a list, every event of a
 /// history) builds it with [`Args::array`] or charges each part with [`Args::charge`]: when
 /// query code calls it, each part counts against the query's memory and time limits as it
 /// is built, and the query gives up with [`QueryError::OverBudget`] at the first part that
@@ -69,7 +69,7 @@ impl<'a> Args<'a> {
     }
 
     /// The JSON array of `items`, each charged to the budget as it is made: a list of
-    /// unbounded length (a ticket's comments) stops at the first item over the budget.
+    /// unbounded length stops at the first item over the budget.
     ///
     /// ```
     /// use serde_json::{Map, json};

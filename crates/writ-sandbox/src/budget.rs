@@ -22,7 +22,7 @@ const CLOCK_STEP_BYTES: usize = 16 << 10;
 ///
 /// The sandbox makes one per call from the query's limits (see
 /// [`Library::call`](crate::Library::call)); a library that builds an answer of unbounded
-/// size (every comment of a ticket, every event of a history) [`charge`](Budget::charge)s
+/// size (every entry of a list, every event of a history) [`charge`](Budget::charge)s
 /// it as it goes and gives up at the first error. Once exceeded, a budget stays exceeded:
 /// every later charge fails too, and the sandbox fails the query whatever the library
 /// answers. [`Budget::unlimited`] is for callers without limits (named queries, tests).

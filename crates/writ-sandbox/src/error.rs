@@ -41,7 +41,7 @@ pub enum SandboxError {
         "the answer of {function} is more than {budget_bytes} bytes of JSON, the most a library answer may take within the query's memory limit of {limit_bytes} bytes"
     )]
     LibraryAnswerTooLarge {
-        /// The library function, e.g. `getTicket`.
+        /// The library function, e.g. `getCounter`.
         function: String,
         /// The most bytes of JSON one answer may take.
         budget_bytes: usize,

@@ -25,7 +25,7 @@ pub trait Library: Send + Sync {
     ///
     /// Runs on a sandbox worker while the query's time limit runs, and its answer counts
     /// against the query's memory and time limits through `budget`: an answer whose size
-    /// depends on the data (a ticket's comments, a history) should be built piece by piece,
+    /// depends on the data (the entries of a list, a history) should be built piece by piece,
     /// each piece [charged](Budget::charge_json), giving up at the first error. Whatever the
     /// library returns then, the sandbox fails the query with
     /// [`SandboxError::LibraryAnswerTooLarge`](crate::SandboxError::LibraryAnswerTooLarge)

@@ -83,7 +83,7 @@ pub struct ServerOptions {
     /// position; then `504`. Default 10 s.
     pub after_wait_max: Duration,
     /// Most bytes of JSON a named query (`GET /query/v{N}/{name}`) may build for its
-    /// answer; a query that would build more (every comment of a huge ticket) stops and
+    /// answer; a query that would build more (every item of a huge list) stops and
     /// answers `422` (`memory_limit`) naming the bound, so one request never makes the
     /// server allocate without limit. Default 32 MiB, what query code gets for one library
     /// answer with the sandbox's default memory limit.

@@ -531,13 +531,13 @@ mod tests {
     #[test]
     fn a_library_answer_over_its_budget_is_the_memory_limit() {
         let error = ApiError::from(SandboxError::LibraryAnswerTooLarge {
-            function: "getTicket".into(),
+            function: "getCounter".into(),
             budget_bytes: 1 << 20,
             limit_bytes: 4 << 20,
         });
         assert_eq!(error.kind, ProblemKind::MemoryLimit);
         assert_eq!(error.kind.status(), StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(error.detail.contains("getTicket"), "{}", error.detail);
+        assert!(error.detail.contains("getCounter"), "{}", error.detail);
         assert!(
             error.detail.contains("memory limit of 4194304 bytes"),
             "{}",

@@ -136,7 +136,7 @@ impl ReadModels {
     }
 
     /// [`ReadModels::call`] with the answer built within `budget`: a query that builds an
-    /// answer of unbounded size (every comment of a ticket) fails with
+    /// answer of unbounded size (every entry of a long history) fails with
     /// [`QueryError::OverBudget`] instead of building it, when it charges what it builds
     /// (see [`Args::array`](crate::Args::array)). The server gives every named query one.
     pub fn call_within(
