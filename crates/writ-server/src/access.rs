@@ -6,7 +6,8 @@
 //! its digest, and digests are compared in constant time.
 //!
 //! With tokens, one layer (`AccessLayer`) is the one check every routed request passes before
-//! anything else (before the request gate takes a place for it and before a body is read):
+//! anything else (before the request gate takes a place for it; the edge, which reads a
+//! body before routing, reads none without a valid token and hands the token's grant on):
 //! `/health` is open, every other route needs `Authorization: Bearer TOKEN`, missing or
 //! unknown answers `401` (with `WWW-Authenticate: Bearer`), a token whose scopes do not
 //! cover the route answers `403`. Which scope a route needs is the table [`ROUTES`]; a
@@ -480,8 +481,8 @@ fn refuse(reason: telemetry::Refusal, detail: String) -> Response {
 }
 
 /// The access check every routed request passes first, with tokens; see the module
-/// documentation. A refusal is answered at once: the body is never read and the request
-/// gate never admits it.
+/// documentation. A refusal is answered at once and the request gate never admits it; a
+/// request without a valid token never has its body read (the edge leaves it unread).
 ///
 /// A plain tower layer, like the gate, since it sits on the hot path.
 #[derive(Debug, Clone)]
@@ -534,7 +535,16 @@ where
             Need::Open => return AccessFuture::Admitted(self.inner.call(request)),
             Need::AnyOf(scopes) => scopes,
         };
-        let refused = match bearer(&request).map(|token| self.tokens.grant(token)) {
+        // The edge looked the token of a request with a body up already.
+        let known = request
+            .extensions()
+            .get::<Caller>()
+            .map(|c| Arc::clone(&c.0));
+        let grant = match known {
+            Some(grant) => Some(Some(grant)),
+            None => bearer(&request).map(|token| self.tokens.grant(token).cloned()),
+        };
+        let refused = match grant {
             None => refuse(
                 telemetry::Refusal::Unauthorized,
                 "this server needs a token: send Authorization: Bearer TOKEN".to_owned(),
@@ -544,7 +554,6 @@ where
                 "the bearer token is not one this server knows".to_owned(),
             ),
             Some(Some(grant)) if scopes.is_empty() || scopes.iter().any(|s| grant.has(*s)) => {
-                let grant = Arc::clone(grant);
                 request.extensions_mut().insert(Caller(grant));
                 return AccessFuture::Admitted(self.inner.call(request));
             }

@@ -53,7 +53,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 
-use crate::access::{self, Tokens};
+use crate::access::{self, Caller, Tokens};
 use crate::options::ServerOptions;
 use crate::problem::{ApiError, ProblemKind};
 use crate::telemetry::{self, Closed, OpenGauge};
@@ -375,11 +375,11 @@ impl hyper::service::Service<hyper::Request<Incoming>> for EdgeService {
     fn call(&self, request: hyper::Request<Incoming>) -> EdgeFuture {
         self.clock.request_began();
         let busy = Busy(Arc::clone(&self.clock));
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let max = self.edge.body_bytes_max;
         let step = if body.is_end_stream() {
             Step::Routing(route(&self.edge.router, parts, Body::new(body)))
-        } else if self.edge.stranger(&parts) {
+        } else if self.edge.stranger(&mut parts) {
             Step::Routing(route(&self.edge.router, parts, Body::empty()))
         } else if body.size_hint().lower() > max as u64 {
             Step::Answered(Some(too_large(max)))
@@ -411,13 +411,20 @@ impl hyper::service::Service<hyper::Request<Incoming>> for EdgeService {
 
 impl Edge {
     /// Whether the server wants tokens and this request carries no valid one: its body is
-    /// not read (the access check refuses it whatever the body).
-    fn stranger(&self, parts: &request::Parts) -> bool {
-        self.tokens.as_ref().is_some_and(|tokens| {
-            access::bearer_token(&parts.headers)
-                .and_then(|token| tokens.grant(token))
-                .is_none()
-        })
+    /// not read (the access check refuses it whatever the body). A valid one's grant goes
+    /// into the request as its [`Caller`], so that the access check does not hash the token
+    /// again.
+    fn stranger(&self, parts: &mut request::Parts) -> bool {
+        let Some(tokens) = &self.tokens else {
+            return false;
+        };
+        match access::bearer_token(&parts.headers).and_then(|token| tokens.grant(token)) {
+            Some(grant) => {
+                parts.extensions.insert(Caller(Arc::clone(grant)));
+                false
+            }
+            None => true,
+        }
     }
 
     /// Reserves room for `body`'s bytes: its exact length when the head names one, else the
