@@ -178,16 +178,21 @@ struct Gauges {
 /// Reads the server's RSS and open files from `/proc` and its dedupe index size from
 /// `/metrics`.
 async fn gauges(server: &ServerProcess, metrics: &mut Client) -> Result<Gauges, String> {
-    let (status, body) = check::call(metrics, Method::GET, "/metrics", None, REQUEST_MAX).await?;
-    if status != StatusCode::OK {
-        return Err(format!("GET /metrics answered {status}"));
-    }
+    let text = metrics_text(metrics).await?;
     Ok(Gauges {
         rss_kib: rss_kib(server.pid()).unwrap_or(0),
         open_files: open_files(server.pid()).unwrap_or(0),
-        dedupe_entries: metric_value(&String::from_utf8_lossy(&body), "writ_dedupe_entries")
-            .unwrap_or(0.0) as u64,
+        dedupe_entries: metric_value(&text, "writ_dedupe_entries").unwrap_or(0.0) as u64,
     })
+}
+
+/// The server's `/metrics`, as text.
+async fn metrics_text(client: &mut Client) -> Result<String, String> {
+    let (status, body) = check::call(client, Method::GET, "/metrics", None, REQUEST_MAX).await?;
+    if status != StatusCode::OK {
+        return Err(format!("GET /metrics answered {status}"));
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 /// The value of the unlabelled sample `name` in a Prometheus text exposition.
@@ -319,12 +324,7 @@ async fn soak(args: &SoakArgs, server: &ServerProcess) -> Result<bool, String> {
     // The server's outcome counts cover every acknowledged command (the soak is its only
     // client, and the tickets domain issues no commands of its own)...
     let acknowledged = accepted + args.tickets;
-    let (status, body) =
-        check::call(&mut metrics, Method::GET, "/metrics", None, REQUEST_MAX).await?;
-    if status != StatusCode::OK {
-        return Err(format!("GET /metrics answered {status}"));
-    }
-    let text = String::from_utf8_lossy(&body);
+    let text = metrics_text(&mut metrics).await?;
     let outcome = |status: &str| {
         metric_value(
             &text,
