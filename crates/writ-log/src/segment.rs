@@ -116,7 +116,6 @@ pub(crate) fn prepare_file(
     file.set_len(size)?;
     let mut zeroed = 0u64;
     if zero_fill {
-        let zeros = vec![0u8; ZERO_CHUNK.min(usize::try_from(size).unwrap_or(ZERO_CHUNK))];
         let mut since_sync = 0u64;
         while zeroed < size {
             if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
@@ -128,8 +127,8 @@ pub(crate) fn prepare_file(
             if hurry.is_some_and(|h| h.load(Ordering::Relaxed)) {
                 break;
             }
-            let n = zeros.len().min((size - zeroed) as usize);
-            write_all_at(&*file, &zeros[..n], zeroed)?;
+            let n = ZERO_CHUNK.min(usize::try_from(size - zeroed).unwrap_or(ZERO_CHUNK));
+            file.write_zeros_at(zeroed, n)?;
             zeroed += n as u64;
             since_sync += n as u64;
             if since_sync >= ZERO_SYNC_EVERY && zeroed < size {
