@@ -47,6 +47,7 @@
 pub mod check;
 mod clock;
 mod dedupe;
+pub mod dedupe_run;
 mod engine;
 mod error;
 mod metrics;

@@ -155,11 +155,7 @@ impl StorageFile for FsFile {
 
 /// Writes all of `buf` at `offset`, looping over short writes. A write that returns 0 is
 /// an error ([`io::ErrorKind::WriteZero`]); `Interrupted` is retried.
-pub(crate) fn write_all_at(
-    file: &dyn StorageFile,
-    mut buf: &[u8],
-    mut offset: u64,
-) -> io::Result<()> {
+pub fn write_all_at(file: &dyn StorageFile, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
     while !buf.is_empty() {
         match file.write_at(buf, offset) {
             Ok(0) => {
@@ -181,11 +177,7 @@ pub(crate) fn write_all_at(
 }
 
 /// Reads into `buf` at `offset` until it is full or the file ends; returns the bytes read.
-pub(crate) fn read_full_at(
-    file: &dyn StorageFile,
-    buf: &mut [u8],
-    offset: u64,
-) -> io::Result<usize> {
+pub fn read_full_at(file: &dyn StorageFile, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
         match file.read_at(&mut buf[done..], offset + done as u64) {
