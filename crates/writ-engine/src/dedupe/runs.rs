@@ -291,11 +291,12 @@ pub(crate) fn merge_runs(storage: &dyn Storage, runs: &[Arc<Run>]) -> Result<Run
         let mut best: Option<(u128, u64)> = None;
         for source in &mut sources {
             match source.peek() {
-                Some(Ok((id, seq))) => {
-                    if best.is_none_or(|(b, s)| *id < b || (*id == b && *seq > s)) {
-                        best = Some((*id, *seq));
-                    }
+                Some(Ok((id, seq)))
+                    if best.is_none_or(|(b, s)| *id < b || (*id == b && *seq > s)) =>
+                {
+                    best = Some((*id, *seq));
                 }
+                Some(Ok(_)) => {}
                 Some(Err(_)) => return source.next(),
                 None => {}
             }
