@@ -64,6 +64,7 @@ mod types;
 mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use dedupe::runs::DEDUPE_DIR;
 pub use engine::{
     Engine, EngineStats, LOCK_FILE, Pending, Submission, Submitted, WaitError, WaitFor,
 };
