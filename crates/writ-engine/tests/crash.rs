@@ -674,6 +674,15 @@ fn open_spilling(storage: &SimStorage) -> (Engine, writ_engine::RecoveryReport) 
     Engine::open(Arc::new(storage.clone()), counters(), spilling()).expect("engine opens")
 }
 
+/// Puts a file into `dedupe/` durably, as a crash may have left it.
+fn plant(storage: &SimStorage, name: &str, bytes: &[u8]) {
+    let file = writ_log::storage::Storage::create(storage, &Path::new("dedupe").join(name))
+        .expect("a new file");
+    writ_log::storage::write_all_at(&*file, bytes, 0).unwrap();
+    file.sync_data().unwrap();
+    writ_log::storage::Storage::sync_dir(storage, Path::new("dedupe")).unwrap();
+}
+
 fn dedupe_files(storage: &SimStorage) -> Vec<String> {
     let mut names = storage.file_names(Path::new("dedupe"));
     names.sort();
@@ -710,11 +719,11 @@ fn crash_while_writing_a_dedupe_run_before_its_rename_keeps_every_id() {
     wait_until(|| engine.stats().dedupe_spill_failures > 0);
     all_duplicates(&engine, 1..=4);
     // What a crash in the middle of the write leaves when the `.tmp` reached the disk.
-    let tmp = Path::new("dedupe").join("00000000000000000000-00000000000000000003.ids.tmp");
-    let file = writ_log::storage::Storage::create(&storage, &tmp).unwrap();
-    writ_log::storage::write_all_at(&*file, b"half a run", 0).unwrap();
-    file.sync_data().unwrap();
-    writ_log::storage::Storage::sync_dir(&storage, Path::new("dedupe")).unwrap();
+    plant(
+        &storage,
+        "00000000000000000000-00000000000000000003.ids.tmp",
+        b"half a run",
+    );
     let crashed = storage.crash();
     drop(engine);
 
@@ -793,10 +802,11 @@ fn overlapping_dedupe_runs_left_by_a_crash_during_a_merge_keep_the_wider_one() {
         encoder.push(id, id as u64 - 1);
     }
     let bytes = encoder.finish_into_vec(0, 3, now_ms(), now_ms());
-    let path = Path::new("dedupe").join("00000000000000000000-00000000000000000003.ids");
-    let file = writ_log::storage::Storage::create(&storage, &path).unwrap();
-    writ_log::storage::write_all_at(&*file, &bytes, 0).unwrap();
-    file.sync_data().unwrap();
+    plant(
+        &storage,
+        "00000000000000000000-00000000000000000003.ids",
+        &bytes,
+    );
 
     let (engine, report) = open_spilling(&storage);
     assert_eq!((report.dedupe_runs, report.dedupe_runs_removed), (1, 1));

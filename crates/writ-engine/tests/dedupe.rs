@@ -81,14 +81,29 @@ fn run_files(storage: &SimStorage) -> Vec<String> {
     names
 }
 
-#[test]
-fn ids_spilled_to_runs_stay_duplicates_conflicts_and_statuses_across_a_restart() {
-    let storage = SimStorage::new();
-    let (engine, _) = open(&storage, options(4, 64));
-    for n in 1..=30 {
+/// An engine that ran ids `1..=ids` and never spilled: its journal holds them, no run.
+fn journal_only(storage: &SimStorage, ids: u128) -> Engine {
+    let (engine, _) = open(storage, options(1000, 1000));
+    for n in 1..=ids {
+        run(&engine, n);
+    }
+    engine
+}
+
+/// An engine that ran ids `1..=ids` and spilled what was due.
+fn spilled_engine(storage: &SimStorage, spill: usize, ids: u128) -> Engine {
+    let (engine, _) = open(storage, options(spill, 64));
+    for n in 1..=ids {
         run(&engine, n);
     }
     spilled(&engine);
+    engine
+}
+
+#[test]
+fn ids_spilled_to_runs_stay_duplicates_conflicts_and_statuses_across_a_restart() {
+    let storage = SimStorage::new();
+    let engine = spilled_engine(&storage, 4, 30);
     let stats = engine.stats();
     assert!(stats.dedupe_runs >= 1, "{stats:?}");
     assert_eq!(stats.dedupe_entries, 30);
@@ -130,10 +145,7 @@ fn ids_spilled_to_runs_stay_duplicates_conflicts_and_statuses_across_a_restart()
 fn a_start_over_a_window_without_runs_spills_as_it_goes() {
     let storage = SimStorage::new();
     {
-        let (engine, _) = open(&storage, options(1000, 1000));
-        for n in 1..=50 {
-            run(&engine, n);
-        }
+        let engine = journal_only(&storage, 50);
         assert_eq!(engine.stats().dedupe_runs, 0);
     }
     let (engine, report) = open(&storage, options(8, 16));
@@ -199,12 +211,7 @@ fn plant_run(storage: &SimStorage, entries: &[(u128, u64)], last_seq: u64, at_ms
 #[test]
 fn a_run_entry_whose_journal_record_holds_another_id_is_not_a_duplicate() {
     let storage = SimStorage::new();
-    {
-        let (engine, _) = open(&storage, options(1000, 1000));
-        for n in 1..=3 {
-            run(&engine, n);
-        }
-    }
+    drop(journal_only(&storage, 3));
     // Records 0, 1, 2 hold ids 1, 2, 3; the run says stranger 99 is record 1.
     let now = support::now_ms();
     plant_run(&storage, &[(1, 0), (3, 2), (99, 1)], 2, now);
@@ -219,11 +226,7 @@ fn a_run_entry_whose_journal_record_holds_another_id_is_not_a_duplicate() {
 #[test]
 fn an_id_that_passes_a_filter_without_being_in_the_run_is_new() {
     let storage = SimStorage::new();
-    let (engine, _) = open(&storage, options(16, 64));
-    for n in 1..=16 {
-        run(&engine, n);
-    }
-    spilled(&engine);
+    let engine = spilled_engine(&storage, 16, 16);
     let name = &run_files(&storage)[0];
     let bytes = storage
         .read_written(&Path::new("dedupe").join(name))
@@ -240,11 +243,7 @@ fn an_id_that_passes_a_filter_without_being_in_the_run_is_new() {
 #[test]
 fn a_damaged_block_found_by_a_lookup_is_refused_then_rebuilt_from_the_journal() {
     let storage = SimStorage::new();
-    let (engine, _) = open(&storage, options(8, 64));
-    for n in 1..=8 {
-        run(&engine, n);
-    }
-    spilled(&engine);
+    let engine = spilled_engine(&storage, 8, 8);
     let name = run_files(&storage)[0].clone();
     storage
         .corrupt(&Path::new("dedupe").join(&name), 5, &[0xff])

@@ -186,17 +186,7 @@ impl DedupeIndex {
                 match shard.get(&id) {
                     Some(slot) if slot.fingerprint == fingerprint => Reserve::Duplicate,
                     Some(_) => Reserve::Conflict,
-                    None => {
-                        shard.insert(
-                            id,
-                            Slot {
-                                fingerprint,
-                                seq: PENDING,
-                            },
-                        );
-                        self.len.fetch_add(1, Ordering::Relaxed);
-                        Reserve::Reserved
-                    }
+                    None => self.insert_pending(&mut shard, id, fingerprint),
                 }
             }
         }
@@ -212,21 +202,28 @@ impl DedupeIndex {
             if bounded && self.len.load(Ordering::Relaxed) >= self.max {
                 return Reserve::Full;
             }
-            shard.insert(
-                id,
-                Slot {
-                    fingerprint,
-                    seq: PENDING,
-                },
-            );
-            self.len.fetch_add(1, Ordering::Relaxed);
-            Reserve::Reserved
+            self.insert_pending(shard, id, fingerprint)
         })?;
         Ok(match found {
             Ok(slot) if slot.fingerprint == fingerprint => Reserve::Duplicate,
             Ok(_) => Reserve::Conflict,
             Err(reserve) => reserve,
         })
+    }
+
+    fn insert_pending(
+        &self,
+        shard: &mut HashMap<Uuid, Slot>,
+        id: Uuid,
+        fingerprint: u64,
+    ) -> Reserve {
+        let pending = Slot {
+            fingerprint,
+            seq: PENDING,
+        };
+        shard.insert(id, pending);
+        self.len.fetch_add(1, Ordering::Relaxed);
+        Reserve::Reserved
     }
 
     /// What the index holds for `id`: in the hot map, or in a run (confirmed against the
