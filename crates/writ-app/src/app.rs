@@ -89,6 +89,10 @@ impl Config {
         config.engine.timers_max = usize::try_from(args.timers_max).unwrap_or(usize::MAX);
         config.engine.dedupe_entries_max =
             usize::try_from(args.dedupe_entries_max).unwrap_or(usize::MAX);
+        // A hot map bounded below the spill size spills at its bound.
+        config.engine.dedupe_spill_entries = usize::try_from(args.dedupe_spill_entries)
+            .unwrap_or(usize::MAX)
+            .min(config.engine.dedupe_entries_max);
         config.server.requests_max = usize::try_from(args.requests_max).unwrap_or(usize::MAX);
         config.server.waits_max = usize::try_from(args.waits_max).unwrap_or(usize::MAX);
         config.server.connections_max = usize::try_from(args.connections_max).unwrap_or(usize::MAX);

@@ -79,13 +79,20 @@ pub struct ServeArgs {
     #[arg(long, env = "WRIT_TIMERS_MAX", default_value_t = 1_000_000,
         value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
     pub timers_max: u64,
-    /// Most command ids the dedupe index holds (those within `--dedupe-window`, and those
-    /// not yet durable), about 60 bytes of memory each (600 MB at the default); at the
-    /// bound new commands are refused with 503 until ids leave the window. The bound to
-    /// size is rate x window: 10,000,000 lasts 24 h at 115 commands/s, 1 h at 2,800/s.
+    /// Most command ids the dedupe index holds in memory, in its hot map (those not yet
+    /// durable, and the durable ones not yet spilled to a run file in `dedupe/`), about
+    /// 40-70 bytes each. The hot map spills at `--dedupe-spill-entries`, so this is
+    /// reached only when spilling falls behind or fails (a full disk): then new commands
+    /// are refused with 503, and nothing is forgotten. It does not bound the window: ids
+    /// in runs cost about 1.35 bytes of memory and 25 bytes of disk each.
     #[arg(long, env = "WRIT_DEDUPE_ENTRIES_MAX", default_value_t = 10_000_000,
         value_parser = clap::value_parser!(u64).range(1..=10_000_000_000))]
     pub dedupe_entries_max: u64,
+    /// Hot ids at which the dedupe index writes them, sorted, to a run file in `dedupe/`
+    /// (taken as `--dedupe-entries-max` when above it).
+    #[arg(long, env = "WRIT_DEDUPE_SPILL_ENTRIES", default_value_t = 4_000_000,
+        value_parser = clap::value_parser!(u64).range(1..=10_000_000_000))]
+    pub dedupe_spill_entries: u64,
     /// Longest a query with `?after=POSITION` waits for the read models to include the
     /// position (then 504); each such wait holds one of `--waits-max`'s places.
     #[arg(long, env = "WRIT_AFTER_WAIT_MAX", default_value = "10s", value_parser = parse_duration)]
@@ -228,6 +235,9 @@ pub(crate) fn log_recovery(report: &RecoveryReport) {
         events = report.events,
         timers_pending = report.timers_pending,
         dedupe_entries = report.dedupe_entries,
+        dedupe_runs = report.dedupe_runs,
+        dedupe_runs_removed = report.dedupe_runs_removed,
+        dedupe_runs_written = report.dedupe_runs_written,
         elapsed_ms = report.elapsed.as_millis() as u64,
         "store open"
     );

@@ -4,17 +4,15 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 use uuid::Uuid;
-use writ_log::LogReader;
 use writ_log::storage::{FsStorage, Storage};
 
 use crate::dedupe::{self, PENDING, Reserve, Waiters};
 use crate::error::{OpenError, Overload, ReadError, SubmitError, Unavailable};
 use crate::options::EngineOptions;
-use crate::record;
 use crate::recovery::{self, RecoveryReport};
 use crate::registry::{From, Registry};
 use crate::shared::Shared;
@@ -55,8 +53,18 @@ pub struct EngineStats {
     pub failed: u64,
     /// Reactions of processes that failed (the event is parked for that process).
     pub reactions_failed: u64,
-    /// Ids in the dedupe index.
+    /// Ids in the dedupe index: in its hot map and in its runs.
     pub dedupe_entries: usize,
+    /// Ids in the dedupe index's hot map (bounded by `dedupe_entries_max`).
+    pub dedupe_hot_entries: usize,
+    /// Run files of the dedupe index.
+    pub dedupe_runs: usize,
+    /// Bytes of the dedupe index's run files.
+    pub dedupe_run_bytes: u64,
+    /// Bytes of memory the dedupe index holds (hot map tables, runs' filters and fences).
+    pub dedupe_memory_bytes: u64,
+    /// Spills of the dedupe index's hot map that failed (a full disk).
+    pub dedupe_spill_failures: u64,
     /// Commands waiting for the writer.
     pub intake_queue_depth: usize,
     /// Durable timers pending.
@@ -222,7 +230,8 @@ pub struct Engine {
     /// may a submitting thread when the writer is idle ([`Engine::submit_now`]).
     writer: Arc<Mutex<Writer>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    evictor_stop: Mutex<Option<mpsc::Sender<()>>>,
+    /// Stops the `writ-dedupe` thread.
+    dedupe_stop: SyncSender<dedupe::maintain::Msg>,
     _lock: Option<File>,
 }
 
@@ -302,7 +311,7 @@ impl Engine {
             .validate()
             .map_err(|detail| OpenError::InvalidOptions { detail })?;
         let mut report = RecoveryReport::default();
-        let recovered = recovery::recover(storage, registry, options, &mut report)?;
+        let recovered = recovery::recover(Arc::clone(&storage), registry, options, &mut report)?;
         let shared = recovered.shared;
 
         let options = &shared.options;
@@ -346,18 +355,21 @@ impl Engine {
                 Box::new(move || Writer::run_thread(writer, shared, intake_rx)),
             )?);
         }
-        let metrics = &shared.metrics;
-        metrics.dedupe_entries.set(shared.dedupe.len() as f64);
-        metrics
+        shared
+            .metrics
             .dedupe_entries_max
             .set(shared.options.dedupe_entries_max as f64);
-        let (stop_tx, stop_rx) = mpsc::channel();
+        dedupe::maintain::set_gauges(&shared);
+        let (dedupe_tx, dedupe_rx) = mpsc::sync_channel(1);
+        shared.dedupe.start_waking(dedupe_tx.clone());
         {
             let shared = Arc::clone(&shared);
             let window_start = recovered.window_start;
             threads.push(spawn(
-                "writ-dedupe-evict",
-                Box::new(move || run_evictor(shared, command_reader, window_start, stop_rx)),
+                "writ-dedupe",
+                Box::new(move || {
+                    dedupe::maintain::run(shared, storage, command_reader, window_start, dedupe_rx)
+                }),
             )?);
         }
         report.elapsed = started.elapsed();
@@ -367,7 +379,7 @@ impl Engine {
                 intake: intake_tx,
                 writer,
                 threads: Mutex::new(threads),
-                evictor_stop: Mutex::new(Some(stop_tx)),
+                dedupe_stop: dedupe_tx,
                 _lock: None,
             },
             report,
@@ -473,7 +485,11 @@ impl Engine {
             submission.expected_version,
             &decoded.canonical_payload,
         );
-        match shared.dedupe.reserve(id, fingerprint) {
+        match shared
+            .dedupe
+            .reserve(id, fingerprint)
+            .map_err(SubmitError::Read)?
+        {
             Reserve::Reserved => {}
             Reserve::Duplicate => {
                 shared.stats.duplicates.fetch_add(1, Ordering::Relaxed);
@@ -526,7 +542,7 @@ impl Engine {
     }
 
     fn lookup(&self, id: Uuid) -> Result<Lookup, ReadError> {
-        match self.shared.dedupe.get(&id) {
+        match self.shared.dedupe.get(&id)? {
             None => Ok(Lookup::Unknown),
             Some(slot) if slot.seq == PENDING => Ok(Lookup::Pending),
             Some(slot) => Ok(Lookup::Known(self.shared.store.status_of(slot.seq)?)),
@@ -635,6 +651,7 @@ impl Engine {
     /// Counters since open.
     pub fn stats(&self) -> EngineStats {
         let s = &self.shared.stats;
+        let runs = self.shared.dedupe.runs();
         EngineStats {
             commands_accepted: s.commands_accepted.load(Ordering::Relaxed),
             commands_issued: s.commands_issued.load(Ordering::Relaxed),
@@ -647,7 +664,12 @@ impl Engine {
             rejected: s.rejected.load(Ordering::Relaxed),
             failed: s.failed.load(Ordering::Relaxed),
             reactions_failed: s.reactions_failed.load(Ordering::Relaxed),
-            dedupe_entries: self.shared.dedupe.len(),
+            dedupe_entries: self.shared.dedupe.entries() as usize,
+            dedupe_hot_entries: self.shared.dedupe.len(),
+            dedupe_runs: runs.len(),
+            dedupe_run_bytes: runs.iter().map(|r| r.footer().file_bytes()).sum(),
+            dedupe_memory_bytes: self.shared.dedupe.memory_bytes(),
+            dedupe_spill_failures: s.dedupe_spill_failures.load(Ordering::Relaxed),
             intake_queue_depth: self.shared.queued.load(Ordering::Relaxed),
             timers_pending: self.shared.timers_pending.load(Ordering::Relaxed),
         }
@@ -667,7 +689,7 @@ impl Engine {
         }
         self.shared.accepting.store(false, Ordering::Release);
         let _ = self.intake.send(WriterMsg::Shutdown);
-        drop(self.evictor_stop.lock().expect("evictor lock").take());
+        let _ = self.dedupe_stop.send(dedupe::maintain::Msg::Stop);
         for thread in threads {
             let _ = thread.join();
         }
@@ -695,34 +717,6 @@ pub enum WaitError {
     /// Reading the status failed.
     #[error(transparent)]
     Read(#[from] ReadError),
-}
-
-/// Forgets ids whose command left the dedupe window, reading them back from the journal
-/// in order, about once a second.
-fn run_evictor(shared: Arc<Shared>, journal: LogReader, mut cursor: u64, stop: mpsc::Receiver<()>) {
-    let window_ms = shared.options.dedupe_window.as_millis() as u64;
-    loop {
-        match stop.recv_timeout(Duration::from_secs(1)) {
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            _ => return,
-        }
-        let horizon = shared.options.clock.now_ms().saturating_sub(window_ms);
-        let mut iter = journal.iter_from(cursor);
-        while let Some(Ok((seq, bytes))) = iter.next_record() {
-            let Ok((id, recorded_at_ms)) = record::id_and_time(bytes) else {
-                break;
-            };
-            if recorded_at_ms >= horizon {
-                break;
-            }
-            shared.dedupe.evict(id, seq);
-            cursor = seq + 1;
-        }
-        shared
-            .metrics
-            .dedupe_entries
-            .set(shared.dedupe.len() as f64);
-    }
 }
 
 impl crate::subscription::Source for Shared {

@@ -35,6 +35,11 @@ pub enum SubmitError {
     /// The engine does not accept writes now; see the reason.
     #[error("unavailable: {0}")]
     Unavailable(Unavailable),
+    /// The dedupe index could not tell whether the id was seen: reading a run or the
+    /// journal record it names failed. Retry shortly (a damaged run is rebuilt from the
+    /// journal in the background).
+    #[error("the dedupe index could not be read: {0}")]
+    Read(ReadError),
 }
 
 /// Which bound refused a submission.
@@ -44,8 +49,11 @@ pub enum Overload {
     /// The intake queue is full: the command log cannot keep up.
     #[error("the intake queue is full")]
     IntakeQueueFull,
-    /// The dedupe index holds `dedupe_entries_max` ids within the window.
-    #[error("the dedupe index is full; raise dedupe_entries_max or shorten the dedupe window")]
+    /// The dedupe index's hot map holds `dedupe_entries_max` ids: spilling them to disk
+    /// fell behind or failed (a full disk; the server's log says which).
+    #[error(
+        "the dedupe index's hot map is full (dedupe_entries_max): spilling to disk fell behind or failed"
+    )]
     DedupeIndexFull,
     /// Too many callers wait on statuses.
     #[error("too many status waiters")]
@@ -141,6 +149,15 @@ pub enum ReadError {
     /// The log failed to read or found a corrupt record.
     #[error(transparent)]
     Log(#[from] writ_log::ReadError),
+    /// A run of the dedupe index failed its checks; it is rebuilt from the journal in
+    /// the background. Retry shortly.
+    #[error("dedupe run {run}: {detail}")]
+    DedupeRun {
+        /// The run's file name.
+        run: String,
+        /// What failed.
+        detail: String,
+    },
     /// A record's content is not what the engine wrote.
     #[error("record {seq}: {source}")]
     Record {

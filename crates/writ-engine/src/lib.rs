@@ -47,6 +47,7 @@
 pub mod check;
 mod clock;
 mod dedupe;
+pub mod dedupe_run;
 mod engine;
 mod error;
 mod metrics;
@@ -63,6 +64,7 @@ mod types;
 mod writer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use dedupe::runs::DEDUPE_DIR;
 pub use engine::{
     Engine, EngineStats, LOCK_FILE, Pending, Submission, Submitted, WaitError, WaitFor,
 };

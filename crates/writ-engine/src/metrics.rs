@@ -20,6 +20,11 @@ pub(crate) struct Metrics {
     pub timers_pending: Gauge,
     pub dedupe_entries: Gauge,
     pub dedupe_entries_max: Gauge,
+    pub dedupe_hot_entries: Gauge,
+    pub dedupe_runs: Gauge,
+    pub dedupe_run_bytes: Gauge,
+    pub dedupe_memory_bytes: Gauge,
+    pub dedupe_spill_failures: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -52,6 +57,11 @@ impl Metrics {
             timers_pending: gauge!("writ_timers_pending"),
             dedupe_entries: gauge!("writ_dedupe_entries"),
             dedupe_entries_max: gauge!("writ_dedupe_entries_max"),
+            dedupe_hot_entries: gauge!("writ_dedupe_hot_entries"),
+            dedupe_runs: gauge!("writ_dedupe_runs"),
+            dedupe_run_bytes: gauge!("writ_dedupe_run_bytes"),
+            dedupe_memory_bytes: gauge!("writ_dedupe_memory_bytes"),
+            dedupe_spill_failures: counter!("writ_dedupe_spill_failures_total"),
         }
     }
 
@@ -106,11 +116,31 @@ pub const METRICS: &[(&str, &str)] = &[
     ),
     (
         "writ_dedupe_entries",
-        "gauge: command ids in the dedupe index (within the window, or reserved and not yet durable); at writ_dedupe_entries_max new commands are refused with 503",
+        "gauge: command ids in the dedupe index, in its hot map and in its runs (those within the window, a run's until its newest id leaves it, and those reserved and not yet durable)",
+    ),
+    (
+        "writ_dedupe_hot_entries",
+        "gauge: command ids in the dedupe index's hot map (reserved, or durable and not yet spilled to a run); at writ_dedupe_entries_max new commands are refused with 503",
     ),
     (
         "writ_dedupe_entries_max",
-        "gauge: the dedupe index's bound (dedupe_entries_max, `writ serve --dedupe-entries-max`)",
+        "gauge: the bound of the dedupe index's hot map (dedupe_entries_max, `writ serve --dedupe-entries-max`), reached only when spilling falls behind or fails",
+    ),
+    (
+        "writ_dedupe_runs",
+        "gauge: run files of the dedupe index in dedupe/ (each a sorted range of ids with a filter)",
+    ),
+    (
+        "writ_dedupe_run_bytes",
+        "gauge: bytes of the dedupe index's run files on disk (about 25 per id)",
+    ),
+    (
+        "writ_dedupe_memory_bytes",
+        "gauge: bytes of memory the dedupe index holds: the hot map's tables and the runs' filters and fences (about 1.35 per id in a run)",
+    ),
+    (
+        "writ_dedupe_spill_failures_total",
+        "counter: spills of the dedupe index's hot map to a run that failed (a full disk); the ids stay in memory, and at writ_dedupe_entries_max new commands are refused with 503",
     ),
     (
         "writ_process_reactions_failed_total",

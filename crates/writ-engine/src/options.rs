@@ -10,9 +10,17 @@ use crate::clock::{Clock, SystemClock};
 pub struct EngineOptions {
     /// How long a command id is remembered for dedupe and status lookups. Default 24 h.
     pub dedupe_window: Duration,
-    /// Most ids the dedupe index holds (about 60 bytes each). At the bound intake answers
-    /// overload instead of forgetting ids early. Default 10,000,000 (about 600 MB).
+    /// Most ids the dedupe index's hot map holds in memory (about 40-70 bytes each): those
+    /// reserved and not yet durable, and the durable ones not yet spilled to a run. At the
+    /// bound intake answers overload (`503`) instead of forgetting ids early; it is reached
+    /// only when spilling falls behind or fails (a full disk), since the hot map spills at
+    /// `dedupe_spill_entries`. It does not bound the window: ids in runs cost about 1.35
+    /// bytes of memory and 25 bytes of disk each. Default 10,000,000.
     pub dedupe_entries_max: usize,
+    /// Hot ids at which the `writ-dedupe` thread writes them to a run file in `dedupe/`
+    /// (at most `dedupe_entries_max`). A spill holds about 24 bytes per id more while it
+    /// sorts them. Default 4,000,000.
+    pub dedupe_spill_entries: usize,
     /// Commands validated and waiting for the writer. When full, submissions are refused at
     /// once with an overload error. Default 16,384.
     pub intake_queue_max: usize,
@@ -56,6 +64,7 @@ impl Default for EngineOptions {
         Self {
             dedupe_window: Duration::from_secs(24 * 60 * 60),
             dedupe_entries_max: 10_000_000,
+            dedupe_spill_entries: 4_000_000,
             intake_queue_max: 16_384,
             batch_records_max: 4_096,
             batch_bytes_max: 1 << 20,
@@ -76,6 +85,7 @@ impl EngineOptions {
     pub fn validate(&self) -> Result<(), String> {
         for (name, value) in [
             ("dedupe_entries_max", self.dedupe_entries_max),
+            ("dedupe_spill_entries", self.dedupe_spill_entries),
             ("intake_queue_max", self.intake_queue_max),
             ("batch_records_max", self.batch_records_max),
             ("batch_bytes_max", self.batch_bytes_max),
@@ -88,6 +98,12 @@ impl EngineOptions {
             if value == 0 {
                 return Err(format!("{name} must be at least 1"));
             }
+        }
+        if self.dedupe_spill_entries > self.dedupe_entries_max {
+            return Err(format!(
+                "dedupe_spill_entries ({}) must be at most dedupe_entries_max ({}): the hot map spills at the first and refuses new commands at the second",
+                self.dedupe_spill_entries, self.dedupe_entries_max
+            ));
         }
         if self.dedupe_window.is_zero() {
             return Err("dedupe_window must be longer than zero".to_owned());

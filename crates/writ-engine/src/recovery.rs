@@ -10,7 +10,7 @@
 //!    some of the commands their events made processes issue are not), the missing commands
 //!    are decided first, before any new one.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use writ_domain::{EventView, Issued, Reactions};
 use writ_log::storage::Storage;
 use writ_log::{Log, LogReader, TailTruncation};
 
+use crate::dedupe::runs::{self, Run, RunBuilder};
 use crate::dedupe::{self, Slot};
 use crate::error::{OpenError, ReadError};
 use crate::options::EngineOptions;
@@ -39,8 +40,16 @@ pub struct RecoveryReport {
     pub commands: u64,
     /// Events in the journal.
     pub events: u64,
-    /// Ids loaded into the dedupe index (those within the window).
+    /// Ids in the dedupe index (those within the window): in its hot map and its runs.
     pub dedupe_entries: usize,
+    /// Runs of the dedupe index kept or written.
+    pub dedupe_runs: usize,
+    /// Runs of the dedupe index removed (unfinished, damaged, overlapping, past the
+    /// journal's end or out of the window); each is logged with why.
+    pub dedupe_runs_removed: usize,
+    /// Runs of the dedupe index written at open from the journal (what no valid run
+    /// covered, at most `dedupe_spill_entries` ids each).
+    pub dedupe_runs_written: usize,
     /// Durable timers pending.
     pub timers_pending: usize,
     /// Commands of a unit a crash cut short, decided now before any new command: issued
@@ -73,14 +82,33 @@ pub(crate) fn recover(
     report: &mut RecoveryReport,
 ) -> Result<Recovered, OpenError> {
     refuse_old_layout(storage.as_ref())?;
-    let (journal, log_report) = Log::open(storage, Path::new(JOURNAL_DIR), options.log.clone())
-        .map_err(|source| OpenError::Log {
-            log: "journal",
-            source,
-        })?;
+    let (journal, log_report) = Log::open(
+        Arc::clone(&storage),
+        Path::new(JOURNAL_DIR),
+        options.log.clone(),
+    )
+    .map_err(|source| OpenError::Log {
+        log: "journal",
+        source,
+    })?;
     report.truncated = log_report.truncated;
     let shared = Arc::new(Shared::new(registry, options, Store::new(journal.reader())));
-    let scanned = scan(&shared, &journal.reader())?;
+    let opened = runs::open_runs(
+        storage.as_ref(),
+        journal.durable_seq(),
+        shared.dedupe.horizon_ms(),
+    )
+    .map_err(|source| OpenError::Io {
+        path: PathBuf::from(runs::DEDUPE_DIR),
+        source,
+    })?;
+    for (name, why) in &opened.removed {
+        tracing::warn!(run = %name, %why, "a dedupe run was removed; what it covered within the window is rebuilt from the journal");
+    }
+    report.dedupe_runs_removed = opened.removed.len();
+    let scanned = scan(&shared, &journal.reader(), storage.as_ref(), opened.kept)?;
+    report.dedupe_runs = shared.dedupe.runs().len();
+    report.dedupe_runs_written = scanned.runs_written;
     shared
         .store
         .publish(journal.durable_seq(), scanned.last_position);
@@ -88,14 +116,15 @@ pub(crate) fn recover(
     let (resume, resumed_decided) = resume_unit(&shared, &scanned.unit, &journal.reader())?;
     report.commands = journal.durable_seq();
     report.events = scanned.last_position;
-    report.dedupe_entries = shared.dedupe.len();
-    if report.dedupe_entries >= shared.options.dedupe_entries_max {
+    report.dedupe_entries = shared.dedupe.entries() as usize;
+    if shared.dedupe.len() >= shared.options.dedupe_entries_max {
         // Every id within the window is kept (forgetting one would let its command run
-        // twice), so intake refuses new commands until enough leave the window.
+        // twice): runs could not be written, so they stay in memory, and intake refuses
+        // new commands until the `writ-dedupe` thread spills them.
         tracing::warn!(
-            entries = report.dedupe_entries,
+            hot_entries = shared.dedupe.len(),
             entries_max = shared.options.dedupe_entries_max,
-            "the dedupe window holds more ids than dedupe_entries_max: new commands are refused (503) until ids leave the window; raise the bound or shorten the window"
+            "the dedupe index holds more ids in memory than dedupe_entries_max (writing runs failed): new commands are refused (503) until they are spilled to disk"
         );
     }
     report.timers_pending = scanned.timers.len();
@@ -136,6 +165,8 @@ struct Scan {
     /// Sequence numbers of the last unit's records: the last command of a client or timer
     /// and the process commands after it.
     unit: std::ops::Range<u64>,
+    /// Dedupe runs written from the journal.
+    runs_written: usize,
 }
 
 fn read_error(source: ReadError) -> OpenError {
@@ -145,10 +176,30 @@ fn read_error(source: ReadError) -> OpenError {
     }
 }
 
-/// Rows "positions", "timers", "dedupe window": one pass over every record.
-fn scan(shared: &Shared, journal: &LogReader) -> Result<Scan, OpenError> {
-    let window_ms = shared.options.dedupe_window.as_millis() as u64;
-    let horizon = shared.options.clock.now_ms().saturating_sub(window_ms);
+/// Rows "positions", "timers", "dedupe window": one pass over every record. The records
+/// within the window that no kept run covers are written to runs of at most
+/// `dedupe_spill_entries` ids (a gap before a kept run closes its run), and those after
+/// the last run go to the hot map: a start holds no more of the window in memory than a
+/// running engine does.
+fn scan(
+    shared: &Shared,
+    journal: &LogReader,
+    storage: &dyn Storage,
+    kept: Vec<Run>,
+) -> Result<Scan, OpenError> {
+    let horizon = shared.dedupe.horizon_ms();
+    let covered: Vec<(u64, u64)> = kept
+        .iter()
+        .map(|r| (r.footer().first_seq, r.footer().last_seq))
+        .collect();
+    let mut next_covered = 0;
+    let mut builder = RunBuilder::new(shared.options.dedupe_spill_entries);
+    let build = |builder: &mut RunBuilder, result: Result<(), runs::RunFileError>| {
+        if let Err(error) = result {
+            tracing::error!(%error, "a dedupe run could not be written at open (is the disk full?); the window's ids stay in memory");
+            builder.failed = true;
+        }
+    };
     let mut timers = Timers::default();
     let mut next_position = 1;
     let mut last_recorded_ms = 0;
@@ -207,28 +258,54 @@ fn scan(shared: &Shared, journal: &LogReader) -> Result<Scan, OpenError> {
             if record.recorded_at_ms >= horizon {
                 // Times never decrease along the journal, so the window is a suffix.
                 window_start = window_start.min(seq);
-                shared.dedupe.insert_recovered(
-                    record.id,
-                    Slot {
-                        fingerprint: dedupe::fingerprint(
-                            record.name,
-                            record.version,
-                            record.expected_version,
-                            record.payload,
-                        ),
-                        seq,
-                    },
-                );
+                while covered.get(next_covered).is_some_and(|r| r.1 < seq) {
+                    next_covered += 1;
+                }
+                if covered.get(next_covered).is_some_and(|r| r.0 <= seq) {
+                    let flushed = builder.flush(storage);
+                    build(&mut builder, flushed);
+                } else {
+                    let fingerprint = dedupe::fingerprint(
+                        record.name,
+                        record.version,
+                        record.expected_version,
+                        record.payload,
+                    );
+                    let added =
+                        builder.record(storage, seq, record.id, record.recorded_at_ms, fingerprint);
+                    build(&mut builder, added);
+                }
             }
         }
         Ok(())
     })?;
+    let (written, hot) = builder.into_rest();
+    let runs_written = written.len();
+    let mut all: Vec<Arc<Run>> = kept.into_iter().chain(written).map(Arc::new).collect();
+    all.sort_by_key(|r| r.footer().first_seq);
+    let spilled_end = hot.iter().map(|e| e.1).min().unwrap_or_else(|| {
+        all.last()
+            .map_or(window_start, |r| r.footer().last_seq + 1)
+            .max(window_start)
+    });
+    shared.dedupe.set_runs(all);
+    shared
+        .dedupe
+        .spilled_end
+        .store(spilled_end, std::sync::atomic::Ordering::Release);
+    shared.dedupe.marked_through(journal.durable_seq());
+    for (id, seq, fingerprint) in hot {
+        shared
+            .dedupe
+            .insert_recovered(id, Slot { fingerprint, seq });
+    }
     Ok(Scan {
         last_position: next_position - 1,
         timers,
         last_recorded_ms,
         window_start,
         unit: unit_start..journal.durable_seq(),
+        runs_written,
     })
 }
 

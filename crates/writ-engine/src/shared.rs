@@ -24,6 +24,7 @@ pub(crate) struct Stats {
     pub rejected: AtomicU64,
     pub failed: AtomicU64,
     pub reactions_failed: AtomicU64,
+    pub dedupe_spill_failures: AtomicU64,
 }
 
 /// State shared by the engine handle and its threads.
@@ -62,7 +63,7 @@ impl Shared {
     pub(crate) fn new(registry: Registry, options: EngineOptions, store: Store) -> Self {
         Self {
             registry,
-            dedupe: DedupeIndex::new(options.dedupe_entries_max),
+            dedupe: DedupeIndex::new(&options, store.journal.clone()),
             waiters: Waiters::new(options.waiters_max),
             store,
             stats: Stats::default(),

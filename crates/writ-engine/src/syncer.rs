@@ -342,6 +342,7 @@ fn publish(shared: &Shared, log: &Log, batches: &mut Vec<Batch>, path: &SyncPath
             clients += 1;
         }
     }
+    shared.dedupe.marked_through(durable);
     stats.succeeded.fetch_add(succeeded, Ordering::Relaxed);
     stats.rejected.fetch_add(rejected, Ordering::Relaxed);
     stats.failed.fetch_add(failures, Ordering::Relaxed);

@@ -660,3 +660,159 @@ fn short_writes_are_completed_without_poisoning() {
     let (engine, _) = open(&storage.crash());
     assert_eq!(engine.read_all(1, 10).unwrap().len(), 1);
 }
+
+/// Options whose dedupe index spills every four ids.
+fn spilling() -> EngineOptions {
+    EngineOptions {
+        dedupe_spill_entries: 4,
+        dedupe_entries_max: 64,
+        ..options()
+    }
+}
+
+fn open_spilling(storage: &SimStorage) -> (Engine, writ_engine::RecoveryReport) {
+    Engine::open(Arc::new(storage.clone()), counters(), spilling()).expect("engine opens")
+}
+
+/// Puts a file into `dedupe/` durably, as a crash may have left it.
+fn plant(storage: &SimStorage, name: &str, bytes: &[u8]) {
+    let file = writ_log::storage::Storage::create(storage, &Path::new("dedupe").join(name))
+        .expect("a new file");
+    writ_log::storage::write_all_at(&*file, bytes, 0).unwrap();
+    file.sync_data().unwrap();
+    writ_log::storage::Storage::sync_dir(storage, Path::new("dedupe")).unwrap();
+}
+
+fn dedupe_files(storage: &SimStorage) -> Vec<String> {
+    let mut names = storage.file_names(Path::new("dedupe"));
+    names.sort();
+    names
+}
+
+/// Runs ids `1..=n` (a counter each) and checks each is a duplicate when resent.
+fn run_counters(engine: &Engine, ids: std::ops::RangeInclusive<u128>) {
+    for id in ids {
+        run(engine, id, "CreateCounter", &create(&format!("c{id}")));
+    }
+}
+
+fn all_duplicates(engine: &Engine, ids: std::ops::RangeInclusive<u128>) {
+    for id in ids {
+        let again = engine
+            .submit(
+                Uuid::from_u128(id),
+                "CreateCounter",
+                None,
+                &create(&format!("c{id}")),
+            )
+            .expect("submit");
+        assert!(matches!(again, Submitted::Duplicate), "id {id}");
+    }
+}
+
+#[test]
+fn crash_while_writing_a_dedupe_run_before_its_rename_keeps_every_id() {
+    let storage = SimStorage::new();
+    let (engine, _) = open_spilling(&storage);
+    storage.fail_next(SimOp::Rename);
+    run_counters(&engine, 1..=4);
+    wait_until(|| engine.stats().dedupe_spill_failures > 0);
+    all_duplicates(&engine, 1..=4);
+    // What a crash in the middle of the write leaves when the `.tmp` reached the disk.
+    plant(
+        &storage,
+        "00000000000000000000-00000000000000000003.ids.tmp",
+        b"half a run",
+    );
+    let crashed = storage.crash();
+    drop(engine);
+
+    let (engine, report) = open_spilling(&crashed);
+    assert_eq!(report.dedupe_runs_removed, 1, "the .tmp: {report:?}");
+    assert!(!dedupe_files(&crashed).iter().any(|n| n.ends_with(".tmp")));
+    all_duplicates(&engine, 1..=4);
+    run_counters(&engine, 5..=5);
+}
+
+#[test]
+fn crash_after_a_dedupe_run_is_renamed_and_before_its_directory_is_synced_keeps_every_id() {
+    let storage = SimStorage::new();
+    let (engine, _) = open_spilling(&storage);
+    storage.fail_next(SimOp::SyncDir);
+    run_counters(&engine, 1..=4);
+    wait_until(|| engine.stats().dedupe_spill_failures > 0);
+    // The run is in the directory, but its entry is not durable.
+    assert_eq!(dedupe_files(&storage).len(), 1);
+    let crashed = storage.crash();
+    drop(engine);
+    assert!(dedupe_files(&crashed).is_empty());
+
+    let (engine, report) = open_spilling(&crashed);
+    assert_eq!(
+        report.dedupe_runs_written, 1,
+        "rebuilt from the journal: {report:?}"
+    );
+    all_duplicates(&engine, 1..=4);
+    run_counters(&engine, 5..=5);
+}
+
+#[test]
+fn a_damaged_dedupe_run_at_open_is_removed_and_rebuilt_from_the_journal() {
+    let storage = SimStorage::new();
+    let (engine, _) = open_spilling(&storage);
+    run_counters(&engine, 1..=8);
+    wait_until(|| engine.stats().dedupe_hot_entries < 4);
+    let crashed = storage.crash();
+    drop(engine);
+    let runs = dedupe_files(&crashed);
+    assert!(!runs.is_empty());
+    for name in &runs {
+        // The last byte: the tail's CRC.
+        let path = Path::new("dedupe").join(name);
+        let len = crashed.read_durable(&path).unwrap().len() as u64;
+        crashed.corrupt(&path, len - 1, &[0x5a]).unwrap();
+    }
+
+    let (engine, report) = open_spilling(&crashed);
+    assert_eq!(report.dedupe_runs_removed, runs.len(), "{report:?}");
+    assert!(report.dedupe_runs_written >= 1, "{report:?}");
+    all_duplicates(&engine, 1..=8);
+    run_counters(&engine, 9..=9);
+}
+
+#[test]
+fn overlapping_dedupe_runs_left_by_a_crash_during_a_merge_keep_the_wider_one() {
+    let storage = SimStorage::new();
+    let (engine, _) = open_spilling(&storage);
+    run_counters(&engine, 1..=8);
+    // Two spills of four, merged into one run of records 0..=7.
+    wait_until(|| {
+        let stats = engine.stats();
+        stats.dedupe_hot_entries == 0 && stats.dedupe_runs == 1
+    });
+    engine.shutdown();
+    drop(engine);
+    assert_eq!(
+        dedupe_files(&storage),
+        ["00000000000000000000-00000000000000000007.ids"]
+    );
+    // A merge input the crash left behind: records 0..=3, ids 1..=4.
+    let mut encoder = writ_engine::dedupe_run::RunEncoder::new(1);
+    for id in 1..=4u128 {
+        encoder.push(id, id as u64 - 1);
+    }
+    let bytes = encoder.finish_into_vec(0, 3, now_ms(), now_ms());
+    plant(
+        &storage,
+        "00000000000000000000-00000000000000000003.ids",
+        &bytes,
+    );
+
+    let (engine, report) = open_spilling(&storage);
+    assert_eq!((report.dedupe_runs, report.dedupe_runs_removed), (1, 1));
+    assert_eq!(
+        dedupe_files(&storage),
+        ["00000000000000000000-00000000000000000007.ids"]
+    );
+    all_duplicates(&engine, 1..=8);
+}

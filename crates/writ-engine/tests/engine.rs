@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use uuid::Uuid;
 use writ_engine::{
-    CommandState, CommandStatus, Engine, EngineOptions, Overload, SubmitError, Submitted,
-    SubscriptionError, WaitFor,
+    CommandState, CommandStatus, Engine, EngineOptions, SubmitError, Submitted, SubscriptionError,
+    WaitFor,
 };
 use writ_fixtures::Counters;
 use writ_log::storage::SimStorage;
@@ -213,31 +213,6 @@ fn invalid_commands_are_refused_before_logging() {
         run(&engine, id, "CreateCounter", &create("a")).state,
         CommandState::Succeeded
     );
-}
-
-#[test]
-fn full_dedupe_index_refuses_instead_of_forgetting() {
-    let storage = SimStorage::new();
-    let engine = open_with(
-        &storage,
-        EngineOptions {
-            dedupe_entries_max: 2,
-            ..options()
-        },
-    );
-    run(&engine, Uuid::from_u128(1), "CreateCounter", &create("a"));
-    run(&engine, Uuid::from_u128(2), "CreateCounter", &create("b"));
-    assert!(matches!(
-        engine.submit(Uuid::from_u128(3), "CreateCounter", None, &create("c")),
-        Err(SubmitError::Overloaded(Overload::DedupeIndexFull))
-    ));
-    // Known ids are still answered.
-    assert!(matches!(
-        engine
-            .submit(Uuid::from_u128(1), "CreateCounter", None, &create("a"))
-            .unwrap(),
-        Submitted::Duplicate
-    ));
 }
 
 #[test]

@@ -98,3 +98,41 @@ proptest! {
         reencodes_identically(&bytes[..cut.index(bytes.len() + 1)]);
     }
 }
+
+/// A run file written by the first build of the format (`tests/fixtures/dedupe-run-v1.ids`,
+/// 400 ids `i * 7919 + 1` at records `1000 + i`, recorded 1,700,000,000,000 to
+/// 1,700,000,003,600 ms): every later build must open it and answer its lookups the same.
+#[test]
+fn the_committed_dedupe_run_fixture_keeps_opening_and_answering() {
+    use writ_engine::dedupe_run::{
+        BLOCK_BYTES, RunEncoder, RunTail, decode_run, filter_blocks_for,
+    };
+    let fixture = include_bytes!("fixtures/dedupe-run-v1.ids");
+    let ids = |i: u64| u128::from(i) * 7919 + 1;
+    // This build writes the same bytes.
+    let mut encoder = RunEncoder::new(filter_blocks_for(400));
+    for i in 0..400 {
+        encoder.push(ids(i), 1000 + i);
+    }
+    let written = encoder.finish_into_vec(1000, 1399, 1_700_000_000_000, 1_700_000_003_600);
+    let (footer, entries) = decode_run(fixture).expect("the fixture decodes");
+    assert_eq!(
+        (footer.entry_count, footer.first_seq, footer.last_seq),
+        (400, 1000, 1399)
+    );
+    assert_eq!(
+        (footer.oldest_recorded_at_ms, footer.newest_recorded_at_ms),
+        (1_700_000_000_000, 1_700_000_003_600)
+    );
+    let tail = RunTail::decode(&fixture[footer.tail_offset() as usize..]).unwrap();
+    for i in 0..400u64 {
+        assert_eq!(entries[i as usize], (ids(i), 1000 + i));
+        assert!(tail.may_contain(ids(i)));
+        let block = tail.block_of(ids(i)).unwrap() as usize;
+        let found = tail
+            .decode_block(block as u32, &fixture[block * BLOCK_BYTES..][..BLOCK_BYTES])
+            .unwrap();
+        assert!(found.contains(&(ids(i), 1000 + i)));
+    }
+    assert_eq!(&written[..], &fixture[..]);
+}

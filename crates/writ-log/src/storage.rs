@@ -261,7 +261,7 @@ impl StorageFile for FsFile {
 
 /// Writes all of `buf` at `offset`, looping over short writes. A write that returns 0 is
 /// an error ([`io::ErrorKind::WriteZero`]); `Interrupted` is retried.
-pub(crate) fn write_all_at<F: StorageFile + ?Sized>(
+pub fn write_all_at<F: StorageFile + ?Sized>(
     file: &F,
     mut buf: &[u8],
     mut offset: u64,
@@ -287,11 +287,7 @@ pub(crate) fn write_all_at<F: StorageFile + ?Sized>(
 }
 
 /// Reads into `buf` at `offset` until it is full or the file ends; returns the bytes read.
-pub(crate) fn read_full_at(
-    file: &dyn StorageFile,
-    buf: &mut [u8],
-    offset: u64,
-) -> io::Result<usize> {
+pub fn read_full_at(file: &dyn StorageFile, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
         match file.read_at(&mut buf[done..], offset + done as u64) {

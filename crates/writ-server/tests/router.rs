@@ -314,10 +314,13 @@ async fn a_full_bound_in_the_engine_is_503_with_retry_after() {
     let h = harness_with(
         EngineOptions {
             dedupe_entries_max: 1,
+            dedupe_spill_entries: 1,
             ..engine_options()
         },
         ServerOptions::default(),
     );
+    // A full disk: the dedupe index cannot spill, so its hot map stays at its bound.
+    h.storage.set_capacity(h.storage.used_bytes());
     run(&h.app, create(Uuid::new_v4(), "c-1")).await;
     let problem = call(&h.app, post(create(Uuid::new_v4(), "c-2")))
         .await
