@@ -91,5 +91,6 @@ pub use recorded::RecordedEvent;
 /// Re-exported for [`event_set!`]; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::event::upcast_from;
     pub use serde_json;
 }

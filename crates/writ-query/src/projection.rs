@@ -565,6 +565,8 @@ mod tests {
                 command_id: Default::default(),
                 correlation_id: Default::default(),
                 recorded_at_ms: 0,
+                schema_version: 1,
+                recorded_schema_version: 1,
             })
             .collect();
         let projection = Warmed::default();
@@ -622,6 +624,8 @@ mod tests {
             command_id: Default::default(),
             correlation_id: Default::default(),
             recorded_at_ms: 0,
+            schema_version: 1,
+            recorded_schema_version: 1,
         }
     }
 
