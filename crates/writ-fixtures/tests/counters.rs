@@ -153,8 +153,6 @@ fn recorded(events: &[CounterEvent]) -> Vec<RecordedEvent> {
                 event_type: event.event_type().into(),
                 data,
                 recorded_at_ms: 1_000 * (i as u64 + 1),
-                schema_version: 1,
-                recorded_schema_version: 1,
                 ..RecordedEvent::default()
             }
         })

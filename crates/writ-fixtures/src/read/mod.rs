@@ -44,8 +44,6 @@
 //!     event_type: "CounterCreated".into(),
 //!     data: br#"{"counterId":"c-1","title":"Visitors","owner":"ann","start":3}"#.to_vec(),
 //!     recorded_at_ms: 1_798_137_245_123,
-//!     schema_version: 1,
-//!     recorded_schema_version: 1,
 //!     ..RecordedEvent::default()
 //! };
 //! let mut replay = Replay::new(CountersProjection::current());
