@@ -8,8 +8,8 @@ use writ_domain::{CommandError, Envelope, EventSet};
 use writ_example_library::codes::*;
 use writ_example_library::{
     AddBook, BookAdded, BookLent, BookOverdue, BookReturned, Id, LOAN_DAYS_MAX, LOANS_MAX,
-    LOANS_MAX_BEFORE_V2, LendBook, Library, LibraryCommand, LibraryEvent, LoanClosed, LoanOpened, MarkOverdue,
-    MemberRegistered, RegisterMember, ReturnBook,
+    LOANS_MAX_BEFORE_V2, LendBook, Library, LibraryCommand, LibraryEvent, LoanClosed, LoanOpened,
+    MarkOverdue, MemberRegistered, RegisterMember, ReturnBook,
 };
 
 const DAY_MS: u64 = 86_400_000;
