@@ -10,7 +10,7 @@ use std::fmt::Debug;
 /// engine records it beside each event; when the shape changes, the type's version goes up
 /// and each older version is declared with its payload type and an upcast to the current
 /// type, so that events recorded by an older build still read, in the current shape, in
-/// the writer, the read models and the server's reads (see [`event_set!`]).
+/// the writer, the read models and the server's reads (see [`event_set!`](crate::event_set)).
 pub trait EventSet: Debug + Clone + Send + Sync + Sized + 'static {
     /// Every event type name of the set.
     const EVENT_TYPES: &'static [&'static str];
