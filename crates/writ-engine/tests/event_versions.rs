@@ -13,23 +13,14 @@ use writ_domain::EventDecodeError;
 use writ_domain::model::domain;
 use writ_engine::record::{CommitStatus, JournalRecord, Origin, RecordEvent};
 use writ_engine::{
-    CommandState, CommandStatus, Engine, EngineOptions, JOURNAL_DIR, ReadError, Registry,
-    Submission, Submitted,
+    CommandState, CommandStatus, Engine, JOURNAL_DIR, ReadError, Registry, Submission, Submitted,
 };
 use writ_fixtures::people::{self, after, before};
+use writ_log::Log;
 use writ_log::storage::SimStorage;
-use writ_log::{Log, LogOptions};
 
-fn options() -> EngineOptions {
-    EngineOptions {
-        log: LogOptions {
-            segment_bytes: 4 << 20,
-            record_bytes_max: 2 << 20,
-            ..LogOptions::default()
-        },
-        ..EngineOptions::default()
-    }
-}
+mod support;
+use support::small_options as options;
 
 fn open_before(storage: &SimStorage) -> Engine {
     let registry = Registry::builder()

@@ -21,7 +21,7 @@ use writ_sandbox::{Sandbox, SandboxOptions};
 use writ_server::{AppState, ReadSide, ServerOptions, router};
 
 mod support;
-use support::{Answer, BOUND, call, get, small_engine_options};
+use support::{Answer, call, get, small_engine_options};
 
 /// A server of one build of `people` on `storage`, with the after build's read model.
 struct Node {
@@ -88,15 +88,8 @@ impl Node {
     }
 
     async fn stop(self) {
-        let engine = self.engine;
         drop(self.app);
-        tokio::time::timeout(
-            BOUND,
-            tokio::task::spawn_blocking(move || engine.shutdown()),
-        )
-        .await
-        .expect("the engine shuts down")
-        .unwrap();
+        support::shut_down(self.engine).await;
     }
 }
 
