@@ -55,6 +55,8 @@ fuzz_target!(|data: &[u8]| {
         command_id: Uuid::nil(),
         correlation_id: Uuid::nil(),
         recorded_at_ms,
+        schema_version: 1,
+        recorded_schema_version: 1,
     };
     match Event::from_recorded(recorded) {
         Ok(event) => {

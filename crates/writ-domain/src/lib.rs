@@ -13,7 +13,9 @@
 //! Commands are declared in a [`CommandCatalog`]: every accepted `(name, version)` pair with
 //! its payload type (whose JSON Schema is derived from it) and the upcast that turns it into
 //! the domain's newest command type. Events are an [`EventSet`], usually generated with
-//! [`event_set!`]. A [`Process`] reacts to events by issuing commands, now or at a time.
+//! [`event_set!`]: each event type has a schema version (1 until it changes), and an
+//! event recorded in an older version is upcast to the current shape wherever it is read.
+//! A [`Process`] reacts to events by issuing commands, now or at a time.
 //!
 //! The [`model`] module is the seam the engine sees domains and processes through, with
 //! their types erased, so that domains built at run time sit beside compiled ones. This
@@ -91,5 +93,6 @@ pub use recorded::RecordedEvent;
 /// Re-exported for [`event_set!`]; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::event::upcast_from;
     pub use serde_json;
 }

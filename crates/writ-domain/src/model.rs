@@ -6,7 +6,8 @@
 //! two object-safe traits:
 //!
 //! - [`DomainModel`]: a domain's name, stream prefixes, commands (with their payload
-//!   schemas) and event types; how to decode a command; and an [`Executor`], the part of
+//!   schemas) and event types (with their schema versions); how to decode a command and
+//!   how to upcast a recorded event to its current shape; and an [`Executor`], the part of
 //!   the single writer that holds the domain's stream states and decides its commands,
 //!   reading and writing through an [`Execution`] the engine provides.
 //! - [`ProcessModel`]: a process's name, the event types it handles, and how it reacts.
@@ -27,7 +28,8 @@ use serde_json::Value;
 use crate::decider::{Decision, Streams, owns_stream};
 use crate::process::{EventView, Process, Reactions, react_to};
 use crate::{
-    CommandCatalog, CommandError, Domain, Envelope, EventSet, Failure, Refusal, Rejection,
+    CommandCatalog, CommandError, Domain, Envelope, EventDecodeError, EventSet, Failure, Refusal,
+    Rejection,
 };
 
 /// Longest stream name a domain may use, in bytes.
@@ -44,6 +46,28 @@ pub struct CommandSpec {
     pub internal: bool,
     /// The payload's JSON Schema (draft 2020-12, self-contained).
     pub schema: Value,
+}
+
+/// One event type a domain records, with its schema versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSpec {
+    /// The type name, for example `TicketOpened`.
+    pub name: String,
+    /// The schema version this build records it with (1 for a type that never changed).
+    pub version: u32,
+    /// Every schema version that reads, oldest first: the older ones (upcast to the
+    /// current shape when read) and the current one last.
+    pub versions: Vec<u32>,
+}
+
+/// A recorded event's body, upcast to its type's current schema version by
+/// [`DomainModel::upcast_event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upcast {
+    /// The current schema version.
+    pub version: u32,
+    /// The body in the current shape, a JSON object.
+    pub data: Vec<u8>,
 }
 
 /// A command decoded by its domain: the typed command, erased, and its canonical payload.
@@ -80,6 +104,41 @@ pub trait DomainModel: Send + Sync + 'static {
     fn commands(&self) -> Vec<CommandSpec>;
     /// Every event type it records.
     fn event_types(&self) -> Vec<String>;
+    /// Every event type it records, with its schema versions. By default each of
+    /// [`DomainModel::event_types`] at version 1.
+    fn events(&self) -> Vec<EventSpec> {
+        self.event_types()
+            .into_iter()
+            .map(|name| EventSpec {
+                name,
+                version: 1,
+                versions: vec![1],
+            })
+            .collect()
+    }
+    /// The body of an event of this domain recorded as `event_type` in schema `version`,
+    /// in the type's current shape: `Ok(None)` when it is in it already (or the type is
+    /// not one this build knows: it reads as recorded), the upcast body otherwise, or why
+    /// this build cannot read it (a version it does not know, a body that does not
+    /// decode). By default every event is at version 1.
+    fn upcast_event(
+        &self,
+        event_type: &str,
+        version: u32,
+        data: &[u8],
+    ) -> Result<Option<Upcast>, EventDecodeError> {
+        let _ = data;
+        if version == 1 {
+            Ok(None)
+        } else {
+            Err(EventDecodeError::unknown_version(
+                event_type,
+                version,
+                &[],
+                1,
+            ))
+        }
+    }
     /// Decodes a payload (JSON bytes) as command `name` in `version` (the newest when
     /// `None`).
     fn decode(
@@ -125,7 +184,8 @@ pub trait Execution {
     fn expected_version(&self) -> Option<u64>;
 
     /// Calls `visit(event_type, data, position)` for every durable event of `stream`, in
-    /// order.
+    /// order, each in its type's current shape (upcast by the engine through
+    /// [`DomainModel::upcast_event`]).
     fn load(&mut self, stream: &str, visit: &mut VisitEvent<'_>) -> Result<(), String>;
 
     /// Returns once every position up to `position` is durable (so that [`load`] sees
@@ -134,13 +194,15 @@ pub trait Execution {
     /// [`load`]: Execution::load
     fn wait_durable(&mut self, position: u64);
 
-    /// Appends one event of the command, its body written by `data` into the buffer it is
-    /// given; returns the event's global position.
+    /// Appends one event of the command, of `event_type` in schema version
+    /// `schema_version`, its body written by `data` into the buffer it is given; returns
+    /// the event's global position.
     fn emit(
         &mut self,
         stream: &str,
         version: u64,
         event_type: &str,
+        schema_version: u32,
         data: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), String>,
     ) -> Result<u64, String>;
 }
@@ -203,6 +265,45 @@ impl<D: Domain> DomainModel for DomainOf<D> {
             .iter()
             .map(|t| (*t).to_owned())
             .collect()
+    }
+
+    fn events(&self) -> Vec<EventSpec> {
+        D::Event::EVENT_TYPES
+            .iter()
+            .map(|&name| {
+                let version = D::Event::current_version(name).unwrap_or(1);
+                let mut versions = D::Event::older_versions(name).to_vec();
+                versions.push(version);
+                EventSpec {
+                    name: name.to_owned(),
+                    version,
+                    versions,
+                }
+            })
+            .collect()
+    }
+
+    fn upcast_event(
+        &self,
+        event_type: &str,
+        version: u32,
+        data: &[u8],
+    ) -> Result<Option<Upcast>, EventDecodeError> {
+        match D::Event::current_version(event_type) {
+            None => Ok(None),
+            Some(current) if current == version => Ok(None),
+            Some(current) => {
+                let event = D::Event::decode_version(event_type, version, data)?;
+                let mut data = Vec::with_capacity(data.len() + 16);
+                event
+                    .encode_data(&mut data)
+                    .map_err(|e| EventDecodeError::invalid_data(event_type, &e))?;
+                Ok(Some(Upcast {
+                    version: current,
+                    data,
+                }))
+            }
+        }
     }
 
     fn decode(
@@ -519,9 +620,13 @@ impl<D: Domain> TypedExecutor<D> {
                 next[at].1 - 1
             };
             let position = execution
-                .emit(stream, version, event.event_type(), &mut |out| {
-                    event.encode_data(out).map_err(|e| e.to_string())
-                })
+                .emit(
+                    stream,
+                    version,
+                    event.event_type(),
+                    event.schema_version(),
+                    &mut |out| event.encode_data(out).map_err(|e| e.to_string()),
+                )
                 .map_err(|e| {
                     Outcome::Refused(failed(format!("event {}: {e}", event.event_type())))
                 })?;

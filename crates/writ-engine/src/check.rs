@@ -30,7 +30,13 @@
 //!     payload: b"{}",
 //!     status: CommitStatus::Succeeded,
 //!     first_position: 1,
-//!     events: vec![RecordEvent { stream: "counter-c", version: 1, event_type: "Created", data: b"{}" }],
+//!     events: vec![RecordEvent {
+//!         stream: "counter-c",
+//!         version: 1,
+//!         event_type: "Created",
+//!         schema_version: 1,
+//!         data: b"{}",
+//!     }],
 //!     code: "",
 //!     message: "",
 //!     details: b"",
@@ -257,6 +263,7 @@ mod tests {
                     stream,
                     version,
                     event_type: "Added",
+                    schema_version: 1,
                     data: b"{}",
                 })
                 .collect(),

@@ -167,6 +167,17 @@ pub enum ReadError {
         #[source]
         source: RecordError,
     },
+    /// An event does not read in this build: it was recorded in a schema version this
+    /// build does not declare (a newer build recorded it), or its body does not decode as
+    /// that version. Run a build that declares the version, with an upcast.
+    #[error("event at position {position}: {source}")]
+    Event {
+        /// The event's position.
+        position: u64,
+        /// Why it does not read.
+        #[source]
+        source: writ_domain::EventDecodeError,
+    },
 }
 
 /// Why a subscription ended.

@@ -13,8 +13,12 @@ use uuid::Uuid;
 
 /// First byte of a journal record.
 pub const RECORD_TAG: u8 = b'J';
-/// Format version of the journal record.
-pub const RECORD_FORMAT: u8 = 2;
+/// Format version of the journal record this build writes: 3, whose events carry their
+/// schema version.
+pub const RECORD_FORMAT: u8 = 3;
+/// The format before: events without a schema version, which read as version 1. Still
+/// read, never written.
+pub const RECORD_FORMAT_2: u8 = 2;
 /// Bytes of the fixed part, before the command name.
 pub const FIXED_BYTES: usize = 80;
 
@@ -104,6 +108,8 @@ pub struct RecordEvent<'a> {
     pub version: u64,
     /// The event type.
     pub event_type: &'a str,
+    /// The schema version of the body, from 1 (always 1 in a format 2 record).
+    pub schema_version: u32,
     /// The JSON body.
     pub data: &'a [u8],
 }
@@ -301,17 +307,19 @@ fn put_scheduled(out: &mut Vec<u8>, c: &ScheduledCommand<'_>) {
     put_bytes32(out, c.payload);
 }
 
-/// Starts an event: stream, version, type, and a placeholder for the body's length.
-/// Returns where the placeholder is, for [`finish_event`].
+/// Starts an event: stream, version, type, schema version, and a placeholder for the
+/// body's length. Returns where the placeholder is, for [`finish_event`].
 pub(crate) fn begin_event(
     out: &mut Vec<u8>,
     stream: &str,
     version: u64,
     event_type: &str,
+    schema_version: u32,
 ) -> usize {
     put_str16(out, stream);
     out.extend_from_slice(&version.to_le_bytes());
     put_str16(out, event_type);
+    out.extend_from_slice(&schema_version.to_le_bytes());
     let at = out.len();
     out.extend_from_slice(&[0; 4]);
     at
@@ -324,8 +332,22 @@ pub(crate) fn finish_event(out: &mut [u8], at: usize) {
 }
 
 impl JournalRecord<'_> {
-    /// Appends the encoded record to `out`. Layout in `docs/log-format.md`.
+    /// Appends the encoded record to `out`, in format 3 ([`RECORD_FORMAT`]). Layout in
+    /// `docs/log-format.md`.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_as(out, RECORD_FORMAT);
+    }
+
+    /// Appends the record encoded in format 2, as builds before event schema versions
+    /// wrote it: for tests and tools that need an older journal.
+    ///
+    /// # Panics
+    /// If an event's schema version is not 1: format 2 cannot say it.
+    pub fn encode_format_2(&self, out: &mut Vec<u8>) {
+        self.encode_as(out, RECORD_FORMAT_2);
+    }
+
+    fn encode_as(&self, out: &mut Vec<u8>, format: u8) {
         let marks = begin_record(
             out,
             &CommandPart {
@@ -341,10 +363,20 @@ impl JournalRecord<'_> {
                 first_position: self.first_position,
             },
         );
+        out[marks.start + 1] = format;
         for event in &self.events {
-            let at = begin_event(out, event.stream, event.version, event.event_type);
-            out.extend_from_slice(event.data);
-            finish_event(out, at);
+            put_str16(out, event.stream);
+            out.extend_from_slice(&event.version.to_le_bytes());
+            put_str16(out, event.event_type);
+            if format == RECORD_FORMAT_2 {
+                assert_eq!(
+                    event.schema_version, 1,
+                    "format 2 holds events of schema version 1 only"
+                );
+            } else {
+                out.extend_from_slice(&event.schema_version.to_le_bytes());
+            }
+            put_bytes32(out, event.data);
         }
         finish_outcome(
             out,
@@ -380,14 +412,16 @@ impl JournalRecord<'_> {
         }
     }
 
-    /// Decodes a record produced by [`JournalRecord::encode`].
+    /// Decodes a record produced by [`JournalRecord::encode`], or a format 2 record (whose
+    /// events read as schema version 1; encoding it again writes format 3).
     pub fn decode(bytes: &[u8]) -> Result<JournalRecord<'_>, RecordError> {
         let err = |detail| RecordError { detail };
         let mut r = Cursor(bytes);
         if r.u8().ok_or(err("empty"))? != RECORD_TAG {
             return Err(err("wrong tag"));
         }
-        if r.u8().ok_or(err("truncated"))? != RECORD_FORMAT {
+        let format = r.u8().ok_or(err("truncated"))?;
+        if format != RECORD_FORMAT && format != RECORD_FORMAT_2 {
             return Err(err("unknown format version"));
         }
         let id = r.uuid().ok_or(err("truncated id"))?;
@@ -423,11 +457,20 @@ impl JournalRecord<'_> {
             let stream = r.str16().ok_or(err("bad stream"))?;
             let version = r.u64().ok_or(err("truncated version"))?;
             let event_type = r.str16().ok_or(err("bad event type"))?;
+            let schema_version = if format == RECORD_FORMAT_2 {
+                1
+            } else {
+                r.u32().ok_or(err("truncated schema version"))?
+            };
+            if schema_version == 0 {
+                return Err(err("schema version 0"));
+            }
             let data = r.bytes32().ok_or(err("truncated data"))?;
             events.push(RecordEvent {
                 stream,
                 version,
                 event_type,
+                schema_version,
                 data,
             });
         }
@@ -502,7 +545,10 @@ impl JournalRecord<'_> {
 /// Reads only the command id and `recorded_at_ms` of an encoded record (the dedupe
 /// window's eviction).
 pub fn id_and_time(bytes: &[u8]) -> Result<(Uuid, u64), RecordError> {
-    if bytes.len() < FIXED_BYTES || bytes[0] != RECORD_TAG || bytes[1] != RECORD_FORMAT {
+    if bytes.len() < FIXED_BYTES
+        || bytes[0] != RECORD_TAG
+        || !matches!(bytes[1], RECORD_FORMAT | RECORD_FORMAT_2)
+    {
         return Err(RecordError {
             detail: "not a journal record",
         });
@@ -592,12 +638,14 @@ mod tests {
                     stream: "counter-1",
                     version: 2,
                     event_type: "Added",
+                    schema_version: 1,
                     data: b"{}",
                 },
                 RecordEvent {
                     stream: "counter-1",
                     version: 3,
                     event_type: "Added",
+                    schema_version: 2,
                     data: b"{\"a\":1}",
                 },
             ],
@@ -652,6 +700,54 @@ mod tests {
         bytes.clear();
         rejected.encode(&mut bytes);
         assert_eq!(JournalRecord::decode(&bytes).unwrap(), rejected);
+    }
+
+    #[test]
+    fn format_2_records_read_with_their_events_at_schema_version_1() {
+        let mut record = sample();
+        for event in &mut record.events {
+            event.schema_version = 1;
+        }
+        let mut bytes = Vec::new();
+        record.encode_format_2(&mut bytes);
+        assert_eq!(bytes[1], 2);
+        let read = JournalRecord::decode(&bytes).unwrap();
+        assert_eq!(read, record);
+        assert_eq!(id_and_time(&bytes).unwrap(), (Uuid::from_u128(5), 3));
+        // Four bytes shorter per event than the same record in format 3, which it encodes
+        // to.
+        let mut again = Vec::new();
+        read.encode(&mut again);
+        assert_eq!(again.len(), bytes.len() + 4 * record.events.len());
+        assert_eq!(again[1], RECORD_FORMAT);
+        assert_eq!(JournalRecord::decode(&again).unwrap(), record);
+        for cut in 0..bytes.len() {
+            assert!(
+                JournalRecord::decode(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn schema_versions_are_kept_and_zero_is_refused() {
+        let record = sample();
+        let mut bytes = Vec::new();
+        record.encode(&mut bytes);
+        let read = JournalRecord::decode(&bytes).unwrap();
+        assert_eq!(
+            read.events
+                .iter()
+                .map(|e| e.schema_version)
+                .collect::<Vec<_>>(),
+            [1, 2]
+        );
+        // The first event's schema version follows its stream, version and type.
+        let at = FIXED_BYTES + 2 + record.name.len() + 4 + record.payload.len() + 4;
+        let at = at + 2 + "counter-1".len() + 8 + 2 + "Added".len();
+        assert_eq!(bytes[at..at + 4], 1u32.to_le_bytes());
+        bytes[at] = 0;
+        assert!(JournalRecord::decode(&bytes).is_err());
     }
 
     #[test]

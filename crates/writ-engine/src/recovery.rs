@@ -92,7 +92,8 @@ pub(crate) fn recover(
         source,
     })?;
     report.truncated = log_report.truncated;
-    let shared = Arc::new(Shared::new(registry, options, Store::new(journal.reader())));
+    let store = Store::new(journal.reader(), registry.clone());
+    let shared = Arc::new(Shared::new(registry, options, store));
     let opened = runs::open_runs(
         storage.as_ref(),
         journal.durable_seq(),
@@ -351,20 +352,32 @@ fn resume_unit(
             continue;
         }
         for (index, event) in record.events.iter().enumerate() {
+            if !shared.registry.reacts_to(event.event_type) {
+                continue;
+            }
+            let position = record.first_position + index as u64;
+            // Processes react to the current shape, as they did when it was recorded.
+            let upcast = shared
+                .registry
+                .upcast_event(
+                    event.stream,
+                    event.event_type,
+                    event.schema_version,
+                    event.data,
+                )
+                .map_err(|source| read_error(ReadError::Event { position, source }))?;
             let view = EventView {
                 event_type: event.event_type,
-                data: event.data,
+                data: upcast.as_ref().map_or(event.data, |u| &u.data),
                 stream: event.stream,
                 version: event.version,
-                position: record.first_position + index as u64,
+                position,
                 index: index as u32,
                 command_id: record.id,
                 correlation_id: record.correlation_id,
                 recorded_at_ms: record.recorded_at_ms,
             };
-            if shared.registry.reacts_to(event.event_type) {
-                shared.registry.react(&view, &mut reactions, &mut failures);
-            }
+            shared.registry.react(&view, &mut reactions, &mut failures);
         }
         failures.clear();
         let (issued, _) = reactions.take();

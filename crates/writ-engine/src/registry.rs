@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use writ_domain::model::{CommandSpec, Decoded, DomainModel, ProcessModel};
-use writ_domain::{CommandError, EventView, Reactions};
+use writ_domain::model::{CommandSpec, Decoded, DomainModel, ProcessModel, Upcast};
+use writ_domain::{CommandError, EventDecodeError, EventView, Reactions};
 
 /// The domains and processes of one engine: one command log, one writer, one event log
 /// for all of them.
@@ -35,6 +35,9 @@ pub struct Registry {
     processes: Vec<Arc<dyn ProcessModel>>,
     /// Event type → the processes that react to it, in registration order.
     reactions: HashMap<String, Vec<usize>>,
+    /// Event types some domain records in a schema version other than 1: an event of
+    /// another type recorded at version 1 reads as recorded, without asking its domain.
+    versioned_event_types: std::collections::HashSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -220,12 +223,20 @@ impl RegistryBuilder {
                 reactions.entry(event_type).or_default().push(index);
             }
         }
+        let versioned_event_types = self
+            .domains
+            .iter()
+            .flat_map(|d| d.events())
+            .filter(|e| e.version != 1)
+            .map(|e| e.name)
+            .collect();
         Ok(Registry {
             domains: self.domains,
             commands,
             prefixes,
             processes: self.processes,
             reactions,
+            versioned_event_types,
         })
     }
 }
@@ -274,6 +285,26 @@ impl Registry {
             .iter()
             .find(|(p, _)| stream.len() > p.len() && stream.starts_with(p.as_str()))
             .map(|(_, at)| self.domains[*at].as_ref())
+    }
+
+    /// The body of an event recorded on `stream` as `event_type` in schema `version`, in
+    /// the type's current shape: `Ok(None)` when it is in it already, or when no domain
+    /// owns the stream or knows the type (it reads as recorded); see
+    /// [`DomainModel::upcast_event`].
+    pub fn upcast_event(
+        &self,
+        stream: &str,
+        event_type: &str,
+        version: u32,
+        data: &[u8],
+    ) -> Result<Option<Upcast>, EventDecodeError> {
+        if version == 1 && !self.versioned_event_types.contains(event_type) {
+            return Ok(None);
+        }
+        match self.domain_of_stream(stream) {
+            Some(domain) => domain.upcast_event(event_type, version, data),
+            None => Ok(None),
+        }
     }
 
     /// The shared name of a declared command (a fresh one for a name never declared).

@@ -9,6 +9,10 @@
 //! The syncer thread extends the indexes after each sync and only then publishes the new
 //! end (`durable`, `last_position`), so a reader never finds a published position that the
 //! indexes do not cover, nor a record that is not durable.
+//!
+//! Every event read leaves in its type's current shape: one recorded in an older schema
+//! version is upcast by the domain that owns its stream ([`Registry::upcast_event`]), so
+//! the writer, the read models and the server's reads all see the same shape.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -19,6 +23,7 @@ use writ_log::LogReader;
 
 use crate::error::ReadError;
 use crate::record::{CommitStatus, JournalRecord, RecordEvent};
+use crate::registry::Registry;
 use crate::types::{CommandState, CommandStatus, EventRef, RecordedEvent};
 
 #[derive(Debug, Default)]
@@ -30,6 +35,8 @@ pub(crate) struct Indexes {
 #[derive(Debug)]
 pub(crate) struct Store {
     pub(crate) journal: LogReader,
+    /// Upcasts the events read.
+    registry: Registry,
     indexes: RwLock<Indexes>,
     /// Records that are durable and indexed (= the next sequence to be made durable).
     durable: AtomicU64,
@@ -40,9 +47,10 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    pub(crate) fn new(journal: LogReader) -> Self {
+    pub(crate) fn new(journal: LogReader, registry: Registry) -> Self {
         Self {
             journal,
+            registry,
             indexes: RwLock::new(Indexes::default()),
             durable: AtomicU64::new(0),
             last_position: AtomicU64::new(0),
@@ -146,7 +154,9 @@ impl Store {
                     detail: "indexed position not in its record",
                 },
             })?;
-            out.push(recorded(&commit, i, event));
+            let mut read = RecordedEvent::default();
+            overwrite(&mut read, &commit, i, event, &self.registry)?;
+            out.push(read);
         }
         Ok(out)
     }
@@ -209,10 +219,10 @@ impl Store {
                 for (i, event) in commit.events.iter().enumerate() {
                     let position = commit.first_position + i as u64;
                     if position >= from_position && position <= last {
-                        match out.get_mut(filled) {
-                            Some(reused) => overwrite(reused, &commit, i, event),
-                            None => out.push(recorded(&commit, i, event)),
+                        if filled == out.len() {
+                            out.push(RecordedEvent::default());
                         }
+                        overwrite(&mut out[filled], &commit, i, event, &self.registry)?;
                         filled += 1;
                         if filled >= limit {
                             break 'records;
@@ -294,37 +304,46 @@ impl Indexes {
     }
 }
 
-fn recorded(commit: &JournalRecord<'_>, i: usize, event: &RecordEvent<'_>) -> RecordedEvent {
-    RecordedEvent {
-        position: commit.first_position + i as u64,
-        stream: event.stream.to_owned(),
-        version: event.version,
-        event_type: event.event_type.to_owned(),
-        data: event.data.to_vec(),
-        command_id: commit.id,
-        correlation_id: commit.correlation_id,
-        recorded_at_ms: commit.recorded_at_ms,
-    }
-}
-
-/// [`recorded`] into an event read before, keeping its allocations.
+/// Writes event `i` of `commit` into `out` (an event read before, whose allocations are
+/// kept), upcast to its type's current shape.
 fn overwrite(
     out: &mut RecordedEvent,
     commit: &JournalRecord<'_>,
     i: usize,
     event: &RecordEvent<'_>,
-) {
-    out.position = commit.first_position + i as u64;
+    registry: &Registry,
+) -> Result<(), ReadError> {
+    let position = commit.first_position + i as u64;
+    let upcast = registry
+        .upcast_event(
+            event.stream,
+            event.event_type,
+            event.schema_version,
+            event.data,
+        )
+        .map_err(|source| ReadError::Event { position, source })?;
+    out.position = position;
     out.stream.clear();
     out.stream.push_str(event.stream);
     out.version = event.version;
     out.event_type.clear();
     out.event_type.push_str(event.event_type);
-    out.data.clear();
-    out.data.extend_from_slice(event.data);
+    out.recorded_schema_version = event.schema_version;
+    match upcast {
+        None => {
+            out.data.clear();
+            out.data.extend_from_slice(event.data);
+            out.schema_version = event.schema_version;
+        }
+        Some(upcast) => {
+            out.data = upcast.data;
+            out.schema_version = upcast.version;
+        }
+    }
     out.command_id = commit.id;
     out.correlation_id = commit.correlation_id;
     out.recorded_at_ms = commit.recorded_at_ms;
+    Ok(())
 }
 
 /// The final status a record holds.

@@ -897,11 +897,14 @@ impl Execution for WriterExecution<'_> {
         stream: &str,
         version: u64,
         event_type: &str,
+        schema_version: u32,
         data: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), String>,
     ) -> Result<u64, String> {
         let stream_at = self.out.len() + 2;
-        let at = record::begin_event(self.out, stream, version, event_type);
-        let type_start = at - event_type.len();
+        let at = record::begin_event(self.out, stream, version, event_type, schema_version);
+        // The type is followed by its schema version (4 bytes), then the body's length.
+        let type_end = at - 4;
+        let type_start = type_end - event_type.len();
         data(self.out)?;
         record::finish_event(self.out, at);
         if self.out.len() > self.limit {
@@ -914,7 +917,7 @@ impl Execution for WriterExecution<'_> {
         self.next_position += 1;
         self.events.push(EventAt {
             stream: (stream_at, stream_at + stream.len()),
-            event_type: (type_start, at),
+            event_type: (type_start, type_end),
             data: (at + 4, self.out.len()),
             version,
             position,

@@ -18,14 +18,7 @@ mod support;
 use support::{now_ms, submit_now, submit_now_when_idle, wait_until};
 
 fn options() -> EngineOptions {
-    EngineOptions {
-        log: writ_log::LogOptions {
-            segment_bytes: 8 << 20,
-            record_bytes_max: 2 << 20,
-            ..writ_log::LogOptions::default()
-        },
-        ..EngineOptions::default()
-    }
+    support::small_options()
 }
 
 fn open(storage: &SimStorage, registry: Registry, options: EngineOptions) -> Engine {

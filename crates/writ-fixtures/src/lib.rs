@@ -15,6 +15,9 @@
 //! and 2) and the named queries `getCounter`, `listCounters` and `counterStats` in query
 //! API versions 1 and 2.
 //!
+//! The [`people`] module is a second, smaller domain in two builds, before and after its
+//! event changed shape: what the tests of event schema versions and upcasts run.
+//!
 //! ```
 //! use writ_domain::testing::{given, given_streams};
 //! use writ_domain::Domain;
@@ -51,6 +54,7 @@
 mod commands;
 mod domain;
 mod events;
+pub mod people;
 pub mod read;
 
 pub use commands::{

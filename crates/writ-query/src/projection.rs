@@ -326,8 +326,7 @@ impl ReplayStats {
 /// }
 /// let event = |position, event_type: &str| RecordedEvent {
 ///     position, stream: "s".into(), version: position, event_type: event_type.into(),
-///     data: b"{}".to_vec(), command_id: Default::default(),
-///     correlation_id: Default::default(), recorded_at_ms: 0,
+///     data: b"{}".to_vec(), ..RecordedEvent::default()
 /// };
 /// let mut replay = Replay::new(Count);
 /// replay.apply(&[event(1, "Tick"), event(2, "Tock"), event(3, "Tick")]);
@@ -565,6 +564,8 @@ mod tests {
                 command_id: Default::default(),
                 correlation_id: Default::default(),
                 recorded_at_ms: 0,
+                schema_version: 1,
+                recorded_schema_version: 1,
             })
             .collect();
         let projection = Warmed::default();
@@ -622,6 +623,8 @@ mod tests {
             command_id: Default::default(),
             correlation_id: Default::default(),
             recorded_at_ms: 0,
+            schema_version: 1,
+            recorded_schema_version: 1,
         }
     }
 

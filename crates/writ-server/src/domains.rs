@@ -1,5 +1,6 @@
 //! `GET /domains`: what this server runs, for clients and tools: each domain with its
-//! commands (name, versions, payload JSON Schema), event types, stream prefixes, and the
+//! commands (name, versions, payload JSON Schema), event types (with their schema
+//! versions), stream prefixes, and the
 //! query API versions and queries of its read models; and the processes.
 
 use std::collections::BTreeMap;
@@ -35,6 +36,9 @@ pub struct DomainInfo {
     pub commands: Vec<CommandInfo>,
     /// The event types it records.
     pub event_types: Vec<String>,
+    /// The event types it records, with their schema versions (in the order of
+    /// `eventTypes`).
+    pub events: Vec<EventInfo>,
     /// Its read models' names.
     pub read_models: Vec<String>,
     /// The query API versions its read models answer, oldest first.
@@ -62,6 +66,19 @@ pub struct CommandVersion {
     /// The payload's JSON Schema (draft 2020-12), derived from the payload type.
     #[schema(value_type = Object)]
     pub schema: Value,
+}
+
+/// An event type and its schema versions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventInfo {
+    /// Its name, the events' `type`.
+    pub name: String,
+    /// The schema version this server records it in, and shows every event of the type
+    /// in (`schemaVersion` in `/streams` and `/events`).
+    #[schema(minimum = 1)]
+    pub version: u32,
+    /// Every schema version that reads, oldest first (older ones are upcast to `version`).
+    pub versions: Vec<u32>,
 }
 
 /// A named query.
@@ -151,6 +168,15 @@ impl DomainsDocument {
                     stream_prefixes: domain.stream_prefixes(),
                     commands,
                     event_types: domain.event_types(),
+                    events: domain
+                        .events()
+                        .into_iter()
+                        .map(|e| EventInfo {
+                            name: e.name,
+                            version: e.version,
+                            versions: e.versions,
+                        })
+                        .collect(),
                     read_models: read_models.remove(domain.name()).unwrap_or_default(),
                     query_versions,
                     queries,

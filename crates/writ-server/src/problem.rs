@@ -80,6 +80,10 @@ pub enum ProblemKind {
     /// The request's body did not arrive whole within the server's body deadline; the
     /// connection is closed. Send the body at once (or faster) and retry.
     BodyTimeout,
+    /// An event of the log does not read in this build: it was recorded in an event
+    /// schema version this build does not declare (a newer build recorded it). Run a build
+    /// that reads it.
+    EventUnreadable,
 }
 
 impl ProblemKind {
@@ -220,11 +224,17 @@ impl ProblemKind {
                 "The request body did not arrive in time",
                 None,
             ),
+            EventUnreadable => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "event_unreadable",
+                "Event unreadable by this build",
+                None,
+            ),
         }
     }
 
     /// Every kind, for tests and documentation.
-    pub const ALL: [ProblemKind; 23] = [
+    pub const ALL: [ProblemKind; 24] = [
         ProblemKind::Malformed,
         ProblemKind::UnsupportedMediaType,
         ProblemKind::NotFound,
@@ -248,6 +258,7 @@ impl ProblemKind {
         ProblemKind::Unauthorized,
         ProblemKind::Forbidden,
         ProblemKind::BodyTimeout,
+        ProblemKind::EventUnreadable,
     ];
 
     /// The HTTP status.
@@ -328,6 +339,11 @@ impl ApiError {
 
     /// A failed read, logged here with its cause; the client sees a generic detail.
     pub fn read(error: &ReadError) -> Self {
+        if let ReadError::Event { .. } = error {
+            // Says only what the log holds and what this build reads.
+            tracing::error!(%error, "an event does not read in this build");
+            return Self::new(ProblemKind::EventUnreadable, error.to_string());
+        }
         tracing::error!(%error, "read failed");
         Self::new(
             ProblemKind::Internal,

@@ -457,6 +457,10 @@ pub struct EventMetadata {
     /// The id of the command that started the chain the event belongs to: a client's
     /// command, whose processes' commands carry it on.
     pub correlation_id: Uuid,
+    /// The schema version of the event's type the event was recorded in. When it is older
+    /// than `schemaVersion`, `data` was upcast from it.
+    #[schema(minimum = 1)]
+    pub recorded_schema_version: u32,
 }
 
 /// An event as stored.
@@ -471,6 +475,12 @@ pub struct Event {
     /// The event type.
     #[serde(rename = "type")]
     pub event_type: String,
+    /// The schema version of the event's type that `data` is shown in: always the current
+    /// one, an event recorded in an older version being upcast to it
+    /// (`metadata.recordedSchemaVersion` says which it was recorded in).
+    #[serde(rename = "schemaVersion")]
+    #[schema(minimum = 1)]
+    pub schema_version: u32,
     /// The event's body, a JSON object.
     #[schema(value_type = Object)]
     pub data: Box<RawValue>,
@@ -496,12 +506,14 @@ impl Event {
             version: e.version,
             position: e.position,
             event_type: e.event_type,
+            schema_version: e.schema_version,
             data,
             metadata: EventMetadata {
                 command_id: e.command_id,
                 recorded_at: rfc3339::format_millis(e.recorded_at_ms),
                 causation_id: e.command_id,
                 correlation_id: e.correlation_id,
+                recorded_schema_version: e.recorded_schema_version,
             },
         })
     }
@@ -858,11 +870,13 @@ mod tests {
             command_id: Uuid::from_u128(2),
             correlation_id: Uuid::from_u128(1),
             recorded_at_ms: 1_798_137_245_123,
+            schema_version: 3,
+            recorded_schema_version: 2,
         })
         .unwrap();
         assert_eq!(
             serde_json::to_string(&event).unwrap(),
-            r#"{"stream":"counter-c-1","version":2,"position":7,"type":"Added","data":{"note":"hi"},"metadata":{"commandId":"00000000-0000-0000-0000-000000000002","recordedAt":"2026-12-24T18:34:05.123Z","causationId":"00000000-0000-0000-0000-000000000002","correlationId":"00000000-0000-0000-0000-000000000001"}}"#
+            r#"{"stream":"counter-c-1","version":2,"position":7,"type":"Added","schemaVersion":3,"data":{"note":"hi"},"metadata":{"commandId":"00000000-0000-0000-0000-000000000002","recordedAt":"2026-12-24T18:34:05.123Z","causationId":"00000000-0000-0000-0000-000000000002","correlationId":"00000000-0000-0000-0000-000000000001","recordedSchemaVersion":2}}"#
         );
     }
 }

@@ -35,7 +35,7 @@ use writ_server::wire::{CommandStatusBody, EventsPage, StatusName, StreamPage};
 use writ_server::{AppState, ServerOptions, router};
 
 mod support;
-use support::{Answer, BOUND, small_engine_options as options};
+use support::{Answer, small_engine_options as options};
 
 /// 64 KiB segments, preallocated on the background thread as in production: a few
 /// commands fill one, so a test reaches a segment roll (and a full disk) quickly.
@@ -78,13 +78,7 @@ impl Node {
     async fn stop(self) {
         let engine = Arc::clone(&self.engine);
         drop(self);
-        tokio::time::timeout(
-            BOUND,
-            tokio::task::spawn_blocking(move || engine.shutdown()),
-        )
-        .await
-        .expect("the engine shuts down")
-        .unwrap();
+        support::shut_down(engine).await;
     }
 
     async fn call(&self, request: Request<Body>) -> Answer {

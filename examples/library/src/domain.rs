@@ -11,7 +11,7 @@ use crate::events::{
     BookAdded, BookLent, BookOverdue, BookReturned, LibraryEvent, LoanClosed, LoanOpened,
     MemberRegistered,
 };
-use crate::state::{BookState, LibraryState};
+use crate::state::{BookState, LibraryState, MemberState};
 use crate::{Id, LOAN_DAYS_MAX, LOANS_MAX, codes};
 
 /// A day in milliseconds.
@@ -108,6 +108,7 @@ fn register(decision: &mut Decision<'_, Library>, c: &RegisterMember) -> Result<
     decision.record(LibraryEvent::MemberRegistered(MemberRegistered {
         member_id: c.member_id.clone(),
         name: c.name.clone(),
+        loans_max: LOANS_MAX,
     }));
     Ok(())
 }
@@ -116,7 +117,7 @@ fn lend(decision: &mut Decision<'_, Library>, c: &LendBook) -> Result<(), Refusa
     let book = existing_book(decision.state(), &c.book_id)?;
     // A second stream: the member's, as it is before this command.
     let member = member_stream(&c.member_id);
-    let Some(loans) = decision.state_of(&member)?.member().map(|m| m.loans) else {
+    let Some(&MemberState { loans, loans_max }) = decision.state_of(&member)?.member() else {
         let message = format!("no member {}", c.member_id);
         return Err(reject(codes::MEMBER_NOT_FOUND, message));
     };
@@ -124,8 +125,8 @@ fn lend(decision: &mut Decision<'_, Library>, c: &LendBook) -> Result<(), Refusa
         let message = format!("book {} is on loan", c.book_id);
         return Err(reject(codes::BOOK_ON_LOAN, message));
     }
-    if loans >= LOANS_MAX {
-        let message = format!("member {} has {LOANS_MAX} books", c.member_id);
+    if loans >= loans_max {
+        let message = format!("member {} has {loans_max} books", c.member_id);
         return Err(reject(codes::LOAN_LIMIT_REACHED, message));
     }
     if c.days > LOAN_DAYS_MAX {

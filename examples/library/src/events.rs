@@ -16,7 +16,19 @@ pub struct BookAdded {
     pub title: String,
 }
 
-/// A member joined (stream `member-{memberId}`).
+/// `MemberRegistered` version 1: a member joined, when every member could borrow
+/// [`LOANS_MAX_BEFORE_V2`] books.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberRegisteredV1 {
+    /// The member.
+    pub member_id: Id,
+    /// Their name.
+    pub name: String,
+}
+
+/// `MemberRegistered` version 2 (the current one): a member joined (stream
+/// `member-{memberId}`), with the most books they may borrow at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberRegistered {
@@ -24,6 +36,22 @@ pub struct MemberRegistered {
     pub member_id: Id,
     /// Their name.
     pub name: String,
+    /// The most books they may have at once.
+    pub loans_max: u32,
+}
+
+/// The loan limit every member had before `MemberRegistered` version 2 recorded one.
+pub const LOANS_MAX_BEFORE_V2: u32 = 5;
+
+/// Version 1 is version 2 with the limit members had then.
+impl From<MemberRegisteredV1> for MemberRegistered {
+    fn from(v1: MemberRegisteredV1) -> Self {
+        Self {
+            member_id: v1.member_id,
+            name: v1.name,
+            loans_max: LOANS_MAX_BEFORE_V2,
+        }
+    }
 }
 
 /// A book was lent (on the book's stream; `LoanOpened` on the member's goes with it).
@@ -94,8 +122,10 @@ writ_domain::event_set! {
     pub enum LibraryEvent {
         /// See [`BookAdded`].
         BookAdded(BookAdded),
-        /// See [`MemberRegistered`].
-        MemberRegistered(MemberRegistered),
+        /// See [`MemberRegistered`]; version 1 ([`MemberRegisteredV1`]) had no limit.
+        MemberRegistered(MemberRegistered) version 2 {
+            1 => |v1: MemberRegisteredV1| MemberRegistered::from(v1),
+        },
         /// See [`BookLent`].
         BookLent(BookLent),
         /// See [`LoanOpened`].

@@ -35,8 +35,8 @@ pub use commands::{
 };
 pub use domain::{Library, book_stream, member_stream};
 pub use events::{
-    BookAdded, BookLent, BookOverdue, BookReturned, LibraryEvent, LoanClosed, LoanOpened,
-    MemberRegistered,
+    BookAdded, BookLent, BookOverdue, BookReturned, LOANS_MAX_BEFORE_V2, LibraryEvent, LoanClosed,
+    LoanOpened, MemberRegistered, MemberRegisteredV1,
 };
 pub use id::Id;
 pub use reminders::{ReminderEvent, Reminders};
@@ -45,7 +45,8 @@ pub use state::{BookState, LibraryState, Loan, MemberState};
 /// The longest loan, in days.
 pub const LOAN_DAYS_MAX: u32 = 60;
 
-/// The most books a member may have at once.
+/// The most books a member registered now may have at once (recorded in their
+/// `MemberRegistered`).
 pub const LOANS_MAX: u32 = 5;
 
 /// The library's stable rejection codes: part of its public contract.

@@ -37,11 +37,13 @@ pub struct Loan {
     pub overdue: bool,
 }
 
-/// A member: how many books they have.
+/// A member: how many books they have, and may have.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemberState {
     /// Books on loan to them now.
     pub loans: u32,
+    /// The most books they may have at once.
+    pub loans_max: u32,
 }
 
 impl LibraryState {
@@ -66,8 +68,11 @@ impl LibraryState {
     pub(crate) fn apply(&mut self, event: &LibraryEvent) {
         match (self, event) {
             (state, LibraryEvent::BookAdded(_)) => *state = Self::Book(BookState::default()),
-            (state, LibraryEvent::MemberRegistered(_)) => {
-                *state = Self::Member(MemberState::default());
+            (state, LibraryEvent::MemberRegistered(e)) => {
+                *state = Self::Member(MemberState {
+                    loans: 0,
+                    loans_max: e.loans_max,
+                });
             }
             (Self::Book(book), LibraryEvent::BookLent(e)) => {
                 book.loan = Some(Loan {

@@ -40,6 +40,8 @@ fn recorded(events: &[LibraryEvent]) -> Vec<RecordedEvent> {
                 command_id: Uuid::nil(),
                 correlation_id: Uuid::nil(),
                 recorded_at_ms: T0 + (position - 1) * 60_000,
+                schema_version: 1,
+                recorded_schema_version: 1,
             }
         })
         .collect()

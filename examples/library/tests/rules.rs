@@ -4,12 +4,12 @@
 use serde_json::json;
 use uuid::Uuid;
 use writ_domain::testing::{DEFAULT_ENVELOPE, decode_error, given, given_streams};
-use writ_domain::{CommandError, Envelope};
+use writ_domain::{CommandError, Envelope, EventSet};
 use writ_example_library::codes::*;
 use writ_example_library::{
     AddBook, BookAdded, BookLent, BookOverdue, BookReturned, Id, LOAN_DAYS_MAX, LOANS_MAX,
-    LendBook, Library, LibraryCommand, LibraryEvent, LoanClosed, LoanOpened, MarkOverdue,
-    MemberRegistered, RegisterMember, ReturnBook,
+    LOANS_MAX_BEFORE_V2, LendBook, Library, LibraryCommand, LibraryEvent, LoanClosed, LoanOpened,
+    MarkOverdue, MemberRegistered, RegisterMember, ReturnBook,
 };
 
 const DAY_MS: u64 = 86_400_000;
@@ -30,10 +30,15 @@ fn added(book: &str) -> LibraryEvent {
 }
 
 fn registered(member: &str) -> LibraryEvent {
-    LibraryEvent::MemberRegistered(MemberRegistered {
+    LibraryEvent::MemberRegistered(registered_as(member))
+}
+
+fn registered_as(member: &str) -> MemberRegistered {
+    MemberRegistered {
         member_id: id(member),
         name: "Ann".into(),
-    })
+        loans_max: LOANS_MAX,
+    }
 }
 
 fn lent(book: &str, member: &str, loan_id: Uuid, due_at_ms: u64) -> LibraryEvent {
@@ -221,6 +226,48 @@ fn a_member_below_the_limit_may_borrow_again() {
             .when(lend("b-1", "m-1", LOAN_DAYS_MAX))
             .result();
     assert!(result.is_ok(), "{result:?}");
+}
+
+#[test]
+fn the_loan_limit_is_the_one_recorded_with_the_member() {
+    let member = |loans_max: u32, loans: u32| {
+        let mut events = vec![LibraryEvent::MemberRegistered(MemberRegistered {
+            loans_max,
+            ..registered_as("m-1")
+        })];
+        events.extend((0..loans).map(|n| opened("m-1", "other", Uuid::from_u128(n.into()))));
+        ("member-m-1", events)
+    };
+    let book = || ("book-b-1", vec![added("b-1")]);
+    given_streams::<Library>([book(), member(2, 2)])
+        .when(lend("b-1", "m-1", 7))
+        .then_rejected(LOAN_LIMIT_REACHED);
+    let result = given_streams::<Library>([book(), member(8, 7)])
+        .when(lend("b-1", "m-1", 7))
+        .result();
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[test]
+fn a_member_registered_in_version_1_has_the_limit_of_then() {
+    // The body a build before `MemberRegistered` version 2 recorded reads upcast.
+    let v1 = br#"{"memberId":"m-1","name":"Ann"}"#;
+    let registered_v1 = LibraryEvent::decode_version("MemberRegistered", 1, v1).unwrap();
+    assert_eq!(
+        registered_v1,
+        LibraryEvent::MemberRegistered(MemberRegistered {
+            loans_max: LOANS_MAX_BEFORE_V2,
+            ..registered_as("m-1")
+        })
+    );
+    assert_eq!(LibraryEvent::current_version("MemberRegistered"), Some(2));
+    let mut member = vec![registered_v1];
+    member.extend(
+        (0..LOANS_MAX_BEFORE_V2).map(|n| opened("m-1", "other", Uuid::from_u128(n.into()))),
+    );
+    given_streams::<Library>([("book-b-1", vec![added("b-1")]), ("member-m-1", member)])
+        .when(lend("b-1", "m-1", 7))
+        .then_rejected(LOAN_LIMIT_REACHED);
 }
 
 #[test]

@@ -22,7 +22,20 @@ use writ_domain::model::{domain, process};
 use writ_domain::{
     CommandCatalog, Decision, Domain, Process, Reaction, Refusal, Rejection, event_set,
 };
-use writ_engine::{Engine, Pending, Registry, Submission, Submitted};
+use writ_engine::{Engine, EngineOptions, Pending, Registry, Submission, Submitted};
+
+/// The defaults with small log segments and records (a test writes little, and opens
+/// fast).
+pub fn small_options() -> EngineOptions {
+    EngineOptions {
+        log: writ_log::LogOptions {
+            segment_bytes: 8 << 20,
+            record_bytes_max: 2 << 20,
+            ..writ_log::LogOptions::default()
+        },
+        ..EngineOptions::default()
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

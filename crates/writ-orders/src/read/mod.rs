@@ -94,6 +94,8 @@
 //!     command_id: Default::default(),
 //!     correlation_id: Default::default(),
 //!     recorded_at_ms: 1_798_137_240_000 + position * 1000,
+//!     schema_version: 1,
+//!     recorded_schema_version: 1,
 //! };
 //! let mut replay = Replay::new(OrdersProjection);
 //! replay.apply(&[

@@ -123,6 +123,8 @@ impl Shop {
                 command_id: envelope.command_id,
                 correlation_id: envelope.correlation_id,
                 recorded_at_ms: envelope.recorded_at_ms,
+                schema_version: 1,
+                recorded_schema_version: 1,
             });
             if let Some(event) = FulfilmentEvent::of(&event) {
                 let (now, timers) =
@@ -800,6 +802,8 @@ fn event(position: u64, stream: &str, event_type: &str, data: &str) -> RecordedE
         command_id: Uuid::from_u128(u128::from(position)),
         correlation_id: Uuid::from_u128(u128::from(position)),
         recorded_at_ms: T0_MS + position * 1000,
+        schema_version: 1,
+        recorded_schema_version: 1,
     }
 }
 

@@ -108,6 +108,17 @@ pub fn small_engine_options() -> EngineOptions {
     }
 }
 
+/// Shuts `engine` down (a poisoned one too) on a blocking thread, within [`BOUND`].
+pub async fn shut_down(engine: std::sync::Arc<writ_engine::Engine>) {
+    tokio::time::timeout(
+        BOUND,
+        tokio::task::spawn_blocking(move || engine.shutdown()),
+    )
+    .await
+    .expect("the engine shuts down")
+    .unwrap();
+}
+
 /// Opens an engine of domain `D` alone (writ-server's tests use writ-fixtures' counters;
 /// this file is shared with writ-app's tests, which have other domains).
 pub fn open_domain<D: writ_domain::Domain>(

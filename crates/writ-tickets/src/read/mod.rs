@@ -90,6 +90,8 @@
 //!     command_id: Default::default(),
 //!     correlation_id: Default::default(),
 //!     recorded_at_ms: 1_798_137_245_123,
+//!     schema_version: 1,
+//!     recorded_schema_version: 1,
 //! };
 //! let mut replay = Replay::new(TicketsProjection::current());
 //! replay.apply(&[opened]);

@@ -660,6 +660,8 @@ mod tests {
             command_id: Uuid::from_u128(i as u128),
             correlation_id: Uuid::from_u128(i as u128),
             recorded_at_ms: 0,
+            schema_version: 1,
+            recorded_schema_version: 1,
         })
         .collect();
         let mut replay = writ_query::Replay::new(TicketsProjection::current());

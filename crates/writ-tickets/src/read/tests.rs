@@ -96,6 +96,8 @@ fn recorded(events: &[TicketEvent]) -> Vec<RecordedEvent> {
                 command_id: Uuid::from_u128(u128::from(position)),
                 correlation_id: Uuid::from_u128(u128::from(position)),
                 recorded_at_ms: T0_MS + position * 1000,
+                schema_version: 1,
+                recorded_schema_version: 1,
             }
         })
         .collect()

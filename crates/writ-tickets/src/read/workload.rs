@@ -38,6 +38,8 @@ pub fn events(tickets: u64, comments: u64) -> Vec<RecordedEvent> {
             command_id: Uuid::from_u128(u128::from(position)),
             correlation_id: Uuid::from_u128(u128::from(position)),
             recorded_at_ms: 1_800_000_000_000 + position,
+            schema_version: 1,
+            recorded_schema_version: 1,
         });
     };
     for n in 0..tickets {
