@@ -139,13 +139,17 @@ impl SyncPath {
     }
 
     /// Makes `batch` durable and answers it: at once on this thread when the syncer is
-    /// idle and the batch small, else through the syncer.
+    /// idle, the batch small and no command is waiting to be decided, else through the
+    /// syncer. With commands waiting, a sync here would stop the writer for its whole
+    /// length (hundreds of microseconds) while they queue up; handed over, the writer goes
+    /// on deciding them while the syncer syncs.
     fn hand_over(&self, shared: &Shared, batch: Batch) {
         if batch.done.is_empty() {
             return;
         }
         if batch.done.len() <= SELF_SYNC_RECORDS_MAX
             && self.in_flight.load(Ordering::Acquire) == 0
+            && shared.queued.load(Ordering::Acquire) == 0
             && let Ok(mut journal) = self.journal.try_lock()
         {
             shared.stats.writer_syncs.fetch_add(1, Ordering::Relaxed);
