@@ -106,6 +106,32 @@ fn overload_loses_nothing_acknowledged() {
     );
 }
 
+/// Reports further apart than the server keeps an idle connection: each report reads
+/// `/metrics` all the same (a kept-alive connection for it would have been closed by the
+/// server between two reports, and the soak failed on its first report).
+#[test]
+fn a_soak_reports_further_apart_than_the_idle_timeout() {
+    let output = proof(&[
+        "soak",
+        "--minutes",
+        "0.1",
+        "--interval-seconds",
+        "3",
+        "--idle-timeout",
+        "1s",
+        "--rate",
+        "100",
+        "--tickets",
+        "20",
+        "--sample",
+        "100",
+    ]);
+    let last = last_line(&output);
+    assert_eq!(last["passed"], "true", "{last:?}");
+    assert_eq!(last["lost"], "0");
+    assert!(number(&last, "accepted") >= 300.0, "{last:?}");
+}
+
 /// A steady rate below what the server absorbs: nothing refused, nothing lost, and with a
 /// short dedupe window the index turns over instead of growing with every command.
 #[test]

@@ -77,6 +77,10 @@ pub struct SoakArgs {
     /// Passed to the server as `--dedupe-entries-max` (default: the server's).
     #[arg(long)]
     dedupe_entries_max: Option<u64>,
+    /// Passed to the server as `--idle-timeout` (default: the server's, 60 s): how long a
+    /// kept-alive connection may sit idle before the server closes it.
+    #[arg(long)]
+    idle_timeout: Option<String>,
     /// The server's data directory: must be empty or missing (default: a fresh one under
     /// the system's temporary directory, removed when the soak passes).
     #[arg(long)]
@@ -108,6 +112,9 @@ pub fn run(args: SoakArgs) -> Result<(), String> {
     }
     if let Some(max) = args.dedupe_entries_max {
         extra.extend(["--dedupe-entries-max".to_owned(), max.to_string()]);
+    }
+    if let Some(idle) = &args.idle_timeout {
+        extra.extend(["--idle-timeout".to_owned(), idle.clone()]);
     }
     let server = ServerProcess::start(&binary, dir.path(), &extra)
         .map_err(|e| format!("cannot start the server: {e}"))?;
@@ -177,7 +184,7 @@ struct Gauges {
 
 /// Reads the server's RSS and open files from `/proc` and its dedupe index size from
 /// `/metrics`.
-async fn gauges(server: &ServerProcess, metrics: &mut Client) -> Result<Gauges, String> {
+async fn gauges(server: &ServerProcess, metrics: &Target) -> Result<Gauges, String> {
     let text = metrics_text(metrics).await?;
     Ok(Gauges {
         rss_kib: rss_kib(server.pid()).unwrap_or(0),
@@ -186,9 +193,13 @@ async fn gauges(server: &ServerProcess, metrics: &mut Client) -> Result<Gauges, 
     })
 }
 
-/// The server's `/metrics`, as text.
-async fn metrics_text(client: &mut Client) -> Result<String, String> {
-    let (status, body) = check::call(client, Method::GET, "/metrics", None, REQUEST_MAX).await?;
+/// The server's `/metrics`, as text, on a connection of its own: a kept-alive one would
+/// sit idle between two reports, and a report interval as long as the server's
+/// `--idle-timeout` (60 s, the default interval) lets the server close it first.
+async fn metrics_text(target: &Target) -> Result<String, String> {
+    let mut client = Client::connect(target).await?;
+    let (status, body) =
+        check::call(&mut client, Method::GET, "/metrics", None, REQUEST_MAX).await?;
     if status != StatusCode::OK {
         return Err(format!("GET /metrics answered {status}"));
     }
@@ -214,7 +225,7 @@ async fn soak(args: &SoakArgs, server: &ServerProcess) -> Result<bool, String> {
         commands: u64::MAX,
     });
     let next = Arc::new(AtomicU64::new(0));
-    let mut metrics = Client::connect(&target).await?;
+    let metrics = target.clone();
 
     let clients = check::connect(&server.url(), args.probe_connections as usize).await?;
     let (opened, mut clients) =
@@ -295,7 +306,7 @@ async fn soak(args: &SoakArgs, server: &ServerProcess) -> Result<bool, String> {
         if first_error.is_none() {
             first_error = tally.first_error.take();
         }
-        last = gauges(server, &mut metrics).await?;
+        last = gauges(server, &metrics).await?;
         rss_max_kib = rss_max_kib.max(last.rss_kib);
         open_files_max = open_files_max.max(last.open_files);
         if warm.is_none() {
@@ -324,7 +335,7 @@ async fn soak(args: &SoakArgs, server: &ServerProcess) -> Result<bool, String> {
     // The server's outcome counts cover every acknowledged command (the soak is its only
     // client, and the tickets domain issues no commands of its own)...
     let acknowledged = accepted + args.tickets;
-    let text = metrics_text(&mut metrics).await?;
+    let text = metrics_text(&metrics).await?;
     let outcome = |status: &str| {
         metric_value(
             &text,
