@@ -1,6 +1,6 @@
 //! The syncer: appends the writer's records to the journal, syncs once per batch, then
 //! indexes, publishes the new durable end and answers. The writer does the same itself for
-//! a small batch when the syncer is idle ([`SyncPath::hand_over`]).
+//! a small batch when the syncer is idle and no command waits ([`SyncPath::hand_over`]).
 //!
 //! Only after the `fdatasync` that covers a record does anything about its command become
 //! visible: the dedupe index marks it durable, readers see its events, its client gets

@@ -131,7 +131,7 @@ impl Storage for FsStorage {
             .read(true)
             .write(true)
             .open(self.full(path))?;
-        Ok(Arc::new(FsFile::new(file, self.full(path))))
+        Ok(Arc::new(FsFile::new(file)))
     }
 
     fn create(&self, path: &Path) -> io::Result<Arc<dyn StorageFile>> {
@@ -140,7 +140,7 @@ impl Storage for FsStorage {
             .write(true)
             .create_new(true)
             .open(self.full(path))?;
-        Ok(Arc::new(FsFile::new(file, self.full(path))))
+        Ok(Arc::new(FsFile::new(file)))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -161,34 +161,33 @@ impl Storage for FsStorage {
 #[derive(Debug)]
 struct FsFile {
     file: File,
-    /// Where it was opened, to open it again for direct writes of zeros.
-    path: PathBuf,
-    /// A second descriptor with `O_DIRECT`, opened at the first
+    /// A second descriptor of the same file with `O_DIRECT`, opened at the first
     /// [`StorageFile::write_zeros_at`]; `None` where the file system refuses it.
     direct: std::sync::OnceLock<Option<File>>,
 }
 
 impl FsFile {
-    fn new(file: File, path: PathBuf) -> Self {
+    fn new(file: File) -> Self {
         Self {
             file,
-            path,
             direct: std::sync::OnceLock::new(),
         }
     }
 
     /// The file opened again with `O_DIRECT`, if the file system allows it (tmpfs, for
-    /// one, does not).
+    /// one, does not). Opened through `/proc/self/fd`, so it is this very file even if
+    /// its name was renamed or reused since it was opened.
     fn direct(&self) -> Option<&File> {
         self.direct
             .get_or_init(|| {
                 #[cfg(target_os = "linux")]
                 {
+                    use std::os::fd::AsRawFd;
                     use std::os::unix::fs::OpenOptionsExt;
                     OpenOptions::new()
                         .write(true)
                         .custom_flags(libc::O_DIRECT)
-                        .open(&self.path)
+                        .open(format!("/proc/self/fd/{}", self.file.as_raw_fd()))
                         .ok()
                 }
                 #[cfg(not(target_os = "linux"))]

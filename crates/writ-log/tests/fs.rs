@@ -195,3 +195,33 @@ fn zeros_written_directly_and_through_the_cache_read_back_as_zeros() {
     let again = std::fs::read(tmp.0.join("z.dat")).unwrap();
     assert_eq!(again, back);
 }
+
+/// Zeros go to the file the handle was opened on, even after its name was renamed away and
+/// taken by another file (the direct descriptor is opened through the handle, not the name).
+#[test]
+fn zeros_go_to_the_handles_file_after_its_name_is_reused() {
+    let tmp = TempDir::new("zeros-rename");
+    let storage = FsStorage::new(&tmp.0);
+    let file = storage.create(Path::new("a.tmp")).unwrap();
+    file.write_at(&vec![0xAB; 1 << 20], 0).unwrap();
+    storage
+        .rename(Path::new("a.tmp"), Path::new("a.done"))
+        .unwrap();
+    let other = storage.create(Path::new("a.tmp")).unwrap();
+    other.write_at(&vec![0xCD; 1 << 20], 0).unwrap();
+    file.write_zeros_at(0, 1 << 20).unwrap();
+    file.sync_data().unwrap();
+    other.sync_data().unwrap();
+    assert!(
+        std::fs::read(tmp.0.join("a.done"))
+            .unwrap()
+            .iter()
+            .all(|&b| b == 0)
+    );
+    assert!(
+        std::fs::read(tmp.0.join("a.tmp"))
+            .unwrap()
+            .iter()
+            .all(|&b| b == 0xCD)
+    );
+}

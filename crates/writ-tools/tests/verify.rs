@@ -4,7 +4,7 @@
 mod support;
 
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use support::{TempDir, copy_dir, journal_name, open, open_tickets, segments};
@@ -15,18 +15,21 @@ use writ_tools::verify::{Severity, VerifyReport, verify};
 
 const COMMANDS: u64 = 2_000;
 
-/// One store for every test, written once, copied before damage.
+/// One store for every test, written once, copied before damage. A static is never
+/// dropped, so it lives in cargo's temporary directory for integration tests (under
+/// `target/`), made afresh by each run, rather than in a `TempDir` that would be left in
+/// the system's temporary directory by every run.
 fn store() -> &'static Path {
-    static STORE: OnceLock<TempDir> = OnceLock::new();
-    STORE
-        .get_or_init(|| {
-            let dir = TempDir::new("verify-store");
-            let engine = open(dir.path());
-            open_tickets(&engine, 0, COMMANDS);
-            drop(engine);
-            dir
-        })
-        .path()
+    static STORE: OnceLock<PathBuf> = OnceLock::new();
+    STORE.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("verify-store");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let engine = open(&dir);
+        open_tickets(&engine, 0, COMMANDS);
+        drop(engine);
+        dir
+    })
 }
 
 /// A copy of the store to damage.
