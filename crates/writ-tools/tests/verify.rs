@@ -17,12 +17,26 @@ const COMMANDS: u64 = 2_000;
 
 /// One store for every test, written once, copied before damage. A static is never
 /// dropped, so it lives in cargo's temporary directory for integration tests (under
-/// `target/`), made afresh by each run, rather than in a `TempDir` that would be left in
-/// the system's temporary directory by every run.
+/// `target/`), one per process (a runner that starts a process per test, as nextest does,
+/// gets one each), and the stores of processes that have ended are removed here, rather
+/// than left in the system's temporary directory by every run.
 fn store() -> &'static Path {
     static STORE: OnceLock<PathBuf> = OnceLock::new();
     STORE.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("verify-store");
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        if let Ok(entries) = std::fs::read_dir(root) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let ended = name
+                    .strip_prefix("verify-store-")
+                    .and_then(|pid| pid.parse::<u32>().ok())
+                    .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+                if ended {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let dir = root.join(format!("verify-store-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let engine = open(&dir);
