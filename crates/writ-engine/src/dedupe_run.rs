@@ -143,7 +143,8 @@ impl RunFooter {
         if footer.first_seq > footer.last_seq {
             return err("first_seq after last_seq");
         }
-        if footer.entry_count > footer.last_seq - footer.first_seq + 1 {
+        // The range may span every sequence number: its size saturates instead of wrapping.
+        if footer.entry_count > (footer.last_seq - footer.first_seq).saturating_add(1) {
             return err("more entries than records in the range");
         }
         if footer.entry_count.div_ceil(ENTRIES_PER_BLOCK as u64) != u64::from(footer.block_count) {
@@ -582,5 +583,26 @@ mod tests {
             (25.0..26.0).contains(&on_disk),
             "{on_disk} bytes per id on disk"
         );
+    }
+}
+
+#[cfg(test)]
+mod fuzz_found {
+    use super::*;
+
+    /// An input the fuzz target `dedupe_run` found: a footer whose range spans every
+    /// sequence number (its size overflowed a `u64`).
+    #[test]
+    fn a_footer_whose_range_spans_every_sequence_number_does_not_panic() {
+        let data: &[u8] = &[
+            87, 82, 73, 84, 73, 68, 83, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+            255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+            255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 0, 0, 253, 255, 255,
+            255, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        let _ = RunFooter::decode(data);
+        let _ = RunTail::decode(data);
+        let _ = decode_run(data);
     }
 }
