@@ -161,41 +161,33 @@ impl Storage for FsStorage {
 #[derive(Debug)]
 struct FsFile {
     file: File,
-    /// A second descriptor of the same file with `O_DIRECT`, opened at the first
-    /// [`StorageFile::write_zeros_at`]; `None` where the file system refuses it.
-    direct: std::sync::OnceLock<Option<File>>,
 }
 
 impl FsFile {
     fn new(file: File) -> Self {
-        Self {
-            file,
-            direct: std::sync::OnceLock::new(),
-        }
+        Self { file }
     }
 
     /// The file opened again with `O_DIRECT`, if the file system allows it (tmpfs, for
     /// one, does not). Opened through `/proc/self/fd`, so it is this very file even if
-    /// its name was renamed or reused since it was opened.
-    fn direct(&self) -> Option<&File> {
-        self.direct
-            .get_or_init(|| {
-                #[cfg(target_os = "linux")]
-                {
-                    use std::os::fd::AsRawFd;
-                    use std::os::unix::fs::OpenOptionsExt;
-                    OpenOptions::new()
-                        .write(true)
-                        .custom_flags(libc::O_DIRECT)
-                        .open(format!("/proc/self/fd/{}", self.file.as_raw_fd()))
-                        .ok()
-                }
-                #[cfg(not(target_os = "linux"))]
-                {
-                    None
-                }
-            })
-            .as_ref()
+    /// its name was renamed or reused since it was opened. Not kept: a segment's handle
+    /// lives as long as the log, and a second descriptor per segment would double the
+    /// files a long-running log holds open.
+    fn direct(&self) -> Option<File> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            use std::os::unix::fs::OpenOptionsExt;
+            OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(format!("/proc/self/fd/{}", self.file.as_raw_fd()))
+                .ok()
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            None
+        }
     }
 }
 
@@ -228,27 +220,16 @@ impl StorageFile for FsFile {
     fn write_zeros_at(&self, offset: u64, len: usize) -> io::Result<()> {
         let aligned = |n: u64| n.is_multiple_of(DIRECT_ALIGN as u64);
         let zeros = zero_chunk();
+        // One direct descriptor for the whole range, through which `write_all_at` continues
+        // short writes as it does for any file.
+        let direct = self.direct().map(FsFile::new);
         let mut done = 0;
         while done < len {
             let at = offset + done as u64;
             let n = (len - done).min(zeros.len());
-            match self.direct() {
+            match &direct {
                 Some(direct) if aligned(at) && aligned(n as u64) => {
-                    let mut chunk = &zeros[..n];
-                    let mut pos = at;
-                    while !chunk.is_empty() {
-                        match direct.write_at(chunk, pos) {
-                            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
-                            // A short direct write stops at a block boundary only if the
-                            // disk is full; what is left is written the same way.
-                            Ok(w) => {
-                                chunk = &chunk[w..];
-                                pos += w as u64;
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                            Err(e) => return Err(e),
-                        }
-                    }
+                    write_all_at(direct, &zeros[..n], at)?;
                 }
                 _ => write_all_at(self, &zeros[..n], at)?,
             }
