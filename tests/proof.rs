@@ -190,3 +190,43 @@ fn slow_clients_are_cut_within_their_deadlines_while_the_benchmark_runs() {
     assert!(number(&all, "half_open_cut") >= 50.0, "{all:?}");
     assert!(number(&all, "trickled_answered_408") > 0.0, "{all:?}");
 }
+
+#[test]
+fn bench_start_times_starts_until_a_query_sees_the_last_position_and_keeps_its_log() {
+    let dir = std::env::temp_dir().join(format!("writ-bench-start-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let binary = env!("CARGO_BIN_EXE_writ");
+    let bench = |events: &str| {
+        Command::new(binary)
+            .args(["bench", "start", "--events", events, "--tickets", "100"])
+            .args(["--rounds", "2", "--no-drop-caches", "--data-dir"])
+            .arg(&dir)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("the binary runs")
+    };
+
+    let first = bench("3000");
+    let figures = last_line(&first);
+    assert_eq!(figures["events"], "3000");
+    assert!(number(&figures, "open_ms") > 0.0);
+    assert_eq!(figures["open_ms"], figures["open_full_replay_ms"]);
+    let rounds = String::from_utf8_lossy(&first.stdout)
+        .lines()
+        .filter(|line| line.starts_with("round="))
+        .count();
+    assert_eq!(rounds, 2, "one line per round");
+
+    // The log is kept: a second run times starts only.
+    let second = bench("3000");
+    assert_eq!(last_line(&second)["events"], "3000");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("holds the log already"), "{stderr}");
+
+    // Another size on the same directory is refused, with the reason.
+    let other = bench("4000");
+    assert!(!other.status.success());
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert!(stderr.contains("holds another log"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -52,6 +52,22 @@ pub struct EngineArgs {
     in_flight: usize,
 }
 
+impl EngineArgs {
+    /// The tickets workload of `commands` commands over `tickets` tickets into `dir`, one
+    /// event per command (for `writ bench start`'s log).
+    pub(super) fn tickets_into(dir: PathBuf, tickets: u64, commands: u64) -> Self {
+        Self {
+            data_dir: Some(dir),
+            domain: "tickets".to_owned(),
+            tickets,
+            commands,
+            orders: 0,
+            lanes: 1,
+            in_flight: 1_000,
+        }
+    }
+}
+
 /// Removes the directory on drop when the bench made it.
 struct TempDir(Option<PathBuf>);
 

@@ -5,16 +5,20 @@
 //! - `writ bench http` ([`HttpArgs`]): the same workload against a running server, over
 //!   HTTP/1.1 or WebSockets: the load tool.
 //! - `writ bench query` ([`QueryArgs`]): the read side of a running server.
+//! - `writ bench start` ([`StartArgs`]): how long a start takes until a query sees the
+//!   whole log.
 
 use clap::Subcommand;
 
 mod engine;
 pub(crate) mod http;
 mod query;
+mod start;
 
 pub use engine::EngineArgs;
 pub use http::HttpArgs;
 pub use query::QueryArgs;
+pub use start::StartArgs;
 
 /// `writ bench`'s subcommands.
 #[derive(Debug, Subcommand)]
@@ -28,6 +32,9 @@ pub enum BenchCommand {
     /// The read side of a running server: named queries, query code and a projection
     /// replay, on the tickets workload (loaded first when the server lacks it).
     Query(QueryArgs),
+    /// How long `writ serve` takes from its spawn until a query sees the log's last
+    /// position, on a tickets log of `--events` events written once into `--data-dir`.
+    Start(StartArgs),
 }
 
 /// Runs one bench to its end, printing its figures on stdout and progress on stderr. An
@@ -40,5 +47,6 @@ pub fn run(command: BenchCommand) -> Result<(), String> {
         BenchCommand::Engine(args) => engine::run(args),
         BenchCommand::Http(args) => http::run(args),
         BenchCommand::Query(args) => query::run(args),
+        BenchCommand::Start(args) => start::run(args),
     }
 }
