@@ -40,6 +40,7 @@ fn options() -> EngineOptions {
             segment_bytes: 64 * 1024,
             record_bytes_max: 60 * 1024,
             preallocate: false,
+            ..LogOptions::default()
         },
         ..EngineOptions::default()
     }
