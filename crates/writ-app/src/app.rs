@@ -93,6 +93,8 @@ impl Config {
         config.engine.dedupe_spill_entries = usize::try_from(args.dedupe_spill_entries)
             .unwrap_or(usize::MAX)
             .min(config.engine.dedupe_entries_max);
+        config.engine.log.open_segments_max =
+            usize::try_from(args.open_segments_max).unwrap_or(usize::MAX);
         config.server.requests_max = usize::try_from(args.requests_max).unwrap_or(usize::MAX);
         config.server.waits_max = usize::try_from(args.waits_max).unwrap_or(usize::MAX);
         config.server.connections_max = usize::try_from(args.connections_max).unwrap_or(usize::MAX);
@@ -492,6 +494,24 @@ mod tests {
         assert_eq!(describe_versions(&[1, 3]), "1, 3");
         assert_eq!(describe_versions(&[2]), "2");
         assert_eq!(describe_versions(&[]), "none");
+    }
+
+    #[test]
+    fn open_segments_max_goes_from_its_flag_to_the_journal_options() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["writ", "serve"].iter().chain(args)).map(|cli| {
+                let Command::Serve(args) = cli.command;
+                Config::from_args(&args)
+            })
+        };
+        let config = parse(&["--open-segments-max", "8"]).unwrap();
+        assert_eq!(config.engine.log.open_segments_max, 8);
+        let config = parse(&[]).unwrap();
+        assert_eq!(
+            config.engine.log.open_segments_max,
+            writ_log::LogOptions::default().open_segments_max
+        );
+        assert!(parse(&["--open-segments-max", "0"]).is_err());
     }
 
     #[test]

@@ -93,6 +93,13 @@ pub struct ServeArgs {
     #[arg(long, env = "WRIT_DEDUPE_SPILL_ENTRIES", default_value_t = 4_000_000,
         value_parser = clap::value_parser!(u64).range(1..=10_000_000_000))]
     pub dedupe_spill_entries: u64,
+    /// Most sealed journal segments whose file stays open for reads, one file descriptor
+    /// each (the live segment and the preallocated spare hold two more). Beyond it the
+    /// least recently read is closed; a lower bound costs an open and a close for each
+    /// read that comes back to a closed segment (scattered reads of old streams).
+    #[arg(long, env = "WRIT_OPEN_SEGMENTS_MAX", default_value_t = 64,
+        value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub open_segments_max: u64,
     /// Longest a query with `?after=POSITION` waits for the read models to include the
     /// position (then 504); each such wait holds one of `--waits-max`'s places.
     #[arg(long, env = "WRIT_AFTER_WAIT_MAX", default_value = "10s", value_parser = parse_duration)]

@@ -158,6 +158,8 @@ async fn metrics_show_the_journal_as_histograms_with_buckets() {
         "writ_http_request_duration_seconds_bucket",
         "writ_dedupe_entries",
         "writ_dedupe_entries_max 10000000",
+        "writ_log_open_segment_files{log=\"journal\"}",
+        "writ_log_segment_opens_total{log=\"journal\"}",
     ] {
         assert!(text.contains(name), "{name} in {text}");
     }

@@ -69,6 +69,11 @@ pub struct EngineStats {
     pub intake_queue_depth: usize,
     /// Durable timers pending.
     pub timers_pending: usize,
+    /// Segment files the journal holds open: the live one and at most
+    /// `log.open_segments_max` sealed ones.
+    pub journal_open_segment_files: usize,
+    /// Sealed segments' files the journal opened for reads (first reads and reopens).
+    pub journal_segment_opens: u64,
 }
 
 /// A command as a client sends it; see [`Engine::submit_command`].
@@ -672,6 +677,8 @@ impl Engine {
             dedupe_spill_failures: s.dedupe_spill_failures.load(Ordering::Relaxed),
             intake_queue_depth: self.shared.queued.load(Ordering::Relaxed),
             timers_pending: self.shared.timers_pending.load(Ordering::Relaxed),
+            journal_open_segment_files: self.shared.store.journal.open_segment_files(),
+            journal_segment_opens: self.shared.store.journal.segment_opens(),
         }
     }
 

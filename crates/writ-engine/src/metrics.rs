@@ -16,6 +16,8 @@ pub(crate) struct Metrics {
     pub journal_batch_records: Histogram,
     pub journal_sync_seconds: Histogram,
     pub journal_unfilled_rolls: Counter,
+    pub journal_open_segment_files: Gauge,
+    pub journal_segment_opens: Counter,
     pub store_poisoned: Gauge,
     pub timers_pending: Gauge,
     pub dedupe_entries: Gauge,
@@ -53,6 +55,8 @@ impl Metrics {
             journal_batch_records: histogram!(JOURNAL_BATCH_RECORDS),
             journal_sync_seconds: histogram!(JOURNAL_SYNC_SECONDS),
             journal_unfilled_rolls: counter!("writ_log_unfilled_rolls_total", "log" => "journal"),
+            journal_open_segment_files: gauge!("writ_log_open_segment_files", "log" => "journal"),
+            journal_segment_opens: counter!("writ_log_segment_opens_total", "log" => "journal"),
             store_poisoned: gauge!("writ_store_poisoned"),
             timers_pending: gauge!("writ_timers_pending"),
             dedupe_entries: gauge!("writ_dedupe_entries"),
@@ -105,6 +109,14 @@ pub const METRICS: &[(&str, &str)] = &[
     (
         "writ_log_unfilled_rolls_total",
         "counter by log (journal): segment rolls that took the next segment before its zero fill was done (the log writes close to the disk's bandwidth)",
+    ),
+    (
+        "writ_log_open_segment_files",
+        "gauge by log (journal): segment files the log holds open, one descriptor each: the live segment and the sealed ones read lately, at most open_segments_max of them (`writ serve --open-segments-max`); not counted, the preallocated spare",
+    ),
+    (
+        "writ_log_segment_opens_total",
+        "counter by log (journal): sealed segments' files opened for reads, a first read of one or a read back in one the bounded cache had closed; a fast rise says reads jump across more segments than open_segments_max",
     ),
     (
         "writ_store_poisoned",

@@ -52,7 +52,7 @@ pub struct EngineOptions {
     /// record); changes beyond it are dropped and counted as failed reactions. Default
     /// 256 KiB. A record's events may take `log.record_bytes_max` minus this.
     pub timer_ops_bytes_max: usize,
-    /// Segment size and record bound of the journal.
+    /// Segment size, record bound and open segment files of the journal.
     pub log: LogOptions,
     /// Where the engine reads the time: commands' `recorded_at`, timers, the dedupe
     /// window. The system clock; tests may move a [`ManualClock`](crate::ManualClock).

@@ -40,6 +40,7 @@ fn options() -> EngineOptions {
             segment_bytes: 64 * 1024,
             record_bytes_max: 60 * 1024,
             preallocate: false,
+            ..LogOptions::default()
         },
         ..EngineOptions::default()
     }
@@ -815,4 +816,69 @@ fn overlapping_dedupe_runs_left_by_a_crash_during_a_merge_keep_the_wider_one() {
         ["00000000000000000000-00000000000000000007.ids"]
     );
     all_duplicates(&engine, 1..=8);
+}
+
+/// A journal of many segments read back in scattered order, after a restart: the engine
+/// holds at most `open_segments_max` sealed segments' files open (and says so in its
+/// stats), and every event reads back.
+#[test]
+fn reads_across_many_journal_segments_hold_a_bounded_number_of_files_open() {
+    let bound = 3;
+    let bounded = || EngineOptions {
+        log: LogOptions {
+            open_segments_max: bound,
+            ..options().log
+        },
+        ..options()
+    };
+    let storage = SimStorage::new();
+    let (engine, _) =
+        Engine::open(Arc::new(storage.clone()), counters(), bounded()).expect("engine opens");
+    let counters_made = 40;
+    let note = "n".repeat(3_000);
+    let mut id = 0;
+    for c in 0..counters_made {
+        id += 1;
+        run(&engine, id, "CreateCounter", &create(&format!("c-{c}")));
+        for _ in 0..3 {
+            id += 1;
+            run(&engine, id, "Add", &add(&format!("c-{c}"), &note));
+        }
+    }
+    engine.shutdown();
+    drop(engine);
+    let segments = storage
+        .file_names(Path::new("journal"))
+        .iter()
+        .filter(|n| n.ends_with(".wlog"))
+        .count();
+    assert!(segments > 2 * bound, "{segments} segments");
+
+    let (engine, _) =
+        Engine::open(Arc::new(storage.clone()), counters(), bounded()).expect("engine opens");
+    let open_at_start = storage.open_files();
+    for i in 0..3 * counters_made {
+        let c = (i * 17) % counters_made;
+        let events = engine
+            .read_stream(&format!("counter-c-{c}"), 1, 10)
+            .unwrap();
+        assert_eq!(events.len(), 4, "counter c-{c}");
+        assert_eq!(events[0].event_type, "CounterCreated");
+        assert!(
+            events[1..].iter().all(|e| e.event_type == "Added"
+                && std::str::from_utf8(&e.data).unwrap().contains(&note))
+        );
+        let stats = engine.stats();
+        assert!(stats.journal_open_segment_files <= bound + 1, "{stats:?}");
+        assert!(
+            storage.open_files() <= open_at_start + bound,
+            "{} files open, {open_at_start} at start",
+            storage.open_files()
+        );
+    }
+    let stats = engine.stats();
+    assert!(
+        stats.journal_segment_opens > segments as u64,
+        "scattered reads over {segments} segments reopen some: {stats:?}"
+    );
 }

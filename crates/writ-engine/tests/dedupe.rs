@@ -33,6 +33,7 @@ fn options(spill: usize, max: usize) -> EngineOptions {
             segment_bytes: 4 << 20,
             record_bytes_max: 2 << 20,
             preallocate: false,
+            ..writ_log::LogOptions::default()
         },
         ..EngineOptions::default()
     }

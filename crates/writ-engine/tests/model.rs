@@ -68,6 +68,7 @@ fn options() -> EngineOptions {
             segment_bytes: 64 * 1024,
             record_bytes_max: 32 * 1024,
             preallocate: false,
+            ..LogOptions::default()
         },
         ..EngineOptions::default()
     }

@@ -189,6 +189,7 @@ mod tests {
             segment_bytes: 16 << 10,
             record_bytes_max: 4 << 10,
             preallocate: false,
+            ..LogOptions::default()
         }
     }
 

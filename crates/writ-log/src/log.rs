@@ -17,13 +17,13 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::error::{AppendError, CommitError, OpenError};
 use crate::format::{
     self, FRAME_HEADER_BYTES, FrameHeader, SEGMENT_HEADER_BYTES, SegmentHeader, SegmentIndexFile,
 };
-use crate::index::{Index, SegmentEntry, Shared};
+use crate::index::{Index, SegmentEntry, SegmentFile, Shared};
 use crate::options::{LogOptions, OpenReport};
 use crate::prealloc::Preallocator;
 use crate::reader::LogReader;
@@ -90,6 +90,7 @@ impl Log {
                 segments: recovered.segments,
             },
             recovered.next_seq,
+            options.open_segments_max,
         ));
         // Without the thread (it could not be spawned, or preallocation is off) segments
         // are prepared inline when the writer rolls.
@@ -269,6 +270,19 @@ impl Log {
         self.unfilled_rolls
     }
 
+    /// Segment files the log holds open: the live segment's and the sealed segments' in
+    /// the bounded cache (at most [`LogOptions::open_segments_max`]). Not counted: the
+    /// preallocated spare, and a closed file a reader still holds until its read is done.
+    pub fn open_segment_files(&self) -> usize {
+        self.shared.open_segment_files()
+    }
+
+    /// Sealed segments' files opened by readers since the log was opened (each a reopen
+    /// once the cache closed it).
+    pub fn segment_opens(&self) -> u64 {
+        self.shared.files.opens()
+    }
+
     /// A reader of this log's durable records.
     pub fn reader(&self) -> LogReader {
         LogReader::new(Arc::clone(&self.shared))
@@ -357,22 +371,29 @@ impl Log {
                 offsets,
             )
         });
-        let cell = OnceLock::new();
-        let _ = cell.set(Arc::clone(&file));
-        {
+        let sealed_file = {
             let mut index = self.shared.write_index();
-            if sealed_empty {
+            let sealed = if sealed_empty {
                 // An empty segment with this same first record (smaller than the frame, from
                 // older options) was replaced by the rename.
                 index.segments.pop();
-            }
+                None
+            } else {
+                index.segments.last().map(|s| Arc::clone(&s.file))
+            };
             index.segments.push(SegmentEntry {
                 first_seq,
                 path: Arc::clone(&path),
-                file: Arc::new(cell),
+                file: SegmentFile::live(Arc::clone(&file)),
                 offsets: Vec::new(),
                 end: SEGMENT_HEADER_BYTES as u32,
             });
+            sealed
+        };
+        // The sealed segment's file (the writer's handle) joins the bounded cache of
+        // sealed segments' files, which may close it or another.
+        if let Some(sealed) = sealed_file {
+            self.shared.files.seal(&sealed);
         }
         let sealed_seq = self.active.first_seq;
         self.active = ActiveSegment {
@@ -424,6 +445,7 @@ mod tests {
             segment_bytes: 4 << 20,
             record_bytes_max: 256 << 10,
             preallocate: true,
+            ..LogOptions::default()
         };
         let dir = Path::new("log");
         let (mut log, _) = Log::open(Arc::new(sim.clone()), dir, options.clone()).unwrap();

@@ -24,13 +24,26 @@ pub struct LogOptions {
     /// that rolls before the fill is done takes the segment as far as it is filled (the
     /// rest a hole) instead of waiting for the disk to write the zeros.
     pub preallocate: bool,
+    /// Most sealed segments whose file stays open for readers. Default 64. A sealed
+    /// segment's file is opened by the first read that needs it and kept open for the
+    /// next; beyond this bound the least recently read one is closed (a reader still in
+    /// it finishes first). Each costs one file descriptor; the live segment and the
+    /// preallocated spare hold two more, whatever the bound. A smaller bound costs an
+    /// `open` and a `close` for each read that comes back to a closed segment: scattered
+    /// reads of old records (stream loads, `/streams` of old streams) across more
+    /// segments than the bound. Sequential reads (read models' feeds, recovery) hold the
+    /// segment they are in and reopen each segment once per pass. At least 1.
+    pub open_segments_max: usize,
 }
 
 impl LogOptions {
     /// Checks the bounds: `segment_bytes` a multiple of 8 and at most
     /// [`SEGMENT_BYTES_MAX`](crate::format::SEGMENT_BYTES_MAX) (offsets are u32), and
-    /// `record_bytes_max + 4 KiB <= segment_bytes`.
+    /// `record_bytes_max + 4 KiB <= segment_bytes`, and `open_segments_max` at least 1.
     pub fn validate(&self) -> Result<(), String> {
+        if self.open_segments_max == 0 {
+            return Err("open_segments_max must be at least 1".into());
+        }
         if !self.segment_bytes.is_multiple_of(format::ALIGN as u64) {
             return Err(format!(
                 "segment_bytes ({}) must be a multiple of {}",
@@ -61,6 +74,7 @@ impl Default for LogOptions {
             segment_bytes: 64 << 20,
             record_bytes_max: 4 << 20,
             preallocate: true,
+            open_segments_max: 64,
         }
     }
 }

@@ -84,6 +84,17 @@ impl LogReader {
         }
     }
 
+    /// Segment files the log holds open; see [`Log::open_segment_files`](crate::Log::open_segment_files).
+    pub fn open_segment_files(&self) -> usize {
+        self.shared.open_segment_files()
+    }
+
+    /// Sealed segments' files opened by readers; see
+    /// [`Log::segment_opens`](crate::Log::segment_opens).
+    pub fn segment_opens(&self) -> u64 {
+        self.shared.files.opens()
+    }
+
     /// Iterates records in order from `from` up to the durable end as of this call.
     pub fn iter_from(&self, from: u64) -> LogIter {
         self.iter_from_reusing(from, Vec::new())

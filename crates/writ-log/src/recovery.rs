@@ -13,14 +13,14 @@
 use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::error::{OpenError, TailDamage};
 use crate::format::{
     self, FRAME_HEADER_BYTES, FRAME_MAGIC, FormatError, FrameHeader, SEGMENT_HEADER_BYTES,
     SegmentHeader, SegmentIndexFile, decode_frame_body,
 };
-use crate::index::SegmentEntry;
+use crate::index::{SegmentEntry, SegmentFile};
 use crate::inspect::RecordAt;
 use crate::options::{LogOptions, OpenReport, TailTruncation};
 use crate::segment::{
@@ -292,7 +292,7 @@ fn read_sidecar(
     consistent.then(|| SegmentEntry {
         first_seq: header.first_seq,
         path: Arc::from(dir.join(segment_name(header.first_seq))),
-        file: Arc::new(OnceLock::new()),
+        file: SegmentFile::sealed(),
         offsets: index.offsets,
         end: index.end_offset,
     })
@@ -331,7 +331,7 @@ fn scan_sealed(
     Ok(SegmentEntry {
         first_seq: header.first_seq,
         path: Arc::from(path),
-        file: Arc::new(OnceLock::new()),
+        file: SegmentFile::sealed(),
         offsets: scan.offsets,
         end: offset_u32(scan.end),
     })
@@ -423,12 +423,10 @@ fn recover_last(
         }
     }
 
-    let cell = OnceLock::new();
-    let _ = cell.set(Arc::clone(file));
     let entry = SegmentEntry {
         first_seq: header.first_seq,
         path: Arc::from(path),
-        file: Arc::new(cell),
+        file: SegmentFile::live(Arc::clone(file)),
         offsets: scan.offsets,
         end: offset_u32(x),
     };

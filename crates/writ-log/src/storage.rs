@@ -170,9 +170,8 @@ impl FsFile {
 
     /// The file opened again with `O_DIRECT`, if the file system allows it (tmpfs, for
     /// one, does not). Opened through `/proc/self/fd`, so it is this very file even if
-    /// its name was renamed or reused since it was opened. Not kept: a segment's handle
-    /// lives as long as the log, and a second descriptor per segment would double the
-    /// files a long-running log holds open.
+    /// its name was renamed or reused since it was opened. Not kept: a second descriptor
+    /// per segment would double the files a log holds open.
     fn direct(&self) -> Option<File> {
         #[cfg(target_os = "linux")]
         {

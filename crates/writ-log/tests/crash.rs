@@ -821,16 +821,19 @@ fn invalid_options_are_refused() {
             segment_bytes: 8 << 10,
             record_bytes_max: 8 << 10,
             preallocate: false,
+            ..writ_log::LogOptions::default()
         },
         writ_log::LogOptions {
             segment_bytes: (8 << 10) + 1,
             record_bytes_max: 10,
             preallocate: false,
+            ..writ_log::LogOptions::default()
         },
         writ_log::LogOptions {
             segment_bytes: 8 << 30,
             record_bytes_max: 10,
             preallocate: false,
+            ..writ_log::LogOptions::default()
         },
     ] {
         assert!(matches!(
@@ -860,6 +863,7 @@ fn segment_size_can_change_between_opens() {
         segment_bytes: 64 << 10,
         record_bytes_max: 8 << 10,
         preallocate: false,
+        ..writ_log::LogOptions::default()
     };
     let (mut log, _) = open(&sim, big.clone());
     // A batch larger than the old empty segment: it is replaced by a 64 KiB one.
@@ -890,6 +894,7 @@ fn large_records_round_trip() {
         segment_bytes: 4 << 20,
         record_bytes_max: 3 << 20,
         preallocate: true,
+        ..writ_log::LogOptions::default()
     };
     let (mut log, _) = open(&sim, options.clone());
     let mut acked = Vec::new();

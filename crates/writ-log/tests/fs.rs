@@ -41,6 +41,7 @@ fn fs_storage_round_trip() {
         segment_bytes: 64 << 10,
         record_bytes_max: 4096,
         preallocate: true,
+        ..LogOptions::default()
     };
     let dir = Path::new("data/cmd");
     let (mut log, report) = Log::open(storage.clone(), dir, options.clone()).expect("open");
@@ -130,6 +131,7 @@ fn records_written_into_hurried_spares_survive_a_reopen() {
         segment_bytes: 4 << 20,
         record_bytes_max: 64 << 10,
         preallocate: true,
+        ..LogOptions::default()
     };
     let dir = Path::new("data/evt");
     let big = |seq: u64| -> Vec<u8> { vec![(seq % 251) as u8 + 1; 60_000] };

@@ -172,6 +172,7 @@ fn run(ops: Vec<Op>, segment_bytes: u64, preallocate: bool) -> Result<(), TestCa
         segment_bytes,
         record_bytes_max: 2048,
         preallocate,
+        ..LogOptions::default()
     };
     let sim = SimStorage::new();
     let (log, _) = open(&sim, options.clone());

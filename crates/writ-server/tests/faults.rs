@@ -47,6 +47,7 @@ fn small_segments() -> EngineOptions {
             segment_bytes: 64 << 10,
             record_bytes_max: 32 << 10,
             preallocate: true,
+            ..LogOptions::default()
         },
         ..EngineOptions::default()
     }

@@ -50,6 +50,7 @@ fn options() -> EngineOptions {
             segment_bytes: 16 << 10,
             record_bytes_max: 8 << 10,
             preallocate: true,
+            ..LogOptions::default()
         },
         ..EngineOptions::default()
     }

@@ -487,6 +487,7 @@ mod tests {
             segment_bytes: 16 << 10,
             record_bytes_max: 4 << 10,
             preallocate: false,
+            ..LogOptions::default()
         };
         Log::open(Arc::new(FsStorage::new(dir)), JOURNAL_DIR.as_ref(), options)
             .unwrap()

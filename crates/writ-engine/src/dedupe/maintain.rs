@@ -86,7 +86,7 @@ pub(crate) fn run(
     }
 }
 
-/// Sets the dedupe gauges from the index.
+/// Sets the dedupe gauges from the index, and the journal's open files.
 pub(crate) fn set_gauges(shared: &Shared) {
     let dedupe = &shared.dedupe;
     let metrics = &shared.metrics;
@@ -100,6 +100,14 @@ pub(crate) fn set_gauges(shared: &Shared) {
     metrics
         .dedupe_memory_bytes
         .set(dedupe.memory_bytes() as f64);
+    // The journal's open files, on this thread's beat too: reads open them, not commits.
+    let journal = &shared.store.journal;
+    metrics
+        .journal_open_segment_files
+        .set(journal.open_segment_files() as f64);
+    metrics
+        .journal_segment_opens
+        .absolute(journal.segment_opens());
 }
 
 /// Forgets hot ids whose record left the window, reading the journal from `cursor` (the

@@ -18,6 +18,10 @@
 //!   "succeeds" without persisting them), a short write, a failed directory operation, and
 //!   a capacity beyond which growing a file fails with `StorageFull` (ENOSPC).
 //!
+//! - Every open handle is counted ([`SimStorage::open_files`]) until it is dropped, and
+//!   every `open` too ([`SimStorage::files_opened`]): tests bound the descriptors a log
+//!   keeps.
+//!
 //! Files are stored sparsely in 4 KiB pages: a preallocated segment of zeros costs no
 //! memory, so tests can use the default 64 MiB segments.
 
@@ -26,6 +30,7 @@ use std::fmt;
 use std::io;
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::{Storage, StorageFile};
@@ -58,6 +63,30 @@ pub enum SimOp {
 #[derive(Clone, Default)]
 pub struct SimStorage {
     state: Arc<Mutex<State>>,
+    handles: Arc<Handles>,
+}
+
+/// The handles of one storage (a crashed copy starts with none).
+#[derive(Debug, Default)]
+struct Handles {
+    /// Handles alive now.
+    open: AtomicUsize,
+    /// The most ever alive at once.
+    peak: AtomicUsize,
+    /// Calls to `open` that succeeded.
+    opened: AtomicU64,
+}
+
+impl Handles {
+    fn new_file(self: &Arc<Self>, state: &Arc<Mutex<State>>, ino: u64) -> Arc<dyn StorageFile> {
+        let open = self.open.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(open, Ordering::SeqCst);
+        Arc::new(SimFile {
+            state: Arc::clone(state),
+            handles: Arc::clone(self),
+            ino,
+        })
+    }
 }
 
 impl fmt::Debug for SimStorage {
@@ -86,6 +115,7 @@ impl SimStorage {
         let state = self.lock();
         SimStorage {
             state: Arc::new(Mutex::new(state.crashed())),
+            handles: Arc::default(),
         }
     }
 
@@ -104,7 +134,29 @@ impl SimStorage {
         }
         Ok(SimStorage {
             state: Arc::new(Mutex::new(state.crashed())),
+            handles: Arc::default(),
         })
+    }
+
+    /// File handles of this storage alive now (created or opened, and not yet dropped),
+    /// as a process's open file descriptors. A crashed copy counts its own.
+    pub fn open_files(&self) -> usize {
+        self.handles.open.load(Ordering::SeqCst)
+    }
+
+    /// The most file handles of this storage ever alive at once.
+    pub fn open_files_peak(&self) -> usize {
+        self.handles.peak.load(Ordering::SeqCst)
+    }
+
+    /// Starts [`open_files_peak`](Self::open_files_peak) again from the handles alive now.
+    pub fn reset_open_files_peak(&self) {
+        self.handles.peak.store(self.open_files(), Ordering::SeqCst);
+    }
+
+    /// Calls to `Storage::open` of this storage that succeeded (`create` not counted).
+    pub fn files_opened(&self) -> u64 {
+        self.handles.opened.load(Ordering::SeqCst)
     }
 
     /// Overwrites `bytes` at `offset` of the file `path` in both its written and durable
@@ -283,10 +335,8 @@ impl Storage for SimStorage {
 
     fn open(&self, path: &Path) -> io::Result<Arc<dyn StorageFile>> {
         let ino = self.lock().file_ino(path)?;
-        Ok(Arc::new(SimFile {
-            state: Arc::clone(&self.state),
-            ino,
-        }))
+        self.handles.opened.fetch_add(1, Ordering::SeqCst);
+        Ok(self.handles.new_file(&self.state, ino))
     }
 
     fn create(&self, path: &Path) -> io::Result<Arc<dyn StorageFile>> {
@@ -304,10 +354,8 @@ impl Storage for SimStorage {
         d.live.insert(name, Entry::File(ino));
         state.next_ino += 1;
         state.inodes.insert(ino, Inode::default());
-        Ok(Arc::new(SimFile {
-            state: Arc::clone(&self.state),
-            ino,
-        }))
+        drop(state);
+        Ok(self.handles.new_file(&self.state, ino))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -356,7 +404,14 @@ impl Storage for SimStorage {
 /// An open file of a [`SimStorage`].
 struct SimFile {
     state: Arc<Mutex<State>>,
+    handles: Arc<Handles>,
     ino: u64,
+}
+
+impl Drop for SimFile {
+    fn drop(&mut self) {
+        self.handles.open.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl fmt::Debug for SimFile {
@@ -888,6 +943,34 @@ mod tests {
         assert_eq!(sim.file_names(p("")), vec!["b".to_string()]);
         assert!(sim.open(p("a")).is_err());
         sim.set_len_check();
+    }
+
+    #[test]
+    fn handles_are_counted_until_dropped() {
+        let sim = SimStorage::new();
+        let created = sim.create(p("f")).unwrap();
+        assert_eq!((sim.open_files(), sim.files_opened()), (1, 0));
+        let a = sim.open(p("f")).unwrap();
+        let b = sim.open(p("f")).unwrap();
+        let a2 = Arc::clone(&a);
+        assert_eq!((sim.open_files(), sim.files_opened()), (3, 2));
+        drop(a);
+        assert_eq!(sim.open_files(), 3, "a clone of a handle keeps it open");
+        drop((a2, created));
+        assert_eq!(sim.open_files(), 1);
+        assert_eq!(sim.open_files_peak(), 3);
+        sim.reset_open_files_peak();
+        assert_eq!(sim.open_files_peak(), 1);
+        assert!(sim.open(p("missing")).is_err());
+        assert_eq!(sim.files_opened(), 2, "a failed open is not counted");
+        let crashed = sim.crash();
+        assert_eq!(
+            crashed.open_files(),
+            0,
+            "a crashed copy counts its own handles"
+        );
+        drop(b);
+        assert_eq!(sim.open_files(), 0);
     }
 
     impl SimStorage {

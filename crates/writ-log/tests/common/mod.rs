@@ -19,6 +19,7 @@ pub fn options(segment_bytes: u64, preallocate: bool) -> LogOptions {
         segment_bytes,
         record_bytes_max: 2048,
         preallocate,
+        ..LogOptions::default()
     }
 }
 

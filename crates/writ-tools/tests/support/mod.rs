@@ -53,6 +53,7 @@ pub fn options() -> EngineOptions {
             segment_bytes: 128 << 10,
             record_bytes_max: 64 << 10,
             preallocate: true,
+            ..LogOptions::default()
         },
         ..EngineOptions::default()
     }
