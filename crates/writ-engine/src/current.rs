@@ -26,7 +26,7 @@ use crate::recovery::JOURNAL_DIR;
 /// The file naming the live journal, in the data directory.
 pub const CURRENT_FILE: &str = "CURRENT";
 /// `CURRENT` being written.
-pub(crate) const CURRENT_TMP: &str = "CURRENT.tmp";
+pub const CURRENT_TMP: &str = "CURRENT.tmp";
 /// The marker of a replay written in full: `replay-{n}/REPLAYED`, written (synced,
 /// renamed, directory synced) once its journal is synced to its end. A `replay-{n}/`
 /// without it is a replay a crash or an error cut short, which the next replay writes
@@ -41,7 +41,7 @@ pub fn replay_dir_name(n: u64) -> String {
 }
 
 /// `n` of a `replay-{n}` name.
-pub(crate) fn parse_replay_dir(name: &str) -> Option<u64> {
+pub fn parse_replay_dir(name: &str) -> Option<u64> {
     let digits = name.strip_prefix("replay-")?;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
         return None;
