@@ -5,16 +5,20 @@
 //! - `writ bench http` ([`HttpArgs`]): the same workload against a running server, over
 //!   HTTP/1.1 or WebSockets: the load tool.
 //! - `writ bench query` ([`QueryArgs`]): the read side of a running server.
+//! - `writ bench replay` ([`ReplayArgs`]): `writ replay` of an existing data directory's
+//!   log, not applied.
 
 use clap::Subcommand;
 
 mod engine;
 pub(crate) mod http;
 mod query;
+mod replay;
 
 pub use engine::EngineArgs;
 pub use http::HttpArgs;
 pub use query::QueryArgs;
+pub use replay::ReplayArgs;
 
 /// `writ bench`'s subcommands.
 #[derive(Debug, Subcommand)]
@@ -28,6 +32,9 @@ pub enum BenchCommand {
     /// The read side of a running server: named queries, query code and a projection
     /// replay, on the tickets workload (loaded first when the server lacks it).
     Query(QueryArgs),
+    /// `writ replay` of an existing data directory's log (tickets or orders), not applied:
+    /// how many commands per second a replay decides, syncs and compares.
+    Replay(ReplayArgs),
 }
 
 /// Runs one bench to its end, printing its figures on stdout and progress on stderr. An
@@ -40,5 +47,6 @@ pub fn run(command: BenchCommand) -> Result<(), String> {
         BenchCommand::Engine(args) => engine::run(args),
         BenchCommand::Http(args) => http::run(args),
         BenchCommand::Query(args) => query::run(args),
+        BenchCommand::Replay(args) => replay::run(args),
     }
 }
