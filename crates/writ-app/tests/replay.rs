@@ -125,6 +125,12 @@ fn replay_of_a_data_directory_a_server_holds_is_refused_saying_so() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("not a Writ data directory"), "{error}");
+    let empty = fresh_dir("empty");
+    let _cleanup_empty = Cleanup(empty.clone());
+    std::fs::create_dir_all(&empty).unwrap();
+    let error = replay(&empty, false, None).unwrap_err().to_string();
+    assert!(error.contains("not a Writ data directory"), "{error}");
+    assert!(!empty.join("writ.lock").exists(), "nothing left in it");
 }
 
 #[test]

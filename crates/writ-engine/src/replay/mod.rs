@@ -150,7 +150,9 @@ pub fn replay_data_dir(
     apply: bool,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Replayed, ReplayError> {
-    if !path.is_dir() {
+    // Before the lock, which would leave a `writ.lock` in a directory that is no store.
+    let is_store = path.join(JOURNAL_DIR).is_dir() || path.join(current::CURRENT_FILE).is_file();
+    if !is_store {
         return Err(ReplayError::NoJournal {
             path: path.to_owned(),
         });
