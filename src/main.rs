@@ -1,11 +1,12 @@
 //! `writ`: the command-line front of Writ. Glue: the domains this binary serves (the
 //! contract's example domains, `tickets` and `orders`) registered through `writ-app`, the
-//! same API a crate of one's own uses, and the tools of `writ-tools`.
+//! same API a crate of one's own uses (`serve` and `replay` are `writ-app`'s), and the
+//! tools of `writ-tools`.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use writ_app::{App, Module, ServeArgs};
+use writ_app::{App, Module, ReplayArgs, ServeArgs};
 use writ_tools::{backup, bench, proof, rebuild, verify};
 
 /// mimalloc rather than the system allocator: the HTTP path allocates on one thread and
@@ -28,6 +29,9 @@ struct Cli {
 enum Command {
     /// Serve the HTTP API on a data directory.
     Serve(ServeArgs),
+    /// Run every command of the command log again through this build's handlers, into a
+    /// new journal beside the live one, and report what differs; `--apply` makes it live.
+    Replay(ReplayArgs),
     /// Rebuild a running server's read model without downtime, with a progress bar.
     Rebuild(rebuild::RebuildArgs),
     /// Measure Writ's throughput and latency.
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = writ_app::init_logging().and_then(|()| match cli.command {
         Command::Serve(args) => app().serve(&args),
+        Command::Replay(args) => app().replay(&args),
         Command::Rebuild(args) => rebuild::run(args),
         Command::Bench(command) => bench::run(command),
         Command::Proof(command) => proof::run(command),
@@ -103,6 +108,33 @@ mod tests {
         );
         assert_eq!(args.idle_timeout, defaults.idle_timeout);
         assert!(args.domains.is_empty(), "the binary's defaults apply");
+    }
+
+    #[test]
+    fn replay_takes_a_data_dir_domains_a_report_and_apply() {
+        let Command::Replay(args) = Cli::parse_from([
+            "writ",
+            "replay",
+            "--data-dir",
+            "d",
+            "--domain",
+            "tickets,orders",
+            "--report",
+            "r.json",
+            "--apply",
+        ])
+        .command
+        else {
+            panic!("replay parses as replay");
+        };
+        assert_eq!(args.data_dir, std::path::Path::new("d"));
+        assert_eq!(args.domains, ["tickets", "orders"]);
+        assert_eq!(args.report.as_deref(), Some(std::path::Path::new("r.json")));
+        assert!(args.apply);
+        let Command::Replay(args) = Cli::parse_from(["writ", "replay"]).command else {
+            panic!("replay parses as replay");
+        };
+        assert!(!args.apply && args.report.is_none());
     }
 
     #[test]

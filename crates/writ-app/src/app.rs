@@ -15,6 +15,7 @@ use writ_server::{AppState, ReadSide, ServerOptions, Tls};
 
 use crate::cli::{ServeArgs, check_open_listen, init_logging, log_recovery};
 use crate::module::Module;
+use crate::replay::ReplayArgs;
 
 /// The modules a binary can serve; see the crate documentation.
 #[derive(Debug, Default)]
@@ -194,10 +195,15 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the HTTP API on a data directory.
     Serve(ServeArgs),
+    /// Run every command of the command log again through this build's handlers, into a
+    /// new journal beside the live one, and report what differs; `--apply` makes it live.
+    Replay(ReplayArgs),
 }
 
 impl App {
@@ -223,12 +229,14 @@ impl App {
         self.modules.iter().map(|m| m.name().to_owned()).collect()
     }
 
-    /// A whole `main`: parses `serve` and its flags from the command line, logs to stderr,
-    /// and serves until SIGTERM or SIGINT; an error is printed as one readable line.
+    /// A whole `main`: parses `serve` (or `replay`) and its flags from the command line,
+    /// logs to stderr, and serves until SIGTERM or SIGINT (or replays); an error is
+    /// printed as one readable line.
     pub fn run(self) -> ExitCode {
         let cli = Cli::parse();
         let result = init_logging().and_then(|()| match cli.command {
             Command::Serve(args) => self.serve(&args),
+            Command::Replay(args) => self.replay(&args),
         });
         match result {
             Ok(()) => ExitCode::SUCCESS,
@@ -289,28 +297,11 @@ impl App {
     /// domains and their processes, the read models, the sandbox. Every check that can
     /// fail on the configuration runs before the store is opened or created.
     pub fn start(self, config: Config) -> Result<Started, StartError> {
-        let modules = self.select(&config.domains)?;
-        let mut registry = Registry::builder();
-        let mut specs: Vec<ReadModelSpec> = Vec::new();
-        let mut owners: HashMap<String, String> = HashMap::new();
-        for module in modules {
-            let domain = module.domain.name().to_owned();
-            registry = registry.domain(module.domain);
-            for process in module.processes {
-                registry = registry.process(process);
-            }
-            for spec in module.read_models {
-                if let Some(first) = owners.insert(spec.name().to_owned(), domain.clone()) {
-                    return Err(StartError::ReadModelTwice {
-                        name: spec.name().to_owned(),
-                        first,
-                        second: domain,
-                    });
-                }
-                specs.push(spec);
-            }
-        }
-        let registry = registry.build()?;
+        let Registered {
+            registry,
+            specs,
+            owners,
+        } = self.registry(&config.domains)?;
         let specs = apply_projection_versions(specs, &config.projection_versions)?;
         ReadModels::check(&specs).map_err(|e| name_domains(e, &owners))?;
         // Before the engine opens, so that what it reports during recovery is recorded.
@@ -352,6 +343,37 @@ impl App {
         Ok(Started { state, report })
     }
 
+    /// The registry of the domains `names` (or the defaults) and their processes, with
+    /// their read models and each read model's domain.
+    pub(crate) fn registry(self, names: &[String]) -> Result<Registered, StartError> {
+        let modules = self.select(names)?;
+        let mut registry = Registry::builder();
+        let mut specs: Vec<ReadModelSpec> = Vec::new();
+        let mut owners: HashMap<String, String> = HashMap::new();
+        for module in modules {
+            let domain = module.domain.name().to_owned();
+            registry = registry.domain(module.domain);
+            for process in module.processes {
+                registry = registry.process(process);
+            }
+            for spec in module.read_models {
+                if let Some(first) = owners.insert(spec.name().to_owned(), domain.clone()) {
+                    return Err(StartError::ReadModelTwice {
+                        name: spec.name().to_owned(),
+                        first,
+                        second: domain,
+                    });
+                }
+                specs.push(spec);
+            }
+        }
+        Ok(Registered {
+            registry: registry.build()?,
+            specs,
+            owners,
+        })
+    }
+
     /// The modules `--domain` names (or the defaults), in the order given, each once.
     fn select(self, names: &[String]) -> Result<Vec<Module>, StartError> {
         let known = self.domain_names();
@@ -379,6 +401,16 @@ impl App {
         }
         Ok(selected)
     }
+}
+
+/// The chosen domains registered, with their read models.
+pub(crate) struct Registered {
+    /// The domains and their processes.
+    pub registry: Registry,
+    /// Their read models.
+    pub specs: Vec<ReadModelSpec>,
+    /// Each read model's domain, by the read model's name.
+    pub owners: HashMap<String, String>,
 }
 
 /// A query clash between read models, told as one between their domains.

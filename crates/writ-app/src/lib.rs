@@ -14,6 +14,11 @@
 //!   [`ServeArgs`]), logs to stderr, opens the store and serves until SIGTERM. A binary with
 //!   commands of its own calls [`App::serve`] with the [`ServeArgs`] it parsed, as the `writ`
 //!   binary does; tests and embedders call [`App::start`] and get the HTTP service.
+//! - `replay` ([`App::replay`], [`ReplayArgs`]) runs every command of a data directory's
+//!   command log again through the handlers of the domains the binary registers, into a
+//!   new journal, reports what differs, and with `--apply` makes it live; a binary of
+//!   one's own gets it with [`App::run`], or calls [`App::replay`] from its own command
+//!   line.
 //!
 //! ```no_run
 //! use writ_app::{App, Module};
@@ -29,11 +34,13 @@
 mod app;
 mod cli;
 mod module;
+mod replay;
 pub mod testing;
 
 pub use app::{App, Config, StartError, Started, Store};
 pub use cli::{ServeArgs, init_logging, parse_duration};
 pub use module::Module;
+pub use replay::{ReplayArgs, ReplayConfig, ReplayError};
 pub use writ_domain::{Domain, Process};
 pub use writ_engine::{Clock, EngineOptions, ManualClock, SystemClock};
 pub use writ_query::{ReadModelSpec, RuntimeOptions};

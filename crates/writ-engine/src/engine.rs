@@ -272,6 +272,24 @@ fn create_dir_durably(path: &Path) -> Result<(), OpenError> {
     Ok(())
 }
 
+/// Takes the data directory's lock (`writ.lock`, an exclusive `flock`), held while the
+/// returned file is open; [`OpenError::Locked`] when another process holds it.
+pub(crate) fn lock_data_dir(path: &Path) -> Result<File, OpenError> {
+    let io = |path: PathBuf| move |source| OpenError::Io { path, source };
+    let lock_path = path.join(LOCK_FILE);
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io(lock_path.clone()))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(OpenError::Locked { path: lock_path }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(lock_path)(e)),
+    }
+}
+
 impl Engine {
     /// Opens (creating if missing) the engine's store in a directory of the file system,
     /// holding an exclusive lock on it while the engine lives. A directory it creates (and
@@ -282,22 +300,8 @@ impl Engine {
         registry: Registry,
         options: EngineOptions,
     ) -> Result<(Self, RecoveryReport), OpenError> {
-        let io = |path: PathBuf| move |source| OpenError::Io { path, source };
         create_dir_durably(path)?;
-        let lock_path = path.join(LOCK_FILE);
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(lock_path.clone()))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(OpenError::Locked { path: lock_path });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(lock_path)(e)),
-        }
+        let lock = lock_data_dir(path)?;
         let (mut engine, report) = Self::open(Arc::new(FsStorage::new(path)), registry, options)?;
         engine._lock = Some(lock);
         Ok((engine, report))
@@ -319,6 +323,7 @@ impl Engine {
         let recovered = recovery::recover(Arc::clone(&storage), registry, options, &mut report)?;
         let shared = recovered.shared;
 
+        let storage = Arc::clone(&recovered.storage);
         let options = &shared.options;
         let (intake_tx, intake_rx) = mpsc::sync_channel(options.intake_queue_max);
         let (syncer_tx, syncer_rx) = mpsc::sync_channel(2);
@@ -332,7 +337,11 @@ impl Engine {
                 })
         };
         let mut threads = Vec::new();
-        let sync = Arc::new(syncer::SyncPath::new(recovered.journal, syncer_tx, options));
+        let sync = Arc::new(syncer::SyncPath::new(
+            recovered.journal,
+            Some(syncer_tx),
+            options,
+        ));
         {
             let shared = Arc::clone(&shared);
             let sync = Arc::clone(&sync);

@@ -133,6 +133,15 @@ pub enum OpenError {
         #[source]
         source: ReadError,
     },
+    /// `CURRENT` names no journal this build opens: not `journal` nor
+    /// `replay-N/journal`, or a replay that was not written in full (no `REPLAYED` beside
+    /// its journal). `writ replay --apply` never writes such a `CURRENT`: check the file,
+    /// or remove it to open `journal/`.
+    #[error("the live journal cannot be told: {detail}")]
+    Current {
+        /// What is wrong with `CURRENT`.
+        detail: String,
+    },
     /// The journal holds what no crash can produce: positions that do not follow each
     /// other. Restore it from a backup.
     #[error("the journal is inconsistent: {detail}")]

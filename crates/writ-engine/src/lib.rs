@@ -46,6 +46,7 @@
 
 pub mod check;
 mod clock;
+pub mod current;
 mod dedupe;
 pub mod dedupe_run;
 mod engine;
@@ -55,6 +56,7 @@ mod options;
 pub mod record;
 mod recovery;
 mod registry;
+pub mod replay;
 mod shared;
 mod store;
 mod subscription;

@@ -2,6 +2,8 @@
 //! `docs/log-format.md`, one function each, run in order by [`recover`].
 //!
 //! 1. [`refuse_old_layout`]: a data directory of the two-log layout is not opened.
+//!    `CURRENT` names the live journal ([`current::live_journal`]); the rest sees that
+//!    journal's directory as its root, so that its dedupe runs are its own.
 //! 2. The journal log is opened; the log engine cuts a torn or corrupt tail (never
 //!    acknowledged) and refuses damage before it.
 //! 3. [`scan`]: one pass over every record rebuilds the indexes (checking that positions
@@ -18,6 +20,7 @@ use writ_domain::{EventView, Issued, Reactions};
 use writ_log::storage::Storage;
 use writ_log::{Log, LogReader, TailTruncation};
 
+use crate::current;
 use crate::dedupe::runs::{self, Run, RunBuilder};
 use crate::dedupe::{self, Slot};
 use crate::error::{OpenError, ReadError};
@@ -65,6 +68,8 @@ pub struct RecoveryReport {
 /// An opened store, ready for the writer and syncer.
 pub(crate) struct Recovered {
     pub shared: Arc<Shared>,
+    /// The storage the engine sees: the live journal's directory as its root.
+    pub storage: Arc<dyn Storage>,
     pub journal: Log,
     pub timers: Timers,
     pub last_recorded_ms: u64,
@@ -82,6 +87,13 @@ pub(crate) fn recover(
     report: &mut RecoveryReport,
 ) -> Result<Recovered, OpenError> {
     refuse_old_layout(storage.as_ref())?;
+    let live = current::live_journal(storage.as_ref())?;
+    current::remove_current_tmp(storage.as_ref()).map_err(|source| OpenError::Io {
+        path: PathBuf::from(current::CURRENT_TMP),
+        source,
+    })?;
+    // The journal's directory as the root: its dedupe runs are beside it.
+    let storage = current::engine_storage(storage, &live);
     let (journal, log_report) = Log::open(
         Arc::clone(&storage),
         Path::new(JOURNAL_DIR),
@@ -132,6 +144,7 @@ pub(crate) fn recover(
     report.resumed = resume.len();
     Ok(Recovered {
         shared,
+        storage,
         journal,
         timers: scanned.timers,
         last_recorded_ms: scanned.last_recorded_ms,
@@ -143,7 +156,7 @@ pub(crate) fn recover(
 
 /// Row "a `commands/` or `events/` log of the two-log layout": refuse, since this build
 /// keeps one journal and would otherwise start an empty store beside the old one.
-fn refuse_old_layout(storage: &dyn Storage) -> Result<(), OpenError> {
+pub(crate) fn refuse_old_layout(storage: &dyn Storage) -> Result<(), OpenError> {
     for dir in ["commands", "events"] {
         let has_segments = storage
             .list(Path::new(dir))
@@ -228,33 +241,7 @@ fn scan(
             if record.origin != Origin::Process {
                 unit_start = seq;
             }
-            if record.origin == Origin::Timer {
-                timers.fired(record.id);
-            }
-            for op in &record.timers {
-                match op {
-                    RecordTimerOp::Schedule {
-                        process,
-                        key,
-                        at_ms,
-                        command,
-                    } => timers.schedule(Timer {
-                        process: (*process).into(),
-                        key: (*key).into(),
-                        at_ms: *at_ms,
-                        command: Issued {
-                            id: command.id,
-                            command: command.name.to_owned(),
-                            version: command.version,
-                            payload: command.payload.to_vec(),
-                            expected_version: command.expected_version,
-                        },
-                        causation_id: record.id,
-                        correlation_id: record.correlation_id,
-                    }),
-                    RecordTimerOp::Cancel { process, key } => timers.cancel(process, key),
-                }
-            }
+            fold_timers(&mut timers, &record);
             last_recorded_ms = record.recorded_at_ms;
             if record.recorded_at_ms >= horizon {
                 // Times never decrease along the journal, so the window is a suffix.
@@ -308,6 +295,38 @@ fn scan(
         unit: unit_start..journal.durable_seq(),
         runs_written,
     })
+}
+
+/// Row "timer operations": folds a record into the pending timers (a fired timer
+/// leaves, a schedule adds, a cancel removes).
+pub(crate) fn fold_timers(timers: &mut Timers, record: &JournalRecord<'_>) {
+    if record.origin == Origin::Timer {
+        timers.fired(record.id);
+    }
+    for op in &record.timers {
+        match op {
+            RecordTimerOp::Schedule {
+                process,
+                key,
+                at_ms,
+                command,
+            } => timers.schedule(Timer {
+                process: (*process).into(),
+                key: (*key).into(),
+                at_ms: *at_ms,
+                command: Issued {
+                    id: command.id,
+                    command: command.name.to_owned(),
+                    version: command.version,
+                    payload: command.payload.to_vec(),
+                    expected_version: command.expected_version,
+                },
+                causation_id: record.id,
+                correlation_id: record.correlation_id,
+            }),
+            RecordTimerOp::Cancel { process, key } => timers.cancel(process, key),
+        }
+    }
 }
 
 /// Row "the last unit was cut short": lets the processes react again to the events of the

@@ -38,7 +38,9 @@ pub(crate) struct SyncPath {
     /// over, so when this is 0 the syncer holds no batch and will take none until the
     /// writer sends one: the writer may append to the journal itself without reordering.
     in_flight: AtomicUsize,
-    tx: SyncSender<SyncerMsg>,
+    /// To the syncer thread; `None` without one (a replay), where every batch is synced
+    /// by the thread that decided it.
+    tx: Option<SyncSender<SyncerMsg>>,
     /// Emptied buffers for the writer's next batches (see [`Spare`]).
     spare: Mutex<Spare>,
     /// Largest buffers kept in `spare` (a batch's bytes, a batch's records): a batch
@@ -67,7 +69,11 @@ const SPARE_BUFFERS_MAX: usize = 4;
 const SELF_SYNC_RECORDS_MAX: usize = 16;
 
 impl SyncPath {
-    pub(crate) fn new(log: Log, tx: SyncSender<SyncerMsg>, options: &EngineOptions) -> Self {
+    pub(crate) fn new(
+        log: Log,
+        tx: Option<SyncSender<SyncerMsg>>,
+        options: &EngineOptions,
+    ) -> Self {
         Self {
             journal: Mutex::new(Journal {
                 log,
@@ -147,6 +153,15 @@ impl SyncPath {
         if batch.done.is_empty() {
             return;
         }
+        let Some(tx) = &self.tx else {
+            // No syncer thread: the batch, however large, is synced here.
+            let mut journal = self
+                .journal
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            journal.sync(shared, &mut vec![batch], self);
+            return;
+        };
         if batch.done.len() <= SELF_SYNC_RECORDS_MAX
             && self.in_flight.load(Ordering::Acquire) == 0
             && shared.queued.load(Ordering::Acquire) == 0
@@ -157,7 +172,7 @@ impl SyncPath {
             return;
         }
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        if self.tx.send(SyncerMsg::Batch(batch)).is_err() {
+        if tx.send(SyncerMsg::Batch(batch)).is_err() {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
             shared.poison("internal error: the syncer thread is gone".to_owned());
         }
@@ -165,7 +180,9 @@ impl SyncPath {
 
     /// Tells the syncer to stop once it has synced what it was handed.
     pub(crate) fn shut_down(&self) {
-        let _ = self.tx.send(SyncerMsg::Shutdown);
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(SyncerMsg::Shutdown);
+        }
     }
 }
 

@@ -104,6 +104,31 @@ impl Timers {
         Some(timer)
     }
 
+    /// Takes the first timer due at or before `now_ms` that `take` lets through (a
+    /// replay's, see `crate::replay`).
+    pub(crate) fn pop_due_where(
+        &mut self,
+        now_ms: u64,
+        take: &dyn Fn(&Timer) -> bool,
+    ) -> Option<Timer> {
+        let id = self
+            .due
+            .iter()
+            .take_while(|(at, _, _)| *at <= now_ms)
+            .map(|(_, _, id)| *id)
+            .find(|id| self.by_id.get(id).is_some_and(|(timer, _)| take(timer)))?;
+        let timer = self.by_id.get(&id)?.0.clone();
+        self.fired(id);
+        Some(timer)
+    }
+
+    /// Whether the timer of `id` is pending, due at `at_ms`.
+    pub(crate) fn is_pending_at(&self, id: Uuid, at_ms: u64) -> bool {
+        self.by_id
+            .get(&id)
+            .is_some_and(|(timer, _)| timer.at_ms == at_ms)
+    }
+
     /// How many are pending.
     pub(crate) fn len(&self) -> usize {
         self.by_id.len()

@@ -395,9 +395,7 @@ impl Writer {
         // moves forward along the journal.
         let now = shared.options.clock.now_ms();
         self.last_recorded_ms = now.max(self.last_recorded_ms);
-        while let Some(timer) = self.timers.pop_due(now) {
-            self.fire(timer);
-        }
+        self.fire_due(now);
         for s in submits.drain(..) {
             let item = Item {
                 id: s.id,
@@ -413,10 +411,23 @@ impl Writer {
             };
             self.run_unit(VecDeque::from([item]), 0);
         }
+        self.end_batch();
+    }
+
+    /// Fires, each as a unit of its own, the timers due at `now`.
+    fn fire_due(&mut self, now: u64) {
+        while let Some(timer) = self.timers.pop_due(now) {
+            self.fire(timer);
+        }
+    }
+
+    /// After a batch is decided: publishes the timers, hands the records to be synced and
+    /// trims the executors' caches of states that can be read back.
+    fn end_batch(&mut self) {
         self.publish_timers();
         self.flush();
-        let durable = shared.store.last_position();
-        let cache_max = shared.options.state_cache_streams_max;
+        let durable = self.shared.store.last_position();
+        let cache_max = self.shared.options.state_cache_streams_max;
         for executor in &mut self.executors {
             executor.trim(durable, cache_max);
         }
@@ -834,6 +845,85 @@ impl Writer {
             tracing_reaction_failed(&process, envelope.command_id, &why);
         }
         (issued, timers)
+    }
+}
+
+/// A replay's way in (`crate::replay`): the same decisions as the writer thread's, the
+/// clock being the replayed journal's and the commands its clients' logged ones, with no
+/// intake, no syncer thread and no dedupe thread.
+impl Writer {
+    /// Decides a client's command as the journal logged it, at its logged time, as a unit
+    /// of its own (the commands its events make processes issue follow it). A command this
+    /// build does not decode any more is decided as failed, saying why.
+    pub(crate) fn replay_command(&mut self, logged: &record::JournalRecord<'_>) {
+        self.last_recorded_ms = logged.recorded_at_ms.max(self.last_recorded_ms);
+        let shared = Arc::clone(&self.shared);
+        let decoded = shared.registry.decode(
+            logged.name,
+            Some(logged.version),
+            logged.payload,
+            From::Client,
+        );
+        let (version, payload, command) = match decoded {
+            Ok((domain, decoded)) => (
+                decoded.version,
+                decoded.canonical_payload,
+                Ok((domain, decoded.command)),
+            ),
+            Err(e) => (
+                logged.version,
+                logged.payload.to_vec(),
+                Err(format!("the command does not decode in this build: {e}")),
+            ),
+        };
+        let name = shared.registry.command_name(logged.name);
+        // Its id is in the window as a client's command's is, so that a process's command
+        // of the same id is skipped as it was live; a later record of an id wins.
+        let fingerprint = dedupe::fingerprint(&name, version, logged.expected_version, &payload);
+        shared.dedupe.insert_recovered(
+            logged.id,
+            dedupe::Slot {
+                fingerprint,
+                seq: dedupe::PENDING,
+            },
+        );
+        let item = Item {
+            id: logged.id,
+            name,
+            version,
+            expected_version: logged.expected_version,
+            payload,
+            origin: Origin::Client,
+            causation_id: logged.causation_id,
+            correlation_id: logged.correlation_id,
+            command,
+            reply: None,
+        };
+        self.run_unit(VecDeque::from([item]), 0);
+    }
+
+    /// Fires the timers due at `now` that `fire` lets through, in the order the writer
+    /// thread would, each as a unit of its own, at `now`.
+    pub(crate) fn replay_timers(&mut self, now: u64, fire: &dyn Fn(&Timer) -> bool) {
+        self.last_recorded_ms = now.max(self.last_recorded_ms);
+        while let Some(timer) = self.timers.pop_due_where(now, fire) {
+            self.fire(timer);
+        }
+    }
+
+    /// Bytes of records decided and not yet synced.
+    pub(crate) fn replay_pending_bytes(&self) -> usize {
+        self.batch.bytes.len()
+    }
+
+    /// Syncs what was decided (one `fdatasync`, more only when it exceeds a frame).
+    pub(crate) fn replay_sync(&mut self) {
+        self.end_batch();
+    }
+
+    /// The timers pending when the replay ended.
+    pub(crate) fn timers_pending(&self) -> usize {
+        self.timers.len()
     }
 }
 

@@ -18,6 +18,9 @@
 //! The [`people`] module is a second, smaller domain in two builds, before and after its
 //! event changed shape: what the tests of event schema versions and upcasts run.
 //!
+//! The [`tally`] module is a third, with a process, in two builds whose one handler
+//! changed: what the tests of `writ replay` run.
+//!
 //! ```
 //! use writ_domain::testing::{given, given_streams};
 //! use writ_domain::Domain;
@@ -56,6 +59,7 @@ mod domain;
 mod events;
 pub mod people;
 pub mod read;
+pub mod tally;
 
 pub use commands::{
     Add, CloseCounter, CounterCommand, CreateCounter, CreateCounterV1, ReopenCounter, Transfer,

@@ -3,7 +3,8 @@
 //!
 //! Why the copy is consistent (`docs/log-format.md`, "Backup"): the journal's segments are
 //! append-only files of checksummed frames, and a sealed segment never changes. The copy:
-//! 1. lists the journal's segments, then copies each into a directory beside the
+//! 1. lists the live journal's segments (`journal/`, or the replay `CURRENT` names, which
+//!    the copy holds as its own `journal/`), then copies each into a directory beside the
 //!    destination (`DEST.incomplete-…`, so that a backup cut short never looks complete),
 //!    reading the live (last) segment while the server appends to it;
 //! 2. scans each copy with the log's own recovery scan (`writ_log::inspect`) and cuts the
@@ -34,6 +35,7 @@ use clap::Args;
 use writ_engine::{JOURNAL_DIR, LOCK_FILE};
 use writ_log::format::is_zero;
 use writ_log::inspect::{self, FileKind, ScanStop, SegmentScan, index_name, segment_name};
+use writ_log::storage::FsStorage;
 
 use crate::progress::Progress;
 use crate::verify::{LocalFile, VerifyReport, verify};
@@ -139,11 +141,16 @@ impl BackupReport {
 /// is removed, unless removing it failed too).
 pub fn backup(dir: &Path, to: &Path, show_progress: bool) -> Result<BackupReport, String> {
     let started = Instant::now();
-    let journal = dir.join(JOURNAL_DIR);
+    // The live journal (`CURRENT` names it after `writ replay --apply`); the copy holds it
+    // as its `journal/`.
+    let live = writ_engine::current::live_journal(&FsStorage::new(dir))
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let journal = dir.join(&live);
     if !journal.is_dir() {
         return Err(format!(
-            "{} holds no {JOURNAL_DIR}/ directory: not a Writ data directory",
-            dir.display()
+            "{} holds no {}/ directory: not a Writ data directory",
+            dir.display(),
+            live.display()
         ));
     }
     let source = dir

@@ -4,7 +4,9 @@
 //! What it checks, by the rules of `docs/log-format.md` and with the code that enforces
 //! them (`writ_log::inspect`, `writ_engine::check`):
 //! - the data directory's entries: `writ.lock` (a file; whether a process holds it),
-//!   `journal/`, and the two-log layout the engine refuses; anything else is reported;
+//!   `CURRENT` (which journal is live: `journal/`, or a replay's `replay-{n}/journal/`),
+//!   the live journal and its dedupe runs, replays and journals that are not live (notes),
+//!   and the two-log layout the engine refuses; anything else is reported;
 //! - every segment of the journal: its header and name, its size, every frame (header CRC,
 //!   body CRC, every record's length, CRC and padding), the chain of segments (each starts
 //!   where the one before it ends), the zeros after the last frame, and a damaged tail of
@@ -30,12 +32,13 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde::Serialize;
 use writ_engine::check::{JournalCheck, JournalSummary};
+use writ_engine::current::{self, CURRENT_FILE, CURRENT_TMP, REPLAYED_FILE};
 use writ_engine::{DEDUPE_DIR, JOURNAL_DIR, LOCK_FILE};
 use writ_log::format::SegmentIndexFile;
 use writ_log::inspect::{
     self, FileKind, ScanError, ScanStop, SegmentScan, index_name, segment_name,
 };
-use writ_log::storage::StorageFile;
+use writ_log::storage::{FsStorage, StorageFile};
 
 use crate::progress::Progress;
 
@@ -281,6 +284,8 @@ pub fn verify(dir: &Path, show_progress: bool) -> Result<VerifyReport, String> {
             elapsed: Duration::ZERO,
         },
         journal: Some(JournalCheck::new()),
+        journal_name: JOURNAL_DIR.to_owned(),
+        dedupe_name: DEDUPE_DIR.to_owned(),
     };
     let metadata =
         std::fs::metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
@@ -289,12 +294,65 @@ pub fn verify(dir: &Path, show_progress: bool) -> Result<VerifyReport, String> {
     }
     // Held until the end: no server starts on the store while it is read.
     let _lock = check.lock(dir);
+    // `CURRENT` names the live journal (`journal/` without it), as the engine reads it.
+    let live = match current::live_journal(&FsStorage::new(dir)) {
+        Ok(live) => live,
+        Err(e) => {
+            check.damage(
+                CURRENT_FILE,
+                None,
+                format!("{e}: the engine refuses to open"),
+            );
+            PathBuf::from(JOURNAL_DIR)
+        }
+    };
+    let base = live.parent().unwrap_or(Path::new("")).to_owned();
+    check.journal_name = live.display().to_string();
+    check.dedupe_name = base.join(DEDUPE_DIR).display().to_string();
     let mut has_journal = false;
     for (name, is_dir) in entries(dir)? {
+        let base_is_root = base.as_os_str().is_empty();
         match (name.as_str(), is_dir) {
-            (LOCK_FILE, false) => {}
-            (JOURNAL_DIR, true) => has_journal = true,
-            (DEDUPE_DIR, true) => check.dedupe_dir(&dir.join(DEDUPE_DIR))?,
+            (LOCK_FILE | CURRENT_FILE, false) => {}
+            (CURRENT_TMP, false) => check.note(
+                &name,
+                None,
+                "left by a switch of CURRENT that a crash cut short: it names nothing, and the next open removes it".into(),
+            ),
+            (JOURNAL_DIR, true) if base_is_root => has_journal = true,
+            (DEDUPE_DIR, true) if base_is_root => check.dedupe_dir(&dir.join(DEDUPE_DIR))?,
+            (JOURNAL_DIR, true) => check.note(
+                &name,
+                None,
+                format!("a journal that is not live ({CURRENT_FILE} names {}): never read, kept until deleted by hand", live.display()),
+            ),
+            (DEDUPE_DIR, true) => check.note(
+                &name,
+                None,
+                "the dedupe runs of a journal that is not live: never read, may be deleted".into(),
+            ),
+            (_, true) if Path::new(&name) == base => {
+                for (entry, is_dir) in entries(&dir.join(&name))? {
+                    match (entry.as_str(), is_dir) {
+                        (JOURNAL_DIR, true) => has_journal = true,
+                        (DEDUPE_DIR, true) => check.dedupe_dir(&dir.join(&name).join(DEDUPE_DIR))?,
+                        (REPLAYED_FILE, false) => {}
+                        _ => check.note(
+                            &format!("{name}/{entry}"),
+                            None,
+                            "unknown: not part of a Writ store (the engine ignores it)".into(),
+                        ),
+                    }
+                }
+            }
+            (_, true) if current::parse_replay_dir(&name).is_some() => {
+                let detail = if dir.join(&name).join(REPLAYED_FILE).is_file() {
+                    "a replay written in full, not live (`writ replay` without --apply, or a journal that was live before): never read, kept until deleted by hand"
+                } else {
+                    "a replay cut short (no REPLAYED): never live, and the next `writ replay` writes over it"
+                };
+                check.note(&name, None, detail.into());
+            }
             ("commands" | "events", true) if has_segments(&dir.join(&name)) => check.damage(
                 &name,
                 None,
@@ -309,10 +367,11 @@ pub fn verify(dir: &Path, show_progress: bool) -> Result<VerifyReport, String> {
         }
     }
     if has_journal {
-        check.journal_dir(&dir.join(JOURNAL_DIR), show_progress)?;
+        check.journal_dir(&dir.join(&live), show_progress)?;
     } else {
+        let journal = check.journal_name.clone();
         check.damage(
-            JOURNAL_DIR,
+            &journal,
             None,
             "no journal directory: not a Writ data directory, or its journal is gone".into(),
         );
@@ -329,6 +388,11 @@ struct Check {
     report: VerifyReport,
     /// The journal's invariants, until a violation or a gap stops them.
     journal: Option<JournalCheck>,
+    /// The live journal's directory, as findings name it (`journal`, or
+    /// `replay-{n}/journal` when `CURRENT` says so).
+    journal_name: String,
+    /// Its dedupe runs' directory, as findings name it.
+    dedupe_name: String,
 }
 
 impl Check {
@@ -346,7 +410,7 @@ impl Check {
     /// journal, so what is wrong with one is a note, never damage to the store.
     fn dedupe_dir(&mut self, dir: &Path) -> Result<(), String> {
         for (name, is_dir) in entries(dir)? {
-            let file = format!("{DEDUPE_DIR}/{name}");
+            let file = format!("{}/{name}", self.dedupe_name);
             if is_dir || !name.ends_with(".ids") {
                 let detail = if name.ends_with(".tmp") {
                     "an unfinished dedupe run (the engine removes it at open)"
@@ -437,7 +501,7 @@ impl Check {
         let mut segments = Vec::new();
         let mut indexes = Vec::new();
         for (name, is_dir) in entries(dir)? {
-            let file = format!("{JOURNAL_DIR}/{name}");
+            let file = format!("{}/{name}", self.journal_name);
             if is_dir {
                 self.note(&file, None, "unknown directory: the log ignores it".into());
                 continue;
@@ -463,15 +527,16 @@ impl Check {
         for &seq in &indexes {
             if segments.binary_search(&seq).is_err() {
                 self.note(
-                    &format!("{JOURNAL_DIR}/{}", index_name(seq)),
+                    &format!("{}/{}", self.journal_name, index_name(seq)),
                     None,
                     "an index without its segment: removed at the next open".into(),
                 );
             }
         }
         let Some(&last) = segments.last() else {
+            let journal = self.journal_name.clone();
             self.damage(
-                JOURNAL_DIR,
+                &journal,
                 None,
                 "no segment: a store has segment 0 from its first open, so its records are gone"
                     .into(),
@@ -481,7 +546,7 @@ impl Check {
         };
         if let Some(idx) = indexes.iter().find(|&&seq| seq == last) {
             self.note(
-                &format!("{JOURNAL_DIR}/{}", index_name(*idx)),
+                &format!("{}/{}", self.journal_name, index_name(*idx)),
                 None,
                 "an index of the last segment: removed at the next open".into(),
             );
@@ -516,7 +581,7 @@ impl Check {
         has_index: bool,
         progress: &mut Progress,
     ) -> Result<Option<u64>, String> {
-        let name = format!("{JOURNAL_DIR}/{}", segment_name(seq));
+        let name = format!("{}/{}", self.journal_name, segment_name(seq));
         let path = dir.join(segment_name(seq));
         self.report.segments += 1;
         if seq != expected {
@@ -640,7 +705,11 @@ impl Check {
                 ),
             );
         }
-        let index = format!("{JOURNAL_DIR}/{}", index_name(scan.header.first_seq));
+        let index = format!(
+            "{}/{}",
+            self.journal_name,
+            index_name(scan.header.first_seq)
+        );
         if !has_index {
             self.note(
                 &index,

@@ -113,7 +113,7 @@ pub(crate) fn set_gauges(shared: &Shared) {
 /// Forgets hot ids whose record left the window, reading the journal from `cursor` (the
 /// first record not yet looked at; records already in runs are skipped: they expire with
 /// their run). Returns the new cursor.
-fn evict_hot(shared: &Shared, journal: &LogReader, cursor: u64) -> u64 {
+pub(crate) fn evict_hot(shared: &Shared, journal: &LogReader, cursor: u64) -> u64 {
     let dedupe = &shared.dedupe;
     let horizon = dedupe.horizon_ms();
     let mut cursor = cursor.max(

@@ -7,17 +7,21 @@
 //! - `writ bench query` ([`QueryArgs`]): the read side of a running server.
 //! - `writ bench start` ([`StartArgs`]): how long a start takes until a query sees the
 //!   whole log.
+//! - `writ bench replay` ([`ReplayArgs`]): `writ replay` of an existing data directory's
+//!   log, not applied.
 
 use clap::Subcommand;
 
 mod engine;
 pub(crate) mod http;
 mod query;
+mod replay;
 mod start;
 
 pub use engine::EngineArgs;
 pub use http::HttpArgs;
 pub use query::QueryArgs;
+pub use replay::ReplayArgs;
 pub use start::StartArgs;
 
 /// `writ bench`'s subcommands.
@@ -35,6 +39,9 @@ pub enum BenchCommand {
     /// How long `writ serve` takes from its spawn until a query sees the log's last
     /// position, on a tickets log of `--events` events written once into `--data-dir`.
     Start(StartArgs),
+    /// `writ replay` of an existing data directory's log (tickets or orders), not applied:
+    /// how many commands per second a replay decides, syncs and compares.
+    Replay(ReplayArgs),
 }
 
 /// Runs one bench to its end, printing its figures on stdout and progress on stderr. An
@@ -48,5 +55,6 @@ pub fn run(command: BenchCommand) -> Result<(), String> {
         BenchCommand::Http(args) => http::run(args),
         BenchCommand::Query(args) => query::run(args),
         BenchCommand::Start(args) => start::run(args),
+        BenchCommand::Replay(args) => replay::run(args),
     }
 }

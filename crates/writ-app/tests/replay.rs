@@ -1,0 +1,154 @@
+//! `replay` through the App API, on a data directory of the file system: the summary,
+//! the JSON report, `--apply`, and the refusal of a data directory a server holds.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+use writ_app::{App, Config, Module, ReplayConfig, Store};
+use writ_engine::{EngineOptions, Submitted};
+
+fn app() -> App {
+    App::new().module(Module::new::<writ_tickets::Tickets>())
+}
+
+/// A data directory that does not exist yet, under the system's temporary directory.
+fn fresh_dir(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "writ-app-replay-{name}-{}-{}",
+        std::process::id(),
+        Uuid::new_v4()
+    ))
+}
+
+/// Removes the directory when the test ends, passed or not.
+struct Cleanup(PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run(state: &writ_server::AppState, id: u128, command: &str, payload: Value) {
+    let payload = serde_json::to_vec(&payload).unwrap();
+    match state
+        .engine()
+        .submit(Uuid::from_u128(id), command, None, &payload)
+        .unwrap()
+    {
+        Submitted::New(pending) => {
+            pending.blocking_outcome().unwrap();
+        }
+        Submitted::Duplicate => panic!("duplicate"),
+    }
+}
+
+/// Three tickets' commands, one of them rejected (closing a closed ticket).
+fn tickets(dir: &Path) -> writ_app::Started {
+    let started = app()
+        .start(Config::new(Store::Dir(dir.to_owned())))
+        .expect("starts");
+    let open = |id: &str| json!({"ticketId": id, "title": "Printer on fire", "reporter": "ann", "priority": "high"});
+    run(&started.state, 1, "OpenTicket", open("t-1"));
+    run(&started.state, 2, "OpenTicket", open("t-2"));
+    let close = json!({"ticketId": "t-1", "resolution": "fixed"});
+    run(&started.state, 3, "CloseTicket", close.clone());
+    run(&started.state, 4, "CloseTicket", close);
+    started
+}
+
+fn replay(
+    dir: &Path,
+    apply: bool,
+    report: Option<PathBuf>,
+) -> Result<writ_engine::replay::Replayed, writ_app::ReplayError> {
+    app().replay_with(ReplayConfig {
+        store: Store::Dir(dir.to_owned()),
+        domains: Vec::new(),
+        engine: EngineOptions::default(),
+        apply,
+        report,
+        progress: false,
+    })
+}
+
+#[test]
+fn replay_of_a_data_directory_reports_in_a_summary_and_as_json_and_applies() {
+    let dir = fresh_dir("summary");
+    let _cleanup = Cleanup(dir.clone());
+    drop(tickets(&dir));
+    let report_file = dir.join("report.json");
+    let replayed = replay(&dir, false, Some(report_file.clone())).expect("replayed");
+    let summary = replayed.report.summary(5);
+    assert!(
+        summary.starts_with("commands=4 same=4 differing=0"),
+        "{summary}"
+    );
+    assert!(summary.contains("by kind: status=0 code=0 events=0 timers=0 missing=0 added=0"));
+    let json: Value = serde_json::from_slice(&std::fs::read(&report_file).unwrap()).unwrap();
+    assert_eq!(json["commands"], 4);
+    assert_eq!(json["same"], 4);
+    assert_eq!(json["differing"], 0);
+    assert_eq!(json["differences"], json!([]));
+    assert_eq!(json["source"], "journal");
+    assert_eq!(json["journal"], "replay-1/journal");
+    assert_eq!(json["applied"], false);
+    assert!(dir.join("replay-1/journal").is_dir());
+    assert!(!dir.join("CURRENT").exists(), "not applied");
+
+    // Applied: the second replay is the live one, and a server opens on it.
+    let replayed = replay(&dir, true, None).expect("replayed and applied");
+    assert_eq!(replayed.journal, Path::new("replay-2/journal"));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("CURRENT")).unwrap(),
+        "replay-2/journal\n"
+    );
+    let started = app()
+        .start(Config::new(Store::Dir(dir.clone())))
+        .expect("starts on the replay");
+    assert_eq!(started.report.commands, 4);
+    assert_eq!(started.state.engine().stream_version("ticket-t-1"), 2);
+}
+
+#[test]
+fn replay_of_a_data_directory_a_server_holds_is_refused_saying_so() {
+    let dir = fresh_dir("locked");
+    let _cleanup = Cleanup(dir.clone());
+    let serving = tickets(&dir);
+    let error = replay(&dir, true, None).unwrap_err().to_string();
+    assert!(error.contains("locked by another process"), "{error}");
+    assert!(error.contains("writ.lock"), "{error}");
+    assert!(!dir.join("replay-1").exists(), "nothing written");
+    drop(serving);
+    let error = replay(&fresh_dir("missing"), false, None)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("not a Writ data directory"), "{error}");
+    let empty = fresh_dir("empty");
+    let _cleanup_empty = Cleanup(empty.clone());
+    std::fs::create_dir_all(&empty).unwrap();
+    let error = replay(&empty, false, None).unwrap_err().to_string();
+    assert!(error.contains("not a Writ data directory"), "{error}");
+    assert!(!empty.join("writ.lock").exists(), "nothing left in it");
+}
+
+#[test]
+fn an_unknown_domain_is_refused_before_anything_is_written() {
+    let dir = fresh_dir("unknown");
+    let _cleanup = Cleanup(dir.clone());
+    drop(tickets(&dir));
+    let error = app()
+        .replay_with(ReplayConfig {
+            store: Store::Dir(dir.clone()),
+            domains: vec!["shipping".to_owned()],
+            engine: EngineOptions::default(),
+            apply: false,
+            report: None,
+            progress: false,
+        })
+        .unwrap_err()
+        .to_string();
+    assert_eq!(error, "unknown domain \"shipping\"; known domains: tickets");
+    assert!(!dir.join("replay-1").exists());
+}

@@ -1,0 +1,379 @@
+//! Replay: every client's command of the live journal run again, in order, through the
+//! handlers of this build, into a new journal beside it (`replay-{n}/journal/`), and a
+//! report of each command whose outcome differs ([`report`]). [`apply`] makes the new
+//! journal the live one (`CURRENT`, see [`crate::current`]).
+//!
+//! The decisions are the writer's own (`Writer::replay_command`, `Writer::replay_timers`):
+//! the same executors, processes, timers and record encoding, on a writer with no intake,
+//! no syncer thread and no dedupe thread, whose clock is the replayed journal's:
+//!
+//! - A client's command is decided at the time the journal logged it, as a unit of its
+//!   own; the commands its events make processes issue follow it, with ids derived from
+//!   the events as live. Commands of origin `process` and `timer` in the old journal are
+//!   not copied: this build's processes and timers produce theirs again.
+//! - Where the old journal has a timer that fired, the replay fires its own timers due by
+//!   that record's time, all of them as the writer thread does at a batch's start. Before
+//!   a client's command at time *t* it fires those due by *t* that the old journal does
+//!   not hold pending at that point with the same id and time (a timer of this build's
+//!   own, which the old journal will never fire): so an unchanged build fires every timer
+//!   where the old journal did, and a changed one fires its new timers when the replay's
+//!   clock reaches them. Timers still pending at the end stay pending in the new journal.
+//! - Records are synced in batches of [`SYNC_BATCHES`] × `batch_bytes_max` bytes (one
+//!   `fdatasync` each), the
+//!   new journal's directories synced as the log creates them, then `REPLAYED` is written
+//!   beside the journal, durably: only a replay with it can be applied.
+//!
+//! The dedupe index of the replay holds the ids within the window of the replay's clock
+//! (evicted as the clock moves, after each sync), so that a process's command whose id is
+//! taken is skipped as it was live.
+
+pub mod report;
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use writ_log::storage::{FsStorage, Storage};
+use writ_log::{Log, LogOptions};
+
+use crate::clock::ManualClock;
+use crate::current::{self, REPLAYED_FILE};
+use crate::dedupe;
+use crate::dedupe::runs::DEDUPE_DIR;
+use crate::error::{OpenError, ReadError};
+use crate::options::EngineOptions;
+use crate::record::{JournalRecord, Origin};
+use crate::recovery::{self, JOURNAL_DIR};
+use crate::registry::Registry;
+use crate::shared::Shared;
+use crate::store::Store;
+use crate::syncer::SyncPath;
+use crate::timers::Timers;
+use crate::writer::Writer;
+
+pub use report::{Difference, DifferenceKind, LoggedOutcome, ReplayReport};
+
+/// Bytes of records decided before the replay syncs them (one `fdatasync`), in
+/// `batch_bytes_max` (1 MiB by default): 8 MiB.
+pub const SYNC_BATCHES: usize = 8;
+
+/// Why a replay (or its apply) did not complete. The live journal is unchanged
+/// whichever it is; a replay cut short leaves a `replay-{n}/` without `REPLAYED`, which
+/// the next replay writes over.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReplayError {
+    /// The data directory could not be opened: locked by a running server
+    /// ([`OpenError::Locked`]: stop it first), a `CURRENT` this build does not read, or
+    /// the live journal could not be recovered.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// The data directory holds no journal.
+    #[error("{path} holds no journal: not a Writ data directory")]
+    NoJournal {
+        /// The data directory.
+        path: PathBuf,
+    },
+    /// A record of the live journal could not be read or decoded.
+    #[error("the live journal: {0}")]
+    Read(#[from] ReadError),
+    /// Writing the new journal failed (a full disk, a failing device); nothing was
+    /// switched.
+    #[error("writing the replay: {detail}")]
+    Write {
+        /// What failed.
+        detail: String,
+    },
+    /// The file system failed.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ReplayError + '_ {
+    move |source| ReplayError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Where the replay is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Phase {
+    /// Deciding the live journal's records again.
+    Replaying,
+    /// Comparing the two journals' outcomes.
+    Comparing,
+}
+
+/// What a replay's progress callback is told: `done` of `total` records of the live
+/// journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// The phase.
+    pub phase: Phase,
+    /// Records done.
+    pub done: u64,
+    /// Records of the live journal.
+    pub total: u64,
+}
+
+/// A replay written in full.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Replayed {
+    /// The journal replayed (`journal` or `replay-{m}/journal`), relative to the data
+    /// directory.
+    pub source: PathBuf,
+    /// The new journal (`replay-{n}/journal`), relative to the data directory.
+    pub journal: PathBuf,
+    /// Timers pending at the new journal's end.
+    pub timers_pending: usize,
+    /// What differs.
+    pub report: ReplayReport,
+}
+
+/// Replays the data directory at `path`, holding its lock (a running server holds it:
+/// [`OpenError::Locked`]), and with `apply` makes the new journal the live one.
+pub fn replay_data_dir(
+    path: &Path,
+    registry: Registry,
+    options: EngineOptions,
+    apply: bool,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Replayed, ReplayError> {
+    // Before the lock, which would leave a `writ.lock` in a directory that is no store.
+    let is_store = path.join(JOURNAL_DIR).is_dir() || path.join(current::CURRENT_FILE).is_file();
+    if !is_store {
+        return Err(ReplayError::NoJournal {
+            path: path.to_owned(),
+        });
+    }
+    let _lock: File = crate::engine::lock_data_dir(path)?;
+    let storage: Arc<dyn Storage> = Arc::new(FsStorage::new(path));
+    let replayed = replay(Arc::clone(&storage), registry, options, progress)?;
+    if apply {
+        self::apply(storage.as_ref(), &replayed)?;
+    }
+    Ok(replayed)
+}
+
+/// Replays the live journal of the data directory `storage` holds into a new journal
+/// beside it and compares them. The caller holds the data directory's lock (see
+/// [`replay_data_dir`]). `options` are the engine's (the log's segment size, the dedupe
+/// window, `process_chain_max`, ...); their clock is not used.
+pub fn replay(
+    storage: Arc<dyn Storage>,
+    registry: Registry,
+    mut options: EngineOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Replayed, ReplayError> {
+    let clock = ManualClock::at_ms(0);
+    options.clock = Arc::new(clock.clone());
+    options
+        .validate()
+        .map_err(|detail| OpenError::InvalidOptions { detail })?;
+    recovery::refuse_old_layout(storage.as_ref())?;
+    let source = current::live_journal(storage.as_ref())?;
+    let has_journal = storage
+        .list(&source)
+        .is_ok_and(|names| names.iter().any(|n| n.ends_with(".wlog")));
+    if !has_journal {
+        return Err(ReplayError::NoJournal {
+            path: source.clone(),
+        });
+    }
+    // Opened as an engine opens it (a torn tail cut), without a spare segment prepared.
+    let (old, _) = Log::open(
+        Arc::clone(&storage),
+        &source,
+        LogOptions {
+            preallocate: false,
+            ..options.log.clone()
+        },
+    )
+    .map_err(|source| OpenError::Log {
+        log: "journal",
+        source,
+    })?;
+    let old_reader = old.reader();
+    let total = old_reader.durable_seq();
+
+    let dir = fresh_replay_dir(storage.as_ref())?;
+    let journal = dir.join(JOURNAL_DIR);
+    storage.create_dir_all(&dir).map_err(io_error(&dir))?;
+    // The new directory's entry must be durable before anything in it is.
+    storage
+        .sync_dir(Path::new(""))
+        .map_err(io_error(Path::new("")))?;
+    let (new, _) =
+        Log::open(Arc::clone(&storage), &journal, options.log.clone()).map_err(|source| {
+            OpenError::Log {
+                log: "journal",
+                source,
+            }
+        })?;
+    let new_reader = new.reader();
+    let store = Store::new(new.reader(), registry.clone());
+    let shared = Arc::new(Shared::new(registry, options, store));
+    let sync = Arc::new(SyncPath::new(new, None, &shared.options));
+    let mut writer = Writer::new(Arc::clone(&shared), Timers::default(), 0, 0, sync);
+
+    // The old journal's pending timers, folded as the records go by: a replay's timer
+    // pending there too (same id, same time) fires where the old journal fired it.
+    let sync_bytes = SYNC_BATCHES * shared.options.batch_bytes_max;
+    let mut old_timers = Timers::default();
+    let mut evicted_to = 0;
+    let mut iter = old_reader.iter_from(0);
+    let step = (total / 200).max(1);
+    while let Some(item) = iter.next_record() {
+        let (seq, bytes) = item.map_err(ReadError::Log)?;
+        let record =
+            JournalRecord::decode(bytes).map_err(|source| ReadError::Record { seq, source })?;
+        let at = record.recorded_at_ms;
+        match record.origin {
+            Origin::Client => {
+                clock.set_ms(at);
+                writer.replay_timers(at, &|timer| {
+                    !old_timers.is_pending_at(timer.command.id, timer.at_ms)
+                });
+                writer.replay_command(&record);
+            }
+            Origin::Timer => {
+                clock.set_ms(at);
+                writer.replay_timers(at, &|_| true);
+            }
+            Origin::Process => {}
+        }
+        recovery::fold_timers(&mut old_timers, &record);
+        if writer.replay_pending_bytes() >= sync_bytes {
+            writer.replay_sync();
+            if shared.is_poisoned() {
+                break;
+            }
+            evicted_to = dedupe::maintain::evict_hot(&shared, &new_reader, evicted_to);
+        }
+        if seq % step == 0 {
+            progress(Progress {
+                phase: Phase::Replaying,
+                done: seq + 1,
+                total,
+            });
+        }
+    }
+    writer.replay_sync();
+    progress(Progress {
+        phase: Phase::Replaying,
+        done: total,
+        total,
+    });
+    if shared.is_poisoned() {
+        return Err(ReplayError::Write {
+            detail: shared.unavailable().to_string(),
+        });
+    }
+    let timers_pending = writer.timers_pending();
+    let report = report::compare(&old_reader, &new_reader, &mut |done| {
+        progress(Progress {
+            phase: Phase::Comparing,
+            done,
+            total,
+        })
+    })?;
+    drop(writer);
+    drop(old);
+    shared.store.close();
+    let marker = format!(
+        "source={}\ncommands={}\n",
+        source.display(),
+        new_reader.durable_seq()
+    );
+    current::write_durably(storage.as_ref(), &dir, REPLAYED_FILE, marker.as_bytes())
+        .map_err(io_error(&dir.join(REPLAYED_FILE)))?;
+    Ok(Replayed {
+        source,
+        journal,
+        timers_pending,
+        report,
+    })
+}
+
+/// The directory for a new replay: the first `replay-{n}` that does not exist, or that a
+/// replay cut short left (no `REPLAYED`), emptied. A replay written in full is never
+/// written over: it may be (or have been) the live journal.
+fn fresh_replay_dir(storage: &dyn Storage) -> Result<PathBuf, ReplayError> {
+    for n in 1.. {
+        let dir = PathBuf::from(current::replay_dir_name(n));
+        match storage.list(&dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(dir),
+            Err(e) => return Err(io_error(&dir)(e)),
+            Ok(_) if current::is_replayed(storage, &dir) => continue,
+            Ok(names) => {
+                for sub in [JOURNAL_DIR, DEDUPE_DIR] {
+                    empty_dir(storage, &dir.join(sub))?;
+                }
+                for name in names {
+                    let path = dir.join(name);
+                    storage.remove(&path).map_err(io_error(&path))?;
+                }
+                storage.sync_dir(&dir).map_err(io_error(&dir))?;
+                return Ok(dir);
+            }
+        }
+    }
+    unreachable!("a u64 of replay directories")
+}
+
+/// Removes every file of `dir` (missing: nothing) and syncs it.
+fn empty_dir(storage: &dyn Storage, dir: &Path) -> Result<(), ReplayError> {
+    let names = match storage.list(dir) {
+        Ok(names) => names,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_error(dir)(e)),
+    };
+    for name in names {
+        let path = dir.join(name);
+        storage.remove(&path).map_err(io_error(&path))?;
+    }
+    storage.sync_dir(dir).map_err(io_error(dir))
+}
+
+/// Makes the replay's journal the live one: `CURRENT` names it (written to
+/// `CURRENT.tmp`, synced, renamed, the data directory synced); then the dedupe runs of
+/// the journal that was live are removed (they name its sequence numbers). The old
+/// journal stays until it is deleted by hand.
+///
+/// A crash before the rename is durable leaves the old journal live; after it, the new
+/// one, whose dedupe runs are its own (`replay-{n}/dedupe/`, rebuilt from it at open), so
+/// runs of the old journal left by a crash before their removal are never read.
+pub fn apply(storage: &dyn Storage, replayed: &Replayed) -> Result<(), ReplayError> {
+    let dir = replayed.journal.parent().unwrap_or(Path::new(""));
+    if !current::is_replayed(storage, dir) {
+        return Err(ReplayError::Write {
+            detail: format!(
+                "{} has no {REPLAYED_FILE}: not a replay written in full",
+                dir.display()
+            ),
+        });
+    }
+    current::write_current(storage, &replayed.journal)
+        .map_err(io_error(Path::new(current::CURRENT_FILE)))?;
+    // Only a hint for the old journal: a failure leaves files that are never read.
+    let old_runs = replayed
+        .source
+        .parent()
+        .unwrap_or(Path::new(""))
+        .join(DEDUPE_DIR);
+    if let Err(error) = empty_dir(storage, &old_runs) {
+        tracing::warn!(%error, dir = %old_runs.display(), "the dedupe runs of the journal that was live could not be removed; they are never read, and may be deleted by hand");
+    }
+    Ok(())
+}
