@@ -785,12 +785,18 @@ fn a_damaged_dedupe_run_at_open_is_removed_and_rebuilt_from_the_journal() {
 fn overlapping_dedupe_runs_left_by_a_crash_during_a_merge_keep_the_wider_one() {
     let storage = SimStorage::new();
     let (engine, _) = open_spilling(&storage);
-    run_counters(&engine, 1..=8);
-    // Two spills of four, merged into one run of records 0..=7.
-    wait_until(|| {
+    // Two spills of four, merged into one run of records 0..=7. Each group of four is
+    // spilled before the next begins: a spill takes the ids durable when it runs, so one
+    // that ran late in a single group of eight could take six and leave two below the
+    // threshold.
+    let spilled = || {
         let stats = engine.stats();
         stats.dedupe_hot_entries == 0 && stats.dedupe_runs == 1
-    });
+    };
+    run_counters(&engine, 1..=4);
+    wait_until(spilled);
+    run_counters(&engine, 5..=8);
+    wait_until(spilled);
     engine.shutdown();
     drop(engine);
     assert_eq!(

@@ -30,6 +30,7 @@ fn options(clock: &ManualClock) -> EngineOptions {
             segment_bytes: 64 * 1024,
             record_bytes_max: 60 * 1024,
             preallocate: false,
+            ..LogOptions::default()
         },
         clock: Arc::new(clock.clone()),
         ..EngineOptions::default()
@@ -65,6 +66,7 @@ fn records(storage: &SimStorage, dir: &str) -> Vec<Vec<u8>> {
             segment_bytes: 64 * 1024,
             record_bytes_max: 60 * 1024,
             preallocate: false,
+            ..LogOptions::default()
         },
     )
     .expect("log opens");

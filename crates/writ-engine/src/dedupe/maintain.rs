@@ -62,7 +62,7 @@ pub(crate) fn run(
         }
         let dedupe = &shared.dedupe;
         cursor = evict_hot(&shared, &journal, cursor);
-        if dedupe.len() >= dedupe.spill_entries && retry_at.is_none_or(|t| Instant::now() >= t) {
+        if dedupe.spill_due() && retry_at.is_none_or(|t| Instant::now() >= t) {
             match spill(&shared, storage.as_ref(), &journal) {
                 Ok(()) => retry_at = None,
                 Err(e) => {
@@ -155,6 +155,12 @@ fn spill(shared: &Shared, storage: &dyn Storage, journal: &LogReader) -> Result<
         .load(std::sync::atomic::Ordering::Acquire);
     let entries = dedupe.durable_before(end);
     let Some(first) = entries.iter().map(|e| e.1).min() else {
+        // Every id of those records left the window before a spill (a window shorter
+        // than the time `dedupe_spill_entries` records take): nothing of them is hot, so
+        // they count as spilled, and the spill is no longer due for them.
+        dedupe
+            .spilled_end
+            .fetch_max(end, std::sync::atomic::Ordering::AcqRel);
         return Ok(());
     };
     let first = first.min(from);

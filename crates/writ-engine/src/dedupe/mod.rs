@@ -322,9 +322,19 @@ impl DedupeIndex {
     /// Every record before `end` is marked durable; wakes the spill when it is due.
     pub(crate) fn marked_through(&self, end: u64) {
         self.marked_end.store(end, Ordering::Release);
-        if self.len() >= self.spill_entries {
+        if self.spill_due() {
             self.wake();
         }
+    }
+
+    /// Whether `dedupe_spill_entries` records were marked durable since the last spill.
+    /// Counted in durable records rather than in the hot map's size, which also holds
+    /// reservations not yet durable: a spill takes durable ids only, so a spill started by
+    /// the size alone could take fewer than `dedupe_spill_entries` and leave the rest below
+    /// the threshold until more commands come.
+    pub(crate) fn spill_due(&self) -> bool {
+        let spilled = self.spilled_end.load(Ordering::Acquire);
+        self.marked_end().saturating_sub(spilled) >= self.spill_entries as u64
     }
 
     pub(crate) fn marked_end(&self) -> u64 {
