@@ -532,7 +532,9 @@ mod tests {
     fn open_segments_max_goes_from_its_flag_to_the_journal_options() {
         let parse = |args: &[&str]| {
             Cli::try_parse_from(["writ", "serve"].iter().chain(args)).map(|cli| {
-                let Command::Serve(args) = cli.command;
+                let Command::Serve(args) = cli.command else {
+                    panic!("`writ serve` parses as serve");
+                };
                 Config::from_args(&args)
             })
         };
