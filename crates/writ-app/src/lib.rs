@@ -29,6 +29,7 @@
 mod app;
 mod cli;
 mod module;
+mod resources;
 pub mod testing;
 
 pub use app::{App, Config, StartError, Started, Store};
