@@ -23,7 +23,7 @@ pub const PAGING: Paging = Paging::new(50, 1_000);
 #[derive(Debug, Clone)]
 struct Document {
     id: Arc<str>,
-    /// The document with its `id` first, as reads answer it.
+    /// The document with its `id` among its members, as reads answer it.
     body: Arc<Value>,
     /// Its stream's version.
     version: u64,
@@ -54,7 +54,7 @@ pub(crate) struct Decoded {
     id: String,
 }
 
-/// The document with `id` as its first member.
+/// The document with `id` among its members.
 fn with_id(id: &str, document: &Value) -> Value {
     let mut body = Map::new();
     body.insert("id".to_owned(), Value::String(id.to_owned()));
@@ -165,7 +165,7 @@ pub(crate) fn read_model(ty: &Arc<ResourceType>) -> ReadModelSpec {
 /// A document as reads answer it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Found {
-    /// The document with its `id` as first member.
+    /// The document with its `id` among its members.
     pub document: Value,
     /// Its stream's version (the `ETag`).
     pub version: u64,
