@@ -13,6 +13,10 @@
 //! creators of one value cannot both pass; and the claims are events like any other, read
 //! back from the log when a claim stream is first needed, so uniqueness holds across
 //! restarts and replays with no index to build at start.
+//!
+//! A field that is absent or `null` claims nothing: any number of documents may lack it.
+//! Values are compared as their JSON text with object members sorted (`1` and `1.0` are
+//! two values).
 
 use std::any::Any;
 use std::collections::HashMap;
