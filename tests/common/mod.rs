@@ -66,6 +66,7 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
             .args(flags)
+            .env_remove("WRIT_APP")
             .env_remove("WRIT_TOKENS")
             .env_remove("WRIT_TLS_CERT")
             .env_remove("WRIT_TLS_KEY")
@@ -175,7 +176,12 @@ impl Http {
             .method(method)
             .uri(path)
             .header("host", format!("127.0.0.1:{}", self.port));
-        if body.is_some() {
+        // JSON unless the caller gives its own type (a patch's).
+        if body.is_some()
+            && !headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        {
             request = request.header("content-type", "application/json");
         }
         for (name, value) in headers {

@@ -47,8 +47,12 @@ impl fmt::Debug for Store {
 pub struct Config {
     /// Where the store lives.
     pub store: Store,
-    /// The domains to serve; empty for the defaults ([`App::default_domains`], or all).
+    /// The domains to serve; empty for the defaults ([`App::default_domains`], or all),
+    /// or for none when `app` is given.
     pub domains: Vec<String>,
+    /// An app directory of resource types without code (`--app`), served beside the
+    /// domains; see `writ_resources`.
+    pub app: Option<PathBuf>,
     /// `MODEL=N` or `N`: the projection version read models start with.
     pub projection_versions: Vec<String>,
     /// The engine's bounds.
@@ -69,6 +73,7 @@ impl Config {
         Self {
             store,
             domains: Vec::new(),
+            app: None,
             projection_versions: Vec::new(),
             engine: EngineOptions::default(),
             server: ServerOptions::default(),
@@ -82,6 +87,7 @@ impl Config {
     pub fn from_args(args: &ServeArgs) -> Self {
         let mut config = Self::new(Store::Dir(args.data_dir.clone()));
         config.domains.clone_from(&args.domains);
+        config.app.clone_from(&args.app);
         config
             .projection_versions
             .clone_from(&args.projection_versions);
@@ -186,6 +192,9 @@ pub enum StartError {
     /// The query sandbox could not start.
     #[error("cannot start the query sandbox: {0}")]
     Sandbox(#[from] writ_sandbox::StartError),
+    /// The app directory (`--app`) was refused: the message names the file and the place.
+    #[error("--app: {0}")]
+    App(#[from] writ_resources::LoadError),
 }
 
 #[derive(Debug, Parser)]
@@ -301,7 +310,8 @@ impl App {
             registry,
             specs,
             owners,
-        } = self.registry(&config.domains)?;
+            resources,
+        } = self.registry(&config.domains, config.app.as_deref())?;
         let specs = apply_projection_versions(specs, &config.projection_versions)?;
         ReadModels::check(&specs).map_err(|e| name_domains(e, &owners))?;
         // Before the engine opens, so that what it reports during recovery is recorded.
@@ -328,6 +338,11 @@ impl App {
             domain_of_model: owners,
         };
         let mut state = AppState::new(engine, config.server).with_read_side(read);
+        if let Some(resources) = resources {
+            let names: Vec<&str> = resources.types().iter().map(|t| t.name()).collect();
+            tracing::info!(types = ?names, "serving resource types at /{{type}}");
+            state = state.with_resources(Arc::new(crate::resources::Served(resources)));
+        }
         if let Some(tokens) = config.tokens {
             let commands = state.engine().registry().commands();
             for name in tokens.listed_commands() {
@@ -343,10 +358,24 @@ impl App {
         Ok(Started { state, report })
     }
 
-    /// The registry of the domains `names` (or the defaults) and their processes, with
-    /// their read models and each read model's domain.
-    pub(crate) fn registry(self, names: &[String]) -> Result<Registered, StartError> {
-        let modules = self.select(names)?;
+    /// The registry of the domains `names` (or the defaults, unless an app directory is
+    /// given) and their processes, with the resource types of the app directory `app`,
+    /// their read models and each read model's domain. The app directory is checked whole
+    /// here, before anything opens.
+    pub(crate) fn registry(
+        self,
+        names: &[String],
+        app: Option<&std::path::Path>,
+    ) -> Result<Registered, StartError> {
+        let resources = app.map(writ_resources::load).transpose()?;
+        let mut modules = self.select(names, resources.is_some())?;
+        if let Some(resources) = &resources {
+            resources.check_neighbours(&neighbours(&modules))?;
+            for (domain, read_model) in resources.domains().into_iter().zip(resources.read_models())
+            {
+                modules.push(Module::from_model(domain).read_model(read_model));
+            }
+        }
         let mut registry = Registry::builder();
         let mut specs: Vec<ReadModelSpec> = Vec::new();
         let mut owners: HashMap<String, String> = HashMap::new();
@@ -371,11 +400,13 @@ impl App {
             registry: registry.build()?,
             specs,
             owners,
+            resources,
         })
     }
 
-    /// The modules `--domain` names (or the defaults), in the order given, each once.
-    fn select(self, names: &[String]) -> Result<Vec<Module>, StartError> {
+    /// The modules `--domain` names (or the defaults, unless an app directory is given),
+    /// in the order given, each once.
+    fn select(self, names: &[String], app: bool) -> Result<Vec<Module>, StartError> {
         let known = self.domain_names();
         if let Some(name) = known
             .iter()
@@ -384,7 +415,9 @@ impl App {
         {
             return Err(RegistryError::DomainTwice { name: name.clone() }.into());
         }
-        let wanted: Vec<String> = if names.is_empty() {
+        let wanted: Vec<String> = if names.is_empty() && app {
+            Vec::new()
+        } else if names.is_empty() {
             self.defaults.clone().unwrap_or_else(|| known.clone())
         } else {
             names.to_vec()
@@ -411,6 +444,27 @@ pub(crate) struct Registered {
     pub specs: Vec<ReadModelSpec>,
     /// Each read model's domain, by the read model's name.
     pub owners: HashMap<String, String>,
+    /// The resource types of the app directory, when one was given.
+    pub resources: Option<writ_resources::ResourceSet>,
+}
+
+/// What resource types must not share with the modules served beside them.
+fn neighbours(modules: &[Module]) -> writ_resources::Neighbours {
+    let mut neighbours = writ_resources::Neighbours::default();
+    for module in modules {
+        let domain = module.domain.name().to_owned();
+        neighbours.names.push(domain.clone());
+        neighbours
+            .names
+            .extend(module.read_models.iter().map(|spec| spec.name().to_owned()));
+        for prefix in module.domain.stream_prefixes() {
+            neighbours.prefixes.push((prefix, domain.clone()));
+        }
+        for command in module.domain.commands() {
+            neighbours.commands.push((command.name, domain.clone()));
+        }
+    }
+    neighbours
 }
 
 /// A query clash between read models, told as one between their domains.

@@ -20,6 +20,10 @@ pub struct ServeArgs {
     /// order). Without it, the binary's default domains.
     #[arg(long = "domain", env = "WRIT_DOMAIN", value_delimiter = ',')]
     pub domains: Vec<String>,
+    /// An app directory of resource types without code (`resources/T.json`: a JSON Schema
+    /// each), served beside the `--domain`s; given alone, only its types are served.
+    #[arg(long, env = "WRIT_APP", value_name = "DIR")]
+    pub app: Option<PathBuf>,
     /// How long a command id is remembered for dedupe and status lookups: a number with a
     /// unit, ms, s, m, h or d (90s, 15m, 24h, 1d).
     #[arg(long, env = "WRIT_DEDUPE_WINDOW", default_value = "24h", value_parser = parse_duration)]

@@ -35,6 +35,7 @@ mod app;
 mod cli;
 mod module;
 mod replay;
+mod resources;
 pub mod testing;
 
 pub use app::{App, Config, StartError, Started, Store};

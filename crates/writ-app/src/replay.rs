@@ -121,7 +121,7 @@ impl App {
     /// Replays the store of `config` through the chosen domains (and their processes),
     /// applies it if asked, and writes the JSON report if asked.
     pub fn replay_with(self, config: ReplayConfig) -> Result<Replayed, ReplayError> {
-        let registry = self.registry(&config.domains)?.registry;
+        let registry = self.registry(&config.domains, None)?.registry;
         let mut shown = Shown::new(config.progress);
         let mut progress = |p: Progress| shown.show(p);
         let replayed = match &config.store {

@@ -120,6 +120,42 @@ pub enum CommandError {
         /// What is wrong, with the field where the decoder knows it.
         detail: String,
     },
+    /// The payload's document does not fit its JSON Schema (a domain built at run time,
+    /// such as a resource type, checks documents when it decodes them): each violation
+    /// with the JSON pointer of its place in the document.
+    #[error("invalid document for `{name}`: {}", describe(violations))]
+    SchemaViolation {
+        /// The command's name.
+        name: String,
+        /// Every place the document breaks its schema, in document order where known.
+        violations: Vec<Violation>,
+    },
+}
+
+/// One place where a document breaks its JSON Schema.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Violation {
+    /// The JSON pointer (RFC 6901) of the value at fault in the document: `""` for the
+    /// document itself, `/email` for its `email` member, also when that member is missing
+    /// and required.
+    pub pointer: String,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
+/// `pointer: message; ...` for an error's text.
+fn describe(violations: &[Violation]) -> String {
+    violations
+        .iter()
+        .map(|v| {
+            if v.pointer.is_empty() {
+                v.message.clone()
+            } else {
+                format!("{}: {}", v.pointer, v.message)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl<C> CommandCatalog<C> {

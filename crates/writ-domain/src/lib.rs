@@ -81,7 +81,7 @@ mod process;
 mod recorded;
 pub mod testing;
 
-pub use catalog::{CommandCatalog, CommandError, CommandInfo, DecodedCommand};
+pub use catalog::{CommandCatalog, CommandError, CommandInfo, DecodedCommand, Violation};
 pub use decider::{
     Decision, Domain, Failure, Refusal, Rejection, Streams, WRONG_EXPECTED_VERSION, owns_stream,
 };

@@ -362,8 +362,9 @@ pub enum Need {
     AnyOf(&'static [Scope]),
 }
 
-/// Which scope each route needs, by method and route template (`GET` covers `HEAD`).
-/// A route missing here is `admin`-only; a path no route matches, or a route's other
+/// Which scope each route needs, by method and route template (`GET` covers `HEAD`);
+/// [`RESOURCE_ROUTES`] adds the routes of resource types. A route missing from both is
+/// `admin`-only; a path no route matches, or a route's other
 /// methods (then `404` or `405`), needs any valid token.
 pub const ROUTES: &[(Method, &str, Need)] = &[
     (Method::GET, "/health", Need::Open),
@@ -401,6 +402,33 @@ pub const ROUTES: &[(Method, &str, Need)] = &[
     (Method::GET, "/metrics", Need::AnyOf(&[Scope::Admin])),
 ];
 
+/// As [`ROUTES`], for the routes of resource types, which a server has only when it
+/// serves some (`--app`): writes are commands, reads are reads.
+pub const RESOURCE_ROUTES: &[(Method, &str, Need)] = &[
+    (Method::POST, "/{resource}", Need::AnyOf(&[Scope::Commands])),
+    (Method::GET, "/{resource}", Need::AnyOf(&[Scope::Queries])),
+    (
+        Method::GET,
+        "/{resource}/{id}",
+        Need::AnyOf(&[Scope::Queries]),
+    ),
+    (
+        Method::PUT,
+        "/{resource}/{id}",
+        Need::AnyOf(&[Scope::Commands]),
+    ),
+    (
+        Method::PATCH,
+        "/{resource}/{id}",
+        Need::AnyOf(&[Scope::Commands]),
+    ),
+    (
+        Method::DELETE,
+        "/{resource}/{id}",
+        Need::AnyOf(&[Scope::Commands]),
+    ),
+];
+
 /// Only `admin` tokens reach a route [`ROUTES`] does not list.
 const UNLISTED: Need = Need::AnyOf(&[Scope::Admin]);
 
@@ -416,7 +444,7 @@ pub fn need(method: &Method, route: Option<&str>) -> Need {
         method
     };
     let mut listed = false;
-    for (m, r, need) in ROUTES {
+    for (m, r, need) in ROUTES.iter().chain(RESOURCE_ROUTES) {
         if *r == route {
             if m == method {
                 return *need;

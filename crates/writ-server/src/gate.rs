@@ -23,6 +23,7 @@ use tower::{Layer, Service};
 
 use crate::params::StatusParams;
 use crate::problem::ApiError;
+use crate::resources::RESOURCE_ROUTES;
 use crate::telemetry::{method_label, record_request};
 
 /// The operations routes: outside the request bound, so they answer under overload.
@@ -143,7 +144,7 @@ fn waits(route: &str, uri: &Uri) -> bool {
             .ok()
             .and_then(|params| params.wait)
             .is_some_and(|wait| wait > 0)
-    } else if QUERY_ROUTES.contains(&route) {
+    } else if QUERY_ROUTES.contains(&route) || RESOURCE_ROUTES.contains(&route) {
         query
             .split('&')
             .any(|pair| pair.split('=').next() == Some("after"))

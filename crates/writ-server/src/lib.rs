@@ -67,6 +67,7 @@ mod params;
 pub mod problem;
 mod queries;
 mod reads;
+pub mod resources;
 mod state;
 pub use writ_query::rfc3339;
 mod telemetry;
@@ -94,6 +95,7 @@ pub use crate::queries::{
     POSITION_HEADER, ParkPhase, ParkedState, ProjectionState, Projections, QueryAnswer, QueryCode,
     RebuildPhase, RebuildRequest, RebuildState,
 };
+pub use crate::resources::{ResourceAccepted, ResourceCommands, Resources};
 pub(crate) use crate::state::StreamGuard;
 pub use crate::state::{AppState, ReadSide};
 pub use crate::telemetry::prometheus;
@@ -102,7 +104,7 @@ pub use crate::tls::{HANDSHAKE_MAX, Tls, TlsError};
 /// The whole HTTP service over `state`: every route, the OpenAPI document, the request
 /// limits and metrics. Serve it with [`serve`], or call it directly in tests.
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(commands::post_update))
         .routes(routes!(commands::get_update))
         .routes(routes!(ws::socket))
@@ -115,8 +117,21 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(ops::health))
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::openapi_json))
-        .routes(routes!(domains::get_domains))
-        .split_for_parts();
+        .routes(routes!(domains::get_domains));
+    // Only a server with resource types has `/{resource}` routes: without them every path
+    // that is no other route stays a `404` of the fallback.
+    let api = if state.resources().is_some() {
+        api.routes(routes!(resources::list_resources, resources::post_resource))
+            .routes(routes!(
+                resources::get_resource,
+                resources::put_resource,
+                resources::patch_resource,
+                resources::delete_resource
+            ))
+    } else {
+        api
+    };
+    let (api, openapi) = api.split_for_parts();
     debug_assert!(
         gate::OPERATIONS
             .iter()

@@ -144,7 +144,7 @@ pub fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// The media type of a header item, without parameters.
-fn media_type(item: &str) -> &str {
+pub(crate) fn media_type(item: &str) -> &str {
     item.split(';').next().unwrap_or_default().trim()
 }
 

@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
-use writ_domain::CommandError;
+use writ_domain::{CommandError, Violation};
 use writ_engine::{Overload, ReadError, SubmitError, Unavailable, WaitError};
 use writ_query::{BudgetExceeded, QueryError, RebuildError, WaitError as QueryWaitError};
 use writ_sandbox::SandboxError;
@@ -40,6 +40,9 @@ pub enum ProblemKind {
     UnknownCommand,
     /// The payload does not fit the command's schema.
     InvalidPayload,
+    /// A document does not fit its resource type's JSON Schema; `errors` lists each place
+    /// (`pointer`) and what is wrong there. Nothing was logged: fix the document.
+    SchemaViolation,
     /// The id was already used for another command or payload.
     Conflict,
     /// The body or the command is larger than the limit.
@@ -120,6 +123,12 @@ impl ProblemKind {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_payload",
                 "Invalid payload",
+                None,
+            ),
+            SchemaViolation => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "schema_violation",
+                "The document does not fit its schema",
                 None,
             ),
             Conflict => (
@@ -234,13 +243,14 @@ impl ProblemKind {
     }
 
     /// Every kind, for tests and documentation.
-    pub const ALL: [ProblemKind; 24] = [
+    pub const ALL: [ProblemKind; 25] = [
         ProblemKind::Malformed,
         ProblemKind::UnsupportedMediaType,
         ProblemKind::NotFound,
         ProblemKind::MethodNotAllowed,
         ProblemKind::UnknownCommand,
         ProblemKind::InvalidPayload,
+        ProblemKind::SchemaViolation,
         ProblemKind::Conflict,
         ProblemKind::TooLarge,
         ProblemKind::Overloaded,
@@ -305,6 +315,12 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong in this occurrence.
     pub detail: String,
+    /// `schema_violation` only: each place the document breaks its schema, as a JSON
+    /// pointer into the document (a missing required member at its own pointer, such as
+    /// `/email`) and a message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub errors: Vec<Violation>,
 }
 
 /// An error answer: a kind of problem and what happened. Handlers return it; it renders
@@ -316,6 +332,8 @@ pub struct ApiError {
     pub kind: ProblemKind,
     /// What went wrong in this occurrence.
     pub detail: String,
+    /// The places a document breaks its schema (`schema_violation` only).
+    pub errors: Vec<Violation>,
 }
 
 impl ApiError {
@@ -324,6 +342,7 @@ impl ApiError {
         Self {
             kind,
             detail: detail.into(),
+            errors: Vec::new(),
         }
     }
 
@@ -358,6 +377,7 @@ impl ApiError {
             title: self.kind.title().to_owned(),
             status: self.kind.status().as_u16(),
             detail: self.detail.clone(),
+            errors: self.errors.clone(),
         }
     }
 }
@@ -370,6 +390,13 @@ impl fmt::Display for ApiError {
 
 impl From<SubmitError> for ApiError {
     fn from(error: SubmitError) -> Self {
+        if let SubmitError::Invalid(CommandError::SchemaViolation { violations, .. }) = &error {
+            let errors = violations.clone();
+            return Self {
+                errors,
+                ..Self::new(ProblemKind::SchemaViolation, error.to_string())
+            };
+        }
         let kind = match &error {
             SubmitError::Invalid(
                 CommandError::UnknownCommand { .. }

@@ -484,7 +484,7 @@ pub(crate) async fn post_rebuild(
 }
 
 /// The read side, or `404` on a server that runs none.
-fn read_side(state: &AppState) -> Result<&ReadSide, ApiError> {
+pub(crate) fn read_side(state: &AppState) -> Result<&ReadSide, ApiError> {
     state.read_side().ok_or_else(|| {
         ApiError::new(
             ProblemKind::NotFound,
@@ -506,11 +506,11 @@ fn api_version(text: &str) -> Result<u32, ApiError> {
         })
 }
 
-fn position(text: &str) -> Result<u64, ApiError> {
+pub(crate) fn position(text: &str) -> Result<u64, ApiError> {
     params::number("after", Some(text)).map(|after| after.unwrap_or(0))
 }
 
-fn repeated(name: &str) -> ApiError {
+pub(crate) fn repeated(name: &str) -> ApiError {
     ApiError::new(
         ProblemKind::BadArgument,
         format!("the query string gives `{name}` more than once"),
@@ -524,7 +524,11 @@ fn repeated(name: &str) -> ApiError {
 /// client may ask for the position of a command it has just been told is final on another
 /// node. Such a wait holds one place among the waiting requests (`--waits-max`) for at
 /// most the bound.
-async fn wait_after(state: &AppState, read: &ReadSide, after: Option<u64>) -> Result<(), ApiError> {
+pub(crate) async fn wait_after(
+    state: &AppState,
+    read: &ReadSide,
+    after: Option<u64>,
+) -> Result<(), ApiError> {
     let Some(after) = after else {
         return Ok(());
     };

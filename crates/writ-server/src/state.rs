@@ -17,6 +17,7 @@ use writ_sandbox::Sandbox;
 use crate::access::Tokens;
 use crate::options::ServerOptions;
 use crate::problem::{ApiError, ProblemKind};
+use crate::resources::Resources;
 use crate::telemetry;
 
 /// What the handlers share: the engine, the limits, and the shutdown signal. Cheap to
@@ -29,6 +30,7 @@ pub struct AppState {
 pub(crate) struct Inner {
     engine: Arc<Engine>,
     read: Option<ReadSide>,
+    resources: Option<Arc<dyn Resources>>,
     tokens: Option<Tokens>,
     options: ServerOptions,
     pub(crate) requests: Arc<Semaphore>,
@@ -103,6 +105,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 engine,
                 read: None,
+                resources: None,
                 tokens: None,
                 requests: Arc::new(Semaphore::new(options.requests_max)),
                 waits: Arc::new(Semaphore::new(options.waits_max)),
@@ -126,6 +129,23 @@ impl AppState {
             .expect("with_read_side is called before the state is shared")
             .read = Some(read);
         self
+    }
+
+    /// Serves the resource types of `resources` at `/{resource}` (their reads need a read
+    /// side with their read models too). Call it right after [`AppState::new`].
+    ///
+    /// # Panics
+    /// If the state was cloned already (a router or server holds it).
+    pub fn with_resources(mut self, resources: Arc<dyn Resources>) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_resources is called before the state is shared")
+            .resources = Some(resources);
+        self
+    }
+
+    /// The resource types served, when there are any.
+    pub fn resources(&self) -> Option<&dyn Resources> {
+        self.inner.resources.as_deref()
     }
 
     /// Requires a bearer token of `tokens` on every route but `/health` (see

@@ -431,13 +431,20 @@ pub struct InvalidFrame {
 impl InvalidFrame {
     /// The frame for a problem.
     pub fn new(id: Option<Uuid>, error: &ApiError) -> Self {
+        let mut details = serde_json::Map::new();
+        if !error.errors.is_empty() {
+            details.insert(
+                "errors".to_owned(),
+                serde_json::to_value(&error.errors).expect("violations serialize"),
+            );
+        }
         Self {
             id,
             status: InvalidState::Invalid,
             error: ErrorBody {
                 code: error.kind.code().to_owned(),
                 message: error.detail.clone(),
-                details: serde_json::Map::new(),
+                details,
             },
         }
     }

@@ -1,0 +1,89 @@
+//! Resource types without code: `writ serve --app DIR` serves each `DIR/resources/T.json`
+//! (a JSON Schema, draft 2020-12) as plain CRUD over JSON documents checked by it.
+//!
+//! - [`load`] reads and checks an app directory whole: names, schemas (compiled with
+//!   formats asserted), `title`, `x-writ-unique`; every refusal ([`LoadError`]) names the
+//!   file and the place. What this build does not serve yet (`rules/`, `machines/`,
+//!   `handlers/`, `projections/`, `migrations/`) is refused, never ignored.
+//! - Each [`ResourceType`] is a domain built at run time ([`ResourceSet::domains`]), seen by
+//!   the engine through the same seam as compiled domains
+//!   ([`writ_domain::model::DomainModel`]): streams `T-{id}`, commands `Create{Title}`,
+//!   `Replace{Title}`, `Patch{Title}`, `Delete{Title}` ([`Action`]), events
+//!   `{Title}Created`, `{Title}Replaced`, `{Title}Patched` (the RFC 6902 operations
+//!   applied), `{Title}Deleted`. A document is checked against the schema when its command
+//!   is decoded (before anything is logged: [`writ_domain::CommandError::SchemaViolation`])
+//!   and, for a patch, in the writer ([`codes::SCHEMA_VIOLATION`]).
+//! - Unique fields are claimed in streams of their own (`T~{field}~{sha256}`), in the same
+//!   decision as the document's event: see the `domain` module's notes on uniqueness.
+//! - Each type has a read model ([`ResourceSet::read_models`]): its live documents in a
+//!   [`writ_query::collections::Table`], read by [`ResourceSet::get`] and paged by
+//!   [`ResourceSet::list`].
+//!
+//! ```
+//! use std::sync::Arc;
+//! use writ_engine::{Engine, EngineOptions, Registry, Submitted};
+//! use writ_log::storage::SimStorage;
+//!
+//! let dir = std::env::temp_dir().join(format!("writ-resources-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(dir.join("resources")).unwrap();
+//! std::fs::write(dir.join("resources/users.json"), r#"{
+//!     "title": "User", "type": "object", "required": ["email"],
+//!     "properties": {"email": {"type": "string", "format": "email"}},
+//!     "x-writ-unique": ["email"]
+//! }"#).unwrap();
+//! let app = writ_resources::load(&dir).unwrap();
+//! std::fs::remove_dir_all(&dir).unwrap();
+//!
+//! let mut registry = Registry::builder();
+//! for domain in app.domains() {
+//!     registry = registry.domain(domain);
+//! }
+//! let storage = Arc::new(SimStorage::new());
+//! let (engine, _) = Engine::open(storage, registry.build().unwrap(), EngineOptions::default()).unwrap();
+//! let create = |id: u128, user: &str| {
+//!     let payload = format!(r#"{{"id": "{user}", "document": {{"email": "ann@example.com"}}}}"#);
+//!     let Submitted::New(pending) =
+//!         engine.submit(uuid::Uuid::from_u128(id), "CreateUser", None, payload.as_bytes()).unwrap()
+//!     else { unreachable!("a fresh id") };
+//!     pending.blocking_outcome().unwrap()
+//! };
+//! assert_eq!(create(1, "ann").state, writ_engine::CommandState::Succeeded);
+//! // The email is taken: a second user cannot have it.
+//! let second = create(2, "bob");
+//! assert!(matches!(second.state, writ_engine::CommandState::Rejected { ref code, .. } if code == "not_unique"));
+//! ```
+
+mod domain;
+mod kind;
+mod load;
+mod read;
+
+use std::sync::Arc;
+
+use writ_domain::model::DomainModel;
+use writ_query::ReadModelSpec;
+
+pub use crate::domain::codes;
+pub use crate::kind::{Action, ID_BYTES_MAX, ID_PATTERN, ResourceType, VIOLATIONS_MAX};
+pub use crate::load::{
+    DRAFT_2020_12, LoadError, NAME_BYTES_MAX, Neighbours, RESERVED_NAMES, ResourceSet,
+    UNIQUE_FIELD_BYTES_MAX, UNSUPPORTED_DIRS, load,
+};
+pub use crate::read::{Documents, Found, PAGING};
+
+impl ResourceSet {
+    /// Each type as a domain for the engine's registry, by name order.
+    pub fn domains(&self) -> Vec<Arc<dyn DomainModel>> {
+        self.types
+            .iter()
+            .map(|ty| {
+                Arc::new(domain::ResourceDomain { ty: Arc::clone(ty) }) as Arc<dyn DomainModel>
+            })
+            .collect()
+    }
+
+    /// Each type's read model, by name order (named after its type).
+    pub fn read_models(&self) -> Vec<ReadModelSpec> {
+        self.types.iter().map(read::read_model).collect()
+    }
+}

@@ -1,0 +1,225 @@
+//! Each type's read model: a [`Table`] of its live documents, keyed by id, in the order
+//! they were created, with the version of each one's stream. Built from the log like every
+//! read model (so it follows `?after=` and rebuilds), read by [`ResourceSet::get`] and
+//! [`ResourceSet::list`].
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use writ_query::collections::{Row, Selection, Table};
+use writ_query::paging::Paging;
+use writ_query::{
+    ApplyError, Args, Projection, QueryCatalog, QueryError, ReadModelSpec, RecordedEvent, Snapshots,
+};
+
+use crate::domain::fold_document;
+use crate::kind::ResourceType;
+use crate::load::ResourceSet;
+
+/// `GET /T`: 50 documents a page unless asked, at most 1,000.
+pub const PAGING: Paging = Paging::new(50, 1_000);
+
+/// One live document.
+#[derive(Debug, Clone)]
+struct Document {
+    id: Arc<str>,
+    /// The document with its `id` among its members, as reads answer it.
+    body: Arc<Value>,
+    /// Its stream's version.
+    version: u64,
+}
+
+impl Row for Document {
+    fn key(&self) -> &str {
+        &self.id
+    }
+}
+
+/// The live documents of one type.
+#[derive(Debug, Clone, Default)]
+pub struct Documents {
+    table: Table<Document>,
+}
+
+/// The projection of one type's documents.
+#[derive(Debug, Clone)]
+pub(crate) struct DocumentsProjection {
+    pub(crate) ty: Arc<ResourceType>,
+}
+
+/// A document's event, decoded ahead of applying: the document's id (its body is folded in
+/// `apply`, which needs the current document for a patch).
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    id: String,
+}
+
+/// The document with `id` among its members.
+fn with_id(id: &str, document: &Value) -> Value {
+    let mut body = Map::new();
+    body.insert("id".to_owned(), Value::String(id.to_owned()));
+    if let Value::Object(members) = document {
+        for (key, value) in members {
+            if key != "id" {
+                body.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    Value::Object(body)
+}
+
+/// The document of `body` (a read's), without its `id`.
+fn without_id(body: &Value) -> Value {
+    let mut document = body.clone();
+    if let Value::Object(members) = &mut document {
+        members.remove("id");
+    }
+    document
+}
+
+impl Projection for DocumentsProjection {
+    type State = Documents;
+    type Decoded = Decoded;
+
+    fn name(&self) -> &'static str {
+        self.ty.name
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn event_types(&self) -> &[&'static str] {
+        self.ty.document_events
+    }
+
+    fn initial_state(&self) -> Documents {
+        Documents::default()
+    }
+
+    fn decode(&self, event: &RecordedEvent) -> Result<Decoded, ApplyError> {
+        let id = event
+            .stream
+            .strip_prefix(self.ty.document_prefix().as_str())
+            .ok_or_else(|| ApplyError::Inconsistent {
+                detail: format!(
+                    "stream {} is not a {} document's",
+                    event.stream, self.ty.name
+                ),
+            })?;
+        Ok(Decoded { id: id.to_owned() })
+    }
+
+    fn apply(
+        &self,
+        state: &mut Documents,
+        event: &RecordedEvent,
+        decoded: Decoded,
+    ) -> Result<(), ApplyError> {
+        let Decoded { id, .. } = decoded;
+        let current = state.table.get(&id).map(|d| without_id(&d.body));
+        let mut document = current.clone();
+        fold_document(&self.ty, &mut document, &event.event_type, &event.data)
+            .map_err(|detail| ApplyError::InvalidData { detail })?;
+        match (current.is_some(), document) {
+            (false, Some(document)) => {
+                let row = Document {
+                    id: id.as_str().into(),
+                    body: Arc::new(with_id(&id, &document)),
+                    version: event.version,
+                };
+                state
+                    .table
+                    .insert(row)
+                    .map_err(|e| ApplyError::Inconsistent {
+                        detail: e.to_string(),
+                    })?;
+            }
+            (true, Some(document)) => {
+                let row = state.table.get_mut(&id).expect("found above");
+                row.body = Arc::new(with_id(&id, &document));
+                row.version = event.version;
+            }
+            (true, None) => {
+                state.table.remove(&id);
+            }
+            (false, None) => {
+                return Err(ApplyError::Inconsistent {
+                    detail: format!("{} {id:?} was deleted without being created", self.ty.name),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The read model of `ty`: no named queries (its documents are read by `GET /T/{id}` and
+/// `GET /T`, through [`ResourceSet::get`] and [`ResourceSet::list`]).
+pub(crate) fn read_model(ty: &Arc<ResourceType>) -> ReadModelSpec {
+    ReadModelSpec::new(
+        DocumentsProjection { ty: Arc::clone(ty) },
+        QueryCatalog::new(),
+    )
+}
+
+/// A document as reads answer it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// The document with its `id` among its members.
+    pub document: Value,
+    /// Its stream's version (the `ETag`).
+    pub version: u64,
+}
+
+impl ResourceSet {
+    fn documents(
+        &self,
+        snapshots: &Snapshots,
+        name: &str,
+    ) -> Result<Arc<writ_query::Snapshot<Documents>>, QueryError> {
+        if snapshots.is_stopped(name) {
+            let position = snapshots
+                .get::<Documents>(name)
+                .map_or(0, |snapshot| snapshot.position);
+            return Err(QueryError::Stopped {
+                model: name.to_owned(),
+                position,
+            });
+        }
+        snapshots
+            .get::<Documents>(name)
+            .ok_or_else(|| QueryError::NotFound {
+                detail: format!("no resource type {name:?}"),
+            })
+    }
+
+    /// The live document `id` of type `name` in `snapshots`; `None` when there is none
+    /// (never created, or deleted).
+    pub fn get(
+        &self,
+        snapshots: &Snapshots,
+        name: &str,
+        id: &str,
+    ) -> Result<Option<Found>, QueryError> {
+        let documents = self.documents(snapshots, name)?;
+        Ok(documents.state.table.get(id).map(|d| Found {
+            document: (*d.body).clone(),
+            version: d.version,
+        }))
+    }
+
+    /// A page of the live documents of type `name`, oldest first: `{"items", "total",
+    /// "cursor"}`. `args` may hold `limit` (default 50, at most 1,000) and `cursor` (the
+    /// previous page's).
+    pub fn list(
+        &self,
+        snapshots: &Snapshots,
+        name: &str,
+        args: &Map<String, Value>,
+    ) -> Result<Value, QueryError> {
+        let documents = self.documents(snapshots, name)?;
+        let request = PAGING.request::<()>(&Args::new(args))?;
+        let page = documents.state.table.page(&Selection::all(), &request);
+        Ok(page.to_json(|d| (*d.body).clone()))
+    }
+}
