@@ -26,6 +26,11 @@ pub struct ReplayArgs {
     /// in the replay.
     #[arg(long = "domain", env = "WRIT_DOMAIN", value_delimiter = ',')]
     pub domains: Vec<String>,
+    /// The app directory of resource types the server runs with (`serve --app`), whose
+    /// commands are decided by this build's generic handlers; given alone, only its types
+    /// decide, as for `serve`.
+    #[arg(long, env = "WRIT_APP", value_name = "DIR")]
+    pub app: Option<PathBuf>,
     /// Write the whole report, every difference with both outcomes, as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -47,8 +52,11 @@ pub struct ReplayArgs {
 pub struct ReplayConfig {
     /// The data directory (its lock is taken), or any storage (no lock).
     pub store: Store,
-    /// The domains whose handlers decide; empty for the defaults.
+    /// The domains whose handlers decide; empty for the defaults (none when `app` is
+    /// given).
     pub domains: Vec<String>,
+    /// The app directory of resource types, as `serve --app` takes it.
+    pub app: Option<PathBuf>,
     /// The engine's options (the log's, the dedupe window, `process_chain_max`).
     pub engine: EngineOptions,
     /// Make the new journal live.
@@ -69,6 +77,7 @@ impl ReplayConfig {
         Self {
             store: Store::Dir(args.data_dir.clone()),
             domains: args.domains.clone(),
+            app: args.app.clone(),
             engine,
             apply: args.apply,
             report: args.report.clone(),
@@ -121,7 +130,9 @@ impl App {
     /// Replays the store of `config` through the chosen domains (and their processes),
     /// applies it if asked, and writes the JSON report if asked.
     pub fn replay_with(self, config: ReplayConfig) -> Result<Replayed, ReplayError> {
-        let registry = self.registry(&config.domains, None)?.registry;
+        let registry = self
+            .registry(&config.domains, config.app.as_deref())?
+            .registry;
         let mut shown = Shown::new(config.progress);
         let mut progress = |p: Progress| shown.show(p);
         let replayed = match &config.store {

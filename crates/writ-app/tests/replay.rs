@@ -66,6 +66,7 @@ fn replay(
     app().replay_with(ReplayConfig {
         store: Store::Dir(dir.to_owned()),
         domains: Vec::new(),
+        app: None,
         engine: EngineOptions::default(),
         apply,
         report,
@@ -142,6 +143,7 @@ fn an_unknown_domain_is_refused_before_anything_is_written() {
         .replay_with(ReplayConfig {
             store: Store::Dir(dir.clone()),
             domains: vec!["shipping".to_owned()],
+            app: None,
             engine: EngineOptions::default(),
             apply: false,
             report: None,
@@ -151,4 +153,76 @@ fn an_unknown_domain_is_refused_before_anything_is_written() {
         .to_string();
     assert_eq!(error, "unknown domain \"shipping\"; known domains: tickets");
     assert!(!dir.join("replay-1").exists());
+}
+
+/// Resource types without code replay like compiled domains: the same app directory's
+/// generic handlers decide every command again, uniqueness claims and rejections included.
+#[test]
+fn a_log_of_resource_commands_replays_without_a_difference() {
+    let dir = fresh_dir("resources");
+    let _cleanup = Cleanup(dir.clone());
+    let users = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/users");
+    let mut config = Config::new(Store::Dir(dir.clone()));
+    config.app = Some(users.clone());
+    let started = App::new().start(config).expect("starts with --app");
+    let ann = json!({"name": "Ann", "email": "ann@example.com"});
+    run(
+        &started.state,
+        1,
+        "CreateUser",
+        json!({"id": "u1", "document": ann}),
+    );
+    // The same email again: rejected not_unique.
+    run(
+        &started.state,
+        2,
+        "CreateUser",
+        json!({"id": "u2", "document": ann}),
+    );
+    let patch = json!([{"op": "replace", "path": "/email", "value": "ann@example.org"}]);
+    run(
+        &started.state,
+        3,
+        "PatchUser",
+        json!({"id": "u1", "patch": patch}),
+    );
+    // The old email is free again.
+    run(
+        &started.state,
+        4,
+        "CreateUser",
+        json!({"id": "u2", "document": ann}),
+    );
+    run(&started.state, 5, "DeleteUser", json!({"id": "u1"}));
+    let state_of = |id: u128| {
+        started
+            .state
+            .engine()
+            .status(Uuid::from_u128(id))
+            .expect("reads")
+            .expect("logged")
+            .state
+    };
+    assert!(
+        matches!(state_of(2), writ_engine::CommandState::Rejected { code, .. } if code == "not_unique")
+    );
+    assert!(matches!(state_of(4), writ_engine::CommandState::Succeeded));
+    drop(started);
+
+    let replayed = App::new()
+        .replay_with(ReplayConfig {
+            store: Store::Dir(dir.clone()),
+            domains: Vec::new(),
+            app: Some(users),
+            engine: EngineOptions::default(),
+            apply: false,
+            report: None,
+            progress: false,
+        })
+        .expect("replays");
+    let report = &replayed.report;
+    assert_eq!(report.live_records, 5);
+    assert_eq!(report.replayed_records, 5);
+    assert_eq!((report.commands, report.same), (5, 5));
+    assert!(report.differences.is_empty(), "{:?}", report.differences);
 }
