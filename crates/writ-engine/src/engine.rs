@@ -337,11 +337,7 @@ impl Engine {
                 })
         };
         let mut threads = Vec::new();
-        let sync = Arc::new(syncer::SyncPath::new(
-            recovered.journal,
-            Some(syncer_tx),
-            options,
-        ));
+        let sync = Arc::new(syncer::SyncPath::new(recovered.journal, syncer_tx, options));
         {
             let shared = Arc::clone(&shared);
             let sync = Arc::clone(&sync);

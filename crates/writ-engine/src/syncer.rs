@@ -38,9 +38,7 @@ pub(crate) struct SyncPath {
     /// over, so when this is 0 the syncer holds no batch and will take none until the
     /// writer sends one: the writer may append to the journal itself without reordering.
     in_flight: AtomicUsize,
-    /// To the syncer thread; `None` without one (a replay), where every batch is synced
-    /// by the thread that decided it.
-    tx: Option<SyncSender<SyncerMsg>>,
+    tx: SyncSender<SyncerMsg>,
     /// Emptied buffers for the writer's next batches (see [`Spare`]).
     spare: Mutex<Spare>,
     /// Largest buffers kept in `spare` (a batch's bytes, a batch's records): a batch
@@ -69,11 +67,7 @@ const SPARE_BUFFERS_MAX: usize = 4;
 const SELF_SYNC_RECORDS_MAX: usize = 16;
 
 impl SyncPath {
-    pub(crate) fn new(
-        log: Log,
-        tx: Option<SyncSender<SyncerMsg>>,
-        options: &EngineOptions,
-    ) -> Self {
+    pub(crate) fn new(log: Log, tx: SyncSender<SyncerMsg>, options: &EngineOptions) -> Self {
         Self {
             journal: Mutex::new(Journal {
                 log,
@@ -84,6 +78,15 @@ impl SyncPath {
             spare: Mutex::new(Spare::default()),
             retain: (options.batch_bytes_max, options.batch_records_max),
         }
+    }
+
+    /// Keeps emptied buffers of up to `bytes` bytes and `records` records for reuse,
+    /// rather than a live batch's bounds: a replay hands over batches of several
+    /// `batch_bytes_max` each, which would otherwise be allocated (and their fresh pages
+    /// faulted in) anew for every batch. At most [`SPARE_BUFFERS_MAX`] of each are kept.
+    pub(crate) fn retaining(mut self, bytes: usize, records: usize) -> Self {
+        self.retain = (bytes, records);
+        self
     }
 
     /// An empty buffer for a batch's records: an emptied one when there is one.
@@ -153,15 +156,6 @@ impl SyncPath {
         if batch.done.is_empty() {
             return;
         }
-        let Some(tx) = &self.tx else {
-            // No syncer thread: the batch, however large, is synced here.
-            let mut journal = self
-                .journal
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            journal.sync(shared, &mut vec![batch], self);
-            return;
-        };
         if batch.done.len() <= SELF_SYNC_RECORDS_MAX
             && self.in_flight.load(Ordering::Acquire) == 0
             && shared.queued.load(Ordering::Acquire) == 0
@@ -172,7 +166,7 @@ impl SyncPath {
             return;
         }
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        if tx.send(SyncerMsg::Batch(batch)).is_err() {
+        if self.tx.send(SyncerMsg::Batch(batch)).is_err() {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
             shared.poison("internal error: the syncer thread is gone".to_owned());
         }
@@ -180,9 +174,7 @@ impl SyncPath {
 
     /// Tells the syncer to stop once it has synced what it was handed.
     pub(crate) fn shut_down(&self) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(SyncerMsg::Shutdown);
-        }
+        let _ = self.tx.send(SyncerMsg::Shutdown);
     }
 }
 

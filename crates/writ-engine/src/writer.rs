@@ -850,7 +850,7 @@ impl Writer {
 
 /// A replay's way in (`crate::replay`): the same decisions as the writer thread's, the
 /// clock being the replayed journal's and the commands its clients' logged ones, with no
-/// intake, no syncer thread and no dedupe thread.
+/// intake and no dedupe thread (the replay runs a syncer thread of its own).
 impl Writer {
     /// Decides a client's command as the journal logged it, at its logged time, as a unit
     /// of its own (the commands its events make processes issue follow it). A command this
@@ -916,7 +916,8 @@ impl Writer {
         self.batch.bytes.len()
     }
 
-    /// Syncs what was decided (one `fdatasync`, more only when it exceeds a frame).
+    /// Hands what was decided to the syncer (one `fdatasync`, more only when it exceeds a
+    /// frame); waits only when two batches are ahead of the disk already.
     pub(crate) fn replay_sync(&mut self) {
         self.end_batch();
     }

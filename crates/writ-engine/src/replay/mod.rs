@@ -4,8 +4,9 @@
 //! journal the live one (`CURRENT`, see [`crate::current`]).
 //!
 //! The decisions are the writer's own (`Writer::replay_command`, `Writer::replay_timers`):
-//! the same executors, processes, timers and record encoding, on a writer with no intake,
-//! no syncer thread and no dedupe thread, whose clock is the replayed journal's:
+//! the same executors, processes, timers and record encoding, on a writer with no intake
+//! and no dedupe thread, whose clock is the replayed journal's; a syncer thread of its own
+//! appends and syncs while the next records are decided:
 //!
 //! - A client's command is decided at the time the journal logged it, as a unit of its
 //!   own; the commands its events make processes issue follow it, with ids derived from
@@ -18,8 +19,8 @@
 //!   own, which the old journal will never fire): so an unchanged build fires every timer
 //!   where the old journal did, and a changed one fires its new timers when the replay's
 //!   clock reaches them. Timers still pending at the end stay pending in the new journal.
-//! - Records are synced in batches of [`SYNC_BATCHES`] × `batch_bytes_max` bytes (one
-//!   `fdatasync` each), the
+//! - Records are handed to the syncer in batches of [`SYNC_BATCHES`] × `batch_bytes_max`
+//!   bytes (one `fdatasync` each, at most two batches ahead of the disk), the
 //!   new journal's directories synced as the log creates them, then `REPLAYED` is written
 //!   beside the journal, durably: only a replay with it can be applied.
 //!
@@ -48,7 +49,7 @@ use crate::recovery::{self, JOURNAL_DIR};
 use crate::registry::Registry;
 use crate::shared::Shared;
 use crate::store::Store;
-use crate::syncer::SyncPath;
+use crate::syncer::{self, SyncPath};
 use crate::timers::Timers;
 use crate::writer::Writer;
 
@@ -224,12 +225,36 @@ pub fn replay(
     let new_reader = new.reader();
     let store = Store::new(new.reader(), registry.clone());
     let shared = Arc::new(Shared::new(registry, options, store));
-    let sync = Arc::new(SyncPath::new(new, None, &shared.options));
-    let mut writer = Writer::new(Arc::clone(&shared), Timers::default(), 0, 0, sync);
+    // A syncer thread of its own, as the engine's: this thread decides the next records
+    // while the last ones are appended, synced and indexed (the two take about the same
+    // time per command). The channel's bound holds the decisions at most two batches
+    // ahead of the disk.
+    let (syncer_tx, syncer_rx) = std::sync::mpsc::sync_channel(2);
+    let sync_bytes = SYNC_BATCHES * shared.options.batch_bytes_max;
+    // A batch's buffers are kept for the next ones: at most a few of twice the batch
+    // (a `Vec` grows by doubling past it), a few tens of MiB for the whole replay.
+    let sync = Arc::new(SyncPath::new(new, syncer_tx, &shared.options).retaining(
+        2 * sync_bytes,
+        2 * SYNC_BATCHES * shared.options.batch_records_max,
+    ));
+    let syncer = {
+        let shared = Arc::clone(&shared);
+        let sync = Arc::clone(&sync);
+        std::thread::Builder::new()
+            .name("writ-replay-syncer".to_owned())
+            .spawn(move || syncer::run_syncer(shared, sync, syncer_rx))
+            .map_err(io_error(Path::new("writ-replay-syncer")))?
+    };
+    let mut writer = Writer::new(
+        Arc::clone(&shared),
+        Timers::default(),
+        0,
+        0,
+        Arc::clone(&sync),
+    );
 
     // The old journal's pending timers, folded as the records go by: a replay's timer
     // pending there too (same id, same time) fires where the old journal fired it.
-    let sync_bytes = SYNC_BATCHES * shared.options.batch_bytes_max;
     let mut old_timers = Timers::default();
     let mut evicted_to = 0;
     let mut iter = old_reader.iter_from(0);
@@ -270,6 +295,11 @@ pub fn replay(
         }
     }
     writer.replay_sync();
+    // Everything decided is handed over; the syncer stops once it has synced it.
+    sync.shut_down();
+    if syncer.join().is_err() {
+        shared.poison("internal error: the replay's syncer thread panicked".to_owned());
+    }
     progress(Progress {
         phase: Phase::Replaying,
         done: total,
