@@ -121,6 +121,12 @@
 //! [`Snapshots`] still holds all read models at one position. A rebuild still replays
 //! from position 1.
 //!
+//! The journal's mark is the source's: the engine's adapter reads the event at the
+//! position and seven before it. What the engine could give for a sharper identity: the
+//! sequence of the record holding the position with that record's CRC (one read, no
+//! decoding), and an id of the journal itself that `writ replay --apply` changes, so that
+//! a replayed journal whose events match at those positions is still told apart.
+//!
 //! # Rebuilding without downtime: joins
 //!
 //! [`ReadModels::rebuild`] builds a new instance of one read model (the same or another
