@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use writ_engine::{Engine, EngineOptions, OpenError, RecoveryReport, Registry, RegistryError};
-use writ_query::{EventSource, ReadModelSpec, ReadModels, RuntimeOptions};
+use writ_query::{EventSource, ReadModelSpec, ReadModels, RuntimeOptions, SnapshotOptions};
 use writ_sandbox::{Sandbox, SandboxOptions};
 use writ_server::access::Tokens;
 use writ_server::{AppState, ReadSide, ServerOptions, Tls};
@@ -102,6 +102,12 @@ impl Config {
             .min(config.engine.dedupe_entries_max);
         config.engine.log.open_segments_max =
             usize::try_from(args.open_segments_max).unwrap_or(usize::MAX);
+        if !args.no_snapshots {
+            let storage = Arc::new(writ_log::storage::FsStorage::new(&args.data_dir));
+            let mut snapshots = SnapshotOptions::new(storage);
+            snapshots.every_events = args.snapshot_every_events;
+            config.runtime.snapshots = Some(snapshots);
+        }
         config.server.requests_max = usize::try_from(args.requests_max).unwrap_or(usize::MAX);
         config.server.waits_max = usize::try_from(args.waits_max).unwrap_or(usize::MAX);
         config.server.connections_max = usize::try_from(args.connections_max).unwrap_or(usize::MAX);

@@ -104,6 +104,18 @@ pub struct ServeArgs {
     #[arg(long, env = "WRIT_OPEN_SEGMENTS_MAX", default_value_t = 64,
         value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub open_segments_max: u64,
+    /// Write a snapshot of each read model that supports them (tickets) once this many
+    /// events were applied since the last one, and at a clean shutdown, into
+    /// `DATA_DIR/snapshots/`; a start loads the newest valid one and replays only the
+    /// events after it. Costs on disk two files per read model of about the state's size,
+    /// and the time to encode the state, on a thread of its own. 0: none written
+    /// (existing ones are still loaded).
+    #[arg(long, env = "WRIT_SNAPSHOT_EVERY_EVENTS", default_value_t = 1_000_000)]
+    pub snapshot_every_events: u64,
+    /// Neither load nor write read model snapshots: every start replays every read model
+    /// from position 1 (files in `DATA_DIR/snapshots/` are left alone).
+    #[arg(long, env = "WRIT_NO_SNAPSHOTS")]
+    pub no_snapshots: bool,
     /// Longest a query with `?after=POSITION` waits for the read models to include the
     /// position (then 504); each such wait holds one of `--waits-max`'s places.
     #[arg(long, env = "WRIT_AFTER_WAIT_MAX", default_value = "10s", value_parser = parse_duration)]

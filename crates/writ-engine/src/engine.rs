@@ -237,6 +237,8 @@ pub struct Engine {
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// Stops the `writ-dedupe` thread.
     dedupe_stop: SyncSender<dedupe::maintain::Msg>,
+    /// The live journal's directory relative to the data directory.
+    journal_dir: PathBuf,
     _lock: Option<File>,
 }
 
@@ -386,6 +388,7 @@ impl Engine {
         Ok((
             Engine {
                 shared,
+                journal_dir: recovered.journal_dir,
                 intake: intake_tx,
                 writer,
                 threads: Mutex::new(threads),
@@ -630,6 +633,12 @@ impl Engine {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, ReadError> {
         self.shared.store.read_all(from_position, limit)
+    }
+
+    /// The live journal's directory, relative to the data directory: `journal`, or
+    /// `replay-{n}/journal` once a replay was applied (`CURRENT`).
+    pub fn journal_dir(&self) -> &Path {
+        &self.journal_dir
     }
 
     /// The last durable position (0 before the first event).

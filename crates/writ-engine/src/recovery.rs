@@ -68,6 +68,8 @@ pub struct RecoveryReport {
 /// An opened store, ready for the writer and syncer.
 pub(crate) struct Recovered {
     pub shared: Arc<Shared>,
+    /// The live journal's directory relative to the data directory (`CURRENT`).
+    pub journal_dir: PathBuf,
     /// The storage the engine sees: the live journal's directory as its root.
     pub storage: Arc<dyn Storage>,
     pub journal: Log,
@@ -144,6 +146,7 @@ pub(crate) fn recover(
     report.resumed = resume.len();
     Ok(Recovered {
         shared,
+        journal_dir: live,
         storage,
         journal,
         timers: scanned.timers,

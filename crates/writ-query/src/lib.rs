@@ -20,7 +20,8 @@
 //!   version) beside the others and has it join them at a batch boundary; an event a
 //!   projection panics on is parked for that read model, which goes on with the next (see
 //!   [`Replay`]). The [`runtime`] module explains the threads, publishing, errors, rebuilds
-//!   and joins, and why every start rebuilds instead of loading checkpoints.
+//!   and joins, and how a start loads the read models' snapshots ([`snapshot`]) and replays
+//!   only what follows them.
 //! - [`ProjectionRuntime`] is the same runtime for one projection, typed: for tools, tests
 //!   and benchmarks that need the state itself.
 //! - A [`Library`] is a query API version's functions bound to one snapshot: what the
@@ -38,7 +39,7 @@
 //! 1.14 s (0.88 million events/s), its applying thread taking 0.74 s of CPU and its reader
 //! thread, which reads and decodes the events, 0.36 s. The first replay of a process
 //! costs more: it is the one that touches the read model's ~290 MiB of fresh memory. The
-//! [`runtime`] module explains why every start rebuilds anyway.
+//! [`runtime`] module explains how snapshots spare a start most of that.
 //!
 //! Two read models, the counters one (`writ-fixtures`, the example domain of these docs)
 //! and a count of additions, on one engine:
@@ -118,6 +119,7 @@ pub mod paging;
 mod projection;
 pub mod rfc3339;
 pub mod runtime;
+pub mod snapshot;
 mod source;
 pub mod text;
 
@@ -132,9 +134,10 @@ pub use projection::{
 };
 pub use runtime::{
     METRICS, ModelQuery, ModelStatus, ProjectionRuntime, ReadModelSpec, ReadModels, Rebuild,
-    RebuildError, RebuildStatus, RuntimeOptions, Snapshots, StartError, WaitError,
+    RebuildError, RebuildStatus, RuntimeOptions, SnapshotOptions, SnapshotStatus, Snapshots,
+    StartError, WaitError,
 };
-pub use source::{BoxFuture, EventFeed, EventSource, FeedError};
+pub use source::{BoxFuture, EventFeed, EventSource, FeedError, JournalMark};
 /// The event type projections apply (the domain kit's), re-exported so domains need not
 /// name it elsewhere.
 pub use writ_domain::RecordedEvent;

@@ -7,6 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use writ_domain::RecordedEvent;
 
 use crate::RootId;
+use crate::snapshot::{Reader, SnapshotError, Writer};
 
 /// A read model built by folding the global log, in commit order, into a state.
 ///
@@ -97,6 +98,38 @@ pub trait Projection: Clone + Send + Sync + 'static {
     /// ones `apply` will refuse.
     fn warm(&self, state: &Self::State, events: &[RecordedEvent]) {
         let _ = (state, events);
+    }
+
+    /// The version of the bytes [`Projection::save`] writes, or `None` (the default) when
+    /// the projection writes no snapshots: its read model is replayed from position 1 at
+    /// every start.
+    ///
+    /// A snapshot is loaded only by code of the same projection name and version, the
+    /// same snapshot format and the same build tag
+    /// ([`SnapshotOptions::build`](crate::runtime::SnapshotOptions::build)): bump the
+    /// format whenever `save` or `load` change, as the projection's version whenever what
+    /// the state means changes. Anything else is ignored and the read model replayed.
+    fn snapshot_format(&self) -> Option<u32> {
+        None
+    }
+
+    /// Writes `state` for [`Projection::load`] to read back (only called when
+    /// [`Projection::snapshot_format`] is `Some`). Runs on the runtime's snapshot thread
+    /// on a published state, so it may take its time; the [`Codec`] of the
+    /// [collections](crate::collections) writes their blocks.
+    ///
+    /// [`Codec`]: crate::snapshot::Codec
+    fn save(&self, state: &Self::State, out: &mut Writer) {
+        let _ = (state, out);
+    }
+
+    /// Reads a state [`Projection::save`] wrote, equal to the one saved, from bytes that
+    /// may be damaged: it must fail, never panic, on anything else (it is fuzzed), and
+    /// check what the queries rely on (that an index only names rows the table has, say).
+    /// The runtime checks that every byte was read.
+    fn load(&self, input: &mut Reader<'_>) -> Result<Self::State, SnapshotError> {
+        let _ = input;
+        Err(SnapshotError::Unsupported)
     }
 
     /// The read model's root: the projection's name and version.
@@ -349,6 +382,17 @@ impl<P: Projection> Replay<P> {
             projection,
             state,
             position: 0,
+            stats: ReplayStats::default(),
+        }
+    }
+
+    /// A projection at `position` with `state`: one loaded from a snapshot, which then
+    /// goes on with the event after `position`. Its counters start at zero.
+    pub fn resume(projection: P, state: P::State, position: u64) -> Self {
+        Self {
+            projection,
+            state,
+            position,
             stats: ReplayStats::default(),
         }
     }

@@ -25,7 +25,33 @@ pub trait EventSource: Send + Sync + 'static {
     /// what it applied to tell catching up from keeping up, and reports the difference as
     /// the lag.
     fn last_position(&self) -> u64;
+
+    /// What identifies the journal at `position` (durable): the read models' snapshots
+    /// record it, and one is loaded only when the source still gives the same mark at
+    /// its position, so a snapshot of another journal (a restored backup, a journal
+    /// replayed by another build) is never taken for this one's. `None` when the source
+    /// cannot say (it does not know the position, or cannot read it): then no snapshot is
+    /// written or loaded. The default is always `None`: snapshots are off.
+    fn mark(&self, position: u64) -> Option<JournalMark> {
+        let _ = position;
+        None
+    }
 }
+
+/// What identifies a journal at a position, as [`EventSource::mark`] gives it: 32 opaque
+/// bytes, equal for the same journal, different (but for a chance of about 2^-32 at
+/// worst) for another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct JournalMark(pub [u8; JournalMark::BYTES]);
+
+impl JournalMark {
+    /// Its size.
+    pub const BYTES: usize = 32;
+}
+
+/// The other positions whose events the engine's [`JournalMark`] covers besides the
+/// position itself: spread evenly over the journal before it.
+const MARK_SAMPLES: u64 = 8;
 
 /// One reader's feed of the global log, from the position it was subscribed at.
 ///
@@ -76,6 +102,63 @@ impl EventSource for Engine {
     fn last_position(&self) -> u64 {
         Engine::last_position(self)
     }
+
+    /// The engine's mark of `position`: the id of the command that recorded the event at
+    /// `position` (16 bytes) and its `recorded_at_ms` (8), a CRC32C of that event
+    /// (position, stream, version, type, schema version, data, ids, time; 4) and a CRC32C
+    /// of the live journal's directory and of the events at `position * i / 8` for `i`
+    /// in 1..8 (4), so that a journal that differs at the position or at any of those is
+    /// told apart, and so is another journal made live by `writ replay --apply` (whose
+    /// events may differ anywhere else: its read models are rebuilt once).
+    fn mark(&self, position: u64) -> Option<JournalMark> {
+        if position == 0 || position > Engine::last_position(self) {
+            return None;
+        }
+        let event = |position: u64| {
+            Engine::read_all(self, position, 1)
+                .ok()?
+                .into_iter()
+                .next()
+                .filter(|event| event.position == position)
+        };
+        let last = event(position)?;
+        let mut mark = [0; JournalMark::BYTES];
+        mark[..16].copy_from_slice(last.command_id.as_bytes());
+        mark[16..24].copy_from_slice(&last.recorded_at_ms.to_le_bytes());
+        mark[24..28].copy_from_slice(&event_crc(0, &last).to_le_bytes());
+        let journal = Engine::journal_dir(self).to_string_lossy();
+        let mut samples = crc32c::crc32c(journal.as_bytes());
+        let mut previous = 0;
+        for i in 1..MARK_SAMPLES {
+            let at = position / MARK_SAMPLES * i;
+            if at == 0 || at == previous {
+                continue;
+            }
+            previous = at;
+            samples = event_crc(samples, &event(at)?);
+        }
+        mark[28..32].copy_from_slice(&samples.to_le_bytes());
+        Some(JournalMark(mark))
+    }
+}
+
+/// A CRC32C of an event's every field, continuing `crc`.
+fn event_crc(crc: u32, event: &RecordedEvent) -> u32 {
+    let mut crc = crc32c::crc32c_append(crc, &event.position.to_le_bytes());
+    for field in [
+        event.stream.as_bytes(),
+        event.event_type.as_bytes(),
+        &event.data,
+    ] {
+        crc = crc32c::crc32c_append(crc, &(field.len() as u64).to_le_bytes());
+        crc = crc32c::crc32c_append(crc, field);
+    }
+    crc = crc32c::crc32c_append(crc, &event.version.to_le_bytes());
+    crc = crc32c::crc32c_append(crc, &event.schema_version.to_le_bytes());
+    crc = crc32c::crc32c_append(crc, &event.recorded_schema_version.to_le_bytes());
+    crc = crc32c::crc32c_append(crc, event.command_id.as_bytes());
+    crc = crc32c::crc32c_append(crc, event.correlation_id.as_bytes());
+    crc32c::crc32c_append(crc, &event.recorded_at_ms.to_le_bytes())
 }
 
 /// An engine's [`Subscription`] as an [`EventFeed`].

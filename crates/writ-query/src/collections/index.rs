@@ -9,6 +9,7 @@ use imbl::{HashMap, OrdMap};
 
 use super::NumberSet;
 use crate::paging::{Cursor, Order};
+use crate::snapshot::{Codec, Reader, SnapshotError, Writer};
 
 /// A secondary index: each key → the numbers of the rows that have it, for lookups and
 /// counts by key and pages of the rows of a key (a [`Selection`](super::Selection)).
@@ -288,5 +289,67 @@ impl<K: Ord + Clone> SortedIndex<K> {
             }
         };
         Box::new(keys.flat_map(move |(key, set)| within(key, set).map(move |n| (key, n))))
+    }
+}
+
+/// The count of keys, then each key with its set, in no particular order. A key without
+/// rows or twice is refused.
+impl<K: Codec + Hash + Eq + Clone> Codec for Index<K> {
+    fn save(&self, out: &mut Writer) {
+        out.len_prefix(self.sets.len());
+        for (key, set) in self.sets.iter() {
+            key.save(out);
+            set.save(out);
+        }
+    }
+
+    fn load(input: &mut Reader<'_>) -> Result<Self, SnapshotError> {
+        let count = input.count(K::MIN_BYTES + 2)?;
+        let mut sets = HashMap::new();
+        for _ in 0..count {
+            let key = K::load(input)?;
+            let set = NumberSet::load(input)?;
+            if set.is_empty() {
+                return Err(input.invalid("an index key without rows"));
+            }
+            if sets.insert(key, set).is_some() {
+                return Err(input.invalid("an index key twice"));
+            }
+        }
+        Ok(Self { sets })
+    }
+}
+
+/// The count of keys, then each key with its set, in key order (strictly ascending, or
+/// refused; a key without rows too).
+impl<K: Codec + Ord + Clone> Codec for SortedIndex<K> {
+    fn save(&self, out: &mut Writer) {
+        out.len_prefix(self.sets.len());
+        for (key, set) in self.sets.iter() {
+            key.save(out);
+            set.save(out);
+        }
+    }
+
+    fn load(input: &mut Reader<'_>) -> Result<Self, SnapshotError> {
+        let count = input.count(K::MIN_BYTES + 2)?;
+        let mut pairs: Vec<(K, NumberSet)> = Vec::with_capacity(count);
+        let mut rows = 0usize;
+        for _ in 0..count {
+            let key = K::load(input)?;
+            let set = NumberSet::load(input)?;
+            if set.is_empty() {
+                return Err(input.invalid("an index key without rows"));
+            }
+            if pairs.last().is_some_and(|(last, _)| *last >= key) {
+                return Err(input.invalid("sorted index keys out of order"));
+            }
+            rows = rows.saturating_add(set.len());
+            pairs.push((key, set));
+        }
+        Ok(Self {
+            sets: pairs.into_iter().collect(),
+            rows,
+        })
     }
 }

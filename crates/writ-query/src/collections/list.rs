@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use imbl::Vector;
 
+use crate::snapshot::{Codec, Reader, SnapshotError, Writer};
+
 /// The most items a [`List`] chunk holds.
 const LIST_CHUNK: usize = 8;
 
@@ -153,6 +155,52 @@ impl<'a, T> Iterator for ListIter<'a, T> {
                 None => self.tail.take()?.iter(),
             };
         }
+    }
+}
+
+impl<T> List<T> {
+    /// Writes the count, then every item with `save`, oldest first.
+    pub fn save_with(&self, out: &mut Writer, mut save: impl FnMut(&mut Writer, &T)) {
+        out.len_prefix(self.len);
+        for item in self {
+            save(out, item);
+        }
+    }
+
+    /// Reads what [`List::save_with`] wrote, each item with `load` (which takes at least
+    /// `min_bytes`), into full chunks directly.
+    pub fn load_with(
+        input: &mut Reader<'_>,
+        min_bytes: usize,
+        mut load: impl FnMut(&mut Reader<'_>) -> Result<T, SnapshotError>,
+    ) -> Result<Self, SnapshotError>
+    where
+        T: Clone,
+    {
+        let len = input.count(min_bytes)?;
+        let mut full = Vector::new();
+        let mut chunk = Vec::with_capacity(len.min(LIST_CHUNK));
+        for _ in 0..len {
+            chunk.push(load(input)?);
+            if chunk.len() == LIST_CHUNK {
+                let left = len - (full.len() + 1) * LIST_CHUNK;
+                let next = Vec::with_capacity(left.min(LIST_CHUNK));
+                full.push_back(Arc::new(std::mem::replace(&mut chunk, next)));
+            }
+        }
+        let tail = (!chunk.is_empty()).then(|| Arc::new(chunk));
+        Ok(Self { full, tail, len })
+    }
+}
+
+/// The count, then every item, oldest first.
+impl<T: Codec + Clone> Codec for List<T> {
+    fn save(&self, out: &mut Writer) {
+        self.save_with(out, |out, item| item.save(out));
+    }
+
+    fn load(input: &mut Reader<'_>) -> Result<Self, SnapshotError> {
+        Self::load_with(input, T::MIN_BYTES, T::load)
     }
 }
 

@@ -5,6 +5,7 @@ use std::fmt;
 use imbl::OrdMap;
 
 use super::Radix;
+use crate::snapshot::{Codec, Reader, SnapshotError, Writer};
 
 /// The most numbers a set keeps inline, before it moves to blocks.
 const INLINE_MAX: usize = 3;
@@ -419,6 +420,111 @@ impl Iterator for BitsDown {
         let bit = 63 - u64::from(self.0.leading_zeros());
         self.0 &= !(1 << bit);
         Some(bit)
+    }
+}
+
+/// The set as it is stored: a tag (`0` inline, `1` sparse, `2` dense), then for inline
+/// the count (a byte, at most 3) and the numbers ascending (varints); for sparse the
+/// count of numbers, the count of words and each word's index (a varint: the first
+/// index, then the gap to the one before minus one) with the word (u64); for dense the
+/// count of numbers, the count of words and every word (u64). Loading builds the same
+/// representation directly: a dense set's words go into its vector in one pass.
+impl Codec for NumberSet {
+    fn save(&self, out: &mut Writer) {
+        match &self.repr {
+            Repr::Inline { len, numbers } => {
+                out.u8(0);
+                out.u8(*len);
+                for number in &numbers[..usize::from(*len)] {
+                    out.varint(*number);
+                }
+            }
+            Repr::Blocks { blocks, len } => {
+                out.u8(1);
+                out.len_prefix(*len);
+                out.len_prefix(blocks.len());
+                let mut next = 0;
+                for (block, word) in blocks.iter() {
+                    out.varint(block - next);
+                    out.u64(*word);
+                    next = block + 1;
+                }
+            }
+            Repr::Dense { words, len } => {
+                out.u8(2);
+                out.len_prefix(*len);
+                out.len_prefix(words.len());
+                for word in words.iter() {
+                    out.u64(*word);
+                }
+            }
+        }
+    }
+
+    fn load(input: &mut Reader<'_>) -> Result<Self, SnapshotError> {
+        let repr = match input.u8()? {
+            0 => {
+                let len = input.u8()?;
+                if usize::from(len) > INLINE_MAX {
+                    return Err(input.invalid("an inline set of more than 3 numbers"));
+                }
+                let mut numbers = [0; INLINE_MAX];
+                for at in 0..usize::from(len) {
+                    numbers[at] = input.varint()?;
+                    if at > 0 && numbers[at] <= numbers[at - 1] {
+                        return Err(input.invalid("an inline set out of order"));
+                    }
+                }
+                Repr::Inline { len, numbers }
+            }
+            1 => {
+                let len = input.usize()?;
+                let count = input.count(9)?;
+                let mut next = 0u64;
+                let mut bits = 0usize;
+                let mut pairs = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let block = next
+                        .checked_add(input.varint()?)
+                        .filter(|block| *block <= u64::MAX / 64)
+                        .ok_or_else(|| input.invalid("a word index past the numbers"))?;
+                    let word = input.u64()?;
+                    if word == 0 {
+                        return Err(input.invalid("a sparse set with an empty word"));
+                    }
+                    bits += word.count_ones() as usize;
+                    pairs.push((block, word));
+                    next = block + 1;
+                }
+                if bits != len {
+                    return Err(input.invalid("a set whose count is not its numbers'"));
+                }
+                Repr::Blocks {
+                    blocks: pairs.into_iter().collect(),
+                    len,
+                }
+            }
+            2 => {
+                let len = input.usize()?;
+                let count = input.count(8)?;
+                let mut words = Vec::with_capacity(count);
+                let mut bits = 0usize;
+                for _ in 0..count {
+                    let word = input.u64()?;
+                    bits += word.count_ones() as usize;
+                    words.push(word);
+                }
+                if bits != len {
+                    return Err(input.invalid("a set whose count is not its numbers'"));
+                }
+                Repr::Dense {
+                    words: Radix::from_vec(words),
+                    len,
+                }
+            }
+            _ => return Err(input.invalid("a set of an unknown kind")),
+        };
+        Ok(Self { repr })
     }
 }
 

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::snapshot::{Codec, Reader, SnapshotError, Writer};
+
 /// Bits of an index each level of a [`Radix`] resolves.
 const RADIX_BITS: u32 = 6;
 /// Children of a [`Radix`] node.
@@ -251,6 +253,20 @@ impl<T> std::ops::Index<usize> for Radix<T> {
     #[inline]
     fn index(&self, index: usize) -> &T {
         self.get(index).expect("index within the vector")
+    }
+}
+
+/// The count, then every item; loaded bottom up ([`Radix::from_vec`]).
+impl<T: Codec> Codec for Radix<T> {
+    fn save(&self, out: &mut Writer) {
+        out.len_prefix(self.len);
+        for item in self.iter() {
+            item.save(out);
+        }
+    }
+
+    fn load(input: &mut Reader<'_>) -> Result<Self, SnapshotError> {
+        Vec::<T>::load(input).map(Self::from_vec)
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::{KeyIndex, KeyTag, NumberSet, Radix, SortedIndex, TextIndex};
 use crate::paging::{Cursor, Order, Page, PageRequest};
+use crate::snapshot::{Codec, Reader, SnapshotError, Writer};
 use crate::text::tokens;
 
 /// A row of a [`Table`]: it knows its key, which never changes while the row is in the
@@ -502,6 +503,71 @@ impl<'a> From<&'a NumberSet> for Selection<'a> {
             sets: vec![set],
             nothing: false,
         }
+    }
+}
+
+impl<V: Row + Clone> Table<V> {
+    /// Writes the next number, then each number's row with `save` (a byte `1` before it),
+    /// or a byte `0` for a removed row.
+    pub fn save_with(&self, out: &mut Writer, mut save: impl FnMut(&mut Writer, &V)) {
+        out.len_prefix(self.rows.len());
+        for row in self.rows.iter() {
+            match row {
+                Some(row) => {
+                    out.u8(1);
+                    save(out, row);
+                }
+                None => out.u8(0),
+            }
+        }
+    }
+
+    /// Reads what [`Table::save_with`] wrote, each row with `load`, given its number: the
+    /// rows go into their vector bottom up and their keys into the key index. A key twice
+    /// is refused.
+    pub fn load_with(
+        input: &mut Reader<'_>,
+        mut load: impl FnMut(&mut Reader<'_>, u64) -> Result<V, SnapshotError>,
+    ) -> Result<Self, SnapshotError> {
+        let count = input.count(1)?;
+        let mut rows: Vec<Option<Arc<V>>> = Vec::with_capacity(count);
+        let mut keys = KeyIndex::new();
+        let mut len = 0;
+        for number in 0..count as u64 {
+            let row = match input.u8()? {
+                0 => None,
+                1 => Some(Arc::new(load(input, number)?)),
+                _ => return Err(input.invalid("a row tag other than 0 or 1")),
+            };
+            if let Some(row) = &row {
+                let inserted = keys.insert(row.key(), number, |n| {
+                    rows.get(at(n))
+                        .and_then(|row| row.as_deref())
+                        .map_or("", Row::key)
+                });
+                if inserted.is_err() {
+                    return Err(input.invalid("a table key twice"));
+                }
+                len += 1;
+            }
+            rows.push(row);
+        }
+        Ok(Self {
+            keys,
+            rows: Radix::from_vec(rows),
+            len,
+        })
+    }
+}
+
+/// [`Table::save_with`] and [`Table::load_with`] with the rows' own codec.
+impl<V: Row + Clone + Codec> Codec for Table<V> {
+    fn save(&self, out: &mut Writer) {
+        self.save_with(out, |out, row| row.save(out));
+    }
+
+    fn load(input: &mut Reader<'_>) -> Result<Self, SnapshotError> {
+        Self::load_with(input, |input, _| V::load(input))
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use imbl::HashMap;
 
 use super::NumberSet;
+use crate::snapshot::{Codec, Reader, SnapshotError, Writer};
 use crate::text::each_token;
 
 /// A text index: each word (a token of [`text`](crate::text)) → the numbers of the rows
@@ -68,6 +69,11 @@ impl TextIndex {
     /// The rows listed under `word`, a token (lowercase; see [`text`](crate::text)).
     pub fn get(&self, word: &str) -> Option<&NumberSet> {
         self.words.get(word)
+    }
+
+    /// The words with their rows, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &NumberSet)> {
+        self.words.iter().map(|(word, set)| (&**word, set))
     }
 
     /// Indexes `text` for row `number`, whose words are `words`: each token the row does
@@ -280,6 +286,76 @@ impl Eq for Word {}
 impl fmt::Debug for Word {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// The count of words, then each word with its set, in no particular order. A word
+/// without rows, twice, empty or holding a NUL (which no token holds) is refused.
+impl Codec for TextIndex {
+    fn save(&self, out: &mut Writer) {
+        out.len_prefix(self.words.len());
+        for (word, set) in self.words.iter() {
+            out.str(word);
+            set.save(out);
+        }
+    }
+
+    fn load(input: &mut Reader<'_>) -> Result<Self, SnapshotError> {
+        let count = input.count(4)?;
+        let mut words = HashMap::new();
+        for _ in 0..count {
+            let word = input.str()?;
+            if word.is_empty() || word.contains('\0') {
+                return Err(input.invalid("an empty word or one with a NUL"));
+            }
+            let set = NumberSet::load(input)?;
+            if set.is_empty() {
+                return Err(input.invalid("a word without rows"));
+            }
+            if words.insert(Arc::from(word), set).is_some() {
+                return Err(input.invalid("a word twice"));
+            }
+        }
+        Ok(Self { words })
+    }
+}
+
+impl Words {
+    /// Writes the count, then the words, sorted.
+    pub fn save(&self, out: &mut Writer) {
+        out.len_prefix(self.0.len());
+        for word in self.iter() {
+            out.str(word);
+        }
+    }
+
+    /// Reads what [`Words::save`] wrote; long words share the key of `index` when it
+    /// holds them, as [`TextIndex::insert`] makes them. Words out of order, empty or with
+    /// a NUL are refused.
+    pub fn load(input: &mut Reader<'_>, index: &TextIndex) -> Result<Self, SnapshotError> {
+        let count = input.count(2)?;
+        if count == 0 {
+            return Ok(Self::new());
+        }
+        let mut words: Vec<Word> = Vec::with_capacity(count);
+        for _ in 0..count {
+            let word = input.str()?;
+            if word.is_empty() || word.contains('\0') {
+                return Err(input.invalid("an empty word or one with a NUL"));
+            }
+            if words
+                .last()
+                .is_some_and(|last| last.as_bytes() >= word.as_bytes())
+            {
+                return Err(input.invalid("words out of order"));
+            }
+            let word = match index.words.get_key_value(word) {
+                Some((key, _)) => Word::new(word, key),
+                None => Word::new(word, &Arc::from(word)),
+            };
+            words.push(word);
+        }
+        Ok(Self(Arc::new(words)))
     }
 }
 

@@ -16,6 +16,7 @@ use writ_domain::RecordedEvent;
 use crate::catalog::{QueryCatalog, QueryInfo};
 use crate::library::{Budget, FunctionSpec, QueryError};
 use crate::projection::{Projection, Replay, ReplayStats, Root, Snapshot, Step};
+use crate::snapshot::{Reader, SnapshotError, Writer};
 
 /// A published snapshot, type-erased: an `Arc<Snapshot<P::State>>`.
 pub(crate) type AnySnapshot = Arc<dyn Any + Send + Sync>;
@@ -36,6 +37,21 @@ pub(crate) trait AnyProjection: Send + Sync {
 
     /// The snapshot at position 0: the initial state.
     fn initial(&self) -> AnySnapshot;
+
+    /// [`Projection::snapshot_format`].
+    fn snapshot_format(&self) -> Option<u32>;
+
+    /// [`Projection::save`] of `snapshot`, an `Arc<Snapshot<P::State>>`; `false` when it
+    /// is of another type.
+    fn save(&self, snapshot: &AnySnapshot, out: &mut Writer) -> bool;
+
+    /// [`Projection::load`] of `body` (all of it), as an instance at `position` and its
+    /// snapshot.
+    fn load(
+        &self,
+        body: &[u8],
+        position: u64,
+    ) -> Result<(Box<dyn Instance>, AnySnapshot), SnapshotError>;
 }
 
 /// A projection instance being fed events (a [`Replay`]), whatever its type.
@@ -47,6 +63,15 @@ pub(crate) trait Instance: Send {
 
     /// Applies `events`, decoding them here.
     fn apply(&mut self, events: &[RecordedEvent]);
+
+    /// Applies the events of `events` after the instance's position (those up to it are
+    /// in its state already: it was loaded from a snapshot ahead of the batch), with
+    /// their steps when `steps` holds this projection's.
+    fn apply_decoded_after(
+        &mut self,
+        events: &[RecordedEvent],
+        steps: Option<&mut (dyn Any + Send)>,
+    );
 
     fn position(&self) -> u64;
 
@@ -94,6 +119,33 @@ impl<P: Projection> AnyProjection for Erased<P> {
             root: self.0.root(),
         })
     }
+
+    fn snapshot_format(&self) -> Option<u32> {
+        self.0.snapshot_format()
+    }
+
+    fn save(&self, snapshot: &AnySnapshot, out: &mut Writer) -> bool {
+        match snapshot.downcast_ref::<Snapshot<P::State>>() {
+            Some(snapshot) => {
+                self.0.save(&snapshot.state, out);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn load(
+        &self,
+        body: &[u8],
+        position: u64,
+    ) -> Result<(Box<dyn Instance>, AnySnapshot), SnapshotError> {
+        let mut input = Reader::new(body);
+        let state = self.0.load(&mut input)?;
+        input.finish()?;
+        let replay = Replay::resume(self.0.clone(), state, position);
+        let snapshot = Arc::new(replay.snapshot());
+        Ok((Box::new(replay), snapshot))
+    }
 }
 
 impl<P: Projection> Instance for Replay<P> {
@@ -106,6 +158,26 @@ impl<P: Projection> Instance for Replay<P> {
 
     fn apply(&mut self, events: &[RecordedEvent]) {
         Replay::apply(self, events);
+    }
+
+    fn apply_decoded_after(
+        &mut self,
+        events: &[RecordedEvent],
+        steps: Option<&mut (dyn Any + Send)>,
+    ) {
+        let position = Replay::position(self);
+        let skip = events.partition_point(|event| event.position <= position);
+        let events = &events[skip..];
+        if events.is_empty() {
+            return;
+        }
+        match steps.and_then(|steps| steps.downcast_mut::<Vec<Step<P::Decoded>>>()) {
+            Some(steps) if steps.len() == skip + events.len() => {
+                steps.drain(..skip);
+                Replay::apply_decoded(self, events, steps);
+            }
+            _ => Replay::apply(self, events),
+        }
     }
 
     fn position(&self) -> u64 {

@@ -16,7 +16,10 @@ use tokio::sync::{mpsc, watch};
 
 use crate::projection::{ReplayStats, Root};
 use crate::runtime::erased::{AnyProjection, Instance};
-use crate::runtime::options::{ModelStatus, Rebuild, RebuildError, RebuildStatus, RuntimeOptions};
+use crate::runtime::options::{
+    ModelStatus, Rebuild, RebuildError, RebuildStatus, RuntimeOptions, SnapshotStatus,
+};
+use crate::runtime::persist::{self, Loaded, Snapshotter};
 use crate::runtime::reader::{
     CatchUp, Decoded, Decoder, DecoderTable, JoinRequest, Joins, Message, READ_AHEAD_BATCHES,
     ReadBatch, ReadFailure, Reader, SPARE_BATCHES, StopOnDrop, lock, panic_message,
@@ -65,6 +68,8 @@ pub(crate) struct Model {
     /// Its live instance, as the applying thread last reported it.
     pub(crate) live: Mutex<Live>,
     pub(crate) rebuild_tx: watch::Sender<RebuildStatus>,
+    /// What it did with snapshots.
+    pub(crate) snapshots: Mutex<SnapshotStatus>,
 }
 
 pub(crate) struct Live {
@@ -124,37 +129,70 @@ impl Group {
         specs: Vec<ReadModelSpec>,
         options: RuntimeOptions,
     ) -> std::io::Result<Arc<Self>> {
+        // Each read model from its newest valid snapshot, if snapshots are on.
+        let mut loaded: Vec<Option<Loaded>> = Vec::with_capacity(specs.len());
+        let mut statuses: Vec<SnapshotStatus> = Vec::with_capacity(specs.len());
+        for spec in &specs {
+            let mut status = SnapshotStatus::default();
+            loaded.push(options.snapshots.as_ref().and_then(|snapshots| {
+                persist::load(&*source, snapshots, &spec.projection, &mut status)
+            }));
+            statuses.push(status);
+        }
+        let positions: Vec<u64> = loaded
+            .iter()
+            .map(|loaded| loaded.as_ref().map_or(0, |l| l.position))
+            .collect();
+        // The feed starts after the least of them; read models loaded further on skip
+        // what they hold already, and nothing is published until all are past it.
+        let start = positions.iter().copied().min().unwrap_or(0);
+        let ahead = positions.iter().copied().max().unwrap_or(0);
         let models: Box<[Model]> = specs
             .into_iter()
-            .map(|spec| Model {
+            .zip(statuses)
+            .zip(&positions)
+            .map(|((spec, status), position)| Model {
                 name: spec.name(),
                 live: Mutex::new(Live {
                     projection: Arc::clone(&spec.projection),
                     stats: ReplayStats::default(),
-                    applied: 0,
+                    applied: *position,
                     failure: None,
                 }),
                 rebuild_tx: watch::Sender::new(RebuildStatus::Idle),
+                snapshots: Mutex::new(status),
                 spec,
             })
             .collect();
+        // All at one position: each read model's own state there (the initial states at
+        // 0). Otherwise the initial states at 0, until the group has caught up with the
+        // read model furthest on.
+        let published = if start == ahead { start } else { 0 };
         let initial = Snapshots {
-            position: 0,
+            position: published,
             models: models
                 .iter()
-                .map(|model| Published {
+                .zip(&loaded)
+                .map(|(model, loaded)| Published {
                     name: model.name,
                     root: model.spec.projection.root(),
-                    snapshot: model.spec.projection.initial(),
-                    position: 0,
+                    snapshot: match loaded {
+                        Some(loaded) if published > 0 => Arc::clone(&loaded.snapshot),
+                        _ => model.spec.projection.initial(),
+                    },
+                    position: published,
                     stopped: false,
                 })
                 .collect(),
         };
         let slots: Vec<Slot> = (1..)
             .zip(&models)
-            .map(|(generation, model)| Slot {
-                instance: Some(model.spec.projection.start()),
+            .zip(loaded)
+            .map(|((generation, model), loaded)| Slot {
+                instance: Some(match loaded {
+                    Some(loaded) => loaded.instance,
+                    None => model.spec.projection.start(),
+                }),
                 generation,
                 projection: Arc::clone(&model.spec.projection),
             })
@@ -168,11 +206,11 @@ impl Group {
             models,
             current: ArcSwap::from_pointee(initial),
             progress: watch::Sender::new(Progress {
-                position: 0,
+                position: published,
                 stopped: false,
             }),
             failure: Mutex::new(None),
-            read_position: AtomicU64::new(0),
+            read_position: AtomicU64::new(start),
             decoders,
             stop: watch::Sender::new(false),
             control: Mutex::new(Control {
@@ -183,18 +221,35 @@ impl Group {
                 joins: Some(joins_tx),
             }),
         });
+        let snapshotter = match Snapshotter::start(&group, &positions) {
+            Ok(Some((snapshotter, thread))) => {
+                lock(&group.control).threads.push(thread);
+                Some(snapshotter)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                // Nothing was started but this thread, which ends with its channel.
+                return Err(e);
+            }
+        };
+        let at = Start {
+            position: start,
+            ahead,
+        };
         let thread = {
             let group = Arc::clone(&group);
             std::thread::Builder::new()
                 .name("writ-apply".to_owned())
                 .spawn(move || {
-                    let exit = catch_unwind(AssertUnwindSafe(|| run_live(&group, slots, joins)))
-                        .unwrap_or_else(|panic| {
-                            Exit::Failed(format!(
-                                "the applying thread panicked: {}",
-                                panic_message(&*panic)
-                            ))
-                        });
+                    let exit = catch_unwind(AssertUnwindSafe(|| {
+                        run_live(&group, slots, joins, at, snapshotter)
+                    }))
+                    .unwrap_or_else(|panic| {
+                        Exit::Failed(format!(
+                            "the applying thread panicked: {}",
+                            panic_message(&*panic)
+                        ))
+                    });
                     group.finish(exit);
                 })?
         };
@@ -235,6 +290,7 @@ impl Group {
             last_position,
             lag: last_position.saturating_sub(published.position),
             stats,
+            snapshots: lock(&model.snapshots).clone(),
             // A failure is recorded just before the snapshots that mark the model stopped
             // are published: it already counts.
             stopped: published.stopped || failure.is_some() || group_stopped,
@@ -389,19 +445,30 @@ impl Slot {
     }
 }
 
+/// Where the live group starts: after `position`, the least position its read models were
+/// loaded at (0: replayed); `ahead` is the greatest.
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    position: u64,
+    ahead: u64,
+}
+
 /// The group's applying thread: starts the reader, then applies what it hands over.
 fn run_live(
     group: &Group,
     slots: Vec<Slot>,
     requests: mpsc::UnboundedReceiver<JoinRequest>,
+    start: Start,
+    snapshotter: Option<Snapshotter>,
 ) -> Exit {
     let batch_max = group.options.batch_events_max.max(1);
-    let feed = group.source.subscribe(1);
+    let feed = group.source.subscribe(start.position + 1);
     let (batches_tx, batches) = sync_channel::<Message>(READ_AHEAD_BATCHES);
     let (spare_tx, spare) = sync_channel::<ReadBatch>(SPARE_BATCHES);
     let (done_tx, done) = watch::channel(false);
     let reader = Reader {
         feed,
+        after: start.position,
         decoders: &group.decoders,
         batch_max,
         stop: group.stop.subscribe(),
@@ -430,8 +497,10 @@ fn run_live(
             slots,
             joining: None,
             batch_max,
-            position: 0,
+            position: start.position,
+            ahead: start.ahead,
             published_at: Instant::now(),
+            snapshotter,
         };
         let exit = applier.run(&batches, &spare_tx);
         // The reader may be blocked sending a batch into the full channel: dropping the
@@ -449,9 +518,15 @@ struct Applier<'a> {
     /// The instance joining, between `Message::Join` and `Joined` or `JoinFailed`.
     joining: Option<Joining>,
     batch_max: usize,
-    /// The end of the last batch applied: every live instance is there.
+    /// The end of the last batch applied: every live instance is there, but those
+    /// loaded from a snapshot further on, until it reaches `ahead`.
     position: u64,
+    /// The position of the read model loaded furthest on: nothing is published before
+    /// the group reaches it.
+    ahead: u64,
     published_at: Instant,
+    /// Hands published snapshots to the snapshot thread, when snapshots are written.
+    snapshotter: Option<Snapshotter>,
 }
 
 impl Applier<'_> {
@@ -508,11 +583,23 @@ impl Applier<'_> {
                 .get_mut(index)
                 .filter(|decoded| decoded.generation == slot.generation);
             let events = &batch.events;
+            let behind = self.ahead > self.position;
             let applied = catch_unwind(AssertUnwindSafe(|| match decoded {
                 Some(Decoded {
                     panic: Some(message),
                     ..
                 }) => Err(std::mem::take(message)),
+                // Loaded from a snapshot past the group's position: only what follows it.
+                _ if behind && instance.position() >= events[0].position => {
+                    let steps = match decoded {
+                        Some(Decoded {
+                            steps: Some(steps), ..
+                        }) => Some(&mut **steps),
+                        _ => None,
+                    };
+                    instance.apply_decoded_after(events, steps);
+                    Ok(())
+                }
                 Some(Decoded {
                     steps: Some(steps), ..
                 }) => {
@@ -638,9 +725,13 @@ impl Applier<'_> {
         }
     }
 
-    /// Publishes every read model's snapshot at `position` (a stopped one keeps its last).
+    /// Publishes every read model's snapshot at `position` (a stopped one keeps its last),
+    /// unless a read model loaded from a snapshot is still ahead of it.
     fn publish(&mut self) {
         let position = self.position;
+        if position < self.ahead {
+            return;
+        }
         let models: Box<[Published]> = {
             let previous = self.group.current.load();
             self.slots
@@ -668,13 +759,14 @@ impl Applier<'_> {
                 })
                 .collect()
         };
-        let previous = self
-            .group
-            .current
-            .swap(Arc::new(Snapshots { position, models }));
+        let snapshots = Arc::new(Snapshots { position, models });
+        let previous = self.group.current.swap(Arc::clone(&snapshots));
         debug_assert!(previous.position <= position, "positions never go back");
         self.group.progress.send_modify(|p| p.position = position);
         self.published_at = Instant::now();
+        if let Some(snapshotter) = &mut self.snapshotter {
+            snapshotter.published(&snapshots);
+        }
         // The old states may be freed here, after readers were moved on.
         drop(previous);
     }
@@ -727,6 +819,7 @@ fn rebuild(
     let (done_tx, done) = watch::channel(false);
     let reader = Reader {
         feed: group.source.subscribe(1),
+        after: 0,
         decoders: &decoders,
         batch_max,
         stop: group.stop.subscribe(),

@@ -81,22 +81,51 @@
 //! stops all of them: readers keep the last snapshots, and waits answer
 //! [`WaitError::Stopped`] at once.
 //!
-//! # No checkpoint: every start rebuilds
+//! # Snapshots: a start replays only what follows the newest
 //!
-//! Nothing is persisted: [`ReadModels::start`] replays the log from position 1. On the
-//! project's 2-core machine a read model of 100k rows with text indexes replays a million
-//! events (100k creations, 900k updates) from the engine's log in 1.14 s (the median of
-//! 21 runs, with other work keeping the load average near 4; the README's replay
-//! benchmark): its applying thread takes 0.74 s of CPU and its reader thread, which reads
-//! the log and decodes the events, 0.36 s, side by side. The first run of a process takes
-//! about twice as long: it touches the read model's ~290 MiB of fresh memory, which later runs
-//! reuse from the allocator; so a start costs about 1 to 2 s per million events of the
-//! log, and each further read model adds its own applying and decoding time. In exchange
-//! there is no checkpoint format to version, no state to recover or distrust after a
-//! crash, and a projection whose version changed never needs a migration: the new binary
-//! simply builds the new structure at its start. A checkpoint (the states serialized with their position
-//! and roots, loaded at start, then the log replayed from there) becomes worthwhile once
-//! starts take more than several seconds, that is past a few million events.
+//! Without [`RuntimeOptions::snapshots`] nothing is persisted: [`ReadModels::start`]
+//! replays the log from position 1. On the project's 2-core machine a read model of 100k
+//! rows with text indexes replays a million events (100k creations, 900k updates) from
+//! the engine's log in 1.14 s (the median of 21 runs, with other work keeping the load
+//! average near 4; the README's replay benchmark): its applying thread takes 0.74 s of
+//! CPU and its reader thread 0.36 s, side by side; the first run of a process about twice
+//! that. So a start costs 1 to 2 s per million events of the log and read model.
+//!
+//! With [`SnapshotOptions`], a read model whose projection has a snapshot format
+//! ([`Projection::snapshot_format`](crate::Projection::snapshot_format), with
+//! [`save`](crate::Projection::save) and [`load`](crate::Projection::load)) is written to
+//! `snapshots/{model}/{position:020}.snap` of the data directory by one thread for all
+//! read models (`writ-snapshot`), from a published [`Snapshots`]: the states are
+//! persistent, so holding one costs the applying thread only the copies of the nodes it
+//! changes meanwhile, as after any publish. One is written once
+//! [`SnapshotOptions::every_events`] events were applied since the last (at the next
+//! publish, when the thread is idle) and at a clean shutdown; the newest
+//! [`SNAPSHOTS_KEPT`](crate::snapshot::SNAPSHOTS_KEPT) of each read model are kept.
+//!
+//! At start each such read model loads its newest snapshot that
+//!
+//! - decodes, with its CRC, and names its read model and position;
+//! - was written by this code: the same projection name and version, snapshot format and
+//!   build tag ([`SnapshotOptions::build`]);
+//! - is of this journal: its position is durable, and the source's
+//!   [`mark`](crate::EventSource::mark) of that position is the one it recorded;
+//! - loads (the projection's `load` reads every byte of it);
+//!
+//! and the others are ignored, each with a log line saying why
+//! ([`SnapshotStatus::ignored`], the `writ_projection_snapshot_loads_total` counter); one
+//! of another journal is also removed. A read model without one replays from position 1.
+//! The feed starts after the least position the read models were loaded at; a read model
+//! loaded further on skips the events its state holds, and nothing is published until
+//! the group has passed the furthest (when they are all at one position, as the snapshot
+//! thread writes them, the loaded states are published at once). So every published
+//! [`Snapshots`] still holds all read models at one position. A rebuild still replays
+//! from position 1.
+//!
+//! The journal's mark is the source's: the engine's adapter reads the event at the
+//! position and seven before it. What the engine could give for a sharper identity: the
+//! sequence of the record holding the position with that record's CRC (one read, no
+//! decoding), and an id of the journal itself that `writ replay --apply` changes, so that
+//! a replayed journal whose events match at those positions is still told apart.
 //!
 //! # Rebuilding without downtime: joins
 //!
@@ -133,6 +162,7 @@ mod erased;
 mod group;
 mod models;
 mod options;
+mod persist;
 mod reader;
 mod routes;
 mod snapshots;
@@ -143,12 +173,35 @@ pub use models::ReadModels;
 
 /// The metrics the read models record through the `metrics` facade (names and meanings),
 /// beside the engine's (`writ_engine::METRICS`).
-pub const METRICS: &[(&str, &str)] = &[(
-    group::PROJECTION_EVENTS_PARKED,
-    "counter by model: events a live read model's projection panicked on (in decode or apply); the event is parked for that read model, which went on with the next, and the command that recorded it still succeeded",
-)];
+pub const METRICS: &[(&str, &str)] = &[
+    (
+        group::PROJECTION_EVENTS_PARKED,
+        "counter by model: events a live read model's projection panicked on (in decode or apply); the event is parked for that read model, which went on with the next, and the command that recorded it still succeeded",
+    ),
+    (
+        persist::SNAPSHOT_LOADS,
+        "counter by model and outcome: what a start did with the read model's snapshots: loaded, none (replayed from position 1), or one ignored as damaged, other_code (another projection version, snapshot format or build), other_journal or unreadable",
+    ),
+    (
+        persist::SNAPSHOTS_WRITTEN,
+        "counter by model: read model snapshots written",
+    ),
+    (
+        persist::SNAPSHOT_BYTES,
+        "counter by model: bytes of the read model snapshots written",
+    ),
+    (
+        persist::SNAPSHOT_POSITION,
+        "gauge by model: the position of the read model's last snapshot written or loaded",
+    ),
+    (
+        persist::SNAPSHOT_FAILURES,
+        "counter by model: read model snapshots that could not be written (logged)",
+    ),
+];
 pub use options::{
-    ModelStatus, Rebuild, RebuildError, RebuildStatus, RuntimeOptions, StartError, WaitError,
+    ModelStatus, Rebuild, RebuildError, RebuildStatus, RuntimeOptions, SnapshotOptions,
+    SnapshotStatus, StartError, WaitError,
 };
 pub use routes::ModelQuery;
 pub use snapshots::Snapshots;

@@ -1,10 +1,14 @@
 //! The runtime's vocabulary: its options, its errors, and what it reports.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
+use writ_log::storage::Storage;
+
 use crate::projection::{ReplayStats, Root};
+use crate::snapshot::SnapshotStore;
 
 /// Limits of a [`ReadModels`](crate::ReadModels) (and of a
 /// [`ProjectionRuntime`](crate::ProjectionRuntime)).
@@ -24,6 +28,11 @@ pub struct RuntimeOptions {
     /// next to nothing.
     /// [`ModelStatus::applied`] shows the progress in between. Default 2 s.
     pub catch_up_publish_interval: Duration,
+    /// Where and when read models whose projection has a snapshot format
+    /// ([`Projection::snapshot_format`](crate::Projection::snapshot_format)) write
+    /// snapshots, and load them at start. `None` (the default): none is written or
+    /// loaded, and every start replays every read model from position 1.
+    pub snapshots: Option<SnapshotOptions>,
 }
 
 impl Default for RuntimeOptions {
@@ -31,6 +40,50 @@ impl Default for RuntimeOptions {
         Self {
             batch_events_max: 4_096,
             catch_up_publish_interval: Duration::from_secs(2),
+            snapshots: None,
+        }
+    }
+}
+
+/// The read models' snapshots: written by a thread of their own (`writ-snapshot`, one for
+/// all read models) from a published [`Snapshots`](crate::Snapshots), loaded at start.
+/// See the [`runtime`](crate::runtime) module.
+///
+/// What they cost: on disk, [`SNAPSHOTS_KEPT`](crate::snapshot::SNAPSHOTS_KEPT) files per
+/// read model of about the state's encoded size (the tickets read model of 100k tickets
+/// and 900k comments: see the README); in time, encoding the state and writing it on the
+/// snapshot thread (a second core's work, not the applying thread's), and the copies the
+/// applying thread makes of the nodes it changes while the snapshot thread still holds
+/// the state it encodes (as after any publish).
+#[derive(Debug, Clone)]
+pub struct SnapshotOptions {
+    /// The files: `snapshots/` of the data directory.
+    pub store: SnapshotStore,
+    /// Write a snapshot of every read model that has a snapshot format once this many
+    /// events were applied since the last one (or since the start), at the next publish;
+    /// and one at a clean shutdown, when anything was applied since the last. `0`: never
+    /// write (existing snapshots are still loaded). Default 1,000,000.
+    pub every_events: u64,
+    /// Whether a start loads snapshots (default `true`); `false` replays every read model
+    /// from position 1 and still writes snapshots.
+    pub load: bool,
+    /// Which build wrote a snapshot: one written by another build is not loaded. Default
+    /// the crate's version; a binary may put its own release or commit here.
+    pub build: String,
+}
+
+impl SnapshotOptions {
+    /// The default interval (1,000,000 events).
+    pub const EVERY_EVENTS_DEFAULT: u64 = 1_000_000;
+
+    /// Snapshots in `snapshots/` of `storage`'s root (the data directory), with the
+    /// defaults.
+    pub fn new(storage: Arc<dyn Storage>) -> Self {
+        Self {
+            store: SnapshotStore::new(storage),
+            every_events: Self::EVERY_EVENTS_DEFAULT,
+            load: true,
+            build: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
 }
@@ -245,4 +298,25 @@ pub struct ModelStatus {
     pub failure: Option<String>,
     /// Its last rebuild.
     pub rebuild: RebuildStatus,
+    /// Its snapshots: the one loaded at start, those ignored, the last written.
+    pub snapshots: SnapshotStatus,
+}
+
+/// What a read model did with snapshots (see [`SnapshotOptions`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SnapshotStatus {
+    /// The position of the snapshot loaded at start; `None` when it replayed from
+    /// position 1.
+    pub loaded: Option<u64>,
+    /// The snapshots found at start and not loaded, newest first, each with why.
+    pub ignored: Vec<String>,
+    /// Snapshots written since the start.
+    pub written: u64,
+    /// The position of the last one written.
+    pub last_written: Option<u64>,
+    /// Its size in bytes.
+    pub last_bytes: u64,
+    /// Snapshots that could not be written (each logged).
+    pub failures: u64,
 }

@@ -174,6 +174,8 @@ impl Drop for StopOnDrop {
 /// takes join requests.
 pub(crate) struct Reader<'a> {
     pub(crate) feed: Box<dyn EventFeed>,
+    /// The position the feed starts after: the read models' least position at start.
+    pub(crate) after: u64,
     pub(crate) decoders: &'a DecoderTable,
     pub(crate) batch_max: usize,
     pub(crate) stop: watch::Receiver<bool>,
@@ -204,6 +206,7 @@ impl Reader<'_> {
     pub(crate) fn run(self) {
         let Reader {
             mut feed,
+            after,
             decoders,
             batch_max,
             mut stop,
@@ -225,7 +228,7 @@ impl Reader<'_> {
         let mut copy = Vec::new();
         let mut seen = 0;
         // The end of the last batch handed over.
-        let mut read_to = 0;
+        let mut read_to = after;
         let mut next: Option<ReadBatch> = None;
         loop {
             if let Some(joins) = &mut joins

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use uuid::Uuid;
 use writ_domain::EventSet;
+use writ_query::snapshot::{Reader, SnapshotError, Writer};
 use writ_query::{ApplyError, Projection, RecordedEvent};
 
 use super::view::{Stamp, Status, TicketsView};
@@ -403,6 +404,23 @@ impl Projection for TicketsProjection {
 
     fn initial_state(&self) -> TicketsView {
         TicketsView::new(self.version >= 2)
+    }
+
+    /// Format 1: see `TicketsView::save`.
+    fn snapshot_format(&self) -> Option<u32> {
+        Some(1)
+    }
+
+    fn save(&self, view: &TicketsView, out: &mut Writer) {
+        view.save(out);
+    }
+
+    fn load(&self, input: &mut Reader<'_>) -> Result<TicketsView, SnapshotError> {
+        let view = TicketsView::load(input)?;
+        if view.keeps_history() != (self.version >= 2) {
+            return Err(input.invalid("a view of another projection version"));
+        }
+        Ok(view)
     }
 
     /// Warms the tickets the events are about, by the id in their stream's name

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use uuid::Uuid;
 use writ_domain::EventSet;
-use writ_query::{Budget, QueryError, RecordedEvent, Replay, Snapshot};
+use writ_query::{Budget, Projection, QueryError, RecordedEvent, Replay, Snapshot};
 
 use super::*;
 use crate::{
@@ -636,4 +636,133 @@ fn search_tickets_lists_in_creation_order_and_new_tickets_come_last() {
         .unwrap();
     assert_eq!(ids(&rest["items"]), ["mango", "aardvark"]);
     assert_eq!(rest["total"], 4);
+}
+
+// ----- snapshots -----
+
+/// `view` saved and loaded again by `projection`.
+fn saved_and_loaded(
+    projection: TicketsProjection,
+    view: &TicketsView,
+) -> Result<TicketsView, writ_query::snapshot::SnapshotError> {
+    let mut out = writ_query::snapshot::Writer::new();
+    projection.save(view, &mut out);
+    let bytes = out.into_vec();
+    let mut input = writ_query::snapshot::Reader::new(&bytes);
+    let loaded = projection.load(&mut input)?;
+    input.finish()?;
+    Ok(loaded)
+}
+
+/// Every query of every version on `snapshot`, with a few arguments each, as JSON.
+fn every_answer(snapshot: &Snapshot<TicketsView>, filters: &[TicketFilter]) -> Vec<Value> {
+    let catalog = catalog();
+    let mut answers = Vec::new();
+    for version in catalog.versions() {
+        let call = |query: &str, args: Value| {
+            let args = args.as_object().unwrap().clone();
+            catalog
+                .call(version, query, snapshot, args)
+                .unwrap_or_else(|e| json!({"error": e.to_string()}))
+        };
+        answers.push(call("ticketStats", json!({})));
+        for ticket in snapshot.state.tickets() {
+            answers.push(call("getTicket", json!({"id": &*ticket.id})));
+        }
+        for filter in filters {
+            let mut args = json!({"limit": "2"});
+            if let Some(status) = filter.status {
+                args["status"] = json!(status.as_str());
+            }
+            if let Some(assignee) = &filter.assignee {
+                args["assignee"] = json!(assignee);
+            }
+            if let Some(priority) = filter.priority {
+                args["priority"] = json!(priority_name(priority));
+            }
+            if let Some(text) = &filter.text {
+                args["text"] = json!(text);
+            }
+            let first = call("searchTickets", args.clone());
+            if let Some(cursor) = first.get("cursor").filter(|c| !c.is_null()) {
+                args["cursor"] = cursor.clone();
+                answers.push(call("searchTickets", args));
+            }
+            answers.push(first);
+        }
+    }
+    answers
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn a_view_loaded_from_its_snapshot_answers_every_query_as_the_replayed_one(
+        ops in prop::collection::vec(op(), 0..80),
+        more in prop::collection::vec(op(), 0..20),
+        filters in prop::collection::vec(filter(), 1..6),
+        version in 1u32..=2,
+    ) {
+        let projection = TicketsProjection::with_version(version).unwrap();
+        let events: Vec<_> = ops.iter().chain(&more).enumerate().map(|(n, op)| op_event(op, n)).collect();
+        let recorded = recorded(&events);
+        let (before, after) = recorded.split_at(ops.len());
+        let mut replay = Replay::new(projection);
+        replay.apply(before);
+        let loaded = saved_and_loaded(projection, replay.state())?;
+        prop_assert!(&loaded == replay.state());
+        let snapshot = |state: &TicketsView, position| Snapshot {
+            state: state.clone(),
+            position,
+            root: projection.root(),
+        };
+        prop_assert_eq!(
+            every_answer(&snapshot(&loaded, replay.position()), &filters),
+            every_answer(&replay.snapshot(), &filters)
+        );
+        // It goes on from there as the replay does.
+        let mut resumed = Replay::resume(projection, loaded, replay.position());
+        resumed.apply(after);
+        replay.apply(after);
+        prop_assert!(resumed.state() == replay.state());
+        prop_assert_eq!(
+            every_answer(&resumed.snapshot(), &filters),
+            every_answer(&replay.snapshot(), &filters)
+        );
+    }
+
+    #[test]
+    fn any_bytes_fail_or_load_a_view_without_panicking(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        let _ = TicketsProjection::current().load(&mut writ_query::snapshot::Reader::new(&bytes));
+    }
+}
+
+#[test]
+fn a_snapshot_of_one_projection_version_does_not_load_as_the_other() {
+    let events = recorded(&[
+        opened("t-1", "Printer on fire", Priority::High),
+        closed("t-1", "fixed"),
+    ]);
+    let v1 = TicketsProjection::with_version(1).unwrap();
+    let mut replay = Replay::new(v1);
+    replay.apply(&events);
+    let mut out = writ_query::snapshot::Writer::new();
+    v1.save(replay.state(), &mut out);
+    let bytes = out.into_vec();
+    let error = TicketsProjection::current()
+        .load(&mut writ_query::snapshot::Reader::new(&bytes))
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("another projection version"),
+        "{error}"
+    );
+    // And a cut one does not load at all.
+    for len in 0..bytes.len() {
+        let mut input = writ_query::snapshot::Reader::new(&bytes[..len]);
+        assert!(
+            v1.load(&mut input).is_err() || input.finish().is_err(),
+            "cut at {len}"
+        );
+    }
 }

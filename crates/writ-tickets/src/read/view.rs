@@ -20,6 +20,7 @@ use uuid::Uuid;
 use writ_query::ApplyError;
 use writ_query::collections::{Index, List, NumberSet, Row, Selection, Table, TextIndex, Words};
 use writ_query::paging::{Cursor, Order, PageRequest};
+use writ_query::snapshot::{Codec, Reader, SnapshotError, Writer};
 
 use crate::Priority;
 
@@ -492,6 +493,189 @@ fn ticket_mut(tickets: &mut Table<Ticket>, number: u64) -> &mut Ticket {
     tickets
         .row_mut(number)
         .expect("numbers are given to opened tickets")
+}
+
+// ----- snapshots -----
+//
+// The view as `TicketsProjection::save` writes it (snapshot format 1): whether it keeps
+// history, the text index, the tickets (each with its word list, which shares the text
+// index's long words), the sets by status and by priority, the index by assignee. The
+// indexes are written rather than derived from the tickets, so that loading builds each
+// set directly from its words.
+
+impl Stamp {
+    fn save(&self, out: &mut Writer) {
+        out.varint(self.position);
+        out.varint(self.recorded_at_ms);
+    }
+
+    fn load(input: &mut Reader<'_>) -> Result<Self, SnapshotError> {
+        Ok(Self {
+            position: input.varint()?,
+            recorded_at_ms: input.varint()?,
+        })
+    }
+}
+
+fn save_status(out: &mut Writer, status: Status) {
+    out.u8(status.index() as u8);
+}
+
+fn load_status(input: &mut Reader<'_>) -> Result<Status, SnapshotError> {
+    match input.u8()? {
+        0 => Ok(Status::Open),
+        1 => Ok(Status::Closed),
+        _ => Err(input.invalid("a ticket status other than 0 or 1")),
+    }
+}
+
+fn load_priority(input: &mut Reader<'_>) -> Result<Priority, SnapshotError> {
+    let at = usize::from(input.u8()?);
+    PRIORITIES
+        .get(at)
+        .copied()
+        .ok_or_else(|| input.invalid("a priority other than 0 to 3"))
+}
+
+/// `name` as an `Arc`, shared with one of `known` that equals it (as
+/// [`Ticket::known_name`] shares names while applying).
+fn shared_name<'k>(
+    input: &mut Reader<'_>,
+    known: impl IntoIterator<Item = Option<&'k Arc<str>>>,
+) -> Result<Arc<str>, SnapshotError> {
+    let name = input.str()?;
+    Ok(known
+        .into_iter()
+        .flatten()
+        .find(|known| known.as_ref() == name)
+        .map_or_else(|| Arc::from(name), Arc::clone))
+}
+
+impl Ticket {
+    fn save(&self, out: &mut Writer) {
+        out.str(&self.id);
+        out.str(&self.title);
+        self.description.save(out);
+        out.str(&self.reporter);
+        out.u8(priority_index(self.priority) as u8);
+        save_status(out, self.status);
+        self.assignee.save(out);
+        self.comments.save_with(out, |out, comment| {
+            out.raw(comment.id.as_bytes());
+            out.str(&comment.author);
+            out.str(&comment.text);
+            comment.at.save(out);
+        });
+        self.history.save_with(out, |out, change| {
+            save_status(out, change.status);
+            change.at.save(out);
+            change.note.save(out);
+        });
+        self.created.save(out);
+        self.updated.save(out);
+        self.words.save(out);
+    }
+
+    fn load(input: &mut Reader<'_>, number: u64, words: &TextIndex) -> Result<Self, SnapshotError> {
+        let id = Arc::<str>::load(input)?;
+        let title = Arc::<str>::load(input)?;
+        let description = Option::<Arc<str>>::load(input)?;
+        let reporter = Arc::<str>::load(input)?;
+        let priority = load_priority(input)?;
+        let status = load_status(input)?;
+        let assignee = match input.u8()? {
+            0 => None,
+            1 => Some(shared_name(input, [Some(&reporter)])?),
+            _ => return Err(input.invalid("an option tag other than 0 or 1")),
+        };
+        // Comment authors share the names before them, as applying shares them.
+        let mut last_author: Option<Arc<str>> = None;
+        let comments = List::load_with(input, 16 + 1 + 1 + 2, |input| {
+            let id = Uuid::from_bytes(<[u8; 16]>::load(input)?);
+            let author = shared_name(
+                input,
+                [Some(&reporter), assignee.as_ref(), last_author.as_ref()],
+            )?;
+            last_author = Some(Arc::clone(&author));
+            Ok(Comment {
+                id,
+                author,
+                text: Arc::<str>::load(input)?,
+                at: Stamp::load(input)?,
+            })
+        })?;
+        let history = List::load_with(input, 1 + 2 + 1, |input| {
+            Ok(StatusChange {
+                status: load_status(input)?,
+                at: Stamp::load(input)?,
+                note: Option::<Arc<str>>::load(input)?,
+            })
+        })?;
+        Ok(Self {
+            number,
+            id,
+            title,
+            description,
+            reporter,
+            priority,
+            status,
+            assignee,
+            comments,
+            history,
+            created: Stamp::load(input)?,
+            updated: Stamp::load(input)?,
+            words: Words::load(input, words)?,
+        })
+    }
+}
+
+impl TicketsView {
+    /// Writes the view for [`TicketsView::load`] (snapshot format 1).
+    pub(crate) fn save(&self, out: &mut Writer) {
+        self.keeps_history.save(out);
+        self.words.save(out);
+        self.tickets.save_with(out, |out, ticket| ticket.save(out));
+        for set in self.by_status.iter().chain(&self.by_priority) {
+            set.save(out);
+        }
+        self.by_assignee.save(out);
+    }
+
+    /// Reads a view [`TicketsView::save`] wrote, checking what the queries rely on:
+    /// tickets are never removed, so every ticket is there under its number, and every
+    /// index set lists only tickets that are.
+    pub(crate) fn load(input: &mut Reader<'_>) -> Result<Self, SnapshotError> {
+        let keeps_history = bool::load(input)?;
+        let words = TextIndex::load(input)?;
+        let mut complete = true;
+        let tickets = Table::load_with(input, |input, number| Ticket::load(input, number, &words))?;
+        complete &= tickets.len() as u64 == tickets.next_number();
+        let mut by_status: [NumberSet; 2] = Default::default();
+        for set in &mut by_status {
+            *set = NumberSet::load(input)?;
+        }
+        let mut by_priority: [NumberSet; 4] = Default::default();
+        for set in &mut by_priority {
+            *set = NumberSet::load(input)?;
+        }
+        let by_assignee = Index::<Arc<str>>::load(input)?;
+        let end = tickets.next_number();
+        let within = |set: &NumberSet| set.last().is_none_or(|last| last < end);
+        complete &= by_status.iter().chain(&by_priority).all(within)
+            && by_assignee.iter().all(|(_, set)| within(set));
+        complete &= words.iter().all(|(_, set)| within(set));
+        if !complete {
+            return Err(input.invalid("an index names a ticket the table does not hold"));
+        }
+        Ok(Self {
+            keeps_history,
+            tickets,
+            by_status,
+            by_priority,
+            by_assignee,
+            words,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -20,10 +20,14 @@
 //!    cold start, reported apart (`cold_open_ms`) and left out of the median, and the bench
 //!    says so either way.
 //!
-//! Every start today replays the whole journal (snapshots are not built yet), so
-//! `open_ms` and `open_full_replay_ms` are the same measurement: the median of the warm
-//! rounds. Once snapshots exist, `open_ms` is a start from the newest snapshot and
-//! `open_full_replay_ms` one with snapshots ignored.
+//! `open_ms` is a start from the read model's snapshot at the log's end, and
+//! `open_full_replay_ms` one with `--no-snapshots`, which replays the whole journal; each
+//! round times both, the snapshot start first, and each figure is the median of the warm
+//! rounds. Before the rounds the bench makes sure the snapshot exists: when
+//! `DIR/data/snapshots/tickets/` holds none at the log's last position, a server started
+//! with `--snapshot-every-events 1` writes it (the bench waits for the file, then kills
+//! the server). The timed starts run with `--snapshot-every-events 0`, so they write
+//! nothing.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -87,25 +91,37 @@ pub fn run(args: StartArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    write_snapshot(&runtime, &binary, &data, args.events)?;
     let mut warm = Vec::with_capacity(args.rounds);
+    let mut warm_full = Vec::with_capacity(args.rounds);
     let mut cold = None;
     for round in 1..=args.rounds {
         let dropped = round == 1 && !args.no_drop_caches && drop_page_cache(round);
-        let timed = time_start(&runtime, &binary, &data, args.events)?;
+        let timed = time_start(
+            &runtime,
+            &binary,
+            &data,
+            args.events,
+            &["--snapshot-every-events", "0"],
+        )?;
+        let full = time_start(&runtime, &binary, &data, args.events, &["--no-snapshots"])?;
         println!(
-            "round={round} cold={} listening_ms={} store_open_ms={} open_ms={}",
+            "round={round} cold={} listening_ms={} store_open_ms={} open_ms={} open_full_replay_ms={}",
             if dropped { "yes" } else { "no" },
             timed.listening.as_millis(),
             timed
                 .store_open_ms
                 .map_or_else(|| "?".to_owned(), |ms| ms.to_string()),
             timed.answered.as_millis(),
+            full.answered.as_millis(),
         );
         if dropped {
             cold = Some(timed.answered);
         } else {
             warm.push(timed.answered);
         }
+        // The full replay ran after the snapshot start: its cache is warm.
+        warm_full.push(full.answered);
     }
     if let Some(cold) = cold {
         println!("cold_open_ms={}", cold.as_millis());
@@ -113,20 +129,62 @@ pub fn run(args: StartArgs) -> Result<(), String> {
     if warm.is_empty() {
         return Err("every round was a cold start; run with --rounds 2 or more".into());
     }
-    warm.sort_unstable();
-    let middle = warm.len() / 2;
-    let median = if warm.len() % 2 == 1 {
-        warm[middle].as_millis()
-    } else {
-        (warm[middle - 1].as_millis() + warm[middle].as_millis()) / 2
-    };
     eprintln!(
-        "no snapshots in this build: every start replays the whole journal, so open_ms and open_full_replay_ms are the same figure (median of {} warm rounds)",
-        warm.len()
+        "open_ms: from the snapshot (median of {} warm rounds); open_full_replay_ms: --no-snapshots (median of {})",
+        warm.len(),
+        warm_full.len()
     );
     println!(
-        "events={} open_ms={median} open_full_replay_ms={median}",
-        args.events
+        "events={} open_ms={} open_full_replay_ms={}",
+        args.events,
+        median(&mut warm),
+        median(&mut warm_full)
+    );
+    Ok(())
+}
+
+/// The median, in ms.
+fn median(times: &mut [Duration]) -> u128 {
+    times.sort_unstable();
+    let middle = times.len() / 2;
+    if times.len() % 2 == 1 {
+        times[middle].as_millis()
+    } else {
+        (times[middle - 1].as_millis() + times[middle].as_millis()) / 2
+    }
+}
+
+/// Makes sure `data` holds the tickets read model's snapshot at `last`: unless it does, a
+/// server that writes one at every publish runs until the file is there.
+fn write_snapshot(
+    runtime: &tokio::runtime::Runtime,
+    binary: &Path,
+    data: &Path,
+    last: u64,
+) -> Result<(), String> {
+    let file = data
+        .join("snapshots")
+        .join("tickets")
+        .join(format!("{last:020}.snap"));
+    if file.exists() {
+        eprintln!("{} exists: starts load it", file.display());
+        return Ok(());
+    }
+    eprintln!("writing the read model's snapshot at position {last}");
+    let started = Instant::now();
+    let extra = ["--snapshot-every-events".to_owned(), "1".to_owned()];
+    let server = ServerProcess::start(binary, data, &extra)?;
+    wait_for_position(runtime, &server, last, started)?;
+    while !file.exists() {
+        if started.elapsed() > START_MAX {
+            return Err(format!("{} did not appear", file.display()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.kill()?;
+    eprintln!(
+        "snapshot written in {} ms (start included)",
+        started.elapsed().as_millis()
     );
     Ok(())
 }
@@ -203,16 +261,37 @@ struct Timed {
     answered: Duration,
 }
 
-/// Starts the server on `data`, waits for a query at position `last` to answer, kills it.
+/// Starts the server on `data` with the `extra` flags, waits for a query at position
+/// `last` to answer, kills it.
 fn time_start(
     runtime: &tokio::runtime::Runtime,
     binary: &Path,
     data: &Path,
     last: u64,
+    extra: &[&str],
 ) -> Result<Timed, String> {
     let started = Instant::now();
-    let server = ServerProcess::start(binary, data, &[])?;
+    let extra: Vec<String> = extra.iter().map(|flag| (*flag).to_owned()).collect();
+    let server = ServerProcess::start(binary, data, &extra)?;
     let listening = started.elapsed();
+    wait_for_position(runtime, &server, last, started)?;
+    let answered = started.elapsed();
+    let store_open_ms = server.log(|log| log.open_ms);
+    server.kill()?;
+    Ok(Timed {
+        listening,
+        store_open_ms,
+        answered,
+    })
+}
+
+/// Waits until `GET /query/v1/ticketStats?after=LAST` answers `200`.
+fn wait_for_position(
+    runtime: &tokio::runtime::Runtime,
+    server: &ServerProcess,
+    last: u64,
+    started: Instant,
+) -> Result<(), String> {
     let target = Target::parse(&server.url())?;
     let path = format!("/query/v1/ticketStats?after={last}");
     runtime.block_on(async {
@@ -231,13 +310,5 @@ fn time_start(
                 }
             }
         }
-    })?;
-    let answered = started.elapsed();
-    let store_open_ms = server.log(|log| log.open_ms);
-    server.kill()?;
-    Ok(Timed {
-        listening,
-        store_open_ms,
-        answered,
     })
 }

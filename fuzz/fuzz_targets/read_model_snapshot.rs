@@ -1,0 +1,45 @@
+//! Feeds arbitrary bytes to the read model snapshot file's decoder
+//! (`writ_query::snapshot::SnapshotHeader::decode`) and to the tickets projection's state
+//! decoder, for both projection versions, whole and as a file's body. They must return
+//! `Err` for anything they do not accept and never panic; a state they accept saves and
+//! loads back equal.
+//!
+//! Run from `fuzz/`: `RUSTC_BOOTSTRAP=1 cargo fuzz run read_model_snapshot corpus/read_model_snapshot seeds/read_model_snapshot`.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use writ_query::Projection;
+use writ_query::snapshot::{Reader, SnapshotHeader, Writer};
+use writ_tickets::read::TicketsProjection;
+
+fn load_and_back(body: &[u8]) {
+    for version in [1, 2] {
+        let projection = TicketsProjection::with_version(version).expect("versions 1 and 2");
+        let mut input = Reader::new(body);
+        let Ok(view) = projection.load(&mut input) else {
+            continue;
+        };
+        if input.finish().is_err() {
+            continue;
+        }
+        let mut out = Writer::new();
+        projection.save(&view, &mut out);
+        let bytes = out.into_vec();
+        let mut again = Reader::new(&bytes);
+        let reloaded = projection
+            .load(&mut again)
+            .expect("a state this build saved loads");
+        again.finish().expect("and is read whole");
+        assert!(reloaded == view);
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok((header, body)) = SnapshotHeader::decode(data) {
+        assert!(header.model.len() <= 255 && header.build.len() <= 255);
+        assert_eq!(header.encode(body), data, "a file decodes only as it was encoded");
+        load_and_back(body);
+    }
+    load_and_back(data);
+});
