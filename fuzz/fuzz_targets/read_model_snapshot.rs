@@ -38,7 +38,11 @@ fn load_and_back(body: &[u8]) {
 fuzz_target!(|data: &[u8]| {
     if let Ok((header, body)) = SnapshotHeader::decode(data) {
         assert!(header.model.len() <= 255 && header.build.len() <= 255);
-        assert_eq!(header.encode(body), data, "a file decodes only as it was encoded");
+        assert_eq!(
+            header.encode(body),
+            data,
+            "a file decodes only as it was encoded"
+        );
         load_and_back(body);
     }
     load_and_back(data);
