@@ -11,7 +11,7 @@
 //! `journal/` in `dedupe/`. A run names sequence numbers of one journal, so keying runs by
 //! their journal's directory makes a switch of `CURRENT` switch the runs with it, at the
 //! same atomic rename: runs of the old journal are never read against the new one, however
-//! a crash falls between the rename and their removal. [`Scoped`] is the storage an engine
+//! a crash falls between the rename and their removal. `Scoped` is the storage an engine
 //! sees: the live journal's directory as its root.
 
 use std::io;
