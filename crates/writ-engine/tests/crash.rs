@@ -28,7 +28,7 @@ fn counters() -> writ_engine::Registry {
 }
 
 mod support;
-use support::{now_ms, submit_now, submit_now_when_idle, wait_until};
+use support::{changed_range, now_ms, submit_now, submit_now_when_idle, wait_until};
 
 /// Small segments, no background preallocation: every sync in a test is one the test
 /// can count (one per batch).
@@ -99,21 +99,6 @@ fn segment(storage: &SimStorage, log: &str) -> PathBuf {
         .max()
         .unwrap_or_else(|| panic!("no segment in {log}: {names:?}"));
     Path::new(log).join(name)
-}
-
-/// The byte range in which two versions of a file differ.
-fn changed_range(before: &[u8], after: &[u8]) -> std::ops::Range<u64> {
-    let len = before.len().max(after.len());
-    let at = |v: &[u8], i: usize| v.get(i).copied().unwrap_or(0);
-    let start = (0..len)
-        .find(|&i| at(before, i) != at(after, i))
-        .expect("files differ");
-    let end = (0..len)
-        .rev()
-        .find(|&i| at(before, i) != at(after, i))
-        .unwrap()
-        + 1;
-    start as u64..end as u64
 }
 
 fn is_poisoned(result: Result<impl std::fmt::Debug, Unavailable>) -> bool {

@@ -12,15 +12,13 @@ use uuid::Uuid;
 use writ_domain::EventDecodeError;
 use writ_domain::model::domain;
 use writ_engine::record::{CommitStatus, JournalRecord, Origin, RecordEvent};
-use writ_engine::{
-    CommandState, CommandStatus, Engine, JOURNAL_DIR, ReadError, Registry, Submission, Submitted,
-};
+use writ_engine::{CommandState, Engine, JOURNAL_DIR, ReadError, Registry};
 use writ_fixtures::people::{self, after, before};
 use writ_log::Log;
 use writ_log::storage::SimStorage;
 
 mod support;
-use support::small_options as options;
+use support::{run_json as run, small_options as options};
 
 fn open_before(storage: &SimStorage) -> Engine {
     let registry = Registry::builder()
@@ -40,27 +38,6 @@ fn open_after(storage: &SimStorage) -> Engine {
     Engine::open(Arc::new(storage.clone()), registry, options())
         .expect("the after build opens")
         .0
-}
-
-fn run(
-    engine: &Engine,
-    id: u128,
-    command: &str,
-    version: Option<u32>,
-    payload: Value,
-) -> CommandStatus {
-    let payload = payload.to_string();
-    let submission = Submission {
-        id: Uuid::from_u128(id),
-        command,
-        version,
-        payload: payload.as_bytes(),
-        expected_version: None,
-    };
-    match engine.submit_command(&submission).expect("submitted") {
-        Submitted::New(pending) => pending.blocking_outcome().expect("an outcome"),
-        Submitted::Duplicate => panic!("command {id} is a duplicate"),
-    }
 }
 
 fn data(event: &writ_engine::RecordedEvent) -> Value {

@@ -32,7 +32,7 @@ use writ_log::storage::SimStorage;
 use writ_log::{LogOptions, TailDamage};
 
 mod support;
-use support::{Alarm, Relay, Relaying, wait_until};
+use support::{Alarm, Relay, Relaying, changed_range, run_json as run, wait_until};
 
 /// The committed fixture of journal record format 3.
 fn journal_v3() -> PathBuf {
@@ -62,27 +62,6 @@ fn registry(people_after: bool) -> Registry {
         builder.domain(domain::<before::People>())
     };
     builder.build().expect("the fixture's domains register")
-}
-
-fn run(
-    engine: &Engine,
-    id: u128,
-    command: &str,
-    version: Option<u32>,
-    payload: Value,
-) -> CommandStatus {
-    let payload = payload.to_string();
-    let submission = Submission {
-        id: Uuid::from_u128(id),
-        command,
-        version,
-        payload: payload.as_bytes(),
-        expected_version: None,
-    };
-    match engine.submit_command(&submission).expect("submitted") {
-        Submitted::New(pending) => pending.blocking_outcome().expect("an outcome"),
-        Submitted::Duplicate => panic!("command {id} is a duplicate"),
-    }
 }
 
 fn succeeded(status: &CommandStatus) {
@@ -260,21 +239,6 @@ fn segment_names(storage: &SimStorage) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-/// The byte range in which two versions of a file differ.
-fn changed_range(before: &[u8], after: &[u8]) -> std::ops::Range<u64> {
-    let len = before.len().max(after.len());
-    let at = |v: &[u8], i: usize| v.get(i).copied().unwrap_or(0);
-    let start = (0..len)
-        .find(|&i| at(before, i) != at(after, i))
-        .expect("the file changed");
-    let end = (0..len)
-        .rev()
-        .find(|&i| at(before, i) != at(after, i))
-        .unwrap()
-        + 1;
-    start as u64..end as u64
 }
 
 /// A fresh directory under the system's temporary directory, removed on drop.

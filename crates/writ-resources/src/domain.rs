@@ -25,7 +25,7 @@ use std::sync::Arc;
 use json_patch::Patch;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use writ_domain::model::{CommandSpec, Decoded, DomainModel, EventSpec, Execution, Executor};
+use writ_domain::model::{CommandSpec, Decoded, DomainModel, Execution, Executor};
 use writ_domain::{CommandError, Failure, Refusal, Rejection};
 
 use crate::kind::{Action, CLAIMED, RELEASED, ResourceType};
@@ -196,18 +196,6 @@ impl DomainModel for ResourceDomain {
 
     fn event_types(&self) -> Vec<String> {
         self.ty.event_types()
-    }
-
-    fn events(&self) -> Vec<EventSpec> {
-        self.ty
-            .event_types()
-            .into_iter()
-            .map(|name| EventSpec {
-                name,
-                version: 1,
-                versions: vec![1],
-            })
-            .collect()
     }
 
     fn decode(

@@ -22,7 +22,7 @@ use writ_domain::model::{domain, process};
 use writ_domain::{
     CommandCatalog, Decision, Domain, Process, Reaction, Refusal, Rejection, event_set,
 };
-use writ_engine::{Engine, EngineOptions, Pending, Registry, Submission, Submitted};
+use writ_engine::{CommandStatus, Engine, EngineOptions, Pending, Registry, Submission, Submitted};
 
 /// The defaults with small log segments and records (a test writes little, and opens
 /// fast).
@@ -354,4 +354,42 @@ pub fn submit_now(engine: &Engine, id: u128, command: &str, payload: &[u8]) -> P
 pub fn submit_now_when_idle(engine: &Engine, id: u128, command: &str, payload: &[u8]) -> Pending {
     wait_until(|| engine.is_idle());
     submit_now(engine, id, command, payload)
+}
+
+/// Submits `command` (at `version`, or its latest) with a JSON payload and waits for its
+/// outcome.
+pub fn run_json(
+    engine: &Engine,
+    id: u128,
+    command: &str,
+    version: Option<u32>,
+    payload: serde_json::Value,
+) -> CommandStatus {
+    let payload = payload.to_string();
+    let submission = Submission {
+        id: uuid::Uuid::from_u128(id),
+        command,
+        version,
+        payload: payload.as_bytes(),
+        expected_version: None,
+    };
+    match engine.submit_command(&submission).expect("submitted") {
+        Submitted::New(pending) => pending.blocking_outcome().expect("an outcome"),
+        Submitted::Duplicate => panic!("command {id} is a duplicate"),
+    }
+}
+
+/// The byte range in which two versions of a file differ.
+pub fn changed_range(before: &[u8], after: &[u8]) -> std::ops::Range<u64> {
+    let len = before.len().max(after.len());
+    let at = |v: &[u8], i: usize| v.get(i).copied().unwrap_or(0);
+    let start = (0..len)
+        .find(|&i| at(before, i) != at(after, i))
+        .expect("the files differ");
+    let end = (0..len)
+        .rev()
+        .find(|&i| at(before, i) != at(after, i))
+        .unwrap()
+        + 1;
+    start as u64..end as u64
 }
