@@ -231,70 +231,46 @@ fn decide(
     Ok(())
 }
 
-/// The build before `Count` was bounded.
-pub mod before {
-    use super::*;
+/// The domain of a build whose `Count` records at most `LIMIT`: the two builds differ in
+/// this constant alone.
+#[derive(Debug)]
+pub struct Build<const LIMIT: u64>;
 
-    /// The before build's domain: any amount counts.
-    #[derive(Debug)]
-    pub struct Tally;
+impl<const LIMIT: u64> Domain for Build<LIMIT> {
+    const NAME: &'static str = NAME;
+    const STREAM_PREFIXES: &'static [&'static str] = &[STREAM_PREFIX];
+    type Command = TallyCommand;
+    type Event = TallyEvent;
+    type State = TallyState;
 
-    impl Domain for Tally {
-        const NAME: &'static str = NAME;
-        const STREAM_PREFIXES: &'static [&'static str] = &[STREAM_PREFIX];
-        type Command = TallyCommand;
-        type Event = TallyEvent;
-        type State = TallyState;
+    fn commands() -> CommandCatalog<TallyCommand> {
+        commands()
+    }
 
-        fn commands() -> CommandCatalog<TallyCommand> {
-            commands()
-        }
+    fn stream(command: &TallyCommand) -> Cow<'_, str> {
+        target(command)
+    }
 
-        fn stream(command: &TallyCommand) -> Cow<'_, str> {
-            target(command)
-        }
+    fn evolve(state: &mut TallyState, event: &TallyEvent) {
+        evolve(state, event)
+    }
 
-        fn evolve(state: &mut TallyState, event: &TallyEvent) {
-            evolve(state, event)
-        }
-
-        fn decide(decision: &mut Decision<'_, Self>, c: &TallyCommand) -> Result<(), Refusal> {
-            decide(decision, c, u64::MAX)
-        }
+    fn decide(decision: &mut Decision<'_, Self>, c: &TallyCommand) -> Result<(), Refusal> {
+        decide(decision, c, LIMIT)
     }
 }
 
-/// The build after `Count` was bounded to [`COUNT_MAX`].
+/// The build before `Count` was bounded.
+pub mod before {
+    /// The before build's domain: any amount counts.
+    pub type Tally = super::Build<{ u64::MAX }>;
+}
+
+/// The build after `Count` was bounded to [`COUNT_MAX`](super::COUNT_MAX).
 pub mod after {
-    use super::*;
-
-    /// The after build's domain: `Count` of more than [`COUNT_MAX`] is rejected.
-    #[derive(Debug)]
-    pub struct Tally;
-
-    impl Domain for Tally {
-        const NAME: &'static str = NAME;
-        const STREAM_PREFIXES: &'static [&'static str] = &[STREAM_PREFIX];
-        type Command = TallyCommand;
-        type Event = TallyEvent;
-        type State = TallyState;
-
-        fn commands() -> CommandCatalog<TallyCommand> {
-            commands()
-        }
-
-        fn stream(command: &TallyCommand) -> Cow<'_, str> {
-            target(command)
-        }
-
-        fn evolve(state: &mut TallyState, event: &TallyEvent) {
-            evolve(state, event)
-        }
-
-        fn decide(decision: &mut Decision<'_, Self>, c: &TallyCommand) -> Result<(), Refusal> {
-            decide(decision, c, COUNT_MAX)
-        }
-    }
+    /// The after build's domain: `Count` of more than [`COUNT_MAX`](super::COUNT_MAX) is
+    /// rejected.
+    pub type Tally = super::Build<{ super::COUNT_MAX }>;
 }
 
 /// Issues `Celebrate` when a `Counted` reaches [`MILESTONE`] from below (both builds).
