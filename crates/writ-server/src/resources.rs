@@ -204,53 +204,74 @@ async fn document(
     Ok((document, id))
 }
 
-/// Submits a resource command and answers `202` once it is durable, or, for a resend of
-/// the same command id, once the first is, with the same body.
-async fn submit(
-    state: &AppState,
-    caller: Option<&Caller>,
-    command: &str,
+/// What every resource write reads from its request before its body: the type's commands
+/// (`404` for an unknown type), the caller, the command id (`Idempotency-Key`) and the
+/// expected version (`If-Match`).
+struct Write {
+    commands: ResourceCommands,
+    caller: Option<Caller>,
     command_id: Uuid,
-    id: String,
-    payload: Value,
     expected_version: Option<u64>,
-) -> Result<Response, ApiError> {
-    // A command the token may not send never reaches the engine: nothing is logged.
-    access::check_command(caller, command)?;
-    let payload = serde_json::to_vec(&payload).expect("a JSON value serializes");
-    let submission = Submission {
-        id: command_id,
-        command,
-        version: None,
-        payload: &payload,
-        expected_version,
-    };
-    // As `POST /update`: decided here when alone in an idle server (see commands.rs).
-    let submitted = if state.alone() {
-        state.engine().submit_now(&submission)?
-    } else {
-        state.engine().submit_command(&submission)?
-    };
-    match submitted {
-        Submitted::New(mut pending) => {
-            pending.accepted().await?;
-        }
-        Submitted::Duplicate => {
-            first_command_status(state, command_id).await?;
-        }
+}
+
+impl Write {
+    fn of(state: &AppState, name: &str, request: &Request) -> Result<Self, ApiError> {
+        let commands = commands(state, name)?;
+        let headers = request.headers();
+        Ok(Self {
+            commands,
+            caller: request.extensions().get::<Caller>().cloned(),
+            command_id: command_id(headers)?,
+            expected_version: expected_version(headers)?,
+        })
     }
-    let mut response = json_response(
-        StatusCode::ACCEPTED,
-        &ResourceAccepted {
-            id,
-            command_id,
-            status: AcceptedState::Accepted,
-        },
-    );
-    response
-        .headers_mut()
-        .insert(header::LOCATION, location(command_id));
-    Ok(response)
+
+    /// Submits `command` for document `id` and answers `202` once it is durable, or, for
+    /// a resend of the same command id, once the first is, with the same body.
+    async fn submit(
+        &self,
+        state: &AppState,
+        command: &str,
+        id: String,
+        payload: Value,
+    ) -> Result<Response, ApiError> {
+        // A command the token may not send never reaches the engine: nothing is logged.
+        access::check_command(self.caller.as_ref(), command)?;
+        let payload = serde_json::to_vec(&payload).expect("a JSON value serializes");
+        let submission = Submission {
+            id: self.command_id,
+            command,
+            version: None,
+            payload: &payload,
+            expected_version: self.expected_version,
+        };
+        // As `POST /update`: decided here when alone in an idle server (see commands.rs).
+        let submitted = if state.alone() {
+            state.engine().submit_now(&submission)?
+        } else {
+            state.engine().submit_command(&submission)?
+        };
+        match submitted {
+            Submitted::New(mut pending) => {
+                pending.accepted().await?;
+            }
+            Submitted::Duplicate => {
+                first_command_status(state, self.command_id).await?;
+            }
+        }
+        let mut response = json_response(
+            StatusCode::ACCEPTED,
+            &ResourceAccepted {
+                id,
+                command_id: self.command_id,
+                status: AcceptedState::Accepted,
+            },
+        );
+        response
+            .headers_mut()
+            .insert(header::LOCATION, location(self.command_id));
+        Ok(response)
+    }
 }
 
 /// Create a document.
@@ -291,24 +312,13 @@ pub(crate) async fn post_resource(
     request: Request,
 ) -> Result<Response, ApiError> {
     let Path(name) = path.map_err(|r| ApiError::malformed(r.body_text()))?;
-    let commands = commands(&state, &name)?;
-    let headers = request.headers().clone();
-    let caller = request.extensions().get::<Caller>().cloned();
-    let command_id = command_id(&headers)?;
-    let expected_version = expected_version(&headers)?;
+    let write = Write::of(&state, &name, &request)?;
     let (document, id) = document(&state, request, None).await?;
-    let id = id.unwrap_or_else(|| writ_domain::derive_id(command_id, 0).to_string());
+    let id = id.unwrap_or_else(|| writ_domain::derive_id(write.command_id, 0).to_string());
     let payload = json!({"id": id, "document": document});
-    submit(
-        &state,
-        caller.as_ref(),
-        &commands.create,
-        command_id,
-        id,
-        payload,
-        expected_version,
-    )
-    .await
+    write
+        .submit(&state, &write.commands.create, id, payload)
+        .await
 }
 
 /// Replace a live document.
@@ -343,23 +353,12 @@ pub(crate) async fn put_resource(
     request: Request,
 ) -> Result<Response, ApiError> {
     let Path((name, id)) = path.map_err(|r| ApiError::malformed(r.body_text()))?;
-    let commands = commands(&state, &name)?;
-    let headers = request.headers().clone();
-    let caller = request.extensions().get::<Caller>().cloned();
-    let command_id = command_id(&headers)?;
-    let expected_version = expected_version(&headers)?;
+    let write = Write::of(&state, &name, &request)?;
     let (document, _) = document(&state, request, Some(&id)).await?;
     let payload = json!({"id": id, "document": document});
-    submit(
-        &state,
-        caller.as_ref(),
-        &commands.replace,
-        command_id,
-        id,
-        payload,
-        expected_version,
-    )
-    .await
+    write
+        .submit(&state, &write.commands.replace, id, payload)
+        .await
 }
 
 /// Patch a live document.
@@ -400,12 +399,9 @@ pub(crate) async fn patch_resource(
     request: Request,
 ) -> Result<Response, ApiError> {
     let Path((name, id)) = path.map_err(|r| ApiError::malformed(r.body_text()))?;
-    let commands = commands(&state, &name)?;
-    let headers = request.headers().clone();
-    let caller = request.extensions().get::<Caller>().cloned();
-    let command_id = command_id(&headers)?;
-    let expected_version = expected_version(&headers)?;
-    let media_type = headers
+    let write = Write::of(&state, &name, &request)?;
+    let media_type = request
+        .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| params::media_type(v).to_ascii_lowercase());
@@ -430,16 +426,9 @@ pub(crate) async fn patch_resource(
             ));
         }
     };
-    submit(
-        &state,
-        caller.as_ref(),
-        &commands.patch,
-        command_id,
-        id,
-        payload,
-        expected_version,
-    )
-    .await
+    write
+        .submit(&state, &write.commands.patch, id, payload)
+        .await
 }
 
 /// Delete a live document. Its id may be created again.
@@ -465,24 +454,14 @@ pub(crate) async fn patch_resource(
 pub(crate) async fn delete_resource(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
     request: Request,
 ) -> Result<Response, ApiError> {
     let Path((name, id)) = path.map_err(|r| ApiError::malformed(r.body_text()))?;
-    let commands = commands(&state, &name)?;
-    let caller = request.extensions().get::<Caller>().cloned();
-    let command_id = command_id(&headers)?;
-    let expected_version = expected_version(&headers)?;
-    submit(
-        &state,
-        caller.as_ref(),
-        &commands.delete,
-        command_id,
-        id.clone(),
-        json!({"id": id}),
-        expected_version,
-    )
-    .await
+    let write = Write::of(&state, &name, &request)?;
+    let payload = json!({"id": id});
+    write
+        .submit(&state, &write.commands.delete, id, payload)
+        .await
 }
 
 /// `?after=` alone.
