@@ -266,7 +266,7 @@ pub mod before {
     pub type Tally = super::Build<{ u64::MAX }>;
 }
 
-/// The build after `Count` was bounded to [`COUNT_MAX`](super::COUNT_MAX).
+/// The build after `Count` was bounded to [`COUNT_MAX`].
 pub mod after {
     /// The after build's domain: `Count` of more than [`COUNT_MAX`](super::COUNT_MAX) is
     /// rejected.
