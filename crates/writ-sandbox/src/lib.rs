@@ -11,6 +11,10 @@
 //!   set of the current model (at most [`VMS_PER_WORKER_MAX`]), and a bounded queue in
 //!   front of them ([`SandboxError::Overloaded`] when full).
 //! - [`SandboxOptions`] bounds time, memory, stack, code, result, pool and queue.
+//! - [`Script`] is the other use of QuickJS: a file compiled once (resource handlers and
+//!   projections) whose functions are called with JSON on the caller's thread,
+//!   deterministically (no clock, no randomness, no state that survives a call, limits
+//!   counted in steps and bytes); see the `script` module's documentation.
 //!
 //! # What code means
 //!
@@ -87,6 +91,7 @@ mod error;
 mod library;
 mod options;
 mod pool;
+mod script;
 mod vm;
 
 pub use budget::{Budget, BudgetExceeded};
@@ -94,3 +99,7 @@ pub use error::{SandboxError, StartError};
 pub use library::{FunctionSpec, Library, LibraryError, RootId};
 pub use options::SandboxOptions;
 pub use pool::{Outcome, Sandbox, SandboxStats, VMS_PER_WORKER_MAX};
+pub use script::{
+    CompileError, GARBAGE_BYTES_MAX, STEP_OPS, Script, ScriptError, ScriptHost, ScriptLimits,
+    ScriptOptions,
+};
