@@ -164,3 +164,166 @@ impl ResourceType {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The seam, with handlers written in Rust against [`Handlers`]: where the writer calls
+    //! them in the order of checks, and what it records of their answers.
+
+    use std::sync::Arc;
+
+    use serde_json::json;
+    use writ_engine::{CommandState, Engine, EngineOptions, Registry, Submission, Submitted};
+    use writ_log::storage::SimStorage;
+
+    use super::*;
+
+    /// `Approve` (also a transition from `pending` to `active`) sets `approvedBy` from the
+    /// payload, or rejects `no_approver`; `Rename` moves the state, which only a
+    /// transition may; `Crash` fails.
+    #[derive(Debug)]
+    struct Approvals;
+
+    impl Handlers for Approvals {
+        fn commands(&self) -> Vec<String> {
+            vec!["Approve".into(), "Rename".into(), "Crash".into()]
+        }
+
+        fn event_types(&self) -> Vec<String> {
+            vec!["UserApproved".into(), "UserRenamed".into()]
+        }
+
+        fn run(
+            &self,
+            verb: &str,
+            _state: &Value,
+            payload: &Value,
+            envelope: &Envelope,
+        ) -> Result<Handled, HandlerError> {
+            let patch = |ops: Value| serde_json::from_value::<Patch>(ops).unwrap();
+            match verb {
+                "Approve" => match payload.get("by") {
+                    Some(by) => Ok(Handled {
+                        event: "UserApproved".into(),
+                        patch: patch(json!([
+                            {"op": "add", "path": "/approvedBy", "value": by},
+                            {"op": "add", "path": "/approvedAt", "value": envelope.recorded_at_ms},
+                        ])),
+                    }),
+                    None => Err(HandlerError::Rejected {
+                        code: "no_approver".into(),
+                        message: "who approves?".into(),
+                    }),
+                },
+                "Rename" => Ok(Handled {
+                    event: "UserRenamed".into(),
+                    patch: patch(json!([{"op": "replace", "path": "/status", "value": "active"}])),
+                }),
+                _ => Err(HandlerError::Failed {
+                    message: "thrown".into(),
+                }),
+            }
+        }
+    }
+
+    #[test]
+    fn the_writer_runs_a_handler_third_and_records_its_patch_with_the_transitions_move() {
+        let dir = std::env::temp_dir().join(format!(
+            "writ-resources-handlers-{}-{}",
+            std::process::id(),
+            line!()
+        ));
+        std::fs::create_dir_all(dir.join("resources")).unwrap();
+        std::fs::create_dir_all(dir.join("machines")).unwrap();
+        std::fs::write(
+            dir.join("resources/users.json"),
+            r#"{"title": "User", "type": "object", "properties": {
+                "name": {"type": "string"}, "status": {"type": "string"},
+                "approvedBy": {"type": "string"}, "approvedAt": {"type": "integer"}}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("machines/users.json"),
+            r#"{"field": "status", "initial": "pending", "transitions": [
+                {"command": "Approve", "from": ["pending"], "to": "active"}]}"#,
+        )
+        .unwrap();
+        let mut set = crate::load(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        // As the loader will set them from handlers/T.js, before the type is finished.
+        let mut ty = Arc::into_inner(set.types.remove(0)).expect("not shared yet");
+        ty.handlers = Some(Arc::new(Approvals));
+        set.types.insert(0, Arc::new(crate::load::finish(ty)));
+
+        let mut registry = Registry::builder();
+        for domain in set.domains() {
+            registry = registry.domain(domain);
+        }
+        let (engine, _) = Engine::open(
+            Arc::new(SimStorage::new()),
+            registry.build().unwrap(),
+            EngineOptions::default(),
+        )
+        .unwrap();
+        let run = |n: u128, command: &str, payload: Value| {
+            let payload = payload.to_string();
+            let Submitted::New(pending) = engine
+                .submit_command(&Submission {
+                    id: uuid::Uuid::from_u128(n),
+                    command,
+                    version: None,
+                    payload: payload.as_bytes(),
+                    expected_version: None,
+                })
+                .unwrap()
+            else {
+                panic!("fresh")
+            };
+            pending.blocking_outcome().unwrap()
+        };
+        let code = |state: &CommandState| match state {
+            CommandState::Rejected { code, .. } => code.clone(),
+            CommandState::Failed { .. } => "(failed)".to_owned(),
+            other => format!("{other:?}"),
+        };
+        run(
+            1,
+            "CreateUser",
+            json!({"id": "u1", "document": {"name": "Ann"}}),
+        );
+        // The handler's own code comes before the machine's: a rejection from it wins.
+        assert_eq!(
+            code(&run(2, "ApproveUser", json!({"id": "u1"})).state),
+            "no_approver"
+        );
+        assert_eq!(
+            code(&run(3, "CrashUser", json!({"id": "u1"})).state),
+            "(failed)"
+        );
+        // A handler's command that is no transition may not move the field.
+        assert_eq!(
+            code(&run(4, "RenameUser", json!({"id": "u1"})).state),
+            "invalid_transition"
+        );
+        let approved = run(5, "ApproveUser", json!({"id": "u1", "by": "boss"}));
+        assert_eq!(approved.state, CommandState::Succeeded);
+        assert_eq!(approved.events[0].event_type, "UserApproved");
+        let events = engine.read_stream("users-u1", 2, 1).unwrap();
+        let data: Value = serde_json::from_slice(&events[0].data).unwrap();
+        let ops = data["patch"].as_array().unwrap();
+        assert_eq!(
+            ops[0],
+            json!({"op": "add", "path": "/approvedBy", "value": "boss"})
+        );
+        // The transition's move is part of the recorded patch.
+        assert_eq!(
+            ops[2],
+            json!({"op": "add", "path": "/status", "value": "active"})
+        );
+        // Now active: Approve does not leave it, and the handler ran first.
+        assert_eq!(
+            code(&run(6, "ApproveUser", json!({"id": "u1", "by": "boss"})).state),
+            "invalid_transition"
+        );
+    }
+}

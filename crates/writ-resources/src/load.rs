@@ -273,7 +273,7 @@ fn read_json(file: &Path) -> Result<Value, LoadError> {
 }
 
 /// The type with the event types its read model applies: those of its documents' streams.
-fn finish(mut ty: ResourceType) -> ResourceType {
+pub(crate) fn finish(mut ty: ResourceType) -> ResourceType {
     let mut events: Vec<String> = Action::ALL.iter().map(|a| ty.event(*a)).collect();
     for event in ty.custom_events() {
         if !events.contains(&event) {
