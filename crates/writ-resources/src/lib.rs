@@ -53,23 +53,33 @@
 //! assert!(matches!(second.state, writ_engine::CommandState::Rejected { ref code, .. } if code == "not_unique"));
 //! ```
 
+mod custom;
 mod domain;
 mod kind;
 mod load;
+mod machine;
 mod read;
+mod rules;
 
 use std::sync::Arc;
 
-use writ_domain::model::DomainModel;
+use writ_domain::model::{DomainModel, ProcessModel};
 use writ_query::ReadModelSpec;
 
+pub use crate::custom::{Handled, HandlerError, Handlers};
 pub use crate::domain::codes;
 pub use crate::kind::{Action, ID_BYTES_MAX, ID_PATTERN, ResourceType, VIOLATIONS_MAX};
 pub use crate::load::{
     DRAFT_2020_12, LoadError, NAME_BYTES_MAX, Neighbours, RESERVED_NAMES, ResourceSet,
     UNIQUE_FIELD_BYTES_MAX, UNSUPPORTED_DIRS, load,
 };
+pub use crate::machine::{
+    AFTER_SECONDS_MAX, Machine, STATE_BYTES_MAX, TRANSITIONS_MAX, Transition, parse_duration,
+};
 pub use crate::read::{Documents, Found, PAGING};
+pub use crate::rules::{
+    CODE_BYTES_MAX, MESSAGE_BYTES_MAX, REQUIRE_DEPTH_MAX, RESERVED_CODES, RULES_MAX, Rules,
+};
 
 impl ResourceSet {
     /// Each type as a domain for the engine's registry, by name order.
@@ -85,5 +95,30 @@ impl ResourceSet {
     /// Each type's read model, by name order (named after its type).
     pub fn read_models(&self) -> Vec<ReadModelSpec> {
         self.types.iter().map(read::read_model).collect()
+    }
+
+    /// The domain of type `ty`.
+    pub fn domain(ty: &Arc<ResourceType>) -> Arc<dyn DomainModel> {
+        Arc::new(domain::ResourceDomain { ty: Arc::clone(ty) })
+    }
+
+    /// The read model of type `ty`.
+    pub fn read_model(ty: &Arc<ResourceType>) -> ReadModelSpec {
+        read::read_model(ty)
+    }
+
+    /// The process that fires the `after` transitions of type `ty`'s machine
+    /// (`machine:{T}`), if it has any: register it beside the type's domain, or those
+    /// transitions never fire on their own.
+    pub fn timers(ty: &Arc<ResourceType>) -> Option<Arc<dyn ProcessModel>> {
+        ty.machine
+            .as_ref()
+            .filter(|m| m.has_timers())
+            .map(|_| Arc::new(machine::MachineTimers::new(Arc::clone(ty))) as Arc<dyn ProcessModel>)
+    }
+
+    /// The timers' processes of every type that has `after` transitions, by name order.
+    pub fn processes(&self) -> Vec<Arc<dyn ProcessModel>> {
+        self.types.iter().filter_map(Self::timers).collect()
     }
 }
