@@ -3,8 +3,11 @@
 //!
 //! - [`load`] reads and checks an app directory whole: names, schemas (compiled with
 //!   formats asserted), `title`, `x-writ-unique`; every refusal ([`LoadError`]) names the
-//!   file and the place. What this build does not serve yet (`rules/`, `machines/`,
-//!   `handlers/`, `projections/`, `migrations/`) is refused, never ignored.
+//!   file and the place. What this build does not serve yet (`projections/`,
+//!   `migrations/`) is refused, never ignored.
+//! - `handlers/T.js` ([`ScriptHandlers`]): custom commands in JavaScript, compiled at load
+//!   and run by the writer in writ-sandbox's deterministic script engine; see the
+//!   `handlers` module.
 //! - Each [`ResourceType`] is a domain built at run time ([`ResourceSet::domains`]), seen by
 //!   the engine through the same seam as compiled domains
 //!   ([`writ_domain::model::DomainModel`]): streams `T-{id}`, commands `Create{Title}`,
@@ -55,6 +58,7 @@
 
 mod custom;
 mod domain;
+mod handlers;
 mod kind;
 mod load;
 mod machine;
@@ -68,6 +72,7 @@ use writ_query::ReadModelSpec;
 
 pub use crate::custom::{Handled, HandlerError, Handlers};
 pub use crate::domain::codes;
+pub use crate::handlers::{HANDLER_LIMITS, ScriptHandlers};
 pub use crate::kind::{Action, ID_BYTES_MAX, ID_PATTERN, ResourceType, VIOLATIONS_MAX};
 pub use crate::load::{
     DRAFT_2020_12, LoadError, NAME_BYTES_MAX, Neighbours, RESERVED_NAMES, ResourceSet,

@@ -31,8 +31,7 @@ pub const UNIQUE_FIELD_BYTES_MAX: usize = 128;
 
 /// What an app directory may hold that this build does not serve yet: each is refused at
 /// startup, never ignored.
-pub const UNSUPPORTED_DIRS: [(&str, &str); 3] = [
-    ("handlers", "custom command handlers in JavaScript"),
+pub const UNSUPPORTED_DIRS: [(&str, &str); 2] = [
     ("projections", "projections in JavaScript"),
     ("migrations", "document migrations"),
 ];
@@ -117,6 +116,24 @@ pub enum LoadError {
         /// What is wrong.
         detail: String,
     },
+    /// A script (`handlers/T.js`, `projections/P.js`) does not compile, its top level
+    /// throws or breaks a limit, or it declares what it may not (a handler named after a
+    /// type's own command).
+    #[error("{}{}: {detail}", file.display(), match (line, column) {
+        (Some(line), Some(column)) => format!(":{line}:{column}"),
+        (Some(line), None) => format!(":{line}"),
+        _ => String::new(),
+    })]
+    Script {
+        /// The file.
+        file: PathBuf,
+        /// The line of the place, from 1, when known.
+        line: Option<u32>,
+        /// The column of the place, from 1, when known.
+        column: Option<u32>,
+        /// What is wrong.
+        detail: String,
+    },
     /// The type clashes with another type or with a domain served beside it (a name, a
     /// title, a stream prefix, a command).
     #[error("{}: {detail}", file.display())]
@@ -135,11 +152,12 @@ pub struct ResourceSet {
 }
 
 /// Loads and checks every `resources/T.json` of the app directory `dir`, by name order,
-/// with its `machines/T.json` and `rules/T.json` if any (see the `machine` and `rules`
-/// modules). Refuses a directory that holds `handlers/`, `projections/` or `migrations/`
-/// (this build does not serve them yet), a file of `machines/` or `rules/` that is not
-/// `T.json` for a type `T` of `resources/`, a machine or rules that do not check
-/// ([`LoadError::Definition`], with the place), a file of `resources/` not named
+/// with its `handlers/T.js`, `machines/T.json` and `rules/T.json` if any (see the
+/// `handlers`, `machine` and `rules` modules). Refuses a directory that holds
+/// `projections/` or `migrations/` (this build does not serve them yet), a file of
+/// `handlers/`, `machines/` or `rules/` that is not `T.js` or `T.json` for a type `T` of
+/// `resources/`, handlers that do not compile ([`LoadError::Script`], with the place), a
+/// machine or rules that do not check ([`LoadError::Definition`], with the place), a file of `resources/` not named
 /// `T.json` with `T` a type name (`[a-z][a-z0-9]*`, not one of [`RESERVED_NAMES`]), and a
 /// schema that is not a valid draft 2020-12 schema with a `title` naming commands
 /// (`[A-Z][A-Za-z0-9]*`), a root `"type": "object"`, known formats, and an `x-writ-unique`
@@ -193,6 +211,8 @@ pub fn load(dir: &Path) -> Result<ResourceSet, LoadError> {
             dir: dir.to_owned(),
         });
     }
+    // Before rules, which may name the handlers' commands.
+    crate::handlers::attach(dir, &mut types)?;
     for (sub, what) in [("machines", "machine"), ("rules", "rules")] {
         for file in definitions(dir, sub, &types, what)? {
             let Some(ty) = types

@@ -509,9 +509,12 @@ fn a_bad_app_directory_is_refused_naming_the_file_and_the_place() {
             "resources/people.json",
         ),
         (
-            vec![("resources/users.json", ok), ("handlers/users.js", "")],
-            "handlers",
-            "does not support custom command handlers",
+            vec![
+                ("resources/users.json", ok),
+                ("handlers/users.js", "function ("),
+            ],
+            "handlers/users.js:1:",
+            "SyntaxError",
         ),
         (
             vec![("resources/users.json", ok), ("projections/p.js", "")],
