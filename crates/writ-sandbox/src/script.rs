@@ -333,8 +333,43 @@ struct Shared {
     members: Members,
 }
 
-/// Per binding a script declares, its function names.
-type Members = Vec<(String, Vec<String>)>;
+/// Per binding a script declares, its functions.
+type Members = Vec<(String, Vec<Member>)>;
+
+/// A function of a binding (`queries.userProfile`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Its name: `userProfile`.
+    pub name: String,
+    /// The names its first parameter destructures, in order (`userProfile({id, limit})`
+    /// gives `id`, `limit`); empty when the first parameter is not an object pattern.
+    pub params: Vec<String>,
+}
+
+/// The names the first parameter of a function's source text destructures.
+fn destructured(text: &str) -> Vec<String> {
+    let Some(open) = text.find('(') else {
+        return Vec::new();
+    };
+    let rest = text[open + 1..].trim_start();
+    let Some(pattern) = rest.strip_prefix('{') else {
+        return Vec::new();
+    };
+    let Some(close) = pattern.find('}') else {
+        return Vec::new();
+    };
+    pattern[..close]
+        .split(',')
+        .filter_map(|part| {
+            let name: String = part
+                .trim()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '$')
+                .collect();
+            (!name.is_empty()).then_some(name)
+        })
+        .collect()
+}
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -411,7 +446,7 @@ impl Script {
 
     /// The functions of binding `binding` (one of [`ScriptOptions::bindings`]), or None if
     /// the script does not declare it.
-    pub fn members(&self, binding: &str) -> Option<&[String]> {
+    pub fn members(&self, binding: &str) -> Option<&[Member]> {
         self.shared
             .members
             .iter()
@@ -435,7 +470,7 @@ impl Script {
                 .any(|function| function == name),
             Some((binding, member)) => self
                 .members(binding)
-                .is_some_and(|members| members.iter().any(|known| known == member)),
+                .is_some_and(|members| members.iter().any(|known| known.name == member)),
         };
         if !known {
             return Err(ScriptError::NoFunction {
@@ -878,13 +913,23 @@ fn discover(
             let probe = format!(
                 "(typeof {binding} === 'object' && {binding} !== null) ? \
                  Object.keys({binding}).filter((key) => typeof {binding}[key] === 'function') \
-                 : null"
+                 .map((key) => [key, String({binding}[key])]) : null"
             );
-            let names: Option<Vec<String>> = ctx
+            let found: Option<Vec<Vec<String>>> = ctx
                 .eval(probe)
                 .map_err(|error| thrown(&ctx, error, file, limits))?;
-            if let Some(names) = names {
-                members.push((binding.clone(), names));
+            if let Some(found) = found {
+                let functions = found
+                    .into_iter()
+                    .filter_map(|pair| match <[String; 2]>::try_from(pair) {
+                        Ok([name, text]) => Some(Member {
+                            params: destructured(&text),
+                            name,
+                        }),
+                        Err(_) => None,
+                    })
+                    .collect();
+                members.push((binding.clone(), functions));
             }
         }
         Ok((functions, members))

@@ -7,7 +7,9 @@ use std::{
 };
 
 use serde_json::{Value, json};
-use writ_sandbox::{CompileError, Script, ScriptError, ScriptHost, ScriptLimits, ScriptOptions};
+use writ_sandbox::{
+    CompileError, Member, Script, ScriptError, ScriptHost, ScriptLimits, ScriptOptions,
+};
 
 fn compile(source: &str) -> Script {
     Script::compile("handlers/test.js", source, ScriptOptions::handler()).unwrap()
@@ -235,14 +237,26 @@ fn functions_and_binding_members_are_listed_and_callable() {
         "projections/p.js",
         "function UserCreated(event, ctx) {}\n\
          function helper() {}\n\
-         const queries = { userProfile(params) { return {id: params.id, helped: typeof helper}; } };\n",
+         const queries = {\n\
+           userProfile({id}) { return {id, helped: typeof helper}; },\n\
+           all: function (args, ctx) { return []; },\n\
+         };\n",
         options,
     )
     .unwrap();
     assert_eq!(script.functions(), ["UserCreated", "helper"]);
     assert_eq!(
-        script.members("queries"),
-        Some(&["userProfile".to_owned()][..])
+        script.members("queries").unwrap(),
+        [
+            Member {
+                name: "userProfile".into(),
+                params: vec!["id".into()]
+            },
+            Member {
+                name: "all".into(),
+                params: vec![]
+            }
+        ]
     );
     assert_eq!(
         script
