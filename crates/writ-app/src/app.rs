@@ -386,6 +386,22 @@ impl App {
                 }
                 modules.push(module);
             }
+            // The app's projections read the events of every domain and type served.
+            let known: Vec<String> = modules
+                .iter()
+                .flat_map(|module| module.domain.event_types())
+                .collect();
+            resources.check_projection_events(&known)?;
+            // Listed under the app's first type (there is one: an app without types is
+            // refused when it loads).
+            if let Some(first) = modules
+                .iter_mut()
+                .find(|module| resources.resource_type(module.name()).is_some())
+            {
+                for spec in resources.projection_read_models() {
+                    first.read_models.push(spec);
+                }
+            }
         }
         let mut registry = Registry::builder();
         let mut specs: Vec<ReadModelSpec> = Vec::new();

@@ -3,11 +3,14 @@
 //!
 //! - [`load`] reads and checks an app directory whole: names, schemas (compiled with
 //!   formats asserted), `title`, `x-writ-unique`; every refusal ([`LoadError`]) names the
-//!   file and the place. What this build does not serve yet (`projections/`,
-//!   `migrations/`) is refused, never ignored.
+//!   file and the place. What this build does not serve yet (`migrations/`) is refused,
+//!   never ignored.
 //! - `handlers/T.js` ([`ScriptHandlers`]): custom commands in JavaScript, compiled at load
 //!   and run by the writer in writ-sandbox's deterministic script engine; see the
 //!   `handlers` module.
+//! - `projections/P.js` ([`ScriptProjection`]): read models without compiled code, named
+//!   tables of JSON documents changed by a function per event type and read by named
+//!   queries ([`ResourceSet::projection_read_models`]); see the `projections` module.
 //! - Each [`ResourceType`] is a domain built at run time ([`ResourceSet::domains`]), seen by
 //!   the engine through the same seam as compiled domains
 //!   ([`writ_domain::model::DomainModel`]): streams `T-{id}`, commands `Create{Title}`,
@@ -62,6 +65,7 @@ mod handlers;
 mod kind;
 mod load;
 mod machine;
+mod projections;
 mod read;
 mod rules;
 
@@ -80,6 +84,9 @@ pub use crate::load::{
 };
 pub use crate::machine::{
     AFTER_SECONDS_MAX, Machine, STATE_BYTES_MAX, TRANSITIONS_MAX, Transition, parse_duration,
+};
+pub use crate::projections::{
+    KEY_BYTES_MAX, PROJECTION_LIMITS, QUERY_VERSION, ScriptProjection, TABLE_ROWS_MAX, Tables,
 };
 pub use crate::read::{Documents, Found, PAGING};
 pub use crate::rules::{

@@ -31,10 +31,7 @@ pub const UNIQUE_FIELD_BYTES_MAX: usize = 128;
 
 /// What an app directory may hold that this build does not serve yet: each is refused at
 /// startup, never ignored.
-pub const UNSUPPORTED_DIRS: [(&str, &str); 2] = [
-    ("projections", "projections in JavaScript"),
-    ("migrations", "document migrations"),
-];
+pub const UNSUPPORTED_DIRS: [(&str, &str); 1] = [("migrations", "document migrations")];
 
 /// The draft every schema is read as, and the only `$schema` a schema may name.
 pub const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
@@ -149,12 +146,16 @@ pub enum LoadError {
 #[derive(Debug, Clone)]
 pub struct ResourceSet {
     pub(crate) types: Vec<Arc<ResourceType>>,
+    /// `projections/P.js`, by name order.
+    pub(crate) projections: Vec<Arc<crate::projections::ScriptProjection>>,
 }
 
 /// Loads and checks every `resources/T.json` of the app directory `dir`, by name order,
 /// with its `handlers/T.js`, `machines/T.json` and `rules/T.json` if any (see the
-/// `handlers`, `machine` and `rules` modules). Refuses a directory that holds
-/// `projections/` or `migrations/` (this build does not serve them yet), a file of
+/// `handlers`, `machine` and `rules` modules), and its `projections/P.js` (see the
+/// `projections` module). Refuses a directory that holds `migrations/` (this build does
+/// not serve them yet), a file of `projections/` not named `P.js` for a name as types
+/// have, a file of
 /// `handlers/`, `machines/` or `rules/` that is not `T.js` or `T.json` for a type `T` of
 /// `resources/`, handlers that do not compile ([`LoadError::Script`], with the place), a
 /// machine or rules that do not check ([`LoadError::Definition`], with the place), a file of `resources/` not named
@@ -232,8 +233,11 @@ pub fn load(dir: &Path) -> Result<ResourceSet, LoadError> {
             }
         }
     }
+    let names: Vec<&str> = types.iter().map(|t| t.name).collect();
+    let projections = crate::projections::load_all(dir, &names)?;
     Ok(ResourceSet {
         types: types.into_iter().map(|ty| Arc::new(finish(ty))).collect(),
+        projections,
     })
 }
 

@@ -517,9 +517,15 @@ fn a_bad_app_directory_is_refused_naming_the_file_and_the_place() {
             "SyntaxError",
         ),
         (
-            vec![("resources/users.json", ok), ("projections/p.js", "")],
-            "projections",
-            "does not support projections",
+            vec![
+                ("resources/users.json", ok),
+                (
+                    "projections/p.js",
+                    "function UserCreated(event, ctx) {\n  ctx.put('t', ;\n}\n",
+                ),
+            ],
+            "projections/p.js:2:",
+            "SyntaxError",
         ),
         (
             vec![("resources/users.json", ok), ("migrations/users.js", "")],

@@ -1,0 +1,459 @@
+//! `projections/P.js`: read models without compiled code, each a [`ReadModelSpec`] named `P`
+//! (version 1) whose state is named tables of JSON documents, changed event by event by the
+//! file's functions and read by its named queries, in writ-sandbox's deterministic
+//! [`Script`] engine. Rebuilt from the log at every start like every read model.
+//!
+//! # What the file declares
+//!
+//! - **Event functions.** Every top-level `function` whose name begins with an uppercase
+//!   letter is applied to the events of that type, of any domain or resource type:
+//!   `function UserCreated(event, ctx)`, `function OrderPaid(event, ctx)`. A name that is no
+//!   event type of the server stops it at startup. Other functions (`function
+//!   applyPatch(doc, ops)`) are helpers.
+//! - **Queries.** `const queries = { userProfile({id}, ctx) {...} }`: each function of the
+//!   top-level `queries` object is a named query of query API version 1
+//!   (`/query/v1/userProfile?id=`, and `userProfile({id})` or `userProfile(id)` in query
+//!   code). Its parameters are the names its first parameter destructures (`{id}`); it
+//!   answers JSON, or `null` for `404`.
+//!
+//! `event` is `{type, stream, id, position, version, recordedAt, commandId, correlationId,
+//! data}`: `id` is the stream's name after its first `-` (`users-u1` gives `u1`, the
+//! document's id for a resource type's events), `recordedAt` RFC 3339 in UTC. `ctx` has
+//! `ctx.get(table, key)` (the document, or `null`), `ctx.put(table, key, doc)` and
+//! `ctx.delete(table, key)`; tables and keys are strings, documents JSON. Queries have
+//! `ctx.get` only: `put` and `delete` throw there. What a function returns is ignored.
+//!
+//! An event function that throws or breaks a limit changes nothing (its puts are undone)
+//! and the event is skipped, as a compiled projection's inconsistent event is: the read
+//! model's status shows it. Each table holds at most [`TABLE_ROWS_MAX`] documents.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use imbl::OrdMap;
+use serde_json::{Map, Value, json};
+use writ_query::{
+    ApplyError, Args, Projection, QueryCatalog, QueryError, ReadModelSpec, RecordedEvent,
+};
+use writ_sandbox::{CompileError, Script, ScriptHost, ScriptLimits, ScriptOptions};
+
+use crate::load::LoadError;
+
+/// The limits of one call of a projection's function: as a handler's.
+pub const PROJECTION_LIMITS: ScriptLimits = crate::handlers::HANDLER_LIMITS;
+
+/// Most documents one table of a projection holds; a `put` beyond throws.
+pub const TABLE_ROWS_MAX: usize = 10_000_000;
+
+/// Longest table name or key, in bytes.
+pub const KEY_BYTES_MAX: usize = 1_024;
+
+/// The query API version a projection's queries are.
+pub const QUERY_VERSION: u32 = 1;
+
+/// A projection's state: its tables, by name, each its documents by key, in key order.
+/// Cheap to clone (persistent maps).
+#[derive(Debug, Clone, Default)]
+pub struct Tables {
+    tables: OrdMap<Arc<str>, OrdMap<Arc<str>, Arc<Value>>>,
+}
+
+impl Tables {
+    /// The document `key` of table `table`.
+    pub fn get(&self, table: &str, key: &str) -> Option<&Value> {
+        self.tables
+            .get(table)
+            .and_then(|rows| rows.get(key))
+            .map(|doc| &**doc)
+    }
+
+    /// How many documents table `table` holds.
+    pub fn len(&self, table: &str) -> usize {
+        self.tables.get(table).map_or(0, OrdMap::len)
+    }
+}
+
+/// A compiled `projections/P.js`.
+#[derive(Debug)]
+pub struct ScriptProjection {
+    name: &'static str,
+    /// The file, for messages.
+    file: std::path::PathBuf,
+    script: Script,
+    /// The event types it applies (its uppercase functions), leaked once per load.
+    events: &'static [&'static str],
+    /// Its source, for the places of its functions in messages.
+    source: String,
+}
+
+impl ScriptProjection {
+    /// Reads and compiles `file` as projection `name` (shown in messages as `label`, e.g.
+    /// `projections/profiles.js`).
+    pub fn load(file: &Path, label: &str, name: &'static str) -> Result<Self, LoadError> {
+        let source = std::fs::read_to_string(file).map_err(|source| LoadError::Read {
+            path: file.to_owned(),
+            source,
+        })?;
+        let script = compile(label, &source).map_err(|error| LoadError::Script {
+            file: file.to_owned(),
+            line: error.line,
+            column: error.column,
+            detail: error.message,
+        })?;
+        let events: Vec<&'static str> = script
+            .functions()
+            .iter()
+            .filter(|f| f.bytes().next().is_some_and(|b| b.is_ascii_uppercase()))
+            .map(|f| &*Box::leak(f.clone().into_boxed_str()))
+            .collect();
+        Ok(Self {
+            name,
+            file: file.to_owned(),
+            script,
+            events: Box::leak(events.into_boxed_slice()),
+            source,
+        })
+    }
+
+    /// The projection's name: `P`.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The file it was loaded from.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// The event types it applies.
+    pub fn event_types(&self) -> &'static [&'static str] {
+        self.events
+    }
+
+    /// Its queries' names, with their parameters.
+    pub fn queries(&self) -> Vec<(String, Vec<String>)> {
+        self.script
+            .members("queries")
+            .unwrap_or_default()
+            .iter()
+            .map(|member| (member.name.clone(), member.params.clone()))
+            .collect()
+    }
+
+    /// Refuses an event function whose name is none of `known` (the event types of the
+    /// domains and types served), naming the file and the function's place.
+    pub fn check_events(&self, known: &[String]) -> Result<(), LoadError> {
+        for event in self.events {
+            if !known.iter().any(|k| k == event) {
+                let needle = format!("function {event}");
+                let at = self.source.find(&needle).unwrap_or(0);
+                let before = &self.source[..at];
+                let line = before.matches('\n').count() + 1;
+                let column = at - before.rfind('\n').map_or(0, |n| n + 1) + 1;
+                return Err(LoadError::Script {
+                    file: self.file.clone(),
+                    line: u32::try_from(line).ok(),
+                    column: u32::try_from(column).ok(),
+                    detail: format!(
+                        "function {event} names no event type of the domains and resource types served (functions whose names begin with an uppercase letter apply the events of that type; name a helper in lowercase)"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The read model: the projection, and its queries in query API version 1.
+    pub fn read_model(self: &Arc<Self>) -> ReadModelSpec {
+        let mut catalog = QueryCatalog::<Tables>::new();
+        for (query, params) in self.queries() {
+            let params: Vec<&str> = params.iter().map(String::as_str).collect();
+            let projection = Arc::clone(self);
+            let function = format!("queries.{query}");
+            catalog.version(QUERY_VERSION).query(
+                &query,
+                &params,
+                move |tables: &Tables, args: &Args<'_>| projection.answer(&function, tables, args),
+            );
+        }
+        ReadModelSpec::new(
+            Applier {
+                projection: Arc::clone(self),
+            },
+            catalog,
+        )
+    }
+
+    fn answer(
+        &self,
+        function: &str,
+        tables: &Tables,
+        args: &Args<'_>,
+    ) -> Result<Value, QueryError> {
+        let host = Arc::new(Host {
+            tables: Mutex::new(tables.clone()),
+            writable: false,
+        });
+        let answer = self
+            .script
+            .call(
+                function,
+                &[Value::Object(args.map().clone()), json!({})],
+                Some(host),
+            )
+            .map_err(|error| QueryError::Failed {
+                detail: format!("{}: {function}: {error}", self.file.display()),
+            })?;
+        if answer.is_null() {
+            return Err(QueryError::not_found(format!(
+                "{} answered null",
+                function.trim_start_matches("queries.")
+            )));
+        }
+        args.charge(&answer)?;
+        Ok(answer)
+    }
+}
+
+fn compile(label: &str, source: &str) -> Result<Script, CompileError> {
+    Script::compile(
+        label,
+        source,
+        ScriptOptions {
+            limits: PROJECTION_LIMITS,
+            reject: false,
+            host_methods: vec!["get".into(), "put".into(), "delete".into()],
+            bindings: vec!["queries".into()],
+        },
+    )
+}
+
+/// What `ctx.get`, `ctx.put` and `ctx.delete` reach during one call: the tables, moved in
+/// for the call and taken back after.
+struct Host {
+    tables: Mutex<Tables>,
+    writable: bool,
+}
+
+fn key_of(args: &[Value], at: usize, what: &str) -> Result<Arc<str>, String> {
+    match args.get(at) {
+        Some(Value::String(key)) if !key.is_empty() && key.len() <= KEY_BYTES_MAX => {
+            Ok(key.as_str().into())
+        }
+        other => Err(format!(
+            "the {what} is a string of 1 to {KEY_BYTES_MAX} bytes, not {}",
+            other.map_or("nothing".to_owned(), Value::to_string)
+        )),
+    }
+}
+
+impl ScriptHost for Host {
+    fn call(&self, method: &str, args: Vec<Value>) -> Result<Value, String> {
+        let table = key_of(&args, 0, "table")?;
+        let key = key_of(&args, 1, "key")?;
+        let mut tables = self.tables.lock().map_err(|_| "the tables are poisoned")?;
+        if method != "get" && !self.writable {
+            return Err(format!("ctx.{method}: queries only read (ctx.get)"));
+        }
+        match method {
+            "get" => Ok(tables.get(&table, &key).cloned().unwrap_or(Value::Null)),
+            "put" => {
+                let document = args.get(2).cloned().unwrap_or(Value::Null);
+                let rows = tables.tables.entry(table).or_default();
+                if rows.len() >= TABLE_ROWS_MAX && !rows.contains_key(&key) {
+                    return Err(format!(
+                        "ctx.put: a table holds at most {TABLE_ROWS_MAX} documents"
+                    ));
+                }
+                rows.insert(key, Arc::new(document));
+                Ok(Value::Null)
+            }
+            "delete" => {
+                if let Some(rows) = tables.tables.get_mut(&table) {
+                    rows.remove(&key);
+                    if rows.is_empty() {
+                        tables.tables.remove(&table);
+                    }
+                }
+                Ok(Value::Null)
+            }
+            other => Err(format!("ctx.{other} is not a method")),
+        }
+    }
+}
+
+/// The [`Projection`] of a [`ScriptProjection`].
+#[derive(Debug, Clone)]
+struct Applier {
+    projection: Arc<ScriptProjection>,
+}
+
+impl Projection for Applier {
+    type State = Tables;
+    type Decoded = Value;
+
+    fn name(&self) -> &'static str {
+        self.projection.name
+    }
+
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn event_types(&self) -> &[&'static str] {
+        self.projection.events
+    }
+
+    fn initial_state(&self) -> Tables {
+        Tables::default()
+    }
+
+    fn decode(&self, event: &RecordedEvent) -> Result<Value, ApplyError> {
+        let data: Value =
+            serde_json::from_slice(&event.data).map_err(|e| ApplyError::InvalidData {
+                detail: format!("event {}: {e}", event.position),
+            })?;
+        let mut body = Map::new();
+        body.insert("type".into(), json!(event.event_type));
+        body.insert("stream".into(), json!(event.stream));
+        body.insert(
+            "id".into(),
+            event
+                .stream
+                .split_once('-')
+                .map_or(Value::Null, |(_, id)| json!(id)),
+        );
+        body.insert("position".into(), json!(event.position));
+        body.insert("version".into(), json!(event.version));
+        body.insert(
+            "recordedAt".into(),
+            json!(writ_query::rfc3339::format_millis(event.recorded_at_ms)),
+        );
+        body.insert("commandId".into(), json!(event.command_id.to_string()));
+        body.insert(
+            "correlationId".into(),
+            json!(event.correlation_id.to_string()),
+        );
+        body.insert("data".into(), data);
+        Ok(Value::Object(body))
+    }
+
+    fn apply(
+        &self,
+        state: &mut Tables,
+        event: &RecordedEvent,
+        decoded: Value,
+    ) -> Result<(), ApplyError> {
+        let host = Arc::new(Host {
+            tables: Mutex::new(state.clone()),
+            writable: true,
+        });
+        let outcome = self.projection.script.call(
+            &event.event_type,
+            &[decoded, json!({})],
+            Some(Arc::clone(&host) as Arc<dyn ScriptHost>),
+        );
+        match outcome {
+            Ok(_) => {
+                let tables = host.tables.lock().map_err(|_| ApplyError::Inconsistent {
+                    detail: "the tables are poisoned".into(),
+                })?;
+                *state = tables.clone();
+                Ok(())
+            }
+            // Nothing it put is kept: `state` was not touched.
+            Err(error) => Err(ApplyError::Inconsistent {
+                detail: format!(
+                    "{}: {}: {}",
+                    self.projection.file.display(),
+                    event.event_type,
+                    error
+                ),
+            }),
+        }
+    }
+}
+
+/// Compiles `dir/projections/P.js` for each file there; refuses a file that is not
+/// `P.js` with `P` a name as types have (`[a-z][a-z0-9]*`, not reserved), or one named
+/// after a type.
+pub(crate) fn load_all(
+    dir: &Path,
+    type_names: &[&str],
+) -> Result<Vec<Arc<ScriptProjection>>, LoadError> {
+    let path = dir.join("projections");
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let read = |source| LoadError::Read {
+        path: path.clone(),
+        source,
+    };
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&path)
+        .map_err(read)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(read)?;
+    files.sort();
+    let mut projections = Vec::new();
+    for file in files {
+        let name_error = |detail: String| LoadError::Name {
+            file: file.clone(),
+            detail,
+        };
+        let Some(name) = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".js"))
+            .filter(|_| file.is_file())
+        else {
+            return Err(name_error(
+                "projections/ holds read models, each a file P.js".to_owned(),
+            ));
+        };
+        let mut bytes = name.bytes();
+        let well_formed = bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+            && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && name.len() <= crate::load::NAME_BYTES_MAX;
+        if !well_formed || crate::load::RESERVED_NAMES.contains(&name) {
+            return Err(name_error(format!(
+                "{name:?} is not a read model name: lowercase letters and digits, beginning with a letter, at most {} bytes, not one of {}",
+                crate::load::NAME_BYTES_MAX,
+                crate::load::RESERVED_NAMES.join(", ")
+            )));
+        }
+        if type_names.contains(&name) {
+            return Err(name_error(format!(
+                "{name:?} is the name of a resource type, whose read model has it; name the projection otherwise"
+            )));
+        }
+        let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
+        let label = format!("projections/{name}.js");
+        projections.push(Arc::new(ScriptProjection::load(&file, &label, name)?));
+    }
+    Ok(projections)
+}
+
+impl crate::load::ResourceSet {
+    /// The app directory's `projections/P.js`, by name order.
+    pub fn projections(&self) -> &[Arc<ScriptProjection>] {
+        &self.projections
+    }
+
+    /// The read model of each `projections/P.js`, by name order: register them beside the
+    /// types' own.
+    pub fn projection_read_models(&self) -> Vec<ReadModelSpec> {
+        self.projections
+            .iter()
+            .map(ScriptProjection::read_model)
+            .collect()
+    }
+
+    /// Refuses a projection's event function that names none of `known` (the event types
+    /// of every domain and type served), naming the file and the function's place.
+    pub fn check_projection_events(&self, known: &[String]) -> Result<(), LoadError> {
+        self.projections
+            .iter()
+            .try_for_each(|projection| projection.check_events(known))
+    }
+}
