@@ -191,6 +191,7 @@ impl ScriptProjection {
         args: &Args<'_>,
     ) -> Result<Value, QueryError> {
         let host = Arc::new(Host {
+            before: tables.clone(),
             tables: Mutex::new(tables.clone()),
             writable: false,
         });
@@ -231,6 +232,8 @@ fn compile(label: &str, source: &str) -> Result<Script, CompileError> {
 /// What `ctx.get`, `ctx.put` and `ctx.delete` reach during one call: the tables, moved in
 /// for the call and taken back after.
 struct Host {
+    /// The tables before the call, for [`ScriptHost::restart`].
+    before: Tables,
     tables: Mutex<Tables>,
     writable: bool,
 }
@@ -278,6 +281,12 @@ impl ScriptHost for Host {
                 Ok(Value::Null)
             }
             other => Err(format!("ctx.{other} is not a method")),
+        }
+    }
+
+    fn restart(&self) {
+        if let Ok(mut tables) = self.tables.lock() {
+            *tables = self.before.clone();
         }
     }
 }
@@ -345,6 +354,7 @@ impl Projection for Applier {
         decoded: Value,
     ) -> Result<(), ApplyError> {
         let host = Arc::new(Host {
+            before: state.clone(),
             tables: Mutex::new(state.clone()),
             writable: true,
         });

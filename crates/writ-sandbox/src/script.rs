@@ -26,12 +26,15 @@
 //!   ([`ScriptLimits::time_limit`]) is only a safety net, set well beyond what the step limit
 //!   allows.
 //!
-//! What remains of the history of earlier calls is at most one step interval: QuickJS's
-//! countdown to its next check carries over from one call to the next, so the limit trips
-//! after between `(steps_max - 1) × STEP_OPS` and `steps_max × STEP_OPS` checks of the call.
-//! A function that runs within one interval of its limit may trip it on one run and not on
-//! another; no other function can. Likewise the memory count can differ by the few hundred
-//! bytes of a shape or atom an earlier call's uncollected garbage still holds.
+//! QuickJS's countdown to its next check carries over from one call to the next, so a VM
+//! that answered earlier calls counts a call's steps from part-way through an interval: as
+//! `floor(checks / STEP_OPS)` or one more. A fresh VM starts with the countdown full (it
+//! runs a loop to the next check when it is made), which counts the fewest. So the
+//! canonical count is a fresh VM's: a call within the limit on a used VM is within it on a
+//! fresh one, and a call that breaks it on a used VM runs again from the start on a fresh
+//! VM (its host told to [`restart`](ScriptHost::restart)), which decides. What remains of
+//! the history of earlier calls is in the memory count: it can differ by the few hundred
+//! bytes of a shape or atom that an earlier call's uncollected garbage still holds.
 //!
 //! What a call costs beyond its function: reading QuickJS's count of live bytes (a walk of
 //! the heap, about 10 µs), running the top level (under 1 µs for a few functions), and the
@@ -216,6 +219,11 @@ pub trait ScriptHost {
     /// `Error` named `HostError` with the message.
     fn call(&self, method: &str, args: Vec<serde_json::Value>)
     -> Result<serde_json::Value, String>;
+
+    /// Undoes what the call did through the host: the call is about to run again from its
+    /// start (a call that broke the step limit runs again on a fresh VM, see the module's
+    /// documentation). The default does nothing, for hosts that only read.
+    fn restart(&self) {}
 }
 
 /// Why a script did not compile: the file, the place in it and what is wrong.
@@ -485,9 +493,22 @@ impl Script {
                 vm
             }
         };
-        let result = vm.call(name, args, host);
+        let result = vm.call(name, args, host.clone());
         if !vm.healthy.get() {
             forget(&self.shared);
+        }
+        if matches!(result, Err(ScriptError::StepLimit { .. })) && vm.calls.get() > 1 {
+            // This VM's countdown started the call part-way, as earlier calls left it, so it
+            // counted up to one step more than a fresh VM would: the fresh VM decides.
+            if let Some(host) = &host {
+                host.restart();
+            }
+            let fresh = Rc::new(ScriptVm::new(&self.shared)?);
+            let result = fresh.call(name, args, host);
+            if fresh.healthy.get() {
+                remember(&self.shared, fresh);
+            }
+            return result;
         }
         result
     }
@@ -528,6 +549,9 @@ enum Trip {
 /// functions.
 #[derive(Default)]
 struct CallState {
+    /// Set to stop the script at QuickJS's next check, whatever it is: see
+    /// [`ScriptVm::align`].
+    aligning: Cell<bool>,
     armed: Cell<bool>,
     steps: Cell<u64>,
     steps_max: Cell<u64>,
@@ -556,6 +580,10 @@ impl CallState {
 
     /// QuickJS's interrupt handler: true stops the script (uncatchably).
     fn interrupt(&self) -> bool {
+        if self.aligning.replace(false) {
+            // QuickJS reset its countdown before calling: it is now full.
+            return true;
+        }
         if !self.armed.get() {
             return false;
         }
@@ -589,6 +617,8 @@ struct ScriptVm {
     /// What QuickJS held after the last collection.
     collected_bytes: Cell<usize>,
     busy: Cell<bool>,
+    /// Calls answered since the VM was made (and its countdown aligned).
+    calls: Cell<u64>,
     /// False once a call broke a limit or failed inside the engine: the VM is then replaced.
     healthy: Cell<bool>,
     context: Context,
@@ -637,9 +667,31 @@ impl ScriptVm {
             methods,
             collected_bytes: Cell::new(collected),
             busy: Cell::new(false),
+            calls: Cell::new(0),
             healthy: Cell::new(true),
             context,
             runtime,
+        })
+        .and_then(|vm| vm.align().map(|()| vm))
+    }
+
+    /// Runs a loop until QuickJS's next check, so that the countdown to the check after is
+    /// full when the first call starts: a fresh VM counts a call's steps as
+    /// `floor(checks / STEP_OPS)`, the fewest any VM counts for it.
+    fn align(&self) -> Result<(), ScriptError> {
+        self.state.aligning.set(true);
+        self.context.with(|ctx| {
+            let outcome = ctx.eval::<(), _>("for (;;) {}");
+            self.state.aligning.set(false);
+            match outcome {
+                Err(rquickjs::Error::Exception) => {
+                    ctx.catch();
+                    Ok(())
+                }
+                other => Err(ScriptError::Internal {
+                    message: format!("aligning the step countdown ended with {other:?}"),
+                }),
+            }
         })
     }
 
@@ -654,6 +706,7 @@ impl ScriptVm {
                 message: format!("{name} was called while a call of the same script ran"),
             });
         }
+        self.calls.set(self.calls.get() + 1);
         let limits = self.shared.options.limits;
         let mut held = usize::try_from(self.runtime.memory_usage().malloc_size).unwrap_or(0);
         if held > self.collected_bytes.get().saturating_add(GARBAGE_BYTES_MAX) {

@@ -36,6 +36,47 @@ fn an_infinite_loop_stops_at_the_step_limit_the_same_way_twice() {
     }
 }
 
+/// Whether `Loop(n)` breaks a limit of 2 steps, on a fresh VM.
+fn fresh_trips(source: &str, options: &ScriptOptions, n: u64) -> bool {
+    let script = Script::compile("steps.js", source, options.clone()).unwrap();
+    script.call("Loop", &[json!(n)], None).is_err()
+}
+
+#[test]
+fn the_step_limit_trips_as_on_a_fresh_vm_whatever_ran_before() {
+    let source = "function Loop(n) { let x = 0; for (let i = 0; i < n; i++) x += i; return x; }";
+    let options = ScriptOptions {
+        limits: ScriptLimits {
+            steps_max: 2,
+            ..ScriptLimits::default()
+        },
+        ..ScriptOptions::default()
+    };
+    // Where a fresh VM starts to trip, found by bisection.
+    let (mut low, mut high) = (1u64, 1_000_000u64);
+    assert!(!fresh_trips(source, &options, low) && fresh_trips(source, &options, high));
+    while high - low > 1 {
+        let middle = (low + high) / 2;
+        if fresh_trips(source, &options, middle) {
+            high = middle;
+        } else {
+            low = middle;
+        }
+    }
+    // A used VM, after calls of every length, decides the same on both sides of the edge.
+    let script = Script::compile("steps.js", source, options).unwrap();
+    for history in [0u64, 1, 777, 3_333, 5_000, 9_999, 12_345] {
+        for n in [low - 100, low - 1, low, high, high + 1, high + 100] {
+            script.call("Loop", &[json!(history)], None).unwrap();
+            let tripped = matches!(
+                script.call("Loop", &[json!(n)], None),
+                Err(ScriptError::StepLimit { .. })
+            );
+            assert_eq!(tripped, n >= high, "after {history}, Loop({n})");
+        }
+    }
+}
+
 #[test]
 fn a_caught_interrupt_does_not_save_a_loop() {
     let script = compile("function Spin() { for (;;) { try { for (;;) {} } catch (e) {} } }");
