@@ -18,29 +18,38 @@
 //!   before it returns.
 //! - **Limits counted, not timed.** Steps: QuickJS calls its interrupt handler every
 //!   [`STEP_OPS`] interpreter checks (function calls and backward jumps), and each call counts
-//!   those calls against [`ScriptLimits::steps_max`]. Memory: the bytes the call's values hold
-//!   (QuickJS's own count of live bytes, from the call's start), with the automatic garbage
-//!   collector off during calls so that what an earlier call left behind is never collected
-//!   in the middle of a later one; garbage is collected between calls, off the count, once it
-//!   passes [`GARBAGE_BYTES_MAX`]. Stack and result size are bounded too. A wall-clock bound
-//!   ([`ScriptLimits::time_limit`]) is only a safety net, set well beyond what the step limit
-//!   allows.
+//!   those calls against [`ScriptLimits::steps_max`]. Memory: QuickJS's own count of the
+//!   bytes it holds may grow by at most [`ScriptLimits::memory_bytes_max`] over what a fresh
+//!   VM holds before its first call, with the automatic garbage collector off, so that
+//!   nothing is ever collected in the middle of a call (what earlier calls left behind is
+//!   collected between calls, every [`GC_EVERY_CALLS`] calls). Stack and result size are
+//!   bounded too. A wall-clock bound ([`ScriptLimits::time_limit`]) is only a safety net,
+//!   set well beyond what the step limit allows.
 //!
-//! QuickJS's countdown to its next check carries over from one call to the next, so a VM
-//! that answered earlier calls counts a call's steps from part-way through an interval: as
-//! `floor(checks / STEP_OPS)` or one more. A fresh VM starts with the countdown full (it
-//! runs a loop to the next check when it is made), which counts the fewest. So the
-//! canonical count is a fresh VM's: a call within the limit on a used VM is within it on a
-//! fresh one, and a call that breaks it on a used VM runs again from the start on a fresh
-//! VM (its host told to [`restart`](ScriptHost::restart)), which decides. What remains of
-//! the history of earlier calls is in the memory count: it can differ by the few hundred
-//! bytes of a shape or atom that an earlier call's uncollected garbage still holds.
+//! # Counted as on a fresh VM
 //!
-//! What a call costs beyond its function: reading QuickJS's count of live bytes (a walk of
-//! the heap, about 10 µs), running the top level (under 1 µs for a few functions), and the
-//! arguments and the answer crossing as JSON text (a few µs each for small documents): about
-//! 35 µs for a small handler on a loaded 2-core machine (`cost_of_a_handler_call` in
-//! `tests/script.rs`, in release). A fresh context per call would cost about 100 µs more.
+//! The canonical count of a call is a fresh VM's, whose state is the same on every machine
+//! and every run: the setup, then a loop to QuickJS's next check, so that its countdown to
+//! the check after is full. A VM that answered earlier calls counts at least as much:
+//!
+//! - Steps: QuickJS's countdown carries over from one call to the next, so a used VM counts
+//!   a call's steps from part-way through an interval, as `floor(checks / STEP_OPS)` or one
+//!   more, and a fresh VM as `floor(checks / STEP_OPS)`.
+//! - Memory: a used VM holds what a fresh one holds and what earlier calls left (garbage not
+//!   collected yet, tables grown). What the call can reuse of that (a shape, an atom, room
+//!   in a table) it does not allocate, but it is counted already: a call within the limit on
+//!   a used VM is within it on a fresh one.
+//!
+//! So a call within the limits on a used VM is within them on a fresh one, and a call that
+//! breaks the step or memory limit on a used VM runs again from its start on a fresh VM
+//! (its host told to [`restart`](ScriptHost::restart)), which decides, and which the thread
+//! keeps. Reading the count of live bytes is never on a call's path (it walks the heap).
+
+//! What a call costs beyond its function: running the top level (under 1 µs for a few
+//! functions) and the arguments and the answer crossing as JSON text (a few µs each for
+//! small documents): 10 to 15 µs for a small handler on a loaded 2-core machine (the best
+//! of 5 rounds in `cost_of_a_handler_call`, `tests/script.rs`, in release). A fresh context per call
+//! would cost about 100 µs more.
 //!
 //! A [`Script`] is `Send + Sync`: each thread that calls it (the writer, a replay, a
 //! projection's rebuild) gets its own VM, made on its first call and reused after. A call
@@ -84,10 +93,11 @@ use rquickjs::{
 /// QuickJS (`JS_INTERRUPT_COUNTER_INIT`); a check is a function call or a backward jump.
 pub const STEP_OPS: u32 = 10_000;
 
-/// Garbage (bytes QuickJS holds beyond what it held after the last collection) left by
-/// calls before the next call starts with a collection. Collecting costs about 20 µs, so
-/// it is done only when garbage accumulates; it never runs during a call.
-pub const GARBAGE_BYTES_MAX: usize = 4 << 20;
+/// Calls between two collections of what calls left behind (cycles; the rest is freed as
+/// soon as it is unreachable). A collection costs about 20 µs and never runs during a call;
+/// garbage only lowers what the next calls may hold on a used VM before they run again on a
+/// fresh one (see the module's documentation), never what they are counted.
+pub const GC_EVERY_CALLS: u64 = 1_024;
 
 /// Longest error message passed on, in bytes.
 const MESSAGE_BYTES_MAX: usize = 1024;
@@ -497,9 +507,13 @@ impl Script {
         if !vm.healthy.get() {
             forget(&self.shared);
         }
-        if matches!(result, Err(ScriptError::StepLimit { .. })) && vm.calls.get() > 1 {
-            // This VM's countdown started the call part-way, as earlier calls left it, so it
-            // counted up to one step more than a fresh VM would: the fresh VM decides.
+        if matches!(
+            result,
+            Err(ScriptError::StepLimit { .. } | ScriptError::MemoryLimit { .. })
+        ) && vm.calls.get() > 1
+        {
+            // This VM counted from where earlier calls left it, at least as much as a fresh
+            // VM would: the fresh VM decides (see the module's documentation).
             if let Some(host) = &host {
                 host.restart();
             }
@@ -614,8 +628,6 @@ struct ScriptVm {
     factory: Persistent<Function<'static>>,
     /// The host methods, added to a call's last argument.
     methods: Vec<(String, Persistent<Function<'static>>)>,
-    /// What QuickJS held after the last collection.
-    collected_bytes: Cell<usize>,
     busy: Cell<bool>,
     /// Calls answered since the VM was made (and its countdown aligned).
     calls: Cell<u64>,
@@ -658,21 +670,26 @@ impl ScriptVm {
                 .map_err(|error| thrown(&ctx, error, &shared.file, limits))?;
             Ok((Persistent::save(&ctx, factory), methods))
         })?;
-        runtime.run_gc();
-        let collected = usize::try_from(runtime.memory_usage().malloc_size).unwrap_or(0);
         Ok(Self {
             shared: Arc::clone(shared),
             state,
             factory,
             methods,
-            collected_bytes: Cell::new(collected),
             busy: Cell::new(false),
             calls: Cell::new(0),
             healthy: Cell::new(true),
             context,
             runtime,
         })
-        .and_then(|vm| vm.align().map(|()| vm))
+        .and_then(|vm| {
+            vm.align()?;
+            // What a fresh VM holds: every call may hold the limit beyond it.
+            vm.runtime.run_gc();
+            let fresh = usize::try_from(vm.runtime.memory_usage().malloc_size).unwrap_or(0);
+            vm.runtime
+                .set_memory_limit(fresh.saturating_add(limits.memory_bytes_max));
+            Ok(vm)
+        })
     }
 
     /// Runs a loop until QuickJS's next check, so that the countdown to the check after is
@@ -708,14 +725,9 @@ impl ScriptVm {
         }
         self.calls.set(self.calls.get() + 1);
         let limits = self.shared.options.limits;
-        let mut held = usize::try_from(self.runtime.memory_usage().malloc_size).unwrap_or(0);
-        if held > self.collected_bytes.get().saturating_add(GARBAGE_BYTES_MAX) {
+        if self.calls.get().is_multiple_of(GC_EVERY_CALLS) {
             self.runtime.run_gc();
-            held = usize::try_from(self.runtime.memory_usage().malloc_size).unwrap_or(0);
-            self.collected_bytes.set(held);
         }
-        self.runtime
-            .set_memory_limit(held.saturating_add(limits.memory_bytes_max));
         self.state
             .begin(limits.steps_max, Instant::now() + limits.time_limit, host);
         let result = self.context.with(|ctx| {
@@ -727,7 +739,6 @@ impl ScriptVm {
         let trip = self.state.trip.get();
         let rejection = self.state.rejection.borrow_mut().take();
         self.state.end();
-        self.runtime.set_memory_limit(0);
         self.busy.set(false);
         let result = match (rejection, trip) {
             (Some((code, message)), _) => Err(ScriptError::Rejected { code, message }),

@@ -77,6 +77,49 @@ fn the_step_limit_trips_as_on_a_fresh_vm_whatever_ran_before() {
     }
 }
 
+/// Whether `Alloc(n)` breaks a memory limit of 256 KiB, on a fresh VM.
+fn fresh_runs_out(source: &str, options: &ScriptOptions, n: u64) -> bool {
+    let script = Script::compile("memory.js", source, options.clone()).unwrap();
+    script.call("Alloc", &[json!(n)], None).is_err()
+}
+
+#[test]
+fn the_memory_limit_trips_as_on_a_fresh_vm_whatever_was_left_before() {
+    let source = "function Alloc(n) { return [new Array(n).fill(7).length, {}, 'x'.repeat(n)].length; }
+                  function Junk(k) { for (let i = 0; i < k; i++) { const a = {i}; a.self = a; a['k' + i] = [a]; } return k; }
+";
+    let options = ScriptOptions {
+        limits: ScriptLimits {
+            memory_bytes_max: 256 << 10,
+            ..ScriptLimits::default()
+        },
+        ..ScriptOptions::default()
+    };
+    let (mut low, mut high) = (1u64, 1 << 20);
+    assert!(!fresh_runs_out(source, &options, low) && fresh_runs_out(source, &options, high));
+    while high - low > 1 {
+        let middle = (low + high) / 2;
+        if fresh_runs_out(source, &options, middle) {
+            high = middle;
+        } else {
+            low = middle;
+        }
+    }
+    // A used VM, holding the garbage (cycles, new atoms and shapes) of calls before, decides
+    // the same on both sides of the edge.
+    let script = Script::compile("memory.js", source, options).unwrap();
+    for history in [0u64, 10, 100, 1_000, 3_000] {
+        for n in [low - 64, low, high, high + 64] {
+            let _ = script.call("Junk", &[json!(history)], None);
+            let ran_out = matches!(
+                script.call("Alloc", &[json!(n)], None),
+                Err(ScriptError::MemoryLimit { .. })
+            );
+            assert_eq!(ran_out, n >= high, "after Junk({history}), Alloc({n})");
+        }
+    }
+}
+
 #[test]
 fn a_caught_interrupt_does_not_save_a_loop() {
     let script = compile("function Spin() { for (;;) { try { for (;;) {} } catch (e) {} } }");
@@ -388,12 +431,17 @@ fn cost_of_a_handler_call() {
          }\n",
     );
     let state = json!({"id": "u1", "name": "Ada", "email": "ada@example.com", "status": "pending"});
-    let calls = 2_000u32;
-    let started = Instant::now();
-    for _ in 0..calls {
-        script
-            .call("Approve", &[state.clone(), json!({}), ctx()], None)
-            .unwrap();
+    // The best of a few rounds: the machine is shared, and what is measured is the call.
+    let calls = 1_000u32;
+    let mut best = std::time::Duration::MAX;
+    for _ in 0..5 {
+        let started = Instant::now();
+        for _ in 0..calls {
+            script
+                .call("Approve", &[state.clone(), json!({}), ctx()], None)
+                .unwrap();
+        }
+        best = best.min(started.elapsed() / calls);
     }
-    println!("one handler call: {:?}", started.elapsed() / calls);
+    println!("one handler call: {best:?} (the best of 5 rounds of {calls})");
 }
