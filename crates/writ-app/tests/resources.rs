@@ -707,9 +707,9 @@ async fn app_serves_beside_domains_and_clashes_name_the_file() {
     let error = app().start(config.clone()).unwrap_err().to_string();
     assert!(error.contains("resources/ticket.json"), "{error}");
     assert!(error.contains("\"ticket-\""), "{error}");
-    std::fs::create_dir_all(dir.join("projections")).unwrap();
+    std::fs::create_dir_all(dir.join("migrations")).unwrap();
     let error = app().start(config).unwrap_err().to_string();
-    assert!(error.contains("projections"), "{error}");
+    assert!(error.contains("migrations"), "{error}");
     assert!(error.contains("does not support"), "{error}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

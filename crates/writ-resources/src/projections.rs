@@ -8,7 +8,8 @@
 //! - **Event functions.** Every top-level `function` whose name begins with an uppercase
 //!   letter is applied to the events of that type, of any domain or resource type:
 //!   `function UserCreated(event, ctx)`, `function OrderPaid(event, ctx)`. A name that is no
-//!   event type of the server stops it at startup. Other functions (`function
+//!   event type of the domains served applies nothing, and the server warns of it at
+//!   startup, naming the file and the line. Other functions (`function
 //!   applyPatch(doc, ops)`) are helpers.
 //! - **Queries.** `const queries = { userProfile({id}, ctx) {...} }`: each function of the
 //!   top-level `queries` object is a named query of query API version 1
@@ -140,27 +141,27 @@ impl ScriptProjection {
             .collect()
     }
 
-    /// Refuses an event function whose name is none of `known` (the event types of the
-    /// domains and types served), naming the file and the function's place.
-    pub fn check_events(&self, known: &[String]) -> Result<(), LoadError> {
-        for event in self.events {
-            if !known.iter().any(|k| k == event) {
+    /// Its event functions whose names are none of `known` (the event types of the domains
+    /// and types served): each a message naming the file and the function's place. Such a
+    /// function applies nothing until a domain that records the type is served beside it
+    /// (`profiles.js` reads the orders domain's events, served or not), so the server warns
+    /// of them rather than refusing them.
+    pub fn unknown_events(&self, known: &[String]) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|event| !known.iter().any(|k| k == *event))
+            .map(|event| {
                 let needle = format!("function {event}");
                 let at = self.source.find(&needle).unwrap_or(0);
                 let before = &self.source[..at];
                 let line = before.matches('\n').count() + 1;
                 let column = at - before.rfind('\n').map_or(0, |n| n + 1) + 1;
-                return Err(LoadError::Script {
-                    file: self.file.clone(),
-                    line: u32::try_from(line).ok(),
-                    column: u32::try_from(column).ok(),
-                    detail: format!(
-                        "function {event} names no event type of the domains and resource types served (functions whose names begin with an uppercase letter apply the events of that type; name a helper in lowercase)"
-                    ),
-                });
-            }
-        }
-        Ok(())
+                format!(
+                    "{}:{line}:{column}: function {event} names no event type of the domains and resource types served: it applies nothing (functions whose names begin with an uppercase letter apply the events of that type; name a helper in lowercase)",
+                    self.file.display()
+                )
+            })
+            .collect()
     }
 
     /// The read model: the projection, and its queries in query API version 1.
@@ -459,11 +460,13 @@ impl crate::load::ResourceSet {
             .collect()
     }
 
-    /// Refuses a projection's event function that names none of `known` (the event types
-    /// of every domain and type served), naming the file and the function's place.
-    pub fn check_projection_events(&self, known: &[String]) -> Result<(), LoadError> {
+    /// The projections' event functions that name none of `known` (the event types of
+    /// every domain and type served), each a message with the file and the place: see
+    /// [`ScriptProjection::unknown_events`].
+    pub fn unknown_projection_events(&self, known: &[String]) -> Vec<String> {
         self.projections
             .iter()
-            .try_for_each(|projection| projection.check_events(known))
+            .flat_map(|projection| projection.unknown_events(known))
+            .collect()
     }
 }
