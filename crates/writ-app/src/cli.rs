@@ -104,7 +104,7 @@ pub struct ServeArgs {
     #[arg(long, env = "WRIT_OPEN_SEGMENTS_MAX", default_value_t = 64,
         value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub open_segments_max: u64,
-    /// Write a snapshot of each read model that supports them (tickets) once this many
+    /// Write a snapshot of each read model that supports them (tickets, orders) once this many
     /// events were applied since the last one, and at a clean shutdown, into
     /// `DATA_DIR/snapshots/`; a start loads the newest valid one and replays only the
     /// events after it. Costs on disk two files per read model of about the state's size,
