@@ -377,9 +377,14 @@ impl App {
         let mut modules = self.select(names, resources.is_some())?;
         if let Some(resources) = &resources {
             resources.check_neighbours(&neighbours(&modules))?;
-            for (domain, read_model) in resources.domains().into_iter().zip(resources.read_models())
-            {
-                modules.push(Module::from_model(domain).read_model(read_model));
+            for ty in resources.types() {
+                let mut module = Module::from_model(writ_resources::ResourceSet::domain(ty))
+                    .read_model(writ_resources::ResourceSet::read_model(ty));
+                // A machine's `after` transitions fire through a process of the type.
+                if let Some(timers) = writ_resources::ResourceSet::timers(ty) {
+                    module = module.process_model(timers);
+                }
+                modules.push(module);
             }
         }
         let mut registry = Registry::builder();

@@ -21,7 +21,8 @@ pub struct ServeArgs {
     #[arg(long = "domain", env = "WRIT_DOMAIN", value_delimiter = ',')]
     pub domains: Vec<String>,
     /// An app directory of resource types without code (`resources/T.json`: a JSON Schema
-    /// each), served beside the `--domain`s; given alone, only its types are served.
+    /// each; optional `machines/T.json` and `rules/T.json`), served beside the `--domain`s;
+    /// given alone, only its types are served.
     #[arg(long, env = "WRIT_APP", value_name = "DIR")]
     pub app: Option<PathBuf>,
     /// How long a command id is remembered for dedupe and status lookups: a number with a

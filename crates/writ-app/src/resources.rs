@@ -21,6 +21,14 @@ impl Resources for Served {
             replace: ty.command(Action::Replace),
             patch: ty.command(Action::Patch),
             delete: ty.command(Action::Delete),
+            custom: ty
+                .custom_commands()
+                .into_iter()
+                .map(|verb| {
+                    let name = format!("{verb}{}", ty.title());
+                    (verb, name)
+                })
+                .collect(),
         })
     }
 

@@ -22,13 +22,16 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use json_patch::Patch;
+use json_patch::{Patch, PatchOperation};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use writ_domain::model::{CommandSpec, Decoded, DomainModel, Execution, Executor};
-use writ_domain::{CommandError, Failure, Refusal, Rejection};
+use writ_domain::{CommandError, Envelope, Failure, Refusal, Rejection};
 
+use crate::custom::HandlerError;
 use crate::kind::{Action, CLAIMED, RELEASED, ResourceType};
+use crate::machine::Machine;
+use crate::rules::rule_data;
 
 /// The rejection codes of resource commands, besides `wrong_expected_version`.
 pub mod codes {
@@ -43,6 +46,11 @@ pub mod codes {
     /// An RFC 6902 operation of a `Patch` does not apply to the current document (a
     /// `test` that fails, a path that is not there).
     pub const PATCH_FAILED: &str = "patch_failed";
+    /// The command would move the machine's field (`machines/T.json`) other than through
+    /// a listed transition from the document's state: a `Create` that sets another value
+    /// than `initial`, a `Replace` or `Patch` that changes it, a transition's command from a
+    /// state it does not leave.
+    pub const INVALID_TRANSITION: &str = "invalid_transition";
 }
 
 /// A decoded resource command.
@@ -59,6 +67,24 @@ pub(crate) enum Change {
     Patch(Patch),
     MergePatch(Value),
     Delete,
+    /// A custom command (`{verb}{Title}`): its verb and its payload's members besides `id`.
+    Custom {
+        verb: String,
+        payload: Map<String, Value>,
+    },
+}
+
+impl Change {
+    /// The verb of the command, as rules' `on` names it.
+    fn verb(&self) -> &str {
+        match self {
+            Change::Create(_) => Action::Create.verb(),
+            Change::Replace(_) => Action::Replace.verb(),
+            Change::Patch(_) | Change::MergePatch(_) => Action::Patch.verb(),
+            Change::Delete => Action::Delete.verb(),
+            Change::Custom { verb, .. } => verb,
+        }
+    }
 }
 
 /// The [`DomainModel`] of one resource type.
@@ -120,7 +146,22 @@ impl ResourceDomain {
                 let document = payload
                     .document
                     .ok_or_else(|| invalid("`document` is missing".to_owned()))?;
-                let violations = self.ty.check(&document);
+                // A document that leaves out the machine's field gets it in the writer
+                // (`initial` for a create, the current state for a replace): checked here
+                // as a created one would be.
+                let violations = match (&self.ty.machine, &document) {
+                    (Some(machine), Value::Object(members))
+                        if !members.contains_key(&machine.field) =>
+                    {
+                        let mut filled = members.clone();
+                        filled.insert(
+                            machine.field.clone(),
+                            Value::String(machine.initial.clone()),
+                        );
+                        self.ty.check(&Value::Object(filled))
+                    }
+                    _ => self.ty.check(&document),
+                };
                 if !violations.is_empty() {
                     return Err(CommandError::SchemaViolation {
                         name: name.clone(),
@@ -153,6 +194,32 @@ impl ResourceDomain {
         };
         Ok(Command { id, change })
     }
+
+    /// Decodes custom command `verb`: `{"id", ...payload}`.
+    fn decode_custom(&self, verb: String, payload: &[u8]) -> Result<Command, CommandError> {
+        let name = format!("{verb}{}", self.ty.title);
+        let invalid = |detail: String| CommandError::InvalidPayload {
+            name: name.clone(),
+            version: 1,
+            detail,
+        };
+        let Ok(Value::Object(mut members)) = serde_json::from_slice::<Value>(payload) else {
+            return Err(invalid("the payload must be a JSON object".to_owned()));
+        };
+        let id = match members.remove("id") {
+            Some(Value::String(id)) => id,
+            Some(_) => return Err(invalid("`id` must be a string".to_owned())),
+            None => return Err(invalid("`id` is missing".to_owned())),
+        };
+        ResourceType::check_id(&id).map_err(|e| invalid(format!("`id`: {e}")))?;
+        Ok(Command {
+            id,
+            change: Change::Custom {
+                verb,
+                payload: members,
+            },
+        })
+    }
 }
 
 impl Command {
@@ -168,8 +235,27 @@ impl Command {
                 json!({"id": self.id, "mergePatch": crate::kind::canonical(merge)})
             }
             Change::Delete => json!({"id": self.id}),
+            Change::Custom { .. } => crate::kind::canonical(&self.payload()),
         };
         serde_json::to_vec(&value).expect("a JSON value serializes")
+    }
+
+    /// The payload as rules and handlers see it: `{"id", "document"}`, `{"id", "patch"}`
+    /// (or `mergePatch`), `{"id"}`, or a custom command's `{"id", ...}`.
+    fn payload(&self) -> Value {
+        match &self.change {
+            Change::Create(document) | Change::Replace(document) => {
+                json!({"id": self.id, "document": document})
+            }
+            Change::Patch(patch) => json!({"id": self.id, "patch": patch}),
+            Change::MergePatch(merge) => json!({"id": self.id, "mergePatch": merge}),
+            Change::Delete => json!({"id": self.id}),
+            Change::Custom { payload, .. } => {
+                let mut members = payload.clone();
+                members.insert("id".to_owned(), Value::String(self.id.clone()));
+                Value::Object(members)
+            }
+        }
     }
 }
 
@@ -183,7 +269,7 @@ impl DomainModel for ResourceDomain {
     }
 
     fn commands(&self) -> Vec<CommandSpec> {
-        Action::ALL
+        let mut commands: Vec<CommandSpec> = Action::ALL
             .iter()
             .map(|action| CommandSpec {
                 name: self.ty.command(*action),
@@ -191,7 +277,16 @@ impl DomainModel for ResourceDomain {
                 internal: false,
                 schema: self.ty.payload_schema(*action),
             })
-            .collect()
+            .collect();
+        for verb in self.ty.custom_commands() {
+            commands.push(CommandSpec {
+                name: format!("{verb}{}", self.ty.title),
+                version: 1,
+                internal: false,
+                schema: self.ty.custom_payload_schema(&verb),
+            });
+        }
+        commands
     }
 
     fn event_types(&self) -> Vec<String> {
@@ -204,11 +299,19 @@ impl DomainModel for ResourceDomain {
         version: Option<u32>,
         payload: &[u8],
     ) -> Result<Decoded, CommandError> {
-        let action = self
-            .action(name)
-            .ok_or_else(|| CommandError::UnknownCommand {
-                name: name.to_owned(),
-            })?;
+        let action = self.action(name);
+        let custom = match action {
+            Some(_) => None,
+            None => {
+                Some(
+                    self.ty
+                        .custom_verb(name)
+                        .ok_or_else(|| CommandError::UnknownCommand {
+                            name: name.to_owned(),
+                        })?,
+                )
+            }
+        };
         if let Some(version) = version.filter(|v| *v != 1) {
             return Err(CommandError::UnknownVersion {
                 name: name.to_owned(),
@@ -216,7 +319,11 @@ impl DomainModel for ResourceDomain {
                 known: vec![1],
             });
         }
-        let command = self.decode_command(action, payload)?;
+        let command = match (action, custom) {
+            (Some(action), _) => self.decode_command(action, payload)?,
+            (None, Some(verb)) => self.decode_custom(verb, payload)?,
+            (None, None) => unreachable!("one or the other"),
+        };
         let canonical_payload = command.canonical_payload();
         Ok(Decoded {
             command: Box::new(command),
@@ -280,10 +387,11 @@ pub(crate) fn fold_document(
     event_type: &str,
     data: &[u8],
 ) -> Result<(), String> {
+    let bad = |e: &dyn std::fmt::Display| format!("event {event_type}: {e}");
+    // A custom event may have any name (`UserApproved`, `Activated`).
     let suffix = event_type
         .strip_prefix(ty.title.as_str())
-        .ok_or_else(|| format!("event type {event_type} is not one of type {}", ty.name))?;
-    let bad = |e: &dyn std::fmt::Display| format!("event {event_type}: {e}");
+        .unwrap_or_default();
     match suffix {
         "Created" | "Replaced" => {
             let data: DocumentData = serde_json::from_slice(data).map_err(|e| bad(&e))?;
@@ -297,9 +405,29 @@ pub(crate) fn fold_document(
             json_patch::patch(current, &data.patch).map_err(|e| bad(&e))?;
         }
         "Deleted" => *document = None,
-        _ => return Err(bad(&"not an event of a document's stream")),
+        _ => fold_custom(ty, document, data).map_err(|e| bad(&e))?,
     }
     Ok(())
+}
+
+/// Folds a custom command's event: `{"patch"}` (a handler's) or a transition's own
+/// `{"command", "from", "to"}`.
+fn fold_custom(ty: &ResourceType, document: &mut Option<Value>, data: &[u8]) -> Result<(), String> {
+    let data: Value = serde_json::from_slice(data).map_err(|e| e.to_string())?;
+    let current = document
+        .as_mut()
+        .ok_or_else(|| "a custom command's event on no document".to_owned())?;
+    if let Some(patch) = data.get("patch") {
+        let patch: Patch = serde_json::from_value(patch.clone()).map_err(|e| e.to_string())?;
+        return json_patch::patch(current, &patch).map_err(|e| e.to_string());
+    }
+    match (&ty.machine, data.get("to"), current) {
+        (Some(machine), Some(Value::String(to)), Value::Object(members)) => {
+            members.insert(machine.field.clone(), Value::String(to.clone()));
+            Ok(())
+        }
+        _ => Err("not an event of a document's stream".to_owned()),
+    }
 }
 
 impl ResourceExecutor {
@@ -360,20 +488,24 @@ impl ResourceExecutor {
         Ok(&self.claims[stream])
     }
 
-    /// Decides `command`: checks in the contract's order, then emits the document's event
-    /// and the claims' events, then applies them to the cache. Nothing is applied unless
-    /// every event was emitted.
+    /// Decides `command`: checks in the contract's order (`wrong_expected_version`;
+    /// `not_found` or `exists`; the handler's own code; `invalid_transition`;
+    /// `schema_violation` of the resulting document; `not_unique`; the rules' codes in
+    /// file order), then emits the document's event and the claims' events, then applies
+    /// them to the cache. Nothing is applied unless every event was emitted.
     fn decide(&mut self, command: &Command, execution: &mut dyn Execution) -> Result<(), Refusal> {
         let ty = Arc::clone(&self.ty);
         let stream = ty.stream(&command.id);
         let current = self.document(execution, &stream).map_err(failed)?.clone();
+        // 1. wrong_expected_version.
         if let Some(expected) = execution.expected_version()
             && expected != current.version
         {
             return Err(Rejection::wrong_expected_version(expected, current.version).into());
         }
         let live = current.state.as_ref();
-        let (action, next, event_data) = match (&command.change, live) {
+        // 2. not_found or exists.
+        match (&command.change, live) {
             (Change::Create(_), Some(_)) => {
                 return Err(Rejection::new(
                     codes::EXISTS,
@@ -381,58 +513,42 @@ impl ResourceExecutor {
                 )
                 .into());
             }
-            (Change::Create(document), None) => (
-                Action::Create,
-                Some(document.clone()),
-                json!({"document": document}),
-            ),
-            (
-                Change::Replace(_) | Change::Patch(_) | Change::MergePatch(_) | Change::Delete,
-                None,
-            ) => {
+            (Change::Create(_), None) => {}
+            (_, None) => {
                 return Err(Rejection::new(
                     codes::NOT_FOUND,
                     format!("there is no {} {:?}", ty.title, command.id),
                 )
                 .into());
             }
-            (Change::Replace(document), Some(_)) => (
-                Action::Replace,
-                Some(document.clone()),
-                json!({"document": document}),
-            ),
-            (Change::Patch(ops), Some(document)) => {
-                let mut next = document.clone();
-                json_patch::patch(&mut next, ops).map_err(|e| {
-                    Rejection::new(
-                        codes::PATCH_FAILED,
-                        format!("the patch does not apply: {e}"),
-                    )
-                })?;
-                (Action::Patch, Some(next), json!({"patch": ops}))
-            }
-            (Change::MergePatch(merge), Some(document)) => {
-                let mut next = document.clone();
-                json_patch::merge(&mut next, merge);
-                let ops = json_patch::diff(document, &next);
-                (Action::Patch, Some(next), json!({"patch": ops}))
-            }
-            (Change::Delete, Some(_)) => (Action::Delete, None, json!({})),
-        };
-        if action == Action::Patch
-            && let Some(next) = &next
+            (_, Some(_)) => {}
+        }
+        // 3. The command's own step: a handler's decision, a patch's application.
+        let envelope = *execution.envelope();
+        let mut step = own_step(&ty, command, live, &envelope)?;
+        // 4. invalid_transition.
+        if let Some(machine) = &ty.machine {
+            machine_step(&ty, machine, command, live, &mut step)?;
+        }
+        // 5. schema_violation of the resulting document.
+        if step.recheck
+            && let Some(next) = &step.next
         {
             let violations = ty.check(next);
             if !violations.is_empty() {
                 let errors = serde_json::to_value(&violations).expect("violations serialize");
                 return Err(Rejection::new(
                     codes::SCHEMA_VIOLATION,
-                    format!("the patched document does not fit the {} schema", ty.title),
+                    format!(
+                        "the resulting document does not fit the {} schema",
+                        ty.title
+                    ),
                 )
                 .with_detail("errors", errors)
                 .into());
             }
         }
+        let next = &step.next;
         // The claims to give up and to take: (field, value, claim stream).
         let mut releases: Vec<(&str, &Value, String)> = Vec::new();
         let mut takes: Vec<(&str, &Value, String)> = Vec::new();
@@ -464,13 +580,26 @@ impl ResourceExecutor {
                 takes.push((field, new, claim_stream));
             }
         }
+        // 7. The rules, in file order.
+        let verb = command.change.verb();
+        if ty.rules.applies_to(verb) {
+            let data = rule_data(live, next.as_ref(), command.payload());
+            ty.rules.check(verb, &data)?;
+        }
         // Emit: the document's event, then the releases, then the claims.
-        let event_type = ty.event(action);
+        let event_data = match &step.recorded {
+            Recorded::Document => json!({"document": next}),
+            Recorded::Patch(ops) => json!({"patch": ops}),
+            Recorded::Deleted => json!({}),
+            Recorded::Transition { from, to } => {
+                json!({"command": verb, "from": from, "to": to})
+            }
+        };
         let position = emit(
             execution,
             &stream,
             current.version + 1,
-            &event_type,
+            &step.event_type,
             &event_data,
         )?;
         let mut claims_after: Vec<(String, Cached<Option<String>>)> = Vec::new();
@@ -505,7 +634,7 @@ impl ResourceExecutor {
         self.documents.insert(
             stream.into(),
             Cached {
-                state: next,
+                state: step.next,
                 version: current.version + 1,
                 last_position: position,
             },
@@ -515,6 +644,240 @@ impl ResourceExecutor {
         }
         Ok(())
     }
+}
+
+/// What a command would do, as the writer's checks build it up.
+struct Step {
+    /// The document it leaves (`None`: deleted).
+    next: Option<Value>,
+    /// The event type of the document's event.
+    event_type: String,
+    /// What the event records.
+    recorded: Recorded,
+    /// Whether `next` still has to be checked against the schema (it was not checked
+    /// as it is when the command was decoded).
+    recheck: bool,
+}
+
+/// The body of the document's event.
+enum Recorded {
+    /// `{"document"}`: the whole of `next`.
+    Document,
+    /// `{"patch"}`: RFC 6902 operations.
+    Patch(Patch),
+    /// `{}`.
+    Deleted,
+    /// A transition's own `{"command", "from", "to"}`.
+    Transition { from: Value, to: String },
+}
+
+/// Step 3 of the order: the document a command leaves before the machine's check, and
+/// the event it records. A custom command runs its handler (the seam: see `custom`); a
+/// transition's command without one leaves the document as it is, for the machine's step
+/// to move.
+fn own_step(
+    ty: &ResourceType,
+    command: &Command,
+    live: Option<&Value>,
+    envelope: &Envelope,
+) -> Result<Step, Refusal> {
+    let step = |action: Action, next: Option<Value>, recorded: Recorded, recheck: bool| Step {
+        next,
+        event_type: ty.event(action),
+        recorded,
+        recheck,
+    };
+    Ok(match (&command.change, live) {
+        (Change::Create(document), _) => step(
+            Action::Create,
+            Some(document.clone()),
+            Recorded::Document,
+            false,
+        ),
+        (Change::Replace(document), _) => step(
+            Action::Replace,
+            Some(document.clone()),
+            Recorded::Document,
+            false,
+        ),
+        (_, None) => unreachable!("not_found is decided before"),
+        (Change::Patch(ops), Some(document)) => {
+            let mut next = document.clone();
+            json_patch::patch(&mut next, ops).map_err(|e| {
+                Rejection::new(
+                    codes::PATCH_FAILED,
+                    format!("the patch does not apply: {e}"),
+                )
+            })?;
+            step(
+                Action::Patch,
+                Some(next),
+                Recorded::Patch(ops.clone()),
+                true,
+            )
+        }
+        (Change::MergePatch(merge), Some(document)) => {
+            let mut next = document.clone();
+            json_patch::merge(&mut next, merge);
+            let ops = json_patch::diff(document, &next);
+            step(Action::Patch, Some(next), Recorded::Patch(ops), true)
+        }
+        (Change::Delete, Some(_)) => step(Action::Delete, None, Recorded::Deleted, false),
+        (Change::Custom { verb, .. }, Some(document)) => match &ty.handlers {
+            Some(handlers) if ty.handles(verb) => {
+                let handled = handlers
+                    .run(verb, document, &command.payload(), envelope)
+                    .map_err(|e| match e {
+                        HandlerError::Rejected { code, message } => {
+                            Refusal::Rejected(Rejection::new(code, message))
+                        }
+                        HandlerError::Failed { message } => failed(format!(
+                            "the handler of {verb}{} failed: {message}",
+                            ty.title
+                        )),
+                    })?;
+                let mut next = document.clone();
+                json_patch::patch(&mut next, &handled.patch).map_err(|e| {
+                    failed(format!(
+                        "the handler of {verb}{} gave a patch that does not apply: {e}",
+                        ty.title
+                    ))
+                })?;
+                Step {
+                    next: Some(next),
+                    event_type: handled.event,
+                    recorded: Recorded::Patch(handled.patch),
+                    recheck: true,
+                }
+            }
+            _ => Step {
+                // The machine's step moves the field and names the event.
+                next: Some(document.clone()),
+                event_type: String::new(),
+                recorded: Recorded::Transition {
+                    from: Value::Null,
+                    to: String::new(),
+                },
+                recheck: true,
+            },
+        },
+    })
+}
+
+fn invalid_transition(message: String) -> Refusal {
+    Rejection::new(codes::INVALID_TRANSITION, message).into()
+}
+
+/// Step 4 of the order: the machine's field moves only through a listed transition. A
+/// create starts at `initial` (given it when it leaves the field out); a replace that
+/// leaves it out keeps the current value; a transition's command moves it to its `to`.
+fn machine_step(
+    ty: &ResourceType,
+    machine: &Machine,
+    command: &Command,
+    live: Option<&Value>,
+    step: &mut Step,
+) -> Result<(), Refusal> {
+    let field = machine.field.as_str();
+    let before = live.and_then(|d| d.get(field)).cloned();
+    let Some(Value::Object(next)) = step.next.as_mut() else {
+        return Ok(()); // Deleted.
+    };
+    match &command.change {
+        Change::Create(_) => match next.get(field) {
+            None => {
+                next.insert(field.to_owned(), Value::String(machine.initial.clone()));
+            }
+            Some(Value::String(s)) if *s == machine.initial => {}
+            Some(other) => {
+                return Err(invalid_transition(format!(
+                    "a {} starts with {field} {:?}, not {other}",
+                    ty.title, machine.initial
+                )));
+            }
+        },
+        Change::Replace(_) => match (next.get(field), &before) {
+            (None, Some(before)) => {
+                // Checked at the edge with `initial` in its place.
+                step.recheck = before.as_str() != Some(machine.initial.as_str());
+                next.insert(field.to_owned(), before.clone());
+            }
+            (None, None) => {}
+            (Some(after), before) if Some(after) == before.as_ref() => {}
+            (Some(after), _) => {
+                return Err(invalid_transition(format!(
+                    "{field} changes only through a transition ({}), not by a replace to {after}",
+                    machine.commands().join(", ")
+                )));
+            }
+        },
+        Change::Patch(_) | Change::MergePatch(_) | Change::Delete => {
+            if next.get(field) != before.as_ref() {
+                return Err(invalid_transition(format!(
+                    "{field} changes only through a transition ({}), not by a patch",
+                    machine.commands().join(", ")
+                )));
+            }
+        }
+        Change::Custom { verb, .. } => {
+            let after = next.get(field).cloned();
+            if !machine.has_command(verb) {
+                // A handler's own command: it may not move the field.
+                if after != before {
+                    return Err(invalid_transition(format!(
+                        "{field} changes only through a transition ({}); {verb}{} is not one",
+                        machine.commands().join(", "),
+                        ty.title
+                    )));
+                }
+                return Ok(());
+            }
+            let state = before.as_ref().and_then(Value::as_str);
+            let Some(transition) = machine.transition(verb, state) else {
+                return Err(invalid_transition(format!(
+                    "{verb}{} moves {field} from {:?} only; {} {:?} is at {}",
+                    ty.title,
+                    machine.sources(verb),
+                    ty.title,
+                    command.id,
+                    before
+                        .as_ref()
+                        .map_or("no state".to_owned(), Value::to_string)
+                )));
+            };
+            let to = Value::String(transition.to.clone());
+            if after != before && after.as_ref() != Some(&to) {
+                return Err(invalid_transition(format!(
+                    "the handler of {verb}{} moved {field} to {}; the transition goes to {to}",
+                    ty.title,
+                    after.map_or("nothing".to_owned(), |a| a.to_string())
+                )));
+            }
+            next.insert(field.to_owned(), to.clone());
+            match &mut step.recorded {
+                Recorded::Transition {
+                    from,
+                    to: recorded_to,
+                } => {
+                    *from = before.clone().unwrap_or(Value::Null);
+                    recorded_to.clone_from(&transition.to);
+                    step.event_type.clone_from(&transition.event);
+                }
+                Recorded::Patch(ops) => {
+                    // The event says where the field went, for the fold and the timers.
+                    if before.as_ref() != Some(&to) {
+                        let op = json!({"op": "add", "path": machine.pointer, "value": to});
+                        ops.0.push(
+                            serde_json::from_value::<PatchOperation>(op)
+                                .expect("a pointer built by escaping a member name"),
+                        );
+                    }
+                }
+                Recorded::Document | Recorded::Deleted => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Emits one event with `data` as its body.

@@ -3,10 +3,15 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use writ_domain::Violation;
+
+use crate::custom::Handlers;
+use crate::machine::Machine;
+use crate::rules::Rules;
 
 /// Longest document id, in bytes.
 pub const ID_BYTES_MAX: usize = 200;
@@ -36,6 +41,12 @@ pub struct ResourceType {
     pub(crate) unique: Vec<String>,
     /// The event types the read model applies, leaked with `name`.
     pub(crate) document_events: &'static [&'static str],
+    /// `machines/T.json`, if any.
+    pub(crate) machine: Option<Machine>,
+    /// `rules/T.json` (none without it).
+    pub(crate) rules: Rules,
+    /// `handlers/T.js`, if any: see [`Handlers`].
+    pub(crate) handlers: Option<Arc<dyn Handlers>>,
 }
 
 impl fmt::Debug for ResourceType {
@@ -45,6 +56,9 @@ impl fmt::Debug for ResourceType {
             .field("title", &self.title)
             .field("file", &self.file)
             .field("unique", &self.unique)
+            .field("machine", &self.machine)
+            .field("rules", &self.rules)
+            .field("handlers", &self.handlers)
             .finish_non_exhaustive()
     }
 }
@@ -142,12 +156,34 @@ impl ResourceType {
         format!("{}{}", self.title, if claimed { CLAIMED } else { RELEASED })
     }
 
-    /// Every event type the type records.
+    /// Every event type the type records: its CRUD events, its claims' and its custom
+    /// commands'.
     pub fn event_types(&self) -> Vec<String> {
+        let mut types = self.event_types_of_crud();
+        for event in self.custom_events() {
+            if !types.contains(&event) {
+                types.push(event);
+            }
+        }
+        types
+    }
+
+    /// The event types every type records, custom commands or not.
+    pub(crate) fn event_types_of_crud(&self) -> Vec<String> {
         let mut types: Vec<String> = Action::ALL.iter().map(|a| self.event(*a)).collect();
         types.push(self.claim_event(true));
         types.push(self.claim_event(false));
         types
+    }
+
+    /// The state machine, if the type has one (`machines/T.json`).
+    pub fn machine(&self) -> Option<&Machine> {
+        self.machine.as_ref()
+    }
+
+    /// The rules (`rules/T.json`), empty without them.
+    pub fn rules(&self) -> &Rules {
+        &self.rules
     }
 
     /// The prefix of its documents' streams: `T-`.

@@ -1,10 +1,12 @@
 //! Resource types without code: `writ serve --app DIR` serves each `DIR/resources/T.json`
-//! (a JSON Schema, draft 2020-12) as plain CRUD over JSON documents checked by it.
+//! (a JSON Schema, draft 2020-12) as CRUD over JSON documents checked by it, with an
+//! optional state machine (`machines/T.json`, see [`Machine`]) and rules in JSON Logic
+//! (`rules/T.json`, see [`Rules`]).
 //!
 //! - [`load`] reads and checks an app directory whole: names, schemas (compiled with
-//!   formats asserted), `title`, `x-writ-unique`; every refusal ([`LoadError`]) names the
-//!   file and the place. What this build does not serve yet (`rules/`, `machines/`,
-//!   `handlers/`, `projections/`, `migrations/`) is refused, never ignored.
+//!   formats asserted), `title`, `x-writ-unique`, machines, rules (compiled once); every
+//!   refusal ([`LoadError`]) names the file and the place. What this build does not serve
+//!   yet (`handlers/`, `projections/`, `migrations/`) is refused, never ignored.
 //! - Each [`ResourceType`] is a domain built at run time ([`ResourceSet::domains`]), seen by
 //!   the engine through the same seam as compiled domains
 //!   ([`writ_domain::model::DomainModel`]): streams `T-{id}`, commands `Create{Title}`,
@@ -12,7 +14,16 @@
 //!   `{Title}Created`, `{Title}Replaced`, `{Title}Patched` (the RFC 6902 operations
 //!   applied), `{Title}Deleted`. A document is checked against the schema when its command
 //!   is decoded (before anything is logged: [`writ_domain::CommandError::SchemaViolation`])
-//!   and, for a patch, in the writer ([`codes::SCHEMA_VIOLATION`]).
+//!   and, for a patch or a custom command, in the writer ([`codes::SCHEMA_VIOLATION`]).
+//! - Custom commands `{Command}{Title}` (`ActivateUser`, payload `{"id", ...}`) exist when
+//!   a machine's transition or a handler ([`Handlers`], the seam for `handlers/T.js`)
+//!   declares them. The writer decides every command in the contract's order:
+//!   `wrong_expected_version`; `not_found` or `exists`; the handler's own code;
+//!   [`codes::INVALID_TRANSITION`]; `schema_violation`; `not_unique`; the rules' codes in
+//!   file order.
+//! - A machine's `after` transitions fire through the engine's durable timers, by a process
+//!   of the type ([`ResourceSet::timers`], [`ResourceSet::processes`]): register it beside
+//!   the domain.
 //! - Unique fields are claimed in streams of their own (`T~{field}~{sha256}`), in the same
 //!   decision as the document's event: see the `domain` module's notes on uniqueness.
 //! - Each type has a read model ([`ResourceSet::read_models`]): its live documents in a
@@ -53,23 +64,33 @@
 //! assert!(matches!(second.state, writ_engine::CommandState::Rejected { ref code, .. } if code == "not_unique"));
 //! ```
 
+mod custom;
 mod domain;
 mod kind;
 mod load;
+mod machine;
 mod read;
+mod rules;
 
 use std::sync::Arc;
 
-use writ_domain::model::DomainModel;
+use writ_domain::model::{DomainModel, ProcessModel};
 use writ_query::ReadModelSpec;
 
+pub use crate::custom::{Handled, HandlerError, Handlers};
 pub use crate::domain::codes;
 pub use crate::kind::{Action, ID_BYTES_MAX, ID_PATTERN, ResourceType, VIOLATIONS_MAX};
 pub use crate::load::{
     DRAFT_2020_12, LoadError, NAME_BYTES_MAX, Neighbours, RESERVED_NAMES, ResourceSet,
     UNIQUE_FIELD_BYTES_MAX, UNSUPPORTED_DIRS, load,
 };
+pub use crate::machine::{
+    AFTER_SECONDS_MAX, Machine, STATE_BYTES_MAX, TRANSITIONS_MAX, Transition, parse_duration,
+};
 pub use crate::read::{Documents, Found, PAGING};
+pub use crate::rules::{
+    CODE_BYTES_MAX, MESSAGE_BYTES_MAX, REQUIRE_DEPTH_MAX, RESERVED_CODES, RULES_MAX, Rules,
+};
 
 impl ResourceSet {
     /// Each type as a domain for the engine's registry, by name order.
@@ -85,5 +106,30 @@ impl ResourceSet {
     /// Each type's read model, by name order (named after its type).
     pub fn read_models(&self) -> Vec<ReadModelSpec> {
         self.types.iter().map(read::read_model).collect()
+    }
+
+    /// The domain of type `ty`.
+    pub fn domain(ty: &Arc<ResourceType>) -> Arc<dyn DomainModel> {
+        Arc::new(domain::ResourceDomain { ty: Arc::clone(ty) })
+    }
+
+    /// The read model of type `ty`.
+    pub fn read_model(ty: &Arc<ResourceType>) -> ReadModelSpec {
+        read::read_model(ty)
+    }
+
+    /// The process that fires the `after` transitions of type `ty`'s machine
+    /// (`machine:{T}`), if it has any: register it beside the type's domain, or those
+    /// transitions never fire on their own.
+    pub fn timers(ty: &Arc<ResourceType>) -> Option<Arc<dyn ProcessModel>> {
+        ty.machine
+            .as_ref()
+            .filter(|m| m.has_timers())
+            .map(|_| Arc::new(machine::MachineTimers::new(Arc::clone(ty))) as Arc<dyn ProcessModel>)
+    }
+
+    /// The timers' processes of every type that has `after` transitions, by name order.
+    pub fn processes(&self) -> Vec<Arc<dyn ProcessModel>> {
+        self.types.iter().filter_map(Self::timers).collect()
     }
 }

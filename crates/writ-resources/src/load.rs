@@ -31,9 +31,7 @@ pub const UNIQUE_FIELD_BYTES_MAX: usize = 128;
 
 /// What an app directory may hold that this build does not serve yet: each is refused at
 /// startup, never ignored.
-pub const UNSUPPORTED_DIRS: [(&str, &str); 5] = [
-    ("rules", "rules (JSON Logic)"),
-    ("machines", "state machines and their timers"),
+pub const UNSUPPORTED_DIRS: [(&str, &str); 3] = [
     ("handlers", "custom command handlers in JavaScript"),
     ("projections", "projections in JavaScript"),
     ("migrations", "document migrations"),
@@ -107,6 +105,18 @@ pub enum LoadError {
         /// What is wrong.
         detail: String,
     },
+    /// A rule (`rules/T.json`) or a machine (`machines/T.json`) is not one this server
+    /// serves: a bad shape, an unknown operator, a command the type does not have, a
+    /// field the schema does not have, a bad duration...
+    #[error("{}: at {}: {detail}", file.display(), if pointer.is_empty() { "the root" } else { pointer })]
+    Definition {
+        /// The file.
+        file: PathBuf,
+        /// The JSON pointer of the place in the file.
+        pointer: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// The type clashes with another type or with a domain served beside it (a name, a
     /// title, a stream prefix, a command).
     #[error("{}: {detail}", file.display())]
@@ -124,9 +134,12 @@ pub struct ResourceSet {
     pub(crate) types: Vec<Arc<ResourceType>>,
 }
 
-/// Loads and checks every `resources/T.json` of the app directory `dir`, by name order.
-/// Refuses a directory that holds `rules/`, `machines/`, `handlers/`, `projections/` or
-/// `migrations/` (this build does not serve them yet), a file of `resources/` not named
+/// Loads and checks every `resources/T.json` of the app directory `dir`, by name order,
+/// with its `machines/T.json` and `rules/T.json` if any (see the `machine` and `rules`
+/// modules). Refuses a directory that holds `handlers/`, `projections/` or `migrations/`
+/// (this build does not serve them yet), a file of `machines/` or `rules/` that is not
+/// `T.json` for a type `T` of `resources/`, a machine or rules that do not check
+/// ([`LoadError::Definition`], with the place), a file of `resources/` not named
 /// `T.json` with `T` a type name (`[a-z][a-z0-9]*`, not one of [`RESERVED_NAMES`]), and a
 /// schema that is not a valid draft 2020-12 schema with a `title` naming commands
 /// (`[A-Z][A-Za-z0-9]*`), a root `"type": "object"`, known formats, and an `x-writ-unique`
@@ -160,7 +173,7 @@ pub fn load(dir: &Path) -> Result<ResourceSet, LoadError> {
         .collect::<Result<_, _>>()
         .map_err(|e| read(&resources, e))?;
     files.sort();
-    let mut types: Vec<Arc<ResourceType>> = Vec::new();
+    let mut types: Vec<ResourceType> = Vec::new();
     for file in files {
         let ty = load_type(&file)?;
         if let Some(first) = types.iter().find(|t| t.title == ty.title) {
@@ -173,14 +186,106 @@ pub fn load(dir: &Path) -> Result<ResourceSet, LoadError> {
                 ),
             });
         }
-        types.push(Arc::new(ty));
+        types.push(ty);
     }
     if types.is_empty() {
         return Err(LoadError::Empty {
             dir: dir.to_owned(),
         });
     }
-    Ok(ResourceSet { types })
+    for (sub, what) in [("machines", "machine"), ("rules", "rules")] {
+        for file in definitions(dir, sub, &types, what)? {
+            let Some(ty) = types
+                .iter_mut()
+                .find(|t| file.file_stem() == Some(t.name.as_ref()))
+            else {
+                unreachable!("definitions() names only files of loaded types");
+            };
+            let value = read_json(&file)?;
+            if sub == "machines" {
+                ty.machine = Some(crate::machine::parse(&file, &value, ty)?);
+            } else {
+                let mut commands: Vec<String> =
+                    Action::ALL.iter().map(|a| a.verb().to_owned()).collect();
+                commands.extend(ty.custom_commands());
+                ty.rules = crate::rules::parse(&file, &value, &commands)?;
+            }
+        }
+    }
+    Ok(ResourceSet {
+        types: types.into_iter().map(|ty| Arc::new(finish(ty))).collect(),
+    })
+}
+
+/// The files of `dir/sub/` (`machines`, `rules`), each `T.json` for a loaded type `T`;
+/// none when there is no such directory.
+fn definitions(
+    dir: &Path,
+    sub: &str,
+    types: &[ResourceType],
+    what: &str,
+) -> Result<Vec<PathBuf>, LoadError> {
+    let path = dir.join(sub);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let read = |source| LoadError::Read {
+        path: path.clone(),
+        source,
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
+        .map_err(read)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(read)?;
+    files.sort();
+    for file in &files {
+        let stem = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".json"))
+            .filter(|_| file.is_file());
+        if !stem.is_some_and(|stem| types.iter().any(|t| t.name == stem)) {
+            return Err(LoadError::Name {
+                file: file.clone(),
+                detail: format!(
+                    "{sub}/ holds the {what} of resource types, each a file T.json for a resources/T.json; the types are {}",
+                    types.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+    }
+    Ok(files)
+}
+
+/// A file's JSON.
+fn read_json(file: &Path) -> Result<Value, LoadError> {
+    let text = std::fs::read(file).map_err(|source| LoadError::Read {
+        path: file.to_owned(),
+        source,
+    })?;
+    serde_json::from_slice(&text).map_err(|e| LoadError::Json {
+        file: file.to_owned(),
+        line: e.line(),
+        column: e.column(),
+        detail: e.to_string(),
+    })
+}
+
+/// The type with the event types its read model applies: those of its documents' streams.
+pub(crate) fn finish(mut ty: ResourceType) -> ResourceType {
+    let mut events: Vec<String> = Action::ALL.iter().map(|a| ty.event(*a)).collect();
+    for event in ty.custom_events() {
+        if !events.contains(&event) {
+            events.push(event);
+        }
+    }
+    let events: Vec<&'static str> = events
+        .into_iter()
+        .map(|e| &*Box::leak(e.into_boxed_str()))
+        .collect();
+    ty.document_events = Box::leak(events.into_boxed_slice());
+    ty
 }
 
 /// A type's name from its file's name: `users.json` is `users`.
@@ -218,16 +323,7 @@ fn type_name(file: &Path) -> Result<String, LoadError> {
 
 fn load_type(file: &Path) -> Result<ResourceType, LoadError> {
     let name = type_name(file)?;
-    let text = std::fs::read(file).map_err(|source| LoadError::Read {
-        path: file.to_owned(),
-        source,
-    })?;
-    let schema: Value = serde_json::from_slice(&text).map_err(|e| LoadError::Json {
-        file: file.to_owned(),
-        line: e.line(),
-        column: e.column(),
-        detail: e.to_string(),
-    })?;
+    let schema = read_json(file)?;
     let at = |pointer: &str, detail: String| LoadError::Schema {
         file: file.to_owned(),
         pointer: pointer.to_owned(),
@@ -357,10 +453,6 @@ fn load_type(file: &Path) -> Result<ResourceType, LoadError> {
             at(&pointer, format!("the schema does not compile: {error}"))
         })?;
     let name: &'static str = Box::leak(name.into_boxed_str());
-    let document_events: Vec<&'static str> = Action::ALL
-        .iter()
-        .map(|action| &*Box::leak(format!("{title}{}", action.event_suffix()).into_boxed_str()))
-        .collect();
     Ok(ResourceType {
         name,
         title,
@@ -368,12 +460,15 @@ fn load_type(file: &Path) -> Result<ResourceType, LoadError> {
         schema,
         validator,
         unique,
-        document_events: Box::leak(document_events.into_boxed_slice()),
+        document_events: &[],
+        machine: None,
+        rules: crate::rules::Rules::default(),
+        handlers: None,
     })
 }
 
 /// A title names commands: an uppercase letter, then letters and digits.
-fn is_title(title: &str) -> bool {
+pub(crate) fn is_title(title: &str) -> bool {
     let mut bytes = title.bytes();
     bytes.next().is_some_and(|b| b.is_ascii_uppercase())
         && bytes.all(|b| b.is_ascii_alphanumeric())
@@ -427,8 +522,12 @@ impl ResourceSet {
                     }
                 }
             }
-            for action in Action::ALL {
-                let command = ty.command(action);
+            let commands = Action::ALL.iter().map(|action| ty.command(*action)).chain(
+                ty.custom_commands()
+                    .into_iter()
+                    .map(|verb| format!("{verb}{}", ty.title)),
+            );
+            for command in commands {
                 if let Some((_, domain)) = neighbours.commands.iter().find(|(c, _)| *c == command) {
                     return Err(clash(format!(
                         "its command {command} is also a command of domain {domain:?}; change the title"

@@ -2,52 +2,19 @@
 //! storage): the commands' outcomes in the contract's order, the events they record,
 //! uniqueness under concurrent creators and across a restart, and the read model.
 
-use std::path::{Path, PathBuf};
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use uuid::Uuid;
 use writ_domain::CommandError;
-use writ_engine::{
-    CommandState, CommandStatus, Engine, EngineOptions, Registry, Submission, SubmitError,
-    Submitted,
-};
+use writ_engine::{CommandState, CommandStatus, SubmitError};
 use writ_log::storage::SimStorage;
 use writ_query::{ReadModels, RuntimeOptions};
-use writ_resources::{LoadError, ResourceSet, load};
+use writ_resources::{ResourceSet, load};
 
-/// A directory of its own under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "writ-resources-{name}-{}-{}",
-            std::process::id(),
-            Uuid::new_v4()
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-
-    fn write(&self, file: &str, text: &str) -> PathBuf {
-        let path = self.0.join(file);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use support::{TempDir, engine, refusal, rejected, run, stream, submit, user};
 
 const USERS: &str = r#"{
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -68,67 +35,6 @@ fn users() -> (TempDir, ResourceSet) {
     dir.write("resources/users.json", USERS);
     let set = load(dir.path()).unwrap();
     (dir, set)
-}
-
-/// An engine over the users type on `storage`.
-fn engine(set: &ResourceSet, storage: &SimStorage) -> Arc<Engine> {
-    let mut registry = Registry::builder();
-    for domain in set.domains() {
-        registry = registry.domain(domain);
-    }
-    let (engine, _) = Engine::open(
-        Arc::new(storage.clone()),
-        registry.build().unwrap(),
-        EngineOptions::default(),
-    )
-    .unwrap();
-    Arc::new(engine)
-}
-
-fn submit(
-    engine: &Engine,
-    id: u128,
-    command: &str,
-    payload: Value,
-    expected_version: Option<u64>,
-) -> Result<CommandStatus, SubmitError> {
-    let payload = payload.to_string();
-    let submitted = engine.submit_command(&Submission {
-        id: Uuid::from_u128(id),
-        command,
-        version: None,
-        payload: payload.as_bytes(),
-        expected_version,
-    })?;
-    let Submitted::New(pending) = submitted else {
-        panic!("a fresh id")
-    };
-    Ok(pending.blocking_outcome().unwrap())
-}
-
-fn run(engine: &Engine, id: u128, command: &str, payload: Value) -> CommandStatus {
-    submit(engine, id, command, payload, None).unwrap()
-}
-
-#[track_caller]
-fn rejected(status: &CommandStatus) -> &str {
-    match &status.state {
-        CommandState::Rejected { code, .. } => code,
-        other => panic!("expected a rejection, got {other:?}"),
-    }
-}
-
-fn user(name: &str, email: &str) -> Value {
-    json!({"name": name, "email": email})
-}
-
-fn stream(engine: &Engine, stream: &str) -> Vec<(String, Value)> {
-    engine
-        .read_stream(stream, 1, usize::MAX)
-        .unwrap()
-        .into_iter()
-        .map(|e| (e.event_type, serde_json::from_slice(&e.data).unwrap()))
-        .collect()
 }
 
 #[test]
@@ -508,16 +414,6 @@ fn the_read_model_lists_live_documents_oldest_first_by_cursor() {
     models.shutdown();
 }
 
-/// Loads `files` as an app directory; the error's text.
-fn refusal(files: &[(&str, &str)]) -> (TempDir, String) {
-    let dir = TempDir::new("bad");
-    for (file, text) in files {
-        dir.write(file, text);
-    }
-    let error: LoadError = load(dir.path()).unwrap_err();
-    (dir, error.to_string())
-}
-
 #[test]
 fn a_bad_app_directory_is_refused_naming_the_file_and_the_place() {
     let ok = USERS;
@@ -611,16 +507,6 @@ fn a_bad_app_directory_is_refused_naming_the_file_and_the_place() {
             vec![("resources/users.json", ok), ("resources/people.json", ok)],
             "resources/users.json",
             "resources/people.json",
-        ),
-        (
-            vec![("resources/users.json", ok), ("rules/users.json", "[]")],
-            "rules",
-            "does not support rules",
-        ),
-        (
-            vec![("resources/users.json", ok), ("machines/users.json", "{}")],
-            "machines",
-            "does not support state machines",
         ),
         (
             vec![("resources/users.json", ok), ("handlers/users.js", "")],

@@ -427,6 +427,11 @@ pub const RESOURCE_ROUTES: &[(Method, &str, Need)] = &[
         "/{resource}/{id}",
         Need::AnyOf(&[Scope::Commands]),
     ),
+    (
+        Method::POST,
+        "/{resource}/{id}/{command}",
+        Need::AnyOf(&[Scope::Commands]),
+    ),
 ];
 
 /// Only `admin` tokens reach a route [`ROUTES`] does not list.

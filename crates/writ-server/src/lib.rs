@@ -128,6 +128,7 @@ pub fn router(state: AppState) -> Router {
                 resources::patch_resource,
                 resources::delete_resource
             ))
+            .routes(routes!(resources::post_custom))
     } else {
         api
     };

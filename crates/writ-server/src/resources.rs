@@ -74,7 +74,8 @@ impl fmt::Debug for dyn Resources {
 
 /// The names of one type's commands: `CreateUser`, `ReplaceUser`, `PatchUser`,
 /// `DeleteUser`. Their payloads are `{"id", "document"}`, `{"id", "document"}`, `{"id",
-/// "patch"}` (RFC 6902 operations) or `{"id", "mergePatch"}` (RFC 7396), and `{"id"}`.
+/// "patch"}` (RFC 6902 operations) or `{"id", "mergePatch"}` (RFC 7396), and `{"id"}`;
+/// and its custom commands (`ApproveUser`, payload `{"id", ...}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceCommands {
     /// Creates a document.
@@ -85,6 +86,20 @@ pub struct ResourceCommands {
     pub patch: String,
     /// Deletes a live document.
     pub delete: String,
+    /// The custom commands, as `(verb, name)`: `("Approve", "ApproveUser")`, sent to
+    /// `POST /{resource}/{id}/{verb}`.
+    pub custom: Vec<(String, String)>,
+}
+
+impl ResourceCommands {
+    /// The custom command a route's last segment names: its verb (`Approve`) or its whole
+    /// name (`ApproveUser`).
+    pub fn custom_command(&self, segment: &str) -> Option<&str> {
+        self.custom
+            .iter()
+            .find(|(verb, name)| verb == segment || name == segment)
+            .map(|(_, name)| name.as_str())
+    }
 }
 
 /// The route templates of resources, for access and the request gate.
@@ -461,6 +476,81 @@ pub(crate) async fn delete_resource(
     let payload = json!({"id": id});
     write
         .submit(&state, &write.commands.delete, id, payload)
+        .await
+}
+
+/// Send a custom command to a live document.
+///
+/// `{command}` is the command's verb as the type declares it (`Approve` for
+/// `ApproveUser`: a machine's transition or a handler), or its whole name. The body, a JSON
+/// object (none is `{}`), is the command's payload besides the `id`, which is the URL's
+/// (an `id` in the body must be the URL's). Whatever needs the current state is decided by
+/// the writer: `not_found`, the handler's own code, `invalid_transition`,
+/// `schema_violation`, `not_unique` and the rules' codes (see the command's status).
+#[utoipa::path(
+    post,
+    path = "/{resource}/{id}/{command}",
+    tag = "resources",
+    params(
+        ("resource" = String, Path, description = "The resource type"),
+        ("id" = String, Path, description = "The document's id"),
+        ("command" = String, Path, description = "The custom command's verb (`Approve`), as `/domains` lists it without the title"),
+        ("Idempotency-Key" = Option<Uuid>, Header, description = "The command id"),
+        ("If-Match" = Option<String>, Header, description = "`\"<version>\"`: expectedVersion"),
+    ),
+    request_body(content = Object, content_type = "application/json", description = "The payload besides `id` (optional: none is `{}`)"),
+    responses(
+        (status = 202, description = "The command is durable.", body = ResourceAccepted,
+            headers(("Location" = String, description = "The command's status"))),
+        (status = 400, description = "Malformed body or headers, or an `id` in the body that is not the URL's.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource type.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The `Idempotency-Key` was used for another command or body.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A body that is not declared JSON.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The type has no such custom command, or the payload is not one it takes.", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Overloaded, or the store refuses writes.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn post_custom(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String, String)>, PathRejection>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let Path((name, id, verb)) = path.map_err(|r| ApiError::malformed(r.body_text()))?;
+    let write = Write::of(&state, &name, &request)?;
+    let Some(command) = write.commands.custom_command(&verb).map(str::to_owned) else {
+        let known: Vec<&str> = write
+            .commands
+            .custom
+            .iter()
+            .map(|(v, _)| v.as_str())
+            .collect();
+        return Err(ApiError::new(
+            ProblemKind::UnknownCommand,
+            format!(
+                "type {name} has no custom command {verb:?} (its custom commands: {})",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        ));
+    };
+    let empty = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|length| length == "0")
+        || (request.headers().get(header::CONTENT_TYPE).is_none()
+            && request.headers().get(header::TRANSFER_ENCODING).is_none()
+            && request.headers().get(header::CONTENT_LENGTH).is_none());
+    let mut payload = if empty {
+        Map::new()
+    } else {
+        document(&state, request, Some(&id)).await?.0
+    };
+    payload.insert("id".to_owned(), Value::String(id.clone()));
+    write
+        .submit(&state, &command, id, Value::Object(payload))
         .await
 }
 
