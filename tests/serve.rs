@@ -541,7 +541,10 @@ async fn projections_show_the_snapshot_written_and_the_one_loaded_at_start() {
             .expect("the tickets read model is listed");
         let snapshots = &tickets["snapshots"];
         assert_eq!(snapshots["failures"], 0, "{tickets}");
-        assert!(snapshots.get("loaded").is_none(), "a fresh store loads none: {tickets}");
+        assert!(
+            snapshots.get("loaded").is_none(),
+            "a fresh store loads none: {tickets}"
+        );
         if snapshots["lastWritten"].as_u64() >= Some(position) {
             assert!(snapshots["written"].as_u64() >= Some(1), "{tickets}");
             assert!(snapshots["lastBytes"].as_u64() > Some(0), "{tickets}");

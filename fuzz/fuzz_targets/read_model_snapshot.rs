@@ -10,9 +10,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use writ_orders::read::OrdersProjection;
 use writ_query::Projection;
 use writ_query::snapshot::{Reader, SnapshotHeader, Writer};
-use writ_orders::read::OrdersProjection;
 use writ_tickets::read::TicketsProjection;
 
 fn load_and_back(body: &[u8]) {

@@ -7,9 +7,9 @@
 //! again; never do that for a format already released.
 
 use serde_json::{Value, json};
+use writ_orders::read::{OrdersProjection, catalog};
 use writ_query::snapshot::{Reader, SnapshotHeader, Writer};
 use writ_query::{JournalMark, Projection, RecordedEvent, Replay, Snapshot};
-use writ_orders::read::{OrdersProjection, catalog};
 
 const FIXTURE: &str = "tests/fixtures/orders-v1-format1.snap";
 
@@ -17,50 +17,98 @@ const FIXTURE: &str = "tests/fixtures/orders-v1-format1.snap";
 /// payment, one paid, one shipped, one cancelled by its customer after its reservation,
 /// and one cancelled for want of stock.
 fn events() -> Vec<RecordedEvent> {
-    let line = |sku: &str, quantity: u64| json!({"sku": sku, "quantity": quantity, "unitPriceCents": 250});
+    let line =
+        |sku: &str, quantity: u64| json!({"sku": sku, "quantity": quantity, "unitPriceCents": 250});
     let mut steps: Vec<(&str, String, Value)> = vec![
-        ("StockAdded", "product-pen".into(), json!({"sku": "pen", "name": "Pen", "quantity": 10})),
-        ("StockAdded", "product-ink".into(), json!({"sku": "ink", "name": "Ink", "quantity": 1})),
+        (
+            "StockAdded",
+            "product-pen".into(),
+            json!({"sku": "pen", "name": "Pen", "quantity": 10}),
+        ),
+        (
+            "StockAdded",
+            "product-ink".into(),
+            json!({"sku": "ink", "name": "Ink", "quantity": 1}),
+        ),
     ];
     let mut order = |id: &str, customer: &str, lines: &[(&str, u64)], fate: &str| {
         let stream = format!("order-{id}");
         steps.push(("OrderCreated", stream.clone(),
             json!({"orderId": id, "customerId": customer, "customerName": format!("Customer {customer}")})));
         for (sku, quantity) in lines {
-            steps.push(("ItemAdded", stream.clone(),
-                json!({"orderId": id, "sku": sku, "quantity": quantity, "unitPriceCents": 250})));
+            steps.push((
+                "ItemAdded",
+                stream.clone(),
+                json!({"orderId": id, "sku": sku, "quantity": quantity, "unitPriceCents": 250}),
+            ));
         }
         if fate == "draft" {
-            steps.push(("ItemRemoved", stream.clone(), json!({"orderId": id, "sku": lines[0].0})));
+            steps.push((
+                "ItemRemoved",
+                stream.clone(),
+                json!({"orderId": id, "sku": lines[0].0}),
+            ));
             return;
         }
         let total: u64 = lines.iter().map(|(_, q)| q * 250).sum();
         let due = 1_800_000_900_000_u64;
-        steps.push(("OrderSubmitted", stream.clone(), json!({"orderId": id,
+        steps.push((
+            "OrderSubmitted",
+            stream.clone(),
+            json!({"orderId": id,
             "lines": lines.iter().map(|(sku, q)| line(sku, *q)).collect::<Vec<_>>(),
-            "totalCents": total, "paymentDueAtMs": due})));
+            "totalCents": total, "paymentDueAtMs": due}),
+        ));
         if fate == "out_of_stock" {
-            steps.push(("OrderCancelled", stream.clone(), json!({"orderId": id, "reason": "out_of_stock"})));
+            steps.push((
+                "OrderCancelled",
+                stream.clone(),
+                json!({"orderId": id, "reason": "out_of_stock"}),
+            ));
             return;
         }
         for (sku, q) in lines {
-            steps.push(("StockReserved", format!("product-{sku}"), json!({"sku": sku, "orderId": id, "quantity": q})));
+            steps.push((
+                "StockReserved",
+                format!("product-{sku}"),
+                json!({"sku": sku, "orderId": id, "quantity": q}),
+            ));
         }
-        steps.push(("OrderReserved", stream.clone(), json!({"orderId": id, "paymentDueAtMs": due})));
+        steps.push((
+            "OrderReserved",
+            stream.clone(),
+            json!({"orderId": id, "paymentDueAtMs": due}),
+        ));
         match fate {
             "awaiting" => {}
             "cancelled" => {
-                steps.push(("OrderCancelled", stream.clone(), json!({"orderId": id, "reason": "changed my mind"})));
+                steps.push((
+                    "OrderCancelled",
+                    stream.clone(),
+                    json!({"orderId": id, "reason": "changed my mind"}),
+                ));
                 for (sku, q) in lines {
-                    steps.push(("StockReleased", format!("product-{sku}"), json!({"sku": sku, "orderId": id, "quantity": q})));
+                    steps.push((
+                        "StockReleased",
+                        format!("product-{sku}"),
+                        json!({"sku": sku, "orderId": id, "quantity": q}),
+                    ));
                 }
             }
             _ => {
-                steps.push(("OrderPaid", stream.clone(), json!({"orderId": id, "amountCents": total})));
+                steps.push((
+                    "OrderPaid",
+                    stream.clone(),
+                    json!({"orderId": id, "amountCents": total}),
+                ));
                 if fate == "shipped" {
                     steps.push(("OrderShipped", stream.clone(), json!({"orderId": id})));
                     for (sku, q) in lines {
-                        steps.push(("StockShipped", format!("product-{sku}"), json!({"sku": sku, "orderId": id, "quantity": q})));
+                        steps.push((
+                            "StockShipped",
+                            format!("product-{sku}"),
+                            json!({"sku": sku, "orderId": id, "quantity": q}),
+                        ));
                     }
                 }
             }
@@ -159,7 +207,11 @@ fn the_committed_snapshot_fixture_keeps_loading() {
         ]
     );
     let pen = call("getStock", json!({"sku": "pen"}));
-    assert_eq!((&pen["onHand"], &pen["reserved"]), (&json!(7), &json!(3)), "{pen}");
+    assert_eq!(
+        (&pen["onHand"], &pen["reserved"]),
+        (&json!(7), &json!(3)),
+        "{pen}"
+    );
     let spent = call("customerOrders", json!({"customerId": "c-1"}));
     assert_eq!(spent["totalSpentCents"], 1000, "{spent}");
     assert_eq!(

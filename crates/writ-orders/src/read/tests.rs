@@ -954,10 +954,16 @@ fn every_answer(snapshot: &Snapshot<OrdersView>) -> Vec<Value> {
     for order in snapshot.state.orders() {
         answers.push(answer("getOrder", json!({"id": &*order.id})));
         answers.push(answer("orderHistory", json!({"id": &*order.id})));
-        answers.push(answer("customerOrders", json!({"customerId": &*order.customer_id})));
+        answers.push(answer(
+            "customerOrders",
+            json!({"customerId": &*order.customer_id}),
+        ));
     }
     for status in ["draft", "awaiting_payment", "paid"] {
-        answers.push(answer("currentOrders", json!({"status": status, "limit": 2})));
+        answers.push(answer(
+            "currentOrders",
+            json!({"status": status, "limit": 2}),
+        ));
     }
     answers.push(answer("currentOrders", json!({})));
     answers.push(answer("listStock", json!({"limit": 2})));
@@ -989,7 +995,12 @@ fn a_view_loaded_from_its_snapshot_answers_every_query_as_the_replayed_one_and_g
     shop.add_stock("ink", 5);
     let mut resumed = Replay::resume(OrdersProjection, loaded, replayed.position);
     resumed.apply(&shop.log[at..]);
-    assert_eq!(resumed.stats().errors, 0, "{:?}", resumed.stats().last_error);
+    assert_eq!(
+        resumed.stats().errors,
+        0,
+        "{:?}",
+        resumed.stats().last_error
+    );
     let live = shop.snapshot();
     assert!(resumed.state() == &live.state);
     assert_eq!(every_answer(&resumed.snapshot()), every_answer(&live));
@@ -1017,7 +1028,10 @@ fn a_cut_or_altered_snapshot_does_not_load() {
     let error = OrdersProjection
         .load(&mut writ_query::snapshot::Reader::new(&bytes))
         .unwrap_err();
-    assert!(error.to_string().contains("not in the set of its status"), "{error}");
+    assert!(
+        error.to_string().contains("not in the set of its status"),
+        "{error}"
+    );
     // Any bytes fail or load, never panic.
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
     for round in 0..2_000 {

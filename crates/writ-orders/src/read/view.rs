@@ -674,7 +674,8 @@ impl OrdersView {
         }
         self.current.save(out);
         self.by_customer.save(out);
-        self.products.save_with(out, |out, product| product.save(out));
+        self.products
+            .save_with(out, |out, product| product.save(out));
         self.by_sku.save(out);
     }
 
