@@ -68,11 +68,7 @@ pub(crate) fn run(
                 Err(e) => {
                     tracing::error!(error = %e, hot_entries = dedupe.len(), entries_max = shared.options.dedupe_entries_max,
                         "the dedupe index could not spill to disk (is the disk full?); its ids stay in memory, and new commands are refused with 503 once dedupe_entries_max are held");
-                    shared.metrics.dedupe_spill_failures.increment(1);
-                    shared
-                        .stats
-                        .dedupe_spill_failures
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    count_spill_failure(&shared);
                     retry_at = Some(Instant::now() + RETRY_AFTER);
                 }
             }
@@ -149,13 +145,18 @@ pub(crate) fn spill_for_replay(shared: &Shared, storage: &dyn Storage, journal: 
         Err(e) => {
             tracing::warn!(error = %e, hot_entries = shared.dedupe.len(),
                 "the replay's dedupe index could not spill to disk (is the disk full?); its ids stay in memory");
-            shared.metrics.dedupe_spill_failures.increment(1);
-            shared
-                .stats
-                .dedupe_spill_failures
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            count_spill_failure(shared);
         }
     }
+}
+
+/// Counts a failed spill in the metrics and the stats.
+fn count_spill_failure(shared: &Shared) {
+    shared.metrics.dedupe_spill_failures.increment(1);
+    shared
+        .stats
+        .dedupe_spill_failures
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// `recorded_at_ms` of journal record `seq`.
