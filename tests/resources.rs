@@ -68,9 +68,10 @@ async fn users_are_written_read_and_kept_across_a_restart() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+    // machines/users.json: a created user starts `pending`.
     assert_eq!(
         user,
-        json!({"id": id, "name": "Ann", "email": "ann@example.com"})
+        json!({"id": id, "name": "Ann", "email": "ann@example.com", "status": "pending"})
     );
     assert_eq!(headers["etag"], "\"1\"");
 
@@ -89,7 +90,6 @@ async fn users_are_written_read_and_kept_across_a_restart() {
     let location = headers["location"].to_str().unwrap().to_owned();
     let patched = http.get_ok(&format!("{location}?wait=30")).await;
     assert_eq!(patched["status"], "succeeded");
-    let position = patched["position"].as_u64().unwrap();
     let (status, _, problem) = call(
         &mut http,
         Method::POST,
@@ -100,6 +100,34 @@ async fn users_are_written_read_and_kept_across_a_restart() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["errors"][0]["pointer"], "/email");
+
+    // As the README walks through: a transition, then a rule's rejection, then the same
+    // transition refused from the state it led to.
+    let mut send = async |path: &str, body: Option<&str>| {
+        let headers: &[(&str, &str)] = if body.is_some() {
+            &[("content-type", "application/json")]
+        } else {
+            &[]
+        };
+        let (status, headers, body) = call(&mut http, Method::POST, path, headers, body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let location = headers["location"].to_str().unwrap().to_owned();
+        http.get_ok(&format!("{location}?wait=30")).await
+    };
+    let activated = send(&format!("/users/{id}/Activate"), None).await;
+    assert_eq!(activated["command"], "ActivateUser");
+    assert_eq!(activated["events"][0]["type"], "UserActivated");
+    let unreasoned = send(&format!("/users/{id}/Suspend"), Some("{}")).await;
+    assert_eq!(unreasoned["error"]["code"], "reason_required");
+    let again = send(&format!("/users/{id}/Activate"), None).await;
+    assert_eq!(again["error"]["code"], "invalid_transition");
+    assert_eq!(
+        again["error"]["message"],
+        format!(
+            "ActivateUser moves status from [\"pending\"] only; User \"{id}\" is at \"active\""
+        )
+    );
+    let position = again["position"].as_u64().unwrap();
     assert!(server.terminate().success());
 
     // The same data directory again: the document and the claim on its email are there.
@@ -107,6 +135,7 @@ async fn users_are_written_read_and_kept_across_a_restart() {
     let mut http = Http::connect(server.port).await;
     let user = http.get_ok(&format!("/users/{id}?after={position}")).await;
     assert_eq!(user["name"], "Ann Lee");
+    assert_eq!(user["status"], "active");
     let (status, headers, _) = call(
         &mut http,
         Method::POST,

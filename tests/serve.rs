@@ -511,3 +511,72 @@ fn unknown_domains_and_bad_windows_are_refused_with_a_readable_error() {
     assert!(stderr.contains("versions 1 to 2, not 3"), "{stderr}");
     assert!(!fresh.exists(), "nothing was created");
 }
+
+/// `GET /projections` says what each read model did with its snapshots: the first run
+/// writes one (every event is due with `--snapshot-every-events 1`), the next start loads
+/// it and replays only what came after.
+#[tokio::test]
+async fn projections_show_the_snapshot_written_and_the_one_loaded_at_start() {
+    let dir = TempDir::new("e2e-snapshots");
+    let flags = ["--snapshot-every-events", "1"];
+    let server = Server::start_with(dir.path(), &flags);
+    let mut http = Http::connect(server.port).await;
+    let open = Uuid::new_v4();
+    let (status, _, _) = http
+        .call(Method::POST, "/update", Some(&open_ticket(open, "t-1")))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (_, _, outcome) = http
+        .call(Method::GET, &format!("/update/{open}?wait=30"), None)
+        .await;
+    let position = outcome["position"].as_u64().expect("a position");
+    // The snapshot thread writes in the background: wait until it says so.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let written = loop {
+        let projections = http.get_ok("/projections").await;
+        let tickets = projections["projections"]
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["name"] == "tickets"))
+            .cloned()
+            .expect("the tickets read model is listed");
+        let snapshots = &tickets["snapshots"];
+        assert_eq!(snapshots["failures"], 0, "{tickets}");
+        assert!(
+            snapshots.get("loaded").is_none(),
+            "a fresh store loads none: {tickets}"
+        );
+        if snapshots["lastWritten"].as_u64() >= Some(position) {
+            assert!(snapshots["written"].as_u64() >= Some(1), "{tickets}");
+            assert!(snapshots["lastBytes"].as_u64() > Some(0), "{tickets}");
+            break snapshots["lastWritten"].as_u64().expect("checked");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no snapshot written at {position} within 30 s: {tickets}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(
+        tokio::task::spawn_blocking(move || server.terminate())
+            .await
+            .unwrap()
+            .success()
+    );
+
+    let server = Server::start_with(dir.path(), &flags);
+    let mut http = Http::connect(server.port).await;
+    let projections = http.get_ok("/projections").await;
+    let tickets = projections["projections"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["name"] == "tickets"))
+        .cloned()
+        .expect("the tickets read model is listed");
+    assert_eq!(tickets["snapshots"]["loaded"], written, "{tickets}");
+    assert_eq!(tickets["snapshots"]["ignored"], json!([]), "{tickets}");
+    assert!(
+        tokio::task::spawn_blocking(move || server.terminate())
+            .await
+            .unwrap()
+            .success()
+    );
+}

@@ -1,6 +1,7 @@
 //! Feeds arbitrary bytes to the read model snapshot file's decoder
-//! (`writ_query::snapshot::SnapshotHeader::decode`) and to the tickets projection's state
-//! decoder, for both projection versions, whole and as a file's body. They must return
+//! (`writ_query::snapshot::SnapshotHeader::decode`) and to the state decoders of the
+//! tickets projection (both versions) and the orders projection, whole and as a file's
+//! body. They must return
 //! `Err` for anything they do not accept and never panic; a state they accept saves and
 //! loads back equal.
 //!
@@ -9,6 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use writ_orders::read::OrdersProjection;
 use writ_query::Projection;
 use writ_query::snapshot::{Reader, SnapshotHeader, Writer};
 use writ_tickets::read::TicketsProjection;
@@ -16,23 +18,32 @@ use writ_tickets::read::TicketsProjection;
 fn load_and_back(body: &[u8]) {
     for version in [1, 2] {
         let projection = TicketsProjection::with_version(version).expect("versions 1 and 2");
-        let mut input = Reader::new(body);
-        let Ok(view) = projection.load(&mut input) else {
-            continue;
-        };
-        if input.finish().is_err() {
-            continue;
-        }
-        let mut out = Writer::new();
-        projection.save(&view, &mut out);
-        let bytes = out.into_vec();
-        let mut again = Reader::new(&bytes);
-        let reloaded = projection
-            .load(&mut again)
-            .expect("a state this build saved loads");
-        again.finish().expect("and is read whole");
-        assert!(reloaded == view);
+        round_trip(&projection, body);
     }
+    round_trip(&OrdersProjection, body);
+}
+
+/// A state `projection` accepts from `body` saves and loads back equal.
+fn round_trip<P: Projection>(projection: &P, body: &[u8])
+where
+    P::State: PartialEq,
+{
+    let mut input = Reader::new(body);
+    let Ok(view) = projection.load(&mut input) else {
+        return;
+    };
+    if input.finish().is_err() {
+        return;
+    }
+    let mut out = Writer::new();
+    projection.save(&view, &mut out);
+    let bytes = out.into_vec();
+    let mut again = Reader::new(&bytes);
+    let reloaded = projection
+        .load(&mut again)
+        .expect("a state this build saved loads");
+    again.finish().expect("and is read whole");
+    assert!(reloaded == view);
 }
 
 fuzz_target!(|data: &[u8]| {

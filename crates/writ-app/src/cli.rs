@@ -21,7 +21,8 @@ pub struct ServeArgs {
     #[arg(long = "domain", env = "WRIT_DOMAIN", value_delimiter = ',')]
     pub domains: Vec<String>,
     /// An app directory of resource types without code (`resources/T.json`: a JSON Schema
-    /// each), served beside the `--domain`s; given alone, only its types are served.
+    /// each; optional `machines/T.json` and `rules/T.json`), served beside the `--domain`s;
+    /// given alone, only its types are served.
     #[arg(long, env = "WRIT_APP", value_name = "DIR")]
     pub app: Option<PathBuf>,
     /// How long a command id is remembered for dedupe and status lookups: a number with a
@@ -104,7 +105,7 @@ pub struct ServeArgs {
     #[arg(long, env = "WRIT_OPEN_SEGMENTS_MAX", default_value_t = 64,
         value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub open_segments_max: u64,
-    /// Write a snapshot of each read model that supports them (tickets) once this many
+    /// Write a snapshot of each read model that supports them (tickets, orders) once this many
     /// events were applied since the last one, and at a clean shutdown, into
     /// `DATA_DIR/snapshots/`; a start loads the newest valid one and replays only the
     /// events after it. Costs on disk two files per read model of about the state's size,

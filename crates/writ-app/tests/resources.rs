@@ -99,9 +99,10 @@ async fn every_route_writes_and_reads_documents() {
     assert_eq!(status["command"], "CreateUser");
     let got = read(&server, "/users/ann", &status["position"]).await;
     assert_eq!(got.status, StatusCode::OK);
+    // machines/users.json: a created user starts `pending`.
     assert_eq!(
         got.body,
-        json!({"id": "ann", "name": "Ann", "email": "ann@example.com"})
+        json!({"id": "ann", "name": "Ann", "email": "ann@example.com", "status": "pending"})
     );
     assert_eq!(got.headers["etag"], "\"1\"");
 
@@ -147,7 +148,7 @@ async fn every_route_writes_and_reads_documents() {
     let got = read(&server, "/users/ann", &status["position"]).await;
     assert_eq!(
         got.body,
-        json!({"id": "ann", "name": "Ann C", "email": "ann@new.example"})
+        json!({"id": "ann", "name": "Ann C", "email": "ann@new.example", "status": "pending"})
     );
     // The stored event holds the RFC 6902 operations the merge patch applied.
     let stream = server.get("/streams/users-ann").await.ok();
@@ -161,7 +162,9 @@ async fn every_route_writes_and_reads_documents() {
         types,
         ["UserCreated", "UserReplaced", "UserPatched", "UserPatched"]
     );
-    assert_eq!(stream["events"][0]["data"], json!({"document": ann()}));
+    let mut created = ann();
+    created["status"] = json!("pending");
+    assert_eq!(stream["events"][0]["data"], json!({"document": created}));
     assert_eq!(
         stream["events"][3]["data"],
         json!({"patch": [{"op": "replace", "path": "/email", "value": "ann@new.example"}]})
@@ -242,6 +245,173 @@ async fn every_route_writes_and_reads_documents() {
         .ok();
     let got = read(&server, "/users/cat", &sent["position"]).await.ok();
     assert_eq!(got["name"], "Kat");
+}
+
+#[tokio::test]
+async fn custom_commands_move_the_machine_and_rules_reject_through_their_route() {
+    let server = users_server();
+    let created = json(
+        &server,
+        Method::POST,
+        "/users",
+        json!({"id": "ann", "name": "Ann", "email": "ann@example.com"}),
+        &[],
+    )
+    .await;
+    assert_eq!(outcome(&server, &created).await["status"], "succeeded");
+    // POST /users/{id}/{Command}: 202, then the outcome; no body is an empty payload.
+    let key = "0b4f0e36-5d5e-4f0a-9d38-3f0f5c8a9e01";
+    let activate = send(
+        &server,
+        Method::POST,
+        "/users/ann/Activate",
+        "",
+        None,
+        &[("idempotency-key", key)],
+    )
+    .await;
+    assert_eq!(activate.body["id"], "ann");
+    assert_eq!(activate.body["commandId"], key);
+    let status = outcome(&server, &activate).await;
+    assert_eq!(status["status"], "succeeded", "{status}");
+    assert_eq!(status["command"], "ActivateUser");
+    assert_eq!(status["events"][0]["type"], "UserActivated");
+    let got = read(&server, "/users/ann", &status["position"]).await;
+    assert_eq!(got.body["status"], "active");
+    assert_eq!(got.headers["etag"], "\"2\"");
+    // A resend with the same key answers the first answer.
+    let again = send(
+        &server,
+        Method::POST,
+        "/users/ann/Activate",
+        "",
+        None,
+        &[("idempotency-key", key)],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    assert_eq!(again.body, activate.body);
+    // The same key with another command is a conflict.
+    send(
+        &server,
+        Method::POST,
+        "/users/ann/Suspend",
+        "",
+        None,
+        &[("idempotency-key", key)],
+    )
+    .await
+    .problem(StatusCode::CONFLICT, "conflict");
+
+    // A rule on the custom command's payload.
+    let unreasoned = json(&server, Method::POST, "/users/ann/Suspend", json!({}), &[]).await;
+    let status = outcome(&server, &unreasoned).await;
+    assert_eq!(status["status"], "rejected");
+    assert_eq!(status["error"]["code"], "reason_required");
+    // If-Match is the expected version, checked when the command runs.
+    let stale = json(
+        &server,
+        Method::POST,
+        "/users/ann/Suspend",
+        json!({"reason": "spam"}),
+        &[("if-match", "\"1\"")],
+    )
+    .await;
+    assert_eq!(
+        outcome(&server, &stale).await["error"]["code"],
+        "wrong_expected_version"
+    );
+    let suspended = json(
+        &server,
+        Method::POST,
+        "/users/ann/SuspendUser",
+        json!({"reason": "spam"}),
+        &[("if-match", "\"2\"")],
+    )
+    .await;
+    let status = outcome(&server, &suspended).await;
+    assert_eq!(status["status"], "succeeded", "{status}");
+    // Not a state Activate leaves.
+    let wrong = send(&server, Method::POST, "/users/ann/Activate", "", None, &[]).await;
+    assert_eq!(
+        outcome(&server, &wrong).await["error"]["code"],
+        "invalid_transition"
+    );
+    let nobody = send(&server, Method::POST, "/users/bob/Activate", "", None, &[]).await;
+    assert_eq!(
+        outcome(&server, &nobody).await["error"]["code"],
+        "not_found"
+    );
+
+    // Refused before anything is logged.
+    send(&server, Method::POST, "/users/ann/Approve", "", None, &[])
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "unknown_command");
+    send(&server, Method::POST, "/nobody/ann/Approve", "", None, &[])
+        .await
+        .problem(StatusCode::NOT_FOUND, "not_found");
+    json(
+        &server,
+        Method::POST,
+        "/users/ann/Reinstate",
+        json!({"id": "bob"}),
+        &[],
+    )
+    .await
+    .problem(StatusCode::BAD_REQUEST, "malformed");
+    send(
+        &server,
+        Method::POST,
+        "/users/ann/Reinstate",
+        "text/plain",
+        Some(json!("x")),
+        &[],
+    )
+    .await
+    .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+
+    // The same command through POST /update: {Command}{Title} with {"id", ...payload}.
+    let sent = server
+        .send(9, "ReinstateUser", json!({"id": "ann", "by": "ops"}))
+        .await
+        .ok();
+    assert_eq!(sent["status"], "succeeded", "{sent}");
+    let got = read(&server, "/users/ann", &sent["position"]).await.ok();
+    assert_eq!(got["status"], "active");
+    // Its events are the transitions', read back in the stream.
+    let stream = server.get("/streams/users-ann").await.ok();
+    let types: Vec<&str> = stream["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "UserCreated",
+            "UserActivated",
+            "UserSuspended",
+            "UserReinstated"
+        ]
+    );
+    assert_eq!(
+        stream["events"][2]["data"],
+        json!({"command": "Suspend", "from": "active", "to": "suspended"})
+    );
+    // A rule of Create: the name is not the email.
+    let odd = json(
+        &server,
+        Method::POST,
+        "/users",
+        json!({"name": "eve@example.com", "email": "eve@example.com"}),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        outcome(&server, &odd).await["error"]["code"],
+        "name_is_not_email"
+    );
 }
 
 #[tokio::test]
@@ -625,7 +795,7 @@ async fn listings_page_oldest_first_by_cursor() {
     assert_eq!(all["items"].as_array().unwrap().len(), 6);
     assert_eq!(
         all["items"][0],
-        json!({"id": "u0", "name": "U", "email": "u0@example.com"})
+        json!({"id": "u0", "name": "U", "email": "u0@example.com", "status": "pending"})
     );
 }
 
@@ -642,7 +812,15 @@ async fn domains_and_openapi_list_each_types_commands_with_its_schema() {
     // `--app` alone: only its types.
     assert_eq!(names, ["users"]);
     let text = domains.to_string();
-    for command in ["CreateUser", "ReplaceUser", "PatchUser", "DeleteUser"] {
+    for command in [
+        "CreateUser",
+        "ReplaceUser",
+        "PatchUser",
+        "DeleteUser",
+        "ActivateUser",
+        "SuspendUser",
+        "ReinstateUser",
+    ] {
         assert!(text.contains(command), "{command}: {text}");
     }
     let openapi = server.get("/openapi.json").await.ok();
@@ -652,6 +830,9 @@ async fn domains_and_openapi_list_each_types_commands_with_its_schema() {
         "email"
     );
     assert!(openapi["paths"]["/{resource}/{id}"]["patch"].is_object());
+    assert!(openapi["paths"]["/{resource}/{id}/{command}"]["post"].is_object());
+    let activate = &openapi["components"]["schemas"]["ActivateUser.v1"];
+    assert_eq!(activate["required"], json!(["id"]), "{activate}");
     assert!(openapi["paths"]["/{resource}"]["post"].is_object());
     // Every operation of a server with resource types has its scope in the access tables.
     use writ_server::access::{RESOURCE_ROUTES, ROUTES};

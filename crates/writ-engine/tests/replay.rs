@@ -578,3 +578,36 @@ fn a_second_replay_takes_the_next_directory_and_replays_the_live_journal() {
         records(&storage, "replay-2/journal")
     );
 }
+
+/// A replay's dedupe index spills to runs beside its journal as a live engine's does (so
+/// it holds about `dedupe_spill_entries` ids in memory, not the whole window), and the
+/// engine that opens the applied replay keeps those runs: none is removed, and every
+/// client's id is still a duplicate.
+#[test]
+fn a_replay_spills_its_dedupe_runs_beside_its_journal_and_the_applied_engine_keeps_them() {
+    let storage = SimStorage::new();
+    tallies(&storage, spilling(&ManualClock::at_ms(START_MS)));
+    let replayed = replay::replay(
+        Arc::new(storage.clone()),
+        tally_after(),
+        spilling(&ManualClock::at_ms(0)),
+        &mut |_| {},
+    )
+    .expect("replayed");
+    let runs = storage.file_names(Path::new("replay-1/dedupe"));
+    assert!(
+        runs.iter().any(|name| !name.ends_with(".tmp")),
+        "the replay spilled its ids: {runs:?}"
+    );
+    replay::apply(&storage, &replayed).expect("applied");
+    let (engine, report) = Engine::open(
+        Arc::new(storage.crash()),
+        tally_after(),
+        spilling(&ManualClock::at_ms(START_MS + 1)),
+    )
+    .expect("opens");
+    assert_eq!(report.dedupe_runs_removed, 0, "{report:?}");
+    assert!(report.dedupe_runs >= 1, "{report:?}");
+    assert_eq!(totals(&engine, "t1"), as_json(&NEW_T1));
+    every_id_a_duplicate(&engine);
+}

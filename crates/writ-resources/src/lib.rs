@@ -1,10 +1,12 @@
 //! Resource types without code: `writ serve --app DIR` serves each `DIR/resources/T.json`
-//! (a JSON Schema, draft 2020-12) as plain CRUD over JSON documents checked by it.
+//! (a JSON Schema, draft 2020-12) as CRUD over JSON documents checked by it, with an
+//! optional state machine (`machines/T.json`, see [`Machine`]) and rules in JSON Logic
+//! (`rules/T.json`, see [`Rules`]).
 //!
 //! - [`load`] reads and checks an app directory whole: names, schemas (compiled with
-//!   formats asserted), `title`, `x-writ-unique`; every refusal ([`LoadError`]) names the
-//!   file and the place. What this build does not serve yet (`migrations/`) is refused,
-//!   never ignored.
+//!   formats asserted), `title`, `x-writ-unique`, machines, rules (compiled once); every
+//!   refusal ([`LoadError`]) names the file and the place. What this build does not serve
+//!   yet (`migrations/`) is refused, never ignored.
 //! - `handlers/T.js` ([`ScriptHandlers`]): custom commands in JavaScript, compiled at load
 //!   and run by the writer in writ-sandbox's deterministic script engine; see the
 //!   `handlers` module.
@@ -18,7 +20,16 @@
 //!   `{Title}Created`, `{Title}Replaced`, `{Title}Patched` (the RFC 6902 operations
 //!   applied), `{Title}Deleted`. A document is checked against the schema when its command
 //!   is decoded (before anything is logged: [`writ_domain::CommandError::SchemaViolation`])
-//!   and, for a patch, in the writer ([`codes::SCHEMA_VIOLATION`]).
+//!   and, for a patch or a custom command, in the writer ([`codes::SCHEMA_VIOLATION`]).
+//! - Custom commands `{Command}{Title}` (`ActivateUser`, payload `{"id", ...}`) exist when
+//!   a machine's transition or a handler ([`Handlers`], the seam for `handlers/T.js`)
+//!   declares them. The writer decides every command in the contract's order:
+//!   `wrong_expected_version`; `not_found` or `exists`; the handler's own code;
+//!   [`codes::INVALID_TRANSITION`]; `schema_violation`; `not_unique`; the rules' codes in
+//!   file order.
+//! - A machine's `after` transitions fire through the engine's durable timers, by a process
+//!   of the type ([`ResourceSet::timers`], [`ResourceSet::processes`]): register it beside
+//!   the domain.
 //! - Unique fields are claimed in streams of their own (`T~{field}~{sha256}`), in the same
 //!   decision as the document's event: see the `domain` module's notes on uniqueness.
 //! - Each type has a read model ([`ResourceSet::read_models`]): its live documents in a

@@ -93,7 +93,7 @@ pub use crate::ops::ApiDoc;
 pub use crate::options::ServerOptions;
 pub use crate::queries::{
     POSITION_HEADER, ParkPhase, ParkedState, ProjectionState, Projections, QueryAnswer, QueryCode,
-    RebuildPhase, RebuildRequest, RebuildState,
+    RebuildPhase, RebuildRequest, RebuildState, SnapshotState,
 };
 pub use crate::resources::{ResourceAccepted, ResourceCommands, Resources};
 pub(crate) use crate::state::StreamGuard;

@@ -16,7 +16,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
-use writ_query::{ModelStatus, ParkStage, ParkedEvent, RebuildStatus};
+use writ_query::{ModelStatus, ParkStage, ParkedEvent, RebuildStatus, SnapshotStatus};
 
 use crate::params;
 use crate::problem::{ApiError, Problem, ProblemKind};
@@ -103,6 +103,44 @@ pub struct ProjectionState {
     pub failure: Option<String>,
     /// The last rebuild.
     pub rebuild: RebuildState,
+    /// Its snapshots on disk: the one loaded at start, those ignored, the last written.
+    pub snapshots: SnapshotState,
+}
+
+/// What a read model did with its snapshots on disk (written in the background, loaded
+/// at start so that only the journal's tail is replayed).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotState {
+    /// The position of the snapshot loaded at start; absent when the read model replayed
+    /// the journal from its first position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loaded: Option<u64>,
+    /// Snapshots found at start and not loaded, newest first, each with why (another
+    /// build's code, damaged, another journal).
+    pub ignored: Vec<String>,
+    /// Snapshots written since the start.
+    pub written: u64,
+    /// The position of the last one written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_written: Option<u64>,
+    /// The size of the last one written, in bytes.
+    pub last_bytes: u64,
+    /// Snapshots that could not be written (each is logged).
+    pub failures: u64,
+}
+
+impl From<SnapshotStatus> for SnapshotState {
+    fn from(status: SnapshotStatus) -> Self {
+        Self {
+            loaded: status.loaded,
+            ignored: status.ignored,
+            written: status.written,
+            last_written: status.last_written,
+            last_bytes: status.last_bytes,
+            failures: status.failures,
+        }
+    }
 }
 
 /// An event a projection panicked on, parked for its read model.
@@ -241,6 +279,7 @@ impl ProjectionState {
             stopped: status.stopped,
             failure: status.failure,
             rebuild: status.rebuild.into(),
+            snapshots: status.snapshots.into(),
         }
     }
 }

@@ -68,11 +68,7 @@ pub(crate) fn run(
                 Err(e) => {
                     tracing::error!(error = %e, hot_entries = dedupe.len(), entries_max = shared.options.dedupe_entries_max,
                         "the dedupe index could not spill to disk (is the disk full?); its ids stay in memory, and new commands are refused with 503 once dedupe_entries_max are held");
-                    shared.metrics.dedupe_spill_failures.increment(1);
-                    shared
-                        .stats
-                        .dedupe_spill_failures
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    count_spill_failure(&shared);
                     retry_at = Some(Instant::now() + RETRY_AFTER);
                 }
             }
@@ -133,6 +129,34 @@ pub(crate) fn evict_hot(shared: &Shared, journal: &LogReader, cursor: u64) -> u6
         cursor = seq + 1;
     }
     cursor
+}
+
+/// The dedupe thread's run work for a replay, which has no dedupe thread: spills the hot
+/// map when [`DedupeIndex::spill_due`](super::DedupeIndex::spill_due), then merges what
+/// fits, so that a replay holds at most about `dedupe_spill_entries` ids in memory, as a
+/// live engine does. A failed spill keeps its ids in memory (logged and counted, as the
+/// live thread does) and is tried again at the next call.
+pub(crate) fn spill_for_replay(shared: &Shared, storage: &dyn Storage, journal: &LogReader) {
+    if !shared.dedupe.spill_due() {
+        return;
+    }
+    match spill(shared, storage, journal) {
+        Ok(()) => while merge_once(shared, storage) {},
+        Err(e) => {
+            tracing::warn!(error = %e, hot_entries = shared.dedupe.len(),
+                "the replay's dedupe index could not spill to disk (is the disk full?); its ids stay in memory");
+            count_spill_failure(shared);
+        }
+    }
+}
+
+/// Counts a failed spill in the metrics and the stats.
+fn count_spill_failure(shared: &Shared) {
+    shared.metrics.dedupe_spill_failures.increment(1);
+    shared
+        .stats
+        .dedupe_spill_failures
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// `recorded_at_ms` of journal record `seq`.

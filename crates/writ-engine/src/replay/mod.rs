@@ -26,7 +26,10 @@
 //!
 //! The dedupe index of the replay holds the ids within the window of the replay's clock
 //! (evicted as the clock moves, after each sync), so that a process's command whose id is
-//! taken is skipped as it was live.
+//! taken is skipped as it was live. It spills to runs in `replay-{n}/dedupe/` as a live
+//! engine's does (after each sync, once `dedupe_spill_entries` ids are durable since the
+//! last run), so a replay holds about as many ids in memory as a live engine; an engine
+//! opens those runs once the replay is live, and rebuilds the rest from the journal.
 
 pub mod report;
 
@@ -223,6 +226,13 @@ pub fn replay(
             }
         })?;
     let new_reader = new.reader();
+    // The replay's dedupe runs sit beside its journal (`replay-{n}/dedupe/`), where an
+    // engine on that journal opens them once it is live.
+    let runs_storage = current::engine_storage(Arc::clone(&storage), &journal);
+    runs_storage
+        .create_dir_all(Path::new(DEDUPE_DIR))
+        .and_then(|()| runs_storage.sync_dir(Path::new("")))
+        .map_err(io_error(&dir.join(DEDUPE_DIR)))?;
     let store = Store::new(new.reader(), registry.clone());
     let shared = Arc::new(Shared::new(registry, options, store));
     // A syncer thread of its own, as the engine's: this thread decides the next records
@@ -285,6 +295,7 @@ pub fn replay(
                 break;
             }
             evicted_to = dedupe::maintain::evict_hot(&shared, &new_reader, evicted_to);
+            dedupe::maintain::spill_for_replay(&shared, runs_storage.as_ref(), &new_reader);
         }
         if seq % step == 0 {
             progress(Progress {
@@ -310,6 +321,9 @@ pub fn replay(
             detail: shared.unavailable().to_string(),
         });
     }
+    // The tail's ids too, when a spill is due: less for the first open to rebuild.
+    dedupe::maintain::evict_hot(&shared, &new_reader, evicted_to);
+    dedupe::maintain::spill_for_replay(&shared, runs_storage.as_ref(), &new_reader);
     let timers_pending = writer.timers_pending();
     let report = report::compare(&old_reader, &new_reader, &mut |done| {
         progress(Progress {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use writ_domain::EventSet;
+use writ_query::snapshot::{Reader, SnapshotError, Writer};
 use writ_query::{ApplyError, Projection, RecordedEvent};
 
 use super::view::{HistoryEvent, Item, OrderUpdate, OrdersView, Stamp, StockUpdate};
@@ -110,6 +111,18 @@ impl Projection for OrdersProjection {
 
     fn initial_state(&self) -> OrdersView {
         OrdersView::new()
+    }
+
+    fn snapshot_format(&self) -> Option<u32> {
+        Some(1)
+    }
+
+    fn save(&self, view: &OrdersView, out: &mut Writer) {
+        view.save(out);
+    }
+
+    fn load(&self, input: &mut Reader<'_>) -> Result<OrdersView, SnapshotError> {
+        OrdersView::load(input)
     }
 
     /// Warms the orders the events are about, by the id in their stream's name

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 use writ_domain::testing::{given_streams, react_at};
 use writ_domain::{Domain, Envelope, EventSet, Issued, Refusal, TimerOp};
-use writ_query::{Budget, QueryError, RecordedEvent, Replay, Snapshot};
+use writ_query::{Budget, Projection, QueryError, RecordedEvent, Replay, Snapshot};
 
 use super::*;
 use crate::{FulfilmentEvent, OrderEvent, OrderFulfilment, OrderStatus, Orders};
@@ -930,4 +930,119 @@ fn warming_changes_nothing_and_takes_any_id() {
     let before = view.clone();
     view.warm(["o-1", "o-7", "", "nope", "order-o-1"].into_iter());
     assert!(view == before);
+}
+
+// ----- snapshots -----
+
+/// `view` saved and loaded again, every byte read.
+fn saved_and_loaded(view: &OrdersView) -> Result<OrdersView, writ_query::snapshot::SnapshotError> {
+    let mut out = writ_query::snapshot::Writer::new();
+    OrdersProjection.save(view, &mut out);
+    let bytes = out.into_vec();
+    let mut input = writ_query::snapshot::Reader::new(&bytes);
+    let loaded = OrdersProjection.load(&mut input)?;
+    input.finish()?;
+    Ok(loaded)
+}
+
+/// Every query of version 1 over `snapshot`, with the ids and skus of `shop`, as JSON.
+fn every_answer(snapshot: &Snapshot<OrdersView>) -> Vec<Value> {
+    let answer = |name: &str, args: Value| {
+        call(snapshot, name, args).unwrap_or_else(|e| json!({"error": e.to_string()}))
+    };
+    let mut answers = Vec::new();
+    for order in snapshot.state.orders() {
+        answers.push(answer("getOrder", json!({"id": &*order.id})));
+        answers.push(answer("orderHistory", json!({"id": &*order.id})));
+        answers.push(answer(
+            "customerOrders",
+            json!({"customerId": &*order.customer_id}),
+        ));
+    }
+    for status in ["draft", "awaiting_payment", "paid"] {
+        answers.push(answer(
+            "currentOrders",
+            json!({"status": status, "limit": 2}),
+        ));
+    }
+    answers.push(answer("currentOrders", json!({})));
+    answers.push(answer("listStock", json!({"limit": 2})));
+    answers.push(answer("listStock", json!({})));
+    for sku in ["pen", "ink", "nope"] {
+        answers.push(answer("getStock", json!({"sku": sku})));
+    }
+    answers
+}
+
+#[test]
+fn a_view_loaded_from_its_snapshot_answers_every_query_as_the_replayed_one_and_goes_on() {
+    let mut shop = every_status();
+    let at = shop.log.len();
+    let replayed = shop.snapshot();
+    let loaded = saved_and_loaded(&replayed.state).expect("loads");
+    assert!(loaded == replayed.state);
+    let from_snapshot = Snapshot {
+        state: loaded.clone(),
+        position: replayed.position,
+        root: replayed.root,
+    };
+    assert_eq!(every_answer(&from_snapshot), every_answer(&replayed));
+
+    // More moves after the snapshot: a payment, a shipment, a cancellation, a restock.
+    shop.pay("o-2", 100);
+    shop.ship("o-2");
+    shop.cancel("o-1");
+    shop.add_stock("ink", 5);
+    let mut resumed = Replay::resume(OrdersProjection, loaded, replayed.position);
+    resumed.apply(&shop.log[at..]);
+    assert_eq!(
+        resumed.stats().errors,
+        0,
+        "{:?}",
+        resumed.stats().last_error
+    );
+    let live = shop.snapshot();
+    assert!(resumed.state() == &live.state);
+    assert_eq!(every_answer(&resumed.snapshot()), every_answer(&live));
+}
+
+#[test]
+fn a_cut_or_altered_snapshot_does_not_load() {
+    let view = every_status().snapshot().state;
+    let mut out = writ_query::snapshot::Writer::new();
+    OrdersProjection.save(&view, &mut out);
+    let bytes = out.into_vec();
+    for len in 0..bytes.len() {
+        let mut input = writ_query::snapshot::Reader::new(&bytes[..len]);
+        assert!(
+            OrdersProjection.load(&mut input).is_err() || input.finish().is_err(),
+            "cut at {len}"
+        );
+    }
+    // An order filed under another status is refused, not served.
+    let mut wrong = view.clone();
+    wrong.refile_for_test();
+    let mut out = writ_query::snapshot::Writer::new();
+    OrdersProjection.save(&wrong, &mut out);
+    let bytes = out.into_vec();
+    let error = OrdersProjection
+        .load(&mut writ_query::snapshot::Reader::new(&bytes))
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("not in the set of its status"),
+        "{error}"
+    );
+    // Any bytes fail or load, never panic.
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    for round in 0..2_000 {
+        let mut noise = bytes.clone();
+        for _ in 0..=(round % 8) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let at = (seed as usize) % noise.len();
+            noise[at] = (seed >> 32) as u8;
+        }
+        let _ = OrdersProjection.load(&mut writ_query::snapshot::Reader::new(&noise));
+    }
 }

@@ -50,8 +50,8 @@ impl Default for RuntimeOptions {
 /// See the [`runtime`](crate::runtime) module.
 ///
 /// What they cost: on disk, [`SNAPSHOTS_KEPT`](crate::snapshot::SNAPSHOTS_KEPT) files per
-/// read model of about the state's encoded size (the tickets read model of 100k tickets
-/// and 900k comments: see the README); in time, encoding the state and writing it on the
+/// read model of about the state's encoded size (the README gives the figure of an
+/// example domain's read model); in time, encoding the state and writing it on the
 /// snapshot thread (a second core's work, not the applying thread's), and the copies the
 /// applying thread makes of the nodes it changes while the snapshot thread still holds
 /// the state it encodes (as after any publish).

@@ -152,7 +152,7 @@ mod tests {
 
     fn header() -> SnapshotHeader {
         SnapshotHeader {
-            model: "tickets".into(),
+            model: "counters".into(),
             projection_version: 2,
             format: 1,
             build: "0.1.0".into(),

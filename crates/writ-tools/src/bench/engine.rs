@@ -24,6 +24,9 @@ use writ_engine::{
 };
 use writ_tickets::{Tickets, workload};
 
+/// `--in-flight`'s default: one full batch of the engine's default options.
+const IN_FLIGHT_DEFAULT: usize = 4_096;
+
 /// `writ bench engine`'s arguments.
 #[derive(Debug, Args)]
 pub struct EngineArgs {
@@ -46,9 +49,12 @@ pub struct EngineArgs {
     /// orders: orders interleaved at a time (each order's commands in sequence).
     #[arg(long, default_value_t = 1_024)]
     lanes: usize,
-    /// Most commands submitted and not yet acknowledged (durable in the command log). Each
-    /// command counts, and its latency ends, when its outcome is durable.
-    #[arg(long, default_value_t = 1_000)]
+    /// Most commands submitted whose outcome is not yet durable (a command is answered
+    /// once, with its outcome, when its journal record is). Each command counts, and its
+    /// latency ends, then. The default is one full batch (`batch_records_max`), about what
+    /// bab574b's window of 1,000 held in flight, since that counted only the commands
+    /// awaiting their `202` (see the README).
+    #[arg(long, default_value_t = IN_FLIGHT_DEFAULT)]
     in_flight: usize,
 }
 
@@ -63,7 +69,7 @@ impl EngineArgs {
             commands,
             orders: 0,
             lanes: 1,
-            in_flight: 1_000,
+            in_flight: IN_FLIGHT_DEFAULT,
         }
     }
 }
@@ -246,7 +252,12 @@ pub fn run(args: EngineArgs) -> Result<(), String> {
     let mut next = 0;
     let mut pending_step: Option<(&'static str, u32)> = None;
     let mut done = false;
+    // Commands sent and not yet answered, sampled once a round of the loop: what the
+    // window really holds (a build that answers before the outcome holds more than it).
+    let (mut in_flight_sum, mut in_flight_samples) = (0u64, 0u64);
     while !done || !unacknowledged.is_empty() {
+        in_flight_sum += (unacknowledged.len() + executing.len()) as u64;
+        in_flight_samples += 1;
         // Fill the window.
         while !done && unacknowledged.len() < args.in_flight {
             let (name, version) = match pending_step.take() {
@@ -332,9 +343,11 @@ pub fn run(args: EngineArgs) -> Result<(), String> {
         elapsed.as_secs_f64()
     );
     println!(
-        "syncs={} commands_per_sync={:.1} process_commands={} timer_commands={} timers_pending={} reactions_failed={}",
+        "syncs={} writer_syncs={} commands_per_sync={:.1} in_flight_mean={} process_commands={} timer_commands={} timers_pending={} reactions_failed={}",
         stats.batches,
+        stats.writer_syncs,
         (stats.succeeded + stats.rejected + stats.failed) as f64 / stats.batches.max(1) as f64,
+        in_flight_sum / in_flight_samples.max(1),
         stats.commands_issued,
         stats.timers_fired,
         stats.timers_pending,
