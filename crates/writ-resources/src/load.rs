@@ -152,17 +152,17 @@ pub struct ResourceSet {
 
 /// Loads and checks every `resources/T.json` of the app directory `dir`, by name order,
 /// with its `handlers/T.js`, `machines/T.json` and `rules/T.json` if any (see the
-/// `handlers`, `machine` and `rules` modules), and its `projections/P.js` (see the
-/// `projections` module). Refuses a directory that holds `migrations/` (this build does
-/// not serve them yet), a file of `projections/` not named `P.js` for a name as types
-/// have, a file of
-/// `handlers/`, `machines/` or `rules/` that is not `T.js` or `T.json` for a type `T` of
-/// `resources/`, handlers that do not compile ([`LoadError::Script`], with the place), a
-/// machine or rules that do not check ([`LoadError::Definition`], with the place), a file of `resources/` not named
-/// `T.json` with `T` a type name (`[a-z][a-z0-9]*`, not one of [`RESERVED_NAMES`]), and a
-/// schema that is not a valid draft 2020-12 schema with a `title` naming commands
-/// (`[A-Z][A-Za-z0-9]*`), a root `"type": "object"`, known formats, and an `x-writ-unique`
-/// that lists top-level properties.
+/// `handlers`, `machine` and `rules` modules), and the directory's `projections/P.js` (see
+/// the `projections` module). Refuses a directory that holds `migrations/` (this build does
+/// not serve it yet); a file of `handlers/`, `machines/` or `rules/` that is not `T.js` or
+/// `T.json` for a type `T` of `resources/`, or of `projections/` not named `P.js` with `P`
+/// a name as types have; a script that does not compile or whose top level throws
+/// ([`LoadError::Script`], with the place); a machine or rules that do not check
+/// ([`LoadError::Definition`], with the place); a file of `resources/` not named `T.json`
+/// with `T` a type name (`[a-z][a-z0-9]*`, not one of [`RESERVED_NAMES`]); and a schema that
+/// is not a valid draft 2020-12 schema with a `title` naming commands (`[A-Z][A-Za-z0-9]*`),
+/// a root `"type": "object"`, known formats, and an `x-writ-unique` that lists top-level
+/// properties.
 pub fn load(dir: &Path) -> Result<ResourceSet, LoadError> {
     let read = |path: &Path, source| LoadError::Read {
         path: path.to_owned(),
