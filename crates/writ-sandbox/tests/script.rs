@@ -444,4 +444,15 @@ fn cost_of_a_handler_call() {
         best = best.min(started.elapsed() / calls);
     }
     println!("one handler call: {best:?} (the best of 5 rounds of {calls})");
+    // What a thread's first call, or a call after a broken limit, adds: a new VM.
+    let started = Instant::now();
+    let rounds = 20u32;
+    for _ in 0..rounds {
+        let spin = compile("function Spin() { for (;;) {} }\nfunction Ok() { return 1; }\n");
+        spin.call("Ok", &[], None).unwrap();
+    }
+    println!(
+        "compiling a small script (its top level run twice, a VM made): {:?}",
+        started.elapsed() / rounds
+    );
 }
