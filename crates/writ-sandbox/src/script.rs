@@ -48,10 +48,11 @@
 //! What a call costs beyond its function: running the top level (under 1 µs for a few
 //! functions) and the arguments and the answer crossing as JSON text (a few µs each for
 //! small documents): 10 to 15 µs for a small handler on a loaded 2-core machine (the best
-//! of 5 rounds in `cost_of_a_handler_call`, `tests/script.rs`, in release). A fresh context per call
-//! would cost about 100 µs more. Making a VM costs a few milliseconds (compiling the script
-//! costs two: one to list its functions, one kept; about 6 ms for both on that machine),
-//! once per thread that calls the script and again after a call that broke a limit.
+//! of 5 rounds in `cost_of_a_handler_call`, `tests/script.rs`, in release). A fresh context
+//! per call would cost about 100 µs more. Making a VM costs a few milliseconds (compiling
+//! the script makes two: one to list its functions, one kept; about 6 ms for both on that
+//! machine), once per thread that calls the script and again after a call that broke a
+//! limit.
 //!
 //! A [`Script`] is `Send + Sync`: each thread that calls it (the writer, a replay, a
 //! projection's rebuild) gets its own VM, made on its first call and reused after. A call
