@@ -226,3 +226,95 @@ fn a_log_of_resource_commands_replays_without_a_difference() {
     assert_eq!((report.commands, report.same), (5, 5));
     assert!(report.differences.is_empty(), "{:?}", report.differences);
 }
+
+/// Handlers in JavaScript replay like the rest: their events, rejections and failures (a
+/// loop without end, an allocation without end, a global written, the clock read) come out
+/// the same when the command log runs again on another thread, with other VMs.
+#[test]
+fn a_log_of_script_handler_commands_replays_without_a_difference() {
+    let dir = fresh_dir("handlers");
+    let app_dir = fresh_dir("handlers-app");
+    let _cleanup = (Cleanup(dir.clone()), Cleanup(app_dir.clone()));
+    std::fs::create_dir_all(app_dir.join("resources")).unwrap();
+    std::fs::create_dir_all(app_dir.join("handlers")).unwrap();
+    std::fs::write(
+        app_dir.join("resources/users.json"),
+        r#"{"title": "User", "type": "object", "required": ["name"],
+            "properties": {"name": {"type": "string"}, "visits": {"type": "integer"},
+                           "seenAt": {"type": "string"}, "by": {"type": "string"}}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        app_dir.join("handlers/users.js"),
+        r#"let visits = 0;
+function Visit(state, payload, ctx) {
+  visits += 1;
+  if (payload.nobody) reject('nobody', 'nobody visits');
+  return {event: 'UserVisited', patch: [
+    {op: 'add', path: '/visits', value: (state.visits || 0) + visits},
+    {op: 'add', path: '/seenAt', value: ctx.now},
+    {op: 'add', path: '/by', value: ctx.commandId},
+  ]};
+}
+function Spin() { for (;;) {} }
+function Hoard() { const all = []; for (;;) all.push([all.length]); }
+function Leak() { leaked = 1; return {event: 'UserVisited', patch: []}; }
+function Clock() { return {event: 'UserVisited', patch: [{op: 'add', path: '/seenAt', value: String(Date.now())}]}; }
+"#,
+    )
+    .unwrap();
+    let mut config = Config::new(Store::Dir(dir.clone()));
+    config.app = Some(app_dir.clone());
+    let started = App::new().start(config).expect("starts with --app");
+    run(
+        &started.state,
+        1,
+        "CreateUser",
+        json!({"id": "u1", "document": {"name": "Ann"}}),
+    );
+    let commands = [
+        ("VisitUser", json!({"id": "u1"})),
+        ("VisitUser", json!({"id": "u1"})),
+        ("VisitUser", json!({"id": "u1", "nobody": true})),
+        ("SpinUser", json!({"id": "u1"})),
+        ("VisitUser", json!({"id": "u1"})),
+        ("HoardUser", json!({"id": "u1"})),
+        ("LeakUser", json!({"id": "u1"})),
+        ("ClockUser", json!({"id": "u1"})),
+        ("VisitUser", json!({"id": "u1"})),
+    ];
+    for (n, (command, payload)) in commands.iter().enumerate() {
+        run(&started.state, n as u128 + 2, command, payload.clone());
+    }
+    let failed = (2..=10u128)
+        .filter(|id| {
+            matches!(
+                started
+                    .state
+                    .engine()
+                    .status(Uuid::from_u128(*id))
+                    .unwrap()
+                    .unwrap()
+                    .state,
+                writ_engine::CommandState::Failed { .. }
+            )
+        })
+        .count();
+    assert_eq!(failed, 4, "Spin, Hoard, Leak and Clock fail");
+    drop(started);
+
+    let replayed = App::new()
+        .replay_with(ReplayConfig {
+            store: Store::Dir(dir.clone()),
+            domains: Vec::new(),
+            app: Some(app_dir.clone()),
+            engine: EngineOptions::default(),
+            apply: false,
+            report: None,
+            progress: false,
+        })
+        .expect("replays");
+    let report = &replayed.report;
+    assert_eq!((report.commands, report.same), (10, 10));
+    assert!(report.differences.is_empty(), "{:?}", report.differences);
+}
