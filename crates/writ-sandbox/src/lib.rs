@@ -88,6 +88,7 @@
 
 mod budget;
 mod error;
+mod exception;
 mod library;
 mod options;
 mod pool;

@@ -87,10 +87,12 @@ use std::{
 };
 
 use rquickjs::{
-    Coerced, Context, Ctx, Exception, FromJs, Function, Object, Persistent, Runtime, Type, Value,
+    Coerced, Context, Ctx, Exception, Function, Object, Persistent, Runtime, Type, Value,
     context::{EvalOptions, intrinsic},
     function::{Args, Rest},
 };
+
+use crate::exception::{location, string_of, truncate};
 
 /// Interpreter checks between two calls of QuickJS's interrupt handler: one step. Fixed by
 /// QuickJS (`JS_INTERRUPT_COUNTER_INIT`); a check is a function call or a backward jump.
@@ -101,9 +103,6 @@ pub const STEP_OPS: u32 = 10_000;
 /// garbage only lowers what the next calls may hold on a used VM before they run again on a
 /// fresh one (see the module's documentation), never what they are counted.
 pub const GC_EVERY_CALLS: u64 = 1_024;
-
-/// Longest error message passed on, in bytes.
-const MESSAGE_BYTES_MAX: usize = 1024;
 
 /// The automatic collector's threshold while a VM lives: never reached.
 const GC_THRESHOLD_OFF: usize = usize::MAX >> 1;
@@ -1209,7 +1208,7 @@ fn describe<'js>(
         _ => {}
     }
     let (line, column) = property("stack")
-        .and_then(|stack| location(&stack, file))
+        .and_then(|stack| location(&stack, file, HEAD.len()))
         .unzip();
     ScriptError::Thrown {
         message: truncate(if message.is_empty() {
@@ -1220,49 +1219,4 @@ fn describe<'js>(
         line,
         column,
     }
-}
-
-/// `String(value)`, or None if that throws.
-fn string_of<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Option<String> {
-    let text = Coerced::<String>::from_js(ctx, value)
-        .ok()
-        .map(|coerced| coerced.0);
-    if ctx.has_exception() {
-        ctx.catch();
-    }
-    text
-}
-
-/// The first `FILE:LINE:COLUMN` of a stack trace, the column counted in the script (line 1
-/// starts after the wrapper's head).
-fn location(stack: &str, file: &str) -> Option<(u32, u32)> {
-    let needle = format!("{file}:");
-    let mut rest = stack;
-    while let Some(at) = rest.find(&needle) {
-        rest = &rest[at + needle.len()..];
-        let mut parts = rest.splitn(3, |c: char| !c.is_ascii_digit());
-        let line = parts.next().and_then(|line| line.parse::<u32>().ok());
-        let column = parts.next().and_then(|column| column.parse::<u32>().ok());
-        if let (Some(line), Some(column)) = (line, column) {
-            let column = if line == 1 {
-                column.saturating_sub(u32::try_from(HEAD.len()).unwrap_or(u32::MAX))
-            } else {
-                column
-            };
-            return Some((line, column.max(1)));
-        }
-    }
-    None
-}
-
-fn truncate(mut message: String) -> String {
-    if message.len() > MESSAGE_BYTES_MAX {
-        let mut end = MESSAGE_BYTES_MAX;
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        message.truncate(end);
-        message.push('…');
-    }
-    message
 }

@@ -20,11 +20,12 @@ use std::{
 };
 
 use rquickjs::{
-    Coerced, Context, Ctx, Exception, FromJs, Function, Object, Runtime, Type, Value,
+    Coerced, Context, Ctx, Exception, Function, Object, Runtime, Type, Value,
     context::{EvalOptions, intrinsic},
     function::Rest,
 };
 
+use crate::exception::{location, string_of, truncate};
 use crate::{
     Budget, BudgetExceeded, FunctionSpec, Library, LibraryError, Outcome, RootId, SandboxError,
 };
@@ -55,9 +56,6 @@ const EXPRESSION_HEAD: &str = "(function (args) { return (";
 const EXPRESSION_TAIL: &str = "\n); })";
 const BODY_HEAD: &str = "(function (args) { ";
 const BODY_TAIL: &str = "\n})";
-
-/// Longest error message passed on, in bytes.
-const MESSAGE_BYTES_MAX: usize = 1024;
 
 /// A VM answers at most this many queries and is then replaced, so that nothing a runtime
 /// might accumulate across contexts (it should not) grows without bound.
@@ -661,7 +659,7 @@ impl Vm {
             _ => {}
         }
         let (line, column) = property("stack")
-            .and_then(|stack| location(&stack, head))
+            .and_then(|stack| location(&stack, "query", head))
             .unzip();
         SandboxError::Script {
             message: truncate(if message.is_empty() {
@@ -673,50 +671,6 @@ impl Vm {
             column,
         }
     }
-}
-
-/// `String(value)`, or None if that throws (a symbol, a throwing `toString`).
-fn string_of<'js>(ctx: &Ctx<'js>, value: Value<'js>) -> Option<String> {
-    let text = Coerced::<String>::from_js(ctx, value)
-        .ok()
-        .map(|coerced| coerced.0);
-    if ctx.has_exception() {
-        ctx.catch();
-    }
-    text
-}
-
-/// The first `query:LINE:COLUMN` of a stack trace, with the column counted in the code.
-fn location(stack: &str, head: usize) -> Option<(u32, u32)> {
-    let needle = "query:";
-    let mut rest = stack;
-    while let Some(at) = rest.find(needle) {
-        rest = &rest[at + needle.len()..];
-        let mut parts = rest.splitn(3, |c: char| !c.is_ascii_digit());
-        let line = parts.next().and_then(|line| line.parse::<u32>().ok());
-        let column = parts.next().and_then(|column| column.parse::<u32>().ok());
-        if let (Some(line), Some(column)) = (line, column) {
-            let column = if line == 1 {
-                column.saturating_sub(u32::try_from(head).unwrap_or(u32::MAX))
-            } else {
-                column
-            };
-            return Some((line, column.max(1)));
-        }
-    }
-    None
-}
-
-fn truncate(mut message: String) -> String {
-    if message.len() > MESSAGE_BYTES_MAX {
-        let mut end = MESSAGE_BYTES_MAX;
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        message.truncate(end);
-        message.push('…');
-    }
-    message
 }
 
 /// A library function as code sees it: named arguments from a single plain object,
