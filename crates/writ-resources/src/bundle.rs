@@ -113,6 +113,9 @@ pub enum BundleError {
 pub struct AppFiles {
     origin: PathBuf,
     files: BTreeMap<String, Vec<u8>>,
+    /// The [`APP_DIRS`] a directory has even without files in them (a bundle carries
+    /// files only): the loader refuses a directory it does not serve, empty or not.
+    empty_dirs: BTreeSet<&'static str>,
 }
 
 impl AppFiles {
@@ -147,12 +150,17 @@ impl AppFiles {
                 "{total} bytes packed; an app is at most {BUNDLE_BYTES_MAX}"
             )));
         }
-        Ok(Self { origin, files })
+        Ok(Self {
+            origin,
+            files,
+            empty_dirs: BTreeSet::new(),
+        })
     }
 
     /// The files of the app directory `dir` that the loader reads: every file under its
     /// [`APP_DIRS`], followed through symbolic links. Anything else in `dir` is left out.
-    /// A directory without files is not kept (nothing in it is read).
+    /// A directory of [`APP_DIRS`] without files is remembered (the loader refuses one it
+    /// does not serve) but not packed; an empty directory deeper down is not kept.
     pub fn read_dir(dir: &Path) -> Result<Self, BundleError> {
         let read = |path: &Path, source| BundleError::Read {
             path: path.to_owned(),
@@ -166,13 +174,17 @@ impl AppFiles {
         }
         let mut files = BTreeMap::new();
         let mut total = 0u64;
+        let mut present = BTreeSet::new();
         for sub in APP_DIRS {
             let path = dir.join(sub);
             if path.exists() {
                 walk(dir, &path, sub.to_owned(), &mut files, &mut total)?;
+                present.insert(sub);
             }
         }
-        Self::new(dir.to_owned(), files)
+        let mut app = Self::new(dir.to_owned(), files)?;
+        app.empty_dirs = present.into_iter().filter(|d| !app.has_dir(d)).collect();
+        Ok(app)
     }
 
     /// The app in the bundle file `file`; see the module's notes.
@@ -376,8 +388,12 @@ impl AppFiles {
         self.files.get(relative).map(Vec::as_slice)
     }
 
-    /// Whether the directory `relative` (`handlers`) holds any file.
+    /// Whether the directory `relative` (`handlers`) holds any file, or is one of
+    /// [`APP_DIRS`] that a directory read has, empty.
     pub fn has_dir(&self, relative: &str) -> bool {
+        if self.empty_dirs.contains(relative) {
+            return true;
+        }
         let prefix = format!("{relative}/");
         self.files
             .range(prefix.clone()..)
@@ -708,5 +724,21 @@ mod tests {
         assert_eq!(names, [("a.json", true), ("b", false)]);
         assert!(app.has_dir("rules") && !app.has_dir("rule") && !app.has_dir("machines"));
         assert!(app.list("machines").is_empty());
+    }
+
+    #[test]
+    fn the_loader_names_a_bundled_file_within_the_bundle() {
+        let mut files = BTreeMap::new();
+        files.insert(
+            "resources/users.json".to_owned(),
+            br#"{"title": "user", "type": "object"}"#.to_vec(),
+        );
+        let bytes = AppFiles::new("app".into(), files).unwrap().encode();
+        let app = AppFiles::decode(Path::new("users.bundle"), &bytes).unwrap();
+        let error = crate::load_files(&app).unwrap_err().to_string();
+        assert!(
+            error.starts_with("users.bundle/resources/users.json: at /title:"),
+            "{error}"
+        );
     }
 }
