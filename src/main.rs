@@ -34,6 +34,9 @@ enum Command {
     Replay(ReplayArgs),
     /// Rebuild a running server's read model without downtime, with a progress bar.
     Rebuild(rebuild::RebuildArgs),
+    /// Apps of resource types without code: `writ app pack DIR` bundles one.
+    #[command(subcommand)]
+    App(writ_app::pack::AppCommand),
     /// Measure Writ's throughput and latency.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => app().serve(&args),
         Command::Replay(args) => app().replay(&args),
         Command::Rebuild(args) => rebuild::run(args),
+        Command::App(command) => writ_app::pack::run(command),
         Command::Bench(command) => bench::run(command),
         Command::Proof(command) => proof::run(command),
         Command::Backup(args) => backup::run(args),

@@ -373,7 +373,10 @@ impl App {
         names: &[String],
         app: Option<&std::path::Path>,
     ) -> Result<Registered, StartError> {
-        let resources = app.map(writ_resources::load).transpose()?;
+        let resources = match app {
+            None => None,
+            Some(path) => Some(load_app(path)?),
+        };
         let mut modules = self.select(names, resources.is_some())?;
         if let Some(resources) = &resources {
             resources.check_neighbours(&neighbours(&modules))?;
@@ -477,6 +480,25 @@ pub(crate) struct Registered {
     pub owners: HashMap<String, String>,
     /// The resource types of the app directory, when one was given.
     pub resources: Option<writ_resources::ResourceSet>,
+}
+
+/// The app at `path` (a directory, or a bundle `writ app pack` made), read whole into
+/// memory, its digest logged (the same for a directory and its bundle), then checked.
+fn load_app(path: &std::path::Path) -> Result<writ_resources::ResourceSet, StartError> {
+    let files = writ_resources::AppFiles::read(path).map_err(writ_resources::LoadError::from)?;
+    let kind = if path.is_file() {
+        "bundle"
+    } else {
+        "directory"
+    };
+    tracing::info!(
+        app = %path.display(),
+        kind,
+        files = files.paths().count(),
+        digest = %files.digest(),
+        "the app's files (digest: SHA-256, as writ app pack prints it)"
+    );
+    Ok(writ_resources::load_files(&files)?)
 }
 
 /// What resource types must not share with the modules served beside them.

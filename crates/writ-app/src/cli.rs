@@ -21,9 +21,10 @@ pub struct ServeArgs {
     #[arg(long = "domain", env = "WRIT_DOMAIN", value_delimiter = ',')]
     pub domains: Vec<String>,
     /// An app directory of resource types without code (`resources/T.json`: a JSON Schema
-    /// each; optional `machines/T.json` and `rules/T.json`), served beside the `--domain`s;
-    /// given alone, only its types are served.
-    #[arg(long, env = "WRIT_APP", value_name = "DIR")]
+    /// each; optional `machines/T.json` and `rules/T.json`), or a bundle of one that
+    /// `writ app pack` made, served beside the `--domain`s; given alone, only its types
+    /// are served. Its digest (SHA-256, the same for a directory and its bundle) is logged.
+    #[arg(long, env = "WRIT_APP", value_name = "DIR|FILE")]
     pub app: Option<PathBuf>,
     /// How long a command id is remembered for dedupe and status lookups: a number with a
     /// unit, ms, s, m, h or d (90s, 15m, 24h, 1d).

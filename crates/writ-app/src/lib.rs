@@ -34,6 +34,7 @@
 mod app;
 mod cli;
 mod module;
+pub mod pack;
 mod replay;
 mod resources;
 pub mod testing;

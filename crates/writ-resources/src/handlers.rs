@@ -31,6 +31,7 @@ use serde_json::{Value, json};
 use writ_domain::Envelope;
 use writ_sandbox::{CompileError, Script, ScriptError, ScriptLimits, ScriptOptions};
 
+use crate::bundle::AppFiles;
 use crate::custom::{Handled, HandlerError, Handlers};
 use crate::kind::{Action, CLAIMED, RELEASED, ResourceType};
 use crate::load::LoadError;
@@ -58,16 +59,18 @@ pub struct ScriptHandlers {
 }
 
 impl ScriptHandlers {
-    /// Reads and compiles `file` (shown in messages as `label`, e.g. `handlers/users.js`)
-    /// as the handlers of `ty`; refuses a syntax error, a top level that throws or breaks a
-    /// limit, and a verb the type's own commands have (`Create`, `Replace`, `Patch`,
-    /// `Delete`), naming the file and the place.
-    pub fn load(file: &Path, label: &str, ty: &ResourceType) -> Result<Self, LoadError> {
-        let source = std::fs::read_to_string(file).map_err(|source| LoadError::Read {
-            path: file.to_owned(),
-            source,
-        })?;
-        Self::compile(label, &source, ty).map_err(|error| LoadError::Script {
+    /// Compiles `body`, the file `file` (shown in messages as `label`, e.g.
+    /// `handlers/users.js`), as the handlers of `ty`; refuses a file that is not UTF-8, a
+    /// syntax error, a top level that throws or breaks a limit, and a verb the type's own
+    /// commands have (`Create`, `Replace`, `Patch`, `Delete`), naming the file and the place.
+    pub fn load(
+        file: &Path,
+        body: &[u8],
+        label: &str,
+        ty: &ResourceType,
+    ) -> Result<Self, LoadError> {
+        let source = crate::load::script_source(file, body)?;
+        Self::compile(label, source, ty).map_err(|error| LoadError::Script {
             file: file.to_owned(),
             line: error.line,
             column: error.column,
@@ -194,30 +197,16 @@ impl Handlers for ScriptHandlers {
 
 /// Compiles `dir/handlers/T.js` for each type `T` that has one; refuses a file of
 /// `handlers/` that is not `T.js` for a loaded type.
-pub(crate) fn attach(dir: &Path, types: &mut [ResourceType]) -> Result<(), LoadError> {
-    let path = dir.join("handlers");
-    if !path.exists() {
-        return Ok(());
-    }
-    let read = |source| LoadError::Read {
-        path: path.clone(),
-        source,
-    };
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&path)
-        .map_err(read)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .map_err(read)?;
-    files.sort();
-    for file in files {
-        let stem = file
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".js"))
-            .filter(|_| file.is_file());
-        let Some(ty) = stem.and_then(|stem| types.iter_mut().find(|t| t.name == stem)) else {
+pub(crate) fn attach(files: &AppFiles, types: &mut [ResourceType]) -> Result<(), LoadError> {
+    for (name, body) in files.list("handlers") {
+        let file = files.path(&format!("handlers/{name}"));
+        let stem = name.strip_suffix(".js").filter(|_| body.is_some());
+        let (Some(body), Some(ty)) = (
+            body,
+            stem.and_then(|stem| types.iter_mut().find(|t| t.name == stem)),
+        ) else {
             return Err(LoadError::Name {
-                file: file.clone(),
+                file,
                 detail: format!(
                     "handlers/ holds the handlers of resource types, each a file T.js for a resources/T.json; the types are {}",
                     types.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
@@ -225,7 +214,7 @@ pub(crate) fn attach(dir: &Path, types: &mut [ResourceType]) -> Result<(), LoadE
             });
         };
         let label = format!("handlers/{}.js", ty.name);
-        let handlers = ScriptHandlers::load(&file, &label, ty)?;
+        let handlers = ScriptHandlers::load(&file, body, &label, ty)?;
         ty.handlers = Some(std::sync::Arc::new(handlers));
     }
     Ok(())

@@ -3,7 +3,8 @@
 //! optional state machine (`machines/T.json`, see [`Machine`]) and rules in JSON Logic
 //! (`rules/T.json`, see [`Rules`]).
 //!
-//! - [`load`] reads and checks an app directory whole: names, schemas (compiled with
+//! - [`load`] reads and checks an app directory (or a bundle packed from one, see
+//!   [`bundle`]; [`load_files`] takes the files in memory) whole: names, schemas (compiled with
 //!   formats asserted), `title`, `x-writ-unique`, machines, rules (compiled once); every
 //!   refusal ([`LoadError`]) names the file and the place. What this build does not serve
 //!   yet (`migrations/`) is refused, never ignored.
@@ -70,6 +71,7 @@
 //! assert!(matches!(second.state, writ_engine::CommandState::Rejected { ref code, .. } if code == "not_unique"));
 //! ```
 
+pub mod bundle;
 mod custom;
 mod domain;
 mod handlers;
@@ -85,13 +87,14 @@ use std::sync::Arc;
 use writ_domain::model::{DomainModel, ProcessModel};
 use writ_query::ReadModelSpec;
 
+pub use crate::bundle::{AppFiles, BundleError};
 pub use crate::custom::{Handled, HandlerError, Handlers};
 pub use crate::domain::codes;
 pub use crate::handlers::{HANDLER_LIMITS, ScriptHandlers};
 pub use crate::kind::{Action, ID_BYTES_MAX, ID_PATTERN, ResourceType, VIOLATIONS_MAX};
 pub use crate::load::{
     DRAFT_2020_12, LoadError, NAME_BYTES_MAX, Neighbours, RESERVED_NAMES, ResourceSet,
-    UNIQUE_FIELD_BYTES_MAX, UNSUPPORTED_DIRS, load,
+    UNIQUE_FIELD_BYTES_MAX, UNSUPPORTED_DIRS, load, load_files,
 };
 pub use crate::machine::{
     AFTER_SECONDS_MAX, Machine, STATE_BYTES_MAX, TRANSITIONS_MAX, Transition, parse_duration,

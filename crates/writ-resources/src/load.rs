@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::bundle::{AppFiles, BundleError};
 use crate::kind::{Action, ResourceType, escape_pointer};
 
 /// Names a type may not have: the server's own first path segments.
@@ -131,6 +132,10 @@ pub enum LoadError {
         /// What is wrong.
         detail: String,
     },
+    /// The app's files could not be read into memory: a directory or bundle that cannot
+    /// be read, a bundle that is malformed or tampered with, an app beyond the bounds.
+    #[error(transparent)]
+    Files(#[from] BundleError),
     /// The type clashes with another type or with a domain served beside it (a name, a
     /// title, a stream prefix, a command).
     #[error("{}: {detail}", file.display())]
@@ -150,51 +155,38 @@ pub struct ResourceSet {
     pub(crate) projections: Vec<Arc<crate::projections::ScriptProjection>>,
 }
 
-/// Loads and checks every `resources/T.json` of the app directory `dir`, by name order,
-/// with its `handlers/T.js`, `machines/T.json` and `rules/T.json` if any (see the
-/// `handlers`, `machine` and `rules` modules), and the directory's `projections/P.js` (see
-/// the `projections` module). Refuses a directory that holds `migrations/` (this build does
-/// not serve it yet); a file of `handlers/`, `machines/` or `rules/` that is not `T.js` or
-/// `T.json` for a type `T` of `resources/`, or of `projections/` not named `P.js` with `P`
-/// a name as types have; a script that does not compile or whose top level throws
-/// ([`LoadError::Script`], with the place); a machine or rules that do not check
-/// ([`LoadError::Definition`], with the place); a file of `resources/` not named `T.json`
-/// with `T` a type name (`[a-z][a-z0-9]*`, not one of [`RESERVED_NAMES`]); and a schema that
-/// is not a valid draft 2020-12 schema with a `title` naming commands (`[A-Z][A-Za-z0-9]*`),
-/// a root `"type": "object"`, known formats, and an `x-writ-unique` that lists top-level
-/// properties.
+/// Loads and checks every `resources/T.json` of the app directory `dir` (or of the bundle
+/// file `dir`, see [`crate::bundle`]: both are read whole into an [`AppFiles`] first, and
+/// checked by [`load_files`]), by name order, with its `handlers/T.js`, `machines/T.json`
+/// and `rules/T.json` if any (see the `handlers`, `machine` and `rules` modules), and the
+/// app's `projections/P.js` (see the `projections` module). Refuses an app that holds
+/// `migrations/` (this build does not serve it yet); a file of `handlers/`, `machines/` or
+/// `rules/` that is not `T.js` or `T.json` for a type `T` of `resources/`, or of
+/// `projections/` not named `P.js` with `P` a name as types have; a script that does not
+/// compile or whose top level throws ([`LoadError::Script`], with the place); a machine or
+/// rules that do not check ([`LoadError::Definition`], with the place); a file of
+/// `resources/` not named `T.json` with `T` a type name (`[a-z][a-z0-9]*`, not one of
+/// [`RESERVED_NAMES`]); and a schema that is not a valid draft 2020-12 schema with a `title`
+/// naming commands (`[A-Z][A-Za-z0-9]*`), a root `"type": "object"`, known formats, and an
+/// `x-writ-unique` that lists top-level properties.
 pub fn load(dir: &Path) -> Result<ResourceSet, LoadError> {
-    let read = |path: &Path, source| LoadError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    if !dir.is_dir() {
-        return Err(read(
-            dir,
-            io::Error::new(io::ErrorKind::NotFound, "not a directory"),
-        ));
-    }
+    load_files(&AppFiles::read(dir)?)
+}
+
+/// [`load`] of an app's files in memory: a directory's or a bundle's ([`AppFiles`]); every
+/// refusal names the file as `files` names it (`DIR/resources/T.json`,
+/// `FILE.bundle/resources/T.json`).
+pub fn load_files(files: &AppFiles) -> Result<ResourceSet, LoadError> {
     for (name, what) in UNSUPPORTED_DIRS {
-        let path = dir.join(name);
-        if path.exists() {
+        if files.has_dir(name) {
+            let path = files.path(name);
             return Err(LoadError::Unsupported { path, what });
         }
     }
-    let resources = dir.join("resources");
-    if !resources.is_dir() {
-        return Err(LoadError::Empty {
-            dir: dir.to_owned(),
-        });
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&resources)
-        .map_err(|e| read(&resources, e))?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| read(&resources, e))?;
-    files.sort();
     let mut types: Vec<ResourceType> = Vec::new();
-    for file in files {
-        let ty = load_type(&file)?;
+    for (name, body) in files.list("resources") {
+        let file = files.path(&format!("resources/{name}"));
+        let ty = load_type(&file, body)?;
         if let Some(first) = types.iter().find(|t| t.title == ty.title) {
             return Err(LoadError::Clash {
                 file,
@@ -209,20 +201,20 @@ pub fn load(dir: &Path) -> Result<ResourceSet, LoadError> {
     }
     if types.is_empty() {
         return Err(LoadError::Empty {
-            dir: dir.to_owned(),
+            dir: files.origin().to_owned(),
         });
     }
     // Before rules, which may name the handlers' commands.
-    crate::handlers::attach(dir, &mut types)?;
+    crate::handlers::attach(files, &mut types)?;
     for (sub, what) in [("machines", "machine"), ("rules", "rules")] {
-        for file in definitions(dir, sub, &types, what)? {
+        for (file, body) in definitions(files, sub, &types, what)? {
             let Some(ty) = types
                 .iter_mut()
                 .find(|t| file.file_stem() == Some(t.name.as_ref()))
             else {
                 unreachable!("definitions() names only files of loaded types");
             };
-            let value = read_json(&file)?;
+            let value = read_json(&file, body)?;
             if sub == "machines" {
                 ty.machine = Some(crate::machine::parse(&file, &value, ty)?);
             } else {
@@ -234,61 +226,55 @@ pub fn load(dir: &Path) -> Result<ResourceSet, LoadError> {
         }
     }
     let names: Vec<&str> = types.iter().map(|t| t.name).collect();
-    let projections = crate::projections::load_all(dir, &names)?;
+    let projections = crate::projections::load_all(files, &names)?;
     Ok(ResourceSet {
         types: types.into_iter().map(|ty| Arc::new(finish(ty))).collect(),
         projections,
     })
 }
 
-/// The files of `dir/sub/` (`machines`, `rules`), each `T.json` for a loaded type `T`;
-/// none when there is no such directory.
-fn definitions(
-    dir: &Path,
+/// The files of `sub/` (`machines`, `rules`), each `T.json` for a loaded type `T`, with
+/// their bytes; none when there is no such directory.
+/// A script's source: `body` as UTF-8, or a [`LoadError::Script`] naming `file`.
+pub(crate) fn script_source<'a>(file: &Path, body: &'a [u8]) -> Result<&'a str, LoadError> {
+    std::str::from_utf8(body).map_err(|error| LoadError::Script {
+        file: file.to_owned(),
+        line: None,
+        column: None,
+        detail: format!("not UTF-8 text: {error}"),
+    })
+}
+
+fn definitions<'a>(
+    files: &'a AppFiles,
     sub: &str,
     types: &[ResourceType],
     what: &str,
-) -> Result<Vec<PathBuf>, LoadError> {
-    let path = dir.join(sub);
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let read = |source| LoadError::Read {
-        path: path.clone(),
-        source,
-    };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
-        .map_err(read)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .map_err(read)?;
-    files.sort();
-    for file in &files {
-        let stem = file
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".json"))
-            .filter(|_| file.is_file());
-        if !stem.is_some_and(|stem| types.iter().any(|t| t.name == stem)) {
+) -> Result<Vec<(PathBuf, &'a [u8])>, LoadError> {
+    let mut found = Vec::new();
+    for (name, body) in files.list(sub) {
+        let file = files.path(&format!("{sub}/{name}"));
+        let stem = name.strip_suffix(".json").filter(|_| body.is_some());
+        let (Some(body), true) = (
+            body,
+            stem.is_some_and(|stem| types.iter().any(|t| t.name == stem)),
+        ) else {
             return Err(LoadError::Name {
-                file: file.clone(),
+                file,
                 detail: format!(
                     "{sub}/ holds the {what} of resource types, each a file T.json for a resources/T.json; the types are {}",
                     types.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
                 ),
             });
-        }
+        };
+        found.push((file, body));
     }
-    Ok(files)
+    Ok(found)
 }
 
 /// A file's JSON.
-fn read_json(file: &Path) -> Result<Value, LoadError> {
-    let text = std::fs::read(file).map_err(|source| LoadError::Read {
-        path: file.to_owned(),
-        source,
-    })?;
-    serde_json::from_slice(&text).map_err(|e| LoadError::Json {
+fn read_json(file: &Path, text: &[u8]) -> Result<Value, LoadError> {
+    serde_json::from_slice(text).map_err(|e| LoadError::Json {
         file: file.to_owned(),
         line: e.line(),
         column: e.column(),
@@ -313,7 +299,7 @@ pub(crate) fn finish(mut ty: ResourceType) -> ResourceType {
 }
 
 /// A type's name from its file's name: `users.json` is `users`.
-fn type_name(file: &Path) -> Result<String, LoadError> {
+fn type_name(file: &Path, is_file: bool) -> Result<String, LoadError> {
     let error = |detail: String| LoadError::Name {
         file: file.to_owned(),
         detail,
@@ -322,7 +308,7 @@ fn type_name(file: &Path) -> Result<String, LoadError> {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    let Some(name) = file_name.strip_suffix(".json").filter(|_| file.is_file()) else {
+    let Some(name) = file_name.strip_suffix(".json").filter(|_| is_file) else {
         return Err(error(
             "resources/ holds resource types only, each a file T.json".to_owned(),
         ));
@@ -345,9 +331,9 @@ fn type_name(file: &Path) -> Result<String, LoadError> {
     Ok(name.to_owned())
 }
 
-fn load_type(file: &Path) -> Result<ResourceType, LoadError> {
-    let name = type_name(file)?;
-    let schema = read_json(file)?;
+fn load_type(file: &Path, body: Option<&[u8]>) -> Result<ResourceType, LoadError> {
+    let name = type_name(file, body.is_some())?;
+    let schema = read_json(file, body.unwrap_or_default())?;
     let at = |pointer: &str, detail: String| LoadError::Schema {
         file: file.to_owned(),
         pointer: pointer.to_owned(),

@@ -38,6 +38,7 @@ use writ_query::{
 };
 use writ_sandbox::{CompileError, Script, ScriptHost, ScriptLimits, ScriptOptions};
 
+use crate::bundle::AppFiles;
 use crate::load::LoadError;
 
 /// The limits of one call of a projection's function: as a handler's.
@@ -88,13 +89,15 @@ pub struct ScriptProjection {
 }
 
 impl ScriptProjection {
-    /// Reads and compiles `file` as projection `name` (shown in messages as `label`, e.g.
-    /// `projections/profiles.js`).
-    pub fn load(file: &Path, label: &str, name: &'static str) -> Result<Self, LoadError> {
-        let source = std::fs::read_to_string(file).map_err(|source| LoadError::Read {
-            path: file.to_owned(),
-            source,
-        })?;
+    /// Compiles `body`, the file `file`, as projection `name` (shown in messages as
+    /// `label`, e.g. `projections/profiles.js`).
+    pub fn load(
+        file: &Path,
+        body: &[u8],
+        label: &str,
+        name: &'static str,
+    ) -> Result<Self, LoadError> {
+        let source = crate::load::script_source(file, body)?.to_owned();
         let script = compile(label, &source).map_err(|error| LoadError::Script {
             file: file.to_owned(),
             line: error.line,
@@ -389,35 +392,17 @@ impl Projection for Applier {
 /// `P.js` with `P` a name as types have (`[a-z][a-z0-9]*`, not reserved), or one named
 /// after a type.
 pub(crate) fn load_all(
-    dir: &Path,
+    files: &AppFiles,
     type_names: &[&str],
 ) -> Result<Vec<Arc<ScriptProjection>>, LoadError> {
-    let path = dir.join("projections");
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let read = |source| LoadError::Read {
-        path: path.clone(),
-        source,
-    };
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(&path)
-        .map_err(read)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .map_err(read)?;
-    files.sort();
     let mut projections = Vec::new();
-    for file in files {
+    for (entry, body) in files.list("projections") {
+        let file = files.path(&format!("projections/{entry}"));
         let name_error = |detail: String| LoadError::Name {
             file: file.clone(),
             detail,
         };
-        let Some(name) = file
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".js"))
-            .filter(|_| file.is_file())
-        else {
+        let (Some(name), Some(body)) = (entry.strip_suffix(".js"), body) else {
             return Err(name_error(
                 "projections/ holds read models, each a file P.js".to_owned(),
             ));
@@ -440,7 +425,7 @@ pub(crate) fn load_all(
         }
         let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
         let label = format!("projections/{name}.js");
-        projections.push(Arc::new(ScriptProjection::load(&file, &label, name)?));
+        projections.push(Arc::new(ScriptProjection::load(&file, body, &label, name)?));
     }
     Ok(projections)
 }

@@ -83,7 +83,7 @@ impl fmt::Debug for Rules {
 
 impl Rules {
     /// Whether any rule applies to command `verb`.
-    pub(crate) fn applies_to(&self, verb: &str) -> bool {
+    pub fn applies_to(&self, verb: &str) -> bool {
         self.rules.iter().any(|r| r.on.iter().any(|o| o == verb))
     }
 

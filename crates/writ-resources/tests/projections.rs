@@ -160,3 +160,53 @@ fn bad_projections_stop_the_load_naming_file_and_place() {
     assert!(warnings[0].contains("teams.js:3:1"), "{warnings:?}");
     assert!(warnings[0].contains("UserCreatd"), "{warnings:?}");
 }
+
+/// A bundle of an app with `handlers/` and `projections/` carries them: loaded from the
+/// bundle, the type has the handler's command and the app its projection, as loaded from
+/// the directory; a script's error names the file inside the bundle.
+#[test]
+fn handlers_and_projections_load_from_a_bundle_as_from_the_directory() {
+    let dir = TempDir::new("bundle-scripts");
+    dir.write("resources/users.json", SCHEMA);
+    dir.write("projections/counts.js", COUNTS);
+    dir.write(
+        "handlers/users.js",
+        "function Rename(state, payload, ctx) {\n  return {event: \"UserRenamed\", patch: [{op: 'replace', path: '/name', value: payload.name}]};\n}\n",
+    );
+    let from_dir = load(dir.path()).expect("the directory loads");
+    let bundle = writ_resources::AppFiles::read(dir.path())
+        .expect("read")
+        .encode();
+    let file = dir.path().join("app.bundle");
+    std::fs::write(&file, &bundle).unwrap();
+    let from_bundle = load(&file).expect("the bundle loads");
+    let summary = |set: &writ_resources::ResourceSet| {
+        (
+            set.projections()
+                .iter()
+                .map(|p| p.name().to_owned())
+                .collect::<Vec<_>>(),
+            set.types()
+                .iter()
+                .map(|t| t.custom_commands())
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(summary(&from_bundle), summary(&from_dir));
+    assert_eq!(
+        summary(&from_bundle),
+        (vec!["counts".to_owned()], vec![vec!["Rename".to_owned()]])
+    );
+
+    // A broken script in a bundle is named inside it.
+    dir.write("projections/counts.js", "function UserCreated( {");
+    let bundle = writ_resources::AppFiles::read(dir.path())
+        .expect("read")
+        .encode();
+    std::fs::write(&file, &bundle).unwrap();
+    let error = load(&file).unwrap_err().to_string();
+    assert!(
+        error.contains("app.bundle/projections/counts.js:") && error.contains("SyntaxError"),
+        "{error}"
+    );
+}

@@ -72,7 +72,7 @@ pub struct HttpArgs {
     connections: usize,
     /// Total number of commands, opens included.
     #[arg(long, default_value_t = 100_000)]
-    commands: u64,
+    pub(crate) commands: u64,
     /// Number of tickets (the first commands open them).
     #[arg(long, default_value_t = 10_000)]
     tickets: u64,
@@ -90,6 +90,28 @@ pub struct HttpArgs {
     /// (`accepted`) or its final status (`outcome`).
     #[arg(long, value_enum, default_value_t = Until::Accepted)]
     until: Until,
+    /// The resources workload instead of the tickets one: the app directory the server
+    /// runs with (`serve --app DIR`), whose type `--type` it drives (see `--mix`).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) app: Option<std::path::PathBuf>,
+    /// With `--app`: which commands (see the README's "Measuring"): `mixed` (after
+    /// `--users` creates, 50% creates, 40% patches of a name, 10% custom commands), or one
+    /// kind alone, to compare kinds: `create`, `create-rule` (creates on a type with a rule
+    /// on Create), `patch`, `custom`.
+    #[arg(long, value_enum, default_value_t = super::app::Mix::Mixed, requires = "app")]
+    pub(crate) mix: super::app::Mix,
+    /// With `--app`: the resource type to drive; its schema has string properties `name`
+    /// and `email`.
+    #[arg(long = "type", default_value = "users", requires = "app")]
+    pub(crate) type_name: String,
+    /// With `--app`: the custom command (a verb: a machine transition or a handler's) that
+    /// `custom` and `mixed` send, once per document, from the state a create leaves it in.
+    #[arg(long, default_value = "Activate", requires = "app")]
+    pub(crate) custom: String,
+    /// With `--app` and a mix of patches or custom commands: documents created first, which
+    /// the patches and custom commands then address.
+    #[arg(long, default_value_t = 10_000, requires = "app")]
+    pub(crate) users: u64,
 }
 
 /// How often a command answered `503` (or `overloaded`) is sent again, same id.
@@ -102,7 +124,7 @@ const TIMER_SLACK: Duration = Duration::from_millis(1);
 const ERRORS_SHOWN: usize = 5;
 
 pub fn run(args: HttpArgs) -> Result<(), String> {
-    if args.tickets == 0 || args.commands < args.tickets {
+    if args.app.is_none() && (args.tickets == 0 || args.commands < args.tickets) {
         return Err("--commands must be at least --tickets, and --tickets at least 1".into());
     }
     if args.connections == 0 || args.window == 0 {
@@ -119,7 +141,35 @@ pub fn run(args: HttpArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(bench(args, target))
+    match args.app.clone() {
+        Some(dir) => {
+            let workload = super::app::AppWorkload::new(&args, &dir)?;
+            runtime.block_on(super::app::bench(args, target, workload))
+        }
+        None => runtime.block_on(bench(args, target)),
+    }
+}
+
+/// What a workload sends: command `i`'s id and JSON.
+pub(crate) trait Commands: Send + Sync + 'static {
+    /// Command `i`'s id.
+    fn id(&self, i: u64) -> Uuid;
+    /// The index of the command with id `id`, if it is one of this run's.
+    fn index(&self, id: Uuid) -> Option<u64>;
+    /// The JSON of command `i`, as `POST /update` and WebSocket frames carry it.
+    fn write_command(&self, out: &mut Vec<u8>, i: u64);
+}
+
+impl Commands for Workload {
+    fn id(&self, i: u64) -> Uuid {
+        Workload::id(self, i)
+    }
+    fn index(&self, id: Uuid) -> Option<u64> {
+        Workload::index(self, id)
+    }
+    fn write_command(&self, out: &mut Vec<u8>, i: u64) {
+        Workload::write_command(self, out, i);
+    }
 }
 
 /// The commands: ids, bodies and what the tickets should hold afterwards.
@@ -265,7 +315,7 @@ impl Dispatch {
 
 /// What one connection saw.
 #[derive(Debug, Default)]
-struct Tally {
+pub(crate) struct Tally {
     latencies_us: Vec<u32>,
     last_accepted: Option<Instant>,
     succeeded: u64,
@@ -286,7 +336,7 @@ impl Tally {
         self.last_accepted = Some(self.last_accepted.map_or(now, |last| last.max(now)));
     }
 
-    fn fail(&mut self, error: String) {
+    pub(crate) fn fail(&mut self, error: String) {
         self.failed += 1;
         if self.errors.len() < ERRORS_SHOWN {
             self.errors.push(error);
@@ -319,21 +369,130 @@ async fn bench(args: HttpArgs, target: Target) -> Result<(), String> {
         tickets: args.tickets,
         commands: args.commands,
     });
+    let Run {
+        mut tally,
+        acknowledged: acknowledged_count,
+        elapsed,
+        outcomes_elapsed,
+        mut client,
+    } = drive(&args, &target, Arc::clone(&workload), args.tickets).await?;
+    let checked = check_tickets(&mut client, &workload, &mut tally).await?;
+    let run = Run {
+        tally,
+        acknowledged: acknowledged_count,
+        elapsed,
+        outcomes_elapsed,
+        client,
+    };
+    report(
+        &args,
+        &target,
+        run,
+        &format!("tickets={}", args.tickets),
+        &format!("tickets_checked={checked}"),
+        0,
+    )
+}
+
+/// Prints a run's three lines, the last `commands_per_s=N p50_ms=X p99_ms=Y failed=K`;
+/// an error when more than `failed_max` commands did not succeed.
+pub(crate) fn report(
+    args: &HttpArgs,
+    target: &Target,
+    run: Run,
+    workload: &str,
+    checked: &str,
+    failed_max: u64,
+) -> Result<(), String> {
+    let Run {
+        mut tally,
+        acknowledged: acknowledged_count,
+        elapsed,
+        outcomes_elapsed,
+        client: _,
+    } = run;
+    for error in &tally.errors {
+        eprintln!("failure: {error}");
+    }
+    tally.latencies_us.sort_unstable();
+    let pct = |p: f64| {
+        if tally.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((tally.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        f64::from(tally.latencies_us[i]) / 1000.0
+    };
+    let rate = args
+        .rate
+        .map_or_else(|| "none".to_owned(), |r| format!("{r}"));
+    println!(
+        "target={} mode={:?} until={:?} connections={} commands={} {workload} rate={rate} acknowledged={acknowledged_count} elapsed_s={:.3}",
+        target.url,
+        args.mode,
+        args.until,
+        args.connections,
+        args.commands,
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "succeeded={} failed={} retries={} duplicates={} outcomes_checked_s={:.3} {checked} p90_ms={:.3} p999_ms={:.3} max_ms={:.3}",
+        tally.succeeded,
+        tally.failed,
+        tally.retries,
+        tally.duplicates,
+        outcomes_elapsed.as_secs_f64(),
+        pct(0.90),
+        pct(0.999),
+        pct(1.0)
+    );
+    let per_s = acknowledged_count as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
+    println!(
+        "commands_per_s={per_s:.0} p50_ms={:.3} p99_ms={:.3} failed={}",
+        pct(0.50),
+        pct(0.99),
+        tally.failed
+    );
+    if tally.failed > failed_max {
+        return Err(format!(
+            "{} commands did not succeed (at most {failed_max} may fail)",
+            tally.failed
+        ));
+    }
+    Ok(())
+}
+
+/// What a run of a workload saw, before its own checks.
+pub(crate) struct Run {
+    pub(crate) tally: Tally,
+    pub(crate) acknowledged: u64,
+    pub(crate) elapsed: Duration,
+    pub(crate) outcomes_elapsed: Duration,
+    pub(crate) client: Client,
+}
+
+/// Sends every command of `workload` (the first `setup` before any other: see
+/// [`Dispatch`]), then checks every outcome.
+pub(crate) async fn drive<W: Commands>(
+    args: &HttpArgs,
+    target: &Target,
+    workload: Arc<W>,
+    setup: u64,
+) -> Result<Run, String> {
     // Connect everything first: an unreachable target fails here, before any command.
     let mut clients = Vec::with_capacity(args.connections);
     if args.mode == Mode::Http {
         for _ in 0..args.connections {
-            clients.push(Client::connect(&target).await?);
+            clients.push(Client::connect(target).await?);
         }
     }
     let mut sockets = Vec::with_capacity(args.connections);
     if args.mode == Mode::Ws {
         for _ in 0..args.connections {
-            sockets.push(connect_ws(&target).await?);
+            sockets.push(connect_ws(target).await?);
         }
     }
 
-    let dispatch = Arc::new(Dispatch::new(args.commands, args.tickets, args.rate));
+    let dispatch = Arc::new(Dispatch::new(args.commands, setup, args.rate));
     let started = dispatch.start;
     let acknowledged: Arc<Vec<AtomicBool>> =
         Arc::new((0..args.commands).map(|_| AtomicBool::new(false)).collect());
@@ -347,13 +506,13 @@ async fn bench(args: HttpArgs, target: Target) -> Result<(), String> {
             Arc::clone(&acknowledged),
         );
         tasks.spawn(async move {
-            submit_http(client, &workload, &dispatch, &acknowledged, until).await
+            submit_http(client, &*workload, &dispatch, &acknowledged, until).await
         });
     }
     for socket in sockets {
         let (workload, dispatch, window) =
             (Arc::clone(&workload), Arc::clone(&dispatch), args.window);
-        tasks.spawn(async move { submit_ws(socket, &workload, &dispatch, window, until).await });
+        tasks.spawn(async move { submit_ws(socket, &*workload, &dispatch, window, until).await });
     }
     while let Some(joined) = tasks.join_next().await {
         let (part, client) = joined.map_err(|e| format!("a connection task failed: {e}"))??;
@@ -378,7 +537,7 @@ async fn bench(args: HttpArgs, target: Target) -> Result<(), String> {
                 Arc::clone(&acknowledged),
             );
             tasks.spawn(
-                async move { check_outcomes(client, &workload, &check, &acknowledged).await },
+                async move { check_outcomes(client, &*workload, &check, &acknowledged).await },
             );
         }
         while let Some(joined) = tasks.join_next().await {
@@ -393,64 +552,23 @@ async fn bench(args: HttpArgs, target: Target) -> Result<(), String> {
         tally.fail(format!("{lost} commands have no final status"));
         tally.failed += lost - 1;
     }
-    let mut client = match clients.pop() {
+    let client = match clients.pop() {
         Some(client) => client,
-        None => Client::connect(&target).await?,
+        None => Client::connect(target).await?,
     };
-    let checked = check_tickets(&mut client, &workload, &mut tally).await?;
-
-    for error in &tally.errors {
-        eprintln!("failure: {error}");
-    }
-    tally.latencies_us.sort_unstable();
-    let pct = |p: f64| {
-        if tally.latencies_us.is_empty() {
-            return 0.0;
-        }
-        let i = ((tally.latencies_us.len() as f64 - 1.0) * p).round() as usize;
-        f64::from(tally.latencies_us[i]) / 1000.0
-    };
-    let rate = args
-        .rate
-        .map_or_else(|| "none".to_owned(), |r| format!("{r}"));
-    println!(
-        "target={} mode={:?} until={:?} connections={} commands={} tickets={} rate={rate} acknowledged={acknowledged_count} elapsed_s={:.3}",
-        target.url,
-        args.mode,
-        args.until,
-        args.connections,
-        args.commands,
-        args.tickets,
-        elapsed.as_secs_f64()
-    );
-    println!(
-        "succeeded={} failed={} retries={} duplicates={} outcomes_checked_s={:.3} tickets_checked={checked} p90_ms={:.3} p999_ms={:.3} max_ms={:.3}",
-        tally.succeeded,
-        tally.failed,
-        tally.retries,
-        tally.duplicates,
-        outcomes_elapsed.as_secs_f64(),
-        pct(0.90),
-        pct(0.999),
-        pct(1.0)
-    );
-    let per_s = acknowledged_count as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
-    println!(
-        "commands_per_s={per_s:.0} p50_ms={:.3} p99_ms={:.3} failed={}",
-        pct(0.50),
-        pct(0.99),
-        tally.failed
-    );
-    if tally.failed > 0 {
-        return Err(format!("{} commands did not succeed", tally.failed));
-    }
-    Ok(())
+    Ok(Run {
+        tally,
+        acknowledged: acknowledged_count,
+        elapsed,
+        outcomes_elapsed,
+        client,
+    })
 }
 
 /// Sends commands on one connection until none are left.
-async fn submit_http(
+async fn submit_http<W: Commands>(
     mut client: Client,
-    workload: &Workload,
+    workload: &W,
     dispatch: &Dispatch,
     acknowledged: &[AtomicBool],
     until: Until,
@@ -514,9 +632,9 @@ async fn submit_http(
 }
 
 /// Long-polls the final status of every acknowledged command.
-async fn check_outcomes(
+async fn check_outcomes<W: Commands>(
     mut client: Client,
-    workload: &Workload,
+    workload: &W,
     check: &Dispatch,
     acknowledged: &[AtomicBool],
 ) -> Result<(Tally, Client), String> {
@@ -638,9 +756,9 @@ struct Flight {
 
 /// Sends commands on one socket, up to `window` without a final status, until none are
 /// left and every one has its final status.
-async fn submit_ws(
+async fn submit_ws<W: Commands>(
     socket: Socket,
-    workload: &Workload,
+    workload: &W,
     dispatch: &Dispatch,
     window: usize,
     until: Until,

@@ -3,7 +3,8 @@
 //! - `writ bench engine` ([`EngineArgs`]): the tickets workload through the engine
 //!   in-process, no HTTP.
 //! - `writ bench http` ([`HttpArgs`]): the same workload against a running server, over
-//!   HTTP/1.1 or WebSockets: the load tool.
+//!   HTTP/1.1 or WebSockets: the load tool; with `--app DIR`, a resources workload
+//!   (creates, patches, custom commands: [`Mix`]) against a server that runs with `--app`.
 //! - `writ bench query` ([`QueryArgs`]): the read side of a running server.
 //! - `writ bench start` ([`StartArgs`]): how long a start takes until a query sees the
 //!   whole log.
@@ -12,12 +13,14 @@
 
 use clap::Subcommand;
 
+mod app;
 mod engine;
 pub(crate) mod http;
 mod query;
 mod replay;
 mod start;
 
+pub use app::Mix;
 pub use engine::EngineArgs;
 pub use http::HttpArgs;
 pub use query::QueryArgs;
