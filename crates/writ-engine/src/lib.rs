@@ -45,6 +45,7 @@
 //! ```
 
 pub mod check;
+pub mod checkpoint;
 mod clock;
 pub mod current;
 mod dedupe;
