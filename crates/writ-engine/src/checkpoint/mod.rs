@@ -5,6 +5,9 @@
 //! never makes a start wrong.
 //!
 //! - [`codec`]'s [`Checkpoint`]: the file's bytes (public, for tools and the fuzz target).
+//! - `file`: the files in `checkpoints/` (written durably, pruned, chosen at a start).
+//! - `thread`: the `writ-checkpoint` thread that folds the journal as it grows and writes
+//!   one every `checkpoint_every_records` records and at a clean shutdown.
 //!
 //! ```
 //! use writ_engine::checkpoint::{Checkpoint, CHECKPOINT_BUILD};
@@ -24,8 +27,184 @@
 //! ```
 
 mod codec;
+pub(crate) mod file;
+pub(crate) mod thread;
+
+use std::collections::HashMap;
+use std::path::Path;
 
 pub use codec::{
     BUILD_BYTES_MAX, CHECKPOINT_BUILD, CHECKPOINT_MAGIC, CHECKPOINT_VERSION, Checkpoint,
     CheckpointError, CheckpointHeader, CheckpointTimer, MARK_BYTES,
 };
+pub use file::{CHECKPOINT_DIR, checkpoint_name, parse_checkpoint_name};
+use writ_domain::Issued;
+use writ_log::LogReader;
+
+use crate::error::{OpenError, ReadError};
+use crate::record::{JournalRecord, Origin};
+use crate::recovery::fold_timers;
+use crate::store::Indexes;
+use crate::timers::{Timer, Timers};
+
+/// The journal's mark at `seq` (at least 1): record `seq - 1`'s id and time and a CRC32C
+/// of its bytes, and a CRC32C of the journal's directory and of the records at
+/// `seq / 8 × i` for `i` in 1..8. See the format's notes.
+pub(crate) fn journal_mark(
+    journal: &LogReader,
+    journal_dir: &Path,
+    seq: u64,
+) -> Result<[u8; MARK_BYTES], ReadError> {
+    assert!(seq > 0, "a mark of at least one record");
+    let mut buf = Vec::new();
+    journal.read(seq - 1, &mut buf)?;
+    let (id, time) = crate::record::id_and_time(&buf).map_err(|source| ReadError::Record {
+        seq: seq - 1,
+        source,
+    })?;
+    let mut mark = [0; MARK_BYTES];
+    mark[..16].copy_from_slice(id.as_bytes());
+    mark[16..24].copy_from_slice(&time.to_le_bytes());
+    mark[24..28].copy_from_slice(&crc32c::crc32c(&buf).to_le_bytes());
+    let mut samples = crc32c::crc32c(journal_dir.to_string_lossy().as_bytes());
+    let mut previous = 0;
+    for i in 1..8 {
+        let at = seq / 8 * i;
+        if at == previous || at >= seq {
+            continue;
+        }
+        previous = at;
+        journal.read(at, &mut buf)?;
+        samples = crc32c::crc32c_append(samples, &at.to_le_bytes());
+        samples = crc32c::crc32c_append(samples, &buf);
+    }
+    mark[28..32].copy_from_slice(&samples.to_le_bytes());
+    Ok(mark)
+}
+
+/// What a checkpoint holds, kept as the journal is folded record by record: by open's scan
+/// and by the checkpoint thread, with the same code.
+#[derive(Debug, Default)]
+pub(crate) struct Folded {
+    /// Records folded: `[0, seq)`.
+    pub seq: u64,
+    pub indexes: Indexes,
+    pub timers: Timers,
+    /// The last position folded (0: none).
+    pub last_position: u64,
+    pub last_recorded_ms: u64,
+    /// The last record of origin `client` or `timer`.
+    pub unit_start: u64,
+}
+
+impl Folded {
+    /// Folds record `seq` (the next one) in: checks it starts where the last ended,
+    /// indexes it, folds its timers.
+    pub(crate) fn fold(&mut self, seq: u64, record: &JournalRecord<'_>) -> Result<(), OpenError> {
+        debug_assert_eq!(seq, self.seq);
+        if record.first_position != self.last_position + 1 {
+            return Err(OpenError::Inconsistent {
+                detail: format!(
+                    "journal record {seq} starts at position {}, expected {}",
+                    record.first_position,
+                    self.last_position + 1
+                ),
+            });
+        }
+        self.indexes.push(
+            record.first_position,
+            record.events.iter().map(|e| (e.stream, e.version)),
+        );
+        self.last_position += record.events.len() as u64;
+        if record.origin != Origin::Process {
+            self.unit_start = seq;
+        }
+        fold_timers(&mut self.timers, record);
+        self.last_recorded_ms = record.recorded_at_ms;
+        self.seq = seq + 1;
+        Ok(())
+    }
+
+    /// Reads and folds the journal's records from `self.seq` up to `end`.
+    pub(crate) fn fold_journal(&mut self, journal: &LogReader, end: u64) -> Result<(), OpenError> {
+        let read_error = |source| OpenError::Read {
+            log: "journal",
+            source,
+        };
+        let mut iter = journal.iter_from(self.seq);
+        while self.seq < end {
+            let Some(item) = iter.next_record() else {
+                break;
+            };
+            let (seq, bytes) = item.map_err(|e| read_error(ReadError::Log(e)))?;
+            let record = JournalRecord::decode(bytes)
+                .map_err(|source| read_error(ReadError::Record { seq, source }))?;
+            self.fold(seq, &record)?;
+        }
+        Ok(())
+    }
+
+    /// The checkpoint file of this state, with the journal's mark at `self.seq`.
+    pub(crate) fn encode(&self, mark: [u8; MARK_BYTES]) -> Vec<u8> {
+        let mut streams: Vec<(&str, &[u64])> = self.indexes.streams().collect();
+        streams.sort_unstable_by_key(|(name, _)| *name);
+        codec::encode_parts(
+            &CheckpointHeader {
+                seq: self.seq,
+                last_position: self.last_position,
+                last_recorded_ms: self.last_recorded_ms,
+                unit_start: self.unit_start,
+                mark,
+                build: CHECKPOINT_BUILD.to_owned(),
+            },
+            self.indexes.commit_first_positions(),
+            &streams,
+            self.timers.in_order().map(|t| codec::TimerRef {
+                process: &t.process,
+                key: &t.key,
+                at_ms: t.at_ms,
+                id: t.command.id,
+                command: &t.command.command,
+                version: t.command.version,
+                expected_version: t.command.expected_version,
+                payload: &t.command.payload,
+                causation_id: t.causation_id,
+                correlation_id: t.correlation_id,
+            }),
+        )
+    }
+
+    /// The state a checkpoint holds.
+    pub(crate) fn from_checkpoint(checkpoint: Checkpoint) -> Self {
+        let mut timers = Timers::default();
+        for t in checkpoint.timers {
+            timers.schedule(Timer {
+                process: t.process.into(),
+                key: t.key.into(),
+                at_ms: t.at_ms,
+                command: Issued {
+                    id: t.id,
+                    command: t.command,
+                    version: t.version,
+                    payload: t.payload,
+                    expected_version: t.expected_version,
+                },
+                causation_id: t.causation_id,
+                correlation_id: t.correlation_id,
+            });
+        }
+        let streams: HashMap<Box<str>, Vec<u64>> = checkpoint
+            .streams
+            .into_iter()
+            .map(|(name, positions)| (name.into_boxed_str(), positions))
+            .collect();
+        Self {
+            seq: checkpoint.seq,
+            indexes: Indexes::from_parts(checkpoint.commit_first_position, streams),
+            timers,
+            last_position: checkpoint.last_position,
+            last_recorded_ms: checkpoint.last_recorded_ms,
+            unit_start: checkpoint.unit_start,
+        }
+    }
+}
