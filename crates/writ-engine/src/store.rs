@@ -91,6 +91,11 @@ impl Store {
         })
     }
 
+    /// Puts in the indexes a start rebuilt (from a checkpoint and the journal after it).
+    pub(crate) fn set_indexes(&self, indexes: Indexes) {
+        *self.indexes.write().expect("index lock") = indexes;
+    }
+
     /// Publishes a new durable end after the indexes cover it.
     ///
     /// Readers that look see it at once; subscribers waiting for it are woken by
