@@ -732,8 +732,12 @@ impl Engine {
         }
         self.shared.accepting.store(false, Ordering::Release);
         let _ = self.intake.send(WriterMsg::Shutdown);
-        let _ = self.dedupe_stop.send(dedupe::maintain::Msg::Stop);
         for thread in threads {
+            if thread.thread().name() == Some("writ-dedupe") {
+                // After the writer and the syncer (joined before it): it spills the hot
+                // map's durable ids, which are then all of them.
+                let _ = self.dedupe_stop.send(dedupe::maintain::Msg::Stop);
+            }
             let _ = thread.join();
         }
         if let Some((stop, thread)) = self.checkpoint.lock().expect("checkpoint lock").take() {

@@ -347,7 +347,8 @@ fn a_crash_while_a_checkpoint_is_written_leaves_a_torn_tmp_that_is_removed() {
 fn shutdown_failing(storage: &SimStorage, op: SimOp) -> SimStorage {
     let (engine, _) = open(storage, 1_000_000);
     submit(&engine, 200, 5);
-    storage.fail_next(op);
+    // The dedupe thread's spill at shutdown renames and syncs its directory first.
+    storage.fail_nth(op, 1);
     engine.shutdown();
     storage.clear_faults();
     storage.crash()
@@ -608,4 +609,23 @@ fn a_start_from_a_checkpoint_with_dedupe_runs_answers_every_id_as_a_full_scan() 
         observe(&from_checkpoint, report.commands),
         observe(&scanned, full_report.commands)
     );
+}
+
+#[test]
+fn a_clean_shutdown_spills_the_dedupe_hot_map_so_a_restart_reads_no_record_for_it() {
+    let storage = SimStorage::new();
+    let (engine, _) = open(&storage, 1_000_000);
+    submit(&engine, 1, 30);
+    let durable = engine.stats().commands_accepted + engine.stats().commands_issued;
+    assert!(engine.stats().dedupe_hot_entries > 0);
+    engine.shutdown();
+    let (engine, report) = open(&storage, 1_000_000);
+    assert_eq!(report.checkpoint, Some(durable));
+    assert_eq!(report.dedupe_runs_written, 0, "nothing left to rebuild");
+    assert_eq!(engine.stats().dedupe_hot_entries, 0, "every id is in a run");
+    assert_eq!(report.dedupe_entries as u64, durable);
+    assert!(matches!(
+        engine.submit(Uuid::from_u128(1), "Ping", None, &ping("r1", 1)),
+        Ok(Submitted::Duplicate)
+    ));
 }
