@@ -116,7 +116,7 @@ pub struct ServeArgs {
     /// Write an engine checkpoint (the store's indexes, the pending timers, the last
     /// position and unit; `DATA_DIR/checkpoints/`, beside the live journal) once this many
     /// journal records were made durable since the last one, and at a clean shutdown.
-    /// Costs about 1-2 bytes per record and per event on disk (two files kept), a second
+    /// Costs about 6 bytes per single-event record on disk (two files kept), a second
     /// copy of the indexes and timers in memory (about 16 bytes per event and per record,
     /// plus each stream's name) and a second decode of every record, on a thread of its
     /// own that takes none of the writer's locks. 0: none written.

@@ -6,9 +6,13 @@
 //!    journal's directory as its root, so that its dedupe runs are its own.
 //! 2. The journal log is opened; the log engine cuts a torn or corrupt tail (never
 //!    acknowledged) and refuses damage before it.
-//! 3. [`scan`]: one pass over every record rebuilds the indexes (checking that positions
-//!    follow each other), the pending timers, the dedupe window and the clock's floor.
-//! 4. [`resume_unit`]: when a crash cut the last unit short (its first commands are durable,
+//! 3. [`load_checkpoint`]: the newest valid engine checkpoint (the checkpoint decision
+//!    table) gives the indexes, timers, positions and last unit of the records it covers.
+//! 4. [`scan`]: one pass over the records after it rebuilds the rest of the indexes
+//!    (checking that positions follow each other), the pending timers and the clock's
+//!    floor; the dedupe window's records no run covers (which may precede the checkpoint:
+//!    read by their dedupe fields only) go to runs and the hot map.
+//! 5. [`resume_unit`]: when a crash cut the last unit short (its first commands are durable,
 //!    some of the commands their events made processes issue are not), the missing commands
 //!    are decided first, before any new one.
 

@@ -4,7 +4,7 @@
 //! ("An engine checkpoint file") has the layout, the decision table and why a checkpoint
 //! never makes a start wrong.
 //!
-//! - [`codec`]'s [`Checkpoint`]: the file's bytes (public, for tools and the fuzz target).
+//! - `codec`'s [`Checkpoint`]: the file's bytes (public, for tools and the fuzz target).
 //! - `file`: the files in `checkpoints/` (written durably, pruned, chosen at a start).
 //! - `thread`: the `writ-checkpoint` thread that folds the journal as it grows and writes
 //!   one every `checkpoint_every_records` records and at a clean shutdown.
@@ -206,5 +206,75 @@ impl Folded {
             last_recorded_ms: checkpoint.last_recorded_ms,
             unit_start: checkpoint.unit_start,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+
+    /// The costs of a checkpoint at 1,000,000 records of one event each over 100,000
+    /// streams, with 1,000 pending timers: encoding it, decoding it and turning it into
+    /// the store's indexes (what a start does instead of scanning). Run in release:
+    /// `cargo test --release -p writ-engine --lib checkpoint_costs -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a timing print, for release builds"]
+    fn checkpoint_costs_at_a_million_records() {
+        const RECORDS: u64 = 1_000_000;
+        let names: Vec<String> = (0..100_000).map(|i| format!("ticket-{i:08}")).collect();
+        let mut folded = Folded::default();
+        let mut versions = vec![0u64; names.len()];
+        let started = Instant::now();
+        for seq in 0..RECORDS {
+            let s = (seq * 7_919 % names.len() as u64) as usize;
+            versions[s] += 1;
+            folded
+                .indexes
+                .push(seq + 1, std::iter::once((names[s].as_str(), versions[s])));
+        }
+        let fold = started.elapsed();
+        for i in 0..1_000u128 {
+            folded.timers.schedule(Timer {
+                process: "p".into(),
+                key: format!("k{i}").into(),
+                at_ms: 1_000 + i as u64,
+                command: Issued {
+                    id: uuid::Uuid::from_u128(i + 1),
+                    command: "Remind".into(),
+                    version: None,
+                    payload: b"{\"x\":1}".to_vec(),
+                    expected_version: None,
+                },
+                causation_id: uuid::Uuid::from_u128(7),
+                correlation_id: uuid::Uuid::from_u128(7),
+            });
+        }
+        folded.seq = RECORDS;
+        folded.last_position = RECORDS;
+        let started = Instant::now();
+        let bytes = folded.encode([0; MARK_BYTES]);
+        let encode = started.elapsed();
+        let started = Instant::now();
+        let decoded = Checkpoint::decode(&bytes).expect("decodes");
+        let decode = started.elapsed();
+        let started = Instant::now();
+        let loaded = Folded::from_checkpoint(decoded);
+        let load = started.elapsed();
+        assert_eq!(
+            loaded.indexes.commit_first_positions().len() as u64,
+            RECORDS
+        );
+        println!(
+            "checkpoint of {RECORDS} records: {} bytes ({:.1} per record); index push {:?} ({:.0} ns/record); encode {:?}; decode {:?}; into indexes and timers {:?}",
+            bytes.len(),
+            bytes.len() as f64 / RECORDS as f64,
+            fold,
+            fold.as_nanos() as f64 / RECORDS as f64,
+            encode,
+            decode,
+            load
+        );
     }
 }
