@@ -629,3 +629,53 @@ fn a_clean_shutdown_spills_the_dedupe_hot_map_so_a_restart_reads_no_record_for_i
         Ok(Submitted::Duplicate)
     ));
 }
+
+/// The one lock the `writ-checkpoint` thread shares with the writer's path: following the
+/// journal, its reader copies one segment's record offsets under the journal index's read
+/// lock (the syncer takes its write lock once per commit). Times that copy for a full
+/// 64 MiB segment of 200-byte records (about 240,000), the most it holds it at once, and
+/// the whole pass over 1,000,000 records. Run in release:
+/// `cargo test --release -p writ-engine --test checkpoint lock_hold -- --ignored --nocapture`.
+#[test]
+#[ignore = "a timing print, for release builds"]
+fn lock_hold_of_following_the_journal_at_a_million_records() {
+    let storage = Arc::new(SimStorage::new());
+    let (mut log, _) = writ_log::Log::open(
+        storage,
+        Path::new("journal"),
+        writ_log::LogOptions {
+            preallocate: false,
+            ..writ_log::LogOptions::default()
+        },
+    )
+    .unwrap();
+    let record = [7u8; 200];
+    for _ in 0..(1_000_000 / 4_000) {
+        for _ in 0..4_000 {
+            log.append(&record).unwrap();
+        }
+        log.commit().unwrap();
+    }
+    let reader = log.reader();
+    let mut worst = std::time::Duration::ZERO;
+    let started = std::time::Instant::now();
+    let mut iter = reader.iter_from(0);
+    let mut count = 0u64;
+    loop {
+        // The step that copies a segment's offsets under the lock also reads a chunk of
+        // the segment (without it): the longest step bounds the lock's hold from above.
+        let step = std::time::Instant::now();
+        let Some(item) = iter.next_record() else {
+            break;
+        };
+        worst = worst.max(step.elapsed());
+        item.unwrap();
+        count += 1;
+    }
+    assert_eq!(count, 1_000_000);
+    println!(
+        "following 1,000,000 records: {:?}; the longest step (a segment's offsets copied under the lock, and a chunk read) {:?}",
+        started.elapsed(),
+        worst
+    );
+}
