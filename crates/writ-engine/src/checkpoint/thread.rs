@@ -89,10 +89,10 @@ pub(crate) fn run(
     }
 }
 
-/// Folds the journal up to `durable`, stopping at every multiple of `every` records past
-/// the last checkpoint to write one there (a sync boundary: the journal's durable end
-/// passed it, and the record boundaries of a frame are all boundaries the reader can
-/// stop at; the checkpoint covers exactly the records folded).
+/// Folds the journal up to `durable` (the store's durable end: a sync boundary, since
+/// the syncer publishes only after a frame's sync), and writes a checkpoint there once it
+/// is `every` records or more past the last one. A thread catching up on a long journal
+/// (a first start without a checkpoint) writes once, at the end it reaches.
 fn follow(
     folded: &mut Folded,
     journal: &LogReader,
@@ -101,13 +101,10 @@ fn follow(
     every: u64,
     write: &mut dyn FnMut(&Folded),
 ) -> Result<(), crate::error::OpenError> {
-    let mut next_write = written_seq + every;
-    while folded.seq < durable {
-        let end = durable.min(next_write);
-        folded.fold_journal(journal, end)?;
-        if folded.seq >= next_write {
+    if folded.seq < durable {
+        folded.fold_journal(journal, durable)?;
+        if folded.seq >= written_seq.saturating_add(every) {
             write(folded);
-            next_write = folded.seq + every;
         }
     }
     Ok(())
