@@ -70,9 +70,9 @@ pub struct RecoveryReport {
     /// were not scanned but for the dedupe window's ids; `None`: the whole journal was
     /// scanned.
     pub checkpoint: Option<u64>,
-    /// Engine checkpoints ignored, newest first, each with why (`damaged: …`,
-    /// `other_format: …`, `other_build: …`, `past_end: …`, `other_journal: …`,
-    /// `unreadable: …`).
+    /// Engine checkpoint files ignored, each with why: `.tmp` files first (`unfinished: …`),
+    /// then checkpoints newest first (`damaged: …`, `other_format: …`, `other_build: …`,
+    /// `past_end: …`, `other_journal: …`, `unreadable: …`).
     pub checkpoints_ignored: Vec<(String, String)>,
     /// How long opening took.
     pub elapsed: Duration,

@@ -346,7 +346,9 @@ fn a_crash_while_a_checkpoint_is_written_leaves_a_torn_tmp_that_is_removed() {
     file.sync_data().unwrap();
     storage.sync_dir(Path::new(CHECKPOINT_DIR)).unwrap();
     let crashed = storage.crash();
-    assert_loads(&crashed, seq);
+    let report = assert_loads(&crashed, seq);
+    assert_eq!(report.checkpoints_ignored.len(), 1);
+    assert!(report.checkpoints_ignored[0].1.starts_with("unfinished"));
     assert_eq!(checkpoints(&crashed), [checkpoint_name(seq)]);
     assert!(
         !crashed

@@ -128,6 +128,8 @@ pub enum Ignored {
     OtherJournal,
     /// The journal's records the mark needs did not read (kept: the next start tries again).
     MarkUnreadable(String),
+    /// A `.tmp`: a write a crash cut before its rename (removed).
+    Unfinished,
 }
 
 impl std::fmt::Display for Ignored {
@@ -142,6 +144,7 @@ impl std::fmt::Display for Ignored {
             ),
             Self::OtherJournal => write!(f, "other_journal: the journal's mark differs"),
             Self::MarkUnreadable(e) => write!(f, "unreadable: the journal's mark: {e}"),
+            Self::Unfinished => write!(f, "unfinished: a write a crash cut before its rename"),
         }
     }
 }
@@ -186,6 +189,7 @@ pub(crate) fn choose(
         tracing::info!(file = %name, "an unfinished engine checkpoint (.tmp) was removed");
         remove_if_there(storage, &path_of(name))?;
         removed = true;
+        chosen.ignored.push((name.clone(), Ignored::Unfinished));
     }
     let mut seqs: Vec<(u64, &String)> = names
         .iter()
