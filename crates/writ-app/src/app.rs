@@ -102,6 +102,7 @@ impl Config {
             .min(config.engine.dedupe_entries_max);
         config.engine.log.open_segments_max =
             usize::try_from(args.open_segments_max).unwrap_or(usize::MAX);
+        config.engine.checkpoint_every_records = args.checkpoint_every_records;
         if !args.no_snapshots {
             let storage = Arc::new(writ_log::storage::FsStorage::new(&args.data_dir));
             let mut snapshots = SnapshotOptions::new(storage);

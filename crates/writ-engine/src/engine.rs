@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 use writ_log::storage::{FsStorage, Storage};
 
+use crate::checkpoint;
 use crate::dedupe::{self, PENDING, Reserve, Waiters};
 use crate::error::{OpenError, Overload, ReadError, SubmitError, Unavailable};
 use crate::options::EngineOptions;
@@ -237,6 +238,10 @@ pub struct Engine {
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// Stops the `writ-dedupe` thread.
     dedupe_stop: SyncSender<dedupe::maintain::Msg>,
+    /// The `writ-checkpoint` thread and what stops it (none with
+    /// `checkpoint_every_records` 0); stopped after the others, when the durable end is
+    /// final.
+    checkpoint: Mutex<Option<(SyncSender<checkpoint::thread::Msg>, JoinHandle<()>)>>,
     /// The live journal's directory relative to the data directory.
     journal_dir: PathBuf,
     _lock: Option<File>,
@@ -374,6 +379,22 @@ impl Engine {
         dedupe::maintain::set_gauges(&shared);
         let (dedupe_tx, dedupe_rx) = mpsc::sync_channel(1);
         shared.dedupe.start_waking(dedupe_tx.clone());
+        let checkpoint = if options.checkpoint_every_records > 0 {
+            let (tx, rx) = mpsc::sync_channel(1);
+            let shared = Arc::clone(&shared);
+            let storage = Arc::clone(&storage);
+            let journal = command_reader.clone();
+            let journal_dir = recovered.journal_dir.clone();
+            let thread = spawn(
+                "writ-checkpoint",
+                Box::new(move || {
+                    checkpoint::thread::run(shared, storage, journal, journal_dir, rx)
+                }),
+            )?;
+            Some((tx, thread))
+        } else {
+            None
+        };
         {
             let shared = Arc::clone(&shared);
             let window_start = recovered.window_start;
@@ -393,6 +414,7 @@ impl Engine {
                 writer,
                 threads: Mutex::new(threads),
                 dedupe_stop: dedupe_tx,
+                checkpoint: Mutex::new(checkpoint),
                 _lock: None,
             },
             report,
@@ -710,8 +732,16 @@ impl Engine {
         }
         self.shared.accepting.store(false, Ordering::Release);
         let _ = self.intake.send(WriterMsg::Shutdown);
-        let _ = self.dedupe_stop.send(dedupe::maintain::Msg::Stop);
         for thread in threads {
+            if thread.thread().name() == Some("writ-dedupe") {
+                // After the writer and the syncer (joined before it): it spills the hot
+                // map's durable ids, which are then all of them.
+                let _ = self.dedupe_stop.send(dedupe::maintain::Msg::Stop);
+            }
+            let _ = thread.join();
+        }
+        if let Some((stop, thread)) = self.checkpoint.lock().expect("checkpoint lock").take() {
+            let _ = stop.send(checkpoint::thread::Msg::Stop);
             let _ = thread.join();
         }
         self.shared.store.close();

@@ -16,8 +16,9 @@
 //!
 //! A command is durable only together with its outcome, so after a crash nothing runs
 //! again: [`Engine::open`] rebuilds the indexes, the pending timers and the dedupe window
-//! from the journal, and completes a unit a crash cut short (commands processes issued in
-//! reaction to durable events), before any new command.
+//! from the newest engine [`checkpoint`] and the journal after it, and completes a unit a
+//! crash cut short (commands processes issued in reaction to durable events), before any
+//! new command.
 //!
 //! [`check`] holds a journal's records to the engine's invariants without opening an
 //! engine, for tools that check a data directory or a copy of one.
@@ -45,6 +46,7 @@
 //! ```
 
 pub mod check;
+pub mod checkpoint;
 mod clock;
 pub mod current;
 mod dedupe;

@@ -27,6 +27,12 @@ pub(crate) struct Metrics {
     pub dedupe_run_bytes: Gauge,
     pub dedupe_memory_bytes: Gauge,
     pub dedupe_spill_failures: Counter,
+    pub checkpoints_written: Counter,
+    pub checkpoint_failures: Counter,
+    pub checkpoint_bytes: Gauge,
+    pub checkpoint_records: Gauge,
+    pub checkpoint_position: Gauge,
+    pub checkpoint_seconds: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -66,6 +72,12 @@ impl Metrics {
             dedupe_run_bytes: gauge!("writ_dedupe_run_bytes"),
             dedupe_memory_bytes: gauge!("writ_dedupe_memory_bytes"),
             dedupe_spill_failures: counter!("writ_dedupe_spill_failures_total"),
+            checkpoints_written: counter!("writ_engine_checkpoints_written_total"),
+            checkpoint_failures: counter!("writ_engine_checkpoint_failures_total"),
+            checkpoint_bytes: gauge!("writ_engine_checkpoint_bytes"),
+            checkpoint_records: gauge!("writ_engine_checkpoint_records"),
+            checkpoint_position: gauge!("writ_engine_checkpoint_position"),
+            checkpoint_seconds: gauge!("writ_engine_checkpoint_seconds"),
         }
     }
 
@@ -153,6 +165,30 @@ pub const METRICS: &[(&str, &str)] = &[
     (
         "writ_dedupe_spill_failures_total",
         "counter: spills of the dedupe index's hot map to a run that failed (a full disk); the ids stay in memory, and at writ_dedupe_entries_max new commands are refused with 503",
+    ),
+    (
+        "writ_engine_checkpoints_written_total",
+        "counter: engine checkpoints written to checkpoints/ (every checkpoint_every_records records, `writ serve --checkpoint-every-records`, and at a clean shutdown)",
+    ),
+    (
+        "writ_engine_checkpoint_failures_total",
+        "counter: engine checkpoints that could not be written (a full disk), or the checkpoint thread stopping because it could not read the journal",
+    ),
+    (
+        "writ_engine_checkpoint_bytes",
+        "gauge: bytes of the last engine checkpoint written (two are kept on disk)",
+    ),
+    (
+        "writ_engine_checkpoint_records",
+        "gauge: journal records the last engine checkpoint covers (a start scans only those after it)",
+    ),
+    (
+        "writ_engine_checkpoint_position",
+        "gauge: the last global position the last engine checkpoint covers",
+    ),
+    (
+        "writ_engine_checkpoint_seconds",
+        "gauge: how long the last engine checkpoint took to encode and write (off the writer's and the syncer's paths: the thread holds none of their locks)",
     ),
     (
         "writ_process_reactions_failed_total",

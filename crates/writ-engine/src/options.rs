@@ -52,6 +52,12 @@ pub struct EngineOptions {
     /// record); changes beyond it are dropped and counted as failed reactions. Default
     /// 256 KiB. A record's events may take `log.record_bytes_max` minus this.
     pub timer_ops_bytes_max: usize,
+    /// Journal records between two engine checkpoints (`checkpoints/`, written by the
+    /// `writ-checkpoint` thread, and one more at a clean shutdown); `0`: none. A
+    /// checkpoint costs about 1-2 bytes per record and per event on disk (two are kept),
+    /// and the thread keeps its own copy of the indexes and timers in memory (about 16
+    /// bytes per event and per record, plus each stream's name). Default 1,000,000.
+    pub checkpoint_every_records: u64,
     /// Segment size, record bound and open segment files of the journal.
     pub log: LogOptions,
     /// Where the engine reads the time: commands' `recorded_at`, timers, the dedupe
@@ -74,6 +80,7 @@ impl Default for EngineOptions {
             timers_max: 1_000_000,
             process_chain_max: 1_000,
             timer_ops_bytes_max: 256 * 1024,
+            checkpoint_every_records: 1_000_000,
             log: LogOptions::default(),
             clock: Arc::new(SystemClock),
         }

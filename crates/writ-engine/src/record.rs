@@ -558,6 +558,46 @@ pub fn id_and_time(bytes: &[u8]) -> Result<(Uuid, u64), RecordError> {
     Ok((id, time))
 }
 
+/// What the dedupe index needs of a record, read without its events, outcome or timers:
+/// the id, the time, and what the fingerprint covers (name, version, expected version,
+/// payload). A start from a checkpoint reads the records within the dedupe window that
+/// precede the checkpoint with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DedupeFields<'a> {
+    /// The command's id.
+    pub id: Uuid,
+    /// When it was recorded.
+    pub recorded_at_ms: u64,
+    /// The command's name.
+    pub name: &'a str,
+    /// The command's version.
+    pub version: u32,
+    /// The version its stream had to be at.
+    pub expected_version: Option<u64>,
+    /// Its canonical JSON payload.
+    pub payload: &'a [u8],
+}
+
+/// Reads a record's [`DedupeFields`]: the fixed part, the name and the payload, in both
+/// formats (their first fields are the same).
+pub fn dedupe_fields(bytes: &[u8]) -> Result<DedupeFields<'_>, RecordError> {
+    let (id, recorded_at_ms) = id_and_time(bytes)?;
+    let err = |detail| RecordError { detail };
+    let version = u32::from_le_bytes(bytes[59..63].try_into().expect("four bytes"));
+    let expected = u64::from_le_bytes(bytes[63..71].try_into().expect("eight bytes"));
+    let mut r = Cursor(&bytes[FIXED_BYTES..]);
+    let name = r.str16().ok_or(err("truncated command name"))?;
+    let payload = r.bytes32().ok_or(err("truncated payload"))?;
+    Ok(DedupeFields {
+        id,
+        recorded_at_ms,
+        name,
+        version,
+        expected_version: expected.checked_sub(1),
+        payload,
+    })
+}
+
 fn put_str16(out: &mut Vec<u8>, s: &str) {
     let len = u16::try_from(s.len()).expect("string fits a u16 length");
     out.extend_from_slice(&len.to_le_bytes());

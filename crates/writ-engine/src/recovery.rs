@@ -6,9 +6,13 @@
 //!    journal's directory as its root, so that its dedupe runs are its own.
 //! 2. The journal log is opened; the log engine cuts a torn or corrupt tail (never
 //!    acknowledged) and refuses damage before it.
-//! 3. [`scan`]: one pass over every record rebuilds the indexes (checking that positions
-//!    follow each other), the pending timers, the dedupe window and the clock's floor.
-//! 4. [`resume_unit`]: when a crash cut the last unit short (its first commands are durable,
+//! 3. [`load_checkpoint`]: the newest valid engine checkpoint (the checkpoint decision
+//!    table) gives the indexes, timers, positions and last unit of the records it covers.
+//! 4. [`scan`]: one pass over the records after it rebuilds the rest of the indexes
+//!    (checking that positions follow each other), the pending timers and the clock's
+//!    floor; the dedupe window's records no run covers (which may precede the checkpoint:
+//!    read by their dedupe fields only) go to runs and the hot map.
+//! 5. [`resume_unit`]: when a crash cut the last unit short (its first commands are durable,
 //!    some of the commands their events made processes issue are not), the missing commands
 //!    are decided first, before any new one.
 
@@ -20,6 +24,7 @@ use writ_domain::{EventView, Issued, Reactions};
 use writ_log::storage::Storage;
 use writ_log::{Log, LogReader, TailTruncation};
 
+use crate::checkpoint::{self, Folded};
 use crate::current;
 use crate::dedupe::runs::{self, Run, RunBuilder};
 use crate::dedupe::{self, Slot};
@@ -61,6 +66,14 @@ pub struct RecoveryReport {
     pub resumed: usize,
     /// A torn or corrupt tail cut off by recovery (never acknowledged records).
     pub truncated: Option<TailTruncation>,
+    /// The engine checkpoint loaded: the journal records it covers (`[0, seq)`), which
+    /// were not scanned but for the dedupe window's ids; `None`: the whole journal was
+    /// scanned.
+    pub checkpoint: Option<u64>,
+    /// Engine checkpoint files ignored, each with why: `.tmp` files first (`unfinished: …`),
+    /// then checkpoints newest first (`damaged: …`, `other_format: …`, `other_build: …`,
+    /// `past_end: …`, `other_journal: …`, `unreadable: …`).
+    pub checkpoints_ignored: Vec<(String, String)>,
     /// How long opening took.
     pub elapsed: Duration,
 }
@@ -121,16 +134,26 @@ pub(crate) fn recover(
         tracing::warn!(run = %name, %why, "a dedupe run was removed; what it covered within the window is rebuilt from the journal");
     }
     report.dedupe_runs_removed = opened.removed.len();
-    let scanned = scan(&shared, &journal.reader(), storage.as_ref(), opened.kept)?;
+    let start = load_checkpoint(storage.as_ref(), &journal.reader(), &live, report)?;
+    let scanned = scan(
+        &shared,
+        &journal.reader(),
+        storage.as_ref(),
+        opened.kept,
+        start,
+    )?;
+    let folded = scanned.folded;
     report.dedupe_runs = shared.dedupe.runs().len();
     report.dedupe_runs_written = scanned.runs_written;
+    shared.store.set_indexes(folded.indexes);
     shared
         .store
-        .publish(journal.durable_seq(), scanned.last_position);
+        .publish(journal.durable_seq(), folded.last_position);
     shared.store.notify();
-    let (resume, resumed_decided) = resume_unit(&shared, &scanned.unit, &journal.reader())?;
+    let unit = folded.unit_start..journal.durable_seq();
+    let (resume, resumed_decided) = resume_unit(&shared, &unit, &journal.reader())?;
     report.commands = journal.durable_seq();
-    report.events = scanned.last_position;
+    report.events = folded.last_position;
     report.dedupe_entries = shared.dedupe.entries() as usize;
     if shared.dedupe.len() >= shared.options.dedupe_entries_max {
         // Every id within the window is kept (forgetting one would let its command run
@@ -142,18 +165,51 @@ pub(crate) fn recover(
             "the dedupe index holds more ids in memory than dedupe_entries_max (writing runs failed): new commands are refused (503) until they are spilled to disk"
         );
     }
-    report.timers_pending = scanned.timers.len();
+    report.timers_pending = folded.timers.len();
     report.resumed = resume.len();
     Ok(Recovered {
         shared,
         journal_dir: live,
         storage,
         journal,
-        timers: scanned.timers,
-        last_recorded_ms: scanned.last_recorded_ms,
+        timers: folded.timers,
+        last_recorded_ms: folded.last_recorded_ms,
         window_start: scanned.window_start,
         resume,
         resumed_decided,
+    })
+}
+
+/// Row "`checkpoints/` holds an engine checkpoint": the newest valid one (the checkpoint
+/// decision table), as the state to scan on from; none, the full scan.
+fn load_checkpoint(
+    storage: &dyn Storage,
+    journal: &LogReader,
+    journal_dir: &Path,
+    report: &mut RecoveryReport,
+) -> Result<Folded, OpenError> {
+    let chosen = checkpoint::file::choose(storage, journal, journal_dir).map_err(|source| {
+        OpenError::Io {
+            path: PathBuf::from(checkpoint::CHECKPOINT_DIR),
+            source,
+        }
+    })?;
+    report.checkpoints_ignored = chosen
+        .ignored
+        .into_iter()
+        .map(|(name, why)| (name, why.to_string()))
+        .collect();
+    Ok(match chosen.loaded {
+        Some(loaded) => {
+            tracing::info!(
+                records = loaded.seq,
+                position = loaded.last_position,
+                "engine checkpoint loaded; the journal is scanned after it"
+            );
+            report.checkpoint = Some(loaded.seq);
+            Folded::from_checkpoint(loaded)
+        }
+        None => Folded::default(),
     })
 }
 
@@ -175,13 +231,9 @@ pub(crate) fn refuse_old_layout(storage: &dyn Storage) -> Result<(), OpenError> 
 
 /// What one pass over the journal found.
 struct Scan {
-    last_position: u64,
-    timers: Timers,
-    last_recorded_ms: u64,
+    /// The indexes, timers, positions and last unit of every record.
+    folded: Folded,
     window_start: u64,
-    /// Sequence numbers of the last unit's records: the last command of a client or timer
-    /// and the process commands after it.
-    unit: std::ops::Range<u64>,
     /// Dedupe runs written from the journal.
     runs_written: usize,
 }
@@ -193,18 +245,45 @@ fn read_error(source: ReadError) -> OpenError {
     }
 }
 
-/// Rows "positions", "timers", "dedupe window": one pass over every record. The records
+/// The first record recorded at or after `horizon` among `[0, end)` (`end` if none):
+/// times never decrease along the journal, so a binary search of point reads finds it.
+fn first_at_or_after(journal: &LogReader, end: u64, horizon: u64) -> Result<u64, OpenError> {
+    let (mut low, mut high) = (0, end);
+    let mut buf = Vec::new();
+    while low < high {
+        let mid = low + (high - low) / 2;
+        journal
+            .read(mid, &mut buf)
+            .map_err(|e| read_error(ReadError::Log(e)))?;
+        let (_, time) = crate::record::id_and_time(&buf)
+            .map_err(|source| read_error(ReadError::Record { seq: mid, source }))?;
+        if time >= horizon {
+            high = mid;
+        } else {
+            low = mid + 1;
+        }
+    }
+    Ok(low)
+}
+
+/// Rows "positions", "timers", "dedupe window", "checkpoint": one pass over the records
+/// from the first the start needs. Records from `start.seq` (a loaded checkpoint's, or 0)
+/// are decoded whole and folded into the indexes, timers and positions. The records
 /// within the window that no kept run covers are written to runs of at most
 /// `dedupe_spill_entries` ids (a gap before a kept run closes its run), and those after
 /// the last run go to the hot map: a start holds no more of the window in memory than a
-/// running engine does.
+/// running engine does. Those of them before `start.seq` are read for their dedupe
+/// fields only ([`crate::record::dedupe_fields`]), and covered ranges among them are not
+/// read at all.
 fn scan(
     shared: &Shared,
     journal: &LogReader,
     storage: &dyn Storage,
     kept: Vec<Run>,
+    start: Folded,
 ) -> Result<Scan, OpenError> {
     let horizon = shared.dedupe.horizon_ms();
+    let durable = journal.durable_seq();
     let covered: Vec<(u64, u64)> = kept
         .iter()
         .map(|r| (r.footer().first_seq, r.footer().last_seq))
@@ -217,59 +296,82 @@ fn scan(
             builder.failed = true;
         }
     };
-    let mut timers = Timers::default();
-    let mut next_position = 1;
-    let mut last_recorded_ms = 0;
-    let mut window_start = journal.durable_seq();
-    let mut unit_start = 0;
-    let mut iter = journal.iter_from(0);
-    shared.store.index(|index| {
-        while let Some(item) = iter.next_record() {
-            let (seq, bytes) = item.map_err(|e| read_error(ReadError::Log(e)))?;
+    let mut folded = start;
+    let mut window_start = durable;
+    // Where the pass starts: the checkpoint's end, or before it the window's first record.
+    let mut from = folded.seq;
+    if folded.seq > 0 && folded.last_recorded_ms >= horizon {
+        from = first_at_or_after(journal, folded.seq, horizon)?;
+    }
+    let mut iter = journal.iter_from(from);
+    while let Some(item) = iter.next_record() {
+        let (seq, bytes) = item.map_err(|e| read_error(ReadError::Log(e)))?;
+        let dedupe = if seq >= folded.seq {
             let record = JournalRecord::decode(bytes)
                 .map_err(|source| read_error(ReadError::Record { seq, source }))?;
-            if record.first_position != next_position {
-                return Err(OpenError::Inconsistent {
-                    detail: format!(
-                        "journal record {seq} starts at position {}, expected {next_position}",
-                        record.first_position
-                    ),
-                });
-            }
-            index.push(
-                record.first_position,
-                record.events.iter().map(|e| (e.stream, e.version)),
-            );
-            next_position += record.events.len() as u64;
-            if record.origin != Origin::Process {
-                unit_start = seq;
-            }
-            fold_timers(&mut timers, &record);
-            last_recorded_ms = record.recorded_at_ms;
-            if record.recorded_at_ms >= horizon {
-                // Times never decrease along the journal, so the window is a suffix.
-                window_start = window_start.min(seq);
-                while covered.get(next_covered).is_some_and(|r| r.1 < seq) {
-                    next_covered += 1;
-                }
-                if covered.get(next_covered).is_some_and(|r| r.0 <= seq) {
-                    let flushed = builder.flush(storage);
-                    build(&mut builder, flushed);
-                } else {
-                    let fingerprint = dedupe::fingerprint(
+            folded.fold(seq, &record)?;
+            (record.recorded_at_ms >= horizon).then(|| {
+                (
+                    record.id,
+                    record.recorded_at_ms,
+                    dedupe::fingerprint(
                         record.name,
                         record.version,
                         record.expected_version,
                         record.payload,
-                    );
-                    let added =
-                        builder.record(storage, seq, record.id, record.recorded_at_ms, fingerprint);
-                    build(&mut builder, added);
+                    ),
+                )
+            })
+        } else {
+            let fields = crate::record::dedupe_fields(bytes)
+                .map_err(|source| read_error(ReadError::Record { seq, source }))?;
+            (fields.recorded_at_ms >= horizon).then(|| {
+                (
+                    fields.id,
+                    fields.recorded_at_ms,
+                    dedupe::fingerprint(
+                        fields.name,
+                        fields.version,
+                        fields.expected_version,
+                        fields.payload,
+                    ),
+                )
+            })
+        };
+        let Some((id, recorded_at_ms, fingerprint)) = dedupe else {
+            continue;
+        };
+        // Times never decrease along the journal, so the window is a suffix.
+        window_start = window_start.min(seq);
+        while covered.get(next_covered).is_some_and(|r| r.1 < seq) {
+            next_covered += 1;
+        }
+        match covered.get(next_covered) {
+            Some(&(first, last)) if first <= seq => {
+                let flushed = builder.flush(storage);
+                build(&mut builder, flushed);
+                if seq < folded.seq {
+                    // Covered, and folded already: not read at all.
+                    let to = (last + 1).min(folded.seq);
+                    if to > seq + 1 {
+                        iter = journal.iter_from(to);
+                    }
                 }
             }
+            _ => {
+                let added = builder.record(storage, seq, id, recorded_at_ms, fingerprint);
+                build(&mut builder, added);
+            }
         }
-        Ok(())
-    })?;
+    }
+    if folded.seq != durable {
+        return Err(read_error(ReadError::Record {
+            seq: folded.seq,
+            source: crate::record::RecordError {
+                detail: "the journal ended before its durable end",
+            },
+        }));
+    }
     let (written, hot) = builder.into_rest();
     let runs_written = written.len();
     let mut all: Vec<Arc<Run>> = kept.into_iter().chain(written).map(Arc::new).collect();
@@ -284,18 +386,15 @@ fn scan(
         .dedupe
         .spilled_end
         .store(spilled_end, std::sync::atomic::Ordering::Release);
-    shared.dedupe.marked_through(journal.durable_seq());
+    shared.dedupe.marked_through(durable);
     for (id, seq, fingerprint) in hot {
         shared
             .dedupe
             .insert_recovered(id, Slot { fingerprint, seq });
     }
     Ok(Scan {
-        last_position: next_position - 1,
-        timers,
-        last_recorded_ms,
+        folded,
         window_start,
-        unit: unit_start..journal.durable_seq(),
         runs_written,
     })
 }

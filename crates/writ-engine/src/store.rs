@@ -91,6 +91,11 @@ impl Store {
         })
     }
 
+    /// Puts in the indexes a start rebuilt (from a checkpoint and the journal after it).
+    pub(crate) fn set_indexes(&self, indexes: Indexes) {
+        *self.indexes.write().expect("index lock") = indexes;
+    }
+
     /// Publishes a new durable end after the indexes cover it.
     ///
     /// Readers that look see it at once; subscribers waiting for it are woken by
@@ -267,15 +272,31 @@ impl IndexWriter<'_> {
         first_position: u64,
         events: impl Iterator<Item = (&'s str, u64)>,
     ) {
-        let indexes = &mut *self.indexes;
-        if let Some(&last) = indexes.commit_first_position.last() {
+        self.indexes.push(first_position, events);
+    }
+
+    /// Number of commits indexed.
+    pub(crate) fn commits(&self) -> u64 {
+        self.indexes.commit_first_position.len() as u64
+    }
+}
+
+impl Indexes {
+    /// Adds one commit: its first position and the (stream, version) of each event in
+    /// order (the syncer through [`IndexWriter::push`], and the checkpoint thread's copy).
+    pub(crate) fn push<'s>(
+        &mut self,
+        first_position: u64,
+        events: impl Iterator<Item = (&'s str, u64)>,
+    ) {
+        if let Some(&last) = self.commit_first_position.last() {
             assert!(first_position >= last, "commit positions never decrease");
         }
-        indexes.commit_first_position.push(first_position);
+        self.commit_first_position.push(first_position);
         for (i, (stream, version)) in events.enumerate() {
-            let positions = match indexes.streams.get_mut(stream) {
+            let positions = match self.streams.get_mut(stream) {
                 Some(p) => p,
-                None => indexes.streams.entry(stream.into()).or_default(),
+                None => self.streams.entry(stream.into()).or_default(),
             };
             assert_eq!(
                 positions.len() as u64 + 1,
@@ -286,13 +307,27 @@ impl IndexWriter<'_> {
         }
     }
 
-    /// Number of commits indexed.
-    pub(crate) fn commits(&self) -> u64 {
-        self.indexes.commit_first_position.len() as u64
+    /// Indexes made of a checkpoint's parts.
+    pub(crate) fn from_parts(
+        commit_first_position: Vec<u64>,
+        streams: HashMap<Box<str>, Vec<u64>>,
+    ) -> Self {
+        Self {
+            commit_first_position,
+            streams,
+        }
     }
-}
 
-impl Indexes {
+    /// The first position of each commit.
+    pub(crate) fn commit_first_positions(&self) -> &[u64] {
+        &self.commit_first_position
+    }
+
+    /// Each stream with its positions (version `v` at index `v - 1`), in no order.
+    pub(crate) fn streams(&self) -> impl Iterator<Item = (&str, &[u64])> {
+        self.streams.iter().map(|(k, v)| (&**k, v.as_slice()))
+    }
+
     /// The commit holding `position`. Commits without events share their first position
     /// with the next commit that has events, so the last commit starting at or before the
     /// position is the one holding it.

@@ -129,6 +129,16 @@ impl Timers {
             .is_some_and(|(timer, _)| timer.at_ms == at_ms)
     }
 
+    /// The pending timers in the order they fire: by time, then by order of scheduling.
+    pub(crate) fn in_order(&self) -> impl ExactSizeIterator<Item = &Timer> {
+        let timers: Vec<&Timer> = self
+            .due
+            .iter()
+            .filter_map(|(_, _, id)| self.by_id.get(id).map(|(timer, _)| timer))
+            .collect();
+        timers.into_iter()
+    }
+
     /// How many are pending.
     pub(crate) fn len(&self) -> usize {
         self.by_id.len()

@@ -91,6 +91,15 @@ fn journal_only(storage: &SimStorage, ids: u128) -> Engine {
     engine
 }
 
+/// Removes the dedupe runs, as if the engine that wrote the journal had stopped without
+/// spilling (a crash: a clean shutdown spills the hot map).
+fn remove_runs(storage: &SimStorage) {
+    for name in run_files(storage) {
+        writ_log::storage::Storage::remove(storage, &Path::new("dedupe").join(name)).unwrap();
+    }
+    writ_log::storage::Storage::sync_dir(storage, Path::new("dedupe")).unwrap();
+}
+
 /// An engine that ran ids `1..=ids` and spilled what was due.
 fn spilled_engine(storage: &SimStorage, spill: usize, ids: u128) -> Engine {
     let (engine, _) = open(storage, options(spill, 64));
@@ -149,6 +158,7 @@ fn a_start_over_a_window_without_runs_spills_as_it_goes() {
         let engine = journal_only(&storage, 50);
         assert_eq!(engine.stats().dedupe_runs, 0);
     }
+    remove_runs(&storage);
     let (engine, report) = open(&storage, options(8, 16));
     assert_eq!(report.dedupe_runs_written, 6, "{report:?}");
     assert_eq!(engine.stats().dedupe_hot_entries, 2);
@@ -213,6 +223,7 @@ fn plant_run(storage: &SimStorage, entries: &[(u128, u64)], last_seq: u64, at_ms
 fn a_run_entry_whose_journal_record_holds_another_id_is_not_a_duplicate() {
     let storage = SimStorage::new();
     drop(journal_only(&storage, 3));
+    remove_runs(&storage);
     // Records 0, 1, 2 hold ids 1, 2, 3; the run says stranger 99 is record 1.
     let now = support::now_ms();
     plant_run(&storage, &[(1, 0), (3, 2), (99, 1)], 2, now);

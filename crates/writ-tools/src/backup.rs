@@ -19,6 +19,13 @@
 //!    syncs every file and directory, checks the copy with [`verify`], and renames it to
 //!    the destination (then syncs the destination's parent).
 //!
+//! Only the journal is copied. The dedupe runs and the engine checkpoints (`dedupe/`,
+//! `checkpoints/`) are not: both are hints that the engine rebuilds from the journal, and
+//! a checkpoint would not load in the copy anyway when it covers records past where the
+//! copy was cut, or names the replay's journal directory (`replay-{n}/journal`) that the
+//! copy holds as `journal/` (its journal's mark differs). The first start of a restored
+//! copy scans the whole journal once and writes its own checkpoints from then on.
+//!
 //! A command acknowledged before the backup began was synced in a frame of a segment
 //! listed in step 1 (or of an earlier one) before the copy read it, so the copy holds it
 //! whole. The copy may hold more: frames written while it ran, up to where it ended, which

@@ -13,6 +13,10 @@
 //!   the last segment with recovery's decision (cut, or refuse because a later frame
 //!   exists);
 //! - each sealed segment's sidecar `.idx` against the segment, byte for byte;
+//! - the engine checkpoints of the live journal (`checkpoints/`): each decodes whole, its
+//!   name says its `seq`, its build is this one's and it does not reach past the journal's
+//!   records; what fails is a note (the engine ignores a checkpoint at open and scans the
+//!   journal);
 //! - the journal's records in order: each decodes, positions and each stream's versions are
 //!   gap-free, time never goes back (`writ_engine::check::JournalCheck`).
 //!
@@ -32,6 +36,9 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use serde::Serialize;
 use writ_engine::check::{JournalCheck, JournalSummary};
+use writ_engine::checkpoint::{
+    CHECKPOINT_BUILD, CHECKPOINT_DIR, Checkpoint, CheckpointError, parse_checkpoint_name,
+};
 use writ_engine::current::{self, CURRENT_FILE, CURRENT_TMP, REPLAYED_FILE};
 use writ_engine::{DEDUPE_DIR, JOURNAL_DIR, LOCK_FILE};
 use writ_log::format::SegmentIndexFile;
@@ -286,6 +293,8 @@ pub fn verify(dir: &Path, show_progress: bool) -> Result<VerifyReport, String> {
         journal: Some(JournalCheck::new()),
         journal_name: JOURNAL_DIR.to_owned(),
         dedupe_name: DEDUPE_DIR.to_owned(),
+        checkpoint_name: CHECKPOINT_DIR.to_owned(),
+        checkpoints: Vec::new(),
     };
     let metadata =
         std::fs::metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
@@ -309,6 +318,7 @@ pub fn verify(dir: &Path, show_progress: bool) -> Result<VerifyReport, String> {
     let base = live.parent().unwrap_or(Path::new("")).to_owned();
     check.journal_name = live.display().to_string();
     check.dedupe_name = base.join(DEDUPE_DIR).display().to_string();
+    check.checkpoint_name = base.join(CHECKPOINT_DIR).display().to_string();
     let mut has_journal = false;
     for (name, is_dir) in entries(dir)? {
         let base_is_root = base.as_os_str().is_empty();
@@ -321,6 +331,15 @@ pub fn verify(dir: &Path, show_progress: bool) -> Result<VerifyReport, String> {
             ),
             (JOURNAL_DIR, true) if base_is_root => has_journal = true,
             (DEDUPE_DIR, true) if base_is_root => check.dedupe_dir(&dir.join(DEDUPE_DIR))?,
+            (CHECKPOINT_DIR, true) if base_is_root => {
+                check.checkpoint_dir(&dir.join(CHECKPOINT_DIR))?;
+            }
+            (CHECKPOINT_DIR, true) => check.note(
+                &name,
+                None,
+                "the engine checkpoints of a journal that is not live: never read, may be deleted"
+                    .into(),
+            ),
             (JOURNAL_DIR, true) => check.note(
                 &name,
                 None,
@@ -336,6 +355,9 @@ pub fn verify(dir: &Path, show_progress: bool) -> Result<VerifyReport, String> {
                     match (entry.as_str(), is_dir) {
                         (JOURNAL_DIR, true) => has_journal = true,
                         (DEDUPE_DIR, true) => check.dedupe_dir(&dir.join(&name).join(DEDUPE_DIR))?,
+                        (CHECKPOINT_DIR, true) => {
+                            check.checkpoint_dir(&dir.join(&name).join(CHECKPOINT_DIR))?;
+                        }
                         (REPLAYED_FILE, false) => {}
                         _ => check.note(
                             &format!("{name}/{entry}"),
@@ -379,6 +401,16 @@ pub fn verify(dir: &Path, show_progress: bool) -> Result<VerifyReport, String> {
     if let Some(journal) = &check.journal {
         check.report.journal = *journal.summary();
     }
+    let records = check.report.journal.commands;
+    for (file, seq) in std::mem::take(&mut check.checkpoints) {
+        if seq > records {
+            check.note(
+                &file,
+                None,
+                format!("it covers {seq} journal records, the journal holds {records}: the engine ignores it at open and removes it (a journal cut back, a restored backup)"),
+            );
+        }
+    }
     check.report.elapsed = started.elapsed();
     Ok(check.report)
 }
@@ -393,6 +425,11 @@ struct Check {
     journal_name: String,
     /// Its dedupe runs' directory, as findings name it.
     dedupe_name: String,
+    /// Its engine checkpoints' directory, as findings name it.
+    checkpoint_name: String,
+    /// The engine checkpoints that decode, with the records each covers (checked against
+    /// the journal once it is read).
+    checkpoints: Vec<(String, u64)>,
 }
 
 impl Check {
@@ -428,6 +465,51 @@ impl Check {
                     None,
                     format!("{e}: the engine removes this run at open and rebuilds what it covered from the journal"),
                 );
+            }
+        }
+        Ok(())
+    }
+
+    /// The engine's checkpoints: hints the engine checks at open (and ignores, with a log
+    /// line, when they fail), so what is wrong with one is a note. Each is decoded whole;
+    /// the journal's mark in it is not compared (the engine does that at open).
+    fn checkpoint_dir(&mut self, dir: &Path) -> Result<(), String> {
+        for (name, is_dir) in entries(dir)? {
+            let file = format!("{}/{name}", self.checkpoint_name);
+            let seq = (!is_dir).then(|| parse_checkpoint_name(&name)).flatten();
+            let Some(seq) = seq else {
+                let detail = if name.ends_with(".tmp") {
+                    "an unfinished engine checkpoint (the engine removes it at open)"
+                } else {
+                    "unknown: not part of a Writ store (the engine ignores it)"
+                };
+                self.note(&file, None, detail.into());
+                continue;
+            };
+            let bytes =
+                std::fs::read(dir.join(&name)).map_err(|e| format!("cannot read {file}: {e}"))?;
+            match Checkpoint::decode(&bytes) {
+                Err(CheckpointError::Version { version }) => self.note(
+                    &file,
+                    None,
+                    format!("an engine checkpoint of format {version}, which this build does not read: the engine ignores it (and keeps it) and scans the journal"),
+                ),
+                Err(e) => self.note(
+                    &file,
+                    None,
+                    format!("{e}: the engine ignores this checkpoint at open, removes it and scans the journal"),
+                ),
+                Ok(checkpoint) if checkpoint.seq != seq => self.note(
+                    &file,
+                    None,
+                    format!("it says it covers {} records, its name {seq}: the engine ignores and removes it", checkpoint.seq),
+                ),
+                Ok(checkpoint) if checkpoint.build != CHECKPOINT_BUILD => self.note(
+                    &file,
+                    None,
+                    format!("written by {:?}: this build ignores it (and keeps it) and scans the journal", checkpoint.build),
+                ),
+                Ok(_) => self.checkpoints.push((file, seq)),
             }
         }
         Ok(())

@@ -195,3 +195,44 @@ fn a_directory_without_a_journal_is_damage() {
     let report = verify(dir.path(), false).unwrap();
     first_damage(&report, "journal");
 }
+
+#[test]
+fn a_damaged_engine_checkpoint_or_one_past_the_journal_is_a_note() {
+    let dir = copy("checkpoint");
+    let checkpoints = dir.path().join(writ_engine::checkpoint::CHECKPOINT_DIR);
+    let name = writ_engine::checkpoint::checkpoint_name(COMMANDS);
+    assert!(
+        checkpoints.join(&name).is_file(),
+        "the store's clean shutdown wrote one"
+    );
+    let report = verify(dir.path(), false).unwrap();
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    // A copy named past the journal's end, and the original damaged.
+    let past = writ_engine::checkpoint::checkpoint_name(COMMANDS + 5);
+    let mut bytes = std::fs::read(checkpoints.join(&name)).unwrap();
+    let mut checkpoint = writ_engine::checkpoint::Checkpoint::decode(&bytes).unwrap();
+    checkpoint.seq = COMMANDS + 5;
+    checkpoint.commit_first_position.extend([COMMANDS + 1; 5]);
+    std::fs::write(checkpoints.join(&past), checkpoint.encode()).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(checkpoints.join(&name), &bytes).unwrap();
+    let report = verify(dir.path(), false).unwrap();
+    assert!(report.first_damage().is_none(), "{:?}", report.findings);
+    let notes: Vec<_> = report
+        .findings
+        .iter()
+        .map(|f| (&f.file, &f.detail))
+        .collect();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes
+            .iter()
+            .any(|(file, detail)| file.ends_with(&name) && detail.contains("checksum"))
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|(file, detail)| file.ends_with(&past) && detail.contains("journal holds"))
+    );
+}

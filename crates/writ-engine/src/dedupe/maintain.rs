@@ -58,7 +58,10 @@ pub(crate) fn run(
     loop {
         match messages.recv_timeout(poll) {
             Ok(Msg::Wake) | Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                spill_at_shutdown(&shared, storage.as_ref(), &journal);
+                return;
+            }
         }
         let dedupe = &shared.dedupe;
         cursor = evict_hot(&shared, &journal, cursor);
@@ -79,6 +82,24 @@ pub(crate) fn run(
         expire(&shared, storage.as_ref());
         rebuild_damaged(&shared, storage.as_ref(), &journal);
         set_gauges(&shared);
+    }
+}
+
+/// At a clean shutdown (the writer and the syncer stopped), the hot map's durable ids go
+/// to a run, however few, so that the next start finds the whole window in runs and
+/// reads no record for dedupe. A failure is logged: the next start reads those records
+/// from the journal instead.
+fn spill_at_shutdown(shared: &Shared, storage: &dyn Storage, journal: &LogReader) {
+    let dedupe = &shared.dedupe;
+    let spilled_end = dedupe
+        .spilled_end
+        .load(std::sync::atomic::Ordering::Acquire);
+    if dedupe.marked_end() <= spilled_end {
+        return;
+    }
+    if let Err(error) = spill(shared, storage, journal) {
+        tracing::warn!(%error, "the dedupe index's hot ids could not be spilled at shutdown; the next start reads them from the journal");
+        shared.metrics.dedupe_spill_failures.increment(1);
     }
 }
 
