@@ -182,6 +182,30 @@ impl ServerProcess {
         Ok(())
     }
 
+    /// Stops the server cleanly (SIGTERM, sent by `kill`: it drains, syncs and writes its
+    /// shutdown snapshots and checkpoint) and reaps it; `Err` when it does not exit with
+    /// success.
+    pub fn terminate(mut self) -> Result<(), String> {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .map_err(|e| format!("cannot run kill: {e}"))?;
+        if !sent.success() {
+            return Err(format!("kill -TERM {} failed ({sent})", self.child.id()));
+        }
+        let status = self
+            .child
+            .wait()
+            .map_err(|e| format!("cannot reap the server: {e}"))?;
+        if !status.success() {
+            return Err(format!(
+                "the server exited with {status} after SIGTERM{}",
+                self.log_tail()
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether the server is still running; `Err` with its last log lines when it exited.
     pub fn alive(&mut self) -> Result<(), String> {
         match self.child.try_wait() {
