@@ -51,9 +51,9 @@ pub struct EngineArgs {
     lanes: usize,
     /// Most commands submitted whose outcome is not yet durable (a command is answered
     /// once, with its outcome, when its journal record is). Each command counts, and its
-    /// latency ends, then. The default is one full batch (`batch_records_max`), about what
-    /// bab574b's window of 1,000 held in flight, since that counted only the commands
-    /// awaiting their `202` (see the README).
+    /// latency ends, then. The default is one full batch (`batch_records_max`); bab574b's
+    /// window of 1,000 counted only the commands awaiting their `202`, and so held two to
+    /// four times as many in flight (see the README).
     #[arg(long, default_value_t = IN_FLIGHT_DEFAULT)]
     in_flight: usize,
 }
