@@ -1,7 +1,7 @@
 //! What query code and scripts share when a JavaScript exception becomes an error: its
 //! message as a string, bounded, and where in the caller's code it was thrown.
 
-use rquickjs::{Coerced, Ctx, FromJs, Value};
+use rquickjs::{Coerced, Ctx, Exception, FromJs, Type, Value};
 
 /// Longest error message passed on, in bytes.
 pub(crate) const MESSAGE_BYTES_MAX: usize = 1024;
@@ -50,4 +50,89 @@ pub(crate) fn truncate(mut message: String) -> String {
         message.push('…');
     }
     message
+}
+
+/// What a JavaScript `throw` that nothing caught carried, read once.
+pub(crate) enum Caught<'js> {
+    /// `null` (or nothing): QuickJS throws null when it cannot even allocate the error
+    /// object for "out of memory". Code could throw null itself; it is then told about the
+    /// memory limit, which costs it nothing but a misleading message.
+    OutOfMemory,
+    /// A value that is not an `Error`, as a string.
+    Value(String),
+    /// An `Error`: its name (`Error` when it has none), its message, and the object for
+    /// other properties.
+    Error {
+        name: String,
+        message: String,
+        exception: Exception<'js>,
+    },
+}
+
+/// A limit an engine's own `Error` reports.
+pub(crate) enum Limit {
+    Memory,
+    Stack,
+}
+
+impl<'js> Caught<'js> {
+    /// Reads `thrown` (its getters may run: the caller's deadline bounds them).
+    pub(crate) fn of(ctx: &Ctx<'js>, thrown: Value<'js>) -> Self {
+        if matches!(thrown.type_of(), Type::Null | Type::Uninitialized) {
+            return Caught::OutOfMemory;
+        }
+        let Some(exception) = thrown.as_object().cloned().and_then(Exception::from_object) else {
+            let text =
+                string_of(ctx, thrown).unwrap_or_else(|| "a value without a string form".into());
+            return Caught::Value(text);
+        };
+        let name = property(ctx, &exception, "name").unwrap_or_else(|| "Error".into());
+        let message = property(ctx, &exception, "message").unwrap_or_default();
+        Caught::Error {
+            name,
+            message,
+            exception,
+        }
+    }
+}
+
+/// The limit an `Error` named `name` with `message` reports, if it is one QuickJS throws.
+pub(crate) fn limit_of(name: &str, message: &str) -> Option<Limit> {
+    match (name, message) {
+        ("InternalError", "out of memory") => Some(Limit::Memory),
+        ("RangeError", "Maximum call stack size exceeded")
+        | ("InternalError", "stack overflow") => Some(Limit::Stack),
+        _ => None,
+    }
+}
+
+/// Property `key` of `exception` as a string; `None` when absent or when reading it throws.
+pub(crate) fn property<'js>(
+    ctx: &Ctx<'js>,
+    exception: &Exception<'js>,
+    key: &str,
+) -> Option<String> {
+    let value = exception
+        .get::<_, Option<Coerced<String>>>(key)
+        .ok()
+        .flatten()
+        .map(|coerced| coerced.0);
+    if ctx.has_exception() {
+        ctx.catch();
+    }
+    value
+}
+
+/// `name: message` (or the name alone), bounded.
+pub(crate) fn error_message(name: String, message: &str) -> String {
+    truncate(if message.is_empty() {
+        name
+    } else {
+        format!("{name}: {message}")
+    })
+}
+
+/// `uncaught exception: {text}`, bounded: what a thrown value that is not an `Error` says.
+pub(crate) fn value_message(text: &str) -> String {
+    truncate(format!("uncaught exception: {text}"))
 }

@@ -87,12 +87,14 @@ use std::{
 };
 
 use rquickjs::{
-    Coerced, Context, Ctx, Exception, Function, Object, Persistent, Runtime, Type, Value,
+    Context, Ctx, Exception, Function, Object, Persistent, Runtime, Value,
     context::{EvalOptions, intrinsic},
     function::{Args, Rest},
 };
 
-use crate::exception::{location, string_of, truncate};
+use crate::exception::{
+    Caught, Limit, error_message, limit_of, location, property, string_of, truncate, value_message,
+};
 
 /// Interpreter checks between two calls of QuickJS's interrupt handler: one step. Fixed by
 /// QuickJS (`JS_INTERRUPT_COUNTER_INIT`); a check is a function call or a backward jump.
@@ -1166,56 +1168,43 @@ fn describe<'js>(
     file: &str,
     limits: ScriptLimits,
 ) -> ScriptError {
-    if matches!(thrown.type_of(), Type::Null | Type::Uninitialized) {
-        // QuickJS throws null when it cannot allocate the error for "out of memory".
-        return ScriptError::MemoryLimit {
-            limit_bytes: limits.memory_bytes_max,
-        };
-    }
-    let Some(exception) = thrown.as_object().cloned().and_then(Exception::from_object) else {
-        let text = string_of(ctx, thrown).unwrap_or_else(|| "a value without a string form".into());
-        return ScriptError::Thrown {
-            message: truncate(format!("uncaught exception: {text}")),
-            line: None,
-            column: None,
-        };
-    };
-    let property = |key: &str| {
-        let value = exception
-            .get::<_, Option<Coerced<String>>>(key)
-            .ok()
-            .flatten()
-            .map(|coerced| coerced.0);
-        if ctx.has_exception() {
-            ctx.catch();
-        }
-        value
-    };
-    let name = property("name").unwrap_or_else(|| "Error".into());
-    let message = property("message").unwrap_or_default();
-    match (name.as_str(), message.as_str()) {
-        ("InternalError", "out of memory") => {
+    let (name, message, exception) = match Caught::of(ctx, thrown) {
+        Caught::OutOfMemory => {
             return ScriptError::MemoryLimit {
                 limit_bytes: limits.memory_bytes_max,
             };
         }
-        ("RangeError", "Maximum call stack size exceeded")
-        | ("InternalError", "stack overflow") => {
+        Caught::Value(text) => {
+            return ScriptError::Thrown {
+                message: value_message(&text),
+                line: None,
+                column: None,
+            };
+        }
+        Caught::Error {
+            name,
+            message,
+            exception,
+        } => (name, message, exception),
+    };
+    match limit_of(&name, &message) {
+        Some(Limit::Memory) => {
+            return ScriptError::MemoryLimit {
+                limit_bytes: limits.memory_bytes_max,
+            };
+        }
+        Some(Limit::Stack) => {
             return ScriptError::StackLimit {
                 limit_bytes: limits.stack_bytes_max,
             };
         }
-        _ => {}
+        None => {}
     }
-    let (line, column) = property("stack")
+    let (line, column) = property(ctx, &exception, "stack")
         .and_then(|stack| location(&stack, file, HEAD.len()))
         .unzip();
     ScriptError::Thrown {
-        message: truncate(if message.is_empty() {
-            name
-        } else {
-            format!("{name}: {message}")
-        }),
+        message: error_message(name, &message),
         line,
         column,
     }

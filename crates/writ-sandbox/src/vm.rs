@@ -20,12 +20,14 @@ use std::{
 };
 
 use rquickjs::{
-    Coerced, Context, Ctx, Exception, Function, Object, Runtime, Type, Value,
+    Context, Ctx, Exception, Function, Object, Runtime, Value,
     context::{EvalOptions, intrinsic},
     function::Rest,
 };
 
-use crate::exception::{location, string_of, truncate};
+use crate::exception::{
+    Caught, Limit, error_message, limit_of, location, property, truncate, value_message,
+};
 use crate::{
     Budget, BudgetExceeded, FunctionSpec, Library, LibraryError, Outcome, RootId, SandboxError,
 };
@@ -599,74 +601,59 @@ impl Vm {
     }
 
     fn describe<'js>(&self, ctx: &Ctx<'js>, thrown: Value<'js>, head: usize) -> SandboxError {
-        if matches!(thrown.type_of(), Type::Null | Type::Uninitialized) {
-            // QuickJS throws null when it cannot even allocate the error object for "out of
-            // memory". Code could throw null itself; it is then told about the memory limit,
-            // which costs it nothing but a misleading message.
-            return SandboxError::MemoryLimit {
-                limit_bytes: self.limits.memory_bytes_max,
-            };
-        }
-        let Some(exception) = thrown.as_object().cloned().and_then(Exception::from_object) else {
-            let text =
-                string_of(ctx, thrown).unwrap_or_else(|| "a value without a string form".into());
-            return SandboxError::Script {
-                message: truncate(format!("uncaught exception: {text}")),
-                line: None,
-                column: None,
-            };
-        };
-        let property = |key: &str| {
-            let value = exception
-                .get::<_, Option<Coerced<String>>>(key)
-                .ok()
-                .flatten()
-                .map(|coerced| coerced.0);
-            if ctx.has_exception() {
-                ctx.catch();
-            }
-            value
-        };
-        let name = property("name").unwrap_or_else(|| "Error".into());
-        let message = property("message").unwrap_or_default();
-        match (name.as_str(), message.as_str()) {
-            ("InternalError", "out of memory") => {
+        let (name, message, exception) = match Caught::of(ctx, thrown) {
+            Caught::OutOfMemory => {
                 return SandboxError::MemoryLimit {
                     limit_bytes: self.limits.memory_bytes_max,
                 };
             }
-            ("RangeError", "Maximum call stack size exceeded") => {
+            Caught::Value(text) => {
+                return SandboxError::Script {
+                    message: value_message(&text),
+                    line: None,
+                    column: None,
+                };
+            }
+            Caught::Error {
+                name,
+                message,
+                exception,
+            } => (name, message, exception),
+        };
+        match limit_of(&name, &message) {
+            Some(Limit::Memory) => {
+                return SandboxError::MemoryLimit {
+                    limit_bytes: self.limits.memory_bytes_max,
+                };
+            }
+            Some(Limit::Stack) => {
                 return SandboxError::StackLimit {
                     limit_bytes: self.limits.stack_bytes_max,
                 };
             }
-            ("LibraryError", _) => {
-                let status = exception.get::<_, Option<u16>>("status").ok().flatten();
-                if ctx.has_exception() {
-                    ctx.catch();
-                }
-                let last = self.host.last_error.borrow();
-                if let Some(last) = last.as_ref()
-                    && Some(last.status) == status
-                    && last.message == message
-                {
-                    return SandboxError::Library {
-                        status: last.status,
-                        message: last.message.clone(),
-                    };
-                }
-            }
-            _ => {}
+            None => {}
         }
-        let (line, column) = property("stack")
+        if name == "LibraryError" {
+            let status = exception.get::<_, Option<u16>>("status").ok().flatten();
+            if ctx.has_exception() {
+                ctx.catch();
+            }
+            let last = self.host.last_error.borrow();
+            if let Some(last) = last.as_ref()
+                && Some(last.status) == status
+                && last.message == message
+            {
+                return SandboxError::Library {
+                    status: last.status,
+                    message: last.message.clone(),
+                };
+            }
+        }
+        let (line, column) = property(ctx, &exception, "stack")
             .and_then(|stack| location(&stack, "query", head))
             .unzip();
         SandboxError::Script {
-            message: truncate(if message.is_empty() {
-                name
-            } else {
-                format!("{name}: {message}")
-            }),
+            message: error_message(name, &message),
             line,
             column,
         }
