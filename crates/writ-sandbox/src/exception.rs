@@ -58,6 +58,8 @@ pub(crate) enum Caught<'js> {
     /// object for "out of memory". Code could throw null itself; it is then told about the
     /// memory limit, which costs it nothing but a misleading message.
     OutOfMemory,
+    /// QuickJS's own stack overflow error.
+    StackOverflow,
     /// A value that is not an `Error`, as a string.
     Value(String),
     /// An `Error`: its name (`Error` when it has none), its message, and the object for
@@ -69,14 +71,9 @@ pub(crate) enum Caught<'js> {
     },
 }
 
-/// A limit an engine's own `Error` reports.
-pub(crate) enum Limit {
-    Memory,
-    Stack,
-}
-
 impl<'js> Caught<'js> {
-    /// Reads `thrown` (its getters may run: the caller's deadline bounds them).
+    /// Reads `thrown` (its getters may run: the caller's deadline bounds them), telling
+    /// QuickJS's own out-of-memory and stack overflow errors apart.
     pub(crate) fn of(ctx: &Ctx<'js>, thrown: Value<'js>) -> Self {
         if matches!(thrown.type_of(), Type::Null | Type::Uninitialized) {
             return Caught::OutOfMemory;
@@ -88,21 +85,17 @@ impl<'js> Caught<'js> {
         };
         let name = property(ctx, &exception, "name").unwrap_or_else(|| "Error".into());
         let message = property(ctx, &exception, "message").unwrap_or_default();
+        match (name.as_str(), message.as_str()) {
+            ("InternalError", "out of memory") => return Caught::OutOfMemory,
+            ("RangeError", "Maximum call stack size exceeded")
+            | ("InternalError", "stack overflow") => return Caught::StackOverflow,
+            _ => {}
+        }
         Caught::Error {
             name,
             message,
             exception,
         }
-    }
-}
-
-/// The limit an `Error` named `name` with `message` reports, if it is one QuickJS throws.
-pub(crate) fn limit_of(name: &str, message: &str) -> Option<Limit> {
-    match (name, message) {
-        ("InternalError", "out of memory") => Some(Limit::Memory),
-        ("RangeError", "Maximum call stack size exceeded")
-        | ("InternalError", "stack overflow") => Some(Limit::Stack),
-        _ => None,
     }
 }
 

@@ -93,7 +93,7 @@ use rquickjs::{
 };
 
 use crate::exception::{
-    Caught, Limit, error_message, limit_of, location, property, string_of, truncate, value_message,
+    Caught, error_message, location, property, string_of, truncate, value_message,
 };
 
 /// Interpreter checks between two calls of QuickJS's interrupt handler: one step. Fixed by
@@ -1174,6 +1174,11 @@ fn describe<'js>(
                 limit_bytes: limits.memory_bytes_max,
             };
         }
+        Caught::StackOverflow => {
+            return ScriptError::StackLimit {
+                limit_bytes: limits.stack_bytes_max,
+            };
+        }
         Caught::Value(text) => {
             return ScriptError::Thrown {
                 message: value_message(&text),
@@ -1187,19 +1192,6 @@ fn describe<'js>(
             exception,
         } => (name, message, exception),
     };
-    match limit_of(&name, &message) {
-        Some(Limit::Memory) => {
-            return ScriptError::MemoryLimit {
-                limit_bytes: limits.memory_bytes_max,
-            };
-        }
-        Some(Limit::Stack) => {
-            return ScriptError::StackLimit {
-                limit_bytes: limits.stack_bytes_max,
-            };
-        }
-        None => {}
-    }
     let (line, column) = property(ctx, &exception, "stack")
         .and_then(|stack| location(&stack, file, HEAD.len()))
         .unzip();

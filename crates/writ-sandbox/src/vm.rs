@@ -25,9 +25,7 @@ use rquickjs::{
     function::Rest,
 };
 
-use crate::exception::{
-    Caught, Limit, error_message, limit_of, location, property, truncate, value_message,
-};
+use crate::exception::{Caught, error_message, location, property, truncate, value_message};
 use crate::{
     Budget, BudgetExceeded, FunctionSpec, Library, LibraryError, Outcome, RootId, SandboxError,
 };
@@ -607,6 +605,11 @@ impl Vm {
                     limit_bytes: self.limits.memory_bytes_max,
                 };
             }
+            Caught::StackOverflow => {
+                return SandboxError::StackLimit {
+                    limit_bytes: self.limits.stack_bytes_max,
+                };
+            }
             Caught::Value(text) => {
                 return SandboxError::Script {
                     message: value_message(&text),
@@ -620,19 +623,6 @@ impl Vm {
                 exception,
             } => (name, message, exception),
         };
-        match limit_of(&name, &message) {
-            Some(Limit::Memory) => {
-                return SandboxError::MemoryLimit {
-                    limit_bytes: self.limits.memory_bytes_max,
-                };
-            }
-            Some(Limit::Stack) => {
-                return SandboxError::StackLimit {
-                    limit_bytes: self.limits.stack_bytes_max,
-                };
-            }
-            None => {}
-        }
         if name == "LibraryError" {
             let status = exception.get::<_, Option<u16>>("status").ok().flatten();
             if ctx.has_exception() {
