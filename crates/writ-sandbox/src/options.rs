@@ -59,19 +59,6 @@ impl Default for SandboxOptions {
 impl SandboxOptions {
     /// Checks every field against its bounds; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
-        fn check<T: PartialOrd + std::fmt::Debug>(
-            field: &str,
-            value: T,
-            min: T,
-            max: T,
-        ) -> Result<(), String> {
-            if value < min || value > max {
-                return Err(format!(
-                    "{field} is {value:?}, it must be between {min:?} and {max:?}"
-                ));
-            }
-            Ok(())
-        }
         check(
             "time_limit",
             self.time_limit,
@@ -87,6 +74,22 @@ impl SandboxOptions {
         check("queue_max", self.queue_max, 0, 65_536)?;
         Ok(())
     }
+}
+
+/// `Err` naming `field` when `value` is not within `min..=max` (the options' and the
+/// script limits' checks).
+pub(crate) fn check<T: PartialOrd + std::fmt::Debug>(
+    field: &str,
+    value: T,
+    min: T,
+    max: T,
+) -> Result<(), String> {
+    if value < min || value > max {
+        return Err(format!(
+            "{field} is {value:?}, it must be between {min:?} and {max:?}"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

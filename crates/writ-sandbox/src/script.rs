@@ -171,19 +171,7 @@ impl Default for ScriptLimits {
 impl ScriptLimits {
     /// Checks every field against its bounds; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
-        fn check<T: PartialOrd + std::fmt::Debug>(
-            field: &str,
-            value: T,
-            min: T,
-            max: T,
-        ) -> Result<(), String> {
-            if value < min || value > max {
-                return Err(format!(
-                    "{field} is {value:?}, it must be between {min:?} and {max:?}"
-                ));
-            }
-            Ok(())
-        }
+        use crate::options::check;
         check("steps_max", self.steps_max, 1, 1_000_000)?;
         check("memory_bytes_max", self.memory_bytes_max, 64 << 10, 1 << 30)?;
         check("stack_bytes_max", self.stack_bytes_max, 64 << 10, 8 << 20)?;
@@ -252,6 +240,31 @@ pub struct CompileError {
     pub column: Option<u32>,
     /// What is wrong, e.g. `SyntaxError: unexpected token in expression: '}'`.
     pub message: String,
+}
+
+impl CompileError {
+    /// What `error`, met while compiling `file`, says: a thrown error with its place, any
+    /// other error as its message.
+    fn of(file: &str, error: ScriptError) -> Self {
+        match error {
+            ScriptError::Thrown {
+                message,
+                line,
+                column,
+            } => CompileError {
+                file: file.to_owned(),
+                line,
+                column,
+                message,
+            },
+            other => CompileError {
+                file: file.to_owned(),
+                line: None,
+                column: None,
+                message: other.to_string(),
+            },
+        }
+    }
 }
 
 fn place(line: Option<u32>, column: Option<u32>) -> String {
@@ -439,19 +452,7 @@ impl Script {
             members,
         });
         // The compiling thread's VM, checked now: a script that does not make one fails here.
-        let vm = ScriptVm::new(&shared).map_err(|failure| match failure {
-            ScriptError::Thrown {
-                message,
-                line,
-                column,
-            } => CompileError {
-                file: file.to_owned(),
-                line,
-                column,
-                message,
-            },
-            other => error(other.to_string()),
-        })?;
+        let vm = ScriptVm::new(&shared).map_err(|failure| CompileError::of(file, failure))?;
         remember(&shared, Rc::new(vm));
         Ok(Script { shared })
     }
@@ -884,24 +885,7 @@ fn discover(
     options: &ScriptOptions,
 ) -> Result<(Vec<String>, Members), CompileError> {
     let limits = options.limits;
-    let at = |error: ScriptError| match error {
-        ScriptError::Thrown {
-            message,
-            line,
-            column,
-        } => CompileError {
-            file: file.to_owned(),
-            line,
-            column,
-            message,
-        },
-        other => CompileError {
-            file: file.to_owned(),
-            line: None,
-            column: None,
-            message: other.to_string(),
-        },
-    };
+    let at = |error: ScriptError| CompileError::of(file, error);
     let runtime = Runtime::new().map_err(|error| {
         at(ScriptError::Internal {
             message: error.to_string(),
