@@ -107,7 +107,7 @@ impl AppWorkload {
         match args.mix {
             Mix::Create if create_rule => {
                 return Err(format!(
-                    "--mix create measures plain creates, but {} has a rule on Create: use --mix create-rule, or an app without it",
+                    "--mix create measures plain creates, but {} has a rule on Create: use --mix create-rule, or an app without it (crates/writ-tools/bench-apps/users-without-rules is examples/users without its rules)",
                     ty.file().display()
                 ));
             }
