@@ -6,8 +6,7 @@
 //! - [`load`] reads and checks an app directory (or a bundle packed from one, see
 //!   [`bundle`]; [`load_files`] takes the files in memory) whole: names, schemas (compiled with
 //!   formats asserted), `title`, `x-writ-unique`, machines, rules (compiled once); every
-//!   refusal ([`LoadError`]) names the file and the place. What this build does not serve
-//!   yet (`migrations/`) is refused, never ignored.
+//!   refusal ([`LoadError`]) names the file and the place.
 //! - `handlers/T.js` ([`ScriptHandlers`]): custom commands in JavaScript, compiled at load
 //!   and run by the writer in writ-sandbox's deterministic script engine; see the
 //!   `handlers` module.
@@ -78,6 +77,7 @@ mod handlers;
 mod kind;
 mod load;
 mod machine;
+mod migrations;
 mod projections;
 mod read;
 mod rules;
@@ -94,15 +94,18 @@ pub use crate::handlers::{HANDLER_LIMITS, ScriptHandlers};
 pub use crate::kind::{Action, ID_BYTES_MAX, ID_PATTERN, ResourceType, VIOLATIONS_MAX};
 pub use crate::load::{
     DRAFT_2020_12, LoadError, NAME_BYTES_MAX, Neighbours, RESERVED_NAMES, ResourceSet,
-    UNIQUE_FIELD_BYTES_MAX, UNSUPPORTED_DIRS, load, load_files,
+    SCHEMA_VERSION_MAX, UNIQUE_FIELD_BYTES_MAX, load, load_files,
 };
 pub use crate::machine::{
     AFTER_SECONDS_MAX, Machine, STATE_BYTES_MAX, TRANSITIONS_MAX, Transition, parse_duration,
 };
+pub use crate::migrations::{MIGRATION_FUNCTIONS, Migrations};
 pub use crate::projections::{
     KEY_BYTES_MAX, PROJECTION_LIMITS, QUERY_VERSION, ScriptProjection, TABLE_ROWS_MAX, Tables,
 };
-pub use crate::read::{Documents, Found, PAGING};
+pub use crate::read::{
+    Documents, Found, MISFIT_VIOLATIONS_LISTED, MISFITS_LISTED, Misfit, Misfits, PAGING,
+};
 pub use crate::rules::{
     CODE_BYTES_MAX, MESSAGE_BYTES_MAX, REQUIRE_DEPTH_MAX, RESERVED_CODES, RULES_MAX, Rules,
 };
