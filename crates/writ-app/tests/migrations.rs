@@ -100,7 +100,14 @@ async fn post(server: &TestServer, uri: &str, body: Value) -> Value {
 }
 
 async fn patch(server: &TestServer, uri: &str, ops: Value) -> Value {
-    send(server, Method::PATCH, uri, "application/json-patch+json", ops).await
+    send(
+        server,
+        Method::PATCH,
+        uri,
+        "application/json-patch+json",
+        ops,
+    )
+    .await
 }
 
 #[tokio::test]
@@ -183,7 +190,11 @@ async fn a_restart_at_version_2_reads_version_1_through_the_migration_or_refuses
         .collect();
     assert_eq!(
         versions,
-        [(json!(2), json!(1)), (json!(2), json!(1)), (json!(2), json!(2))]
+        [
+            (json!(2), json!(1)),
+            (json!(2), json!(1)),
+            (json!(2), json!(2))
+        ]
     );
     assert_eq!(
         events[0]["data"],
