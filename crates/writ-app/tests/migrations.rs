@@ -262,3 +262,28 @@ async fn a_migration_that_throws_refuses_the_start_naming_the_file_and_the_posit
     assert!(error.contains("cannot split Ann Lee"), "{error}");
     assert!(error.contains("position 1"), "{error}");
 }
+
+#[tokio::test]
+async fn a_schema_version_that_went_down_refuses_the_start() {
+    let dir = AppDir::new();
+    dir.write("resources/people.json", V2);
+    let app_path = dir.path().to_owned();
+    let server = TestServer::start_with(App::new, move |config: &mut Config| {
+        config.app = Some(app_path.clone());
+    });
+    post(
+        &server,
+        "/people",
+        json!({"id": "ann", "first": "Ann", "last": "Lee", "email": "ann@example.com"}),
+    )
+    .await;
+    server.state().engine().shutdown();
+    dir.write("resources/people.json", V1);
+    let mut config = Config::new(Store::Storage(Arc::new(server.storage().clone())));
+    config.app = Some(dir.path().to_owned());
+    let error = App::new().start(config).unwrap_err().to_string();
+    assert!(error.contains("PersonCreated"), "{error}");
+    assert!(error.contains("schema version 2"), "{error}");
+    assert!(error.contains("a newer build recorded it"), "{error}");
+    assert!(error.contains("position 1"), "{error}");
+}

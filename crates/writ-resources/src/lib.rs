@@ -10,6 +10,12 @@
 //! - `handlers/T.js` ([`ScriptHandlers`]): custom commands in JavaScript, compiled at load
 //!   and run by the writer in writ-sandbox's deterministic script engine; see the
 //!   `handlers` module.
+//! - `migrations/T.js` ([`Migrations`]): how documents and patches recorded under an
+//!   earlier schema version (`"x-writ-version"`, [`ResourceType::version`]) read under the
+//!   current one, step by step, in the same script engine; the engine upcasts a type's
+//!   events through them ([`writ_domain::model::DomainModel::upcast_event`]), and a start
+//!   checks every live document against the current schema ([`ResourceSet::misfits`]). See
+//!   the `migrations` module.
 //! - `projections/P.js` ([`ScriptProjection`]): read models without compiled code, named
 //!   tables of JSON documents changed by a function per event type and read by named
 //!   queries ([`ResourceSet::projection_read_models`]); see the `projections` module.
