@@ -427,7 +427,9 @@ function patch(ops) { return ops; }
 #[test]
 fn bad_versions_and_migrations_are_refused_naming_the_file_and_the_place() {
     let v2 = V2;
-    let cases: Vec<(Vec<(&str, &str)>, &str, &str)> = vec![
+    // The files, what the message names, what it says.
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             vec![(
                 "resources/users.json",
