@@ -30,8 +30,9 @@ pub const NAME_BYTES_MAX: usize = 64;
 /// Longest name of a unique field (`x-writ-unique`), in bytes: it is part of a stream name.
 pub const UNIQUE_FIELD_BYTES_MAX: usize = 128;
 
-/// The highest `x-writ-version` a schema may declare.
-pub const SCHEMA_VERSION_MAX: u32 = 1_000;
+/// The highest `x-writ-version` a schema may declare: each version of the CRUD commands is
+/// listed (`/domains`, `/openapi.json`), so versions are counted, not dated.
+pub const SCHEMA_VERSION_MAX: u32 = 100;
 
 /// The draft every schema is read as, and the only `$schema` a schema may name.
 pub const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";

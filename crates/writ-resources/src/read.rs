@@ -15,7 +15,7 @@ use writ_query::{
 };
 
 use crate::domain::fold_document;
-use crate::kind::ResourceType;
+use crate::kind::{Action, ResourceType};
 use crate::load::ResourceSet;
 
 /// `GET /T`: 50 documents a page unless asked, at most 1,000.
@@ -30,7 +30,8 @@ struct Document {
     /// Its stream's version.
     version: u64,
     /// The oldest schema version among the events it was folded from since it was
-    /// created: below the type's version, it reads through migrations (or as recorded).
+    /// created or last replaced: below the type's version, it reads through migrations
+    /// (or as recorded).
     recorded: u32,
 }
 
@@ -145,7 +146,14 @@ impl Projection for DocumentsProjection {
                 let row = state.table.get_mut(&id).expect("found above");
                 row.body = Arc::new(with_id(&id, &document));
                 row.version = event.version;
-                row.recorded = row.recorded.min(event.recorded_schema_version);
+                // A replace is the whole document again: only its version counts.
+                let replaced = event.event_type.strip_prefix(self.ty.title.as_str())
+                    == Some(Action::Replace.event_suffix());
+                row.recorded = if replaced {
+                    event.recorded_schema_version
+                } else {
+                    row.recorded.min(event.recorded_schema_version)
+                };
             }
             (true, None) => {
                 state.table.remove(&id);
@@ -244,7 +252,8 @@ pub struct Misfit {
     pub type_name: String,
     /// Its id.
     pub id: String,
-    /// The oldest schema version among the events it was folded from.
+    /// The oldest schema version among the events it was folded from since it was created
+    /// or last replaced.
     pub recorded_version: u32,
     /// Its type's current schema version.
     pub version: u32,

@@ -455,6 +455,14 @@ fn bad_versions_and_migrations_are_refused_naming_the_file_and_the_place() {
             "at /x-writ-version",
         ),
         (
+            vec![(
+                "resources/users.json",
+                r#"{"title": "User", "type": "object", "x-writ-version": 101}"#,
+            )],
+            "resources/users.json",
+            "from 1 to 100",
+        ),
+        (
             vec![
                 ("resources/users.json", V1),
                 ("migrations/users.js", MIGRATIONS),
