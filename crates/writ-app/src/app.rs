@@ -202,6 +202,11 @@ pub enum StartError {
     /// The app directory (`--app`) was refused: the message names the file and the place.
     #[error("--app: {0}")]
     App(#[from] writ_resources::LoadError),
+    /// The store holds documents of `--app`'s types that do not fit their current schemas
+    /// (read through their migrations), or events its migrations cannot read: the report
+    /// names them. The server does not serve; fix the app and start again.
+    #[error("--app: {0}")]
+    Stored(String),
 }
 
 #[derive(Debug, Parser)]
@@ -338,6 +343,13 @@ impl App {
             specs,
             config.runtime,
         )?;
+        if let Some(resources) = &resources
+            && let Err(error) = crate::resources::check_stored(&engine, &models, resources)
+        {
+            models.shutdown();
+            engine.shutdown();
+            return Err(error);
+        }
         let sandbox = Sandbox::new(config.sandbox)?;
         let read = ReadSide {
             models: Arc::new(models),

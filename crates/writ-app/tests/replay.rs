@@ -318,3 +318,118 @@ function Clock() { return {event: 'UserVisited', patch: [{op: 'add', path: '/see
     assert_eq!((report.commands, report.same), (10, 10));
     assert!(report.differences.is_empty(), "{:?}", report.differences);
 }
+
+/// A log recorded at schema version 1 replays under version 2 with its migration
+/// (`migrations/T.js`): each command, logged at version 1, is migrated before it is
+/// decided, so every outcome is the same; only the events differ (recorded at version 2,
+/// in its shape), and once applied the server starts on them.
+#[test]
+fn a_log_of_an_older_schema_version_replays_through_the_migration() {
+    let dir = fresh_dir("migrations");
+    let app_dir = fresh_dir("migrations-app");
+    let _cleanup = (Cleanup(dir.clone()), Cleanup(app_dir.clone()));
+    let write = |file: &str, text: &str| {
+        let path = app_dir.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "resources/people.json",
+        r#"{"title": "Person", "type": "object", "required": ["name"],
+            "properties": {"name": {"type": "string"}}, "additionalProperties": false}"#,
+    );
+    let mut config = Config::new(Store::Dir(dir.clone()));
+    config.app = Some(app_dir.clone());
+    let started = App::new().start(config.clone()).expect("starts at v1");
+    let person = |name: &str| json!({"name": name});
+    run(
+        &started.state,
+        1,
+        "CreatePerson",
+        json!({"id": "p1", "document": person("Ann")}),
+    );
+    let rename = json!([{"op": "replace", "path": "/name", "value": "Ann Lee"}]);
+    run(
+        &started.state,
+        2,
+        "PatchPerson",
+        json!({"id": "p1", "patch": rename}),
+    );
+    run(
+        &started.state,
+        3,
+        "ReplacePerson",
+        json!({"id": "p1", "document": person("Bo")}),
+    );
+    // Rejected: an unknown member.
+    run(
+        &started.state,
+        4,
+        "PatchPerson",
+        json!({"id": "p1", "patch": [{"op": "add", "path": "/x", "value": 1}]}),
+    );
+    started.state.engine().shutdown();
+    drop(started);
+
+    write(
+        "resources/people.json",
+        r#"{"title": "Person", "type": "object", "required": ["fullName"], "x-writ-version": 2,
+            "properties": {"fullName": {"type": "string"}}, "additionalProperties": false}"#,
+    );
+    write(
+        "migrations/people.js",
+        "function document(doc) { return {fullName: doc.name}; }\n\
+         function patch(ops) { return ops.map((op) => op.path === '/name' ? {...op, path: '/fullName'} : op); }\n",
+    );
+    let replayed = App::new()
+        .replay_with(ReplayConfig {
+            store: Store::Dir(dir.clone()),
+            domains: Vec::new(),
+            app: Some(app_dir.clone()),
+            engine: EngineOptions::default(),
+            apply: true,
+            report: None,
+            progress: false,
+        })
+        .expect("replays");
+    let report = &replayed.report;
+    assert_eq!(report.commands, 4);
+    // The rejection is the same; the others' events are in version 2's shape.
+    assert_eq!(report.same, 1, "{:?}", report.differences);
+    for difference in &report.differences {
+        assert_eq!(
+            difference.kinds,
+            [writ_engine::replay::DifferenceKind::Events],
+            "{difference:?}"
+        );
+    }
+    let started = App::new()
+        .start(config)
+        .expect("starts at v2 on the replayed journal");
+    let events = started
+        .state
+        .engine()
+        .read_stream("people-p1", 1, 10)
+        .unwrap();
+    let recorded: Vec<(u32, Value)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.recorded_schema_version,
+                serde_json::from_slice(&e.data).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            (2, json!({"document": {"fullName": "Ann"}})),
+            (
+                2,
+                json!({"patch": [{"op": "replace", "path": "/fullName", "value": "Ann Lee"}]})
+            ),
+            (2, json!({"document": {"fullName": "Bo"}})),
+        ]
+    );
+    started.state.engine().shutdown();
+}

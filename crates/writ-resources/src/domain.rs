@@ -25,8 +25,10 @@ use std::sync::Arc;
 use json_patch::{Patch, PatchOperation};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use writ_domain::model::{CommandSpec, Decoded, DomainModel, Execution, Executor};
-use writ_domain::{CommandError, Envelope, Failure, Refusal, Rejection};
+use writ_domain::model::{
+    CommandSpec, Decoded, DomainModel, EventSpec, Execution, Executor, Upcast,
+};
+use writ_domain::{CommandError, Envelope, EventDecodeError, Failure, Refusal, Rejection};
 
 use crate::custom::HandlerError;
 use crate::kind::{Action, CLAIMED, RELEASED, ResourceType};
@@ -222,6 +224,92 @@ impl ResourceDomain {
     }
 }
 
+impl ResourceDomain {
+    /// The payload of CRUD command `action` logged at schema `version` (below the
+    /// current), its document or patch migrated to the current shape (as it is, without
+    /// `migrations/T.js`).
+    fn migrate_payload(
+        &self,
+        action: Action,
+        version: u32,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, CommandError> {
+        let ty = &self.ty;
+        let invalid = |detail: String| CommandError::InvalidPayload {
+            name: ty.command(action),
+            version,
+            detail,
+        };
+        let Some(migrations) = &ty.migrations else {
+            return Ok(payload.to_vec());
+        };
+        let Ok(Value::Object(mut members)) = serde_json::from_slice::<Value>(payload) else {
+            return Err(invalid("the payload must be a JSON object".to_owned()));
+        };
+        if let Some(document) = members.remove("document") {
+            let document = migrations
+                .document(document, version, ty.version)
+                .map_err(invalid)?;
+            members.insert("document".to_owned(), document);
+        }
+        if let Some(ops) = members.remove("patch") {
+            let ops = migrations
+                .patch(ops, version, ty.version)
+                .map_err(invalid)?;
+            members.insert("patch".to_owned(), ops);
+        }
+        if members.contains_key("mergePatch") {
+            return Err(invalid(format!(
+                "a merge patch of schema version {version} cannot be migrated to version {} ({} migrates RFC 6902 operations): send `patch`",
+                ty.version,
+                migrations.file().display()
+            )));
+        }
+        Ok(serde_json::to_vec(&Value::Object(members)).expect("a JSON value serializes"))
+    }
+}
+
+/// The body of an event of `ty`'s document streams recorded at schema `version` (below the
+/// current), in the current shape: a document through `migrations/T.js`'s `document`, a
+/// patch through its `patch`; an event without either (deleted, a transition's own) as it
+/// is, and every event as it is without the file.
+fn upcast_data(
+    ty: &ResourceType,
+    event_type: &str,
+    version: u32,
+    data: &[u8],
+) -> Result<Vec<u8>, String> {
+    let Some(migrations) = &ty.migrations else {
+        return Ok(data.to_vec());
+    };
+    let Ok(Value::Object(mut members)) = serde_json::from_slice::<Value>(data) else {
+        return Err("the body is not a JSON object".to_owned());
+    };
+    let suffix = event_type
+        .strip_prefix(ty.title.as_str())
+        .unwrap_or_default();
+    match suffix {
+        "Created" | "Replaced" => {
+            let document = members
+                .remove("document")
+                .ok_or_else(|| "the body has no `document`".to_owned())?;
+            let document = migrations.document(document, version, ty.version)?;
+            members.insert("document".to_owned(), document);
+        }
+        "Deleted" => return Ok(data.to_vec()),
+        // `{Title}Patched`, and a handler's event (a transition's own has no `patch`).
+        _ => match members.remove("patch") {
+            Some(ops) => {
+                let ops = migrations.patch(ops, version, ty.version)?;
+                members.insert("patch".to_owned(), ops);
+            }
+            None if suffix == "Patched" => return Err("the body has no `patch`".to_owned()),
+            None => return Ok(data.to_vec()),
+        },
+    }
+    Ok(serde_json::to_vec(&Value::Object(members)).expect("a JSON value serializes"))
+}
+
 impl Command {
     /// The payload in canonical form: what the command log stores and duplicates are
     /// compared by.
@@ -269,13 +357,17 @@ impl DomainModel for ResourceDomain {
     }
 
     fn commands(&self) -> Vec<CommandSpec> {
+        // Every version of the CRUD commands reads: an older one's document or patch is
+        // migrated (`migrations/T.js`) to the current shape when it is decoded.
         let mut commands: Vec<CommandSpec> = Action::ALL
             .iter()
-            .map(|action| CommandSpec {
-                name: self.ty.command(*action),
-                version: 1,
-                internal: false,
-                schema: self.ty.payload_schema(*action),
+            .flat_map(|action| {
+                (1..=self.ty.version).map(|version| CommandSpec {
+                    name: self.ty.command(*action),
+                    version,
+                    internal: false,
+                    schema: self.ty.payload_schema_of_version(*action, version),
+                })
             })
             .collect();
         for verb in self.ty.custom_commands() {
@@ -291,6 +383,59 @@ impl DomainModel for ResourceDomain {
 
     fn event_types(&self) -> Vec<String> {
         self.ty.event_types()
+    }
+
+    fn events(&self) -> Vec<EventSpec> {
+        let claims = [self.ty.claim_event(true), self.ty.claim_event(false)];
+        self.ty
+            .event_types()
+            .into_iter()
+            .map(|name| {
+                // A claim holds a field's value, not a document: always version 1.
+                let version = if claims.contains(&name) {
+                    1
+                } else {
+                    self.ty.version
+                };
+                EventSpec {
+                    name,
+                    version,
+                    versions: (1..=version).collect(),
+                }
+            })
+            .collect()
+    }
+
+    fn upcast_event(
+        &self,
+        event_type: &str,
+        version: u32,
+        data: &[u8],
+    ) -> Result<Option<Upcast>, EventDecodeError> {
+        let ty = &self.ty;
+        let claim = event_type == ty.claim_event(true) || event_type == ty.claim_event(false);
+        let current = if claim { 1 } else { ty.version };
+        if version == current {
+            return Ok(None);
+        }
+        if version == 0 || version > current {
+            return Err(EventDecodeError::unknown_version(
+                event_type,
+                version,
+                &(1..current).collect::<Vec<_>>(),
+                current,
+            ));
+        }
+        let upcast = upcast_data(ty, event_type, version, data).map_err(|detail| {
+            EventDecodeError::InvalidData {
+                event_type: event_type.to_owned(),
+                detail,
+            }
+        })?;
+        Ok(Some(Upcast {
+            version: current,
+            data: upcast,
+        }))
     }
 
     fn decode(
@@ -312,13 +457,24 @@ impl DomainModel for ResourceDomain {
                 )
             }
         };
-        if let Some(version) = version.filter(|v| *v != 1) {
+        // The CRUD commands are at the schema's version; custom commands' payloads are
+        // their handlers', at version 1.
+        let current = if action.is_some() { self.ty.version } else { 1 };
+        if let Some(version) = version.filter(|v| !(1..=current).contains(v)) {
             return Err(CommandError::UnknownVersion {
                 name: name.to_owned(),
                 version,
-                known: vec![1],
+                known: (1..=current).collect(),
             });
         }
+        let migrated;
+        let payload = match (action, version) {
+            (Some(action), Some(version)) if version < current => {
+                migrated = self.migrate_payload(action, version, payload)?;
+                migrated.as_slice()
+            }
+            _ => payload,
+        };
         let command = match (action, custom) {
             (Some(action), _) => self.decode_command(action, payload)?,
             (None, Some(verb)) => self.decode_custom(verb, payload)?,
@@ -327,7 +483,7 @@ impl DomainModel for ResourceDomain {
         let canonical_payload = command.canonical_payload();
         Ok(Decoded {
             command: Box::new(command),
-            version: 1,
+            version: current,
             canonical_payload,
         })
     }
@@ -599,7 +755,7 @@ impl ResourceExecutor {
             execution,
             &stream,
             current.version + 1,
-            &step.event_type,
+            (&step.event_type, ty.version),
             &event_data,
         )?;
         let mut claims_after: Vec<(String, Cached<Option<String>>)> = Vec::new();
@@ -617,7 +773,7 @@ impl ResourceExecutor {
                 execution,
                 claim_stream,
                 before.version + 1,
-                &ty.claim_event(claimed),
+                (&ty.claim_event(claimed), 1),
                 &data,
             )?;
             let after = Cached {
@@ -885,11 +1041,11 @@ fn emit(
     execution: &mut dyn Execution,
     stream: &str,
     version: u64,
-    event_type: &str,
+    (event_type, schema_version): (&str, u32),
     data: &Value,
 ) -> Result<u64, Refusal> {
     execution
-        .emit(stream, version, event_type, 1, &mut |out| {
+        .emit(stream, version, event_type, schema_version, &mut |out| {
             serde_json::to_writer(out, data).map_err(|e| e.to_string())
         })
         .map_err(|e| failed(format!("event {event_type}: {e}")))

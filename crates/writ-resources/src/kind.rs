@@ -11,6 +11,7 @@ use writ_domain::Violation;
 
 use crate::custom::Handlers;
 use crate::machine::Machine;
+use crate::migrations::Migrations;
 use crate::rules::Rules;
 
 /// Longest document id, in bytes.
@@ -47,6 +48,11 @@ pub struct ResourceType {
     pub(crate) rules: Rules,
     /// `handlers/T.js`, if any: see [`Handlers`].
     pub(crate) handlers: Option<Arc<dyn Handlers>>,
+    /// `x-writ-version` (1 without it): the schema version its documents' events and its
+    /// commands are recorded with.
+    pub(crate) version: u32,
+    /// `migrations/T.js`, if any: how older versions read under this one.
+    pub(crate) migrations: Option<Arc<Migrations>>,
 }
 
 impl fmt::Debug for ResourceType {
@@ -59,6 +65,8 @@ impl fmt::Debug for ResourceType {
             .field("machine", &self.machine)
             .field("rules", &self.rules)
             .field("handlers", &self.handlers)
+            .field("version", &self.version)
+            .field("migrations", &self.migrations)
             .finish_non_exhaustive()
     }
 }
@@ -134,6 +142,17 @@ impl ResourceType {
     /// The schema, as written.
     pub fn schema(&self) -> &Value {
         &self.schema
+    }
+
+    /// The schema's version (`x-writ-version`, 1 without it): what its documents' events
+    /// and its commands are recorded with.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// `migrations/T.js`, if the type has one.
+    pub fn migrations(&self) -> Option<&Migrations> {
+        self.migrations.as_deref()
     }
 
     /// The fields unique among live documents (`x-writ-unique`).
@@ -271,6 +290,22 @@ impl ResourceType {
             });
         }
         violations
+    }
+
+    /// The payload schema of the command that does `action` in schema `version`: the
+    /// current one's ([`ResourceType::payload_schema`]), or for an older version one whose
+    /// document is any object (migrated by `migrations/T.js`, then checked by the schema).
+    pub fn payload_schema_of_version(&self, action: Action, version: u32) -> Value {
+        let mut schema = self.payload_schema(action);
+        if version < self.version
+            && let Some(document) = schema.pointer_mut("/properties/document")
+        {
+            *document = json!({
+                "type": "object",
+                "description": format!("A document of schema version {version}: migrated to version {} (migrations/{}.js), then checked against the type's schema.", self.version, self.name),
+            });
+        }
+        schema
     }
 
     /// The payload schema of the command that does `action`, with the type's schema inside

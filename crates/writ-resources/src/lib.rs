@@ -6,11 +6,16 @@
 //! - [`load`] reads and checks an app directory (or a bundle packed from one, see
 //!   [`bundle`]; [`load_files`] takes the files in memory) whole: names, schemas (compiled with
 //!   formats asserted), `title`, `x-writ-unique`, machines, rules (compiled once); every
-//!   refusal ([`LoadError`]) names the file and the place. What this build does not serve
-//!   yet (`migrations/`) is refused, never ignored.
+//!   refusal ([`LoadError`]) names the file and the place.
 //! - `handlers/T.js` ([`ScriptHandlers`]): custom commands in JavaScript, compiled at load
 //!   and run by the writer in writ-sandbox's deterministic script engine; see the
 //!   `handlers` module.
+//! - `migrations/T.js` ([`Migrations`]): how documents and patches recorded under an
+//!   earlier schema version (`"x-writ-version"`, [`ResourceType::version`]) read under the
+//!   current one, step by step, in the same script engine; the engine upcasts a type's
+//!   events through them ([`writ_domain::model::DomainModel::upcast_event`]), and a start
+//!   checks every live document against the current schema ([`ResourceSet::misfits`]). See
+//!   the `migrations` module.
 //! - `projections/P.js` ([`ScriptProjection`]): read models without compiled code, named
 //!   tables of JSON documents changed by a function per event type and read by named
 //!   queries ([`ResourceSet::projection_read_models`]); see the `projections` module.
@@ -78,6 +83,7 @@ mod handlers;
 mod kind;
 mod load;
 mod machine;
+mod migrations;
 mod projections;
 mod read;
 mod rules;
@@ -94,15 +100,18 @@ pub use crate::handlers::{HANDLER_LIMITS, ScriptHandlers};
 pub use crate::kind::{Action, ID_BYTES_MAX, ID_PATTERN, ResourceType, VIOLATIONS_MAX};
 pub use crate::load::{
     DRAFT_2020_12, LoadError, NAME_BYTES_MAX, Neighbours, RESERVED_NAMES, ResourceSet,
-    UNIQUE_FIELD_BYTES_MAX, UNSUPPORTED_DIRS, load, load_files,
+    SCHEMA_VERSION_MAX, UNIQUE_FIELD_BYTES_MAX, load, load_files,
 };
 pub use crate::machine::{
     AFTER_SECONDS_MAX, Machine, STATE_BYTES_MAX, TRANSITIONS_MAX, Transition, parse_duration,
 };
+pub use crate::migrations::{MIGRATION_FUNCTIONS, Migrations};
 pub use crate::projections::{
     KEY_BYTES_MAX, PROJECTION_LIMITS, QUERY_VERSION, ScriptProjection, TABLE_ROWS_MAX, Tables,
 };
-pub use crate::read::{Documents, Found, PAGING};
+pub use crate::read::{
+    Documents, Found, MISFIT_VIOLATIONS_LISTED, MISFITS_LISTED, Misfit, Misfits, PAGING,
+};
 pub use crate::rules::{
     CODE_BYTES_MAX, MESSAGE_BYTES_MAX, REQUIRE_DEPTH_MAX, RESERVED_CODES, RULES_MAX, Rules,
 };

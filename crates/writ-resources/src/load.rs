@@ -30,9 +30,9 @@ pub const NAME_BYTES_MAX: usize = 64;
 /// Longest name of a unique field (`x-writ-unique`), in bytes: it is part of a stream name.
 pub const UNIQUE_FIELD_BYTES_MAX: usize = 128;
 
-/// What an app directory may hold that this build does not serve yet: each is refused at
-/// startup, never ignored.
-pub const UNSUPPORTED_DIRS: [(&str, &str); 1] = [("migrations", "document migrations")];
+/// The highest `x-writ-version` a schema may declare: each version of the CRUD commands is
+/// listed (`/domains`, `/openapi.json`), so versions are counted, not dated.
+pub const SCHEMA_VERSION_MAX: u32 = 100;
 
 /// The draft every schema is read as, and the only `$schema` a schema may name.
 pub const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
@@ -56,18 +56,6 @@ pub enum LoadError {
     Empty {
         /// The app directory.
         dir: PathBuf,
-    },
-    /// The directory holds what this build does not serve yet (rules, machines, handlers,
-    /// projections, migrations): remove it, or run a build that serves it.
-    #[error(
-        "{}: this build does not support {what} yet; remove the directory to serve the resource types alone",
-        path.display()
-    )]
-    Unsupported {
-        /// The directory.
-        path: PathBuf,
-        /// What it would hold.
-        what: &'static str,
     },
     /// A file in `resources/` that is not a resource type (`T.json`), or whose name is not
     /// a type name a server can serve.
@@ -158,17 +146,19 @@ pub struct ResourceSet {
 /// Loads and checks every `resources/T.json` of the app directory `dir` (or of the bundle
 /// file `dir`, see [`crate::bundle`]: both are read whole into an [`AppFiles`] first, and
 /// checked by [`load_files`]), by name order, with its `handlers/T.js`, `machines/T.json`
-/// and `rules/T.json` if any (see the `handlers`, `machine` and `rules` modules), and the
-/// app's `projections/P.js` (see the `projections` module). Refuses an app that holds
-/// `migrations/` (this build does not serve it yet); a file of `handlers/`, `machines/` or
-/// `rules/` that is not `T.js` or `T.json` for a type `T` of `resources/`, or of
+/// `migrations/T.js` and `rules/T.json` if any (see the `handlers`, `migrations`, `machine`
+/// and `rules` modules), and the app's `projections/P.js` (see the `projections` module).
+/// Refuses a file of `handlers/`, `migrations/`, `machines/` or `rules/` that is not `T.js`
+/// or `T.json` for a type `T` of `resources/`, or of
 /// `projections/` not named `P.js` with `P` a name as types have; a script that does not
 /// compile or whose top level throws ([`LoadError::Script`], with the place); a machine or
 /// rules that do not check ([`LoadError::Definition`], with the place); a file of
 /// `resources/` not named `T.json` with `T` a type name (`[a-z][a-z0-9]*`, not one of
 /// [`RESERVED_NAMES`]); and a schema that is not a valid draft 2020-12 schema with a `title`
-/// naming commands (`[A-Z][A-Za-z0-9]*`), a root `"type": "object"`, known formats, and an
-/// `x-writ-unique` that lists top-level properties.
+/// naming commands (`[A-Z][A-Za-z0-9]*`), a root `"type": "object"`, known formats, an
+/// `x-writ-unique` that lists top-level properties, and an `x-writ-version` that is an
+/// integer from 1 to [`SCHEMA_VERSION_MAX`]; a `migrations/T.js` for a type at version 1,
+/// or without its `document` and `patch` functions.
 pub fn load(dir: &Path) -> Result<ResourceSet, LoadError> {
     load_files(&AppFiles::read(dir)?)
 }
@@ -177,12 +167,6 @@ pub fn load(dir: &Path) -> Result<ResourceSet, LoadError> {
 /// refusal names the file as `files` names it (`DIR/resources/T.json`,
 /// `FILE.bundle/resources/T.json`).
 pub fn load_files(files: &AppFiles) -> Result<ResourceSet, LoadError> {
-    for (name, what) in UNSUPPORTED_DIRS {
-        if files.has_dir(name) {
-            let path = files.path(name);
-            return Err(LoadError::Unsupported { path, what });
-        }
-    }
     let mut types: Vec<ResourceType> = Vec::new();
     for (name, body) in files.list("resources") {
         let file = files.path(&format!("resources/{name}"));
@@ -206,6 +190,7 @@ pub fn load_files(files: &AppFiles) -> Result<ResourceSet, LoadError> {
     }
     // Before rules, which may name the handlers' commands.
     crate::handlers::attach(files, &mut types)?;
+    crate::migrations::attach(files, &mut types)?;
     for (sub, what) in [("machines", "machine"), ("rules", "rules")] {
         for (file, body) in definitions(files, sub, &types, what)? {
             let Some(ty) = types
@@ -400,13 +385,7 @@ fn load_type(file: &Path, body: Option<&[u8]>) -> Result<ResourceType, LoadError
     for key in members.keys().filter(|k| k.starts_with("x-writ-")) {
         match key.as_str() {
             "x-writ-unique" => {}
-            "x-writ-version" if members[key] == 1 => {}
-            "x-writ-version" => {
-                return Err(at(
-                    "/x-writ-version",
-                    "this build does not support schema versions and migrations yet: only version 1".into(),
-                ));
-            }
+            "x-writ-version" => {}
             other => {
                 return Err(at(
                     &format!("/{}", escape_pointer(other)),
@@ -454,6 +433,21 @@ fn load_type(file: &Path, body: Option<&[u8]>) -> Result<ResourceType, LoadError
             ));
         }
     };
+    let version = match members.get("x-writ-version") {
+        None => 1,
+        Some(value) => value
+            .as_u64()
+            .and_then(|v| u32::try_from(v).ok())
+            .filter(|v| (1..=SCHEMA_VERSION_MAX).contains(v))
+            .ok_or_else(|| {
+                at(
+                    "/x-writ-version",
+                    format!(
+                        "the schema's version is an integer from 1 to {SCHEMA_VERSION_MAX} (events and commands are recorded with it), not {value}"
+                    ),
+                )
+            })?,
+    };
     let validator = jsonschema::draft202012::options()
         .should_validate_formats(true)
         .should_ignore_unknown_formats(false)
@@ -474,6 +468,8 @@ fn load_type(file: &Path, body: Option<&[u8]>) -> Result<ResourceType, LoadError
         machine: None,
         rules: crate::rules::Rules::default(),
         handlers: None,
+        version,
+        migrations: None,
     })
 }
 

@@ -3,9 +3,11 @@
 //! read model (so it follows `?after=` and rebuilds), read by [`ResourceSet::get`] and
 //! [`ResourceSet::list`].
 
+use std::fmt;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
+use writ_domain::Violation;
 use writ_query::collections::{Row, Selection, Table};
 use writ_query::paging::Paging;
 use writ_query::{
@@ -13,7 +15,7 @@ use writ_query::{
 };
 
 use crate::domain::fold_document;
-use crate::kind::ResourceType;
+use crate::kind::{Action, ResourceType};
 use crate::load::ResourceSet;
 
 /// `GET /T`: 50 documents a page unless asked, at most 1,000.
@@ -27,6 +29,10 @@ struct Document {
     body: Arc<Value>,
     /// Its stream's version.
     version: u64,
+    /// The oldest schema version among the events it was folded from since it was
+    /// created or last replaced: below the type's version, it reads through migrations
+    /// (or as recorded).
+    recorded: u32,
 }
 
 impl Row for Document {
@@ -127,6 +133,7 @@ impl Projection for DocumentsProjection {
                     id: id.as_str().into(),
                     body: Arc::new(with_id(&id, &document)),
                     version: event.version,
+                    recorded: event.recorded_schema_version,
                 };
                 state
                     .table
@@ -139,6 +146,14 @@ impl Projection for DocumentsProjection {
                 let row = state.table.get_mut(&id).expect("found above");
                 row.body = Arc::new(with_id(&id, &document));
                 row.version = event.version;
+                // A replace is the whole document again: only its version counts.
+                let replaced = event.event_type.strip_prefix(self.ty.title.as_str())
+                    == Some(Action::Replace.event_suffix());
+                row.recorded = if replaced {
+                    event.recorded_schema_version
+                } else {
+                    row.recorded.min(event.recorded_schema_version)
+                };
             }
             (true, None) => {
                 state.table.remove(&id);
@@ -221,5 +236,106 @@ impl ResourceSet {
         let request = PAGING.request::<()>(&Args::new(args))?;
         let page = documents.state.table.page(&Selection::all(), &request);
         Ok(page.to_json(|d| (*d.body).clone()))
+    }
+}
+
+/// Most documents a [`Misfits`] report lists (the others are counted).
+pub const MISFITS_LISTED: usize = 20;
+
+/// Most violations listed for one document of a [`Misfits`] report.
+pub const MISFIT_VIOLATIONS_LISTED: usize = 3;
+
+/// A live document that does not fit its type's current schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Misfit {
+    /// Its type's name.
+    pub type_name: String,
+    /// Its id.
+    pub id: String,
+    /// The oldest schema version among the events it was folded from since it was created
+    /// or last replaced.
+    pub recorded_version: u32,
+    /// Its type's current schema version.
+    pub version: u32,
+    /// Where it does not fit: the first [`MISFIT_VIOLATIONS_LISTED`] places.
+    pub violations: Vec<Violation>,
+}
+
+/// The live documents that do not fit their types' current schemas, read in their current
+/// (migrated) shape: the start's check ([`ResourceSet::misfits`]). A server does not start
+/// on a store that holds any.
+#[derive(Debug, Clone, Default, PartialEq, thiserror::Error)]
+pub struct Misfits {
+    /// The first [`MISFITS_LISTED`], by type and then oldest first.
+    pub listed: Vec<Misfit>,
+    /// How many more there are.
+    pub more: usize,
+}
+
+impl Misfits {
+    /// Whether every live document fits.
+    pub fn is_empty(&self) -> bool {
+        self.listed.is_empty()
+    }
+}
+
+impl fmt::Display for Misfits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} stored document(s) do not fit their type's current schema, read through its migrations (migrations/T.js) if any; add or fix the migration, or the schema, and start again:",
+            self.listed.len() + self.more
+        )?;
+        for misfit in &self.listed {
+            write!(
+                f,
+                "\n  {} {:?} (recorded at schema version {}, the type is at version {}):",
+                misfit.type_name, misfit.id, misfit.recorded_version, misfit.version
+            )?;
+            for violation in &misfit.violations {
+                let at = if violation.pointer.is_empty() {
+                    "the root"
+                } else {
+                    &violation.pointer
+                };
+                write!(f, " at {at}: {};", violation.message)?;
+            }
+        }
+        if self.more > 0 {
+            write!(f, "\n  and {} more", self.more)?;
+        }
+        Ok(())
+    }
+}
+
+impl ResourceSet {
+    /// Every live document of every type, in its current shape (events of older schema
+    /// versions read through `migrations/T.js`), checked against its type's schema; the
+    /// read models must include the end of the log. The first [`MISFITS_LISTED`] that do
+    /// not fit are listed, the rest counted.
+    pub fn misfits(&self, snapshots: &Snapshots) -> Result<Misfits, QueryError> {
+        let mut misfits = Misfits::default();
+        for ty in &self.types {
+            let documents = self.documents(snapshots, ty.name)?;
+            for document in documents.state.table.rows() {
+                let mut violations = ty.check(&without_id(&document.body));
+                if violations.is_empty() {
+                    continue;
+                }
+                if misfits.listed.len() >= MISFITS_LISTED {
+                    misfits.more += 1;
+                    continue;
+                }
+                violations.truncate(MISFIT_VIOLATIONS_LISTED);
+                misfits.listed.push(Misfit {
+                    type_name: ty.name.to_owned(),
+                    id: document.id.to_string(),
+                    recorded_version: document.recorded,
+                    version: ty.version,
+                    violations,
+                });
+            }
+        }
+        Ok(misfits)
     }
 }

@@ -375,3 +375,108 @@ fn copy_app(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The committed fixture, recorded at schema version 1, opened by an app at version 2 that
+/// renames `name` to `fullName` with `migrations/users.js`: every document event reads in
+/// the new shape (created, patched, replaced, a handler's patch; transitions as recorded),
+/// the read model's documents fit the new schema, and new commands work on them.
+#[test]
+fn the_committed_resources_fixture_reads_at_version_2_through_a_migration() {
+    let temp = TempDir::new("golden-v2");
+    let app_dir = temp.path().join("app");
+    copy_app(&fixture().join("app"), &app_dir);
+    let rewrite = |file: &str, from: &str, to: &str| {
+        let path = app_dir.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file}");
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+    };
+    rewrite("resources/users.json", "\"name\"", "\"fullName\"");
+    rewrite(
+        "resources/users.json",
+        "\"x-writ-unique\"",
+        "\"x-writ-version\": 2,\n  \"x-writ-unique\"",
+    );
+    rewrite("rules/users.json", "next.name", "next.fullName");
+    std::fs::create_dir_all(app_dir.join("migrations")).unwrap();
+    std::fs::write(
+        app_dir.join("migrations/users.js"),
+        "function document(doc) { const {name, ...rest} = doc; return {...rest, fullName: name}; }\n\
+         function patch(ops) { return ops.map((op) => op.path === '/name' ? {...op, path: '/fullName'} : op); }\n",
+    )
+    .unwrap();
+    let app = load(&app_dir).expect("the version 2 app loads");
+    let data = temp.path().join("data");
+    for dir in [JOURNAL_DIR, DEDUPE_DIR] {
+        std::fs::create_dir_all(data.join(dir)).unwrap();
+        for entry in std::fs::read_dir(fixture().join("data").join(dir)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), data.join(dir).join(entry.file_name())).unwrap();
+        }
+    }
+    let clock = ManualClock::at_ms(T0 + 30 * MINUTE);
+    let (engine, report) = open(&app, &data, &clock);
+    assert_eq!(report.commands, 14, "{report:?}");
+    let read = engine.read_stream("users-u-1", 1, usize::MAX).unwrap();
+    assert!(
+        read.iter()
+            .all(|e| (e.schema_version, e.recorded_schema_version) == (2, 1)),
+        "{read:?}"
+    );
+    let u1 = events(&engine, "users-u-1");
+    assert_eq!(
+        u1[0].1["document"],
+        json!({"fullName": "Ann", "email": "ann@example.com", "status": "pending"})
+    );
+    assert_eq!(
+        u1[1].1["patch"],
+        json!([{"op": "replace", "path": "/fullName", "value": "Ann B"}])
+    );
+    assert_eq!(
+        u1[2].1,
+        json!({"command": "Activate", "from": "pending", "to": "active"})
+    );
+    assert_eq!(u1[3].1["patch"][0]["path"], "/verifiedBy");
+    assert_eq!(u1[4].1["document"]["fullName"], "Ann C");
+    let u2 = events(&engine, "users-u-2");
+    assert_eq!(
+        u2[3].1["patch"],
+        json!([{"op": "replace", "path": "/fullName", "value": "Robert"}])
+    );
+
+    // A patch in the new shape, and the rule reading it.
+    run(
+        &engine,
+        101,
+        "PatchUser",
+        json!({"id": "u-1", "patch": [{"op": "replace", "path": "/fullName", "value": "Ann D"}]}),
+    )
+    .unwrap();
+    assert_eq!(
+        run(
+            &engine,
+            102,
+            "PatchUser",
+            json!({"id": "u-1", "mergePatch": {"fullName": "ann.c@example.com"}}),
+        ),
+        Err("name_is_not_email".into())
+    );
+    let engine = Arc::new(engine);
+    let models = writ_query::ReadModels::start(
+        Arc::clone(&engine) as Arc<dyn writ_query::EventSource>,
+        app.read_models(),
+        writ_query::RuntimeOptions::default(),
+    )
+    .unwrap();
+    models
+        .blocking_wait_for(engine.last_position(), Duration::from_secs(30))
+        .unwrap();
+    let snapshots = models.snapshots();
+    let u1 = app.get(&snapshots, "users", "u-1").unwrap().unwrap();
+    assert_eq!(u1.document["fullName"], "Ann D");
+    assert_eq!(u1.document["email"], "ann.c@example.com");
+    assert_eq!(u1.document["status"], "active");
+    assert!(u1.document.get("name").is_none());
+    assert!(app.misfits(&snapshots).unwrap().is_empty());
+    models.shutdown();
+}

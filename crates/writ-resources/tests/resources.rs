@@ -529,8 +529,8 @@ fn a_bad_app_directory_is_refused_naming_the_file_and_the_place() {
         ),
         (
             vec![("resources/users.json", ok), ("migrations/users.js", "")],
-            "migrations",
-            "does not support document migrations",
+            "migrations/users.js",
+            "nothing to migrate",
         ),
         (vec![("README.md", "")], "", "no resource types"),
     ];
