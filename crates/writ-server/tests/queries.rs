@@ -25,14 +25,18 @@ use support::{Answer, BOUND, call, get, small_engine_options};
 
 fn app(projection_version: u32, options: ServerOptions) -> Router {
     let engine_options = small_engine_options();
-    let (engine, _) =
-        support::open_domain::<Counters>(Arc::new(SimStorage::new()), engine_options).unwrap();
-    let engine = Arc::new(engine);
+    let spec = writ_fixtures::read::read_model_with(
+        CountersProjection::with_version(projection_version).unwrap(),
+    );
+    // With the built-in domain, as writ-app serves: a structure change is logged.
+    let engine = Arc::new(support::open_with_switches::<Counters>(
+        Arc::new(SimStorage::new()),
+        engine_options,
+        std::slice::from_ref(&spec),
+    ));
     let read_model = ReadModels::start(
         Arc::clone(&engine) as Arc<dyn EventSource>,
-        [writ_fixtures::read::read_model_with(
-            CountersProjection::with_version(projection_version).unwrap(),
-        )],
+        [spec],
         RuntimeOptions::default(),
     )
     .unwrap();
@@ -587,6 +591,20 @@ async fn a_structure_change_switches_readers_while_the_old_version_keeps_answeri
     .await;
     assert_eq!(started.status, StatusCode::ACCEPTED);
     assert_eq!(started.headers[header::LOCATION], "/projections");
+    // The answer comes once the read side applied the switch: its rebuild is under way.
+    let answer = started.json();
+    assert_eq!(answer["rebuild"]["version"], 2, "{answer}");
+    assert!(
+        ["running", "switched"].contains(&answer["rebuild"]["state"].as_str().unwrap()),
+        "{answer}"
+    );
+    // The switch is a command in the log, its event on the read model's stream.
+    let switch = call(&app, get("/streams/$readmodel-counters")).await.ok();
+    let events = switch["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{switch}");
+    assert_eq!(events[0]["type"], "ReadModelSwitched");
+    assert_eq!(events[0]["data"], json!({"name": "counters", "version": 2}));
+    // Version 7, above, was rejected by the writer (`unknown_version`): no event.
     // Writes go on during the rebuild, and v1 keeps answering throughout.
     let during = run(
         &app,
