@@ -53,7 +53,8 @@ pub struct Config {
     /// An app directory of resource types without code (`--app`), served beside the
     /// domains; see `writ_resources`.
     pub app: Option<PathBuf>,
-    /// `MODEL=N` or `N`: the projection version read models start with.
+    /// `MODEL=N` or `N`: the projection version read models start with, unless the log
+    /// switched them (`writ_query::switch`: the last switch's version wins).
     pub projection_versions: Vec<String>,
     /// The engine's bounds.
     pub engine: EngineOptions,

@@ -341,7 +341,10 @@ fn tickets_at(state: &writ_server::AppState, version: u32) -> writ_query::ModelS
     let read = state.read_side().expect("a read side");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let status = read.models.status("tickets").expect("the tickets read model");
+        let status = read
+            .models
+            .status("tickets")
+            .expect("the tickets read model");
         if status.root.version == version
             && !matches!(status.rebuild, writ_query::RebuildStatus::Running { .. })
         {
@@ -401,7 +404,10 @@ fn a_read_model_switch_is_kept_at_a_restart_and_replayed_byte_for_byte() {
     };
     assert_eq!(
         (code(4), code(5)),
-        ("unknown_version".to_owned(), "unknown_read_model".to_owned())
+        (
+            "unknown_version".to_owned(),
+            "unknown_read_model".to_owned()
+        )
     );
     let status = tickets_at(&started.state, 1);
     assert!(
@@ -442,5 +448,8 @@ fn a_read_model_switch_is_kept_at_a_restart_and_replayed_byte_for_byte() {
     let live = records(&storage, "journal");
     let again = records(&storage, "replay-1/journal");
     assert_eq!(live.len(), 5);
-    assert!(live == again, "the replayed journal is the live one, byte for byte");
+    assert!(
+        live == again,
+        "the replayed journal is the live one, byte for byte"
+    );
 }

@@ -38,8 +38,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use writ_domain::model::{Decoded, DomainModel, EventSpec, Executor, Upcast};
 use writ_domain::{
-    CommandCatalog, CommandError, Decision, Domain, EventDecodeError, Refusal, Rejection,
-    event_set,
+    CommandCatalog, CommandError, Decision, Domain, EventDecodeError, Refusal, Rejection, event_set,
 };
 use writ_engine::{Engine, ReadError};
 

@@ -160,9 +160,17 @@ fn the_writer_records_a_switch_and_rejects_unknown_read_models_and_versions() {
         })
     );
 
-    let status = submit(&engine, Uuid::new_v4(), json!({"name": "nothing", "version": 1}));
+    let status = submit(
+        &engine,
+        Uuid::new_v4(),
+        json!({"name": "nothing", "version": 1}),
+    );
     assert_eq!(rejected_code(&status), codes::UNKNOWN_READ_MODEL);
-    let status = submit(&engine, Uuid::new_v4(), json!({"name": "counts", "version": 9}));
+    let status = submit(
+        &engine,
+        Uuid::new_v4(),
+        json!({"name": "counts", "version": 9}),
+    );
     assert_eq!(rejected_code(&status), codes::UNKNOWN_VERSION);
     let CommandState::Rejected { details, .. } = &status.state else {
         unreachable!()
@@ -170,7 +178,11 @@ fn the_writer_records_a_switch_and_rejects_unknown_read_models_and_versions() {
     assert_eq!(details["versions"], json!([1, 2]));
     // The same version again is recorded again: the decision reads nothing of the read
     // side, so it decides the same in a replay.
-    let status = submit(&engine, Uuid::new_v4(), json!({"name": "counts", "version": 2}));
+    let status = submit(
+        &engine,
+        Uuid::new_v4(),
+        json!({"name": "counts", "version": 2}),
+    );
     assert_eq!(status.state, CommandState::Succeeded, "{status:?}");
     assert_eq!(engine.stream_version("$readmodel-counts"), 2);
     // A malformed payload is refused before the log.
@@ -194,7 +206,11 @@ fn a_switch_in_the_log_rebuilds_the_read_model_beside_the_live_one_and_a_restart
         Err(QueryError::Unavailable { .. })
     ));
 
-    let status = submit(&engine, Uuid::new_v4(), json!({"name": "counts", "version": 2}));
+    let status = submit(
+        &engine,
+        Uuid::new_v4(),
+        json!({"name": "counts", "version": 2}),
+    );
     assert_eq!(status.state, CommandState::Succeeded, "{status:?}");
     let switched = status.position.unwrap();
     // Once the read models have applied the switch, its rebuild is running or done.
@@ -235,7 +251,9 @@ fn a_switch_in_the_log_rebuilds_the_read_model_beside_the_live_one_and_a_restart
     let specs = switch::start_versions(&engine, vec![counts(1)]).unwrap();
     assert_eq!(specs[0].version(), 2);
     let models = ReadModels::start(engine.clone(), specs, small_batches()).unwrap();
-    models.blocking_wait_for(engine.last_position(), WAIT).unwrap();
+    models
+        .blocking_wait_for(engine.last_position(), WAIT)
+        .unwrap();
     let status = models.status("counts").unwrap();
     assert_eq!(status.root.version, 2);
     assert!(
@@ -255,7 +273,11 @@ fn the_last_switch_wins_and_a_switch_to_the_live_version_rebuilds_nothing() {
     models.blocking_wait_for(last, WAIT).unwrap();
 
     // To the live version: nothing to build.
-    let status = submit(&engine, Uuid::new_v4(), json!({"name": "counts", "version": 1}));
+    let status = submit(
+        &engine,
+        Uuid::new_v4(),
+        json!({"name": "counts", "version": 1}),
+    );
     models
         .blocking_wait_for(status.position.unwrap(), WAIT)
         .unwrap();
@@ -265,9 +287,19 @@ fn the_last_switch_wins_and_a_switch_to_the_live_version_rebuilds_nothing() {
     ));
 
     // To 2 and straight back to 1: whether or not the first switched, 1 is live at the end.
-    submit(&engine, Uuid::new_v4(), json!({"name": "counts", "version": 2}));
-    let back = submit(&engine, Uuid::new_v4(), json!({"name": "counts", "version": 1}));
-    models.blocking_wait_for(back.position.unwrap(), WAIT).unwrap();
+    submit(
+        &engine,
+        Uuid::new_v4(),
+        json!({"name": "counts", "version": 2}),
+    );
+    let back = submit(
+        &engine,
+        Uuid::new_v4(),
+        json!({"name": "counts", "version": 1}),
+    );
+    models
+        .blocking_wait_for(back.position.unwrap(), WAIT)
+        .unwrap();
     let ended = settled(&models);
     let status = models.status("counts").unwrap();
     match ended {
@@ -289,7 +321,9 @@ fn the_last_switch_wins_and_a_switch_to_the_live_version_rebuilds_nothing() {
     let specs = switch::start_versions(&engine, vec![counts(2)]).unwrap();
     assert_eq!(specs[0].version(), 1, "the last switch named version 1");
     let models = ReadModels::start(engine.clone(), specs, small_batches()).unwrap();
-    models.blocking_wait_for(engine.last_position(), WAIT).unwrap();
+    models
+        .blocking_wait_for(engine.last_position(), WAIT)
+        .unwrap();
     let status = models.status("counts").unwrap();
     assert_eq!(status.root.version, 1);
     assert!(matches!(status.rebuild, RebuildStatus::Idle));
