@@ -382,6 +382,11 @@ fn a_read_model_switch_is_kept_at_a_restart_and_replayed_byte_for_byte() {
     // Version 2 (the newest) at first; its snapshot is written at the clean shutdown.
     let started = with_read_model().start(config(true)).expect("starts");
     run(&started.state, 1, "OpenTicket", open("t-1"));
+    let read = started.state.read_side().expect("a read side");
+    let last = started.state.engine().last_position();
+    read.models
+        .blocking_wait_for(last, std::time::Duration::from_secs(30))
+        .unwrap();
     assert_eq!(tickets_at(&started.state, 2).root.version, 2);
     drop(started);
 

@@ -520,15 +520,28 @@ pub(crate) async fn post_rebuild(
         .models
         .status(&name)
         .map_or(0, |status| status.root.version);
-    let logged = state
-        .engine()
-        .registry()
-        .domain_names()
-        .contains(&switch::DOMAIN);
+    let engine = state.engine();
+    let logged = engine.registry().domain_names().contains(&switch::DOMAIN);
+    // The version the log names, when it names one: a restart starts there.
+    let named = if logged {
+        switch::last_switch(engine, &name)
+            .map_err(|e| ApiError::read(&e))?
+            .map(|switched| switched.version)
+    } else {
+        None
+    };
     match body.version {
-        // A structure change: a command in the log, which the read side follows.
-        Some(version) if version != live && logged => {
+        // A structure change: a command in the log, which the read side follows. Also
+        // the live version when the log names another (its build failed), so that the log
+        // names what runs; the read side then only rebuilds it, as asked.
+        Some(version)
+            if logged && (version != live || named.is_some_and(|named| named != version)) =>
+        {
             switch_read_model(&state, read, &name, version).await?;
+            if version == live {
+                let rebuild = read.models.rebuild(&name, Some(version))?;
+                tracing::info!(projection = %name, status = ?rebuild.status(), "rebuild started");
+            }
         }
         // The live version built again (or a server without the built-in domain, whose
         // switches are not logged): the read side alone.
