@@ -53,7 +53,8 @@ pub struct Config {
     /// An app directory of resource types without code (`--app`), served beside the
     /// domains; see `writ_resources`.
     pub app: Option<PathBuf>,
-    /// `MODEL=N` or `N`: the projection version read models start with.
+    /// `MODEL=N` or `N`: the projection version read models start with, unless the log
+    /// switched them (`writ_query::switch`: the last switch's version wins).
     pub projection_versions: Vec<String>,
     /// The engine's bounds.
     pub engine: EngineOptions,
@@ -196,6 +197,9 @@ pub enum StartError {
     /// could not be spawned).
     #[error("cannot start the read models: {0}")]
     ReadModels(#[from] writ_query::StartError),
+    /// The read models' switches could not be read from the log.
+    #[error("cannot read the read models' switches from the log: {0}")]
+    Switches(#[from] writ_engine::ReadError),
     /// The query sandbox could not start.
     #[error("cannot start the query sandbox: {0}")]
     Sandbox(#[from] writ_sandbox::StartError),
@@ -338,6 +342,9 @@ impl App {
         };
         log_recovery(&report);
         let engine = Arc::new(engine);
+        // Each read model at the version its last switch in the log named, whatever
+        // `--projection-version` says (logged when they differ).
+        let specs = writ_query::switch::start_versions(&engine, specs)?;
         let models = ReadModels::start(
             Arc::clone(&engine) as Arc<dyn EventSource>,
             specs,
@@ -443,6 +450,10 @@ impl App {
                 specs.push(spec);
             }
         }
+        // The built-in domain whose command switches a read model to another projection
+        // version (`writ_query::switch`), on every server: registered last, so that a
+        // domain claiming its name, command or stream prefix is refused naming both.
+        registry = registry.domain(writ_query::switch::domain(&specs));
         Ok(Registered {
             registry: registry.build()?,
             specs,

@@ -32,7 +32,9 @@ pub struct ServeArgs {
     pub dedupe_window: Duration,
     /// The projection version a read model starts with (default: its newest), as
     /// `MODEL=N`, or `N` for every read model that has version N. An older one shows a
-    /// structure change: `writ rebuild --version N` moves it on while it serves.
+    /// structure change: `writ rebuild --version N` moves it on while it serves. A read
+    /// model switched in the log (`SwitchReadModel`, which that rebuild submits) starts at
+    /// its last switch's version instead.
     #[arg(
         long = "projection-version",
         env = "WRIT_PROJECTION_VERSION",

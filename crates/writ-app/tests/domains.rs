@@ -746,6 +746,30 @@ impl Claims for Reports {
     const COMMAND: &'static str = "Report";
 }
 
+/// Claims the built-in domain's command (`writ_query::switch`).
+struct Operator;
+impl Claims for Operator {
+    const NAME: &'static str = "operator";
+    const PREFIX: &'static str = "operator-";
+    const COMMAND: &'static str = "SwitchReadModel";
+}
+
+/// Claims streams that begin with the built-in domain's `$readmodel-`.
+struct Dollars;
+impl Claims for Dollars {
+    const NAME: &'static str = "dollars";
+    const PREFIX: &'static str = "$readmodel-dollars-";
+    const COMMAND: &'static str = "Spend";
+}
+
+/// Claims the built-in domain's name.
+struct Impostor;
+impl Claims for Impostor {
+    const NAME: &'static str = "$system";
+    const PREFIX: &'static str = "impostor-";
+    const COMMAND: &'static str = "Pretend";
+}
+
 /// A read model without state whose query API version 1 has `getOrder`.
 #[derive(Clone)]
 struct Sales;
@@ -786,6 +810,9 @@ fn with_claims() -> App {
         .module(Module::new::<Claiming<Archive>>())
         .module(Module::new::<Claiming<Helpdesk>>())
         .module(Module::new::<Claiming<Reports>>().read_model(sales()))
+        .module(Module::new::<Claiming<Operator>>())
+        .module(Module::new::<Claiming<Dollars>>())
+        .module(Module::new::<Claiming<Impostor>>())
 }
 
 /// The message `App::start` stops with when serving `domains`.
@@ -811,6 +838,20 @@ fn a_command_claimed_by_two_domains_stops_the_start_naming_both() {
     let message = start_error(on_sim(&["orders", "shop"]));
     for name in ["CreateOrder", "orders", "shop"] {
         assert!(message.contains(name), "{name} in {message}");
+    }
+}
+
+#[test]
+fn a_domain_claiming_the_built_in_domains_name_command_or_streams_stops_the_start_naming_it() {
+    for (domain, claimed) in [
+        ("operator", "SwitchReadModel"),
+        ("dollars", "$readmodel-"),
+        ("$system", "two domains are named"),
+    ] {
+        let message = start_error(on_sim(&["tickets", domain]));
+        for name in [claimed, "$system"] {
+            assert!(message.contains(name), "{name} in {message}");
+        }
     }
 }
 

@@ -121,6 +121,7 @@ pub mod rfc3339;
 pub mod runtime;
 pub mod snapshot;
 mod source;
+pub mod switch;
 pub mod text;
 
 pub use args::Args;

@@ -470,10 +470,26 @@ pub fn need(method: &Method, route: Option<&str>) -> Need {
 #[derive(Debug, Clone)]
 pub(crate) struct Caller(pub(crate) Arc<Grant>);
 
-/// Checks that the request's token may send the command `name`; `403` otherwise. Without
-/// tokens (no [`Caller`]) everything is allowed.
+/// Checks that the request's token may send the command `name` (and, for
+/// `SwitchReadModel`, has the `admin` scope); `403` otherwise. Without tokens (no
+/// [`Caller`]) everything is allowed.
 pub(crate) fn check_command(caller: Option<&Caller>, name: &str) -> Result<(), ApiError> {
     match caller {
+        // A structure change is an operator's: sent through `/update` or `/ws` too, it
+        // needs the `admin` scope, as `POST /projections/{name}/rebuild` does.
+        Some(Caller(grant))
+            if name == writ_query::switch::SWITCH_READ_MODEL && !grant.has(Scope::Admin) =>
+        {
+            telemetry::record_refusal(telemetry::Refusal::Forbidden);
+            tracing::debug!(token = grant.name(), command = name, "command refused");
+            Err(ApiError::new(
+                ProblemKind::Forbidden,
+                format!(
+                    "the token {:?} may not send the command {name:?}: it needs the admin scope",
+                    grant.name()
+                ),
+            ))
+        }
         Some(Caller(grant)) if !grant.allows_command(name) => {
             telemetry::record_refusal(telemetry::Refusal::Forbidden);
             tracing::debug!(token = grant.name(), command = name, "command refused");

@@ -137,6 +137,8 @@ impl DomainsDocument {
         let domains = registry
             .domains()
             .iter()
+            // The built-in domain of read model switches is the server's, not an app's.
+            .filter(|domain| domain.name() != writ_query::switch::DOMAIN)
             .map(|domain| {
                 let mut commands: Vec<CommandInfo> = Vec::new();
                 for spec in domain.commands() {

@@ -68,6 +68,8 @@ impl OpenApiDocument {
                 spec.version,
                 if spec.internal {
                     ", issued by processes only"
+                } else if spec.name == writ_query::switch::SWITCH_READ_MODEL {
+                    ", needs the admin scope; `POST /projections/{name}/rebuild` sends it"
                 } else {
                     ""
                 }
@@ -242,7 +244,13 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
         } else {
             HealthState::Ok
         },
-        domain: engine.registry().domain_names().join(","),
+        domain: engine
+            .registry()
+            .domain_names()
+            .into_iter()
+            .filter(|name| *name != writ_query::switch::DOMAIN)
+            .collect::<Vec<_>>()
+            .join(","),
         position: engine.last_position(),
         detail: poisoned.map(|reason| reason.to_string()),
     };

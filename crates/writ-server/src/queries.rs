@@ -16,7 +16,9 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
-use writ_query::{ModelStatus, ParkStage, ParkedEvent, RebuildStatus, SnapshotStatus};
+use uuid::Uuid;
+use writ_engine::{CommandState, Submission, Submitted};
+use writ_query::{ModelStatus, ParkStage, ParkedEvent, RebuildStatus, SnapshotStatus, switch};
 
 use crate::params;
 use crate::problem::{ApiError, Problem, ProblemKind};
@@ -457,9 +459,14 @@ pub(crate) async fn get_projections(State(state): State<AppState>) -> Result<Res
 ///
 /// Builds the projection from position 1 beside the live one; readers keep the live
 /// snapshots until it has caught up, then switch to it atomically. With a `version` other
-/// than the live one this is a structure change: query API versions that need the new
-/// structure answer once it has switched, older ones keep answering throughout. Follow the
-/// progress with `GET /projections` (`rebuild.position` of `rebuild.target`).
+/// than the live one this is a structure change, and a command in the log: the server
+/// submits `SwitchReadModel {name, version}` (domain `$system`), whose event
+/// `ReadModelSwitched` on stream `$readmodel-{name}` the read side follows (it builds the
+/// version beside the live one and swaps readers at a batch boundary past the event), so
+/// that a restart keeps the switch and `writ replay` replays it at the same point; the
+/// answer comes once the read side has applied the event. Query API versions that need
+/// the new structure answer once it has switched, older ones keep answering throughout.
+/// Follow the progress with `GET /projections` (`rebuild.position` of `rebuild.target`).
 #[utoipa::path(
     post,
     path = "/projections/{name}/rebuild",
@@ -468,9 +475,9 @@ pub(crate) async fn get_projections(State(state): State<AppState>) -> Result<Res
     request_body(content = Option<RebuildRequest>, content_type = "application/json",
         description = "Optional: the projection version to build"),
     responses(
-        (status = 202, description = "The rebuild started.", body = ProjectionState,
+        (status = 202, description = "The rebuild started (for another version: its switch is logged, and the read side has applied it unless that took longer than the `?after=` bound).", body = ProjectionState,
             headers(("Location" = String, description = "Where to follow it: `/projections`"))),
-        (status = 400, description = "Malformed body, or a version the projection does not have.",
+        (status = 400, description = "Malformed body, or a version the projection does not have (the switch is rejected with `unknown_version`).",
             body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such projection.",
             body = Problem, content_type = "application/problem+json"),
@@ -482,9 +489,9 @@ pub(crate) async fn get_projections(State(state): State<AppState>) -> Result<Res
             body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "A body that is not declared JSON.",
             body = Problem, content_type = "application/problem+json"),
-        (status = 500, description = "The rebuild could not start.",
+        (status = 500, description = "The rebuild could not start, or the switch failed.",
             body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Overloaded, or the server is shutting down.",
+        (status = 503, description = "Overloaded, the store is unavailable, or the server is shutting down.",
             body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
     )
@@ -509,8 +516,40 @@ pub(crate) async fn post_rebuild(
         None => RebuildRequest::default(),
         Some(bytes) => parse(&bytes)?,
     };
-    let rebuild = read.models.rebuild(&name, body.version)?;
-    tracing::info!(projection = %name, status = ?rebuild.status(), "rebuild started");
+    let live = read
+        .models
+        .status(&name)
+        .map_or(0, |status| status.root.version);
+    let engine = state.engine();
+    let logged = engine.registry().domain_names().contains(&switch::DOMAIN);
+    // The version the log names, when it names one: a restart starts there.
+    let named = if logged {
+        switch::last_switch(engine, &name)
+            .map_err(|e| ApiError::read(&e))?
+            .map(|switched| switched.version)
+    } else {
+        None
+    };
+    match body.version {
+        // A structure change: a command in the log, which the read side follows. Also
+        // the live version when the log names another (its build failed), so that the log
+        // names what runs; the read side then only rebuilds it, as asked.
+        Some(version)
+            if logged && (version != live || named.is_some_and(|named| named != version)) =>
+        {
+            switch_read_model(&state, read, &name, version).await?;
+            if version == live {
+                let rebuild = read.models.rebuild(&name, Some(version))?;
+                tracing::info!(projection = %name, status = ?rebuild.status(), "rebuild started");
+            }
+        }
+        // The live version built again (or a server without the built-in domain, whose
+        // switches are not logged): the read side alone.
+        version => {
+            let rebuild = read.models.rebuild(&name, version)?;
+            tracing::info!(projection = %name, status = ?rebuild.status(), "rebuild started");
+        }
+    }
     let status = read
         .models
         .status(&name)
@@ -520,6 +559,70 @@ pub(crate) async fn post_rebuild(
         .headers_mut()
         .insert(header::LOCATION, HeaderValue::from_static("/projections"));
     Ok(response)
+}
+
+/// Submits `SwitchReadModel {name, version}` (see [`writ_query::switch`]) and waits, at
+/// most [`ServerOptions::after_wait_max`](crate::ServerOptions::after_wait_max), until the
+/// read models have applied its event, so that the answer shows the rebuild it started.
+/// `409` while a rebuild of the read model runs; the writer's rejections as `404`
+/// (`unknown_read_model`) and `400` (`unknown_version`).
+async fn switch_read_model(
+    state: &AppState,
+    read: &ReadSide,
+    name: &str,
+    version: u32,
+) -> Result<(), ApiError> {
+    if let Some(status) = read.models.status(name)
+        && let RebuildStatus::Running { root, .. } = status.rebuild
+    {
+        return Err(writ_query::RebuildError::AlreadyRunning { root }.into());
+    }
+    let payload = serde_json::to_vec(&switch::SwitchReadModel {
+        name: name.to_owned(),
+        version,
+    })
+    .expect("a switch serializes");
+    let id = Uuid::new_v4();
+    let submitted = state.engine().submit_command(&Submission {
+        id,
+        command: switch::SWITCH_READ_MODEL,
+        version: Some(1),
+        payload: &payload,
+        expected_version: None,
+    })?;
+    let Submitted::New(pending) = submitted else {
+        unreachable!("a fresh random id is no duplicate")
+    };
+    let outcome = pending.outcome().await?;
+    let position = match outcome.state {
+        CommandState::Succeeded => outcome.position.unwrap_or(0),
+        CommandState::Rejected { code, message, .. } => {
+            let kind = match code.as_str() {
+                switch::codes::UNKNOWN_READ_MODEL => ProblemKind::NotFound,
+                switch::codes::UNKNOWN_VERSION => ProblemKind::BadArgument,
+                _ => ProblemKind::Internal,
+            };
+            return Err(ApiError::new(kind, message));
+        }
+        other => {
+            return Err(ApiError::new(
+                ProblemKind::Internal,
+                format!("the switch of projection {name:?} to version {version} failed: {other:?}"),
+            ));
+        }
+    };
+    tracing::info!(projection = %name, version, position, command_id = %id, "switch logged");
+    // The read side starts the rebuild when it applies the switch, before it publishes
+    // that position. A read side that does not get there in time still will: the switch
+    // is in the log.
+    if let Err(e) = read
+        .models
+        .wait_for(position, state.options().after_wait_max)
+        .await
+    {
+        tracing::warn!(projection = %name, version, position, "the switch is logged; the read models have not applied it yet: {e}");
+    }
+    Ok(())
 }
 
 /// The read side, or `404` on a server that runs none.

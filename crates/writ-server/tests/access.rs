@@ -33,6 +33,7 @@ const CREATOR: &str = "creator-secret";
 const READER: &str = "reader-secret";
 const ADMIN: &str = "admin-secret";
 const NOBODY: &str = "nobody-secret";
+const OPERATOR: &str = "operator-secret";
 
 fn sha256_hex(token: &str) -> String {
     Sha256::digest(token.as_bytes())
@@ -49,6 +50,7 @@ fn tokens() -> Tokens {
         {"token_sha256": sha256_hex(READER), "name": "reader", "scopes": ["queries"]},
         {"token_sha256": sha256_hex(ADMIN), "name": "admin", "scopes": ["admin"]},
         {"token_sha256": sha256_hex(NOBODY), "name": "nobody", "scopes": []},
+        {"token_sha256": sha256_hex(OPERATOR), "name": "operator", "scopes": ["commands", "admin"]},
     ]);
     Tokens::parse(file.to_string().as_bytes(), "tokens.json").unwrap()
 }
@@ -61,10 +63,11 @@ struct Harness {
 
 /// A server of the counters with a read side, behind `tokens` (open with `None`).
 fn harness(tokens: Option<Tokens>) -> Harness {
-    let (engine, _) =
-        support::open_domain::<Counters>(Arc::new(SimStorage::new()), small_engine_options())
-            .unwrap();
-    let engine = Arc::new(engine);
+    let engine = Arc::new(support::open_with_switches::<Counters>(
+        Arc::new(SimStorage::new()),
+        small_engine_options(),
+        &[writ_fixtures::read::read_model()],
+    ));
     let models = ReadModels::start(
         Arc::clone(&engine) as Arc<dyn EventSource>,
         [writ_fixtures::read::read_model()],
@@ -361,6 +364,78 @@ async fn a_command_outside_the_tokens_list_is_refused_and_never_logged() {
     .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     assert_eq!(answer.json()["status"], "succeeded");
+}
+
+#[tokio::test]
+async fn a_switch_of_structure_needs_the_admin_scope_by_the_rebuild_route_and_by_update() {
+    let h = harness(Some(tokens()));
+    let stream = writ_query::switch::stream_name("counters");
+    let to_v1 = json!({"version": 1});
+    for token in [WRITER, READER, NOBODY] {
+        call(
+            &h.app,
+            request(
+                &Method::POST,
+                "/projections/counters/rebuild",
+                Some(&to_v1),
+                Some(token),
+            ),
+        )
+        .await
+        .refused(StatusCode::FORBIDDEN, token);
+    }
+    // Through `/update`, the command needs `admin` beside `commands`; refused, it is
+    // never logged.
+    let switch = |id: Uuid, version: u32| {
+        json!({"id": id, "command": "SwitchReadModel",
+            "payload": {"name": "counters", "version": version}})
+    };
+    let refused = Uuid::new_v4();
+    call(
+        &h.app,
+        request(
+            &Method::POST,
+            "/update?wait=10",
+            Some(&switch(refused, 1)),
+            Some(WRITER),
+        ),
+    )
+    .await
+    .refused(StatusCode::FORBIDDEN, "SwitchReadModel with writer");
+    assert!(h.engine.status(refused).unwrap().is_none());
+    assert_eq!(h.engine.stream_version(&stream), 0);
+
+    // An admin token: `202` as for any rebuild, with the switch in the log.
+    let answer = call(
+        &h.app,
+        request(
+            &Method::POST,
+            "/projections/counters/rebuild",
+            Some(&to_v1),
+            Some(ADMIN),
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text());
+    let projection = answer.json();
+    assert_eq!(projection["name"], "counters");
+    assert_eq!(projection["rebuild"]["version"], 1, "{projection}");
+    assert_eq!(h.engine.stream_version(&stream), 1);
+
+    // A token with both scopes may send it through `/update` too.
+    let answer = call(
+        &h.app,
+        request(
+            &Method::POST,
+            "/update?wait=10",
+            Some(&switch(Uuid::new_v4(), 2)),
+            Some(OPERATOR),
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(answer.json()["status"], "succeeded");
+    assert_eq!(h.engine.stream_version(&stream), 2);
 }
 
 #[tokio::test]

@@ -25,14 +25,23 @@ use support::{Answer, BOUND, call, get, small_engine_options};
 
 fn app(projection_version: u32, options: ServerOptions) -> Router {
     let engine_options = small_engine_options();
-    let (engine, _) =
-        support::open_domain::<Counters>(Arc::new(SimStorage::new()), engine_options).unwrap();
-    let engine = Arc::new(engine);
+    let spec = writ_fixtures::read::read_model_with(
+        CountersProjection::with_version(projection_version).unwrap(),
+    );
+    // With the built-in domain, as writ-app serves: a structure change is logged.
+    let engine = Arc::new(support::open_with_switches::<Counters>(
+        Arc::new(SimStorage::new()),
+        engine_options,
+        std::slice::from_ref(&spec),
+    ));
+    app_on(engine, spec, options)
+}
+
+/// A server on `engine` whose one read model is `spec`.
+fn app_on(engine: Arc<writ_engine::Engine>, spec: ReadModelSpec, options: ServerOptions) -> Router {
     let read_model = ReadModels::start(
         Arc::clone(&engine) as Arc<dyn EventSource>,
-        [writ_fixtures::read::read_model_with(
-            CountersProjection::with_version(projection_version).unwrap(),
-        )],
+        [spec],
         RuntimeOptions::default(),
     )
     .unwrap();
@@ -587,6 +596,20 @@ async fn a_structure_change_switches_readers_while_the_old_version_keeps_answeri
     .await;
     assert_eq!(started.status, StatusCode::ACCEPTED);
     assert_eq!(started.headers[header::LOCATION], "/projections");
+    // The answer comes once the read side applied the switch: its rebuild is under way.
+    let answer = started.json();
+    assert_eq!(answer["rebuild"]["version"], 2, "{answer}");
+    assert!(
+        ["running", "switched"].contains(&answer["rebuild"]["state"].as_str().unwrap()),
+        "{answer}"
+    );
+    // The switch is a command in the log, its event on the read model's stream.
+    let switch = call(&app, get("/streams/$readmodel-counters")).await.ok();
+    let events = switch["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{switch}");
+    assert_eq!(events[0]["type"], "ReadModelSwitched");
+    assert_eq!(events[0]["data"], json!({"name": "counters", "version": 2}));
+    // Version 7, above, was rejected by the writer (`unknown_version`): no event.
     // Writes go on during the rebuild, and v1 keeps answering throughout.
     let during = run(
         &app,
@@ -628,6 +651,53 @@ async fn a_structure_change_switches_readers_while_the_old_version_keeps_answeri
     )
     .await;
     assert_eq!(again.status, StatusCode::ACCEPTED);
+    assert_eq!(rebuilt(&app).await["rebuild"]["state"], "switched");
+}
+
+#[tokio::test]
+async fn a_rebuild_of_the_live_version_is_logged_when_the_log_names_another() {
+    let spec = writ_fixtures::read::read_model_with(CountersProjection::with_version(1).unwrap());
+    let engine = Arc::new(support::open_with_switches::<Counters>(
+        Arc::new(SimStorage::new()),
+        small_engine_options(),
+        std::slice::from_ref(&spec),
+    ));
+    // The log names version 2 while the read model runs version 1 (as after a switch
+    // whose build failed).
+    let payload = serde_json::to_vec(&json!({"name": "counters", "version": 2})).unwrap();
+    let writ_engine::Submitted::New(pending) = engine
+        .submit(Uuid::new_v4(), "SwitchReadModel", None, &payload)
+        .unwrap()
+    else {
+        unreachable!("a fresh id")
+    };
+    let position = pending.outcome().await.unwrap().position.unwrap();
+    let app = app_on(
+        Arc::clone(&engine),
+        spec.switched_at(position),
+        ServerOptions::default(),
+    );
+    let answer = call(
+        &app,
+        post_json("/projections/counters/rebuild", &json!({"version": 1})),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text());
+    // Logged, so that a restart starts at version 1, and rebuilt as asked.
+    let last = writ_query::switch::last_switch(&engine, "counters").unwrap();
+    assert_eq!(last.map(|s| s.version), Some(1));
+    assert_eq!(engine.stream_version("$readmodel-counters"), 2);
+    let projection = rebuilt(&app).await;
+    assert_eq!(projection["rebuild"]["state"], "switched", "{projection}");
+    assert_eq!(projection["version"], 1);
+    // The live version again, as the log names it: a rebuild, not logged.
+    let answer = call(
+        &app,
+        post_json("/projections/counters/rebuild", &json!({"version": 1})),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text());
+    assert_eq!(engine.stream_version("$readmodel-counters"), 2);
     assert_eq!(rebuilt(&app).await["rebuild"]["state"], "switched");
 }
 

@@ -4,7 +4,9 @@
 //! It asks the server (`POST /projections/{name}/rebuild`) to build the projection from
 //! position 1 beside the live one, then follows `GET /projections` until the rebuild has
 //! switched readers to it (or failed), drawing `rebuild.position` of `rebuild.target`.
-//! The server keeps answering queries from the live read model all along.
+//! The server keeps answering queries from the live read model all along. With a
+//! `--version` other than the live one the server logs the switch as a command
+//! (`SwitchReadModel`), so a restart keeps it and `writ replay` replays it.
 
 use std::time::{Duration, Instant};
 

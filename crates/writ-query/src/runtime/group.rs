@@ -344,6 +344,13 @@ impl Group {
         }
     }
 
+    /// The generation and root of read model `index`'s running rebuild, if any.
+    fn running_rebuild(&self, index: usize) -> Option<(u64, Root)> {
+        lock(&self.control).rebuilding[index]
+            .as_ref()
+            .map(|running| (running.generation, running.root))
+    }
+
     /// A rebuild reports its progress; `false` when it is no longer the running rebuild
     /// of its read model (cancelled).
     fn rebuild_progress(&self, index: usize, generation: u64, position: u64) -> bool {
@@ -455,7 +462,7 @@ struct Start {
 
 /// The group's applying thread: starts the reader, then applies what it hands over.
 fn run_live(
-    group: &Group,
+    group: &Arc<Group>,
     slots: Vec<Slot>,
     requests: mpsc::UnboundedReceiver<JoinRequest>,
     start: Start,
@@ -513,7 +520,7 @@ fn run_live(
 }
 
 struct Applier<'a> {
-    group: &'a Group,
+    group: &'a Arc<Group>,
     slots: Vec<Slot>,
     /// The instance joining, between `Message::Join` and `Joined` or `JoinFailed`.
     joining: Option<Joining>,
@@ -638,6 +645,15 @@ impl Applier<'_> {
             }
         }
         self.position = end;
+        // Switches in the batch start their rebuilds before it is published, so a reader
+        // that waited for a switch's position sees its rebuild running (or done).
+        for event in &batch.events {
+            if event.stream.as_bytes().first() == Some(&b'$')
+                && let Some(switch) = crate::switch::switch_of(event)
+            {
+                self.switch(event.position, &switch);
+            }
+        }
         // A batch shorter than asked for held everything durable when it was read.
         let caught_up = batch.events.len() < self.batch_max
             || self.position >= self.group.source.last_position();
@@ -646,6 +662,61 @@ impl Applier<'_> {
             || self.published_at.elapsed() >= self.group.options.catch_up_publish_interval
         {
             self.publish();
+        }
+    }
+
+    /// Reacts to read model `switch.name`'s switch at `position` (see [`crate::switch`]):
+    /// unless the read model started after it, cancels a rebuild running to another
+    /// version and builds the named one beside the live one, unless it is live already.
+    fn switch(&mut self, position: u64, switch: &crate::switch::ReadModelSwitched) {
+        let Some(index) = self.group.models.iter().position(|m| m.name == switch.name) else {
+            return;
+        };
+        let model = &self.group.models[index];
+        if position <= model.spec.switched_at {
+            return;
+        }
+        let version = switch.version;
+        let running = self.group.running_rebuild(index);
+        if let Some((generation, root)) = running
+            && root.version != version
+        {
+            tracing::info!(
+                read_model = model.name,
+                version,
+                position,
+                cancelled = root.version,
+                "a switch cancels the rebuild running to another version"
+            );
+            self.group
+                .end_rebuild(index, generation, RebuildStatus::Cancelled { root });
+        }
+        let live = self.slots[index].projection.root().version;
+        if live == version || running.is_some_and(|(_, root)| root.version == version) {
+            return;
+        }
+        let Some(projection) = model.spec.projection_of(version) else {
+            tracing::warn!(
+                read_model = model.name,
+                version,
+                position,
+                "the log switches this read model to a projection version this build cannot build; it stays at version {live}"
+            );
+            return;
+        };
+        match self.group.rebuild(index, projection) {
+            Ok(_) => tracing::info!(
+                read_model = model.name,
+                version,
+                position,
+                "switching: the new version is built beside the live one"
+            ),
+            Err(e) => tracing::warn!(
+                read_model = model.name,
+                version,
+                position,
+                "the switch's rebuild did not start: {e}"
+            ),
         }
     }
 
@@ -686,7 +757,9 @@ impl Applier<'_> {
             reply,
         } = request;
         let root = projection.root();
-        if let Some(detail) = failure.or(panicked) {
+        let cancelled = (self.group.running_rebuild(index).map(|(g, _)| g) != Some(generation))
+            .then(|| "cancelled".to_owned());
+        if let Some(detail) = failure.or(panicked).or(cancelled) {
             // The reader may decode for the joining instance by now: back to the live one.
             // Batches it decoded meanwhile are decoded here instead (`apply`).
             self.group.decoders.set(index, self.slots[index].decoder());

@@ -223,6 +223,10 @@ impl ReadModels {
     /// so that every published [`Snapshots`] still holds all of them at one position, and
     /// replaces the old instance (a stopped one too). One rebuild per read model at a
     /// time. Follow it with the returned [`Rebuild`] or [`ModelStatus::rebuild`].
+    ///
+    /// A structure change made here is not in the log: a restart starts the read model
+    /// at the version it was started with. A server logs it as a command instead
+    /// ([`crate::switch`]), which the read models follow by this same path.
     pub fn rebuild(&self, model: &str, version: Option<u32>) -> Result<Rebuild, RebuildError> {
         let index = self
             .index(model)

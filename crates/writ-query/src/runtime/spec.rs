@@ -48,6 +48,9 @@ pub struct ReadModelSpec {
     pub(crate) catalog: Arc<dyn AnyCatalog>,
     pub(crate) versions: Vec<u32>,
     pub(crate) factory: Option<Factory>,
+    /// The position of the switch it starts at: the live read models follow only the
+    /// switches after it (see [`crate::switch`]).
+    pub(crate) switched_at: u64,
 }
 
 impl fmt::Debug for ReadModelSpec {
@@ -72,6 +75,7 @@ impl ReadModelSpec {
             catalog: Arc::new(catalog),
             versions,
             factory: None,
+            switched_at: 0,
         }
     }
 
@@ -132,5 +136,27 @@ impl ReadModelSpec {
         let projection = (self.factory.as_ref()?)(version)?;
         self.projection = projection;
         Some(self)
+    }
+
+    /// Has the live read model follow only the [`ReadModelSwitched`] events after
+    /// `position`: the switch it starts at (see [`crate::switch::start_versions`]), whose
+    /// version [`ReadModelSpec::starting_at`] gave. Those at or before it are history the
+    /// read model starts after.
+    ///
+    /// [`ReadModelSwitched`]: crate::switch::ReadModelSwitched
+    pub fn switched_at(mut self, position: u64) -> Self {
+        self.switched_at = position;
+        self
+    }
+
+    /// The projection of `version`, when this read model can build it.
+    pub(crate) fn projection_of(&self, version: u32) -> Option<Arc<dyn AnyProjection>> {
+        if self.projection.root().version == version {
+            return Some(Arc::clone(&self.projection));
+        }
+        if !self.versions.contains(&version) {
+            return None;
+        }
+        (self.factory.as_ref()?)(version).filter(|projection| projection.root().name == self.name())
     }
 }

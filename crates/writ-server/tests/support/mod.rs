@@ -131,3 +131,20 @@ pub fn open_domain<D: writ_domain::Domain>(
         .expect("one domain");
     writ_engine::Engine::open(storage, registry, options)
 }
+
+/// Opens an engine of domain `D` with the built-in domain of read model switches
+/// (`writ_query::switch`) for read models `specs`, as `writ-app` registers it.
+pub fn open_with_switches<D: writ_domain::Domain>(
+    storage: std::sync::Arc<dyn writ_log::storage::Storage>,
+    options: EngineOptions,
+    specs: &[writ_query::ReadModelSpec],
+) -> writ_engine::Engine {
+    let registry = writ_engine::Registry::builder()
+        .domain(writ_domain::model::domain::<D>())
+        .domain(writ_query::switch::domain(specs))
+        .build()
+        .expect("no clash");
+    writ_engine::Engine::open(storage, registry, options)
+        .expect("opens")
+        .0
+}
