@@ -433,6 +433,7 @@ fn a_log_of_an_older_schema_version_replays_through_the_migration() {
         ]
     );
     started.state.engine().shutdown();
+}
 
 /// Every record of the journal in `dir` of `storage`, as bytes.
 fn records(storage: &writ_log::storage::SimStorage, dir: &str) -> Vec<Vec<u8>> {
