@@ -21,76 +21,10 @@ use writ_sandbox::{Sandbox, SandboxError, SandboxOptions};
 
 mod support;
 
-use support::{Fragile, WAIT, add, args, create, engine, fresh, populate, run};
-
-/// Counts created counters and additions; from version 2 on, closes too.
-#[derive(Debug, Clone)]
-struct Counts {
-    version: u32,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Tally {
-    created: u64,
-    additions: u64,
-    closed: u64,
-}
-
-impl Projection for Counts {
-    type State = Tally;
-    type Decoded = ();
-
-    fn name(&self) -> &'static str {
-        "counts"
-    }
-
-    fn version(&self) -> u32 {
-        self.version
-    }
-
-    fn event_types(&self) -> &[&'static str] {
-        &["CounterCreated", "Added", "CounterClosed"]
-    }
-
-    fn initial_state(&self) -> Tally {
-        Tally::default()
-    }
-
-    fn decode(&self, _: &RecordedEvent) -> Result<(), ApplyError> {
-        Ok(())
-    }
-
-    fn apply(&self, tally: &mut Tally, event: &RecordedEvent, _: ()) -> Result<(), ApplyError> {
-        match event.event_type.as_str() {
-            "CounterCreated" => tally.created += 1,
-            "Added" => tally.additions += 1,
-            _ if self.version >= 2 => tally.closed += 1,
-            _ => {}
-        }
-        Ok(())
-    }
-}
-
-/// `counts` in query API version 1; `closedCount` in version 2, which needs projection
-/// version 2.
-fn counts_catalog() -> QueryCatalog<Tally> {
-    let mut catalog = QueryCatalog::new();
-    catalog.version(1).query("counts", &[], |tally: &Tally, _| {
-        Ok(json!({"created": tally.created, "additions": tally.additions}))
-    });
-    catalog.version(2).requires_projection_version(2).query(
-        "closedCount",
-        &[],
-        |tally: &Tally, _| Ok(json!(tally.closed)),
-    );
-    catalog
-}
-
-fn counts(version: u32) -> ReadModelSpec {
-    ReadModelSpec::new(Counts { version }, counts_catalog()).with_versions([1, 2], |version| {
-        (1..=2).contains(&version).then_some(Counts { version })
-    })
-}
+use support::{
+    Counts, Fragile, Tally, WAIT, add, args, counts, create, engine, fresh, populate, run,
+    small_batches,
+};
 
 /// A fragile read model with a query, rebuildable as a tolerant version 2.
 fn fragile(in_decode: bool) -> ReadModelSpec {
@@ -108,15 +42,6 @@ fn fragile(in_decode: bool) -> ReadModelSpec {
             in_decode,
         })
     })
-}
-
-/// Publishes after every batch of a few events, so that there are many snapshots to see.
-fn small_batches() -> RuntimeOptions {
-    RuntimeOptions {
-        batch_events_max: 5,
-        catch_up_publish_interval: Duration::ZERO,
-        snapshots: None,
-    }
 }
 
 /// Asserts that the counters and counts read models of `snapshots` are both at its

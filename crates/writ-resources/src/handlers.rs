@@ -198,21 +198,10 @@ impl Handlers for ScriptHandlers {
 /// Compiles `dir/handlers/T.js` for each type `T` that has one; refuses a file of
 /// `handlers/` that is not `T.js` for a loaded type.
 pub(crate) fn attach(files: &AppFiles, types: &mut [ResourceType]) -> Result<(), LoadError> {
-    for (name, body) in files.list("handlers") {
-        let file = files.path(&format!("handlers/{name}"));
-        let stem = name.strip_suffix(".js").filter(|_| body.is_some());
-        let (Some(body), Some(ty)) = (
-            body,
-            stem.and_then(|stem| types.iter_mut().find(|t| t.name == stem)),
-        ) else {
-            return Err(LoadError::Name {
-                file,
-                detail: format!(
-                    "handlers/ holds the handlers of resource types, each a file T.js for a resources/T.json; the types are {}",
-                    types.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
-                ),
-            });
-        };
+    for (file, body, index) in
+        crate::load::typed_files(files, "handlers", ".js", types, "handlers")?
+    {
+        let ty = &mut types[index];
         let label = format!("handlers/{}.js", ty.name);
         let handlers = ScriptHandlers::load(&file, body, &label, ty)?;
         ty.handlers = Some(std::sync::Arc::new(handlers));

@@ -192,13 +192,8 @@ pub fn load_files(files: &AppFiles) -> Result<ResourceSet, LoadError> {
     crate::handlers::attach(files, &mut types)?;
     crate::migrations::attach(files, &mut types)?;
     for (sub, what) in [("machines", "machine"), ("rules", "rules")] {
-        for (file, body) in definitions(files, sub, &types, what)? {
-            let Some(ty) = types
-                .iter_mut()
-                .find(|t| file.file_stem() == Some(t.name.as_ref()))
-            else {
-                unreachable!("definitions() names only files of loaded types");
-            };
+        for (file, body, index) in typed_files(files, sub, ".json", &types, what)? {
+            let ty = &mut types[index];
             let value = read_json(&file, body)?;
             if sub == "machines" {
                 ty.machine = Some(crate::machine::parse(&file, &value, ty)?);
@@ -218,8 +213,6 @@ pub fn load_files(files: &AppFiles) -> Result<ResourceSet, LoadError> {
     })
 }
 
-/// The files of `sub/` (`machines`, `rules`), each `T.json` for a loaded type `T`, with
-/// their bytes; none when there is no such directory.
 /// A script's source: `body` as UTF-8, or a [`LoadError::Script`] naming `file`.
 pub(crate) fn script_source<'a>(file: &Path, body: &'a [u8]) -> Result<&'a str, LoadError> {
     std::str::from_utf8(body).map_err(|error| LoadError::Script {
@@ -230,29 +223,32 @@ pub(crate) fn script_source<'a>(file: &Path, body: &'a [u8]) -> Result<&'a str, 
     })
 }
 
-fn definitions<'a>(
+/// The files of `sub/` (`machines`, `rules`, `handlers`, `migrations`), each `T{ext}` for
+/// a loaded type `T` (`ext` `.json` or `.js`), with their bytes and the index of their type
+/// in `types`; none when there is no such directory. Any other file of `sub/` is refused,
+/// naming it and the types (`what` says what the files hold).
+pub(crate) fn typed_files<'a>(
     files: &'a AppFiles,
     sub: &str,
+    ext: &str,
     types: &[ResourceType],
     what: &str,
-) -> Result<Vec<(PathBuf, &'a [u8])>, LoadError> {
+) -> Result<Vec<(PathBuf, &'a [u8], usize)>, LoadError> {
     let mut found = Vec::new();
     for (name, body) in files.list(sub) {
         let file = files.path(&format!("{sub}/{name}"));
-        let stem = name.strip_suffix(".json").filter(|_| body.is_some());
-        let (Some(body), true) = (
-            body,
-            stem.is_some_and(|stem| types.iter().any(|t| t.name == stem)),
-        ) else {
+        let stem = name.strip_suffix(ext).filter(|_| body.is_some());
+        let index = stem.and_then(|stem| types.iter().position(|t| t.name == stem));
+        let (Some(body), Some(index)) = (body, index) else {
             return Err(LoadError::Name {
                 file,
                 detail: format!(
-                    "{sub}/ holds the {what} of resource types, each a file T.json for a resources/T.json; the types are {}",
+                    "{sub}/ holds the {what} of resource types, each a file T{ext} for a resources/T.json; the types are {}",
                     types.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
                 ),
             });
         };
-        found.push((file, body));
+        found.push((file, body, index));
     }
     Ok(found)
 }

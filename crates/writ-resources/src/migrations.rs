@@ -165,21 +165,10 @@ pub(crate) fn attach(
     files: &crate::bundle::AppFiles,
     types: &mut [crate::kind::ResourceType],
 ) -> Result<(), LoadError> {
-    for (name, body) in files.list("migrations") {
-        let file = files.path(&format!("migrations/{name}"));
-        let stem = name.strip_suffix(".js").filter(|_| body.is_some());
-        let (Some(body), Some(ty)) = (
-            body,
-            stem.and_then(|stem| types.iter_mut().find(|t| t.name == stem)),
-        ) else {
-            return Err(LoadError::Name {
-                file,
-                detail: format!(
-                    "migrations/ holds the migrations of resource types, each a file T.js for a resources/T.json; the types are {}",
-                    types.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
-                ),
-            });
-        };
+    for (file, body, index) in
+        crate::load::typed_files(files, "migrations", ".js", types, "migrations")?
+    {
+        let ty = &mut types[index];
         let label = format!("migrations/{}.js", ty.name);
         let migrations = Migrations::load(&file, body, &label, ty.version)?;
         ty.migrations = Some(std::sync::Arc::new(migrations));

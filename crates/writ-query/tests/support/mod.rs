@@ -14,7 +14,7 @@ use writ_fixtures::Counters;
 use writ_fixtures::read::{CountersProjection, CountersView};
 use writ_log::LogOptions;
 use writ_log::storage::{SimStorage, Storage};
-use writ_query::{ApplyError, Projection, Replay};
+use writ_query::{ApplyError, Projection, QueryCatalog, ReadModelSpec, Replay, RuntimeOptions};
 
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -189,5 +189,83 @@ impl Projection for Fragile {
         }
         *count += 1;
         Ok(())
+    }
+}
+
+/// Counts created counters and additions; from version 2 on, closes too.
+#[derive(Debug, Clone)]
+pub struct Counts {
+    pub version: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub created: u64,
+    pub additions: u64,
+    pub closed: u64,
+}
+
+impl Projection for Counts {
+    type State = Tally;
+    type Decoded = ();
+
+    fn name(&self) -> &'static str {
+        "counts"
+    }
+
+    fn version(&self) -> u32 {
+        self.version
+    }
+
+    fn event_types(&self) -> &[&'static str] {
+        &["CounterCreated", "Added", "CounterClosed"]
+    }
+
+    fn initial_state(&self) -> Tally {
+        Tally::default()
+    }
+
+    fn decode(&self, _: &RecordedEvent) -> Result<(), ApplyError> {
+        Ok(())
+    }
+
+    fn apply(&self, tally: &mut Tally, event: &RecordedEvent, _: ()) -> Result<(), ApplyError> {
+        match event.event_type.as_str() {
+            "CounterCreated" => tally.created += 1,
+            "Added" => tally.additions += 1,
+            _ if self.version >= 2 => tally.closed += 1,
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// `counts` in query API version 1; `closedCount` in version 2, which needs projection
+/// version 2.
+pub fn counts_catalog() -> QueryCatalog<Tally> {
+    let mut catalog = QueryCatalog::new();
+    catalog.version(1).query("counts", &[], |tally: &Tally, _| {
+        Ok(json!({"created": tally.created, "additions": tally.additions}))
+    });
+    catalog.version(2).requires_projection_version(2).query(
+        "closedCount",
+        &[],
+        |tally: &Tally, _| Ok(json!(tally.closed)),
+    );
+    catalog
+}
+
+pub fn counts(version: u32) -> ReadModelSpec {
+    ReadModelSpec::new(Counts { version }, counts_catalog()).with_versions([1, 2], |version| {
+        (1..=2).contains(&version).then_some(Counts { version })
+    })
+}
+
+/// Publishes after every batch of a few events, so that there are many snapshots to see.
+pub fn small_batches() -> RuntimeOptions {
+    RuntimeOptions {
+        batch_events_max: 5,
+        catch_up_publish_interval: Duration::ZERO,
+        snapshots: None,
     }
 }
