@@ -151,10 +151,7 @@ impl App {
         };
         shown.finish();
         if let Some(path) = &config.report {
-            let mut json = replayed.report.to_json();
-            json["source"] = replayed.source.display().to_string().into();
-            json["journal"] = replayed.journal.display().to_string().into();
-            json["applied"] = config.apply.into();
+            let json = replayed.report_json(config.apply);
             let bytes = serde_json::to_vec_pretty(&json).expect("JSON values serialize");
             std::fs::write(path, bytes).map_err(|source| ReplayError::Report {
                 path: path.clone(),
