@@ -122,7 +122,14 @@ impl App {
         let first = args.first;
         let replayed = self
             .replay_with(ReplayConfig::from_args(args))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| match e {
+                ReplayError::Replay(replay::ReplayError::Open(
+                    writ_engine::OpenError::Locked { .. },
+                )) => format!(
+                    "{e}; a server runs on it: stop it first, or replay beside it with POST /admin/replay (which reports, and does not switch)"
+                ),
+                e => e.to_string(),
+            })?;
         print!("{}", summary(&replayed, args.apply, first));
         Ok(())
     }
