@@ -127,7 +127,7 @@ impl Default for ReplayJob {
 
 impl ReplayJob {
     fn update(&self, f: impl FnOnce(&mut ReplayStatus)) {
-        let mut guard = self.status.lock().expect("replay status lock");
+        let mut guard = self.status.lock().unwrap_or_else(|e| e.into_inner());
         let (status, started) = &mut *guard;
         f(status);
         if let Some(at) = started {
@@ -149,7 +149,7 @@ impl ReplayJob {
     /// job's, or one the engine runs for another caller of
     /// [`Engine::replay_online`]).
     fn claim(&self, engine: &Engine) -> Result<ReplayStatus, ApiError> {
-        let mut guard = self.status.lock().expect("replay status lock");
+        let mut guard = self.status.lock().unwrap_or_else(|e| e.into_inner());
         let (status, started) = &mut *guard;
         if status.is_running() || engine.is_replaying() {
             return Err(running(status.id));
@@ -274,8 +274,26 @@ pub(crate) async fn post_replay(
     Ok(response)
 }
 
+/// Marks a replay whose thread ended without saying how (it panicked) failed, so that
+/// the next may start.
+struct Ended<'a>(&'a ReplayJob);
+
+impl Drop for Ended<'_> {
+    fn drop(&mut self) {
+        self.0.update(|status| {
+            if status.is_running() {
+                status.phase = ReplayPhase::Failed;
+                status.detail = Some(
+                    "internal error: the replay's thread panicked; see the server log".to_owned(),
+                );
+            }
+        });
+    }
+}
+
 /// The replay on its thread, its progress and its end kept in `job`.
 fn run(engine: &Engine, job: &ReplayJob) {
+    let _ended = Ended(job);
     let result = engine.replay_online(&mut |p: Progress| {
         job.update(|status| {
             status.phase = match p.phase {
@@ -348,4 +366,27 @@ fn parse(body: &[u8]) -> Result<ReplayRequest, ApiError> {
         return Err(ApiError::malformed("the body must be a JSON object"));
     }
     serde_json::from_value(value).map_err(|e| ApiError::malformed(format!("the body: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replay_thread_that_panics_leaves_the_job_failed_so_the_next_may_start() {
+        let job = Arc::new(ReplayJob::default());
+        job.update(|status| status.phase = ReplayPhase::Comparing);
+        let thread = {
+            let job = Arc::clone(&job);
+            std::thread::spawn(move || {
+                let _ended = Ended(&job);
+                panic!("a bug");
+            })
+        };
+        assert!(thread.join().is_err());
+        let status = job.snapshot();
+        assert_eq!(status.phase, ReplayPhase::Failed);
+        assert!(status.detail.unwrap().contains("panicked"));
+        assert!(!job.snapshot().is_running());
+    }
 }
