@@ -122,7 +122,14 @@ impl App {
         let first = args.first;
         let replayed = self
             .replay_with(ReplayConfig::from_args(args))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| match e {
+                ReplayError::Replay(replay::ReplayError::Open(
+                    writ_engine::OpenError::Locked { .. },
+                )) => format!(
+                    "{e}; a server runs on it: stop it first, or replay beside it with POST /admin/replay (which reports, and does not switch)"
+                ),
+                e => e.to_string(),
+            })?;
         print!("{}", summary(&replayed, args.apply, first));
         Ok(())
     }
@@ -151,10 +158,7 @@ impl App {
         };
         shown.finish();
         if let Some(path) = &config.report {
-            let mut json = replayed.report.to_json();
-            json["source"] = replayed.source.display().to_string().into();
-            json["journal"] = replayed.journal.display().to_string().into();
-            json["applied"] = config.apply.into();
+            let json = replayed.report_json(config.apply);
             let bytes = serde_json::to_vec_pretty(&json).expect("JSON values serialize");
             std::fs::write(path, bytes).map_err(|source| ReplayError::Report {
                 path: path.clone(),

@@ -122,6 +122,19 @@ fn replay_of_a_data_directory_a_server_holds_is_refused_saying_so() {
     assert!(error.contains("locked by another process"), "{error}");
     assert!(error.contains("writ.lock"), "{error}");
     assert!(!dir.join("replay-1").exists(), "nothing written");
+    // The command says where a replay beside a running server is.
+    let args = writ_app::ReplayArgs {
+        data_dir: dir.clone(),
+        domains: Vec::new(),
+        app: None,
+        report: None,
+        apply: false,
+        first: 20,
+        dedupe_window: std::time::Duration::from_secs(60),
+    };
+    let error = app().replay(&args).unwrap_err();
+    assert!(error.contains("POST /admin/replay"), "{error}");
+    assert!(!dir.join("replay-1").exists(), "nothing written");
     drop(serving);
     let error = replay(&fresh_dir("missing"), false, None)
         .unwrap_err()

@@ -1,6 +1,6 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -244,6 +244,11 @@ pub struct Engine {
     checkpoint: Mutex<Option<(SyncSender<checkpoint::thread::Msg>, JoinHandle<()>)>>,
     /// The live journal's directory relative to the data directory.
     journal_dir: PathBuf,
+    /// The data directory (not the live journal's directory an engine on a replay's
+    /// journal sees as its root): where an online replay writes `replay-{n}/`.
+    data_dir: Arc<dyn Storage>,
+    /// Whether an online replay runs ([`Engine::replay_online`]): one at a time.
+    replaying: AtomicBool,
     _lock: Option<File>,
 }
 
@@ -327,7 +332,8 @@ impl Engine {
             .validate()
             .map_err(|detail| OpenError::InvalidOptions { detail })?;
         let mut report = RecoveryReport::default();
-        let recovered = recovery::recover(Arc::clone(&storage), registry, options, &mut report)?;
+        let data_dir = Arc::clone(&storage);
+        let recovered = recovery::recover(storage, registry, options, &mut report)?;
         let shared = recovered.shared;
 
         let storage = Arc::clone(&recovered.storage);
@@ -410,6 +416,8 @@ impl Engine {
             Engine {
                 shared,
                 journal_dir: recovered.journal_dir,
+                data_dir,
+                replaying: AtomicBool::new(false),
                 intake: intake_tx,
                 writer,
                 threads: Mutex::new(threads),
@@ -661,6 +669,70 @@ impl Engine {
     /// `replay-{n}/journal` once a replay was applied (`CURRENT`).
     pub fn journal_dir(&self) -> &Path {
         &self.journal_dir
+    }
+
+    /// Replays the live journal beside live traffic, as `writ replay` does offline
+    /// ([`crate::replay`]): every client's command decided again by this engine's
+    /// handlers (its registry), in order and at its logged time, into a new
+    /// `replay-{n}/journal/` of the data directory, then compared with the live journal
+    /// and `REPLAYED` written. The live journal is read through the engine's own reader
+    /// (reads take no lock the writer waits on) up to its published end, again until the
+    /// replay has caught up with the writer (at most [`crate::replay::CATCH_UP_ROUNDS`]
+    /// rounds); the report covers the live journal's first `report.live_records`
+    /// records. Nothing live changes: `CURRENT` is not switched (an online switch is not
+    /// offered; `writ replay --apply` switches with the server stopped).
+    ///
+    /// Runs on the calling thread (seconds to minutes: call it on a thread of its own);
+    /// `progress` is told where it is. One at a time: a second call while one runs is
+    /// [`ReplayError::Running`](crate::replay::ReplayError::Running). It gives up with
+    /// [`ReplayError::Stopped`](crate::replay::ReplayError::Stopped) when the engine
+    /// shuts down or is poisoned meanwhile (its `replay-{n}/` then has no `REPLAYED`).
+    /// While it runs, the engine (and its data directory's lock) stays alive, since the
+    /// caller holds it.
+    pub fn replay_online(
+        &self,
+        progress: &mut dyn FnMut(crate::replay::Progress),
+    ) -> Result<crate::replay::Replayed, crate::replay::ReplayError> {
+        use crate::replay::ReplayError;
+        struct Running<'a>(&'a AtomicBool);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        if self.replaying.swap(true, Ordering::AcqRel) {
+            return Err(ReplayError::Running);
+        }
+        let _running = Running(&self.replaying);
+        let shared = &*self.shared;
+        let mut live_end = || {
+            if shared.is_poisoned() {
+                Err(ReplayError::Stopped {
+                    detail: format!("the live store failed: {}", shared.unavailable()),
+                })
+            } else if !shared.accepting.load(Ordering::Acquire) {
+                Err(ReplayError::Stopped {
+                    detail: "the engine is shutting down".to_owned(),
+                })
+            } else {
+                // Published ends fall between units (a unit is published whole).
+                Ok(shared.store.durable())
+            }
+        };
+        crate::replay::replay_live(
+            Arc::clone(&self.data_dir),
+            shared.registry.clone(),
+            shared.options.clone(),
+            self.journal_dir.clone(),
+            &shared.store.journal,
+            &mut live_end,
+            progress,
+        )
+    }
+
+    /// Whether an online replay runs ([`Engine::replay_online`]).
+    pub fn is_replaying(&self) -> bool {
+        self.replaying.load(Ordering::Acquire)
     }
 
     /// The last durable position (0 before the first event).

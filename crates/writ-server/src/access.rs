@@ -400,6 +400,8 @@ pub const ROUTES: &[(Method, &str, Need)] = &[
         Need::AnyOf(&[Scope::Admin]),
     ),
     (Method::GET, "/metrics", Need::AnyOf(&[Scope::Admin])),
+    (Method::POST, "/admin/replay", Need::AnyOf(&[Scope::Admin])),
+    (Method::GET, "/admin/replay", Need::AnyOf(&[Scope::Admin])),
 ];
 
 /// As [`ROUTES`], for the routes of resource types, which a server has only when it

@@ -15,6 +15,9 @@
 //!   `POST /projections/{name}/rebuild` show and rebuild the read model.
 //! - **Operations**: `GET /health`, `GET /metrics` (Prometheus), `GET /openapi.json`
 //!   (generated from the handlers and the wire types in [`wire`]).
+//! - **Administration** ([`admin`]): `POST /admin/replay` replays the command log beside
+//!   live traffic and reports what this build decides differently; `GET /admin/replay`
+//!   follows it.
 //! - **Access** (with [`AppState::with_tokens`]): every route but `/health` needs a bearer
 //!   token whose scopes cover it, checked before anything else ([`access`]); without
 //!   tokens the server is open. [`serve_with`] serves HTTPS and WSS with a [`Tls`].
@@ -56,6 +59,7 @@
 //! ```
 
 pub mod access;
+pub mod admin;
 mod commands;
 mod connections;
 pub mod domains;
@@ -117,7 +121,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(ops::health))
         .routes(routes!(ops::metrics))
         .routes(routes!(ops::openapi_json))
-        .routes(routes!(domains::get_domains));
+        .routes(routes!(domains::get_domains))
+        .routes(routes!(admin::post_replay, admin::get_replay));
     // Only a server with resource types has `/{resource}` routes: without them every path
     // that is no other route stays a `404` of the fallback.
     let api = if state.resources().is_some() {

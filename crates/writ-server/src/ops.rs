@@ -34,6 +34,7 @@ use crate::wire::{self, Health, HealthState, json_response};
         (name = "commands", description = "The write side: submit commands and follow their status."),
         (name = "reads", description = "Events, by stream or from the global log."),
         (name = "operations", description = "Health, metrics and this description."),
+        (name = "admin", description = "Operations on the store beside live traffic: the online replay."),
     ),
     components(schemas(wire::InvalidFrame, wire::ErrorBody)),
 )]

@@ -74,6 +74,13 @@ pub enum ProblemKind {
     ScriptError,
     /// A projection rebuild is already running; wait for it to finish.
     RebuildRunning,
+    /// An online replay (`POST /admin/replay`) is already running; wait for it to finish
+    /// (`GET /admin/replay`).
+    ReplayRunning,
+    /// `POST /admin/replay` with `apply`: an online replay does not switch the running
+    /// server onto the new journal. Replay without it for the report, and switch offline
+    /// with `writ replay --apply` (the server stopped).
+    ApplyOffline,
     /// The server runs with `--tokens` and the request carries no `Authorization: Bearer`
     /// token, or one it does not know. Send a valid token.
     Unauthorized,
@@ -215,6 +222,18 @@ impl ProblemKind {
                 "A rebuild is already running",
                 None,
             ),
+            ReplayRunning => (
+                StatusCode::CONFLICT,
+                "replay_running",
+                "A replay is already running",
+                None,
+            ),
+            ApplyOffline => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "apply_offline",
+                "A replay is applied offline",
+                None,
+            ),
             Unauthorized => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -243,7 +262,7 @@ impl ProblemKind {
     }
 
     /// Every kind, for tests and documentation.
-    pub const ALL: [ProblemKind; 25] = [
+    pub const ALL: [ProblemKind; 27] = [
         ProblemKind::Malformed,
         ProblemKind::UnsupportedMediaType,
         ProblemKind::NotFound,
@@ -265,6 +284,8 @@ impl ProblemKind {
         ProblemKind::CodeTooLarge,
         ProblemKind::ScriptError,
         ProblemKind::RebuildRunning,
+        ProblemKind::ReplayRunning,
+        ProblemKind::ApplyOffline,
         ProblemKind::Unauthorized,
         ProblemKind::Forbidden,
         ProblemKind::BodyTimeout,

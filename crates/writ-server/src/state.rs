@@ -39,6 +39,8 @@ pub(crate) struct Inner {
     shutdown: watch::Sender<bool>,
     /// See [`AppState::alone`].
     lone: LoneRequests,
+    /// The last online replay (`/admin/replay`).
+    pub(crate) replay: Arc<crate::admin::ReplayJob>,
 }
 
 /// When a request last met others in progress, in milliseconds since `started`.
@@ -115,6 +117,7 @@ impl AppState {
                     started: Instant::now(),
                     crowded_at_ms: AtomicU64::new(0),
                 },
+                replay: Arc::default(),
                 options,
             }),
         }

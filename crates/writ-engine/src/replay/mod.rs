@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use writ_log::storage::{FsStorage, Storage};
-use writ_log::{Log, LogOptions};
+use writ_log::{Log, LogOptions, LogReader};
 
 use crate::clock::ManualClock;
 use crate::current::{self, REPLAYED_FILE};
@@ -89,6 +89,18 @@ pub enum ReplayError {
         /// What failed.
         detail: String,
     },
+    /// An online replay ([`crate::Engine::replay_online`]) is already running on this
+    /// engine: one at a time.
+    #[error("a replay is already running; wait for it to finish")]
+    Running,
+    /// The engine an online replay ran beside shut down, or refuses writes after an I/O
+    /// failure, before the replay was written in full: it was given up (its
+    /// `replay-{n}/` has no `REPLAYED`, and the next replay writes over it).
+    #[error("the replay was given up: {detail}")]
+    Stopped {
+        /// Why.
+        detail: String,
+    },
     /// The file system failed.
     #[error("I/O error on {path}: {source}")]
     Io {
@@ -113,6 +125,9 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ReplayError + '_ {
 pub enum Phase {
     /// Deciding the live journal's records again.
     Replaying,
+    /// Beside a running engine: deciding the records the live writer appended while
+    /// the replay went through the ones before ([`CATCH_UP_ROUNDS`]).
+    CatchingUp,
     /// Comparing the two journals' outcomes.
     Comparing,
 }
@@ -126,8 +141,11 @@ pub struct Progress {
     pub phase: Phase,
     /// Records done.
     pub done: u64,
-    /// Records of the live journal.
+    /// Records of the live journal (as far as the replay goes: it grows while an
+    /// online replay catches up).
     pub total: u64,
+    /// Commands that differ among those compared so far (0 before [`Phase::Comparing`]).
+    pub differences: u64,
 }
 
 /// A replay written in full.
@@ -143,6 +161,20 @@ pub struct Replayed {
     pub timers_pending: usize,
     /// What differs.
     pub report: ReplayReport,
+}
+
+impl Replayed {
+    /// The whole report as JSON (the file `writ replay --report` writes, and what
+    /// `GET /admin/replay` shows once a replay is done): [`ReplayReport::to_json`] with
+    /// the journal replayed (`source`), the new one (`journal`) and whether it was made
+    /// live (`applied`).
+    pub fn report_json(&self, applied: bool) -> serde_json::Value {
+        let mut json = self.report.to_json();
+        json["source"] = self.source.display().to_string().into();
+        json["journal"] = self.journal.display().to_string().into();
+        json["applied"] = applied.into();
+        json
+    }
 }
 
 /// Replays the data directory at `path`, holding its lock (a running server holds it:
@@ -177,11 +209,9 @@ pub fn replay_data_dir(
 pub fn replay(
     storage: Arc<dyn Storage>,
     registry: Registry,
-    mut options: EngineOptions,
+    options: EngineOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Replayed, ReplayError> {
-    let clock = ManualClock::at_ms(0);
-    options.clock = Arc::new(clock.clone());
     options
         .validate()
         .map_err(|detail| OpenError::InvalidOptions { detail })?;
@@ -210,6 +240,65 @@ pub fn replay(
     })?;
     let old_reader = old.reader();
     let total = old_reader.durable_seq();
+    let replayed = write_replay(
+        storage,
+        registry,
+        options,
+        source,
+        &old_reader,
+        &mut || Ok(total),
+        progress,
+    );
+    drop(old);
+    replayed
+}
+
+/// Rounds of catching up an online replay makes after its first pass over the live
+/// journal: each replays what the live writer appended during the one before, which
+/// takes less time as long as the replay is faster than the live writes; after the last,
+/// the replay ends where the live journal's published end then was.
+pub const CATCH_UP_ROUNDS: u32 = 16;
+
+/// [`replay`] beside a running engine: the live journal is read through the engine's own
+/// reader (`old_reader`, the journal in `source`) while its writer keeps appending, up to
+/// the end `live_end` says is published (a unit's records are published together), again
+/// and again until no record was appended meanwhile or [`CATCH_UP_ROUNDS`] rounds are
+/// done. `live_end` fails to stop the replay (the engine shuts down or is poisoned).
+/// Nothing of the live engine is written: the replay's journal, dedupe runs and
+/// `REPLAYED` are in `replay-{n}/`, and its metrics go nowhere (the live ones are not
+/// counted twice, nor its failure reported as the live store's).
+pub(crate) fn replay_live(
+    storage: Arc<dyn Storage>,
+    registry: Registry,
+    options: EngineOptions,
+    source: PathBuf,
+    old_reader: &LogReader,
+    live_end: &mut dyn FnMut() -> Result<u64, ReplayError>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Replayed, ReplayError> {
+    let noop = metrics::NoopRecorder;
+    metrics::with_local_recorder(&noop, || {
+        write_replay(
+            storage, registry, options, source, old_reader, live_end, progress,
+        )
+    })
+}
+
+/// The replay proper: the records of `old_reader` (the journal in `source`) up to the
+/// end `live_end` says, decided again into a fresh `replay-{n}/journal/`, compared, and
+/// `REPLAYED` written.
+fn write_replay(
+    storage: Arc<dyn Storage>,
+    registry: Registry,
+    mut options: EngineOptions,
+    source: PathBuf,
+    old_reader: &LogReader,
+    live_end: &mut dyn FnMut() -> Result<u64, ReplayError>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Replayed, ReplayError> {
+    let clock = ManualClock::at_ms(0);
+    options.clock = Arc::new(clock.clone());
+    let mut total = live_end()?;
 
     let dir = fresh_replay_dir(storage.as_ref())?;
     let journal = dir.join(JOURNAL_DIR);
@@ -267,42 +356,84 @@ pub fn replay(
     // pending there too (same id, same time) fires where the old journal fired it.
     let mut old_timers = Timers::default();
     let mut evicted_to = 0;
-    let mut iter = old_reader.iter_from(0);
-    let step = (total / 200).max(1);
-    while let Some(item) = iter.next_record() {
-        let (seq, bytes) = item.map_err(ReadError::Log)?;
-        let record =
-            JournalRecord::decode(bytes).map_err(|source| ReadError::Record { seq, source })?;
-        let at = record.recorded_at_ms;
-        match record.origin {
-            Origin::Client => {
-                clock.set_ms(at);
-                writer.replay_timers(at, &|timer| {
-                    !old_timers.is_pending_at(timer.command.id, timer.at_ms)
+    let mut next = 0;
+    let mut phase = Phase::Replaying;
+    let mut failed = None;
+    let mut buf = Vec::new();
+    'rounds: for round in 0..=CATCH_UP_ROUNDS {
+        let step = ((total - next) / 200).max(1);
+        let mut iter = old_reader.iter_from_reusing(next, buf);
+        while next < total {
+            let Some(item) = iter.next_record() else {
+                // The reader's end is at least the published one: a record missing
+                // below it is a journal that failed under the replay.
+                failed = Some(ReplayError::Write {
+                    detail: format!("the live journal ended at record {next}, before {total}"),
                 });
-                writer.replay_command(&record);
+                break 'rounds;
+            };
+            let (seq, bytes) = match item {
+                Ok(item) => item,
+                Err(e) => {
+                    failed = Some(ReadError::Log(e).into());
+                    break 'rounds;
+                }
+            };
+            let record = match JournalRecord::decode(bytes) {
+                Ok(record) => record,
+                Err(source) => {
+                    failed = Some(ReadError::Record { seq, source }.into());
+                    break 'rounds;
+                }
+            };
+            next = seq + 1;
+            let at = record.recorded_at_ms;
+            match record.origin {
+                Origin::Client => {
+                    clock.set_ms(at);
+                    writer.replay_timers(at, &|timer| {
+                        !old_timers.is_pending_at(timer.command.id, timer.at_ms)
+                    });
+                    writer.replay_command(&record);
+                }
+                Origin::Timer => {
+                    clock.set_ms(at);
+                    writer.replay_timers(at, &|_| true);
+                }
+                Origin::Process => {}
             }
-            Origin::Timer => {
-                clock.set_ms(at);
-                writer.replay_timers(at, &|_| true);
+            recovery::fold_timers(&mut old_timers, &record);
+            if writer.replay_pending_bytes() >= sync_bytes {
+                writer.replay_sync();
+                if shared.is_poisoned() {
+                    break 'rounds;
+                }
+                evicted_to = dedupe::maintain::evict_hot(&shared, &new_reader, evicted_to);
+                dedupe::maintain::spill_for_replay(&shared, runs_storage.as_ref(), &new_reader);
             }
-            Origin::Process => {}
+            if seq % step == 0 {
+                progress(Progress {
+                    phase,
+                    done: seq + 1,
+                    total,
+                    differences: 0,
+                });
+            }
         }
-        recovery::fold_timers(&mut old_timers, &record);
-        if writer.replay_pending_bytes() >= sync_bytes {
-            writer.replay_sync();
-            if shared.is_poisoned() {
+        buf = iter.into_buffer();
+        if round == CATCH_UP_ROUNDS {
+            break;
+        }
+        match live_end() {
+            Ok(end) if end > total => {
+                total = end;
+                phase = Phase::CatchingUp;
+            }
+            Ok(_) => break,
+            Err(e) => {
+                failed = Some(e);
                 break;
             }
-            evicted_to = dedupe::maintain::evict_hot(&shared, &new_reader, evicted_to);
-            dedupe::maintain::spill_for_replay(&shared, runs_storage.as_ref(), &new_reader);
-        }
-        if seq % step == 0 {
-            progress(Progress {
-                phase: Phase::Replaying,
-                done: seq + 1,
-                total,
-            });
         }
     }
     writer.replay_sync();
@@ -311,10 +442,14 @@ pub fn replay(
     if syncer.join().is_err() {
         shared.poison("internal error: the replay's syncer thread panicked".to_owned());
     }
+    if let Some(error) = failed {
+        return Err(error);
+    }
     progress(Progress {
-        phase: Phase::Replaying,
+        phase,
         done: total,
         total,
+        differences: 0,
     });
     if shared.is_poisoned() {
         return Err(ReplayError::Write {
@@ -325,15 +460,15 @@ pub fn replay(
     dedupe::maintain::evict_hot(&shared, &new_reader, evicted_to);
     dedupe::maintain::spill_for_replay(&shared, runs_storage.as_ref(), &new_reader);
     let timers_pending = writer.timers_pending();
-    let report = report::compare(&old_reader, &new_reader, &mut |done| {
+    let report = report::compare(old_reader, total, &new_reader, &mut |done, differences| {
         progress(Progress {
             phase: Phase::Comparing,
             done,
             total,
+            differences,
         })
     })?;
     drop(writer);
-    drop(old);
     shared.store.close();
     let marker = format!(
         "source={}\ncommands={}\n",

@@ -329,18 +329,20 @@ impl Logged {
     }
 }
 
-/// A journal read segment by segment.
+/// A journal read segment by segment, up to `end`.
 struct Segments {
     iter: writ_log::LogIter,
+    end: u64,
     /// The client's command that starts the next segment, read ahead.
     next: Option<Logged>,
     ended: bool,
 }
 
 impl Segments {
-    fn new(reader: &LogReader) -> Self {
+    fn new(reader: &LogReader, end: u64) -> Self {
         Self {
             iter: reader.iter_from(0),
+            end,
             next: None,
             ended: false,
         }
@@ -355,6 +357,10 @@ impl Segments {
                 break;
             };
             let (seq, bytes) = item?;
+            if seq >= self.end {
+                self.ended = true;
+                break;
+            }
             let record =
                 JournalRecord::decode(bytes).map_err(|source| ReadError::Record { seq, source })?;
             let logged = Logged::of(seq, &record);
@@ -385,21 +391,27 @@ fn kinds(live: &LoggedOutcome, replayed: &LoggedOutcome) -> Vec<DifferenceKind> 
     kinds
 }
 
-/// Compares the journal `live` with its replay `replayed`; `progress` is told how many
-/// records of `live` are done.
+/// Compares the first `live_end` records of the journal `live` (all that was replayed:
+/// a live journal may have grown since) with its replay `replayed`; `progress` is told
+/// how many records of `live` are done, and how many commands differ so far.
 pub(crate) fn compare(
     live: &LogReader,
+    live_end: u64,
     replayed: &LogReader,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ReplayReport, ReadError> {
+    let replayed_end = replayed.durable_seq();
     let mut report = ReplayReport {
-        live_records: live.durable_seq(),
-        replayed_records: replayed.durable_seq(),
+        live_records: live_end,
+        replayed_records: replayed_end,
         ..ReplayReport::default()
     };
-    let (mut a, mut b) = (Segments::new(live), Segments::new(replayed));
+    let (mut a, mut b) = (
+        Segments::new(live, live_end),
+        Segments::new(replayed, replayed_end),
+    );
     let mut done = 0;
-    let step = (live.durable_seq() / 200).max(1);
+    let step = (live_end / 200).max(1);
     loop {
         let (sa, sb) = (a.segment()?, b.segment()?);
         if sa.is_none() && sb.is_none() {
@@ -453,9 +465,9 @@ pub(crate) fn compare(
             });
         }
         if done / step != before / step {
-            progress(done);
+            progress(done, report.differing());
         }
     }
-    progress(done);
+    progress(done, report.differing());
     Ok(report)
 }

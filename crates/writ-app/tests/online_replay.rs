@@ -1,0 +1,228 @@
+//! `POST /admin/replay` and `GET /admin/replay` on a whole server: the replay runs beside
+//! live commands and ends `done` with the report `writ replay --report` writes; one at a
+//! time (`409`); `apply` refused (`422`); scope `admin` required.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use writ_app::testing::{Body, Method, Request, StatusCode, TestServer};
+use writ_app::{App, Config, Module};
+
+fn app() -> App {
+    App::new().module(Module::new::<writ_tickets::Tickets>())
+}
+
+fn open(id: &str) -> Value {
+    json!({"ticketId": id, "title": "Printer on fire", "reporter": "ann", "priority": "high"})
+}
+
+/// Polls `GET /admin/replay` until the replay has ended (a bound, not a timing claim).
+async fn ended(server: &TestServer) -> Value {
+    for _ in 0..6_000 {
+        let status = server.get("/admin/replay").await.ok();
+        if status["phase"] == "done" || status["phase"] == "failed" {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the replay did not end within a minute");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_online_replay_runs_beside_commands_and_ends_with_the_report() {
+    let mut server = TestServer::start(app);
+    let idle = server.get("/admin/replay").await.ok();
+    assert_eq!(idle["phase"], "idle");
+    for i in 0..50u128 {
+        let status = server
+            .send(i + 1, "OpenTicket", open(&format!("t-{i}")))
+            .await
+            .ok();
+        assert_eq!(status["status"], "succeeded");
+    }
+    let started = server.post("/admin/replay", json!({})).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    assert_eq!(started.headers["location"], "/admin/replay");
+    assert_eq!(started.body["id"], 1);
+    assert_eq!(started.body["apply"], false);
+    // Live traffic goes on while it runs.
+    for i in 50..60u128 {
+        let status = server
+            .send(i + 1, "OpenTicket", open(&format!("t-{i}")))
+            .await
+            .ok();
+        assert_eq!(status["status"], "succeeded");
+    }
+    let done = ended(&server).await;
+    assert_eq!(done["phase"], "done", "{done}");
+    assert_eq!(done["id"], 1);
+    let report = &done["report"];
+    assert_eq!(report["differing"], 0, "{report}");
+    assert_eq!(report["source"], "journal");
+    assert_eq!(report["journal"], "replay-1/journal");
+    assert_eq!(report["applied"], false);
+    let replayed = done["replayed"].as_u64().unwrap();
+    assert!((50..=60).contains(&replayed), "{done}");
+    assert_eq!(report["commands"], replayed);
+    assert_eq!(report["same"], replayed);
+    assert_eq!(done["liveEnd"], replayed);
+    // The next one may start now, into the next directory, and sees every command.
+    let second = server.call(Method::POST, "/admin/replay", None).await;
+    assert_eq!(second.status, StatusCode::ACCEPTED, "{}", second.body);
+    let done = ended(&server).await;
+    assert_eq!(done["id"], 2);
+    assert_eq!(done["report"]["journal"], "replay-2/journal");
+    assert_eq!(done["report"]["commands"], 60);
+    // Nothing was switched: after a restart the live journal is the same, whole.
+    server.restart(Duration::from_secs(1));
+    assert_eq!(
+        server.state().engine().journal_dir(),
+        std::path::Path::new("journal")
+    );
+    assert_eq!(server.report().commands, 60);
+    let t = server.get("/streams/ticket-t-59").await.ok();
+    assert_eq!(t["events"][0]["type"], "TicketOpened");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_replay_while_one_runs_is_refused_with_409() {
+    let server = TestServer::start(app);
+    for i in 0..5u128 {
+        server
+            .send(i + 1, "OpenTicket", open(&format!("t-{i}")))
+            .await
+            .ok();
+    }
+    // A replay held in its first progress report, until the test lets it go.
+    let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+    let engine = std::sync::Arc::clone(server.state().engine());
+    let holder = std::thread::spawn(move || {
+        let mut first = true;
+        engine
+            .replay_online(&mut |_| {
+                if std::mem::take(&mut first) {
+                    held_tx.send(()).unwrap();
+                    hold_rx.recv().unwrap();
+                }
+            })
+            .map(|replayed| replayed.report.differing())
+    });
+    held_rx.recv().unwrap();
+    let refused = server.post("/admin/replay", json!({"apply": false})).await;
+    let problem = refused.problem(StatusCode::CONFLICT, "replay_running");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("GET /admin/replay"),
+        "{problem}"
+    );
+    // Commands are not held up by a replay.
+    let status = server.send(100, "OpenTicket", open("t-live")).await.ok();
+    assert_eq!(status["status"], "succeeded");
+    hold_tx.send(()).unwrap();
+    assert_eq!(holder.join().unwrap().expect("replayed"), 0);
+    let started = server.post("/admin/replay", json!({})).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    let done = ended(&server).await;
+    assert_eq!(done["phase"], "done", "{done}");
+    assert_eq!(done["report"]["journal"], "replay-2/journal");
+}
+
+#[tokio::test]
+async fn apply_is_refused_with_the_offline_command_and_bodies_are_checked() {
+    let server = TestServer::start(app);
+    let refused = server
+        .post("/admin/replay", json!({"apply": true}))
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "apply_offline");
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("writ replay --data-dir DIR --apply"),
+        "{refused}"
+    );
+    server
+        .post("/admin/replay", json!({"aply": false}))
+        .await
+        .problem(StatusCode::BAD_REQUEST, "malformed");
+    server
+        .post("/admin/replay", json!([1]))
+        .await
+        .problem(StatusCode::BAD_REQUEST, "malformed");
+    let text = Request::builder()
+        .method(Method::POST)
+        .uri("/admin/replay")
+        .header("content-type", "text/plain")
+        .body(Body::from("{}"))
+        .unwrap();
+    server
+        .request(text)
+        .await
+        .problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    // Nothing started.
+    assert_eq!(server.get("/admin/replay").await.ok()["phase"], "idle");
+    let openapi = server.get("/openapi.json").await.ok();
+    let path = &openapi["paths"]["/admin/replay"];
+    assert!(path["post"]["responses"]["409"].is_object(), "{path}");
+    assert!(path["get"]["responses"]["200"].is_object(), "{path}");
+    assert!(openapi["components"]["schemas"]["ReplayStatus"].is_object());
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replay_routes_need_the_admin_scope() {
+    let tokens = format!(
+        r#"[
+        {{"token_sha256": "{}", "name": "ops", "scopes": ["admin"]}},
+        {{"token_sha256": "{}", "name": "reader", "scopes": ["queries", "commands"]}}
+    ]"#,
+        sha256_hex("0ps"),
+        sha256_hex("r3ader")
+    );
+    let server = TestServer::start_with(app, move |config: &mut Config| {
+        config.tokens =
+            Some(writ_server::access::Tokens::parse(tokens.as_bytes(), "tokens.json").unwrap());
+    });
+    let call = |method: Method, token: Option<&str>| {
+        let mut request = Request::builder().method(method).uri("/admin/replay");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        request.body(Body::empty()).unwrap()
+    };
+    for method in [Method::GET, Method::POST] {
+        server
+            .request(call(method.clone(), None))
+            .await
+            .problem(StatusCode::UNAUTHORIZED, "unauthorized");
+        server
+            .request(call(method.clone(), Some("wrong")))
+            .await
+            .problem(StatusCode::UNAUTHORIZED, "unauthorized");
+        server
+            .request(call(method, Some("r3ader")))
+            .await
+            .problem(StatusCode::FORBIDDEN, "forbidden");
+    }
+    let started = server.request(call(Method::POST, Some("0ps"))).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    loop {
+        let status = server.request(call(Method::GET, Some("0ps"))).await.ok();
+        if status["phase"] == "done" {
+            assert_eq!(status["report"]["differing"], 0);
+            break;
+        }
+        assert_ne!(status["phase"], "failed", "{status}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,358 @@
+//! The online replay (`Engine::replay_online`, `POST /admin/replay`): the live journal
+//! replayed beside a writer that keeps appending, caught up, compared; one at a time; and
+//! failures and crashes at each of its steps, on storage that keeps written and durable
+//! bytes apart, leave the live journal live and whole, with every acknowledged command.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use uuid::Uuid;
+use writ_domain::model::{domain, process};
+use writ_engine::replay::{self, Phase, ReplayError};
+use writ_engine::{CommandState, Engine, EngineOptions, ManualClock, Registry, Submitted};
+use writ_fixtures::tally;
+use writ_log::storage::{SimOp, SimStorage};
+use writ_log::{Log, LogOptions};
+
+mod support;
+
+const START_MS: u64 = 1_700_000_000_000;
+
+fn log_options() -> LogOptions {
+    LogOptions {
+        segment_bytes: 64 * 1024,
+        record_bytes_max: 60 * 1024,
+        preallocate: false,
+        ..LogOptions::default()
+    }
+}
+
+/// Small segments and batches (a replay rolls and syncs several), no checkpoints and no
+/// spills (so that a fault armed for the replay's sync meets no other thread's).
+fn options(clock: &ManualClock) -> EngineOptions {
+    EngineOptions {
+        command_bytes_max: 28 * 1024,
+        timer_ops_bytes_max: 4 * 1024,
+        batch_bytes_max: 256,
+        checkpoint_every_records: 0,
+        log: log_options(),
+        clock: Arc::new(clock.clone()),
+        ..EngineOptions::default()
+    }
+}
+
+fn tally_before() -> Registry {
+    Registry::builder()
+        .domain(domain::<tally::before::Tally>())
+        .process(process::<tally::Milestone>())
+        .build()
+        .unwrap()
+}
+
+fn tally_after() -> Registry {
+    Registry::builder()
+        .domain(domain::<tally::after::Tally>())
+        .process(process::<tally::Milestone>())
+        .build()
+        .unwrap()
+}
+
+fn run(engine: &Engine, id: u128, command: &str, payload: serde_json::Value) -> CommandState {
+    let payload = serde_json::to_vec(&payload).unwrap();
+    match engine
+        .submit(Uuid::from_u128(id), command, None, &payload)
+        .expect("submit")
+    {
+        Submitted::New(pending) => pending.blocking_outcome().expect("outcome").state,
+        Submitted::Duplicate => panic!("duplicate {id}"),
+    }
+}
+
+fn open_tally(engine: &Engine, id: u128, tally: &str) {
+    run(
+        engine,
+        id,
+        "OpenTally",
+        serde_json::json!({"tallyId": tally}),
+    );
+}
+
+fn count(engine: &Engine, id: u128, tally: &str, amount: u64) -> CommandState {
+    run(
+        engine,
+        id,
+        "Count",
+        serde_json::json!({"tallyId": tally, "amount": amount}),
+    )
+}
+
+/// Every record of the log in `dir`, as bytes.
+fn records(storage: &SimStorage, dir: &str) -> Vec<Vec<u8>> {
+    let (log, _) =
+        Log::open(Arc::new(storage.clone()), Path::new(dir), log_options()).expect("log opens");
+    let mut out = Vec::new();
+    let mut iter = log.reader().iter_from(0);
+    while let Some(item) = iter.next_record() {
+        out.push(item.expect("record").1.to_vec());
+    }
+    out
+}
+
+/// An engine of the before build on `storage` with `tallies` tallies counted to 10 each
+/// (ids from 1).
+fn engine_with_tallies(storage: &SimStorage, registry: Registry, tallies: u128) -> Engine {
+    let clock = ManualClock::at_ms(START_MS);
+    let (engine, _) =
+        Engine::open(Arc::new(storage.clone()), registry, options(&clock)).expect("opens");
+    for t in 0..tallies {
+        open_tally(&engine, 1 + 2 * t, &format!("t{t}"));
+        count(&engine, 2 + 2 * t, &format!("t{t}"), 10);
+    }
+    engine
+}
+
+fn has_replayed(storage: &SimStorage, dir: &str) -> bool {
+    storage
+        .durable_file_names(Path::new(dir))
+        .contains(&"REPLAYED".to_owned())
+}
+
+#[test]
+fn an_online_replay_beside_a_writer_that_keeps_writing_catches_up_and_finds_no_difference() {
+    let storage = SimStorage::new();
+    let engine = Arc::new(engine_with_tallies(&storage, tally_before(), 100));
+    // A client that keeps writing all through the replay.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicU64::new(0));
+    let client = {
+        let (engine, stop, acked) = (Arc::clone(&engine), Arc::clone(&stop), Arc::clone(&acked));
+        std::thread::spawn(move || {
+            let mut id = 10_000;
+            while !stop.load(Ordering::Relaxed) {
+                id += 1;
+                assert_eq!(count(&engine, id, "t7", 1), CommandState::Succeeded);
+                acked.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    // And, deterministically, commands logged while the first pass runs: the replay
+    // must catch up with them.
+    let mut phases = Vec::new();
+    let mut during = 0;
+    let replayed = engine
+        .replay_online(&mut |p| {
+            if p.phase == Phase::Replaying && during < 5 {
+                during += 1;
+                assert_eq!(
+                    count(&engine, 20_000 + during, "t3", 2),
+                    CommandState::Succeeded
+                );
+            }
+            phases.push(p.phase);
+        })
+        .expect("replayed");
+    stop.store(true, Ordering::Relaxed);
+    client.join().unwrap();
+    assert!(
+        acked.load(Ordering::Relaxed) > 0,
+        "the client wrote meanwhile"
+    );
+    assert!(phases.contains(&Phase::CatchingUp), "{phases:?}");
+    assert_eq!(phases.last(), Some(&Phase::Comparing));
+    assert_eq!(replayed.source, Path::new("journal"));
+    assert_eq!(replayed.journal, Path::new("replay-1/journal"));
+    let report = &replayed.report;
+    assert!(report.differences.is_empty(), "{}", report.summary(10));
+    assert!(report.live_records >= 200 + 5, "{}", report.live_records);
+    assert_eq!(report.replayed_records, report.live_records);
+    assert_eq!(report.same, report.live_records);
+    // An unchanged build writes the live journal's first records again, byte for byte.
+    let live = records(&storage, "journal");
+    let again = records(&storage, "replay-1/journal");
+    assert_eq!(again.len() as u64, report.live_records);
+    assert!(live.len() >= again.len());
+    for (seq, (a, b)) in live.iter().zip(&again).enumerate() {
+        assert!(a == b, "record {seq} differs");
+    }
+    assert!(has_replayed(&storage, "replay-1"));
+    // Nothing live changed: no `CURRENT`, the engine writes on.
+    assert!(
+        storage
+            .file_names(Path::new(""))
+            .iter()
+            .all(|n| n != "CURRENT")
+    );
+    assert_eq!(engine.journal_dir(), Path::new("journal"));
+    assert_eq!(count(&engine, 30_000, "t1", 1), CommandState::Succeeded);
+    assert!(engine.poisoned().is_none());
+    assert!(!engine.is_replaying());
+    let json = replayed.report_json(false);
+    assert_eq!(json["differing"], 0);
+    assert_eq!(json["applied"], false);
+    assert_eq!(json["journal"], "replay-1/journal");
+}
+
+#[test]
+fn an_online_replay_by_a_changed_build_reports_what_the_offline_one_does() {
+    let storage = SimStorage::new();
+    // The before build logs; the after build (a changed `Count`) is deployed on it.
+    {
+        let (engine, _) = Engine::open(
+            Arc::new(storage.clone()),
+            tally_before(),
+            options(&ManualClock::at_ms(START_MS)),
+        )
+        .unwrap();
+        open_tally(&engine, 1, "t1");
+        count(&engine, 2, "t1", 50);
+        count(&engine, 3, "t1", 500);
+        count(&engine, 4, "t1", 20);
+    }
+    let (engine, _) = Engine::open(
+        Arc::new(storage.clone()),
+        tally_after(),
+        options(&ManualClock::at_ms(START_MS + 1)),
+    )
+    .unwrap();
+    let online = engine.replay_online(&mut |_| {}).expect("replayed");
+    drop(engine);
+    let offline = replay::replay(
+        Arc::new(storage.clone()),
+        tally_after(),
+        options(&ManualClock::at_ms(0)),
+        &mut |_| {},
+    )
+    .expect("replayed");
+    assert_eq!(online.journal, Path::new("replay-1/journal"));
+    assert_eq!(offline.journal, Path::new("replay-2/journal"));
+    assert_eq!(online.report, offline.report);
+    assert_eq!(online.report.differing(), 2, "{}", online.report.summary(5));
+}
+
+#[test]
+fn a_second_online_replay_while_one_runs_is_refused() {
+    let storage = SimStorage::new();
+    let engine = engine_with_tallies(&storage, tally_before(), 20);
+    let mut refused = None;
+    engine
+        .replay_online(&mut |_| {
+            if refused.is_none() {
+                assert!(engine.is_replaying());
+                refused = Some(engine.replay_online(&mut |_| {}));
+            }
+        })
+        .expect("the first completes");
+    assert!(
+        matches!(refused, Some(Err(ReplayError::Running))),
+        "{refused:?}"
+    );
+    // Once it is done, the next may run (into the next directory).
+    let next = engine.replay_online(&mut |_| {}).expect("replayed");
+    assert_eq!(next.journal, Path::new("replay-2/journal"));
+}
+
+#[test]
+fn a_failing_sync_of_an_online_replay_gives_it_up_and_the_live_engine_serves_on() {
+    let storage = SimStorage::new();
+    let engine = engine_with_tallies(&storage, tally_before(), 40);
+    let mut armed = false;
+    let failed = engine.replay_online(&mut |p| {
+        if p.phase == Phase::Replaying && p.done >= 20 && !armed {
+            armed = true;
+            storage.fail_next(SimOp::Sync);
+        }
+    });
+    assert!(
+        matches!(failed, Err(ReplayError::Write { .. })),
+        "{failed:?}"
+    );
+    // Only the replay failed: the live store is not poisoned and takes commands.
+    assert!(engine.poisoned().is_none());
+    assert_eq!(count(&engine, 1_000, "t1", 1), CommandState::Succeeded);
+    assert!(!has_replayed(&storage, "replay-1"));
+    // The next replay writes over the partial directory, and completes.
+    let again = engine.replay_online(&mut |_| {}).expect("replayed");
+    assert_eq!(again.journal, Path::new("replay-1/journal"));
+    assert!(again.report.differences.is_empty());
+    assert_eq!(again.report.live_records, 81);
+}
+
+#[test]
+fn crash_during_an_online_replay_recovers_the_live_journal_with_every_acknowledged_command() {
+    let storage = SimStorage::new();
+    let engine = engine_with_tallies(&storage, tally_before(), 40);
+    let mut crashed = None;
+    let mut acked = 80;
+    engine
+        .replay_online(&mut |p| {
+            if p.phase == Phase::Replaying && p.done >= 30 && crashed.is_none() {
+                // Commands acknowledged during the replay, then the power is cut.
+                for i in 0..3 {
+                    count(&engine, 2_000 + i, "t2", 1);
+                    acked += 1;
+                }
+                crashed = Some(storage.crash());
+            }
+        })
+        .expect("replayed");
+    let crashed = crashed.expect("crashed during the replay");
+    assert!(!has_replayed(&crashed, "replay-1"), "cut short");
+    let (engine, report) = Engine::open(
+        Arc::new(crashed.clone()),
+        tally_before(),
+        options(&ManualClock::at_ms(START_MS + 1)),
+    )
+    .expect("the live journal opens");
+    assert_eq!(engine.journal_dir(), Path::new("journal"));
+    assert_eq!(report.commands, acked);
+    assert_eq!(engine.stream_version(&tally::stream_name("t2")), 2 + 3);
+    // The next replay (online here) writes over the one cut short.
+    let again = engine.replay_online(&mut |_| {}).expect("replayed");
+    assert_eq!(again.journal, Path::new("replay-1/journal"));
+    assert_eq!(again.report.live_records, acked);
+    assert!(again.report.differences.is_empty());
+}
+
+#[test]
+fn crash_after_an_online_replays_marker_keeps_the_live_journal_and_the_replay() {
+    let storage = SimStorage::new();
+    let engine = engine_with_tallies(&storage, tally_before(), 10);
+    let replayed = engine.replay_online(&mut |_| {}).expect("replayed");
+    assert_eq!(replayed.report.live_records, 20);
+    // The live journal goes on past the replay's end; then the power is cut.
+    count(&engine, 500, "t1", 1);
+    let crashed = storage.crash();
+    assert!(has_replayed(&crashed, "replay-1"));
+    let (engine, report) = Engine::open(
+        Arc::new(crashed.clone()),
+        tally_before(),
+        options(&ManualClock::at_ms(START_MS + 1)),
+    )
+    .expect("opens");
+    assert_eq!(engine.journal_dir(), Path::new("journal"), "never switched");
+    assert_eq!(report.commands, 21);
+    // A replay written in full is never written over: the next takes replay-2.
+    let next = engine.replay_online(&mut |_| {}).expect("replayed");
+    assert_eq!(next.journal, Path::new("replay-2/journal"));
+    assert_eq!(next.report.live_records, 21);
+    assert_eq!(records(&crashed, "replay-1/journal").len(), 20);
+}
+
+#[test]
+fn an_online_replay_is_given_up_when_the_engine_shuts_down() {
+    let storage = SimStorage::new();
+    let engine = engine_with_tallies(&storage, tally_before(), 20);
+    let mut shut = false;
+    let given_up = engine.replay_online(&mut |p| {
+        if p.phase == Phase::Replaying && !shut {
+            shut = true;
+            engine.shutdown();
+        }
+    });
+    assert!(
+        matches!(given_up, Err(ReplayError::Stopped { .. })),
+        "{given_up:?}"
+    );
+    assert!(!has_replayed(&storage, "replay-1"));
+}
