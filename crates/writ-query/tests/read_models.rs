@@ -13,9 +13,9 @@ use serde_json::{Map, json};
 use writ_engine::Engine;
 use writ_fixtures::read::{CountersProjection, CountersView, Status, read_model, read_model_with};
 use writ_query::{
-    ApplyError, BoxFuture, Budget, EventFeed, EventSource, FeedError, ParkStage, Projection,
-    QueryCatalog, QueryError, ReadModelSpec, ReadModels, RebuildError, RebuildStatus,
-    RecordedEvent, RootId, RuntimeOptions, Snapshots, StartError, WaitError,
+    BoxFuture, Budget, EventFeed, EventSource, FeedError, ParkStage, Projection, QueryCatalog,
+    QueryError, ReadModelSpec, ReadModels, RebuildError, RebuildStatus, RecordedEvent, RootId,
+    RuntimeOptions, Snapshots, StartError, WaitError,
 };
 use writ_sandbox::{Sandbox, SandboxError, SandboxOptions};
 

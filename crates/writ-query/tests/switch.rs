@@ -12,10 +12,7 @@ use writ_engine::{CommandState, CommandStatus, Engine, Registry, Submitted};
 use writ_fixtures::Counters;
 use writ_log::storage::{SimStorage, Storage};
 use writ_query::switch::{self, READ_MODEL_SWITCHED, SWITCH_READ_MODEL, codes};
-use writ_query::{
-    ApplyError, Projection, QueryCatalog, QueryError, ReadModelSpec, ReadModels, RebuildStatus,
-    RecordedEvent, RuntimeOptions,
-};
+use writ_query::{QueryError, ReadModels, RebuildStatus};
 
 mod support;
 

@@ -198,7 +198,7 @@ impl Handlers for ScriptHandlers {
 /// Compiles `dir/handlers/T.js` for each type `T` that has one; refuses a file of
 /// `handlers/` that is not `T.js` for a loaded type.
 pub(crate) fn attach(files: &AppFiles, types: &mut [ResourceType]) -> Result<(), LoadError> {
-    for (file, body, index) in
+    for crate::load::TypedFile { file, body, index } in
         crate::load::typed_files(files, "handlers", ".js", types, "handlers")?
     {
         let ty = &mut types[index];

@@ -192,7 +192,7 @@ pub fn load_files(files: &AppFiles) -> Result<ResourceSet, LoadError> {
     crate::handlers::attach(files, &mut types)?;
     crate::migrations::attach(files, &mut types)?;
     for (sub, what) in [("machines", "machine"), ("rules", "rules")] {
-        for (file, body, index) in typed_files(files, sub, ".json", &types, what)? {
+        for TypedFile { file, body, index } in typed_files(files, sub, ".json", &types, what)? {
             let ty = &mut types[index];
             let value = read_json(&file, body)?;
             if sub == "machines" {
@@ -223,17 +223,27 @@ pub(crate) fn script_source<'a>(file: &Path, body: &'a [u8]) -> Result<&'a str, 
     })
 }
 
+/// A file of one type's: `sub/T{ext}` for a loaded type `T`.
+pub(crate) struct TypedFile<'a> {
+    /// Its path, as messages name it.
+    pub(crate) file: PathBuf,
+    /// Its bytes.
+    pub(crate) body: &'a [u8],
+    /// Its type's index in the loaded types.
+    pub(crate) index: usize,
+}
+
 /// The files of `sub/` (`machines`, `rules`, `handlers`, `migrations`), each `T{ext}` for
-/// a loaded type `T` (`ext` `.json` or `.js`), with their bytes and the index of their type
-/// in `types`; none when there is no such directory. Any other file of `sub/` is refused,
-/// naming it and the types (`what` says what the files hold).
+/// a loaded type `T` (`ext` `.json` or `.js`); none when there is no such directory. Any
+/// other file of `sub/` is refused, naming it and the types (`what` says what the files
+/// hold).
 pub(crate) fn typed_files<'a>(
     files: &'a AppFiles,
     sub: &str,
     ext: &str,
     types: &[ResourceType],
     what: &str,
-) -> Result<Vec<(PathBuf, &'a [u8], usize)>, LoadError> {
+) -> Result<Vec<TypedFile<'a>>, LoadError> {
     let mut found = Vec::new();
     for (name, body) in files.list(sub) {
         let file = files.path(&format!("{sub}/{name}"));
@@ -248,7 +258,7 @@ pub(crate) fn typed_files<'a>(
                 ),
             });
         };
-        found.push((file, body, index));
+        found.push(TypedFile { file, body, index });
     }
     Ok(found)
 }

@@ -165,7 +165,7 @@ pub(crate) fn attach(
     files: &crate::bundle::AppFiles,
     types: &mut [crate::kind::ResourceType],
 ) -> Result<(), LoadError> {
-    for (file, body, index) in
+    for crate::load::TypedFile { file, body, index } in
         crate::load::typed_files(files, "migrations", ".js", types, "migrations")?
     {
         let ty = &mut types[index];
