@@ -66,12 +66,28 @@ async fn an_online_replay_runs_beside_commands_and_ends_with_the_report() {
     assert_eq!(report["commands"], replayed);
     assert_eq!(report["same"], replayed);
     assert_eq!(done["liveEnd"], replayed);
-    // The next one may start now, into the next directory, and sees every command.
+    // The next one is refused while that journal, written in full and not applied, is
+    // on disk: online replays keep at most one beside the live journal.
+    let refused = server.call(Method::POST, "/admin/replay", None).await;
+    let problem = refused.problem(StatusCode::CONFLICT, "replay_unapplied");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("replay-1"),
+        "{problem}"
+    );
+    assert!(!server.state().engine().is_replaying());
+    // Once it is deleted (here only its mark of a whole replay, which makes it a
+    // directory the next replay writes over), the next one starts and sees every command.
+    use writ_log::storage::Storage;
+    server
+        .storage()
+        .remove(std::path::Path::new("replay-1/REPLAYED"))
+        .unwrap();
+    assert_eq!(server.state().engine().unapplied_replay(), None);
     let second = server.call(Method::POST, "/admin/replay", None).await;
     assert_eq!(second.status, StatusCode::ACCEPTED, "{}", second.body);
     let done = ended(&server).await;
     assert_eq!(done["id"], 2);
-    assert_eq!(done["report"]["journal"], "replay-2/journal");
+    assert_eq!(done["report"]["journal"], "replay-1/journal");
     assert_eq!(done["report"]["commands"], 60);
     // Nothing was switched: after a restart the live journal is the same, whole.
     server.restart(Duration::from_secs(1));
@@ -123,11 +139,21 @@ async fn a_second_replay_while_one_runs_is_refused_with_409() {
     assert_eq!(status["status"], "succeeded");
     hold_tx.send(()).unwrap();
     assert_eq!(holder.join().unwrap().expect("replayed"), 0);
+    // The held replay's journal is kept; once it is gone, the next starts.
+    server
+        .post("/admin/replay", json!({}))
+        .await
+        .problem(StatusCode::CONFLICT, "replay_unapplied");
+    use writ_log::storage::Storage;
+    server
+        .storage()
+        .remove(std::path::Path::new("replay-1/REPLAYED"))
+        .unwrap();
     let started = server.post("/admin/replay", json!({})).await;
     assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
     let done = ended(&server).await;
     assert_eq!(done["phase"], "done", "{done}");
-    assert_eq!(done["report"]["journal"], "replay-2/journal");
+    assert_eq!(done["report"]["journal"], "replay-1/journal");
 }
 
 #[tokio::test]

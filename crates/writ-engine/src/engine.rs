@@ -704,6 +704,9 @@ impl Engine {
             return Err(ReplayError::Running);
         }
         let _running = Running(&self.replaying);
+        if let Some(dir) = self.unapplied_replay() {
+            return Err(ReplayError::Unapplied { dir });
+        }
         let shared = &*self.shared;
         let mut live_end = || {
             if shared.is_poisoned() {
@@ -728,6 +731,13 @@ impl Engine {
             &mut live_end,
             progress,
         )
+    }
+
+    /// The directory (relative to the data directory) of a replay written in full and
+    /// not applied, if one is on disk: [`Engine::replay_online`] refuses to start while
+    /// there is one, so that online replays keep at most one journal beside the live one.
+    pub fn unapplied_replay(&self) -> Option<PathBuf> {
+        crate::replay::unapplied_replay(self.data_dir.as_ref(), &self.journal_dir)
     }
 
     /// Whether an online replay runs ([`Engine::replay_online`]).

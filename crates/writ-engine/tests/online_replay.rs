@@ -12,7 +12,7 @@ use writ_domain::model::{domain, process};
 use writ_engine::replay::{self, Phase, ReplayError};
 use writ_engine::{CommandState, Engine, EngineOptions, ManualClock, Registry, Submitted};
 use writ_fixtures::tally;
-use writ_log::storage::{SimOp, SimStorage};
+use writ_log::storage::{SimOp, SimStorage, Storage};
 use writ_log::{Log, LogOptions};
 
 mod support;
@@ -247,9 +247,19 @@ fn a_second_online_replay_while_one_runs_is_refused() {
         matches!(refused, Some(Err(ReplayError::Running))),
         "{refused:?}"
     );
-    // Once it is done, the next may run (into the next directory).
+    // Once it is done, its journal (written in full, not applied) is the one kept:
+    // the next is refused until it is deleted.
+    assert_eq!(engine.unapplied_replay(), Some("replay-1".into()));
+    let refused = engine.replay_online(&mut |_| {});
+    assert!(
+        matches!(&refused, Err(ReplayError::Unapplied { dir }) if dir == Path::new("replay-1")),
+        "{refused:?}"
+    );
+    assert!(!engine.is_replaying());
+    storage.remove(Path::new("replay-1/REPLAYED")).unwrap();
+    assert_eq!(engine.unapplied_replay(), None);
     let next = engine.replay_online(&mut |_| {}).expect("replayed");
-    assert_eq!(next.journal, Path::new("replay-2/journal"));
+    assert_eq!(next.journal, Path::new("replay-1/journal"));
 }
 
 #[test]
@@ -332,10 +342,13 @@ fn crash_after_an_online_replays_marker_keeps_the_live_journal_and_the_replay() 
     .expect("opens");
     assert_eq!(engine.journal_dir(), Path::new("journal"), "never switched");
     assert_eq!(report.commands, 21);
-    // A replay written in full is never written over: the next takes replay-2.
-    let next = engine.replay_online(&mut |_| {}).expect("replayed");
-    assert_eq!(next.journal, Path::new("replay-2/journal"));
-    assert_eq!(next.report.live_records, 21);
+    // A replay written in full is never written over: the next online one is refused
+    // while it is on disk, and it stays whole.
+    let refused = engine.replay_online(&mut |_| {});
+    assert!(
+        matches!(&refused, Err(ReplayError::Unapplied { dir }) if dir == Path::new("replay-1")),
+        "{refused:?}"
+    );
     assert_eq!(records(&crashed, "replay-1/journal").len(), 20);
 }
 

@@ -197,7 +197,7 @@ fn running(id: u64) -> ApiError {
             body = Problem, content_type = "application/problem+json"),
         (status = 408, description = "The body did not arrive whole within the body deadline (`--body-timeout`); the connection is closed.",
             body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A replay is already running (`replay_running`).",
+        (status = 409, description = "A replay is already running (`replay_running`), or an earlier one's journal, written in full and not applied, is on disk (`replay_unapplied`): delete its `replay-{n}/` first.",
             body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is too large.",
             body = Problem, content_type = "application/problem+json"),
@@ -249,6 +249,15 @@ pub(crate) async fn post_replay(
         return Err(reason.into());
     }
     let job = Arc::clone(&state.inner.replay);
+    if let Some(dir) = engine.unapplied_replay() {
+        return Err(ApiError::new(
+            ProblemKind::ReplayUnapplied,
+            format!(
+                "{} holds an earlier replay, written in full and not applied; an online replay writes a whole journal, so one at most is kept: delete that directory (or stop the server and apply a replay with `writ replay --data-dir DIR --apply`) before the next",
+                dir.display()
+            ),
+        ));
+    }
     let status = job.claim(&engine)?;
     let thread = {
         let job = Arc::clone(&job);

@@ -77,6 +77,10 @@ pub enum ProblemKind {
     /// An online replay (`POST /admin/replay`) is already running; wait for it to finish
     /// (`GET /admin/replay`).
     ReplayRunning,
+    /// `POST /admin/replay` while an earlier replay's journal, written in full and not
+    /// applied, is on disk: online replays keep at most one. Delete its `replay-{n}/`
+    /// (or apply a replay offline) first.
+    ReplayUnapplied,
     /// `POST /admin/replay` with `apply`: an online replay does not switch the running
     /// server onto the new journal. Replay without it for the report, and switch offline
     /// with `writ replay --apply` (the server stopped).
@@ -228,6 +232,12 @@ impl ProblemKind {
                 "A replay is already running",
                 None,
             ),
+            ReplayUnapplied => (
+                StatusCode::CONFLICT,
+                "replay_unapplied",
+                "A replay's journal is on disk, not applied",
+                None,
+            ),
             ApplyOffline => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "apply_offline",
@@ -262,7 +272,7 @@ impl ProblemKind {
     }
 
     /// Every kind, for tests and documentation.
-    pub const ALL: [ProblemKind; 27] = [
+    pub const ALL: [ProblemKind; 28] = [
         ProblemKind::Malformed,
         ProblemKind::UnsupportedMediaType,
         ProblemKind::NotFound,
@@ -285,6 +295,7 @@ impl ProblemKind {
         ProblemKind::ScriptError,
         ProblemKind::RebuildRunning,
         ProblemKind::ReplayRunning,
+        ProblemKind::ReplayUnapplied,
         ProblemKind::ApplyOffline,
         ProblemKind::Unauthorized,
         ProblemKind::Forbidden,

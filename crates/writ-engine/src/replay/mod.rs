@@ -93,6 +93,16 @@ pub enum ReplayError {
     /// engine: one at a time.
     #[error("a replay is already running; wait for it to finish")]
     Running,
+    /// An online replay's journal from before, written in full and not applied, is on
+    /// disk (`dir`): an online replay writes a whole journal, so one at most is kept.
+    /// Apply it offline (`writ replay --apply` replays again and switches) or delete it.
+    #[error(
+        "{dir} holds a replay written in full and not applied; delete it (or apply a replay offline) before the next"
+    )]
+    Unapplied {
+        /// The replay's directory, relative to the data directory.
+        dir: PathBuf,
+    },
     /// The engine an online replay ran beside shut down, or refuses writes after an I/O
     /// failure, before the replay was written in full: it was given up (its
     /// `replay-{n}/` has no `REPLAYED`, and the next replay writes over it).
@@ -488,6 +498,36 @@ fn write_replay(
 /// The directory for a new replay: the first `replay-{n}` that does not exist, or that a
 /// replay cut short left (no `REPLAYED`), emptied. A replay written in full is never
 /// written over: it may be (or have been) the live journal.
+/// A replay directory of the data directory (`replay-{n}/`) written in full (`REPLAYED`)
+/// whose journal is not `live` (the live journal's directory): a replay not applied.
+/// Replays take the lowest free number, so the directories are looked for in order, past
+/// up to [`REPLAY_DIR_GAP_MAX`] missing ones in a row (those an operator deleted).
+pub(crate) fn unapplied_replay(storage: &dyn Storage, live: &Path) -> Option<PathBuf> {
+    let mut missing = 0;
+    for n in 1.. {
+        let dir = PathBuf::from(current::replay_dir_name(n));
+        match storage.list(&dir) {
+            Err(_) => {
+                missing += 1;
+                if missing > REPLAY_DIR_GAP_MAX {
+                    return None;
+                }
+            }
+            Ok(_) => {
+                missing = 0;
+                if !live.starts_with(&dir) && current::is_replayed(storage, &dir) {
+                    return Some(dir);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Missing `replay-{n}/` directories in a row past which [`unapplied_replay`] stops
+/// looking.
+const REPLAY_DIR_GAP_MAX: u32 = 16;
+
 fn fresh_replay_dir(storage: &dyn Storage) -> Result<PathBuf, ReplayError> {
     for n in 1.. {
         let dir = PathBuf::from(current::replay_dir_name(n));
