@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use uuid::Uuid;
-use writ_domain::model::{domain, process};
 use writ_engine::replay::{self, Phase, ReplayError};
 use writ_engine::{CommandState, Engine, EngineOptions, ManualClock, Registry, Submitted};
 use writ_fixtures::tally;
@@ -16,6 +15,8 @@ use writ_log::storage::{SimOp, SimStorage, Storage};
 use writ_log::{Log, LogOptions};
 
 mod support;
+
+use support::{tally_after, tally_before};
 
 const START_MS: u64 = 1_700_000_000_000;
 
@@ -40,22 +41,6 @@ fn options(clock: &ManualClock) -> EngineOptions {
         clock: Arc::new(clock.clone()),
         ..EngineOptions::default()
     }
-}
-
-fn tally_before() -> Registry {
-    Registry::builder()
-        .domain(domain::<tally::before::Tally>())
-        .process(process::<tally::Milestone>())
-        .build()
-        .unwrap()
-}
-
-fn tally_after() -> Registry {
-    Registry::builder()
-        .domain(domain::<tally::after::Tally>())
-        .process(process::<tally::Milestone>())
-        .build()
-        .unwrap()
 }
 
 fn run(engine: &Engine, id: u128, command: &str, payload: serde_json::Value) -> CommandState {

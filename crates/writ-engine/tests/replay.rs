@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use uuid::Uuid;
-use writ_domain::model::{domain, process};
 use writ_engine::replay::{self, DifferenceKind, Phase, ReplayError, Replayed};
 use writ_engine::{CommandState, Engine, EngineOptions, ManualClock, Origin, Registry, Submitted};
 use writ_fixtures::tally;
@@ -17,7 +16,7 @@ use writ_log::storage::{SimOp, SimStorage, Storage};
 use writ_log::{Log, LogOptions};
 
 mod support;
-use support::wait_until;
+use support::{tally_after, tally_before, wait_until};
 
 /// Small segments (a replay rolls several), small batches (a replay syncs several), no
 /// background preallocation, and the given clock.
@@ -192,22 +191,6 @@ fn an_unchanged_build_replays_the_journal_byte_for_byte() {
             .iter()
             .all(|n| n != "CURRENT")
     );
-}
-
-fn tally_before() -> Registry {
-    Registry::builder()
-        .domain(domain::<tally::before::Tally>())
-        .process(process::<tally::Milestone>())
-        .build()
-        .unwrap()
-}
-
-fn tally_after() -> Registry {
-    Registry::builder()
-        .domain(domain::<tally::after::Tally>())
-        .process(process::<tally::Milestone>())
-        .build()
-        .unwrap()
 }
 
 fn count(id: &str, amount: u64) -> serde_json::Value {

@@ -393,3 +393,22 @@ pub fn changed_range(before: &[u8], after: &[u8]) -> std::ops::Range<u64> {
         + 1;
     start as u64..end as u64
 }
+
+/// The replay tests' `tally` domain with its process, in the build before its `Count`
+/// handler changed.
+pub fn tally_before() -> Registry {
+    Registry::builder()
+        .domain(domain::<writ_fixtures::tally::before::Tally>())
+        .process(process::<writ_fixtures::tally::Milestone>())
+        .build()
+        .unwrap()
+}
+
+/// The same, in the build after.
+pub fn tally_after() -> Registry {
+    Registry::builder()
+        .domain(domain::<writ_fixtures::tally::after::Tally>())
+        .process(process::<writ_fixtures::tally::Milestone>())
+        .build()
+        .unwrap()
+}
