@@ -29,14 +29,16 @@
 //! model's status shows it. Each table holds at most [`TABLE_ROWS_MAX`] documents.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use imbl::OrdMap;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use writ_query::{
     ApplyError, Args, Projection, QueryCatalog, QueryError, ReadModelSpec, RecordedEvent,
 };
-use writ_sandbox::{CompileError, Script, ScriptHost, ScriptLimits, ScriptOptions};
+use writ_sandbox::{
+    CompileError, HostAnswer, Script, ScriptArg, ScriptHost, ScriptLimits, ScriptOptions,
+};
 
 use crate::bundle::AppFiles;
 use crate::load::LoadError;
@@ -194,11 +196,7 @@ impl ScriptProjection {
         tables: &Tables,
         args: &Args<'_>,
     ) -> Result<Value, QueryError> {
-        let host = Arc::new(Host {
-            before: tables.clone(),
-            tables: Mutex::new(tables.clone()),
-            writable: false,
-        });
+        let host = Arc::new(Host::new(tables.clone(), false));
         let answer = self
             .script
             .call(
@@ -234,12 +232,87 @@ fn compile(label: &str, source: &str) -> Result<Script, CompileError> {
 }
 
 /// What `ctx.get`, `ctx.put` and `ctx.delete` reach during one call: the tables, moved in
-/// for the call and taken back after.
+/// for the call and taken back after, and what the call changed, to undo it.
 struct Host {
-    /// The tables before the call, for [`ScriptHost::restart`].
-    before: Tables,
-    tables: Mutex<Tables>,
+    call: Mutex<Call>,
     writable: bool,
+}
+
+/// A call's tables and its undo log.
+#[derive(Default)]
+struct Call {
+    tables: Tables,
+    /// Each change the call made, in order: the table, the key and the document before
+    /// (`None`: there was none). Undone in reverse, it gives back the tables as they were
+    /// before the call, without keeping a second copy of them: a change to a table the
+    /// call alone holds is made in place.
+    undo: Vec<Change>,
+}
+
+/// One change a call made: the table, the key and the document before (`None`: none).
+type Change = (Arc<str>, Arc<str>, Option<Arc<Value>>);
+
+impl Call {
+    /// Undoes every change the call made, the last first.
+    fn undo(&mut self) {
+        while let Some((table, key, before)) = self.undo.pop() {
+            match before {
+                Some(document) => {
+                    self.tables
+                        .tables
+                        .entry(table)
+                        .or_default()
+                        .insert(key, document);
+                }
+                None => {
+                    if let Some(rows) = self.tables.tables.get_mut(&table) {
+                        rows.remove(&key);
+                        // No table is ever empty: one emptied by undoing was made by the call.
+                        if rows.is_empty() {
+                            self.tables.tables.remove(&table);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Host {
+    fn new(tables: Tables, writable: bool) -> Self {
+        Self {
+            call: Mutex::new(Call {
+                tables,
+                undo: Vec::new(),
+            }),
+            writable,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Call> {
+        // A panic while it was held left whole tables and a whole undo log: each change is
+        // recorded as it is made.
+        self.call.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Gives `state` back its tables when an event function's call ends, however it ends: as
+/// the call left them when it succeeded, as they were before it otherwise (it threw, broke
+/// a limit, or panicked).
+struct Restore<'a> {
+    state: &'a mut Tables,
+    host: Arc<Host>,
+    keep: bool,
+}
+
+impl Drop for Restore<'_> {
+    fn drop(&mut self) {
+        let mut call = self.host.lock();
+        if !self.keep {
+            call.undo();
+        }
+        *self.state = std::mem::take(&mut call.tables);
+    }
 }
 
 fn key_of(args: &[Value], at: usize, what: &str) -> Result<Arc<str>, String> {
@@ -255,43 +328,49 @@ fn key_of(args: &[Value], at: usize, what: &str) -> Result<Arc<str>, String> {
 }
 
 impl ScriptHost for Host {
-    fn call(&self, method: &str, args: Vec<Value>) -> Result<Value, String> {
+    fn call(&self, method: &str, args: Vec<Value>) -> Result<HostAnswer, String> {
         let table = key_of(&args, 0, "table")?;
         let key = key_of(&args, 1, "key")?;
-        let mut tables = self.tables.lock().map_err(|_| "the tables are poisoned")?;
         if method != "get" && !self.writable {
             return Err(format!("ctx.{method}: queries only read (ctx.get)"));
         }
+        let mut call = self.lock();
+        let call = &mut *call;
         match method {
-            "get" => Ok(tables.get(&table, &key).cloned().unwrap_or(Value::Null)),
+            "get" => Ok(match call.tables.get(&table, &key) {
+                // Written out from the stored document: no copy of it is made.
+                Some(document) => HostAnswer::Json(document.to_string()),
+                None => HostAnswer::Value(Value::Null),
+            }),
             "put" => {
-                let document = args.get(2).cloned().unwrap_or(Value::Null);
-                let rows = tables.tables.entry(table).or_default();
+                let document = args.into_iter().nth(2).unwrap_or(Value::Null);
+                let rows = call.tables.tables.entry(Arc::clone(&table)).or_default();
                 if rows.len() >= TABLE_ROWS_MAX && !rows.contains_key(&key) {
                     return Err(format!(
                         "ctx.put: a table holds at most {TABLE_ROWS_MAX} documents"
                     ));
                 }
-                rows.insert(key, Arc::new(document));
-                Ok(Value::Null)
+                let before = rows.insert(Arc::clone(&key), Arc::new(document));
+                call.undo.push((table, key, before));
+                Ok(HostAnswer::Value(Value::Null))
             }
             "delete" => {
-                if let Some(rows) = tables.tables.get_mut(&table) {
-                    rows.remove(&key);
+                if let Some(rows) = call.tables.tables.get_mut(&table)
+                    && let Some(before) = rows.remove(&key)
+                {
                     if rows.is_empty() {
-                        tables.tables.remove(&table);
+                        call.tables.tables.remove(&table);
                     }
+                    call.undo.push((table, key, Some(before)));
                 }
-                Ok(Value::Null)
+                Ok(HostAnswer::Value(Value::Null))
             }
             other => Err(format!("ctx.{other} is not a method")),
         }
     }
 
     fn restart(&self) {
-        if let Ok(mut tables) = self.tables.lock() {
-            *tables = self.before.clone();
-        }
+        self.lock().undo();
     }
 }
 
@@ -303,7 +382,8 @@ struct Applier {
 
 impl Projection for Applier {
     type State = Tables;
-    type Decoded = Value;
+    /// The event as the script's `event` argument, in JSON text.
+    type Decoded = String;
 
     fn name(&self) -> &'static str {
         self.projection.name
@@ -321,61 +401,71 @@ impl Projection for Applier {
         Tables::default()
     }
 
-    fn decode(&self, event: &RecordedEvent) -> Result<Value, ApplyError> {
-        let data: Value =
-            serde_json::from_slice(&event.data).map_err(|e| ApplyError::InvalidData {
+    /// Writes `event` as the JSON text of the script's `event` argument, its members in
+    /// name order, `data` as recorded (checked to be JSON, not parsed into a value only
+    /// to be written out again).
+    fn decode(&self, event: &RecordedEvent) -> Result<String, ApplyError> {
+        serde_json::from_slice::<serde::de::IgnoredAny>(&event.data).map_err(|e| {
+            ApplyError::InvalidData {
                 detail: format!("event {}: {e}", event.position),
-            })?;
-        let mut body = Map::new();
-        body.insert("type".into(), json!(event.event_type));
-        body.insert("stream".into(), json!(event.stream));
-        body.insert(
-            "id".into(),
-            event
-                .stream
-                .split_once('-')
-                .map_or(Value::Null, |(_, id)| json!(id)),
+            }
+        })?;
+        let id = event.stream.split_once('-').map(|(_, id)| id);
+        let mut text = Vec::with_capacity(event.data.len() + 256);
+        let member = |text: &mut Vec<u8>, name: &str, value: &dyn erased::Json| {
+            text.push(if text.is_empty() { b'{' } else { b',' });
+            text.extend_from_slice(name.as_bytes());
+            value.write(text);
+        };
+        member(&mut text, "\"commandId\":", &event.command_id.to_string());
+        member(
+            &mut text,
+            "\"correlationId\":",
+            &event.correlation_id.to_string(),
         );
-        body.insert("position".into(), json!(event.position));
-        body.insert("version".into(), json!(event.version));
-        body.insert(
-            "recordedAt".into(),
-            json!(writ_query::rfc3339::format_millis(event.recorded_at_ms)),
+        member(&mut text, "\"data\":", &erased::Raw(&event.data));
+        member(&mut text, "\"id\":", &id);
+        member(&mut text, "\"position\":", &event.position);
+        member(
+            &mut text,
+            "\"recordedAt\":",
+            &writ_query::rfc3339::format_millis(event.recorded_at_ms),
         );
-        body.insert("commandId".into(), json!(event.command_id.to_string()));
-        body.insert(
-            "correlationId".into(),
-            json!(event.correlation_id.to_string()),
-        );
-        body.insert("data".into(), data);
-        Ok(Value::Object(body))
+        member(&mut text, "\"stream\":", &event.stream);
+        member(&mut text, "\"type\":", &event.event_type);
+        member(&mut text, "\"version\":", &event.version);
+        text.push(b'}');
+        // Valid UTF-8: JSON written by serde_json around data that parsed as JSON.
+        String::from_utf8(text).map_err(|e| ApplyError::InvalidData {
+            detail: format!("event {}: {e}", event.position),
+        })
     }
 
     fn apply(
         &self,
         state: &mut Tables,
         event: &RecordedEvent,
-        decoded: Value,
+        decoded: String,
     ) -> Result<(), ApplyError> {
-        let host = Arc::new(Host {
-            before: state.clone(),
-            tables: Mutex::new(state.clone()),
-            writable: true,
-        });
-        let outcome = self.projection.script.call(
+        // The tables move into the call and come back when it ends: changed in place
+        // where nothing else shares them, the changes undone if the call fails.
+        let host = Arc::new(Host::new(std::mem::take(state), true));
+        let mut restore = Restore {
+            state,
+            host: Arc::clone(&host),
+            keep: false,
+        };
+        let outcome = self.projection.script.call_with(
             &event.event_type,
-            &[decoded, json!({})],
-            Some(Arc::clone(&host) as Arc<dyn ScriptHost>),
+            &[ScriptArg::Json(&decoded), ScriptArg::Json("{}")],
+            Some(host as Arc<dyn ScriptHost>),
         );
         match outcome {
             Ok(_) => {
-                let tables = host.tables.lock().map_err(|_| ApplyError::Inconsistent {
-                    detail: "the tables are poisoned".into(),
-                })?;
-                *state = tables.clone();
+                restore.keep = true;
                 Ok(())
             }
-            // Nothing it put is kept: `state` was not touched.
+            // Nothing it put is kept: `restore` undoes it.
             Err(error) => Err(ApplyError::Inconsistent {
                 detail: format!(
                     "{}: {}: {}",
@@ -384,6 +474,30 @@ impl Projection for Applier {
                     error
                 ),
             }),
+        }
+    }
+}
+
+/// The members of the event's JSON text.
+mod erased {
+    /// A member's value, written as JSON.
+    pub(super) trait Json {
+        fn write(&self, out: &mut Vec<u8>);
+    }
+
+    impl<T: serde::Serialize + ?Sized> Json for T {
+        fn write(&self, out: &mut Vec<u8>) {
+            // Strings, numbers and `Option`s of them: writing to memory cannot fail.
+            serde_json::to_writer(out, self).expect("a string or number is written as JSON");
+        }
+    }
+
+    /// JSON text, checked already, copied as it is.
+    pub(super) struct Raw<'a>(pub(super) &'a [u8]);
+
+    impl Json for Raw<'_> {
+        fn write(&self, out: &mut Vec<u8>) {
+            out.extend_from_slice(self.0);
         }
     }
 }
@@ -453,5 +567,62 @@ impl crate::load::ResourceSet {
             .iter()
             .flat_map(|projection| projection.unknown_events(known))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every table, row by row: two `Tables` with the same rows give the same list.
+    fn rows(tables: &Tables) -> Vec<(String, String, Value)> {
+        tables
+            .tables
+            .iter()
+            .flat_map(|(table, rows)| {
+                rows.iter()
+                    .map(|(key, doc)| (table.to_string(), key.to_string(), (**doc).clone()))
+            })
+            .collect()
+    }
+
+    /// Puts and deletes of every kind (a new row, an overwritten one, a deleted one, a row
+    /// deleted and put again, a table emptied and made again), then undone: the tables as
+    /// they were, with no empty table left behind.
+    #[test]
+    fn undoing_a_call_gives_back_the_tables_before_it() {
+        let host = Host::new(Tables::default(), true);
+        let op = |method: &str, table: &str, key: &str, doc: Option<Value>| {
+            let mut args = vec![json!(table), json!(key)];
+            args.extend(doc);
+            host.call(method, args).unwrap();
+        };
+        op("put", "a", "1", Some(json!({"n": 1})));
+        op("put", "a", "2", Some(json!({"n": 2})));
+        op("put", "b", "1", Some(json!([1])));
+        host.lock().undo.clear();
+        let before = rows(&host.lock().tables);
+        // A deterministic mix over few tables and keys, so that rows and tables come and go.
+        let mut seed = 7u64;
+        for step in 0..500 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let table = ["a", "b", "c"][(seed >> 33) as usize % 3];
+            let key = ["1", "2", "3", "4"][(seed >> 40) as usize % 4];
+            if (seed >> 50).is_multiple_of(3) {
+                op("delete", table, key, None);
+            } else {
+                op("put", table, key, Some(json!({"step": step})));
+            }
+            if step % 97 == 0 {
+                let mut call = host.lock();
+                call.undo();
+                assert_eq!(rows(&call.tables), before, "after step {step}");
+            }
+        }
+        host.restart();
+        let call = host.lock();
+        assert_eq!(rows(&call.tables), before);
+        assert!(call.tables.tables.values().all(|rows| !rows.is_empty()));
+        assert!(call.undo.is_empty());
     }
 }

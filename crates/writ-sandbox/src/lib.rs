@@ -101,6 +101,6 @@ pub use library::{FunctionSpec, Library, LibraryError, RootId};
 pub use options::SandboxOptions;
 pub use pool::{Outcome, Sandbox, SandboxStats, VMS_PER_WORKER_MAX};
 pub use script::{
-    CompileError, GC_EVERY_CALLS, Member, STEP_OPS, Script, ScriptError, ScriptHost, ScriptLimits,
-    ScriptOptions,
+    CompileError, GC_EVERY_CALLS, HostAnswer, Member, STEP_OPS, Script, ScriptArg, ScriptError,
+    ScriptHost, ScriptLimits, ScriptOptions,
 };

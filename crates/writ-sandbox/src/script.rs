@@ -219,13 +219,44 @@ pub trait ScriptHost {
     /// Runs method `method` (one of [`ScriptOptions::host_methods`]) with the call's
     /// arguments as JSON (`undefined` is `null`). An error is thrown into the script as an
     /// `Error` named `HostError` with the message.
-    fn call(&self, method: &str, args: Vec<serde_json::Value>)
-    -> Result<serde_json::Value, String>;
+    ///
+    /// Strings, numbers, booleans and `null` cross as they are; objects and arrays cross as
+    /// JSON text (`JSON.stringify`, then parsed), so a host sees exactly what
+    /// `JSON.stringify` of the argument says.
+    fn call(&self, method: &str, args: Vec<serde_json::Value>) -> Result<HostAnswer, String>;
 
     /// Undoes what the call did through the host: the call is about to run again from its
     /// start (a call that broke the step limit runs again on a fresh VM, see the module's
     /// documentation). The default does nothing, for hosts that only read.
     fn restart(&self) {}
+}
+
+/// What a host method answers a script.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HostAnswer {
+    /// A JSON value.
+    Value(serde_json::Value),
+    /// A JSON value already in its text form (a stored document, say), parsed in the script
+    /// as `JSON.parse` would: saves the host making a [`serde_json::Value`] only to have it
+    /// written out again. It must be valid JSON; text that is not throws an `Error` into
+    /// the script.
+    Json(String),
+}
+
+impl From<serde_json::Value> for HostAnswer {
+    fn from(value: serde_json::Value) -> Self {
+        HostAnswer::Value(value)
+    }
+}
+
+/// An argument of [`Script::call_with`].
+#[derive(Clone, Copy, Debug)]
+pub enum ScriptArg<'a> {
+    /// A JSON value.
+    Value(&'a serde_json::Value),
+    /// A JSON value in its text form (valid JSON, or the call fails), parsed in the script
+    /// as `JSON.parse` would: for a caller that writes its argument's text itself.
+    Json(&'a str),
 }
 
 /// Why a script did not compile: the file, the place in it and what is wrong.
@@ -485,6 +516,19 @@ impl Script {
         args: &[serde_json::Value],
         host: Option<Arc<dyn ScriptHost>>,
     ) -> Result<serde_json::Value, ScriptError> {
+        let args: Vec<ScriptArg<'_>> = args.iter().map(ScriptArg::Value).collect();
+        self.call_with(name, &args, host)
+    }
+
+    /// [`Script::call`] with arguments that may be JSON text already: the same call, the
+    /// same answer, without the caller building a [`serde_json::Value`] for an argument it
+    /// can write out itself (a projection's event).
+    pub fn call_with(
+        &self,
+        name: &str,
+        args: &[ScriptArg<'_>],
+        host: Option<Arc<dyn ScriptHost>>,
+    ) -> Result<serde_json::Value, ScriptError> {
         let known = match name.split_once('.') {
             None => self
                 .shared
@@ -720,7 +764,7 @@ impl ScriptVm {
     fn call(
         &self,
         name: &str,
-        args: &[serde_json::Value],
+        args: &[ScriptArg<'_>],
         host: Option<Arc<dyn ScriptHost>>,
     ) -> Result<serde_json::Value, ScriptError> {
         if self.busy.replace(true) {
@@ -772,7 +816,7 @@ impl ScriptVm {
         &self,
         ctx: &Ctx<'js>,
         name: &str,
-        args: &[serde_json::Value],
+        args: &[ScriptArg<'_>],
     ) -> Result<serde_json::Value, ScriptError> {
         let limits = self.shared.options.limits;
         let file = self.shared.file.as_str();
@@ -807,10 +851,16 @@ impl ScriptVm {
         let mut call = Args::new(ctx.clone(), args.len());
         call.this(this).map_err(fail)?;
         for (index, arg) in args.iter().enumerate() {
-            let text = serde_json::to_string(arg).map_err(|error| ScriptError::Internal {
-                message: error.to_string(),
-            })?;
-            let value = ctx.json_parse(text).map_err(fail)?;
+            let value = match arg {
+                ScriptArg::Value(value) => {
+                    let text =
+                        serde_json::to_string(value).map_err(|error| ScriptError::Internal {
+                            message: error.to_string(),
+                        })?;
+                    ctx.json_parse(text).map_err(fail)?
+                }
+                ScriptArg::Json(text) => ctx.json_parse(*text).map_err(fail)?,
+            };
             if index + 1 == args.len()
                 && let Some(object) = value.as_object()
             {
@@ -1088,23 +1138,32 @@ fn host_method<'js>(
             };
             let mut json = Vec::with_capacity(args.0.len());
             for arg in args.0 {
-                let value = match ctx.json_stringify(arg)? {
-                    None => serde_json::Value::Null,
-                    Some(text) => serde_json::from_str(&text.to_string()?).map_err(|error| {
-                        Exception::throw_range(
-                            &ctx,
-                            &format!("{name}(): an argument has no JSON form: {error}"),
-                        )
-                    })?,
+                let value = match primitive_to_json(&arg) {
+                    Some(value) => value,
+                    None => match ctx.json_stringify(arg)? {
+                        None => serde_json::Value::Null,
+                        Some(text) => {
+                            serde_json::from_str(&text.to_string()?).map_err(|error| {
+                                Exception::throw_range(
+                                    &ctx,
+                                    &format!("{name}(): an argument has no JSON form: {error}"),
+                                )
+                            })?
+                        }
+                    },
                 };
                 json.push(value);
             }
             match host.call(&name, json) {
-                Ok(answer) => {
-                    let text = serde_json::to_string(&answer)
-                        .map_err(|error| Exception::throw_internal(&ctx, &error.to_string()))?;
-                    ctx.json_parse(text)
-                }
+                Ok(HostAnswer::Value(answer)) => match primitive_to_js(&ctx, &answer)? {
+                    Some(value) => Ok(value),
+                    None => {
+                        let text = serde_json::to_string(&answer)
+                            .map_err(|error| Exception::throw_internal(&ctx, &error.to_string()))?;
+                        ctx.json_parse(text)
+                    }
+                },
+                Ok(HostAnswer::Json(text)) => ctx.json_parse(text),
                 Err(message) => {
                     // Made by a function of the setup: in the frozen realm, `name` can no
                     // longer be set on a fresh Error.
@@ -1120,6 +1179,61 @@ fn host_method<'js>(
     .with_name(method)?;
     function.set_constructor(false);
     Ok(function)
+}
+
+/// A host method's argument that is a string, a whole number of magnitude below 2^53, a
+/// boolean, `null` or `undefined`, as the JSON `JSON.stringify` gives it, without the text
+/// in between; `None` for anything else (an object, an array, a fraction, a larger number,
+/// a string that is not valid Unicode), which crosses as JSON text, so that the host sees
+/// what parsing that text gives (a fraction's digits, say) to the last bit.
+fn primitive_to_json(value: &Value<'_>) -> Option<serde_json::Value> {
+    /// 2^53: below it every whole `f64` is exact, and `JSON.stringify` writes it as an
+    /// integer of those digits.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    if value.is_null() || value.is_undefined() {
+        return Some(serde_json::Value::Null);
+    }
+    if let Some(flag) = value.as_bool() {
+        return Some(serde_json::Value::Bool(flag));
+    }
+    if let Some(int) = value.as_int() {
+        return Some(serde_json::Value::from(int));
+    }
+    if let Some(float) = value.as_float() {
+        if float.is_nan() || float.is_infinite() {
+            return Some(serde_json::Value::Null);
+        }
+        if float.fract() == 0.0 && float.abs() < EXACT {
+            // Exact: the float is a whole number below 2^53 (-0 is 0, as JSON writes it).
+            #[allow(clippy::cast_possible_truncation)]
+            return Some(serde_json::Value::from(float as i64));
+        }
+        return None;
+    }
+    if let Some(string) = value.as_string() {
+        return string.to_string().ok().map(serde_json::Value::String);
+    }
+    None
+}
+
+/// A host's answer that is `null`, a boolean, a number that fits an `i32` or a string, as
+/// the script's value, made directly; `None` for the rest, which crosses as JSON text.
+fn primitive_to_js<'js>(
+    ctx: &Ctx<'js>,
+    answer: &serde_json::Value,
+) -> rquickjs::Result<Option<Value<'js>>> {
+    Ok(match answer {
+        serde_json::Value::Null => Some(Value::new_null(ctx.clone())),
+        serde_json::Value::Bool(flag) => Some(Value::new_bool(ctx.clone(), *flag)),
+        serde_json::Value::Number(number) => number
+            .as_i64()
+            .and_then(|int| i32::try_from(int).ok())
+            .map(|int| Value::new_int(ctx.clone(), int)),
+        serde_json::Value::String(text) => {
+            Some(rquickjs::String::from_str(ctx.clone(), text)?.into_value())
+        }
+        serde_json::Value::Array(_) | serde_json::Value::Object(_) => None,
+    })
 }
 
 fn setup_error(ctx: &Ctx<'_>, error: rquickjs::Error) -> ScriptError {

@@ -8,7 +8,7 @@ use std::{
 
 use serde_json::{Value, json};
 use writ_sandbox::{
-    CompileError, Member, Script, ScriptError, ScriptHost, ScriptLimits, ScriptOptions,
+    CompileError, HostAnswer, Member, Script, ScriptError, ScriptHost, ScriptLimits, ScriptOptions,
 };
 
 fn compile(source: &str) -> Script {
@@ -355,17 +355,17 @@ fn functions_and_binding_members_are_listed_and_callable() {
 struct Table(Mutex<std::collections::BTreeMap<String, Value>>);
 
 impl ScriptHost for Table {
-    fn call(&self, method: &str, args: Vec<Value>) -> Result<Value, String> {
+    fn call(&self, method: &str, args: Vec<Value>) -> Result<HostAnswer, String> {
         let key = args
             .first()
             .and_then(Value::as_str)
             .ok_or("a key is a string")?;
         let mut table = self.0.lock().unwrap();
         match method {
-            "get" => Ok(table.get(key).cloned().unwrap_or(Value::Null)),
+            "get" => Ok(table.get(key).cloned().unwrap_or(Value::Null).into()),
             "put" => {
                 table.insert(key.to_owned(), args.get(1).cloned().unwrap_or(Value::Null));
-                Ok(Value::Null)
+                Ok(Value::Null.into())
             }
             _ => Err(format!("no method {method}")),
         }
@@ -402,6 +402,96 @@ fn host_methods_reach_the_calls_host() {
     let error = script.call("Bad", &[json!({}), json!({})], Some(table));
     assert!(
         matches!(&error, Err(ScriptError::Thrown { message, .. }) if message == "HostError: a key is a string"),
+        "{error:?}"
+    );
+}
+
+/// A host that tells what it was handed (`seen`: the argument's JSON text as the host
+/// got it) and hands back what it is given (`echo`: the argument as a value; `text`: the
+/// argument, a string, as JSON text).
+struct Mirror;
+
+impl ScriptHost for Mirror {
+    fn call(&self, method: &str, mut args: Vec<Value>) -> Result<HostAnswer, String> {
+        let arg = args.pop().ok_or("one argument")?;
+        match method {
+            "seen" => Ok(Value::String(arg.to_string()).into()),
+            "echo" => Ok(arg.into()),
+            "text" => Ok(HostAnswer::Json(
+                arg.as_str().ok_or("text takes JSON text")?.to_owned(),
+            )),
+            _ => Err(format!("no method {method}")),
+        }
+    }
+}
+
+/// Strings, numbers, booleans and null cross to the host and back without JSON text in
+/// between: what the host gets is still exactly what `JSON.stringify` says of the value,
+/// and what it answers is what `JSON.parse` of its text would give.
+#[test]
+fn host_arguments_and_answers_are_what_json_says() {
+    let options = ScriptOptions {
+        host_methods: vec!["seen".into(), "echo".into(), "text".into()],
+        ..ScriptOptions::default()
+    };
+    let script = Script::compile(
+        "projections/mirror.js",
+        "function Check(event, ctx) {\n\
+           const values = [1, -7, 1.5, 0.1, -0, 2 ** 31, 2 ** 53, 2 ** 53 + 2, -(2 ** 60), 1e21, 1e-7,\n\
+             0.5 * 4, NaN, Infinity, -Infinity, true, false, null, undefined, '', 'plain',\n\
+             'caf\\u00e9 \\ud83d\\ude00', 'quote \" and \\\\', '\\u0000', [1, 'a'], {a: {b: [null]}}];\n\
+           const out = [];\n\
+           for (const value of values) {\n\
+             const json = JSON.stringify(value === undefined ? null : value);\n\
+             const back = ctx.echo(value);\n\
+             out.push([json, ctx.seen(value), JSON.stringify(back), typeof back === typeof JSON.parse(json)]);\n\
+           }\n\
+           const parsed = ctx.text('{\"a\": [1, 2.5, \"x\"], \"b\": null}');\n\
+           out.push([JSON.stringify(parsed), '{\"a\":[1,2.5,\"x\"],\"b\":null}', JSON.stringify(parsed), true]);\n\
+           return out;\n\
+         }\n",
+        options,
+    )
+    .unwrap();
+    let answer = script
+        .call("Check", &[json!({}), json!({})], Some(Arc::new(Mirror)))
+        .unwrap();
+    let rows = answer.as_array().unwrap();
+    assert_eq!(rows.len(), 27);
+    for row in rows {
+        let [json, seen, back, same_type] = row.as_array().unwrap().as_slice() else {
+            panic!("{row}");
+        };
+        // What the host got reads as what JSON.stringify wrote.
+        let json: Value = serde_json::from_str(json.as_str().unwrap()).unwrap();
+        let seen: Value = serde_json::from_str(seen.as_str().unwrap()).unwrap();
+        assert_eq!(seen, json, "{row}");
+        // What came back writes out as the same JSON.
+        let back: Value = serde_json::from_str(back.as_str().unwrap()).unwrap();
+        assert_eq!(back, json, "{row}");
+        assert_eq!(same_type, &json!(true), "{row}");
+    }
+    // Integers stay integers on the host's side; fractions stay floats.
+    let seen = |index: usize| rows[index][1].as_str().unwrap().to_owned();
+    assert_eq!(seen(0), "1");
+    assert_eq!(seen(4), "0");
+    assert_eq!(seen(6), "9007199254740992");
+    assert_eq!(seen(11), "2");
+    assert_eq!(seen(2), "1.5");
+    assert_eq!(seen(12), "null");
+    // Invalid JSON text from a host is an error thrown into the script, not a crash.
+    let bad = Script::compile(
+        "projections/bad.js",
+        "function Bad(event, ctx) { return ctx.text('{nope'); }\n",
+        ScriptOptions {
+            host_methods: vec!["text".into()],
+            ..ScriptOptions::default()
+        },
+    )
+    .unwrap();
+    let error = bad.call("Bad", &[json!({}), json!({})], Some(Arc::new(Mirror)));
+    assert!(
+        matches!(error, Err(ScriptError::Thrown { .. })),
         "{error:?}"
     );
 }
