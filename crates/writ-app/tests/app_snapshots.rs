@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
-use writ_app::{App, Config, Started, Store};
+use writ_app::{App, Config, Module, Started, Store};
 use writ_engine::Submitted;
 use writ_log::storage::SimStorage;
 use writ_query::{ModelStatus, SnapshotOptions};
@@ -105,10 +105,21 @@ impl Drop for AppDir {
 
 /// The app of `dir` on `storage`, with snapshots (written at the clean shutdown only).
 fn start(dir: &AppDir, storage: &Arc<SimStorage>) -> Started {
+    start_beside(dir, storage, &[])
+}
+
+/// [`start`], serving the compiled domains `domains` beside the app (of `orders`).
+fn start_beside(dir: &AppDir, storage: &Arc<SimStorage>, domains: &[&str]) -> Started {
     let mut config = Config::new(Store::Storage(storage.clone()));
     config.app = Some(dir.path().to_owned());
+    config.domains = domains.iter().map(|d| (*d).to_owned()).collect();
     config.runtime.snapshots = Some(SnapshotOptions::new(storage.clone()));
-    let started = App::new().start(config).expect("starts");
+    let app = App::new().module(
+        Module::new::<writ_orders::Orders>()
+            .process::<writ_orders::OrderFulfilment>()
+            .read_model(writ_orders::read::read_model()),
+    );
+    let started = app.start(config).expect("starts");
     let last = started.state.engine().last_position();
     read_models(&started).blocking_wait_for(last, WAIT).unwrap();
     started
@@ -342,5 +353,27 @@ fn a_damaged_snapshot_is_ignored_and_the_read_model_replays() {
             status.snapshots.ignored
         );
     }
+    assert_eq!(answers(&dir, &started), before);
+}
+
+#[test]
+fn another_set_of_compiled_domains_beside_the_app_replays_its_projections() {
+    let (dir, storage) = setup();
+    let started = start_beside(&dir, &storage, &["orders"]);
+    let last = history(&started);
+    let before = answers(&dir, &started);
+    drop(started);
+
+    // Without orders, the orders' events would reach the projection as recorded rather
+    // than upcast: its snapshot is of other code. The type's read model is not concerned.
+    let started = start(&dir, &storage);
+    let stats = status(&started, "stats");
+    assert!(replayed_all(&stats, last), "{stats:?}");
+    assert!(
+        stats.snapshots.ignored[0].contains("build \""),
+        "{:?}",
+        stats.snapshots.ignored
+    );
+    assert_eq!(status(&started, "notes").snapshots.loaded, Some(last));
     assert_eq!(answers(&dir, &started), before);
 }

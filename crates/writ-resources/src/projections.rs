@@ -234,11 +234,19 @@ impl ScriptProjection {
     pub fn projection(self: &Arc<Self>) -> impl Projection<State = Tables> {
         Applier {
             projection: Arc::clone(self),
+            code_tag: self.code_tag.clone(),
         }
     }
 
     /// The read model: the projection, and its queries in query API version 1.
     pub fn read_model(self: &Arc<Self>) -> ReadModelSpec {
+        self.read_model_beside(&[])
+    }
+
+    /// [`ScriptProjection::read_model`] served beside the compiled domains `domains` (their
+    /// names): whether a domain is served decides whether its streams' events reach the
+    /// projection upcast or as recorded, so the names are part of its snapshots' code tag.
+    pub fn read_model_beside(self: &Arc<Self>, domains: &[String]) -> ReadModelSpec {
         let mut catalog = QueryCatalog::<Tables>::new();
         for (query, params) in self.queries() {
             let params: Vec<&str> = params.iter().map(String::as_str).collect();
@@ -253,6 +261,7 @@ impl ScriptProjection {
         ReadModelSpec::new(
             Applier {
                 projection: Arc::clone(self),
+                code_tag: crate::snapshot::beside(&self.code_tag, domains),
             },
             catalog,
         )
@@ -369,6 +378,8 @@ impl ScriptHost for Host {
 #[derive(Debug, Clone)]
 struct Applier {
     projection: Arc<ScriptProjection>,
+    /// Its snapshots' code tag: the projection's, with the domains served beside it.
+    code_tag: String,
 }
 
 impl Projection for Applier {
@@ -394,7 +405,7 @@ impl Projection for Applier {
     /// The digest of its source and of the files that upcast the events it is given (see
     /// the `snapshot` module).
     fn code_tag(&self) -> Option<String> {
-        Some(self.projection.code_tag.clone())
+        Some(self.code_tag.clone())
     }
 
     fn save(&self, state: &Tables, out: &mut Writer) {
@@ -530,9 +541,15 @@ impl crate::load::ResourceSet {
     /// The read model of each `projections/P.js`, by name order: register them beside the
     /// types' own.
     pub fn projection_read_models(&self) -> Vec<ReadModelSpec> {
+        self.projection_read_models_beside(&[])
+    }
+
+    /// [`ResourceSet::projection_read_models`] served beside the compiled domains `domains`
+    /// (see [`ScriptProjection::read_model_beside`]): what a server registers.
+    pub fn projection_read_models_beside(&self, domains: &[String]) -> Vec<ReadModelSpec> {
         self.projections
             .iter()
-            .map(ScriptProjection::read_model)
+            .map(|projection| projection.read_model_beside(domains))
             .collect()
     }
 

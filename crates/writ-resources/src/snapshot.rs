@@ -16,7 +16,9 @@
 //!   (any type's events, and an event type of an old title still upcasts by its stream).
 //!
 //! A file added, removed or changed among them changes the tag, and the read model replays
-//! from position 1 at the next start. The code compiled into the build (the sandbox, the
+//! from position 1 at the next start. A projection's tag also covers the names of the
+//! compiled domains served beside the app (`--domain`): a domain served upcasts its
+//! streams' events, one not served leaves them as recorded. The code compiled into the build (the sandbox, the
 //! folding) is the build tag's, as for every read model.
 //!
 //! # A JSON value's bytes
@@ -73,6 +75,26 @@ pub(crate) fn projection_tag(files: &AppFiles, name: &str, types: &[ResourceType
         paths.push(format!("migrations/{}.js", ty.name));
     }
     tag(files, &paths)
+}
+
+/// `tag` of a projection served beside the compiled domains `domains`: itself when there
+/// are none, else `app-` and the SHA-256 of it and the domains' names (sorted, each once),
+/// whose upcasts shape the events it is given.
+pub(crate) fn beside(tag: &str, domains: &[String]) -> String {
+    if domains.is_empty() {
+        return tag.to_owned();
+    }
+    let mut names: Vec<&str> = domains.iter().map(String::as_str).collect();
+    names.sort_unstable();
+    names.dedup();
+    let listed = names.join("\n");
+    format!(
+        "app-{}",
+        digest_files([
+            ("tag", Some(tag.as_bytes())),
+            ("domains", Some(listed.as_bytes()))
+        ])
+    )
 }
 
 const NULL: u8 = 0;
@@ -211,6 +233,27 @@ mod tests {
             (1.0f64 / 3.0).to_bits()
         );
         assert!(back["whole"].is_f64());
+    }
+
+    #[test]
+    fn the_domains_beside_change_a_tag_whatever_their_order() {
+        let tag = "app-0123";
+        assert_eq!(beside(tag, &[]), tag);
+        let one = beside(tag, &["orders".to_owned()]);
+        let two = beside(tag, &["orders".to_owned(), "tickets".to_owned()]);
+        assert!(one != tag && two != one && one.len() == 4 + 64);
+        assert_eq!(
+            beside(
+                tag,
+                &[
+                    "tickets".to_owned(),
+                    "orders".to_owned(),
+                    "orders".to_owned()
+                ]
+            ),
+            two
+        );
+        assert_ne!(beside("app-4567", &["orders".to_owned()]), one);
     }
 
     #[test]
