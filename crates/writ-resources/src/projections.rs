@@ -544,8 +544,9 @@ impl crate::load::ResourceSet {
         self.projection_read_models_beside(&[])
     }
 
-    /// [`ResourceSet::projection_read_models`] served beside the compiled domains `domains`
-    /// (see [`ScriptProjection::read_model_beside`]): what a server registers.
+    /// [`projection_read_models`](crate::ResourceSet::projection_read_models) served
+    /// beside the compiled domains `domains` (see [`ScriptProjection::read_model_beside`]):
+    /// what a server registers.
     pub fn projection_read_models_beside(&self, domains: &[String]) -> Vec<ReadModelSpec> {
         self.projections
             .iter()
