@@ -1,6 +1,7 @@
 //! Feeds arbitrary bytes to the read model snapshot file's decoder
 //! (`writ_query::snapshot::SnapshotHeader::decode`) and to the state decoders of the
-//! tickets projection (both versions) and the orders projection, whole and as a file's
+//! tickets projection (both versions), the orders projection, and an app's read models (a
+//! resource type's documents, a `projections/P.js`'s tables), whole and as a file's
 //! body. They must return
 //! `Err` for anything they do not accept and never panic; a state they accept saves and
 //! loads back equal.
@@ -9,11 +10,36 @@
 
 #![no_main]
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
 use libfuzzer_sys::fuzz_target;
 use writ_orders::read::OrdersProjection;
 use writ_query::Projection;
 use writ_query::snapshot::{Reader, SnapshotHeader, Writer};
+use writ_resources::{AppFiles, ResourceSet, load_files};
 use writ_tickets::read::TicketsProjection;
+
+/// An app of one type and one projection, loaded once: their decoders do not depend on
+/// the files (only their code tags do).
+fn app() -> &'static ResourceSet {
+    static APP: OnceLock<ResourceSet> = OnceLock::new();
+    APP.get_or_init(|| {
+        let mut files = BTreeMap::new();
+        files.insert(
+            "resources/notes.json".to_owned(),
+            br#"{"title": "Note", "type": "object"}"#.to_vec(),
+        );
+        files.insert(
+            "projections/stats.js".to_owned(),
+            b"function NoteCreated(event, ctx) { ctx.put('notes', event.id, event.data); }"
+                .to_vec(),
+        );
+        load_files(&AppFiles::new(PathBuf::from("fuzz"), files).expect("files"))
+            .expect("the app loads")
+    })
+}
 
 fn load_and_back(body: &[u8]) {
     for version in [1, 2] {
@@ -21,6 +47,9 @@ fn load_and_back(body: &[u8]) {
         round_trip(&projection, body);
     }
     round_trip(&OrdersProjection, body);
+    let app = app();
+    round_trip(&ResourceSet::documents_projection(&app.types()[0]), body);
+    round_trip(&app.projections()[0].projection(), body);
 }
 
 /// A state `projection` accepts from `body` saves and loads back equal.

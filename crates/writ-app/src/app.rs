@@ -419,13 +419,20 @@ impl App {
             for warning in resources.unknown_projection_events(&known) {
                 tracing::warn!("{warning}");
             }
+            // The compiled domains served beside them (their upcasts shape the events the
+            // projections are given) are part of their snapshots' code tags.
+            let compiled: Vec<String> = modules
+                .iter()
+                .map(|module| module.name().to_owned())
+                .filter(|name| resources.resource_type(name).is_none())
+                .collect();
             // Listed under the app's first type (there is one: an app without types is
             // refused when it loads).
             if let Some(first) = modules
                 .iter_mut()
                 .find(|module| resources.resource_type(module.name()).is_some())
             {
-                for spec in resources.projection_read_models() {
+                for spec in resources.projection_read_models_beside(&compiled) {
                     first.read_models.push(spec);
                 }
             }

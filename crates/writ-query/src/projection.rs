@@ -105,11 +105,28 @@ pub trait Projection: Clone + Send + Sync + 'static {
     /// every start.
     ///
     /// A snapshot is loaded only by code of the same projection name and version, the
-    /// same snapshot format and the same build tag
-    /// ([`SnapshotOptions::build`](crate::runtime::SnapshotOptions::build)): bump the
-    /// format whenever `save` or `load` change, as the projection's version whenever what
-    /// the state means changes. Anything else is ignored and the read model replayed.
+    /// same snapshot format, the same build tag
+    /// ([`SnapshotOptions::build`](crate::runtime::SnapshotOptions::build)) and the same
+    /// code tag ([`Projection::code_tag`]): bump the format whenever `save` or `load`
+    /// change, as the projection's version whenever what the state means changes.
+    /// Anything else is ignored and the read model replayed.
     fn snapshot_format(&self) -> Option<u32> {
+        None
+    }
+
+    /// What identifies this projection's code beyond its name, version and snapshot
+    /// format, or `None` (the default) when the build tag says it all: compiled code.
+    ///
+    /// For a projection whose code is not compiled into the build (read from files at
+    /// start, say), return a tag that changes whenever anything that determines its state
+    /// changes, typically a digest of those files. The runtime appends it to the build tag
+    /// it records in a snapshot file (`{build}+{tag}`) and compares both when it loads
+    /// one: a snapshot written by other files is ignored (outcome `other_code`) and the
+    /// read model replayed from position 1. Called once per start and once per snapshot
+    /// written, so compute it ahead. The build tag, `+` and the code tag together must fit
+    /// [`SNAPSHOT_NAME_BYTES_MAX`](crate::snapshot::SNAPSHOT_NAME_BYTES_MAX) bytes, or the
+    /// read model writes and loads no snapshots.
+    fn code_tag(&self) -> Option<String> {
         None
     }
 

@@ -24,6 +24,8 @@ use support::{WAIT, add, create, fresh, open, populate};
 #[derive(Debug, Clone)]
 struct Streams {
     version: u32,
+    /// Its [`Projection::code_tag`].
+    tag: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +105,9 @@ impl Projection for Streams {
     fn snapshot_format(&self) -> Option<u32> {
         Some(1)
     }
+    fn code_tag(&self) -> Option<String> {
+        self.tag.map(str::to_owned)
+    }
     fn save(&self, table: &Table<Stream>, out: &mut Writer) {
         table.save(out);
     }
@@ -112,7 +117,18 @@ impl Projection for Streams {
 }
 
 fn streams(version: u32) -> ReadModelSpec {
-    ReadModelSpec::new(Streams { version }, QueryCatalog::new())
+    ReadModelSpec::new(Streams { version, tag: None }, QueryCatalog::new())
+}
+
+/// Version 1 with a code tag.
+fn tagged(tag: &'static str) -> ReadModelSpec {
+    ReadModelSpec::new(
+        Streams {
+            version: 1,
+            tag: Some(tag),
+        },
+        QueryCatalog::new(),
+    )
 }
 
 fn with_snapshots(storage: &Arc<SimStorage>, every_events: u64, build: &str) -> RuntimeOptions {
@@ -140,7 +156,10 @@ fn start(
 
 /// The streams read model a replay from position 1 builds.
 fn replayed(engine: &Engine, position: u64) -> Table<Stream> {
-    let mut replay = Replay::new(Streams { version: 1 });
+    let mut replay = Replay::new(Streams {
+        version: 1,
+        tag: None,
+    });
     while replay.position() < position {
         let events = engine.read_all(replay.position() + 1, 1000).unwrap();
         replay.apply(&events);
@@ -335,6 +354,65 @@ fn a_snapshot_of_another_projection_version_or_build_is_ignored() {
 }
 
 #[test]
+fn a_snapshot_is_loaded_only_by_a_projection_of_the_same_code_tag() {
+    let storage = Arc::new(SimStorage::new());
+    let engine = open(&storage);
+    let models = ReadModels::start(
+        engine.clone() as Arc<dyn EventSource>,
+        [tagged("files-a")],
+        with_snapshots(&storage, 1_000_000, "b1"),
+    )
+    .unwrap();
+    let written = populate_new(&engine, 0..6);
+    models.blocking_wait_for(written, WAIT).unwrap();
+    // The shutdown writes one, the build tag and the code tag in its header.
+    models.shutdown();
+    let bytes = SnapshotStore::new(storage.clone() as Arc<dyn Storage>)
+        .read("streams", written)
+        .unwrap();
+    let (header, _) = SnapshotHeader::decode(&bytes).unwrap();
+    assert_eq!(header.build, "b1+files-a");
+
+    // Other files, or none (compiled code of the same build): other code.
+    for spec in [tagged("files-b"), streams(1)] {
+        let (models, statuses) = start(
+            &engine,
+            vec![spec],
+            with_snapshots(&storage, 0, "b1"),
+            written,
+        );
+        let status = &statuses[0];
+        assert_eq!(status.snapshots.loaded, None);
+        assert_eq!(status.snapshots.ignored.len(), 1);
+        assert!(
+            status.snapshots.ignored[0].contains("build \"b1+files-a\""),
+            "{:?}",
+            status.snapshots.ignored
+        );
+        assert_eq!(status.stats.events_applied, written, "a full replay");
+        assert_eq!(state(&models), replayed(&engine, written));
+    }
+    // Another build with the same files: other code too.
+    let (_, statuses) = start(
+        &engine,
+        vec![tagged("files-a")],
+        with_snapshots(&storage, 0, "b2"),
+        written,
+    );
+    assert_eq!(statuses[0].snapshots.loaded, None);
+    // The same files and build load it.
+    let (models, statuses) = start(
+        &engine,
+        vec![tagged("files-a")],
+        with_snapshots(&storage, 0, "b1"),
+        written,
+    );
+    assert_eq!(statuses[0].snapshots.loaded, Some(written));
+    assert_eq!(statuses[0].stats.events_applied, 0);
+    assert_eq!(state(&models), replayed(&engine, written));
+}
+
+#[test]
 fn a_snapshot_of_another_journal_is_ignored_and_removed() {
     let storage = Arc::new(SimStorage::new());
     let (_, written) = history(&storage, 10, 10);
@@ -380,7 +458,11 @@ fn write_snapshot(
     position: u64,
 ) -> std::io::Result<()> {
     let mut out = Writer::new();
-    Streams { version: 1 }.save(&replayed(engine, position), &mut out);
+    Streams {
+        version: 1,
+        tag: None,
+    }
+    .save(&replayed(engine, position), &mut out);
     let file = SnapshotHeader {
         model: "streams".into(),
         projection_version: 1,

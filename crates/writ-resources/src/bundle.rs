@@ -373,6 +373,16 @@ impl AppFiles {
         hex(&Sha256::digest(self.content()))
     }
 
+    /// The SHA-256 of the files at `paths` (relative, as [`AppFiles::get`] takes them), in
+    /// lowercase hex: over each path in the order given, its length and bytes, then `1`,
+    /// the file's length (u64 little-endian) and bytes, or `0` when there is no such file.
+    /// The same files give the same digest wherever they were read from (a directory or
+    /// its bundle); a file added, removed or changed gives another. The read models'
+    /// snapshots are tagged with it (see the `snapshot` module).
+    pub fn digest_of(&self, paths: &[String]) -> String {
+        digest_files(paths.iter().map(|path| (path.as_str(), self.get(path))))
+    }
+
     /// Where the files came from: the directory or the bundle file.
     pub fn origin(&self) -> &Path {
         &self.origin
@@ -561,6 +571,26 @@ fn number(text: &str) -> Option<u64> {
 }
 
 /// Lowercase hex.
+/// [`AppFiles::digest_of`] of paths with their bytes (`None`: no such file).
+pub(crate) fn digest_files<'a>(
+    files: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+) -> String {
+    let mut sha = Sha256::new();
+    for (path, body) in files {
+        sha.update((path.len() as u64).to_le_bytes());
+        sha.update(path.as_bytes());
+        match body {
+            Some(body) => {
+                sha.update([1]);
+                sha.update((body.len() as u64).to_le_bytes());
+                sha.update(body);
+            }
+            None => sha.update([0]),
+        }
+    }
+    hex(&sha.finalize())
+}
+
 fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {

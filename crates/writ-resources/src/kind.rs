@@ -53,6 +53,9 @@ pub struct ResourceType {
     pub(crate) version: u32,
     /// `migrations/T.js`, if any: how older versions read under this one.
     pub(crate) migrations: Option<Arc<Migrations>>,
+    /// The code tag of its read model's snapshots: the digest of the files that determine
+    /// it (see the `snapshot` module).
+    pub(crate) code_tag: String,
 }
 
 impl fmt::Debug for ResourceType {

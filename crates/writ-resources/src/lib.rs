@@ -41,6 +41,10 @@
 //! - Each type has a read model ([`ResourceSet::read_models`]): its live documents in a
 //!   [`writ_query::collections::Table`], read by [`ResourceSet::get`] and paged by
 //!   [`ResourceSet::list`].
+//! - Both kinds of read model write snapshots (format 1), tagged with a digest of the app's
+//!   files that determine them ([`writ_query::Projection::code_tag`]): a start loads one
+//!   only when those files are the ones that wrote it, and replays the read model from
+//!   position 1 otherwise. See the `snapshot` module for which files each covers.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -87,11 +91,12 @@ mod migrations;
 mod projections;
 mod read;
 mod rules;
+mod snapshot;
 
 use std::sync::Arc;
 
 use writ_domain::model::{DomainModel, ProcessModel};
-use writ_query::ReadModelSpec;
+use writ_query::{Projection, ReadModelSpec};
 
 pub use crate::bundle::{AppFiles, BundleError};
 pub use crate::custom::{Handled, HandlerError, Handlers};
@@ -140,6 +145,12 @@ impl ResourceSet {
     /// The read model of type `ty`.
     pub fn read_model(ty: &Arc<ResourceType>) -> ReadModelSpec {
         read::read_model(ty)
+    }
+
+    /// The projection of type `ty`'s read model, to build or snapshot its state directly
+    /// ([`writ_query::Replay`], [`Projection::save`], [`Projection::load`]): tests, fuzzing.
+    pub fn documents_projection(ty: &Arc<ResourceType>) -> impl Projection<State = Documents> {
+        read::DocumentsProjection { ty: Arc::clone(ty) }
     }
 
     /// The process that fires the `after` transitions of type `ty`'s machine

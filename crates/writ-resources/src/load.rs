@@ -205,8 +205,10 @@ pub fn load_files(files: &AppFiles) -> Result<ResourceSet, LoadError> {
             }
         }
     }
-    let names: Vec<&str> = types.iter().map(|t| t.name).collect();
-    let projections = crate::projections::load_all(files, &names)?;
+    for ty in &mut types {
+        ty.code_tag = crate::snapshot::type_tag(files, ty.name);
+    }
+    let projections = crate::projections::load_all(files, &types)?;
     Ok(ResourceSet {
         types: types.into_iter().map(|ty| Arc::new(finish(ty))).collect(),
         projections,
@@ -476,6 +478,7 @@ fn load_type(file: &Path, body: Option<&[u8]>) -> Result<ResourceType, LoadError
         handlers: None,
         version,
         migrations: None,
+        code_tag: String::new(),
     })
 }
 

@@ -1,7 +1,10 @@
 //! `projections/P.js`: read models without compiled code, each a [`ReadModelSpec`] named `P`
 //! (version 1) whose state is named tables of JSON documents, changed event by event by the
 //! file's functions and read by its named queries, in writ-sandbox's deterministic
-//! [`Script`] engine. Rebuilt from the log at every start like every read model.
+//! [`Script`] engine. Snapshotted like every read model with a snapshot format: a start
+//! loads the newest snapshot written by the same files (the file itself, and the types'
+//! schemas and migrations, which upcast the events it is given) and replays the rest of
+//! the log; a changed file replays it from position 1.
 //!
 //! # What the file declares
 //!
@@ -33,6 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use imbl::OrdMap;
 use serde_json::{Value, json};
+use writ_query::snapshot::{Reader, SnapshotError, Writer};
 use writ_query::{
     ApplyError, Args, Projection, QueryCatalog, QueryError, ReadModelSpec, RecordedEvent,
 };
@@ -57,7 +61,7 @@ pub const QUERY_VERSION: u32 = 1;
 
 /// A projection's state: its tables, by name, each its documents by key, in key order.
 /// Cheap to clone (persistent maps).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tables {
     tables: OrdMap<Arc<str>, OrdMap<Arc<str>, Arc<Value>>>,
 }
@@ -75,6 +79,59 @@ impl Tables {
     pub fn len(&self, table: &str) -> usize {
         self.tables.get(table).map_or(0, OrdMap::len)
     }
+
+    /// The tables for a snapshot: their count, then each table's name, its count of
+    /// documents and each document's key and JSON value (see the `snapshot` module), in
+    /// name and key order.
+    fn save(&self, out: &mut Writer) {
+        out.len_prefix(self.tables.len());
+        for (table, rows) in &self.tables {
+            out.str(table);
+            out.len_prefix(rows.len());
+            for (key, document) in rows {
+                out.str(key);
+                crate::snapshot::save_json(document, out);
+            }
+        }
+    }
+
+    /// Reads what [`Tables::save`] wrote, checking what `ctx.get` and `ctx.put` rely on:
+    /// names and keys of 1 to [`KEY_BYTES_MAX`] bytes in ascending order (so none twice),
+    /// tables of 1 to [`TABLE_ROWS_MAX`] documents (a table's last delete removes it).
+    fn load(input: &mut Reader<'_>) -> Result<Self, SnapshotError> {
+        fn key(input: &mut Reader<'_>, after: Option<&str>) -> Result<Arc<str>, SnapshotError> {
+            let key = input.str()?;
+            if key.is_empty() || key.len() > KEY_BYTES_MAX {
+                return Err(input.invalid("a table name or key out of bounds"));
+            }
+            if after.is_some_and(|after| after >= key) {
+                return Err(input.invalid("table names or keys out of order"));
+            }
+            Ok(key.into())
+        }
+        // A table takes at least 3 bytes (a name, a count), a document 3 (a key, a null).
+        let count = input.count(3)?;
+        let mut tables = OrdMap::new();
+        let mut last: Option<Arc<str>> = None;
+        for _ in 0..count {
+            let table = key(input, last.as_deref())?;
+            let rows_count = input.count(3)?;
+            if rows_count == 0 || rows_count > TABLE_ROWS_MAX {
+                return Err(input.invalid("a table of no documents or too many"));
+            }
+            let mut rows = OrdMap::new();
+            let mut last_key: Option<Arc<str>> = None;
+            for _ in 0..rows_count {
+                let row = key(input, last_key.as_deref())?;
+                let document = crate::snapshot::load_json(input)?;
+                rows.insert(Arc::clone(&row), Arc::new(document));
+                last_key = Some(row);
+            }
+            tables.insert(Arc::clone(&table), rows);
+            last = Some(table);
+        }
+        Ok(Self { tables })
+    }
 }
 
 /// A compiled `projections/P.js`.
@@ -88,6 +145,9 @@ pub struct ScriptProjection {
     events: &'static [&'static str],
     /// Its source, for the places of its functions in messages.
     source: String,
+    /// The code tag of its read model's snapshots (see the `snapshot` module): the digest
+    /// of its source, and of the types' files when it was loaded with an app's.
+    code_tag: String,
 }
 
 impl ScriptProjection {
@@ -112,12 +172,14 @@ impl ScriptProjection {
             .filter(|f| f.bytes().next().is_some_and(|b| b.is_ascii_uppercase()))
             .map(|f| &*Box::leak(f.clone().into_boxed_str()))
             .collect();
+        let code_tag = crate::snapshot::source_tag(label, body);
         Ok(Self {
             name,
             file: file.to_owned(),
             script,
             events: Box::leak(events.into_boxed_slice()),
             source,
+            code_tag,
         })
     }
 
@@ -169,8 +231,24 @@ impl ScriptProjection {
             .collect()
     }
 
+    /// The read model's projection, to build or snapshot its state directly
+    /// ([`writ_query::Replay`], [`Projection::save`], [`Projection::load`]): tests, fuzzing.
+    pub fn projection(self: &Arc<Self>) -> impl Projection<State = Tables> {
+        Applier {
+            projection: Arc::clone(self),
+            code_tag: self.code_tag.clone(),
+        }
+    }
+
     /// The read model: the projection, and its queries in query API version 1.
     pub fn read_model(self: &Arc<Self>) -> ReadModelSpec {
+        self.read_model_beside(&[])
+    }
+
+    /// [`ScriptProjection::read_model`] served beside the compiled domains `domains` (their
+    /// names): whether a domain is served decides whether its streams' events reach the
+    /// projection upcast or as recorded, so the names are part of its snapshots' code tag.
+    pub fn read_model_beside(self: &Arc<Self>, domains: &[String]) -> ReadModelSpec {
         let mut catalog = QueryCatalog::<Tables>::new();
         for (query, params) in self.queries() {
             let params: Vec<&str> = params.iter().map(String::as_str).collect();
@@ -185,6 +263,7 @@ impl ScriptProjection {
         ReadModelSpec::new(
             Applier {
                 projection: Arc::clone(self),
+                code_tag: crate::snapshot::beside(&self.code_tag, domains),
             },
             catalog,
         )
@@ -378,6 +457,8 @@ impl ScriptHost for Host {
 #[derive(Debug, Clone)]
 struct Applier {
     projection: Arc<ScriptProjection>,
+    /// Its snapshots' code tag: the projection's, with the domains served beside it.
+    code_tag: String,
 }
 
 impl Projection for Applier {
@@ -395,6 +476,24 @@ impl Projection for Applier {
 
     fn event_types(&self) -> &[&'static str] {
         self.projection.events
+    }
+
+    fn snapshot_format(&self) -> Option<u32> {
+        Some(crate::snapshot::FORMAT)
+    }
+
+    /// The digest of its source and of the files that upcast the events it is given (see
+    /// the `snapshot` module).
+    fn code_tag(&self) -> Option<String> {
+        Some(self.code_tag.clone())
+    }
+
+    fn save(&self, state: &Tables, out: &mut Writer) {
+        state.save(out);
+    }
+
+    fn load(&self, input: &mut Reader<'_>) -> Result<Tables, SnapshotError> {
+        Tables::load(input)
     }
 
     fn initial_state(&self) -> Tables {
@@ -507,8 +606,9 @@ mod erased {
 /// after a type.
 pub(crate) fn load_all(
     files: &AppFiles,
-    type_names: &[&str],
+    types: &[crate::kind::ResourceType],
 ) -> Result<Vec<Arc<ScriptProjection>>, LoadError> {
+    let type_names: Vec<&str> = types.iter().map(|t| t.name).collect();
     let mut projections = Vec::new();
     for (entry, body) in files.list("projections") {
         let file = files.path(&format!("projections/{entry}"));
@@ -539,7 +639,9 @@ pub(crate) fn load_all(
         }
         let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
         let label = format!("projections/{name}.js");
-        projections.push(Arc::new(ScriptProjection::load(&file, body, &label, name)?));
+        let mut projection = ScriptProjection::load(&file, body, &label, name)?;
+        projection.code_tag = crate::snapshot::projection_tag(files, name, types);
+        projections.push(Arc::new(projection));
     }
     Ok(projections)
 }
@@ -553,9 +655,16 @@ impl crate::load::ResourceSet {
     /// The read model of each `projections/P.js`, by name order: register them beside the
     /// types' own.
     pub fn projection_read_models(&self) -> Vec<ReadModelSpec> {
+        self.projection_read_models_beside(&[])
+    }
+
+    /// [`projection_read_models`](crate::ResourceSet::projection_read_models) served
+    /// beside the compiled domains `domains` (see [`ScriptProjection::read_model_beside`]):
+    /// what a server registers.
+    pub fn projection_read_models_beside(&self, domains: &[String]) -> Vec<ReadModelSpec> {
         self.projections
             .iter()
-            .map(ScriptProjection::read_model)
+            .map(|projection| projection.read_model_beside(domains))
             .collect()
     }
 

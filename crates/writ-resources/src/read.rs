@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use writ_domain::Violation;
 use writ_query::collections::{Row, Selection, Table};
 use writ_query::paging::Paging;
+use writ_query::snapshot::{Reader, SnapshotError, Writer};
 use writ_query::{
     ApplyError, Args, Projection, QueryCatalog, QueryError, ReadModelSpec, RecordedEvent, Snapshots,
 };
@@ -22,7 +23,7 @@ use crate::load::ResourceSet;
 pub const PAGING: Paging = Paging::new(50, 1_000);
 
 /// One live document.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Document {
     id: Arc<str>,
     /// The document with its `id` among its members, as reads answer it.
@@ -41,8 +42,41 @@ impl Row for Document {
     }
 }
 
-/// The live documents of one type.
-#[derive(Debug, Clone, Default)]
+impl Document {
+    /// Its id, its body (see the `snapshot` module), its version and its schema version.
+    fn save(&self, out: &mut Writer) {
+        out.str(&self.id);
+        crate::snapshot::save_json(&self.body, out);
+        out.varint(self.version);
+        out.varint(u64::from(self.recorded));
+    }
+
+    /// Reads what [`Document::save`] wrote, checking what reads rely on: an id as commands
+    /// take them, and a body that is an object whose `id` is it.
+    fn load(input: &mut Reader<'_>) -> Result<Self, SnapshotError> {
+        let id = input.str()?;
+        if ResourceType::check_id(id).is_err() {
+            return Err(input.invalid("a document id out of bounds"));
+        }
+        let body = crate::snapshot::load_json(input)?;
+        if body.get("id").and_then(Value::as_str) != Some(id) {
+            return Err(input.invalid("a document that is not an object with its id"));
+        }
+        let version = input.varint()?;
+        let recorded = u32::try_from(input.varint()?)
+            .map_err(|_| input.invalid("a schema version out of range"))?;
+        Ok(Self {
+            id: id.into(),
+            body: Arc::new(body),
+            version,
+            recorded,
+        })
+    }
+}
+
+/// The live documents of one type. Equal when they hold the same documents in the same
+/// places (a snapshot loads back equal to the state saved).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Documents {
     table: Table<Document>,
 }
@@ -97,6 +131,30 @@ impl Projection for DocumentsProjection {
 
     fn event_types(&self) -> &[&'static str] {
         self.ty.document_events
+    }
+
+    fn snapshot_format(&self) -> Option<u32> {
+        Some(crate::snapshot::FORMAT)
+    }
+
+    /// The digest of the type's files that determine its documents (see the `snapshot`
+    /// module).
+    fn code_tag(&self) -> Option<String> {
+        Some(self.ty.code_tag.clone())
+    }
+
+    /// The table of documents: its next number, then each number's document (id, body,
+    /// version, schema version) or a removed row.
+    fn save(&self, state: &Documents, out: &mut Writer) {
+        state
+            .table
+            .save_with(out, |out, document| document.save(out));
+    }
+
+    fn load(&self, input: &mut Reader<'_>) -> Result<Documents, SnapshotError> {
+        let table =
+            writ_query::collections::Table::load_with(input, |input, _| Document::load(input))?;
+        Ok(Documents { table })
     }
 
     fn initial_state(&self) -> Documents {
@@ -165,6 +223,18 @@ impl Projection for DocumentsProjection {
             }
         }
         Ok(())
+    }
+}
+
+impl Documents {
+    /// How many live documents it holds.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
     }
 }
 

@@ -41,6 +41,9 @@ pub(crate) trait AnyProjection: Send + Sync {
     /// [`Projection::snapshot_format`].
     fn snapshot_format(&self) -> Option<u32>;
 
+    /// [`Projection::code_tag`].
+    fn code_tag(&self) -> Option<String>;
+
     /// [`Projection::save`] of `snapshot`, an `Arc<Snapshot<P::State>>`; `false` when it
     /// is of another type.
     fn save(&self, snapshot: &AnySnapshot, out: &mut Writer) -> bool;
@@ -122,6 +125,10 @@ impl<P: Projection> AnyProjection for Erased<P> {
 
     fn snapshot_format(&self) -> Option<u32> {
         self.0.snapshot_format()
+    }
+
+    fn code_tag(&self) -> Option<String> {
+        self.0.code_tag()
     }
 
     fn save(&self, snapshot: &AnySnapshot, out: &mut Writer) -> bool {

@@ -106,7 +106,9 @@
 //!
 //! - decodes, with its CRC, and names its read model and position;
 //! - was written by this code: the same projection name and version, snapshot format and
-//!   build tag ([`SnapshotOptions::build`]);
+//!   build tag ([`SnapshotOptions::build`], with the projection's
+//!   [`code_tag`](crate::Projection::code_tag) after a `+` when it has one: the files a
+//!   read model built at run time was loaded from);
 //! - is of this journal: its position is durable, and the source's
 //!   [`mark`](crate::EventSource::mark) of that position is the one it recorded;
 //! - loads (the projection's `load` reads every byte of it);

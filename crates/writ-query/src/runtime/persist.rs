@@ -69,10 +69,11 @@ pub(crate) fn load(
     let root = projection.root();
     let model = root.name;
     let format = projection.snapshot_format()?;
-    if !is_model_name(model) || options.build.len() > SNAPSHOT_NAME_BYTES_MAX {
+    let build = build_tag(options, projection.as_ref());
+    if !is_model_name(model) || build.len() > SNAPSHOT_NAME_BYTES_MAX {
         tracing::warn!(
             model,
-            "the read model's name cannot name a snapshot directory (ASCII letters, digits, - and _, at most 64), or the build tag is longer than 255 bytes: no snapshots"
+            "the read model's name cannot name a snapshot directory (ASCII letters, digits, - and _, at most 64), or the build tag (with the projection's code tag) is longer than 255 bytes: no snapshots"
         );
         return None;
     }
@@ -87,7 +88,7 @@ pub(crate) fn load(
     let mut loaded = None;
     if options.load {
         for &position in &listing.positions {
-            match try_load(source, options, projection, format, position) {
+            match try_load(source, options, projection, (format, &build), position) {
                 Ok(found) => {
                     loaded = Some(found);
                     break;
@@ -132,11 +133,21 @@ pub(crate) fn load(
     loaded
 }
 
+/// The build tag a snapshot of `projection` records and must record to be loaded:
+/// [`SnapshotOptions::build`], then `+` and the projection's code tag when it has one
+/// ([`Projection::code_tag`](crate::Projection::code_tag)).
+fn build_tag(options: &SnapshotOptions, projection: &dyn AnyProjection) -> String {
+    match projection.code_tag() {
+        Some(tag) => format!("{}+{tag}", options.build),
+        None => options.build.clone(),
+    }
+}
+
 fn try_load(
     source: &dyn EventSource,
     options: &SnapshotOptions,
     projection: &Arc<dyn AnyProjection>,
-    format: u32,
+    (format, build): (u32, &str),
     position: u64,
 ) -> Result<Loaded, (Ignored, String)> {
     let root = projection.root();
@@ -159,13 +170,13 @@ fn try_load(
         header.projection_version,
         header.format,
         header.build.as_str(),
-    ) != (root.version, format, options.build.as_str())
+    ) != (root.version, format, build)
     {
         return Err((
             Ignored::OtherCode,
             format!(
-                "written by projection version {}, snapshot format {}, build {:?}; this is version {}, format {format}, build {:?}",
-                header.projection_version, header.format, header.build, root.version, options.build
+                "written by projection version {}, snapshot format {}, build {:?}; this is version {}, format {format}, build {build:?}",
+                header.projection_version, header.format, header.build, root.version
             ),
         ));
     }
@@ -305,9 +316,10 @@ fn write(group: &Group, snapshots: &Snapshots, written: &mut [u64]) {
         let Some(format) = projection.snapshot_format() else {
             continue;
         };
+        let build = build_tag(options, projection.as_ref());
         if projection.root() != published.root
             || !is_model_name(model.name)
-            || options.build.len() > SNAPSHOT_NAME_BYTES_MAX
+            || build.len() > SNAPSHOT_NAME_BYTES_MAX
         {
             continue;
         }
@@ -323,7 +335,7 @@ fn write(group: &Group, snapshots: &Snapshots, written: &mut [u64]) {
                     model: model.name.to_owned(),
                     projection_version: published.root.version,
                     format,
-                    build: options.build.clone(),
+                    build,
                     position,
                     journal,
                 }

@@ -31,7 +31,9 @@ pub struct SnapshotHeader {
     /// ([`Projection::snapshot_format`](crate::Projection::snapshot_format)).
     pub format: u32,
     /// The build tag of the code that wrote it
-    /// ([`SnapshotOptions::build`](crate::runtime::SnapshotOptions::build)).
+    /// ([`SnapshotOptions::build`](crate::runtime::SnapshotOptions::build)), followed by
+    /// `+` and the projection's code tag when it has one
+    /// ([`Projection::code_tag`](crate::Projection::code_tag)).
     pub build: String,
     /// The global position the state holds: every event up to it, none after.
     pub position: u64,
