@@ -153,4 +153,4 @@ pub use list::{List, ListIter};
 pub use number_set::NumberSet;
 pub use radix::Radix;
 pub use table::{Duplicate, Row, Selection, Table, WARM_KEYS_MAX, Warmed};
-pub use text_index::{TextIndex, Words};
+pub use text_index::{TextIndex, WORDS_SMALL_MAX, Words};

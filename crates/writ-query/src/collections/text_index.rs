@@ -80,11 +80,9 @@ impl TextIndex {
     /// not have yet joins `words` and puts the row in the shared index under it. Long
     /// words in the row's list share the index's key, so they are stored once.
     pub fn insert(&mut self, number: u64, words: &mut Words, text: &str) {
-        let words = &mut words.0;
         each_token(text, |token| {
             let key = word_key(token.as_bytes());
-            let Err(at) = words.binary_search_by(|word| word.cmp_token(key, token.as_bytes()))
-            else {
+            let Err(at) = words.search(|word| word.cmp_token(key, token.as_bytes())) else {
                 return;
             };
             let word = match self.words.get_key_value_mut(token) {
@@ -99,7 +97,7 @@ impl TextIndex {
                     word
                 }
             };
-            Arc::make_mut(words).insert(at, word);
+            words.insert_at(at, word);
         });
     }
 
@@ -119,8 +117,16 @@ impl TextIndex {
 }
 
 /// The words a row is listed under in a [`TextIndex`]: the tokens of its texts, sorted
-/// and without duplicates, in one small array (short words inline). The row keeps it;
+/// and without duplicates, in one small array (short words inline) while there are few,
+/// in a persistent vector beyond [`WORDS_SMALL_MAX`]. The row keeps it;
 /// [`TextIndex::insert`] adds to it. A clone shares it.
+///
+/// A row's list is shared with the read model's published snapshots, so the first word
+/// added after a publish copies what it changes: the whole array while it is small (at
+/// most [`WORDS_SMALL_MAX`] words of 24 bytes), one path of 64-word chunks once it is
+/// large. A row that gathers words without end (a stream that gets a comment with a new
+/// word every time) so costs the same per word at any size, not a copy of every word it
+/// has.
 ///
 /// ```
 /// use writ_query::collections::{TextIndex, Words};
@@ -130,12 +136,36 @@ impl TextIndex {
 /// index.insert(0, &mut words, "b a b");
 /// assert_eq!((words.len(), words.contains("b")), (2, true));
 /// ```
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Words(Arc<Vec<Word>>);
+#[derive(Clone, Default)]
+pub struct Words(Repr);
+
+/// Most words a row's list keeps in one array; a list that grows beyond moves to a
+/// persistent vector (and stays there, until the row's words are removed).
+pub const WORDS_SMALL_MAX: usize = 256;
+
+#[derive(Clone)]
+enum Repr {
+    Small(Arc<Vec<Word>>),
+    Large(imbl::Vector<Word>),
+}
+
+impl Default for Repr {
+    fn default() -> Self {
+        Self::Small(Arc::default())
+    }
+}
+
+impl PartialEq for Words {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Words {}
 
 impl fmt::Debug for Words {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.0.iter()).finish()
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -151,32 +181,68 @@ impl Words {
 
     /// How many words.
     pub fn len(&self) -> usize {
-        self.0.len()
+        match &self.0 {
+            Repr::Small(words) => words.len(),
+            Repr::Large(words) => words.len(),
+        }
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
     /// The words, sorted.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(Word::as_str)
+        let (small, large) = match &self.0 {
+            Repr::Small(words) => (Some(words.iter()), None),
+            Repr::Large(words) => (None, Some(words.iter())),
+        };
+        small
+            .into_iter()
+            .flatten()
+            .chain(large.into_iter().flatten())
+            .map(Word::as_str)
     }
 
     /// Whether `word` is one of them (a binary search).
     pub fn contains(&self, word: &str) -> bool {
         let key = word_key(word.as_bytes());
-        self.0
-            .binary_search_by(|own| own.cmp_token(key, word.as_bytes()))
+        self.search(|own| own.cmp_token(key, word.as_bytes()))
             .is_ok()
+    }
+
+    /// A binary search of the sorted words.
+    fn search(&self, by: impl FnMut(&Word) -> std::cmp::Ordering) -> Result<usize, usize> {
+        match &self.0 {
+            Repr::Small(words) => words.binary_search_by(by),
+            Repr::Large(words) => words.binary_search_by(by),
+        }
+    }
+
+    /// Puts `word` at `at`, where a search said it belongs.
+    fn insert_at(&mut self, at: usize, word: Word) {
+        match &mut self.0 {
+            Repr::Small(words) if words.len() < WORDS_SMALL_MAX => {
+                Arc::make_mut(words).insert(at, word);
+            }
+            Repr::Small(words) => {
+                let mut large: imbl::Vector<Word> = words.iter().cloned().collect();
+                large.insert(at, word);
+                self.0 = Repr::Large(large);
+            }
+            Repr::Large(words) => words.insert(at, word),
+        }
     }
 
     /// Where the list lives, without reading it: for a stage of warming that reads the
     /// row (which holds this pointer) before a later stage reads the list.
     #[inline]
     pub fn address(&self) -> usize {
-        Arc::as_ptr(&self.0).addr()
+        match &self.0 {
+            Repr::Small(words) => Arc::as_ptr(words).addr(),
+            Repr::Large(words) => std::ptr::from_ref(words).addr(),
+        }
     }
 
     /// Reads all of a short list, an even sample of a long one (which brings in part of
@@ -184,11 +250,17 @@ impl Words {
     /// before its text is indexed (see [`Table::warm`](super::Table::warm)).
     #[inline]
     pub fn warm(&self) -> usize {
-        let step = self.0.len().div_ceil(WARM_WORDS).max(1);
-        self.0
-            .iter()
-            .step_by(step)
-            .fold(0, |sink, word| sink ^ word.as_bytes().len())
+        match &self.0 {
+            Repr::Small(words) => {
+                let step = words.len().div_ceil(WARM_WORDS).max(1);
+                words
+                    .iter()
+                    .step_by(step)
+                    .fold(0, |sink, word| sink ^ word.as_bytes().len())
+            }
+            // A tree: its search reads few chunks, which warming cannot tell in advance.
+            Repr::Large(words) => words.len(),
+        }
     }
 }
 
@@ -323,7 +395,7 @@ impl Codec for TextIndex {
 impl Words {
     /// Writes the count, then the words, sorted.
     pub fn save(&self, out: &mut Writer) {
-        out.len_prefix(self.0.len());
+        out.len_prefix(self.len());
         for word in self.iter() {
             out.str(word);
         }
@@ -355,7 +427,11 @@ impl Words {
             };
             words.push(word);
         }
-        Ok(Self(Arc::new(words)))
+        Ok(if words.len() > WORDS_SMALL_MAX {
+            Self(Repr::Large(words.into_iter().collect()))
+        } else {
+            Self(Repr::Small(Arc::new(words)))
+        })
     }
 }
 
@@ -367,6 +443,53 @@ mod tests {
 
     use super::*;
     use crate::text::tokens;
+
+    /// A row that gathers words without end moves to the persistent vector past
+    /// [`WORDS_SMALL_MAX`] and stays sorted, searchable and saved as before; a clone taken
+    /// at any size keeps its words; a row loaded from a snapshot is the same list.
+    #[test]
+    fn a_row_with_many_words_stays_sorted_and_clones_keep_theirs() {
+        let mut index = TextIndex::new();
+        let mut words = Words::new();
+        let mut model: BTreeSet<String> = BTreeSet::new();
+        let mut kept = Vec::new();
+        // Descending and interleaved, so words go in at the front, the back and between.
+        for i in (0..3 * WORDS_SMALL_MAX as u64).rev() {
+            let word = if i % 2 == 0 {
+                format!("w{i:05}")
+            } else {
+                format!("a-word-longer-than-twenty-two-bytes-{i:05}")
+            };
+            let text = format!("Comment {word} again");
+            index.insert(7, &mut words, &text);
+            model.extend(tokens(&text).map(|token| token.into_owned()));
+            if i % 97 == 0 {
+                kept.push((words.clone(), model.clone()));
+            }
+        }
+        assert!(matches!(words.0, Repr::Large(_)));
+        assert!(words.iter().eq(model.iter().map(String::as_str)));
+        assert!(model.iter().all(|word| words.contains(word)));
+        assert!(!words.contains("w00001") && !words.contains("zzz"));
+        for (clone, then) in &kept {
+            assert!(clone.iter().eq(then.iter().map(String::as_str)));
+        }
+        for word in &model {
+            assert_eq!(
+                index.get(word).map(|set| set.iter().collect::<Vec<_>>()),
+                Some(vec![7])
+            );
+        }
+        let mut out = Writer::new();
+        words.save(&mut out);
+        let bytes = out.into_vec();
+        let mut input = Reader::new(&bytes);
+        let loaded = Words::load(&mut input, &index).unwrap();
+        assert_eq!(loaded, words);
+        assert!(matches!(loaded.0, Repr::Large(_)));
+        index.remove(7, &mut words);
+        assert!(words.is_empty() && index.get("comment").is_none());
+    }
 
     /// Short words, a long one (kept shared, not inline), and case and punctuation that
     /// the tokenizer folds.
