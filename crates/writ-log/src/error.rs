@@ -39,6 +39,16 @@ pub enum OpenError {
         /// What is wrong.
         detail: String,
     },
+    /// The archive directory ([`LogOptions::archive_dir`](crate::LogOptions::archive_dir))
+    /// is missing, or holds what the log cannot use (the log's last segment, a segment
+    /// with a bad name).
+    #[error("archive {path}: {detail}")]
+    Archive {
+        /// The archive directory or the file in it.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
     /// A file that is not a segment of this format, or of a newer format version.
     #[error("{path} is not a segment this build can read: {detail}")]
     Format {
