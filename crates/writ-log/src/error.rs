@@ -40,8 +40,7 @@ pub enum OpenError {
         detail: String,
     },
     /// The archive directory ([`LogOptions::archive_dir`](crate::LogOptions::archive_dir))
-    /// is missing, or holds what the log cannot use (the log's last segment, a segment
-    /// with a bad name).
+    /// holds what the log cannot use: the log's last segment, a segment with a bad name.
     #[error("archive {path}: {detail}")]
     Archive {
         /// The archive directory or the file in it.

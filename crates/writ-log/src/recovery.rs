@@ -111,20 +111,23 @@ pub(crate) fn recover(
     let archive = options.archive_dir.as_deref();
     let mut archived: BTreeMap<u64, ()> = BTreeMap::new();
     let mut archive_index_seqs = BTreeSet::new();
+    let mut archive_missing = false;
     if let Some(archive) = archive {
-        let names = storage.list(archive).map_err(|source| {
-            if source.kind() == io::ErrorKind::NotFound {
-                OpenError::Archive {
-                    path: archive.to_path_buf(),
-                    detail: "the archive directory does not exist".into(),
-                }
-            } else {
-                OpenError::Io {
+        // Row "archive directory missing": nothing archived. A log that needs it is
+        // refused below for the records it misses, naming the archive.
+        let names = match storage.list(archive) {
+            Ok(names) => names,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                archive_missing = true;
+                Vec::new()
+            }
+            Err(source) => {
+                return Err(OpenError::Io {
                     path: archive.to_path_buf(),
                     source,
-                }
+                });
             }
-        })?;
+        };
         for name in names {
             match classify(&name) {
                 FileKind::Segment(seq) => {
@@ -239,9 +242,14 @@ pub(crate) fn recover(
                         ),
                         Some(archive) => format!(
                             "the first segment starts at record {seq}: records 0..{seq} are \
-                             missing, in {} and in the archive {}",
+                             missing, in {} and in the archive {}{}",
                             dir.display(),
-                            archive.display()
+                            archive.display(),
+                            if archive_missing {
+                                " (which does not exist)"
+                            } else {
+                                ""
+                            }
                         ),
                     },
                 ),

@@ -109,12 +109,24 @@ fn a_log_whose_first_segment_was_archived_is_refused_without_the_archive() {
 }
 
 #[test]
-fn an_archive_that_does_not_exist_is_refused() {
+fn an_archive_that_does_not_exist_holds_nothing_and_is_named_when_records_are_missing() {
     let sim = SimStorage::new();
-    several_segments(&sim);
+    let acked = several_segments(&sim);
+    // Nothing archived yet: the log opens, and nothing is created in the archive's place.
+    let (log, report) = open(&sim, with_archive());
+    assert_eq!(report.archived_segments, 0);
+    assert_eq!(read_all(&log.reader()), acked);
+    drop(log);
+    assert!(sim.list(archive_dir()).is_err());
+    // Archived, then the archive gone (an unmounted disk, a wrong path): refused.
+    let moved = archive_first(&sim, 2);
+    for seq in &moved {
+        sim.remove(&archive_dir().join(archive::segment_name(*seq)))
+            .unwrap();
+    }
     let err = try_open(&sim, with_archive()).unwrap_err();
-    assert!(matches!(err, OpenError::Archive { .. }), "{err:?}");
-    assert!(err.to_string().contains("does not exist"), "{err}");
+    assert!(matches!(err, OpenError::Corrupt { seq: 0, .. }), "{err:?}");
+    assert!(err.to_string().contains("in the archive archive"), "{err}");
 }
 
 #[test]
