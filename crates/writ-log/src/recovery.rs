@@ -222,43 +222,40 @@ pub(crate) fn recover(
         let in_archive = home != dir;
         let next_first = all.get(i + 1).map(|&(seq, _)| seq);
         if seq != expected {
-            // Row "sequence gap between segments" (or the first segment is not 0).
-            let (at, detail) = match segments.last() {
-                Some(prev) => (
-                    prev.path.to_path_buf(),
-                    format!(
-                        "the segment holds records up to {expected} but the next segment {} \
-                         starts at record {seq}",
-                        segment_name(seq)
+            let Some(prev) = segments.last() else {
+                // Row "first segment does not start at 0".
+                let hint = match archive {
+                    None => "if they were archived (`writ archive`), open with the archive \
+                             directory (`--archive-dir`); otherwise restore them from a backup"
+                        .to_owned(),
+                    Some(archive) => format!(
+                        "they are in neither {} nor the archive {}{}: give the archive \
+                         directory they were moved to, or restore them from a backup",
+                        dir.display(),
+                        archive.display(),
+                        if archive_missing {
+                            " (which does not exist)"
+                        } else {
+                            ""
+                        }
                     ),
-                ),
-                None => (
-                    path.clone(),
-                    match archive {
-                        None => format!(
-                            "the first segment starts at record {seq}: records 0..{seq} are \
-                             missing (segments 0..{seq}); if they were archived (`writ \
-                             archive`), open with the archive directory (`--archive-dir`)"
-                        ),
-                        Some(archive) => format!(
-                            "the first segment starts at record {seq}: records 0..{seq} are \
-                             missing, in {} and in the archive {}{}",
-                            dir.display(),
-                            archive.display(),
-                            if archive_missing {
-                                " (which does not exist)"
-                            } else {
-                                ""
-                            }
-                        ),
-                    },
-                ),
+                };
+                return Err(OpenError::MissingStart {
+                    path,
+                    first_seq: seq,
+                    hint,
+                });
             };
+            // Row "sequence gap between segments".
             return Err(OpenError::Corrupt {
-                path: at,
-                offset: segments.last().map_or(0, |s| u64::from(s.end)),
+                path: prev.path.to_path_buf(),
+                offset: u64::from(prev.end),
                 seq: expected,
-                detail,
+                detail: format!(
+                    "the segment holds records up to {expected} but the next segment {} \
+                     starts at record {seq}",
+                    segment_name(seq)
+                ),
             });
         }
         let file = storage.open(&path).map_err(io_error(&path))?;
