@@ -135,3 +135,80 @@ async fn an_archived_journal_serves_every_event_and_read_model_and_replays_witho
     );
     assert_eq!(replayed.report.commands, TICKETS);
 }
+
+/// `writ archive` as the command runs it, on a data directory of the file system: it moves
+/// what is out of the window, again moves nothing, refuses a directory a server holds
+/// (saying to stop it) and one that holds no store.
+#[test]
+fn the_archive_command_moves_old_segments_once_and_refuses_a_locked_or_empty_directory() {
+    let base = std::env::temp_dir().join(format!(
+        "writ-app-archive-{}-{}",
+        std::process::id(),
+        Uuid::new_v4()
+    ));
+    struct Cleanup(PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(base.clone());
+    let dir = base.join("data");
+    let to = base.join("archive");
+    let clock = ManualClock::at_ms(1_700_000_000_000);
+    let mut options = app_config(&SimStorage::new(), &clock, false).engine;
+    options.log.archive_dir = None;
+    let registry = writ_engine::Registry::builder()
+        .domain(writ_domain::model::domain::<writ_tickets::Tickets>())
+        .build()
+        .unwrap();
+    let (engine, _) = writ_engine::Engine::open_dir(&dir, registry, options).unwrap();
+    for n in 0..TICKETS {
+        let payload = format!(r#"{{"ticketId":"t-{n}","title":"Ticket {n}","reporter":"ann"}}"#);
+        let Submitted::New(pending) = engine
+            .submit(Uuid::new_v4(), "OpenTicket", None, payload.as_bytes())
+            .unwrap()
+        else {
+            panic!("new");
+        };
+        pending.blocking_outcome().unwrap();
+        clock.advance(Duration::from_millis(100));
+    }
+    let args = writ_app::archive::ArchiveArgs {
+        data_dir: dir.clone(),
+        to: to.clone(),
+        dedupe_window: WINDOW,
+    };
+    let locked = writ_app::archive::run(&args).unwrap_err();
+    assert!(locked.contains("stop it first"), "{locked}");
+    drop(engine);
+
+    writ_app::archive::run(&args).unwrap();
+    let archived = |dir: &std::path::Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".wlog")
+            })
+            .count()
+    };
+    let moved = archived(&to);
+    assert!(moved >= 2, "{moved}");
+    writ_app::archive::run(&args).unwrap();
+    assert_eq!(archived(&to), moved, "a second run moves nothing");
+    assert!(
+        archived(&dir.join("journal")) >= 1,
+        "the last segment stays"
+    );
+
+    let empty = writ_app::archive::run(&writ_app::archive::ArchiveArgs {
+        data_dir: base.join("nothing"),
+        ..args
+    })
+    .unwrap_err();
+    assert!(empty.contains("holds no journal"), "{empty}");
+}
