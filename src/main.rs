@@ -25,6 +25,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: the size of the largest variant (`serve`'s flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the HTTP API on a data directory.
@@ -32,6 +34,9 @@ enum Command {
     /// Run every command of the command log again through this build's handlers, into a
     /// new journal beside the live one, and report what differs; `--apply` makes it live.
     Replay(ReplayArgs),
+    /// Move sealed journal segments older than the dedupe window to an archive directory
+    /// (offline); serve, replay, verify and backup read them with --archive-dir.
+    Archive(writ_app::archive::ArchiveArgs),
     /// Rebuild a running server's read model without downtime, with a progress bar.
     Rebuild(rebuild::RebuildArgs),
     /// Apps of resource types without code: `writ app pack DIR` bundles one.
@@ -67,6 +72,7 @@ fn main() -> ExitCode {
     let result = writ_app::init_logging().and_then(|()| match cli.command {
         Command::Serve(args) => app().serve(&args),
         Command::Replay(args) => app().replay(&args),
+        Command::Archive(args) => writ_app::archive::run(&args),
         Command::Rebuild(args) => rebuild::run(args),
         Command::App(command) => writ_app::pack::run(command),
         Command::Bench(command) => bench::run(command),
@@ -139,6 +145,41 @@ mod tests {
             panic!("replay parses as replay");
         };
         assert!(!args.apply && args.report.is_none());
+    }
+
+    #[test]
+    fn archive_takes_a_data_dir_a_target_and_a_window_and_the_others_the_archive() {
+        let Command::Archive(args) = Cli::parse_from([
+            "writ",
+            "archive",
+            "--data-dir",
+            "d",
+            "--to",
+            "a",
+            "--dedupe-window",
+            "1h",
+        ])
+        .command
+        else {
+            panic!("archive parses as archive");
+        };
+        assert_eq!(args.data_dir, std::path::Path::new("d"));
+        assert_eq!(args.to, std::path::Path::new("a"));
+        assert_eq!(args.dedupe_window, std::time::Duration::from_secs(3600));
+        assert!(
+            Cli::try_parse_from(["writ", "archive"]).is_err(),
+            "--to is needed"
+        );
+        for command in ["serve", "replay", "verify", "backup"] {
+            let mut argv = vec!["writ", command, "--archive-dir", "a"];
+            if command == "backup" {
+                argv.extend(["--to", "b"]);
+            }
+            assert!(
+                Cli::try_parse_from(&argv).is_ok(),
+                "{command} --archive-dir"
+            );
+        }
     }
 
     #[test]

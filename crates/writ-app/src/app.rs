@@ -103,6 +103,7 @@ impl Config {
             .min(config.engine.dedupe_entries_max);
         config.engine.log.open_segments_max =
             usize::try_from(args.open_segments_max).unwrap_or(usize::MAX);
+        config.engine.log.archive_dir = args.archive_dir.as_deref().map(crate::cli::archive_path);
         config.engine.checkpoint_every_records = args.checkpoint_every_records;
         if !args.no_snapshots {
             let storage = Arc::new(writ_log::storage::FsStorage::new(&args.data_dir));
@@ -684,6 +685,22 @@ mod tests {
             writ_log::LogOptions::default().open_segments_max
         );
         assert!(parse(&["--open-segments-max", "0"]).is_err());
+    }
+
+    #[test]
+    fn archive_dir_goes_from_its_flag_to_the_journal_options_as_an_absolute_path() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(["writ", "serve"].iter().chain(args)).unwrap();
+            let Command::Serve(args) = cli.command else {
+                panic!("`writ serve` parses as serve");
+            };
+            Config::from_args(&args)
+        };
+        assert_eq!(parse(&[]).engine.log.archive_dir, None);
+        let config = parse(&["--archive-dir", "old-segments"]);
+        let dir = config.engine.log.archive_dir.unwrap();
+        assert!(dir.is_absolute(), "{}", dir.display());
+        assert!(dir.ends_with("old-segments"), "{}", dir.display());
     }
 
     #[test]

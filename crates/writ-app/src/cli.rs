@@ -101,6 +101,12 @@ pub struct ServeArgs {
     #[arg(long, env = "WRIT_DEDUPE_SPILL_ENTRIES", default_value_t = 4_000_000,
         value_parser = clap::value_parser!(u64).range(1..=10_000_000_000))]
     pub dedupe_spill_entries: u64,
+    /// The archive directory of the journal's sealed segments (`writ archive --to`): read
+    /// as part of the journal, never written. Needed once `writ archive` has moved
+    /// segments there: without it such a journal is refused, saying which records are
+    /// missing.
+    #[arg(long, env = "WRIT_ARCHIVE_DIR", value_name = "DIR")]
+    pub archive_dir: Option<PathBuf>,
     /// Most sealed journal segments whose file stays open for reads, one file descriptor
     /// each (the live segment and the preallocated spare hold two more). Beyond it the
     /// least recently read is closed; a lower bound costs an open and a close for each
@@ -161,6 +167,13 @@ pub struct ServeArgs {
     /// A PEM file with the private key of --tls-cert's certificate.
     #[arg(long, env = "WRIT_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+/// An `--archive-dir` as the journal's options take it: absolute (a relative one is taken
+/// from the current directory, not from the data directory the engine's files are
+/// relative to).
+pub fn archive_path(dir: &std::path::Path) -> PathBuf {
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned())
 }
 
 /// Refuses an open server (no tokens) on an address beyond loopback, unless

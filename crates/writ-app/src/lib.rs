@@ -19,6 +19,8 @@
 //!   new journal, reports what differs, and with `--apply` makes it live; a binary of
 //!   one's own gets it with [`App::run`], or calls [`App::replay`] from its own command
 //!   line.
+//! - [`archive`] moves sealed journal segments out of the dedupe window to an archive
+//!   directory, which `serve` and `replay` read with `--archive-dir`.
 //!
 //! ```no_run
 //! use writ_app::{App, Module};
@@ -32,6 +34,7 @@
 //! ```
 
 mod app;
+pub mod archive;
 mod cli;
 mod module;
 pub mod pack;
@@ -40,7 +43,7 @@ mod resources;
 pub mod testing;
 
 pub use app::{App, Config, StartError, Started, Store};
-pub use cli::{ServeArgs, init_logging, parse_duration};
+pub use cli::{ServeArgs, archive_path, init_logging, parse_duration};
 pub use module::Module;
 pub use replay::{ReplayArgs, ReplayConfig, ReplayError};
 pub use writ_domain::{Domain, Process};

@@ -45,6 +45,11 @@ pub struct ReplayArgs {
     /// command whose id was taken within it is skipped, as it was live.
     #[arg(long, env = "WRIT_DEDUPE_WINDOW", default_value = "24h", value_parser = parse_duration)]
     pub dedupe_window: Duration,
+    /// The archive directory of the live journal's sealed segments (`writ archive --to`):
+    /// the replay reads the whole journal, from there and from the data directory. The
+    /// new journal is written whole in the data directory (none of it archived).
+    #[arg(long, env = "WRIT_ARCHIVE_DIR", value_name = "DIR")]
+    pub archive_dir: Option<PathBuf>,
 }
 
 /// Everything [`App::replay_with`] needs beyond the modules.
@@ -70,10 +75,11 @@ pub struct ReplayConfig {
 impl ReplayConfig {
     /// `replay`'s flags as a configuration.
     pub fn from_args(args: &ReplayArgs) -> Self {
-        let engine = EngineOptions {
+        let mut engine = EngineOptions {
             dedupe_window: args.dedupe_window,
             ..EngineOptions::default()
         };
+        engine.log.archive_dir = args.archive_dir.as_deref().map(crate::cli::archive_path);
         Self {
             store: Store::Dir(args.data_dir.clone()),
             domains: args.domains.clone(),

@@ -131,6 +131,7 @@ fn replay_of_a_data_directory_a_server_holds_is_refused_saying_so() {
         apply: false,
         first: 20,
         dedupe_window: std::time::Duration::from_secs(60),
+        archive_dir: None,
     };
     let error = app().replay(&args).unwrap_err();
     assert!(error.contains("POST /admin/replay"), "{error}");

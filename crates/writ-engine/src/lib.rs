@@ -45,6 +45,7 @@
 //! assert_eq!(engine.read_stream("counter-c-1", 1, 10).unwrap().len(), 1);
 //! ```
 
+pub mod archive;
 pub mod check;
 pub mod checkpoint;
 mod clock;

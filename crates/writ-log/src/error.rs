@@ -33,9 +33,35 @@ pub enum OpenError {
         /// What is wrong.
         detail: String,
     },
+    /// The log's first segment does not start at record 0: its first records are in
+    /// neither the log directory nor the archive directory given (if any). They were
+    /// archived (`writ archive`: open with the archive directory,
+    /// [`LogOptions::archive_dir`](crate::LogOptions::archive_dir)) or lost (restore them
+    /// from a backup). Nothing was written.
+    #[error(
+        "{path}: the first segment starts at record {first_seq}: records 0..{first_seq} are \
+         missing (segments 0..{first_seq}); {hint}"
+    )]
+    MissingStart {
+        /// The first segment found.
+        path: PathBuf,
+        /// Its first record.
+        first_seq: u64,
+        /// Where they were looked for, and what to do.
+        hint: String,
+    },
     /// The options are out of bounds (see [`LogOptions::validate`](crate::LogOptions::validate)).
     #[error("invalid log options: {detail}")]
     InvalidOptions {
+        /// What is wrong.
+        detail: String,
+    },
+    /// The archive directory ([`LogOptions::archive_dir`](crate::LogOptions::archive_dir))
+    /// holds what the log cannot use: the log's last segment, a segment with a bad name.
+    #[error("archive {path}: {detail}")]
+    Archive {
+        /// The archive directory or the file in it.
+        path: PathBuf,
         /// What is wrong.
         detail: String,
     },

@@ -10,6 +10,8 @@
 //!   [`storage::SimStorage`] for tests, which keeps written and durable bytes apart so a test
 //!   can build exactly what a crash leaves, and injects I/O faults.
 //!
+//! - [`archive`] moves sealed segments to an archive directory, which a log opened with
+//!   [`LogOptions::archive_dir`] reads from as its own.
 //! - [`format`](mod@format) is the byte layout, with pure decoders that never panic (fuzzed).
 //! - [`inspect`] reads a log's files without opening the log, by recovery's rules: the
 //!   valid end of a segment image, for tools that copy or check a log (backup, verify).
@@ -41,6 +43,7 @@
 //! assert_eq!(buf, b"world");
 //! ```
 
+pub mod archive;
 pub mod format;
 pub mod inspect;
 pub mod reference;

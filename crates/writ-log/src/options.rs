@@ -34,6 +34,16 @@ pub struct LogOptions {
     /// segments than the bound. Sequential reads (read models' feeds, recovery) hold the
     /// segment they are in and reopen each segment once per pass. At least 1.
     pub open_segments_max: usize,
+    /// A directory of the same storage holding sealed segments (and their sidecar indexes)
+    /// moved out of the log directory ([`archive::move_segment`](crate::archive::move_segment),
+    /// `writ archive`). Default none. With it, open lists the sealed segments of both
+    /// directories, requires them to follow each other from record 0 across both, and reads
+    /// an archived segment like any sealed one; nothing is ever written there (a missing or
+    /// stale index of an archived segment means a scan at each open). With a
+    /// [`FsStorage`](crate::storage::FsStorage) an absolute path may be anywhere. The
+    /// log's last segment is never archived. Without it, a log directory whose first
+    /// segment does not start at record 0 is refused, saying so.
+    pub archive_dir: Option<PathBuf>,
 }
 
 impl LogOptions {
@@ -75,6 +85,7 @@ impl Default for LogOptions {
             record_bytes_max: 4 << 20,
             preallocate: true,
             open_segments_max: 64,
+            archive_dir: None,
         }
     }
 }
@@ -97,6 +108,12 @@ pub struct OpenReport {
     /// Leftover temporary files removed (an unused preallocated segment, a half-written
     /// index file or segment of a crashed process).
     pub removed_temp_files: usize,
+    /// Sealed segments read from the archive directory.
+    pub archived_segments: usize,
+    /// Segments found in both the log directory and the archive with the same bytes (a
+    /// move a crash cut short after its copy): the log directory's copy is read, and the
+    /// next `writ archive` removes it.
+    pub archive_duplicates: usize,
 }
 
 /// A tail cut off by recovery. Only bytes that were never acknowledged as durable can be

@@ -15,6 +15,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::archive::same_bytes;
 use crate::error::{OpenError, TailDamage};
 use crate::format::{
     self, FRAME_HEADER_BYTES, FRAME_MAGIC, FormatError, FrameHeader, SEGMENT_HEADER_BYTES,
@@ -106,6 +107,84 @@ pub(crate) fn recover(
         }
     }
 
+    // Sealed segments moved to the archive (never written to; see the rows "archive ...").
+    let archive = options.archive_dir.as_deref();
+    let mut archived: BTreeSet<u64> = BTreeSet::new();
+    let mut archive_index_seqs = BTreeSet::new();
+    let mut archive_missing = false;
+    if let Some(archive) = archive {
+        // Row "archive directory missing": nothing archived. A log that needs it is
+        // refused below for the records it misses, naming the archive.
+        let names = match storage.list(archive) {
+            Ok(names) => names,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                archive_missing = true;
+                Vec::new()
+            }
+            Err(source) => {
+                return Err(OpenError::Io {
+                    path: archive.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        for name in names {
+            match classify(&name) {
+                FileKind::Segment(seq) => {
+                    if segment_seqs.binary_search(&seq).is_ok() {
+                        // Row "segment in both the log directory and the archive".
+                        let local = dir.join(segment_name(seq));
+                        let other = archive.join(&name);
+                        if !same_bytes(storage, &local, &other).map_err(io_error(&other))? {
+                            return Err(OpenError::Corrupt {
+                                path: local.clone(),
+                                offset: 0,
+                                seq,
+                                detail: format!(
+                                    "the segment is both here and in the archive as {}, with \
+                                     other bytes",
+                                    other.display()
+                                ),
+                            });
+                        }
+                        report.archive_duplicates += 1;
+                    } else {
+                        archived.insert(seq);
+                    }
+                }
+                FileKind::Index(seq) => {
+                    archive_index_seqs.insert(seq);
+                }
+                FileKind::BadSegmentName => {
+                    return Err(OpenError::Archive {
+                        path: archive.join(&name),
+                        detail: "a segment's name must be its first sequence number in 20 \
+                                 digits"
+                            .into(),
+                    });
+                }
+                // Row "`*.tmp` in the archive": a copy a crash cut short; ignored here (open
+                // never writes into the archive), removed by the next `writ archive`.
+                FileKind::Temp | FileKind::Other => {}
+            }
+        }
+        let last_local = segment_seqs.last().copied();
+        if let Some(&last_archived) = archived.last()
+            && last_local.is_none_or(|local| last_archived > local)
+        {
+            // Row "the log's last segment is in the archive".
+            return Err(OpenError::Archive {
+                path: archive.join(segment_name(last_archived)),
+                detail: format!(
+                    "the archive holds segment {} but the log directory {} holds no later \
+                     one: the last segment must stay in the log directory (move it back)",
+                    segment_name(last_archived),
+                    dir.display()
+                ),
+            });
+        }
+    }
+
     if segment_seqs.is_empty() {
         // A new log: segment 0, installed durably before anything is written into it.
         let tmp = dir.join(format!("{}{TMP_SUFFIX}", segment_name(0)));
@@ -128,35 +207,55 @@ pub(crate) fn recover(
         segment_seqs.push(0);
     }
 
-    let mut segments: Vec<SegmentEntry> = Vec::with_capacity(segment_seqs.len());
+    // Every segment, sorted, with the directory holding it.
+    let mut all: Vec<(u64, &Path)> = segment_seqs.iter().map(|&seq| (seq, dir)).collect();
+    if let Some(archive) = archive {
+        all.extend(archived.iter().map(|&seq| (seq, archive)));
+        all.sort_unstable_by_key(|&(seq, _)| seq);
+    }
+
+    let mut segments: Vec<SegmentEntry> = Vec::with_capacity(all.len());
     let mut expected = 0u64;
     let mut active = None;
-    for (i, &seq) in segment_seqs.iter().enumerate() {
-        let path = dir.join(segment_name(seq));
-        let next_first = segment_seqs.get(i + 1).copied();
+    for (i, &(seq, home)) in all.iter().enumerate() {
+        let path = home.join(segment_name(seq));
+        let in_archive = home != dir;
+        let next_first = all.get(i + 1).map(|&(seq, _)| seq);
         if seq != expected {
-            // Row "sequence gap between segments" (or the first segment is not 0).
-            let (at, detail) = match segments.last() {
-                Some(prev) => (
-                    prev.path.to_path_buf(),
-                    format!(
-                        "the segment holds records up to {expected} but the next segment {} \
-                         starts at record {seq}",
-                        segment_name(seq)
+            let Some(prev) = segments.last() else {
+                // Row "first segment does not start at 0".
+                let hint = match archive {
+                    None => "if they were archived (`writ archive`), open with the archive \
+                             directory (`--archive-dir`); otherwise restore them from a backup"
+                        .to_owned(),
+                    Some(archive) => format!(
+                        "they are in neither {} nor the archive {}{}: give the archive \
+                         directory they were moved to, or restore them from a backup",
+                        dir.display(),
+                        archive.display(),
+                        if archive_missing {
+                            " (which does not exist)"
+                        } else {
+                            ""
+                        }
                     ),
-                ),
-                None => (
-                    path.clone(),
-                    format!(
-                        "the first segment starts at record {seq}: records 0..{seq} are missing"
-                    ),
-                ),
+                };
+                return Err(OpenError::MissingStart {
+                    path,
+                    first_seq: seq,
+                    hint,
+                });
             };
+            // Row "sequence gap between segments".
             return Err(OpenError::Corrupt {
-                path: at,
-                offset: segments.last().map_or(0, |s| u64::from(s.end)),
+                path: prev.path.to_path_buf(),
+                offset: u64::from(prev.end),
                 seq: expected,
-                detail,
+                detail: format!(
+                    "the segment holds records up to {expected} but the next segment {} \
+                     starts at record {seq}",
+                    segment_name(seq)
+                ),
             });
         }
         let file = storage.open(&path).map_err(io_error(&path))?;
@@ -189,12 +288,23 @@ pub(crate) fn recover(
 
         // A sealed segment: the sidecar index if it is valid and agrees with the next
         // segment, else a scan.
-        let sidecar = index_seqs
-            .contains(&seq)
-            .then(|| read_sidecar(storage, dir, &header, next_first))
+        let has_index = if in_archive {
+            report.archived_segments += 1;
+            archive_index_seqs.contains(&seq)
+        } else {
+            index_seqs.contains(&seq)
+        };
+        let sidecar = has_index
+            .then(|| read_sidecar(storage, home, &header, next_first))
             .flatten();
         let entry = match sidecar {
             Some(entry) => entry,
+            None if in_archive => {
+                // Row "archived segment whose index is missing or invalid": scanned, the
+                // index not written (nothing is written into the archive).
+                report.scanned_segments += 1;
+                scan_sealed(&path, &*file, &header, next_first)?
+            }
             None => {
                 report.scanned_segments += 1;
                 let entry = scan_sealed(&path, &*file, &header, next_first)?;

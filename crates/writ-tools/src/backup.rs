@@ -66,6 +66,11 @@ pub struct BackupArgs {
     /// the data directory.
     #[arg(long)]
     to: PathBuf,
+    /// The archive directory of the journal's sealed segments (`writ archive --to`): its
+    /// segments are copied into the copy's `journal/` with the others, so that the copy is
+    /// whole and opens without an archive. Needed once segments were archived.
+    #[arg(long, env = "WRIT_ARCHIVE_DIR", value_name = "DIR")]
+    archive_dir: Option<PathBuf>,
     /// Print the report as one JSON object instead of a line.
     #[arg(long)]
     json: bool,
@@ -73,7 +78,7 @@ pub struct BackupArgs {
 
 /// Copies the store, prints where the copy ends.
 pub fn run(args: BackupArgs) -> Result<(), String> {
-    let report = backup(&args.data_dir, &args.to, true)?;
+    let report = backup_with_archive(&args.data_dir, args.archive_dir.as_deref(), &args.to, true)?;
     let (file, offset) = &report.end;
     if args.json {
         println!(
@@ -88,6 +93,7 @@ pub fn run(args: BackupArgs) -> Result<(), String> {
                 "logBytes": report.verify.log_bytes,
                 "copiedBytes": report.copied_bytes,
                 "rounds": report.rounds,
+                "archivedSegments": report.archived_segments,
                 "elapsedMs": report.elapsed.as_millis() as u64,
             })
         );
@@ -99,6 +105,16 @@ pub fn run(args: BackupArgs) -> Result<(), String> {
             report.commands(),
             report.verify.journal.events,
         );
+        if report.archived_segments > 0 {
+            println!(
+                "with {} archived segments copied from {} into the copy's {JOURNAL_DIR}/ (the copy needs no archive)",
+                report.archived_segments,
+                args.archive_dir
+                    .as_deref()
+                    .unwrap_or(Path::new(""))
+                    .display(),
+            );
+        }
         println!(
             "backup=ok commands={} last_sequence={} last_position={} end={file}@{offset} segments={} log_bytes={} copied_bytes={} rounds={} elapsed_s={:.3}",
             report.commands(),
@@ -130,6 +146,8 @@ pub struct BackupReport {
     pub copied_bytes: u64,
     /// Passes over the segment list (1 when no segment was added during the copy).
     pub rounds: u32,
+    /// Segments copied from the archive directory (into the copy's `journal/`).
+    pub archived_segments: usize,
     /// How long it took, the check of the copy included.
     pub elapsed: Duration,
     /// The check of the copy: its counts, and the records it holds.
@@ -147,6 +165,18 @@ impl BackupReport {
 /// for the user; nothing is left at `to` then (a directory `to.incomplete-…` beside it
 /// is removed, unless removing it failed too).
 pub fn backup(dir: &Path, to: &Path, show_progress: bool) -> Result<BackupReport, String> {
+    backup_with_archive(dir, None, to, show_progress)
+}
+
+/// [`backup`] of a store whose journal has sealed segments in `archive` (`writ archive
+/// --to`): they are copied into the copy's `journal/` with the journal's own, so the copy
+/// holds the whole journal from record 0 and opens (and verifies) without an archive.
+pub fn backup_with_archive(
+    dir: &Path,
+    archive: Option<&Path>,
+    to: &Path,
+    show_progress: bool,
+) -> Result<BackupReport, String> {
     let started = Instant::now();
     // The live journal (`CURRENT` names it after `writ replay --apply`); the copy holds it
     // as its `journal/`.
@@ -196,7 +226,7 @@ pub fn backup(dir: &Path, to: &Path, show_progress: bool) -> Result<BackupReport
     ));
     std::fs::create_dir(&partial)
         .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
-    let result = copy_store(&journal, &partial, show_progress, &mut || {}).and_then(|copy| {
+    let result = copy_store(&journal, archive, &partial, show_progress, &mut || {}).and_then(|copy| {
         let verify = verify(&partial, false)?;
         if let Some(first) = verify.first_damage() {
             return Err(format!(
@@ -219,6 +249,7 @@ pub fn backup(dir: &Path, to: &Path, show_progress: bool) -> Result<BackupReport
             end: copy.end,
             copied_bytes: copy.copied_bytes,
             rounds: copy.rounds,
+            archived_segments: copy.archived_segments,
             elapsed: started.elapsed(),
             verify,
         }),
@@ -262,6 +293,7 @@ struct Copy {
     end: (String, u64),
     copied_bytes: u64,
     rounds: u32,
+    archived_segments: usize,
 }
 
 /// A segment copied so far.
@@ -278,10 +310,30 @@ struct Copied {
 /// `after_pass` runs after each pass over the list (tests write there).
 fn copy_store(
     journal: &Path,
+    archive: Option<&Path>,
     to: &Path,
     show_progress: bool,
     after_pass: &mut dyn FnMut(),
 ) -> Result<Copy, String> {
+    // The archive's segments are sealed and do not change while a server runs (`writ
+    // archive` holds the lock): listed once. A segment in both places is copied from the
+    // journal's directory (open checks that the two are the same).
+    let archived = match archive {
+        Some(archive) => list_segments(archive)?,
+        None => Vec::new(),
+    };
+    let local = list_segments(journal)?;
+    let archived: Vec<u64> = archived
+        .into_iter()
+        .filter(|seq| local.binary_search(seq).is_err())
+        .collect();
+    let first = archived.first().or(local.first()).copied().unwrap_or(0);
+    if first != 0 {
+        return Err(format!(
+            "{}'s first segment starts at record {first}: records 0..{first} are missing (segments 0..{first}); if they were archived (`writ archive`), give the archive (`--archive-dir`)",
+            journal.display()
+        ));
+    }
     let into = to.join(JOURNAL_DIR);
     std::fs::create_dir(&into).map_err(|e| format!("cannot create {}: {e}", into.display()))?;
     let mut copied: BTreeMap<u64, Copied> = BTreeMap::new();
@@ -296,7 +348,10 @@ fn copy_store(
                 "the server rolled to new segments during {ROUNDS_MAX} passes of the copy: it writes faster than the copy reads"
             ));
         }
-        let segments = list_segments(journal)?;
+        let mut segments = archived.clone();
+        segments.extend(list_segments(journal)?);
+        segments.sort_unstable();
+        segments.dedup();
         let Some(&last) = segments.last() else {
             return Err(format!("{} holds no segment", journal.display()));
         };
@@ -308,8 +363,12 @@ fn copy_store(
                 None => 0,
             };
             let name = segment_name(seq);
-            let source = File::open(journal.join(&name))
-                .map_err(|e| format!("cannot read {}: {e}", journal.join(&name).display()))?;
+            let from_dir = match archive {
+                Some(archive) if archived.binary_search(&seq).is_ok() => archive,
+                _ => journal,
+            };
+            let source = File::open(from_dir.join(&name))
+                .map_err(|e| format!("cannot read {}: {e}", from_dir.join(&name).display()))?;
             let size = source
                 .metadata()
                 .map_err(|e| format!("cannot read {name}: {e}"))?
@@ -409,6 +468,7 @@ fn copy_store(
         end,
         copied_bytes,
         rounds,
+        archived_segments: archived.len(),
     })
 }
 
@@ -560,13 +620,19 @@ mod tests {
         let before = write(&mut writer, 10);
         let mut passes = 0;
         let mut end = 0;
-        let result = copy_store(&source.0.join(JOURNAL_DIR), &copy.0, false, &mut || {
-            passes += 1;
-            if passes == 1 {
-                // The server goes on: rolls past the live segment twice.
-                end = write(&mut writer, 40);
-            }
-        })
+        let result = copy_store(
+            &source.0.join(JOURNAL_DIR),
+            None,
+            &copy.0,
+            false,
+            &mut || {
+                passes += 1;
+                if passes == 1 {
+                    // The server goes on: rolls past the live segment twice.
+                    end = write(&mut writer, 40);
+                }
+            },
+        )
         .unwrap();
         assert_eq!(result.rounds, 2);
         assert!(end > before);
@@ -610,7 +676,14 @@ mod tests {
         };
         frame[..32].copy_from_slice(&header.encode());
         file.write_all_at(&frame[..100], whole).unwrap();
-        let result = copy_store(&source.0.join(JOURNAL_DIR), &copy.0, false, &mut || {}).unwrap();
+        let result = copy_store(
+            &source.0.join(JOURNAL_DIR),
+            None,
+            &copy.0,
+            false,
+            &mut || {},
+        )
+        .unwrap();
         assert_eq!(result.end.1, whole);
         assert_eq!(records(&copy.0), end);
         let report = verify(&copy.0, false).unwrap();

@@ -55,6 +55,11 @@ pub struct VerifyArgs {
     /// The data directory to check (a server's, stopped or running, or a backup).
     #[arg(long, env = "WRIT_DATA_DIR", default_value = "writ-data")]
     data_dir: PathBuf,
+    /// The archive directory of the journal's sealed segments (`writ archive --to`):
+    /// checked with the journal, as the engine reads it. Needed once segments were
+    /// archived: without it the journal is missing its first records.
+    #[arg(long, env = "WRIT_ARCHIVE_DIR", value_name = "DIR")]
+    archive_dir: Option<PathBuf>,
     /// Print the report as one JSON object instead of lines.
     #[arg(long)]
     json: bool,
@@ -62,7 +67,7 @@ pub struct VerifyArgs {
 
 /// Checks the data directory, prints the report, and fails when it found damage.
 pub fn run(args: VerifyArgs) -> Result<(), String> {
-    let report = verify(&args.data_dir, true)?;
+    let report = verify_with_archive(&args.data_dir, args.archive_dir.as_deref(), true)?;
     if args.json {
         println!("{}", report.to_json());
     } else {
@@ -276,6 +281,18 @@ impl StorageFile for LocalFile {
 /// cannot be read at all; damage is in the report. `show_progress` draws progress on
 /// stderr.
 pub fn verify(dir: &Path, show_progress: bool) -> Result<VerifyReport, String> {
+    verify_with_archive(dir, None, show_progress)
+}
+
+/// [`verify`] of a data directory whose journal has sealed segments in `archive` (`writ
+/// archive --to`): they are checked with the journal, as the engine reads them (segments
+/// in both places must hold the same bytes; the journal's last segment must not be
+/// archived); the archive's other files are notes.
+pub fn verify_with_archive(
+    dir: &Path,
+    archive: Option<&Path>,
+    show_progress: bool,
+) -> Result<VerifyReport, String> {
     let started = Instant::now();
     let mut check = Check {
         report: VerifyReport {
@@ -389,7 +406,7 @@ pub fn verify(dir: &Path, show_progress: bool) -> Result<VerifyReport, String> {
         }
     }
     if has_journal {
-        check.journal_dir(&dir.join(&live), show_progress)?;
+        check.journal_dir(&dir.join(&live), archive, show_progress)?;
     } else {
         let journal = check.journal_name.clone();
         check.damage(
@@ -579,7 +596,12 @@ impl Check {
         }
     }
 
-    fn journal_dir(&mut self, dir: &Path, show_progress: bool) -> Result<(), String> {
+    fn journal_dir(
+        &mut self,
+        dir: &Path,
+        archive: Option<&Path>,
+        show_progress: bool,
+    ) -> Result<(), String> {
         let mut segments = Vec::new();
         let mut indexes = Vec::new();
         for (name, is_dir) in entries(dir)? {
@@ -633,21 +655,128 @@ impl Check {
                 "an index of the last segment: removed at the next open".into(),
             );
         }
-        let total: u64 = segments
+        // Every segment with the directory it is read from: the archive's (`--archive-dir`)
+        // where the journal's directory does not hold it, as the log reads them.
+        let mut all: Vec<(u64, Option<&Path>)> = segments.iter().map(|&s| (s, None)).collect();
+        let mut archive_indexes = Vec::new();
+        if let Some(archive) = archive {
+            self.archive_dir(dir, archive, &segments, &mut all, &mut archive_indexes)?;
+        }
+        all.sort_unstable_by_key(|&(seq, _)| seq);
+        if let Some(&(seq, Some(archive))) = all.last() {
+            self.damage(
+                &archive.join(segment_name(seq)).display().to_string(),
+                None,
+                "the archive holds a segment after the journal directory's last: the last segment must stay in the journal directory, and the engine refuses to open".into(),
+            );
+            self.stop_journal();
+            return Ok(());
+        }
+        let home = |archived: Option<&Path>| archived.unwrap_or(dir).to_path_buf();
+        let total: u64 = all
             .iter()
-            .filter_map(|seq| std::fs::metadata(dir.join(segment_name(*seq))).ok())
+            .filter_map(|&(seq, archived)| {
+                std::fs::metadata(home(archived).join(segment_name(seq))).ok()
+            })
             .map(|m| m.len())
             .sum();
         let mut progress = Progress::new("verify", total, show_progress);
         let mut expected = 0u64;
-        for (i, &seq) in segments.iter().enumerate() {
-            let next = segments.get(i + 1).copied();
-            let has_index = indexes.binary_search(&seq).is_ok();
-            let end = self.segment(dir, seq, expected, next, has_index, &mut progress)?;
+        let journal_name = self.journal_name.clone();
+        for (i, &(seq, archived)) in all.iter().enumerate() {
+            let next = all.get(i + 1).map(|&(seq, _)| seq);
+            let has_index = match archived {
+                None => indexes.binary_search(&seq).is_ok(),
+                Some(_) => archive_indexes.binary_search(&seq).is_ok(),
+            };
+            // Findings about an archived segment name it by the archive's path.
+            if let Some(archive) = archived {
+                self.journal_name = archive.display().to_string();
+            }
+            let end = self.segment(
+                &home(archived),
+                seq,
+                expected,
+                next,
+                has_index,
+                &mut progress,
+            );
+            self.journal_name.clone_from(&journal_name);
+            let end = end?;
             expected = end.unwrap_or_else(|| next.unwrap_or(seq));
             progress.set(self.report.file_bytes);
         }
         progress.finish();
+        Ok(())
+    }
+
+    /// The archive's files: its segments not in the journal's directory go into `all`
+    /// (with the archive), its indexes into `archive_indexes`; a segment in both must have
+    /// the same bytes.
+    fn archive_dir<'a>(
+        &mut self,
+        dir: &Path,
+        archive: &'a Path,
+        segments: &[u64],
+        all: &mut Vec<(u64, Option<&'a Path>)>,
+        archive_indexes: &mut Vec<u64>,
+    ) -> Result<(), String> {
+        let shown = |name: &str| archive.join(name).display().to_string();
+        if !archive.is_dir() {
+            self.note(
+                &archive.display().to_string(),
+                None,
+                "the archive directory does not exist: nothing is archived".into(),
+            );
+            return Ok(());
+        }
+        for (name, is_dir) in entries(archive)? {
+            if is_dir {
+                self.note(
+                    &shown(&name),
+                    None,
+                    "unknown directory: the log ignores it".into(),
+                );
+                continue;
+            }
+            match inspect::classify(&name) {
+                FileKind::Segment(seq) if segments.binary_search(&seq).is_ok() => {
+                    let same = same_file_bytes(&dir.join(&name), &archive.join(&name))
+                        .map_err(|e| format!("cannot read {}: {e}", shown(&name)))?;
+                    if same {
+                        self.note(
+                            &shown(&name),
+                            None,
+                            format!("also in {} with the same bytes (a move a crash cut short): the journal's copy is read, and the next `writ archive` removes it", self.journal_name),
+                        );
+                    } else {
+                        self.damage(
+                            &shown(&name),
+                            None,
+                            format!(
+                                "also in {} with other bytes: the engine refuses to open",
+                                self.journal_name
+                            ),
+                        );
+                    }
+                }
+                FileKind::Segment(seq) => all.push((seq, Some(archive))),
+                FileKind::Index(seq) => archive_indexes.push(seq),
+                FileKind::Temp => self.note(
+                    &shown(&name),
+                    None,
+                    "a copy a crash cut short: never read, removed by the next `writ archive`"
+                        .into(),
+                ),
+                FileKind::BadSegmentName => self.damage(
+                    &shown(&name),
+                    None,
+                    "a segment whose name is not 20 digits: the log refuses to open".into(),
+                ),
+                _ => self.note(&shown(&name), None, "unknown: the log ignores it".into()),
+            }
+        }
+        archive_indexes.sort_unstable();
         Ok(())
     }
 
@@ -668,7 +797,9 @@ impl Check {
         self.report.segments += 1;
         if seq != expected {
             let detail = if expected == 0 {
-                format!("the first segment starts at record {seq}: records 0..{seq} are missing")
+                format!(
+                    "the first segment starts at record {seq}: records 0..{seq} are missing (segments 0..{seq}); if they were archived (`writ archive`), give the archive (`--archive-dir`)"
+                )
             } else {
                 format!(
                     "the segment starts at record {seq}, but the segment before it ends at record {expected}: records are missing or repeated"
@@ -884,6 +1015,27 @@ fn entries(dir: &Path) -> Result<Vec<(String, bool)>, String> {
     }
     entries.sort();
     Ok(entries)
+}
+
+/// Whether two files hold the same bytes.
+fn same_file_bytes(a: &Path, b: &Path) -> io::Result<bool> {
+    let (fa, fb) = (File::open(a)?, File::open(b)?);
+    let len = fa.metadata()?.len();
+    if fb.metadata()?.len() != len {
+        return Ok(false);
+    }
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    let mut at = 0u64;
+    while at < len {
+        let want = ba.len().min((len - at) as usize);
+        fa.read_exact_at(&mut ba[..want], at)?;
+        fb.read_exact_at(&mut bb[..want], at)?;
+        if ba[..want] != bb[..want] {
+            return Ok(false);
+        }
+        at += want as u64;
+    }
+    Ok(true)
 }
 
 fn has_segments(dir: &Path) -> bool {

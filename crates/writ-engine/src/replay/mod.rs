@@ -317,13 +317,19 @@ fn write_replay(
     storage
         .sync_dir(Path::new(""))
         .map_err(io_error(Path::new("")))?;
-    let (new, _) =
-        Log::open(Arc::clone(&storage), &journal, options.log.clone()).map_err(|source| {
-            OpenError::Log {
-                log: "journal",
-                source,
-            }
-        })?;
+    // A journal of its own from record 0: the archive of the one replayed is not its.
+    let (new, _) = Log::open(
+        Arc::clone(&storage),
+        &journal,
+        LogOptions {
+            archive_dir: None,
+            ..options.log.clone()
+        },
+    )
+    .map_err(|source| OpenError::Log {
+        log: "journal",
+        source,
+    })?;
     let new_reader = new.reader();
     // The replay's dedupe runs sit beside its journal (`replay-{n}/dedupe/`), where an
     // engine on that journal opens them once it is live.
