@@ -82,7 +82,7 @@ impl TextIndex {
     pub fn insert(&mut self, number: u64, words: &mut Words, text: &str) {
         each_token(text, |token| {
             let key = word_key(token.as_bytes());
-            let Err(at) = words.search(|word| word.cmp_token(key, token.as_bytes())) else {
+            let Err(at) = words.search(key, token.as_bytes()) else {
                 return;
             };
             let word = match self.words.get_key_value_mut(token) {
@@ -118,13 +118,13 @@ impl TextIndex {
 
 /// The words a row is listed under in a [`TextIndex`]: the tokens of its texts, sorted
 /// and without duplicates, in one small array (short words inline) while there are few,
-/// in a persistent vector beyond [`WORDS_SMALL_MAX`]. The row keeps it;
+/// in a persistent ordered set beyond [`WORDS_SMALL_MAX`]. The row keeps it;
 /// [`TextIndex::insert`] adds to it. A clone shares it.
 ///
 /// A row's list is shared with the read model's published snapshots, so the first word
 /// added after a publish copies what it changes: the whole array while it is small (at
-/// most [`WORDS_SMALL_MAX`] words of 24 bytes), one path of 64-word chunks once it is
-/// large. A row that gathers words without end (a stream that gets a comment with a new
+/// most [`WORDS_SMALL_MAX`] words of 24 bytes), one path of the set's B-tree nodes once
+/// it is large. A row that gathers words without end (a stream that gets a comment with a new
 /// word every time) so costs the same per word at any size, not a copy of every word it
 /// has.
 ///
@@ -140,13 +140,13 @@ impl TextIndex {
 pub struct Words(Repr);
 
 /// Most words a row's list keeps in one array; a list that grows beyond moves to a
-/// persistent vector (and stays there, until the row's words are removed).
+/// persistent ordered set (and stays there, until the row's words are removed).
 pub const WORDS_SMALL_MAX: usize = 256;
 
 #[derive(Clone)]
 enum Repr {
     Small(Arc<Vec<Word>>),
-    Large(imbl::Vector<Word>),
+    Large(imbl::OrdSet<Word>),
 }
 
 impl Default for Repr {
@@ -208,15 +208,22 @@ impl Words {
     /// Whether `word` is one of them (a binary search).
     pub fn contains(&self, word: &str) -> bool {
         let key = word_key(word.as_bytes());
-        self.search(|own| own.cmp_token(key, word.as_bytes()))
-            .is_ok()
+        self.search(key, word.as_bytes()).is_ok()
     }
 
-    /// A binary search of the sorted words.
-    fn search(&self, by: impl FnMut(&Word) -> std::cmp::Ordering) -> Result<usize, usize> {
+    /// Whether `token` (whose [`word_key`] is `key`) is one of the words: `Ok` if it is,
+    /// else `Err` with where it belongs, for [`Words::insert_at`] (in the small array; a
+    /// large set finds its place itself).
+    fn search(&self, key: (u128, u64), token: &[u8]) -> Result<usize, usize> {
         match &self.0 {
-            Repr::Small(words) => words.binary_search_by(by),
-            Repr::Large(words) => words.binary_search_by(by),
+            Repr::Small(words) => words.binary_search_by(|word| word.cmp_token(key, token)),
+            Repr::Large(words) => {
+                if words.contains(token) {
+                    Ok(0)
+                } else {
+                    Err(0)
+                }
+            }
         }
     }
 
@@ -227,11 +234,13 @@ impl Words {
                 Arc::make_mut(words).insert(at, word);
             }
             Repr::Small(words) => {
-                let mut large: imbl::Vector<Word> = words.iter().cloned().collect();
-                large.insert(at, word);
+                let mut large: imbl::OrdSet<Word> = words.iter().cloned().collect();
+                large.insert(word);
                 self.0 = Repr::Large(large);
             }
-            Repr::Large(words) => words.insert(at, word),
+            Repr::Large(words) => {
+                words.insert(word);
+            }
         }
     }
 
@@ -354,6 +363,26 @@ impl PartialEq for Word {
 }
 
 impl Eq for Word {}
+
+/// The order of the words' strings, as [`Word::cmp_token`] orders them against a token.
+impl Ord for Word {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl PartialOrd for Word {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// A large list is searched by a token's bytes (equal and ordered as the word's).
+impl std::borrow::Borrow<[u8]> for Word {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
 
 impl fmt::Debug for Word {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
