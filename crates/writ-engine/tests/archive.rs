@@ -26,15 +26,6 @@ fn archive_dir() -> PathBuf {
     PathBuf::from("archive")
 }
 
-fn log_options() -> LogOptions {
-    LogOptions {
-        segment_bytes: 64 * 1024,
-        record_bytes_max: 60 * 1024,
-        preallocate: false,
-        ..LogOptions::default()
-    }
-}
-
 /// Small segments, a short window, no checkpoints (every open reads the whole journal).
 fn options(clock: &ManualClock, archive: Option<PathBuf>) -> EngineOptions {
     EngineOptions {
@@ -44,7 +35,7 @@ fn options(clock: &ManualClock, archive: Option<PathBuf>) -> EngineOptions {
         checkpoint_every_records: 0,
         log: LogOptions {
             archive_dir: archive,
-            ..log_options()
+            ..support::tiny_segments()
         },
         clock: Arc::new(clock.clone()),
         ..EngineOptions::default()
@@ -103,7 +94,7 @@ fn archive(storage: &SimStorage) -> Archived {
         Arc::new(storage.clone()),
         &archive_dir(),
         WINDOW,
-        log_options(),
+        support::tiny_segments(),
     )
     .expect("archived")
 }
@@ -115,7 +106,7 @@ fn records(storage: &SimStorage, dir: &str) -> Vec<Vec<u8>> {
         Path::new(dir),
         LogOptions {
             archive_dir: Some(archive_dir()),
-            ..log_options()
+            ..support::tiny_segments()
         },
     )
     .expect("log opens");
@@ -226,7 +217,7 @@ fn a_replay_from_an_archived_journal_finds_no_difference() {
     let (new, _) = Log::open(
         Arc::new(storage.clone()),
         Path::new("replay-1/journal"),
-        log_options(),
+        support::tiny_segments(),
     )
     .expect("the replay's journal opens without the archive");
     let mut again = Vec::new();
@@ -253,7 +244,7 @@ fn a_move_cut_short_opens_with_every_event_and_the_next_run_finishes_it() {
             Arc::new(storage.clone()),
             &archive_dir(),
             WINDOW,
-            log_options(),
+            support::tiny_segments(),
         );
         storage.clear_faults();
         let crashed = storage.crash();
@@ -300,7 +291,7 @@ fn nothing_within_the_window_moves() {
         Arc::new(storage.clone()),
         &archive_dir(),
         Duration::from_secs(3_600),
-        log_options(),
+        support::tiny_segments(),
     )
     .unwrap();
     assert!(archived.moved.is_empty(), "{archived:?}");

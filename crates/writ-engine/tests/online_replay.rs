@@ -12,22 +12,13 @@ use writ_engine::replay::{self, Phase, ReplayError};
 use writ_engine::{CommandState, Engine, EngineOptions, ManualClock, Registry, Submitted};
 use writ_fixtures::tally;
 use writ_log::storage::{SimOp, SimStorage, Storage};
-use writ_log::{Log, LogOptions};
+use writ_log::Log;
 
 mod support;
 
 use support::{tally_after, tally_before};
 
 const START_MS: u64 = 1_700_000_000_000;
-
-fn log_options() -> LogOptions {
-    LogOptions {
-        segment_bytes: 64 * 1024,
-        record_bytes_max: 60 * 1024,
-        preallocate: false,
-        ..LogOptions::default()
-    }
-}
 
 /// Small segments and batches (a replay rolls and syncs several), no checkpoints and no
 /// spills (so that a fault armed for the replay's sync meets no other thread's).
@@ -37,7 +28,7 @@ fn options(clock: &ManualClock) -> EngineOptions {
         timer_ops_bytes_max: 4 * 1024,
         batch_bytes_max: 256,
         checkpoint_every_records: 0,
-        log: log_options(),
+        log: support::tiny_segments(),
         clock: Arc::new(clock.clone()),
         ..EngineOptions::default()
     }
@@ -74,8 +65,12 @@ fn count(engine: &Engine, id: u128, tally: &str, amount: u64) -> CommandState {
 
 /// Every record of the log in `dir`, as bytes.
 fn records(storage: &SimStorage, dir: &str) -> Vec<Vec<u8>> {
-    let (log, _) =
-        Log::open(Arc::new(storage.clone()), Path::new(dir), log_options()).expect("log opens");
+    let (log, _) = Log::open(
+        Arc::new(storage.clone()),
+        Path::new(dir),
+        support::tiny_segments(),
+    )
+    .expect("log opens");
     let mut out = Vec::new();
     let mut iter = log.reader().iter_from(0);
     while let Some(item) = iter.next_record() {

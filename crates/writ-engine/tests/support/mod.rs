@@ -37,6 +37,17 @@ pub fn small_options() -> EngineOptions {
     }
 }
 
+/// Log options with 64 KiB segments and no preallocation: a few hundred commands fill
+/// several segments, for tests of what happens at and across segment boundaries.
+pub fn tiny_segments() -> writ_log::LogOptions {
+    writ_log::LogOptions {
+        segment_bytes: 64 * 1024,
+        record_bytes_max: 60 * 1024,
+        preallocate: false,
+        ..writ_log::LogOptions::default()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Ping {
