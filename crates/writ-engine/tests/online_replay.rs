@@ -11,8 +11,8 @@ use uuid::Uuid;
 use writ_engine::replay::{self, Phase, ReplayError};
 use writ_engine::{CommandState, Engine, EngineOptions, ManualClock, Registry, Submitted};
 use writ_fixtures::tally;
-use writ_log::storage::{SimOp, SimStorage, Storage};
 use writ_log::Log;
+use writ_log::storage::{SimOp, SimStorage, Storage};
 
 mod support;
 

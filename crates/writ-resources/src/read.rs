@@ -94,18 +94,14 @@ pub(crate) struct Decoded {
     id: String,
 }
 
-/// The document with `id` among its members.
-fn with_id(id: &str, document: &Value) -> Value {
-    let mut body = Map::new();
-    body.insert("id".to_owned(), Value::String(id.to_owned()));
-    if let Value::Object(members) = document {
-        for (key, value) in members {
-            if key != "id" {
-                body.insert(key.clone(), value.clone());
-            }
-        }
-    }
-    Value::Object(body)
+/// The document with `id` among its members (its own `id`, if it has one, replaced).
+fn with_id(id: &str, document: Value) -> Value {
+    let mut members = match document {
+        Value::Object(members) => members,
+        _ => Map::new(),
+    };
+    members.insert("id".to_owned(), Value::String(id.to_owned()));
+    Value::Object(members)
 }
 
 /// The document of `body` (a read's), without its `id`.
@@ -181,15 +177,15 @@ impl Projection for DocumentsProjection {
         decoded: Decoded,
     ) -> Result<(), ApplyError> {
         let Decoded { id, .. } = decoded;
-        let current = state.table.get(&id).map(|d| without_id(&d.body));
-        let mut document = current.clone();
+        let mut document = state.table.get(&id).map(|d| without_id(&d.body));
+        let existed = document.is_some();
         fold_document(&self.ty, &mut document, &event.event_type, &event.data)
             .map_err(|detail| ApplyError::InvalidData { detail })?;
-        match (current.is_some(), document) {
+        match (existed, document) {
             (false, Some(document)) => {
                 let row = Document {
                     id: id.as_str().into(),
-                    body: Arc::new(with_id(&id, &document)),
+                    body: Arc::new(with_id(&id, document)),
                     version: event.version,
                     recorded: event.recorded_schema_version,
                 };
@@ -202,7 +198,7 @@ impl Projection for DocumentsProjection {
             }
             (true, Some(document)) => {
                 let row = state.table.get_mut(&id).expect("found above");
-                row.body = Arc::new(with_id(&id, &document));
+                row.body = Arc::new(with_id(&id, document));
                 row.version = event.version;
                 // A replace is the whole document again: only its version counts.
                 let replaced = event.event_type.strip_prefix(self.ty.title.as_str())
