@@ -101,21 +101,11 @@ fn archive(storage: &SimStorage) -> Archived {
 
 /// Every record of the journal, with the archive, as bytes and times.
 fn records(storage: &SimStorage, dir: &str) -> Vec<Vec<u8>> {
-    let (log, _) = Log::open(
-        Arc::new(storage.clone()),
-        Path::new(dir),
-        LogOptions {
-            archive_dir: Some(archive_dir()),
-            ..support::tiny_segments()
-        },
-    )
-    .expect("log opens");
-    let mut out = Vec::new();
-    let mut iter = log.reader().iter_from(0);
-    while let Some(item) = iter.next_record() {
-        out.push(item.expect("record").1.to_vec());
-    }
-    out
+    let options = LogOptions {
+        archive_dir: Some(archive_dir()),
+        ..support::tiny_segments()
+    };
+    support::log_records(storage, dir, options)
 }
 
 fn time(record: &[u8]) -> u64 {

@@ -11,7 +11,6 @@ use uuid::Uuid;
 use writ_engine::replay::{self, Phase, ReplayError};
 use writ_engine::{CommandState, Engine, EngineOptions, ManualClock, Registry, Submitted};
 use writ_fixtures::tally;
-use writ_log::Log;
 use writ_log::storage::{SimOp, SimStorage, Storage};
 
 mod support;
@@ -65,18 +64,7 @@ fn count(engine: &Engine, id: u128, tally: &str, amount: u64) -> CommandState {
 
 /// Every record of the log in `dir`, as bytes.
 fn records(storage: &SimStorage, dir: &str) -> Vec<Vec<u8>> {
-    let (log, _) = Log::open(
-        Arc::new(storage.clone()),
-        Path::new(dir),
-        support::tiny_segments(),
-    )
-    .expect("log opens");
-    let mut out = Vec::new();
-    let mut iter = log.reader().iter_from(0);
-    while let Some(item) = iter.next_record() {
-        out.push(item.expect("record").1.to_vec());
-    }
-    out
+    support::log_records(storage, dir, support::tiny_segments())
 }
 
 /// An engine of the before build on `storage` with `tallies` tallies counted to 10 each

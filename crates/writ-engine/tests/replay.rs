@@ -12,8 +12,8 @@ use uuid::Uuid;
 use writ_engine::replay::{self, DifferenceKind, Phase, ReplayError, Replayed};
 use writ_engine::{CommandState, Engine, EngineOptions, ManualClock, Origin, Registry, Submitted};
 use writ_fixtures::tally;
+use writ_log::LogOptions;
 use writ_log::storage::{SimOp, SimStorage, Storage};
-use writ_log::{Log, LogOptions};
 
 mod support;
 use support::{tally_after, tally_before, wait_until};
@@ -58,23 +58,7 @@ fn run(engine: &Engine, id: u128, command: &str, payload: serde_json::Value) -> 
 
 /// Every record of the log in `dir`, as bytes.
 fn records(storage: &SimStorage, dir: &str) -> Vec<Vec<u8>> {
-    let (log, _) = Log::open(
-        Arc::new(storage.clone()),
-        Path::new(dir),
-        LogOptions {
-            segment_bytes: 64 * 1024,
-            record_bytes_max: 60 * 1024,
-            preallocate: false,
-            ..LogOptions::default()
-        },
-    )
-    .expect("log opens");
-    let mut out = Vec::new();
-    let mut iter = log.reader().iter_from(0);
-    while let Some(item) = iter.next_record() {
-        out.push(item.expect("record").1.to_vec());
-    }
-    out
+    support::log_records(storage, dir, support::tiny_segments())
 }
 
 const START_MS: u64 = 1_700_000_000_000;

@@ -37,6 +37,27 @@ pub fn small_options() -> EngineOptions {
     }
 }
 
+/// Every record of the log in `dir` of `storage`, in order, as bytes: the log opened
+/// with `options` (recovered as an engine would, a torn tail cut).
+pub fn log_records(
+    storage: &writ_log::storage::SimStorage,
+    dir: &str,
+    options: writ_log::LogOptions,
+) -> Vec<Vec<u8>> {
+    let (log, _) = writ_log::Log::open(
+        std::sync::Arc::new(storage.clone()),
+        std::path::Path::new(dir),
+        options,
+    )
+    .expect("log opens");
+    let mut out = Vec::new();
+    let mut iter = log.reader().iter_from(0);
+    while let Some(item) = iter.next_record() {
+        out.push(item.expect("record").1.to_vec());
+    }
+    out
+}
+
 /// Log options with 64 KiB segments and no preallocation: a few hundred commands fill
 /// several segments, for tests of what happens at and across segment boundaries.
 pub fn tiny_segments() -> writ_log::LogOptions {
