@@ -141,18 +141,8 @@ async fn an_archived_journal_serves_every_event_and_read_model_and_replays_witho
 /// (saying to stop it) and one that holds no store.
 #[test]
 fn the_archive_command_moves_old_segments_once_and_refuses_a_locked_or_empty_directory() {
-    let base = std::env::temp_dir().join(format!(
-        "writ-app-archive-{}-{}",
-        std::process::id(),
-        Uuid::new_v4()
-    ));
-    struct Cleanup(PathBuf);
-    impl Drop for Cleanup {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    let _cleanup = Cleanup(base.clone());
+    let base = support::fresh_dir("archive");
+    let _cleanup = support::Cleanup(base.clone());
     let dir = base.join("data");
     let to = base.join("archive");
     let clock = ManualClock::at_ms(1_700_000_000_000);

@@ -10,7 +10,6 @@ mod support;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::marker::PhantomData;
-use std::path::PathBuf;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -876,19 +875,10 @@ fn a_query_name_claimed_by_two_domains_stops_the_start_naming_both() {
     }
 }
 
-/// A data directory that does not exist yet, under the system's temporary directory.
-fn fresh_dir(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!(
-        "writ-app-{name}-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4()
-    ))
-}
-
 #[test]
 fn a_command_or_prefix_clash_is_refused_before_the_store_is_created() {
     for domains in [["orders", "shop"], ["orders", "archive"]] {
-        let dir = fresh_dir("clash");
+        let dir = support::fresh_dir("clash");
         let mut config = on_sim(&domains);
         config.store = Store::Dir(dir.clone());
         start_error(config);
@@ -898,7 +888,7 @@ fn a_command_or_prefix_clash_is_refused_before_the_store_is_created() {
 
 #[test]
 fn a_query_clash_is_refused_before_the_store_is_created() {
-    let dir = fresh_dir("query-clash");
+    let dir = support::fresh_dir("query-clash");
     let mut config = on_sim(&["orders", "reports"]);
     config.store = Store::Dir(dir.clone());
     start_error(config);

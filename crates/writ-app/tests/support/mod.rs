@@ -24,6 +24,25 @@ use writ_sandbox::SandboxOptions;
 
 pub use router::{Answer, BOUND, call, get, post_json};
 
+/// A data directory that does not exist yet, under the system's temporary directory
+/// (`writ-app-{name}-...`, unique to the process and the call).
+pub fn fresh_dir(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "writ-app-{name}-{}-{}",
+        std::process::id(),
+        Uuid::new_v4()
+    ))
+}
+
+/// Removes the directory when the test ends, passed or not.
+pub struct Cleanup(pub std::path::PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// The modules of the `writ` binary, registered as its `app()` registers them (`src/main.rs`):
 /// `tickets` (the default) and `orders` with its process and read model.
 pub fn binary_app() -> App {
