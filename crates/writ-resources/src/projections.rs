@@ -510,29 +510,31 @@ impl Projection for Applier {
             }
         })?;
         let id = event.stream.split_once('-').map(|(_, id)| id);
+        fn value(text: &mut Vec<u8>, name: &[u8], value: &impl serde::Serialize) {
+            text.extend_from_slice(name);
+            // A string, a number or `null`: writing it to memory cannot fail.
+            serde_json::to_writer(text, value).expect("a string or number is written as JSON");
+        }
         let mut text = Vec::with_capacity(event.data.len() + 256);
-        let member = |text: &mut Vec<u8>, name: &str, value: &dyn erased::Json| {
-            text.push(if text.is_empty() { b'{' } else { b',' });
-            text.extend_from_slice(name.as_bytes());
-            value.write(text);
-        };
-        member(&mut text, "\"commandId\":", &event.command_id.to_string());
-        member(
+        value(&mut text, b"{\"commandId\":", &event.command_id.to_string());
+        value(
             &mut text,
-            "\"correlationId\":",
+            b",\"correlationId\":",
             &event.correlation_id.to_string(),
         );
-        member(&mut text, "\"data\":", &erased::Raw(&event.data));
-        member(&mut text, "\"id\":", &id);
-        member(&mut text, "\"position\":", &event.position);
-        member(
+        // As recorded: checked above to be one JSON value.
+        text.extend_from_slice(b",\"data\":");
+        text.extend_from_slice(&event.data);
+        value(&mut text, b",\"id\":", &id);
+        value(&mut text, b",\"position\":", &event.position);
+        value(
             &mut text,
-            "\"recordedAt\":",
+            b",\"recordedAt\":",
             &writ_query::rfc3339::format_millis(event.recorded_at_ms),
         );
-        member(&mut text, "\"stream\":", &event.stream);
-        member(&mut text, "\"type\":", &event.event_type);
-        member(&mut text, "\"version\":", &event.version);
+        value(&mut text, b",\"stream\":", &event.stream);
+        value(&mut text, b",\"type\":", &event.event_type);
+        value(&mut text, b",\"version\":", &event.version);
         text.push(b'}');
         // Valid UTF-8: JSON written by serde_json around data that parsed as JSON.
         String::from_utf8(text).map_err(|e| ApplyError::InvalidData {
@@ -573,30 +575,6 @@ impl Projection for Applier {
                     error
                 ),
             }),
-        }
-    }
-}
-
-/// The members of the event's JSON text.
-mod erased {
-    /// A member's value, written as JSON.
-    pub(super) trait Json {
-        fn write(&self, out: &mut Vec<u8>);
-    }
-
-    impl<T: serde::Serialize + ?Sized> Json for T {
-        fn write(&self, out: &mut Vec<u8>) {
-            // Strings, numbers and `Option`s of them: writing to memory cannot fail.
-            serde_json::to_writer(out, self).expect("a string or number is written as JSON");
-        }
-    }
-
-    /// JSON text, checked already, copied as it is.
-    pub(super) struct Raw<'a>(pub(super) &'a [u8]);
-
-    impl Json for Raw<'_> {
-        fn write(&self, out: &mut Vec<u8>) {
-            out.extend_from_slice(self.0);
         }
     }
 }
