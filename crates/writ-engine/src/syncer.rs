@@ -172,6 +172,13 @@ impl SyncPath {
         }
     }
 
+    /// Whether the syncer holds no batch: everything handed over is published and the
+    /// syncer has let go of the journal, so the writer's next small batch is synced on
+    /// its own thread. (`durable` moves before this: the syncer publishes, then counts.)
+    pub(crate) fn is_idle(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0
+    }
+
     /// Tells the syncer to stop once it has synced what it was handed.
     pub(crate) fn shut_down(&self) {
         let _ = self.tx.send(SyncerMsg::Shutdown);

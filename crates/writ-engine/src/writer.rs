@@ -365,8 +365,9 @@ impl Writer {
         self.publish_timers();
     }
 
-    /// Whether nothing is left to do by the clock: nothing queued, no timer due, and every
-    /// record decided durable. Called holding the writer, so nothing is being decided.
+    /// Whether nothing is left to do by the clock: nothing queued, no timer due, every
+    /// record decided durable and the syncer done with it. Called holding the writer, so
+    /// nothing is being decided.
     pub(crate) fn is_idle(&self) -> bool {
         let shared = &self.shared;
         shared.queued.load(Ordering::Acquire) == 0
@@ -375,6 +376,7 @@ impl Writer {
                 .next_due_ms()
                 .is_none_or(|at| at > shared.options.clock.now_ms())
             && self.next_seq <= shared.store.durable()
+            && self.sync.is_idle()
     }
 
     /// Decides one batch, holding the writer: fires the timers that are due, decides

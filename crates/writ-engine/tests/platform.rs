@@ -477,6 +477,47 @@ fn submit_now_never_passes_a_command_submitted_before_it() {
 }
 
 #[test]
+fn an_idle_engine_answers_submit_now_on_return_also_right_after_the_syncer_synced() {
+    // The syncer publishes what it synced before it lets go of the batch: an engine that
+    // reads idle in between would hand the next command to the syncer, not sync it here.
+    let storage = SimStorage::new();
+    let engine = open(&storage, support::relay(), options());
+    for round in 0..200u128 {
+        // Enough at once that the writer hands them to the syncer.
+        let pending: Vec<_> = (0..40u128)
+            .map(|i| {
+                let ping = support::ping(&format!("r{round}-{i}"), 0);
+                let queued = engine.submit_command(&Submission {
+                    id: Uuid::from_u128(round * 1_000 + i),
+                    command: "Ping",
+                    version: None,
+                    payload: &ping,
+                    expected_version: None,
+                });
+                let Ok(Submitted::New(pending)) = queued else {
+                    panic!("{queued:?}");
+                };
+                pending
+            })
+            .collect();
+        // Asked the moment the engine reads idle (support's wait_until polls too seldom
+        // to land in the gap).
+        while !engine.is_idle() {
+            std::hint::spin_loop();
+        }
+        let ping = support::ping(&format!("now{round}"), 0);
+        let mut now = submit_now(&engine, 1_000_000 + round, "Ping", &ping);
+        assert!(
+            now.try_accepted().is_some(),
+            "round {round}: answered on return"
+        );
+        for p in pending {
+            assert_eq!(p.blocking_outcome().unwrap().state, CommandState::Succeeded);
+        }
+    }
+}
+
+#[test]
 fn a_timer_scheduled_by_a_command_decided_on_the_submitting_thread_fires() {
     // The writer thread waits with no timer pending; the command that schedules one is
     // decided elsewhere, so the writer thread must be told to look at its timers again.
