@@ -331,6 +331,10 @@ impl App {
         } = self.registry(&config.domains, config.app.as_deref())?;
         let specs = apply_projection_versions(specs, &config.projection_versions)?;
         ReadModels::check(&specs).map_err(|e| name_domains(e, &owners))?;
+        let reopen = Reopen {
+            specs: specs.clone(),
+            runtime: config.runtime.clone(),
+        };
         // Before the engine opens, so that what it reports during recovery is recorded.
         writ_server::prometheus();
         let domains = registry.domain_names().join(", ");
@@ -364,14 +368,17 @@ impl App {
             sandbox: Arc::new(sandbox),
             domain_of_model: owners,
         };
-        let mut state = AppState::new(engine, config.server).with_read_side(read);
+        let mut state = AppState::new(engine, config.server)
+            .with_read_side(read)
+            .with_switcher(Arc::new(reopen));
         if let Some(resources) = resources {
             let names: Vec<&str> = resources.types().iter().map(|t| t.name()).collect();
             tracing::info!(types = ?names, "serving resource types at /{{type}}");
             state = state.with_resources(Arc::new(crate::resources::Served(resources)));
         }
         if let Some(tokens) = config.tokens {
-            let commands = state.engine().registry().commands();
+            let engine = state.engine();
+            let commands = engine.registry().commands();
             for name in tokens.listed_commands() {
                 if !commands.iter().any(|(_, spec)| spec.name == name) {
                     tracing::warn!(
@@ -512,6 +519,51 @@ pub(crate) struct Registered {
     pub owners: HashMap<String, String>,
     /// The resource types of the app directory, when one was given.
     pub resources: Option<writ_resources::ResourceSet>,
+}
+
+/// What serves after an online replay switched the journal (`POST /admin/replay` with
+/// `apply`): the engine reopened on the journal `CURRENT` names, and the read models
+/// started again on it, each at the version of its last switch in that journal, from its
+/// position 1 (their snapshots are of the other journal, unless the two are the same byte
+/// for byte); the sandbox and the names stay. The start's check of `--app`'s stored
+/// documents is not made again: the journal is live already, and a read model that cannot
+/// apply an event counts it in its status, as after any start.
+struct Reopen {
+    specs: Vec<writ_query::ReadModelSpec>,
+    runtime: writ_query::RuntimeOptions,
+}
+
+impl writ_server::Switcher for Reopen {
+    fn reopen(
+        &self,
+        old: &Engine,
+        old_read: Option<&ReadSide>,
+    ) -> Result<(Arc<Engine>, Option<ReadSide>), String> {
+        let (engine, report) = old
+            .reopen()
+            .map_err(|e| format!("the store on the new journal did not open: {e}"))?;
+        log_recovery(&report);
+        let engine = Arc::new(engine);
+        let Some(old_read) = old_read else {
+            return Ok((engine, None));
+        };
+        let specs = writ_query::switch::start_versions(&engine, self.specs.clone())
+            .map_err(|e| format!("the read models' versions could not be read: {e}"))?;
+        let models = ReadModels::start(
+            Arc::clone(&engine) as Arc<dyn EventSource>,
+            specs,
+            self.runtime.clone(),
+        )
+        .map_err(|e| format!("the read models did not start: {e}"))?;
+        Ok((
+            engine,
+            Some(ReadSide {
+                models: Arc::new(models),
+                sandbox: Arc::clone(&old_read.sandbox),
+                domain_of_model: old_read.domain_of_model.clone(),
+            }),
+        ))
+    }
 }
 
 /// The app at `path` (a directory, or a bundle `writ app pack` made), read whole into

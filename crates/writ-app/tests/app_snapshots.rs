@@ -125,8 +125,8 @@ fn start_beside(dir: &AppDir, storage: &Arc<SimStorage>, domains: &[&str]) -> St
     started
 }
 
-fn read_models(started: &Started) -> &writ_query::ReadModels {
-    &started.state.read_side().expect("a read side").models
+fn read_models(started: &Started) -> std::sync::Arc<writ_query::ReadModels> {
+    std::sync::Arc::clone(&started.state.read_side().expect("a read side").models)
 }
 
 fn run(started: &Started, id: u128, command: &str, payload: Value) -> u64 {

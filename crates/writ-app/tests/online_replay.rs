@@ -1,6 +1,7 @@
 //! `POST /admin/replay` and `GET /admin/replay` on a whole server: the replay runs beside
 //! live commands and ends `done` with the report `writ replay --report` writes; one at a
-//! time (`409`); `apply` refused (`422`); scope `admin` required.
+//! time (`409`); with `apply`, the server switched onto the new journal with no command
+//! refused; scope `admin` required.
 
 use std::time::Duration;
 
@@ -10,6 +11,12 @@ use writ_app::{App, Config, Module};
 
 fn app() -> App {
     App::new().module(Module::new::<writ_tickets::Tickets>())
+}
+
+/// With the tickets read model, whose queries a switch must rebuild.
+fn app_with_read_model() -> App {
+    App::new()
+        .module(Module::new::<writ_tickets::Tickets>().read_model(writ_tickets::read::read_model()))
 }
 
 fn open(id: &str) -> Value {
@@ -112,11 +119,11 @@ async fn a_second_replay_while_one_runs_is_refused_with_409() {
     // A replay held in its first progress report, until the test lets it go.
     let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
     let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
-    let engine = std::sync::Arc::clone(server.state().engine());
+    let engine = server.state().engine();
     let holder = std::thread::spawn(move || {
         let mut first = true;
         engine
-            .replay_online(&mut |_| {
+            .replay_online(false, &mut |_| {
                 if std::mem::take(&mut first) {
                     held_tx.send(()).unwrap();
                     hold_rx.recv().unwrap();
@@ -156,20 +163,82 @@ async fn a_second_replay_while_one_runs_is_refused_with_409() {
     assert_eq!(done["report"]["journal"], "replay-1/journal");
 }
 
-#[tokio::test]
-async fn apply_is_refused_with_the_offline_command_and_bodies_are_checked() {
-    let server = TestServer::start(app);
-    let refused = server
-        .post("/admin/replay", json!({"apply": true}))
-        .await
-        .problem(StatusCode::UNPROCESSABLE_ENTITY, "apply_offline");
-    assert!(
-        refused["detail"]
-            .as_str()
-            .unwrap()
-            .contains("writ replay --data-dir DIR --apply"),
-        "{refused}"
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_applied_online_replay_switches_the_server_onto_the_new_journal_refusing_no_command() {
+    let server = TestServer::start(app_with_read_model);
+    for i in 0..50u128 {
+        let status = server
+            .send(i + 1, "OpenTicket", open(&format!("t-{i}")))
+            .await
+            .ok();
+        assert_eq!(status["status"], "succeeded");
+    }
+    let started = server.post("/admin/replay", json!({"apply": true})).await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    assert_eq!(started.body["apply"], true);
+    // A client that keeps sending all through the replay and the switch: every command
+    // is answered with its outcome, none refused (those that met the pause are held and
+    // decided by the new engine).
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let client = async {
+        let mut sent = Vec::new();
+        let mut id = 1_000u128;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            id += 1;
+            let answer = server
+                .send(id, "OpenTicket", open(&format!("live-{id}")))
+                .await
+                .ok();
+            assert_eq!(answer["status"], "succeeded", "{answer}");
+            sent.push(id);
+        }
+        sent
+    };
+    let watch = async {
+        let done = ended(&server).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        done
+    };
+    let (sent, done) = tokio::join!(client, watch);
+    eprintln!(
+        "commands sent during the replay and the switch: {}",
+        sent.len()
     );
+    assert_eq!(done["phase"], "done", "{done}");
+    assert_eq!(done["apply"], true);
+    let report = &done["report"];
+    assert_eq!(report["applied"], true, "{report}");
+    assert_eq!(report["journal"], "replay-1/journal");
+    assert_eq!(report["differing"], 0, "{report}");
+    // The server runs on the new journal now: every command is there, also those sent
+    // during the switch, and the read models were rebuilt from it.
+    assert_eq!(
+        server.state().engine().journal_dir(),
+        std::path::Path::new("replay-1/journal")
+    );
+    for id in &sent {
+        let status = server
+            .get(&format!("/update/{}", uuid::Uuid::from_u128(*id)))
+            .await
+            .ok();
+        assert_eq!(status["status"], "succeeded", "{status}");
+    }
+    let stats = server.get("/query/v1/ticketStats").await.ok();
+    assert_eq!(stats["total"], 50 + sent.len(), "{stats}");
+    let after = server
+        .send(5_000_000, "OpenTicket", open("after"))
+        .await
+        .ok();
+    assert_eq!(after["status"], "succeeded");
+    let t = server.get("/streams/ticket-t-7").await.ok();
+    assert_eq!(t["events"][0]["type"], "TicketOpened");
+    // A replay of the new journal starts (the applied one is live, not a leftover).
+    assert_eq!(server.state().engine().unapplied_replay(), None);
+}
+
+#[tokio::test]
+async fn replay_bodies_are_checked() {
+    let server = TestServer::start(app);
     server
         .post("/admin/replay", json!({"aply": false}))
         .await

@@ -517,6 +517,8 @@ fn a_read_model_switch_is_kept_at_a_restart_and_replayed_byte_for_byte() {
         .blocking_wait_for(last, std::time::Duration::from_secs(30))
         .unwrap();
     assert_eq!(tickets_at(&started.state, 2).root.version, 2);
+    // The read side is shared: the last holder's drop shuts it down.
+    drop(read);
     drop(started);
 
     let started = with_read_model().start(config(false)).expect("starts");

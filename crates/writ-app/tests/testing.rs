@@ -61,7 +61,7 @@ async fn stock(server: &TestServer) -> Value {
 
 /// Waits (a bound, not a timing assertion) until the order's stream has `version` events.
 async fn order_version(server: &TestServer, version: u64) {
-    let engine = std::sync::Arc::clone(server.state().engine());
+    let engine = server.state().engine();
     for _ in 0..2_000 {
         if engine.stream_version("order-o-1") >= version {
             return;

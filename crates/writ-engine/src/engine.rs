@@ -2,7 +2,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -223,6 +223,12 @@ enum Prepared {
     New(Submit, Pending),
 }
 
+/// At most this many records appended since the last round of an online replay's
+/// catching up, the writer is paused for the switch ([`Engine::replay_online`] with
+/// `apply`): the pause lasts the replay of about this many records, plus the comparison
+/// of the two journals, which reads both whole (see the format notes' "An online replay").
+pub const SWITCH_TAIL_RECORDS: u64 = 1024;
+
 /// An event-sourcing engine for the domains of a [`Registry`], on one data directory: one
 /// journal, one writer, one global log.
 ///
@@ -249,7 +255,7 @@ pub struct Engine {
     data_dir: Arc<dyn Storage>,
     /// Whether an online replay runs ([`Engine::replay_online`]): one at a time.
     replaying: AtomicBool,
-    _lock: Option<File>,
+    _lock: Mutex<Option<File>>,
 }
 
 /// Creates `path` and its missing parents, then syncs the parent of each directory it
@@ -315,7 +321,7 @@ impl Engine {
         create_dir_durably(path)?;
         let lock = lock_data_dir(path)?;
         let (mut engine, report) = Self::open(Arc::new(FsStorage::new(path)), registry, options)?;
-        engine._lock = Some(lock);
+        engine._lock = Mutex::new(Some(lock));
         Ok((engine, report))
     }
 
@@ -423,7 +429,7 @@ impl Engine {
                 threads: Mutex::new(threads),
                 dedupe_stop: dedupe_tx,
                 checkpoint: Mutex::new(checkpoint),
-                _lock: None,
+                _lock: Mutex::new(None),
             },
             report,
         ))
@@ -492,7 +498,7 @@ impl Engine {
     /// Checks a submission and claims its id: a command for the writer, or a duplicate.
     fn prepare(&self, submission: &Submission<'_>) -> Result<Prepared, SubmitError> {
         let shared = &*self.shared;
-        if shared.is_poisoned() {
+        if shared.is_poisoned() || shared.switched.load(Ordering::Acquire) {
             return Err(SubmitError::Unavailable(shared.unavailable()));
         }
         if !shared.accepting.load(Ordering::Acquire) {
@@ -576,9 +582,7 @@ impl Engine {
                 shared.waiters.wake(std::iter::once(&id));
                 Err(match e {
                     TrySendError::Full(_) => SubmitError::Overloaded(Overload::IntakeQueueFull),
-                    TrySendError::Disconnected(_) => {
-                        SubmitError::Unavailable(Unavailable::ShuttingDown)
-                    }
+                    TrySendError::Disconnected(_) => SubmitError::Unavailable(shared.unavailable()),
                 })
             }
         }
@@ -679,8 +683,26 @@ impl Engine {
     /// (reads take no lock the writer waits on) up to its published end, again until the
     /// replay has caught up with the writer (at most [`crate::replay::CATCH_UP_ROUNDS`]
     /// rounds); the report covers the live journal's first `report.live_records`
-    /// records. Nothing live changes: `CURRENT` is not switched (an online switch is not
-    /// offered; `writ replay --apply` switches with the server stopped).
+    /// records.
+    ///
+    /// Without `apply` nothing live changes. With `apply` the replay's journal becomes
+    /// the live one, in this order:
+    /// 1. once a round of catching up found at most [`SWITCH_TAIL_RECORDS`] new records (or
+    ///    at the last round), the writer is paused: this thread takes it, and waits for
+    ///    what it decided last to be durable, so the live journal's end is final.
+    ///    Commands submitted meanwhile wait in the intake queue;
+    /// 2. the last records are replayed, the journals compared, `REPLAYED` written;
+    /// 3. this engine is switched off ([`Unavailable::Switched`]: the commands waiting
+    ///    for the writer, and any submitted later, are refused so, never logged) and shut
+    ///    down;
+    /// 4. `CURRENT` names the replay's journal ([`crate::replay::apply`]).
+    ///
+    /// A failure before step 3 lets the writer go on: the live journal is as it was, and
+    /// nothing was refused. From step 3 on, whatever the result, the engine decides
+    /// nothing more ([`Engine::is_switched`]): open the one that serves next with
+    /// [`Engine::reopen`], on the replay's journal, or on the old one if step 4 failed.
+    /// Every command this engine acknowledged is in the journal that is live after it
+    /// (they were all replayed at step 2).
     ///
     /// Runs on the calling thread (seconds to minutes: call it on a thread of its own);
     /// `progress` is told where it is. One at a time: a second call while one runs is
@@ -691,6 +713,7 @@ impl Engine {
     /// caller holds it.
     pub fn replay_online(
         &self,
+        apply: bool,
         progress: &mut dyn FnMut(crate::replay::Progress),
     ) -> Result<crate::replay::Replayed, crate::replay::ReplayError> {
         use crate::replay::ReplayError;
@@ -700,6 +723,11 @@ impl Engine {
                 self.0.store(false, Ordering::Release);
             }
         }
+        if self.is_switched() {
+            return Err(ReplayError::Stopped {
+                detail: "this engine's journal was switched by an earlier replay".to_owned(),
+            });
+        }
         if self.replaying.swap(true, Ordering::AcqRel) {
             return Err(ReplayError::Running);
         }
@@ -708,29 +736,109 @@ impl Engine {
             return Err(ReplayError::Unapplied { dir });
         }
         let shared = &*self.shared;
-        let mut live_end = || {
-            if shared.is_poisoned() {
-                Err(ReplayError::Stopped {
-                    detail: format!("the live store failed: {}", shared.unavailable()),
-                })
-            } else if !shared.accepting.load(Ordering::Acquire) {
-                Err(ReplayError::Stopped {
-                    detail: "the engine is shutting down".to_owned(),
-                })
-            } else {
+        // The writer, held from the pause (step 1) until this engine is switched off or
+        // the replay failed.
+        let mut paused: Option<MutexGuard<'_, Writer>> = None;
+        let mut calls = 0;
+        let mut seen = 0;
+        let result = {
+            let mut live_end = || {
+                if shared.is_poisoned() {
+                    return Err(ReplayError::Stopped {
+                        detail: format!("the live store failed: {}", shared.unavailable()),
+                    });
+                }
+                if !shared.accepting.load(Ordering::Acquire) {
+                    return Err(ReplayError::Stopped {
+                        detail: "the engine is shutting down".to_owned(),
+                    });
+                }
                 // Published ends fall between units (a unit is published whole).
-                Ok(shared.store.durable())
-            }
+                let end = shared.store.durable();
+                calls += 1;
+                // The first call is the start; each later one follows a round.
+                let last_round = calls > crate::replay::CATCH_UP_ROUNDS;
+                if apply
+                    && paused.is_none()
+                    && calls > 1
+                    && (end - seen <= SWITCH_TAIL_RECORDS || last_round)
+                {
+                    paused = Some(self.pause_writer());
+                    if shared.is_poisoned() {
+                        return Err(ReplayError::Stopped {
+                            detail: format!("the live store failed: {}", shared.unavailable()),
+                        });
+                    }
+                    return Ok(shared.store.durable());
+                }
+                seen = end;
+                Ok(end)
+            };
+            crate::replay::replay_live(
+                Arc::clone(&self.data_dir),
+                shared.registry.clone(),
+                shared.options.clone(),
+                self.journal_dir.clone(),
+                &shared.store.journal,
+                &mut live_end,
+                progress,
+            )
         };
-        crate::replay::replay_live(
+        let Some(writer) = paused else {
+            debug_assert!(
+                !apply || result.is_err(),
+                "a replay to apply pauses the writer"
+            );
+            return result;
+        };
+        let replayed = result?; // the writer, let go, goes on
+        shared.switched.store(true, Ordering::Release);
+        shared.metrics.journal_switches.increment(1);
+        drop(writer);
+        tracing::info!(
+            journal = %replayed.journal.display(),
+            "online replay: this engine is switched off; the replay's journal goes live"
+        );
+        self.shutdown();
+        crate::replay::apply(self.data_dir.as_ref(), &replayed)?;
+        Ok(replayed)
+    }
+
+    /// Takes the writer and waits until what it decided is durable and published, and
+    /// the syncer holds nothing (or the engine is poisoned): from then on, while the
+    /// guard is held, the journal's published end does not move.
+    fn pause_writer(&self) -> MutexGuard<'_, Writer> {
+        let writer = crate::writer::lock(&self.writer);
+        while !writer.is_settled() && !self.shared.is_poisoned() {
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+        writer
+    }
+
+    /// Whether an online replay switched this engine off
+    /// ([`Engine::replay_online`] with `apply`): it decides nothing more.
+    pub fn is_switched(&self) -> bool {
+        self.shared.switched.load(Ordering::Acquire)
+    }
+
+    /// The engine that serves after this one was switched off: opened on the same data
+    /// directory (the journal `CURRENT` names now), with the same domains and options,
+    /// recovered as any start. It takes over this engine's lock on the data directory.
+    /// Refused while this engine still runs (it would be two writers on one journal):
+    /// [`OpenError::InvalidOptions`] saying so.
+    pub fn reopen(&self) -> Result<(Engine, RecoveryReport), OpenError> {
+        if !self.threads.lock().expect("threads lock").is_empty() {
+            return Err(OpenError::InvalidOptions {
+                detail: "reopen: the engine still runs; it must be shut down first".to_owned(),
+            });
+        }
+        let (mut engine, report) = Engine::open(
             Arc::clone(&self.data_dir),
-            shared.registry.clone(),
-            shared.options.clone(),
-            self.journal_dir.clone(),
-            &shared.store.journal,
-            &mut live_end,
-            progress,
-        )
+            self.shared.registry.clone(),
+            self.shared.options.clone(),
+        )?;
+        engine._lock = Mutex::new(self._lock.lock().expect("lock of the lock").take());
+        Ok((engine, report))
     }
 
     /// The directory (relative to the data directory) of a replay written in full and

@@ -78,6 +78,15 @@ pub enum Unavailable {
     /// The engine is shutting down.
     #[error("the engine is shutting down")]
     ShuttingDown,
+    /// An online replay made another journal live ([`Engine::replay_online`] with
+    /// `apply`): this engine decides nothing more, and a command it refused this way was
+    /// never logged. Submit it again to the engine opened on the new journal
+    /// ([`Engine::reopen`]).
+    ///
+    /// [`Engine::replay_online`]: crate::Engine::replay_online
+    /// [`Engine::reopen`]: crate::Engine::reopen
+    #[error("the journal was switched by a replay; submit again to the engine on the new one")]
+    Switched,
 }
 
 /// Why an engine could not be opened.

@@ -71,7 +71,8 @@ mod writer;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dedupe::runs::DEDUPE_DIR;
 pub use engine::{
-    Engine, EngineStats, LOCK_FILE, Pending, Submission, Submitted, WaitError, WaitFor,
+    Engine, EngineStats, LOCK_FILE, Pending, SWITCH_TAIL_RECORDS, Submission, Submitted, WaitError,
+    WaitFor,
 };
 pub use error::{OpenError, Overload, ReadError, SubmitError, SubscriptionError, Unavailable};
 pub use metrics::{JOURNAL_BATCH_RECORDS, JOURNAL_SYNC_SECONDS, METRICS};

@@ -16,6 +16,7 @@ pub(crate) struct Metrics {
     pub journal_batch_records: Histogram,
     pub journal_sync_seconds: Histogram,
     pub journal_unfilled_rolls: Counter,
+    pub journal_switches: Counter,
     pub journal_open_segment_files: Gauge,
     pub journal_segment_opens: Counter,
     pub store_poisoned: Gauge,
@@ -61,6 +62,7 @@ impl Metrics {
             journal_batch_records: histogram!(JOURNAL_BATCH_RECORDS),
             journal_sync_seconds: histogram!(JOURNAL_SYNC_SECONDS),
             journal_unfilled_rolls: counter!("writ_log_unfilled_rolls_total", "log" => "journal"),
+            journal_switches: counter!("writ_journal_switches_total"),
             journal_open_segment_files: gauge!("writ_log_open_segment_files", "log" => "journal"),
             journal_segment_opens: counter!("writ_log_segment_opens_total", "log" => "journal"),
             store_poisoned: gauge!("writ_store_poisoned"),
@@ -129,6 +131,10 @@ pub const METRICS: &[(&str, &str)] = &[
     (
         "writ_log_segment_opens_total",
         "counter by log (journal): sealed segments' files opened for reads, a first read of one or a read back in one the bounded cache had closed; a fast rise says reads jump across more segments than open_segments_max",
+    ),
+    (
+        "writ_journal_switches_total",
+        "counter: online replays applied in this process (POST /admin/replay with apply): the journal went over to the replay's, the engine reopened on it",
     ),
     (
         "writ_store_poisoned",

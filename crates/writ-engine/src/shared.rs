@@ -47,6 +47,9 @@ pub(crate) struct Shared {
     poisoned: AtomicBool,
     poison_detail: Mutex<Option<String>>,
     pub accepting: AtomicBool,
+    /// Set, holding the writer, once an online replay's journal is to become the live one:
+    /// from then on nothing is decided here (see [`Unavailable::Switched`]).
+    pub switched: AtomicBool,
 }
 
 impl std::fmt::Debug for Shared {
@@ -74,6 +77,7 @@ impl Shared {
             poisoned: AtomicBool::new(false),
             poison_detail: Mutex::new(None),
             accepting: AtomicBool::new(true),
+            switched: AtomicBool::new(false),
             options,
         }
     }
@@ -99,6 +103,7 @@ impl Shared {
         let detail = self.poison_detail.lock().expect("poison lock").clone();
         match detail {
             Some(detail) => Unavailable::Poisoned { detail },
+            None if self.switched.load(Ordering::Acquire) => Unavailable::Switched,
             None => Unavailable::ShuttingDown,
         }
     }

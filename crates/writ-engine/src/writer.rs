@@ -296,7 +296,7 @@ impl Writer {
             if let WriterMsg::Submit(s) = msg {
                 shared.queued.fetch_sub(1, Ordering::Relaxed);
                 shared.dedupe.release(s.id);
-                let _ = s.reply.send(Err(Unavailable::ShuttingDown));
+                let _ = s.reply.send(Err(shared.unavailable()));
             }
         }
         writer.sync.shut_down();
@@ -320,6 +320,7 @@ impl Writer {
         // A due timer is the writer thread's to fire (it is waking for it), not this
         // caller's: its chain of commands would run ahead of the caller's own.
         if writer.stopped
+            || shared.switched.load(Ordering::Acquire)
             || shared.queued.load(Ordering::Acquire) != 0
             || writer
                 .timers
@@ -379,12 +380,21 @@ impl Writer {
             && self.sync.is_idle()
     }
 
+    /// Whether everything decided is durable and published and the syncer holds
+    /// nothing: called holding the writer, the journal's published end is final until it
+    /// is let go.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.next_seq <= self.shared.store.durable() && self.sync.is_idle()
+    }
+
     /// Decides one batch, holding the writer: fires the timers that are due, decides
     /// `submits` (emptied) in order, publishes what the writer holds, and hands the
     /// records to be synced.
     fn decide_batch(&mut self, submits: &mut Vec<Submit>) {
         let shared = Arc::clone(&self.shared);
-        if shared.is_poisoned() {
+        if shared.is_poisoned() || shared.switched.load(Ordering::Acquire) {
+            // Refused, never logged (no timer fires either): a switched engine's journal
+            // is no longer the live one.
             let reason = shared.unavailable();
             for s in submits.drain(..) {
                 shared.dedupe.release(s.id);

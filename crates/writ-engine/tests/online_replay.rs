@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use uuid::Uuid;
 use writ_engine::replay::{self, Phase, ReplayError};
-use writ_engine::{CommandState, Engine, EngineOptions, ManualClock, Registry, Submitted};
+use writ_engine::{
+    CommandState, Engine, EngineOptions, ManualClock, Registry, SubmitError, Submitted, Unavailable,
+};
 use writ_fixtures::tally;
 use writ_log::storage::{SimOp, SimStorage, Storage};
 
@@ -96,7 +98,7 @@ fn an_online_replay_beside_a_writer_that_keeps_writing_catches_up_and_finds_no_d
     let client = {
         let (engine, stop, acked) = (Arc::clone(&engine), Arc::clone(&stop), Arc::clone(&acked));
         std::thread::spawn(move || {
-            let mut id = 10_000;
+            let mut id = 1_000_000; // far from the ids written beside it
             while !stop.load(Ordering::Relaxed) {
                 id += 1;
                 assert_eq!(count(&engine, id, "t7", 1), CommandState::Succeeded);
@@ -109,7 +111,7 @@ fn an_online_replay_beside_a_writer_that_keeps_writing_catches_up_and_finds_no_d
     let mut phases = Vec::new();
     let mut during = 0;
     let replayed = engine
-        .replay_online(&mut |p| {
+        .replay_online(false, &mut |p| {
             if p.phase == Phase::Replaying && during < 5 {
                 during += 1;
                 assert_eq!(
@@ -183,7 +185,7 @@ fn an_online_replay_by_a_changed_build_reports_what_the_offline_one_does() {
         options(&ManualClock::at_ms(START_MS + 1)),
     )
     .unwrap();
-    let online = engine.replay_online(&mut |_| {}).expect("replayed");
+    let online = engine.replay_online(false, &mut |_| {}).expect("replayed");
     drop(engine);
     let offline = replay::replay(
         Arc::new(storage.clone()),
@@ -204,10 +206,10 @@ fn a_second_online_replay_while_one_runs_is_refused() {
     let engine = engine_with_tallies(&storage, tally_before(), 20);
     let mut refused = None;
     engine
-        .replay_online(&mut |_| {
+        .replay_online(false, &mut |_| {
             if refused.is_none() {
                 assert!(engine.is_replaying());
-                refused = Some(engine.replay_online(&mut |_| {}));
+                refused = Some(engine.replay_online(false, &mut |_| {}));
             }
         })
         .expect("the first completes");
@@ -218,7 +220,7 @@ fn a_second_online_replay_while_one_runs_is_refused() {
     // Once it is done, its journal (written in full, not applied) is the one kept:
     // the next is refused until it is deleted.
     assert_eq!(engine.unapplied_replay(), Some("replay-1".into()));
-    let refused = engine.replay_online(&mut |_| {});
+    let refused = engine.replay_online(false, &mut |_| {});
     assert!(
         matches!(&refused, Err(ReplayError::Unapplied { dir }) if dir == Path::new("replay-1")),
         "{refused:?}"
@@ -226,7 +228,7 @@ fn a_second_online_replay_while_one_runs_is_refused() {
     assert!(!engine.is_replaying());
     storage.remove(Path::new("replay-1/REPLAYED")).unwrap();
     assert_eq!(engine.unapplied_replay(), None);
-    let next = engine.replay_online(&mut |_| {}).expect("replayed");
+    let next = engine.replay_online(false, &mut |_| {}).expect("replayed");
     assert_eq!(next.journal, Path::new("replay-1/journal"));
 }
 
@@ -235,7 +237,7 @@ fn a_failing_sync_of_an_online_replay_gives_it_up_and_the_live_engine_serves_on(
     let storage = SimStorage::new();
     let engine = engine_with_tallies(&storage, tally_before(), 40);
     let mut armed = false;
-    let failed = engine.replay_online(&mut |p| {
+    let failed = engine.replay_online(false, &mut |p| {
         if p.phase == Phase::Replaying && p.done >= 20 && !armed {
             armed = true;
             storage.fail_next(SimOp::Sync);
@@ -250,7 +252,7 @@ fn a_failing_sync_of_an_online_replay_gives_it_up_and_the_live_engine_serves_on(
     assert_eq!(count(&engine, 1_000, "t1", 1), CommandState::Succeeded);
     assert!(!has_replayed(&storage, "replay-1"));
     // The next replay writes over the partial directory, and completes.
-    let again = engine.replay_online(&mut |_| {}).expect("replayed");
+    let again = engine.replay_online(false, &mut |_| {}).expect("replayed");
     assert_eq!(again.journal, Path::new("replay-1/journal"));
     assert!(again.report.differences.is_empty());
     assert_eq!(again.report.live_records, 81);
@@ -263,7 +265,7 @@ fn crash_during_an_online_replay_recovers_the_live_journal_with_every_acknowledg
     let mut crashed = None;
     let mut acked = 80;
     engine
-        .replay_online(&mut |p| {
+        .replay_online(false, &mut |p| {
             if p.phase == Phase::Replaying && p.done >= 30 && crashed.is_none() {
                 // Commands acknowledged during the replay, then the power is cut.
                 for i in 0..3 {
@@ -286,7 +288,7 @@ fn crash_during_an_online_replay_recovers_the_live_journal_with_every_acknowledg
     assert_eq!(report.commands, acked);
     assert_eq!(engine.stream_version(&tally::stream_name("t2")), 2 + 3);
     // The next replay (online here) writes over the one cut short.
-    let again = engine.replay_online(&mut |_| {}).expect("replayed");
+    let again = engine.replay_online(false, &mut |_| {}).expect("replayed");
     assert_eq!(again.journal, Path::new("replay-1/journal"));
     assert_eq!(again.report.live_records, acked);
     assert!(again.report.differences.is_empty());
@@ -296,7 +298,7 @@ fn crash_during_an_online_replay_recovers_the_live_journal_with_every_acknowledg
 fn crash_after_an_online_replays_marker_keeps_the_live_journal_and_the_replay() {
     let storage = SimStorage::new();
     let engine = engine_with_tallies(&storage, tally_before(), 10);
-    let replayed = engine.replay_online(&mut |_| {}).expect("replayed");
+    let replayed = engine.replay_online(false, &mut |_| {}).expect("replayed");
     assert_eq!(replayed.report.live_records, 20);
     // The live journal goes on past the replay's end; then the power is cut.
     count(&engine, 500, "t1", 1);
@@ -312,7 +314,7 @@ fn crash_after_an_online_replays_marker_keeps_the_live_journal_and_the_replay() 
     assert_eq!(report.commands, 21);
     // A replay written in full is never written over: the next online one is refused
     // while it is on disk, and it stays whole.
-    let refused = engine.replay_online(&mut |_| {});
+    let refused = engine.replay_online(false, &mut |_| {});
     assert!(
         matches!(&refused, Err(ReplayError::Unapplied { dir }) if dir == Path::new("replay-1")),
         "{refused:?}"
@@ -325,7 +327,7 @@ fn an_online_replay_is_given_up_when_the_engine_shuts_down() {
     let storage = SimStorage::new();
     let engine = engine_with_tallies(&storage, tally_before(), 20);
     let mut shut = false;
-    let given_up = engine.replay_online(&mut |p| {
+    let given_up = engine.replay_online(false, &mut |p| {
         if p.phase == Phase::Replaying && !shut {
             shut = true;
             engine.shutdown();
@@ -336,4 +338,233 @@ fn an_online_replay_is_given_up_when_the_engine_shuts_down() {
         "{given_up:?}"
     );
     assert!(!has_replayed(&storage, "replay-1"));
+}
+
+/// A client thread that counts on `t7` until `stop`: each command's id, and whether it
+/// was acknowledged (`true`) or refused because the journal was switched (`false`; then
+/// it was never logged). Anything else fails the test.
+fn switching_client(
+    engine: Arc<Engine>,
+    stop: Arc<AtomicBool>,
+    first_id: u128,
+) -> std::thread::JoinHandle<Vec<(u128, bool)>> {
+    std::thread::spawn(move || {
+        let mut sent = Vec::new();
+        let mut id = first_id;
+        let payload =
+            serde_json::to_vec(&serde_json::json!({"tallyId": "t7", "amount": 1})).unwrap();
+        while !stop.load(Ordering::Relaxed) {
+            id += 1;
+            let acked = match engine.submit(Uuid::from_u128(id), "Count", None, &payload) {
+                Ok(Submitted::New(pending)) => match pending.blocking_outcome() {
+                    Ok(status) => {
+                        assert_eq!(status.state, CommandState::Succeeded);
+                        true
+                    }
+                    Err(Unavailable::Switched) => false,
+                    Err(other) => panic!("command {id}: {other}"),
+                },
+                Err(SubmitError::Unavailable(Unavailable::Switched)) => false,
+                Err(other) => panic!("command {id}: {other}"),
+                Ok(Submitted::Duplicate) => panic!("duplicate {id}"),
+            };
+            sent.push((id, acked));
+            if !acked {
+                break;
+            }
+        }
+        sent
+    })
+}
+
+#[test]
+fn an_online_replay_applied_beside_a_writer_switches_with_every_acknowledged_command() {
+    let storage = SimStorage::new();
+    // The before build logged counts the after build rejects; the after build runs now.
+    let before = engine_with_tallies(&storage, tally_before(), 30);
+    count(&before, 900, "t1", 500);
+    drop(before);
+    let (engine, _) = Engine::open(
+        Arc::new(storage.clone()),
+        tally_after(),
+        options(&ManualClock::at_ms(START_MS + 1)),
+    )
+    .unwrap();
+    let engine = Arc::new(engine);
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = switching_client(Arc::clone(&engine), Arc::clone(&stop), 1_000_000);
+    // And, deterministically, commands acknowledged while the first pass runs (the
+    // writer is paused only after it).
+    let mut phases = Vec::new();
+    let mut during = 0;
+    let replayed = engine
+        .replay_online(true, &mut |p| {
+            if p.phase == Phase::Replaying && during < 5 {
+                during += 1;
+                assert_eq!(
+                    count(&engine, 20_000 + during, "t3", 2),
+                    CommandState::Succeeded
+                );
+            }
+            phases.push(p.phase);
+        })
+        .expect("replayed and switched");
+    stop.store(true, Ordering::Relaxed);
+    let sent = client.join().unwrap();
+    assert!(engine.is_switched());
+    assert_eq!(replayed.journal, Path::new("replay-1/journal"));
+    assert_eq!(
+        replayed.report.differing(),
+        1,
+        "{}",
+        replayed.report.summary(5)
+    );
+    // Switched off: it refuses, and decides nothing more.
+    let refused = engine.submit(Uuid::from_u128(1), "Count", None, b"{}");
+    assert!(
+        matches!(
+            refused,
+            Err(SubmitError::Unavailable(Unavailable::Switched))
+        ),
+        "{refused:?}"
+    );
+    // The next engine opens on the replay's journal, with every command acknowledged
+    // before the switch, and none of those refused.
+    let (next, report) = engine.reopen().expect("reopens");
+    assert_eq!(next.journal_dir(), Path::new("replay-1/journal"));
+    assert_eq!(report.commands, replayed.report.live_records);
+    let acked = sent.iter().filter(|(_, acked)| *acked).count() as u64;
+    assert_eq!(next.stream_version(&tally::stream_name("t3")), 2 + 5);
+    for id in 20_001..=20_005 {
+        assert!(next.status(Uuid::from_u128(id)).unwrap().is_some());
+    }
+    for (id, acked) in &sent {
+        let status = next.status(Uuid::from_u128(*id)).unwrap();
+        assert_eq!(status.is_some(), *acked, "command {id}");
+    }
+    // The after build's outcome is the live one: the count of 500 was rejected.
+    let rejected = next.status(Uuid::from_u128(900)).unwrap().unwrap().state;
+    assert!(
+        matches!(&rejected, CommandState::Rejected { code, .. } if code == tally::AMOUNT_TOO_LARGE),
+        "{rejected:?}"
+    );
+    assert_eq!(next.stream_version(&tally::stream_name("t7")), 2 + acked);
+    // A command refused by the switch is a new one to the next engine.
+    if let Some((id, _)) = sent.iter().find(|(_, acked)| !acked) {
+        assert_eq!(count(&next, *id, "t7", 1), CommandState::Succeeded);
+    }
+    assert_eq!(count(&next, 50_000, "t1", 1), CommandState::Succeeded);
+    assert!(phases.contains(&Phase::Comparing), "{phases:?}");
+    // The old engine gave its lock over; a reopen of it again is refused.
+    drop(next);
+    assert!(matches!(
+        Engine::open(
+            Arc::new(storage.clone()),
+            tally_after(),
+            options(&ManualClock::at_ms(START_MS + 2))
+        )
+        .map(|(e, _)| e.journal_dir().to_owned()),
+        Ok(dir) if dir == Path::new("replay-1/journal")
+    ));
+}
+
+#[test]
+fn crash_right_after_an_online_switch_opens_the_replays_journal_with_every_acknowledged_command() {
+    let storage = SimStorage::new();
+    let engine = Arc::new(engine_with_tallies(&storage, tally_before(), 20));
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = switching_client(Arc::clone(&engine), Arc::clone(&stop), 1_000_000);
+    let replayed = engine.replay_online(true, &mut |_| {}).expect("switched");
+    stop.store(true, Ordering::Relaxed);
+    let sent = client.join().unwrap();
+    let crashed = storage.crash();
+    let (next, report) = Engine::open(
+        Arc::new(crashed),
+        tally_before(),
+        options(&ManualClock::at_ms(START_MS + 1)),
+    )
+    .expect("opens");
+    assert_eq!(next.journal_dir(), Path::new("replay-1/journal"));
+    assert_eq!(report.commands, replayed.report.live_records);
+    assert!(replayed.report.differences.is_empty());
+    for (id, acked) in &sent {
+        let status = next.status(Uuid::from_u128(*id)).unwrap();
+        assert_eq!(status.is_some(), *acked, "command {id}");
+    }
+}
+
+#[test]
+fn a_failing_sync_of_an_online_replay_to_apply_lets_the_writer_go_on_unswitched() {
+    let storage = SimStorage::new();
+    let engine = engine_with_tallies(&storage, tally_before(), 40);
+    let mut armed = false;
+    let failed = engine.replay_online(true, &mut |p| {
+        if p.phase == Phase::Replaying && p.done >= 20 && !armed {
+            armed = true;
+            storage.fail_next(SimOp::Sync);
+        }
+    });
+    assert!(
+        matches!(failed, Err(ReplayError::Write { .. })),
+        "{failed:?}"
+    );
+    assert!(!engine.is_switched());
+    assert!(engine.poisoned().is_none());
+    assert_eq!(count(&engine, 1_000, "t1", 1), CommandState::Succeeded);
+    assert_eq!(engine.journal_dir(), Path::new("journal"));
+    assert!(
+        storage
+            .file_names(Path::new(""))
+            .iter()
+            .all(|n| n != "CURRENT")
+    );
+}
+
+#[test]
+fn a_failing_rename_after_an_online_switch_reopens_whichever_journal_current_names() {
+    // `REPLAYED` is renamed into place while it compares; then the engine is switched
+    // off and shut down (which may rename a dedupe run into place), then `CURRENT` is
+    // renamed. A failure at each in turn: the engine stays switched off, and the one
+    // reopened is on the journal `CURRENT` names, whole.
+    let mut current_failed = false;
+    for skip in 1..=3 {
+        let storage = SimStorage::new();
+        let engine = engine_with_tallies(&storage, tally_before(), 20);
+        let mut armed = false;
+        let result = engine.replay_online(true, &mut |p| {
+            if p.phase == Phase::Comparing && !armed {
+                armed = true;
+                storage.fail_nth(SimOp::Rename, skip);
+            }
+        });
+        assert!(armed);
+        assert!(
+            engine.is_switched(),
+            "switched off before CURRENT (skip {skip})"
+        );
+        assert!(has_replayed(&storage, "replay-1"));
+        let expected = match &result {
+            Ok(_) => Path::new("replay-1/journal"),
+            Err(ReplayError::Io { .. }) => {
+                current_failed = true;
+                Path::new("journal")
+            }
+            Err(other) => panic!("skip {skip}: {other}"),
+        };
+        let (next, report) = engine.reopen().expect("reopens");
+        assert_eq!(next.journal_dir(), expected, "skip {skip}");
+        assert_eq!(report.commands, 40);
+        assert_eq!(count(&next, 1_000, "t1", 1), CommandState::Succeeded);
+        drop(next);
+        let crashed = storage.crash();
+        let (after_crash, _) = Engine::open(
+            Arc::new(crashed),
+            tally_before(),
+            options(&ManualClock::at_ms(START_MS + 1)),
+        )
+        .expect("opens after a crash");
+        assert_eq!(after_crash.journal_dir(), expected, "skip {skip}");
+        assert_eq!(after_crash.stream_version(&tally::stream_name("t1")), 3);
+    }
+    assert!(current_failed, "one of the failures was CURRENT's");
 }

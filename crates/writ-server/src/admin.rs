@@ -4,10 +4,13 @@
 //! The replay is [`Engine::replay_online`]: the live journal decided again by this
 //! build's handlers into `replay-{n}/journal/` while the writer keeps appending, caught up
 //! with it, compared, `REPLAYED` written; the report is the one `writ replay --report`
-//! writes. It runs on a thread of its own (`writ-replay`), one at a time. It reports
-//! only: `{"apply": true}` is refused with `422` (`apply_offline`), since switching the
-//! running engine, its read models and its subscriptions onto the new journal is not done
-//! in process; `writ replay --data-dir DIR --apply` switches with the server stopped.
+//! writes. It runs on a thread of its own (`writ-replay`), one at a time. With
+//! `{"apply": true}` it then switches: the live writer paused for the last records, the
+//! engine switched off and `CURRENT` renamed (`Engine::replay_online` with `apply`), the
+//! next engine and its read models opened by the state's [`Switcher`](crate::Switcher)
+//! and served from then on (`AppState::switch`); commands that met the pause are
+//! submitted again to the new engine, queries wait for the rebuilt read models. A state
+//! without a switcher refuses `apply` with `422` (`apply_offline`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -33,9 +36,10 @@ pub const REPLAY_ROUTE: &str = "/admin/replay";
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
-    /// Make the replayed journal the live one once caught up. Not offered online: `true`
-    /// is refused (`422`, `apply_offline`); run `writ replay --apply` with the server
-    /// stopped. Default `false`: replay and report only.
+    /// Make the replayed journal the live one once caught up: the writer is paused for
+    /// the last records, then the server goes over to an engine on the new journal and
+    /// read models rebuilt from it (queries wait for them). Commands sent meanwhile are
+    /// held, not refused. Default `false`: replay and report only.
     #[serde(default)]
     pub apply: bool,
 }
@@ -52,6 +56,9 @@ pub enum ReplayPhase {
     CatchingUp,
     /// Comparing the two journals' outcomes.
     Comparing,
+    /// Applying: the old engine switched off, the server opening the engine on the new
+    /// journal and its read models (commands are held meanwhile).
+    Switching,
     /// Written in full (`REPLAYED`) and compared: `report` holds the report.
     Done,
     /// Given up: `detail` says why. The live journal is as it was.
@@ -66,7 +73,8 @@ pub struct ReplayStatus {
     pub id: u64,
     /// The phase.
     pub phase: ReplayPhase,
-    /// Whether it switches once done (always `false`: see `POST /admin/replay`).
+    /// Whether it switches once done (`POST /admin/replay` with `apply`). Once `done`,
+    /// `report.applied` says whether it did: the journal went live.
     pub apply: bool,
     /// Records of the live journal replayed (or, comparing, compared) so far.
     pub replayed: u64,
@@ -148,7 +156,7 @@ impl ReplayJob {
     /// Claims the job for a new replay: its status, or `409` while one runs (this
     /// job's, or one the engine runs for another caller of
     /// [`Engine::replay_online`]).
-    fn claim(&self, engine: &Engine) -> Result<ReplayStatus, ApiError> {
+    fn claim(&self, engine: &Engine, apply: bool) -> Result<ReplayStatus, ApiError> {
         let mut guard = self.status.lock().unwrap_or_else(|e| e.into_inner());
         let (status, started) = &mut *guard;
         if status.is_running() || engine.is_replaying() {
@@ -157,6 +165,7 @@ impl ReplayJob {
         *status = ReplayStatus {
             id: status.id + 1,
             phase: ReplayPhase::Replaying,
+            apply,
             ..ReplayStatus::idle()
         };
         *started = Some(Instant::now());
@@ -181,15 +190,21 @@ fn running(id: u64) -> ApiError {
 /// appending; the replay catches up with it, compares the two journals, and marks its own
 /// written in full. Live traffic is not held up: the journal is read as subscriptions read
 /// it. At most one runs at a time. Follow it with `GET /admin/replay`; once `done`, its
-/// `report` is what `writ replay --report` writes. Nothing live is switched:
-/// `{"apply": true}` is refused, since the switch is made offline with
-/// `writ replay --data-dir DIR --apply` (the server stopped).
+/// `report` is what `writ replay --report` writes.
+///
+/// With `{"apply": true}` the replay's journal then becomes the live one without a
+/// restart: once caught up, the writer is paused for the last records, the journals are
+/// compared, the engine is switched over to the new journal (`CURRENT`) and the read
+/// models are rebuilt from it. Commands sent during the pause are held and decided by the
+/// new engine, not refused; queries wait until the rebuilt read models include the new
+/// journal's end (at most `--after-wait-max`, as `?after=`); live event streams following
+/// the old journal end. The old journal stays on disk.
 #[utoipa::path(
     post,
     path = "/admin/replay",
     tag = "admin",
     request_body(content = Option<ReplayRequest>, content_type = "application/json",
-        description = "Optional: `{\"apply\": false}`"),
+        description = "Optional: `{\"apply\": true}` to switch once done"),
     responses(
         (status = 202, description = "The replay started.", body = ReplayStatus,
             headers(("Location" = String, description = "Where to follow it: `/admin/replay`"))),
@@ -203,7 +218,7 @@ fn running(id: u64) -> ApiError {
             body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "A body that is not declared JSON.",
             body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`apply` asked for (`apply_offline`): switching is done offline, with `writ replay --apply`.",
+        (status = 422, description = "`apply` asked for of a server that cannot switch in process (`apply_offline`: one embedded without a switcher); switch offline with `writ replay --apply`.",
             body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The replay could not start.",
             body = Problem, content_type = "application/problem+json"),
@@ -230,7 +245,7 @@ pub(crate) async fn post_replay(
     } else {
         parse(&body)?
     };
-    if body.apply {
+    if body.apply && state.switcher().is_none() {
         return Err(ApiError::new(
             ProblemKind::ApplyOffline,
             "an online replay replays and reports only: it does not switch the running server onto the new journal. \
@@ -238,7 +253,7 @@ pub(crate) async fn post_replay(
              `writ replay --data-dir DIR --apply` (the same replay, then CURRENT switched by one rename)",
         ));
     }
-    let engine = Arc::clone(state.engine());
+    let engine = state.engine();
     if state.is_shutting_down() {
         return Err(ApiError::new(
             ProblemKind::Unavailable,
@@ -258,12 +273,14 @@ pub(crate) async fn post_replay(
             ),
         ));
     }
-    let status = job.claim(&engine)?;
+    let status = job.claim(&engine, body.apply)?;
     let thread = {
         let job = Arc::clone(&job);
+        let state = state.clone();
+        let apply = body.apply;
         std::thread::Builder::new()
             .name("writ-replay".to_owned())
-            .spawn(move || run(&engine, &job))
+            .spawn(move || run(&state, &engine, &job, apply))
     };
     if let Err(error) = thread {
         job.update(|status| {
@@ -300,10 +317,11 @@ impl Drop for Ended<'_> {
     }
 }
 
-/// The replay on its thread, its progress and its end kept in `job`.
-fn run(engine: &Engine, job: &ReplayJob) {
+/// The replay on its thread, its progress and its end kept in `job`; with `apply`, the
+/// switch.
+fn run(state: &AppState, engine: &Engine, job: &ReplayJob, apply: bool) {
     let _ended = Ended(job);
-    let result = engine.replay_online(&mut |p: Progress| {
+    let result = engine.replay_online(apply, &mut |p: Progress| {
         job.update(|status| {
             status.phase = match p.phase {
                 Phase::Replaying => ReplayPhase::Replaying,
@@ -317,6 +335,21 @@ fn run(engine: &Engine, job: &ReplayJob) {
             status.live_end = p.total;
         })
     });
+    let applied = result.is_ok() && apply;
+    if engine.is_switched() {
+        job.update(|status| status.phase = ReplayPhase::Switching);
+        if let Err(detail) = switch(state, engine) {
+            tracing::error!(%detail, "online replay: the engine that serves next did not open; commands are refused until the server is restarted");
+            job.update(|status| {
+                status.phase = ReplayPhase::Failed;
+                status.detail = Some(format!(
+                    "the journal {} switched, but the engine that serves next did not open: {detail}; restart the server",
+                    if applied { "was" } else { "was not" }
+                ));
+            });
+            return;
+        }
+    }
     match result {
         Ok(replayed) => {
             let report = &replayed.report;
@@ -332,7 +365,7 @@ fn run(engine: &Engine, job: &ReplayJob) {
                 status.replayed = report.live_records;
                 status.live_end = report.live_records;
                 status.differences = report.differing();
-                status.report = Some(replayed.report_json(false));
+                status.report = Some(replayed.report_json(applied));
             });
         }
         Err(error) => {
@@ -349,10 +382,32 @@ fn run(engine: &Engine, job: &ReplayJob) {
     }
 }
 
+/// Opens what serves after `old` was switched off (through the state's switcher) and
+/// serves it; the old read models are shut down once the new ones are served.
+fn switch(state: &AppState, old: &Engine) -> Result<(), String> {
+    let switcher = state
+        .switcher()
+        .ok_or("internal error: switched without a switcher")?;
+    let old_read = state.read_side();
+    let started = Instant::now();
+    let (engine, read) = switcher.reopen(old, old_read.as_deref())?;
+    tracing::info!(
+        journal = %engine.journal_dir().display(),
+        last_position = engine.last_position(),
+        open_ms = started.elapsed().as_millis() as u64,
+        "online replay: serving the engine on the new journal; the read models rebuild from it"
+    );
+    state.switch(engine, read);
+    if let Some(old_read) = old_read {
+        old_read.models.shutdown();
+    }
+    Ok(())
+}
+
 /// Where the online replay stands.
 ///
 /// The last replay started with `POST /admin/replay` (phase `idle` before any): its
-/// phase (`replaying`, `catching_up`, `comparing`, `done`, `failed`), the live journal's
+/// phase (`replaying`, `catching_up`, `comparing`, `switching`, `done`, `failed`), the live journal's
 /// records replayed of those it goes to, the commands that differ so far, and once done
 /// the whole report.
 #[utoipa::path(

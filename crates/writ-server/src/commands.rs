@@ -12,11 +12,12 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
 use uuid::Uuid;
-use writ_engine::{CommandStatus, Submitted, WaitError, WaitFor};
+use writ_engine::{CommandStatus, WaitError, WaitFor};
 
 use crate::access::{self, Caller};
 use crate::params::{self, StatusParams};
 use crate::problem::{ApiError, Problem, ProblemKind};
+use crate::state::Acknowledged;
 use crate::wire::{
     Accepted, CommandStatusBody, UpdateRequest, accepted_response, json_response, location,
 };
@@ -89,14 +90,11 @@ pub(crate) async fn post_update(
     // idle, so that a lone client's answer crosses no thread. With others in progress, or
     // lately, it is queued for the writer: a worker thread held for a sync would hold them
     // up, and a sync of one command would delay the batch of those arriving behind it.
-    let submitted = if state.alone() {
-        state.engine().submit_now(&update.submission())?
-    } else {
-        state.engine().submit_command(&update.submission())?
-    };
+    let submitted = state
+        .submit_acknowledged(&update.submission(), state.alone())
+        .await?;
     match submitted {
-        Submitted::New(mut pending) => {
-            pending.accepted().await?;
+        Acknowledged::New(pending) => {
             if wait == 0 {
                 return Ok(accepted_response(id));
             }
@@ -116,7 +114,7 @@ pub(crate) async fn post_update(
                 Err(_) => Ok(accepted_response(id)),
             }
         }
-        Submitted::Duplicate => {
+        Acknowledged::Duplicate => {
             let mut body = CommandStatusBody::from(first_command_status(&state, id).await?);
             body.duplicate = true;
             let mut response = json_response(StatusCode::OK, &body);

@@ -111,10 +111,12 @@ pub(crate) struct DomainsDocument(Bytes);
 
 impl DomainsDocument {
     pub(crate) fn new(state: &AppState) -> Self {
-        let registry = state.engine().registry();
+        let engine = state.engine();
+        let registry = engine.registry();
+        let read_side = state.read_side();
         let mut queries: BTreeMap<&str, Vec<QueryInfo>> = BTreeMap::new();
         let mut read_models: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        if let Some(read) = state.read_side() {
+        if let Some(read) = &read_side {
             for name in read.models.names() {
                 if let Some(domain) = read.domain_of_model.get(name) {
                     read_models

@@ -101,7 +101,7 @@ pub use crate::queries::{
 };
 pub use crate::resources::{ResourceAccepted, ResourceCommands, Resources};
 pub(crate) use crate::state::StreamGuard;
-pub use crate::state::{AppState, ReadSide};
+pub use crate::state::{AppState, ReadSide, Switcher};
 pub use crate::telemetry::prometheus;
 pub use crate::tls::{HANDSHAKE_MAX, Tls, TlsError};
 
@@ -145,7 +145,7 @@ pub fn router(state: AppState) -> Router {
             .chain(&gate::QUERY_ROUTES)
             .all(|route| openapi.paths.paths.contains_key(*route))
     );
-    let document = ops::OpenApiDocument::new(openapi, state.engine(), state.tokens().is_some());
+    let document = ops::OpenApiDocument::new(openapi, &state.engine(), state.tokens().is_some());
     let domains = domains::DomainsDocument::new(&state);
     let api = api
         .layer(axum::Extension(document))
@@ -318,8 +318,8 @@ where
     {
         tracing::warn!("sockets still open after the grace period; closing them");
     }
-    let engine = Arc::clone(state.engine());
-    let read = state.read_side().cloned();
+    let engine = state.engine();
+    let read = state.read_side();
     tokio::task::spawn_blocking(move || {
         engine.shutdown();
         if let Some(read) = read {

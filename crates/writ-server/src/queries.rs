@@ -22,6 +22,7 @@ use writ_query::{ModelStatus, ParkStage, ParkedEvent, RebuildStatus, SnapshotSta
 
 use crate::params;
 use crate::problem::{ApiError, Problem, ProblemKind};
+use crate::state::Reading;
 use crate::wire::json_response;
 use crate::{AppState, ReadSide};
 
@@ -340,7 +341,7 @@ pub(crate) async fn get_query(
             return Err(repeated(&key));
         }
     }
-    wait_after(&state, read, after).await?;
+    wait_after(&state, &read, after).await?;
     let budget = writ_query::Budget::new(state.options().query_answer_bytes_max, None);
     let (result, position) = read.models.call_within(version, &name, args, &budget)?;
     let mut response = json_response(StatusCode::OK, &result);
@@ -407,7 +408,7 @@ pub(crate) async fn post_query(
     let Query(query) = query.map_err(params::query_error)?;
     let after = query.after.as_deref().map(position).transpose()?;
     let body: QueryCode = json_body(&state, request).await?;
-    wait_after(&state, read, after).await?;
+    wait_after(&state, &read, after).await?;
     let library = read.models.library(version)?;
     let args = Value::Object(body.args.unwrap_or_default());
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -524,7 +525,7 @@ pub(crate) async fn post_rebuild(
     let logged = engine.registry().domain_names().contains(&switch::DOMAIN);
     // The version the log names, when it names one: a restart starts there.
     let named = if logged {
-        switch::last_switch(engine, &name)
+        switch::last_switch(&engine, &name)
             .map_err(|e| ApiError::read(&e))?
             .map(|switched| switched.version)
     } else {
@@ -537,7 +538,7 @@ pub(crate) async fn post_rebuild(
         Some(version)
             if logged && (version != live || named.is_some_and(|named| named != version)) =>
         {
-            switch_read_model(&state, read, &name, version).await?;
+            switch_read_model(&state, &read, &name, version).await?;
             if version == live {
                 let rebuild = read.models.rebuild(&name, Some(version))?;
                 tracing::info!(projection = %name, status = ?rebuild.status(), "rebuild started");
@@ -626,8 +627,8 @@ async fn switch_read_model(
 }
 
 /// The read side, or `404` on a server that runs none.
-pub(crate) fn read_side(state: &AppState) -> Result<&ReadSide, ApiError> {
-    state.read_side().ok_or_else(|| {
+pub(crate) fn read_side(state: &AppState) -> Result<Reading, ApiError> {
+    state.reading().ok_or_else(|| {
         ApiError::new(
             ProblemKind::NotFound,
             "this server runs no read model: there are no queries",
@@ -668,11 +669,15 @@ pub(crate) fn repeated(name: &str) -> ApiError {
 /// most the bound.
 pub(crate) async fn wait_after(
     state: &AppState,
-    read: &ReadSide,
+    read: &Reading,
     after: Option<u64>,
 ) -> Result<(), ApiError> {
-    let Some(after) = after else {
-        return Ok(());
+    // After a switch, also a query without `after` waits for the rebuilt read models to
+    // include the new journal as it was at the switch, so none answers half rebuilt.
+    let after = match after {
+        Some(after) => after.max(read.floor),
+        None if read.floor > 0 => read.floor,
+        None => return Ok(()),
     };
     read.models
         .wait_for(after, state.options().after_wait_max)

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use writ_engine::{Submission, Submitted};
+use writ_engine::Submission;
 use writ_query::{QueryError, Snapshots};
 
 use crate::AppState;
@@ -33,6 +33,7 @@ use crate::commands::{body_error, first_command_status};
 use crate::params;
 use crate::problem::{ApiError, Problem, ProblemKind};
 use crate::queries::{POSITION_HEADER, position, read_side, repeated, wait_after};
+use crate::state::Acknowledged;
 use crate::wire::{AcceptedState, json_response, location};
 
 /// The resource types a server serves at `/{resource}`, as the crate that builds them
@@ -261,16 +262,12 @@ impl Write {
             expected_version: self.expected_version,
         };
         // As `POST /update`: decided here when alone in an idle server (see commands.rs).
-        let submitted = if state.alone() {
-            state.engine().submit_now(&submission)?
-        } else {
-            state.engine().submit_command(&submission)?
-        };
-        match submitted {
-            Submitted::New(mut pending) => {
-                pending.accepted().await?;
-            }
-            Submitted::Duplicate => {
+        match state
+            .submit_acknowledged(&submission, state.alone())
+            .await?
+        {
+            Acknowledged::New(_) => {}
+            Acknowledged::Duplicate => {
                 first_command_status(state, self.command_id).await?;
             }
         }
@@ -597,7 +594,7 @@ pub(crate) async fn get_resource(
     let Query(query) = query.map_err(params::query_error)?;
     let after = query.after.as_deref().map(position).transpose()?;
     let read = read_side(&state)?;
-    wait_after(&state, read, after).await?;
+    wait_after(&state, &read, after).await?;
     let snapshots = read.models.snapshots();
     let (document, version) = resources(&state)?
         .get(&snapshots, &name, &id)?
@@ -669,7 +666,7 @@ pub(crate) async fn list_resources(
         }
     }
     let read = read_side(&state)?;
-    wait_after(&state, read, after).await?;
+    wait_after(&state, &read, after).await?;
     let snapshots = read.models.snapshots();
     let page = resources(&state)?.list(&snapshots, &name, &args)?;
     let mut response = json_response(StatusCode::OK, &page);

@@ -6,10 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use std::collections::HashMap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use uuid::Uuid;
-use writ_engine::{CommandStatus, Engine, WaitError, WaitFor};
+use writ_engine::{
+    CommandStatus, Engine, Pending, Submission, SubmitError, Submitted, Unavailable, WaitError,
+    WaitFor,
+};
 
 use writ_query::ReadModels;
 use writ_sandbox::Sandbox;
@@ -28,8 +32,13 @@ pub struct AppState {
 }
 
 pub(crate) struct Inner {
-    engine: Arc<Engine>,
-    read: Option<ReadSide>,
+    /// The engine and read side requests are served by: swapped whole when an online
+    /// replay switches the journal ([`AppState::switch`]).
+    live: ArcSwap<Live>,
+    /// Opens the engine and read side that serve after a switch; none: `apply` refused.
+    switcher: Option<Arc<dyn Switcher>>,
+    /// Counts the switches: requests that met a switched-off engine wait for it to move.
+    switches: watch::Sender<u64>,
     resources: Option<Arc<dyn Resources>>,
     tokens: Option<Tokens>,
     options: ServerOptions,
@@ -56,7 +65,7 @@ const CROWDED_FOR: Duration = Duration::from_millis(100);
 impl fmt::Debug for AppState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AppState")
-            .field("domains", &self.inner.engine.registry().domain_names())
+            .field("domains", &self.engine().registry().domain_names())
             .field("options", &self.inner.options)
             .field("tokens", &self.inner.tokens)
             .field("shutting_down", &*self.inner.shutdown.borrow())
@@ -105,8 +114,13 @@ impl AppState {
         telemetry::prometheus();
         Self {
             inner: Arc::new(Inner {
-                engine,
-                read: None,
+                live: ArcSwap::from_pointee(Live {
+                    engine,
+                    read: None,
+                    floor: 0,
+                }),
+                switcher: None,
+                switches: watch::channel(0).0,
                 resources: None,
                 tokens: None,
                 requests: Arc::new(Semaphore::new(options.requests_max)),
@@ -128,10 +142,106 @@ impl AppState {
     /// # Panics
     /// If the state was cloned already (a router or server holds it).
     pub fn with_read_side(mut self, read: ReadSide) -> Self {
-        Arc::get_mut(&mut self.inner)
-            .expect("with_read_side is called before the state is shared")
-            .read = Some(read);
+        let inner = Arc::get_mut(&mut self.inner)
+            .expect("with_read_side is called before the state is shared");
+        let engine = Arc::clone(&inner.live.load().engine);
+        inner.live.store(Arc::new(Live {
+            engine,
+            read: Some(Arc::new(read)),
+            floor: 0,
+        }));
         self
+    }
+
+    /// Lets `POST /admin/replay` switch the journal (`{"apply": true}`): `switcher`
+    /// opens what serves after the switch. Without one, `apply` is refused (`422`,
+    /// `apply_offline`). Call it right after [`AppState::new`].
+    ///
+    /// # Panics
+    /// If the state was cloned already (a router or server holds it).
+    pub fn with_switcher(mut self, switcher: Arc<dyn Switcher>) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("with_switcher is called before the state is shared")
+            .switcher = Some(switcher);
+        self
+    }
+
+    /// Whether `POST /admin/replay` may switch the journal ([`AppState::with_switcher`]).
+    pub(crate) fn switcher(&self) -> Option<&Arc<dyn Switcher>> {
+        self.inner.switcher.as_ref()
+    }
+
+    /// Serves from `engine` and `read` from now on, once an online replay switched the
+    /// journal: queries wait until the read models include `floor` (the new journal's
+    /// last position when it opened), so none answers from a read model still being
+    /// rebuilt; requests that met the engine switched off are told to submit again.
+    pub(crate) fn switch(&self, engine: Arc<Engine>, read: Option<ReadSide>) {
+        let floor = engine.last_position();
+        self.inner.live.store(Arc::new(Live {
+            engine,
+            read: read.map(Arc::new),
+            floor,
+        }));
+        self.inner.switches.send_modify(|n| *n += 1);
+    }
+
+    /// The engine served now once it is not one an online replay switched off, waiting
+    /// at most [`SWITCH_WAIT_MAX`] for the switch to end; `None` when it did not end in
+    /// time, or the server shuts down.
+    pub(crate) async fn next_engine(&self) -> Option<Arc<Engine>> {
+        let mut switches = self.inner.switches.subscribe();
+        let changed = async {
+            loop {
+                let now = self.engine();
+                if !now.is_switched() {
+                    return Some(now);
+                }
+                if self.is_shutting_down() || switches.changed().await.is_err() {
+                    return None;
+                }
+            }
+        };
+        tokio::time::timeout(SWITCH_WAIT_MAX, changed)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Submits a client's command (decided on this thread when `now`: see
+    /// [`Engine::submit_now`]) and waits for its acknowledgement. A command the engine
+    /// refused because an online replay switched it off was never logged: it is submitted
+    /// again, as it is, to the engine that serves next, so a switch holds commands up for
+    /// its pause and refuses none (unless it outlasts [`SWITCH_WAIT_MAX`]: then `503`).
+    pub(crate) async fn submit_acknowledged(
+        &self,
+        submission: &Submission<'_>,
+        now: bool,
+    ) -> Result<Acknowledged, ApiError> {
+        let mut engine = self.engine();
+        loop {
+            let submitted = if now {
+                engine.submit_now(submission)
+            } else {
+                engine.submit_command(submission)
+            };
+            // A switched-off engine logs nothing more, so whatever refused the command
+            // there (its queue dropped at the shutdown that follows the switch reads
+            // as "shutting down") left it unlogged.
+            match submitted {
+                Ok(Submitted::New(mut pending)) => match pending.accepted().await {
+                    Ok(_) => return Ok(Acknowledged::New(pending)),
+                    Err(_) if engine.is_switched() => {}
+                    Err(error) => return Err(error.into()),
+                },
+                Ok(Submitted::Duplicate) => return Ok(Acknowledged::Duplicate),
+                Err(SubmitError::Unavailable(_)) if engine.is_switched() => {}
+                Err(error) => return Err(error.into()),
+            }
+            engine = self
+                .next_engine()
+                .await
+                .ok_or_else(|| ApiError::from(Unavailable::Switched))?;
+        }
     }
 
     /// Serves the resource types of `resources` at `/{resource}` (their reads need a read
@@ -169,9 +279,19 @@ impl AppState {
         self.inner.tokens.as_ref()
     }
 
-    /// The read side, when the server has one.
-    pub fn read_side(&self) -> Option<&ReadSide> {
-        self.inner.read.as_ref()
+    /// The read side, when the server has one (the one served now: an online replay's
+    /// switch replaces it).
+    pub fn read_side(&self) -> Option<Arc<ReadSide>> {
+        self.inner.live.load().read.clone()
+    }
+
+    /// The read side served now, with the position its queries wait for at least.
+    pub(crate) fn reading(&self) -> Option<Reading> {
+        let live = self.inner.live.load();
+        live.read.as_ref().map(|side| Reading {
+            side: Arc::clone(side),
+            floor: live.floor,
+        })
     }
 
     /// The limits.
@@ -211,9 +331,9 @@ impl AppState {
         crowded_at_ms == 0 || now_ms.saturating_sub(crowded_at_ms) >= CROWDED_FOR.as_millis() as u64
     }
 
-    /// The engine.
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.inner.engine
+    /// The engine served now (an online replay's switch replaces it).
+    pub fn engine(&self) -> Arc<Engine> {
+        Arc::clone(&self.inner.live.load().engine)
     }
 
     /// Waits until the command reaches `until`; `None` for an unknown id. Answers from
@@ -268,6 +388,57 @@ impl AppState {
         let all = u32::try_from(self.options().streams_max).expect("checked in new");
         let _ = self.inner.streams.acquire_many(all).await;
     }
+}
+
+/// Longest a request waits for an online replay's switch to end (the old engine switched
+/// off, the next one opening) before it is answered `503`. A switch pauses commands for
+/// the replay of its last records and the opening of the engine on the new journal.
+pub(crate) const SWITCH_WAIT_MAX: Duration = Duration::from_secs(30);
+
+/// A command submitted and acknowledged ([`AppState::submit_acknowledged`]).
+pub(crate) enum Acknowledged {
+    /// A new one, durable: its outcome is there too.
+    New(Pending),
+    /// A resend of one within the dedupe window.
+    Duplicate,
+}
+
+/// What requests are served by: swapped whole by a switch.
+pub(crate) struct Live {
+    engine: Arc<Engine>,
+    read: Option<Arc<ReadSide>>,
+    /// Queries wait until the read models include it (0 but after a switch).
+    floor: u64,
+}
+
+/// The read side as a request holds it: what it was when the request began.
+pub(crate) struct Reading {
+    side: Arc<ReadSide>,
+    /// The position its queries wait for at least (see [`AppState::switch`]).
+    pub(crate) floor: u64,
+}
+
+impl std::ops::Deref for Reading {
+    type Target = ReadSide;
+
+    fn deref(&self) -> &ReadSide {
+        &self.side
+    }
+}
+
+/// Opens what serves after an online replay switched the journal
+/// ([`AppState::with_switcher`]); `writ-app` gives one that knows the read models.
+pub trait Switcher: Send + Sync + 'static {
+    /// `old` was switched off (see `Engine::replay_online` with `apply`) and is shut
+    /// down; `old_read` is the read side served until now. Opens the engine that serves
+    /// next (`Engine::reopen`: on the journal `CURRENT` names) and its read side,
+    /// which may still be catching up (queries wait for it). On an error the server can
+    /// take no more commands; the message says why.
+    fn reopen(
+        &self,
+        old: &Engine,
+        old_read: Option<&ReadSide>,
+    ) -> Result<(Arc<Engine>, Option<ReadSide>), String>;
 }
 
 /// What the server answers queries from: the read models (every domain's, kept at one

@@ -26,11 +26,12 @@ use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::{Instant, MissedTickBehavior};
 use uuid::Uuid;
-use writ_engine::{CommandStatus, Pending, Submitted, WaitFor};
+use writ_engine::{CommandStatus, Engine, Pending, SubmitError, Submitted, WaitFor};
 
 use crate::access::{self, Caller};
 use crate::commands::first_command_status;
 use crate::problem::{ApiError, Problem};
+use crate::state::Acknowledged;
 use crate::wire::{Accepted, AcceptedState, CommandStatusBody, InvalidFrame, UpdateRequest};
 use crate::{AppState, StreamGuard};
 
@@ -119,7 +120,7 @@ async fn run(state: AppState, socket: WebSocket, _guard: StreamGuard, caller: Op
         heard = Instant::now();
         match frame {
             Some(Ok(Message::Text(text))) => {
-                take_command(&state, caller.as_ref(), &text, permit, &out).await;
+                take_command(&state, caller.as_ref(), text, permit, &out).await;
             }
             Some(Ok(Message::Binary(_))) => {
                 let error = ApiError::malformed(
@@ -182,10 +183,11 @@ async fn send<T: Serialize>(out: &mpsc::Sender<Message>, frame: &T) -> bool {
 async fn take_command(
     state: &AppState,
     caller: Option<&Caller>,
-    text: &str,
+    frame: Utf8Bytes,
     permit: OwnedSemaphorePermit,
     out: &mpsc::Sender<Message>,
 ) {
+    let text = frame.as_str();
     let update = match UpdateRequest::parse(text.as_bytes()) {
         Ok(update) => update,
         Err(malformed) => {
@@ -200,10 +202,40 @@ async fn take_command(
         send(out, &InvalidFrame::new(Some(id), &refused)).await;
         return;
     }
-    let submitted = state.engine().submit_command(&update.submission());
+    let engine = state.engine();
+    let submitted = engine.submit_command(&update.submission());
     match submitted {
         Ok(Submitted::New(pending)) => {
-            tokio::spawn(follow_new(pending, out.clone(), permit));
+            tokio::spawn(follow_new(
+                state.clone(),
+                engine,
+                frame.clone(),
+                pending,
+                out.clone(),
+                permit,
+            ));
+        }
+        Err(SubmitError::Unavailable(_)) if engine.is_switched() => {
+            // Refused unlogged by an engine an online replay switched off: submitted
+            // again to the next one (which holds this socket's reading for the pause).
+            match state.submit_acknowledged(&update.submission(), false).await {
+                Ok(Acknowledged::New(pending)) => {
+                    tokio::spawn(follow_new(
+                        state.clone(),
+                        state.engine(),
+                        frame.clone(),
+                        pending,
+                        out.clone(),
+                        permit,
+                    ));
+                }
+                Ok(Acknowledged::Duplicate) => {
+                    tokio::spawn(follow_duplicate(state.clone(), id, out.clone(), permit));
+                }
+                Err(error) => {
+                    send(out, &InvalidFrame::new(Some(id), &error)).await;
+                }
+            }
         }
         Ok(Submitted::Duplicate) => {
             tokio::spawn(follow_duplicate(state.clone(), id, out.clone(), permit));
@@ -214,16 +246,40 @@ async fn take_command(
     }
 }
 
+/// Answers a new command submitted to `engine`: `frame` is its text, submitted again
+/// should that engine refuse it once an online replay switched it off (it was then never
+/// logged).
 async fn follow_new(
+    state: AppState,
+    engine: Arc<Engine>,
+    frame: Utf8Bytes,
     mut pending: Pending,
     out: mpsc::Sender<Message>,
-    _permit: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
 ) {
     let id = pending.id();
-    if let Err(error) = pending.accepted().await {
-        send(&out, &InvalidFrame::new(Some(id), &error.into())).await;
-        return;
+    match pending.accepted().await {
+        Ok(_) => {}
+        Err(_) if engine.is_switched() => {
+            let update = UpdateRequest::parse(frame.as_bytes()).expect("parsed before");
+            match state.submit_acknowledged(&update.submission(), false).await {
+                Ok(Acknowledged::New(again)) => pending = again,
+                Ok(Acknowledged::Duplicate) => {
+                    follow_duplicate(state, id, out, permit).await;
+                    return;
+                }
+                Err(error) => {
+                    send(&out, &InvalidFrame::new(Some(id), &error)).await;
+                    return;
+                }
+            }
+        }
+        Err(error) => {
+            send(&out, &InvalidFrame::new(Some(id), &error.into())).await;
+            return;
+        }
     }
+    let _permit = permit;
     let accepted = Accepted {
         id,
         status: AcceptedState::Accepted,

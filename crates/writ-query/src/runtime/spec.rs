@@ -10,7 +10,7 @@ use crate::runtime::erased::{AnyCatalog, AnyProjection, Erased};
 
 /// Makes the projection of a given version, or `None` for a version the domain does not
 /// have.
-pub(crate) type Factory = Box<dyn Fn(u32) -> Option<Arc<dyn AnyProjection>> + Send + Sync>;
+pub(crate) type Factory = Arc<dyn Fn(u32) -> Option<Arc<dyn AnyProjection>> + Send + Sync>;
 
 /// One read model for [`ReadModels::start`](crate::ReadModels::start): a projection to
 /// run, the [`QueryCatalog`] that reads its snapshots, and the other projection versions a
@@ -42,6 +42,10 @@ pub(crate) type Factory = Box<dyn Fn(u32) -> Option<Arc<dyn AnyProjection>> + Se
 /// assert_eq!(spec.name(), "count");
 /// assert_eq!(spec.projection_versions(), [1, 2]);
 /// ```
+///
+/// Cheap to clone (its parts are shared): an app keeps its specs to start the read models
+/// again on another journal (an online replay's switch).
+#[derive(Clone)]
 pub struct ReadModelSpec {
     pub(crate) projection: Arc<dyn AnyProjection>,
     projection_type: TypeId,
@@ -101,7 +105,7 @@ impl ReadModelSpec {
         self.versions.extend(versions);
         self.versions.sort_unstable();
         self.versions.dedup();
-        self.factory = Some(Box::new(move |version| {
+        self.factory = Some(Arc::new(move |version| {
             make(version).map(|projection| Arc::new(Erased(projection)) as Arc<dyn AnyProjection>)
         }));
         self
