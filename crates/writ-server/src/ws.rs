@@ -206,10 +206,13 @@ async fn take_command(
     let submitted = engine.submit_command(&update.submission());
     match submitted {
         Ok(Submitted::New(pending)) => {
+            // The frame's text goes with the command (moved, not copied), should the
+            // engine refuse it after all because an online replay switched it off.
+            drop(update);
             tokio::spawn(follow_new(
                 state.clone(),
                 engine,
-                frame.clone(),
+                frame,
                 pending,
                 out.clone(),
                 permit,
@@ -218,24 +221,8 @@ async fn take_command(
         Err(SubmitError::Unavailable(_)) if engine.is_switched() => {
             // Refused unlogged by an engine an online replay switched off: submitted
             // again to the next one (which holds this socket's reading for the pause).
-            match state.submit_acknowledged(&update.submission(), false).await {
-                Ok(Acknowledged::New(pending)) => {
-                    tokio::spawn(follow_new(
-                        state.clone(),
-                        state.engine(),
-                        frame.clone(),
-                        pending,
-                        out.clone(),
-                        permit,
-                    ));
-                }
-                Ok(Acknowledged::Duplicate) => {
-                    tokio::spawn(follow_duplicate(state.clone(), id, out.clone(), permit));
-                }
-                Err(error) => {
-                    send(out, &InvalidFrame::new(Some(id), &error)).await;
-                }
-            }
+            drop(update);
+            resubmit(state.clone(), frame, id, out.clone(), permit).await;
         }
         Ok(Submitted::Duplicate) => {
             tokio::spawn(follow_duplicate(state.clone(), id, out.clone(), permit));
@@ -248,7 +235,7 @@ async fn take_command(
 
 /// Answers a new command submitted to `engine`: `frame` is its text, submitted again
 /// should that engine refuse it once an online replay switched it off (it was then never
-/// logged).
+/// logged). Holds `permit` until the final status is queued.
 async fn follow_new(
     state: AppState,
     engine: Arc<Engine>,
@@ -259,37 +246,52 @@ async fn follow_new(
 ) {
     let id = pending.id();
     match pending.accepted().await {
-        Ok(_) => {}
+        Ok(_) => answer(pending, &out).await,
+        // Rare, and boxed so that every command's task stays as small as it was.
         Err(_) if engine.is_switched() => {
-            let update = UpdateRequest::parse(frame.as_bytes()).expect("parsed before");
-            match state.submit_acknowledged(&update.submission(), false).await {
-                Ok(Acknowledged::New(again)) => pending = again,
-                Ok(Acknowledged::Duplicate) => {
-                    follow_duplicate(state, id, out, permit).await;
-                    return;
-                }
-                Err(error) => {
-                    send(&out, &InvalidFrame::new(Some(id), &error)).await;
-                    return;
-                }
-            }
+            Box::pin(resubmit(state, frame, id, out.clone(), permit)).await;
         }
         Err(error) => {
             send(&out, &InvalidFrame::new(Some(id), &error.into())).await;
-            return;
         }
     }
-    let _permit = permit;
+}
+
+/// A command the engine refused because an online replay switched it off (never logged),
+/// submitted again to the engine that serves next, and answered.
+async fn resubmit(
+    state: AppState,
+    frame: Utf8Bytes,
+    id: Uuid,
+    out: mpsc::Sender<Message>,
+    permit: OwnedSemaphorePermit,
+) {
+    let update = UpdateRequest::parse(frame.as_bytes()).expect("parsed before");
+    match state.submit_acknowledged(&update.submission(), false).await {
+        Ok(Acknowledged::New(pending)) => {
+            let _permit = permit;
+            answer(pending, &out).await;
+        }
+        Ok(Acknowledged::Duplicate) => follow_duplicate(state, id, out, permit).await,
+        Err(error) => {
+            send(&out, &InvalidFrame::new(Some(id), &error)).await;
+        }
+    }
+}
+
+/// Queues the acknowledgement of a command that has one, then its final status.
+async fn answer(pending: Pending, out: &mpsc::Sender<Message>) {
+    let id = pending.id();
     let accepted = Accepted {
         id,
         status: AcceptedState::Accepted,
     };
-    if !send(&out, &accepted).await {
+    if !send(out, &accepted).await {
         return;
     }
     match pending.outcome().await {
-        Ok(status) => send(&out, &CommandStatusBody::from(status)).await,
-        Err(error) => send(&out, &InvalidFrame::new(Some(id), &error.into())).await,
+        Ok(status) => send(out, &CommandStatusBody::from(status)).await,
+        Err(error) => send(out, &InvalidFrame::new(Some(id), &error.into())).await,
     };
 }
 
