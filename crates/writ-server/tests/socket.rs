@@ -1,5 +1,5 @@
-//! `GET /ws` over a real socket on 127.0.0.1: backpressure, pings, the idle bound, and
-//! shutdown.
+//! `GET /ws` over a real socket on 127.0.0.1: backpressure, pings, the idle bound,
+//! shutdown, and an online replay's switch.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -185,4 +185,102 @@ async fn shutdown_answers_what_is_in_flight_then_closes_with_going_away() {
     assert_eq!(close.expect("a close frame").code, CloseCode::Away);
     // The command's final status came before the close (unless it had come already).
     assert!(statuses.iter().all(|s| s == "succeeded"), "{statuses:?}");
+}
+
+/// Opens the engine on the journal `CURRENT` names after a switch (no read side here).
+struct Reopen;
+
+impl writ_server::Switcher for Reopen {
+    fn reopen(
+        &self,
+        old: &writ_engine::Engine,
+        _old_read: Option<&writ_server::ReadSide>,
+    ) -> Result<(Arc<writ_engine::Engine>, Option<writ_server::ReadSide>), String> {
+        let (engine, _) = old.reopen().map_err(|e| e.to_string())?;
+        Ok((Arc::new(engine), None))
+    }
+}
+
+/// The socket stays open across an online replay's switch: every command sent before,
+/// during and after it is answered (none `invalid`), and all are in the new journal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_sends_through_an_online_switch_and_every_command_is_answered() {
+    let (engine, _) =
+        support::open_domain::<Counters>(Arc::new(SimStorage::new()), small_engine_options())
+            .unwrap();
+    let state =
+        AppState::new(Arc::new(engine), ServerOptions::default()).with_switcher(Arc::new(Reopen));
+    let app = router(state.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    {
+        let app = app.clone();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    }
+    let mut socket = connect(address).await;
+    // A journal to replay, then commands in flight, windows of 32, through the switch.
+    let mut sent = Vec::new();
+    let window = |socket_sent: &mut Vec<Uuid>| {
+        let ids: Vec<Uuid> = (0..32).map(|_| Uuid::new_v4()).collect();
+        socket_sent.extend(&ids);
+        ids
+    };
+    let answer_window = async |socket: &mut Socket, ids: &[Uuid]| {
+        for (i, id) in ids.iter().enumerate() {
+            socket
+                .feed(create(*id, &format!("c-{id}-{i}")))
+                .await
+                .unwrap();
+        }
+        socket.flush().await.unwrap();
+        let mut finals = 0;
+        while finals < ids.len() {
+            let answer = next_answer(socket).await;
+            assert_ne!(answer["status"], "invalid", "{answer}");
+            if answer["status"] == "succeeded" {
+                finals += 1;
+            }
+        }
+    };
+    for _ in 0..20 {
+        let ids = window(&mut sent);
+        answer_window(&mut socket, &ids).await;
+    }
+    let started = support::call(
+        &app,
+        support::post_json("/admin/replay", r#"{"apply": true}"#),
+    )
+    .await;
+    assert_eq!(
+        started.status,
+        axum::http::StatusCode::ACCEPTED,
+        "{}",
+        started.text()
+    );
+    let mut windows = 0;
+    let done = loop {
+        let ids = window(&mut sent);
+        answer_window(&mut socket, &ids).await;
+        windows += 1;
+        let status = support::call(&app, support::get("/admin/replay")).await;
+        let status: Value = serde_json::from_slice(&status.body).unwrap();
+        if status["phase"] == "done" || status["phase"] == "failed" {
+            break status;
+        }
+        assert!(windows < 100_000, "the replay ended");
+    };
+    assert_eq!(done["phase"], "done", "{done}");
+    assert_eq!(done["report"]["applied"], true, "{done}");
+    eprintln!("windows of 32 commands sent during the replay and the switch: {windows}");
+    // The socket stayed open, on the new engine, which holds every command.
+    let ids = window(&mut sent);
+    answer_window(&mut socket, &ids).await;
+    let engine = state.engine();
+    assert_eq!(
+        engine.journal_dir(),
+        std::path::Path::new("replay-1/journal")
+    );
+    for id in &sent {
+        assert!(engine.status(*id).unwrap().is_some(), "{id}");
+    }
 }
