@@ -23,6 +23,17 @@ fn open(id: &str) -> Value {
     json!({"ticketId": id, "title": "Printer on fire", "reporter": "ann", "priority": "high"})
 }
 
+/// Opens tickets `t-{i}` (command ids `i + 1`), each to its success.
+async fn open_tickets(server: &TestServer, tickets: std::ops::Range<u128>) {
+    for i in tickets {
+        let status = server
+            .send(i + 1, "OpenTicket", open(&format!("t-{i}")))
+            .await
+            .ok();
+        assert_eq!(status["status"], "succeeded");
+    }
+}
+
 /// Polls `GET /admin/replay` until the replay has ended (a bound, not a timing claim).
 async fn ended(server: &TestServer) -> Value {
     for _ in 0..6_000 {
@@ -40,26 +51,14 @@ async fn an_online_replay_runs_beside_commands_and_ends_with_the_report() {
     let mut server = TestServer::start(app);
     let idle = server.get("/admin/replay").await.ok();
     assert_eq!(idle["phase"], "idle");
-    for i in 0..50u128 {
-        let status = server
-            .send(i + 1, "OpenTicket", open(&format!("t-{i}")))
-            .await
-            .ok();
-        assert_eq!(status["status"], "succeeded");
-    }
+    open_tickets(&server, 0..50).await;
     let started = server.post("/admin/replay", json!({})).await;
     assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
     assert_eq!(started.headers["location"], "/admin/replay");
     assert_eq!(started.body["id"], 1);
     assert_eq!(started.body["apply"], false);
     // Live traffic goes on while it runs.
-    for i in 50..60u128 {
-        let status = server
-            .send(i + 1, "OpenTicket", open(&format!("t-{i}")))
-            .await
-            .ok();
-        assert_eq!(status["status"], "succeeded");
-    }
+    open_tickets(&server, 50..60).await;
     let done = ended(&server).await;
     assert_eq!(done["phase"], "done", "{done}");
     assert_eq!(done["id"], 1);
@@ -166,13 +165,7 @@ async fn a_second_replay_while_one_runs_is_refused_with_409() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_applied_online_replay_switches_the_server_onto_the_new_journal_refusing_no_command() {
     let server = TestServer::start(app_with_read_model);
-    for i in 0..50u128 {
-        let status = server
-            .send(i + 1, "OpenTicket", open(&format!("t-{i}")))
-            .await
-            .ok();
-        assert_eq!(status["status"], "succeeded");
-    }
+    open_tickets(&server, 0..50).await;
     let started = server.post("/admin/replay", json!({"apply": true})).await;
     assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
     assert_eq!(started.body["apply"], true);

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use uuid::Uuid;
 use writ_engine::replay::{self, Phase, ReplayError};
@@ -92,41 +92,12 @@ fn has_replayed(storage: &SimStorage, dir: &str) -> bool {
 fn an_online_replay_beside_a_writer_that_keeps_writing_catches_up_and_finds_no_difference() {
     let storage = SimStorage::new();
     let engine = Arc::new(engine_with_tallies(&storage, tally_before(), 100));
-    // A client that keeps writing all through the replay.
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(AtomicU64::new(0));
-    let client = {
-        let (engine, stop, acked) = (Arc::clone(&engine), Arc::clone(&stop), Arc::clone(&acked));
-        std::thread::spawn(move || {
-            let mut id = 1_000_000; // far from the ids written beside it
-            while !stop.load(Ordering::Relaxed) {
-                id += 1;
-                assert_eq!(count(&engine, id, "t7", 1), CommandState::Succeeded);
-                acked.fetch_add(1, Ordering::Relaxed);
-            }
-        })
-    };
-    // And, deterministically, commands logged while the first pass runs: the replay
-    // must catch up with them.
-    let mut phases = Vec::new();
-    let mut during = 0;
-    let replayed = engine
-        .replay_online(false, &mut |p| {
-            if p.phase == Phase::Replaying && during < 5 {
-                during += 1;
-                assert_eq!(
-                    count(&engine, 20_000 + during, "t3", 2),
-                    CommandState::Succeeded
-                );
-            }
-            phases.push(p.phase);
-        })
-        .expect("replayed");
-    stop.store(true, Ordering::Relaxed);
-    client.join().unwrap();
+    let (replayed, phases, sent) = replay_beside_writers(&engine, false);
+    let replayed = replayed.expect("replayed");
+    assert!(!sent.is_empty(), "the client wrote meanwhile");
     assert!(
-        acked.load(Ordering::Relaxed) > 0,
-        "the client wrote meanwhile"
+        sent.iter().all(|(_, acked)| *acked),
+        "nothing switched, nothing refused"
     );
     assert!(phases.contains(&Phase::CatchingUp), "{phases:?}");
     assert_eq!(phases.last(), Some(&Phase::Comparing));
@@ -232,12 +203,12 @@ fn a_second_online_replay_while_one_runs_is_refused() {
     assert_eq!(next.journal, Path::new("replay-1/journal"));
 }
 
-#[test]
-fn a_failing_sync_of_an_online_replay_gives_it_up_and_the_live_engine_serves_on() {
-    let storage = SimStorage::new();
-    let engine = engine_with_tallies(&storage, tally_before(), 40);
+/// An online replay (switching with `apply`) whose sync fails halfway through its first
+/// pass: it is given up with [`ReplayError::Write`], and only it failed (the live store
+/// is not poisoned).
+fn replay_with_a_failing_sync(storage: &SimStorage, engine: &Engine, apply: bool) {
     let mut armed = false;
-    let failed = engine.replay_online(false, &mut |p| {
+    let failed = engine.replay_online(apply, &mut |p| {
         if p.phase == Phase::Replaying && p.done >= 20 && !armed {
             armed = true;
             storage.fail_next(SimOp::Sync);
@@ -247,6 +218,14 @@ fn a_failing_sync_of_an_online_replay_gives_it_up_and_the_live_engine_serves_on(
         matches!(failed, Err(ReplayError::Write { .. })),
         "{failed:?}"
     );
+    assert!(engine.poisoned().is_none());
+}
+
+#[test]
+fn a_failing_sync_of_an_online_replay_gives_it_up_and_the_live_engine_serves_on() {
+    let storage = SimStorage::new();
+    let engine = engine_with_tallies(&storage, tally_before(), 40);
+    replay_with_a_failing_sync(&storage, &engine, false);
     // Only the replay failed: the live store is not poisoned and takes commands.
     assert!(engine.poisoned().is_none());
     assert_eq!(count(&engine, 1_000, "t1", 1), CommandState::Succeeded);
@@ -377,6 +356,37 @@ fn switching_client(
     })
 }
 
+/// Replays online (switching with `apply`) beside a client that counts on `t7` all
+/// through it ([`switching_client`]) and, deterministically, 5 counts on `t3` (ids
+/// 20,001 to 20,005) acknowledged while the first pass runs, which the replay must catch
+/// up with (the writer is paused for a switch only after that pass). The replay's
+/// result, the phases it reported, and the client's commands.
+fn replay_beside_writers(
+    engine: &Arc<Engine>,
+    apply: bool,
+) -> (
+    Result<replay::Replayed, ReplayError>,
+    Vec<Phase>,
+    Vec<(u128, bool)>,
+) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = switching_client(Arc::clone(engine), Arc::clone(&stop), 1_000_000);
+    let mut phases = Vec::new();
+    let mut during = 0;
+    let replayed = engine.replay_online(apply, &mut |p| {
+        if p.phase == Phase::Replaying && during < 5 {
+            during += 1;
+            assert_eq!(
+                count(engine, 20_000 + during, "t3", 2),
+                CommandState::Succeeded
+            );
+        }
+        phases.push(p.phase);
+    });
+    stop.store(true, Ordering::Relaxed);
+    (replayed, phases, client.join().unwrap())
+}
+
 #[test]
 fn an_online_replay_applied_beside_a_writer_switches_with_every_acknowledged_command() {
     let storage = SimStorage::new();
@@ -391,26 +401,8 @@ fn an_online_replay_applied_beside_a_writer_switches_with_every_acknowledged_com
     )
     .unwrap();
     let engine = Arc::new(engine);
-    let stop = Arc::new(AtomicBool::new(false));
-    let client = switching_client(Arc::clone(&engine), Arc::clone(&stop), 1_000_000);
-    // And, deterministically, commands acknowledged while the first pass runs (the
-    // writer is paused only after it).
-    let mut phases = Vec::new();
-    let mut during = 0;
-    let replayed = engine
-        .replay_online(true, &mut |p| {
-            if p.phase == Phase::Replaying && during < 5 {
-                during += 1;
-                assert_eq!(
-                    count(&engine, 20_000 + during, "t3", 2),
-                    CommandState::Succeeded
-                );
-            }
-            phases.push(p.phase);
-        })
-        .expect("replayed and switched");
-    stop.store(true, Ordering::Relaxed);
-    let sent = client.join().unwrap();
+    let (replayed, phases, sent) = replay_beside_writers(&engine, true);
+    let replayed = replayed.expect("replayed and switched");
     assert!(engine.is_switched());
     assert_eq!(replayed.journal, Path::new("replay-1/journal"));
     assert_eq!(
@@ -497,17 +489,7 @@ fn crash_right_after_an_online_switch_opens_the_replays_journal_with_every_ackno
 fn a_failing_sync_of_an_online_replay_to_apply_lets_the_writer_go_on_unswitched() {
     let storage = SimStorage::new();
     let engine = engine_with_tallies(&storage, tally_before(), 40);
-    let mut armed = false;
-    let failed = engine.replay_online(true, &mut |p| {
-        if p.phase == Phase::Replaying && p.done >= 20 && !armed {
-            armed = true;
-            storage.fail_next(SimOp::Sync);
-        }
-    });
-    assert!(
-        matches!(failed, Err(ReplayError::Write { .. })),
-        "{failed:?}"
-    );
+    replay_with_a_failing_sync(&storage, &engine, true);
     assert!(!engine.is_switched());
     assert!(engine.poisoned().is_none());
     assert_eq!(count(&engine, 1_000, "t1", 1), CommandState::Succeeded);
