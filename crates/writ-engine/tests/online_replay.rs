@@ -92,7 +92,11 @@ fn has_replayed(storage: &SimStorage, dir: &str) -> bool {
 fn an_online_replay_beside_a_writer_that_keeps_writing_catches_up_and_finds_no_difference() {
     let storage = SimStorage::new();
     let engine = Arc::new(engine_with_tallies(&storage, tally_before(), 100));
-    let (replayed, phases, sent) = replay_beside_writers(&engine, false);
+    let Beside {
+        replayed,
+        phases,
+        sent,
+    } = replay_beside_writers(&engine, false);
     let replayed = replayed.expect("replayed");
     assert!(!sent.is_empty(), "the client wrote meanwhile");
     assert!(
@@ -361,14 +365,7 @@ fn switching_client(
 /// 20,001 to 20,005) acknowledged while the first pass runs, which the replay must catch
 /// up with (the writer is paused for a switch only after that pass). The replay's
 /// result, the phases it reported, and the client's commands.
-fn replay_beside_writers(
-    engine: &Arc<Engine>,
-    apply: bool,
-) -> (
-    Result<replay::Replayed, ReplayError>,
-    Vec<Phase>,
-    Vec<(u128, bool)>,
-) {
+fn replay_beside_writers(engine: &Arc<Engine>, apply: bool) -> Beside {
     let stop = Arc::new(AtomicBool::new(false));
     let client = switching_client(Arc::clone(engine), Arc::clone(&stop), 1_000_000);
     let mut phases = Vec::new();
@@ -384,7 +381,19 @@ fn replay_beside_writers(
         phases.push(p.phase);
     });
     stop.store(true, Ordering::Relaxed);
-    (replayed, phases, client.join().unwrap())
+    Beside {
+        replayed,
+        phases,
+        sent: client.join().unwrap(),
+    }
+}
+
+/// What [`replay_beside_writers`] gives.
+struct Beside {
+    replayed: Result<replay::Replayed, ReplayError>,
+    phases: Vec<Phase>,
+    /// The client's commands: id, and whether it was acknowledged.
+    sent: Vec<(u128, bool)>,
 }
 
 #[test]
@@ -401,7 +410,11 @@ fn an_online_replay_applied_beside_a_writer_switches_with_every_acknowledged_com
     )
     .unwrap();
     let engine = Arc::new(engine);
-    let (replayed, phases, sent) = replay_beside_writers(&engine, true);
+    let Beside {
+        replayed,
+        phases,
+        sent,
+    } = replay_beside_writers(&engine, true);
     let replayed = replayed.expect("replayed and switched");
     assert!(engine.is_switched());
     assert_eq!(replayed.journal, Path::new("replay-1/journal"));
