@@ -5,9 +5,12 @@
 //! position 1, answering per the new files; a damaged snapshot is ignored and the read
 //! model replayed.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+mod support;
+use support::AppDir;
 
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -74,33 +77,12 @@ const queries = {
 };
 "#;
 
-struct AppDir(PathBuf);
-
-impl AppDir {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("writ-app-snapshots-{}", Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let dir = Self(dir);
-        dir.write("resources/notes.json", NOTES);
-        dir.write("projections/stats.js", STATS);
-        dir
-    }
-
-    fn write(&self, file: &str, text: &str) {
-        let path = self.0.join(file);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for AppDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// An app directory with the notes type and the stats projection.
+fn notes_app_dir() -> AppDir {
+    let dir = AppDir::new("snapshots");
+    dir.write("resources/notes.json", NOTES);
+    dir.write("projections/stats.js", STATS);
+    dir
 }
 
 /// The app of `dir` on `storage`, with snapshots (written at the clean shutdown only).
@@ -227,7 +209,7 @@ fn replayed_all(status: &ModelStatus, last: u64) -> bool {
 }
 
 fn setup() -> (AppDir, Arc<SimStorage>) {
-    (AppDir::new(), Arc::new(SimStorage::new()))
+    (notes_app_dir(), Arc::new(SimStorage::new()))
 }
 
 #[test]

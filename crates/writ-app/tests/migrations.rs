@@ -4,12 +4,13 @@
 //! `/streams`; restarted at version 2 without the migration, it refuses to start and names
 //! the documents that do not fit.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod support;
+use support::AppDir;
+
 use serde_json::{Value, json};
-use uuid::Uuid;
 use writ_app::testing::{Body, Method, Request, StatusCode, TestResponse, TestServer};
 use writ_app::{App, Config, Store};
 
@@ -54,32 +55,6 @@ function patch(ops, fromVersion) {
 }
 "#;
 
-struct AppDir(PathBuf);
-
-impl AppDir {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("writ-app-migrations-{}", Uuid::new_v4()));
-        std::fs::create_dir_all(dir.join("resources")).unwrap();
-        Self(dir)
-    }
-
-    fn write(&self, file: &str, text: &str) {
-        let path = self.0.join(file);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for AppDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 async fn send(server: &TestServer, method: Method, uri: &str, ct: &str, body: Value) -> Value {
     let request = Request::builder()
         .method(method)
@@ -112,7 +87,7 @@ async fn patch(server: &TestServer, uri: &str, ops: Value) -> Value {
 
 #[tokio::test]
 async fn a_restart_at_version_2_reads_version_1_through_the_migration_or_refuses_to_start() {
-    let dir = AppDir::new();
+    let dir = AppDir::new("migrations");
     dir.write("resources/people.json", V1);
     let app_path = dir.path().to_owned();
     let mut server = TestServer::start_with(App::new, move |config: &mut Config| {
@@ -236,7 +211,7 @@ async fn a_restart_at_version_2_reads_version_1_through_the_migration_or_refuses
 
 #[tokio::test]
 async fn a_migration_that_throws_refuses_the_start_naming_the_file_and_the_position() {
-    let dir = AppDir::new();
+    let dir = AppDir::new("migrations");
     dir.write("resources/people.json", V1);
     let app_path = dir.path().to_owned();
     let server = TestServer::start_with(App::new, move |config: &mut Config| {
@@ -265,7 +240,7 @@ async fn a_migration_that_throws_refuses_the_start_naming_the_file_and_the_posit
 
 #[tokio::test]
 async fn a_schema_version_that_went_down_refuses_the_start() {
-    let dir = AppDir::new();
+    let dir = AppDir::new("migrations");
     dir.write("resources/people.json", V2);
     let app_path = dir.path().to_owned();
     let server = TestServer::start_with(App::new, move |config: &mut Config| {

@@ -34,6 +34,36 @@ pub fn fresh_dir(name: &str) -> std::path::PathBuf {
     ))
 }
 
+/// An app directory (`--app DIR`) under the system's temporary directory, with its
+/// `resources/`, removed when the test ends, passed or not.
+pub struct AppDir(std::path::PathBuf);
+
+impl AppDir {
+    /// A new one, empty but for `resources/` (`writ-app-{name}-...`).
+    pub fn new(name: &str) -> Self {
+        let dir = fresh_dir(name);
+        std::fs::create_dir_all(dir.join("resources")).unwrap();
+        Self(dir)
+    }
+
+    /// Writes `text` to `file` (a path inside the directory), its directories created.
+    pub fn write(&self, file: &str, text: &str) {
+        let path = self.0.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for AppDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Removes the directory when the test ends, passed or not.
 pub struct Cleanup(pub std::path::PathBuf);
 
