@@ -652,7 +652,35 @@ impl ResourceExecutor {
     fn decide(&mut self, command: &Command, execution: &mut dyn Execution) -> Result<(), Refusal> {
         let ty = Arc::clone(&self.ty);
         let stream = ty.stream(&command.id);
-        let current = self.document(execution, &stream).map_err(failed)?.clone();
+        self.document(execution, &stream).map_err(failed)?;
+        // Out of the cache while the command is decided (not copied): back as it was when
+        // the command is refused, its next state when it succeeds.
+        let (key, current) = self
+            .documents
+            .remove_entry(stream.as_str())
+            .expect("the document's stream was just loaded");
+        match self.decide_over(&ty, command, execution, &stream, &current) {
+            Ok(next) => {
+                self.documents.insert(key, next);
+                Ok(())
+            }
+            Err(refusal) => {
+                self.documents.insert(key, current);
+                Err(refusal)
+            }
+        }
+    }
+
+    /// [`ResourceExecutor::decide`] over the document's stream `stream`, whose cached state
+    /// is `current`: what the stream's cache becomes.
+    fn decide_over(
+        &mut self,
+        ty: &ResourceType,
+        command: &Command,
+        execution: &mut dyn Execution,
+        stream: &str,
+        current: &Cached<Option<Value>>,
+    ) -> Result<Cached<Option<Value>>, Refusal> {
         // 1. wrong_expected_version.
         if let Some(expected) = execution.expected_version()
             && expected != current.version
@@ -681,10 +709,10 @@ impl ResourceExecutor {
         }
         // 3. The command's own step: a handler's decision, a patch's application.
         let envelope = *execution.envelope();
-        let mut step = own_step(&ty, command, live, &envelope)?;
+        let mut step = own_step(ty, command, live, &envelope)?;
         // 4. invalid_transition.
         if let Some(machine) = &ty.machine {
-            machine_step(&ty, machine, command, live, &mut step)?;
+            machine_step(ty, machine, command, live, &mut step)?;
         }
         // 5. schema_violation of the resulting document.
         if step.recheck
@@ -704,13 +732,13 @@ impl ResourceExecutor {
                 .into());
             }
         }
-        let next = &step.next;
-        // The claims to give up and to take: (field, value, claim stream).
-        let mut releases: Vec<(&str, &Value, String)> = Vec::new();
-        let mut takes: Vec<(&str, &Value, String)> = Vec::new();
+        // 6. not_unique. The claims to give up and to take: (field, value, claim stream).
+        let mut releases: Vec<(&str, Value, String)> = Vec::new();
+        let mut takes: Vec<(&str, Value, String)> = Vec::new();
         for field in &ty.unique {
             let old = live.and_then(|d| d.get(field)).filter(|v| !v.is_null());
-            let new = next
+            let new = step
+                .next
                 .as_ref()
                 .and_then(|d| d.get(field))
                 .filter(|v| !v.is_null());
@@ -718,7 +746,7 @@ impl ResourceExecutor {
                 continue;
             }
             if let Some(old) = old {
-                releases.push((field, old, ty.claim_stream(field, old)));
+                releases.push((field, old.clone(), ty.claim_stream(field, old)));
             }
             if let Some(new) = new {
                 let claim_stream = ty.claim_stream(field, new);
@@ -733,30 +761,43 @@ impl ResourceExecutor {
                     .with_detail("heldBy", holder.as_str())
                     .into());
                 }
-                takes.push((field, new, claim_stream));
+                takes.push((field, new.clone(), claim_stream));
             }
         }
-        // 7. The rules, in file order.
+        // 7. The rules, in file order, over the members of their data they read: the
+        // resulting document moves into the data and back, not copied.
         let verb = command.change.verb();
         if ty.rules.applies_to(verb) {
-            let data = rule_data(live, next.as_ref(), command.payload());
-            ty.rules.check(verb, &data)?;
+            let reads = ty.rules.reads(verb);
+            let next = if reads.next { step.next.take() } else { None };
+            let had_next = next.is_some();
+            let mut data = rule_data(reads, live, next, || command.payload());
+            let checked = ty.rules.check(verb, &data);
+            if had_next {
+                step.next = data.get_mut("next").map(Value::take);
+            }
+            checked?;
         }
         // Emit: the document's event, then the releases, then the claims.
-        let event_data = match &step.recorded {
-            Recorded::Document => json!({"document": next}),
-            Recorded::Patch(ops) => json!({"patch": ops}),
-            Recorded::Deleted => json!({}),
-            Recorded::Transition { from, to } => {
-                json!({"command": verb, "from": from, "to": to})
-            }
-        };
         let position = emit(
             execution,
-            &stream,
+            stream,
             current.version + 1,
             (&step.event_type, ty.version),
-            &event_data,
+            &mut |out| match &step.recorded {
+                // `{"document": next}`, written from the document itself.
+                Recorded::Document => {
+                    out.extend_from_slice(b"{\"document\":");
+                    serde_json::to_writer(&mut *out, &step.next)?;
+                    out.push(b'}');
+                    Ok(())
+                }
+                Recorded::Patch(ops) => serde_json::to_writer(out, &json!({"patch": ops})),
+                Recorded::Deleted => serde_json::to_writer(out, &json!({})),
+                Recorded::Transition { from, to } => {
+                    serde_json::to_writer(out, &json!({"command": verb, "from": from, "to": to}))
+                }
+            },
         )?;
         let mut claims_after: Vec<(String, Cached<Option<String>>)> = Vec::new();
         for (claimed, (field, value, claim_stream)) in releases
@@ -774,7 +815,7 @@ impl ResourceExecutor {
                 claim_stream,
                 before.version + 1,
                 (&ty.claim_event(claimed), 1),
-                &data,
+                &mut |out| serde_json::to_writer(out, &data),
             )?;
             let after = Cached {
                 state: claimed.then(|| command.id.clone()),
@@ -787,18 +828,14 @@ impl ResourceExecutor {
             }
         }
         // Every event is emitted: apply.
-        self.documents.insert(
-            stream.into(),
-            Cached {
-                state: step.next,
-                version: current.version + 1,
-                last_position: position,
-            },
-        );
         for (claim_stream, cached) in claims_after {
             self.claims.insert(claim_stream.into(), cached);
         }
-        Ok(())
+        Ok(Cached {
+            state: step.next,
+            version: current.version + 1,
+            last_position: position,
+        })
     }
 }
 
@@ -1036,17 +1073,17 @@ fn machine_step(
     Ok(())
 }
 
-/// Emits one event with `data` as its body.
+/// Emits one event whose body `write` writes.
 fn emit(
     execution: &mut dyn Execution,
     stream: &str,
     version: u64,
     (event_type, schema_version): (&str, u32),
-    data: &Value,
+    write: &mut dyn FnMut(&mut Vec<u8>) -> serde_json::Result<()>,
 ) -> Result<u64, Refusal> {
     execution
         .emit(stream, version, event_type, schema_version, &mut |out| {
-            serde_json::to_writer(out, data).map_err(|e| e.to_string())
+            write(out).map_err(|e| e.to_string())
         })
         .map_err(|e| failed(format!("event {event_type}: {e}")))
 }

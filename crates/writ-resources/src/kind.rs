@@ -173,6 +173,12 @@ impl ResourceType {
         format!("{}{}", self.title, action.event_suffix())
     }
 
+    /// Whether `event_type` is the event `action` records ([`ResourceType::event`]),
+    /// without making its name.
+    pub(crate) fn is_event(&self, event_type: &str, action: Action) -> bool {
+        event_type.strip_prefix(self.title.as_str()) == Some(action.event_suffix())
+    }
+
     /// `{Title}UniqueClaimed` or `{Title}UniqueReleased`.
     pub(crate) fn claim_event(&self, claimed: bool) -> String {
         format!("{}{}", self.title, if claimed { CLAIMED } else { RELEASED })
@@ -228,11 +234,22 @@ impl ResourceType {
     /// `hex` is the SHA-256 of the value's JSON text (object members sorted), so that any
     /// value, however long, names a stream of bounded length.
     pub fn claim_stream(&self, field: &str, value: &Value) -> String {
-        let text = serde_json::to_string(&canonical(value)).expect("a JSON value serializes");
-        let digest = Sha256::digest(text.as_bytes());
-        let mut stream = format!("{}~{field}~", self.name);
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        // A string or a number (what unique fields usually hold) is its own canonical form.
+        let text = match value {
+            Value::Object(_) | Value::Array(_) => serde_json::to_vec(&canonical(value)),
+            _ => serde_json::to_vec(value),
+        }
+        .expect("a JSON value serializes");
+        let digest = Sha256::digest(&text);
+        let mut stream = String::with_capacity(self.name.len() + field.len() + 2 + 64);
+        stream.push_str(self.name);
+        stream.push('~');
+        stream.push_str(field);
+        stream.push('~');
         for byte in digest {
-            stream.push_str(&format!("{byte:02x}"));
+            stream.push(char::from(HEX[usize::from(byte >> 4)]));
+            stream.push(char::from(HEX[usize::from(byte & 0x0f)]));
         }
         stream
     }

@@ -472,17 +472,17 @@ impl MachineTimers {
     fn moved_to(&self, event_type: &str, data: &Value) -> Option<Option<String>> {
         let machine = self.machine();
         let ty = &self.ty;
-        if event_type == ty.event(Action::Create) {
+        if ty.is_event(event_type, Action::Create) {
             return Some(
                 data.get("document")
                     .and_then(|d| machine.state_of(d))
                     .map(str::to_owned),
             );
         }
-        if event_type == ty.event(Action::Delete) {
+        if ty.is_event(event_type, Action::Delete) {
             return Some(None);
         }
-        if event_type == ty.event(Action::Replace) || event_type == ty.event(Action::Patch) {
+        if ty.is_event(event_type, Action::Replace) || ty.is_event(event_type, Action::Patch) {
             // Neither moves the field: the writer refuses one that would.
             return None;
         }
@@ -526,7 +526,8 @@ impl ProcessModel for MachineTimers {
     fn react(&self, event: &EventView<'_>, out: &mut Reactions) -> Result<(), String> {
         let Some(id) = event
             .stream
-            .strip_prefix(self.ty.document_prefix().as_str())
+            .strip_prefix(self.ty.name)
+            .and_then(|rest| rest.strip_prefix('-'))
         else {
             return Ok(()); // A claim stream's event: no document moves.
         };
@@ -536,6 +537,9 @@ impl ProcessModel for MachineTimers {
             return Ok(());
         };
         let machine = self.machine();
+        // A document just created has no timer to cancel: its stream is new, or its last
+        // life ended with a delete, which cancelled them all.
+        let created = self.ty.is_event(event.event_type, Action::Create);
         let mut reaction = Reaction::new(&self.name, event, out);
         for t in &machine.transitions {
             let Some(after_ms) = t.after_ms else { continue };
@@ -547,7 +551,7 @@ impl ProcessModel for MachineTimers {
                     &format!("{}{}", t.command, self.ty.title),
                     &json!({"id": id}),
                 );
-            } else {
+            } else if !created {
                 reaction.cancel(&key);
             }
         }

@@ -62,6 +62,92 @@ struct Rule {
     /// Where it is in its file, for messages: `/2`.
     pointer: String,
     require: Logic,
+    /// The members of the data its `require` reads.
+    reads: Reads,
+}
+
+/// Which members of a rule's data (`{"state", "next", "payload"}`) rules read, so that
+/// the writer builds only those: the others are `null` to the rules, which never look at
+/// them. Found at load by walking `require`: a `var` with a literal path reads the member
+/// the path begins with; any other way of reaching the data (a `var` whose path is
+/// computed or empty, `val`, `exists`, `missing`, `missing_some`) counts as reading all.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Reads {
+    pub(crate) state: bool,
+    pub(crate) next: bool,
+    pub(crate) payload: bool,
+}
+
+impl Reads {
+    const ALL: Reads = Reads {
+        state: true,
+        next: true,
+        payload: true,
+    };
+
+    fn union(self, other: Reads) -> Reads {
+        Reads {
+            state: self.state || other.state,
+            next: self.next || other.next,
+            payload: self.payload || other.payload,
+        }
+    }
+
+    /// What `require` reads (see [`Reads`]).
+    fn of(require: &Value) -> Reads {
+        match require {
+            Value::Object(members) if members.len() == 1 => {
+                let (operator, arguments) = members.iter().next().expect("one member");
+                match operator.as_str() {
+                    "var" => {
+                        let path = match arguments {
+                            Value::String(path) => Some(path),
+                            Value::Array(items) => match items.first() {
+                                Some(Value::String(path)) => Some(path),
+                                _ => None,
+                            },
+                            _ => None,
+                        };
+                        // A default (`{"var": ["a", {...}]}`) may itself read the data.
+                        let default = match arguments {
+                            Value::Array(items) => items
+                                .iter()
+                                .skip(1)
+                                .fold(Reads::default(), |r, item| r.union(Reads::of(item))),
+                            _ => Reads::default(),
+                        };
+                        let own = match path.map(|p| p.split('.').next().unwrap_or("")) {
+                            Some("state") => Reads {
+                                state: true,
+                                ..Reads::default()
+                            },
+                            Some("next") => Reads {
+                                next: true,
+                                ..Reads::default()
+                            },
+                            Some("payload") => Reads {
+                                payload: true,
+                                ..Reads::default()
+                            },
+                            // A member the data does not have: `null` whatever is built.
+                            Some(root) if !root.is_empty() => Reads::default(),
+                            _ => Reads::ALL,
+                        };
+                        own.union(default)
+                    }
+                    "val" | "exists" | "missing" | "missing_some" => Reads::ALL,
+                    _ => Reads::of(arguments),
+                }
+            }
+            Value::Object(members) => members
+                .values()
+                .fold(Reads::default(), |r, v| r.union(Reads::of(v))),
+            Value::Array(items) => items
+                .iter()
+                .fold(Reads::default(), |r, v| r.union(Reads::of(v))),
+            _ => Reads::default(),
+        }
+    }
 }
 
 /// A type's rules, compiled, in file order. Empty without `rules/T.json`.
@@ -85,6 +171,14 @@ impl Rules {
     /// Whether any rule applies to command `verb`.
     pub fn applies_to(&self, verb: &str) -> bool {
         self.rules.iter().any(|r| r.on.iter().any(|o| o == verb))
+    }
+
+    /// What the rules of command `verb` read of their data (see [`Reads`]).
+    pub(crate) fn reads(&self, verb: &str) -> Reads {
+        self.rules
+            .iter()
+            .filter(|r| r.on.iter().any(|o| o == verb))
+            .fold(Reads::default(), |reads, r| reads.union(r.reads))
     }
 
     /// The codes of the rules, in file order.
@@ -229,6 +323,7 @@ pub(crate) fn parse(file: &Path, rules: &Value, commands: &[String]) -> Result<R
         let require_at = format!("{place}/require");
         check_operators(&engine, require, &require_at, 0)
             .map_err(|(pointer, detail)| at(pointer, detail))?;
+        let reads = Reads::of(require);
         let require = engine
             .compile(require)
             .map_err(|e| at(require_at, format!("not JSON Logic this server takes: {e}")))?;
@@ -238,6 +333,7 @@ pub(crate) fn parse(file: &Path, rules: &Value, commands: &[String]) -> Result<R
             on,
             pointer: place,
             require,
+            reads,
         });
     }
     Ok(Rules {
@@ -308,11 +404,70 @@ fn check_operators(
     }
 }
 
-/// The data a rule sees.
-pub(crate) fn rule_data(state: Option<&Value>, next: Option<&Value>, payload: Value) -> Value {
+/// The data a rule sees: `{"state", "next", "payload"}`, each member built only when
+/// `reads` says a rule reads it (`null` otherwise).
+pub(crate) fn rule_data(
+    reads: Reads,
+    state: Option<&Value>,
+    next: Option<Value>,
+    payload: impl FnOnce() -> Value,
+) -> Value {
     let mut data = Map::with_capacity(3);
-    data.insert("state".into(), state.cloned().unwrap_or(Value::Null));
-    data.insert("next".into(), next.cloned().unwrap_or(Value::Null));
+    let state = state.filter(|_| reads.state).cloned();
+    data.insert("state".into(), state.unwrap_or(Value::Null));
+    data.insert("next".into(), next.unwrap_or(Value::Null));
+    let payload = if reads.payload {
+        payload()
+    } else {
+        Value::Null
+    };
     data.insert("payload".into(), payload);
     Value::Object(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::Reads;
+
+    fn reads(require: serde_json::Value) -> (bool, bool, bool) {
+        let r = Reads::of(&require);
+        (r.state, r.next, r.payload)
+    }
+
+    /// A rule reads the members its literal `var` paths begin with, in any operator's
+    /// arguments, a `var`'s default included; any other way to the data reads all of it.
+    #[test]
+    fn a_rule_reads_the_members_its_paths_name_and_all_when_it_cannot_be_told() {
+        let next_only = json!({"!=": [{"var": "next.name"}, {"var": "next.email"}]});
+        assert_eq!(reads(next_only), (false, true, false));
+        assert_eq!(
+            reads(json!({"!!": {"var": "payload.reason"}})),
+            (false, false, true)
+        );
+        let nested = json!({"and": [{"var": ["state.n", 0]}, {"in": ["a", {"var": "next"}]}]});
+        assert_eq!(reads(nested), (true, true, false));
+        let in_default = json!({"var": ["next.a", {"var": "payload.b"}]});
+        assert_eq!(reads(in_default), (false, true, true));
+        // A member the data does not have reads nothing.
+        assert_eq!(
+            reads(json!({"==": [{"var": "other"}, null]})),
+            (false, false, false)
+        );
+        assert_eq!(reads(json!({"==": [1, 1]})), (false, false, false));
+        for all in [
+            json!({"var": ""}),
+            json!({"var": {"cat": ["ne", "xt"]}}),
+            json!({"var": 0}),
+            json!({"var": []}),
+            json!({"missing": ["next.name"]}),
+            json!({"missing_some": [1, ["next.a", "payload.b"]]}),
+            json!({"val": ["next", "name"]}),
+            json!({"exists": "next"}),
+            json!({"!": {"var": ""}}),
+        ] {
+            assert_eq!(reads(all.clone()), (true, true, true), "{all}");
+        }
+    }
 }

@@ -690,3 +690,75 @@ fn a_bad_machine_or_rule_is_refused_naming_the_file_and_the_place() {
     ]);
     assert!(error.contains("at /0/on/0"), "{error}");
 }
+
+/// The machine's timers process: a create schedules the timers of the initial state and
+/// cancels nothing (a new document has no timer: its last life, if any, ended with a
+/// delete, which cancelled them all); leaving a state with an `after` cancels its timer.
+#[test]
+fn a_create_schedules_its_timers_and_cancels_none() {
+    // This file's machine, with a second `after` from a state a create never starts at.
+    let dir = TempDir::new("write");
+    dir.write("resources/users.json", USERS);
+    let machine = MACHINE.replace(
+        r#"{"command": "Archive", "from": ["suspended"], "to": "archived"}"#,
+        r#"{"command": "Archive", "from": ["suspended"], "to": "archived", "after": "P30D"}"#,
+    );
+    assert_ne!(machine, MACHINE);
+    dir.write("machines/users.json", &machine);
+    let set = load(dir.path()).unwrap();
+    let processes = set.processes();
+    let [timers] = processes.as_slice() else {
+        panic!("one timers process, not {}", processes.len());
+    };
+    let react = |event_type: &str, data: Value| {
+        let data = serde_json::to_vec(&data).unwrap();
+        let event = writ_domain::EventView {
+            event_type,
+            data: &data,
+            stream: "users-u1",
+            version: 1,
+            position: 1,
+            index: 0,
+            command_id: Uuid::from_u128(1),
+            correlation_id: Uuid::from_u128(1),
+            recorded_at_ms: 1_800_000_000_000,
+        };
+        let mut out = writ_domain::Reactions::new();
+        timers.react(&event, &mut out).unwrap();
+        let scheduled: Vec<String> = out.scheduled().map(|(key, ..)| key.to_owned()).collect();
+        let cancelled: Vec<String> = out.cancelled().map(str::to_owned).collect();
+        (scheduled, cancelled)
+    };
+    let created = react(
+        "UserCreated",
+        json!({"document": {"name": "U", "email": "u@example.com", "status": "pending"}}),
+    );
+    assert_eq!(created, (vec!["u1/Expire".to_owned()], vec![]));
+    let activated = react(
+        "UserActivated",
+        json!({"command": "Activate", "from": "pending", "to": "active"}),
+    );
+    assert_eq!(
+        activated,
+        (
+            vec![],
+            vec!["u1/Archive".to_owned(), "u1/Expire".to_owned()]
+        )
+    );
+    let suspended = react(
+        "UserSuspended",
+        json!({"command": "Suspend", "from": "active", "to": "suspended"}),
+    );
+    assert_eq!(
+        suspended,
+        (vec!["u1/Archive".to_owned()], vec!["u1/Expire".to_owned()])
+    );
+    let deleted = react("UserDeleted", json!({}));
+    assert_eq!(
+        deleted,
+        (
+            vec![],
+            vec!["u1/Archive".to_owned(), "u1/Expire".to_owned()]
+        )
+    );
+}
