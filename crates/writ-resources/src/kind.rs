@@ -295,6 +295,11 @@ impl ResourceType {
         } else {
             document
         };
+        // A valid document (the usual case) is told apart without collecting errors,
+        // which allocates every error's path and message.
+        if violations.is_empty() && self.validator.is_valid(checked) {
+            return violations;
+        }
         for error in self.validator.iter_errors(checked) {
             if violations.len() >= VIOLATIONS_MAX {
                 break;
