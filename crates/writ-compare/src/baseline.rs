@@ -63,6 +63,85 @@ impl PlainLoop {
     }
 }
 
+/// One-byte round trips over a loopback TCP connection, one at a time ([`loopback`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RoundTrips {
+    /// Round trips made.
+    pub count: u64,
+    /// Wall time of the loop.
+    pub elapsed: Duration,
+}
+
+impl RoundTrips {
+    /// The mean round trip, microseconds.
+    pub fn mean_us(&self) -> f64 {
+        self.elapsed.as_secs_f64() * 1e6 / self.count.max(1) as f64
+    }
+}
+
+/// The third baseline: a byte sent over a loopback TCP connection (`TCP_NODELAY`, blocking
+/// sockets) to a thread that sends it back, one at a time, for `budget`. It is the floor of
+/// one request and its answer between two processes on this machine, before any HTTP,
+/// parsing or disk: each side sleeps while the other works and is woken when the byte
+/// arrives, and on a virtual machine waking a CPU that went idle can cost tens of
+/// microseconds. A client that waits for each outcome pays the plain loop's sync and at
+/// least this round trip, so `sync / (sync + round trip)` bounds what one client can reach
+/// against the plain loop.
+pub fn loopback(budget: Duration) -> Result<RoundTrips, CompareError> {
+    use std::io::{Read, Write};
+    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+    let failed = |what: &str, e: std::io::Error| CompareError::Baseline {
+        detail: format!("the loopback round trip: {what}: {e}"),
+    };
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| failed("binding", e))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| failed("its address", e))?;
+    // Connected before the echo thread starts (the listener's backlog completes the
+    // handshake), so that no thread is left waiting for a connection that never comes.
+    let mut stream = TcpStream::connect(address).map_err(|e| failed("connecting", e))?;
+    let (mut echoing, _) = listener.accept().map_err(|e| failed("accepting", e))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| failed("TCP_NODELAY", e))?;
+    echoing
+        .set_nodelay(true)
+        .map_err(|e| failed("TCP_NODELAY", e))?;
+    let echo = std::thread::Builder::new()
+        .name("loopback-echo".into())
+        .spawn(move || -> std::io::Result<()> {
+            let mut byte = [0u8; 1];
+            // Until the other side closes (a read of 0 bytes).
+            while echoing.read(&mut byte)? == 1 {
+                echoing.write_all(&byte)?;
+            }
+            Ok(())
+        })
+        .map_err(|e| failed("starting the echo thread", e))?;
+    let looped = (|| {
+        let mut byte = [0x5au8; 1];
+        let started = std::time::Instant::now();
+        let mut count = 0u64;
+        while started.elapsed() < budget {
+            stream.write_all(&byte)?;
+            stream.read_exact(&mut byte)?;
+            count += 1;
+        }
+        Ok(RoundTrips {
+            count,
+            elapsed: started.elapsed(),
+        })
+    })();
+    // Closing the connection ends the echo thread.
+    drop(stream);
+    let echoed = echo
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the echo thread panicked")));
+    let trips = looped.map_err(|e| failed("sending", e))?;
+    echoed.map_err(|e| failed("echoing", e))?;
+    Ok(trips)
+}
+
 /// `pgbench` on `PATH`, or why not.
 pub fn find_pgbench() -> Result<PathBuf, String> {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -189,5 +268,15 @@ tps = 12079.922277 (without initial connection time)
         assert_eq!(script.lines().count(), 1);
         assert!(script.starts_with("INSERT INTO s.inserts (payload) VALUES ('xxx"));
         assert_eq!(script.matches('x').count(), RECORD_BYTES);
+    }
+
+    /// The loop makes round trips for its budget and ends (its echo thread with it).
+    #[test]
+    fn the_loopback_round_trip_runs_for_its_budget_and_ends() {
+        let budget = Duration::from_millis(50);
+        let trips = loopback(budget).unwrap();
+        assert!(trips.count > 0, "{trips:?}");
+        assert!(trips.elapsed >= budget, "{trips:?}");
+        assert!(trips.mean_us() > 0.0 && trips.mean_us().is_finite());
     }
 }

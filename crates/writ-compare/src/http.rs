@@ -23,6 +23,12 @@
 //!   one at a time into a pre-zeroed file on the file system of Writ's data directories,
 //!   for `--baseline-secs`. Writ's one-client rate is held against it: a command's outcome
 //!   over HTTP cannot come faster than one sync after another.
+//! - **The loopback round trip** ([`crate::baseline::loopback`]): a byte to a thread and
+//!   back over loopback TCP, one at a time, for a second right after the plain loop: the
+//!   floor of a request and its answer on this machine. With the plain loop's sync it
+//!   bounds what one client can reach against the plain loop (the report's `loopback`
+//!   line): on a virtual machine whose idle CPUs are slow to wake it can be most of a
+//!   sync.
 //! - **pgbench** ([`crate::baseline::pgbench`]): PostgreSQL's own single-insert
 //!   transactions at the same client count, on the peer's server, for `--baseline-secs`
 //!   (skipped, with the reason printed, when `pgbench` is not on `PATH`).
@@ -62,7 +68,7 @@ use std::time::Duration;
 use writ_log::reference::SyncLoop;
 use writ_tools::client::Target;
 
-use crate::baseline::{self, PgbenchRun, PlainLoop};
+use crate::baseline::{self, PgbenchRun, PlainLoop, RoundTrips};
 use crate::peer::endpoint::Endpoint;
 use crate::peer::{self, PostgresSettings};
 use crate::workload::Workload;
@@ -134,6 +140,8 @@ pub struct Round {
     pub peer: PeerHttpRun,
     /// The plain `pwrite` + `fdatasync` loop.
     pub plain: SyncLoop,
+    /// One-byte round trips over loopback TCP, run right after the plain loop.
+    pub loopback: RoundTrips,
     /// pgbench's single inserts; `None` when skipped.
     pub pgbench: Option<PgbenchRun>,
 }
@@ -142,6 +150,14 @@ impl Round {
     /// Writ's outcomes per second over the plain loop's syncs per second.
     pub fn writ_vs_plain(&self) -> f64 {
         self.writ.run.commands_per_s() / self.plain.syncs_per_s().max(1e-9)
+    }
+
+    /// What one client that waits for each outcome could reach against the plain loop
+    /// if everything but the sync and one loopback round trip cost nothing: `sync /
+    /// (sync + round trip)`.
+    pub fn one_client_ceiling(&self) -> f64 {
+        let sync_us = 1e6 / self.plain.syncs_per_s().max(1e-9);
+        sync_us / (sync_us + self.loopback.mean_us())
     }
 
     /// Writ's outcomes per second over the peer's.
@@ -164,7 +180,7 @@ impl Round {
             None => "unknown".into(),
         };
         format!(
-            "round {number} ({} first): writ outcomes_per_s={:.0} p50_ms={:.3} p99_ms={:.3} commands_per_sync={per_sync}; peer outcomes_per_s={:.0} p50_ms={:.3} p99_ms={:.3}; plain_fdatasync_per_s={:.0}; pgbench_tps={}",
+            "round {number} ({} first): writ outcomes_per_s={:.0} p50_ms={:.3} p99_ms={:.3} commands_per_sync={per_sync}; peer outcomes_per_s={:.0} p50_ms={:.3} p99_ms={:.3}; plain_fdatasync_per_s={:.0}; loopback_round_trip_us={:.1}; pgbench_tps={}",
             if self.writ_first { "writ" } else { "peer" },
             self.writ.run.commands_per_s(),
             self.writ.run.latency_ms(0.50),
@@ -173,6 +189,7 @@ impl Round {
             self.peer.run.latency_ms(0.50),
             self.peer.run.latency_ms(0.99),
             self.plain.syncs_per_s(),
+            self.loopback.mean_us(),
             self.pgbench
                 .map_or("skipped".into(), |p| format!("{:.0}", p.tps)),
         )
@@ -357,6 +374,12 @@ impl HttpComparison {
             spread(&|r| r.plain.syncs_per_s()),
             baseline::RECORD_BYTES
         ));
+        lines.push(format!(
+            "loopback: round_trip_us median={:.1} (a byte to a thread and back over loopback TCP, one at a time, {} s after the plain loop); one client pays the sync and at least this, so it reaches at most sync / (sync + round trip) = {:.2} of the plain loop",
+            median(self.rounds.iter().map(|r| r.loopback.mean_us()).collect()),
+            LOOPBACK_BUDGET.as_secs(),
+            median(self.rounds.iter().map(Round::one_client_ceiling).collect()),
+        ));
         lines.push(match &self.pgbench_skipped {
             Some(reason) => format!("pgbench: skipped: {reason}"),
             None => format!(
@@ -392,6 +415,9 @@ impl HttpComparison {
         lines
     }
 }
+
+/// How long the loopback round trips run in each round.
+const LOOPBACK_BUDGET: Duration = Duration::from_secs(1);
 
 /// One of a round's four steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -471,7 +497,12 @@ pub fn run(
             let mut pgbench_run = None;
             for step in order(index) {
                 match step {
-                    Step::Plain => plain_run = Some(plain.run(options.baseline)?),
+                    Step::Plain => {
+                        plain_run = Some((
+                            plain.run(options.baseline)?,
+                            baseline::loopback(LOOPBACK_BUDGET)?,
+                        ));
+                    }
                     Step::Writ => {
                         let dir = root.join(format!("round-{}-writ", index + 1));
                         let run = writ_process::run(
@@ -502,7 +533,8 @@ pub fn run(
                 writ_first: index.is_multiple_of(2),
                 writ: writ.expect("every round runs Writ"),
                 peer: peer_run.expect("every round runs the peer"),
-                plain: plain_run.expect("every round runs the plain loop"),
+                plain: plain_run.expect("every round runs the plain loop").0,
+                loopback: plain_run.expect("every round runs the plain loop").1,
                 pgbench: pgbench_run,
             };
             progress(&round.line(index + 1));
