@@ -659,14 +659,23 @@ impl ResourceExecutor {
             .documents
             .remove_entry(stream.as_str())
             .expect("the document's stream was just loaded");
-        match self.decide_over(&ty, command, execution, &stream, &current) {
-            Ok(next) => {
+        let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.decide_over(&ty, command, execution, &stream, &current)
+        }));
+        match decided {
+            Ok(Ok(next)) => {
                 self.documents.insert(key, next);
                 Ok(())
             }
-            Err(refusal) => {
+            Ok(Err(refusal)) => {
                 self.documents.insert(key, current);
                 Err(refusal)
+            }
+            Err(panic) => {
+                // The cache stays as it was before the command, as it did when the
+                // document was copied out of it.
+                self.documents.insert(key, current);
+                std::panic::resume_unwind(panic)
             }
         }
     }

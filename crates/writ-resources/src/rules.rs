@@ -70,7 +70,8 @@ struct Rule {
 /// the writer builds only those: the others are `null` to the rules, which never look at
 /// them. Found at load by walking `require`: a `var` with a literal path reads the member
 /// the path begins with; any other way of reaching the data (a `var` whose path is
-/// computed or empty, `val`, `exists`, `missing`, `missing_some`) counts as reading all.
+/// computed or empty, `val`, `exists`, `missing`, `missing_some`, `fractional`) counts as
+/// reading all.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Reads {
     pub(crate) state: bool,
@@ -135,7 +136,8 @@ impl Reads {
                         };
                         own.union(default)
                     }
-                    "val" | "exists" | "missing" | "missing_some" => Reads::ALL,
+                    // `fractional` (datalogic-rs's flagd feature) reads the root too.
+                    "val" | "exists" | "missing" | "missing_some" | "fractional" => Reads::ALL,
                     _ => Reads::of(arguments),
                 }
             }
