@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use uuid::Uuid;
 use writ_engine::replay::{self, Phase, ReplayError};
 use writ_engine::{
-    CommandState, Engine, EngineOptions, ManualClock, Registry, SubmitError, Submitted, Unavailable,
+    CommandState, Engine, EngineOptions, ManualClock, RecoveryReport, Registry, SubmitError,
+    Submitted, Unavailable,
 };
 use writ_fixtures::tally;
 use writ_log::storage::{SimOp, SimStorage, Storage};
@@ -80,6 +81,17 @@ fn engine_with_tallies(storage: &SimStorage, registry: Registry, tallies: u128) 
         count(&engine, 2 + 2 * t, &format!("t{t}"), 10);
     }
     engine
+}
+
+/// `storage` opened again with `registry` (after a crash, or by the next build), a
+/// millisecond after the tallies were written.
+fn open_again(storage: &SimStorage, registry: Registry) -> (Engine, RecoveryReport) {
+    Engine::open(
+        Arc::new(storage.clone()),
+        registry,
+        options(&ManualClock::at_ms(START_MS + 1)),
+    )
+    .expect("opens")
 }
 
 fn has_replayed(storage: &SimStorage, dir: &str) -> bool {
@@ -154,12 +166,7 @@ fn an_online_replay_by_a_changed_build_reports_what_the_offline_one_does() {
         count(&engine, 3, "t1", 500);
         count(&engine, 4, "t1", 20);
     }
-    let (engine, _) = Engine::open(
-        Arc::new(storage.clone()),
-        tally_after(),
-        options(&ManualClock::at_ms(START_MS + 1)),
-    )
-    .unwrap();
+    let (engine, _) = open_again(&storage, tally_after());
     let online = engine.replay_online(false, &mut |_| {}).expect("replayed");
     drop(engine);
     let offline = replay::replay(
@@ -261,12 +268,7 @@ fn crash_during_an_online_replay_recovers_the_live_journal_with_every_acknowledg
         .expect("replayed");
     let crashed = crashed.expect("crashed during the replay");
     assert!(!has_replayed(&crashed, "replay-1"), "cut short");
-    let (engine, report) = Engine::open(
-        Arc::new(crashed.clone()),
-        tally_before(),
-        options(&ManualClock::at_ms(START_MS + 1)),
-    )
-    .expect("the live journal opens");
+    let (engine, report) = open_again(&crashed, tally_before());
     assert_eq!(engine.journal_dir(), Path::new("journal"));
     assert_eq!(report.commands, acked);
     assert_eq!(engine.stream_version(&tally::stream_name("t2")), 2 + 3);
@@ -287,12 +289,7 @@ fn crash_after_an_online_replays_marker_keeps_the_live_journal_and_the_replay() 
     count(&engine, 500, "t1", 1);
     let crashed = storage.crash();
     assert!(has_replayed(&crashed, "replay-1"));
-    let (engine, report) = Engine::open(
-        Arc::new(crashed.clone()),
-        tally_before(),
-        options(&ManualClock::at_ms(START_MS + 1)),
-    )
-    .expect("opens");
+    let (engine, report) = open_again(&crashed, tally_before());
     assert_eq!(engine.journal_dir(), Path::new("journal"), "never switched");
     assert_eq!(report.commands, 21);
     // A replay written in full is never written over: the next online one is refused
@@ -403,12 +400,7 @@ fn an_online_replay_applied_beside_a_writer_switches_with_every_acknowledged_com
     let before = engine_with_tallies(&storage, tally_before(), 30);
     count(&before, 900, "t1", 500);
     drop(before);
-    let (engine, _) = Engine::open(
-        Arc::new(storage.clone()),
-        tally_after(),
-        options(&ManualClock::at_ms(START_MS + 1)),
-    )
-    .unwrap();
+    let (engine, _) = open_again(&storage, tally_after());
     let engine = Arc::new(engine);
     let Beside {
         replayed,
@@ -483,12 +475,7 @@ fn crash_right_after_an_online_switch_opens_the_replays_journal_with_every_ackno
     stop.store(true, Ordering::Relaxed);
     let sent = client.join().unwrap();
     let crashed = storage.crash();
-    let (next, report) = Engine::open(
-        Arc::new(crashed),
-        tally_before(),
-        options(&ManualClock::at_ms(START_MS + 1)),
-    )
-    .expect("opens");
+    let (next, report) = open_again(&crashed, tally_before());
     assert_eq!(next.journal_dir(), Path::new("replay-1/journal"));
     assert_eq!(report.commands, replayed.report.live_records);
     assert!(replayed.report.differences.is_empty());
@@ -552,12 +539,7 @@ fn a_failing_rename_after_an_online_switch_reopens_whichever_journal_current_nam
         assert_eq!(count(&next, 1_000, "t1", 1), CommandState::Succeeded);
         drop(next);
         let crashed = storage.crash();
-        let (after_crash, _) = Engine::open(
-            Arc::new(crashed),
-            tally_before(),
-            options(&ManualClock::at_ms(START_MS + 1)),
-        )
-        .expect("opens after a crash");
+        let (after_crash, _) = open_again(&crashed, tally_before());
         assert_eq!(after_crash.journal_dir(), expected, "skip {skip}");
         assert_eq!(after_crash.stream_version(&tally::stream_name("t1")), 3);
     }
