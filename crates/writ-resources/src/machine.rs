@@ -537,9 +537,9 @@ impl ProcessModel for MachineTimers {
             return Ok(());
         };
         let machine = self.machine();
-        // A document just created has no timer to cancel: its stream is new, or its last
-        // life ended with a delete, which cancelled them all.
-        let created = self.ty.is_event(event.event_type, Action::Create);
+        // A create cancels the timers of the transitions its state does not start, though
+        // none can be pending: the records stay as earlier builds wrote them, so that a
+        // replay of their journals finds no difference in timers.
         let mut reaction = Reaction::new(&self.name, event, out);
         for t in &machine.transitions {
             let Some(after_ms) = t.after_ms else { continue };
@@ -551,7 +551,7 @@ impl ProcessModel for MachineTimers {
                     &format!("{}{}", t.command, self.ty.title),
                     &json!({"id": id}),
                 );
-            } else if !created {
+            } else {
                 reaction.cancel(&key);
             }
         }

@@ -63,6 +63,11 @@ fn open(
     data: &Path,
     clock: &ManualClock,
 ) -> (Engine, writ_engine::RecoveryReport) {
+    Engine::open_dir(data, registry(app), options(clock)).expect("the engine opens")
+}
+
+/// The app's types and their timers' processes.
+fn registry(app: &ResourceSet) -> Registry {
     let mut registry = Registry::builder();
     for domain in app.domains() {
         registry = registry.domain(domain);
@@ -70,7 +75,20 @@ fn open(
     for process in app.processes() {
         registry = registry.process(process);
     }
-    Engine::open_dir(data, registry.build().unwrap(), options(clock)).expect("the engine opens")
+    registry.build().unwrap()
+}
+
+/// A copy of `fixture`'s data directory (its journal and dedupe runs), in `copy/data`.
+fn copy_data(fixture: &Path, copy: &TempDir) -> PathBuf {
+    let data = copy.path().join("data");
+    for dir in [JOURNAL_DIR, DEDUPE_DIR] {
+        std::fs::create_dir_all(data.join(dir)).unwrap();
+        for entry in std::fs::read_dir(fixture.join("data").join(dir)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), data.join(dir).join(entry.file_name())).unwrap();
+        }
+    }
+    data
 }
 
 /// Runs command `id` to its outcome: `Ok(())` when it succeeded, the code when rejected.
@@ -200,14 +218,7 @@ fn write_resources_v1(app: &Path, data: &Path) -> u64 {
 fn check_resources_v1(fixture: &Path, records: u64) {
     let app = load(&fixture.join("app")).expect("the fixture's app loads with this build");
     let copy = TempDir::new("golden");
-    let data = copy.path().join("data");
-    for dir in [JOURNAL_DIR, DEDUPE_DIR] {
-        std::fs::create_dir_all(data.join(dir)).unwrap();
-        for entry in std::fs::read_dir(fixture.join("data").join(dir)).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), data.join(dir).join(entry.file_name())).unwrap();
-        }
-    }
+    let data = copy_data(fixture, &copy);
     let clock = ManualClock::at_ms(T0 + 30 * MINUTE);
     let (engine, report) = open(&app, &data, &clock);
     assert_eq!(report.commands, records, "{report:?}");
@@ -337,6 +348,30 @@ fn check_resources_v1(fixture: &Path, records: u64) {
 #[test]
 fn the_committed_resources_fixture_opens_and_reads_with_this_build() {
     check_resources_v1(&fixture(), 14);
+}
+
+/// The journal an earlier build wrote, replayed by this one with the same app, decides
+/// the same: the same outcomes, events and timer operations, record by record (what a
+/// change to the writer's path must keep, or every replay after an upgrade reports it).
+#[test]
+fn the_committed_resources_fixture_replays_without_a_difference() {
+    let app = load(&fixture().join("app")).expect("the fixture's app loads with this build");
+    let copy = TempDir::new("golden-replay");
+    let data = copy_data(&fixture(), &copy);
+    let replayed = writ_engine::replay::replay_data_dir(
+        &data,
+        registry(&app),
+        options(&ManualClock::at_ms(T0 + 30 * MINUTE)),
+        false,
+        &mut |_| {},
+    )
+    .expect("replayed");
+    assert_eq!(replayed.report.live_records, 14);
+    assert!(
+        replayed.report.differences.is_empty(),
+        "{}",
+        replayed.report.summary(20)
+    );
 }
 
 #[test]
