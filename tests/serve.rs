@@ -492,6 +492,27 @@ fn unknown_domains_and_bad_windows_are_refused_with_a_readable_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("90s, 15m, 24h or 1d"), "{stderr}");
 
+    for share in ["0", "1.5", "five percent"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_writ"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--snapshot-time-share",
+                share,
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{share}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("--snapshot-time-share") && stderr.contains("above 0 and at most 1"),
+            "{share}: {stderr}"
+        );
+    }
+
     // An unknown projection version is refused before the store is opened.
     let fresh = dir.path().join("never-created");
     let output = Command::new(env!("CARGO_BIN_EXE_writ"))

@@ -109,6 +109,7 @@ impl Config {
             let storage = Arc::new(writ_log::storage::FsStorage::new(&args.data_dir));
             let mut snapshots = SnapshotOptions::new(storage);
             snapshots.every_events = args.snapshot_every_events;
+            snapshots.time_share = args.snapshot_time_share;
             config.runtime.snapshots = Some(snapshots);
         }
         config.server.requests_max = usize::try_from(args.requests_max).unwrap_or(usize::MAX);

@@ -122,6 +122,14 @@ pub struct ServeArgs {
     /// (existing ones are still loaded).
     #[arg(long, env = "WRIT_SNAPSHOT_EVERY_EVENTS", default_value_t = 1_000_000)]
     pub snapshot_every_events: u64,
+    /// The most of its time the snapshot thread spends writing, above 0 and at most 1:
+    /// after a round of snapshots that took D, the next waits at least D × (1/share − 1),
+    /// however many events come meanwhile, so that a read model that keeps growing never
+    /// comes to spend a core on its snapshots. Costs a start that many more events to
+    /// replay at most (about 19 times the last write's duration of events at 0.05). 1: no
+    /// such bound
+    #[arg(long, env = "WRIT_SNAPSHOT_TIME_SHARE", default_value_t = 0.05, value_parser = parse_share)]
+    pub snapshot_time_share: f64,
     /// Write an engine checkpoint (the store's indexes, the pending timers, the last
     /// position and unit; `DATA_DIR/checkpoints/`, beside the live journal) once this many
     /// journal records were made durable since the last one, and at a clean shutdown.
@@ -234,6 +242,16 @@ fn log_level(level: &str) -> Result<&'static str, String> {
             ));
         }
     })
+}
+
+/// A share of time: a number above 0 and at most 1.
+pub fn parse_share(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(share) if share > 0.0 && share <= 1.0 => Ok(share),
+        _ => Err(format!(
+            "{text:?} is not a share of time: give a number above 0 and at most 1, for example 0.05"
+        )),
+    }
 }
 
 /// A duration as `--dedupe-window` takes it: digits and a unit (ms, s, m, h, d).

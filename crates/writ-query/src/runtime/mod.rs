@@ -99,7 +99,8 @@
 //! persistent, so holding one costs the applying thread only the copies of the nodes it
 //! changes meanwhile, as after any publish. One is written once
 //! [`SnapshotOptions::every_events`] events were applied since the last (at the next
-//! publish, when the thread is idle) and at a clean shutdown; the newest
+//! publish, when the thread is idle, and no sooner than [`SnapshotOptions::time_share`]
+//! allows after the last round of writes) and at a clean shutdown; the newest
 //! [`SNAPSHOTS_KEPT`](crate::snapshot::SNAPSHOTS_KEPT) of each read model are kept.
 //!
 //! At start each such read model loads its newest snapshot that
@@ -199,6 +200,14 @@ pub const METRICS: &[(&str, &str)] = &[
     (
         persist::SNAPSHOT_FAILURES,
         "counter by model: read model snapshots that could not be written (logged)",
+    ),
+    (
+        persist::SNAPSHOTS_DEFERRED,
+        "counter: snapshots due by their interval of events that were put off because the last round of writes took more than the snapshot thread's time share allows (once per putting off)",
+    ),
+    (
+        persist::SNAPSHOT_WRITE_SECONDS,
+        "gauge: how long the last round of read model snapshot writes took, in seconds",
     ),
 ];
 pub use options::{

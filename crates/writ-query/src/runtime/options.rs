@@ -64,6 +64,16 @@ pub struct SnapshotOptions {
     /// and one at a clean shutdown, when anything was applied since the last. `0`: never
     /// write (existing snapshots are still loaded). Default 1,000,000.
     pub every_events: u64,
+    /// The most of its time the snapshot thread spends writing, in `(0, 1]`: after a
+    /// write that took `d`, the next is offered no sooner than `d × (1 / share − 1)` after
+    /// it ended, however many events were applied meanwhile. A read model's snapshot costs
+    /// time in proportion to its size, so a model that keeps growing (every comment a
+    /// ticket ever had) would otherwise, at a fixed interval of events, come to spend a
+    /// core writing snapshots and the applying thread copying the nodes they hold. The
+    /// cost: a start may replay more than `every_events` events, about `1 / share − 1`
+    /// times the write's duration of them, which for a large model is a fraction of the
+    /// time it takes to load the snapshot. `1.0`: no such bound. Default 0.05.
+    pub time_share: f64,
     /// Whether a start loads snapshots (default `true`); `false` replays every read model
     /// from position 1 and still writes snapshots.
     pub load: bool,
@@ -76,12 +86,16 @@ impl SnapshotOptions {
     /// The default interval (1,000,000 events).
     pub const EVERY_EVENTS_DEFAULT: u64 = 1_000_000;
 
+    /// The default share of the snapshot thread's time spent writing (5%).
+    pub const TIME_SHARE_DEFAULT: f64 = 0.05;
+
     /// Snapshots in `snapshots/` of `storage`'s root (the data directory), with the
     /// defaults.
     pub fn new(storage: Arc<dyn Storage>) -> Self {
         Self {
             store: SnapshotStore::new(storage),
             every_events: Self::EVERY_EVENTS_DEFAULT,
+            time_share: Self::TIME_SHARE_DEFAULT,
             load: true,
             build: env!("CARGO_PKG_VERSION").to_owned(),
         }

@@ -3,8 +3,10 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::runtime::erased::{AnyProjection, AnySnapshot, Instance};
 use crate::runtime::group::Group;
@@ -24,6 +26,11 @@ pub(crate) const SNAPSHOT_BYTES: &str = "writ_projection_snapshot_bytes_total";
 pub(crate) const SNAPSHOT_POSITION: &str = "writ_projection_snapshot_position";
 /// Counter by model: snapshots that could not be written.
 pub(crate) const SNAPSHOT_FAILURES: &str = "writ_projection_snapshot_failures_total";
+/// Counter: snapshots due by their interval of events that were put off because the
+/// last write took more than the time share allows (once per putting off).
+pub(crate) const SNAPSHOTS_DEFERRED: &str = "writ_projection_snapshots_deferred_total";
+/// Gauge: how long the last round of snapshot writes took, in seconds.
+pub(crate) const SNAPSHOT_WRITE_SECONDS: &str = "writ_projection_snapshot_write_seconds";
 
 /// A read model loaded from a snapshot.
 pub(crate) struct Loaded {
@@ -228,6 +235,50 @@ pub(crate) struct Snapshotter {
     every_events: u64,
     /// Offer the next at or past this position.
     due: u64,
+    /// And not before the time share allows.
+    pace: Arc<Pace>,
+    /// A due snapshot is being put off by `pace` (counted once).
+    deferred: bool,
+}
+
+/// When the next snapshot may be offered, by the time the last writes took
+/// ([`SnapshotOptions::time_share`](super::SnapshotOptions::time_share)); written by the
+/// snapshot thread, read by the applying thread.
+pub(crate) struct Pace {
+    base: Instant,
+    /// Nanoseconds after `base` before which no snapshot is offered.
+    not_before_ns: AtomicU64,
+    /// `1 / share − 1`: how many times a write's duration the thread then rests.
+    rest_factor: f64,
+}
+
+impl Pace {
+    pub(crate) fn new(share: f64) -> Self {
+        let share = if share.is_finite() && share > 0.0 {
+            share.min(1.0)
+        } else {
+            1.0
+        };
+        Self {
+            base: Instant::now(),
+            not_before_ns: AtomicU64::new(0),
+            rest_factor: 1.0 / share - 1.0,
+        }
+    }
+
+    /// A round of writes that took `took` ended now.
+    pub(crate) fn wrote(&self, took: Duration) {
+        let rest = took.mul_f64(self.rest_factor);
+        let at = self.base.elapsed().saturating_add(rest);
+        let ns = u64::try_from(at.as_nanos()).unwrap_or(u64::MAX);
+        self.not_before_ns.store(ns, Ordering::Relaxed);
+    }
+
+    /// Whether a snapshot may be offered now.
+    pub(crate) fn allows(&self) -> bool {
+        let now = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        now >= self.not_before_ns.load(Ordering::Relaxed)
+    }
 }
 
 impl Snapshotter {
@@ -250,11 +301,12 @@ impl Snapshotter {
         }
         let (offers, offered) = sync_channel(1);
         let written: Vec<u64> = positions.to_vec();
+        let pace = Arc::new(Pace::new(options.time_share));
         let thread = {
-            let group = Arc::clone(group);
+            let (group, pace) = (Arc::clone(group), Arc::clone(&pace));
             std::thread::Builder::new()
                 .name("writ-snapshot".to_owned())
-                .spawn(move || run(&group, &offered, written))?
+                .spawn(move || run(&group, &offered, written, &pace))?
         };
         let start = positions.iter().copied().min().unwrap_or(0);
         Ok(Some((
@@ -262,19 +314,32 @@ impl Snapshotter {
                 offers,
                 every_events: options.every_events,
                 due: start.saturating_add(options.every_events),
+                pace,
+                deferred: false,
             },
             thread,
         )))
     }
 
     /// Called after each publish: hands `snapshots` to the thread when its position is
-    /// due and the thread is idle (else the next publish tries again).
+    /// due, the time share allows it and the thread is idle (else the next publish tries
+    /// again).
     pub(crate) fn published(&mut self, snapshots: &Arc<Snapshots>) {
         if snapshots.position < self.due {
             return;
         }
+        if !self.pace.allows() {
+            if !self.deferred {
+                self.deferred = true;
+                metrics::counter!(SNAPSHOTS_DEFERRED).increment(1);
+            }
+            return;
+        }
         match self.offers.try_send(Arc::clone(snapshots)) {
-            Ok(()) => self.due = snapshots.position.saturating_add(self.every_events),
+            Ok(()) => {
+                self.due = snapshots.position.saturating_add(self.every_events);
+                self.deferred = false;
+            }
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {}
         }
     }
@@ -282,10 +347,15 @@ impl Snapshotter {
 
 /// The `writ-snapshot` thread: writes what it is offered, and at the end (the applying
 /// thread dropped its sender: shutdown, or the source closed) the last published
-/// snapshots when anything was applied since.
-fn run(group: &Group, offered: &Receiver<Arc<Snapshots>>, mut written: Vec<u64>) {
+/// snapshots when anything was applied since (whatever the time share: a clean
+/// shutdown's snapshot spares the next start a replay).
+fn run(group: &Group, offered: &Receiver<Arc<Snapshots>>, mut written: Vec<u64>, pace: &Pace) {
     while let Ok(snapshots) = offered.recv() {
+        let started = Instant::now();
         write(group, &snapshots, &mut written);
+        let took = started.elapsed();
+        metrics::gauge!(SNAPSHOT_WRITE_SECONDS).set(took.as_secs_f64());
+        pace.wrote(took);
     }
     write(group, &group.current.load_full(), &mut written);
 }
@@ -374,5 +444,47 @@ fn write(group: &Group, snapshots: &Snapshots, written: &mut [u64]) {
                 tracing::warn!(model = model.name, position, %error, "cannot write the read model's snapshot");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pace_rests_the_share_of_the_last_writes_duration() {
+        // Nothing written yet: a snapshot may be offered at once.
+        let pace = Pace::new(0.05);
+        assert!(pace.allows());
+        // A write of 10 s at a share of 5% rests 190 s: none may be offered now.
+        pace.wrote(Duration::from_secs(10));
+        assert!(!pace.allows());
+        // A write that took no time rests none.
+        pace.wrote(Duration::ZERO);
+        assert!(pace.allows());
+
+        // A share of 1 never rests, however long the write took.
+        let pace = Pace::new(1.0);
+        pace.wrote(Duration::from_secs(3_600));
+        assert!(pace.allows());
+
+        // A rest ends: 20 ms at a share of one half rests 20 ms.
+        let pace = Pace::new(0.5);
+        pace.wrote(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(pace.allows());
+    }
+
+    #[test]
+    fn a_share_out_of_range_means_no_bound() {
+        for share in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let pace = Pace::new(share);
+            pace.wrote(Duration::from_secs(60));
+            assert!(pace.allows(), "share {share}");
+        }
+        // Above 1 is taken as 1.
+        let pace = Pace::new(4.0);
+        pace.wrote(Duration::from_secs(60));
+        assert!(pace.allows());
     }
 }
