@@ -203,7 +203,7 @@ pub const METRICS: &[(&str, &str)] = &[
     ),
     (
         persist::SNAPSHOTS_DEFERRED,
-        "counter: snapshots due by their interval of events that were put off because the last round of writes took more than the snapshot thread's time share allows (once per putting off)",
+        "counter: snapshots due by their interval of events that were put off while a round of writes ran or rested as the snapshot thread's time share says (--snapshot-time-share; once per putting off)",
     ),
     (
         persist::SNAPSHOT_WRITE_SECONDS,

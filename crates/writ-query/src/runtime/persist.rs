@@ -26,8 +26,8 @@ pub(crate) const SNAPSHOT_BYTES: &str = "writ_projection_snapshot_bytes_total";
 pub(crate) const SNAPSHOT_POSITION: &str = "writ_projection_snapshot_position";
 /// Counter by model: snapshots that could not be written.
 pub(crate) const SNAPSHOT_FAILURES: &str = "writ_projection_snapshot_failures_total";
-/// Counter: snapshots due by their interval of events that were put off because the
-/// last write took more than the time share allows (once per putting off).
+/// Counter: snapshots due by their interval of events that were put off while a round
+/// of writes ran or rested as the time share says (once per putting off).
 pub(crate) const SNAPSHOTS_DEFERRED: &str = "writ_projection_snapshots_deferred_total";
 /// Gauge: how long the last round of snapshot writes took, in seconds.
 pub(crate) const SNAPSHOT_WRITE_SECONDS: &str = "writ_projection_snapshot_write_seconds";
@@ -266,9 +266,18 @@ impl Pace {
         }
     }
 
+    /// A snapshot was offered to the thread: none is offered again until its round of
+    /// writes ends ([`Pace::wrote`]), so that one offered while it writes does not follow
+    /// it at once.
+    pub(crate) fn hold(&self) {
+        self.not_before_ns.store(u64::MAX, Ordering::Relaxed);
+    }
+
     /// A round of writes that took `took` ended now.
     pub(crate) fn wrote(&self, took: Duration) {
-        let rest = took.mul_f64(self.rest_factor);
+        // A share near 0 makes the rest longer than a `Duration` holds: no snapshot again.
+        let rest = Duration::try_from_secs_f64(took.as_secs_f64() * self.rest_factor)
+            .unwrap_or(Duration::MAX);
         let at = self.base.elapsed().saturating_add(rest);
         let ns = u64::try_from(at.as_nanos()).unwrap_or(u64::MAX);
         self.not_before_ns.store(ns, Ordering::Relaxed);
@@ -337,6 +346,7 @@ impl Snapshotter {
         }
         match self.offers.try_send(Arc::clone(snapshots)) {
             Ok(()) => {
+                self.pace.hold();
                 self.due = snapshots.position.saturating_add(self.every_events);
                 self.deferred = false;
             }
@@ -462,6 +472,15 @@ mod tests {
         // A write that took no time rests none.
         pace.wrote(Duration::ZERO);
         assert!(pace.allows());
+        // From an offer to the end of its writes, none is offered.
+        pace.hold();
+        assert!(!pace.allows());
+        pace.wrote(Duration::ZERO);
+        assert!(pace.allows());
+        // A rest longer than a `Duration` holds never ends, and does not panic.
+        let pace = Pace::new(f64::MIN_POSITIVE);
+        pace.wrote(Duration::from_secs(1));
+        assert!(!pace.allows());
 
         // A share of 1 never rests, however long the write took.
         let pace = Pace::new(1.0);
