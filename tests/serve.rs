@@ -513,6 +513,24 @@ fn unknown_domains_and_bad_windows_are_refused_with_a_readable_error() {
         );
     }
 
+    for nice in ["20", "-1", "ten"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_writ"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                // `=`: a separate `-1` would read as a flag of its own.
+                &format!("--writer-nice={nice}"),
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{nice}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--writer-nice"), "{nice}: {stderr}");
+    }
+
     // An unknown projection version is refused before the store is opened.
     let fresh = dir.path().join("never-created");
     let output = Command::new(env!("CARGO_BIN_EXE_writ"))
@@ -644,4 +662,78 @@ async fn the_server_holds_no_transparent_huge_page_the_allocator_asked_for() {
         .parse()
         .expect("a number of kB");
     assert_eq!(huge_kib, 0, "anonymous huge pages in the server:\n{rollup}");
+}
+
+/// The nice value of each thread of process `pid` named `name` (`/proc/PID/task/*/stat`,
+/// field 19).
+#[cfg(target_os = "linux")]
+fn thread_nices(pid: u32, name: &str) -> Vec<i32> {
+    let mut nices = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("the server's threads") {
+        let path = task.unwrap().path();
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+            continue; // a thread that ended meanwhile
+        };
+        // `tid (comm) state ...`: the name may hold spaces, so split after its `)`.
+        let (head, rest) = stat.rsplit_once(") ").expect("a stat line");
+        if head.split_once(" (").map(|(_, comm)| comm) != Some(name) {
+            continue;
+        }
+        // Field 19 of the line; `rest` starts at field 3.
+        let nice = rest.split(' ').nth(19 - 3).expect("a nice field");
+        nices.push(nice.parse().expect("a number"));
+    }
+    nices
+}
+
+/// The writer runs `--writer-nice` levels below the rest of the server (10 by default), the
+/// checkpoint thread at the lowest priority, the HTTP workers and the syncer at the
+/// server's own.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_writer_runs_below_the_http_workers_by_the_nice_levels_asked() {
+    let own = |pid: u32| -> i32 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let (_, rest) = stat.rsplit_once(") ").unwrap();
+        rest.split(' ').nth(19 - 3).unwrap().parse().unwrap()
+    };
+    for (flags, levels) in [
+        (&[][..], 10),
+        (&["--writer-nice", "3"][..], 3),
+        (&["--writer-nice", "0"][..], 0),
+    ] {
+        let dir = TempDir::new("e2e-writer-nice");
+        let server = Server::start_with(dir.path(), flags);
+        // A command, so that every thread has started and set itself.
+        let mut http = Http::connect(server.port).await;
+        let (status, _, body) = http
+            .call(
+                Method::POST,
+                "/update",
+                Some(&open_ticket(Uuid::new_v4(), "t")),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let base = own(server.pid());
+        assert_eq!(
+            thread_nices(server.pid(), "writ-writer"),
+            [(base + levels).min(19)],
+            "{flags:?}"
+        );
+        let workers = thread_nices(server.pid(), "writ-http");
+        assert!(
+            !workers.is_empty() && workers.iter().all(|&n| n == base),
+            "{workers:?}"
+        );
+        assert_eq!(
+            thread_nices(server.pid(), "writ-syncer"),
+            [base],
+            "{flags:?}"
+        );
+        assert_eq!(
+            thread_nices(server.pid(), "writ-checkpoint"),
+            [19],
+            "{flags:?}"
+        );
+    }
 }

@@ -143,6 +143,16 @@ pub struct ServeArgs {
         default_value_t = 1_000_000
     )]
     pub checkpoint_every_records: u64,
+    /// Nice levels the writer thread runs below the rest of the server (Linux; at most to
+    /// nice 19). Under load the HTTP workers then read the requests in hand before the
+    /// writer decides, so it decides fewer, larger batches: measured 1.06x to 1.13x more
+    /// commands per second at 64 connections on 2 cores, no change for a lone client.
+    /// Costs the writer its share of the CPU while threads at the server's priority keep
+    /// every core busy (heavy query code, say): about a tenth of theirs at 10. 0: the
+    /// server's priority
+    #[arg(long, env = "WRIT_WRITER_NICE", default_value_t = 10,
+        value_parser = clap::value_parser!(u8).range(0..=19))]
+    pub writer_nice: u8,
     /// Neither load nor write read model snapshots: every start replays every read model
     /// from position 1 (files in `DATA_DIR/snapshots/` are left alone).
     #[arg(long, env = "WRIT_NO_SNAPSHOTS")]

@@ -58,6 +58,14 @@ pub struct EngineOptions {
     /// and the thread keeps its own copy of the indexes and timers in memory (about 16
     /// bytes per event and per record, plus each stream's name). Default 1,000,000.
     pub checkpoint_every_records: u64,
+    /// Nice levels the `writ-writer` thread runs below the rest of the process (at most to
+    /// nice 19; Linux only; `0`: the same priority). Under load the HTTP workers then read
+    /// the requests in hand before the writer decides, so the writer takes fewer, larger
+    /// batches: measured 1.06x to 1.13x more commands per second at 64 connections on a
+    /// 2-core machine, and no change for a lone client. The cost: while threads at the
+    /// process's priority keep every core busy (heavy query code, say), the writer gets a
+    /// smaller share of the CPU (about a tenth of theirs at 10). Default 10.
+    pub writer_nice: u8,
     /// Segment size, record bound and open segment files of the journal.
     pub log: LogOptions,
     /// Where the engine reads the time: commands' `recorded_at`, timers, the dedupe
@@ -81,6 +89,7 @@ impl Default for EngineOptions {
             process_chain_max: 1_000,
             timer_ops_bytes_max: 256 * 1024,
             checkpoint_every_records: 1_000_000,
+            writer_nice: 10,
             log: LogOptions::default(),
             clock: Arc::new(SystemClock),
         }

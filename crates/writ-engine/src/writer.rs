@@ -235,6 +235,9 @@ impl Writer {
     ) {
         let _guard = PanicGuard(&shared, "writer");
         let options = shared.options.clone();
+        // Below the HTTP workers, so that under load they read the requests in hand first
+        // and each batch here is larger (see the `priority` module).
+        crate::priority::lower_this_thread(options.writer_nice, "writ-writer");
         let clock = Arc::clone(&options.clock);
         let mut submits: Vec<Submit> = Vec::with_capacity(options.batch_records_max);
         let mut shutdown = false;

@@ -24,30 +24,6 @@ pub(crate) enum Msg {
     Stop,
 }
 
-/// The nice value of the thread: the lowest priority there is.
-const NICE: i32 = 19;
-
-/// Gives this thread the lowest scheduling priority (nice 19, this thread alone), so that
-/// folding the journal again takes the CPU time the clients, the writer and the syncer
-/// leave, not theirs: on a machine with every core busy it falls behind, and catches up
-/// when the load drops (at a clean shutdown at the latest). Where the system refuses, the
-/// thread runs at the process's priority, and says so.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: gettid and setpriority take and return plain integers; setpriority with
-        // PRIO_PROCESS and a thread id changes that thread alone.
-        #[allow(unsafe_code)]
-        let result = unsafe {
-            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            libc::setpriority(libc::PRIO_PROCESS, tid, NICE)
-        };
-        if result != 0 {
-            tracing::warn!(error = %std::io::Error::last_os_error(), "the checkpoint thread runs at the process's priority: lowering it failed");
-        }
-    }
-}
-
 /// How often the thread follows the journal.
 const POLL: Duration = Duration::from_millis(200);
 
@@ -58,7 +34,9 @@ pub(crate) fn run(
     journal_dir: PathBuf,
     messages: Receiver<Msg>,
 ) {
-    lower_priority();
+    // The lowest priority there is (see the `priority` module): folding the journal again
+    // takes the CPU time the clients, the writer and the syncer leave, not theirs.
+    crate::priority::lower_this_thread(crate::priority::TO_LOWEST, "writ-checkpoint");
     let every = shared.options.checkpoint_every_records;
     let mut folded = match file::choose(storage.as_ref(), &journal, &journal_dir) {
         Ok(chosen) => chosen
