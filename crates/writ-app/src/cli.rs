@@ -145,7 +145,7 @@ pub struct ServeArgs {
     pub checkpoint_every_records: u64,
     /// Nice levels the writer thread runs below the rest of the server (Linux; at most to
     /// nice 19). Under load the HTTP workers then read the requests in hand before the
-    /// writer decides, so it decides fewer, larger batches: measured 1.06x to 1.13x more
+    /// writer decides, so it decides fewer, larger batches: measured 1.05x to 1.16x more
     /// commands per second at 64 connections on 2 cores, no change for a lone client.
     /// Costs the writer its share of the CPU while threads at the server's priority keep
     /// every core busy (heavy query code, say): about a tenth of theirs at 10. 0: the

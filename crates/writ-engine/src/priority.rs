@@ -13,7 +13,7 @@
 //!   the HTTP workers have requests to read, they run first and the writer finds more
 //!   commands queued each time it runs: fewer, larger batches, fewer wake-ups, and the
 //!   workers are not preempted in the middle of a round of requests. On this project's
-//!   2-core machine that measured 1.06x to 1.13x more commands per second at 64
+//!   2-core machine that measured 1.05x to 1.16x more commands per second at 64
 //!   connections (README, "Measuring"). Its cost: when threads at the process's priority
 //!   keep every core busy for long (heavy query code, say), the writer gets a smaller
 //!   share of the CPU than they do, about a tenth at 10, and commands take longer.
