@@ -321,9 +321,7 @@ fn a_damaged_snapshot_is_ignored_and_the_read_model_replays() {
 
     for model in ["notes", "stats"] {
         let file = format!("snapshots/{model}/{last:020}.snap");
-        storage
-            .corrupt(Path::new(&file), 90, &[0xff, 0x00])
-            .unwrap();
+        storage.flip(Path::new(&file), 90, 2).unwrap();
     }
     let started = start(&dir, &storage);
     for model in ["notes", "stats"] {

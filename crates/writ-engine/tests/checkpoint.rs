@@ -432,9 +432,7 @@ fn a_checkpoint_past_a_torn_journal_tail_is_ignored_and_removed() {
     assert_eq!(newest, checkpoint_name(last + 1));
     // Its frame's bytes rot: the log cuts it as a corrupt tail, below the checkpoint.
     let frame = changed_range(&before, &after);
-    storage
-        .corrupt(&segment, frame.start + 40, &[0xff])
-        .unwrap();
+    storage.flip(&segment, frame.start + 40, 1).unwrap();
     let crashed = storage.crash();
     let (engine, report) = open(&crashed, 0);
     assert!(report.truncated.is_some());
@@ -465,7 +463,7 @@ fn a_damaged_checkpoint_is_ignored_and_the_one_before_loads() {
         let path = Path::new(CHECKPOINT_DIR).join(checkpoint_name(newest));
         let len = storage.read_written(&path).unwrap().len() as u64;
         match damage {
-            "bit flip" => storage.corrupt(&path, len / 2, &[0x5a]).unwrap(),
+            "bit flip" => storage.flip(&path, len / 2, 1).unwrap(),
             _ => storage
                 .corrupt(&path, 100, &vec![0; (len - 100) as usize])
                 .unwrap(),

@@ -287,11 +287,7 @@ fn corrupt_journal_middle_refuses_to_open() {
     drop(engine);
     let frame = changed_range(&before, &after);
     storage
-        .corrupt(
-            &path,
-            frame.start + (frame.end - frame.start) / 2,
-            b"\xde\xad",
-        )
+        .flip(&path, frame.start + (frame.end - frame.start) / 2, 2)
         .unwrap();
     let error = try_open(&storage).expect_err("damage before the tail must not be truncated");
     let message = error.to_string();
@@ -756,7 +752,7 @@ fn a_damaged_dedupe_run_at_open_is_removed_and_rebuilt_from_the_journal() {
         // The last byte: the tail's CRC.
         let path = Path::new("dedupe").join(name);
         let len = crashed.read_durable(&path).unwrap().len() as u64;
-        crashed.corrupt(&path, len - 1, &[0x5a]).unwrap();
+        crashed.flip(&path, len - 1, 1).unwrap();
     }
 
     let (engine, report) = open_spilling(&crashed);

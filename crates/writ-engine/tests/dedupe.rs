@@ -258,7 +258,7 @@ fn a_damaged_block_found_by_a_lookup_is_refused_then_rebuilt_from_the_journal() 
     let engine = spilled_engine(&storage, 8, 8);
     let name = run_files(&storage)[0].clone();
     storage
-        .corrupt(&Path::new("dedupe").join(&name), 5, &[0xff])
+        .flip(&Path::new("dedupe").join(&name), 5, 1)
         .unwrap();
     let mut refused = false;
     for n in 1..=8 {

@@ -290,7 +290,7 @@ fn a_damaged_snapshot_is_ignored_for_the_one_before_then_for_a_full_replay() {
     let (engine, written) = history(&storage, 20, 10);
     let kept = snapshot_positions(&storage);
     let newest = format!("snapshots/streams/{:020}.snap", kept[1]);
-    storage.corrupt(Path::new(&newest), 40, &[0xff]).unwrap();
+    storage.flip(Path::new(&newest), 40, 1).unwrap();
     let (models, statuses) = start(
         &engine,
         vec![streams(1)],
@@ -309,9 +309,7 @@ fn a_damaged_snapshot_is_ignored_for_the_one_before_then_for_a_full_replay() {
     drop(models);
 
     let older = format!("snapshots/streams/{:020}.snap", kept[0]);
-    storage
-        .corrupt(Path::new(&older), 60, &[0x00, 0x01])
-        .unwrap();
+    storage.flip(Path::new(&older), 60, 2).unwrap();
     let (models, statuses) = start(
         &engine,
         vec![streams(1)],

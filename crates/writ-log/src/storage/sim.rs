@@ -171,6 +171,32 @@ impl SimStorage {
         Ok(())
     }
 
+    /// Inverts every bit of the `len` bytes at `offset` of the file `path` (its written
+    /// bytes' complement, into both its written and durable bytes, as
+    /// [`corrupt`](Self::corrupt) does): damage sure to change those bytes whatever they
+    /// held, where a fixed value written over bytes that may already hold it (a random id,
+    /// say) is sometimes no damage at all. Fails with `NotFound` if `path` is not a file,
+    /// and `InvalidInput` if the range passes its written end.
+    pub fn flip(&self, path: &Path, offset: u64, len: usize) -> io::Result<()> {
+        let written = self.read_written(path)?;
+        let range = usize::try_from(offset)
+            .ok()
+            .and_then(|start| Some(start..start.checked_add(len)?))
+            .filter(|range| range.end <= written.len())
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{}: {len} bytes at {offset} pass its end ({} bytes)",
+                        path.display(),
+                        written.len()
+                    ),
+                )
+            })?;
+        let flipped: Vec<u8> = written[range].iter().map(|byte| !byte).collect();
+        self.corrupt(path, offset, &flipped)
+    }
+
     /// Arms a failure of the next write on any file: it returns EIO and writes nothing.
     pub fn fail_next_write(&self) {
         self.fail_next(SimOp::Write);
@@ -904,6 +930,27 @@ mod tests {
         assert_eq!(sim.unsynced_ranges(p("d/f")).unwrap(), vec![0..11]);
         let torn = sim.crash_keeping(p("d/f"), 0..3).unwrap();
         assert_eq!(torn.read_durable(p("d/f")).unwrap(), b"HELlo");
+    }
+
+    #[test]
+    fn a_flip_changes_every_byte_it_covers_whatever_they_held() {
+        let sim = SimStorage::new();
+        let f = sim.create(p("f")).unwrap();
+        f.write_at(&[0x00, 0xff, 0x5a, 0x01], 0).unwrap();
+        f.sync_data().unwrap();
+        sim.sync_dir(p("")).unwrap();
+        sim.flip(p("f"), 1, 2).unwrap();
+        assert_eq!(sim.read_written(p("f")).unwrap(), [0x00, 0x00, 0xa5, 0x01]);
+        assert_eq!(
+            sim.crash().read_durable(p("f")).unwrap(),
+            [0x00, 0x00, 0xa5, 0x01]
+        );
+        let beyond = sim.flip(p("f"), 3, 2).unwrap_err();
+        assert_eq!(beyond.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(
+            sim.flip(p("g"), 0, 1).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
     }
 
     #[test]
