@@ -715,25 +715,32 @@ async fn the_writer_runs_below_the_http_workers_by_the_nice_levels_asked() {
             .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
         let base = own(server.pid());
-        assert_eq!(
-            thread_nices(server.pid(), "writ-writer"),
-            [(base + levels).min(19)],
-            "{flags:?}"
-        );
-        let workers = thread_nices(server.pid(), "writ-http");
+        // Each thread lowers itself as it starts, and the command may have been decided
+        // on an HTTP worker before the writer thread first ran: wait for them (bounded).
+        let seen = || {
+            (
+                thread_nices(server.pid(), "writ-writer"),
+                thread_nices(server.pid(), "writ-http"),
+                thread_nices(server.pid(), "writ-syncer"),
+                thread_nices(server.pid(), "writ-checkpoint"),
+            )
+        };
+        let deadline = std::time::Instant::now() + BOUND;
+        let (writer, workers, syncer, checkpoint) = loop {
+            let now = seen();
+            if now.0 == [(base + levels).min(19)] && now.3 == [19]
+                || std::time::Instant::now() > deadline
+            {
+                break now;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert_eq!(writer, [(base + levels).min(19)], "{flags:?}");
         assert!(
             !workers.is_empty() && workers.iter().all(|&n| n == base),
             "{workers:?}"
         );
-        assert_eq!(
-            thread_nices(server.pid(), "writ-syncer"),
-            [base],
-            "{flags:?}"
-        );
-        assert_eq!(
-            thread_nices(server.pid(), "writ-checkpoint"),
-            [19],
-            "{flags:?}"
-        );
+        assert_eq!(syncer, [base], "{flags:?}");
+        assert_eq!(checkpoint, [19], "{flags:?}");
     }
 }
