@@ -492,43 +492,32 @@ fn unknown_domains_and_bad_windows_are_refused_with_a_readable_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("90s, 15m, 24h or 1d"), "{stderr}");
 
-    for share in ["0", "1.5", "five percent"] {
+    // Each bad value is refused with a message naming the flag and what is wrong.
+    for (flag, value, says) in [
+        ("--snapshot-time-share", "0", "above 0 and at most 1"),
+        ("--snapshot-time-share", "1.5", "above 0 and at most 1"),
+        (
+            "--snapshot-time-share",
+            "five percent",
+            "above 0 and at most 1",
+        ),
+        ("--writer-nice", "20", "invalid value"),
+        ("--writer-nice", "-1", "invalid value"),
+        ("--writer-nice", "ten", "invalid value"),
+    ] {
         let output = Command::new(env!("CARGO_BIN_EXE_writ"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--snapshot-time-share",
-                share,
-                "--data-dir",
-            ])
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
+            // `=`: a separate `-1` would read as a flag of its own.
+            .arg(format!("{flag}={value}"))
             .output()
             .unwrap();
-        assert!(!output.status.success(), "{share}");
+        assert!(!output.status.success(), "{flag} {value}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
-            stderr.contains("--snapshot-time-share") && stderr.contains("above 0 and at most 1"),
-            "{share}: {stderr}"
+            stderr.contains(flag) && stderr.contains(says),
+            "{flag} {value}: {stderr}"
         );
-    }
-
-    for nice in ["20", "-1", "ten"] {
-        let output = Command::new(env!("CARGO_BIN_EXE_writ"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                // `=`: a separate `-1` would read as a flag of its own.
-                &format!("--writer-nice={nice}"),
-                "--data-dir",
-            ])
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(!output.status.success(), "{nice}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains("--writer-nice"), "{nice}: {stderr}");
     }
 
     // An unknown projection version is refused before the store is opened.
@@ -706,14 +695,11 @@ async fn the_writer_runs_below_the_http_workers_by_the_nice_levels_asked() {
         let server = Server::start_with(dir.path(), flags);
         // A command, so that every thread has started and set itself.
         let mut http = Http::connect(server.port).await;
-        let (status, _, body) = http
-            .call(
-                Method::POST,
-                "/update",
-                Some(&open_ticket(Uuid::new_v4(), "t")),
-            )
-            .await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        http.ok(
+            "OpenTicket",
+            json!({"ticketId": "t", "title": "Printer on fire", "reporter": "ann", "priority": "urgent"}),
+        )
+        .await;
         let base = own(server.pid());
         // Each thread lowers itself as it starts, and the command may have been decided
         // on an HTTP worker before the writer thread first ran: wait for them (bounded).

@@ -61,8 +61,8 @@ pub struct EngineOptions {
     /// Nice levels the `writ-writer` thread runs below the rest of the process (at most to
     /// nice 19; Linux only; `0`: the same priority). Under load the HTTP workers then read
     /// the requests in hand before the writer decides, so the writer takes fewer, larger
-    /// batches: measured 1.05x to 1.16x more commands per second at 64 connections on a
-    /// 2-core machine, and no change for a lone client. The cost: while threads at the
+    /// batches (more commands per second at 64 connections, no change for a lone client:
+    /// the README's "Measuring" has the figures). The cost: while threads at the
     /// process's priority keep every core busy (heavy query code, say), the writer gets a
     /// smaller share of the CPU (about a tenth of theirs at 10). Default 10.
     pub writer_nice: u8,

@@ -12,9 +12,8 @@
 //!   command, or a few clients that each wait for their outcome, see no difference. When
 //!   the HTTP workers have requests to read, they run first and the writer finds more
 //!   commands queued each time it runs: fewer, larger batches, fewer wake-ups, and the
-//!   workers are not preempted in the middle of a round of requests. On this project's
-//!   2-core machine that measured 1.05x to 1.16x more commands per second at 64
-//!   connections (README, "Measuring"). Its cost: when threads at the process's priority
+//!   workers are not preempted in the middle of a round of requests (the README's
+//!   "Measuring" has the figures). Its cost: when threads at the process's priority
 //!   keep every core busy for long (heavy query code, say), the writer gets a smaller
 //!   share of the CPU than they do, about a tenth at 10, and commands take longer.
 
@@ -73,7 +72,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_thread_is_lowered_by_the_levels_asked_and_never_below_19() {
+    fn a_thread_is_lowered_by_the_levels_asked_and_no_further_than_nice_19() {
         let seen = std::thread::spawn(|| {
             let start = this_thread_nice();
             lower_this_thread(3, "test");

@@ -72,7 +72,8 @@ pub struct SnapshotOptions {
     /// core writing snapshots and the applying thread copying the nodes they hold. The
     /// cost: a start may replay more than `every_events` events, about `1 / share − 1`
     /// times the write's duration of them, which for a large model is a fraction of the
-    /// time it takes to load the snapshot. `1.0`: no such bound. Default 0.05.
+    /// time it takes to load the snapshot. `1.0` (or any value outside `(0, 1]`, which
+    /// `writ serve` refuses): no such bound. Default 0.05.
     pub time_share: f64,
     /// Whether a start loads snapshots (default `true`); `false` replays every read model
     /// from position 1 and still writes snapshots.
