@@ -106,6 +106,42 @@ fn overload_loses_nothing_acknowledged() {
     );
 }
 
+/// `--rate` offers that many commands a second whatever the server absorbs (so that two
+/// servers can be offered the same load), and is refused beside `--factor` or when it is
+/// not a positive number.
+#[test]
+fn overload_offers_the_rate_asked() {
+    let output = proof(&[
+        "overload",
+        "--seconds",
+        "1",
+        "--probe-seconds",
+        "1",
+        "--rate",
+        "500",
+    ]);
+    let last = last_line(&output);
+    assert_eq!(last["lost"], "0");
+    let all = all_lines(&output);
+    assert_eq!(all["target_per_s"], "500", "{all:?}");
+    assert_eq!(all["scheduled"], "500", "{all:?}");
+    for (args, says) in [
+        (&["--rate", "0"][..], "--rate must be a positive number"),
+        (&["--rate", "fast"][..], "invalid value 'fast'"),
+        (
+            &["--rate", "500", "--factor", "2"][..],
+            "cannot be used with",
+        ),
+    ] {
+        let mut all = vec!["overload", "--seconds", "1"];
+        all.extend(args);
+        let output = proof(&all);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} was taken");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
 /// Reports further apart than the server keeps an idle connection: each report reads
 /// `/metrics` all the same (a kept-alive connection for it would have been closed by the
 /// server between two reports, and the soak failed on its first report).

@@ -25,6 +25,10 @@
 //!   (segments, frames, records, sidecar indexes, the journal's invariants) without
 //!   opening it; [`verify::run`], and [`verify::verify`] for tests.
 //!
+//! - [`null_server`]: a server that answers every request at once and does nothing else,
+//!   the floor under the proofs' figures on the machine they run on (the `null_server`
+//!   example).
+//!
 //! `backup` and `verify` work on local files and show their progress on stderr: a bar on
 //! a terminal, otherwise a plain line every two seconds.
 //!
@@ -83,6 +87,7 @@
 pub mod backup;
 pub mod bench;
 pub mod client;
+pub mod null_server;
 mod progress;
 pub mod proof;
 pub mod rebuild;

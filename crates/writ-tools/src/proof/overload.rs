@@ -4,10 +4,11 @@
 //! On a fresh server: first the tickets are opened, then `writ bench http`'s workload
 //! (`AddComment` round-robin over the tickets, built by its `Workload`) runs closed-loop
 //! for `--probe-seconds` on `--probe-connections` keep-alive connections: what the
-//! server absorbs. Then the same workload is offered at `--factor` times that rate for
-//! `--seconds`, open-loop: command `k` is due at `start + k / rate` and goes out on an idle
-//! connection, or a new one (up to `--connections-max`), whatever the answers to earlier
-//! ones; when every connection is busy it is skipped and counted. With `--backoff-ms`, a
+//! server absorbs. Then the same workload is offered at `--factor` times that rate (or at
+//! `--rate` commands per second) for `--seconds`, open-loop: command `k` is due at
+//! `start + k / rate` and goes out on an idle connection, or a new one (up to
+//! `--connections-max`), whatever the answers to earlier ones; when every connection is
+//! busy it is skipped and counted. With `--backoff-ms`, a
 //! connection answered `503` rests that long before it carries another command (clients
 //! that honour `Retry-After`); by default it goes again at once. `503`s are also timed
 //! apart for the first request on a newly opened connection, which waits for the server
@@ -44,6 +45,11 @@ pub struct OverloadArgs {
     /// The offered rate as a multiple of what the server absorbs closed-loop.
     #[arg(long, default_value_t = 10.0)]
     factor: f64,
+    /// Commands offered per second, instead of `--factor` times the absorbed rate: to
+    /// offer two servers the same load (the `null_server` example's floor beside `writ
+    /// serve`).
+    #[arg(long, conflicts_with = "factor")]
+    rate: Option<f64>,
     /// How long the closed-loop measurement lasts.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
     probe_seconds: u64,
@@ -84,6 +90,11 @@ const RSS_INTERVAL: Duration = Duration::from_millis(100);
 pub fn run(args: OverloadArgs) -> Result<(), String> {
     if !(args.factor.is_finite() && args.factor > 0.0) {
         return Err("--factor must be a positive number".into());
+    }
+    if let Some(rate) = args.rate
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        return Err("--rate must be a positive number".into());
     }
     let binary = super::server_binary(args.binary.clone())?;
     let dir = DataDir::new(None, "overload")?;
@@ -240,10 +251,10 @@ async fn overload(args: &OverloadArgs, server: &ServerProcess) -> Result<bool, S
     }
 
     // The overload, open-loop.
-    let rate = absorbed_per_s * args.factor;
+    let rate = args.rate.unwrap_or(absorbed_per_s * args.factor);
     if rate * args.seconds as f64 > OFFERED_MAX {
         return Err(format!(
-            "{rate:.0} commands per second for {} s is above {OFFERED_MAX} commands; lower --factor or --seconds",
+            "{rate:.0} commands per second for {} s is above {OFFERED_MAX} commands; lower --factor, --rate or --seconds",
             args.seconds
         ));
     }

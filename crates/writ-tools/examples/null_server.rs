@@ -1,0 +1,65 @@
+//! A server that does nothing: the floor under `writ proof overload` and `writ proof soak`
+//! on the machine they run on ([`writ_tools::null_server`] says what it answers).
+//!
+//! It takes `writ serve`'s command line (`serve --listen ADDRESS`, the rest ignored), prints
+//! the same `listening on http://ADDRESS` line, and serves on the same Tokio runtime as
+//! `writ serve`'s HTTP workers (one worker per core).
+//!
+//! ```text
+//! cargo build --release -p writ-tools --example null_server
+//! target/release/writ proof overload --binary target/release/examples/null_server --rate 260000 --backoff-ms 1000 --seconds 15
+//! ```
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpSocket;
+
+/// The listener's backlog, as `writ serve`'s (its default `--connections-max`; the kernel
+/// caps it at `net.core.somaxconn`).
+const BACKLOG: u32 = 8_192;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) != Some("serve") {
+        eprintln!("usage: null_server serve --listen ADDRESS [ignored...]");
+        std::process::exit(2);
+    }
+    let listen = args
+        .windows(2)
+        .find(|pair| pair[0] == "--listen")
+        .map_or("127.0.0.1:0", |pair| pair[1].as_str());
+    let address: SocketAddr = match listen.parse() {
+        Ok(address) => address,
+        Err(e) => {
+            eprintln!("--listen {listen}: {e}");
+            std::process::exit(2);
+        }
+    };
+    // As `writ serve`: each connection takes a file.
+    if let Err(e) = writ_server::raise_open_files_limit() {
+        eprintln!("cannot raise the limit on open files: {e}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async move {
+        let socket = if address.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .expect("a socket");
+        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+        if let Err(e) = socket.bind(address) {
+            eprintln!("cannot listen on {address}: {e}");
+            std::process::exit(1);
+        }
+        let listener = socket.listen(BACKLOG).expect("listen");
+        println!(
+            "listening on http://{}",
+            listener.local_addr().expect("an address")
+        );
+        writ_tools::null_server::serve(listener).await;
+    });
+}
