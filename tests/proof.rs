@@ -133,9 +133,9 @@ fn overload_offers_the_rate_asked() {
             "cannot be used with",
         ),
     ] {
-        let mut all = vec!["overload", "--seconds", "1"];
-        all.extend(args);
-        let output = proof(&all);
+        let mut argv = vec!["overload", "--seconds", "1"];
+        argv.extend(args);
+        let output = proof(&argv);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{args:?} was taken");
         assert!(stderr.contains(says), "{args:?}: {stderr}");

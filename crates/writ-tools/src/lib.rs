@@ -24,10 +24,9 @@
 //! - [`verify`]: [`VerifyArgs`](verify::VerifyArgs), every file of a data directory checked
 //!   (segments, frames, records, sidecar indexes, the journal's invariants) without
 //!   opening it; [`verify::run`], and [`verify::verify`] for tests.
-//!
-//! - [`null_server`]: a server that answers every request at once and does nothing else,
-//!   the floor under the proofs' figures on the machine they run on (the `null_server`
-//!   example).
+//! - [`null_server`]: a server that answers every request at once and does nothing else
+//!   (or, with a file, syncs each command's body first), the floor under the proofs' and
+//!   the load tool's figures on the machine they run on (the `null_server` example).
 //!
 //! `backup` and `verify` work on local files and show their progress on stderr: a bar on
 //! a terminal, otherwise a plain line every two seconds.

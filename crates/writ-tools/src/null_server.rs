@@ -1,32 +1,48 @@
 //! The null server: answers every HTTP/1.1 request at once and does nothing else, the floor
-//! under `writ proof overload` and `writ proof soak` on the machine they run on (the
-//! `null_server` example runs it with `writ serve`'s command line).
+//! under `writ proof overload`, `writ proof soak` and `writ bench http` on the machine they
+//! run on (the `null_server` example runs it with `writ serve`'s command line).
 //!
-//! `POST` gets `202` and `{"status":"accepted"}`, `GET /update/{id}` gets `200` and a
-//! `succeeded` status for that id, anything else `200` and `{}`. It keeps nothing, syncs
-//! nothing and refuses nothing, so what a load tool measures against it is the machine's
-//! and the tool's own: no server on that machine, measured by that tool at the same
-//! offered rate, answers sooner. A proof's `lost=0` against it proves nothing.
+//! `POST` gets `202` and `{"status":"accepted"}`, or with `?wait=` in its query (`writ
+//! bench http --until outcome`) `200` and a `succeeded` status for the body's `id`;
+//! `GET /update/{id}` gets `200` and a `succeeded` status for that id, `GET /streams/{name}`
+//! an empty page of that stream (so `writ bench http`'s own check of the tickets' streams
+//! fails after its figures, as it must); anything else `200` and `{}`. It keeps nothing and refuses nothing, so what a load tool measures against it
+//! is the machine's and the tool's own: no server on that machine, measured by that tool at
+//! the same offered rate, answers sooner. A proof's `lost=0` against it proves nothing.
+//!
+//! With a [`PrezeroedFile`] (of more than [`REQUEST_BYTES_MAX`] bytes), each `POST`'s body
+//! is first written into it and `fdatasync`ed, one at a time and on the connection's own
+//! worker thread, as the plain loop of [`writ_log::reference`] does: the least a server
+//! that makes each command durable before it answers can do. One client waiting for each
+//! answer then measures the most any such server reaches over HTTP against the plain loop
+//! on the same disk.
+
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use uuid::Uuid;
+use writ_log::reference::PrezeroedFile;
 
 /// The largest request (head and body) it reads; a larger one closes the connection.
 pub const REQUEST_BYTES_MAX: usize = 64 << 10;
 
+/// Where the `POST`s' bodies go before they are answered, when anywhere.
+pub type SyncFile = Option<Arc<Mutex<PrezeroedFile>>>;
+
 /// Serves the connections `listener` accepts, each on a task of its own, until the
-/// runtime stops.
-pub async fn serve(listener: TcpListener) {
+/// runtime stops; with `sync`, each `POST`'s body is written and synced first.
+pub async fn serve(listener: TcpListener, sync: SyncFile) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        tokio::spawn(connection(stream));
+        tokio::spawn(connection(stream, sync.clone()));
     }
 }
 
 /// Answers the requests of one connection until it closes or misbehaves.
-async fn connection(mut stream: TcpStream) {
+async fn connection(mut stream: TcpStream, sync: SyncFile) {
     let _ = stream.set_nodelay(true);
     let mut input = vec![0u8; REQUEST_BYTES_MAX];
     let mut have = 0;
@@ -45,7 +61,18 @@ async fn connection(mut stream: TcpStream) {
                 break;
             }
             output.clear();
-            answer(head, &mut output);
+            let body = &input[end + 4..total];
+            let synced = match (&sync, head.starts_with(b"POST ")) {
+                (Some(file), true) => file
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .write_and_sync(body),
+                _ => Ok(()),
+            };
+            match synced {
+                Ok(()) => answer(head, body, &mut output),
+                Err(error) => failed(&error, &mut output),
+            }
             if stream.write_all(&output).await.is_err() {
                 return;
             }
@@ -62,25 +89,38 @@ async fn connection(mut stream: TcpStream) {
     }
 }
 
-/// The answer to the request whose head (request line and headers) is `head`.
-fn answer(head: &[u8], out: &mut Vec<u8>) {
+/// The answer to the request whose head (request line and headers) is `head` and whose
+/// body is `body`.
+fn answer(head: &[u8], body: &[u8], out: &mut Vec<u8>) {
     let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
     let line = String::from_utf8_lossy(line);
     let mut parts = line.split(' ');
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = path.split('?').next().unwrap_or("");
-    let (status, body) = if method == "POST" {
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let waits = query.split('&').any(|pair| pair.starts_with("wait="));
+    let (status, answer) = if method == "POST" && waits {
+        ("200 OK", succeeded(&command_id(body)))
+    } else if method == "POST" {
         ("202 Accepted", r#"{"status":"accepted"}"#.to_owned())
     } else if let Some(id) = path.strip_prefix("/update/") {
-        (
-            "200 OK",
-            format!(
-                r#"{{"id":"{id}","command":"AddComment","status":"succeeded","position":1,"events":[],"origin":"client","correlationId":"{id}"}}"#
-            ),
-        )
+        ("200 OK", succeeded(id))
+    } else if let Some(stream) = path.strip_prefix("/streams/") {
+        let page = serde_json::json!({ "stream": stream, "events": [] });
+        ("200 OK", page.to_string())
     } else {
         ("200 OK", "{}".to_owned())
     };
+    respond(status, &answer, out);
+}
+
+/// A `500` naming why the body could not be made durable.
+fn failed(error: &std::io::Error, out: &mut Vec<u8>) {
+    let detail = serde_json::json!({ "error": format!("cannot sync: {error}") }).to_string();
+    respond("500 Internal Server Error", &detail, out);
+}
+
+/// Appends the answer with `status` and the JSON `body` to `out`.
+fn respond(status: &str, body: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(
         format!(
             "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
@@ -89,6 +129,31 @@ fn answer(head: &[u8], out: &mut Vec<u8>) {
         .as_bytes(),
     );
     out.extend_from_slice(body.as_bytes());
+}
+
+/// A command's `succeeded` status, as `GET /update/{id}` answers it.
+fn succeeded(id: &str) -> String {
+    serde_json::json!({
+        "id": id,
+        "command": "AddComment",
+        "status": "succeeded",
+        "position": 1,
+        "events": [],
+        "origin": "client",
+        "correlationId": id,
+    })
+    .to_string()
+}
+
+/// The `id` of a command's JSON body; the nil id when it has none.
+fn command_id(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Command {
+        id: Uuid,
+    }
+    serde_json::from_slice::<Command>(body)
+        .map_or(Uuid::nil(), |command| command.id)
+        .to_string()
 }
 
 /// The body's length from the head's `Content-Length` (0 without one); `None` when it is
@@ -120,9 +185,13 @@ mod tests {
 
     /// A null server on a port of its own.
     async fn start() -> std::net::SocketAddr {
+        start_with(None).await
+    }
+
+    async fn start_with(sync: SyncFile) -> std::net::SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        tokio::spawn(serve(listener));
+        tokio::spawn(serve(listener, sync));
         address
     }
 
@@ -193,5 +262,35 @@ mod tests {
                     .expect("the connection is closed");
             assert_eq!(answer, "", "{head}");
         }
+    }
+
+    /// With a file, a `POST` is answered once its body is in the file (at its start, the
+    /// first write), and with `?wait=` by the `succeeded` status of the body's id.
+    #[tokio::test]
+    async fn with_a_file_a_posted_body_is_written_before_its_answer() {
+        let path = std::env::temp_dir().join(format!(
+            "writ-null-server-{}-{}.dat",
+            std::process::id(),
+            Uuid::new_v4()
+        ));
+        let file = PrezeroedFile::create(&path, 1 << 20).unwrap();
+        let address = start_with(Some(Arc::new(Mutex::new(file)))).await;
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        let id = Uuid::new_v4();
+        let body = format!(r#"{{"id":"{id}","command":"AddComment","payload":{{}}}}"#);
+        let request = format!(
+            "POST /update?wait=10 HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let answer = read(&mut stream, 1).await;
+        let on_disk = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        let json = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+        let parsed: CommandStatusBody = serde_json::from_str(json).unwrap();
+        assert_eq!((parsed.id, parsed.status), (id, StatusName::Succeeded));
+        assert_eq!(&on_disk[..body.len()], body.as_bytes());
+        assert!(on_disk[body.len()..].iter().all(|&b| b == 0));
     }
 }
