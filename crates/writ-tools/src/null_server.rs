@@ -6,9 +6,10 @@
 //! bench http --until outcome`) `200` and a `succeeded` status for the body's `id`;
 //! `GET /update/{id}` gets `200` and a `succeeded` status for that id, `GET /streams/{name}`
 //! an empty page of that stream (so `writ bench http`'s own check of the tickets' streams
-//! fails after its figures, as it must); anything else `200` and `{}`. It keeps nothing and refuses nothing, so what a load tool measures against it
-//! is the machine's and the tool's own: no server on that machine, measured by that tool at
-//! the same offered rate, answers sooner. A proof's `lost=0` against it proves nothing.
+//! fails after its figures, as it must); anything else `200` and `{}`. It keeps nothing and
+//! refuses nothing, so what a load tool measures against it is the machine's and the
+//! tool's own: no server on that machine, measured by that tool at the same offered rate,
+//! answers sooner. A proof's `lost=0` against it proves nothing.
 //!
 //! With a [`PrezeroedFile`] (of more than [`REQUEST_BYTES_MAX`] bytes), each `POST`'s body
 //! is first written into it and `fdatasync`ed, one at a time and on the connection's own
