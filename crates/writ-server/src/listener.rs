@@ -20,7 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// connections finds a full backlog, the kernel drops the handshake's last packet, and each
 /// such client's first request waits for TCP's retransmission: 200 ms at least, often more.
 /// `writ proof overload` saw that as the slowest answers until the backlog grew.
-pub(crate) async fn bind(address: &str, backlog: u32) -> io::Result<TcpListener> {
+pub async fn bind(address: &str, backlog: u32) -> io::Result<TcpListener> {
     let mut last_error = None;
     for resolved in tokio::net::lookup_host(address).await? {
         let socket = if resolved.is_ipv4() {

@@ -13,11 +13,8 @@
 //! target/release/examples/null_server serve --listen 127.0.0.1:8090 --data-dir /var/tmp/null --fdatasync
 //! ```
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-
-use tokio::net::TcpSocket;
 
 /// The size of the file `--fdatasync` writes into.
 const SYNC_FILE_BYTES: u64 = 64 << 20;
@@ -29,30 +26,20 @@ const BACKLOG: u32 = 8_192;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) != Some("serve") {
-        eprintln!("usage: null_server serve --listen ADDRESS [ignored...]");
+        eprintln!(
+            "usage: null_server serve --listen ADDRESS [--data-dir DIR --fdatasync] [ignored...]"
+        );
         std::process::exit(2);
     }
-    let listen = args
-        .windows(2)
-        .find(|pair| pair[0] == "--listen")
-        .map_or("127.0.0.1:0", |pair| pair[1].as_str());
-    let address: SocketAddr = match listen.parse() {
-        Ok(address) => address,
-        Err(e) => {
-            eprintln!("--listen {listen}: {e}");
-            std::process::exit(2);
-        }
+    // The value after `flag`, as `writ serve` takes it.
+    let value = |flag: &str| {
+        args.windows(2)
+            .find(|pair| pair[0] == flag)
+            .map(|pair| pair[1].clone())
     };
-    // As `writ serve`: each connection takes a file.
-    if let Err(e) = writ_server::raise_open_files_limit() {
-        eprintln!("cannot raise the limit on open files: {e}");
-    }
+    let listen = value("--listen").unwrap_or_else(|| "127.0.0.1:0".to_owned());
     let sync = if args.iter().any(|arg| arg == "--fdatasync") {
-        let Some(dir) = args
-            .windows(2)
-            .find(|pair| pair[0] == "--data-dir")
-            .map(|pair| PathBuf::from(&pair[1]))
-        else {
+        let Some(dir) = value("--data-dir").map(PathBuf::from) else {
             eprintln!("--fdatasync needs --data-dir DIR");
             std::process::exit(2);
         };
@@ -73,23 +60,23 @@ fn main() {
     } else {
         None
     };
+    // As `writ serve`: each connection takes a file.
+    if let Err(e) = writ_server::raise_open_files_limit() {
+        eprintln!("cannot raise the limit on open files: {e}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a runtime");
     runtime.block_on(async move {
-        let socket = if address.is_ipv4() {
-            TcpSocket::new_v4()
-        } else {
-            TcpSocket::new_v6()
-        }
-        .expect("a socket");
-        socket.set_reuseaddr(true).expect("SO_REUSEADDR");
-        if let Err(e) = socket.bind(address) {
-            eprintln!("cannot listen on {address}: {e}");
-            std::process::exit(1);
-        }
-        let listener = socket.listen(BACKLOG).expect("listen");
+        // Bound as `writ serve` binds its own.
+        let listener = match writ_server::bind_listener(&listen, BACKLOG).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                eprintln!("cannot listen on {listen}: {e}");
+                std::process::exit(1);
+            }
+        };
         println!(
             "listening on http://{}",
             listener.local_addr().expect("an address")
