@@ -653,39 +653,39 @@ async fn the_server_holds_no_transparent_huge_page_the_allocator_asked_for() {
     assert_eq!(huge_kib, 0, "anonymous huge pages in the server:\n{rollup}");
 }
 
-/// The nice value of each thread of process `pid` named `name` (`/proc/PID/task/*/stat`,
-/// field 19).
+/// The nice value in a `/proc/.../stat` line (field 19): the name in field 2 may hold
+/// spaces and parentheses, so fields are counted after its last `)`.
 #[cfg(target_os = "linux")]
-fn thread_nices(pid: u32, name: &str) -> Vec<i32> {
+fn nice_in_stat(stat: &str) -> i32 {
+    let (_, rest) = stat.rsplit_once(") ").expect("a stat line");
+    // `rest` starts at field 3.
+    let nice = rest.split(' ').nth(19 - 3).expect("a nice field");
+    nice.parse().expect("a number")
+}
+
+/// Each thread of process `pid`, by name (`/proc/PID/task/*/comm`), with its nice value.
+#[cfg(target_os = "linux")]
+fn thread_nices(pid: u32) -> Vec<(String, i32)> {
     let mut nices = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("the server's threads") {
         let path = task.unwrap().path();
-        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+        let (Ok(name), Ok(stat)) = (
+            std::fs::read_to_string(path.join("comm")),
+            std::fs::read_to_string(path.join("stat")),
+        ) else {
             continue; // a thread that ended meanwhile
         };
-        // `tid (comm) state ...`: the name may hold spaces, so split after its `)`.
-        let (head, rest) = stat.rsplit_once(") ").expect("a stat line");
-        if head.split_once(" (").map(|(_, comm)| comm) != Some(name) {
-            continue;
-        }
-        // Field 19 of the line; `rest` starts at field 3.
-        let nice = rest.split(' ').nth(19 - 3).expect("a nice field");
-        nices.push(nice.parse().expect("a number"));
+        nices.push((name.trim_end().to_owned(), nice_in_stat(&stat)));
     }
     nices
 }
 
 /// The writer runs `--writer-nice` levels below the rest of the server (10 by default), the
-/// checkpoint thread at the lowest priority, the HTTP workers and the syncer at the
-/// server's own.
+/// checkpoint thread at the lowest priority, and every other thread (the HTTP workers, the
+/// syncer, and any thread the writer starts) at the server's own.
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn the_writer_runs_below_the_http_workers_by_the_nice_levels_asked() {
-    let own = |pid: u32| -> i32 {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        let (_, rest) = stat.rsplit_once(") ").unwrap();
-        rest.split(' ').nth(19 - 3).unwrap().parse().unwrap()
-    };
     for (flags, levels) in [
         (&[][..], 10),
         (&["--writer-nice", "3"][..], 3),
@@ -700,33 +700,45 @@ async fn the_writer_runs_below_the_http_workers_by_the_nice_levels_asked() {
             json!({"ticketId": "t", "title": "Printer on fire", "reporter": "ann", "priority": "urgent"}),
         )
         .await;
-        let base = own(server.pid());
+        let base =
+            nice_in_stat(&std::fs::read_to_string(format!("/proc/{}/stat", server.pid())).unwrap());
+        let writer_nice = (base + levels).min(19);
+        let named = |threads: &[(String, i32)], name: &str| -> Vec<i32> {
+            threads
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, nice)| *nice)
+                .collect()
+        };
         // Each thread lowers itself as it starts, and the command may have been decided
         // on an HTTP worker before the writer thread first ran: wait for them (bounded).
-        let seen = || {
-            (
-                thread_nices(server.pid(), "writ-writer"),
-                thread_nices(server.pid(), "writ-http"),
-                thread_nices(server.pid(), "writ-syncer"),
-                thread_nices(server.pid(), "writ-checkpoint"),
-            )
-        };
         let deadline = std::time::Instant::now() + BOUND;
-        let (writer, workers, syncer, checkpoint) = loop {
-            let now = seen();
-            if now.0 == [(base + levels).min(19)] && now.3 == [19]
+        let threads = loop {
+            let now = thread_nices(server.pid());
+            if named(&now, "writ-writer") == [writer_nice] && named(&now, "writ-checkpoint") == [19]
                 || std::time::Instant::now() > deadline
             {
                 break now;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         };
-        assert_eq!(writer, [(base + levels).min(19)], "{flags:?}");
+        assert_eq!(named(&threads, "writ-writer"), [writer_nice], "{flags:?}");
+        let workers = named(&threads, "writ-http");
         assert!(
             !workers.is_empty() && workers.iter().all(|&n| n == base),
             "{workers:?}"
         );
-        assert_eq!(syncer, [base], "{flags:?}");
-        assert_eq!(checkpoint, [19], "{flags:?}");
+        assert_eq!(named(&threads, "writ-syncer"), [base], "{flags:?}");
+        assert_eq!(named(&threads, "writ-checkpoint"), [19], "{flags:?}");
+        // No other thread inherited the writer's priority (a thread inherits its
+        // creator's nice value) or lowered itself.
+        let others: Vec<_> = threads
+            .iter()
+            .filter(|(name, _)| name != "writ-writer" && name != "writ-checkpoint")
+            .collect();
+        assert!(
+            others.iter().all(|(_, nice)| *nice == base),
+            "{flags:?}: {others:?}"
+        );
     }
 }
