@@ -145,11 +145,11 @@ pub struct ServeArgs {
     pub checkpoint_every_records: u64,
     /// Nice levels the writer thread runs below the rest of the server (Linux; at most to
     /// nice 19). Under load the HTTP workers then read the requests in hand before the
-    /// writer decides, so it decides fewer, larger batches: measured 1.05x to 1.16x more
-    /// commands per second at 64 connections on 2 cores, no change for a lone client.
-    /// Costs the writer its share of the CPU while threads at the server's priority keep
-    /// every core busy (heavy query code, say): about a tenth of theirs at 10. 0: the
-    /// server's priority
+    /// writer decides, so it decides fewer, larger batches (more commands per second at 64
+    /// connections, no change for a lone client; the README's "Measuring" has the
+    /// figures). Costs the writer its share of the CPU while threads at the server's
+    /// priority keep every core busy (heavy query code, say): about a tenth of theirs at
+    /// 10. 0: the server's priority
     #[arg(long, env = "WRIT_WRITER_NICE", default_value_t = 10,
         value_parser = clap::value_parser!(u8).range(0..=19))]
     pub writer_nice: u8,
