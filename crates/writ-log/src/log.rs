@@ -6,8 +6,9 @@
 //!    sequence number and payload, padding): no allocation per record.
 //! 2. `commit` fills in the frame header (body CRC computed once over the contiguous body),
 //!    rolls to a new segment first if the frame does not fit, writes the frame with one
-//!    positional write (looping only over short writes) into the preallocated segment, and
-//!    calls `sync_data` once.
+//!    positional write (looping only over short writes) into the preallocated segment,
+//!    with the zeros after it to the end of its last page (so that the kernel never reads
+//!    a page it is about to overwrite), and calls `sync_data` once.
 //! 3. Only after the sync returned are the batch's offsets published to the index and the
 //!    durable end advanced; readers never see a record before it is durable.
 //! 4. Any write or sync error poisons the log: a retried `fsync` may report success for
@@ -29,7 +30,7 @@ use crate::prealloc::Preallocator;
 use crate::reader::LogReader;
 use crate::recovery::{self, ActiveSegment};
 use crate::segment::{SPARE_NAME, install_segment, prepare_file, write_index_file};
-use crate::storage::{Storage, write_all_at};
+use crate::storage::{self, Storage, write_all_at};
 
 /// Capacity of the frame buffer kept between commits; a larger one (after a huge batch) is
 /// shrunk back to this.
@@ -178,6 +179,19 @@ impl Log {
         }
         let offset = self.active.write_offset;
         debug_assert!(offset + frame_len <= self.active.size);
+        // The write runs on with zeros to the end of the frame's last page (within the
+        // segment). Past the log's end a segment holds zeros (preallocated, or zeroed by
+        // recovery), so no byte changes and that page is written back at this sync anyway;
+        // but a page written whole is not read first. The pages ahead of the end are not
+        // in the page cache (the zero fill goes around it), so without this the first frame
+        // into each page would wait inside the write for that page to be read from disk.
+        let padded_end = (offset + frame_len)
+            .next_multiple_of(storage::page_bytes())
+            .min(self.active.size);
+        self.frame.resize(
+            self.frame.len() + (padded_end - offset - frame_len) as usize,
+            0,
+        );
         let file = &*self.active.file;
         if let Err(source) = write_all_at(file, &self.frame, offset).and_then(|()| file.sync_data())
         {
@@ -433,7 +447,7 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     use super::*;
-    use crate::storage::SimStorage;
+    use crate::storage::{SimStorage, StorageFile};
 
     /// Rolls into segments not zero-filled in full keep every acknowledged record through a
     /// power cut. Deterministic: the hurry flag is up before each commit, so every spare's
@@ -473,6 +487,145 @@ mod tests {
         for seq in 0..records {
             reader.read(seq, &mut buf).unwrap();
             assert!(buf == record(seq), "record {seq} reads back");
+        }
+    }
+
+    /// The writes a [`Recording`] saw: offset and length.
+    type Writes = Arc<std::sync::Mutex<Vec<(u64, usize)>>>;
+
+    /// A storage that records the writes into segment files (`.wlog`, `.wlog.tmp`): offset
+    /// and length.
+    #[derive(Debug)]
+    struct Recording {
+        inner: SimStorage,
+        writes: Writes,
+    }
+
+    #[derive(Debug)]
+    struct RecordingFile {
+        inner: Arc<dyn StorageFile>,
+        writes: Option<Writes>,
+    }
+
+    impl Recording {
+        fn wrap(&self, path: &Path, file: Arc<dyn StorageFile>) -> Arc<dyn StorageFile> {
+            // Segments are created under a temporary name and renamed.
+            let segment = path.to_string_lossy().contains(".wlog");
+            Arc::new(RecordingFile {
+                inner: file,
+                writes: segment.then(|| Arc::clone(&self.writes)),
+            })
+        }
+    }
+
+    impl Storage for Recording {
+        fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+            self.inner.create_dir_all(dir)
+        }
+        fn list(&self, dir: &Path) -> std::io::Result<Vec<String>> {
+            self.inner.list(dir)
+        }
+        fn open(&self, path: &Path) -> std::io::Result<Arc<dyn StorageFile>> {
+            Ok(self.wrap(path, self.inner.open(path)?))
+        }
+        fn create(&self, path: &Path) -> std::io::Result<Arc<dyn StorageFile>> {
+            Ok(self.wrap(path, self.inner.create(path)?))
+        }
+        fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+            self.inner.rename(from, to)
+        }
+        fn remove(&self, path: &Path) -> std::io::Result<()> {
+            self.inner.remove(path)
+        }
+        fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+            self.inner.sync_dir(dir)
+        }
+    }
+
+    impl StorageFile for RecordingFile {
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+            self.inner.read_at(buf, offset)
+        }
+        fn write_at(&self, buf: &[u8], offset: u64) -> std::io::Result<usize> {
+            if let Some(writes) = &self.writes {
+                writes.lock().unwrap().push((offset, buf.len()));
+            }
+            self.inner.write_at(buf, offset)
+        }
+        fn sync_data(&self) -> std::io::Result<()> {
+            self.inner.sync_data()
+        }
+        fn len(&self) -> std::io::Result<u64> {
+            self.inner.len()
+        }
+        fn set_len(&self, len: u64) -> std::io::Result<()> {
+            self.inner.set_len(len)
+        }
+    }
+
+    /// Each commit writes its frame and the zeros after it to the end of the frame's last
+    /// page, so that the kernel need not read that page from the disk before the write
+    /// (the zero fill leaves the pages ahead of the log's end out of the page cache); and
+    /// the zeros change nothing: every record reads back, and after a power cut too.
+    #[test]
+    fn a_commit_writes_whole_pages_and_changes_no_byte_past_the_frame() {
+        let sim = SimStorage::new();
+        let writes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let storage = Recording {
+            inner: sim.clone(),
+            writes: Arc::clone(&writes),
+        };
+        let segment_bytes: u64 = 64 << 10;
+        let options = LogOptions {
+            segment_bytes,
+            record_bytes_max: 16 << 10,
+            preallocate: false,
+            ..LogOptions::default()
+        };
+        let dir = Path::new("log");
+        let (mut log, _) = Log::open(Arc::new(storage), dir, options.clone()).unwrap();
+        // Records of several sizes, one to four per commit, over a few segments.
+        let record = |seq: u64| vec![(seq % 251) as u8 + 1; 100 + (seq as usize * 37) % 900];
+        let page = storage::page_bytes();
+        let mut seq = 0;
+        let mut commits = 0;
+        while seq < 400 {
+            for _ in 0..=(seq % 4) {
+                assert_eq!(log.append(&record(seq)).unwrap(), seq);
+                seq += 1;
+            }
+            let written_before = writes.lock().unwrap().len();
+            log.commit().unwrap();
+            commits += 1;
+            let writes = writes.lock().unwrap();
+            // The frame's write is the commit's last (a roll writes a header first).
+            let &(offset, len) = writes[written_before..].last().expect("the frame's write");
+            let end = offset + len as u64;
+            assert!(
+                end.is_multiple_of(page) || end == segment_bytes,
+                "commit {commits}: the write {offset}..{end} ends inside a page of {page}"
+            );
+            assert!(
+                end - log.active.write_offset < page,
+                "padded by less than a page"
+            );
+        }
+        assert!(log.active.first_seq > 0, "the test must roll");
+        // Past the log's end the segment still reads as zeros.
+        let active = sim.read_written(&log.active.path).unwrap();
+        assert!(crate::format::is_zero(
+            &active[usize::try_from(log.active.write_offset).unwrap()..]
+        ));
+        let crashed = sim.crash();
+        drop(log);
+        let (recovered, report) = Log::open(Arc::new(crashed), dir, options).unwrap();
+        assert_eq!(report.records, seq);
+        assert_eq!(report.truncated, None);
+        let reader = recovered.reader();
+        let mut buf = Vec::new();
+        for at in 0..seq {
+            reader.read(at, &mut buf).unwrap();
+            assert!(buf == record(at), "record {at} reads back");
         }
     }
 }

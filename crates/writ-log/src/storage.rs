@@ -85,6 +85,28 @@ fn zero_chunk() -> &'static [u8] {
     &ZEROS.0
 }
 
+/// The size of a page of the page cache: the system's page size (4 KiB where it cannot be
+/// asked). The log pads each frame's write to a whole page with the zeros already there.
+pub(crate) fn page_bytes() -> u64 {
+    static PAGE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *PAGE.get_or_init(|| {
+        #[cfg(unix)]
+        {
+            // SAFETY: sysconf takes and returns plain integers.
+            #[allow(unsafe_code)]
+            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            u64::try_from(page)
+                .ok()
+                .filter(|p| p.is_power_of_two())
+                .unwrap_or(4096)
+        }
+        #[cfg(not(unix))]
+        {
+            4096
+        }
+    })
+}
+
 /// Real files under a root directory.
 #[derive(Debug, Clone)]
 pub struct FsStorage {
