@@ -92,7 +92,9 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use crate::listener::{OpenFiles, bind as bind_listener, raise_open_files_limit};
+pub use crate::listener::{
+    OpenFiles, accept as accept_connection, bind as bind_listener, raise_open_files_limit,
+};
 pub use crate::ops::ApiDoc;
 pub use crate::options::ServerOptions;
 pub use crate::queries::{

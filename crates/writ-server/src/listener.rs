@@ -69,28 +69,14 @@ impl axum::serve::Listener for Limited {
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        loop {
-            match self.tcp.accept().await {
-                Ok((stream, address)) => {
-                    if let Err(error) = stream.set_nodelay(true) {
-                        tracing::debug!(%error, "cannot set TCP_NODELAY");
-                    }
-                    return (
-                        Connection {
-                            stream,
-                            _permit: permit,
-                        },
-                        address,
-                    );
-                }
-                Err(error) if is_connection_error(&error) => {}
-                Err(error) => {
-                    // Most likely out of file descriptors: wait for some to close.
-                    tracing::error!(%error, "accept failed; retrying in 1 s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
+        let (stream, address) = accept(&self.tcp).await;
+        (
+            Connection {
+                stream,
+                _permit: permit,
+            },
+            address,
+        )
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -151,6 +137,28 @@ pub fn raise_open_files_limit() -> io::Result<OpenFiles> {
         soft: u64::MAX,
         hard: u64::MAX,
     })
+}
+
+/// The next connection `tcp` accepts, with `TCP_NODELAY` set. A connection its client
+/// gave up on before it was accepted is skipped; any other failure (most likely out of file
+/// descriptors) is logged and tried again after a second, so that it never becomes a loop
+/// that takes a core while the descriptors stay short.
+pub async fn accept(tcp: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match tcp.accept().await {
+            Ok((stream, address)) => {
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::debug!(%error, "cannot set TCP_NODELAY");
+                }
+                return (stream, address);
+            }
+            Err(error) if is_connection_error(&error) => {}
+            Err(error) => {
+                tracing::error!(%error, "accept failed; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
 }
 
 fn is_connection_error(error: &io::Error) -> bool {

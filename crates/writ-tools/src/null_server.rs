@@ -31,20 +31,18 @@ pub const REQUEST_BYTES_MAX: usize = 64 << 10;
 /// Where the `POST`s' bodies go before they are answered, when anywhere.
 pub type SyncFile = Option<Arc<Mutex<PrezeroedFile>>>;
 
-/// Serves the connections `listener` accepts, each on a task of its own, until the
-/// runtime stops; with `sync`, each `POST`'s body is written and synced first.
+/// Serves the connections `listener` accepts (as `writ serve` accepts them:
+/// [`writ_server::accept_connection`]), each on a task of its own, until the runtime
+/// stops; with `sync`, each `POST`'s body is written and synced first.
 pub async fn serve(listener: TcpListener, sync: SyncFile) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
+        let (stream, _) = writ_server::accept_connection(&listener).await;
         tokio::spawn(connection(stream, sync.clone()));
     }
 }
 
 /// Answers the requests of one connection until it closes or misbehaves.
 async fn connection(mut stream: TcpStream, sync: SyncFile) {
-    let _ = stream.set_nodelay(true);
     let mut input = vec![0u8; REQUEST_BYTES_MAX];
     let mut have = 0;
     let mut output = Vec::with_capacity(512);

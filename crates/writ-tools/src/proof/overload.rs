@@ -10,12 +10,11 @@
 //! `--connections-max`), whatever the answers to earlier ones; when every connection is
 //! busy it is skipped and counted. With `--backoff-ms`, a connection answered `503` rests
 //! that long before it carries another command (clients that honour `Retry-After`); by
-//! default it goes again at once. `503`s are also timed
-//! apart for the first request on a newly opened connection, which waits for the server
-//! to accept it, and every new connection's first answer is timed from its connect (what
-//! a new client waits for). Meanwhile the server's peak RSS (`VmHWM`) is sampled. Afterwards every
-//! acknowledged id must reach `succeeded`, and a sample of the refused ids must be unknown
-//! to the server.
+//! default it goes again at once. `503`s are also timed apart for the first request on a
+//! newly opened connection, which waits for the server to accept it, and every new
+//! connection's first answer is timed from its connect (what a new client waits for).
+//! Meanwhile the server's peak RSS (`VmHWM`) is sampled. Afterwards every acknowledged id
+//! must reach `succeeded`, and a sample of the refused ids must be unknown to the server.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
