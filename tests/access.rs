@@ -236,6 +236,55 @@ async fn https_call(
     (status, json)
 }
 
+/// Clients that connect and never start their TLS handshake hold up neither another client
+/// nor the shutdown: a handshake runs on its connection's own task (on the worker that
+/// serves the connection, with `--http-threads`), and the shutdown gives it up (it would
+/// otherwise wait out the handshake's bound of 10 s, as long as the shutdown's grace).
+#[tokio::test]
+async fn silent_tls_clients_hold_up_neither_others_nor_the_shutdown() {
+    for workers in [None, Some("2")] {
+        let dir = TempDir::new("e2e-tls-silent");
+        let (cert, key, client) = certificate(dir.path());
+        let data = dir.path().join("data");
+        let mut flags = vec!["--tls-cert", &cert, "--tls-key", &key];
+        if let Some(workers) = workers {
+            flags.extend(["--http-threads", workers]);
+        }
+        let server = Server::start_with(&data, &flags);
+        // More than there are workers, so that each holds one.
+        let mut silent = Vec::new();
+        for _ in 0..3 {
+            silent.push(
+                TcpStream::connect(("127.0.0.1", server.port))
+                    .await
+                    .unwrap(),
+            );
+        }
+        for _ in 0..2 {
+            let (mut sender, connection) =
+                http1::handshake(TokioIo::new(tls_connect(server.port, &client).await))
+                    .await
+                    .unwrap();
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            let (status, body) = https_call(&mut sender, Method::GET, "/health", None, None).await;
+            assert_eq!(status, StatusCode::OK, "workers {workers:?}: {body}");
+        }
+        let asked = std::time::Instant::now();
+        let status = tokio::task::spawn_blocking(move || server.terminate())
+            .await
+            .unwrap();
+        assert!(status.success(), "workers {workers:?}: {status:?}");
+        let took = asked.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "workers {workers:?}: the shutdown waited {took:?} for handshakes that never started"
+        );
+        drop(silent);
+    }
+}
+
 #[tokio::test]
 async fn https_and_wss_on_the_same_port_with_a_token() {
     let dir = TempDir::new("e2e-tls");

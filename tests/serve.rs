@@ -653,6 +653,76 @@ async fn the_server_holds_no_transparent_huge_page_the_allocator_asked_for() {
     assert_eq!(huge_kib, 0, "anonymous huge pages in the server:\n{rollup}");
 }
 
+/// With `--http-threads N` the server runs N HTTP worker threads of its own; connections
+/// spread over them (each new one to the worker with the fewest open, as the gauge by
+/// worker shows), and each serves commands, their outcomes and a WebSocket; the shutdown
+/// drains them all.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn http_threads_of_their_own_serve_connections_spread_over_them() {
+    use http_body_util::BodyExt;
+
+    let dir = TempDir::new("e2e-http-threads");
+    let server = Server::start_with(dir.path(), &["--http-threads", "3"]);
+    let mut connections = Vec::new();
+    for i in 0..4 {
+        let mut http = Http::connect(server.port).await;
+        http.ok(
+            "OpenTicket",
+            json!({"ticketId": format!("t-{i}"), "title": "On a worker", "reporter": "ann"}),
+        )
+        .await;
+        connections.push(http);
+    }
+    let workers = thread_nices(server.pid())
+        .into_iter()
+        .filter(|(name, _)| name == "writ-http")
+        .count();
+    assert_eq!(workers, 3, "one thread per worker, no shared runtime's");
+
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws", server.port))
+            .await
+            .expect("the upgrade succeeds");
+    let id = Uuid::new_v4();
+    socket
+        .send(Message::text(add_comment(id, "t-0", "over a socket")))
+        .await
+        .unwrap();
+    read_answers(&mut socket, |answer| {
+        answer["id"] == json!(id) && answer["status"] == "succeeded"
+    })
+    .await;
+
+    // The four connections, and the one asking: two, two and one.
+    let mut metrics = Http::connect(server.port).await;
+    let response = metrics.send(Method::GET, "/metrics", &[], None).await;
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    let mut open: Vec<u64> = text
+        .lines()
+        .filter(|l| l.starts_with("writ_http_worker_connections_open{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    open.sort_unstable();
+    assert_eq!(open, [1, 2, 2], "{text}");
+
+    for http in &mut connections {
+        let page = http.get_ok("/streams/ticket-t-0").await;
+        assert_eq!(page["events"].as_array().unwrap().len(), 2, "{page}");
+    }
+    drop(socket);
+    assert!(server.terminate().success());
+}
+
 /// The nice value in a `/proc/.../stat` line (field 19): the name in field 2 may hold
 /// spaces and parentheses, so fields are counted after its last `)`.
 #[cfg(target_os = "linux")]

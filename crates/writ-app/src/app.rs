@@ -126,6 +126,7 @@ impl Config {
         config.server.body_reading_bytes_max =
             usize::try_from(args.body_reading_bytes_max).unwrap_or(usize::MAX);
         config.server.idle_timeout = args.idle_timeout;
+        config.server.http_threads = usize::try_from(args.http_threads).unwrap_or(usize::MAX);
         config
     }
 }
@@ -299,11 +300,20 @@ impl App {
             _ => None,
         };
         let started = self.start(config).map_err(|e| e.to_string())?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .thread_name("writ-http")
-            .build()
-            .map_err(|e| format!("cannot start the runtime: {e}"))?;
+        // With `--http-threads N`, `writ_server::serve_with` starts N workers of their own
+        // and this thread only accepts, waits for the signal and drains; without, this
+        // runtime's workers (one per core) serve the connections too.
+        let runtime = if args.http_threads == 0 {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("writ-http")
+                .build()
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        }
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
         runtime.block_on(async {
             let shutdown = async {
                 writ_server::shutdown_signal().await;

@@ -62,6 +62,14 @@ pub struct ServeArgs {
     #[arg(long, env = "WRIT_CONNECTIONS_PER_ADDRESS_MAX", default_value_t = 0,
         value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub connections_per_address_max: u64,
+    /// HTTP worker threads of their own, each serving the connections it is given from
+    /// accept to close (a new connection goes to the one with the fewest open): fewer
+    /// thread wake-ups per request for a lone client, smaller journal batches for a few
+    /// busy ones (README, "Worker threads"). 0 (the default) for one runtime whose workers,
+    /// one per core, share every connection.
+    #[arg(long, env = "WRIT_HTTP_THREADS", default_value_t = 0,
+        value_parser = clap::value_parser!(u64).range(0..=1_024))]
+    pub http_threads: u64,
     /// How long a connection may take to send a whole request head (from its accept, or
     /// from the head's first byte on a kept-alive one); then it is closed. A slow or silent
     /// client costs one socket for this long, never a request place.

@@ -52,11 +52,15 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
 
 use crate::access::{self, Caller, Tokens};
+use crate::listener::{self, Connection};
 use crate::options::ServerOptions;
 use crate::problem::{ApiError, ProblemKind};
 use crate::telemetry::{self, Closed, OpenGauge};
+use crate::tls;
+use crate::workers::Workers;
 
 /// The largest request head (request line and headers); a larger one is answered `431`.
 /// With the head deadline, it bounds what a slow head holds.
@@ -66,16 +70,19 @@ pub(crate) const HEAD_BYTES_MAX: usize = 64 << 10;
 /// stops accepting, lets each connection finish its request in progress (idle ones close
 /// at once), and returns once every connection has closed. Dropping the future closes
 /// them all.
-pub(crate) async fn serve<L>(
-    mut listener: L,
+///
+/// Each connection is served, from its TLS handshake when `tls` is given to its close, on
+/// a task of its own: on one of `workers` (the one with the fewest open) when given, else
+/// on this runtime.
+pub(crate) async fn serve(
+    mut listener: listener::Limited,
+    tls: Option<TlsAcceptor>,
+    workers: Option<&Workers>,
     router: Router,
     tokens: Option<Tokens>,
     options: &ServerOptions,
     signal: impl Future<Output = ()>,
-) where
-    L: axum::serve::Listener<Addr = SocketAddr>,
-    L::Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+) {
     telemetry::register_connection_metrics();
     let edge = Edge {
         router,
@@ -100,7 +107,7 @@ pub(crate) async fn serve<L>(
     let mut signal = pin!(signal);
     loop {
         tokio::select! {
-            (io, address) = listener.accept() => {
+            (stream, address, permit) = listener.accept() => {
                 let slot = match &addresses {
                     None => None,
                     Some(addresses) => match PerAddress::take(addresses, address) {
@@ -111,7 +118,44 @@ pub(crate) async fn serve<L>(
                         }
                     },
                 };
-                connections.spawn(connection(io, slot, edge.clone(), shutdown_rx.clone()));
+                let Some(workers) = workers else {
+                    connections.spawn(served_connection(
+                        stream,
+                        permit,
+                        address,
+                        tls.clone(),
+                        slot,
+                        edge.clone(),
+                        shutdown_rx.clone(),
+                    ));
+                    continue;
+                };
+                // The stream leaves this runtime's reactor for its worker's, so that its
+                // readiness wakes that worker alone.
+                let stream = match stream.into_std() {
+                    Ok(stream) => stream,
+                    Err(error) => {
+                        tracing::debug!(%address, %error, "cannot hand the connection to a worker; closed");
+                        continue;
+                    }
+                };
+                let (worker, placed) = workers.pick();
+                let served = served_connection(
+                    stream,
+                    permit,
+                    address,
+                    tls.clone(),
+                    slot,
+                    edge.clone(),
+                    shutdown_rx.clone(),
+                );
+                connections.spawn_on(
+                    async move {
+                        let _placed = placed;
+                        served.await;
+                    },
+                    worker,
+                );
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             () = &mut signal => break,
@@ -120,6 +164,61 @@ pub(crate) async fn serve<L>(
     drop(listener);
     shutdown_tx.send_replace(true);
     while connections.join_next().await.is_some() {}
+}
+
+/// A connection's stream: registered with this runtime's reactor, or, handed to a worker,
+/// not yet registered with any (it joins the reactor of the runtime its task runs on).
+enum Stream {
+    Here(tokio::net::TcpStream),
+    Moved(std::net::TcpStream),
+}
+
+/// A connection on its task: its stream registered where the task runs, its TLS handshake
+/// when `tls` is given (given up on at shutdown), then served.
+async fn served_connection(
+    stream: impl Into<Stream>,
+    permit: OwnedSemaphorePermit,
+    address: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    slot: Option<AddressSlot>,
+    edge: Edge,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let stream = match stream.into() {
+        Stream::Here(stream) => stream,
+        Stream::Moved(stream) => match tokio::net::TcpStream::from_std(stream) {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::debug!(%address, %error, "cannot serve the connection on its worker; closed");
+                return;
+            }
+        },
+    };
+    let io = Connection::new(stream, permit);
+    match tls {
+        None => connection(io, slot, edge, shutdown).await,
+        Some(acceptor) => {
+            let shaken = tokio::select! {
+                shaken = tls::handshake(&acceptor, io, address) => shaken,
+                _ = shutdown.wait_for(|down| *down) => None,
+            };
+            if let Some(io) = shaken {
+                connection(io, slot, edge, shutdown).await;
+            }
+        }
+    }
+}
+
+impl From<tokio::net::TcpStream> for Stream {
+    fn from(stream: tokio::net::TcpStream) -> Self {
+        Self::Here(stream)
+    }
+}
+
+impl From<std::net::TcpStream> for Stream {
+    fn from(stream: std::net::TcpStream) -> Self {
+        Self::Moved(stream)
+    }
 }
 
 /// Serves one connection to its end, or until shutdown and its request in progress ends.

@@ -77,6 +77,7 @@ pub use writ_query::rfc3339;
 mod telemetry;
 mod tls;
 pub mod wire;
+mod workers;
 mod ws;
 
 use std::future::Future;
@@ -91,6 +92,8 @@ use tokio::time::Instant;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+use crate::workers::Workers;
 
 pub use crate::listener::{
     OpenFiles, accept as accept_connection, bind as bind_listener, raise_open_files_limit,
@@ -192,6 +195,10 @@ pub enum ServeError {
 /// sockets finish (at most [`ServerOptions::shutdown_grace`]), and shuts the engine down,
 /// which finishes and syncs every command already accepted.
 ///
+/// The connections are served on the runtime this runs on, or, with
+/// [`ServerOptions::http_threads`] above 0, on that many worker threads of their own, each
+/// connection on one from its accept to its close (`workers.rs`).
+///
 /// Connections are held to [`ServerOptions::head_timeout`], `body_timeout` and
 /// `idle_timeout`, and a request's body is read whole before the request is admitted (see
 /// `connections.rs`). The process's soft limit on open files is raised to its hard limit
@@ -232,29 +239,29 @@ pub async fn serve_with(
             address: address.to_owned(),
             source,
         })?;
-    let local = tcp.local_addr()?;
     let limited = listener::Limited::new(tcp, connections_max);
-    match tls {
-        None => serve_on(limited, "http", local, state, shutdown).await,
-        Some(tls) => {
-            let listener = tls::TlsListener::new(limited, &tls)?;
-            serve_on(listener, "https", local, state, shutdown).await
-        }
+    // With `http_threads`, workers of their own; else the caller's runtime serves.
+    let workers = match state.options().http_threads {
+        0 => None,
+        threads => Some(Workers::start(threads)?),
+    };
+    let served = serve_on(limited, tls, workers.as_ref(), state, shutdown).await;
+    if let Some(workers) = workers {
+        workers.stop();
     }
+    served
 }
 
 /// Serves on `listener` until `shutdown`, then drains and shuts the engine down.
-async fn serve_on<L>(
-    listener: L,
-    scheme: &str,
-    local: SocketAddr,
+async fn serve_on(
+    listener: listener::Limited,
+    tls: Option<Tls>,
+    workers: Option<&Workers>,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError>
-where
-    L: axum::serve::Listener<Addr = SocketAddr>,
-    L::Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
+) -> Result<(), ServeError> {
+    let local = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     // Polled once before the announcement, so that whatever it sets up (signal handlers)
     // is in place when a script that read the address signals the server.
     let mut shutdown = Box::pin(shutdown);
@@ -291,8 +298,16 @@ where
             state.begin_shutdown();
         }
     };
+    if let Some(workers) = workers {
+        tracing::info!(
+            workers = workers.len(),
+            "HTTP worker threads of their own, a connection on one from accept to close"
+        );
+    }
     let server = connections::serve(
         listener,
+        tls.as_ref().map(Tls::acceptor),
+        workers,
         router(state.clone()),
         state.tokens().cloned(),
         state.options(),

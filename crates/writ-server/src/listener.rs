@@ -60,26 +60,20 @@ impl Limited {
     }
 }
 
-impl axum::serve::Listener for Limited {
-    type Io = Connection;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Connection, SocketAddr) {
+impl Limited {
+    /// The next connection, once fewer than the bound are open: its stream (`TCP_NODELAY`
+    /// set), its client's address, and its place under the bound, given back when the
+    /// place drops.
+    pub(crate) async fn accept(&mut self) -> (TcpStream, SocketAddr, OwnedSemaphorePermit) {
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
         let (stream, address) = accept(&self.tcp).await;
-        (
-            Connection {
-                stream,
-                _permit: permit,
-            },
-            address,
-        )
+        (stream, address, permit)
     }
 
-    fn local_addr(&self) -> io::Result<SocketAddr> {
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
         self.tcp.local_addr()
     }
 }
@@ -175,6 +169,15 @@ fn is_connection_error(error: &io::Error) -> bool {
 pub(crate) struct Connection {
     stream: TcpStream,
     _permit: OwnedSemaphorePermit,
+}
+
+impl Connection {
+    pub(crate) fn new(stream: TcpStream, permit: OwnedSemaphorePermit) -> Self {
+        Self {
+            stream,
+            _permit: permit,
+        }
+    }
 }
 
 impl AsyncRead for Connection {

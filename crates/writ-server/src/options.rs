@@ -88,6 +88,12 @@ pub struct ServerOptions {
     /// server allocate without limit. Default 32 MiB, what query code gets for one library
     /// answer with the sandbox's default memory limit.
     pub query_answer_bytes_max: usize,
+    /// HTTP worker threads of their own: with N above 0, each of N threads serves the
+    /// connections it is given (the one with the fewest open gets the next), from accept
+    /// to close, on a runtime of its own, and the runtime `serve` runs on only accepts.
+    /// Each costs a thread and its stack. 0, the default, for none: the connections are
+    /// served on the runtime `serve` runs on, whose workers share them.
+    pub http_threads: usize,
 }
 
 impl Default for ServerOptions {
@@ -116,6 +122,7 @@ impl Default for ServerOptions {
             shutdown_grace: Duration::from_secs(10),
             after_wait_max: Duration::from_secs(10),
             query_answer_bytes_max: 32 << 20,
+            http_threads: 0,
         }
     }
 }

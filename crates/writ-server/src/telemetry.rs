@@ -34,6 +34,9 @@ pub const BODY_READING_BYTES: &str = "writ_http_body_reading_bytes";
 pub const BODIES_REFUSED: &str = "writ_http_bodies_refused_total";
 /// HTTP connections open now (WebSockets included).
 pub const CONNECTIONS_OPEN: &str = "writ_http_connections_open";
+/// HTTP connections each worker thread serves now, by `worker` (0 to `--http-threads` - 1):
+/// a lasting imbalance shows a worker whose connections cannot move to an idle one.
+pub const WORKER_CONNECTIONS_OPEN: &str = "writ_http_worker_connections_open";
 /// Connections the server closed on its own, by reason: `head_timeout` (no whole request
 /// head in time), `body_timeout` (no whole body in time; answered `408`), `idle` (no next
 /// request in time), `address_max` (over `connections_per_address_max`).

@@ -1,12 +1,12 @@
 //! HTTPS and WSS on the server's one port (`--tls-cert FILE --tls-key FILE`): rustls on
 //! the ring provider, with the certificate chain and key read from PEM files.
 //!
-//! Handshakes run on tasks of their own, each bounded by [`HANDSHAKE_MAX`], so a slow or
-//! silent client never holds up accepting the others; a connection counts against
-//! `connections_max` from its TCP accept on, handshake included. Only HTTP/1.1 is offered
+//! Each handshake runs on its connection's own task, on the worker that will serve it,
+//! bounded by [`HANDSHAKE_MAX`], so a slow or silent client never holds up accepting the
+//! others; a connection counts against `connections_max` from its TCP accept on,
+//! handshake included. Only HTTP/1.1 is offered
 //! (ALPN `http/1.1`), which is what the server speaks, WebSocket upgrades included.
 
-use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,19 +14,14 @@ use std::time::Duration;
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::server::TlsStream;
 
-use crate::listener::{Connection, Limited};
+use crate::listener::Connection;
 
 /// Longest a TLS handshake may take before its connection is closed.
 pub const HANDSHAKE_MAX: Duration = Duration::from_secs(10);
-
-/// Handshaken connections waiting for the server to take them.
-const HANDSHAKEN_QUEUED: usize = 128;
 
 /// A server's TLS configuration: its certificate chain and private key. Cheap to clone.
 #[derive(Clone)]
@@ -126,70 +121,29 @@ impl Tls {
     }
 }
 
-/// Accepts TCP connections under the connection bound and hands over those whose TLS
-/// handshake completed; the accepting task stops when this is dropped.
-#[derive(Debug)]
-pub(crate) struct TlsListener {
-    handshaken: mpsc::Receiver<(TlsStream<Connection>, SocketAddr)>,
-    local: SocketAddr,
-    accepting: JoinHandle<()>,
-}
-
-impl TlsListener {
-    pub(crate) fn new(mut tcp: Limited, tls: &Tls) -> io::Result<Self> {
-        let local = axum::serve::Listener::local_addr(&tcp)?;
-        let acceptor = TlsAcceptor::from(Arc::clone(&tls.config));
-        let (tx, handshaken) = mpsc::channel(HANDSHAKEN_QUEUED);
-        let accepting = tokio::spawn(async move {
-            loop {
-                let (connection, address) = tokio::select! {
-                    accepted = axum::serve::Listener::accept(&mut tcp) => accepted,
-                    () = tx.closed() => return,
-                };
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_MAX, acceptor.accept(connection)).await {
-                        Ok(Ok(stream)) => {
-                            let _ = tx.send((stream, address)).await;
-                        }
-                        Ok(Err(error)) => {
-                            tracing::debug!(%address, %error, "TLS handshake failed");
-                        }
-                        Err(_) => {
-                            tracing::debug!(%address, "TLS handshake took too long; closed");
-                        }
-                    }
-                });
-            }
-        });
-        Ok(Self {
-            handshaken,
-            local,
-            accepting,
-        })
+impl Tls {
+    /// The acceptor of this configuration's handshakes.
+    pub(crate) fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(Arc::clone(&self.config))
     }
 }
 
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.accepting.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<Connection>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, SocketAddr) {
-        match self.handshaken.recv().await {
-            Some(accepted) => accepted,
-            // The accepting task ends only once this listener is dropped.
-            None => std::future::pending().await,
+/// The TLS handshake of an accepted connection, on the connection's own task, within
+/// [`HANDSHAKE_MAX`]; `None` (the connection closed) when it fails or takes too long.
+pub(crate) async fn handshake(
+    acceptor: &TlsAcceptor,
+    connection: Connection,
+    address: SocketAddr,
+) -> Option<TlsStream<Connection>> {
+    match tokio::time::timeout(HANDSHAKE_MAX, acceptor.accept(connection)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(error)) => {
+            tracing::debug!(%address, %error, "TLS handshake failed");
+            None
         }
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.local)
+        Err(_) => {
+            tracing::debug!(%address, "TLS handshake took too long; closed");
+            None
+        }
     }
 }
