@@ -205,6 +205,17 @@ async fn tls_connect(port: u16, config: &Arc<ClientConfig>) -> TlsStream<TcpStre
     .expect("the server's certificate is the trusted one")
 }
 
+/// An HTTP/1.1 client over a TLS connection to the server, its connection driven on a task.
+async fn https_sender(port: u16, config: &Arc<ClientConfig>) -> http1::SendRequest<Full<Bytes>> {
+    let (sender, connection) = http1::handshake(TokioIo::new(tls_connect(port, config).await))
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    sender
+}
+
 async fn https_call(
     sender: &mut http1::SendRequest<Full<Bytes>>,
     method: Method,
@@ -261,13 +272,7 @@ async fn silent_tls_clients_hold_up_neither_others_nor_the_shutdown() {
             );
         }
         for _ in 0..2 {
-            let (mut sender, connection) =
-                http1::handshake(TokioIo::new(tls_connect(server.port, &client).await))
-                    .await
-                    .unwrap();
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
+            let mut sender = https_sender(server.port, &client).await;
             let (status, body) = https_call(&mut sender, Method::GET, "/health", None, None).await;
             assert_eq!(status, StatusCode::OK, "workers {workers:?}: {body}");
         }
@@ -296,13 +301,7 @@ async fn https_and_wss_on_the_same_port_with_a_token() {
         &["--tls-cert", &cert, "--tls-key", &key, "--tokens", &tokens],
     );
 
-    let (mut sender, connection) =
-        http1::handshake(TokioIo::new(tls_connect(server.port, &client).await))
-            .await
-            .unwrap();
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
+    let mut sender = https_sender(server.port, &client).await;
     let (status, body) = https_call(&mut sender, Method::GET, "/health", None, None).await;
     assert_eq!(
         (status, body["status"].clone()),

@@ -118,28 +118,18 @@ pub(crate) async fn serve(
                         }
                     },
                 };
-                let Some(workers) = workers else {
-                    connections.spawn(served_connection(
-                        stream,
-                        permit,
-                        address,
-                        tls.clone(),
-                        slot,
-                        edge.clone(),
-                        shutdown_rx.clone(),
-                    ));
-                    continue;
+                // Handed to a worker, the stream leaves this runtime's reactor for the
+                // worker's, so that its readiness wakes that worker alone.
+                let (stream, worker) = match workers {
+                    None => (Stream::Here(stream), None),
+                    Some(workers) => match stream.into_std() {
+                        Ok(stream) => (Stream::Moved(stream), Some(workers.pick())),
+                        Err(error) => {
+                            tracing::debug!(%address, %error, "cannot hand the connection to a worker; closed");
+                            continue;
+                        }
+                    },
                 };
-                // The stream leaves this runtime's reactor for its worker's, so that its
-                // readiness wakes that worker alone.
-                let stream = match stream.into_std() {
-                    Ok(stream) => stream,
-                    Err(error) => {
-                        tracing::debug!(%address, %error, "cannot hand the connection to a worker; closed");
-                        continue;
-                    }
-                };
-                let (worker, placed) = workers.pick();
                 let served = served_connection(
                     stream,
                     permit,
@@ -149,13 +139,20 @@ pub(crate) async fn serve(
                     edge.clone(),
                     shutdown_rx.clone(),
                 );
-                connections.spawn_on(
-                    async move {
-                        let _placed = placed;
-                        served.await;
-                    },
-                    worker,
-                );
+                match worker {
+                    None => {
+                        connections.spawn(served);
+                    }
+                    Some((worker, placed)) => {
+                        connections.spawn_on(
+                            async move {
+                                let _placed = placed;
+                                served.await;
+                            },
+                            worker,
+                        );
+                    }
+                }
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             () = &mut signal => break,
@@ -176,7 +173,7 @@ enum Stream {
 /// A connection on its task: its stream registered where the task runs, its TLS handshake
 /// when `tls` is given (given up on at shutdown), then served.
 async fn served_connection(
-    stream: impl Into<Stream>,
+    stream: Stream,
     permit: OwnedSemaphorePermit,
     address: SocketAddr,
     tls: Option<TlsAcceptor>,
@@ -184,7 +181,7 @@ async fn served_connection(
     edge: Edge,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let stream = match stream.into() {
+    let stream = match stream {
         Stream::Here(stream) => stream,
         Stream::Moved(stream) => match tokio::net::TcpStream::from_std(stream) {
             Ok(stream) => stream,
@@ -206,18 +203,6 @@ async fn served_connection(
                 connection(io, slot, edge, shutdown).await;
             }
         }
-    }
-}
-
-impl From<tokio::net::TcpStream> for Stream {
-    fn from(stream: tokio::net::TcpStream) -> Self {
-        Self::Here(stream)
-    }
-}
-
-impl From<std::net::TcpStream> for Stream {
-    fn from(stream: std::net::TcpStream) -> Self {
-        Self::Moved(stream)
     }
 }
 
