@@ -58,9 +58,7 @@ impl Limited {
             permits: Arc::new(Semaphore::new(connections_max.min(Semaphore::MAX_PERMITS))),
         }
     }
-}
 
-impl Limited {
     /// The next connection, once fewer than the bound are open: its stream (`TCP_NODELAY`
     /// set), its client's address, and its place under the bound, given back when the
     /// place drops.

@@ -1,11 +1,11 @@
 //! HTTPS and WSS on the server's one port (`--tls-cert FILE --tls-key FILE`): rustls on
 //! the ring provider, with the certificate chain and key read from PEM files.
 //!
-//! Each handshake runs on its connection's own task, on the worker that will serve it,
+//! Each handshake runs on its connection's own task (on its worker, with `--http-threads`),
 //! bounded by [`HANDSHAKE_MAX`], so a slow or silent client never holds up accepting the
-//! others; a connection counts against `connections_max` from its TCP accept on,
-//! handshake included. Only HTTP/1.1 is offered
-//! (ALPN `http/1.1`), which is what the server speaks, WebSocket upgrades included.
+//! others, and given up at shutdown; a connection counts against `connections_max` from
+//! its TCP accept on, handshake included. Only HTTP/1.1 is offered (ALPN `http/1.1`), which
+//! is what the server speaks, WebSocket upgrades included.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -16,7 +16,7 @@
 //! sleeps. The costs: a busy worker's connections cannot move to an idle one (a new
 //! connection goes to the worker with the fewest open); and a few busy clients' requests
 //! reach the writer spread out rather than together, so the journal syncs fewer commands
-//! at a time (README, "Worker threads", has the figures of both).
+//! at a time (README, "Worker threads, measured").
 
 use std::io;
 use std::sync::Arc;
