@@ -14,9 +14,9 @@
 //! worker has no other to wake: a task woken while it runs is simply polled again. A wake
 //! from another thread (the syncer answering a command) wakes its worker only when it
 //! sleeps. The costs: a busy worker's connections cannot move to an idle one (a new
-//! connection goes to the worker with the fewest open); and a few busy clients' requests
-//! reach the writer spread out rather than together, so the journal syncs fewer commands
-//! at a time (README, "Worker threads, measured").
+//! connection goes to the worker with the fewest open); and a few busy clients' commands
+//! were synced fewer at a time than on a shared runtime (README, "Worker threads,
+//! measured").
 
 use std::io;
 use std::sync::Arc;
