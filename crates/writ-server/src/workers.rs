@@ -93,10 +93,17 @@ impl Workers {
     }
 
     /// Stops the workers without waiting for their tasks, which are dropped: call it once
-    /// the connections are closed or given up on. (Dropping a runtime blocks, which an
-    /// async caller may not do.)
+    /// the connections are closed or given up on. Dropping the workers does the same.
     pub(crate) fn stop(self) {
-        for runtime in self.runtimes {
+        drop(self);
+    }
+}
+
+impl Drop for Workers {
+    /// Shuts the runtimes down in the background: dropping a runtime waits for its
+    /// threads, which an async caller (whose `serve` future was dropped) may not do.
+    fn drop(&mut self) {
+        for runtime in self.runtimes.drain(..) {
             runtime.shutdown_background();
         }
     }
@@ -143,6 +150,22 @@ mod tests {
         drop((a, c, d, e));
         assert_eq!(names(&workers), vec![0, 0, 0]);
         workers.stop();
+    }
+
+    #[tokio::test]
+    async fn workers_dropped_in_an_async_caller_stop_without_blocking_it() {
+        // As when a `serve` future with workers of their own is dropped.
+        let workers = Workers::start(2).expect("runtimes");
+        let (handle, placed) = workers.pick();
+        let (mut tx, rx) = tokio::sync::oneshot::channel::<()>();
+        handle.spawn(async move {
+            let _placed = placed;
+            let _ = rx.await; // never sent: the task ends only with its runtime
+        });
+        drop(workers); // a runtime dropped the blocking way would panic here
+        tokio::time::timeout(std::time::Duration::from_secs(30), tx.closed())
+            .await
+            .expect("the worker's task is dropped with its runtime");
     }
 
     #[test]
