@@ -714,6 +714,10 @@ async fn http_threads_of_their_own_serve_connections_spread_over_them() {
         .collect();
     open.sort_unstable();
     assert_eq!(open, [1, 2, 2], "{text}");
+    assert!(
+        text.contains("# HELP writ_http_worker_connections_open "),
+        "{text}"
+    );
 
     for http in &mut connections {
         let page = http.get_ok("/streams/ticket-t-0").await;

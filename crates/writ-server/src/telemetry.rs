@@ -113,6 +113,10 @@ fn describe() {
         "Time from a request to its response head, by method and route template"
     );
     describe_gauge!(SSE_STREAMS_OPEN, "Server-sent event streams open");
+    describe_gauge!(
+        WORKER_CONNECTIONS_OPEN,
+        "HTTP connections each worker thread of its own serves now (--http-threads), by worker"
+    );
     describe_gauge!(WEBSOCKETS_OPEN, "WebSockets open");
     describe_counter!(
         HTTP_REFUSED,
