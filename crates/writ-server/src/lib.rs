@@ -240,16 +240,13 @@ pub async fn serve_with(
             source,
         })?;
     let limited = listener::Limited::new(tcp, connections_max);
-    // With `http_threads`, workers of their own; else the caller's runtime serves.
+    // With `http_threads`, workers of their own (stopped when dropped, at the end); else
+    // the caller's runtime serves.
     let workers = match state.options().http_threads {
         0 => None,
         threads => Some(Workers::start(threads)?),
     };
-    let served = serve_on(limited, tls, workers.as_ref(), state, shutdown).await;
-    if let Some(workers) = workers {
-        workers.stop();
-    }
-    served
+    serve_on(limited, tls, workers.as_ref(), state, shutdown).await
 }
 
 /// Serves on `listener` until `shutdown`, then drains and shuts the engine down.

@@ -91,17 +91,13 @@ impl Workers {
             },
         )
     }
-
-    /// Stops the workers without waiting for their tasks, which are dropped: call it once
-    /// the connections are closed or given up on. Dropping the workers does the same.
-    pub(crate) fn stop(self) {
-        drop(self);
-    }
 }
 
 impl Drop for Workers {
-    /// Shuts the runtimes down in the background: dropping a runtime waits for its
-    /// threads, which an async caller (whose `serve` future was dropped) may not do.
+    /// Stops the workers without waiting for their tasks, which are dropped (the
+    /// connections are closed or given up on by then): the runtimes are shut down in the
+    /// background, since dropping a runtime waits for its threads, which an async caller
+    /// may not do.
     fn drop(&mut self) {
         for runtime in self.runtimes.drain(..) {
             runtime.shutdown_background();
@@ -149,7 +145,7 @@ mod tests {
         assert_eq!(names(&workers), vec![2, 1, 1]);
         drop((a, c, d, e));
         assert_eq!(names(&workers), vec![0, 0, 0]);
-        workers.stop();
+        drop(workers);
     }
 
     #[tokio::test]
@@ -191,6 +187,6 @@ mod tests {
         assert_ne!(a0, a1, "two workers, two threads");
         assert_eq!(name.as_deref(), Some("writ-http"));
         drop((p0, p1));
-        workers.stop();
+        drop(workers);
     }
 }
