@@ -26,6 +26,47 @@ use crate::record::{CommitStatus, JournalRecord, RecordEvent};
 use crate::registry::Registry;
 use crate::types::{CommandState, CommandStatus, EventRef, RecordedEvent};
 
+/// Sends `position` to the subscriptions when it is past the one they have: positions
+/// woken out of order (one deferred by [`Store::notify_after_caller`], one at once) never
+/// go back.
+fn wake_at(tx: &watch::Sender<u64>, position: u64) {
+    tx.send_if_modified(|sent| {
+        let newer = position > *sent;
+        if newer {
+            *sent = position;
+        }
+        newer
+    });
+}
+
+/// [`wake_at`] at once outside a tokio runtime, else in a task spawned on the caller's
+/// runtime (see [`Store::notify_after_caller`]).
+fn wake_after_caller(tx: &watch::Sender<u64>, position: u64) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            let wake = WakeOnDrop {
+                tx: tx.clone(),
+                position,
+            };
+            drop(runtime.spawn(async move { drop(wake) }));
+        }
+        Err(_) => wake_at(tx, position),
+    }
+}
+
+/// A deferred [`wake_at`], done when dropped: when its task has run, or when the runtime
+/// drops the task unrun.
+struct WakeOnDrop {
+    tx: watch::Sender<u64>,
+    position: u64,
+}
+
+impl Drop for WakeOnDrop {
+    fn drop(&mut self) {
+        wake_at(&self.tx, self.position);
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Indexes {
     commit_first_position: Vec<u64>,
@@ -99,8 +140,9 @@ impl Store {
     /// Publishes a new durable end after the indexes cover it.
     ///
     /// Readers that look see it at once; subscribers waiting for it are woken by
-    /// [`Store::notify`], which the syncer calls after it has answered the batch's clients,
-    /// so that their answers do not wait behind the wake-ups of read models.
+    /// [`Store::notify_after_caller`], which the thread that synced calls after it has
+    /// answered the batch's clients, so that their answers do not wait behind the wake-ups
+    /// of read models.
     pub(crate) fn publish(&self, durable: u64, last_position: u64) {
         debug_assert!(durable >= self.durable());
         debug_assert!(last_position >= self.last_position());
@@ -110,10 +152,19 @@ impl Store {
 
     /// Wakes the subscriptions waiting for a position published since the last call.
     pub(crate) fn notify(&self) {
-        let last_position = self.last_position();
-        if last_position != *self.position_tx.borrow() {
-            self.position_tx.send_replace(last_position);
-        }
+        wake_at(&self.position_tx, self.last_position());
+    }
+
+    /// [`Store::notify`], by the thread that synced: at once outside a tokio runtime (the
+    /// writer's and the syncer's threads); on a runtime's thread, which is where a lone
+    /// command is decided and synced by the task that submitted it
+    /// ([`Engine::submit_now`](crate::Engine::submit_now)), in a task spawned there. That
+    /// task runs once the submitting task yields, which over HTTP is after its answer is
+    /// written: the answer does not wait behind the read side's wake-up (a write to its
+    /// runtime's `eventfd`, a tenth of the HTTP worker's time for a lone command here).
+    /// Should the task never run (the runtime shutting down), dropping it wakes them.
+    pub(crate) fn notify_after_caller(&self) {
+        wake_after_caller(&self.position_tx, self.last_position());
     }
 
     /// The current version of a stream (0 when it has no events).
@@ -415,5 +466,63 @@ pub(crate) fn status_of_record(seq: u64, record: &JournalRecord<'_>) -> CommandS
         origin: record.origin,
         correlation_id: record.correlation_id,
         causation_id: record.causation_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime")
+    }
+
+    #[test]
+    fn outside_a_runtime_subscribers_are_woken_at_once() {
+        let (tx, mut rx) = watch::channel(0);
+        wake_after_caller(&tx, 7);
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(*rx.borrow_and_update(), 7);
+    }
+
+    #[test]
+    fn on_a_runtime_subscribers_are_woken_once_the_caller_yields() {
+        let (tx, mut rx) = watch::channel(0);
+        runtime().block_on(async {
+            wake_after_caller(&tx, 7);
+            // The caller's task has not yielded: its answer goes out first.
+            assert!(!rx.has_changed().unwrap());
+            tokio::task::yield_now().await;
+            assert!(rx.has_changed().unwrap());
+            assert_eq!(*rx.borrow_and_update(), 7);
+        });
+    }
+
+    #[test]
+    fn a_wake_whose_runtime_drops_it_unrun_is_done_all_the_same() {
+        let (tx, mut rx) = watch::channel(0);
+        let runtime = runtime();
+        runtime.block_on(async { wake_after_caller(&tx, 7) });
+        assert!(!rx.has_changed().unwrap(), "not run yet");
+        drop(runtime);
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(*rx.borrow_and_update(), 7);
+    }
+
+    #[test]
+    fn positions_woken_out_of_order_never_go_back() {
+        let (tx, mut rx) = watch::channel(0);
+        let runtime = runtime();
+        runtime.block_on(async {
+            // A lone command's wake deferred, then a later batch's at once elsewhere.
+            wake_after_caller(&tx, 5);
+            wake_at(&tx, 9);
+            assert_eq!(*rx.borrow_and_update(), 9);
+            tokio::task::yield_now().await;
+        });
+        assert!(!rx.has_changed().unwrap(), "the older position is not sent");
+        assert_eq!(*rx.borrow(), 9);
     }
 }

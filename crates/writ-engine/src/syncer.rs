@@ -382,6 +382,6 @@ fn publish(shared: &Shared, log: &Log, batches: &mut Vec<Batch>, path: &SyncPath
         }
     }
     path.recycle_dones(dones);
-    store.notify();
+    store.notify_after_caller();
     failed
 }

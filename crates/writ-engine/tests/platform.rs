@@ -422,6 +422,37 @@ fn on_an_idle_engine_submit_now_decides_and_syncs_on_the_calling_thread() {
 }
 
 #[test]
+fn a_command_decided_on_a_runtime_wakes_a_waiting_subscription_once_its_task_yields() {
+    // The read side's wake for a command decided on the submitting task is spawned on its
+    // runtime, to run after the task's answer: it must still come.
+    let storage = SimStorage::new();
+    let engine = open(&storage, support::relay(), options());
+    let mut subscription = engine.subscribe(1);
+    let (delivered, deliveries) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let batch = runtime.block_on(subscription.next_batch(16)).unwrap();
+        delivered.send(batch[0].position).unwrap();
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut pending = submit_now_when_idle(&engine, 1, "Ping", &support::ping("woken", 0));
+        assert!(pending.try_accepted().is_some(), "decided on this task");
+        tokio::task::yield_now().await;
+    });
+    let first = deliveries
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the subscription is woken");
+    assert_eq!(first, 1);
+    reader.join().unwrap();
+    assert_eq!(engine.stats().decided_on_submit, 1);
+}
+
+#[test]
 fn submit_now_never_passes_a_command_submitted_before_it() {
     // Each client queues a Ping and, without waiting, asks through submit_now whether
     // its relay holds something: were the second decided first, it would be rejected.
