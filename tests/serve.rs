@@ -727,6 +727,70 @@ async fn http_threads_of_their_own_serve_connections_spread_over_them() {
     assert!(server.terminate().success());
 }
 
+/// With one HTTP worker, several clients' requests are read one after the other, and each
+/// finds none other in progress (the others wait unread). They must still be queued for
+/// the writer, to be synced in batches: taken for a lone client's, each was decided and
+/// synced on the worker by itself, holding the others unread for the whole sync (a sync
+/// per command, a quarter of the rate).
+#[tokio::test]
+async fn one_http_worker_serving_several_clients_queues_their_commands() {
+    use http_body_util::BodyExt;
+
+    const CLIENTS: usize = 8;
+    const EACH: usize = 25;
+    let dir = TempDir::new("e2e-one-worker");
+    let server = Server::start_with(dir.path(), &["--http-threads", "1"]);
+    let clients = (0..CLIENTS).map(|client| {
+        let port = server.port;
+        async move {
+            let mut http = Http::connect(port).await;
+            let ticket = format!("t-{client}");
+            for n in 0..EACH {
+                let body = if n == 0 {
+                    open_ticket(Uuid::new_v4(), &ticket)
+                } else {
+                    add_comment(Uuid::new_v4(), &ticket, "one of many")
+                };
+                let (status, _, answer) = http
+                    .call(Method::POST, "/update?wait=10", Some(&body))
+                    .await;
+                assert_eq!(status, StatusCode::OK, "{answer}");
+                assert_eq!(answer["status"], "succeeded", "{answer}");
+            }
+        }
+    });
+    futures_util::future::join_all(clients).await;
+
+    let mut http = Http::connect(server.port).await;
+    let response = http.send(Method::GET, "/metrics", &[], None).await;
+    let text = String::from_utf8(
+        response
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    let decided_on_submit: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("writ_commands_decided_on_submit_total "))
+        .expect("the counter is exported")
+        .parse()
+        .unwrap();
+    assert!(
+        decided_on_submit < (CLIENTS * EACH / 2) as u64,
+        "{decided_on_submit} of {} commands decided each on its own request",
+        CLIENTS * EACH
+    );
+    for client in 0..CLIENTS {
+        let page = http.get_ok(&format!("/streams/ticket-t-{client}")).await;
+        assert_eq!(page["events"].as_array().unwrap().len(), EACH, "{page}");
+    }
+    assert!(server.terminate().success());
+}
+
 /// The nice value in a `/proc/.../stat` line (field 19): the name in field 2 may hold
 /// spaces and parentheses, so fields are counted after its last `)`.
 #[cfg(target_os = "linux")]

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use writ_engine::{CommandStatus, WaitError, WaitFor};
 
 use crate::access::{self, Caller};
+use crate::connections::ConnectionId;
 use crate::params::{self, StatusParams};
 use crate::problem::{ApiError, Problem, ProblemKind};
 use crate::state::Acknowledged;
@@ -79,6 +80,7 @@ pub(crate) async fn post_update(
         ));
     }
     let caller = request.extensions().get::<Caller>().cloned();
+    let connection = request.extensions().get::<ConnectionId>().copied();
     let body = Bytes::from_request(request, &state)
         .await
         .map_err(|r| body_error(&state, r))?;
@@ -91,7 +93,7 @@ pub(crate) async fn post_update(
     // lately, it is queued for the writer: a worker thread held for a sync would hold them
     // up, and a sync of one command would delay the batch of those arriving behind it.
     let submitted = state
-        .submit_acknowledged(&update.submission(), state.alone())
+        .submit_acknowledged(&update.submission(), state.alone(connection))
         .await?;
     match submitted {
         Acknowledged::New(pending) => {

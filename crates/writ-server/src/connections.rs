@@ -224,7 +224,11 @@ async fn connection<I>(
         _slot: slot,
         _open: OpenGauge::connection(),
     };
-    let service = EdgeService { edge, clock };
+    let service = EdgeService {
+        edge,
+        clock,
+        id: ConnectionId::next(),
+    };
     let mut builder = http1::Builder::new();
     // The head deadline is kept by `TimedIo`, which tells a first head from an idle wait.
     builder
@@ -444,11 +448,26 @@ struct Edge {
 }
 
 /// One connection's service: reads each request's body under the body deadline, then
-/// hands the whole request to the router; marks the connection busy until the response
-/// is written.
+/// hands the whole request to the router, its [`ConnectionId`] in its extensions; marks
+/// the connection busy until the response is written.
 struct EdgeService {
     edge: Edge,
     clock: Arc<Clock>,
+    id: ConnectionId,
+}
+
+/// Which connection a request came on, in its extensions: the server's connections are
+/// numbered from 1 as they open. [`AppState::alone`](crate::state::AppState::alone) tells
+/// a lone client, whose requests all come on one connection, from several clients served
+/// one after the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConnectionId(pub(crate) u64);
+
+impl ConnectionId {
+    fn next() -> Self {
+        static OPENED: AtomicU64 = AtomicU64::new(0);
+        Self(OPENED.fetch_add(1, Ordering::Relaxed) + 1)
+    }
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for EdgeService {
@@ -460,6 +479,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for EdgeService {
         self.clock.request_began();
         let busy = Busy(Arc::clone(&self.clock));
         let (mut parts, body) = request.into_parts();
+        parts.extensions.insert(self.id);
         let max = self.edge.body_bytes_max;
         let step = if body.is_end_stream() {
             Step::Routing(route(&self.edge.router, parts, Body::new(body)))

@@ -30,6 +30,7 @@ use writ_query::{QueryError, Snapshots};
 use crate::AppState;
 use crate::access::{self, Caller};
 use crate::commands::{body_error, first_command_status};
+use crate::connections::ConnectionId;
 use crate::params;
 use crate::problem::{ApiError, Problem, ProblemKind};
 use crate::queries::{POSITION_HEADER, position, read_side, repeated, wait_after};
@@ -226,6 +227,8 @@ async fn document(
 struct Write {
     commands: ResourceCommands,
     caller: Option<Caller>,
+    /// The connection it came on ([`AppState::alone`]).
+    connection: Option<ConnectionId>,
     command_id: Uuid,
     expected_version: Option<u64>,
 }
@@ -237,6 +240,7 @@ impl Write {
         Ok(Self {
             commands,
             caller: request.extensions().get::<Caller>().cloned(),
+            connection: request.extensions().get::<ConnectionId>().copied(),
             command_id: command_id(headers)?,
             expected_version: expected_version(headers)?,
         })
@@ -263,7 +267,7 @@ impl Write {
         };
         // As `POST /update`: decided here when alone in an idle server (see commands.rs).
         match state
-            .submit_acknowledged(&submission, state.alone())
+            .submit_acknowledged(&submission, state.alone(self.connection))
             .await?
         {
             Acknowledged::New(_) => {}

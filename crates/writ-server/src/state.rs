@@ -19,6 +19,7 @@ use writ_query::ReadModels;
 use writ_sandbox::Sandbox;
 
 use crate::access::Tokens;
+use crate::connections::ConnectionId;
 use crate::options::ServerOptions;
 use crate::problem::{ApiError, ProblemKind};
 use crate::resources::Resources;
@@ -52,14 +53,18 @@ pub(crate) struct Inner {
     pub(crate) replay: Arc<crate::admin::ReplayJob>,
 }
 
-/// When a request last met others in progress, in milliseconds since `started`.
+/// When a request last met others in progress, in milliseconds since `started`, and the
+/// connection of the last request that asked.
 struct LoneRequests {
     started: Instant,
     crowded_at_ms: AtomicU64,
+    /// [`ConnectionId`] of the last request that asked (0 before the first).
+    last_connection: AtomicU64,
 }
 
-/// How long after a request met others in progress no request counts as alone: longer than
-/// the gaps between a loaded server's batches, short against a person's pace.
+/// How long after a request met others in progress (or followed another connection's) no
+/// request counts as alone: longer than the gaps between a loaded server's batches, short
+/// against a person's pace.
 const CROWDED_FOR: Duration = Duration::from_millis(100);
 
 impl fmt::Debug for AppState {
@@ -130,6 +135,7 @@ impl AppState {
                 lone: LoneRequests {
                     started: Instant::now(),
                     crowded_at_ms: AtomicU64::new(0),
+                    last_connection: AtomicU64::new(0),
                 },
                 replay: Arc::default(),
                 options,
@@ -310,12 +316,20 @@ impl AppState {
         *self.inner.shutdown.borrow()
     }
 
-    /// Whether this request is alone in the server, and has been for a while: no other
-    /// request (those that wait apart aside) is in progress now, and none met another in
-    /// the last [`CROWDED_FOR`]. A loaded server's requests arrive in waves, so the first
-    /// of a wave finds itself alone for a moment; the window keeps it from being taken for
-    /// a lone client's.
-    pub(crate) fn alone(&self) -> bool {
+    /// Whether this request, on `connection`, is alone in the server, and has been for a
+    /// while: no other request (those that wait apart aside) is in progress now, none met
+    /// another in the last [`CROWDED_FOR`], and the requests that asked in that window
+    /// came on this connection. A loaded server's requests arrive in waves, so the first of
+    /// a wave finds itself alone for a moment; the window keeps it from being taken for a
+    /// lone client's.
+    ///
+    /// The connection matters where one HTTP worker serves several clients (one core, or
+    /// `--http-threads`): while it decides and syncs one client's command, the others'
+    /// requests wait unread, so each request it reads finds none other in progress. Taken
+    /// for alone, every one of them would be synced by itself (measured with one worker
+    /// and eight clients: a sync per command, a quarter of the rate of batches). Requests
+    /// without a connection (a router called in-process) are judged by the rest alone.
+    pub(crate) fn alone(&self, connection: Option<ConnectionId>) -> bool {
         let in_progress = self
             .inner
             .options
@@ -323,7 +337,11 @@ impl AppState {
             .saturating_sub(self.inner.requests.available_permits());
         let lone = &self.inner.lone;
         let now_ms = u64::try_from(lone.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        if in_progress > 1 {
+        let switched = connection.is_some_and(|ConnectionId(id)| {
+            let last = lone.last_connection.swap(id, Ordering::Relaxed);
+            last != 0 && last != id
+        });
+        if in_progress > 1 || switched {
             lone.crowded_at_ms.store(now_ms.max(1), Ordering::Relaxed);
             return false;
         }
