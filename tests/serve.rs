@@ -660,8 +660,6 @@ async fn the_server_holds_no_transparent_huge_page_the_allocator_asked_for() {
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn http_threads_of_their_own_serve_connections_spread_over_them() {
-    use http_body_util::BodyExt;
-
     let dir = TempDir::new("e2e-http-threads");
     let server = Server::start_with(dir.path(), &["--http-threads", "3"]);
     let mut connections = Vec::new();
@@ -696,17 +694,7 @@ async fn http_threads_of_their_own_serve_connections_spread_over_them() {
 
     // The four connections, and the one asking: two, two and one.
     let mut metrics = Http::connect(server.port).await;
-    let response = metrics.send(Method::GET, "/metrics", &[], None).await;
-    let text = String::from_utf8(
-        response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
+    let text = metrics_text(&mut metrics).await;
     let mut open: Vec<u64> = text
         .lines()
         .filter(|l| l.starts_with("writ_http_worker_connections_open{"))
@@ -734,8 +722,6 @@ async fn http_threads_of_their_own_serve_connections_spread_over_them() {
 /// per command, a quarter of the rate).
 #[tokio::test]
 async fn one_http_worker_serving_several_clients_queues_their_commands() {
-    use http_body_util::BodyExt;
-
     const CLIENTS: usize = 8;
     const EACH: usize = 25;
     let dir = TempDir::new("e2e-one-worker");
@@ -762,17 +748,7 @@ async fn one_http_worker_serving_several_clients_queues_their_commands() {
     futures_util::future::join_all(clients).await;
 
     let mut http = Http::connect(server.port).await;
-    let response = http.send(Method::GET, "/metrics", &[], None).await;
-    let text = String::from_utf8(
-        response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
+    let text = metrics_text(&mut http).await;
     let decided_on_submit: u64 = text
         .lines()
         .find_map(|l| l.strip_prefix("writ_commands_decided_on_submit_total "))
@@ -789,6 +765,15 @@ async fn one_http_worker_serving_several_clients_queues_their_commands() {
         assert_eq!(page["events"].as_array().unwrap().len(), EACH, "{page}");
     }
     assert!(server.terminate().success());
+}
+
+/// `GET /metrics` on `http`: the exposition's text.
+async fn metrics_text(http: &mut Http) -> String {
+    use http_body_util::BodyExt;
+
+    let response = http.send(Method::GET, "/metrics", &[], None).await;
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
 }
 
 /// The nice value in a `/proc/.../stat` line (field 19): the name in field 2 may hold

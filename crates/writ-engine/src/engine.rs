@@ -482,7 +482,10 @@ impl Engine {
     /// It may block the calling thread for one journal sync (the lock is only ever taken
     /// without waiting); a caller in an async runtime holds its worker that long. The log
     /// order is the same either way: a command decided here never passes one submitted
-    /// before it.
+    /// before it. Synced on a tokio runtime's thread, the command wakes the subscriptions
+    /// waiting for its events from a task spawned on that runtime, which runs once the
+    /// caller's task yields (over HTTP, after its answer is written): a caller that then
+    /// blocks its thread waiting for a read model holds that wake-up back too.
     pub fn submit_now(&self, submission: &Submission<'_>) -> Result<Submitted, SubmitError> {
         match self.prepare(submission)? {
             Prepared::Duplicate => Ok(Submitted::Duplicate),
