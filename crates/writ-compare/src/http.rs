@@ -108,6 +108,8 @@ pub struct HttpOptions {
     pub postgres_url: String,
     /// The `writ` binary to serve with.
     pub writ_binary: PathBuf,
+    /// More arguments for `writ serve`, after its `--listen` and `--data-dir`.
+    pub serve_args: Vec<String>,
     /// How long the plain loop and pgbench run in each round.
     pub baseline: Duration,
 }
@@ -205,6 +207,8 @@ pub struct HttpComparison {
     pub rounds: Vec<Round>,
     /// Seconds each baseline ran per round.
     pub baseline: Duration,
+    /// The arguments `writ serve` was given beyond its `--listen` and `--data-dir`.
+    pub serve_args: Vec<String>,
     /// The run's directory.
     pub data_dir: PathBuf,
     /// Its file system's type, when it could be told.
@@ -333,8 +337,13 @@ impl HttpComparison {
     /// settings, and last the [`summary_line`](HttpComparison::summary_line).
     pub fn report_lines(&self) -> Vec<String> {
         let w = &self.workload;
+        let serve_args = if self.serve_args.is_empty() {
+            String::new()
+        } else {
+            format!(" writ_serve_args={}", self.serve_args.join(","))
+        };
         let mut lines = vec![format!(
-            "workload: over=http tickets={} commands={} clients={} in_flight=1 rounds={} baseline_s={} (each client: one keep-alive HTTP/1.1 connection, one command in flight, POST /update?wait=10, counted at its 200 final status; each round on a fresh data directory and schema)",
+            "workload: over=http tickets={} commands={} clients={} in_flight=1 rounds={} baseline_s={}{serve_args} (each client: one keep-alive HTTP/1.1 connection, one command in flight, POST /update?wait=10, counted at its 200 final status; each round on a fresh data directory and schema)",
             w.tickets(),
             w.commands(),
             w.clients(),
@@ -507,6 +516,7 @@ pub fn run(
                         let dir = root.join(format!("round-{}-writ", index + 1));
                         let run = writ_process::run(
                             &options.writ_binary,
+                            &options.serve_args,
                             &dir,
                             &workload,
                             &client_runtime,
@@ -558,6 +568,7 @@ pub fn run(
         workload,
         rounds,
         baseline: options.baseline,
+        serve_args: options.serve_args.clone(),
         data_dir: root,
         filesystem,
         settings,

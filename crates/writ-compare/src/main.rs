@@ -74,6 +74,11 @@ struct Args {
     /// [default: 5]
     #[arg(long)]
     baseline_secs: Option<u64>,
+    /// Over http only: one more argument for `writ serve`, after its `--listen` and
+    /// `--data-dir`; repeat it for several, in order, for example `--serve-arg=--http-threads
+    /// --serve-arg=2`. The report's first line lists them.
+    #[arg(long = "serve-arg", value_name = "ARG", allow_hyphen_values = true)]
+    serve_args: Vec<String>,
 }
 
 /// What the arguments ask for.
@@ -112,6 +117,7 @@ fn plan(args: Args, env_url: Option<String>) -> Result<Plan, String> {
                 ("--rounds", args.rounds.is_some()),
                 ("--writ-binary", args.writ_binary.is_some()),
                 ("--baseline-secs", args.baseline_secs.is_some()),
+                ("--serve-arg", !args.serve_args.is_empty()),
             ];
             if let Some((flag, _)) = http_only.iter().find(|(_, given)| *given) {
                 return Err(format!("{flag} applies to --over http only"));
@@ -163,6 +169,7 @@ fn plan(args: Args, env_url: Option<String>) -> Result<Plan, String> {
                 data_dir: args.data_dir,
                 postgres_url,
                 writ_binary,
+                serve_args: args.serve_args,
                 baseline: Duration::from_secs(baseline_secs),
             }))
         }
@@ -257,9 +264,13 @@ mod tests {
             "2",
             "--postgres-url",
             "postgres://elsewhere/db",
+            "--serve-arg=--http-threads",
+            "--serve-arg",
+            "2",
         ]) else {
             panic!("--over http with every flag")
         };
+        assert_eq!(options.serve_args, ["--http-threads", "2"]);
         assert_eq!(options.rounds, 3);
         assert_eq!(options.writ_binary, PathBuf::from("/opt/writ"));
         assert_eq!(options.baseline, Duration::from_secs(2));
@@ -277,6 +288,10 @@ mod tests {
             (
                 &["--baseline-secs", "1"],
                 "--baseline-secs applies to --over http only",
+            ),
+            (
+                &["--serve-arg=--http-threads"],
+                "--serve-arg applies to --over http only",
             ),
             (
                 &["--over", "http", "--in-flight", "8"],

@@ -58,6 +58,7 @@ fn a_data_dir_on_tmpfs_is_refused_in_both_modes() {
         postgres_url: url,
         // Any file: the binary is not started.
         writ_binary: std::env::current_exe().unwrap(),
+        serve_args: Vec::new(),
         baseline: Duration::from_secs(1),
     };
     assert_refused_as_tmpfs(http::run(&over_http, &mut |_: &str| {}).map(|_| ()), &dir);
@@ -71,6 +72,7 @@ fn a_missing_writ_binary_is_named() {
         data_dir: None,
         postgres_url: "postgres://postgres@127.0.0.1:1/none".into(),
         writ_binary: PathBuf::from("/nonexistent/writ"),
+        serve_args: Vec::new(),
         baseline: Duration::from_secs(1),
     };
     let err = http::run(&options, &mut |_: &str| {}).unwrap_err();
@@ -115,6 +117,8 @@ fn a_tiny_run_over_http_verifies_and_prints_both_sides_durability() {
         data_dir: None,
         postgres_url: url,
         writ_binary,
+        // Passed through to `writ serve`: one HTTP worker of its own.
+        serve_args: vec!["--http-threads".into(), "1".into()],
         baseline: Duration::from_secs(1),
     };
     let mut progress = Vec::new();
@@ -136,6 +140,11 @@ fn a_tiny_run_over_http_verifies_and_prints_both_sides_durability() {
         "{progress:?}"
     );
     let lines = comparison.report_lines();
+    assert!(
+        lines[0].contains(" writ_serve_args=--http-threads,1 "),
+        "{}",
+        lines[0]
+    );
     let last = lines.last().unwrap();
     assert!(last.starts_with("writ_outcomes_per_s="), "{last}");
     for field in [

@@ -26,20 +26,22 @@ pub struct WritHttpRun {
     pub journal_syncs: Option<u64>,
 }
 
-/// Runs the workload through `binary serve` on `dir` (which must not exist or be empty),
-/// on `runtime` (the client's). The server is killed with SIGKILL afterwards, not shut down:
+/// Runs the workload through `binary serve [serve_args]` on `dir` (which must not exist or
+/// be empty), on `runtime` (the client's). The server is killed with SIGKILL afterwards, not shut down:
 /// every outcome counted was durable, so a kill loses none of them, and the tally read back
 /// after it checks that too.
 pub fn run(
     binary: &Path,
+    serve_args: &[String],
     dir: &Path,
     workload: &Workload,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<WritHttpRun, CompareError> {
     crate::require_empty(dir)?;
-    let server = ServerProcess::start(binary, dir, &[]).map_err(|detail| CompareError::Writ {
-        detail: format!("starting {} serve: {detail}", binary.display()),
-    })?;
+    let server =
+        ServerProcess::start(binary, dir, serve_args).map_err(|detail| CompareError::Writ {
+            detail: format!("starting {} serve: {detail}", binary.display()),
+        })?;
     let target = Target::parse(&server.url()).map_err(|detail| CompareError::Writ { detail })?;
     let measured = runtime.block_on(async {
         let run = driver::drive(Side::Writ, &target, workload).await?;
