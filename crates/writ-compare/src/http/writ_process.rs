@@ -27,9 +27,9 @@ pub struct WritHttpRun {
 }
 
 /// Runs the workload through `binary serve [serve_args]` on `dir` (which must not exist or
-/// be empty), on `runtime` (the client's). The server is killed with SIGKILL afterwards, not shut down:
-/// every outcome counted was durable, so a kill loses none of them, and the tally read back
-/// after it checks that too.
+/// be empty), on `runtime` (the client's). The server is killed with SIGKILL afterwards,
+/// not shut down: every outcome counted was durable, so a kill loses none of them, and the
+/// tally read back after it checks that too.
 pub fn run(
     binary: &Path,
     serve_args: &[String],
