@@ -337,11 +337,15 @@ impl AppState {
             .saturating_sub(self.inner.requests.available_permits());
         let lone = &self.inner.lone;
         let now_ms = u64::try_from(lone.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let switched = connection.is_some_and(|ConnectionId(id)| {
+        // Under load (others in progress) the window restarts anyway: the connection is
+        // only recorded by requests that may be alone, so a busy server's every command
+        // does not also write it. The first request after the load may then find another
+        // connection's id there, which costs it one more window.
+        let switched = |ConnectionId(id): ConnectionId| {
             let last = lone.last_connection.swap(id, Ordering::Relaxed);
             last != 0 && last != id
-        });
-        if in_progress > 1 || switched {
+        };
+        if in_progress > 1 || connection.is_some_and(switched) {
             lone.crowded_at_ms.store(now_ms.max(1), Ordering::Relaxed);
             return false;
         }
