@@ -1,0 +1,152 @@
+//! Whether a second `fdatasync` in flight pays on this disk: the question to answer before
+//! a log lets a second frame be synced while the first one's sync is still running.
+//!
+//! The plain loop of `writ_log::reference` (one `pwrite` of 200 bytes and one `fdatasync`
+//! at a time, into a file zero-filled beforehand) run by 1, 2 and 4 threads at once on one
+//! file, each thread writing at the next offset as a log appends (one shared offset, so the
+//! threads' writes lie one after the other and a sync also covers the writes before it).
+//! For each, the syncs a second of all threads together and the median time of one write and
+//! its sync, as a thread sees it.
+//!
+//! One thread is the plain loop itself. If two threads made nearly twice the syncs in about
+//! the same time each, a second frame in flight would let a command that arrives during a
+//! sync start its own at once instead of waiting for the next round; if each sync takes
+//! about twice as long with two in flight, the disk serializes them and nothing is won.
+//!
+//! Each variant runs for about `WRIT_BENCH_SECS` seconds (default 2), 5 runs interleaved,
+//! medians. Directory: `WRIT_BENCH_DIR`, or a fresh one under `std::env::temp_dir()`; what
+//! the benchmark creates is removed afterwards.
+//!
+//! Run with `cargo bench -p writ-log --bench overlap`.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const RECORD_BYTES: usize = 200;
+const THREADS: [usize; 3] = [1, 2, 4];
+const RUNS: usize = 5;
+/// Size of the zero-filled file; writes wrap around at its end.
+const FILE_BYTES: u64 = 256 << 20;
+const FILL_CHUNK_BYTES: usize = 1 << 20;
+
+/// One run: syncs of all threads, their wall time, and the median write + sync of one.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    syncs: u64,
+    elapsed: Duration,
+    median_sync: Duration,
+}
+
+fn prezeroed(path: &Path) -> File {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .expect("create the file");
+    let zeros = vec![0u8; FILL_CHUNK_BYTES];
+    let mut offset = 0;
+    while offset < FILE_BYTES {
+        file.write_all_at(&zeros, offset).expect("zero fill");
+        offset += zeros.len() as u64;
+    }
+    file.sync_all().expect("sync the zero fill");
+    file
+}
+
+/// `threads` threads, each writing the next record and syncing, over and over, for
+/// `budget`.
+fn run(file: &File, next: &AtomicU64, threads: usize, budget: Duration) -> Run {
+    let record = [0x5au8; RECORD_BYTES];
+    let started = Instant::now();
+    let mut times: Vec<Duration> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut times = Vec::new();
+                    while started.elapsed() < budget {
+                        let at = next.fetch_add(RECORD_BYTES as u64, Ordering::Relaxed)
+                            % (FILE_BYTES - RECORD_BYTES as u64);
+                        let began = Instant::now();
+                        file.write_all_at(&record, at).expect("pwrite");
+                        file.sync_data().expect("fdatasync");
+                        times.push(began.elapsed());
+                    }
+                    times
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().expect("a worker panicked"))
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    times.sort();
+    Run {
+        syncs: times.len() as u64,
+        elapsed,
+        median_sync: times.get(times.len() / 2).copied().unwrap_or_default(),
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` would pass other flags. Only
+    // run when invoked as a benchmark.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("overlap benchmark: run with `cargo bench -p writ-log --bench overlap`");
+        return;
+    }
+    let secs: f64 = std::env::var("WRIT_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2.0);
+    let budget = Duration::from_secs_f64(secs);
+    let parent = std::env::var_os("WRIT_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let base = parent.join(format!("writ-overlap-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&base).expect("create bench dir");
+    println!(
+        "writ-log overlap benchmark in {} ({RUNS} runs of {secs} s per variant, interleaved)",
+        base.display()
+    );
+    let file = prezeroed(&base.join("plain.dat"));
+    let next = AtomicU64::new(0);
+    let mut rates = vec![Vec::new(); THREADS.len()];
+    let mut latencies = vec![Vec::new(); THREADS.len()];
+    for _ in 0..RUNS {
+        for (i, threads) in THREADS.into_iter().enumerate() {
+            let run = run(&file, &next, threads, budget);
+            rates[i].push(run.syncs as f64 / run.elapsed.as_secs_f64());
+            latencies[i].push(run.median_sync.as_secs_f64() * 1e6);
+        }
+    }
+    let one_rate = median(&mut rates[0].clone());
+    let one_latency = median(&mut latencies[0].clone());
+    println!();
+    println!(
+        "{:>7} {:>10} {:>9} | {:>13} {:>9}",
+        "threads", "syncs/s", "vs 1", "µs per sync", "vs 1"
+    );
+    for (i, threads) in THREADS.into_iter().enumerate() {
+        let rate = median(&mut rates[i]);
+        let latency = median(&mut latencies[i]);
+        println!(
+            "{threads:>7} {rate:>10.0} {:>8.2}x | {latency:>13.0} {:>8.2}x",
+            rate / one_rate,
+            latency / one_latency
+        );
+    }
+    drop(file);
+    std::fs::remove_dir_all(&base).expect("remove bench dir");
+}
