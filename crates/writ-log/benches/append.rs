@@ -22,14 +22,14 @@
 //! the space it writes into (block allocation and its journal commit on each sync), where
 //! (a) pays with zero fills; (b) pays nothing for space and is the stricter reference.
 //!
-//! Directory: `WRIT_BENCH_DIR`, or a fresh one under `std::env::temp_dir()`; what the
-//! benchmark creates is removed afterwards.
+//! Directory: a fresh one in `WRIT_BENCH_DIR` (the disk to measure), or else under
+//! `std::env::temp_dir()`; it is removed afterwards.
 //!
 //! Run with `cargo bench -p writ-log --bench append`.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,8 @@ use writ_log::format::encoded_record_len;
 use writ_log::reference::PrezeroedFile;
 use writ_log::storage::FsStorage;
 use writ_log::{Log, LogOptions};
+
+mod common;
 
 const RECORD_BYTES: usize = 200;
 const BATCH_SIZES: [usize; 4] = [1, 16, 128, 1024];
@@ -149,37 +151,15 @@ fn run_plain_append(path: &Path, batch: usize, budget: Duration) -> Sample {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` would pass other flags. Only
-    // run when invoked as a benchmark.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("append benchmark: run with `cargo bench -p writ-log --bench append`");
+    let Some(budget) = common::budget("append") else {
         return;
-    }
-    let secs: f64 = std::env::var("WRIT_BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2.0);
-    let budget = Duration::from_secs_f64(secs);
-    let (base, remove_base) = match std::env::var_os("WRIT_BENCH_DIR") {
-        Some(dir) => (
-            PathBuf::from(dir).join(format!("writ-bench-{}", std::process::id())),
-            true,
-        ),
-        None => {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
-            (
-                std::env::temp_dir().join(format!("writ-bench-{}-{nanos}", std::process::id())),
-                true,
-            )
-        }
     };
-    std::fs::create_dir_all(&base).expect("create bench dir");
+    let base = common::run_dir("append");
     println!(
-        "writ-log append benchmark in {} ({} runs of {secs} s per variant, interleaved)",
+        "writ-log append benchmark in {} ({} runs of {} s per variant, interleaved)",
         base.display(),
-        RUNS
+        RUNS,
+        budget.as_secs_f64()
     );
     let mut plain = PrezeroedFile::create(&base.join("plain.dat"), PLAIN_FILE_BYTES)
         .expect("create reference file");
@@ -257,7 +237,5 @@ fn main() {
         );
     }
     drop(plain);
-    if remove_base {
-        std::fs::remove_dir_all(&base).expect("remove bench dir");
-    }
+    std::fs::remove_dir_all(&base).expect("remove bench dir");
 }

@@ -14,16 +14,18 @@
 //! about twice as long with two in flight, the disk serializes them and nothing is won.
 //!
 //! Each variant runs for about `WRIT_BENCH_SECS` seconds (default 2), 5 runs interleaved,
-//! medians. Directory: `WRIT_BENCH_DIR`, or a fresh one under `std::env::temp_dir()`; what
-//! the benchmark creates is removed afterwards.
+//! medians. Directory: a fresh one in `WRIT_BENCH_DIR` (the disk to measure), or else under
+//! `std::env::temp_dir()`; it is removed afterwards.
 //!
 //! Run with `cargo bench -p writ-log --bench overlap`.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+mod common;
 
 const RECORD_BYTES: usize = 200;
 const THREADS: [usize; 3] = [1, 2, 4];
@@ -99,26 +101,14 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` would pass other flags. Only
-    // run when invoked as a benchmark.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("overlap benchmark: run with `cargo bench -p writ-log --bench overlap`");
+    let Some(budget) = common::budget("overlap") else {
         return;
-    }
-    let secs: f64 = std::env::var("WRIT_BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2.0);
-    let budget = Duration::from_secs_f64(secs);
-    let parent = std::env::var_os("WRIT_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let base = parent.join(format!("writ-overlap-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&base).expect("create bench dir");
+    };
+    let base = common::run_dir("overlap");
     println!(
-        "writ-log overlap benchmark in {} ({RUNS} runs of {secs} s per variant, interleaved)",
-        base.display()
+        "writ-log overlap benchmark in {} ({RUNS} runs of {} s per variant, interleaved)",
+        base.display(),
+        budget.as_secs_f64()
     );
     let file = prezeroed(&base.join("plain.dat"));
     let next = AtomicU64::new(0);
