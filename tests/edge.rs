@@ -330,12 +330,7 @@ async fn bodies_on_their_way_share_a_bounded_room_and_beyond_it_get_503_at_once(
     );
 }
 
+/// `GET /metrics` on a connection of its own.
 async fn metrics_text(port: u16) -> String {
-    let mut http = Http::connect(port).await;
-    let response = http.send(Method::GET, "/metrics", &[], None).await;
-    let body = http_body_util::BodyExt::collect(response.into_body())
-        .await
-        .unwrap()
-        .to_bytes();
-    String::from_utf8(body.to_vec()).unwrap()
+    Http::connect(port).await.metrics_text().await
 }

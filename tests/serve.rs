@@ -694,7 +694,7 @@ async fn http_threads_of_their_own_serve_connections_spread_over_them() {
 
     // The four connections, and the one asking: two, two and one.
     let mut metrics = Http::connect(server.port).await;
-    let text = metrics_text(&mut metrics).await;
+    let text = metrics.metrics_text().await;
     let mut open: Vec<u64> = text
         .lines()
         .filter(|l| l.starts_with("writ_http_worker_connections_open{"))
@@ -748,7 +748,7 @@ async fn one_http_worker_serving_several_clients_queues_their_commands() {
     futures_util::future::join_all(clients).await;
 
     let mut http = Http::connect(server.port).await;
-    let text = metrics_text(&mut http).await;
+    let text = http.metrics_text().await;
     let decided_on_submit: u64 = text
         .lines()
         .find_map(|l| l.strip_prefix("writ_commands_decided_on_submit_total "))
@@ -765,15 +765,6 @@ async fn one_http_worker_serving_several_clients_queues_their_commands() {
         assert_eq!(page["events"].as_array().unwrap().len(), EACH, "{page}");
     }
     assert!(server.terminate().success());
-}
-
-/// `GET /metrics` on `http`: the exposition's text.
-async fn metrics_text(http: &mut Http) -> String {
-    use http_body_util::BodyExt;
-
-    let response = http.send(Method::GET, "/metrics", &[], None).await;
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8(body.to_vec()).unwrap()
 }
 
 /// The nice value in a `/proc/.../stat` line (field 19): the name in field 2 may hold

@@ -221,6 +221,18 @@ impl Http {
         (parts.status, parts.headers, json)
     }
 
+    /// `GET /metrics`, which must answer `200`: the Prometheus exposition's text.
+    pub async fn metrics_text(&mut self) -> String {
+        let response = self.send(Method::GET, "/metrics", &[], None).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET /metrics");
+        let body = tokio::time::timeout(BOUND, response.into_body().collect())
+            .await
+            .expect("the body ends")
+            .unwrap()
+            .to_bytes();
+        String::from_utf8(body.to_vec()).expect("the metrics are text")
+    }
+
     /// `GET path`, which must answer `200`; its JSON.
     pub async fn get_ok(&mut self, path: &str) -> Value {
         let (status, _, body) = self.call(Method::GET, path, None).await;

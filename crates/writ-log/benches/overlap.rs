@@ -19,11 +19,11 @@
 //!
 //! Run with `cargo bench -p writ-log --bench overlap`.
 
-use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use writ_log::reference::PrezeroedFile;
 
 mod common;
 
@@ -32,7 +32,6 @@ const THREADS: [usize; 3] = [1, 2, 4];
 const RUNS: usize = 5;
 /// Size of the zero-filled file; writes wrap around at its end.
 const FILE_BYTES: u64 = 256 << 20;
-const FILL_CHUNK_BYTES: usize = 1 << 20;
 
 /// One run: syncs of all threads, their wall time, and the median write + sync of one.
 #[derive(Debug, Clone, Copy)]
@@ -42,27 +41,11 @@ struct Run {
     median_sync: Duration,
 }
 
-fn prezeroed(path: &Path) -> File {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .expect("create the file");
-    let zeros = vec![0u8; FILL_CHUNK_BYTES];
-    let mut offset = 0;
-    while offset < FILE_BYTES {
-        file.write_all_at(&zeros, offset).expect("zero fill");
-        offset += zeros.len() as u64;
-    }
-    file.sync_all().expect("sync the zero fill");
-    file
-}
-
 /// `threads` threads, each writing the next record and syncing, over and over, for
 /// `budget`.
-fn run(file: &File, next: &AtomicU64, threads: usize, budget: Duration) -> Run {
+fn run(plain: &PrezeroedFile, next: &AtomicU64, threads: usize, budget: Duration) -> Run {
     let record = [0x5au8; RECORD_BYTES];
+    let (file, wrap) = (plain.file(), plain.file_bytes() - RECORD_BYTES as u64);
     let started = Instant::now();
     let mut times: Vec<Duration> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
@@ -70,8 +53,7 @@ fn run(file: &File, next: &AtomicU64, threads: usize, budget: Duration) -> Run {
                 scope.spawn(|| {
                     let mut times = Vec::new();
                     while started.elapsed() < budget {
-                        let at = next.fetch_add(RECORD_BYTES as u64, Ordering::Relaxed)
-                            % (FILE_BYTES - RECORD_BYTES as u64);
+                        let at = next.fetch_add(RECORD_BYTES as u64, Ordering::Relaxed) % wrap;
                         let began = Instant::now();
                         file.write_all_at(&record, at).expect("pwrite");
                         file.sync_data().expect("fdatasync");
@@ -110,7 +92,8 @@ fn main() {
         base.display(),
         budget.as_secs_f64()
     );
-    let file = prezeroed(&base.join("plain.dat"));
+    let file = PrezeroedFile::create(&base.join("plain.dat"), FILE_BYTES)
+        .expect("create the zero-filled file");
     let next = AtomicU64::new(0);
     let mut rates = vec![Vec::new(); THREADS.len()];
     let mut latencies = vec![Vec::new(); THREADS.len()];
@@ -121,20 +104,19 @@ fn main() {
             latencies[i].push(run.median_sync.as_secs_f64() * 1e6);
         }
     }
-    let one_rate = median(&mut rates[0].clone());
-    let one_latency = median(&mut latencies[0].clone());
+    let rates: Vec<f64> = rates.iter_mut().map(|r| median(r)).collect();
+    let latencies: Vec<f64> = latencies.iter_mut().map(|l| median(l)).collect();
     println!();
     println!(
         "{:>7} {:>10} {:>9} | {:>13} {:>9}",
         "threads", "syncs/s", "vs 1", "µs per sync", "vs 1"
     );
     for (i, threads) in THREADS.into_iter().enumerate() {
-        let rate = median(&mut rates[i]);
-        let latency = median(&mut latencies[i]);
+        let (rate, latency) = (rates[i], latencies[i]);
         println!(
             "{threads:>7} {rate:>10.0} {:>8.2}x | {latency:>13.0} {:>8.2}x",
-            rate / one_rate,
-            latency / one_latency
+            rate / rates[0],
+            latency / latencies[0]
         );
     }
     drop(file);

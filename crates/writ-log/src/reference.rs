@@ -79,6 +79,17 @@ impl PrezeroedFile {
         })
     }
 
+    /// The file itself, for a loop of one's own that writes into it from several threads
+    /// at once (`cargo bench -p writ-log --bench overlap`).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// The file's size: the size asked for, rounded up to whole fill chunks.
+    pub fn file_bytes(&self) -> u64 {
+        self.file_bytes
+    }
+
     /// Writes `bytes` at the next offset (from the start again when they would pass the
     /// end) and `fdatasync`s. `bytes` must fit in the file.
     pub fn write_and_sync(&mut self, bytes: &[u8]) -> io::Result<()> {
