@@ -106,6 +106,7 @@ impl Config {
         config.engine.log.archive_dir = args.archive_dir.as_deref().map(crate::cli::archive_path);
         config.engine.checkpoint_every_records = args.checkpoint_every_records;
         config.engine.writer_nice = args.writer_nice;
+        config.runtime.batch_scheduling = args.read_side_sched == crate::cli::ReadSideSched::Batch;
         if !args.no_snapshots {
             let storage = Arc::new(writ_log::storage::FsStorage::new(&args.data_dir));
             let mut snapshots = SnapshotOptions::new(storage);

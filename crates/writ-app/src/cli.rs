@@ -161,6 +161,15 @@ pub struct ServeArgs {
     #[arg(long, env = "WRIT_WRITER_NICE", default_value_t = 10,
         value_parser = clap::value_parser!(u8).range(0..=19))]
     pub writer_nice: u8,
+    /// How the read models' threads (reading, applying, rebuilding) are scheduled (Linux).
+    /// `batch`: under `SCHED_BATCH`, whose wake-ups do not preempt the thread running on a
+    /// core, so the read side, woken after every journal sync, does not put off the writer
+    /// and the syncer before the next one (more commands per second when a few clients
+    /// each wait for their outcome; the README's "Measuring" has the figures); same share
+    /// of the CPU under load. Costs a read model up to a scheduler slice (milliseconds) of
+    /// lag on a busy machine. `normal`: the server's policy
+    #[arg(long, env = "WRIT_READ_SIDE_SCHED", value_enum, default_value_t = ReadSideSched::Batch)]
+    pub read_side_sched: ReadSideSched,
     /// Neither load nor write read model snapshots: every start replays every read model
     /// from position 1 (files in `DATA_DIR/snapshots/` are left alone).
     #[arg(long, env = "WRIT_NO_SNAPSHOTS")]
@@ -193,6 +202,15 @@ pub struct ServeArgs {
     /// A PEM file with the private key of --tls-cert's certificate.
     #[arg(long, env = "WRIT_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+/// How the read side's threads are scheduled (`serve --read-side-sched`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadSideSched {
+    /// `SCHED_BATCH`: the read side's wake-ups do not preempt a running thread.
+    Batch,
+    /// The server's own policy.
+    Normal,
 }
 
 /// An `--archive-dir` as the journal's options take it: absolute (a relative one is taken

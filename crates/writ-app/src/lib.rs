@@ -43,7 +43,7 @@ mod resources;
 pub mod testing;
 
 pub use app::{App, Config, StartError, Started, Store};
-pub use cli::{ServeArgs, archive_path, init_logging, parse_duration};
+pub use cli::{ReadSideSched, ServeArgs, archive_path, init_logging, parse_duration};
 pub use module::Module;
 pub use replay::{ReplayArgs, ReplayConfig, ReplayError};
 pub use writ_domain::{Domain, Process};

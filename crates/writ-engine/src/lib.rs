@@ -56,7 +56,7 @@ mod engine;
 mod error;
 mod metrics;
 mod options;
-mod priority;
+pub mod priority;
 pub mod record;
 mod recovery;
 mod registry;

@@ -29,7 +29,7 @@ fn snapshots_are_published_per_batch_never_half_a_batch() {
         RuntimeOptions {
             batch_events_max: 3,
             catch_up_publish_interval: Duration::ZERO,
-            snapshots: None,
+            ..RuntimeOptions::default()
         },
     )
     .unwrap();

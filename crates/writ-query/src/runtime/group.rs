@@ -241,6 +241,7 @@ impl Group {
             std::thread::Builder::new()
                 .name("writ-apply".to_owned())
                 .spawn(move || {
+                    group.schedule_this_thread("writ-apply");
                     let exit = catch_unwind(AssertUnwindSafe(|| {
                         run_live(&group, slots, joins, at, snapshotter)
                     }))
@@ -255,6 +256,14 @@ impl Group {
         };
         lock(&group.control).threads.push(thread);
         Ok(group)
+    }
+
+    /// Puts the calling thread, one of the read side's, under the scheduling the options
+    /// ask for ([`RuntimeOptions::batch_scheduling`]).
+    fn schedule_this_thread(&self, thread: &str) {
+        if self.options.batch_scheduling {
+            writ_engine::priority::batch_this_thread(thread);
+        }
     }
 
     /// Records how the applying thread ended.
@@ -492,7 +501,10 @@ fn run_live(
     std::thread::scope(|scope| {
         let spawned = std::thread::Builder::new()
             .name("writ-read".to_owned())
-            .spawn_scoped(scope, move || reader.run());
+            .spawn_scoped(scope, move || {
+                group.schedule_this_thread("writ-read");
+                reader.run()
+            });
         if let Err(e) = spawned {
             return Exit::Failed(format!("cannot spawn the reader thread: {e}"));
         }
@@ -855,6 +867,7 @@ fn spawn_rebuild(
     std::thread::Builder::new()
         .name(format!("writ-rebuild-{}", group.models[index].name))
         .spawn(move || {
+            group.schedule_this_thread("writ-rebuild");
             let root = projection.root();
             let ended = catch_unwind(AssertUnwindSafe(|| {
                 rebuild(&group, index, generation, projection)
@@ -904,7 +917,10 @@ fn rebuild(
     let instance = std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name(format!("writ-rbread-{}", group.models[index].name))
-            .spawn_scoped(scope, move || reader.run())
+            .spawn_scoped(scope, move || {
+                group.schedule_this_thread("writ-rbread");
+                reader.run()
+            })
             .map_err(|e| format!("cannot spawn the reader thread: {e}"))?;
         let _done = StopOnDrop(done_tx);
         let mut instance = projection.start();

@@ -266,6 +266,6 @@ pub fn small_batches() -> RuntimeOptions {
     RuntimeOptions {
         batch_events_max: 5,
         catch_up_publish_interval: Duration::ZERO,
-        snapshots: None,
+        ..RuntimeOptions::default()
     }
 }
