@@ -504,6 +504,7 @@ fn unknown_domains_and_bad_windows_are_refused_with_a_readable_error() {
         ("--writer-nice", "20", "invalid value"),
         ("--writer-nice", "-1", "invalid value"),
         ("--writer-nice", "ten", "invalid value"),
+        ("--read-side-sched", "idle", "invalid value"),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_writ"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -767,20 +768,27 @@ async fn one_http_worker_serving_several_clients_queues_their_commands() {
     assert!(server.terminate().success());
 }
 
-/// The nice value in a `/proc/.../stat` line (field 19): the name in field 2 may hold
-/// spaces and parentheses, so fields are counted after its last `)`.
+/// Field `field` (numbered from 1) of a `/proc/.../stat` line, as a number: the name in
+/// field 2 may hold spaces and parentheses, so fields are counted after its last `)`.
 #[cfg(target_os = "linux")]
-fn nice_in_stat(stat: &str) -> i32 {
+fn field_in_stat(stat: &str, field: usize) -> i32 {
     let (_, rest) = stat.rsplit_once(") ").expect("a stat line");
     // `rest` starts at field 3.
-    let nice = rest.split(' ').nth(19 - 3).expect("a nice field");
-    nice.parse().expect("a number")
+    let value = rest.split(' ').nth(field - 3).expect("the field");
+    value.parse().expect("a number")
 }
 
-/// Each thread of process `pid`, by name (`/proc/PID/task/*/comm`), with its nice value.
+/// The nice value in a `/proc/.../stat` line (field 19).
 #[cfg(target_os = "linux")]
-fn thread_nices(pid: u32) -> Vec<(String, i32)> {
-    let mut nices = Vec::new();
+fn nice_in_stat(stat: &str) -> i32 {
+    field_in_stat(stat, 19)
+}
+
+/// Each thread of process `pid`, by name (`/proc/PID/task/*/comm`), with `of` its `stat`
+/// line.
+#[cfg(target_os = "linux")]
+fn threads_with(pid: u32, of: impl Fn(&str) -> i32) -> Vec<(String, i32)> {
+    let mut threads = Vec::new();
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("the server's threads") {
         let path = task.unwrap().path();
         let (Ok(name), Ok(stat)) = (
@@ -789,9 +797,15 @@ fn thread_nices(pid: u32) -> Vec<(String, i32)> {
         ) else {
             continue; // a thread that ended meanwhile
         };
-        nices.push((name.trim_end().to_owned(), nice_in_stat(&stat)));
+        threads.push((name.trim_end().to_owned(), of(&stat)));
     }
-    nices
+    threads
+}
+
+/// Each thread of process `pid`, by name, with its nice value.
+#[cfg(target_os = "linux")]
+fn thread_nices(pid: u32) -> Vec<(String, i32)> {
+    threads_with(pid, nice_in_stat)
 }
 
 /// The writer runs `--writer-nice` levels below the rest of the server (10 by default), the
@@ -854,5 +868,54 @@ async fn the_writer_runs_below_the_http_workers_by_the_nice_levels_asked() {
             others.iter().all(|(_, nice)| *nice == base),
             "{flags:?}: {others:?}"
         );
+    }
+}
+
+/// The read models' threads run under `SCHED_BATCH` (policy 3 in `stat`'s field 41) by
+/// default and under the server's own policy (0, `SCHED_OTHER`) with `--read-side-sched
+/// normal`; no other thread changes its policy.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_read_sides_threads_run_under_the_batch_policy_unless_told_otherwise() {
+    const OTHER: i32 = 0;
+    const BATCH: i32 = 3;
+    for (flags, read_side) in [
+        (&[][..], BATCH),
+        (&["--read-side-sched", "batch"][..], BATCH),
+        (&["--read-side-sched", "normal"][..], OTHER),
+    ] {
+        let dir = TempDir::new("e2e-read-side-sched");
+        let server = Server::start_with(dir.path(), flags);
+        let mut http = Http::connect(server.port).await;
+        http.ok(
+            "OpenTicket",
+            json!({"ticketId": "t", "title": "Printer on fire", "reporter": "ann", "priority": "urgent"}),
+        )
+        .await;
+        let policies = |name: &str| -> Vec<i32> {
+            threads_with(server.pid(), |stat| field_in_stat(stat, 41))
+                .into_iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, policy)| policy)
+                .collect()
+        };
+        // Each thread sets its policy as it starts: wait for them (bounded).
+        let deadline = std::time::Instant::now() + BOUND;
+        while (policies("writ-read") != [read_side] || policies("writ-apply") != [read_side])
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(policies("writ-read"), [read_side], "{flags:?}");
+        assert_eq!(policies("writ-apply"), [read_side], "{flags:?}");
+        let others: Vec<_> = threads_with(server.pid(), |stat| field_in_stat(stat, 41))
+            .into_iter()
+            .filter(|(name, _)| name != "writ-read" && name != "writ-apply")
+            .collect();
+        assert!(
+            !others.is_empty() && others.iter().all(|(_, policy)| *policy == OTHER),
+            "{flags:?}: {others:?}"
+        );
+        assert!(server.terminate().success());
     }
 }
