@@ -802,6 +802,20 @@ fn threads_with(pid: u32, of: impl Fn(&str) -> i32) -> Vec<(String, i32)> {
     threads
 }
 
+/// A server started with `flags` on `dir` that has answered a command, so that every
+/// thread has started and set its own priority and policy (or is about to).
+#[cfg(target_os = "linux")]
+async fn started_with_a_command(dir: &TempDir, flags: &[&str]) -> Server {
+    let server = Server::start_with(dir.path(), flags);
+    let mut http = Http::connect(server.port).await;
+    http.ok(
+        "OpenTicket",
+        json!({"ticketId": "t", "title": "Printer on fire", "reporter": "ann", "priority": "urgent"}),
+    )
+    .await;
+    server
+}
+
 /// Each thread of process `pid`, by name, with its nice value.
 #[cfg(target_os = "linux")]
 fn thread_nices(pid: u32) -> Vec<(String, i32)> {
@@ -820,14 +834,7 @@ async fn the_writer_runs_below_the_http_workers_by_the_nice_levels_asked() {
         (&["--writer-nice", "0"][..], 0),
     ] {
         let dir = TempDir::new("e2e-writer-nice");
-        let server = Server::start_with(dir.path(), flags);
-        // A command, so that every thread has started and set itself.
-        let mut http = Http::connect(server.port).await;
-        http.ok(
-            "OpenTicket",
-            json!({"ticketId": "t", "title": "Printer on fire", "reporter": "ann", "priority": "urgent"}),
-        )
-        .await;
+        let server = started_with_a_command(&dir, flags).await;
         let base =
             nice_in_stat(&std::fs::read_to_string(format!("/proc/{}/stat", server.pid())).unwrap());
         let writer_nice = (base + levels).min(19);
@@ -885,13 +892,7 @@ async fn the_read_sides_threads_run_under_the_batch_policy_unless_told_otherwise
         (&["--read-side-sched", "normal"][..], OTHER),
     ] {
         let dir = TempDir::new("e2e-read-side-sched");
-        let server = Server::start_with(dir.path(), flags);
-        let mut http = Http::connect(server.port).await;
-        http.ok(
-            "OpenTicket",
-            json!({"ticketId": "t", "title": "Printer on fire", "reporter": "ann", "priority": "urgent"}),
-        )
-        .await;
+        let server = started_with_a_command(&dir, flags).await;
         let policies = |name: &str| -> Vec<i32> {
             threads_with(server.pid(), |stat| field_in_stat(stat, 41))
                 .into_iter()
