@@ -816,6 +816,16 @@ async fn started_with_a_command(dir: &TempDir, flags: &[&str]) -> Server {
     server
 }
 
+/// The values of the threads named `name` among `threads` (as [`threads_with`] gives them).
+#[cfg(target_os = "linux")]
+fn named(threads: &[(String, i32)], name: &str) -> Vec<i32> {
+    threads
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, value)| *value)
+        .collect()
+}
+
 /// Each thread of process `pid`, by name, with its nice value.
 #[cfg(target_os = "linux")]
 fn thread_nices(pid: u32) -> Vec<(String, i32)> {
@@ -838,13 +848,6 @@ async fn the_writer_runs_below_the_http_workers_by_the_nice_levels_asked() {
         let base =
             nice_in_stat(&std::fs::read_to_string(format!("/proc/{}/stat", server.pid())).unwrap());
         let writer_nice = (base + levels).min(19);
-        let named = |threads: &[(String, i32)], name: &str| -> Vec<i32> {
-            threads
-                .iter()
-                .filter(|(n, _)| n == name)
-                .map(|(_, nice)| *nice)
-                .collect()
-        };
         // Each thread lowers itself as it starts, and the command may have been decided
         // on an HTTP worker before the writer thread first ran: wait for them (bounded).
         let deadline = std::time::Instant::now() + BOUND;
@@ -893,12 +896,11 @@ async fn the_read_sides_threads_run_under_the_batch_policy_unless_told_otherwise
     ] {
         let dir = TempDir::new("e2e-read-side-sched");
         let server = started_with_a_command(&dir, flags).await;
-        let policies = |name: &str| -> Vec<i32> {
-            threads_with(server.pid(), |stat| field_in_stat(stat, 41))
-                .into_iter()
-                .filter(|(n, _)| n == name)
-                .map(|(_, policy)| policy)
-                .collect()
+        let policies = |name: &str| {
+            named(
+                &threads_with(server.pid(), |stat| field_in_stat(stat, 41)),
+                name,
+            )
         };
         // Each thread sets its policy as it starts: wait for them (bounded).
         let deadline = std::time::Instant::now() + BOUND;

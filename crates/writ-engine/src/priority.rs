@@ -93,17 +93,13 @@ pub fn batch_this_thread(thread: &str) {
     let _ = thread;
 }
 
-/// Whether the calling thread runs under `SCHED_BATCH` (Linux only; `false` elsewhere).
-pub fn this_thread_is_batch() -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: pid 0 is the calling thread; the call reads its policy.
-        #[allow(unsafe_code)]
-        let policy = unsafe { libc::sched_getscheduler(0) };
-        policy == libc::SCHED_BATCH
-    }
-    #[cfg(not(target_os = "linux"))]
-    false
+/// Whether the calling thread runs under `SCHED_BATCH` (Linux only).
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) fn this_thread_is_batch() -> bool {
+    // SAFETY: pid 0 is the calling thread; the call reads its policy.
+    #[allow(unsafe_code)]
+    let policy = unsafe { libc::sched_getscheduler(0) };
+    policy == libc::SCHED_BATCH
 }
 
 /// The calling thread's nice value, as the kernel keeps it (Linux only).

@@ -59,9 +59,7 @@ impl Sample {
 }
 
 fn median(samples: &[Sample]) -> f64 {
-    let mut rates: Vec<f64> = samples.iter().map(Sample::batches_per_sec).collect();
-    rates.sort_by(f64::total_cmp);
-    rates[rates.len() / 2]
+    common::median(samples.iter().map(Sample::batches_per_sec))
 }
 
 /// Appends and commits batches for `budget` or until `max_bytes` of frames are written.

@@ -77,11 +77,6 @@ fn run(plain: &PrezeroedFile, next: &AtomicU64, threads: usize, budget: Duration
     }
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
 fn main() {
     let Some(budget) = common::budget("overlap") else {
         return;
@@ -104,8 +99,8 @@ fn main() {
             latencies[i].push(run.median_sync.as_secs_f64() * 1e6);
         }
     }
-    let rates: Vec<f64> = rates.iter_mut().map(|r| median(r)).collect();
-    let latencies: Vec<f64> = latencies.iter_mut().map(|l| median(l)).collect();
+    let rates: Vec<f64> = rates.into_iter().map(common::median).collect();
+    let latencies: Vec<f64> = latencies.into_iter().map(common::median).collect();
     println!();
     println!(
         "{:>7} {:>10} {:>9} | {:>13} {:>9}",

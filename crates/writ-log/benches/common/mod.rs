@@ -1,4 +1,5 @@
-//! What the log's benchmarks (`append`, `overlap`) share: when to run, for how long, where.
+//! What the log's benchmarks (`append`, `overlap`) share: when to run, for how long, where,
+//! and the median they report.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,4 +29,11 @@ pub fn run_dir(name: &str) -> PathBuf {
     let dir = parent.join(format!("writ-{name}-{}-{nanos}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create the benchmark's directory");
     dir
+}
+
+/// The median of `values` (the upper one of an even count); `values` must not be empty.
+pub fn median(values: impl IntoIterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.into_iter().collect();
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
